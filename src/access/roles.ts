@@ -1,0 +1,88 @@
+/**
+ * Roles and the permission matrix. Platform roles act on every tenant; tenant roles are
+ * bound to one tenant and see nothing else. docs/permissions.md prints this table, and a
+ * test checks every cell through the HTTP API.
+ */
+
+export const PLATFORM_ROLES = ['platform-admin', 'platform-operator', 'platform-auditor'] as const;
+export const TENANT_ROLES = ['owner', 'admin', 'operator', 'auditor', 'viewer'] as const;
+export const ROLES = [...PLATFORM_ROLES, ...TENANT_ROLES] as const;
+
+export type PlatformRole = (typeof PLATFORM_ROLES)[number];
+export type TenantRole = (typeof TENANT_ROLES)[number];
+export type Role = PlatformRole | TenantRole;
+
+export const ACTIONS = [
+  'tenant.create',
+  'tenant.list',
+  'tenant.read',
+  'tenant.update',
+  'tenant.suspend',
+  'tenant.resume',
+  'tenant.archive',
+  'tenant.restore',
+  'tenant.delete',
+  'tenant.apply',
+  'apikey.create',
+  'apikey.list',
+  'apikey.revoke',
+  'platform_apikey.manage',
+  'audit.read',
+  'audit.verify',
+  'token.create',
+] as const;
+export type Action = (typeof ACTIONS)[number];
+
+const ALL = new Set<Action>(ACTIONS);
+const READ: Action[] = ['tenant.list', 'tenant.read', 'token.create'];
+
+/** The matrix: role -> actions it may perform. */
+export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
+  'platform-admin': ALL,
+  'platform-operator': new Set<Action>([
+    ...READ,
+    'tenant.create',
+    'tenant.update',
+    'tenant.suspend',
+    'tenant.resume',
+    'tenant.archive',
+    'tenant.restore',
+    'tenant.apply',
+    'apikey.create',
+    'apikey.list',
+    'apikey.revoke',
+    'audit.read',
+  ]),
+  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify']),
+  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read']),
+  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read']),
+  operator: new Set<Action>([...READ]),
+  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read']),
+  viewer: new Set<Action>([...READ]),
+};
+
+/** Spec fields only a platform role may change (commercial and placement decisions). */
+export const PLATFORM_ONLY_SPEC_FIELDS = ['plan', 'profile', 'region', 'quotas', 'billing'] as const;
+
+const TENANT_RANK: Record<TenantRole, number> = { owner: 5, admin: 4, operator: 3, auditor: 2, viewer: 1 };
+
+/** Whether `role` may perform `action` (tenant scope is checked separately). */
+export function can(role: Role, action: Action): boolean {
+  return PERMISSIONS[role].has(action);
+}
+
+export function isPlatformRole(role: string): role is PlatformRole {
+  return (PLATFORM_ROLES as readonly string[]).includes(role);
+}
+
+export function isTenantRole(role: string): role is TenantRole {
+  return (TENANT_ROLES as readonly string[]).includes(role);
+}
+
+/** Whether a holder of `granter` may mint a key with `role`: never above its own rank. */
+export function mayGrant(granter: Role, role: Role): boolean {
+  if (granter === 'platform-admin') return true;
+  if (isPlatformRole(granter)) return isTenantRole(role);
+  if (!isTenantRole(role)) return false;
+  return TENANT_RANK[role] <= TENANT_RANK[granter];
+}

@@ -1,0 +1,53 @@
+/**
+ * `keys create|list|revoke` and `audit list|verify`.
+ */
+import type { ApiKeyInfo } from '../../access/index.js';
+import type { AuditRecord, AuditVerification } from '../../governance/index.js';
+import { request, CliError, type ClientOptions } from '../client.js';
+import { outputFormat, structured, table } from '../output.js';
+
+type Out = (line: string) => void;
+
+const base = (tenant: string | undefined) => (tenant ? `/v1/tenants/${encodeURIComponent(tenant)}/api-keys` : '/v1/api-keys');
+
+/** `keys create`. */
+export async function createKey(client: ClientOptions, opts: { tenant?: string; role: string; name: string; expiresAt?: string }, out: Out): Promise<void> {
+  const created = await request<ApiKeyInfo & { token: string }>(client, 'POST', base(opts.tenant), { name: opts.name, role: opts.role, ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : {}) });
+  out(`created key ${created.id} (${created.role}${created.tenantId ? ` for tenant ${created.tenantId}` : ''}); the token is shown once:`);
+  out(created.token);
+}
+
+/** `keys list`. */
+export async function listKeys(client: ClientOptions, tenant: string | undefined, output: string | undefined, out: Out): Promise<void> {
+  const format = outputFormat(output);
+  const { items } = await request<{ items: ApiKeyInfo[] }>(client, 'GET', base(tenant));
+  if (format !== 'table') return out(structured(items, format));
+  if (items.length === 0) return out('no keys');
+  out(table(['ID', 'NAME', 'ROLE', 'TENANT', 'CREATED', 'EXPIRES', 'LAST USED', 'REVOKED'], items.map((k) => [k.id, k.name, k.role, k.tenantId, k.createdAt, k.expiresAt, k.lastUsedAt, k.revokedAt])));
+}
+
+/** `keys revoke`. */
+export async function revokeKey(client: ClientOptions, keyId: string, tenant: string | undefined, out: Out): Promise<void> {
+  const key = await request<ApiKeyInfo>(client, 'DELETE', `${base(tenant)}/${encodeURIComponent(keyId)}`);
+  out(`revoked key ${key.id}`);
+}
+
+/** `audit list`. */
+export async function listAudit(client: ClientOptions, filters: Record<string, string | undefined>, output: string | undefined, out: Out): Promise<void> {
+  const format = outputFormat(output);
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, v);
+  const { items } = await request<{ items: AuditRecord[] }>(client, 'GET', `/v1/audit?${params}`);
+  if (format !== 'table') return out(structured(items, format));
+  if (items.length === 0) return out('no audit records');
+  out(table(['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME'], items.map((r) => [r.seq, r.ts, r.actor, r.action, r.target, r.outcome])));
+}
+
+/** `audit verify`: exit non-zero when the chain is broken. */
+export async function verifyAudit(client: ClientOptions, output: string | undefined, out: Out): Promise<void> {
+  const format = outputFormat(output);
+  const result = await request<AuditVerification>(client, 'GET', '/v1/audit/verify');
+  if (format !== 'table') out(structured(result, format));
+  if (!result.ok) throw new CliError(`audit log verification FAILED at seq ${result.seq}: ${result.reason}`);
+  if (format === 'table') out(`audit log ok: ${result.records} records, head ${result.head ? `${result.head.seq} ${result.head.hash}` : '(empty)'}, ${result.checkpoints} signed checkpoints`);
+}

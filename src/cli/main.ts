@@ -1,0 +1,145 @@
+/**
+ * The `tenancy` command. Every command but `serve` talks to a running control plane over
+ * HTTP. Any error prints one line to stderr and exits non-zero.
+ */
+import { Command, CommanderError, Option } from 'commander';
+import { isTenancyError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { clientOptions, CliError } from './client.js';
+import { createKey, listAudit, listKeys, revokeKey, verifyAudit } from './commands/access-commands.js';
+import { serve } from './commands/serve.js';
+import { apply, describeTenant, getTenant, getTenants, lifecycle } from './commands/tenant-commands.js';
+
+/** Where the CLI writes. */
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const defaultIo: CliIo = { out: (l) => process.stdout.write(l + '\n'), err: (l) => process.stderr.write(l + '\n') };
+
+/** Run the CLI with `argv` (without node and script); resolves with the exit code. */
+export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+  let exitCode = 0;
+  const client = () => clientOptions(env);
+  const program = new Command('tenancy')
+    .description('Tenancy: the multi-tenant control plane')
+    .version(VERSION)
+    .exitOverride()
+    .showSuggestionAfterError(true)
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()), outputError: () => undefined });
+
+  program
+    .command('serve')
+    .description('run the control plane (state in --data-dir, or PostgreSQL via TENANCY_DATABASE_URL)')
+    .option('--port <port>', 'port (TENANCY_PORT, default 7480)')
+    .option('--host <host>', 'address to bind (TENANCY_HOST, default 127.0.0.1)')
+    .option('--data-dir <dir>', 'state directory (TENANCY_DATA_DIR, default .tenancy)')
+    .action(async (o: { port?: string; host?: string; dataDir?: string }) => {
+      exitCode = await serve({ port: o.port, host: o.host, dataDir: o.dataDir }, io);
+    });
+
+  program
+    .command('apply')
+    .description('apply manifests from a file or a GitOps folder (prints the plan, then applies)')
+    .requiredOption('-f, --filename <path>', 'a YAML/JSON file or a folder such as examples/tenants')
+    .option('--dry-run', 'print the plan only')
+    .action(async (o: { filename: string; dryRun?: boolean }) => apply(client(), o.filename, o.dryRun ?? false, io.out));
+
+  const output = () => new Option('-o, --output <format>', 'table, json or yaml').default('table');
+  const get = program.command('get').description('show resources');
+  get
+    .command('tenants')
+    .description('list tenants')
+    .addOption(output())
+    .option('--phase <phase>')
+    .option('--plan <plan>')
+    .option('--profile <profile>')
+    .option('--region <region>')
+    .option('-l, --selector <selector>', 'label selector such as tier=gold,env!=dev')
+    .option('--include-deleted', 'also list deleted tenants')
+    .action(async (o: { output: string; phase?: string; plan?: string; profile?: string; region?: string; selector?: string; includeDeleted?: boolean }) =>
+      getTenants(client(), { phase: o.phase, plan: o.plan, profile: o.profile, region: o.region, labelSelector: o.selector, includeDeleted: o.includeDeleted ? 'true' : undefined }, o.output, io.out),
+    );
+  get
+    .command('tenant <id>')
+    .description('show one tenant')
+    .addOption(output())
+    .action(async (id: string, o: { output: string }) => getTenant(client(), id, o.output, io.out));
+
+  program
+    .command('describe')
+    .description('describe a resource in detail')
+    .argument('<kind>', 'tenant')
+    .argument('<id>')
+    .action(async (kind: string, id: string) => {
+      if (kind !== 'tenant' && kind !== 'tenants') throw new CliError(`cannot describe "${kind}" (try: describe tenant <id>)`);
+      await describeTenant(client(), id, io.out);
+    });
+
+  for (const verb of ['suspend', 'resume', 'archive', 'restore', 'delete'] as const) {
+    const cmd = program.command(`${verb} <id>`).description(`${verb} a tenant`);
+    if (verb === 'suspend') cmd.requiredOption('--reason <text>', 'why (recorded in status and audit)');
+    else cmd.option('--reason <text>', 'why (recorded in audit)');
+    cmd.action(async (id: string, o: { reason?: string }) => lifecycle(client(), verb, id, o.reason, io.out));
+  }
+
+  const keys = program.command('keys').description('API keys');
+  keys
+    .command('create')
+    .description('create an API key (the token is printed once)')
+    .option('--tenant <id>', 'bind the key to a tenant (tenant roles); omit for a platform key')
+    .requiredOption('--role <role>', 'owner|admin|operator|auditor|viewer, or platform-admin|platform-operator|platform-auditor')
+    .requiredOption('--name <name>', 'a name to recognise the key by')
+    .option('--expires-at <datetime>', 'RFC 3339 expiry')
+    .action(async (o: { tenant?: string; role: string; name: string; expiresAt?: string }) => createKey(client(), o, io.out));
+  keys
+    .command('list')
+    .option('--tenant <id>', "a tenant's keys; omit for platform keys")
+    .addOption(output())
+    .action(async (o: { tenant?: string; output: string }) => listKeys(client(), o.tenant, o.output, io.out));
+  keys
+    .command('revoke <keyId>')
+    .option('--tenant <id>', 'the tenant the key belongs to; omit for platform keys')
+    .action(async (keyId: string, o: { tenant?: string }) => revokeKey(client(), keyId, o.tenant, io.out));
+
+  const audit = program.command('audit').description('the audit log');
+  audit
+    .command('list')
+    .option('--tenant <id>')
+    .option('--actor <actor>')
+    .option('--action <action>')
+    .option('--since <datetime>')
+    .option('--until <datetime>')
+    .option('--limit <n>', 'at most this many records', '100')
+    .addOption(output())
+    .action(async (o: { tenant?: string; actor?: string; action?: string; since?: string; until?: string; limit: string; output: string }) =>
+      listAudit(client(), { tenant: o.tenant, actor: o.actor, action: o.action, since: o.since, until: o.until, limit: o.limit }, o.output, io.out),
+    );
+  audit
+    .command('verify')
+    .description('verify the hash chain and signed checkpoints; non-zero exit when broken')
+    .addOption(output())
+    .action(async (o: { output: string }) => verifyAudit(client(), o.output, io.out));
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+      io.err(`tenancy: ${error.message.replace(/^error: /, '').split('\n')[0]}`);
+      return 2;
+    }
+    if (error instanceof CliError) {
+      io.err(`tenancy: ${error.message}`);
+      return error.exitCode;
+    }
+    if (isTenancyError(error)) {
+      io.err(`tenancy: ${error.detail}`);
+      return 1;
+    }
+    io.err(`tenancy: unexpected error: ${(error as Error).message}`);
+    return 1;
+  }
+}

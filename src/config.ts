@@ -1,0 +1,96 @@
+/**
+ * Control-plane configuration from flags and `TENANCY_*` variables, validated in one
+ * place: bad configuration stops start-up with one line naming the setting.
+ */
+import { resolve } from 'node:path';
+import { z } from 'zod';
+import { TenancyError } from './errors.js';
+
+/** Settings the control plane runs with. */
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  adminToken: string | undefined;
+  signingKeyFile: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  controllerConcurrency: number;
+  resyncIntervalSeconds: number;
+}
+
+/** Flags given on the command line (they win over the environment). */
+export interface ConfigFlags {
+  port?: string | undefined;
+  host?: string | undefined;
+  dataDir?: string | undefined;
+}
+
+const schema = z.object({
+  port: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(0, 'must be 0..65535').max(65_535, 'must be 0..65535'),
+  host: z.string().min(1, 'must not be empty').regex(/^[A-Za-z0-9.:\-[\]]+$/, 'must be a host name or IP address'),
+  dataDir: z.string().min(1, 'must not be empty'),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL (leave it unset for the embedded database)')
+    .optional(),
+  adminToken: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .max(512, 'must be at most 512 characters')
+    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+    .optional(),
+  signingKeyFile: z.string().min(1).optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
+  controllerConcurrency: z.coerce.number().int().min(1, 'must be >= 1').max(256, 'must be <= 256'),
+  resyncIntervalSeconds: z.coerce.number().min(1, 'must be >= 1').max(86_400, 'must be <= 86400'),
+});
+
+const NAMES: Record<string, string> = {
+  port: '--port / TENANCY_PORT',
+  host: '--host / TENANCY_HOST',
+  dataDir: '--data-dir / TENANCY_DATA_DIR',
+  databaseUrl: 'TENANCY_DATABASE_URL',
+  adminToken: 'TENANCY_ADMIN_TOKEN',
+  signingKeyFile: 'TENANCY_SIGNING_KEY_FILE',
+  logLevel: 'TENANCY_LOG_LEVEL',
+  controllerConcurrency: 'TENANCY_CONTROLLER_CONCURRENCY',
+  resyncIntervalSeconds: 'TENANCY_RESYNC_INTERVAL_SECONDS',
+};
+
+const blank = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
+
+/** Read and validate configuration; throws `invalid_config` with one line on the first problem. */
+export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const raw = {
+    port: flags.port ?? blank(env.TENANCY_PORT) ?? '7480',
+    host: flags.host ?? blank(env.TENANCY_HOST) ?? '127.0.0.1',
+    dataDir: flags.dataDir ?? blank(env.TENANCY_DATA_DIR) ?? '.tenancy',
+    databaseUrl: blank(env.TENANCY_DATABASE_URL),
+    adminToken: blank(env.TENANCY_ADMIN_TOKEN),
+    signingKeyFile: blank(env.TENANCY_SIGNING_KEY_FILE),
+    logLevel: blank(env.TENANCY_LOG_LEVEL) ?? 'info',
+    controllerConcurrency: blank(env.TENANCY_CONTROLLER_CONCURRENCY) ?? '4',
+    resyncIntervalSeconds: blank(env.TENANCY_RESYNC_INTERVAL_SECONDS) ?? '30',
+  };
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const key = String(issue.path[0]);
+    const shown = key === 'adminToken' || key === 'databaseUrl' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
+    throw new TenancyError('invalid_config', 400, `invalid configuration: ${NAMES[key] ?? key} ${issue.message}${shown}`);
+  }
+  const c = result.data;
+  const dataDir = resolve(c.dataDir);
+  return {
+    port: c.port,
+    host: c.host,
+    dataDir,
+    databaseUrl: c.databaseUrl,
+    adminToken: c.adminToken,
+    signingKeyFile: resolve(c.signingKeyFile ?? `${dataDir}/signing-keys.json`),
+    logLevel: c.logLevel,
+    controllerConcurrency: c.controllerConcurrency,
+    resyncIntervalSeconds: c.resyncIntervalSeconds,
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * The composition root: opens the store, loads the signing keys, wires the modules, makes
+ * sure a platform-admin credential exists, starts the controller and the HTTP server, and
+ * closes everything cleanly (PGlite checkpoint included) on shutdown.
+ */
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { ApiKeyStore, Authenticator, TokenService, keyIdOf } from './access/index.js';
+import type { Config } from './config.js';
+import { TenantController } from './controller/index.js';
+import { AuditLog } from './governance/index.js';
+import { buildServer } from './http/index.js';
+import { openDatabase, type Database } from './infra/sql/index.js';
+import { loadSigningKeys } from './keys/index.js';
+import { createMetrics } from './observability/index.js';
+import { TenantRegistry } from './tenants/index.js';
+import { VERSION } from './version.js';
+
+/** A running control plane. */
+export interface ControlPlane {
+  app: FastifyInstance;
+  database: Database;
+  registry: TenantRegistry;
+  audit: AuditLog;
+  apiKeys: ApiKeyStore;
+  controller: TenantController;
+  /** Base URL it listens on. */
+  url: string;
+  /** Where a generated admin token was written, if one was generated now. */
+  adminKeyFile: string | undefined;
+  close(): Promise<void>;
+}
+
+/** Start-up options beyond configuration. */
+export interface StartOptions {
+  logger?: FastifyServerOptions['logger'];
+  /** Use an in-memory PGlite instead of the data dir (tests). */
+  inMemory?: boolean;
+  /** Do not listen (tests use `app.inject`). */
+  listen?: boolean;
+  controllerResyncMs?: number;
+}
+
+const BOOTSTRAP = { id: 'system:bootstrap', correlationId: null };
+
+/** Start the control plane described by `config`. */
+export async function startControlPlane(config: Config, options: StartOptions = {}): Promise<ControlPlane> {
+  await mkdir(config.dataDir, { recursive: true });
+  const signingKeys = await loadSigningKeys(config.signingKeyFile);
+  const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: options.inMemory ? undefined : join(config.dataDir, 'pglite') });
+  const { db } = database;
+  try {
+    const audit = new AuditLog(db, signingKeys);
+    const registry = new TenantRegistry(db, audit);
+    const apiKeys = new ApiKeyStore(db, audit);
+    const tokens = new TokenService(signingKeys);
+    const authenticator = new Authenticator(apiKeys, tokens);
+    const adminKeyFile = await ensureAdminKey(apiKeys, config);
+    const metrics = createMetrics();
+    const app = buildServer(
+      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, metrics: metrics.registry, httpMetrics: metrics, version: VERSION },
+      options.logger ?? false,
+    );
+    const controller = new TenantController(db, registry, audit, apiKeys, {
+      concurrency: config.controllerConcurrency,
+      resyncIntervalMs: options.controllerResyncMs ?? config.resyncIntervalSeconds * 1000,
+      onError: (tenantId, error) => app.log.warn({ err: error, tenantId }, 'reconcile failed; will retry'),
+    });
+    controller.start();
+    let url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
+    if (options.listen !== false) {
+      const address = await app.listen({ port: config.port, host: config.host });
+      url = address.replace('0.0.0.0', '127.0.0.1');
+    } else {
+      await app.ready();
+    }
+    let closing: Promise<void> | undefined;
+    return {
+      app,
+      database,
+      registry,
+      audit,
+      apiKeys,
+      controller,
+      url,
+      adminKeyFile,
+      close() {
+        closing ??= (async () => {
+          await app.close();
+          await controller.stop();
+          await audit.checkpoint().catch(() => undefined);
+          await database.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
+
+/**
+ * Make sure a platform-admin credential exists: the preset `TENANCY_ADMIN_TOKEN`, or on
+ * first start a generated one written to `<dataDir>/admin.key` (mode 0600).
+ */
+async function ensureAdminKey(apiKeys: ApiKeyStore, config: Config): Promise<string | undefined> {
+  if (config.adminToken) {
+    if (!(await apiKeys.exists(keyIdOf(config.adminToken)))) {
+      await apiKeys.create(BOOTSTRAP, { name: 'bootstrap (TENANCY_ADMIN_TOKEN)', role: 'platform-admin', tenantId: null }, config.adminToken);
+    }
+    return undefined;
+  }
+  if (await apiKeys.hasActivePlatformAdmin()) return undefined;
+  const { token } = await apiKeys.create(BOOTSTRAP, { name: 'bootstrap', role: 'platform-admin', tenantId: null });
+  const file = join(config.dataDir, 'admin.key');
+  await writeFile(file, token + '\n', { mode: 0o600 });
+  await chmod(file, 0o600);
+  return file;
+}

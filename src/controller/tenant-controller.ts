@@ -1,0 +1,228 @@
+/**
+ * The tenant controller: drives each tenant from its desired state to its observed state.
+ * Registry changes (after commit) and a periodic resync feed a work queue keyed by tenant,
+ * so one tenant is reconciled by one worker at a time, with bounded concurrency and
+ * exponential backoff with jitter on failure. Every step is idempotent: running the same
+ * reconcile again after a crash converges. Provisioning completes directly for now; the
+ * isolation strategies hook real resources in here.
+ */
+import type { Kysely, Transaction } from 'kysely';
+import type { ApiKeyStore } from '../access/index.js';
+import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
+import { json, type Schema } from '../infra/sql/index.js';
+import { retentionDays, setCondition, type Condition, type Phase, type TenantRegistry, type TenantSpec } from '../tenants/index.js';
+
+/** Controller settings. */
+export interface ControllerOptions {
+  concurrency?: number;
+  resyncIntervalMs?: number;
+  maxBackoffMs?: number;
+  onError?: (tenantId: string, error: unknown) => void;
+}
+
+const ACTOR: Actor = { id: 'system:controller', correlationId: null };
+
+/** Reconciles tenants; start() it once per control plane (a leader-elected one on PostgreSQL later). */
+export class TenantController {
+  readonly #pending = new Set<string>();
+  readonly #running = new Set<string>();
+  readonly #dirty = new Set<string>();
+  readonly #failures = new Map<string, { attempts: number; retryAt: number }>();
+  readonly #idle: Array<() => void> = [];
+  #timer: NodeJS.Timeout | undefined;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #stopped = true;
+  readonly #concurrency: number;
+  readonly #resyncIntervalMs: number;
+  readonly #maxBackoffMs: number;
+
+  constructor(
+    private readonly db: Kysely<Schema>,
+    private readonly registry: TenantRegistry,
+    private readonly audit: AuditLog,
+    private readonly apiKeys: ApiKeyStore,
+    private readonly options: ControllerOptions = {},
+  ) {
+    this.#concurrency = Math.max(1, options.concurrency ?? 4);
+    this.#resyncIntervalMs = options.resyncIntervalMs ?? 30_000;
+    this.#maxBackoffMs = options.maxBackoffMs ?? 60_000;
+    registry.onChange((id, source) => {
+      if (source !== 'controller') this.enqueue(id);
+    });
+  }
+
+  /** Begin watching: an initial resync, then one every `resyncIntervalMs`. */
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    void this.resync();
+    this.#timer = setInterval(() => void this.resync(), this.#resyncIntervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stop taking work and wait for running reconciles to finish. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearInterval(this.#timer);
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#pending.clear();
+    await this.idle();
+  }
+
+  /** Resolves when no reconcile is queued or running. */
+  idle(): Promise<void> {
+    if (this.#running.size === 0 && this.#pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  /** Queue a tenant; a tenant already running is reconciled again after it finishes. */
+  enqueue(id: string): void {
+    if (this.#stopped) return;
+    if (this.#running.has(id)) this.#dirty.add(id);
+    else this.#pending.add(id);
+    this.#pump();
+  }
+
+  /** Queue every tenant that has work: unobserved generations, transient phases, due purges. */
+  async resync(): Promise<number> {
+    try {
+      const rows = await this.db
+        .selectFrom('tenants')
+        .select('id')
+        .where((eb) =>
+          eb.or([
+            eb('generation', '<>', eb.ref('observed_generation')),
+            eb('phase', 'in', ['provisioning', 'archiving', 'deleting']),
+            eb.and([eb('phase', '=', 'deleted'), eb('purged_at', 'is', null), eb('purge_after', '<=', new Date())]),
+          ]),
+        )
+        .execute();
+      for (const r of rows) this.enqueue(r.id);
+      return rows.length;
+    } catch (error) {
+      this.options.onError?.('*', error);
+      return 0;
+    }
+  }
+
+  #pump(): void {
+    const now = Date.now();
+    for (const id of [...this.#pending]) {
+      if (this.#running.size >= this.#concurrency) break;
+      const failure = this.#failures.get(id);
+      if (failure && failure.retryAt > now) continue;
+      this.#pending.delete(id);
+      this.#running.add(id);
+      void this.reconcile(id)
+        .then(() => this.#failures.delete(id))
+        .catch((error) => {
+          const attempts = (this.#failures.get(id)?.attempts ?? 0) + 1;
+          const base = Math.min(this.#maxBackoffMs, 250 * 2 ** (attempts - 1));
+          const delay = base / 2 + Math.random() * (base / 2);
+          this.#failures.set(id, { attempts, retryAt: Date.now() + delay });
+          this.options.onError?.(id, error);
+          this.#dirty.add(id);
+          this.#scheduleRetry(delay);
+        })
+        .finally(() => {
+          this.#running.delete(id);
+          if (this.#dirty.delete(id) && !this.#stopped) this.#pending.add(id);
+          this.#pump();
+          if (this.#running.size === 0 && (this.#pending.size === 0 || this.#stopped)) {
+            for (const resolve of this.#idle.splice(0)) resolve();
+          }
+        });
+    }
+  }
+
+  #scheduleRetry(delayMs: number): void {
+    if (this.#retryTimer || this.#stopped) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = undefined;
+      this.#pump();
+    }, delayMs);
+    this.#retryTimer.unref();
+  }
+
+  /** One reconcile of one tenant: read desired state, converge, write status. */
+  async reconcile(id: string): Promise<void> {
+    let changed = true;
+    await this.db.transaction().execute(async (trx) => {
+      const row = await trx.selectFrom('tenants').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+      if (!row) {
+        changed = false;
+        return;
+      }
+      const phase = row.phase as Phase;
+      const now = new Date();
+      const conditions = row.conditions as Condition[];
+      switch (phase) {
+        case 'provisioning':
+          await this.#setStatus(trx, id, phase, 'active', row.generation, setCondition(conditions, { type: 'Ready', status: 'True', reason: 'Provisioned', message: 'the tenant is ready' }, now), 'tenant.provisioned');
+          return;
+        case 'archiving':
+          await this.#setStatus(trx, id, phase, 'archived', row.generation, setCondition(conditions, { type: 'Ready', status: 'False', reason: 'Archived', message: 'the tenant is archived' }, now), 'tenant.archived');
+          return;
+        case 'deleting': {
+          const days = retentionDays(row.spec as unknown as TenantSpec);
+          const purgeAfter = new Date(now.getTime() + days * 86_400_000);
+          await trx.updateTable('tenants').set({ deleted_at: now.toISOString(), purge_after: purgeAfter.toISOString() }).where('id', '=', id).execute();
+          await this.#setStatus(
+            trx,
+            id,
+            phase,
+            'deleted',
+            row.generation,
+            setCondition(conditions, { type: 'Ready', status: 'False', reason: 'Deleted', message: `data is kept until ${purgeAfter.toISOString()} (${days} days), then purged` }, now),
+            'tenant.deleted',
+            { purgeAfter: purgeAfter.toISOString() },
+          );
+          return;
+        }
+        case 'deleted':
+          if (row.purged_at === null && row.purge_after !== null && new Date(row.purge_after).getTime() <= now.getTime()) await this.#purge(trx, id, conditions, now);
+          else changed = false;
+          return;
+        default:
+          if (row.generation !== row.observed_generation) {
+            const ready: Omit<Condition, 'lastTransitionTime'> =
+              phase === 'active'
+                ? { type: 'Ready', status: 'True', reason: 'Reconciled', message: `generation ${row.generation} is in effect` }
+                : { type: 'Ready', status: 'False', reason: phase === 'suspended' ? 'Suspended' : 'Failed', message: `generation ${row.generation} observed while ${phase}` };
+            await trx
+              .updateTable('tenants')
+              .set({ observed_generation: row.generation, conditions: json(setCondition(conditions, ready, now)) })
+              .where('id', '=', id)
+              .execute();
+            await this.audit.append(trx, ACTOR, { action: 'tenant.reconcile', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { observedGeneration: row.generation } });
+            await addEvent(trx, ACTOR, { type: 'tenant.reconciled', tenantId: id, payload: { id, observedGeneration: row.generation } });
+          } else changed = false;
+      }
+    });
+    if (changed) this.registry.notify(id, 'controller');
+  }
+
+  async #setStatus(trx: Transaction<Schema>, id: string, from: Phase, to: Phase, generation: number, conditions: Condition[], action: string, details: Record<string, unknown> = {}): Promise<void> {
+    await trx
+      .updateTable('tenants')
+      .set({ phase: to, observed_generation: generation, conditions: json(conditions), updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .execute();
+    await this.audit.append(trx, ACTOR, { action, target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from, to, ...details } });
+    await addEvent(trx, ACTOR, { type: action, tenantId: id, payload: { id, from, to, ...details } });
+  }
+
+  /** Retention is over: drop the tenant's documents and credentials; the id stays as a tombstone. */
+  async #purge(trx: Transaction<Schema>, id: string, conditions: Condition[], now: Date): Promise<void> {
+    const docs = await trx.deleteFrom('tenant_documents').where('tenant_id', '=', id).executeTakeFirst();
+    const keys = await this.apiKeys.revokeAllIn(trx, id);
+    await trx
+      .updateTable('tenants')
+      .set({ purged_at: now.toISOString(), conditions: json(setCondition(conditions, { type: 'Purged', status: 'True', reason: 'RetentionExpired', message: 'tenant data was purged; the id stays reserved' }, now)) })
+      .where('id', '=', id)
+      .execute();
+    await this.audit.append(trx, ACTOR, { action: 'tenant.purge', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { documents: Number(docs.numDeletedRows), apiKeysRevoked: keys } });
+    await addEvent(trx, ACTOR, { type: 'tenant.purged', tenantId: id, payload: { id } });
+  }
+}
+

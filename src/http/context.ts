@@ -1,0 +1,127 @@
+/**
+ * What every route needs: the services, the caller's principal, and `authorize`, which
+ * applies the permission matrix, the tenant scope (another tenant's id answers 404) and
+ * the tenant's phase (a suspended tenant's credentials get 403), auditing every denial.
+ */
+import type { FastifyRequest } from 'fastify';
+import type { Kysely } from 'kysely';
+import type { Registry as MetricsRegistry } from 'prom-client';
+import { can, isPlatformRole, type Action, type ApiKeyStore, type Authenticator, type Principal, type TokenService } from '../access/index.js';
+import { TenancyError, validationError } from '../errors.js';
+import type { Actor, AuditLog } from '../governance/index.js';
+import type { Schema, SqlEngine } from '../infra/sql/index.js';
+import type { SigningKeys } from '../keys/index.js';
+import { credentialRefusal, tenantIdSchema, type Phase, type TenantRegistry } from '../tenants/index.js';
+
+/** Services the HTTP layer is built from. */
+export interface HttpDeps {
+  db: Kysely<Schema>;
+  engine: SqlEngine;
+  registry: TenantRegistry;
+  audit: AuditLog;
+  apiKeys: ApiKeyStore;
+  tokens: TokenService;
+  authenticator: Authenticator;
+  signingKeys: SigningKeys;
+  metrics: MetricsRegistry;
+  version: string;
+  /** Body limit for most endpoints, and for `POST /v1/apply`. */
+  bodyLimitBytes?: number;
+  applyBodyLimitBytes?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+  interface FastifyContextConfig {
+    /** Route needs no credentials. */
+    public?: boolean;
+  }
+}
+
+/** The audit actor for a request. */
+export function actorOf(request: FastifyRequest): Actor {
+  return { id: request.principal?.actorId ?? 'anonymous', correlationId: request.id };
+}
+
+/** Validate a tenant id taken from the URL. */
+export function tenantIdParam(value: string, path = '/path/id'): string {
+  const r = tenantIdSchema.safeParse(value);
+  if (!r.success) throw validationError(`"${value.slice(0, 80)}" is not a valid tenant id`, [{ path, message: r.error.issues[0]!.message }], 'invalid_tenant_id');
+  return r.data;
+}
+
+/** Authorization with a short phase cache (cleared on every registry change in this process). */
+export class Guard {
+  readonly #phases = new Map<string, { phase: Phase | undefined; until: number }>();
+
+  constructor(private readonly deps: HttpDeps) {
+    deps.registry.onChange((id) => this.#phases.delete(id));
+  }
+
+  async #phaseOf(id: string): Promise<Phase | undefined> {
+    const now = Date.now();
+    const hit = this.#phases.get(id);
+    if (hit && hit.until > now) return hit.phase;
+    const phase = await this.deps.registry.phaseOf(id);
+    if (this.#phases.size > 50_000) this.#phases.clear();
+    this.#phases.set(id, { phase, until: now + 2_000 });
+    return phase;
+  }
+
+  /**
+   * The principal, if it may do `action` (on `tenantId` when given). A platform caller may
+   * name the tenant by `X-Tenant-ID`; a tenant caller is always pinned to its own tenant.
+   */
+  async authorize(request: FastifyRequest, action: Action, tenantId?: string): Promise<Principal> {
+    const principal = request.principal;
+    if (!principal) throw new TenancyError('unauthenticated', 401, 'this endpoint needs credentials');
+    const deny = async (error: TenancyError, reason: string): Promise<never> => {
+      await this.deps.audit.record(actorOf(request), {
+        action,
+        target: tenantId ? `tenant/${tenantId}` : request.routeOptions.url ?? request.url,
+        tenantId: principal.tenantId ?? tenantId ?? null,
+        outcome: 'denied',
+        details: { reason, role: principal.role, method: request.method, path: request.url.split('?')[0] },
+      });
+      throw error;
+    };
+    if (principal.tenantId !== null && tenantId !== undefined && tenantId !== principal.tenantId) {
+      return deny(new TenancyError('tenant_not_found', 404, `tenant ${tenantId} not found`), 'cross_tenant');
+    }
+    if (!can(principal.role, action)) {
+      return deny(new TenancyError('forbidden', 403, `role ${principal.role} may not ${action}`, { extensions: { role: principal.role, action } }), 'role');
+    }
+    if (principal.tenantId !== null) {
+      const phase = await this.#phaseOf(principal.tenantId);
+      const refusal = phase === undefined ? { code: 'tenant_deleted', detail: 'the tenant is gone' } : credentialRefusal(phase);
+      if (refusal) return deny(new TenancyError(refusal.code, 403, `${refusal.detail}; its credentials are refused`, { extensions: { phase: phase ?? 'deleted' } }), refusal.code);
+    }
+    return principal;
+  }
+
+  /**
+   * The tenant a tenant-less route (list, audit) is scoped to: a tenant caller's own, or
+   * the platform caller's `X-Tenant-ID` (validated), or none.
+   */
+  scopeOf(request: FastifyRequest, principal: Principal): string | undefined {
+    if (principal.tenantId !== null) return principal.tenantId;
+    const header = request.headers['x-tenant-id'];
+    if (header === undefined) return undefined;
+    if (Array.isArray(header)) throw validationError('X-Tenant-ID may appear once', [{ path: '/headers/x-tenant-id', message: 'repeated' }], 'invalid_header');
+    return tenantIdParam(header, '/headers/x-tenant-id');
+  }
+
+  /** A path tenant id, checked against `X-Tenant-ID` when a platform caller sends both. */
+  pathTenant(request: FastifyRequest, raw: string): string {
+    const id = tenantIdParam(raw);
+    const header = request.headers['x-tenant-id'];
+    if (typeof header === 'string' && header !== id) {
+      throw validationError('X-Tenant-ID names a different tenant than the path', [{ path: '/headers/x-tenant-id', message: `is "${header.slice(0, 63)}" but the path names "${id}"` }], 'tenant_mismatch');
+    }
+    return id;
+  }
+}
+
+export { isPlatformRole };

@@ -1,0 +1,99 @@
+/**
+ * The control-plane store port: a Kysely instance over PGlite (embedded default) or
+ * PostgreSQL, picked from the URL in one place, with the same migrations for both.
+ */
+import { Kysely, Migrator, PostgresDialect, sql, type Migration, type RawBuilder } from 'kysely';
+import pg from 'pg';
+import { TenancyError } from '../../errors.js';
+import * as m0001 from './migrations/0001-control-plane.js';
+import { openPglite } from './pglite-engine.js';
+import type { Schema } from './schema.js';
+
+/** Which engine serves the store. */
+export type SqlEngine = 'pglite' | 'postgres';
+
+/** An open store: the query builder, its engine, and how to close it cleanly. */
+export interface Database {
+  db: Kysely<Schema>;
+  engine: SqlEngine;
+  close(): Promise<void>;
+}
+
+/** Where the store lives: a PostgreSQL URL, or a PGlite data dir (undefined = in memory). */
+export type DatabaseTarget = { url: string } | { dataDir: string | undefined };
+
+const migrations: Record<string, Migration> = {
+  '0001-control-plane': m0001,
+};
+
+// int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+/** Open the store and bring its schema up to date. */
+export async function openDatabase(target: DatabaseTarget): Promise<Database> {
+  let database: Database;
+  if ('url' in target) {
+    const pool = new pg.Pool({ connectionString: target.url, max: 10 });
+    pool.on('error', () => {
+      /* idle-client errors surface on the next query */
+    });
+    try {
+      const client = await pool.connect();
+      client.release();
+    } catch (cause) {
+      await pool.end();
+      throw new TenancyError('database_unavailable', 500, `cannot connect to PostgreSQL at ${redactUrl(target.url)}: ${(cause as Error).message}`, { cause });
+    }
+    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+    database = { db, engine: 'postgres', close: () => db.destroy() };
+  } else {
+    const embedded = await openPglite(target.dataDir);
+    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: embedded.pool }) });
+    database = {
+      db,
+      engine: 'pglite',
+      async close() {
+        await db.destroy();
+        await embedded.close();
+      },
+    };
+  }
+  try {
+    await migrate(database.db);
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+  return database;
+}
+
+/** Apply pending control-plane migrations; safe to run from several processes at once. */
+export async function migrate(db: Kysely<Schema>): Promise<void> {
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    migrationTableName: 'tenancy_migrations',
+    migrationLockTableName: 'tenancy_migrations_lock',
+  });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
+    throw new TenancyError('migration_failed', 500, `control-plane migration ${failed} failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** A JSON value as a `jsonb` parameter (both engines accept the text form). */
+export function json(value: unknown): RawBuilder<string> {
+  return sql<string>`${JSON.stringify(value)}::jsonb`;
+}
+
+/** Hide the password in a connection URL before it reaches a log or an error. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparseable url)';
+  }
+}

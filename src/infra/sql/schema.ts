@@ -1,0 +1,113 @@
+/**
+ * Row types of the control-plane store, as Kysely sees them.
+ * One schema for PGlite and PostgreSQL; JSON columns are written through {@link json}.
+ */
+import type { ColumnType, Generated } from 'kysely';
+
+type Timestamp = ColumnType<Date, Date | string, Date | string>;
+type Json<T> = ColumnType<T, string, string>;
+
+/** `tenants`: desired state (spec, generation) and observed state (phase, conditions). */
+export interface TenantsTable {
+  id: string;
+  uid: string;
+  generation: number;
+  spec: Json<Record<string, unknown>>;
+  labels: Json<Record<string, string>>;
+  plan: string;
+  profile: string;
+  region: string;
+  phase: string;
+  observed_generation: number;
+  conditions: Json<unknown[]>;
+  status_reason: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  deleted_at: Timestamp | null;
+  purge_after: Timestamp | null;
+  purged_at: Timestamp | null;
+}
+
+/** `tenant_documents`: the GitOps folder's extra files (features, router, sovereignty, policies). */
+export interface TenantDocumentsTable {
+  tenant_id: string;
+  kind: string;
+  name: string;
+  spec: Json<Record<string, unknown>>;
+  source: string | null;
+  updated_at: Timestamp;
+}
+
+/** `api_keys`: credentials, stored as hashes of their secret part. */
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  tenant_id: string | null;
+  role: string;
+  secret_hash: string;
+  created_at: Timestamp;
+  created_by: string;
+  expires_at: Timestamp | null;
+  revoked_at: Timestamp | null;
+  last_used_at: Timestamp | null;
+}
+
+/** `audit_log`: append-only, hash-chained. */
+export interface AuditLogTable {
+  seq: ColumnType<string | number, number, never>;
+  id: string;
+  ts: Timestamp;
+  actor: string;
+  action: string;
+  target: string;
+  tenant_id: string | null;
+  correlation_id: string | null;
+  outcome: string;
+  details: Json<Record<string, unknown>>;
+  prev_hash: string;
+  hash: string;
+}
+
+/** `audit_checkpoints`: Ed25519 signatures over the chain head at intervals. */
+export interface AuditCheckpointsTable {
+  seq: ColumnType<string | number, number, never>;
+  hash: string;
+  key_id: string;
+  signature: string;
+  ts: Timestamp;
+}
+
+/** `outbox`: events written in the same transaction as the change they describe. */
+export interface OutboxTable {
+  seq: Generated<string | number>;
+  id: string;
+  type: string;
+  tenant_id: string | null;
+  correlation_id: string | null;
+  payload: Json<Record<string, unknown>>;
+  ts: Timestamp;
+  published_at: Timestamp | null;
+}
+
+/** `idempotency_keys`: the first response to a POST carrying `Idempotency-Key`. */
+export interface IdempotencyKeysTable {
+  principal: string;
+  key: string;
+  method: string;
+  path: string;
+  body_hash: string;
+  status_code: number;
+  response: Json<unknown>;
+  created_at: Timestamp;
+}
+
+/** The whole control-plane schema. */
+export interface Schema {
+  tenants: TenantsTable;
+  tenant_documents: TenantDocumentsTable;
+  api_keys: ApiKeysTable;
+  audit_log: AuditLogTable;
+  audit_checkpoints: AuditCheckpointsTable;
+  outbox: OutboxTable;
+  idempotency_keys: IdempotencyKeysTable;
+}

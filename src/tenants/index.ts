@@ -1,0 +1,31 @@
+/**
+ * Tenants: the manifest schema, plan defaults, the lifecycle state machine, and the
+ * registry that stores desired state (with its audit record and event in the same
+ * transaction). Other modules read tenants through this file only.
+ */
+export { TenantRegistry, parseLabelSelector } from './tenant-registry.js';
+export type { TenantContext, TenantListFilter, LabelRequirement, UpdateOptions } from './tenant-registry.js';
+export { applyBundle, parseBundle, bundleSchema, MAX_BUNDLE_ITEMS } from './apply-bundle.js';
+export type { ApplyResult, PlanItem } from './apply-bundle.js';
+export { tenantFromRow, setCondition } from './tenant.js';
+export type { Tenant, Condition } from './tenant.js';
+export { PHASES, VERBS, TRANSITIONS, nextPhase, credentialRefusal } from './lifecycle.js';
+export type { Phase, Verb } from './lifecycle.js';
+export {
+  tenantManifestSchema,
+  tenantSpecSchema,
+  tenantIdSchema,
+  quotasSchema,
+  parseOrThrow,
+  zodFieldErrors,
+  PLANS,
+  PROFILES,
+  TENANT_ID_PATTERN,
+  DOCUMENT_KINDS,
+} from './manifest-schema.js';
+export type { TenantManifest, TenantSpec, TenantDocument, Plan, Profile } from './manifest-schema.js';
+export { PLAN_DEFAULTS, effectiveQuotas, effectiveFeatures, retentionDays } from './plans.js';
+export { readManifestPath, parseManifestText } from './manifest-files.js';
+export type { ManifestFileItem } from './manifest-files.js';
+export { mergePatch, diff } from './json-diff.js';
+export type { FieldChange } from './json-diff.js';

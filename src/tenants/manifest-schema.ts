@@ -1,0 +1,183 @@
+/**
+ * The one schema for tenant manifests and the documents of a GitOps folder.
+ * It validates every input (HTTP, CLI, bundles) and generates the OpenAPI components,
+ * so the API description cannot drift from what is accepted.
+ */
+import { z } from 'zod';
+import { validationError, toPointer, type FieldError } from '../errors.js';
+
+/** Tenant ids are DNS labels: immutable, and safe to derive schema, bucket and subject names from. */
+export const TENANT_ID_PATTERN = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export const tenantIdSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(63, 'must be at most 63 characters')
+  .regex(TENANT_ID_PATTERN, 'must be a DNS label: lowercase letters, digits and "-", starting with a letter and ending with a letter or digit');
+
+export const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
+export const PROFILES = ['mt-standard', 'st-dedicated', 'st-byoc'] as const;
+export const COMPLIANCE_REGIMES = ['HIPAA', 'SOX', 'GDPR', 'PCI-DSS', 'SOC2', 'ISO27001', 'FedRAMP', 'CCPA'] as const;
+
+const labelKey = z
+  .string()
+  .regex(/^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, 'must be a label key: [prefix/]name of letters, digits, ".", "_", "-" (name up to 63)');
+const labelValue = z
+  .string()
+  .regex(/^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/, 'must be a label value: up to 63 letters, digits, ".", "_", "-", starting and ending alphanumeric');
+const flagName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9._-]{0,127}$/, 'must be a flag name: a letter, then letters, digits, ".", "_", "-" (up to 128)');
+const featureValue = z.union([z.boolean(), z.string().min(1).max(128)]);
+const count = z.number().int('must be an integer').min(0, 'must be >= 0').max(Number.MAX_SAFE_INTEGER);
+
+export const labelsSchema = z.record(labelKey, labelValue).refine((l) => Object.keys(l).length <= 64, 'at most 64 labels');
+export const featuresSchema = z.record(flagName, featureValue).refine((f) => Object.keys(f).length <= 512, 'at most 512 flags');
+
+export const quotasSchema = z
+  .strictObject({
+    maxUsers: count.optional(),
+    maxProjects: count.optional(),
+    maxRequestsPerHour: count.optional(),
+    maxConcurrentRequests: count.optional(),
+    storageLimitBytes: count.optional(),
+    maxCostPerMonthUsd: z.number().min(0, 'must be >= 0').max(1e12).optional(),
+    computeLimitMillicores: count.optional(),
+    networkBandwidthMbps: count.optional(),
+  })
+  .meta({ id: 'Quotas', description: 'Limits for the tenant; any omitted field takes the plan default.' });
+
+export const tenantSpecSchema = z
+  .strictObject({
+    name: z.string().trim().min(1, 'must not be empty').max(200),
+    plan: z.enum(PLANS),
+    profile: z.enum(PROFILES).default('mt-standard'),
+    region: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be a region name such as eu-west-1').default('default'),
+    environments: z
+      .array(tenantIdSchema)
+      .min(1, 'needs at least one environment')
+      .max(16)
+      .refine((e) => new Set(e).size === e.length, 'environments must be unique')
+      .default(['prod']),
+    quotas: quotasSchema.optional(),
+    features: featuresSchema.optional(),
+    config: z
+      .strictObject({
+        retentionDays: z.number().int().min(0).max(3650).optional(),
+        encryption: z.enum(['standard', 'enhanced']).optional(),
+      })
+      .optional(),
+    contact: z
+      .strictObject({
+        email: z.email('must be an email address'),
+        industry: z.string().min(1).max(100).optional(),
+        compliance: z
+          .array(z.enum(COMPLIANCE_REGIMES))
+          .refine((c) => new Set(c).size === c.length, 'compliance regimes must be unique')
+          .optional(),
+      })
+      .optional(),
+    billing: z
+      .strictObject({
+        currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD').optional(),
+        billingEmail: z.email('must be an email address').optional(),
+        paymentTermsDays: z.number().int().min(0).max(120).optional(),
+        purchaseOrder: z.string().min(1).max(100).optional(),
+        invoiceDay: z.number().int().min(1).max(28).optional(),
+        committedSpendUsd: z.number().min(0).optional(),
+      })
+      .optional(),
+  })
+  .meta({ id: 'TenantSpec', description: 'Desired state of a tenant.' });
+
+export const tenantManifestSchema = z
+  .strictObject({
+    apiVersion: z.literal('tenancy/v1'),
+    kind: z.literal('Tenant'),
+    metadata: z.strictObject({ id: tenantIdSchema, labels: labelsSchema.optional() }),
+    spec: tenantSpecSchema,
+  })
+  .meta({ id: 'TenantManifest', description: 'A tenant manifest (YAML or JSON).' });
+
+const documentMetadata = z.strictObject({
+  tenant: tenantIdSchema,
+  name: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'must be a lowercase name of letters, digits, "." and "-"').optional(),
+});
+const freeFormSpec = z.record(z.string(), z.unknown());
+
+export const featuresDocumentSchema = z.strictObject({
+  apiVersion: z.literal('tenancy/v1'),
+  kind: z.literal('TenantFeatures'),
+  metadata: documentMetadata,
+  spec: z.strictObject({ flags: featuresSchema }),
+});
+export const routerDocumentSchema = z.strictObject({
+  apiVersion: z.literal('tenancy/v1'),
+  kind: z.literal('TenantRouter'),
+  metadata: documentMetadata,
+  spec: freeFormSpec,
+});
+export const sovereigntyDocumentSchema = z.strictObject({
+  apiVersion: z.literal('tenancy/v1'),
+  kind: z.literal('DataSovereignty'),
+  metadata: documentMetadata,
+  spec: z
+    .strictObject({
+      allowedRegions: z.array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/)).min(1).optional(),
+      residency: z.string().min(1).max(64).optional(),
+      crossBorderTransfer: z.enum(['deny', 'allow', 'with-consent']).optional(),
+    })
+    .catchall(z.unknown()),
+});
+export const policyDocumentSchema = z.strictObject({
+  apiVersion: z.literal('tenancy/v1'),
+  kind: z.literal('TenantPolicy'),
+  metadata: documentMetadata.required({ name: true }),
+  spec: freeFormSpec,
+});
+
+/** Kinds a bundle may carry besides `Tenant`, and where each sits in a GitOps folder. */
+export const DOCUMENT_KINDS = {
+  TenantFeatures: { schema: featuresDocumentSchema, file: 'features.yaml' },
+  TenantRouter: { schema: routerDocumentSchema, file: 'router.yaml' },
+  DataSovereignty: { schema: sovereigntyDocumentSchema, file: 'data-sovereignty.yaml' },
+  TenantPolicy: { schema: policyDocumentSchema, file: 'policies/<name>.yaml' },
+} as const;
+
+export type DocumentKind = keyof typeof DOCUMENT_KINDS;
+export type TenantManifest = z.infer<typeof tenantManifestSchema>;
+export type TenantManifestInput = z.input<typeof tenantManifestSchema>;
+export type TenantSpec = z.infer<typeof tenantSpecSchema>;
+export type Quotas = z.infer<typeof quotasSchema>;
+export type Plan = (typeof PLANS)[number];
+export type Profile = (typeof PROFILES)[number];
+
+/** A validated non-Tenant document of a tenant's folder. */
+export interface TenantDocument {
+  kind: DocumentKind;
+  tenant: string;
+  name: string;
+  spec: Record<string, unknown>;
+  source?: string;
+}
+
+/** Turn zod issues into field errors with JSON pointers, one per unknown key. */
+export function zodFieldErrors(error: z.ZodError, prefix: ReadonlyArray<string | number> = []): FieldError[] {
+  const out: FieldError[] = [];
+  for (const issue of error.issues) {
+    const base = [...prefix, ...issue.path.map((p) => (typeof p === 'symbol' ? String(p.description) : p))];
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) out.push({ path: toPointer([...base, key]), message: 'unknown field' });
+    } else if (issue.code === 'invalid_union' && 'errors' in issue && Array.isArray(issue.errors)) {
+      out.push({ path: toPointer(base), message: issue.message });
+    } else {
+      out.push({ path: toPointer(base), message: issue.message });
+    }
+  }
+  return out;
+}
+
+/** Parse with a schema or throw a 400 listing every field problem under `prefix`. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string, prefix: ReadonlyArray<string | number> = [], code = 'validation_failed'): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw validationError(`${what} is invalid`, zodFieldErrors(result.error, prefix), code);
+  return result.data;
+}
