@@ -167,16 +167,9 @@ export class TenantController {
           const days = retentionDays(row.spec as unknown as TenantSpec);
           const purgeAfter = new Date(now.getTime() + days * 86_400_000);
           await trx.updateTable('tenants').set({ deleted_at: now.toISOString(), purge_after: purgeAfter.toISOString() }).where('id', '=', id).execute();
-          await this.#setStatus(
-            trx,
-            id,
-            phase,
-            'deleted',
-            row.generation,
-            setCondition(conditions, { type: 'Ready', status: 'False', reason: 'Deleted', message: `data is kept until ${purgeAfter.toISOString()} (${days} days), then purged` }, now),
-            'tenant.deleted',
-            { purgeAfter: purgeAfter.toISOString() },
-          );
+          const deleted = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'Deleted', message: `data is kept until ${purgeAfter.toISOString()} (${days} days), then purged` }, now);
+          await this.#setStatus(trx, id, phase, 'deleted', row.generation, deleted, 'tenant.deleted', { purgeAfter: purgeAfter.toISOString() });
+          if (days === 0) await this.#purge(trx, id, deleted, now);
           return;
         }
         case 'deleted':
