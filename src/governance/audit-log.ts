@@ -183,53 +183,70 @@ function toRecord(row: Selectable<Schema['audit_log']>): AuditRecord {
   };
 }
 
+/**
+ * Checks records one at a time in `seq` order: contiguous sequence numbers, each record
+ * linked to the previous hash, each hash matching its content and any signed checkpoint.
+ */
+export class ChainVerifier {
+  #expectedSeq = 1;
+  #prevHash = GENESIS_HASH;
+  records = 0;
+
+  constructor(private readonly checkpoints: ReadonlyMap<number, string> = new Map()) {}
+
+  /** The reason `r` breaks the chain, or undefined when it continues it. */
+  push(r: AuditRecord): { seq: number; reason: string } | undefined {
+    if (r.seq !== this.#expectedSeq) {
+      return { seq: this.#expectedSeq, reason: r.seq > this.#expectedSeq ? `record ${this.#expectedSeq} is missing (next present is ${r.seq})` : `record ${r.seq} is out of order (expected ${this.#expectedSeq})` };
+    }
+    if (r.prevHash !== this.#prevHash) return { seq: r.seq, reason: `record ${r.seq} does not link to record ${r.seq - 1} (prev_hash differs)` };
+    const hash = recordHash(this.#prevHash, r);
+    if (hash !== r.hash) return { seq: r.seq, reason: `record ${r.seq} was altered (its content does not match its hash)` };
+    const signed = this.checkpoints.get(r.seq);
+    if (signed !== undefined && signed !== hash) return { seq: r.seq, reason: `record ${r.seq} differs from the signed checkpoint (the chain was rewritten)` };
+    this.#prevHash = hash;
+    this.#expectedSeq += 1;
+    this.records += 1;
+    return undefined;
+  }
+
+  /** The head after the records pushed so far. */
+  get head(): { seq: number; hash: string } | null {
+    return this.records === 0 ? null : { seq: this.records, hash: this.#prevHash };
+  }
+}
+
 /** Verify the chain and every checkpoint signature. */
 export async function verifyAuditLog(db: Db, keys: SigningKeys, batchSize = 5_000): Promise<AuditVerification> {
   const checkpoints = await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'asc').execute();
-  const checkpointBySeq = new Map<number, (typeof checkpoints)[number]>();
+  const signed = new Map<number, string>();
   for (const cp of checkpoints) {
     const seq = Number(cp.seq);
     if (!keys.verify(cp.key_id, checkpointPayload(seq, cp.hash), cp.signature)) {
       return { ok: false, records: 0, seq, reason: `checkpoint at seq ${seq} has an invalid signature` };
     }
-    checkpointBySeq.set(seq, cp);
+    signed.set(seq, cp.hash);
   }
-  let expectedSeq = 1;
-  let prevHash = GENESIS_HASH;
-  let records = 0;
+  const verifier = new ChainVerifier(signed);
+  let afterSeq = 0;
   for (;;) {
     const rows = await db
       .selectFrom('audit_log')
       .selectAll()
-      .where('seq', '>=', expectedSeq as never)
+      .where('seq', '>', afterSeq as never)
       .orderBy('seq', 'asc')
       .limit(batchSize)
       .execute();
     if (rows.length === 0) break;
     for (const row of rows) {
-      const r = toRecord(row);
-      if (r.seq !== expectedSeq) {
-        return { ok: false, records, seq: expectedSeq, reason: `record ${expectedSeq} is missing (next present is ${r.seq})` };
-      }
-      if (r.prevHash !== prevHash) {
-        return { ok: false, records, seq: r.seq, reason: `record ${r.seq} does not link to record ${r.seq - 1} (prev_hash differs)` };
-      }
-      const hash = recordHash(prevHash, r);
-      if (hash !== r.hash) {
-        return { ok: false, records, seq: r.seq, reason: `record ${r.seq} was altered (its content does not match its hash)` };
-      }
-      const cp = checkpointBySeq.get(r.seq);
-      if (cp && cp.hash !== hash) {
-        return { ok: false, records, seq: r.seq, reason: `record ${r.seq} differs from the signed checkpoint (the chain was rewritten)` };
-      }
-      prevHash = hash;
-      expectedSeq += 1;
-      records += 1;
+      const broken = verifier.push(toRecord(row));
+      if (broken) return { ok: false, records: verifier.records, ...broken };
     }
+    afterSeq = Number(rows[rows.length - 1]!.seq);
   }
   const lastCheckpoint = checkpoints[checkpoints.length - 1];
-  if (lastCheckpoint && Number(lastCheckpoint.seq) > records) {
-    return { ok: false, records, seq: records + 1, reason: `records after ${records} are missing (a signed checkpoint covers seq ${Number(lastCheckpoint.seq)})` };
+  if (lastCheckpoint && Number(lastCheckpoint.seq) > verifier.records) {
+    return { ok: false, records: verifier.records, seq: verifier.records + 1, reason: `records after ${verifier.records} are missing (a signed checkpoint covers seq ${Number(lastCheckpoint.seq)})` };
   }
-  return { ok: true, records, head: records === 0 ? null : { seq: records, hash: prevHash }, checkpoints: checkpoints.length };
+  return { ok: true, records: verifier.records, head: verifier.head, checkpoints: checkpoints.length };
 }
