@@ -172,7 +172,15 @@ export function zodFieldErrors(error: z.ZodError, prefix: ReadonlyArray<string |
       out.push({ path: toPointer(base), message: issue.message });
     }
   }
-  return out;
+  // One entry per path: a value can fail several checks (length and pattern, say).
+  const merged = new Map<string, FieldError>();
+  for (const e of out) {
+    const seen = merged.get(e.path);
+    if (seen) {
+      if (!seen.message.split('; ').includes(e.message)) seen.message += `; ${e.message}`;
+    } else merged.set(e.path, { ...e });
+  }
+  return [...merged.values()];
 }
 
 /** Parse with a schema or throw a 400 listing every field problem under `prefix`. */
