@@ -53,3 +53,20 @@ describe('manifest parsing', () => {
     }
   });
 });
+
+describe('docs/manifests.md', () => {
+  it('shows the plan table that the code applies', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { PLAN_DEFAULTS } = await import('./plans.js');
+    const text = await readFile(new URL('../../docs/manifests.md', import.meta.url), 'utf8');
+    const plans = Object.keys(PLAN_DEFAULTS) as Array<keyof typeof PLAN_DEFAULTS>;
+    const row = (name: string) => text.split('\n').find((l) => l.startsWith(`| \`${name}\` |`))?.split('|').slice(2, -1).map((c) => c.trim());
+    for (const key of Object.keys(PLAN_DEFAULTS.free.quotas) as Array<keyof typeof PLAN_DEFAULTS.free.quotas>) {
+      expect(row(`quotas.${key}`), key).toEqual(plans.map((p) => String(PLAN_DEFAULTS[p].quotas[key])));
+    }
+    for (const key of Object.keys(PLAN_DEFAULTS.free.features)) {
+      expect(row(`features.${key}`), key).toEqual(plans.map((p) => String(PLAN_DEFAULTS[p].features[key])));
+    }
+    expect(row('config.retentionDays')).toEqual(plans.map((p) => String(PLAN_DEFAULTS[p].retentionDays)));
+  });
+});
