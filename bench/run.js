@@ -1,0 +1,188 @@
+// `npm run bench`: control-plane benchmarks on PGlite and (when TENANCY_BENCH_DATABASE_URL
+// or TENANCY_TEST_DATABASE_URL is set) PostgreSQL. Each figure is compared with a
+// baseline measured in the same run. Results go to bench/results/<timestamp>.json.
+import autocannon from 'autocannon';
+import { fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import pg from 'pg';
+
+const TOKEN = 'bench-admin-token-0123456789';
+const DURATION = Number(process.env.TENANCY_BENCH_SECONDS ?? 10);
+const PG_URL = process.env.TENANCY_BENCH_DATABASE_URL ?? process.env.TENANCY_TEST_DATABASE_URL;
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+function startServer(mode, databaseUrl) {
+  return new Promise((resolve, reject) => {
+    const child = fork(new URL('./server.js', import.meta.url), [mode, ...(databaseUrl ? [databaseUrl] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (m) => resolve({ url: m.url, child }));
+    child.once('exit', (code) => reject(new Error(`bench server exited ${code}`)));
+  });
+}
+
+async function stop(server) {
+  const exited = new Promise((r) => server.child.once('exit', r));
+  server.child.kill('SIGTERM');
+  await exited;
+}
+
+function load(url, headers = {}) {
+  return new Promise((resolve, reject) => {
+    autocannon({ url, connections: 50, duration: DURATION, headers }, (err, r) => {
+      if (err) return reject(err);
+      resolve({ reqPerSec: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors });
+    });
+  });
+}
+
+function pct(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+async function timeRequests(n, fn) {
+  const ms = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn(i);
+    ms.push(performance.now() - t);
+  }
+  ms.sort((a, b) => a - b);
+  return { n, p50Ms: +pct(ms, 50).toFixed(3), p99Ms: +pct(ms, 99).toFixed(3), perSec: Math.round((n / ms.reduce((a, b) => a + b, 0)) * 1000) };
+}
+
+async function api(url, method, path, body) {
+  const res = await fetch(url + path, { method, headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+const manifest = (id, i) => ({ apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id, labels: { tier: ['gold', 'silver', 'bronze'][i % 3] } }, spec: { name: `Tenant ${id}`, plan: ['free', 'starter', 'pro', 'enterprise'][i % 4] } });
+
+async function benchEngine(engine, databaseUrl, bare) {
+  console.error(`\n== ${engine}`);
+  const server = await startServer('plane', databaseUrl);
+  const { url } = server;
+  const out = { engine };
+  try {
+    await api(url, 'POST', '/v1/tenants', manifest('bench-0', 0));
+    await new Promise((r) => setTimeout(r, 300));
+    console.error('GET /v1/tenants/{id} under load...');
+    const get = await load(`${url}/v1/tenants/bench-0`, auth);
+    out.getTenant = { ...get, bareReqPerSec: bare.reqPerSec, ratioToBare: +(get.reqPerSec / bare.reqPerSec).toFixed(3), addedP99Ms: +(get.p99Ms - bare.p99Ms).toFixed(2) };
+
+    console.error('POST /v1/tenants...');
+    out.createTenant = await timeRequests(500, (i) => api(url, 'POST', '/v1/tenants', manifest(`create-${i}`, i)));
+
+    console.error('seeding 10,000 tenants through /v1/apply...');
+    const seedStart = performance.now();
+    for (let b = 0; b < 10; b++) {
+      const items = Array.from({ length: 1000 }, (_, j) => ({ manifest: manifest(`seed-${String(b * 1000 + j).padStart(5, '0')}`, j) }));
+      await api(url, 'POST', '/v1/apply', { items });
+    }
+    out.applySeed = { tenants: 10_000, bundles: 10, seconds: +((performance.now() - seedStart) / 1000).toFixed(2) };
+    await new Promise((r) => setTimeout(r, 2000));
+    console.error('list latency with 10,500 tenants...');
+    out.listFirstPage = await timeRequests(200, () => api(url, 'GET', '/v1/tenants?limit=50'));
+    let cursor = null;
+    out.listDeepPage = await timeRequests(200, async () => {
+      const page = await api(url, 'GET', `/v1/tenants?limit=50${cursor ? `&cursor=${cursor}` : ''}`);
+      cursor = page.next;
+    });
+    out.listFiltered = await timeRequests(200, () => api(url, 'GET', '/v1/tenants?plan=pro&labelSelector=tier%3Dgold&limit=50'));
+
+    console.error('audit verify...');
+    const verify = await timeRequests(3, () => api(url, 'GET', '/v1/audit/verify'));
+    const v = await api(url, 'GET', '/v1/audit/verify');
+    out.auditVerify = { records: v.records, ok: v.ok, p50Ms: verify.p50Ms, recordsPerSec: Math.round(v.records / (verify.p50Ms / 1000)) };
+  } finally {
+    await stop(server);
+  }
+  return out;
+}
+
+async function benchAuditAppend(engine, databaseUrl) {
+  // Appends inside their own writing transactions, through the same AuditLog the API uses.
+  const { AuditLog } = await import('../dist/governance/index.js');
+  const { loadSigningKeys } = await import('../dist/keys/index.js');
+  const { openDatabase } = await import('../dist/infra/sql/index.js');
+  const dir = `${os.tmpdir()}/tenancy-bench-audit-${randomBytes(4).toString('hex')}`;
+  const keys = await loadSigningKeys(`${dir}/signing-keys.json`);
+  const database = await openDatabase(databaseUrl ? { url: databaseUrl } : { dataDir: undefined });
+  const audit = new AuditLog(database.db, keys);
+  const actor = { id: 'apikey:bench', correlationId: 'bench' };
+  const n = 5000;
+  const t = performance.now();
+  for (let i = 0; i < n; i++) {
+    await database.db.transaction().execute((trx) => audit.append(trx, actor, { action: 'tenant.update', target: `tenant/t${i % 100}`, tenantId: `t${i % 100}`, outcome: 'success', details: { generation: i } }));
+  }
+  const seconds = (performance.now() - t) / 1000;
+  // Baseline in the same run: the same transactions writing a plain row without the chain.
+  await database.db.schema.createTable('bench_plain').ifNotExists().addColumn('id', 'serial', (c) => c.primaryKey()).addColumn('details', 'jsonb').execute();
+  const tb = performance.now();
+  for (let i = 0; i < n; i++) {
+    await database.db.transaction().execute((trx) => trx.insertInto('bench_plain').values({ details: JSON.stringify({ generation: i }) }).execute());
+  }
+  const baseSeconds = (performance.now() - tb) / 1000;
+  const vt = performance.now();
+  const result = await audit.verify();
+  const verifySeconds = (performance.now() - vt) / 1000;
+  await database.close();
+  return {
+    engine,
+    appendsPerSec: Math.round(n / seconds),
+    plainInsertTxPerSec: Math.round(n / baseSeconds),
+    ratioToPlainInsert: +((n / seconds) / (n / baseSeconds)).toFixed(3),
+    verify: { records: result.records, ok: result.ok, recordsPerSec: Math.round(result.records / verifySeconds) },
+  };
+}
+
+async function freshPgDatabase() {
+  const name = `tenancy_bench_${randomBytes(4).toString('hex')}`;
+  const c = new pg.Client({ connectionString: PG_URL });
+  await c.connect();
+  await c.query(`create database ${name}`);
+  await c.end();
+  const u = new URL(PG_URL);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const d = new pg.Client({ connectionString: PG_URL });
+      await d.connect();
+      await d.query(`drop database if exists ${name} with (force)`);
+      await d.end();
+    },
+  };
+}
+
+const results = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationSeconds: DURATION, engines: [], audit: [] };
+console.error('baseline: bare Fastify JSON route...');
+const bareServer = await startServer('bare');
+const bare = await load(`${bareServer.url}/bare`);
+await stop(bareServer);
+results.bare = bare;
+
+results.engines.push(await benchEngine('pglite', undefined, bare));
+results.audit.push(await benchAuditAppend('pglite', undefined));
+if (PG_URL) {
+  const db = await freshPgDatabase();
+  try {
+    results.engines.push(await benchEngine('postgres', db.url, bare));
+  } finally {
+    await db.drop();
+  }
+  const db2 = await freshPgDatabase();
+  try {
+    results.audit.push(await benchAuditAppend('postgres', db2.url));
+  } finally {
+    await db2.drop();
+  }
+} else {
+  console.error('PostgreSQL benchmarks skipped: set TENANCY_BENCH_DATABASE_URL');
+}
+mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);
+writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+console.log(JSON.stringify(results, null, 2));
+console.error(`\nwritten to ${file.pathname}`);
