@@ -176,6 +176,8 @@ describe.each(engines())('tenant API on %s', (engine) => {
     const conflict = await call(plane, 'POST', '/v1/apply', { items: [{ manifest: manifest('fine-two') }, { manifest: manifest('gone-soon', { name: 'again' }) }] });
     expectProblem(conflict, 409, 'apply_conflict');
     expectProblem(await call(plane, 'GET', '/v1/tenants/fine-two'), 404, 'tenant_not_found');
+    const docForDeleted = await call(plane, 'POST', '/v1/apply', { items: [{ manifest: { apiVersion: 'tenancy/v1', kind: 'TenantFeatures', metadata: { tenant: 'gone-soon' }, spec: { flags: { x: true } } } }] });
+    expect(expectProblem(docForDeleted, 409, 'apply_conflict').errors).toEqual([{ path: '/items/0', message: 'cannot update tenant gone-soon: it is deleted' }]);
   });
 
   it('accepts YAML manifests', async () => {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { TenancyError, validationError, type FieldError } from '../errors.js';
 import type { Actor } from '../governance/index.js';
 import type { FieldChange } from './json-diff.js';
+import { nextPhase, type Phase } from './lifecycle.js';
 import { DOCUMENT_KINDS, zodFieldErrors, tenantManifestSchema, type DocumentKind, type TenantDocument, type TenantManifest } from './manifest-schema.js';
 import type { TenantRegistry } from './tenant-registry.js';
 
@@ -131,12 +132,17 @@ export async function applyBundle(registry: TenantRegistry, actor: Actor, input:
       for (const item of items) {
         if (!('document' in item)) continue;
         const doc = item.document;
-        if (!bundleTenants.has(doc.tenant)) {
-          const row = await trx.selectFrom('tenants').select('phase').where('id', '=', doc.tenant).executeTakeFirst();
-          if (!row) {
-            errors.push({ path: `/items/${item.index}/manifest/metadata/tenant`, message: `tenant ${doc.tenant} does not exist and is not in the bundle` });
-            continue;
-          }
+        const row = await trx.selectFrom('tenants').select('phase').where('id', '=', doc.tenant).executeTakeFirst();
+        if (!row) {
+          if (!bundleTenants.has(doc.tenant)) errors.push({ path: `/items/${item.index}/manifest/metadata/tenant`, message: `tenant ${doc.tenant} does not exist and is not in the bundle` });
+          continue;
+        }
+        try {
+          nextPhase('update', row.phase as Phase, doc.tenant);
+        } catch (error) {
+          if (!(error instanceof TenancyError)) throw error;
+          errors.push({ path: `/items/${item.index}`, message: error.detail });
+          continue;
         }
         const { created, updated } = await registry.putDocuments(trx, actor, doc.tenant, [doc]);
         plan.push({ kind: doc.kind, tenant: doc.tenant, name: doc.name, action: created > 0 ? 'create' : updated > 0 ? 'update' : 'unchanged', ...(item.source ? { source: item.source } : {}) });

@@ -63,10 +63,18 @@ const UPDATABLE_TOP_LEVEL = new Set(['metadata', 'spec']);
 /** The registry; one per control-plane process. */
 export class TenantRegistry {
   readonly #listeners: TenantChangeListener[] = [];
+  /**
+   * Reads of single tenants, cleared on every change committed through this process and
+   * expiring after `readCacheTtlMs` (the bound on staleness across replicas).
+   */
+  readonly #cache = new Map<string, { tenant: Tenant; until: number }>();
+  /** Bumped on every change, so a read that raced a write is not cached. */
+  #changes = 0;
 
   constructor(
     readonly db: Kysely<Schema>,
     readonly audit: AuditLog,
+    private readonly readCacheTtlMs = 1_000,
   ) {}
 
   /** Subscribe to committed changes. */
@@ -76,6 +84,8 @@ export class TenantRegistry {
 
   /** Tell listeners that `tenantId` changed (after commit). */
   notify(tenantId: string, source: 'api' | 'controller' = 'api'): void {
+    this.#changes += 1;
+    this.#cache.delete(tenantId);
     for (const l of this.#listeners) l(tenantId, source);
   }
 
@@ -127,9 +137,18 @@ export class TenantRegistry {
 
   /** One tenant, or 404. */
   async get(id: string): Promise<Tenant> {
+    const now = Date.now();
+    const hit = this.#cache.get(id);
+    if (hit && hit.until > now) return hit.tenant;
+    const changesBefore = this.#changes;
     const row = await this.db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst();
     if (!row) throw notFound('tenant_not_found', `tenant ${id} not found`);
-    return tenantFromRow(row);
+    const tenant = tenantFromRow(row);
+    if (this.readCacheTtlMs > 0 && changesBefore === this.#changes) {
+      if (this.#cache.size >= 10_000) this.#cache.delete(this.#cache.keys().next().value!);
+      this.#cache.set(id, { tenant, until: now + this.readCacheTtlMs });
+    }
+    return tenant;
   }
 
   /** The tenant's phase, or undefined when there is no such tenant (a cheap read for guards). */

@@ -33,7 +33,7 @@ export async function openPglite(dataDir: string | undefined): Promise<{ pool: P
       throw new TenancyError(
         'data_dir_locked',
         500,
-        `the data directory ${dataDir} is in use by another tenancy process (lock ${dataDir}.lock); stop it or use --data-dir`,
+        `the data directory ${dataDir} is in use by another tenancy process (lock ${dataDir}.lock; a crashed process's lock goes stale after 15 s); stop it or use another --data-dir`,
         { cause },
       );
     }
