@@ -12,6 +12,8 @@ const TOKEN = 'bench-admin-token-0123456789';
 const DURATION = Number(process.env.TENANCY_BENCH_SECONDS ?? 10);
 const PG_URL = process.env.TENANCY_BENCH_DATABASE_URL ?? process.env.TENANCY_TEST_DATABASE_URL;
 const auth = { authorization: `Bearer ${TOKEN}` };
+// TENANCY_BENCH_ONLY=get runs just the GET-under-load figure (quick checks while tuning).
+const ONLY_GET = process.env.TENANCY_BENCH_ONLY === 'get';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -70,6 +72,7 @@ async function benchEngine(engine, databaseUrl, bare) {
     console.error('GET /v1/tenants/{id} under load...');
     const get = await load(`${url}/v1/tenants/bench-0`, auth);
     out.getTenant = { ...get, bareReqPerSec: bare.reqPerSec, ratioToBare: +(get.reqPerSec / bare.reqPerSec).toFixed(3), addedP99Ms: +(get.p99Ms - bare.p99Ms).toFixed(2) };
+    if (ONLY_GET) return out;
 
     console.error('POST /v1/tenants...');
     out.createTenant = await timeRequests(500, (i) => api(url, 'POST', '/v1/tenants', manifest(`create-${i}`, i)));
@@ -164,7 +167,7 @@ await stop(bareServer);
 results.bare = bare;
 
 results.engines.push(await benchEngine('pglite', undefined, bare));
-results.audit.push(await benchAuditAppend('pglite', undefined));
+if (!ONLY_GET) results.audit.push(await benchAuditAppend('pglite', undefined));
 if (PG_URL) {
   const db = await freshPgDatabase();
   try {
@@ -172,11 +175,13 @@ if (PG_URL) {
   } finally {
     await db.drop();
   }
-  const db2 = await freshPgDatabase();
-  try {
-    results.audit.push(await benchAuditAppend('postgres', db2.url));
-  } finally {
-    await db2.drop();
+  if (!ONLY_GET) {
+    const db2 = await freshPgDatabase();
+    try {
+      results.audit.push(await benchAuditAppend('postgres', db2.url));
+    } finally {
+      await db2.drop();
+    }
   }
 } else {
   console.error('PostgreSQL benchmarks skipped: set TENANCY_BENCH_DATABASE_URL');

@@ -67,6 +67,8 @@ function toInfo(row: Row): ApiKeyInfo {
 /** Store and check API keys. */
 export class ApiKeyStore {
   readonly #cache = new Map<string, { row: Row | undefined; until: number }>();
+  /** Tokens already checked against their hash, so hot paths skip the lookup and the hash. */
+  readonly #verified = new Map<string, { info: ApiKeyInfo; until: number }>();
   readonly #lastUsedWritten = new Map<string, number>();
 
   constructor(
@@ -137,21 +139,28 @@ export class ApiKeyStore {
       await addEvent(trx, actor, { type: 'apikey.revoked', tenantId, payload: { id } });
       return toInfo(updated);
     });
-    this.#cache.delete(id);
+    this.#forget(id);
     return info;
   }
 
   /** Revoke every key of a tenant inside `trx` (purge). */
   async revokeAllIn(trx: Transaction<Schema>, tenantId: string): Promise<number> {
     const rows = await trx.updateTable('api_keys').set({ revoked_at: new Date().toISOString() }).where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).returning('id').execute();
-    for (const r of rows) this.#cache.delete(r.id);
+    for (const r of rows) this.#forget(r.id);
     return rows.length;
   }
 
   /** Drop cached entries (after changes made elsewhere). */
   invalidate(id?: string): void {
-    if (id === undefined) this.#cache.clear();
-    else this.#cache.delete(id);
+    if (id === undefined) {
+      this.#cache.clear();
+      this.#verified.clear();
+    } else this.#forget(id);
+  }
+
+  #forget(id: string): void {
+    this.#cache.delete(id);
+    for (const [token, entry] of this.#verified) if (entry.info.id === id) this.#verified.delete(token);
   }
 
   /**
@@ -159,6 +168,12 @@ export class ApiKeyStore {
    * Unknown, revoked and expired keys all answer alike to the caller.
    */
   async authenticate(token: string): Promise<ApiKeyInfo> {
+    const now = Date.now();
+    const verified = this.#verified.get(token);
+    if (verified && verified.until > now && (verified.info.expiresAt === null || Date.parse(verified.info.expiresAt) > now)) {
+      this.#touch(verified.info.id);
+      return verified.info;
+    }
     const id = keyIdOf(token);
     const row = await this.#lookup(id);
     const unauthorized = (why: string) => new TenancyError('invalid_credentials', 401, `the API key is ${why}`);
@@ -169,7 +184,10 @@ export class ApiKeyStore {
     if (row.revoked_at !== null) throw unauthorized('revoked');
     if (row.expires_at !== null && new Date(row.expires_at).getTime() <= Date.now()) throw unauthorized('expired');
     this.#touch(id);
-    return toInfo(row);
+    const info = toInfo(row);
+    if (this.#verified.size >= 10_000) this.#verified.clear();
+    this.#verified.set(token, { info, until: now + this.cacheTtlMs });
+    return info;
   }
 
   /** A key by id for a JWT's `sub`: it must still exist and not be revoked. */

@@ -23,8 +23,16 @@ function bodyHash(body: unknown): string {
 export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>): void {
   app.decorateRequest('idempotency', undefined);
 
-  app.addHook('preHandler', async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.method !== 'POST' || !request.principal) return;
+  // Only POST routes carry the hooks, so reads pay nothing for idempotency.
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.includes('POST') || !route.url.startsWith('/v1/')) return;
+    route.preHandler = [...toArray(route.preHandler), replay];
+    route.onSend = [...toArray(route.onSend), store];
+  });
+
+  async function replay(request: FastifyRequest, reply: FastifyReply) {
+    if (!request.principal) return;
     const header = request.headers['idempotency-key'];
     if (header === undefined) return;
     if (Array.isArray(header) || !/^[\x21-\x7e]{1,255}$/.test(header)) {
@@ -41,9 +49,9 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>): v
     }
     request.idempotency = { key: header, bodyHash: hash };
     return undefined;
-  });
+  }
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  async function store(request: FastifyRequest, reply: FastifyReply, payload: unknown) {
     const idem = request.idempotency;
     if (!idem || !request.principal || reply.statusCode < 200 || reply.statusCode >= 300 || reply.getHeader('idempotent-replayed')) return payload;
     let body: unknown = null;
@@ -67,5 +75,9 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>): v
       .onConflict((oc) => oc.columns(['principal', 'key']).doNothing())
       .execute();
     return payload;
-  });
+  }
+}
+
+function toArray<T>(value: T | T[] | undefined): T[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }
