@@ -4,7 +4,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ChainVerifier, GENESIS_HASH, recordHash, type AuditRecord } from './audit-log.js';
+import canonicalize from 'canonicalize';
+import { ChainVerifier, GENESIS_HASH, canonicalRecord, recordHash, type AuditRecord } from './audit-log.js';
 
 const entry = fc.record({
   actor: fc.string({ minLength: 1, maxLength: 20 }),
@@ -37,6 +38,15 @@ function verify(records: AuditRecord[]): { seq: number; reason: string } | undef
 }
 
 describe('audit hash chain', () => {
+  it('writes the same canonical JSON as the general RFC 8785 canonicalizer', () => {
+    fc.assert(
+      fc.property(entry, fc.nat(), fc.string(), fc.string(), (e, seq, id, ts) => {
+        const r = { ...e, seq, id, ts, details: e.details };
+        expect(canonicalRecord(r)).toBe(canonicalize({ seq: r.seq, id: r.id, ts: r.ts, actor: r.actor, action: r.action, target: r.target, tenantId: r.tenantId, correlationId: r.correlationId, outcome: r.outcome, details: r.details }));
+      }),
+    );
+  });
+
   it('verifies an intact chain', () => {
     fc.assert(fc.property(fc.array(entry, { minLength: 0, maxLength: 30 }), (entries) => verify(chain(entries)) === undefined));
   });
