@@ -14,6 +14,10 @@ export interface Config {
   databaseUrl: string | undefined;
   adminToken: string | undefined;
   signingKeyFile: string;
+  /** Root key file (`TENANCY_ROOT_KEY_FILE`); unset = `<data dir>/root.key`, generated on first start. */
+  rootKeyFile: string | undefined;
+  /** Root key as base64 (`TENANCY_ROOT_KEY`); wins over the file. */
+  rootKey: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   controllerConcurrency: number;
   resyncIntervalSeconds: number;
@@ -41,6 +45,8 @@ const schema = z.object({
     .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
     .optional(),
   signingKeyFile: z.string().min(1).optional(),
+  rootKeyFile: z.string().min(1).optional(),
+  rootKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the base64 of 32 bytes').optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
   controllerConcurrency: z.coerce.number().int().min(1, 'must be >= 1').max(256, 'must be <= 256'),
   resyncIntervalSeconds: z.coerce.number().min(1, 'must be >= 1').max(86_400, 'must be <= 86400'),
@@ -53,6 +59,8 @@ const NAMES: Record<string, string> = {
   databaseUrl: 'TENANCY_DATABASE_URL',
   adminToken: 'TENANCY_ADMIN_TOKEN',
   signingKeyFile: 'TENANCY_SIGNING_KEY_FILE',
+  rootKeyFile: 'TENANCY_ROOT_KEY_FILE',
+  rootKey: 'TENANCY_ROOT_KEY',
   logLevel: 'TENANCY_LOG_LEVEL',
   controllerConcurrency: 'TENANCY_CONTROLLER_CONCURRENCY',
   resyncIntervalSeconds: 'TENANCY_RESYNC_INTERVAL_SECONDS',
@@ -69,6 +77,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     databaseUrl: blank(env.TENANCY_DATABASE_URL),
     adminToken: blank(env.TENANCY_ADMIN_TOKEN),
     signingKeyFile: blank(env.TENANCY_SIGNING_KEY_FILE),
+    rootKeyFile: blank(env.TENANCY_ROOT_KEY_FILE),
+    rootKey: blank(env.TENANCY_ROOT_KEY),
     logLevel: blank(env.TENANCY_LOG_LEVEL) ?? 'info',
     controllerConcurrency: blank(env.TENANCY_CONTROLLER_CONCURRENCY) ?? '4',
     resyncIntervalSeconds: blank(env.TENANCY_RESYNC_INTERVAL_SECONDS) ?? '30',
@@ -77,7 +87,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = String(issue.path[0]);
-    const shown = key === 'adminToken' || key === 'databaseUrl' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
+    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'rootKey' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
     throw new TenancyError('invalid_config', 400, `invalid configuration: ${NAMES[key] ?? key} ${issue.message}${shown}`);
   }
   const c = result.data;
@@ -89,6 +99,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     databaseUrl: c.databaseUrl,
     adminToken: c.adminToken,
     signingKeyFile: resolve(c.signingKeyFile ?? `${dataDir}/signing-keys.json`),
+    rootKeyFile: c.rootKeyFile === undefined ? undefined : resolve(c.rootKeyFile),
+    rootKey: c.rootKey,
     logLevel: c.logLevel,
     controllerConcurrency: c.controllerConcurrency,
     resyncIntervalSeconds: c.resyncIntervalSeconds,

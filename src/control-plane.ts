@@ -12,7 +12,7 @@ import { TenantController } from './controller/index.js';
 import { AuditLog } from './governance/index.js';
 import { buildServer } from './http/index.js';
 import { openDatabase, type Database } from './infra/sql/index.js';
-import { loadSigningKeys } from './keys/index.js';
+import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
 import { TenantRegistry } from './tenants/index.js';
 import { VERSION } from './version.js';
@@ -25,6 +25,8 @@ export interface ControlPlane {
   audit: AuditLog;
   apiKeys: ApiKeyStore;
   controller: TenantController;
+  keyRing: KeyRing;
+  secrets: SecretStore;
   /** Base URL it listens on. */
   url: string;
   /** Where a generated admin token was written, if one was generated now. */
@@ -48,10 +50,13 @@ const BOOTSTRAP = { id: 'system:bootstrap', correlationId: null };
 export async function startControlPlane(config: Config, options: StartOptions = {}): Promise<ControlPlane> {
   await mkdir(config.dataDir, { recursive: true });
   const signingKeys = await loadSigningKeys(config.signingKeyFile);
+  const rootKey = await loadRootKey({ env: config.rootKey, file: config.rootKeyFile, defaultFile: join(config.dataDir, 'root.key') });
   const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: options.inMemory ? undefined : join(config.dataDir, 'pglite') });
   const { db } = database;
   try {
     const audit = new AuditLog(db, signingKeys);
+    const keyRing = await LocalKeyRing.open(db, rootKey);
+    const secrets = new SecretStore(db, keyRing, audit);
     const registry = new TenantRegistry(db, audit);
     const apiKeys = new ApiKeyStore(db, audit);
     const tokens = new TokenService(signingKeys);
@@ -59,10 +64,10 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const adminKeyFile = await ensureAdminKey(apiKeys, config);
     const metrics = createMetrics();
     const app = buildServer(
-      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, metrics: metrics.registry, httpMetrics: metrics, version: VERSION },
+      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, metrics: metrics.registry, httpMetrics: metrics, version: VERSION },
       options.logger ?? false,
     );
-    const controller = new TenantController(db, registry, audit, apiKeys, {
+    const controller = new TenantController(db, registry, audit, apiKeys, keyRing, secrets, {
       concurrency: config.controllerConcurrency,
       resyncIntervalMs: options.controllerResyncMs ?? config.resyncIntervalSeconds * 1000,
       onError: (tenantId, error) => app.log.warn({ err: error, tenantId }, 'reconcile failed; will retry'),
@@ -83,6 +88,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       audit,
       apiKeys,
       controller,
+      keyRing,
+      secrets,
       url,
       adminKeyFile,
       close() {

@@ -193,6 +193,15 @@ describe.each(engines())('access on %s', (engine) => {
       'audit.read': { run: (_t, token) => call(plane, 'GET', '/v1/audit?limit=5', undefined, { token }) },
       'audit.verify': { run: (_t, token) => call(plane, 'GET', '/v1/audit/verify', undefined, { token }) },
       'token.create': { run: (_t, token) => call(plane, 'POST', '/v1/tokens', {}, { token }) },
+      'secret.list': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/secrets`, undefined, { token }) },
+      'secret.read': {
+        prepare: (t) => call(plane, 'PUT', `/v1/tenants/${t}/secrets/probe`, { value: 'v' }),
+        run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/secrets/probe`, undefined, { token }),
+      },
+      'secret.write': { run: (t, token) => call(plane, 'PUT', `/v1/tenants/${t}/secrets/written`, { value: 'v' }, { token }) },
+      'key.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/keys`, undefined, { token }) },
+      'key.rotate': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/keys/rotate`, {}, { token }) },
+      'root_key.rotate': { run: (_t, token) => call(plane, 'POST', '/v1/root-key/rotate', {}, { token }) },
     };
     const results: string[] = [];
     for (const role of ROLES) {

@@ -30,6 +30,12 @@ export const ACTIONS = [
   'audit.read',
   'audit.verify',
   'token.create',
+  'secret.list',
+  'secret.read',
+  'secret.write',
+  'key.read',
+  'key.rotate',
+  'root_key.rotate',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -52,12 +58,16 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'apikey.list',
     'apikey.revoke',
     'audit.read',
+    'secret.list',
+    'secret.write',
+    'key.read',
+    'key.rotate',
   ]),
-  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify']),
-  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read']),
-  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read']),
-  operator: new Set<Action>([...READ]),
-  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read']),
+  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read']),
+  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate']),
+  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read']),
+  operator: new Set<Action>([...READ, 'secret.list', 'secret.read']),
+  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read']),
   viewer: new Set<Action>([...READ]),
 };
 

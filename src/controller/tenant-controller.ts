@@ -6,11 +6,12 @@
  * reconcile again after a crash converges. Provisioning completes directly for now; the
  * isolation strategies hook real resources in here.
  */
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ApiKeyStore } from '../access/index.js';
+import type { KeyRing, SecretStore } from '../keys/index.js';
 import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
-import { retentionDays, setCondition, type Condition, type Phase, type TenantRegistry, type TenantSpec } from '../tenants/index.js';
+import { keyRotationDays, PLAN_DEFAULTS, retentionDays, setCondition, type Condition, type Phase, type TenantRegistry, type TenantSpec } from '../tenants/index.js';
 
 /** Controller settings. */
 export interface ControllerOptions {
@@ -21,6 +22,12 @@ export interface ControllerOptions {
 }
 
 const ACTOR: Actor = { id: 'system:controller', correlationId: null };
+
+/** A tenant's key rotation period in SQL: the manifest's `config.keyRotationDays`, else the plan default. */
+const ROTATION_DAYS_SQL = sql<number>`coalesce((tenants.spec->'config'->>'keyRotationDays')::int, case tenants.plan ${sql.join(
+  Object.entries(PLAN_DEFAULTS).map(([plan, d]) => sql`when ${plan} then ${d.keyRotationDays}::int`),
+  sql` `,
+)} end)`;
 
 /** Reconciles tenants; start() it once per control plane (a leader-elected one on PostgreSQL later). */
 export class TenantController {
@@ -41,6 +48,8 @@ export class TenantController {
     private readonly registry: TenantRegistry,
     private readonly audit: AuditLog,
     private readonly apiKeys: ApiKeyStore,
+    private readonly keyRing: KeyRing,
+    private readonly secrets: SecretStore,
     private readonly options: ControllerOptions = {},
   ) {
     this.#concurrency = Math.max(1, options.concurrency ?? 4);
@@ -94,10 +103,12 @@ export class TenantController {
             eb('generation', '<>', eb.ref('observed_generation')),
             eb('phase', 'in', ['provisioning', 'archiving', 'deleting']),
             eb.and([eb('phase', '=', 'deleted'), eb('purged_at', 'is', null), eb('purge_after', '<=', new Date())]),
+            eb.and([eb('phase', 'in', ['active', 'suspended']), sql<boolean>`exists (select 1 from tenant_keys k where k.tenant_id = tenants.id and k.state = 'active' and k.created_at + make_interval(days => ${ROTATION_DAYS_SQL}) <= now())`]),
           ]),
         )
         .execute();
       for (const r of rows) this.enqueue(r.id);
+      await this.secrets.notifyRotationDue(ACTOR);
       return rows.length;
     } catch (error) {
       this.options.onError?.('*', error);
@@ -158,6 +169,7 @@ export class TenantController {
       const conditions = row.conditions as Condition[];
       switch (phase) {
         case 'provisioning':
+          await this.keyRing.ensureTenantKey(id, trx);
           await this.#setStatus(trx, id, phase, 'active', row.generation, setCondition(conditions, { type: 'Ready', status: 'True', reason: 'Provisioned', message: 'the tenant is ready' }, now), 'tenant.provisioned');
           return;
         case 'archiving':
@@ -177,6 +189,7 @@ export class TenantController {
           else changed = false;
           return;
         default:
+          if (phase === 'active' || phase === 'suspended') changed = (await this.#rotateIfDue(trx, id, row.spec as unknown as TenantSpec, now)) || changed;
           if (row.generation !== row.observed_generation) {
             const ready: Omit<Condition, 'lastTransitionTime'> =
               phase === 'active'
@@ -205,8 +218,25 @@ export class TenantController {
     await addEvent(trx, ACTOR, { type: action, tenantId: id, payload: { id, from, to, ...details } });
   }
 
-  /** Retention is over: drop the tenant's documents and credentials; the id stays as a tombstone. */
+  /** Rotate the tenant's key when its active version is older than the rotation period. */
+  async #rotateIfDue(trx: Transaction<Schema>, id: string, spec: TenantSpec, now: Date): Promise<boolean> {
+    const active = await trx.selectFrom('tenant_keys').select(['version', 'created_at']).where('tenant_id', '=', id).where('state', '=', 'active').executeTakeFirst();
+    if (!active) return false;
+    const days = keyRotationDays(spec);
+    if (new Date(active.created_at).getTime() + days * 86_400_000 > now.getTime()) return false;
+    const version = await this.keyRing.rotate(id, trx);
+    await this.audit.append(trx, ACTOR, { action: 'tenant.keys.rotate', target: `tenant/${id}/keys`, tenantId: id, outcome: 'success', details: { version, scheduled: true, keyRotationDays: days } });
+    await addEvent(trx, ACTOR, { type: 'tenant.key_rotated', tenantId: id, payload: { id, version } });
+    return true;
+  }
+
+  /**
+   * Retention is over: destroy the tenant's keys (crypto-shredding: what is left of its
+   * data cannot be decrypted), drop its documents and credentials; the id stays reserved.
+   */
   async #purge(trx: Transaction<Schema>, id: string, conditions: Condition[], now: Date): Promise<void> {
+    const shredded = await this.keyRing.destroyTenantKeys(id, trx);
+    await this.audit.append(trx, ACTOR, { action: 'tenant.keys.shred', target: `tenant/${id}/keys`, tenantId: id, outcome: 'success', details: { keyIds: shredded } });
     const docs = await trx.deleteFrom('tenant_documents').where('tenant_id', '=', id).executeTakeFirst();
     const keys = await this.apiKeys.revokeAllIn(trx, id);
     await trx

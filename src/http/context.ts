@@ -10,7 +10,7 @@ import { can, isPlatformRole, type Action, type ApiKeyStore, type Authenticator,
 import { TenancyError, validationError } from '../errors.js';
 import type { Actor, AuditLog } from '../governance/index.js';
 import type { Schema, SqlEngine } from '../infra/sql/index.js';
-import type { SigningKeys } from '../keys/index.js';
+import type { KeyRing, SecretStore, SigningKeys } from '../keys/index.js';
 import { credentialRefusal, tenantIdSchema, type Phase, type TenantRegistry } from '../tenants/index.js';
 
 /** Services the HTTP layer is built from. */
@@ -23,6 +23,10 @@ export interface HttpDeps {
   tokens: TokenService;
   authenticator: Authenticator;
   signingKeys: SigningKeys;
+  keyRing: KeyRing;
+  secrets: SecretStore;
+  /** The root key's file, when file-based (root rotation rewrites it). */
+  rootKeyFile: string | undefined;
   metrics: MetricsRegistry;
   version: string;
   /** Body limit for most endpoints, and for `POST /v1/apply`. */

@@ -14,6 +14,7 @@ import { errorHandler, problem, sendProblem } from './problem.js';
 import { accessRoutes } from './routes/access-routes.js';
 import { applyRoutes } from './routes/apply-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
+import { keyRoutes } from './routes/key-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
 import { registerYamlParser } from './yaml-body.js';
 import type { ControlPlaneMetrics } from '../observability/index.js';
@@ -102,5 +103,6 @@ export function buildServer(deps: HttpDeps & { httpMetrics: ControlPlaneMetrics 
   applyRoutes(app, deps, guard);
   accessRoutes(app, deps, guard);
   auditRoutes(app, deps, guard);
+  keyRoutes(app, deps, guard);
   return app;
 }

@@ -63,6 +63,7 @@ export const tenantSpecSchema = z
       .strictObject({
         retentionDays: z.number().int().min(0).max(3650).optional(),
         encryption: z.enum(['standard', 'enhanced']).optional(),
+        keyRotationDays: z.number().int('must be an integer').min(1, 'must be >= 1').max(3650, 'must be <= 3650').optional(),
       })
       .optional(),
     contact: z

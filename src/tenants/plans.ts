@@ -13,6 +13,8 @@ export interface PlanDefaults {
   features: Record<string, boolean | string>;
   retentionDays: number;
   encryption: 'standard' | 'enhanced';
+  /** Days between automatic rotations of the tenant's key. */
+  keyRotationDays: number;
 }
 
 const GiB = 1024 ** 3;
@@ -24,24 +26,28 @@ export const PLAN_DEFAULTS: Record<Plan, PlanDefaults> = {
     features: { sso: false, auditExport: false, customDomains: false, dedicatedSupport: false },
     retentionDays: 7,
     encryption: 'standard',
+    keyRotationDays: 365,
   },
   starter: {
     quotas: { maxUsers: 25, maxProjects: 5, maxRequestsPerHour: 10_000, maxConcurrentRequests: 20, storageLimitBytes: 10 * GiB, maxCostPerMonthUsd: 100, computeLimitMillicores: 2_000, networkBandwidthMbps: 50 },
     features: { sso: false, auditExport: true, customDomains: false, dedicatedSupport: false },
     retentionDays: 30,
     encryption: 'standard',
+    keyRotationDays: 180,
   },
   pro: {
     quotas: { maxUsers: 200, maxProjects: 50, maxRequestsPerHour: 100_000, maxConcurrentRequests: 100, storageLimitBytes: 100 * GiB, maxCostPerMonthUsd: 1_000, computeLimitMillicores: 8_000, networkBandwidthMbps: 200 },
     features: { sso: true, auditExport: true, customDomains: true, dedicatedSupport: false },
     retentionDays: 90,
     encryption: 'standard',
+    keyRotationDays: 90,
   },
   enterprise: {
     quotas: { maxUsers: 10_000, maxProjects: 1_000, maxRequestsPerHour: 1_000_000, maxConcurrentRequests: 1_000, storageLimitBytes: 1024 * GiB, maxCostPerMonthUsd: 20_000, computeLimitMillicores: 64_000, networkBandwidthMbps: 1_000 },
     features: { sso: true, auditExport: true, customDomains: true, dedicatedSupport: true },
     retentionDays: 365,
     encryption: 'enhanced',
+    keyRotationDays: 30,
   },
 };
 
@@ -62,4 +68,9 @@ export function retentionDays(spec: Pick<TenantSpec, 'plan' | 'config'>): number
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Days between automatic key rotations: the manifest's, else the plan's. */
+export function keyRotationDays(spec: Pick<TenantSpec, 'plan' | 'config'>): number {
+  return spec.config?.keyRotationDays ?? PLAN_DEFAULTS[spec.plan].keyRotationDays;
 }

@@ -101,6 +101,40 @@ export interface IdempotencyKeysTable {
   created_at: Timestamp;
 }
 
+/** `key_ring_meta`: which root key wraps the tenant keys, and a value that proves it. */
+export interface KeyRingMetaTable {
+  id: string;
+  root_key_id: string;
+  check_value: string;
+  updated_at: Timestamp;
+}
+
+/** `tenant_keys`: a tenant's key-encryption-key versions, wrapped by the root key. */
+export interface TenantKeysTable {
+  tenant_id: string;
+  version: number;
+  root_key_id: string;
+  /** Null once destroyed (crypto-shredding). */
+  wrapped_key: string | null;
+  state: string;
+  created_at: Timestamp;
+  retired_at: Timestamp | null;
+  destroyed_at: Timestamp | null;
+}
+
+/** `tenant_secrets`: versioned secret values, encrypted with the tenant's key. */
+export interface TenantSecretsTable {
+  tenant_id: string;
+  name: string;
+  version: number;
+  ciphertext: string;
+  key_version: number;
+  rotation_period_days: number | null;
+  rotation_notified_at: Timestamp | null;
+  created_at: Timestamp;
+  created_by: string;
+}
+
 /** The whole control-plane schema. */
 export interface Schema {
   tenants: TenantsTable;
@@ -110,4 +144,7 @@ export interface Schema {
   audit_checkpoints: AuditCheckpointsTable;
   outbox: OutboxTable;
   idempotency_keys: IdempotencyKeysTable;
+  key_ring_meta: KeyRingMetaTable;
+  tenant_keys: TenantKeysTable;
+  tenant_secrets: TenantSecretsTable;
 }
