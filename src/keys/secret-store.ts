@@ -7,7 +7,7 @@ import { sql, type Kysely } from 'kysely';
 import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
 import { TenancyError, notFound, validationError } from '../errors.js';
 import type { Schema } from '../infra/sql/index.js';
-import type { KeyRing } from './key-ring.js';
+import type { Executor, KeyRing } from './key-ring.js';
 
 export const SECRET_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;
 /** Largest secret value, in bytes (UTF-8). */
@@ -79,7 +79,7 @@ export class SecretStore {
       q = version === undefined ? q.orderBy('version', 'desc').limit(1) : q.where('version', '=', version);
       const row = await q.executeTakeFirst();
       if (!row) throw notFound('secret_not_found', version === undefined ? `secret ${name} not found` : `secret ${name} has no version ${version}`);
-      const value = (await this.keyRing.decrypt(tenantId, 'secret', row.ciphertext, trx)).toString('utf8');
+      const value = (await this.#open(tenantId, name, row.version, row.ciphertext, trx)).toString('utf8');
       await this.audit.append(trx, actor, { action: 'secret.read', target: `tenant/${tenantId}/secret/${name}`, tenantId, outcome: 'success', details: { name, version: row.version } });
       return { name, version: row.version, value, keyVersion: row.key_version, createdAt: new Date(row.created_at).toISOString(), createdBy: row.created_by };
     });
@@ -117,7 +117,7 @@ export class SecretStore {
       const active = await this.keyRing.ensureTenantKey(tenantId, trx);
       const rows = await trx.selectFrom('tenant_secrets').select(['name', 'version', 'ciphertext']).where('tenant_id', '=', tenantId).where('key_version', '<', active).forUpdate().execute();
       for (const r of rows) {
-        const plain = await this.keyRing.decrypt(tenantId, 'secret', r.ciphertext, trx);
+        const plain = await this.#open(tenantId, r.name, r.version, r.ciphertext, trx);
         const ciphertext = await this.keyRing.encrypt(tenantId, 'secret', plain, trx);
         plain.fill(0);
         await trx.updateTable('tenant_secrets').set({ ciphertext, key_version: active }).where('tenant_id', '=', tenantId).where('name', '=', r.name).where('version', '=', r.version).execute();
@@ -125,6 +125,17 @@ export class SecretStore {
       await this.audit.append(trx, actor, { action: 'tenant.keys.rewrap', target: `tenant/${tenantId}/keys`, tenantId, outcome: 'success', details: { rewrapped: rows.length, keyVersion: active } });
       return { rewrapped: rows.length, keyVersion: active };
     });
+  }
+
+  async #open(tenantId: string, name: string, version: number, ciphertext: string, exec: Executor): Promise<Buffer> {
+    try {
+      return await this.keyRing.decrypt(tenantId, 'secret', ciphertext, exec);
+    } catch (error) {
+      if (error instanceof TenancyError && (error.code === 'decryption_failed' || error.code === 'invalid_ciphertext')) {
+        throw new TenancyError('secret_undecryptable', 409, `secret ${name} version ${version} does not decrypt with tenant ${tenantId}'s keys (the stored value was altered or moved); nothing was changed`, { cause: error });
+      }
+      throw error;
+    }
   }
 
   /** Emit `secret.rotation_due` once for each latest version past its rotation period. */
