@@ -220,6 +220,7 @@ describe.each(engines())('tenant API on %s', (engine) => {
     expect(doc.components.schemas.TenantManifest.properties.metadata).toBeDefined();
     expect(doc.components.schemas.TenantSpec.properties.plan.enum).toEqual(['free', 'starter', 'pro', 'enterprise']);
     expect(Object.keys(doc.paths)).toContain('/v1/tenants/{id}/suspend');
+    expect(doc.paths['/v1/tenants/{id}/secrets/{name}'].put.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/PutSecret' });
     expect((await call(plane, 'GET', '/docs', undefined, { token: null })).body).toContain('/v1/apply');
   });
 });

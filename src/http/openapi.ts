@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { platformKeySchema, tenantKeySchema, tokenRequestSchema } from './routes/access-routes.js';
 import { auditQuerySchema } from './routes/audit-routes.js';
+import { putSecretSchema, retireSchema } from './routes/key-routes.js';
 import { listQuerySchema } from './routes/tenant-routes.js';
 import { bundleSchema, tenantManifestSchema } from '../tenants/index.js';
 
@@ -40,6 +41,17 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   },
   '/v1/api-keys/{keyId}': { delete: { summary: 'Revoke a platform API key', tags: ['access'], ok: 200 } },
   '/v1/tokens': { post: { summary: 'Exchange the calling API key for a short-lived EdDSA JWT', tags: ['access'], body: 'TokenRequest', ok: 200, idempotent: true } },
+  '/v1/tenants/{id}/secrets': { get: { summary: "List a tenant's secrets (names and versions, never values)", tags: ['keys'], ok: 200 } },
+  '/v1/tenants/{id}/secrets/{name}': {
+    put: { summary: 'Store a new version of a secret (encrypted with the tenant key)', tags: ['keys'], body: 'PutSecret', ok: 201 },
+    get: { summary: 'Read a secret (latest, or ?version=N); every read is audited', tags: ['keys'], ok: 200 },
+    delete: { summary: 'Delete every version of a secret', tags: ['keys'], ok: 200 },
+  },
+  '/v1/tenants/{id}/keys': { get: { summary: "The tenant's key versions and their states", tags: ['keys'], ok: 200 } },
+  '/v1/tenants/{id}/keys/rotate': { post: { summary: 'Rotate the tenant key now (old versions still decrypt)', tags: ['keys'], ok: 200, idempotent: true } },
+  '/v1/tenants/{id}/keys/rewrap': { post: { summary: 'Re-encrypt stored secrets under the active key version', tags: ['keys'], ok: 200, idempotent: true } },
+  '/v1/tenants/{id}/keys/retire': { post: { summary: 'Stop versions below minVersion from decrypting', tags: ['keys'], body: 'RetireKeys', ok: 200, idempotent: true } },
+  '/v1/root-key/rotate': { post: { summary: 'Rotate the root key: rewrap every tenant key, data untouched', tags: ['keys'], ok: 200, idempotent: true } },
   '/v1/audit': { get: { summary: 'Audit records (a tenant caller sees its own only)', tags: ['audit'], query: auditQuerySchema, ok: 200 } },
   '/v1/audit/verify': { get: { summary: 'Verify the hash chain and signed checkpoints', tags: ['audit'], ok: 200 } },
   '/healthz': { get: { summary: 'Liveness', tags: ['system'], ok: 200, public: true } },
@@ -126,6 +138,8 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     NewTenantApiKey: component(tenantKeySchema),
     NewPlatformApiKey: component(platformKeySchema),
     TokenRequest: component(tokenRequestSchema),
+    PutSecret: component(putSecretSchema),
+    RetireKeys: component(retireSchema),
   };
   const defs = (manifest as { $defs?: Record<string, unknown> }).$defs ?? {};
   for (const [name, def] of Object.entries(defs)) schemas[name] = def;
@@ -137,6 +151,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     for (const [method, op] of Object.entries(ops)) {
       const parameters: unknown[] = [];
       if (path.includes('{id}')) parameters.push(tenantPath);
+      if (path.includes('{name}')) parameters.push({ name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' } });
       if (path.includes('{keyId}')) parameters.push({ name: 'keyId', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-z]{16}$' } });
       if (op.query) {
         const q = jsonSchema(op.query) as { properties?: Record<string, unknown> };
