@@ -14,6 +14,8 @@ const PG_URL = process.env.TENANCY_BENCH_DATABASE_URL ?? process.env.TENANCY_TES
 const auth = { authorization: `Bearer ${TOKEN}` };
 // TENANCY_BENCH_ONLY=get runs just the GET-under-load figure (quick checks while tuning).
 const ONLY_GET = process.env.TENANCY_BENCH_ONLY === 'get';
+// TENANCY_BENCH_ONLY=keys runs just the key-ring figures.
+const ONLY_KEYS = process.env.TENANCY_BENCH_ONLY === 'keys';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -73,6 +75,12 @@ async function benchEngine(engine, databaseUrl, bare) {
     const get = await load(`${url}/v1/tenants/bench-0`, auth);
     out.getTenant = { ...get, bareReqPerSec: bare.reqPerSec, ratioToBare: +(get.reqPerSec / bare.reqPerSec).toFixed(3), addedP99Ms: +(get.p99Ms - bare.p99Ms).toFixed(2) };
     if (ONLY_GET) return out;
+
+    console.error('secret reads through the API...');
+    await api(url, 'PUT', '/v1/tenants/bench-0/secrets/db-password', { value: 'x'.repeat(64) });
+    const secretRead = await timeRequests(500, () => api(url, 'GET', '/v1/tenants/bench-0/secrets/db-password'));
+    const tenantRead = await timeRequests(500, () => api(url, 'GET', '/v1/tenants/bench-0'));
+    out.secretRead = { ...secretRead, baselineGetTenantP50Ms: tenantRead.p50Ms, baselineGetTenantP99Ms: tenantRead.p99Ms };
 
     console.error('POST /v1/tenants...');
     out.createTenant = await timeRequests(500, (i) => api(url, 'POST', '/v1/tenants', manifest(`create-${i}`, i)));
@@ -140,6 +148,51 @@ async function benchAuditAppend(engine, databaseUrl) {
   };
 }
 
+async function benchKeys(engine, databaseUrl) {
+  // Envelope encryption through the key ring vs one raw AES-256-GCM pass, same sizes, same run.
+  const { AuditLog } = await import('../dist/governance/index.js');
+  const { LocalKeyRing, SecretStore, loadSigningKeys, rootKeyFrom } = await import('../dist/keys/index.js');
+  const { openDatabase } = await import('../dist/infra/sql/index.js');
+  const { TenantRegistry } = await import('../dist/tenants/index.js');
+  const { createCipheriv, randomBytes: rb } = await import('node:crypto');
+  const dir = `${os.tmpdir()}/tenancy-bench-keys-${randomBytes(4).toString('hex')}`;
+  const database = await openDatabase(databaseUrl ? { url: databaseUrl } : { dataDir: undefined });
+  const audit = new AuditLog(database.db, await loadSigningKeys(`${dir}/signing-keys.json`));
+  const actor = { id: 'apikey:bench', correlationId: 'bench' };
+  await new TenantRegistry(database.db, audit).create(actor, manifest('keys-bench', 0));
+  const ring = await LocalKeyRing.open(database.db, rootKeyFrom(rb(32)));
+  const out = { engine };
+  for (const [label, size, n] of [['1KiB', 1024, 20000], ['1MiB', 1024 * 1024, 200]]) {
+    const value = rb(size);
+    await ring.encrypt('keys-bench', 'object', value);
+    let t = performance.now();
+    let ct;
+    for (let i = 0; i < n; i++) ct = await ring.encrypt('keys-bench', 'object', value);
+    const enc = n / ((performance.now() - t) / 1000);
+    t = performance.now();
+    for (let i = 0; i < n; i++) await ring.decrypt('keys-bench', 'object', ct);
+    const dec = n / ((performance.now() - t) / 1000);
+    const key = rb(32);
+    t = performance.now();
+    for (let i = 0; i < n; i++) {
+      const c = createCipheriv('aes-256-gcm', key, rb(12));
+      c.update(value);
+      c.final();
+      c.getAuthTag();
+    }
+    const raw = n / ((performance.now() - t) / 1000);
+    out[label] = { encryptPerSec: Math.round(enc), decryptPerSec: Math.round(dec), encryptMiBPerSec: +((enc * size) / 2 ** 20).toFixed(1), rawAesGcmPerSec: Math.round(raw), encryptRatioToRawAesGcm: +(enc / raw).toFixed(3) };
+  }
+  const secrets = new SecretStore(database.db, ring, audit);
+  for (let i = 0; i < 1000; i++) await secrets.put(actor, 'keys-bench', `s-${i}`, `value-${i}`, null);
+  await ring.rotate('keys-bench');
+  const t = performance.now();
+  const { rewrapped } = await secrets.rewrap(actor, 'keys-bench');
+  out.rewrap = { secrets: rewrapped, perSec: Math.round(rewrapped / ((performance.now() - t) / 1000)) };
+  await database.close();
+  return out;
+}
+
 async function freshPgDatabase() {
   const name = `tenancy_bench_${randomBytes(4).toString('hex')}`;
   const c = new pg.Client({ connectionString: PG_URL });
@@ -159,26 +212,32 @@ async function freshPgDatabase() {
   };
 }
 
-const results = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationSeconds: DURATION, engines: [], audit: [] };
-console.error('baseline: bare Fastify JSON route...');
-const bareServer = await startServer('bare');
-const bare = await load(`${bareServer.url}/bare`);
-await stop(bareServer);
-results.bare = bare;
-
-results.engines.push(await benchEngine('pglite', undefined, bare));
-if (!ONLY_GET) results.audit.push(await benchAuditAppend('pglite', undefined));
+const results = { keys: [], startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationSeconds: DURATION, engines: [], audit: [] };
+if (!ONLY_KEYS) {
+  console.error('baseline: bare Fastify JSON route...');
+  const bareServer = await startServer('bare');
+  results.bare = await load(`${bareServer.url}/bare`);
+  await stop(bareServer);
+  results.engines.push(await benchEngine('pglite', undefined, results.bare));
+}
+if (!ONLY_GET) {
+  if (!ONLY_KEYS) results.audit.push(await benchAuditAppend('pglite', undefined));
+  results.keys.push(await benchKeys('pglite', undefined));
+}
 if (PG_URL) {
-  const db = await freshPgDatabase();
-  try {
-    results.engines.push(await benchEngine('postgres', db.url, bare));
-  } finally {
-    await db.drop();
+  if (!ONLY_KEYS) {
+    const db = await freshPgDatabase();
+    try {
+      results.engines.push(await benchEngine('postgres', db.url, results.bare));
+    } finally {
+      await db.drop();
+    }
   }
   if (!ONLY_GET) {
     const db2 = await freshPgDatabase();
     try {
-      results.audit.push(await benchAuditAppend('postgres', db2.url));
+      if (!ONLY_KEYS) results.audit.push(await benchAuditAppend('postgres', db2.url));
+      results.keys.push(await benchKeys('postgres', db2.url));
     } finally {
       await db2.drop();
     }

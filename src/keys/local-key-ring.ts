@@ -12,6 +12,7 @@ import type { Executor, KeyRing, KeyVersionInfo, Purpose } from './key-ring.js';
 import { rootKeyFrom, type RootKey } from './root-key.js';
 
 const CHECK_PLAINTEXT = Buffer.from('tenancy-root-key-check');
+const ACTIVE_VERSION_TTL_MS = 5_000;
 
 function kekAad(tenantId: string, version: number): string {
   return `tenancy:kek:${tenantId}:v${version}`;
@@ -20,6 +21,12 @@ function kekAad(tenantId: string, version: number): string {
 /** Key ring over the control-plane store. */
 export class LocalKeyRing implements KeyRing {
   readonly #keks = new Map<string, Buffer>();
+  /**
+   * Active version per tenant, so encrypting skips a lookup. Cleared by rotate and destroy
+   * in this process; other replicas pick a rotation up within the TTL (their older version
+   * still decrypts).
+   */
+  readonly #active = new Map<string, { version: number; until: number }>();
   #root: RootKey;
 
   private constructor(
@@ -80,6 +87,7 @@ export class LocalKeyRing implements KeyRing {
       const next = Number(max.v) + 1;
       await trx.updateTable('tenant_keys').set({ state: 'decrypt-only' }).where('tenant_id', '=', tenantId).where('version', '=', current).execute();
       await this.#insertVersion(trx, tenantId, next);
+      this.#active.delete(tenantId);
       return next;
     };
     return exec === this.db ? this.db.transaction().execute(run) : run(exec);
@@ -107,7 +115,17 @@ export class LocalKeyRing implements KeyRing {
   }
 
   async encrypt(tenantId: string, purpose: Purpose, plaintext: Buffer, exec: Executor = this.db): Promise<string> {
-    const version = await this.ensureTenantKey(tenantId, exec);
+    const now = Date.now();
+    const hit = this.#active.get(tenantId);
+    let version: number;
+    if (hit && hit.until > now) version = hit.version;
+    else {
+      version = await this.ensureTenantKey(tenantId, exec);
+      if (exec === this.db) {
+        if (this.#active.size > 10_000) this.#active.clear();
+        this.#active.set(tenantId, { version, until: now + ACTIVE_VERSION_TTL_MS });
+      }
+    }
     const kek = await this.#kek(tenantId, version, exec);
     return envelopeEncrypt(kek, version, plaintext, `${tenantId}:${purpose}`);
   }
@@ -127,6 +145,7 @@ export class LocalKeyRing implements KeyRing {
       .returning('version')
       .execute();
     for (const key of [...this.#keks.keys()]) if (key.startsWith(`${tenantId}:`)) this.#keks.delete(key);
+    this.#active.delete(tenantId);
     return rows.map((r) => `tenant/${tenantId}/v${r.version}`).sort();
   }
 

@@ -51,7 +51,13 @@ export async function loadRootKey(options: { env?: string | undefined; file?: st
   }
   const key = randomBytes(32);
   await mkdir(dirname(options.defaultFile), { recursive: true });
-  await writeFile(options.defaultFile, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+  try {
+    await writeFile(options.defaultFile, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+  } catch (error) {
+    // Another process created it first: use theirs.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    return rootKeyFrom(decode(await readFile(options.defaultFile, 'utf8'), `the root key file ${options.defaultFile}`), options.defaultFile);
+  }
   await chmod(options.defaultFile, 0o600);
   return rootKeyFrom(key, options.defaultFile);
 }
