@@ -17,7 +17,7 @@ runObjectStoreSuite('filesystem', async () => {
 
 runObjectStoreSuite('S3 protocol (s3rver)', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'tenancy-s3rver-'));
-  const server = new (S3rver as unknown as new (o: object) => { run(): Promise<{ port: number }>; close(): Promise<void> })({ port: 0, address: '127.0.0.1', directory: dir, silent: true });
+  const server = new S3rver({ port: 0, address: '127.0.0.1', directory: dir, silent: true });
   const { port } = await server.run();
   const store = new S3ObjectStore(`http://S3RVER:S3RVER@127.0.0.1:${port}`);
   return {

@@ -1,0 +1,8 @@
+/**
+ * Isolation: tenant-derived identifiers and the resource mappers that make a tenant's
+ * isolated resources real. The shared database mapper is here; the strategies that pick
+ * mappers per profile, and the other mappers, build on it.
+ */
+export { tenantIdentifier } from './identifiers.js';
+export { SharedDatabaseMapper } from './shared/shared-database-mapper.js';
+export type { ObservedDatabase } from './shared/shared-database-mapper.js';
