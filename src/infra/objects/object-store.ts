@@ -65,6 +65,7 @@ export function validateObjectKey(key: string, path = '/key'): string {
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f\\]/.test(key)) problems.push('must not contain control characters or "\\"');
   if (key.startsWith('/')) problems.push('must not start with "/"');
+  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(key)) problems.push('must be well-formed Unicode');
   if (key.split('/').some((s) => s === '.' || s === '..')) problems.push('must not contain "." or ".." segments');
   if (key.split('/').slice(0, -1).some((s) => s === '')) problems.push('must not contain empty segments ("//")');
   if (problems.length > 0) throw validationError(`"${key.slice(0, 80)}" is not a valid object key`, [{ path, message: problems.join('; ') }], 'invalid_object_key');

@@ -16,6 +16,7 @@ import {
   S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { TenancyError } from '../../errors.js';
 import { bucketNotEmpty, bucketNotFound, objectStoreError, validateBucket, validateObjectKey, type ObjectInfo, type ObjectPage, type ObjectStore, type StoredObject } from './object-store.js';
 
@@ -56,6 +57,8 @@ export class S3ObjectStore implements ObjectStore {
       credentials: { accessKeyId: c.accessKeyId, secretAccessKey: c.secretAccessKey },
       forcePathStyle: true,
       maxAttempts: 2,
+      // A server that stops answering fails the call instead of hanging it.
+      requestHandler: new NodeHttpHandler({ connectionTimeout: 5_000, requestTimeout: 30_000 }),
       // Plain checksums keep the requests valid for every S3-compatible server.
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
