@@ -13,6 +13,7 @@ import { SharedDatabaseMapper, tenantIdentifier } from '../src/isolation/index.j
 import { freshPostgresDatabase, PG_URL } from './support/engines.js';
 
 const password = () => randomBytes(24).toString('base64url');
+if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: PostgreSQL isolation tests are SKIPPED');
 
 describe('tenant identifiers', () => {
   it('maps ids one to one and fits PostgreSQL names', () => {
@@ -70,7 +71,6 @@ describe.skipIf(!PG_URL)('shared database mapper on PostgreSQL', () => {
   };
 
   beforeAll(async () => {
-    if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: PostgreSQL isolation tests are SKIPPED');
     warehouse = await freshPostgresDatabase();
     admin = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: warehouse.url, max: 2 }) }) });
     mapper = new SharedDatabaseMapper(admin, new URL(warehouse.url).pathname.slice(1), prefix);

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { TenancyError } from '../../errors.js';
 import * as m0001 from './migrations/0001-control-plane.js';
 import * as m0002 from './migrations/0002-tenant-keys.js';
+import * as m0003 from './migrations/0003-queue.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
 
@@ -26,6 +27,7 @@ export type DatabaseTarget = { url: string } | { dataDir: string | undefined };
 const migrations: Record<string, Migration> = {
   '0001-control-plane': m0001,
   '0002-tenant-keys': m0002,
+  '0003-queue': m0003,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.

@@ -135,6 +135,33 @@ export interface TenantSecretsTable {
   created_by: string;
 }
 
+/** Embedded queue engine tables. */
+export interface QueueStreamsTable {
+  name: string;
+  subjects: Json<string[]>;
+  created_at: Timestamp;
+}
+export interface QueueMessagesTable {
+  stream: string;
+  seq: ColumnType<string | number, number, never>;
+  subject: string;
+  data: Buffer;
+  published_at: Timestamp;
+}
+export interface QueueConsumersTable {
+  stream: string;
+  name: string;
+  filter_subject: string;
+}
+export interface QueueDeliveriesTable {
+  stream: string;
+  consumer: string;
+  seq: ColumnType<string | number, number, never>;
+  acked: boolean;
+  lease_until: Timestamp;
+  delivery_count: number;
+}
+
 /** The whole control-plane schema. */
 export interface Schema {
   tenants: TenantsTable;
@@ -147,4 +174,8 @@ export interface Schema {
   key_ring_meta: KeyRingMetaTable;
   tenant_keys: TenantKeysTable;
   tenant_secrets: TenantSecretsTable;
+  queue_streams: QueueStreamsTable;
+  queue_messages: QueueMessagesTable;
+  queue_consumers: QueueConsumersTable;
+  queue_deliveries: QueueDeliveriesTable;
 }
