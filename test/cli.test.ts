@@ -58,6 +58,16 @@ describe('tenancy CLI', () => {
     expect(described.out).toContain('TenantRouter/default');
   });
 
+  it('exports the resource plan and the Kubernetes isolation objects', async () => {
+    const summary = await run('get', 'resources', 'initech');
+    expect(summary.out).toMatch(/database\s+database warehouse_initech \(role t_initech\)/);
+    const docs = (await run('get', 'resources', 'initech', '-o', 'yaml')).out.split('\n---\n').map((d) => parse(d));
+    expect(docs.map((d) => d.kind)).toEqual(['Namespace', 'ResourceQuota', 'LimitRange', 'NetworkPolicy', 'NetworkPolicy']);
+    expect(docs[0].metadata.name).toBe('tenant-initech');
+    const json = JSON.parse((await run('get', 'resources', 'acme-corp', '-o', 'json')).out);
+    expect(json).toMatchObject({ strategy: 'shared', objects: { bucket: 'shared', prefix: 'tenants/acme-corp/' }, queue: { subject: 'jobs.acme-corp' } });
+  });
+
   it('runs lifecycle verbs and refuses illegal ones with one line', async () => {
     const noReason = await run('suspend', 'globex');
     expect(noReason.code).not.toBe(0);

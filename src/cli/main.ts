@@ -8,7 +8,7 @@ import { VERSION } from '../version.js';
 import { clientOptions, CliError } from './client.js';
 import { createKey, listAudit, listKeys, revokeKey, verifyAudit } from './commands/access-commands.js';
 import { serve } from './commands/serve.js';
-import { apply, describeTenant, getTenant, getTenants, lifecycle } from './commands/tenant-commands.js';
+import { apply, describeTenant, getResources, getTenant, getTenants, lifecycle } from './commands/tenant-commands.js';
 
 /** Where the CLI writes. */
 export interface CliIo {
@@ -66,6 +66,12 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .description('show one tenant')
     .addOption(output())
     .action(async (id: string, o: { output: string }) => getTenant(client(), id, o.output, io.out));
+
+  get
+    .command('resources <id>')
+    .description("a tenant's isolated resources; -o yaml prints its Kubernetes isolation objects")
+    .addOption(output())
+    .action(async (id: string, o: { output: string }) => getResources(client(), id, o.output, io.out));
 
   program
     .command('describe')

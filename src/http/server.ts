@@ -15,6 +15,7 @@ import { accessRoutes } from './routes/access-routes.js';
 import { applyRoutes } from './routes/apply-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { keyRoutes } from './routes/key-routes.js';
+import { resourceRoutes } from './routes/resource-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
 import { registerYamlParser } from './yaml-body.js';
 import type { ControlPlaneMetrics } from '../observability/index.js';
@@ -104,5 +105,6 @@ export function buildServer(deps: HttpDeps & { httpMetrics: ControlPlaneMetrics 
   accessRoutes(app, deps, guard);
   auditRoutes(app, deps, guard);
   keyRoutes(app, deps, guard);
+  resourceRoutes(app, deps, guard);
   return app;
 }

@@ -24,6 +24,7 @@ export {
   DOCUMENT_KINDS,
 } from './manifest-schema.js';
 export type { TenantManifest, TenantSpec, TenantDocument, Plan, Profile } from './manifest-schema.js';
+export type { EffectiveQuotas, PlanDefaults } from './plans.js';
 export { PLAN_DEFAULTS, effectiveQuotas, effectiveFeatures, retentionDays, keyRotationDays } from './plans.js';
 export { readManifestPath, parseManifestText } from './manifest-files.js';
 export type { ManifestFileItem } from './manifest-files.js';

@@ -10,7 +10,7 @@ import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import { diff, jsonEqual, mergePatch, type FieldChange } from './json-diff.js';
 import { nextPhase, PHASES, type Phase, type Verb } from './lifecycle.js';
-import { parseOrThrow, tenantManifestSchema, type TenantManifest, type TenantDocument } from './manifest-schema.js';
+import { parseOrThrow, tenantManifestSchema, type Plan, type Profile, type TenantManifest, type TenantDocument } from './manifest-schema.js';
 import { effectiveFeatures, effectiveQuotas, type EffectiveQuotas } from './plans.js';
 import { setCondition, tenantFromRow, type Tenant, type TenantRow } from './tenant.js';
 
@@ -36,8 +36,8 @@ export interface TenantContext {
   id: string;
   uid: string;
   name: string;
-  plan: string;
-  profile: string;
+  plan: Plan;
+  profile: Profile;
   region: string;
   phase: Phase;
   environments: string[];

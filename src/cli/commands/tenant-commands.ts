@@ -108,3 +108,18 @@ export async function lifecycle(client: ClientOptions, verb: 'suspend' | 'resume
       : await request<Tenant>(client, 'POST', `${path}/${verb}`, reason ? { reason } : {});
   out(`tenant/${tenant.metadata.id} ${verb === 'delete' ? 'deleting' : verb === 'restore' ? 'restoring' : tenant.status.phase}`);
 }
+
+/** `get resources <id>`: a summary, the whole plan as JSON, or the Kubernetes objects as YAML to apply. */
+export async function getResources(client: ClientOptions, id: string, output: string | undefined, out: Out): Promise<void> {
+  const format = outputFormat(output);
+  const plan = await request<{ strategy: string; database: Record<string, string>; objects: { bucket: string; prefix: string }; queue: { stream: string; subject: string }; compute: { namespace: string }; kubernetes: unknown[] }>(client, 'GET', `/v1/tenants/${encodeURIComponent(id)}/resources`);
+  if (format === 'json') return out(structured(plan, 'json'));
+  if (format === 'yaml') return out(plan.kubernetes.map((o) => structured(o, 'yaml')).join('\n---\n'));
+  out(table(['RESOURCE', 'PLACEMENT'], [
+    ['strategy', plan.strategy],
+    ['database', plan.database.kind === 'schema' ? `schema ${plan.database.schema} in ${plan.database.database} (role ${plan.database.role})` : `database ${plan.database.database} (role ${plan.database.role})`],
+    ['objects', `bucket ${plan.objects.bucket}${plan.objects.prefix ? `, prefix ${plan.objects.prefix}` : ''}`],
+    ['queue', `stream ${plan.queue.stream}, subject ${plan.queue.subject}`],
+    ['compute', `namespace ${plan.compute.namespace} (${plan.kubernetes.length} objects; -o yaml to export)`],
+  ]));
+}

@@ -1,0 +1,92 @@
+/**
+ * The isolation strategy seam: given a tenant's context, a strategy names the resources
+ * the tenant should have. `shared` (mt-standard) places tenants side by side with a
+ * schema, a prefix and a subject each; `dedicated` (st-dedicated, st-byoc) gives each its
+ * own database, bucket and stream. Callers ask {@link strategyFor}; adding a strategy
+ * changes no caller.
+ */
+import type { EffectiveQuotas, Profile } from '../tenants/index.js';
+import { tenantIdentifier } from './identifiers.js';
+
+/** What a strategy needs to know about a tenant. */
+export interface IsolationContext {
+  tenantId: string;
+  profile: Profile;
+  region: string;
+  plan: string;
+  quotas: EffectiveQuotas;
+}
+
+/** Where a tenant's relational data lives. */
+export type DatabasePlacement = { kind: 'schema'; database: string; schema: string; role: string } | { kind: 'database'; database: string; schema: 'public'; role: string };
+
+/** Every resource a tenant should have, by kind. */
+export interface ResourcePlan {
+  strategy: string;
+  database: DatabasePlacement;
+  objects: { bucket: string; prefix: string };
+  queue: { stream: string; subject: string; consumer: string };
+  compute: { namespace: string; dedicatedNamespace: boolean };
+}
+
+/** Names the resources for a tenant. */
+export interface IsolationStrategy {
+  readonly name: 'shared' | 'dedicated';
+  resources(ctx: IsolationContext): ResourcePlan;
+}
+
+/** Settings strategies share (names of the shared places). */
+export interface StrategySettings {
+  warehouseDatabase: string;
+  sharedBucket: string;
+  sharedStream: string;
+  sharedNamespace: string;
+  identifierPrefix: string;
+}
+
+export const DEFAULT_STRATEGY_SETTINGS: StrategySettings = {
+  warehouseDatabase: 'tenancy_warehouse',
+  sharedBucket: 'shared',
+  sharedStream: 'jobs',
+  sharedNamespace: 'tenants-shared',
+  identifierPrefix: '',
+};
+
+/** mt-standard: one warehouse, one bucket, one stream, one namespace, partitioned by tenant. */
+export function sharedStrategy(settings: StrategySettings = DEFAULT_STRATEGY_SETTINGS): IsolationStrategy {
+  return {
+    name: 'shared',
+    resources(ctx) {
+      const ident = tenantIdentifier(ctx.tenantId, settings.identifierPrefix);
+      return {
+        strategy: 'shared',
+        database: { kind: 'schema', database: settings.warehouseDatabase, schema: ident, role: ident },
+        objects: { bucket: settings.sharedBucket, prefix: `tenants/${ctx.tenantId}/` },
+        queue: { stream: settings.sharedStream, subject: `${settings.sharedStream}.${ctx.tenantId}`, consumer: ctx.tenantId },
+        compute: { namespace: settings.sharedNamespace, dedicatedNamespace: false },
+      };
+    },
+  };
+}
+
+/** st-dedicated and st-byoc: a database, a bucket, a stream and a namespace of the tenant's own. */
+export function dedicatedStrategy(settings: StrategySettings = DEFAULT_STRATEGY_SETTINGS): IsolationStrategy {
+  return {
+    name: 'dedicated',
+    resources(ctx) {
+      const ident = tenantIdentifier(ctx.tenantId, settings.identifierPrefix);
+      return {
+        strategy: 'dedicated',
+        database: { kind: 'database', database: `warehouse_${ident.replace(/^t_/, '')}`.slice(0, 63), schema: 'public', role: ident },
+        objects: { bucket: `data-${ctx.tenantId}`.slice(0, 63).replace(/-+$/, ''), prefix: '' },
+        queue: { stream: `jobs-${ctx.tenantId}`, subject: `jobs-${ctx.tenantId}.>`, consumer: ctx.tenantId },
+        compute: { namespace: `tenant-${ctx.tenantId}`.slice(0, 63).replace(/-+$/, ''), dedicatedNamespace: true },
+      };
+    },
+  };
+}
+
+/** The strategy for a profile. */
+export function strategyFor(profile: Profile, settings: StrategySettings = DEFAULT_STRATEGY_SETTINGS): IsolationStrategy {
+  return profile === 'mt-standard' ? sharedStrategy(settings) : dedicatedStrategy(settings);
+}
