@@ -9,7 +9,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/infra/sql/index.js';
-import { SharedDatabaseMapper, tenantIdentifier } from '../src/isolation/index.js';
+import { DedicatedDatabaseMapper, SharedDatabaseMapper, tenantIdentifier } from '../src/isolation/index.js';
 import { freshPostgresDatabase, PG_URL } from './support/engines.js';
 
 const password = () => randomBytes(24).toString('base64url');
@@ -158,5 +158,62 @@ describe.skipIf(!PG_URL)('shared database mapper on PostgreSQL', () => {
     await mapper.remove('tenant-c');
     await mapper.remove('tenant-c');
     expect(await mapper.observe('tenant-c')).toBeUndefined();
+  });
+});
+
+describe.skipIf(!PG_URL)('dedicated database mapper on PostgreSQL', () => {
+  let admin: Kysely<unknown>;
+  let mapper: DedicatedDatabaseMapper;
+  const prefix = `y${randomBytes(3).toString('hex')}_`;
+  const creds = new Map<string, string>();
+  const clients: Kysely<unknown>[] = [];
+  const connectAs = (tenant: string, database?: string) => {
+    const u = new URL(PG_URL!);
+    const names = mapper.names(tenant);
+    u.username = names.role;
+    u.password = creds.get(tenant)!;
+    u.pathname = `/${database ?? names.database}`;
+    const pool = new pg.Pool({ connectionString: u.toString(), max: 1 });
+    pool.on('error', () => undefined);
+    const k = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+    clients.push(k);
+    return k;
+  };
+
+  beforeAll(async () => {
+    admin = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: PG_URL!, max: 2 }) }) });
+    mapper = new DedicatedDatabaseMapper(admin, prefix);
+    for (const t of ['ded-a', 'ded-b']) {
+      creds.set(t, password());
+      await mapper.ensure(t, creds.get(t)!);
+    }
+    await sql`create table notes (body text)`.execute(connectAs('ded-b'));
+    await sql`insert into notes values ('b secret')`.execute(connectAs('ded-b'));
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.destroy().catch(() => undefined);
+    if (mapper) for (const t of ['ded-a', 'ded-b']) await mapper.remove(t);
+    await admin?.destroy();
+  });
+
+  it('gives each tenant its own database that only it (and the platform) can enter', async () => {
+    const observed = await mapper.observe('ded-a');
+    expect(observed).toMatchObject({ roleExists: true, databaseExists: true, canLogin: true, ownedByTenant: true });
+    expect(await mapper.ensure('ded-a', creds.get('ded-a')!)).toEqual(observed);
+    await sql`create table mine (x int)`.execute(connectAs('ded-a'));
+    await expect(sql`select 1`.execute(connectAs('ded-a', mapper.names('ded-b').database))).rejects.toMatchObject({ code: '42501' });
+    const still = await sql<{ body: string }>`select body from notes`.execute(connectAs('ded-b'));
+    expect(still.rows).toEqual([{ body: 'b secret' }]);
+  });
+
+  it('suspends logins and removes database and role completely', async () => {
+    await mapper.disableLogin('ded-a');
+    await expect(sql`select 1`.execute(connectAs('ded-a'))).rejects.toMatchObject({ code: '28000' });
+    await mapper.enableLogin('ded-a');
+    creds.set('ded-c', password());
+    await mapper.ensure('ded-c', creds.get('ded-c')!);
+    await mapper.remove('ded-c');
+    await mapper.remove('ded-c');
+    expect(await mapper.observe('ded-c')).toBeUndefined();
   });
 });

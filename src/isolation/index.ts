@@ -6,6 +6,8 @@
 export { tenantIdentifier } from './identifiers.js';
 export { SharedDatabaseMapper } from './shared/shared-database-mapper.js';
 export type { ObservedDatabase } from './shared/shared-database-mapper.js';
+export { DedicatedDatabaseMapper } from './dedicated/dedicated-database-mapper.js';
+export type { ObservedDedicatedDatabase } from './dedicated/dedicated-database-mapper.js';
 export { strategyFor, sharedStrategy, dedicatedStrategy, DEFAULT_STRATEGY_SETTINGS } from './strategy.js';
 export type { IsolationStrategy, IsolationContext, ResourcePlan, DatabasePlacement, StrategySettings } from './strategy.js';
 export { computePlan } from './compute-plan.js';
