@@ -67,7 +67,7 @@ export class TenantRegistry {
    * Reads of single tenants, cleared on every change committed through this process and
    * expiring after `readCacheTtlMs` (the bound on staleness across replicas).
    */
-  readonly #cache = new Map<string, { tenant: Tenant; until: number }>();
+  readonly #cache = new Map<string, { tenant: Tenant; json?: string; until: number }>();
   /** Bumped on every change, so a read that raced a write is not cached. */
   #changes = 0;
 
@@ -149,6 +149,17 @@ export class TenantRegistry {
       this.#cache.set(id, { tenant, until: now + this.readCacheTtlMs });
     }
     return tenant;
+  }
+
+  /** One tenant as JSON text; the hot read path serves this without serializing again. */
+  async getJson(id: string): Promise<{ tenant: Tenant; json: string }> {
+    const tenant = await this.get(id);
+    const entry = this.#cache.get(id);
+    if (entry && entry.tenant === tenant) {
+      entry.json ??= JSON.stringify(tenant);
+      return { tenant, json: entry.json };
+    }
+    return { tenant, json: JSON.stringify(tenant) };
   }
 
   /** The tenant's phase, or undefined when there is no such tenant (a cheap read for guards). */

@@ -91,8 +91,8 @@ export function tenantRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
   app.get<{ Params: { id: string } }>('/v1/tenants/:id', async (request, reply) => {
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'tenant.read', id);
-    const tenant = await registry.get(id);
-    return reply.header('ETag', etagOf(tenant)).send(tenant);
+    const { tenant, json } = await registry.getJson(id);
+    return reply.header('ETag', etagOf(tenant)).type('application/json; charset=utf-8').send(json);
   });
 
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/context', async (request) => {
