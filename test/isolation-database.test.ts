@@ -13,6 +13,17 @@ import { DedicatedDatabaseMapper, SharedDatabaseMapper, tenantIdentifier } from 
 import { freshPostgresDatabase, PG_URL } from './support/engines.js';
 
 const password = () => randomBytes(24).toString('base64url');
+/** A connection as a tenant's own role; sessions ended by the mapper surface on its queries. */
+function tenantClient(baseUrl: string, role: string, secret: string, database?: string): Kysely<unknown> {
+  const u = new URL(baseUrl);
+  u.username = role;
+  u.password = secret;
+  if (database) u.pathname = `/${database}`;
+  const pool = new pg.Pool({ connectionString: u.toString(), max: 1 });
+  pool.on('error', () => undefined);
+  return new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+}
+
 if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: PostgreSQL isolation tests are SKIPPED');
 
 describe('tenant identifiers', () => {
@@ -59,13 +70,7 @@ describe.skipIf(!PG_URL)('shared database mapper on PostgreSQL', () => {
   const clients: Kysely<unknown>[] = [];
 
   const connectAs = (tenant: string) => {
-    const u = new URL(warehouse.url);
-    u.username = mapper.names(tenant).role;
-    u.password = creds.get(tenant)!;
-    const pool = new pg.Pool({ connectionString: u.toString(), max: 1 });
-    // Sessions ended by the mapper (suspend, remove) surface here; the test asserts on queries.
-    pool.on('error', () => undefined);
-    const k = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+    const k = tenantClient(warehouse.url, mapper.names(tenant).role, creds.get(tenant)!);
     clients.push(k);
     return k;
   };
@@ -168,14 +173,8 @@ describe.skipIf(!PG_URL)('dedicated database mapper on PostgreSQL', () => {
   const creds = new Map<string, string>();
   const clients: Kysely<unknown>[] = [];
   const connectAs = (tenant: string, database?: string) => {
-    const u = new URL(PG_URL!);
     const names = mapper.names(tenant);
-    u.username = names.role;
-    u.password = creds.get(tenant)!;
-    u.pathname = `/${database ?? names.database}`;
-    const pool = new pg.Pool({ connectionString: u.toString(), max: 1 });
-    pool.on('error', () => undefined);
-    const k = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+    const k = tenantClient(PG_URL!, names.role, creds.get(tenant)!, database ?? names.database);
     clients.push(k);
     return k;
   };

@@ -8,6 +8,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import { tenantIdentifier } from '../identifiers.js';
+import { dropRole, ensureLoginRole, setRoleLogin } from '../tenant-role.js';
 
 /** What exists for a dedicated tenant on the cluster. */
 export interface ObservedDedicatedDatabase {
@@ -19,7 +20,6 @@ export interface ObservedDedicatedDatabase {
   ownedByTenant: boolean;
 }
 
-const DUPLICATE_OBJECT = '42710';
 const DUPLICATE_DATABASE = '42P04';
 
 /** Databases and roles of dedicated tenants on one PostgreSQL cluster (admin connection). */
@@ -37,13 +37,7 @@ export class DedicatedDatabaseMapper {
 
   async ensure(tenantId: string, password: string): Promise<ObservedDedicatedDatabase> {
     const { role, database } = this.names(tenantId);
-    if (!/^[A-Za-z0-9_-]{16,128}$/.test(password)) throw new Error('role passwords are generated: 16..128 URL-safe characters');
-    try {
-      await sql`create role ${sql.id(role)} login nosuperuser nocreatedb nocreaterole inherit nobypassrls noreplication password ${sql.lit(password)}`.execute(this.admin);
-    } catch (error) {
-      if ((error as { code?: string }).code !== DUPLICATE_OBJECT) throw error;
-    }
-    await sql`alter role ${sql.id(role)} login nosuperuser nocreatedb nocreaterole inherit nobypassrls noreplication password ${sql.lit(password)}`.execute(this.admin);
+    await ensureLoginRole(this.admin, role, password, { inherit: true });
     try {
       await sql`create database ${sql.id(database)} owner ${sql.id(role)}`.execute(this.admin);
     } catch (error) {
@@ -64,26 +58,17 @@ export class DedicatedDatabaseMapper {
   }
 
   async disableLogin(tenantId: string): Promise<void> {
-    const { role } = this.names(tenantId);
-    if (!(await this.observe(tenantId))?.roleExists) return;
-    await sql`alter role ${sql.id(role)} nologin`.execute(this.admin);
-    await sql`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${role}`.execute(this.admin);
+    await setRoleLogin(this.admin, this.names(tenantId).role, false);
   }
 
   async enableLogin(tenantId: string): Promise<void> {
-    const { role } = this.names(tenantId);
-    if (!(await this.observe(tenantId))?.roleExists) return;
-    await sql`alter role ${sql.id(role)} login`.execute(this.admin);
+    await setRoleLogin(this.admin, this.names(tenantId).role, true);
   }
 
   /** Drop the database (ending its sessions) and then the role. */
   async remove(tenantId: string): Promise<void> {
     const { role, database } = this.names(tenantId);
     await sql`drop database if exists ${sql.id(database)} with (force)`.execute(this.admin);
-    const exists = await sql<{ n: number }>`select count(*)::int as n from pg_roles where rolname = ${role}`.execute(this.admin);
-    if (exists.rows[0]!.n === 0) return;
-    await sql`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${role}`.execute(this.admin);
-    await sql`drop owned by ${sql.id(role)}`.execute(this.admin);
-    await sql`drop role if exists ${sql.id(role)}`.execute(this.admin);
+    await dropRole(this.admin, role);
   }
 }

@@ -7,6 +7,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Schema } from '../../infra/sql/index.js';
 import { tenantIdentifier } from '../identifiers.js';
+import { dropRole, ensureLoginRole, setRoleLogin } from '../tenant-role.js';
 
 /** What exists for a tenant in the warehouse. */
 export interface ObservedDatabase {
@@ -19,8 +20,6 @@ export interface ObservedDatabase {
 }
 
 type Warehouse = Kysely<Schema> | Kysely<unknown>;
-
-const DUPLICATE_OBJECT = '42710';
 
 /** Schemas and roles of tenants in one shared warehouse database. */
 export class SharedDatabaseMapper {
@@ -45,16 +44,7 @@ export class SharedDatabaseMapper {
   /** Create (or repair) the tenant's role and schema; sets the password when given. */
   async ensure(tenantId: string, password: string): Promise<ObservedDatabase> {
     const { role, schema } = this.names(tenantId);
-    if (!/^[A-Za-z0-9_-]{16,128}$/.test(password)) throw new Error('role passwords are generated: 16..128 URL-safe characters');
-    const exists = await sql<{ n: number }>`select count(*)::int as n from pg_roles where rolname = ${role}`.execute(this.warehouse);
-    if (exists.rows[0]!.n === 0) {
-      try {
-        await sql`create role ${sql.id(role)} login nosuperuser nocreatedb nocreaterole noinherit nobypassrls noreplication password ${sql.lit(password)}`.execute(this.warehouse);
-      } catch (error) {
-        if ((error as { code?: string }).code !== DUPLICATE_OBJECT) throw error;
-      }
-    }
-    await sql`alter role ${sql.id(role)} login nosuperuser nocreatedb nocreaterole noinherit nobypassrls noreplication password ${sql.lit(password)}`.execute(this.warehouse);
+    await ensureLoginRole(this.warehouse, role, password, { inherit: false });
     await sql`alter role ${sql.id(role)} set search_path = ${sql.id(schema)}`.execute(this.warehouse);
     await sql`create schema if not exists ${sql.id(schema)} authorization ${sql.id(role)}`.execute(this.warehouse);
     await sql`alter schema ${sql.id(schema)} owner to ${sql.id(role)}`.execute(this.warehouse);
@@ -73,27 +63,18 @@ export class SharedDatabaseMapper {
 
   /** Stop the role from logging in and end its open sessions (suspend). */
   async disableLogin(tenantId: string): Promise<void> {
-    const { role } = this.names(tenantId);
-    if (!(await this.observe(tenantId))?.roleExists) return;
-    await sql`alter role ${sql.id(role)} nologin`.execute(this.warehouse);
-    await sql`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${role} and pid <> pg_backend_pid()`.execute(this.warehouse);
+    await setRoleLogin(this.warehouse, this.names(tenantId).role, false);
   }
 
   /** Let the role log in again (resume). */
   async enableLogin(tenantId: string): Promise<void> {
-    const { role } = this.names(tenantId);
-    if (!(await this.observe(tenantId))?.roleExists) return;
-    await sql`alter role ${sql.id(role)} login`.execute(this.warehouse);
+    await setRoleLogin(this.warehouse, this.names(tenantId).role, true);
   }
 
   /** Drop the schema with everything in it, then the role. */
   async remove(tenantId: string): Promise<void> {
     const { role, schema } = this.names(tenantId);
     await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(this.warehouse);
-    const exists = await sql<{ n: number }>`select count(*)::int as n from pg_roles where rolname = ${role}`.execute(this.warehouse);
-    if (exists.rows[0]!.n === 0) return;
-    await sql`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${role} and pid <> pg_backend_pid()`.execute(this.warehouse);
-    await sql`drop owned by ${sql.id(role)}`.execute(this.warehouse);
-    await sql`drop role if exists ${sql.id(role)}`.execute(this.warehouse);
+    await dropRole(this.warehouse, role);
   }
 }
