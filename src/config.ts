@@ -18,6 +18,10 @@ export interface Config {
   rootKeyFile: string | undefined;
   /** Root key as base64 (`TENANCY_ROOT_KEY`); wins over the file. */
   rootKey: string | undefined;
+  /** S3-protocol object store (`TENANCY_S3_URL`); unset = files under the data dir. */
+  s3Url: string | undefined;
+  /** NATS JetStream (`TENANCY_NATS_URL`); unset = the queue persisted in the store. */
+  natsUrl: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   controllerConcurrency: number;
   resyncIntervalSeconds: number;
@@ -47,6 +51,8 @@ const schema = z.object({
   signingKeyFile: z.string().min(1).optional(),
   rootKeyFile: z.string().min(1).optional(),
   rootKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the base64 of 32 bytes').optional(),
+  s3Url: z.string().regex(/^https?:\/\/[^:@/\s]+:[^@/\s]+@[^/\s]+/, 'must be http(s)://KEY:SECRET@host:port').optional(),
+  natsUrl: z.string().regex(/^(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?(,(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?)*$/, 'must be nats://host:port').optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
   controllerConcurrency: z.coerce.number().int().min(1, 'must be >= 1').max(256, 'must be <= 256'),
   resyncIntervalSeconds: z.coerce.number().min(1, 'must be >= 1').max(86_400, 'must be <= 86400'),
@@ -61,6 +67,8 @@ const NAMES: Record<string, string> = {
   signingKeyFile: 'TENANCY_SIGNING_KEY_FILE',
   rootKeyFile: 'TENANCY_ROOT_KEY_FILE',
   rootKey: 'TENANCY_ROOT_KEY',
+  s3Url: 'TENANCY_S3_URL',
+  natsUrl: 'TENANCY_NATS_URL',
   logLevel: 'TENANCY_LOG_LEVEL',
   controllerConcurrency: 'TENANCY_CONTROLLER_CONCURRENCY',
   resyncIntervalSeconds: 'TENANCY_RESYNC_INTERVAL_SECONDS',
@@ -79,6 +87,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     signingKeyFile: blank(env.TENANCY_SIGNING_KEY_FILE),
     rootKeyFile: blank(env.TENANCY_ROOT_KEY_FILE),
     rootKey: blank(env.TENANCY_ROOT_KEY),
+    s3Url: blank(env.TENANCY_S3_URL),
+    natsUrl: blank(env.TENANCY_NATS_URL),
     logLevel: blank(env.TENANCY_LOG_LEVEL) ?? 'info',
     controllerConcurrency: blank(env.TENANCY_CONTROLLER_CONCURRENCY) ?? '4',
     resyncIntervalSeconds: blank(env.TENANCY_RESYNC_INTERVAL_SECONDS) ?? '30',
@@ -87,7 +97,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = String(issue.path[0]);
-    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'rootKey' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
+    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'rootKey' || key === 's3Url' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
     throw new TenancyError('invalid_config', 400, `invalid configuration: ${NAMES[key] ?? key} ${issue.message}${shown}`);
   }
   const c = result.data;
@@ -101,6 +111,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     signingKeyFile: resolve(c.signingKeyFile ?? `${dataDir}/signing-keys.json`),
     rootKeyFile: c.rootKeyFile === undefined ? undefined : resolve(c.rootKeyFile),
     rootKey: c.rootKey,
+    s3Url: c.s3Url,
+    natsUrl: c.natsUrl,
     logLevel: c.logLevel,
     controllerConcurrency: c.controllerConcurrency,
     resyncIntervalSeconds: c.resyncIntervalSeconds,

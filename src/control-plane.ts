@@ -12,6 +12,9 @@ import { TenantController } from './controller/index.js';
 import { AuditLog } from './governance/index.js';
 import { buildServer } from './http/index.js';
 import { openDatabase, type Database } from './infra/sql/index.js';
+import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
+import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
+import { TenantResources } from './isolation/index.js';
 import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
 import { TenantRegistry } from './tenants/index.js';
@@ -27,6 +30,8 @@ export interface ControlPlane {
   controller: TenantController;
   keyRing: KeyRing;
   secrets: SecretStore;
+  objects: ObjectStore;
+  queue: JobQueue;
   /** Base URL it listens on. */
   url: string;
   /** Where a generated admin token was written, if one was generated now. */
@@ -67,7 +72,10 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, metrics: metrics.registry, httpMetrics: metrics, version: VERSION },
       options.logger ?? false,
     );
+    const objects = connectObjectStore({ s3Url: config.s3Url, dataDir: config.dataDir });
+    const queue = await connectJobQueue({ natsUrl: config.natsUrl, db });
     const controller = new TenantController(db, registry, audit, apiKeys, keyRing, secrets, {
+      resources: new TenantResources(objects, queue),
       concurrency: config.controllerConcurrency,
       resyncIntervalMs: options.controllerResyncMs ?? config.resyncIntervalSeconds * 1000,
       onError: (tenantId, error) => app.log.warn({ err: error, tenantId }, 'reconcile failed; will retry'),
@@ -90,6 +98,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       controller,
       keyRing,
       secrets,
+      objects,
+      queue,
       url,
       adminKeyFile,
       close() {
@@ -97,6 +107,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           await app.close();
           await controller.stop();
           await audit.checkpoint().catch(() => undefined);
+          await queue.close().catch(() => undefined);
+          await objects.close().catch(() => undefined);
           await database.close();
         })();
         return closing;

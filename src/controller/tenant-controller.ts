@@ -9,9 +9,10 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ApiKeyStore } from '../access/index.js';
 import type { KeyRing, SecretStore } from '../keys/index.js';
+import type { IsolationContext, TenantResources } from '../isolation/index.js';
 import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
-import { keyRotationDays, PLAN_DEFAULTS, retentionDays, setCondition, type Condition, type Phase, type TenantRegistry, type TenantSpec } from '../tenants/index.js';
+import { effectiveQuotas, keyRotationDays, PLAN_DEFAULTS, retentionDays, setCondition, type Condition, type Phase, type TenantRegistry, type TenantSpec } from '../tenants/index.js';
 
 /** Controller settings. */
 export interface ControllerOptions {
@@ -19,6 +20,8 @@ export interface ControllerOptions {
   resyncIntervalMs?: number;
   maxBackoffMs?: number;
   onError?: (tenantId: string, error: unknown) => void;
+  /** Object and queue resources to make real on provisioning and remove on purge. */
+  resources?: TenantResources;
 }
 
 const ACTOR: Actor = { id: 'system:controller', correlationId: null };
@@ -78,10 +81,15 @@ export class TenantController {
     await this.idle();
   }
 
-  /** Resolves when no reconcile is queued or running. */
+  /** Resolves when no reconcile is running or ready to run (tenants waiting out a backoff do not count). */
   idle(): Promise<void> {
-    if (this.#running.size === 0 && this.#pending.size === 0) return Promise.resolve();
+    if (this.#quiet()) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #quiet(): boolean {
+    const now = Date.now();
+    return this.#running.size === 0 && [...this.#pending].every((id) => (this.#failures.get(id)?.retryAt ?? 0) > now);
   }
 
   /** Queue a tenant; a tenant already running is reconciled again after it finishes. */
@@ -139,7 +147,7 @@ export class TenantController {
           this.#running.delete(id);
           if (this.#dirty.delete(id) && !this.#stopped) this.#pending.add(id);
           this.#pump();
-          if (this.#running.size === 0 && (this.#pending.size === 0 || this.#stopped)) {
+          if (this.#stopped || this.#quiet()) {
             for (const resolve of this.#idle.splice(0)) resolve();
           }
         });
@@ -157,6 +165,7 @@ export class TenantController {
 
   /** One reconcile of one tenant: read desired state, converge, write status. */
   async reconcile(id: string): Promise<void> {
+    await this.#externalSteps(id);
     let changed = true;
     await this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('tenants').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
@@ -170,7 +179,7 @@ export class TenantController {
       switch (phase) {
         case 'provisioning':
           await this.keyRing.ensureTenantKey(id, trx);
-          await this.#setStatus(trx, id, phase, 'active', row.generation, setCondition(conditions, { type: 'Ready', status: 'True', reason: 'Provisioned', message: 'the tenant is ready' }, now), 'tenant.provisioned');
+          await this.#setStatus(trx, id, phase, 'active', row.generation, setCondition(conditions.filter((c) => c.type !== 'Degraded'), { type: 'Ready', status: 'True', reason: 'Provisioned', message: 'the tenant is ready' }, now), 'tenant.provisioned');
           return;
         case 'archiving':
           await this.#setStatus(trx, id, phase, 'archived', row.generation, setCondition(conditions, { type: 'Ready', status: 'False', reason: 'Archived', message: 'the tenant is archived' }, now), 'tenant.archived');
@@ -216,6 +225,35 @@ export class TenantController {
       .execute();
     await this.audit.append(trx, ACTOR, { action, target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from, to, ...details } });
     await addEvent(trx, ACTOR, { type: action, tenantId: id, payload: { id, from, to, ...details } });
+  }
+
+  /**
+   * Steps on engines outside the store (objects, queue) run before the status transaction,
+   * never inside it: they are idempotent, and a failure is recorded as `Degraded` and retried.
+   */
+  async #externalSteps(id: string): Promise<void> {
+    const resources = this.options.resources;
+    if (!resources) return;
+    const row = await this.db.selectFrom('tenants').select(['phase', 'spec', 'purged_at', 'purge_after']).where('id', '=', id).executeTakeFirst();
+    if (!row) return;
+    const spec = row.spec as unknown as TenantSpec;
+    const ctx: IsolationContext = { tenantId: id, profile: spec.profile, region: spec.region, plan: spec.plan, quotas: effectiveQuotas(spec) };
+    const purgeDue = row.phase === 'deleted' && row.purged_at === null && row.purge_after !== null && new Date(row.purge_after).getTime() <= Date.now();
+    const deletingNow = row.phase === 'deleting' && retentionDays(spec) === 0;
+    try {
+      if (row.phase === 'provisioning') await resources.ensure(ctx);
+      else if (purgeDue || deletingNow) await resources.remove(ctx);
+    } catch (error) {
+      const message = (error as { detail?: string; message?: string }).detail ?? (error as Error).message;
+      await this.db.transaction().execute(async (trx) => {
+        const current = await trx.selectFrom('tenants').select('conditions').where('id', '=', id).forUpdate().executeTakeFirst();
+        if (!current) return;
+        const conditions = setCondition(current.conditions as Condition[], { type: 'Degraded', status: 'True', reason: 'ResourceStepFailed', message: message.slice(0, 500) }, new Date());
+        await trx.updateTable('tenants').set({ conditions: json(conditions) }).where('id', '=', id).execute();
+      });
+      this.registry.notify(id, 'controller');
+      throw error;
+    }
   }
 
   /** Rotate the tenant's key when its active version is older than the rotation period. */

@@ -11,3 +11,5 @@ export type { ObservedDedicatedDatabase } from './dedicated/dedicated-database-m
 export { strategyFor, sharedStrategy, dedicatedStrategy, DEFAULT_STRATEGY_SETTINGS } from './strategy.js';
 export type { IsolationStrategy, IsolationContext, ResourcePlan, DatabasePlacement, StrategySettings } from './strategy.js';
 export { computePlan } from './compute-plan.js';
+export { TenantResources, PREFIX_MARKER } from './tenant-resources.js';
+export type { ObservedResources } from './tenant-resources.js';
