@@ -22,6 +22,10 @@ export interface Config {
   s3Url: string | undefined;
   /** NATS JetStream (`TENANCY_NATS_URL`); unset = the queue persisted in the store. */
   natsUrl: string | undefined;
+  /** PostgreSQL warehouse for tenant databases (`TENANCY_WAREHOUSE_URL`, a superuser or CREATEROLE+CREATEDB role). */
+  warehouseUrl: string | undefined;
+  /** Prefix for tenant role and database names (`TENANCY_WAREHOUSE_ROLE_PREFIX`), for several warehouses on one cluster. */
+  warehouseRolePrefix: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   controllerConcurrency: number;
   resyncIntervalSeconds: number;
@@ -52,6 +56,8 @@ const schema = z.object({
   rootKeyFile: z.string().min(1).optional(),
   rootKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the base64 of 32 bytes').optional(),
   s3Url: z.string().regex(/^https?:\/\/[^:@/\s]+:[^@/\s]+@[^/\s]+/, 'must be http(s)://KEY:SECRET@host:port').optional(),
+  warehouseUrl: z.string().regex(/^postgres(ql)?:\/\/\S+\/[A-Za-z0-9_]+(\?\S*)?$/, 'must be a postgres:// URL that names a database').optional(),
+  warehouseRolePrefix: z.string().regex(/^([a-z][a-z0-9_]{0,20})?$/, 'must be empty or a lowercase identifier of up to 21 characters'),
   natsUrl: z.string().regex(/^(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?(,(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?)*$/, 'must be nats://host:port').optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
   controllerConcurrency: z.coerce.number().int().min(1, 'must be >= 1').max(256, 'must be <= 256'),
@@ -69,6 +75,8 @@ const NAMES: Record<string, string> = {
   rootKey: 'TENANCY_ROOT_KEY',
   s3Url: 'TENANCY_S3_URL',
   natsUrl: 'TENANCY_NATS_URL',
+  warehouseUrl: 'TENANCY_WAREHOUSE_URL',
+  warehouseRolePrefix: 'TENANCY_WAREHOUSE_ROLE_PREFIX',
   logLevel: 'TENANCY_LOG_LEVEL',
   controllerConcurrency: 'TENANCY_CONTROLLER_CONCURRENCY',
   resyncIntervalSeconds: 'TENANCY_RESYNC_INTERVAL_SECONDS',
@@ -89,6 +97,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     rootKey: blank(env.TENANCY_ROOT_KEY),
     s3Url: blank(env.TENANCY_S3_URL),
     natsUrl: blank(env.TENANCY_NATS_URL),
+    warehouseUrl: blank(env.TENANCY_WAREHOUSE_URL),
+    warehouseRolePrefix: env.TENANCY_WAREHOUSE_ROLE_PREFIX ?? '',
     logLevel: blank(env.TENANCY_LOG_LEVEL) ?? 'info',
     controllerConcurrency: blank(env.TENANCY_CONTROLLER_CONCURRENCY) ?? '4',
     resyncIntervalSeconds: blank(env.TENANCY_RESYNC_INTERVAL_SECONDS) ?? '30',
@@ -97,7 +107,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = String(issue.path[0]);
-    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'rootKey' || key === 's3Url' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
+    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'rootKey' || key === 's3Url' || key === 'warehouseUrl' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
     throw new TenancyError('invalid_config', 400, `invalid configuration: ${NAMES[key] ?? key} ${issue.message}${shown}`);
   }
   const c = result.data;
@@ -113,6 +123,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     rootKey: c.rootKey,
     s3Url: c.s3Url,
     natsUrl: c.natsUrl,
+    warehouseUrl: c.warehouseUrl,
+    warehouseRolePrefix: c.warehouseRolePrefix,
     logLevel: c.logLevel,
     controllerConcurrency: c.controllerConcurrency,
     resyncIntervalSeconds: c.resyncIntervalSeconds,

@@ -11,10 +11,13 @@ import type { Config } from './config.js';
 import { TenantController } from './controller/index.js';
 import { AuditLog } from './governance/index.js';
 import { buildServer } from './http/index.js';
-import { openDatabase, type Database } from './infra/sql/index.js';
+import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
+import { TenancyError } from './errors.js';
 import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
 import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
-import { TenantResources } from './isolation/index.js';
+import { TenantDatabases, TenantResources } from './isolation/index.js';
+import { Kysely, PostgresDialect } from 'kysely';
+import pg from 'pg';
 import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
 import { TenantRegistry } from './tenants/index.js';
@@ -69,13 +72,28 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const adminKeyFile = await ensureAdminKey(apiKeys, config);
     const metrics = createMetrics();
     const app = buildServer(
-      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, metrics: metrics.registry, httpMetrics: metrics, version: VERSION },
+      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, metrics: metrics.registry, httpMetrics: metrics, version: VERSION },
       options.logger ?? false,
     );
     const objects = connectObjectStore({ s3Url: config.s3Url, dataDir: config.dataDir });
     const queue = await connectJobQueue({ natsUrl: config.natsUrl, db });
+    let warehouseAdmin: Kysely<unknown> | undefined;
+    let databases: TenantDatabases | undefined;
+    if (config.warehouseUrl) {
+      const pool = new pg.Pool({ connectionString: config.warehouseUrl, max: 4 });
+      pool.on('error', () => undefined);
+      warehouseAdmin = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
+      databases = new TenantDatabases(db, keyRing, warehouseAdmin, config.warehouseUrl, config.warehouseRolePrefix);
+      try {
+        await databases.prepare();
+      } catch (cause) {
+        await warehouseAdmin.destroy();
+        throw new TenancyError('warehouse_unavailable', 500, `cannot prepare the warehouse at ${redactUrl(config.warehouseUrl)}: ${(cause as Error).message}`, { cause });
+      }
+    }
+    const resources = new TenantResources(objects, queue, databases);
     const controller = new TenantController(db, registry, audit, apiKeys, keyRing, secrets, {
-      resources: new TenantResources(objects, queue),
+      resources,
       concurrency: config.controllerConcurrency,
       resyncIntervalMs: options.controllerResyncMs ?? config.resyncIntervalSeconds * 1000,
       onError: (tenantId, error) => app.log.warn({ err: error, tenantId }, 'reconcile failed; will retry'),
@@ -109,6 +127,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           await audit.checkpoint().catch(() => undefined);
           await queue.close().catch(() => undefined);
           await objects.close().catch(() => undefined);
+          await warehouseAdmin?.destroy().catch(() => undefined);
           await database.close();
         })();
         return closing;

@@ -202,6 +202,7 @@ describe.each(engines())('access on %s', (engine) => {
       'key.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/keys`, undefined, { token }) },
       'key.rotate': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/keys/rotate`, {}, { token }) },
       'root_key.rotate': { run: (_t, token) => call(plane, 'POST', '/v1/root-key/rotate', {}, { token }) },
+      'connection.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/connection`, undefined, { token }) },
     };
     const results: string[] = [];
     for (const role of ROLES) {

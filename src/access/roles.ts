@@ -36,6 +36,7 @@ export const ACTIONS = [
   'key.read',
   'key.rotate',
   'root_key.rotate',
+  'connection.read',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -62,11 +63,12 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'secret.write',
     'key.read',
     'key.rotate',
+    'connection.read',
   ]),
   'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read']),
-  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate']),
-  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read']),
-  operator: new Set<Action>([...READ, 'secret.list', 'secret.read']),
+  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate', 'connection.read']),
+  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'connection.read']),
+  operator: new Set<Action>([...READ, 'secret.list', 'secret.read', 'connection.read']),
   auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read']),
   viewer: new Set<Action>([...READ]),
 };

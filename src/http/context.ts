@@ -11,6 +11,7 @@ import { TenancyError, validationError } from '../errors.js';
 import type { Actor, AuditLog } from '../governance/index.js';
 import type { Schema, SqlEngine } from '../infra/sql/index.js';
 import type { KeyRing, SecretStore, SigningKeys } from '../keys/index.js';
+import type { TenantResources } from '../isolation/index.js';
 import { credentialRefusal, tenantIdSchema, type Phase, type TenantRegistry } from '../tenants/index.js';
 
 /** Services the HTTP layer is built from. */
@@ -25,6 +26,8 @@ export interface HttpDeps {
   signingKeys: SigningKeys;
   keyRing: KeyRing;
   secrets: SecretStore;
+  /** The tenants' resources (objects, queue, databases); a getter because it is wired after the server. */
+  resources?: () => TenantResources | undefined;
   /** The root key's file, when file-based (root rotation rewrites it). */
   rootKeyFile: string | undefined;
   metrics: MetricsRegistry;

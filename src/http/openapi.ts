@@ -24,6 +24,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
     delete: { summary: 'Delete (soft; purged after retentionDays)', tags: ['tenants'], ok: 202, okSchema: 'Tenant', ifMatch: true },
   },
   '/v1/tenants/{id}/context': { get: { summary: 'The tenant context: effective quotas, features, topology', tags: ['tenants'], ok: 200 } },
+  '/v1/tenants/{id}/connection': { get: { summary: "The tenant runtime's connection descriptor (database URL with its own role, bucket and prefix, stream and subject); audited", tags: ['tenants'], ok: 200 } },
   '/v1/tenants/{id}/resources': { get: { summary: "The tenant's isolated resources and its Kubernetes isolation plan", tags: ['tenants'], ok: 200 } },
   '/v1/tenants/{id}/documents': { get: { summary: 'Documents of the tenant folder (features, router, sovereignty, policies)', tags: ['tenants'], ok: 200 } },
   '/v1/tenants/{id}/suspend': { post: { summary: 'Suspend (reason required)', tags: ['lifecycle'], body: 'VerbRequest', ok: 200, okSchema: 'Tenant', idempotent: true } },

@@ -13,3 +13,5 @@ export type { IsolationStrategy, IsolationContext, ResourcePlan, DatabasePlaceme
 export { computePlan } from './compute-plan.js';
 export { TenantResources, PREFIX_MARKER } from './tenant-resources.js';
 export type { ObservedResources } from './tenant-resources.js';
+export { TenantDatabases } from './tenant-databases.js';
+export type { DatabaseConnection } from './tenant-databases.js';

@@ -7,6 +7,7 @@
 import type { ObjectStore } from '../infra/objects/index.js';
 import type { JobQueue } from '../infra/queue/index.js';
 import { strategyFor, type IsolationContext, type ResourcePlan } from './strategy.js';
+import type { TenantDatabases } from './tenant-databases.js';
 
 /** Marker object that makes a shared tenant's prefix observable. */
 export const PREFIX_MARKER = '.tenancy-prefix';
@@ -24,11 +25,19 @@ export class TenantResources {
   constructor(
     private readonly objects: ObjectStore,
     private readonly queue: JobQueue,
+    /** PostgreSQL warehouse, when configured; without it the embedded default has no per-tenant database yet. */
+    readonly databases?: TenantDatabases,
   ) {}
+
+  /** Let the tenant's database role log in (active) or not (suspended, archived). */
+  async setActive(ctx: IsolationContext, active: boolean): Promise<void> {
+    await this.databases?.setLogin(ctx, active);
+  }
 
   /** Create whatever is missing. */
   async ensure(ctx: IsolationContext): Promise<ResourcePlan> {
     const plan = strategyFor(ctx.profile).resources(ctx);
+    await this.databases?.ensure(ctx);
     await this.objects.ensureBucket(plan.objects.bucket);
     if (plan.objects.prefix) {
       await this.objects.put(plan.objects.bucket, `${plan.objects.prefix}${PREFIX_MARKER}`, Buffer.from(JSON.stringify({ tenant: ctx.tenantId })), { contentType: 'application/json' });
@@ -54,5 +63,6 @@ export class TenantResources {
     else await this.objects.removeBucket(plan.objects.bucket, { force: true });
     if (plan.compute.dedicatedNamespace) await this.queue.removeStream(plan.queue.stream);
     else if (await this.queue.streamExists(plan.queue.stream)) await this.queue.removeConsumer(plan.queue.stream, plan.queue.consumer);
+    await this.databases?.remove(ctx);
   }
 }

@@ -4,7 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { computePlan, strategyFor } from '../../isolation/index.js';
-import type { Guard, HttpDeps } from '../context.js';
+import { actorOf, type Guard, type HttpDeps } from '../context.js';
+import { TenancyError } from '../../errors.js';
 
 /** Register the resource-plan route. */
 export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
@@ -15,5 +16,20 @@ export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guar
     const isolation = { tenantId: ctx.id, profile: ctx.profile, region: ctx.region, plan: ctx.plan, quotas: ctx.quotas };
     const plan = strategyFor(ctx.profile).resources(isolation);
     return { tenant: id, profile: ctx.profile, ...plan, kubernetes: computePlan(isolation, plan) };
+  });
+
+  app.get<{ Params: { id: string } }>('/v1/tenants/:id/connection', async (request, reply) => {
+    const id = guard.pathTenant(request, request.params.id);
+    await guard.authorize(request, 'connection.read', id);
+    const ctx = await deps.registry.context(id);
+    if (ctx.phase !== 'active') throw new TenancyError(`tenant_${ctx.phase}`, 409, `tenant ${id} is ${ctx.phase}; its connection is available while it is active`);
+    const isolation = { tenantId: ctx.id, profile: ctx.profile, region: ctx.region, plan: ctx.plan, quotas: ctx.quotas };
+    const plan = strategyFor(ctx.profile).resources(isolation);
+    const databases = deps.resources?.()?.databases;
+    const database = databases
+      ? await databases.connection(isolation)
+      : { url: null, role: plan.database.role, database: plan.database.database, schema: plan.database.schema, isolation: 'not-provisioned: set TENANCY_WAREHOUSE_URL to give tenants PostgreSQL databases' };
+    await deps.audit.record(actorOf(request), { action: 'tenant.connection.read', target: `tenant/${id}/connection`, tenantId: id, outcome: 'success', details: { role: database.role } });
+    return reply.header('Cache-Control', 'no-store').send({ tenantId: id, region: ctx.region, strategy: plan.strategy, database, objects: plan.objects, queue: plan.queue });
   });
 }

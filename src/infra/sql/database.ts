@@ -8,6 +8,7 @@ import { TenancyError } from '../../errors.js';
 import * as m0001 from './migrations/0001-control-plane.js';
 import * as m0002 from './migrations/0002-tenant-keys.js';
 import * as m0003 from './migrations/0003-queue.js';
+import * as m0004 from './migrations/0004-tenant-credentials.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
 
@@ -28,6 +29,7 @@ const migrations: Record<string, Migration> = {
   '0001-control-plane': m0001,
   '0002-tenant-keys': m0002,
   '0003-queue': m0003,
+  '0004-tenant-credentials': m0004,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.

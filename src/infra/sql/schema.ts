@@ -162,6 +162,14 @@ export interface QueueDeliveriesTable {
   delivery_count: number;
 }
 
+/** `tenant_credentials`: generated resource credentials, encrypted with the tenant's key. */
+export interface TenantCredentialsTable {
+  tenant_id: string;
+  kind: string;
+  ciphertext: string;
+  updated_at: Timestamp;
+}
+
 /** The whole control-plane schema. */
 export interface Schema {
   tenants: TenantsTable;
@@ -178,4 +186,5 @@ export interface Schema {
   queue_messages: QueueMessagesTable;
   queue_consumers: QueueConsumersTable;
   queue_deliveries: QueueDeliveriesTable;
+  tenant_credentials: TenantCredentialsTable;
 }
