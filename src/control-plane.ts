@@ -72,7 +72,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const adminKeyFile = await ensureAdminKey(apiKeys, config);
     const metrics = createMetrics();
     const app = buildServer(
-      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, metrics: metrics.registry, httpMetrics: metrics, version: VERSION },
+      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, metrics, version: VERSION },
       options.logger ?? false,
     );
     const objects = connectObjectStore({ s3Url: config.s3Url, dataDir: config.dataDir });

@@ -9,10 +9,10 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ApiKeyStore } from '../access/index.js';
 import type { KeyRing, SecretStore } from '../keys/index.js';
-import type { IsolationContext, TenantResources } from '../isolation/index.js';
+import { isolationContext, type TenantResources } from '../isolation/index.js';
 import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
-import { effectiveQuotas, keyRotationDays, PLAN_DEFAULTS, retentionDays, setCondition, type Condition, type Phase, type TenantRegistry, type TenantSpec } from '../tenants/index.js';
+import { keyRotationDays, PLAN_DEFAULTS, retentionDays, setCondition, type Condition, type Phase, type TenantRegistry, type TenantSpec } from '../tenants/index.js';
 
 /** Controller settings. */
 export interface ControllerOptions {
@@ -237,7 +237,7 @@ export class TenantController {
     const row = await this.db.selectFrom('tenants').select(['phase', 'spec', 'purged_at', 'purge_after']).where('id', '=', id).executeTakeFirst();
     if (!row) return;
     const spec = row.spec as unknown as TenantSpec;
-    const ctx: IsolationContext = { tenantId: id, profile: spec.profile, region: spec.region, plan: spec.plan, quotas: effectiveQuotas(spec) };
+    const ctx = isolationContext(id, spec);
     const purgeDue = row.phase === 'deleted' && row.purged_at === null && row.purge_after !== null && new Date(row.purge_after).getTime() <= Date.now();
     const deletingNow = row.phase === 'deleting' && retentionDays(spec) === 0;
     try {

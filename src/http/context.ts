@@ -5,7 +5,7 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
-import type { Registry as MetricsRegistry } from 'prom-client';
+import type { ControlPlaneMetrics } from '../observability/index.js';
 import { can, isPlatformRole, type Action, type ApiKeyStore, type Authenticator, type Principal, type TokenService } from '../access/index.js';
 import { TenancyError, validationError } from '../errors.js';
 import type { Actor, AuditLog } from '../governance/index.js';
@@ -30,7 +30,7 @@ export interface HttpDeps {
   resources?: () => TenantResources | undefined;
   /** The root key's file, when file-based (root rotation rewrites it). */
   rootKeyFile: string | undefined;
-  metrics: MetricsRegistry;
+  metrics: ControlPlaneMetrics;
   version: string;
   /** Body limit for most endpoints, and for `POST /v1/apply`. */
   bodyLimitBytes?: number;

@@ -18,7 +18,6 @@ import { keyRoutes } from './routes/key-routes.js';
 import { resourceRoutes } from './routes/resource-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
 import { registerYamlParser } from './yaml-body.js';
-import type { ControlPlaneMetrics } from '../observability/index.js';
 
 /** Default body limit (bytes) for every endpoint except `POST /v1/apply`. */
 export const DEFAULT_BODY_LIMIT_BYTES = 1024 * 1024;
@@ -29,7 +28,7 @@ const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** Build the server (not listening yet). */
-export function buildServer(deps: HttpDeps & { httpMetrics: ControlPlaneMetrics }, logger: FastifyServerOptions['logger'] = false): FastifyInstance {
+export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger'] = false): FastifyInstance {
   const app = Fastify({
     logger,
     bodyLimit: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
@@ -43,7 +42,7 @@ export function buildServer(deps: HttpDeps & { httpMetrics: ControlPlaneMetrics 
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   });
   const guard = new Guard(deps);
-  const { httpRequests, httpDuration } = deps.httpMetrics;
+  const { httpRequests, httpDuration } = deps.metrics;
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, problem(404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`, { instance: request.url.split('?')[0]!, correlationId: request.id })));
@@ -93,8 +92,8 @@ export function buildServer(deps: HttpDeps & { httpMetrics: ControlPlaneMetrics 
   app.get('/metrics', publicRoute, async (_request, reply) => {
     const phases = await deps.db.selectFrom('tenants').select(['phase', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('phase').execute();
     const lines = ['# HELP tenancy_tenants Tenants by lifecycle phase', '# TYPE tenancy_tenants gauge', ...phases.map((p) => `tenancy_tenants{phase="${p.phase}"} ${Number(p.n)}`)];
-    const body = (await deps.metrics.metrics()) + lines.join('\n') + '\n';
-    return reply.type(deps.metrics.contentType).send(body);
+    const body = (await deps.metrics.registry.metrics()) + lines.join('\n') + '\n';
+    return reply.type(deps.metrics.registry.contentType).send(body);
   });
   app.get('/openapi.json', publicRoute, async () => openapi);
   app.get('/docs', publicRoute, async (_request, reply) => reply.type('text/html; charset=utf-8').send(docsPage(openapi)));

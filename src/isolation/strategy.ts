@@ -5,7 +5,7 @@
  * own database, bucket and stream. Callers ask {@link strategyFor}; adding a strategy
  * changes no caller.
  */
-import type { EffectiveQuotas, Profile } from '../tenants/index.js';
+import { effectiveQuotas, type EffectiveQuotas, type Profile, type TenantSpec } from '../tenants/index.js';
 import { tenantIdentifier } from './identifiers.js';
 
 /** What a strategy needs to know about a tenant. */
@@ -15,6 +15,11 @@ export interface IsolationContext {
   region: string;
   plan: string;
   quotas: EffectiveQuotas;
+}
+
+/** The isolation context of a tenant, from its spec. */
+export function isolationContext(tenantId: string, spec: Pick<TenantSpec, 'plan' | 'profile' | 'region' | 'quotas'>): IsolationContext {
+  return { tenantId, profile: spec.profile, region: spec.region, plan: spec.plan, quotas: effectiveQuotas(spec) };
 }
 
 /** Where a tenant's relational data lives. */

@@ -42,7 +42,8 @@ export class KeyAdmin {
    * Generate a new root key, rewrap every tenant key with it, and replace the root key
    * file (the old key is kept beside it as `<file>.<old id>.retired`, mode 0600).
    */
-  async rotateRoot(actor: Actor, file: string | undefined, oldRootKeyId: string): Promise<{ rootKeyId: string; rewrapped: number }> {
+  async rotateRoot(actor: Actor, file: string | undefined): Promise<{ rootKeyId: string; rewrapped: number }> {
+    const oldRootKeyId = this.keyRing.rootKeyId;
     if (!file) throw new TenancyError('root_key_not_file', 409, 'the root key comes from TENANCY_ROOT_KEY; rotate it where it is kept, then restart with the new value');
     const next = randomBytes(32);
     const staged = `${file}.next`;

@@ -25,6 +25,8 @@ export interface KeyVersionInfo {
 
 /** Per-tenant envelope encryption. */
 export interface KeyRing {
+  /** Id of the key that wraps the tenant keys (the root key, or the KMS key). */
+  readonly rootKeyId: string;
   /** Create the tenant's first key version if it has none; returns the active version. */
   ensureTenantKey(tenantId: string, exec?: Executor): Promise<number>;
   /** Add a new active version; older versions still decrypt. */

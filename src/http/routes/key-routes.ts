@@ -94,7 +94,6 @@ export function keyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): v
 
   app.post('/v1/root-key/rotate', async (request) => {
     await guard.authorize(request, 'root_key.rotate');
-    const before = (keyRing as { rootKeyId?: string }).rootKeyId ?? 'unknown';
-    return admin.rotateRoot(actorOf(request), deps.rootKeyFile, before);
+    return admin.rotateRoot(actorOf(request), deps.rootKeyFile);
   });
 }

@@ -3,7 +3,7 @@
  * and the Kubernetes objects that isolate its compute and network (a plan to export).
  */
 import type { FastifyInstance } from 'fastify';
-import { computePlan, strategyFor } from '../../isolation/index.js';
+import { computePlan, isolationContext, strategyFor } from '../../isolation/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
 import { TenancyError } from '../../errors.js';
 
@@ -12,24 +12,25 @@ export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guar
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/resources', async (request) => {
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'tenant.read', id);
-    const ctx = await deps.registry.context(id);
-    const isolation = { tenantId: ctx.id, profile: ctx.profile, region: ctx.region, plan: ctx.plan, quotas: ctx.quotas };
-    const plan = strategyFor(ctx.profile).resources(isolation);
-    return { tenant: id, profile: ctx.profile, ...plan, kubernetes: computePlan(isolation, plan) };
+    const tenant = await deps.registry.get(id);
+    const isolation = isolationContext(id, tenant.spec);
+    const plan = strategyFor(isolation.profile).resources(isolation);
+    return { tenant: id, profile: isolation.profile, ...plan, kubernetes: computePlan(isolation, plan) };
   });
 
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/connection', async (request, reply) => {
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'connection.read', id);
-    const ctx = await deps.registry.context(id);
-    if (ctx.phase !== 'active') throw new TenancyError(`tenant_${ctx.phase}`, 409, `tenant ${id} is ${ctx.phase}; its connection is available while it is active`);
-    const isolation = { tenantId: ctx.id, profile: ctx.profile, region: ctx.region, plan: ctx.plan, quotas: ctx.quotas };
-    const plan = strategyFor(ctx.profile).resources(isolation);
+    const tenant = await deps.registry.get(id);
+    const phase = tenant.status.phase;
+    if (phase !== 'active') throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its connection is available while it is active`);
+    const isolation = isolationContext(id, tenant.spec);
+    const plan = strategyFor(isolation.profile).resources(isolation);
     const databases = deps.resources?.()?.databases;
     const database = databases
       ? await databases.connection(isolation)
       : { url: null, role: plan.database.role, database: plan.database.database, schema: plan.database.schema, isolation: 'not-provisioned: set TENANCY_WAREHOUSE_URL to give tenants PostgreSQL databases' };
     await deps.audit.record(actorOf(request), { action: 'tenant.connection.read', target: `tenant/${id}/connection`, tenantId: id, outcome: 'success', details: { role: database.role } });
-    return reply.header('Cache-Control', 'no-store').send({ tenantId: id, region: ctx.region, strategy: plan.strategy, database, objects: plan.objects, queue: plan.queue });
+    return reply.header('Cache-Control', 'no-store').send({ tenantId: id, region: isolation.region, strategy: plan.strategy, database, objects: plan.objects, queue: plan.queue });
   });
 }
