@@ -18,6 +18,10 @@ describe('configuration', () => {
     [{ TENANCY_HOST: 'bad host' }, '--host / TENANCY_HOST must be a host name or IP address'],
     [{ TENANCY_DATABASE_URL: 'sqlite://x' }, 'TENANCY_DATABASE_URL must be a postgres:// URL'],
     [{ TENANCY_CONTROLLER_CONCURRENCY: '0' }, 'TENANCY_CONTROLLER_CONCURRENCY must be >= 1'],
+    [{ TENANCY_S3_URL: 's3://bucket' }, 'TENANCY_S3_URL must be http(s)://KEY:SECRET@host:port'],
+    [{ TENANCY_NATS_URL: 'http://x y' }, 'TENANCY_NATS_URL must be nats://host:port'],
+    [{ TENANCY_WAREHOUSE_URL: 'postgres://127.0.0.1:5432' }, 'TENANCY_WAREHOUSE_URL must be a postgres:// URL that names a database'],
+    [{ TENANCY_WAREHOUSE_ROLE_PREFIX: 'Bad-Prefix' }, 'TENANCY_WAREHOUSE_ROLE_PREFIX must be empty or a lowercase identifier'],
   ])('refuses %j with one line', (env, message) => {
     expect(() => loadConfig({}, env)).toThrow(message);
   });

@@ -79,10 +79,12 @@ describe('tenancy serve (process)', () => {
     [[], { TENANCY_ADMIN_TOKEN: 'short' }, 'invalid configuration: TENANCY_ADMIN_TOKEN must be at least 16 characters'],
     [[], { TENANCY_LOG_LEVEL: 'loud' }, 'invalid configuration: TENANCY_LOG_LEVEL must be one of'],
     [[], { TENANCY_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }, 'cannot connect to PostgreSQL at postgres://postgres@127.0.0.1:1/none'],
+    [[], { TENANCY_WAREHOUSE_URL: 'postgres://postgres@127.0.0.1:1/warehouse' }, 'cannot prepare the warehouse at postgres://postgres@127.0.0.1:1/warehouse'],
+    [[], { TENANCY_NATS_URL: 'nats://127.0.0.1:1' }, 'cannot connect to NATS at nats://127.0.0.1:1'],
   ])('stops with one line for bad configuration %j %j', async (args, env, message) => {
     const dataDir = await mkdtemp(join(tmpdir(), 'tenancy-badcfg-'));
     dirs.push(dataDir);
-    const { exit } = start(dataDir, args, env);
+    const { exit } = start(dataDir, args, { TENANCY_WAREHOUSE_URL: '', TENANCY_NATS_URL: '', TENANCY_S3_URL: '', ...env });
     const { code, stderr } = await exit;
     expect(code).not.toBe(0);
     const lines = stderr.trim().split('\n');
