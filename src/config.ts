@@ -26,6 +26,10 @@ export interface Config {
   warehouseUrl: string | undefined;
   /** Prefix for tenant role and database names (`TENANCY_WAREHOUSE_ROLE_PREFIX`), for several warehouses on one cluster. */
   warehouseRolePrefix: string;
+  /** The app's SQL migrations, applied to every tenant's database (`TENANCY_APP_MIGRATIONS`); unset = none. */
+  appMigrations: string | undefined;
+  /** The environment this control plane serves (`TENANCY_ENVIRONMENT`), recorded with every applied migration. */
+  environment: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   controllerConcurrency: number;
   resyncIntervalSeconds: number;
@@ -59,6 +63,8 @@ const schema = z.object({
   warehouseUrl: z.string().regex(/^postgres(ql)?:\/\/\S+\/[A-Za-z0-9_]+(\?\S*)?$/, 'must be a postgres:// URL that names a database').optional(),
   warehouseRolePrefix: z.string().regex(/^([a-z][a-z0-9_]{0,20})?$/, 'must be empty or a lowercase identifier of up to 21 characters'),
   natsUrl: z.string().regex(/^(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?(,(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?)*$/, 'must be nats://host:port').optional(),
+  appMigrations: z.string().min(1).optional(),
+  environment: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be a lowercase name such as prod or staging'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
   controllerConcurrency: z.coerce.number().int().min(1, 'must be >= 1').max(256, 'must be <= 256'),
   resyncIntervalSeconds: z.coerce.number().min(1, 'must be >= 1').max(86_400, 'must be <= 86400'),
@@ -77,6 +83,8 @@ const NAMES: Record<string, string> = {
   natsUrl: 'TENANCY_NATS_URL',
   warehouseUrl: 'TENANCY_WAREHOUSE_URL',
   warehouseRolePrefix: 'TENANCY_WAREHOUSE_ROLE_PREFIX',
+  appMigrations: 'TENANCY_APP_MIGRATIONS',
+  environment: 'TENANCY_ENVIRONMENT',
   logLevel: 'TENANCY_LOG_LEVEL',
   controllerConcurrency: 'TENANCY_CONTROLLER_CONCURRENCY',
   resyncIntervalSeconds: 'TENANCY_RESYNC_INTERVAL_SECONDS',
@@ -99,6 +107,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     natsUrl: blank(env.TENANCY_NATS_URL),
     warehouseUrl: blank(env.TENANCY_WAREHOUSE_URL),
     warehouseRolePrefix: env.TENANCY_WAREHOUSE_ROLE_PREFIX ?? '',
+    appMigrations: blank(env.TENANCY_APP_MIGRATIONS),
+    environment: blank(env.TENANCY_ENVIRONMENT) ?? 'prod',
     logLevel: blank(env.TENANCY_LOG_LEVEL) ?? 'info',
     controllerConcurrency: blank(env.TENANCY_CONTROLLER_CONCURRENCY) ?? '4',
     resyncIntervalSeconds: blank(env.TENANCY_RESYNC_INTERVAL_SECONDS) ?? '30',
@@ -125,6 +135,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     natsUrl: c.natsUrl,
     warehouseUrl: c.warehouseUrl,
     warehouseRolePrefix: c.warehouseRolePrefix,
+    appMigrations: c.appMigrations === undefined ? undefined : resolve(c.appMigrations),
+    environment: c.environment,
     logLevel: c.logLevel,
     controllerConcurrency: c.controllerConcurrency,
     resyncIntervalSeconds: c.resyncIntervalSeconds,

@@ -8,16 +8,14 @@ import { join } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { ApiKeyStore, Authenticator, TokenService, keyIdOf } from './access/index.js';
 import type { Config } from './config.js';
-import { TenantController } from './controller/index.js';
+import { JobStore, MigrationRuns, TenantController } from './controller/index.js';
 import { AuditLog } from './governance/index.js';
 import { buildServer } from './http/index.js';
 import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
 import { TenancyError } from './errors.js';
 import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
 import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
-import { TenantDatabases, TenantResources } from './isolation/index.js';
-import { Kysely, PostgresDialect } from 'kysely';
-import pg from 'pg';
+import { loadMigrationSet, PgliteWarehouse, PostgresWarehouse, TenantMigrator, TenantResources, type Warehouse } from './isolation/index.js';
 import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
 import { TenantRegistry } from './tenants/index.js';
@@ -35,6 +33,9 @@ export interface ControlPlane {
   secrets: SecretStore;
   objects: ObjectStore;
   queue: JobQueue;
+  jobs: JobStore;
+  migrations: MigrationRuns;
+  resources: TenantResources;
   /** Base URL it listens on. */
   url: string;
   /** Where a generated admin token was written, if one was generated now. */
@@ -59,6 +60,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
   await mkdir(config.dataDir, { recursive: true });
   const signingKeys = await loadSigningKeys(config.signingKeyFile);
   const rootKey = await loadRootKey({ env: config.rootKey, file: config.rootKeyFile, defaultFile: join(config.dataDir, 'root.key') });
+  const migrationSet = config.appMigrations ? await loadMigrationSet(config.appMigrations) : undefined;
   const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: options.inMemory ? undefined : join(config.dataDir, 'pglite') });
   const { db } = database;
   try {
@@ -71,27 +73,25 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const authenticator = new Authenticator(apiKeys, tokens);
     const adminKeyFile = await ensureAdminKey(apiKeys, config);
     const metrics = createMetrics();
+    const jobs = new JobStore(db);
     const app = buildServer(
-      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, metrics, version: VERSION },
+      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, jobs, migrations: () => migrations, metrics, version: VERSION },
       options.logger ?? false,
     );
     const objects = connectObjectStore({ s3Url: config.s3Url, dataDir: config.dataDir });
     const queue = await connectJobQueue({ natsUrl: config.natsUrl, db });
-    let warehouseAdmin: Kysely<unknown> | undefined;
-    let databases: TenantDatabases | undefined;
-    if (config.warehouseUrl) {
-      const pool = new pg.Pool({ connectionString: config.warehouseUrl, max: 4 });
-      pool.on('error', () => undefined);
-      warehouseAdmin = new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
-      databases = new TenantDatabases(db, keyRing, warehouseAdmin, config.warehouseUrl, config.warehouseRolePrefix);
-      try {
-        await databases.prepare();
-      } catch (cause) {
-        await warehouseAdmin.destroy();
-        throw new TenancyError('warehouse_unavailable', 500, `cannot prepare the warehouse at ${redactUrl(config.warehouseUrl)}: ${(cause as Error).message}`, { cause });
-      }
+    const databases: Warehouse = config.warehouseUrl
+      ? new PostgresWarehouse(db, keyRing, config.warehouseUrl, config.warehouseRolePrefix)
+      : new PgliteWarehouse(options.inMemory ? undefined : join(config.dataDir, 'warehouse'), config.warehouseRolePrefix);
+    try {
+      await databases.prepare();
+    } catch (cause) {
+      await databases.close();
+      throw new TenancyError('warehouse_unavailable', 500, `cannot prepare the warehouse at ${config.warehouseUrl ? redactUrl(config.warehouseUrl) : 'the data dir'}: ${(cause as Error).message}`, { cause });
     }
-    const resources = new TenantResources(objects, queue, databases);
+    const migrator = migrationSet ? new TenantMigrator(db, databases, migrationSet, config.environment) : undefined;
+    const resources = new TenantResources(objects, queue, databases, migrator);
+    const migrations = new MigrationRuns(db, jobs, migrator, audit, (error) => app.log.warn({ err: error }, 'migration run failed'));
     const controller = new TenantController(db, registry, audit, apiKeys, keyRing, secrets, {
       resources,
       concurrency: config.controllerConcurrency,
@@ -99,6 +99,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       onError: (tenantId, error) => app.log.warn({ err: error, tenantId }, 'reconcile failed; will retry'),
     });
     controller.start();
+    await migrations.resume();
     let url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
     if (options.listen !== false) {
       const address = await app.listen({ port: config.port, host: config.host });
@@ -118,16 +119,20 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       secrets,
       objects,
       queue,
+      jobs,
+      migrations,
+      resources,
       url,
       adminKeyFile,
       close() {
         closing ??= (async () => {
           await app.close();
+          await migrations.stop();
           await controller.stop();
           await audit.checkpoint().catch(() => undefined);
           await queue.close().catch(() => undefined);
           await objects.close().catch(() => undefined);
-          await warehouseAdmin?.destroy().catch(() => undefined);
+          await databases.close().catch(() => undefined);
           await database.close();
         })();
         return closing;

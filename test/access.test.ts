@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createPrivateKey } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { SignJWT, decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS, PERMISSIONS, PLATFORM_ROLES, ROLES, TENANT_ROLES, type Action, type Role } from '../src/access/index.js';
@@ -14,7 +15,7 @@ import { call, createActive, expectProblem, manifest, tenantKey, waitForPhase, t
 describe.each(engines())('access on %s', (engine) => {
   let plane: TestPlane;
   beforeAll(async () => {
-    plane = await startTestPlane(engine);
+    plane = await startTestPlane(engine, { env: { TENANCY_APP_MIGRATIONS: fileURLToPath(new URL('../examples/app/migrations', import.meta.url)) } });
     await createActive(plane, 'tenant-a', { plan: 'starter' });
     await createActive(plane, 'tenant-b');
   });
@@ -203,6 +204,8 @@ describe.each(engines())('access on %s', (engine) => {
       'key.rotate': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/keys/rotate`, {}, { token }) },
       'root_key.rotate': { run: (_t, token) => call(plane, 'POST', '/v1/root-key/rotate', {}, { token }) },
       'connection.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/connection`, undefined, { token }) },
+      'job.read': { run: (_t, token) => call(plane, 'GET', '/v1/jobs', undefined, { token }) },
+      'migration.run': { run: (t, token) => call(plane, 'POST', '/v1/migrations', { tenants: [t] }, { token }) },
     };
     const results: string[] = [];
     for (const role of ROLES) {

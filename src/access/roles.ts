@@ -37,11 +37,13 @@ export const ACTIONS = [
   'key.rotate',
   'root_key.rotate',
   'connection.read',
+  'job.read',
+  'migration.run',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
 const ALL = new Set<Action>(ACTIONS);
-const READ: Action[] = ['tenant.list', 'tenant.read', 'token.create'];
+const READ: Action[] = ['tenant.list', 'tenant.read', 'token.create', 'job.read'];
 
 /** The matrix: role -> actions it may perform. */
 export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
@@ -64,6 +66,7 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'key.read',
     'key.rotate',
     'connection.read',
+    'migration.run',
   ]),
   'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read']),
   owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate', 'connection.read']),

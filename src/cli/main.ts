@@ -7,6 +7,7 @@ import { isTenancyError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { clientOptions, CliError } from './client.js';
 import { createKey, listAudit, listKeys, revokeKey, verifyAudit } from './commands/access-commands.js';
+import { getJob, migrate } from './commands/job-commands.js';
 import { serve } from './commands/serve.js';
 import { apply, describeTenant, getResources, getTenant, getTenants, lifecycle } from './commands/tenant-commands.js';
 
@@ -72,6 +73,23 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .description("a tenant's isolated resources; -o yaml prints its Kubernetes isolation objects")
     .addOption(output())
     .action(async (id: string, o: { output: string }) => getResources(client(), id, o.output, io.out));
+
+  get
+    .command('job <id>')
+    .description('a job (migration run, archive, restore): state, progress, attempts, last error')
+    .addOption(output())
+    .action(async (id: string, o: { output: string }) => getJob(client(), id, o.output, io.out));
+
+  program
+    .command('migrate')
+    .description("roll the app's migrations out across tenants, in waves")
+    .option('--to <version>', 'target version (default: the newest in the folder)')
+    .option('--waves <list>', 'cumulative shares of tenants per wave, e.g. 10%,50%,100%')
+    .option('--concurrency <n>', 'tenants migrated at once within a wave')
+    .option('--tenant <id...>', 'only these tenants')
+    .option('--wait', 'wait for the run, showing progress; non-zero exit if a tenant failed')
+    .addOption(output())
+    .action(async (o: { to?: string; waves?: string; concurrency?: string; tenant?: string[]; wait?: boolean; output: string }) => migrate(client(), o, io.out));
 
   program
     .command('describe')

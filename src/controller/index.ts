@@ -3,3 +3,7 @@
  */
 export { TenantController } from './tenant-controller.js';
 export type { ControllerOptions } from './tenant-controller.js';
+export { JobStore } from './jobs.js';
+export type { Job, JobState } from './jobs.js';
+export { MigrationRuns, MIGRATE_JOB } from './migration-runs.js';
+export type { MigrationRunParams, TenantRunStatus } from './migration-runs.js';

@@ -41,6 +41,7 @@ export class TenantController {
   readonly #idle: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
   #retryTimer: NodeJS.Timeout | undefined;
+  #retryAt = 0;
   #stopped = true;
   readonly #concurrency: number;
   readonly #resyncIntervalMs: number;
@@ -154,11 +155,18 @@ export class TenantController {
     }
   }
 
+  /** Wake the pump when the earliest backoff ends (a later timer is replaced by an earlier one). */
   #scheduleRetry(delayMs: number): void {
-    if (this.#retryTimer || this.#stopped) return;
+    if (this.#stopped) return;
+    const at = Date.now() + delayMs;
+    if (this.#retryTimer && this.#retryAt <= at) return;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryAt = at;
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined;
       this.#pump();
+      const next = Math.min(...[...this.#pending].map((id) => this.#failures.get(id)?.retryAt ?? Infinity));
+      if (Number.isFinite(next)) this.#scheduleRetry(Math.max(0, next - Date.now()));
     }, delayMs);
     this.#retryTimer.unref();
   }

@@ -12,6 +12,7 @@ import type { Actor, AuditLog } from '../governance/index.js';
 import type { Schema, SqlEngine } from '../infra/sql/index.js';
 import type { KeyRing, SecretStore, SigningKeys } from '../keys/index.js';
 import type { TenantResources } from '../isolation/index.js';
+import type { JobStore, MigrationRuns } from '../controller/index.js';
 import { credentialRefusal, tenantIdSchema, type Phase, type TenantRegistry } from '../tenants/index.js';
 
 /** Services the HTTP layer is built from. */
@@ -27,7 +28,10 @@ export interface HttpDeps {
   keyRing: KeyRing;
   secrets: SecretStore;
   /** The tenants' resources (objects, queue, databases); a getter because it is wired after the server. */
-  resources?: () => TenantResources | undefined;
+  resources: () => TenantResources;
+  jobs: JobStore;
+  /** Migration runs; a getter like `resources`. */
+  migrations: () => MigrationRuns;
   /** The root key's file, when file-based (root rotation rewrites it). */
   rootKeyFile: string | undefined;
   metrics: ControlPlaneMetrics;

@@ -16,6 +16,7 @@ import { applyRoutes } from './routes/apply-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { keyRoutes } from './routes/key-routes.js';
 import { resourceRoutes } from './routes/resource-routes.js';
+import { jobRoutes } from './routes/job-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
 import { registerYamlParser } from './yaml-body.js';
 
@@ -105,5 +106,6 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   auditRoutes(app, deps, guard);
   keyRoutes(app, deps, guard);
   resourceRoutes(app, deps, guard);
+  jobRoutes(app, deps, guard);
   return app;
 }

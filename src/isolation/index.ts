@@ -13,5 +13,10 @@ export type { IsolationStrategy, IsolationContext, ResourcePlan, DatabasePlaceme
 export { computePlan } from './compute-plan.js';
 export { TenantResources, PREFIX_MARKER } from './tenant-resources.js';
 export type { ObservedResources } from './tenant-resources.js';
-export { TenantDatabases } from './tenant-databases.js';
-export type { DatabaseConnection } from './tenant-databases.js';
+export { PostgresWarehouse } from './warehouse/postgres-warehouse.js';
+export { PgliteWarehouse } from './warehouse/pglite-warehouse.js';
+export type { Warehouse, TenantSession, DatabaseConnection, ObservedWarehouse } from './warehouse/warehouse.js';
+export { loadMigrationSet, compareVersions, sameVersion } from './migrations/migration-set.js';
+export type { MigrationSet, AppMigration } from './migrations/migration-set.js';
+export { TenantMigrator, TENANT_MIGRATIONS_TABLE } from './migrations/tenant-migrator.js';
+export type { MigrateOutcome } from './migrations/tenant-migrator.js';

@@ -1,43 +1,50 @@
 /**
- * Makes a tenant's object and queue resources real through its strategy: ensure on
- * provisioning, observe for status, remove on purge. Every step is idempotent, so a
- * reconcile interrupted anywhere is healed by running it again. (Database resources join
- * here when the warehouse is wired in; the mappers are in shared/ and dedicated/.)
+ * Makes a tenant's database, object and queue resources real through its strategy: ensure
+ * on provisioning, observe for status, remove on purge. Every step is idempotent, so a
+ * reconcile interrupted anywhere is healed by running it again.
  */
 import type { ObjectStore } from '../infra/objects/index.js';
 import type { JobQueue } from '../infra/queue/index.js';
 import { strategyFor, type IsolationContext, type ResourcePlan } from './strategy.js';
-import type { TenantDatabases } from './tenant-databases.js';
+import type { TenantMigrator } from './migrations/tenant-migrator.js';
+import type { Warehouse } from './warehouse/warehouse.js';
 
 /** Marker object that makes a shared tenant's prefix observable. */
 export const PREFIX_MARKER = '.tenancy-prefix';
 
-/** What exists of a tenant's objects and queue. */
+/** What exists of a tenant's resources. */
 export interface ObservedResources {
   plan: ResourcePlan;
+  database: boolean;
   bucket: boolean;
   prefix: boolean;
   stream: boolean;
 }
 
-/** Object and queue resources per tenant. */
+/** Database, object and queue resources per tenant. */
 export class TenantResources {
   constructor(
     private readonly objects: ObjectStore,
     private readonly queue: JobQueue,
-    /** PostgreSQL warehouse, when configured; without it the embedded default has no per-tenant database yet. */
-    readonly databases?: TenantDatabases,
+    /** The tenants' databases: PostgreSQL (TENANCY_WAREHOUSE_URL) or the embedded PGlite warehouse. */
+    readonly databases: Warehouse,
+    /** The app's migrations, applied to each new tenant's database; undefined when no folder is configured. */
+    readonly migrator?: TenantMigrator,
   ) {}
 
   /** Let the tenant's database role log in (active) or not (suspended, archived). */
   async setActive(ctx: IsolationContext, active: boolean): Promise<void> {
-    await this.databases?.setLogin(ctx, active);
+    await this.databases.setLogin(ctx, active);
   }
 
   /** Create whatever is missing. */
   async ensure(ctx: IsolationContext): Promise<ResourcePlan> {
     const plan = strategyFor(ctx.profile).resources(ctx);
-    await this.databases?.ensure(ctx);
+    await this.databases.ensure(ctx);
+    if (this.migrator) {
+      await this.migrator.refresh();
+      await this.migrator.apply(ctx);
+    }
     await this.objects.ensureBucket(plan.objects.bucket);
     if (plan.objects.prefix) {
       await this.objects.put(plan.objects.bucket, `${plan.objects.prefix}${PREFIX_MARKER}`, Buffer.from(JSON.stringify({ tenant: ctx.tenantId })), { contentType: 'application/json' });
@@ -53,7 +60,7 @@ export class TenantResources {
     const plan = strategyFor(ctx.profile).resources(ctx);
     const bucket = await this.objects.bucketExists(plan.objects.bucket);
     const prefix = plan.objects.prefix ? bucket && (await this.objects.get(plan.objects.bucket, `${plan.objects.prefix}${PREFIX_MARKER}`)) !== undefined : bucket;
-    return { plan, bucket, prefix, stream: await this.queue.streamExists(plan.queue.stream) };
+    return { plan, database: (await this.databases.observe(ctx)).exists, bucket, prefix, stream: await this.queue.streamExists(plan.queue.stream) };
   }
 
   /** Remove the tenant's objects and queue; shared places stay for the other tenants. */
@@ -63,6 +70,7 @@ export class TenantResources {
     else await this.objects.removeBucket(plan.objects.bucket, { force: true });
     if (plan.compute.dedicatedNamespace) await this.queue.removeStream(plan.queue.stream);
     else if (await this.queue.streamExists(plan.queue.stream)) await this.queue.removeConsumer(plan.queue.stream, plan.queue.consumer);
-    await this.databases?.remove(ctx);
+    await this.databases.remove(ctx);
+    await this.migrator?.forget(ctx.tenantId);
   }
 }

@@ -26,10 +26,7 @@ export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guar
     if (phase !== 'active') throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its connection is available while it is active`);
     const isolation = isolationContext(id, tenant.spec);
     const plan = strategyFor(isolation.profile).resources(isolation);
-    const databases = deps.resources?.()?.databases;
-    const database = databases
-      ? await databases.connection(isolation)
-      : { url: null, role: plan.database.role, database: plan.database.database, schema: plan.database.schema, isolation: 'not-provisioned: set TENANCY_WAREHOUSE_URL to give tenants PostgreSQL databases' };
+    const database = await deps.resources().databases.connection(isolation);
     await deps.audit.record(actorOf(request), { action: 'tenant.connection.read', target: `tenant/${id}/connection`, tenantId: id, outcome: 'success', details: { role: database.role } });
     return reply.header('Cache-Control', 'no-store').send({ tenantId: id, region: isolation.region, strategy: plan.strategy, database, objects: plan.objects, queue: plan.queue });
   });

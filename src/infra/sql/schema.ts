@@ -170,6 +170,35 @@ export interface TenantCredentialsTable {
   updated_at: Timestamp;
 }
 
+/** `jobs`: long operations (migration runs, archive, restore) with progress. */
+export interface JobsTable {
+  id: string;
+  kind: string;
+  tenant_id: string | null;
+  state: string;
+  progress_done: number;
+  progress_total: number;
+  attempts: number;
+  last_error: string | null;
+  params: Json<Record<string, unknown>>;
+  result: Json<Record<string, unknown>> | null;
+  created_by: string;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+  finished_at: Timestamp | null;
+}
+
+/** `tenant_migrations`: app migrations applied to each tenant's database, per environment. */
+export interface TenantMigrationsTable {
+  tenant_id: string;
+  environment: string;
+  version: string;
+  name: string;
+  checksum: string;
+  applied_at: Timestamp;
+  duration_ms: number;
+}
+
 /** The whole control-plane schema. */
 export interface Schema {
   tenants: TenantsTable;
@@ -187,4 +216,6 @@ export interface Schema {
   queue_consumers: QueueConsumersTable;
   queue_deliveries: QueueDeliveriesTable;
   tenant_credentials: TenantCredentialsTable;
+  jobs: JobsTable;
+  tenant_migrations: TenantMigrationsTable;
 }

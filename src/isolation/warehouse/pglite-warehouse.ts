@@ -1,0 +1,191 @@
+/**
+ * The embedded warehouse (the default): PGlite, in the control plane's process. Shared
+ * tenants get a schema and a role each in one instance (`<dataDir>/warehouse/shared`);
+ * dedicated tenants get a PGlite data dir of their own (`<dataDir>/warehouse/tenants/<ident>`),
+ * opened when needed and closed again when others are needed more (a small LRU), because
+ * each open instance holds its own memory.
+ *
+ * PGlite has no network listener and no authentication, so the embedded engine hands out
+ * no URL: the tenant's role and schema still bound everything run through
+ * {@link PgliteWarehouse.withTenant} (SET LOCAL ROLE, as on PostgreSQL), and PostgreSQL's
+ * own permission checks refuse other tenants' schemas. A network endpoint per tenant needs
+ * the PostgreSQL engine.
+ */
+import { access, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pglite';
+import { openPglite } from '../../infra/sql/pglite-engine.js';
+import { tenantIdentifier } from '../identifiers.js';
+import type { IsolationContext } from '../strategy.js';
+import type { DatabaseConnection, ObservedWarehouse, TenantSession, Warehouse } from './warehouse.js';
+
+interface Instance {
+  pglite: PGlite;
+  close(): Promise<void>;
+}
+
+const quote = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`;
+
+/** Tenant databases on embedded PGlite instances. */
+export class PgliteWarehouse implements Warehouse {
+  readonly engine = 'pglite' as const;
+  #shared: Promise<Instance> | undefined;
+  /** Open dedicated instances, least recently used first. */
+  readonly #dedicated = new Map<string, Promise<Instance>>();
+  /** Operations in flight per dedicated instance, so the LRU never closes one in use. */
+  readonly #inUse = new Map<string, number>();
+
+  /**
+   * @param dir where instances live; undefined keeps them in memory (tests)
+   * @param maxOpenDedicated how many dedicated instances may stay open at once
+   */
+  constructor(
+    private readonly dir: string | undefined,
+    private readonly prefix = '',
+    private readonly maxOpenDedicated = 4,
+  ) {}
+
+  /** Nothing to do ahead of time: the shared instance opens on first use (it takes a second or two). */
+  async prepare(): Promise<void> {}
+
+  #names(ctx: IsolationContext): { role: string; schema: string; database: string } {
+    const role = tenantIdentifier(ctx.tenantId, this.prefix);
+    return ctx.profile === 'mt-standard' ? { role, schema: role, database: 'shared' } : { role, schema: 'public', database: role };
+  }
+
+  #sharedInstance(): Promise<Instance> {
+    this.#shared ??= (async () => {
+      const opened = await openPglite(this.dir === undefined ? undefined : join(this.dir, 'shared'));
+      await opened.pglite.exec('revoke all on schema public from public');
+      return opened;
+    })().catch((error) => {
+      this.#shared = undefined;
+      throw error;
+    });
+    return this.#shared;
+  }
+
+  #dedicatedDir(role: string): string | undefined {
+    return this.dir === undefined ? undefined : join(this.dir, 'tenants', role);
+  }
+
+  /** Run `fn` on the instance holding the tenant, keeping a dedicated one open meanwhile. */
+  async #use<T>(ctx: IsolationContext, fn: (pglite: PGlite) => Promise<T>): Promise<T> {
+    if (ctx.profile === 'mt-standard') return fn((await this.#sharedInstance()).pglite);
+    const { role } = this.#names(ctx);
+    this.#inUse.set(role, (this.#inUse.get(role) ?? 0) + 1);
+    try {
+      let instance = this.#dedicated.get(role);
+      if (instance) this.#dedicated.delete(role);
+      instance ??= openPglite(this.#dedicatedDir(role));
+      this.#dedicated.set(role, instance);
+      instance.catch(() => this.#dedicated.delete(role));
+      return await fn((await instance).pglite);
+    } finally {
+      const left = (this.#inUse.get(role) ?? 1) - 1;
+      if (left === 0) this.#inUse.delete(role);
+      else this.#inUse.set(role, left);
+      await this.#evict();
+    }
+  }
+
+  /** Close least recently used dedicated instances beyond the bound (persisted ones only: memory ones would lose data). */
+  async #evict(): Promise<void> {
+    if (this.dir === undefined) return;
+    for (const [role, instance] of this.#dedicated) {
+      if (this.#dedicated.size <= this.maxOpenDedicated) return;
+      if (this.#inUse.has(role)) continue;
+      this.#dedicated.delete(role);
+      await (await instance).close().catch(() => undefined);
+    }
+  }
+
+  async ensure(ctx: IsolationContext): Promise<void> {
+    const { role, schema } = this.#names(ctx);
+    await this.#use(ctx, async (db) => {
+      const exists = (await db.query<{ n: number }>('select count(*)::int as n from pg_roles where rolname = $1', [role])).rows[0]!.n > 0;
+      if (!exists) await db.exec(`create role ${quote(role)} login nosuperuser nocreatedb nocreaterole noinherit nobypassrls noreplication`);
+      if (schema === 'public') {
+        await db.exec(`revoke all on schema public from public; alter schema public owner to ${quote(role)}`);
+      } else {
+        await db.exec(`create schema if not exists ${quote(schema)} authorization ${quote(role)}; alter schema ${quote(schema)} owner to ${quote(role)}`);
+      }
+    });
+  }
+
+  async observe(ctx: IsolationContext): Promise<ObservedWarehouse> {
+    const { role, schema } = this.#names(ctx);
+    if (ctx.profile !== 'mt-standard' && this.dir !== undefined && !this.#dedicated.has(role)) {
+      const present = await access(join(this.#dedicatedDir(role)!, 'PG_VERSION')).then(
+        () => true,
+        () => false,
+      );
+      if (!present) return { exists: false, canLogin: false };
+    }
+    if (ctx.profile !== 'mt-standard' && this.dir === undefined && !this.#dedicated.has(role)) return { exists: false, canLogin: false };
+    return this.#use(ctx, async (db) => {
+      const r = await db.query<{ rolcanlogin: boolean }>('select rolcanlogin from pg_roles where rolname = $1', [role]);
+      const s = await db.query<{ owner: string }>('select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = $1', [schema]);
+      return { exists: r.rows.length > 0 && s.rows[0]?.owner === role, canLogin: r.rows[0]?.rolcanlogin ?? false };
+    });
+  }
+
+  async setLogin(ctx: IsolationContext, enabled: boolean): Promise<void> {
+    const { role } = this.#names(ctx);
+    if (!(await this.observe(ctx)).exists) return;
+    await this.#use(ctx, (db) => db.exec(`alter role ${quote(role)} ${enabled ? 'login' : 'nologin'}`));
+  }
+
+  async remove(ctx: IsolationContext): Promise<void> {
+    const { role, schema } = this.#names(ctx);
+    if (ctx.profile === 'mt-standard') {
+      const db = (await this.#sharedInstance()).pglite;
+      await db.exec(`drop schema if exists ${quote(schema)} cascade`);
+      const exists = (await db.query('select 1 from pg_roles where rolname = $1', [role])).rows.length > 0;
+      if (exists) await db.exec(`drop owned by ${quote(role)}; drop role if exists ${quote(role)}`);
+      return;
+    }
+    // A dedicated tenant's instance is its whole database: close it and delete its data dir.
+    const instance = this.#dedicated.get(role);
+    this.#dedicated.delete(role);
+    if (instance) await (await instance.catch(() => undefined))?.close().catch(() => undefined);
+    const dir = this.#dedicatedDir(role);
+    if (dir !== undefined) {
+      await rm(dir, { recursive: true, force: true });
+      await rm(`${dir}.lock`, { recursive: true, force: true });
+    }
+  }
+
+  async connection(ctx: IsolationContext): Promise<DatabaseConnection> {
+    const { role, schema, database } = this.#names(ctx);
+    return {
+      engine: 'pglite',
+      url: null,
+      role,
+      database: this.dir === undefined ? `memory:${database}` : ctx.profile === 'mt-standard' ? join(this.dir, 'shared') : this.#dedicatedDir(role)!,
+      schema,
+      isolation: 'role-enforced (embedded PGlite: no network endpoint; set TENANCY_WAREHOUSE_URL for per-tenant PostgreSQL logins)',
+    };
+  }
+
+  withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T> {
+    const { role, schema } = this.#names(ctx);
+    return this.#use(ctx, (db) =>
+      db.transaction(async (tx: PgliteTransaction) => {
+        await tx.exec(`set local role ${quote(role)}; set local search_path = ${quote(schema)}`);
+        return fn({
+          query: async <R>(text: string, params: unknown[] = []) => (await tx.query<R>(text, params)).rows,
+          exec: async (script: string) => void (await tx.exec(script)),
+        });
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.#dedicated.values()];
+    this.#dedicated.clear();
+    if (this.#shared) all.push(this.#shared);
+    this.#shared = undefined;
+    for (const instance of all) await (await instance.catch(() => undefined))?.close().catch(() => undefined);
+  }
+}

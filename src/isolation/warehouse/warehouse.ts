@@ -1,0 +1,53 @@
+/**
+ * The warehouse port: where tenants' relational data lives. Two engines: PostgreSQL
+ * (`TENANCY_WAREHOUSE_URL`: a schema and login role per shared tenant, a database and role
+ * per dedicated tenant) and the embedded default (PGlite: one instance holding a schema and
+ * role per shared tenant, a data dir of its own per dedicated tenant). Migrations, archive
+ * and restore reach a tenant's data only through {@link Warehouse.withTenant}, which runs as
+ * the tenant's own role with its schema as the search path, so the database itself refuses
+ * anything outside the tenant's place.
+ */
+import type { IsolationContext } from '../strategy.js';
+
+/** Where a tenant connects, with its own role. */
+export interface DatabaseConnection {
+  engine: 'postgres' | 'pglite';
+  /** A PostgreSQL URL with the tenant's role and password; null on the embedded engine (no network endpoint). */
+  url: string | null;
+  role: string;
+  database: string;
+  schema: string;
+  isolation: string;
+}
+
+/** A transaction running as the tenant's role in its schema. */
+export interface TenantSession {
+  /** One statement with parameters. */
+  query<R = Record<string, unknown>>(text: string, params?: unknown[]): Promise<R[]>;
+  /** A script of one or more statements, no parameters (migration files). */
+  exec(script: string): Promise<void>;
+}
+
+/** What exists of a tenant's database. */
+export interface ObservedWarehouse {
+  exists: boolean;
+  canLogin: boolean;
+}
+
+/** Tenant databases on one engine. */
+export interface Warehouse {
+  readonly engine: 'postgres' | 'pglite';
+  /** Once at start-up: close shared places to PUBLIC. */
+  prepare(): Promise<void>;
+  /** Create or repair the tenant's role and schema or database (idempotent). */
+  ensure(ctx: IsolationContext): Promise<void>;
+  observe(ctx: IsolationContext): Promise<ObservedWarehouse>;
+  /** Let the tenant's role log in, or stop it and end its sessions. */
+  setLogin(ctx: IsolationContext, enabled: boolean): Promise<void>;
+  /** Drop everything of the tenant (idempotent). */
+  remove(ctx: IsolationContext): Promise<void>;
+  connection(ctx: IsolationContext): Promise<DatabaseConnection>;
+  /** Run `fn` in one transaction as the tenant's role, search path = its schema; commits when `fn` resolves. */
+  withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
