@@ -15,7 +15,7 @@ import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
 import { TenancyError } from './errors.js';
 import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
 import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
-import { loadMigrationSet, PgliteWarehouse, PostgresWarehouse, TenantMigrator, TenantResources, type Warehouse } from './isolation/index.js';
+import { loadMigrationSet, PgliteWarehouse, PostgresWarehouse, TenantArchiver, TenantMigrator, TenantResources, type Warehouse } from './isolation/index.js';
 import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
 import { TenantRegistry } from './tenants/index.js';
@@ -90,7 +90,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       throw new TenancyError('warehouse_unavailable', 500, `cannot prepare the warehouse at ${config.warehouseUrl ? redactUrl(config.warehouseUrl) : 'the data dir'}: ${(cause as Error).message}`, { cause });
     }
     const migrator = migrationSet ? new TenantMigrator(db, databases, migrationSet, config.environment) : undefined;
-    const resources = new TenantResources(objects, queue, databases, migrator);
+    const archiver = new TenantArchiver(db, databases, objects, jobs, migrator);
+    const resources = new TenantResources(objects, queue, databases, migrator, archiver);
     const migrations = new MigrationRuns(db, jobs, migrator, audit, (error) => app.log.warn({ err: error }, 'migration run failed'));
     const controller = new TenantController(db, registry, audit, apiKeys, keyRing, secrets, {
       resources,

@@ -251,7 +251,8 @@ export class TenantController {
     try {
       if (row.phase === 'provisioning') await resources.ensure(ctx);
       else if (purgeDue || deletingNow) await resources.remove(ctx);
-      else if (row.phase === 'suspended' || row.phase === 'archiving' || row.phase === 'archived') await resources.setActive(ctx, false);
+      else if (row.phase === 'archiving') await resources.archive(ctx);
+      else if (row.phase === 'suspended' || row.phase === 'archived') await resources.setActive(ctx, false);
       else if (row.phase === 'active') await resources.setActive(ctx, true);
     } catch (error) {
       const message = (error as { detail?: string; message?: string }).detail ?? (error as Error).message;

@@ -20,3 +20,5 @@ export { loadMigrationSet, compareVersions, sameVersion } from './migrations/mig
 export type { MigrationSet, AppMigration } from './migrations/migration-set.js';
 export { TenantMigrator, TENANT_MIGRATIONS_TABLE } from './migrations/tenant-migrator.js';
 export type { MigrateOutcome } from './migrations/tenant-migrator.js';
+export { TenantArchiver, ARCHIVE_BUCKET } from './archive/tenant-archiver.js';
+export type { ArchiveManifest } from './archive/tenant-archiver.js';

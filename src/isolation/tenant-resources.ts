@@ -6,6 +6,7 @@
 import type { ObjectStore } from '../infra/objects/index.js';
 import type { JobQueue } from '../infra/queue/index.js';
 import { strategyFor, type IsolationContext, type ResourcePlan } from './strategy.js';
+import type { TenantArchiver } from './archive/tenant-archiver.js';
 import type { TenantMigrator } from './migrations/tenant-migrator.js';
 import type { Warehouse } from './warehouse/warehouse.js';
 
@@ -30,6 +31,8 @@ export class TenantResources {
     readonly databases: Warehouse,
     /** The app's migrations, applied to each new tenant's database; undefined when no folder is configured. */
     readonly migrator?: TenantMigrator,
+    /** Archive and restore through cold storage. */
+    readonly archiver?: TenantArchiver,
   ) {}
 
   /** Let the tenant's database role log in (active) or not (suspended, archived). */
@@ -41,13 +44,15 @@ export class TenantResources {
   async ensure(ctx: IsolationContext): Promise<ResourcePlan> {
     const plan = strategyFor(ctx.profile).resources(ctx);
     await this.databases.ensure(ctx);
-    if (this.migrator) {
-      await this.migrator.refresh();
-      await this.migrator.apply(ctx);
-    }
     await this.objects.ensureBucket(plan.objects.bucket);
     if (plan.objects.prefix) {
       await this.objects.put(plan.objects.bucket, `${plan.objects.prefix}${PREFIX_MARKER}`, Buffer.from(JSON.stringify({ tenant: ctx.tenantId })), { contentType: 'application/json' });
+    }
+    // A tenant coming back from an archive gets its data back (at its archived migration version) first.
+    await this.archiver?.restore(ctx);
+    if (this.migrator) {
+      await this.migrator.refresh();
+      await this.migrator.apply(ctx);
     }
     const subjects = plan.compute.dedicatedNamespace ? [plan.queue.subject] : [`${plan.queue.stream}.*`];
     await this.queue.ensureStream(plan.queue.stream, subjects);
@@ -72,5 +77,12 @@ export class TenantResources {
     else if (await this.queue.streamExists(plan.queue.stream)) await this.queue.removeConsumer(plan.queue.stream, plan.queue.consumer);
     await this.databases.remove(ctx);
     await this.migrator?.forget(ctx.tenantId);
+    await this.archiver?.purge(ctx.tenantId);
+  }
+
+  /** Export the tenant to cold storage, then remove its live database and objects. */
+  async archive(ctx: IsolationContext): Promise<void> {
+    await this.setActive(ctx, false);
+    await this.archiver?.archive(ctx);
   }
 }

@@ -55,7 +55,7 @@ export async function waitForPhase(plane: TestPlane, id: string, phase: string, 
     const res = await call(plane, 'GET', `/v1/tenants/${id}`);
     const t = res.json();
     if (t.status?.phase === phase) return t;
-    if (Date.now() > until) throw new Error(`tenant ${id} is ${t.status?.phase}, not ${phase}`);
+    if (Date.now() > until) throw new Error(`tenant ${id} is ${t.status?.phase}, not ${phase}: ${JSON.stringify(t.status?.conditions)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

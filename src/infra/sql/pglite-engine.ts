@@ -50,8 +50,10 @@ export async function openPglite(dataDir: string | undefined): Promise<{ pool: P
   const client: PostgresPoolClient = {
     query: (async (text: string, parameters: ReadonlyArray<unknown>): Promise<PostgresQueryResult<unknown>> => {
       const result = await pglite.query(text, parameters as unknown[]);
+      // Kysely reads affected-row counts only for these commands, as pg reports them.
+      const verb = /^\s*(insert|update|delete|merge)\b/i.exec(text)?.[1]?.toUpperCase();
       return {
-        command: 'SELECT',
+        command: (verb ?? 'SELECT') as 'SELECT',
         rowCount: result.affectedRows ?? result.rows.length,
         rows: result.rows,
       };

@@ -199,6 +199,19 @@ export interface TenantMigrationsTable {
   duration_ms: number;
 }
 
+/** `tenant_archives`: tenants' exports in cold storage. */
+export interface TenantArchivesTable {
+  tenant_id: string;
+  id: string;
+  state: string;
+  location: string;
+  job_id: string | null;
+  manifest: Json<Record<string, unknown>> | null;
+  created_at: Timestamp;
+  completed_at: Timestamp | null;
+  restored_at: Timestamp | null;
+}
+
 /** The whole control-plane schema. */
 export interface Schema {
   tenants: TenantsTable;
@@ -218,4 +231,5 @@ export interface Schema {
   tenant_credentials: TenantCredentialsTable;
   jobs: JobsTable;
   tenant_migrations: TenantMigrationsTable;
+  tenant_archives: TenantArchivesTable;
 }
