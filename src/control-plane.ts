@@ -9,7 +9,8 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { ApiKeyStore, Authenticator, TokenService, keyIdOf } from './access/index.js';
 import type { Config } from './config.js';
 import { TenantController } from './controller/index.js';
-import { AuditLog } from './governance/index.js';
+import { AuditLog, EventRelay } from './governance/index.js';
+import { connectEventBus, type EventBus } from './infra/bus/index.js';
 import { buildServer } from './http/index.js';
 import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
 import { TenancyError } from './errors.js';
@@ -35,6 +36,10 @@ export interface ControlPlane {
   secrets: SecretStore;
   objects: ObjectStore;
   queue: JobQueue;
+  /** The event bus (in-process, or NATS JetStream); subscribe here to receive published CloudEvents. */
+  bus: EventBus;
+  /** Publishes the outbox to the bus. */
+  relay: EventRelay;
   /** Base URL it listens on. */
   url: string;
   /** Where a generated admin token was written, if one was generated now. */
@@ -50,7 +55,18 @@ export interface StartOptions {
   /** Do not listen (tests use `app.inject`). */
   listen?: boolean;
   controllerResyncMs?: number;
+  /** How often the relay looks for unpublished events (default 200 ms). */
+  relayPollIntervalMs?: number;
+  /**
+   * Subscribe to the bus before the relay starts, so in-process subscribers also receive
+   * the backlog a previous run left unpublished.
+   */
+  subscribe?: (bus: EventBus) => Promise<void>;
 }
+
+/** The NATS stream and subject prefix events are published on. */
+export const EVENTS_STREAM = 'tenancy-events';
+export const EVENTS_SUBJECT_PREFIX = 'tenancy.events';
 
 const BOOTSTRAP = { id: 'system:bootstrap', correlationId: null };
 
@@ -71,12 +87,20 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const authenticator = new Authenticator(apiKeys, tokens);
     const adminKeyFile = await ensureAdminKey(apiKeys, config);
     const metrics = createMetrics();
+    const eventSource = `/tenancy/${config.instance}`;
     const app = buildServer(
-      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, metrics, version: VERSION },
+      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, metrics, version: VERSION, eventSource },
       options.logger ?? false,
     );
     const objects = connectObjectStore({ s3Url: config.s3Url, dataDir: config.dataDir });
     const queue = await connectJobQueue({ natsUrl: config.natsUrl, db });
+    const bus = await connectEventBus({ natsUrl: config.natsUrl, stream: EVENTS_STREAM, subjectPrefix: EVENTS_SUBJECT_PREFIX });
+    const relay = new EventRelay(db, bus, {
+      source: eventSource,
+      subjectPrefix: EVENTS_SUBJECT_PREFIX,
+      ...(options.relayPollIntervalMs !== undefined ? { pollIntervalMs: options.relayPollIntervalMs } : {}),
+      onError: (error, event) => app.log.warn({ err: error, eventId: event?.id, tenantId: event?.tenantId }, 'event relay: publish failed; will retry'),
+    });
     let warehouseAdmin: Kysely<unknown> | undefined;
     let databases: TenantDatabases | undefined;
     if (config.warehouseUrl) {
@@ -99,6 +123,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       onError: (tenantId, error) => app.log.warn({ err: error, tenantId }, 'reconcile failed; will retry'),
     });
     controller.start();
+    await options.subscribe?.(bus);
+    relay.start();
     let url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
     if (options.listen !== false) {
       const address = await app.listen({ port: config.port, host: config.host });
@@ -118,13 +144,17 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       secrets,
       objects,
       queue,
+      bus,
+      relay,
       url,
       adminKeyFile,
       close() {
         closing ??= (async () => {
           await app.close();
           await controller.stop();
+          await relay.stop();
           await audit.checkpoint().catch(() => undefined);
+          await bus.close().catch(() => undefined);
           await queue.close().catch(() => undefined);
           await objects.close().catch(() => undefined);
           await warehouseAdmin?.destroy().catch(() => undefined);

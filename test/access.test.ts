@@ -203,6 +203,10 @@ describe.each(engines())('access on %s', (engine) => {
       'key.rotate': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/keys/rotate`, {}, { token }) },
       'root_key.rotate': { run: (_t, token) => call(plane, 'POST', '/v1/root-key/rotate', {}, { token }) },
       'connection.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/connection`, undefined, { token }) },
+      'event.read': { run: (_t, token) => call(plane, 'GET', '/v1/events?limit=5', undefined, { token }) },
+      'webhook.read': { run: (_t, token) => call(plane, 'GET', '/v1/webhooks', undefined, { token }) },
+      // A public address literal (no DNS), disabled so nothing is ever sent to it.
+      'webhook.manage': { run: (_t, token) => call(plane, 'POST', '/v1/webhooks', { url: 'https://93.184.215.14/hook', enabled: false }, { token }) },
     };
     const results: string[] = [];
     for (const role of ROLES) {

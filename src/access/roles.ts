@@ -37,6 +37,9 @@ export const ACTIONS = [
   'key.rotate',
   'root_key.rotate',
   'connection.read',
+  'event.read',
+  'webhook.read',
+  'webhook.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -64,12 +67,15 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'key.read',
     'key.rotate',
     'connection.read',
+    'event.read',
+    'webhook.read',
+    'webhook.manage',
   ]),
-  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read']),
-  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate', 'connection.read']),
-  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'connection.read']),
-  operator: new Set<Action>([...READ, 'secret.list', 'secret.read', 'connection.read']),
-  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read']),
+  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read', 'event.read', 'webhook.read']),
+  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage']),
+  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage']),
+  operator: new Set<Action>([...READ, 'secret.list', 'secret.read', 'connection.read', 'event.read']),
+  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read', 'event.read', 'webhook.read']),
   viewer: new Set<Action>([...READ]),
 };
 

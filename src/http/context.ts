@@ -32,6 +32,8 @@ export interface HttpDeps {
   rootKeyFile: string | undefined;
   metrics: ControlPlaneMetrics;
   version: string;
+  /** CloudEvents `source` of this installation (`/tenancy/<instance>`). */
+  eventSource: string;
   /** Body limit for most endpoints, and for `POST /v1/apply`. */
   bodyLimitBytes?: number;
   applyBodyLimitBytes?: number;

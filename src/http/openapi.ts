@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { platformKeySchema, tenantKeySchema, tokenRequestSchema } from './routes/access-routes.js';
 import { auditQuerySchema } from './routes/audit-routes.js';
+import { eventQuerySchema } from './routes/event-routes.js';
 import { putSecretSchema, retireSchema } from './routes/key-routes.js';
 import { listQuerySchema } from './routes/tenant-routes.js';
 import { bundleSchema, tenantManifestSchema } from '../tenants/index.js';
@@ -56,6 +57,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   '/v1/root-key/rotate': { post: { summary: 'Rotate the root key: rewrap every tenant key, data untouched', tags: ['keys'], ok: 200, idempotent: true } },
   '/v1/audit': { get: { summary: 'Audit records (a tenant caller sees its own only)', tags: ['audit'], query: auditQuerySchema, ok: 200 } },
   '/v1/audit/verify': { get: { summary: 'Verify the hash chain and signed checkpoints', tags: ['audit'], ok: 200 } },
+  '/v1/events': { get: { summary: 'Replay events as CloudEvents 1.0, oldest first (cursor: after = seq); a tenant caller sees its own only', tags: ['events'], query: eventQuerySchema, ok: 200 } },
   '/healthz': { get: { summary: 'Liveness', tags: ['system'], ok: 200, public: true } },
   '/readyz': { get: { summary: 'Readiness (database reachable)', tags: ['system'], ok: 200, public: true } },
   '/metrics': { get: { summary: 'Prometheus metrics', tags: ['system'], ok: 200, public: true } },

@@ -14,6 +14,7 @@ import { errorHandler, problem, sendProblem } from './problem.js';
 import { accessRoutes } from './routes/access-routes.js';
 import { applyRoutes } from './routes/apply-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
+import { eventRoutes } from './routes/event-routes.js';
 import { keyRoutes } from './routes/key-routes.js';
 import { resourceRoutes } from './routes/resource-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
@@ -105,5 +106,6 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   auditRoutes(app, deps, guard);
   keyRoutes(app, deps, guard);
   resourceRoutes(app, deps, guard);
+  eventRoutes(app, deps, guard);
   return app;
 }

@@ -9,6 +9,7 @@ import * as m0001 from './migrations/0001-control-plane.js';
 import * as m0002 from './migrations/0002-tenant-keys.js';
 import * as m0003 from './migrations/0003-queue.js';
 import * as m0004 from './migrations/0004-tenant-credentials.js';
+import * as m0010 from './migrations/0010-events-webhooks.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
 
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '0002-tenant-keys': m0002,
   '0003-queue': m0003,
   '0004-tenant-credentials': m0004,
+  '0010-events-webhooks': m0010,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.
