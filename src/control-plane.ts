@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { ApiKeyStore, Authenticator, TokenService, keyIdOf } from './access/index.js';
 import type { Config } from './config.js';
 import { TenantController } from './controller/index.js';
-import { AuditLog, EventRelay } from './governance/index.js';
+import { AuditLog, EventRelay, ReceiverGuard, WebhookDispatcher, WebhookStore } from './governance/index.js';
 import { connectEventBus, type EventBus } from './infra/bus/index.js';
 import { buildServer } from './http/index.js';
 import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
@@ -40,6 +40,9 @@ export interface ControlPlane {
   bus: EventBus;
   /** Publishes the outbox to the bus. */
   relay: EventRelay;
+  webhooks: WebhookStore;
+  /** Sends webhook deliveries. */
+  dispatcher: WebhookDispatcher;
   /** Base URL it listens on. */
   url: string;
   /** Where a generated admin token was written, if one was generated now. */
@@ -62,6 +65,8 @@ export interface StartOptions {
    * the backlog a previous run left unpublished.
    */
   subscribe?: (bus: EventBus) => Promise<void>;
+  /** How often the webhook worker looks for due deliveries (default 500 ms; new events wake it at once). */
+  webhookPollIntervalMs?: number;
 }
 
 /** The NATS stream and subject prefix events are published on. */
@@ -88,8 +93,17 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const adminKeyFile = await ensureAdminKey(apiKeys, config);
     const metrics = createMetrics();
     const eventSource = `/tenancy/${config.instance}`;
+    const receivers = new ReceiverGuard({ allowPrivate: config.webhookAllowPrivate, allowedCidrs: config.webhookAllowedCidrs });
+    const webhooks = new WebhookStore(db, keyRing, audit, receivers, config.webhookSecretOverlapSeconds);
+    const dispatcher = new WebhookDispatcher(db, webhooks, audit, receivers, {
+      timeoutMs: config.webhookTimeoutMs,
+      retryScheduleMs: config.webhookRetryScheduleMs,
+      userAgent: `Tenancy-Webhooks/${VERSION}`,
+      ...(options.webhookPollIntervalMs !== undefined ? { pollIntervalMs: options.webhookPollIntervalMs } : {}),
+      onError: (error) => app.log.warn({ err: error }, 'webhook worker error; will retry'),
+    });
     const app = buildServer(
-      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, metrics, version: VERSION, eventSource },
+      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, metrics, version: VERSION, eventSource, webhooks, onRedeliver: () => dispatcher.wake() },
       options.logger ?? false,
     );
     const objects = connectObjectStore({ s3Url: config.s3Url, dataDir: config.dataDir });
@@ -101,6 +115,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       ...(options.relayPollIntervalMs !== undefined ? { pollIntervalMs: options.relayPollIntervalMs } : {}),
       onError: (error, event) => app.log.warn({ err: error, eventId: event?.id, tenantId: event?.tenantId }, 'event relay: publish failed; will retry'),
     });
+    relay.onPublished(dispatcher.enqueue);
+    relay.onCommitted(() => dispatcher.wake());
     let warehouseAdmin: Kysely<unknown> | undefined;
     let databases: TenantDatabases | undefined;
     if (config.warehouseUrl) {
@@ -125,6 +141,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     controller.start();
     await options.subscribe?.(bus);
     relay.start();
+    dispatcher.start();
     let url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
     if (options.listen !== false) {
       const address = await app.listen({ port: config.port, host: config.host });
@@ -146,6 +163,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       queue,
       bus,
       relay,
+      webhooks,
+      dispatcher,
       url,
       adminKeyFile,
       close() {
@@ -153,6 +172,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           await app.close();
           await controller.stop();
           await relay.stop();
+          await dispatcher.stop();
           await audit.checkpoint().catch(() => undefined);
           await bus.close().catch(() => undefined);
           await queue.close().catch(() => undefined);

@@ -40,6 +40,7 @@ const LEASE_NAME = 'outbox';
 export class EventRelay {
   readonly holder = randomUUID();
   readonly #hooks: PublishedHook[] = [];
+  readonly #committed: Array<() => void> = [];
   readonly #batchSize: number;
   readonly #pollIntervalMs: number;
   readonly #leaseMs: number;
@@ -63,6 +64,11 @@ export class EventRelay {
   /** Add a hook that runs in the marking transaction (before start). */
   onPublished(hook: PublishedHook): void {
     this.#hooks.push(hook);
+  }
+
+  /** Call `listener` after each commit that marked events published (e.g. to wake the webhook worker). */
+  onCommitted(listener: () => void): void {
+    this.#committed.push(listener);
   }
 
   /** The bus subject of an event. */
@@ -168,17 +174,19 @@ export class EventRelay {
       }
     }
     if (published.length > 0) {
-      await this.db.transaction().execute(async (trx) => {
+      const marked = await this.db.transaction().execute(async (trx) => {
         const lease = await trx.selectFrom('event_relay_lease').select('holder').where('name', '=', LEASE_NAME).forUpdate().executeTakeFirst();
         // Another replica took over while we published: leave marking (and fan-out) to it; it republishes, which is at-least-once.
-        if (lease?.holder !== this.holder) return;
+        if (lease?.holder !== this.holder) return false;
         await trx
           .updateTable('outbox')
           .set({ published_at: new Date().toISOString() })
           .where('id', 'in', published.map((p) => p.event.id))
           .execute();
         for (const hook of this.#hooks) await hook(trx, published);
+        return true;
       });
+      if (marked) for (const listener of this.#committed) listener();
     }
     this.#failures = failed ? this.#failures + 1 : 0;
     return published.length;

@@ -11,3 +11,10 @@ export { toCloudEvent, cloudEventType, typeMatches, sequenceOf, TYPE_FILTER_PATT
 export type { CloudEvent } from './cloud-event.js';
 export { EventRelay } from './event-relay.js';
 export type { EventRelayOptions, PublishedHook } from './event-relay.js';
+export { ReceiverGuard } from './webhook-receiver-guard.js';
+export type { ReceiverPolicy } from './webhook-receiver-guard.js';
+export { newSigningSecret, signatureHeader } from './webhook-signing.js';
+export { WebhookStore, webhookNotFound, WEBHOOK_ID_PATTERN, DELIVERY_ID_PATTERN } from './webhook-store.js';
+export type { WebhookInfo, DeliveryInfo, DeliveryAttempt, NewWebhook, WebhookChanges } from './webhook-store.js';
+export { WebhookDispatcher, retryAfterMs } from './webhook-dispatcher.js';
+export type { WebhookDispatcherOptions } from './webhook-dispatcher.js';

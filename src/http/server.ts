@@ -18,6 +18,7 @@ import { eventRoutes } from './routes/event-routes.js';
 import { keyRoutes } from './routes/key-routes.js';
 import { resourceRoutes } from './routes/resource-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
+import { webhookRoutes } from './routes/webhook-routes.js';
 import { registerYamlParser } from './yaml-body.js';
 
 /** Default body limit (bytes) for every endpoint except `POST /v1/apply`. */
@@ -107,5 +108,6 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   keyRoutes(app, deps, guard);
   resourceRoutes(app, deps, guard);
   eventRoutes(app, deps, guard);
+  webhookRoutes(app, deps, guard);
   return app;
 }
