@@ -4,7 +4,8 @@
  * matches only that tenant's events), so nothing is lost on a crash or restart.
  *
  * The worker claims due rows (`for update skip locked`, so replicas never send the same
- * row at once), marks them with a claim token and a lease, and sends them outside any
+ * row at once; one request in flight per endpoint, oldest event first), marks them with
+ * a claim token and a lease, and sends them outside any
  * transaction: Standard Webhooks headers, redirects not followed (3xx is a failure), a
  * per-attempt timeout, and the receiver's address checked at connect time. Each attempt
  * is logged; a failure is retried on the schedule (with jitter, at least `Retry-After`),
@@ -173,14 +174,24 @@ export class WebhookDispatcher {
   async #claim(limit: number): Promise<Array<DeliveryRow & { claim_token: string }>> {
     const token = randomUUID();
     const leaseMs = this.options.timeoutMs + CLAIM_MARGIN_MS;
+    // One request in flight per endpoint, its oldest due event first: a healthy receiver gets
+    // events in order. A delivery waiting to retry does not hold the ones after it back.
     const { rows } = await sql<DeliveryRow>`
       update webhook_deliveries set claim_token = ${token}, next_attempt_at = now() + ${leaseMs} * interval '1 millisecond'
       where id in (
-        select d.id from webhook_deliveries d join webhooks w on w.id = d.webhook_id
-        where d.status = 'pending' and d.next_attempt_at <= now() and w.enabled
-        order by d.next_attempt_at, d.event_seq
-        limit ${limit}
-        for update of d skip locked)
+        select id from webhook_deliveries
+        where status = 'pending' and next_attempt_at <= now() and id in (
+          select id from (
+            select distinct on (d.webhook_id) d.id, d.next_attempt_at
+            from webhook_deliveries d join webhooks w on w.id = d.webhook_id
+            where d.status = 'pending' and d.next_attempt_at <= now() and w.enabled
+              and not exists (
+                select 1 from webhook_deliveries c
+                where c.webhook_id = d.webhook_id and c.status = 'pending' and c.claim_token is not null and c.next_attempt_at > now())
+            order by d.webhook_id, d.event_seq) firsts
+          order by next_attempt_at
+          limit ${limit})
+        for update skip locked)
       returning *`.execute(this.db);
     return rows.map((r) => ({ ...r, claim_token: token })).sort((a, b) => Number(a.event_seq) - Number(b.event_seq));
   }
@@ -286,9 +297,10 @@ export class WebhookDispatcher {
         })
         .where('id', '=', row.id)
         .where('claim_token', '=', row.claim_token)
+        .returning('id')
         .executeTakeFirst();
       // Deleted meanwhile, or reclaimed after our lease ran out: the other claim records its own attempt.
-      if (Number(updated.numUpdatedRows) === 0) return;
+      if (!updated) return;
       await trx
         .insertInto('webhook_attempts')
         .values({
