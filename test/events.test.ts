@@ -365,3 +365,37 @@ if (NATS_URL) {
   });
   console.warn('[tenancy tests] TENANCY_TEST_NATS_URL is not set: NATS JetStream event suites are SKIPPED');
 }
+
+describe('tenancy events list', () => {
+  it('prints events as a table, JSON and YAML, filtered by tenant and type', async () => {
+    const { main } = await import('../src/cli/main.js');
+    const { parse } = await import('yaml');
+    const plane = await startTestPlane('pglite', { listen: true });
+    try {
+      await createActive(plane, 'cli-a');
+      await createActive(plane, 'cli-b');
+      await plane.relay.drain();
+      const env = { TENANCY_URL: plane.url, TENANCY_TOKEN: ADMIN_TOKEN };
+      const run = async (...argv: string[]) => {
+        const out: string[] = [];
+        const err: string[] = [];
+        const code = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l) }, env);
+        return { code, out: out.join('\n'), err: err.join('\n') };
+      };
+      const table = await run('events', 'list', '--tenant', 'cli-a');
+      expect(table.code, table.err).toBe(0);
+      expect(table.out.split('\n')[0]).toMatch(/^SEQ\s+TIME\s+TYPE\s+TENANT\s+ID$/);
+      expect(table.out).toMatch(/tenancy\.tenant\.created\s+cli-a/);
+      expect(table.out).not.toContain('cli-b');
+      const json = JSON.parse((await run('events', 'list', '--type', 'tenancy.tenant.provisioned', '-o', 'json')).out) as CloudEvent[];
+      expect(json.map((e) => e.subject).sort()).toEqual(['cli-a', 'cli-b']);
+      const yaml = parse((await run('events', 'list', '--tenant', 'cli-b', '-o', 'yaml')).out) as CloudEvent[];
+      expect(yaml.every((e) => e.subject === 'cli-b' && e.specversion === '1.0')).toBe(true);
+      const bad = await run('events', 'list', '--type', 'nope');
+      expect(bad.code).toBe(1);
+      expect(bad.err).toContain('tenancy:');
+    } finally {
+      await plane.stop();
+    }
+  });
+});
