@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
+import { benchIsolation } from './isolation.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const DURATION = Number(process.env.TENANCY_BENCH_SECONDS ?? 10);
@@ -16,6 +17,8 @@ const auth = { authorization: `Bearer ${TOKEN}` };
 const ONLY_GET = process.env.TENANCY_BENCH_ONLY === 'get';
 // TENANCY_BENCH_ONLY=keys runs just the key-ring figures.
 const ONLY_KEYS = process.env.TENANCY_BENCH_ONLY === 'keys';
+// TENANCY_BENCH_ONLY=isolation runs just the provisioning and migration figures.
+const ONLY_ISOLATION = process.env.TENANCY_BENCH_ONLY === 'isolation';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -213,18 +216,18 @@ async function freshPgDatabase() {
 }
 
 const results = { keys: [], startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationSeconds: DURATION, engines: [], audit: [] };
-if (!ONLY_KEYS) {
+if (!ONLY_KEYS && !ONLY_ISOLATION) {
   console.error('baseline: bare Fastify JSON route...');
   const bareServer = await startServer('bare');
   results.bare = await load(`${bareServer.url}/bare`);
   await stop(bareServer);
   results.engines.push(await benchEngine('pglite', undefined, results.bare));
 }
-if (!ONLY_GET) {
+if (!ONLY_GET && !ONLY_ISOLATION) {
   if (!ONLY_KEYS) results.audit.push(await benchAuditAppend('pglite', undefined));
   results.keys.push(await benchKeys('pglite', undefined));
 }
-if (PG_URL) {
+if (PG_URL && !ONLY_ISOLATION) {
   if (!ONLY_KEYS) {
     const db = await freshPgDatabase();
     try {
@@ -244,6 +247,10 @@ if (PG_URL) {
   }
 } else {
   console.error('PostgreSQL benchmarks skipped: set TENANCY_BENCH_DATABASE_URL');
+}
+if (!ONLY_GET && !ONLY_KEYS) {
+  results.isolation = [await benchIsolation('pglite')];
+  if (PG_URL) results.isolation.push(await benchIsolation('postgres', PG_URL));
 }
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);

@@ -3,6 +3,7 @@
  * place: bad configuration stops start-up with one line naming the setting.
  */
 import { resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 import { TenancyError } from './errors.js';
 
@@ -33,6 +34,36 @@ export interface Config {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   controllerConcurrency: number;
   resyncIntervalSeconds: number;
+  /** This installation's name (`TENANCY_INSTANCE`); CloudEvents `source` is `/tenancy/<instance>`. */
+  instance: string;
+  /** Per-attempt webhook timeout (`TENANCY_WEBHOOK_TIMEOUT_SECONDS`). */
+  webhookTimeoutMs: number;
+  /** Waits before each retry of a failed delivery (`TENANCY_WEBHOOK_RETRY_SCHEDULE`); after the last, a delivery is dead. */
+  webhookRetryScheduleMs: number[];
+  /** Allow receivers on private, loopback and link-local addresses (`TENANCY_WEBHOOK_ALLOW_PRIVATE`). */
+  webhookAllowPrivate: boolean;
+  /** Address ranges allowed even though not public (`TENANCY_WEBHOOK_ALLOWED_CIDRS`). */
+  webhookAllowedCidrs: string[];
+  /** How long a rotated-out signing secret still signs (`TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS`). */
+  webhookSecretOverlapSeconds: number;
+}
+
+/** The default retry schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight attempts over about 28 hours). */
+export const DEFAULT_WEBHOOK_RETRY_SCHEDULE = '5s,5m,30m,2h,5h,10h,10h';
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parse `5s,5m,2h` into milliseconds; undefined when malformed. */
+export function parseSchedule(text: string): number[] | undefined {
+  const parts = text.split(',').map((p) => p.trim());
+  const out: number[] = [];
+  for (const p of parts) {
+    const m = DURATION.exec(p);
+    if (!m) return undefined;
+    out.push(Math.round(Number(m[1]) * UNIT_MS[m[2]!]!));
+  }
+  return out;
 }
 
 /** Flags given on the command line (they win over the environment). */
@@ -68,6 +99,30 @@ const schema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
   controllerConcurrency: z.coerce.number().int().min(1, 'must be >= 1').max(256, 'must be <= 256'),
   resyncIntervalSeconds: z.coerce.number().min(1, 'must be >= 1').max(86_400, 'must be <= 86400'),
+  instance: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits, "-")'),
+  webhookTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).min(0.05, 'must be >= 0.05').max(300, 'must be <= 300'),
+  webhookRetrySchedule: z
+    .string()
+    .refine((v) => parseSchedule(v) !== undefined, 'must be comma-separated durations such as 5s,5m,30m,2h (units ms, s, m, h)')
+    .refine((v) => (parseSchedule(v)?.length ?? 0) <= 50, 'must have at most 50 steps'),
+  webhookAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
+  webhookAllowedCidrs: z.string().refine(
+    (v) =>
+      v
+        .split(',')
+        .map((c) => c.trim())
+        .filter((c) => c !== '')
+        .every((c) => {
+          try {
+            ipaddr.parseCIDR(c);
+            return true;
+          } catch {
+            return false;
+          }
+        }),
+    'must be comma-separated CIDR ranges such as 10.0.0.0/8,fd00::/8',
+  ),
+  webhookSecretOverlapSeconds: z.coerce.number().int('must be an integer').min(0, 'must be >= 0').max(30 * 86_400, 'must be <= 2592000'),
 });
 
 const NAMES: Record<string, string> = {
@@ -88,6 +143,12 @@ const NAMES: Record<string, string> = {
   logLevel: 'TENANCY_LOG_LEVEL',
   controllerConcurrency: 'TENANCY_CONTROLLER_CONCURRENCY',
   resyncIntervalSeconds: 'TENANCY_RESYNC_INTERVAL_SECONDS',
+  instance: 'TENANCY_INSTANCE',
+  webhookTimeoutSeconds: 'TENANCY_WEBHOOK_TIMEOUT_SECONDS',
+  webhookRetrySchedule: 'TENANCY_WEBHOOK_RETRY_SCHEDULE',
+  webhookAllowPrivate: 'TENANCY_WEBHOOK_ALLOW_PRIVATE',
+  webhookAllowedCidrs: 'TENANCY_WEBHOOK_ALLOWED_CIDRS',
+  webhookSecretOverlapSeconds: 'TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS',
 };
 
 const blank = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
@@ -112,6 +173,12 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     logLevel: blank(env.TENANCY_LOG_LEVEL) ?? 'info',
     controllerConcurrency: blank(env.TENANCY_CONTROLLER_CONCURRENCY) ?? '4',
     resyncIntervalSeconds: blank(env.TENANCY_RESYNC_INTERVAL_SECONDS) ?? '30',
+    instance: blank(env.TENANCY_INSTANCE) ?? 'default',
+    webhookTimeoutSeconds: blank(env.TENANCY_WEBHOOK_TIMEOUT_SECONDS) ?? '10',
+    webhookRetrySchedule: blank(env.TENANCY_WEBHOOK_RETRY_SCHEDULE) ?? DEFAULT_WEBHOOK_RETRY_SCHEDULE,
+    webhookAllowPrivate: blank(env.TENANCY_WEBHOOK_ALLOW_PRIVATE) ?? 'false',
+    webhookAllowedCidrs: env.TENANCY_WEBHOOK_ALLOWED_CIDRS ?? '',
+    webhookSecretOverlapSeconds: blank(env.TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS) ?? '86400',
   };
   const result = schema.safeParse(raw);
   if (!result.success) {
@@ -140,5 +207,14 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     logLevel: c.logLevel,
     controllerConcurrency: c.controllerConcurrency,
     resyncIntervalSeconds: c.resyncIntervalSeconds,
+    instance: c.instance,
+    webhookTimeoutMs: Math.round(c.webhookTimeoutSeconds * 1000),
+    webhookRetryScheduleMs: parseSchedule(c.webhookRetrySchedule)!,
+    webhookAllowPrivate: c.webhookAllowPrivate === 'true',
+    webhookAllowedCidrs: c.webhookAllowedCidrs
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== ''),
+    webhookSecretOverlapSeconds: c.webhookSecretOverlapSeconds,
   };
 }

@@ -9,7 +9,8 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { ApiKeyStore, Authenticator, TokenService, keyIdOf } from './access/index.js';
 import type { Config } from './config.js';
 import { JobStore, MigrationRuns, TenantController } from './controller/index.js';
-import { AuditLog } from './governance/index.js';
+import { AuditLog, EventRelay, ReceiverGuard, WebhookDispatcher, WebhookStore } from './governance/index.js';
+import { connectEventBus, type EventBus } from './infra/bus/index.js';
 import { buildServer } from './http/index.js';
 import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
 import { TenancyError } from './errors.js';
@@ -36,6 +37,13 @@ export interface ControlPlane {
   jobs: JobStore;
   migrations: MigrationRuns;
   resources: TenantResources;
+  /** The event bus (in-process, or NATS JetStream); subscribe here to receive published CloudEvents. */
+  bus: EventBus;
+  /** Publishes the outbox to the bus. */
+  relay: EventRelay;
+  webhooks: WebhookStore;
+  /** Sends webhook deliveries. */
+  dispatcher: WebhookDispatcher;
   /** Base URL it listens on. */
   url: string;
   /** Where a generated admin token was written, if one was generated now. */
@@ -51,7 +59,20 @@ export interface StartOptions {
   /** Do not listen (tests use `app.inject`). */
   listen?: boolean;
   controllerResyncMs?: number;
+  /** How often the relay looks for unpublished events (default 200 ms). */
+  relayPollIntervalMs?: number;
+  /**
+   * Subscribe to the bus before the relay starts, so in-process subscribers also receive
+   * the backlog a previous run left unpublished.
+   */
+  subscribe?: (bus: EventBus) => Promise<void>;
+  /** How often the webhook worker looks for due deliveries (default 500 ms; new events wake it at once). */
+  webhookPollIntervalMs?: number;
 }
+
+/** The NATS stream and subject prefix events are published on. */
+export const EVENTS_STREAM = 'tenancy-events';
+export const EVENTS_SUBJECT_PREFIX = 'tenancy.events';
 
 const BOOTSTRAP = { id: 'system:bootstrap', correlationId: null };
 
@@ -74,12 +95,31 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const adminKeyFile = await ensureAdminKey(apiKeys, config);
     const metrics = createMetrics();
     const jobs = new JobStore(db);
+    const eventSource = `/tenancy/${config.instance}`;
+    const receivers = new ReceiverGuard({ allowPrivate: config.webhookAllowPrivate, allowedCidrs: config.webhookAllowedCidrs });
+    const webhooks = new WebhookStore(db, keyRing, audit, receivers, config.webhookSecretOverlapSeconds);
+    const dispatcher = new WebhookDispatcher(db, webhooks, audit, receivers, {
+      timeoutMs: config.webhookTimeoutMs,
+      retryScheduleMs: config.webhookRetryScheduleMs,
+      userAgent: `Tenancy-Webhooks/${VERSION}`,
+      ...(options.webhookPollIntervalMs !== undefined ? { pollIntervalMs: options.webhookPollIntervalMs } : {}),
+      onError: (error) => app.log.warn({ err: error }, 'webhook worker error; will retry'),
+    });
     const app = buildServer(
-      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, jobs, migrations: () => migrations, metrics, version: VERSION },
+      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, jobs, migrations: () => migrations, metrics, version: VERSION, eventSource, webhooks, onRedeliver: () => dispatcher.wake() },
       options.logger ?? false,
     );
     const objects = connectObjectStore({ s3Url: config.s3Url, dataDir: config.dataDir });
     const queue = await connectJobQueue({ natsUrl: config.natsUrl, db });
+    const bus = await connectEventBus({ natsUrl: config.natsUrl, stream: EVENTS_STREAM, subjectPrefix: EVENTS_SUBJECT_PREFIX });
+    const relay = new EventRelay(db, bus, {
+      source: eventSource,
+      subjectPrefix: EVENTS_SUBJECT_PREFIX,
+      ...(options.relayPollIntervalMs !== undefined ? { pollIntervalMs: options.relayPollIntervalMs } : {}),
+      onError: (error, event) => app.log.warn({ err: error, eventId: event?.id, tenantId: event?.tenantId }, 'event relay: publish failed; will retry'),
+    });
+    relay.onPublished(dispatcher.enqueue);
+    relay.onCommitted(() => dispatcher.wake());
     const databases: Warehouse = config.warehouseUrl
       ? new PostgresWarehouse(db, keyRing, config.warehouseUrl, config.warehouseRolePrefix)
       : new PgliteWarehouse(options.inMemory ? undefined : join(config.dataDir, 'warehouse'), config.warehouseRolePrefix);
@@ -101,6 +141,9 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     });
     controller.start();
     await migrations.resume();
+    await options.subscribe?.(bus);
+    relay.start();
+    dispatcher.start();
     let url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
     if (options.listen !== false) {
       const address = await app.listen({ port: config.port, host: config.host });
@@ -123,6 +166,10 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       jobs,
       migrations,
       resources,
+      bus,
+      relay,
+      webhooks,
+      dispatcher,
       url,
       adminKeyFile,
       close() {
@@ -130,7 +177,10 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           await app.close();
           await migrations.stop();
           await controller.stop();
+          await relay.stop();
+          await dispatcher.stop();
           await audit.checkpoint().catch(() => undefined);
+          await bus.close().catch(() => undefined);
           await queue.close().catch(() => undefined);
           await objects.close().catch(() => undefined);
           await databases.close().catch(() => undefined);

@@ -206,6 +206,10 @@ describe.each(engines())('access on %s', (engine) => {
       'connection.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/connection`, undefined, { token }) },
       'job.read': { run: (_t, token) => call(plane, 'GET', '/v1/jobs', undefined, { token }) },
       'migration.run': { run: (t, token) => call(plane, 'POST', '/v1/migrations', { tenants: [t] }, { token }) },
+      'event.read': { run: (_t, token) => call(plane, 'GET', '/v1/events?limit=5', undefined, { token }) },
+      'webhook.read': { run: (_t, token) => call(plane, 'GET', '/v1/webhooks', undefined, { token }) },
+      // A public address literal (no DNS), disabled so nothing is ever sent to it.
+      'webhook.manage': { run: (_t, token) => call(plane, 'POST', '/v1/webhooks', { url: 'https://93.184.215.14/hook', enabled: false }, { token }) },
     };
     const results: string[] = [];
     for (const role of ROLES) {

@@ -39,6 +39,9 @@ export const ACTIONS = [
   'connection.read',
   'job.read',
   'migration.run',
+  'event.read',
+  'webhook.read',
+  'webhook.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -67,12 +70,15 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'key.rotate',
     'connection.read',
     'migration.run',
+    'event.read',
+    'webhook.read',
+    'webhook.manage',
   ]),
-  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read']),
-  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate', 'connection.read']),
-  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'connection.read']),
-  operator: new Set<Action>([...READ, 'secret.list', 'secret.read', 'connection.read']),
-  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read']),
+  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read', 'event.read', 'webhook.read']),
+  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage']),
+  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage']),
+  operator: new Set<Action>([...READ, 'secret.list', 'secret.read', 'connection.read', 'event.read']),
+  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read', 'event.read', 'webhook.read']),
   viewer: new Set<Action>([...READ]),
 };
 

@@ -8,6 +8,7 @@ import { VERSION } from '../version.js';
 import { clientOptions, CliError } from './client.js';
 import { createKey, listAudit, listKeys, revokeKey, verifyAudit } from './commands/access-commands.js';
 import { getJob, migrate } from './commands/job-commands.js';
+import { listEvents } from './commands/event-commands.js';
 import { serve } from './commands/serve.js';
 import { apply, describeTenant, getResources, getTenant, getTenants, lifecycle } from './commands/tenant-commands.js';
 
@@ -145,6 +146,17 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .description('verify the hash chain and signed checkpoints; non-zero exit when broken')
     .addOption(output())
     .action(async (o: { output: string }) => verifyAudit(client(), o.output, io.out));
+
+  const events = program.command('events').description('events (CloudEvents) from the outbox');
+  events
+    .command('list')
+    .description('replay events, oldest first')
+    .option('--tenant <id>', "one tenant's events")
+    .option('--type <type>', 'a type such as tenancy.tenant.created, or a prefix such as tenancy.tenant.*')
+    .option('--after <seq>', 'only events after this sequence number')
+    .option('--limit <n>', 'at most this many events', '100')
+    .addOption(output())
+    .action(async (o: { tenant?: string; type?: string; after?: string; limit: string; output: string }) => listEvents(client(), { tenant: o.tenant, type: o.type, after: o.after, limit: o.limit }, o.output, io.out));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

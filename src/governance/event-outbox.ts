@@ -1,12 +1,13 @@
 /**
  * The transactional outbox: every change writes its event in the same transaction, so an
- * event exists exactly when the change committed. Consumers (the controller today, the
- * event bus and webhooks later) read it in `seq` order and mark what they published.
+ * event exists exactly when the change committed. The relay ({@link EventRelay}) publishes
+ * unpublished rows in `seq` order and marks them; replay reads them back by `seq`.
  */
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import { json, type Schema } from '../infra/sql/index.js';
 import type { Actor } from './audit-log.js';
+import { TYPE_NAMESPACE } from './cloud-event.js';
 
 /** An event as written to the outbox. */
 export interface OutboxEvent {
@@ -41,12 +42,44 @@ export async function addEvent(trx: Transaction<Schema>, actor: Actor, event: Ou
   return id;
 }
 
+/** Which events a read returns. */
+export interface EventFilter {
+  afterSeq: number;
+  limit: number;
+  /** Only this tenant's events (undefined: every tenant's and the platform's). */
+  tenantId?: string | undefined;
+  /** A published-type filter: `*`, an exact type or a `prefix.*` glob. */
+  type?: string | undefined;
+}
+
 /** Events after `afterSeq`, oldest first. */
 export async function readEvents(db: Kysely<Schema>, afterSeq: number, limit: number, tenantId?: string): Promise<StoredEvent[]> {
-  let q = db.selectFrom('outbox').selectAll().where('seq', '>', afterSeq as never);
-  if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
-  const rows = await q.orderBy('seq', 'asc').limit(limit).execute();
-  return rows.map((r) => ({
+  return listEvents(db, { afterSeq, limit, tenantId });
+}
+
+/** Events matching `filter`, oldest first. */
+export async function listEvents(db: Kysely<Schema>, filter: EventFilter): Promise<StoredEvent[]> {
+  let q = db.selectFrom('outbox').selectAll().where('seq', '>', filter.afterSeq as never);
+  if (filter.tenantId !== undefined) q = q.where('tenant_id', '=', filter.tenantId);
+  const type = filter.type;
+  if (type !== undefined && type !== '*') {
+    // Stored types are short (`tenant.created`) or already namespaced; match both forms.
+    const short = type.startsWith(`${TYPE_NAMESPACE}.`) ? type.slice(TYPE_NAMESPACE.length + 1) : type;
+    if (type.endsWith('.*')) {
+      const prefix = type.slice(0, -1);
+      const shortPrefix = short.slice(0, -1);
+      q = shortPrefix === '' ? q : q.where(sql<boolean>`(starts_with(type, ${prefix}) or starts_with(type, ${shortPrefix}))`);
+    } else {
+      q = q.where('type', 'in', [type, short]);
+    }
+  }
+  const rows = await q.orderBy('seq', 'asc').limit(filter.limit).execute();
+  return rows.map(toStoredEvent);
+}
+
+/** Map an outbox row. */
+export function toStoredEvent(r: Selectable<Schema['outbox']>): StoredEvent {
+  return {
     seq: Number(r.seq),
     id: r.id,
     ts: new Date(r.ts).toISOString(),
@@ -54,5 +87,5 @@ export async function readEvents(db: Kysely<Schema>, afterSeq: number, limit: nu
     tenantId: r.tenant_id,
     correlationId: r.correlation_id,
     payload: r.payload as Record<string, unknown>,
-  }));
+  };
 }

@@ -1,8 +1,20 @@
 /**
- * Governance: the hash-chained audit log (written in the same transaction as every change)
- * and the event outbox. Policies, sovereignty and webhooks join this module later.
+ * Governance: the hash-chained audit log (written in the same transaction as every change),
+ * the event outbox and its relay (CloudEvents on the bus, replay by sequence), and
+ * webhooks (signed deliveries with retries). Policies and sovereignty join this module later.
  */
 export { AuditLog, ChainVerifier, verifyAuditLog, recordHash, canonicalRecord, GENESIS_HASH, CHECKPOINT_INTERVAL } from './audit-log.js';
 export type { Actor, AuditEntry, AuditRecord, AuditVerification } from './audit-log.js';
-export { addEvent, readEvents } from './event-outbox.js';
-export type { OutboxEvent, StoredEvent } from './event-outbox.js';
+export { addEvent, readEvents, listEvents } from './event-outbox.js';
+export type { OutboxEvent, StoredEvent, EventFilter } from './event-outbox.js';
+export { toCloudEvent, cloudEventType, typeMatches, sequenceOf, TYPE_FILTER_PATTERN, PLATFORM_KEY, CLOUDEVENTS_JSON } from './cloud-event.js';
+export type { CloudEvent } from './cloud-event.js';
+export { EventRelay } from './event-relay.js';
+export type { EventRelayOptions, PublishedHook } from './event-relay.js';
+export { ReceiverGuard } from './webhook-receiver-guard.js';
+export type { ReceiverPolicy } from './webhook-receiver-guard.js';
+export { newSigningSecret, signatureHeader } from './webhook-signing.js';
+export { WebhookStore, webhookNotFound, WEBHOOK_ID_PATTERN, DELIVERY_ID_PATTERN } from './webhook-store.js';
+export type { WebhookInfo, DeliveryInfo, DeliveryAttempt, NewWebhook, WebhookChanges } from './webhook-store.js';
+export { WebhookDispatcher, retryAfterMs } from './webhook-dispatcher.js';
+export type { WebhookDispatcherOptions } from './webhook-dispatcher.js';

@@ -5,7 +5,10 @@
 import { z } from 'zod';
 import { platformKeySchema, tenantKeySchema, tokenRequestSchema } from './routes/access-routes.js';
 import { auditQuerySchema } from './routes/audit-routes.js';
+import { eventQuerySchema } from './routes/event-routes.js';
+import { createWebhookSchema, deliveryQuerySchema, rotateSecretSchema, updateWebhookSchema, webhookListQuerySchema } from './routes/webhook-routes.js';
 import { putSecretSchema, retireSchema } from './routes/key-routes.js';
+import { jobsQuerySchema, migrationRunSchema } from './routes/job-routes.js';
 import { listQuerySchema } from './routes/tenant-routes.js';
 import { bundleSchema, tenantManifestSchema } from '../tenants/index.js';
 
@@ -56,6 +59,23 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   '/v1/root-key/rotate': { post: { summary: 'Rotate the root key: rewrap every tenant key, data untouched', tags: ['keys'], ok: 200, idempotent: true } },
   '/v1/audit': { get: { summary: 'Audit records (a tenant caller sees its own only)', tags: ['audit'], query: auditQuerySchema, ok: 200 } },
   '/v1/audit/verify': { get: { summary: 'Verify the hash chain and signed checkpoints', tags: ['audit'], ok: 200 } },
+  '/v1/events': { get: { summary: 'Replay events as CloudEvents 1.0, oldest first (cursor: after = seq); a tenant caller sees its own only', tags: ['events'], query: eventQuerySchema, ok: 200 } },
+  '/v1/webhooks': {
+    post: { summary: 'Create a webhook endpoint (platform-wide, or one tenant\'s); the signing secret is shown once', tags: ['webhooks'], body: 'NewWebhook', ok: 201, idempotent: true },
+    get: { summary: 'List webhook endpoints (a tenant caller sees its own only)', tags: ['webhooks'], query: webhookListQuerySchema, ok: 200 },
+  },
+  '/v1/webhooks/{webhookId}': {
+    get: { summary: 'Read a webhook endpoint (never its secret)', tags: ['webhooks'], ok: 200 },
+    patch: { summary: 'Change url, eventTypes, enabled or description (merge patch)', tags: ['webhooks'], body: 'WebhookPatch', ok: 200 },
+    delete: { summary: 'Delete a webhook endpoint and its delivery log', tags: ['webhooks'], ok: 200 },
+  },
+  '/v1/webhooks/{webhookId}/rotate-secret': { post: { summary: 'New signing secret (shown once); the old one also signs during the overlap', tags: ['webhooks'], body: 'RotateWebhookSecret', ok: 200, idempotent: true } },
+  '/v1/webhooks/{webhookId}/deliveries': { get: { summary: 'Deliveries with every attempt (status code, duration, error, next retry)', tags: ['webhooks'], query: deliveryQuerySchema, ok: 200 } },
+  '/v1/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver': { post: { summary: 'Deliver again now', tags: ['webhooks'], ok: 202, idempotent: true } },
+  '/v1/tenants/{id}/migrations': { get: { summary: 'App migrations applied to the tenant, per environment', tags: ['migrations'], ok: 200 } },
+  '/v1/migrations': { post: { summary: "Roll the app's migrations out across tenants in waves (a job; 202 with Location)", tags: ['migrations'], body: 'MigrationRun', ok: 202 } },
+  '/v1/jobs': { get: { summary: 'Jobs, newest first (a tenant caller sees its own only)', tags: ['jobs'], query: jobsQuerySchema, ok: 200 } },
+  '/v1/jobs/{jobId}': { get: { summary: 'A job: state, progress, attempts, last error, result', tags: ['jobs'], ok: 200 } },
   '/healthz': { get: { summary: 'Liveness', tags: ['system'], ok: 200, public: true } },
   '/readyz': { get: { summary: 'Readiness (database reachable)', tags: ['system'], ok: 200, public: true } },
   '/metrics': { get: { summary: 'Prometheus metrics', tags: ['system'], ok: 200, public: true } },
@@ -142,6 +162,10 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     TokenRequest: component(tokenRequestSchema),
     PutSecret: component(putSecretSchema),
     RetireKeys: component(retireSchema),
+    NewWebhook: component(createWebhookSchema),
+    WebhookPatch: component(updateWebhookSchema),
+    RotateWebhookSecret: component(rotateSecretSchema),
+    MigrationRun: component(migrationRunSchema),
   };
   const defs = (manifest as { $defs?: Record<string, unknown> }).$defs ?? {};
   for (const [name, def] of Object.entries(defs)) schemas[name] = def;
@@ -154,6 +178,9 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       const parameters: unknown[] = [];
       if (path.includes('{id}')) parameters.push(tenantPath);
       if (path.includes('{name}')) parameters.push({ name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' } });
+      if (path.includes('{webhookId}')) parameters.push({ name: 'webhookId', in: 'path', required: true, schema: { type: 'string', pattern: '^wh_[0-9a-f]{24}$' } });
+      if (path.includes('{deliveryId}')) parameters.push({ name: 'deliveryId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
+      if (path.includes('{jobId}')) parameters.push({ name: 'jobId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
       if (path.includes('{keyId}')) parameters.push({ name: 'keyId', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-z]{16}$' } });
       if (op.query) {
         const q = jsonSchema(op.query) as { properties?: Record<string, unknown> };
@@ -173,7 +200,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         ...(op.body
           ? {
               requestBody: {
-                required: true,
+                required: op.body !== 'RotateWebhookSecret',
                 content: {
                   [method === 'patch' ? 'application/merge-patch+json' : 'application/json']: { schema: { $ref: `#/components/schemas/${op.body}` } },
                   ...(op.body === 'TenantManifest' || op.body === 'ApplyBundle' ? { 'application/yaml': { schema: { type: 'string' } } } : {}),

@@ -14,10 +14,12 @@ import { errorHandler, problem, sendProblem } from './problem.js';
 import { accessRoutes } from './routes/access-routes.js';
 import { applyRoutes } from './routes/apply-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
+import { eventRoutes } from './routes/event-routes.js';
 import { keyRoutes } from './routes/key-routes.js';
 import { resourceRoutes } from './routes/resource-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
+import { webhookRoutes } from './routes/webhook-routes.js';
 import { registerYamlParser } from './yaml-body.js';
 
 /** Default body limit (bytes) for every endpoint except `POST /v1/apply`. */
@@ -107,5 +109,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   keyRoutes(app, deps, guard);
   resourceRoutes(app, deps, guard);
   jobRoutes(app, deps, guard);
+  eventRoutes(app, deps, guard);
+  webhookRoutes(app, deps, guard);
   return app;
 }

@@ -7,7 +7,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Schema } from '../infra/sql/index.js';
 
 /** What a ciphertext is for; part of its associated data, so it cannot be reused elsewhere. */
-export const PURPOSES = ['secret', 'object', 'archive', 'column', 'credential'] as const;
+export const PURPOSES = ['secret', 'object', 'archive', 'column', 'credential', 'webhook'] as const;
 export type Purpose = (typeof PURPOSES)[number];
 
 /** Where a key-ring call reads and writes: the store, or the caller's transaction. */
@@ -36,6 +36,12 @@ export interface KeyRing {
   versions(tenantId: string, exec?: Executor): Promise<KeyVersionInfo[]>;
   encrypt(tenantId: string, purpose: Purpose, plaintext: Buffer, exec?: Executor): Promise<string>;
   decrypt(tenantId: string, purpose: Purpose, ciphertext: string, exec?: Executor): Promise<Buffer>;
+  /**
+   * Seal a platform-wide value (no tenant owns it) with the platform key, itself wrapped
+   * by the root key, so root rotation rewraps it like a tenant key and data is untouched.
+   */
+  encryptPlatform(purpose: Purpose, plaintext: Buffer, exec?: Executor): Promise<string>;
+  decryptPlatform(purpose: Purpose, ciphertext: string, exec?: Executor): Promise<Buffer>;
   /** Destroy every version (crypto-shredding); returns the key ids destroyed. */
   destroyTenantKeys(tenantId: string, exec: Executor): Promise<string[]>;
   /** Rewrap every tenant key under a new root key; data is not touched. */

@@ -18,6 +18,13 @@ function kekAad(tenantId: string, version: number): string {
   return `tenancy:kek:${tenantId}:v${version}`;
 }
 
+/** The platform key's associated data; `:platform` cannot collide with a tenant id (DNS labels have no colon). */
+function platformAad(version: number): string {
+  return `tenancy:kek::platform:v${version}`;
+}
+
+const PLATFORM_VERSION = 1;
+
 /** Key ring over the control-plane store. */
 export class LocalKeyRing implements KeyRing {
   readonly #keks = new Map<string, Buffer>();
@@ -136,6 +143,37 @@ export class LocalKeyRing implements KeyRing {
     return envelopeDecrypt(kek, ciphertext, `${tenantId}:${purpose}`);
   }
 
+  async encryptPlatform(purpose: Purpose, plaintext: Buffer, exec: Executor = this.db): Promise<string> {
+    const kek = await this.#platformKek(exec);
+    return envelopeEncrypt(kek, PLATFORM_VERSION, plaintext, `:platform:${purpose}`);
+  }
+
+  async decryptPlatform(purpose: Purpose, ciphertext: string, exec: Executor = this.db): Promise<Buffer> {
+    if (ciphertextVersion(ciphertext) !== PLATFORM_VERSION) throw new TenancyError('decryption_failed', 400, 'the ciphertext does not decrypt with the platform key');
+    const kek = await this.#platformKek(exec);
+    return envelopeDecrypt(kek, ciphertext, `:platform:${purpose}`);
+  }
+
+  /** The platform key, created on first use (concurrent creators agree through the primary key). */
+  async #platformKek(exec: Executor): Promise<Buffer> {
+    const cached = this.#keks.get(':platform');
+    if (cached) return cached;
+    let row = await exec.selectFrom('platform_keys').selectAll().where('version', '=', PLATFORM_VERSION).executeTakeFirst();
+    if (!row) {
+      const kek = newKey();
+      await exec
+        .insertInto('platform_keys')
+        .values({ version: PLATFORM_VERSION, root_key_id: this.#root.id, wrapped_key: seal(this.#root.key, kek, platformAad(PLATFORM_VERSION)).toString('base64'), created_at: new Date().toISOString() })
+        .onConflict((oc) => oc.column('version').doNothing())
+        .execute();
+      kek.fill(0);
+      row = await exec.selectFrom('platform_keys').selectAll().where('version', '=', PLATFORM_VERSION).executeTakeFirstOrThrow();
+    }
+    const kek = open(this.#root.key, Buffer.from(row.wrapped_key, 'base64'), platformAad(row.version));
+    this.#keks.set(':platform', kek);
+    return kek;
+  }
+
   async destroyTenantKeys(tenantId: string, exec: Executor): Promise<string[]> {
     const rows = await exec
       .updateTable('tenant_keys')
@@ -161,6 +199,12 @@ export class LocalKeyRing implements KeyRing {
           .where('tenant_id', '=', r.tenant_id)
           .where('version', '=', r.version)
           .execute();
+        kek.fill(0);
+      }
+      const platform = await trx.selectFrom('platform_keys').selectAll().forUpdate().execute();
+      for (const r of platform) {
+        const kek = open(this.#root.key, Buffer.from(r.wrapped_key, 'base64'), platformAad(r.version));
+        await trx.updateTable('platform_keys').set({ wrapped_key: seal(next.key, kek, platformAad(r.version)).toString('base64'), root_key_id: next.id }).where('version', '=', r.version).execute();
         kek.fill(0);
       }
       await trx

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../../src/config.js';
-import { startControlPlane, type ControlPlane } from '../../src/control-plane.js';
+import { startControlPlane, type ControlPlane, type StartOptions } from '../../src/control-plane.js';
 
 export const PG_URL = process.env.TENANCY_TEST_DATABASE_URL;
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -54,14 +54,14 @@ export interface TestPlane extends ControlPlane {
 }
 
 /** Start a control plane on `engine`; `listen` binds 127.0.0.1 on an OS-chosen port. */
-export async function startTestPlane(engine: EngineName, options: { listen?: boolean; env?: Record<string, string> } = {}): Promise<TestPlane> {
+export async function startTestPlane(engine: EngineName, options: { listen?: boolean; env?: Record<string, string>; start?: StartOptions } = {}): Promise<TestPlane> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tenancy-test-'));
   const database = engine === 'postgres' ? await freshPostgresDatabase() : undefined;
   const config = loadConfig(
     { port: '0', host: '127.0.0.1', dataDir },
     { TENANCY_ADMIN_TOKEN: ADMIN_TOKEN, TENANCY_LOG_LEVEL: 'silent', ...(database ? { TENANCY_DATABASE_URL: database.url } : {}), ...options.env },
   );
-  const plane = await startControlPlane(config, { inMemory: engine === 'pglite', listen: options.listen ?? false, controllerResyncMs: 60_000 });
+  const plane = await startControlPlane(config, { inMemory: engine === 'pglite', listen: options.listen ?? false, controllerResyncMs: 60_000, ...options.start });
   return Object.assign(plane, {
     dataDir,
     databaseUrl: database?.url,

@@ -25,7 +25,7 @@ export const migrationRunSchema = z
   })
   .meta({ id: 'MigrationRun' });
 
-const jobsQuery = z.strictObject({
+export const jobsQuerySchema = z.strictObject({
   tenant: tenantIdSchema.optional(),
   kind: z.string().regex(/^[a-z][a-z-]{0,30}$/, 'must be a job kind such as migrate').optional(),
   state: z.enum(['queued', 'running', 'succeeded', 'failed']).optional(),
@@ -36,7 +36,7 @@ const jobsQuery = z.strictObject({
 export function jobRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
   app.get('/v1/jobs', async (request) => {
     const principal = await guard.authorize(request, 'job.read');
-    const q = parseOrThrow(jobsQuery, request.query, 'the query', ['query'], 'invalid_query');
+    const q = parseOrThrow(jobsQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
     if (principal.tenantId !== null && q.tenant !== undefined) await guard.authorize(request, 'job.read', q.tenant);
     const tenantId = principal.tenantId ?? q.tenant ?? guard.scopeOf(request, principal);
     return { items: await deps.jobs.list({ tenantId, kind: q.kind, state: q.state, limit: q.limit }) };

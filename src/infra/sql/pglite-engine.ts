@@ -3,7 +3,8 @@
  * PGlite is one in-process backend with one session, so the "pool" hands out that one
  * connection to one holder at a time: a transaction owns it until commit or rollback.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { PGlite } from '@electric-sql/pglite';
 import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
 import lockfile from 'proper-lockfile';
@@ -22,13 +23,47 @@ class Mutex {
   }
 }
 
+const LOCK = { stale: 15_000, update: 5_000 };
+
+/**
+ * Lock the data dir against other processes. The lock records its owner; a lock left by a
+ * process on this host that no longer exists (killed, crashed) is taken over at once
+ * instead of waiting for it to go stale.
+ */
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const lockPath = `${dataDir}.lock`;
+  const take = async () => {
+    const release = await lockfile.lock(dataDir, { lockfilePath: lockPath, ...LOCK });
+    await writeFile(`${lockPath}.owner`, JSON.stringify({ pid: process.pid, host: hostname() })).catch(() => undefined);
+    return release;
+  };
+  try {
+    return await take();
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ELOCKED') throw error;
+    const owner = await readFile(`${lockPath}.owner`, 'utf8').then((t) => JSON.parse(t) as { pid: number; host: string }, () => undefined);
+    if (!owner || owner.host !== hostname() || owner.pid === process.pid || alive(owner.pid)) throw error;
+    await rm(lockPath, { recursive: true, force: true });
+    return take();
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM';
+  }
+}
+
 /** Open PGlite: in memory when `dataDir` is undefined, else persisted and locked against other processes. */
 export async function openPglite(dataDir: string | undefined): Promise<{ pool: PostgresPool; pglite: PGlite; close: () => Promise<void> }> {
   let unlock: (() => Promise<void>) | undefined;
   if (dataDir !== undefined) {
     await mkdir(dataDir, { recursive: true });
     try {
-      unlock = await lockfile.lock(dataDir, { lockfilePath: `${dataDir}.lock`, stale: 15_000, update: 5_000 });
+      unlock = await lockDataDir(dataDir);
     } catch (cause) {
       throw new TenancyError(
         'data_dir_locked',

@@ -212,6 +212,71 @@ export interface TenantArchivesTable {
   restored_at: Timestamp | null;
 }
 
+/** `event_relay_lease`: which replica publishes the outbox, until when. */
+export interface EventRelayLeaseTable {
+  name: string;
+  holder: string;
+  lease_until: Timestamp;
+}
+
+/** `platform_keys`: the platform's key-encryption-key versions (platform-wide secrets), wrapped by the root key. */
+export interface PlatformKeysTable {
+  version: number;
+  root_key_id: string;
+  wrapped_key: string;
+  created_at: Timestamp;
+}
+
+/** `webhooks`: receiver endpoints, platform-wide (`tenant_id` null) or one tenant's. */
+export interface WebhooksTable {
+  id: string;
+  tenant_id: string | null;
+  url: string;
+  event_types: Json<string[]>;
+  enabled: boolean;
+  description: string | null;
+  disabled_reason: string | null;
+  /** The signing secret, sealed with the tenant's key ring (or the platform key). */
+  secret_ciphertext: string;
+  previous_secret_ciphertext: string | null;
+  previous_secret_expires_at: Timestamp | null;
+  secret_rotated_at: Timestamp | null;
+  created_at: Timestamp;
+  created_by: string;
+  updated_at: Timestamp;
+}
+
+/** `webhook_deliveries`: one event for one endpoint, until it succeeds or gives up. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  webhook_id: string;
+  tenant_id: string | null;
+  event_id: string;
+  event_seq: ColumnType<string | number, number, never>;
+  event_type: string;
+  body: string;
+  status: 'pending' | 'succeeded' | 'failed' | 'dead';
+  attempts: number;
+  next_attempt_at: Timestamp | null;
+  claim_token: string | null;
+  last_status_code: number | null;
+  last_error: string | null;
+  created_at: Timestamp;
+  updated_at: Timestamp;
+}
+
+/** `webhook_attempts`: the log of every delivery attempt. */
+export interface WebhookAttemptsTable {
+  delivery_id: string;
+  attempt: number;
+  started_at: Timestamp;
+  duration_ms: number;
+  status_code: number | null;
+  error: string | null;
+  outcome: string;
+  next_retry_at: Timestamp | null;
+}
+
 /** The whole control-plane schema. */
 export interface Schema {
   tenants: TenantsTable;
@@ -232,4 +297,9 @@ export interface Schema {
   jobs: JobsTable;
   tenant_migrations: TenantMigrationsTable;
   tenant_archives: TenantArchivesTable;
+  event_relay_lease: EventRelayLeaseTable;
+  platform_keys: PlatformKeysTable;
+  webhooks: WebhooksTable;
+  webhook_deliveries: WebhookDeliveriesTable;
+  webhook_attempts: WebhookAttemptsTable;
 }

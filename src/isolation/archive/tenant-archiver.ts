@@ -228,6 +228,8 @@ export class TenantArchiver {
           if (t.primaryKey.length) cols.push(`primary key (${t.primaryKey.map(q).join(', ')})`);
           await s.exec(`create table ${q(t.name)} (${cols.join(', ')})`);
         }
+        // Replayed migrations may have written rows of their own (seed data): the archive is the whole truth.
+        if (manifest.tables.length) await s.exec(`truncate table ${manifest.tables.map((t) => q(t.name)).join(', ')}`);
         for (const name of await this.#loadOrder(s, manifest.tables.map((t) => t.name))) {
           const lines = bodies.get(name)!.toString('utf8').split('\n').filter((l) => l !== '');
           for (let i = 0; i < lines.length; i += BATCH) {

@@ -11,7 +11,7 @@
  * own permission checks refuse other tenants' schemas. A network endpoint per tenant needs
  * the PostgreSQL engine.
  */
-import { access, rm } from 'node:fs/promises';
+import { access, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pglite';
 import { openPglite } from '../../infra/sql/pglite-engine.js';
@@ -179,6 +179,14 @@ export class PgliteWarehouse implements Warehouse {
         });
       }),
     );
+  }
+
+  async inventory(): Promise<{ schemas: string[]; databases: string[] }> {
+    const like = `${this.prefix.replace(/_/g, '\\_')}t\\_%`;
+    const shared = (await this.#sharedInstance()).pglite;
+    const schemas = (await shared.query<{ name: string }>('select nspname as name from pg_namespace where nspname like $1 order by 1', [like])).rows.map((r) => r.name);
+    const databases = this.dir === undefined ? [...this.#dedicated.keys()] : await readdir(join(this.dir, 'tenants')).catch(() => [] as string[]);
+    return { schemas, databases: databases.filter((d) => !d.endsWith('.lock') && !d.endsWith('.owner')).sort() };
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@
  * kept encrypted with the tenant's key ring, so crypto-shredding makes it unreadable too.
  */
 import { randomBytes } from 'node:crypto';
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Schema } from '../../infra/sql/index.js';
 import type { KeyRing } from '../../keys/index.js';
@@ -28,7 +28,7 @@ export class PostgresWarehouse implements Warehouse {
     private readonly store: Kysely<Schema>,
     private readonly keyRing: KeyRing,
     private readonly warehouseUrl: string,
-    prefix = '',
+    private readonly prefix = '',
   ) {
     this.#warehouseDatabase = decodeURIComponent(new URL(warehouseUrl).pathname.slice(1));
     this.#pool = new pg.Pool({ connectionString: warehouseUrl, max: 4 });
@@ -135,6 +135,13 @@ export class PostgresWarehouse implements Warehouse {
       if (own) await (client as pg.Client).end().catch(() => undefined);
       else (client as pg.PoolClient).release();
     }
+  }
+
+  async inventory(): Promise<{ schemas: string[]; databases: string[] }> {
+    const like = `${this.prefix.replace(/_/g, '\\_')}t\\_%`;
+    const schemas = await sql<{ name: string }>`select nspname as name from pg_namespace where nspname like ${like} order by 1`.execute(this.#admin);
+    const dbs = await sql<{ name: string }>`select datname as name from pg_database where datname like ${`${this.prefix.replace(/_/g, '\\_')}warehouse\\_%`} order by 1`.execute(this.#admin);
+    return { schemas: schemas.rows.map((r) => r.name), databases: dbs.rows.map((r) => r.name) };
   }
 
   async close(): Promise<void> {

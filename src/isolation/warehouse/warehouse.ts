@@ -49,5 +49,7 @@ export interface Warehouse {
   connection(ctx: IsolationContext): Promise<DatabaseConnection>;
   /** Run `fn` in one transaction as the tenant's role, search path = its schema; commits when `fn` resolves. */
   withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T>;
+  /** Every tenant place that exists (schema names of shared tenants, database names of dedicated ones): finds orphans. */
+  inventory(): Promise<{ schemas: string[]; databases: string[] }>;
   close(): Promise<void>;
 }
