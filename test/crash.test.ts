@@ -1,6 +1,7 @@
 /**
  * Crash safety: the control plane runs as a real process and is killed with SIGKILL at
- * random moments while tenants are being provisioned, archived and restored; after each
+ * random moments while tenants are being provisioned, archived, restored and moved between
+ * profiles; after each
  * kill it is started again on the same state. At the end every tenant must reach its
  * desired phase, and nothing may be orphaned or lost: the warehouse holds a schema or
  * database exactly for each live tenant (shared or dedicated), objects exist exactly for
@@ -49,7 +50,7 @@ async function api(url: string, method: string, path: string, body?: unknown): P
   return { status: res.status, json: await res.json().catch(() => null) };
 }
 
-describe.each(engines)('crash trials on %s (SIGKILL during provisioning, archive and restore)', (engine) => {
+describe.each(engines)('crash trials on %s (SIGKILL during provisioning, archive, restore and profile moves)', (engine) => {
   const cleanup: Array<() => Promise<void>> = [];
   afterAll(async () => {
     for (const c of cleanup.reverse()) await c().catch(() => undefined);
@@ -82,6 +83,7 @@ describe.each(engines)('crash trials on %s (SIGKILL during provisioning, archive
 
     const desired = new Map<string, 'active' | 'archived'>();
     let restored = 0;
+    let moves = 0;
     for (let i = 0; i < TRIALS; i++) {
       const { child, url } = serve(dataDir, env);
       const base = await url;
@@ -89,8 +91,8 @@ describe.each(engines)('crash trials on %s (SIGKILL during provisioning, archive
       const ops: Array<Promise<unknown>> = [api(base, 'POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id }, spec: { name: id, plan: 'pro', profile: i % 4 === 3 ? 'st-dedicated' : 'mt-standard' } })];
       desired.set(id, 'active');
       // Archive an older tenant that is active by now, or restore an archived one.
-      if (i % 3 !== 0) {
-        const wanted = i % 3 === 1 ? 'active' : 'archived';
+      if (i > 0) {
+        const wanted = i % 3 === 2 ? 'archived' : 'active';
         let pick: string | undefined;
         // The restarted controller is still healing the last kill: give it a moment to make a candidate ready.
         for (const until = Date.now() + 4_000; pick === undefined && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
@@ -98,7 +100,11 @@ describe.each(engines)('crash trials on %s (SIGKILL during provisioning, archive
           const phase = new Map(list.map((t) => [t.metadata.id, t.status.phase]));
           pick = [...desired].find(([t, d]) => t !== id && d === wanted && phase.get(t) === wanted)?.[0];
         }
-        if (pick && (await api(base, 'POST', `/v1/tenants/${pick}/${wanted === 'active' ? 'archive' : 'restore'}`, {})).status === 200) {
+        if (pick && i % 3 === 0) {
+          // A profile change: the tenant moves to the other strategy's place.
+          const profile = (await api(base, 'GET', `/v1/tenants/${pick}`)).json.spec.profile === 'mt-standard' ? 'st-dedicated' : 'mt-standard';
+          if ((await api(base, 'PATCH', `/v1/tenants/${pick}`, { spec: { profile } })).status === 200) moves++;
+        } else if (pick && (await api(base, 'POST', `/v1/tenants/${pick}/${wanted === 'active' ? 'archive' : 'restore'}`, {})).status === 200) {
           desired.set(pick, wanted === 'active' ? 'archived' : 'active');
           if (wanted === 'archived') restored++;
         }
@@ -116,11 +122,12 @@ describe.each(engines)('crash trials on %s (SIGKILL during provisioning, archive
     const deadline = Date.now() + 90_000;
     let phases: Record<string, string> = {};
     for (;;) {
-      const list = (await api(base, 'GET', '/v1/tenants?limit=500')).json.items as Array<{ metadata: { id: string }; status: { phase: string; conditions: unknown[] } }>;
+      const list = (await api(base, 'GET', '/v1/tenants?limit=500')).json.items as Array<{ metadata: { id: string }; spec: { profile: string }; status: { phase: string; conditions: unknown[]; placement?: { profile: string; movingFrom?: string } } }>;
       phases = Object.fromEntries(list.map((t) => [t.metadata.id, t.status.phase]));
-      if ([...desired].every(([t, d]) => phases[t] === d)) break;
+      const settled = list.every((t) => t.status.phase !== 'active' || (t.status.placement?.profile === t.spec.profile && !t.status.placement.movingFrom));
+      if (settled && [...desired].every(([t, d]) => phases[t] === d)) break;
       if (Date.now() > deadline) {
-        const stuck = list.filter((t) => desired.get(t.metadata.id) !== t.status.phase).map((t) => ({ id: t.metadata.id, phase: t.status.phase, conditions: t.status.conditions }));
+        const stuck = list.filter((t) => desired.get(t.metadata.id) !== t.status.phase || (t.status.phase === 'active' && t.status.placement?.profile !== t.spec.profile)).map((t) => ({ id: t.metadata.id, phase: t.status.phase, placement: t.status.placement, conditions: t.status.conditions }));
         throw new Error(`did not converge: ${JSON.stringify(stuck)} wanted ${JSON.stringify(Object.fromEntries(desired))}`);
       }
       await new Promise((r) => setTimeout(r, 250));
@@ -158,7 +165,7 @@ describe.each(engines)('crash trials on %s (SIGKILL during provisioning, archive
         }
       }
       void warehouseUrl;
-      console.log(`[crash ${engine}] ${TRIALS} kills; ${live.length} active, ${desired.size - live.length} archived, ${restored} restored`);
+      console.log(`[crash ${engine}] ${TRIALS} kills; ${live.length} active, ${desired.size - live.length} archived, ${restored} restored, ${moves} profile moves`);
     } finally {
       await plane.close();
     }

@@ -102,9 +102,9 @@ export class MigrationRuns {
   async #run(job: Job): Promise<void> {
     const migrator = this.#migrator();
     const p = job.params as { to: string; waves: number[]; concurrency: number; environment: string; tenants?: string[] };
-    let q = this.db.selectFrom('tenants').select(['id', 'spec']).where('phase', 'in', ['active', 'suspended']);
+    let q = this.db.selectFrom('tenants').select(['id', 'spec', 'placed_profile']).where('phase', 'in', ['active', 'suspended']);
     if (p.tenants) q = q.where('id', 'in', p.tenants.length ? p.tenants : ['']);
-    const tenants = (await q.execute()).map((r) => ({ id: r.id, spec: r.spec as unknown as TenantSpec, key: order(r.id) })).sort((a, b) => (a.key < b.key ? -1 : 1));
+    const tenants = (await q.execute()).map((r) => ({ id: r.id, spec: r.spec as unknown as TenantSpec, placed: r.placed_profile, key: order(r.id) })).sort((a, b) => (a.key < b.key ? -1 : 1));
     const total = tenants.length;
     await this.jobs.start(job.id, total);
     const recorded = await migrator.recordedVersions(p.tenants);
@@ -143,7 +143,7 @@ export class MigrationRuns {
         while (next < pending.length && !this.#stopped) {
           const t = pending[next++]!;
           try {
-            const outcome = await migrator.apply(isolationContext(t.id, t.spec), p.to);
+            const outcome = await migrator.apply(isolationContext(t.id, t.spec, t.placed), p.to);
             if (outcome.applied.length) wave.applied++;
             else wave.upToDate++;
             statuses.push({ tenantId: t.id, wave: w + 1, status: outcome.applied.length ? 'applied' : 'up-to-date', from: outcome.from, to: outcome.to, applied: outcome.applied });

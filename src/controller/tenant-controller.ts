@@ -187,6 +187,7 @@ export class TenantController {
       switch (phase) {
         case 'provisioning':
           await this.keyRing.ensureTenantKey(id, trx);
+          await trx.updateTable('tenants').set({ placed_profile: row.placed_profile ?? (row.spec as unknown as TenantSpec).profile }).where('id', '=', id).execute();
           await this.#setStatus(trx, id, phase, 'active', row.generation, setCondition(conditions.filter((c) => c.type !== 'Degraded'), { type: 'Ready', status: 'True', reason: 'Provisioned', message: 'the tenant is ready' }, now), 'tenant.provisioned');
           return;
         case 'archiving':
@@ -214,7 +215,7 @@ export class TenantController {
                 : { type: 'Ready', status: 'False', reason: phase === 'suspended' ? 'Suspended' : 'Failed', message: `generation ${row.generation} observed while ${phase}` };
             await trx
               .updateTable('tenants')
-              .set({ observed_generation: row.generation, conditions: json(setCondition(conditions, ready, now)) })
+              .set({ observed_generation: row.generation, conditions: json(setCondition(conditions.filter((c) => c.type !== 'Degraded'), ready, now)) })
               .where('id', '=', id)
               .execute();
             await this.audit.append(trx, ACTOR, { action: 'tenant.reconcile', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { observedGeneration: row.generation } });
@@ -242,18 +243,23 @@ export class TenantController {
   async #externalSteps(id: string): Promise<void> {
     const resources = this.options.resources;
     if (!resources) return;
-    const row = await this.db.selectFrom('tenants').select(['phase', 'spec', 'purged_at', 'purge_after']).where('id', '=', id).executeTakeFirst();
+    const row = await this.db.selectFrom('tenants').select(['phase', 'spec', 'purged_at', 'purge_after', 'placed_profile', 'moving_from']).where('id', '=', id).executeTakeFirst();
     if (!row) return;
     const spec = row.spec as unknown as TenantSpec;
-    const ctx = isolationContext(id, spec);
+    const ctx = isolationContext(id, spec, row.placed_profile);
     const purgeDue = row.phase === 'deleted' && row.purged_at === null && row.purge_after !== null && new Date(row.purge_after).getTime() <= Date.now();
     const deletingNow = row.phase === 'deleting' && retentionDays(spec) === 0;
     try {
+      // A move cut over before a crash: its old place goes first, whatever happened since.
+      if (row.moving_from) await this.#finishMove(id, spec, row.moving_from, ctx);
       if (row.phase === 'provisioning') await resources.ensure(ctx);
       else if (purgeDue || deletingNow) await resources.remove(ctx);
       else if (row.phase === 'archiving') await resources.archive(ctx);
       else if (row.phase === 'suspended' || row.phase === 'archived') await resources.setActive(ctx, false);
-      else if (row.phase === 'active') await resources.setActive(ctx, true);
+      else if (row.phase === 'active') {
+        if (row.placed_profile && row.placed_profile !== spec.profile) await this.#move(id, spec, ctx);
+        await resources.setActive(isolationContext(id, spec, spec.profile), true);
+      }
     } catch (error) {
       const message = (error as { detail?: string; message?: string }).detail ?? (error as Error).message;
       await this.db.transaction().execute(async (trx) => {
@@ -265,6 +271,39 @@ export class TenantController {
       this.registry.notify(id, 'controller');
       throw error;
     }
+  }
+
+  /**
+   * A profile change: copy the tenant to the new strategy's place and verify it (the old
+   * place read-only meanwhile), record the cut-over (placement + the old place to remove)
+   * in one transaction, then remove the old place. A crash after the cut-over resumes at
+   * the removal; a failure before it leaves the tenant on its old place.
+   */
+  async #move(id: string, spec: TenantSpec, from: ReturnType<typeof isolationContext>): Promise<void> {
+    const resources = this.options.resources!;
+    const to = isolationContext(id, spec, spec.profile);
+    const moved = await resources.move(from, to);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('tenants').set({ placed_profile: to.profile, moving_from: from.profile }).where('id', '=', id).execute();
+      await this.audit.append(trx, ACTOR, { action: 'tenant.move', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from: from.profile, to: to.profile, rows: moved.rows, objects: moved.objects, jobId: moved.jobId } });
+      await addEvent(trx, ACTOR, { type: 'tenant.moved', tenantId: id, payload: { id, from: from.profile, to: to.profile, jobId: moved.jobId } });
+    });
+    this.registry.notify(id, 'controller');
+    await this.#finishMove(id, spec, from.profile, to, moved);
+  }
+
+  async #finishMove(id: string, spec: TenantSpec, fromProfile: string, to: ReturnType<typeof isolationContext>, moved?: { jobId: string; readOnlySince: number }): Promise<void> {
+    await this.options.resources!.finishMove(isolationContext(id, spec, fromProfile), to);
+    await this.db.transaction().execute(async (trx) => {
+      await trx.updateTable('tenants').set({ moving_from: null }).where('id', '=', id).execute();
+      const readOnlyMs = moved ? Date.now() - moved.readOnlySince : null;
+      await this.audit.append(trx, ACTOR, { action: 'tenant.move.finish', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from: fromProfile, to: to.profile, readOnlyMs, oldPlaceRemoved: true } });
+      if (moved) {
+        const job = await trx.selectFrom('jobs').select('result').where('id', '=', moved.jobId).executeTakeFirst();
+        await trx.updateTable('jobs').set({ result: json({ ...((job?.result as Record<string, unknown> | null) ?? {}), readOnlyMs }) }).where('id', '=', moved.jobId).execute();
+      }
+    });
+    this.registry.notify(id, 'controller');
   }
 
   /** Rotate the tenant's key when its active version is older than the rotation period. */

@@ -17,9 +17,12 @@ export interface IsolationContext {
   quotas: EffectiveQuotas;
 }
 
-/** The isolation context of a tenant, from its spec. */
-export function isolationContext(tenantId: string, spec: Pick<TenantSpec, 'plan' | 'profile' | 'region' | 'quotas'>): IsolationContext {
-  return { tenantId, profile: spec.profile, region: spec.region, plan: spec.plan, quotas: effectiveQuotas(spec) };
+/**
+ * The isolation context of a tenant, from its spec; `placedProfile` (where its resources
+ * are, when known) wins over the spec's profile, which differs only while a move is due.
+ */
+export function isolationContext(tenantId: string, spec: Pick<TenantSpec, 'plan' | 'profile' | 'region' | 'quotas'>, placedProfile?: string | null): IsolationContext {
+  return { tenantId, profile: (placedProfile as Profile | null | undefined) ?? spec.profile, region: spec.region, plan: spec.plan, quotas: effectiveQuotas(spec) };
 }
 
 /** Where a tenant's relational data lives. */

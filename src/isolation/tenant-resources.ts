@@ -80,6 +80,74 @@ export class TenantResources {
     await this.archiver?.purge(ctx.tenantId);
   }
 
+  /**
+   * Move the tenant's data from the place `from` names to the place `to` names (a profile
+   * change): the old database turns read-only, everything is exported to a staging copy,
+   * imported into the new place and verified there. Returns how long the tenant was
+   * read-only up to now; the caller then records the cut-over and calls
+   * {@link finishMove}. Any failure removes the half-made new place, makes the old one
+   * writable again and rethrows: the tenant stays where it was, intact.
+   */
+  async move(from: IsolationContext, to: IsolationContext): Promise<{ jobId: string; readOnlySince: number; rows: number; objects: number }> {
+    const archiver = this.archiver;
+    if (!archiver) throw new Error('moves need the archiver');
+    const job = await archiver.jobs.create({ kind: 'move', tenantId: from.tenantId, params: { from: from.profile, to: to.profile }, total: 0, createdBy: 'system:controller' });
+    await archiver.jobs.start(job.id);
+    const staging = `${from.tenantId}/move-${new Date().toISOString().replace(/[:.]/g, '-')}/`;
+    const readOnlySince = Date.now();
+    await this.databases.setReadOnly(from, true);
+    try {
+      const manifest = await archiver.exportData(from, staging, (done, total) => archiver.jobs.progress(job.id, done, total * 2));
+      const total = manifest.tables.length + manifest.objects.length;
+      const plan = strategyFor(to.profile).resources(to);
+      await this.objects.ensureBucket(plan.objects.bucket);
+      await archiver.importData(to, manifest, staging, `${archiver.bucket}/${staging}`, (done) => archiver.jobs.progress(job.id, total + done, total * 2));
+      if (plan.objects.prefix) await this.objects.put(plan.objects.bucket, `${plan.objects.prefix}${PREFIX_MARKER}`, Buffer.from(JSON.stringify({ tenant: to.tenantId })), { contentType: 'application/json' });
+      await this.#ensureQueue(to);
+      await this.objects.deletePrefix(archiver.bucket, staging);
+      const rows = manifest.tables.reduce((n, t) => n + t.rows, 0);
+      await archiver.jobs.finish(job.id, { state: 'succeeded', result: { from: from.profile, to: to.profile, tables: manifest.tables.length, rows, objects: manifest.objects.length, verified: true } });
+      return { jobId: job.id, readOnlySince, rows, objects: manifest.objects.length };
+    } catch (error) {
+      // Leave the tenant on its old resources, intact and writable.
+      await this.databases.removePlace(to).catch(() => undefined);
+      await this.#removeObjects(to, from).catch(() => undefined);
+      await this.databases.setReadOnly(from, false).catch(() => undefined);
+      await this.objects.deletePrefix(archiver.bucket, staging).catch(() => undefined);
+      await archiver.jobs.finish(job.id, { state: 'failed', error: (error as { detail?: string }).detail ?? (error as Error).message });
+      throw error;
+    }
+  }
+
+  /** After the cut-over: remove the old place's database, objects and queue; the tenant's role becomes writable. */
+  async finishMove(from: IsolationContext, to: IsolationContext): Promise<void> {
+    await this.databases.removePlace(from);
+    await this.#removeObjects(from, to);
+    const old = strategyFor(from.profile).resources(from);
+    const now = strategyFor(to.profile).resources(to);
+    if (old.queue.stream !== now.queue.stream) {
+      if (old.compute.dedicatedNamespace) await this.queue.removeStream(old.queue.stream);
+      else if (await this.queue.streamExists(old.queue.stream)) await this.queue.removeConsumer(old.queue.stream, old.queue.consumer);
+    }
+    await this.databases.setReadOnly(to, false);
+  }
+
+  /** Remove the objects of the place `ctx` names, unless `keep` names the same place. */
+  async #removeObjects(ctx: IsolationContext, keep: IsolationContext): Promise<void> {
+    const plan = strategyFor(ctx.profile).resources(ctx);
+    const other = strategyFor(keep.profile).resources(keep);
+    if (plan.objects.bucket === other.objects.bucket && plan.objects.prefix === other.objects.prefix) return;
+    if (plan.objects.prefix) await this.objects.deletePrefix(plan.objects.bucket, plan.objects.prefix);
+    else await this.objects.removeBucket(plan.objects.bucket, { force: true });
+  }
+
+  async #ensureQueue(ctx: IsolationContext): Promise<void> {
+    const plan = strategyFor(ctx.profile).resources(ctx);
+    const subjects = plan.compute.dedicatedNamespace ? [plan.queue.subject] : [`${plan.queue.stream}.*`];
+    await this.queue.ensureStream(plan.queue.stream, subjects);
+    await this.queue.ensureConsumer(plan.queue.stream, plan.queue.consumer, plan.queue.subject);
+  }
+
   /** Export the tenant to cold storage, then remove its live database and objects. */
   async archive(ctx: IsolationContext): Promise<void> {
     await this.setActive(ctx, false);

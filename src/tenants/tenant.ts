@@ -36,6 +36,8 @@ export interface Tenant {
     deletedAt?: string;
     purgeAfter?: string;
     purgedAt?: string;
+    /** Where the resources are: differs from spec.profile while a profile change moves the tenant. */
+    placement?: { profile: string; movingFrom?: string };
   };
 }
 
@@ -52,6 +54,7 @@ export function tenantFromRow(row: TenantRow): Tenant {
   if (row.deleted_at) status.deletedAt = new Date(row.deleted_at).toISOString();
   if (row.purge_after) status.purgeAfter = new Date(row.purge_after).toISOString();
   if (row.purged_at) status.purgedAt = new Date(row.purged_at).toISOString();
+  if (row.placed_profile) status.placement = { profile: row.placed_profile, ...(row.moving_from ? { movingFrom: row.moving_from } : {}) };
   return {
     apiVersion: 'tenancy/v1',
     kind: 'Tenant',

@@ -13,7 +13,7 @@ export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guar
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'tenant.read', id);
     const tenant = await deps.registry.get(id);
-    const isolation = isolationContext(id, tenant.spec);
+    const isolation = isolationContext(id, tenant.spec, tenant.status.placement?.profile);
     const plan = strategyFor(isolation.profile).resources(isolation);
     return { tenant: id, profile: isolation.profile, ...plan, kubernetes: computePlan(isolation, plan) };
   });
@@ -24,7 +24,7 @@ export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guar
     const tenant = await deps.registry.get(id);
     const phase = tenant.status.phase;
     if (phase !== 'active') throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its connection is available while it is active`);
-    const isolation = isolationContext(id, tenant.spec);
+    const isolation = isolationContext(id, tenant.spec, tenant.status.placement?.profile);
     const plan = strategyFor(isolation.profile).resources(isolation);
     const database = await deps.resources().databases.connection(isolation);
     await deps.audit.record(actorOf(request), { action: 'tenant.connection.read', target: `tenant/${id}/connection`, tenantId: id, outcome: 'success', details: { role: database.role } });

@@ -11,6 +11,7 @@ import * as m0003 from './migrations/0003-queue.js';
 import * as m0004 from './migrations/0004-tenant-credentials.js';
 import * as m0005 from './migrations/0005-jobs-and-app-migrations.js';
 import * as m0006 from './migrations/0006-tenant-archives.js';
+import * as m0007 from './migrations/0007-tenant-placement.js';
 import * as m0010 from './migrations/0010-events-webhooks.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
@@ -35,6 +36,7 @@ const migrations: Record<string, Migration> = {
   '0004-tenant-credentials': m0004,
   '0005-jobs-and-app-migrations': m0005,
   '0006-tenant-archives': m0006,
+  '0007-tenant-placement': m0007,
   '0010-events-webhooks': m0010,
 };
 

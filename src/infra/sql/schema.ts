@@ -26,6 +26,10 @@ export interface TenantsTable {
   deleted_at: Timestamp | null;
   purge_after: Timestamp | null;
   purged_at: Timestamp | null;
+  /** The profile the tenant's resources are placed under (null until provisioned). */
+  placed_profile: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The profile a move left behind, until its resources are removed. */
+  moving_from: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** `tenant_documents`: the GitOps folder's extra files (features, router, sovereignty, policies). */

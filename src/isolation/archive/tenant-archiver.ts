@@ -30,6 +30,8 @@ export const ARCHIVE_BUCKET = 'archive';
 const FORMAT = 'tenancy-archive/v1';
 const BATCH = 1_000;
 
+type Progress = (done: number, total: number) => Promise<void>;
+
 interface ColumnDef {
   name: string;
   type: string;
@@ -67,9 +69,9 @@ export class TenantArchiver {
     private readonly store: Kysely<Schema>,
     private readonly warehouse: Warehouse,
     private readonly objects: ObjectStore,
-    private readonly jobs: JobStore,
+    readonly jobs: JobStore,
     private readonly migrator: TenantMigrator | undefined,
-    private readonly bucket = ARCHIVE_BUCKET,
+    readonly bucket = ARCHIVE_BUCKET,
   ) {}
 
   /** Export the tenant, then remove its live database and objects. Safe to run again after a crash. */
@@ -90,7 +92,7 @@ export class TenantArchiver {
     if (row.state === 'exporting') {
       await this.jobs.start(jobId);
       try {
-        manifest = await this.#export(ctx, prefix, jobId);
+        manifest = await this.exportData(ctx, prefix, (done, total) => this.jobs.progress(jobId, done, total));
       } catch (error) {
         await this.jobs.progress(jobId, 0, 0);
         await this.store.updateTable('jobs').set({ last_error: (error as Error).message.slice(0, 1000), updated_at: new Date().toISOString() }).where('id', '=', jobId).execute();
@@ -106,7 +108,11 @@ export class TenantArchiver {
     return { location: row.location, manifest: manifest! };
   }
 
-  async #export(ctx: IsolationContext, prefix: string, jobId: string): Promise<ArchiveManifest> {
+  /**
+   * Export the tenant's tables, sequences and objects under `prefix` in the archive bucket,
+   * `manifest.json` last (archive, and the staging copy of a profile move).
+   */
+  async exportData(ctx: IsolationContext, prefix: string, progress: Progress = async () => undefined): Promise<ArchiveManifest> {
     await this.objects.ensureBucket(this.bucket);
     const plan = strategyFor(ctx.profile).resources(ctx);
     const liveObjects = await this.#listLive(ctx);
@@ -123,7 +129,7 @@ export class TenantArchiver {
           const v = await s.query<{ version: string }>(`select version from ${TENANT_MIGRATIONS_TABLE} order by length(version) desc, version desc limit 1`);
           manifest.migrationVersion = v[0]?.version ?? null;
         }
-        await this.jobs.progress(jobId, 0, tables.length + liveObjects.length);
+        await progress(0, tables.length + liveObjects.length);
         for (const table of tables) {
           if (table === TENANT_MIGRATIONS_TABLE) continue;
           const columns = await s.query<ColumnDef>(
@@ -142,7 +148,7 @@ export class TenantArchiver {
           const { body, rows } = await exportTable(s, table);
           await this.objects.put(this.bucket, `${prefix}tables/${table}.jsonl`, body, { contentType: 'application/jsonl' });
           manifest.tables.push({ name: table, rows, bytes: body.length, sha256: sha256(body), columns, primaryKey: pk.map((p) => p.name) });
-          await this.jobs.progress(jobId, ++done, tables.length + liveObjects.length);
+          await progress(++done, tables.length + liveObjects.length);
         }
         const seqs = await s.query<{ name: string; value: string | number | null }>(`select sequencename as name, last_value as value from pg_sequences where schemaname = current_schema() order by sequencename`);
         manifest.sequences = seqs.map((r) => ({ name: r.name, value: r.value === null ? null : Number(r.value) }));
@@ -153,7 +159,7 @@ export class TenantArchiver {
       if (!object) continue;
       await this.objects.put(this.bucket, `${prefix}objects/${key}`, object.body, { contentType: object.contentType });
       manifest.objects.push({ key, bytes: object.body.length, sha256: sha256(object.body), contentType: object.contentType });
-      await this.jobs.progress(jobId, ++done, manifest.tables.length + liveObjects.length);
+      await progress(++done, manifest.tables.length + liveObjects.length);
     }
     // The manifest goes last: an archive without one is incomplete and is written again.
     await this.objects.put(this.bucket, `${prefix}manifest.json`, Buffer.from(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
@@ -203,65 +209,77 @@ export class TenantArchiver {
       const stored = await this.objects.get(this.bucket, `${prefix}manifest.json`);
       if (!stored) throw new TenancyError('archive_incomplete', 409, `archive ${pending.location} has no manifest in cold storage`);
       if (canonicalize(manifest) !== canonicalize(JSON.parse(stored.body.toString('utf8')))) throw new TenancyError('archive_checksum_mismatch', 409, `archive ${pending.location}: manifest.json differs from the recorded manifest`);
-      // Start from a clean database: a restore interrupted half-way leaves nothing behind.
-      await this.warehouse.remove(ctx);
-      await this.migrator?.forget(ctx.tenantId);
-      await this.warehouse.ensure(ctx);
-      if (manifest.migrationVersion !== null && this.migrator) {
-        await this.migrator.refresh();
-        if (this.migrator.set.migrations.some((m) => BigInt(m.version) === BigInt(manifest.migrationVersion!))) await this.migrator.apply(ctx, manifest.migrationVersion);
-      }
-      let done = 0;
-      const bodies = new Map<string, Buffer>();
-      for (const t of manifest.tables) {
-        const file = await this.objects.get(this.bucket, `${prefix}tables/${t.name}.jsonl`);
-        if (!file || sha256(file.body) !== t.sha256) throw new TenancyError('archive_checksum_mismatch', 409, `archive ${pending.location}: table ${t.name} is ${file ? 'corrupt (checksum differs)' : 'missing'}`);
-        bodies.set(t.name, file.body);
-      }
-      await this.warehouse.withTenant(ctx, async (s) => {
-        const existing = new Set((await s.query<{ name: string }>(`select tablename as name from pg_tables where schemaname = current_schema()`)).map((r) => r.name));
-        // Tables outside the migration set come back from their recorded definitions, sequences first (their defaults use them).
-        for (const seq of manifest.sequences) await s.exec(`create sequence if not exists ${q(seq.name)}`);
-        for (const t of manifest.tables) {
-          if (existing.has(t.name)) continue;
-          const cols = t.columns.map((c) => `${q(c.name)} ${c.type}${c.notNull ? ' not null' : ''}${c.default ? ` default ${c.default}` : ''}`);
-          if (t.primaryKey.length) cols.push(`primary key (${t.primaryKey.map(q).join(', ')})`);
-          await s.exec(`create table ${q(t.name)} (${cols.join(', ')})`);
-        }
-        // Replayed migrations may have written rows of their own (seed data): the archive is the whole truth.
-        if (manifest.tables.length) await s.exec(`truncate table ${manifest.tables.map((t) => q(t.name)).join(', ')}`);
-        for (const name of await this.#loadOrder(s, manifest.tables.map((t) => t.name))) {
-          const lines = bodies.get(name)!.toString('utf8').split('\n').filter((l) => l !== '');
-          for (let i = 0; i < lines.length; i += BATCH) {
-            await s.query(`insert into ${q(name)} select * from json_populate_recordset(null::${q(name)}, $1::json)`, [`[${lines.slice(i, i + BATCH).join(',')}]`]);
-          }
-        }
-        for (const seq of manifest.sequences) {
-          if (seq.value !== null) await s.query(`select setval($1::regclass, $2)`, [q(seq.name), seq.value]);
-        }
-        // Verify inside the same transaction: any difference rolls the whole load back.
-        for (const t of manifest.tables) {
-          const again = await exportTable(s, t.name);
-          if (again.rows !== t.rows || sha256(again.body) !== t.sha256) {
-            throw new TenancyError('restore_verification_failed', 409, `restored table ${t.name} does not match its archive (${again.rows} rows, expected ${t.rows})`);
-          }
-          await this.jobs.progress(job.id, ++done, manifest.tables.length + manifest.objects.length + 1);
-        }
-      });
-      const plan = strategyFor(ctx.profile).resources(ctx);
-      for (const o of manifest.objects) {
-        const file = await this.objects.get(this.bucket, `${prefix}objects/${o.key}`);
-        if (!file || sha256(file.body) !== o.sha256) throw new TenancyError('archive_checksum_mismatch', 409, `archive ${pending.location}: object ${o.key} is ${file ? 'corrupt (checksum differs)' : 'missing'}`);
-        await this.objects.put(plan.objects.bucket, `${plan.objects.prefix}${o.key}`, file.body, { contentType: o.contentType });
-        await this.jobs.progress(job.id, ++done, manifest.tables.length + manifest.objects.length + 1);
-      }
+      const total = manifest.tables.length + manifest.objects.length + 1;
+      await this.importData(ctx, manifest, prefix, pending.location, (done) => this.jobs.progress(job.id, done, total));
+      await this.jobs.progress(job.id, total, total);
       await this.store.updateTable('tenant_archives').set({ state: 'restored', restored_at: new Date().toISOString() }).where('tenant_id', '=', ctx.tenantId).where('id', '=', pending.id).execute();
-      await this.jobs.progress(job.id, ++done, manifest.tables.length + manifest.objects.length + 1);
       await this.jobs.finish(job.id, { state: 'succeeded', result: { location: pending.location, tables: manifest.tables.length, rows: manifest.tables.reduce((n, t) => n + t.rows, 0), objects: manifest.objects.length, verified: true } });
       return true;
     } catch (error) {
       await this.jobs.finish(job.id, { state: 'failed', error: (error as { detail?: string }).detail ?? (error as Error).message });
       throw error;
+    }
+  }
+
+  /**
+   * Load an export into a fresh place of the tenant (`ctx` names which): the database is
+   * made anew (the tenant's role is kept), migrations replayed to the exported version,
+   * rows loaded and verified against the manifest in one transaction, objects copied back
+   * with their checksums checked. Throws, leaving a half-made place to be made anew by the
+   * next attempt, when anything differs.
+   */
+  async importData(ctx: IsolationContext, manifest: ArchiveManifest, prefix: string, location: string, progress: (done: number) => Promise<void> = async () => undefined): Promise<void> {
+    // Start from a clean database: a restore interrupted half-way leaves nothing behind.
+    await this.warehouse.removePlace(ctx);
+    await this.warehouse.ensure(ctx);
+    if (manifest.migrationVersion !== null && this.migrator) {
+      await this.migrator.refresh();
+      if (this.migrator.set.migrations.some((m) => BigInt(m.version) === BigInt(manifest.migrationVersion!))) await this.migrator.apply(ctx, manifest.migrationVersion);
+    }
+    let done = 0;
+    const bodies = new Map<string, Buffer>();
+    for (const t of manifest.tables) {
+      const file = await this.objects.get(this.bucket, `${prefix}tables/${t.name}.jsonl`);
+      if (!file || sha256(file.body) !== t.sha256) throw new TenancyError('archive_checksum_mismatch', 409, `archive ${location}: table ${t.name} is ${file ? 'corrupt (checksum differs)' : 'missing'}`);
+      bodies.set(t.name, file.body);
+    }
+    await this.warehouse.withTenant(ctx, async (s) => {
+      const existing = new Set((await s.query<{ name: string }>(`select tablename as name from pg_tables where schemaname = current_schema()`)).map((r) => r.name));
+      // Tables outside the migration set come back from their recorded definitions, sequences first (their defaults use them).
+      for (const seq of manifest.sequences) await s.exec(`create sequence if not exists ${q(seq.name)}`);
+      for (const t of manifest.tables) {
+        if (existing.has(t.name)) continue;
+        const cols = t.columns.map((c) => `${q(c.name)} ${c.type}${c.notNull ? ' not null' : ''}${c.default ? ` default ${c.default}` : ''}`);
+        if (t.primaryKey.length) cols.push(`primary key (${t.primaryKey.map(q).join(', ')})`);
+        await s.exec(`create table ${q(t.name)} (${cols.join(', ')})`);
+      }
+      // Replayed migrations may have written rows of their own (seed data): the archive is the whole truth.
+      if (manifest.tables.length) await s.exec(`truncate table ${manifest.tables.map((t) => q(t.name)).join(', ')}`);
+      for (const name of await this.#loadOrder(s, manifest.tables.map((t) => t.name))) {
+        const lines = bodies.get(name)!.toString('utf8').split('\n').filter((l) => l !== '');
+        for (let i = 0; i < lines.length; i += BATCH) {
+          await s.query(`insert into ${q(name)} select * from json_populate_recordset(null::${q(name)}, $1::json)`, [`[${lines.slice(i, i + BATCH).join(',')}]`]);
+        }
+      }
+      for (const seq of manifest.sequences) {
+        if (seq.value !== null) await s.query(`select setval($1::regclass, $2)`, [q(seq.name), seq.value]);
+      }
+      // Verify inside the same transaction: any difference rolls the whole load back.
+      for (const t of manifest.tables) {
+        const again = await exportTable(s, t.name);
+        if (again.rows !== t.rows || sha256(again.body) !== t.sha256) {
+          throw new TenancyError('restore_verification_failed', 409, `restored table ${t.name} does not match its archive (${again.rows} rows, expected ${t.rows})`);
+        }
+        await progress(++done);
+      }
+    });
+    const plan = strategyFor(ctx.profile).resources(ctx);
+    await this.objects.ensureBucket(plan.objects.bucket);
+    for (const o of manifest.objects) {
+      const file = await this.objects.get(this.bucket, `${prefix}objects/${o.key}`);
+      if (!file || sha256(file.body) !== o.sha256) throw new TenancyError('archive_checksum_mismatch', 409, `archive ${location}: object ${o.key} is ${file ? 'corrupt (checksum differs)' : 'missing'}`);
+      await this.objects.put(plan.objects.bucket, `${plan.objects.prefix}${o.key}`, file.body, { contentType: o.contentType });
+      await progress(++done);
     }
   }
 

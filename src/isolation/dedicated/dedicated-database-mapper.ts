@@ -38,6 +38,8 @@ export class DedicatedDatabaseMapper {
   async ensure(tenantId: string, password: string): Promise<ObservedDedicatedDatabase> {
     const { role, database } = this.names(tenantId);
     await ensureLoginRole(this.admin, role, password, { inherit: true });
+    // A role that was shared before a profile move still points at its old schema.
+    await sql`alter role ${sql.id(role)} reset search_path`.execute(this.admin);
     try {
       await sql`create database ${sql.id(database)} owner ${sql.id(role)}`.execute(this.admin);
     } catch (error) {

@@ -156,6 +156,18 @@ export class PgliteWarehouse implements Warehouse {
     }
   }
 
+  /** On the embedded engine each place has its own role (shared instance or the tenant's own), so this is remove. */
+  removePlace(ctx: IsolationContext): Promise<void> {
+    return this.remove(ctx);
+  }
+
+  /**
+   * Nothing to do: the embedded warehouse has no sessions of the tenant's role to restrict
+   * (everything runs through withTenant in this process, and a move holds the tenant's
+   * reconcile for its whole length).
+   */
+  async setReadOnly(): Promise<void> {}
+
   async connection(ctx: IsolationContext): Promise<DatabaseConnection> {
     const { role, schema, database } = this.#names(ctx);
     return {

@@ -88,6 +88,24 @@ export class PostgresWarehouse implements Warehouse {
     await this.store.deleteFrom('tenant_credentials').where('tenant_id', '=', ctx.tenantId).where('kind', '=', KIND).execute();
   }
 
+  async removePlace(ctx: IsolationContext): Promise<void> {
+    const { database, schema } = this.#place(ctx);
+    if (ctx.profile === 'mt-standard') await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(this.#admin);
+    else await sql`drop database if exists ${sql.id(database)} with (force)`.execute(this.#admin);
+  }
+
+  async setReadOnly(ctx: IsolationContext, readOnly: boolean): Promise<void> {
+    const { role } = this.#place(ctx);
+    if ((await sql<{ n: number }>`select count(*)::int as n from pg_roles where rolname = ${role}`.execute(this.#admin)).rows[0]!.n === 0) return;
+    if (readOnly) {
+      await sql`alter role ${sql.id(role)} set default_transaction_read_only = on`.execute(this.#admin);
+      // Open sessions keep their settings: end them, so every session from now on is read-only.
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${role} and pid <> pg_backend_pid()`.execute(this.#admin);
+    } else {
+      await sql`alter role ${sql.id(role)} reset default_transaction_read_only`.execute(this.#admin);
+    }
+  }
+
   /** The tenant's connection (decrypts its password). */
   async connection(ctx: IsolationContext): Promise<DatabaseConnection> {
     const password = await this.#password(ctx.tenantId);

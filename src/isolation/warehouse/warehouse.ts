@@ -46,6 +46,13 @@ export interface Warehouse {
   setLogin(ctx: IsolationContext, enabled: boolean): Promise<void>;
   /** Drop everything of the tenant (idempotent). */
   remove(ctx: IsolationContext): Promise<void>;
+  /**
+   * Drop the tenant's schema or database under `ctx.profile` but keep its role and
+   * credentials: a profile move holds both places under one role until the cut-over.
+   */
+  removePlace(ctx: IsolationContext): Promise<void>;
+  /** Make new sessions of the tenant's role read-only (ending open ones), or writable again. */
+  setReadOnly(ctx: IsolationContext, readOnly: boolean): Promise<void>;
   connection(ctx: IsolationContext): Promise<DatabaseConnection>;
   /** Run `fn` in one transaction as the tenant's role, search path = its schema; commits when `fn` resolves. */
   withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T>;

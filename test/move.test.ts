@@ -1,0 +1,160 @@
+/**
+ * Profile change = move, on the embedded warehouse and on a PostgreSQL warehouse: changing
+ * spec.profile copies every table, sequence and object to the other strategy's place,
+ * verifies it, cuts over and removes the old place, both ways; a move that fails leaves
+ * the tenant on its old place, intact and writable, and heals once the cause is gone.
+ */
+import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isolationContext, strategyFor, tenantIdentifier } from '../src/isolation/index.js';
+import { freshPostgresDatabase, PG_URL, startTestPlane, type TestPlane } from './support/engines.js';
+import { call, createActive } from './support/http.js';
+
+const EXAMPLE = fileURLToPath(new URL('../examples/app/migrations', import.meta.url));
+const kinds = PG_URL ? (['embedded', 'postgres'] as const) : (['embedded'] as const);
+if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: profile moves on a PostgreSQL warehouse are SKIPPED');
+
+describe.each(kinds)('profile moves on the %s warehouse', (kind) => {
+  let plane: TestPlane;
+  let warehouse: { url: string; drop: () => Promise<void> } | undefined;
+  const prefix = `v${randomBytes(3).toString('hex')}_`;
+  const ident = (id: string) => tenantIdentifier(id, kind === 'postgres' ? prefix : '');
+  const placed = async (id: string) => {
+    const t = await plane.registry.get(id);
+    return isolationContext(id, t.spec, t.status.placement?.profile);
+  };
+  const sql = async <R = any>(id: string, text: string) => plane.resources.databases.withTenant(await placed(id), (s) => s.query<R>(text));
+
+  beforeAll(async () => {
+    warehouse = kind === 'postgres' ? await freshPostgresDatabase() : undefined;
+    plane = await startTestPlane(kind === 'postgres' ? 'postgres' : 'pglite', {
+      env: { TENANCY_APP_MIGRATIONS: EXAMPLE, ...(warehouse ? { TENANCY_WAREHOUSE_URL: warehouse.url, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix } : {}) },
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await plane?.stop();
+    if (warehouse) {
+      const admin = new pg.Client({ connectionString: PG_URL });
+      await admin.connect();
+      for (const d of (await admin.query(`select datname from pg_database where datname like '${prefix}%'`)).rows) await admin.query(`drop database if exists "${d.datname}" with (force)`);
+      await warehouse.drop();
+      for (const r of (await admin.query(`select rolname from pg_roles where rolname like '${prefix}%'`)).rows) await admin.query(`drop role if exists "${r.rolname}"`).catch(() => undefined);
+      await admin.end();
+    }
+  });
+
+  async function seed(id: string) {
+    await sql(id, `insert into notes (title, body, tags) values ('one', 'first', '{a}'), ('two', 'second', '{}')`);
+    await sql(id, `create table attachments (id serial primary key, note_id bigint not null references notes(id), label text)`);
+    await sql(id, `insert into attachments (note_id, label) select id, 'att-' || title from notes`);
+    const place = strategyFor((await placed(id)).profile).resources(await placed(id)).objects;
+    await plane.objects.put(place.bucket, `${place.prefix}docs/a.txt`, Buffer.from('hello ' + id));
+  }
+
+  async function snapshot(id: string) {
+    const ctx = await placed(id);
+    const place = strategyFor(ctx.profile).resources(ctx).objects;
+    const items = (await plane.objects.list(place.bucket, { prefix: place.prefix })).items.filter((i) => !i.key.endsWith('.tenancy-prefix'));
+    const objects = Object.fromEntries(await Promise.all(items.map(async (i) => [i.key.slice(place.prefix.length), (await plane.objects.get(place.bucket, i.key))!.body.toString()])));
+    return { notes: await sql(id, 'select id, title, body, tags, created_at from notes order by id'), attachments: await sql(id, 'select * from attachments order by id'), objects };
+  }
+
+  async function waitPlaced(id: string, profile: string, timeoutMs = 30_000) {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const t = (await call(plane, 'GET', `/v1/tenants/${id}`)).json();
+      if (t.status.placement?.profile === profile && !t.status.placement.movingFrom && t.status.observedGeneration === t.metadata.generation) return t;
+      if (Date.now() > deadline) throw new Error(`${id} not moved to ${profile}: ${JSON.stringify(t.status)}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  it('moves a tenant shared -> dedicated -> shared with every row, sequence and object, verified', async () => {
+    const id = 'mv-a';
+    await createActive(plane, id);
+    await seed(id);
+    const before = await snapshot(id);
+
+    expect((await call(plane, 'PATCH', `/v1/tenants/${id}`, { spec: { profile: 'st-dedicated' } })).statusCode).toBe(200);
+    const moved = await waitPlaced(id, 'st-dedicated');
+    expect(moved.status.phase).toBe('active');
+    expect(await snapshot(id)).toEqual(before);
+    let inventory = await plane.resources.databases.inventory();
+    expect(inventory.schemas).not.toContain(ident(id));
+    expect(inventory.databases.some((d) => d.endsWith(ident(id).slice(ident(id).indexOf('t_') + 2)))).toBe(true);
+    expect((await plane.objects.list('shared', { prefix: `tenants/${id}/` })).items).toEqual([]);
+    const [next] = await sql<{ id: number }>(id, `insert into notes (title) values ('three') returning id`);
+    expect(Number(next!.id)).toBe(3);
+    const job = (await call(plane, 'GET', `/v1/jobs?tenant=${id}&kind=move`)).json().items[0];
+    expect(job).toMatchObject({ state: 'succeeded', result: { from: 'mt-standard', to: 'st-dedicated', rows: 4, verified: true, readOnlyMs: expect.any(Number) } });
+    const audit = (await call(plane, 'GET', `/v1/audit?tenant=${id}&action=tenant.move`)).json().items;
+    expect(audit).toHaveLength(1);
+    const conn = (await call(plane, 'GET', `/v1/tenants/${id}/connection`)).json();
+    expect(conn).toMatchObject({ strategy: 'dedicated', database: { schema: 'public' } });
+
+    const after = await snapshot(id);
+    await call(plane, 'PATCH', `/v1/tenants/${id}`, { spec: { profile: 'mt-standard' } });
+    await waitPlaced(id, 'mt-standard');
+    expect(await snapshot(id)).toEqual(after);
+    inventory = await plane.resources.databases.inventory();
+    expect(inventory.schemas).toContain(ident(id));
+    expect(inventory.databases.some((d) => d.endsWith(ident(id).slice(ident(id).indexOf('t_') + 2)))).toBe(false);
+  }, 90_000);
+
+  it.skipIf(kind !== 'postgres')('makes the tenant role read-only for the move window: its own logins cannot write', async () => {
+    const id = 'mv-ro';
+    await createActive(plane, id);
+    const url = (await call(plane, 'GET', `/v1/tenants/${id}/connection`)).json().database.url as string;
+    const open = async () => {
+      const c = new pg.Client({ connectionString: url });
+      c.on('error', () => undefined);
+      await c.connect();
+      return c;
+    };
+    const before = await open();
+    await plane.resources.databases.setReadOnly(await placed(id), true);
+    // The open session was ended; a new one may read but not write.
+    await expect(before.query('select 1')).rejects.toThrow();
+    const during = await open();
+    expect((await during.query('select count(*)::int as n from notes')).rows[0].n).toBe(0);
+    await expect(during.query(`insert into notes (title) values ('x')`)).rejects.toThrow(/read-only transaction/);
+    await during.end();
+    await plane.resources.databases.setReadOnly(await placed(id), false);
+    const after = await open();
+    await after.query(`insert into notes (title) values ('x')`);
+    await after.end();
+  });
+
+  it('leaves the tenant on its old place, intact and writable, when the move fails; heals later', async () => {
+    const id = 'mv-b';
+    await createActive(plane, id);
+    await seed(id);
+    const before = await snapshot(id);
+    const blocker = join(plane.dataDir, 'objects', 'data-mv-b');
+    await writeFile(blocker, 'not a bucket');
+    await call(plane, 'PATCH', `/v1/tenants/${id}`, { spec: { profile: 'st-dedicated' } });
+    const deadline = Date.now() + 20_000;
+    let t: any;
+    do {
+      await new Promise((r) => setTimeout(r, 100));
+      t = (await call(plane, 'GET', `/v1/tenants/${id}`)).json();
+    } while (!t.status.conditions.some((c: any) => c.type === 'Degraded') && Date.now() < deadline);
+    expect(t.status).toMatchObject({ phase: 'active', placement: { profile: 'mt-standard' } });
+    expect(t.status.conditions).toContainEqual(expect.objectContaining({ type: 'Degraded', status: 'True' }));
+    expect(await snapshot(id)).toEqual(before);
+    await sql(id, `insert into notes (title) values ('still writable')`);
+    expect((await plane.resources.databases.inventory()).databases.some((d) => d.endsWith(ident(id).slice(ident(id).indexOf('t_') + 2)))).toBe(false);
+    const failed = (await call(plane, 'GET', `/v1/jobs?tenant=${id}&kind=move`)).json().items[0];
+    expect(failed.state).toBe('failed');
+
+    await rm(blocker);
+    plane.controller.enqueue(id);
+    await waitPlaced(id, 'st-dedicated');
+    expect((await sql(id, 'select title from notes order by id')).map((r: any) => r.title)).toEqual(['one', 'two', 'still writable']);
+    expect((await call(plane, 'GET', `/v1/tenants/${id}`)).json().status.conditions.some((c: any) => c.type === 'Degraded')).toBe(false);
+  }, 90_000);
+});
