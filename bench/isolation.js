@@ -144,6 +144,24 @@ export async function benchIsolation(engine, pgUrl) {
       noop: { state: noop.state, totalMs: Math.round(noopMs), perTenantMs: +(noopMs / noop.progress.total).toFixed(3) },
     };
     out.migrate.noopOverNewMigration = +(noopMs / realMs).toFixed(4);
+
+    // A profile move of a tenant holding MOVE_ROWS rows: total time and read-only window.
+    const rowsToMove = Number(process.env.TENANCY_BENCH_MOVE_ROWS ?? 100_000);
+    await api(url, 'POST', '/v1/tenants', manifest('mover'));
+    await waitActive(plane, 'mover');
+    const { isolationContext } = await import('../dist/isolation/index.js');
+    const ctx = isolationContext('mover', (await plane.registry.get('mover')).spec, 'mt-standard');
+    await plane.resources.databases.withTenant(ctx, (s) => s.query(`insert into notes (title, body) select 'note ' || g, repeat('x', 100) from generate_series(1, ${rowsToMove}) g`));
+    t = performance.now();
+    await api(url, 'PATCH', '/v1/tenants/mover', { spec: { profile: 'st-dedicated' } });
+    for (;;) {
+      const tenant = await plane.registry.get('mover');
+      if (tenant.status.placement?.profile === 'st-dedicated' && !tenant.status.placement.movingFrom) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const moveMs = performance.now() - t;
+    const job = (await api(url, 'GET', '/v1/jobs?tenant=mover&kind=move')).items[0];
+    out.move = { rows: rowsToMove, from: 'mt-standard', to: 'st-dedicated', totalMs: Math.round(moveMs), readOnlyMs: job.result.readOnlyMs, verified: job.result.verified, rowsPerSec: Math.round((rowsToMove / moveMs) * 1000) };
   } finally {
     await plane.close();
     for (const c of cleanup) await c().catch(() => undefined);
