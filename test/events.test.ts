@@ -248,7 +248,7 @@ describe.each(engines())('events on %s', (engine: EngineName) => {
       await database?.drop();
       await rm(dataDir, { recursive: true, force: true });
     }
-  });
+  }, 90_000);
 });
 
 if (engines().includes('postgres')) {

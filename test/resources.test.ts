@@ -65,6 +65,21 @@ describe.each(setups)('tenant resources ($name)', ({ engine, env }) => {
     for (const m of got) await m.ack();
   });
 
+  it("stops a suspended tenant's queue consumption (jobs stay queued) and resumes it", async () => {
+    await call(plane, 'POST', `/v1/tenants/${shared}/suspend`, { reason: 'queue test' });
+    await waitForPhase(plane, shared, 'suspended');
+    await plane.controller.idle();
+    expect(await plane.queue.consumerPaused('jobs', shared)).toBe(true);
+    await plane.queue.publish(`jobs.${shared}`, Buffer.from('while-suspended'));
+    expect(await plane.queue.fetch('jobs', shared, 5, 1000)).toEqual([]);
+    await call(plane, 'POST', `/v1/tenants/${shared}/resume`, {});
+    await waitForPhase(plane, shared, 'active');
+    await plane.controller.idle();
+    const got = await plane.queue.fetch('jobs', shared, 5, 1000);
+    expect(got.map((m) => m.data.toString())).toEqual(['while-suspended']);
+    for (const m of got) await m.ack();
+  });
+
   it('provisions a dedicated tenant with its own bucket and stream', async () => {
     await createActive(plane, dedicated, { profile: 'st-dedicated', config: { retentionDays: 0 } });
     expect(await plane.objects.bucketExists(`data-${dedicated}`)).toBe(true);

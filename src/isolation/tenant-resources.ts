@@ -35,9 +35,13 @@ export class TenantResources {
     readonly archiver?: TenantArchiver,
   ) {}
 
-  /** Let the tenant's database role log in (active) or not (suspended, archived). */
+  /** Let the tenant's database role log in and its queue consumer deliver (active), or not (suspended, archived). */
   async setActive(ctx: IsolationContext, active: boolean): Promise<void> {
     await this.databases.setLogin(ctx, active);
+    const plan = strategyFor(ctx.profile).resources(ctx);
+    if ((await this.queue.streamExists(plan.queue.stream)) && (await this.queue.consumerPaused(plan.queue.stream, plan.queue.consumer)) === active) {
+      await this.queue.setConsumerPaused(plan.queue.stream, plan.queue.consumer, !active);
+    }
   }
 
   /** Create whatever is missing. */

@@ -63,6 +63,23 @@ export function runJobQueueSuite(name: string, factory: () => Promise<{ queue: J
       for (const m of later) await m.ack();
     });
 
+    it('delivers nothing to a paused consumer (a suspended tenant) and everything once it resumes', async () => {
+      await queue.ensureConsumer(shared, 'tenant-p', `jobs${tag}.tenant-p`);
+      await queue.setConsumerPaused(shared, 'tenant-p', true);
+      expect(await queue.consumerPaused(shared, 'tenant-p')).toBe(true);
+      await queue.publish(`jobs${tag}.tenant-p`, Buffer.from('p1'));
+      await queue.publish(`jobs${tag}.tenant-p`, Buffer.from('p2'));
+      expect(await queue.fetch(shared, 'tenant-p', 10, 1000)).toEqual([]);
+      // Re-ensuring the consumer (a reconcile) does not resume it.
+      await queue.ensureConsumer(shared, 'tenant-p', `jobs${tag}.tenant-p`);
+      expect(await queue.fetch(shared, 'tenant-p', 10, 1000)).toEqual([]);
+      await queue.setConsumerPaused(shared, 'tenant-p', false);
+      expect(await queue.consumerPaused(shared, 'tenant-p')).toBe(false);
+      const delivered = await queue.fetch(shared, 'tenant-p', 10, 1000);
+      expect(delivered.map((m) => m.data.toString())).toEqual(['p1', 'p2']);
+      for (const m of delivered) await m.ack();
+    });
+
     it('refuses bad names and subjects, and unknown consumers', async () => {
       await expect(queue.ensureStream('bad name', ['x'])).rejects.toMatchObject({ code: 'invalid_stream_name' });
       await expect(queue.publish('jobs.*', Buffer.from('x'))).rejects.toMatchObject({ code: 'invalid_subject' });

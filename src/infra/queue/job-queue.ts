@@ -28,7 +28,13 @@ export interface JobQueue {
   publish(subject: string, data: Buffer): Promise<{ stream: string; seq: number }>;
   ensureConsumer(stream: string, name: string, filterSubject: string): Promise<void>;
   removeConsumer(stream: string, name: string): Promise<void>;
-  /** Up to `max` messages not yet acknowledged, oldest first. */
+  /**
+   * Pause a consumer (it delivers nothing; its messages stay queued) or let it deliver
+   * again. A missing consumer is a no-op.
+   */
+  setConsumerPaused(stream: string, name: string, paused: boolean): Promise<void>;
+  consumerPaused(stream: string, name: string): Promise<boolean>;
+  /** Up to `max` messages not yet acknowledged, oldest first; none while the consumer is paused. */
   fetch(stream: string, consumer: string, max: number, expiresMs?: number): Promise<QueueMessage[]>;
   close(): Promise<void>;
 }

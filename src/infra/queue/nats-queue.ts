@@ -4,6 +4,7 @@
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
 import { TenancyError } from '../../errors.js';
 import { validateName, validateSubject, type JobQueue, type QueueMessage } from './job-queue.js';
 
@@ -12,9 +13,13 @@ function isNotFound(error: unknown): boolean {
   return e.api_error?.code === 404 || e.code === '404' || e.code === 404 || /not found/i.test(e.message ?? '');
 }
 
+/** The KV bucket holding which consumers are paused (JetStream consumer pause needs a newer server than 2.9). */
+const PAUSED_BUCKET = 'tenancy_queue_paused';
+
 /** JetStream-backed queue. */
 export class NatsJobQueue implements JobQueue {
   readonly engine = 'nats' as const;
+  #paused: Promise<KV> | undefined;
 
   private constructor(
     private readonly nc: NatsConnection,
@@ -108,9 +113,30 @@ export class NatsJobQueue implements JobQueue {
     }
   }
 
+  #pausedBucket(): Promise<KV> {
+    this.#paused ??= new Kvm(this.js).create(PAUSED_BUCKET, { history: 1 }).catch((error) => {
+      this.#paused = undefined;
+      throw wrap('paused consumers', error);
+    });
+    return this.#paused;
+  }
+
+  async setConsumerPaused(stream: string, name: string, paused: boolean): Promise<void> {
+    const key = `${validateName(stream, 'stream')}.${validateName(name, 'consumer')}`;
+    const kv = await this.#pausedBucket();
+    if (paused) await kv.put(key, '1');
+    else await kv.delete(key);
+  }
+
+  async consumerPaused(stream: string, name: string): Promise<boolean> {
+    const entry = await (await this.#pausedBucket()).get(`${validateName(stream, 'stream')}.${validateName(name, 'consumer')}`);
+    return entry?.operation === 'PUT';
+  }
+
   async fetch(stream: string, consumer: string, max: number, expiresMs = 1_000): Promise<QueueMessage[]> {
     validateName(stream, 'stream');
     validateName(consumer, 'consumer');
+    if (await this.consumerPaused(stream, consumer)) return [];
     let c;
     try {
       c = await this.js.consumers.get(stream, consumer);

@@ -82,11 +82,21 @@ export class SqlJobQueue implements JobQueue {
     await this.db.deleteFrom('queue_consumers').where('stream', '=', validateName(stream, 'stream')).where('name', '=', validateName(name, 'consumer')).execute();
   }
 
+  async setConsumerPaused(stream: string, name: string, paused: boolean): Promise<void> {
+    await this.db.updateTable('queue_consumers').set({ paused }).where('stream', '=', validateName(stream, 'stream')).where('name', '=', validateName(name, 'consumer')).execute();
+  }
+
+  async consumerPaused(stream: string, name: string): Promise<boolean> {
+    const c = await this.db.selectFrom('queue_consumers').select('paused').where('stream', '=', validateName(stream, 'stream')).where('name', '=', validateName(name, 'consumer')).executeTakeFirst();
+    return c?.paused ?? false;
+  }
+
   async fetch(stream: string, consumer: string, max: number): Promise<QueueMessage[]> {
     validateName(stream, 'stream');
     validateName(consumer, 'consumer');
-    const c = await this.db.selectFrom('queue_consumers').select('filter_subject').where('stream', '=', stream).where('name', '=', consumer).executeTakeFirst();
+    const c = await this.db.selectFrom('queue_consumers').select(['filter_subject', 'paused']).where('stream', '=', stream).where('name', '=', consumer).executeTakeFirst();
     if (!c) throw new TenancyError('consumer_not_found', 404, `consumer ${consumer} of stream ${stream} does not exist`);
+    if (c.paused) return [];
     const rows = await this.db.transaction().execute(async (trx) => {
       const due = await sql<{ seq: string | number; subject: string; data: Buffer | Uint8Array; delivery_count: number | null }>`
         select m.seq, m.subject, m.data, d.delivery_count

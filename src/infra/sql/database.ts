@@ -12,6 +12,7 @@ import * as m0004 from './migrations/0004-tenant-credentials.js';
 import * as m0005 from './migrations/0005-jobs-and-app-migrations.js';
 import * as m0006 from './migrations/0006-tenant-archives.js';
 import * as m0007 from './migrations/0007-tenant-placement.js';
+import * as m0008 from './migrations/0008-queue-consumer-pause.js';
 import * as m0010 from './migrations/0010-events-webhooks.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
@@ -37,6 +38,7 @@ const migrations: Record<string, Migration> = {
   '0005-jobs-and-app-migrations': m0005,
   '0006-tenant-archives': m0006,
   '0007-tenant-placement': m0007,
+  '0008-queue-consumer-pause': m0008,
   '0010-events-webhooks': m0010,
 };
 

@@ -156,6 +156,7 @@ export interface QueueConsumersTable {
   stream: string;
   name: string;
   filter_subject: string;
+  paused: ColumnType<boolean, boolean | undefined, boolean>;
 }
 export interface QueueDeliveriesTable {
   stream: string;
