@@ -16,7 +16,7 @@ import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
 import { TenancyError } from './errors.js';
 import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
 import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
-import { loadMigrationSet, PgliteWarehouse, PostgresWarehouse, TenantArchiver, TenantMigrator, TenantResources, type Warehouse } from './isolation/index.js';
+import { ByocWarehouse, loadMigrationSet, PgliteWarehouse, PostgresWarehouse, RoutingWarehouse, TenantArchiver, TenantMigrator, TenantResources, type Warehouse } from './isolation/index.js';
 import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
 import { TenantRegistry } from './tenants/index.js';
@@ -120,9 +120,10 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     });
     relay.onPublished(dispatcher.enqueue);
     relay.onCommitted(() => dispatcher.wake());
-    const databases: Warehouse = config.warehouseUrl
+    const platformWarehouse: Warehouse = config.warehouseUrl
       ? new PostgresWarehouse(db, keyRing, config.warehouseUrl, config.warehouseRolePrefix)
       : new PgliteWarehouse(options.inMemory ? undefined : join(config.dataDir, 'warehouse'), config.warehouseRolePrefix);
+    const databases: Warehouse = new RoutingWarehouse(platformWarehouse, new ByocWarehouse(secrets));
     try {
       await databases.prepare();
     } catch (cause) {

@@ -83,7 +83,7 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
 };
 
 /** Spec fields only a platform role may change (commercial and placement decisions). */
-export const PLATFORM_ONLY_SPEC_FIELDS = ['plan', 'profile', 'region', 'quotas', 'billing'] as const;
+export const PLATFORM_ONLY_SPEC_FIELDS = ['plan', 'profile', 'region', 'quotas', 'billing', 'byoc'] as const;
 
 const TENANT_RANK: Record<TenantRole, number> = { owner: 5, admin: 4, operator: 3, auditor: 2, viewer: 1 };
 

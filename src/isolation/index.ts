@@ -15,6 +15,7 @@ export { TenantResources, PREFIX_MARKER } from './tenant-resources.js';
 export type { ObservedResources } from './tenant-resources.js';
 export { PostgresWarehouse } from './warehouse/postgres-warehouse.js';
 export { PgliteWarehouse } from './warehouse/pglite-warehouse.js';
+export { ByocWarehouse, RoutingWarehouse } from './warehouse/byoc-warehouse.js';
 export type { Warehouse, TenantSession, DatabaseConnection, ObservedWarehouse } from './warehouse/warehouse.js';
 export { loadMigrationSet, compareVersions, sameVersion } from './migrations/migration-set.js';
 export type { MigrationSet, AppMigration } from './migrations/migration-set.js';

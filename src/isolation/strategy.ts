@@ -15,14 +15,23 @@ export interface IsolationContext {
   region: string;
   plan: string;
   quotas: EffectiveQuotas;
+  /** st-byoc: the tenant secret holding its own database's URL. */
+  byocDatabaseSecret?: string;
 }
 
 /**
  * The isolation context of a tenant, from its spec; `placedProfile` (where its resources
  * are, when known) wins over the spec's profile, which differs only while a move is due.
  */
-export function isolationContext(tenantId: string, spec: Pick<TenantSpec, 'plan' | 'profile' | 'region' | 'quotas'>, placedProfile?: string | null): IsolationContext {
-  return { tenantId, profile: (placedProfile as Profile | null | undefined) ?? spec.profile, region: spec.region, plan: spec.plan, quotas: effectiveQuotas(spec) };
+export function isolationContext(tenantId: string, spec: Pick<TenantSpec, 'plan' | 'profile' | 'region' | 'quotas' | 'byoc'>, placedProfile?: string | null): IsolationContext {
+  return {
+    tenantId,
+    profile: (placedProfile as Profile | null | undefined) ?? spec.profile,
+    region: spec.region,
+    plan: spec.plan,
+    quotas: effectiveQuotas(spec),
+    ...(spec.byoc ? { byocDatabaseSecret: spec.byoc.databaseSecret } : {}),
+  };
 }
 
 /** Where a tenant's relational data lives. */

@@ -86,6 +86,20 @@ export const tenantSpecSchema = z
         committedSpendUsd: z.number().min(0).optional(),
       })
       .optional(),
+    byoc: z
+      .strictObject({
+        databaseSecret: z
+          .string()
+          .regex(/^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/, 'must be a secret name')
+          .describe("name of the tenant secret holding the postgres:// URL of the tenant's own database"),
+      })
+      .optional(),
+  })
+  .superRefine((spec, ctx) => {
+    if (spec.profile === 'st-byoc' && !spec.byoc) {
+      ctx.addIssue({ code: 'custom', path: ['byoc'], message: "profile st-byoc needs byoc.databaseSecret: the name of a tenant secret holding the postgres:// URL of the tenant's own database" });
+    }
+    if (spec.profile !== 'st-byoc' && spec.byoc) ctx.addIssue({ code: 'custom', path: ['byoc'], message: 'applies to profile st-byoc only' });
   })
   .meta({ id: 'TenantSpec', description: 'Desired state of a tenant.' });
 

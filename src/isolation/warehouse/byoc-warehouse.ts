@@ -1,0 +1,163 @@
+/**
+ * Bring-your-own-cloud databases (profile st-byoc): the tenant's data lives in a
+ * PostgreSQL database the tenant runs, whose URL it stores as a tenant secret (encrypted
+ * with its key ring) and names in `spec.byoc.databaseSecret`. The control plane connects
+ * with exactly those credentials; it creates no roles there and never drops anything:
+ * suspending, archiving and purging leave the tenant's own database alone (archive still
+ * exports it, and the export is what a purge deletes).
+ */
+import pg from 'pg';
+import { TenancyError } from '../../errors.js';
+import { redactUrl } from '../../infra/sql/index.js';
+import type { SecretStore } from '../../keys/index.js';
+import type { IsolationContext } from '../strategy.js';
+import type { DatabaseConnection, ObservedWarehouse, TenantSession, Warehouse } from './warehouse.js';
+
+const ACTOR = { id: 'system:controller', correlationId: null };
+
+/** Tenants' own PostgreSQL databases. */
+export class ByocWarehouse implements Warehouse {
+  readonly engine = 'postgres' as const;
+
+  constructor(private readonly secrets: SecretStore) {}
+
+  async prepare(): Promise<void> {}
+
+  async #url(ctx: IsolationContext): Promise<string> {
+    const name = ctx.byocDatabaseSecret;
+    if (!name) throw new TenancyError('byoc_not_configured', 409, `tenant ${ctx.tenantId} has profile st-byoc but no spec.byoc.databaseSecret`);
+    let value: string;
+    try {
+      value = (await this.secrets.read(ACTOR, ctx.tenantId, name)).value;
+    } catch (cause) {
+      if ((cause as { status?: number }).status === 404) {
+        throw new TenancyError('byoc_secret_missing', 409, `tenant secret ${name} is not set: store the tenant database's postgres:// URL with PUT /v1/tenants/${ctx.tenantId}/secrets/${name}`, { cause });
+      }
+      throw cause;
+    }
+    if (!/^postgres(ql)?:\/\/\S+\/[A-Za-z0-9_-]+(\?\S*)?$/.test(value.trim())) {
+      throw new TenancyError('byoc_secret_invalid', 409, `tenant secret ${name} must hold a postgres://user:password@host:port/database URL`);
+    }
+    return value.trim();
+  }
+
+  async #client(ctx: IsolationContext): Promise<pg.Client> {
+    const url = await this.#url(ctx);
+    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (cause) {
+      throw new TenancyError('byoc_database_unreachable', 503, `cannot connect to tenant ${ctx.tenantId}'s database at ${redactUrl(url)}: ${(cause as Error).message}`, { cause });
+    }
+    return client;
+  }
+
+  /** Check the tenant's database is reachable with its credentials; nothing is created. */
+  async ensure(ctx: IsolationContext): Promise<void> {
+    const client = await this.#client(ctx);
+    await client.end().catch(() => undefined);
+  }
+
+  async observe(ctx: IsolationContext): Promise<ObservedWarehouse> {
+    try {
+      await this.ensure(ctx);
+      return { exists: true, canLogin: true };
+    } catch {
+      return { exists: false, canLogin: false };
+    }
+  }
+
+  /** The tenant's own roles are the tenant's: suspend refuses its credentials here, not its database's logins. */
+  async setLogin(): Promise<void> {}
+
+  /** Never drop a database the tenant owns. */
+  async remove(): Promise<void> {}
+
+  async removePlace(): Promise<void> {}
+
+  async setReadOnly(): Promise<void> {}
+
+  async connection(ctx: IsolationContext): Promise<DatabaseConnection> {
+    const url = await this.#url(ctx);
+    const u = new URL(url);
+    return { engine: 'postgres', url, role: decodeURIComponent(u.username), database: decodeURIComponent(u.pathname.slice(1)), schema: 'public', isolation: "the tenant's own database (st-byoc)" };
+  }
+
+  async withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T> {
+    const client = await this.#client(ctx);
+    try {
+      await client.query('begin');
+      try {
+        const result = await fn({
+          query: async <R>(text: string, params: unknown[] = []) => (await client.query(text, params)).rows as R[],
+          exec: async (script: string) => void (await client.query(script)),
+        });
+        await client.query('commit');
+        return result;
+      } catch (error) {
+        await client.query('rollback').catch(() => undefined);
+        throw error;
+      }
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  }
+
+  async inventory(): Promise<{ schemas: string[]; databases: string[] }> {
+    return { schemas: [], databases: [] };
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** Routes st-byoc tenants to their own databases and everyone else to the platform's warehouse. */
+export class RoutingWarehouse implements Warehouse {
+  constructor(
+    private readonly platform: Warehouse,
+    private readonly byoc: Warehouse,
+  ) {}
+
+  get engine(): 'postgres' | 'pglite' {
+    return this.platform.engine;
+  }
+
+  #for(ctx: IsolationContext): Warehouse {
+    return ctx.profile === 'st-byoc' ? this.byoc : this.platform;
+  }
+
+  prepare(): Promise<void> {
+    return this.platform.prepare();
+  }
+  ensure(ctx: IsolationContext): Promise<void> {
+    return this.#for(ctx).ensure(ctx);
+  }
+  observe(ctx: IsolationContext): Promise<ObservedWarehouse> {
+    return this.#for(ctx).observe(ctx);
+  }
+  setLogin(ctx: IsolationContext, enabled: boolean): Promise<void> {
+    return this.#for(ctx).setLogin(ctx, enabled);
+  }
+  remove(ctx: IsolationContext): Promise<void> {
+    return this.#for(ctx).remove(ctx);
+  }
+  removePlace(ctx: IsolationContext): Promise<void> {
+    return this.#for(ctx).removePlace(ctx);
+  }
+  setReadOnly(ctx: IsolationContext, readOnly: boolean): Promise<void> {
+    return this.#for(ctx).setReadOnly(ctx, readOnly);
+  }
+  connection(ctx: IsolationContext): Promise<DatabaseConnection> {
+    return this.#for(ctx).connection(ctx);
+  }
+  withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T> {
+    return this.#for(ctx).withTenant(ctx, fn);
+  }
+  inventory(): Promise<{ schemas: string[]; databases: string[] }> {
+    return this.platform.inventory();
+  }
+  async close(): Promise<void> {
+    await this.byoc.close();
+    await this.platform.close();
+  }
+}
