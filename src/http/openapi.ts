@@ -45,6 +45,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
     get: { summary: 'List platform API keys', tags: ['access'], ok: 200 },
   },
   '/v1/api-keys/{keyId}': { delete: { summary: 'Revoke a platform API key', tags: ['access'], ok: 200 } },
+  '/v1/principal': { get: { summary: 'The calling credential\'s principal (key id, role, tenant); used by the SDK to resolve API keys', tags: ['access'], ok: 200 } },
   '/v1/tokens': { post: { summary: 'Exchange the calling API key for a short-lived EdDSA JWT', tags: ['access'], body: 'TokenRequest', ok: 200, idempotent: true } },
   '/v1/tenants/{id}/secrets': { get: { summary: "List a tenant's secrets (names and versions, never values)", tags: ['keys'], ok: 200 } },
   '/v1/tenants/{id}/secrets/{name}': {

@@ -1,6 +1,7 @@
 /**
  * API keys (`/v1/tenants/{id}/api-keys` for tenant keys, `/v1/api-keys` for platform keys)
- * and `POST /v1/tokens`, which exchanges the calling key for a short-lived JWT.
+ * `POST /v1/tokens`, which exchanges the calling key for a short-lived JWT, and
+ * `GET /v1/principal`, which tells a data-plane app who an API key belongs to.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -84,6 +85,14 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     const keyId = keyIdParam(request.params.keyId);
     if (keyId === request.principal!.keyId) throw new TenancyError('cannot_revoke_self', 409, 'a key cannot revoke itself; use another platform-admin key');
     return apiKeys.revoke(actorOf(request), keyId, null);
+  });
+
+  // Introspection for the SDK: any valid credential may learn its own principal (never
+  // another's), so apps can resolve an opaque API key without holding the key store. The
+  // tenant's phase is not checked here; the app refuses it from the tenant context.
+  app.get('/v1/principal', async (request) => {
+    const { keyId, role, tenantId, via } = request.principal!;
+    return { keyId, role, tenantId, via };
   });
 
   app.post('/v1/tokens', async (request) => {

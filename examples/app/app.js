@@ -1,0 +1,84 @@
+// @ts-check
+/**
+ * The example notes app: a Fastify service guarded by the Tenancy SDK. Every request goes
+ * API key -> tenant context -> rate limit -> quota -> handler; handlers never take a tenant
+ * id from the request, they read `currentTenant()`. Notes live in the tenant's own
+ * database through `tenantDb()` when the control plane has a PostgreSQL warehouse
+ * (storage `postgres`), or in this process's memory otherwise (storage `memory`).
+ */
+import Fastify from 'fastify';
+import { createTenancy, currentTenant, tenancyFastify, tenantDb } from 'tenancy/sdk';
+
+/**
+ * @typedef {{ id: number | string, title: string, body: string, createdAt: string }} Note
+ * @typedef {{ list(): Promise<Note[]>, add(title: string, body: string): Promise<Note> }} NoteStore
+ */
+
+/** Notes in memory, one list per tenant: for the embedded warehouse, which has no URL. @returns {NoteStore} */
+function memoryStore() {
+  /** @type {Map<string, Note[]>} */
+  const notes = new Map();
+  return {
+    async list() {
+      return notes.get(currentTenant().id) ?? [];
+    },
+    async add(title, body) {
+      const list = notes.get(currentTenant().id) ?? [];
+      const note = { id: list.length + 1, title, body, createdAt: new Date().toISOString() };
+      notes.set(currentTenant().id, [...list, note]);
+      return note;
+    },
+  };
+}
+
+/** Notes in the tenant's own schema or database (the `notes` table of ./migrations). @returns {NoteStore} */
+function postgresStore() {
+  const columns = `id::text as id, title, body, created_at as "createdAt"`;
+  return {
+    async list() {
+      return tenantDb().query(`select ${columns} from notes order by id`);
+    },
+    async add(title, body) {
+      const rows = await tenantDb().query(`insert into notes (title, body) values ($1, $2) returning ${columns}`, [title, body]);
+      return /** @type {Note} */ (rows[0]);
+    },
+  };
+}
+
+/**
+ * Build the app (not listening yet).
+ * @param {{ controlPlaneUrl: string, token: string, storage?: 'memory' | 'postgres', limits?: import('tenancy/sdk').RequestLimiterOptions, natsUrl?: string }} options
+ */
+export async function buildNotesApp(options) {
+  const tenancy = await createTenancy({
+    controlPlane: { url: options.controlPlaneUrl, token: options.token },
+    ...(options.natsUrl ? { events: { natsUrl: options.natsUrl } } : {}),
+    ...(options.limits ? { limits: options.limits } : {}),
+  });
+  const store = options.storage === 'postgres' ? postgresStore() : memoryStore();
+  const app = Fastify();
+  tenancyFastify(app, tenancy);
+  app.addHook('onClose', async () => tenancy.close());
+
+  app.get('/notes', async () => ({ tenant: currentTenant().id, items: await store.list() }));
+
+  app.post('/notes', async (request, reply) => {
+    const input = /** @type {{ title?: unknown, body?: unknown } | null} */ (request.body);
+    const title = input?.title;
+    const body = input?.body ?? '';
+    if (typeof title !== 'string' || title.trim() === '' || title.length > 200 || typeof body !== 'string' || body.length > 10_000) {
+      return reply
+        .code(400)
+        .type('application/problem+json')
+        .send({ type: 'urn:tenancy:problem:validation_failed', title: 'Bad Request', status: 400, code: 'validation_failed', detail: 'a note needs a title (1..200 characters) and an optional body (string)', errors: [{ path: '/title', message: 'must be 1..200 characters' }] });
+    }
+    return reply.code(201).send(await store.add(title.trim(), body));
+  });
+
+  // The tenant's context as the app sees it (plan, quotas, features), e.g. for a settings page.
+  app.get('/me', async () => {
+    const { id, plan, region, quotas, features } = currentTenant();
+    return { id, plan, region, quotas, features };
+  });
+  return app;
+}

@@ -1,0 +1,66 @@
+/**
+ * Fastify: `tenancyFastify(app, tenancy)` adds hooks to `app` (or to the plugin scope it is
+ * called in). `onRequest` admits the request before its body is read; `preHandler` enters
+ * the request's scope so the handler and everything it awaits see `currentTenant()`.
+ * Typed structurally, so the SDK does not load Fastify.
+ */
+import { toProblem } from '../problem.js';
+import { runInScope } from '../request-context.js';
+import { correlationOf, type Admission, type Tenancy } from '../tenancy-sdk.js';
+
+/** What the adapter reads of a Fastify request. */
+export interface FastifyRequestLike {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** What the adapter uses of a Fastify reply. */
+export interface FastifyReplyLike {
+  code(statusCode: number): FastifyReplyLike;
+  header(name: string, value: string): FastifyReplyLike;
+  send(payload?: unknown): FastifyReplyLike;
+}
+
+/** What the adapter uses of a Fastify instance. */
+export interface FastifyLike {
+  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
+  addHook(name: 'preHandler', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: (error?: Error) => void) => void): unknown;
+  addHook(name: 'onResponse' | 'onRequestAbort', hook: (request: FastifyRequestLike) => Promise<void>): unknown;
+}
+
+/** Header lookup over Node's lower-cased header object (a repeated header counts as invalid). */
+export function headerOf(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** Add the Tenancy pipeline to a Fastify instance. */
+export function tenancyFastify(app: FastifyLike, tenancy: Tenancy): void {
+  const admissions = new WeakMap<object, Admission>();
+  app.addHook('onRequest', async (request, reply) => {
+    const incoming = { method: request.method, url: request.url, header: (name: string) => headerOf(request.headers, name) };
+    const correlation = correlationOf(incoming);
+    try {
+      const admission = await tenancy.admit(incoming, correlation);
+      admissions.set(request, admission);
+      for (const [name, value] of Object.entries(admission.headers)) reply.header(name, value);
+    } catch (error) {
+      const p = toProblem(error, request.url.split('?')[0]!, correlation.requestId);
+      reply.code(p.status);
+      for (const [name, value] of Object.entries(p.headers)) reply.header(name, value);
+      return reply.send(p.body);
+    }
+    return undefined;
+  });
+  app.addHook('preHandler', (request, _reply, done) => {
+    const admission = admissions.get(request);
+    if (!admission) return done();
+    runInScope(admission.scope, () => done());
+  });
+  const release = async (request: FastifyRequestLike) => {
+    admissions.get(request)?.release();
+  };
+  app.addHook('onResponse', release);
+  app.addHook('onRequestAbort', release);
+}

@@ -1,0 +1,111 @@
+/**
+ * Turns the caller's `Authorization: Bearer …` into a principal. API keys are opaque, so
+ * the control plane resolves them (`GET /v1/principal`), cached by the key's hash. JWTs are
+ * verified here against the control plane's JWKS with the algorithm, issuer and audience
+ * pinned and `exp` required. Revocations from the event feed take effect at once.
+ */
+import { createHash } from 'node:crypto';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { TenancyError } from '../errors.js';
+import type { TenancyClient } from './tenancy-client.js';
+import type { Principal } from './types.js';
+
+/** Options for {@link CredentialResolver}. */
+export interface CredentialOptions {
+  /** Expected `aud` (default `tenancy`, what `POST /v1/tokens` issues). */
+  audience?: string;
+  /** Expected `iss` (default `tenancy`). */
+  issuer?: string;
+  /** How long a resolved API key is reused (default 60 s; a revocation event drops it sooner). */
+  apiKeyTtlMs?: number;
+  maxEntries?: number;
+}
+
+const API_KEY_PREFIX = 'tnc_';
+/** JWTs live at most an hour: a revocation only has to be remembered that long. */
+const REVOCATION_MEMORY_MS = 3_600_000 + 60_000;
+
+/** Resolves credentials to principals. */
+export class CredentialResolver {
+  readonly #keys = new Map<string, { principal: Principal; until: number }>();
+  readonly #revoked = new Map<string, number>();
+  readonly #jwks: ReturnType<typeof createRemoteJWKSet>;
+  readonly #audience: string;
+  readonly #issuer: string;
+  readonly #ttlMs: number;
+  readonly #maxEntries: number;
+
+  constructor(
+    private readonly client: TenancyClient,
+    options: CredentialOptions = {},
+  ) {
+    this.#jwks = createRemoteJWKSet(client.jwksUrl());
+    this.#audience = options.audience ?? 'tenancy';
+    this.#issuer = options.issuer ?? 'tenancy';
+    this.#ttlMs = options.apiKeyTtlMs ?? 60_000;
+    this.#maxEntries = options.maxEntries ?? 10_000;
+  }
+
+  /** The principal for an Authorization header; 401 when it is missing or invalid. */
+  async resolve(header: string | undefined): Promise<Principal> {
+    if (header === undefined || header.trim() === '') {
+      throw new TenancyError('unauthenticated', 401, 'this endpoint needs credentials: send "Authorization: Bearer <API key or token>"', { headers: { 'WWW-Authenticate': 'Bearer realm="tenancy"' } });
+    }
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!m) throw new TenancyError('unauthenticated', 401, 'the Authorization header must be "Bearer <API key or token>"', { headers: { 'WWW-Authenticate': 'Bearer realm="tenancy", error="invalid_request"' } });
+    const credential = m[1]!;
+    if (credential.length > 8_192) throw new TenancyError('invalid_credentials', 401, 'the credential is too long');
+    const principal = !credential.startsWith(API_KEY_PREFIX) && credential.split('.').length === 3 ? await this.#verifyJwt(credential) : await this.#resolveKey(credential);
+    if (this.#revoked.has(principal.keyId)) throw new TenancyError('invalid_credentials', 401, 'the credential has been revoked');
+    return principal;
+  }
+
+  /** A key was revoked: drop it now and refuse its tokens until they would have expired anyway. */
+  revoke(keyId: string, at = Date.now()): void {
+    if (at + REVOCATION_MEMORY_MS < Date.now()) return;
+    this.#revoked.set(keyId, at + REVOCATION_MEMORY_MS);
+    for (const [hash, entry] of this.#keys) if (entry.principal.keyId === keyId) this.#keys.delete(hash);
+    if (this.#revoked.size > this.#maxEntries) {
+      const now = Date.now();
+      for (const [id, until] of this.#revoked) if (until < now) this.#revoked.delete(id);
+    }
+  }
+
+  async #resolveKey(credential: string): Promise<Principal> {
+    const hash = createHash('sha256').update(credential).digest('base64url');
+    const hit = this.#keys.get(hash);
+    if (hit && hit.until > Date.now()) return hit.principal;
+    const answer = await this.client.principal(credential);
+    const principal: Principal = { keyId: answer.keyId, role: answer.role, tenantId: answer.tenantId, via: 'api_key' };
+    if (this.#keys.size >= this.#maxEntries) this.#keys.delete(this.#keys.keys().next().value!);
+    this.#keys.set(hash, { principal, until: Date.now() + this.#ttlMs });
+    return principal;
+  }
+
+  async #verifyJwt(token: string): Promise<Principal> {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, this.#jwks, { algorithms: ['EdDSA'], issuer: this.#issuer, audience: this.#audience, requiredClaims: ['exp', 'sub'], clockTolerance: 5 }));
+    } catch (error) {
+      if (error instanceof joseErrors.JWKSTimeout || (error instanceof Error && /fetch failed|ECONNREFUSED/.test(error.message))) {
+        throw new TenancyError('control_plane_unavailable', 503, 'the control plane\'s signing keys could not be fetched', { cause: error, headers: { 'Retry-After': '1' } });
+      }
+      throw new TenancyError('invalid_token', 401, `the token is not valid: ${describeJoseError(error)}`, { cause: error });
+    }
+    const { sub, role, tenant_id: tenantId } = payload as JWTPayload & { role?: unknown; tenant_id?: unknown };
+    if (typeof sub !== 'string' || typeof role !== 'string' || (tenantId !== null && typeof tenantId !== 'string')) {
+      throw new TenancyError('invalid_token', 401, 'the token is not valid: claims are missing');
+    }
+    return { keyId: sub, role, tenantId, via: 'jwt' };
+  }
+}
+
+function describeJoseError(error: unknown): string {
+  if (error instanceof joseErrors.JWTExpired) return 'it has expired';
+  if (error instanceof joseErrors.JWTClaimValidationFailed) return `claim "${error.claim}" failed (${error.reason})`;
+  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'its algorithm is not allowed (only EdDSA)';
+  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'its signature does not verify';
+  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'it was not signed by a known key';
+  if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid) return 'it is malformed';
+  return 'it could not be verified';
+}

@@ -1,0 +1,35 @@
+/**
+ * `tenancy/sdk`: what the platform's own apps use on every request. Middleware for
+ * Fastify, Express and Hono resolves the caller's credential, loads the tenant context
+ * (cached, invalidated by control-plane events), refuses suspended and archived tenants,
+ * applies rate limits and quotas, and runs the handler with `currentTenant()` available.
+ * It also holds a control-plane client, header propagation for outbound calls, and
+ * tenant-scoped PostgreSQL access with row-level security. It loads no server code.
+ */
+export { createTenancy, Tenancy, correlationOf } from './tenancy-sdk.js';
+export type { TenancyOptions, IncomingRequest, Admission } from './tenancy-sdk.js';
+export { currentTenant, currentScope, runInScope, outsideScope } from './request-context.js';
+export type { RequestScope } from './request-context.js';
+export { TenancyClient } from './tenancy-client.js';
+export type { TenancyClientOptions, CallOptions } from './tenancy-client.js';
+export { propagationHeaders, tenantFetch } from './propagation.js';
+export { tenancyFastify } from './adapters/fastify.js';
+export type { FastifyLike, FastifyRequestLike, FastifyReplyLike } from './adapters/fastify.js';
+export { tenancyExpress } from './adapters/express.js';
+export type { ExpressRequestLike, ExpressResponseLike } from './adapters/express.js';
+export { tenancyHono } from './adapters/hono.js';
+export type { HonoContextLike } from './adapters/hono.js';
+export { RequestLimiter } from './request-limiter.js';
+export type { RequestLimiterOptions, RatePolicy, FailureMode, Granted } from './request-limiter.js';
+export { TenantContextCache } from './context-cache.js';
+export type { ContextCacheOptions } from './context-cache.js';
+export { CredentialResolver } from './credentials.js';
+export type { CredentialOptions } from './credentials.js';
+export { PollingEventFeed, NatsEventFeed } from './event-feed.js';
+export type { EventFeed, PollingFeedOptions, NatsFeedOptions } from './event-feed.js';
+export { TenantDatabases, tenantDb, withTenantTransaction, enableTenantRls, quoteIdentifier } from './tenant-db.js';
+export type { TenantDb, TenantDatabasesOptions, RlsOptions, Queryable, ClientSource } from './tenant-db.js';
+export { toProblem, PROBLEM_CONTENT_TYPE } from './problem.js';
+export type { ProblemBody, ProblemResponse } from './problem.js';
+export { TenancyError } from '../errors.js';
+export type { TenantContext, TenantQuotas, TenantPhase, Principal, ConnectionDescriptor, TenancyEvent } from './types.js';

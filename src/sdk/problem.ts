@@ -1,0 +1,59 @@
+/**
+ * Problem documents the SDK answers with: the same RFC 9457 shape and codes as the control
+ * plane (`urn:tenancy:problem:<code>`), so a client handles both planes with one parser.
+ */
+import { TenancyError } from '../errors.js';
+
+/** An RFC 9457 problem document with Tenancy's members. */
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: string;
+  instance?: string;
+  correlationId?: string;
+  [extension: string]: unknown;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+};
+
+/** The media type of every refusal. */
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json; charset=utf-8';
+
+/** A refusal ready to send: status, headers and body. */
+export interface ProblemResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: ProblemBody;
+}
+
+/**
+ * Turn any error into a problem response. Non-Tenancy errors become a bare 500 that names
+ * only the correlation id, so no internals leak to the caller.
+ */
+export function toProblem(error: unknown, instance: string, correlationId: string): ProblemResponse {
+  if (error instanceof TenancyError) {
+    const status = error.status;
+    return {
+      status,
+      headers: { ...error.headers, 'X-Request-Id': correlationId, 'content-type': PROBLEM_CONTENT_TYPE },
+      body: { type: `urn:tenancy:problem:${error.code}`, title: TITLES[status] ?? 'Error', status, detail: error.detail, code: error.code, instance, correlationId, ...error.extensions },
+    };
+  }
+  return {
+    status: 500,
+    headers: { 'X-Request-Id': correlationId, 'content-type': PROBLEM_CONTENT_TYPE },
+    body: { type: 'urn:tenancy:problem:internal_error', title: TITLES[500]!, status: 500, detail: `an internal error occurred; quote correlation id ${correlationId} when reporting it`, code: 'internal_error', instance, correlationId },
+  };
+}

@@ -1,0 +1,189 @@
+/**
+ * Rate limits and request quotas, checked on every admitted request:
+ *
+ * - configured rate limits per tenant and per credential (rate-limiter-flexible; in memory,
+ *   or in Redis so that every instance of the app shares them);
+ * - the tenant's `maxRequestsPerHour` and `maxConcurrentRequests` from its context, read on
+ *   every request, so a quota changed in the manifest applies as soon as the context does.
+ *
+ * Answers carry the IETF draft `RateLimit-Policy` / `RateLimit` fields; refusals are 429
+ * problems with `Retry-After`. When Redis cannot answer, reads pass and writes get 503
+ * `rate_limiter_unavailable` by default (a configurable choice, see docs/sdk.md).
+ */
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { TenancyError } from '../errors.js';
+import type { Principal, TenantContext } from './types.js';
+
+/** A rate-limit policy: `points` requests per `durationSeconds`. */
+export interface RatePolicy {
+  points: number;
+  durationSeconds: number;
+}
+
+/** What to do when the limiter's store (Redis) cannot answer. */
+export type FailureMode = 'open' | 'closed';
+
+/** Options for {@link RequestLimiter}. */
+export interface RequestLimiterOptions {
+  /** Requests per tenant (all its credentials together); none by default. */
+  perTenant?: RatePolicy;
+  /** Requests per credential (API key id); none by default. */
+  perCredential?: RatePolicy;
+  /** Share counters through Redis (`redis://host:port`); in memory when unset. */
+  redisUrl?: string;
+  /** Prefix of the Redis keys (default `tenancy:rl`). */
+  keyPrefix?: string;
+  /** Redis unreachable: reads (GET, HEAD, OPTIONS) `open` by default, writes `closed` by default. */
+  onStoreFailure?: { reads?: FailureMode; writes?: FailureMode };
+}
+
+/** A request that passed: headers to add, and `release` for the concurrency slot. */
+export interface Granted {
+  headers: Record<string, string>;
+  release(): void;
+}
+
+interface Meter {
+  name: string;
+  limiter: RateLimiterAbstract;
+  key: (tenant: TenantContext, principal: Principal) => string;
+  /** The limit: fixed for configured policies, the tenant's quota for the hourly one. */
+  limit: (tenant: TenantContext) => number;
+  windowSeconds: number;
+  code: 'rate_limited' | 'quota_exceeded';
+}
+
+const HOUR_SECONDS = 3_600;
+
+/** Minimal view of the Redis client, so the module compiles without loading it. */
+interface RedisLike {
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+}
+
+/** The limiter; one per app instance. */
+export class RequestLimiter {
+  readonly #meters: Meter[] = [];
+  readonly #inFlight = new Map<string, number>();
+  readonly #reads: FailureMode;
+  readonly #writes: FailureMode;
+
+  private constructor(
+    options: RequestLimiterOptions,
+    private readonly redis: RedisLike | undefined,
+  ) {
+    const store = redis;
+    this.#reads = options.onStoreFailure?.reads ?? 'open';
+    this.#writes = options.onStoreFailure?.writes ?? 'closed';
+    const prefix = options.keyPrefix ?? 'tenancy:rl';
+    const make = (name: string, points: number, duration: number): RateLimiterAbstract =>
+      store
+        ? new RateLimiterRedis({ storeClient: store, rejectIfRedisNotReady: true, keyPrefix: `${prefix}:${name}`, points, duration })
+        : new RateLimiterMemory({ keyPrefix: `${prefix}:${name}`, points, duration });
+    if (options.perTenant) {
+      const p = options.perTenant;
+      this.#meters.push({ name: 'tenant', limiter: make('tenant', p.points, p.durationSeconds), key: (t) => t.id, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited' });
+    }
+    if (options.perCredential) {
+      const p = options.perCredential;
+      this.#meters.push({ name: 'credential', limiter: make('credential', p.points, p.durationSeconds), key: (_t, pr) => pr.keyId, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited' });
+    }
+    // The quota differs per tenant and may change at any time, so the store only counts
+    // (its own limit is out of reach) and the comparison with the current quota is ours.
+    this.#meters.push({ name: 'hourly', limiter: make('hourly', Number.MAX_SAFE_INTEGER, HOUR_SECONDS), key: (t) => t.id, limit: (t) => t.quotas.maxRequestsPerHour, windowSeconds: HOUR_SECONDS, code: 'quota_exceeded' });
+  }
+
+  /** Build a limiter; with `redisUrl`, connects to Redis (loaded only then). */
+  static async create(options: RequestLimiterOptions = {}): Promise<RequestLimiter> {
+    if (!options.redisUrl) return new RequestLimiter(options, undefined);
+    const { Redis } = await import('ioredis');
+    // No offline queue: while Redis is away a command fails at once instead of waiting, so
+    // the failure mode applies without adding latency to every request.
+    const redis = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, lazyConnect: false });
+    redis.on('error', () => undefined);
+    return new RequestLimiter(options, redis as unknown as RedisLike);
+  }
+
+  /** Count the request against every meter; throws a 429/503 problem when it may not run. */
+  async admit(tenant: TenantContext, principal: Principal, write: boolean): Promise<Granted> {
+    const results = await Promise.allSettled(this.#meters.map((m) => m.limiter.consume(`${m.key(tenant, principal)}`)));
+    const policies: string[] = [];
+    const remaining: string[] = [];
+    let refusal: TenancyError | undefined;
+    let storeFailed = false;
+    results.forEach((result, i) => {
+      const meter = this.#meters[i]!;
+      let res: RateLimiterRes;
+      if (result.status === 'fulfilled') res = result.value;
+      else if (result.reason instanceof RateLimiterRes) res = result.reason;
+      else {
+        storeFailed = true;
+        return;
+      }
+      const limit = meter.limit(tenant);
+      const left = Math.max(0, limit - res.consumedPoints);
+      const resetSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+      policies.push(`"${meter.name}";q=${limit};w=${meter.windowSeconds}`);
+      remaining.push(`"${meter.name}";r=${left};t=${resetSeconds}`);
+      if (res.consumedPoints > limit && !refusal) {
+        const extensions = meter.code === 'quota_exceeded' ? { quota: 'maxRequestsPerHour', limit, current: res.consumedPoints - 1 } : { policy: meter.name, limit, windowSeconds: meter.windowSeconds };
+        const detail = meter.code === 'quota_exceeded' ? `tenant ${tenant.id} used its quota of ${limit} requests per hour` : `the ${meter.name} rate limit of ${limit} requests per ${meter.windowSeconds} s is used up`;
+        refusal = new TenancyError(meter.code, 429, detail, { extensions, headers: { 'Retry-After': String(resetSeconds) } });
+      }
+    });
+    const headers: Record<string, string> = {};
+    if (policies.length > 0) {
+      headers['RateLimit-Policy'] = policies.join(', ');
+      headers.RateLimit = remaining.join(', ');
+    }
+    if (storeFailed && (write ? this.#writes : this.#reads) === 'closed') {
+      throw new TenancyError('rate_limiter_unavailable', 503, 'the rate limiter cannot reach its store; try again shortly', { headers: { 'Retry-After': '1' } });
+    }
+    if (refusal) {
+      Object.assign(refusal.headers, headers);
+      throw refusal;
+    }
+    try {
+      return { headers, release: this.#acquire(tenant) };
+    } catch (error) {
+      if (error instanceof TenancyError) Object.assign(error.headers, headers);
+      throw error;
+    }
+  }
+
+  /**
+   * One concurrency slot of the tenant's `maxConcurrentRequests`, counted in this instance
+   * (a slot must be freed even if the process dies, which a shared counter cannot promise).
+   */
+  #acquire(tenant: TenantContext): () => void {
+    const limit = tenant.quotas.maxConcurrentRequests;
+    const current = this.#inFlight.get(tenant.id) ?? 0;
+    if (current >= limit) {
+      throw new TenancyError('quota_exceeded', 429, `tenant ${tenant.id} has ${current} requests in flight, its limit is ${limit}`, {
+        extensions: { quota: 'maxConcurrentRequests', limit, current },
+        headers: { 'Retry-After': '1' },
+      });
+    }
+    this.#inFlight.set(tenant.id, current + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.#inFlight.get(tenant.id) ?? 1) - 1;
+      if (n <= 0) this.#inFlight.delete(tenant.id);
+      else this.#inFlight.set(tenant.id, n);
+    };
+  }
+
+  /** Requests in flight for a tenant in this instance. */
+  inFlight(tenantId: string): number {
+    return this.#inFlight.get(tenantId) ?? 0;
+  }
+
+  async close(): Promise<void> {
+    if (!this.redis) return;
+    await Promise.race([this.redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
+    this.redis.disconnect();
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * A small fetch-based client for the control plane. Calls made while a request is in scope
+ * carry that request's tenant, request id and trace; the SDK's own background calls (event
+ * feed, cache fills) go without them, so they are never scoped to one caller's tenant.
+ */
+import { TenancyError } from '../errors.js';
+import { propagationHeaders } from './propagation.js';
+import type { ConnectionDescriptor, Principal, TenancyEvent, TenantContext } from './types.js';
+
+/** Options for {@link TenancyClient}. */
+export interface TenancyClientOptions {
+  /** Base URL of the control plane, e.g. `http://127.0.0.1:7480`. */
+  url: string;
+  /** The app's own credential (a platform API key or JWT): reads contexts, events, connections. */
+  token: string;
+  /** Per-call timeout (default 5000 ms). */
+  timeoutMs?: number;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  body?: unknown;
+  /** Call with this credential instead of the app's (e.g. to resolve a caller's API key). */
+  token?: string;
+  /** Add the current request's propagation headers (default true). */
+  propagate?: boolean;
+  headers?: Record<string, string>;
+}
+
+/** Client for the control plane's HTTP API v1. */
+export class TenancyClient {
+  readonly url: string;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+
+  constructor(options: TenancyClientOptions) {
+    this.url = options.url.replace(/\/+$/, '');
+    this.#token = options.token;
+    this.#timeoutMs = options.timeoutMs ?? 5_000;
+  }
+
+  /** Call `method path`; a non-2xx answer becomes a `TenancyError` with the problem's code and status. */
+  async request<T>(method: string, path: string, options: CallOptions = {}): Promise<T> {
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      ...(options.propagate === false ? {} : propagationHeaders()),
+      ...options.headers,
+      authorization: `Bearer ${options.token ?? this.#token}`,
+    };
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    try {
+      res = await fetch(this.url + path, {
+        method,
+        headers,
+        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+    } catch (cause) {
+      throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy control plane could not be reached', { cause, headers: { 'Retry-After': '1' } });
+    }
+    const text = await res.text();
+    if (res.ok) return (text === '' ? undefined : JSON.parse(text)) as T;
+    throw problemError(res.status, text);
+  }
+
+  /** The principal an API key (or JWT) belongs to. */
+  principal(credential: string): Promise<Principal> {
+    return this.request<Principal>('GET', '/v1/principal', { token: credential, propagate: false });
+  }
+
+  /** The tenant context (plan, phase, quotas, features, region). */
+  context(tenantId: string): Promise<TenantContext> {
+    return this.request<TenantContext>('GET', `/v1/tenants/${encodeURIComponent(tenantId)}/context`, { propagate: false });
+  }
+
+  /** The tenant's connection descriptor (needs `connection.read`; audited by the control plane). */
+  connection(tenantId: string): Promise<ConnectionDescriptor> {
+    return this.request<ConnectionDescriptor>('GET', `/v1/tenants/${encodeURIComponent(tenantId)}/connection`, { propagate: false });
+  }
+
+  /** A page of events after the cursor `after`, oldest first. */
+  events(after: number, limit = 1000): Promise<{ items: TenancyEvent[]; next: number | null }> {
+    return this.request('GET', `/v1/events?after=${after}&limit=${limit}`, { propagate: false });
+  }
+
+  /** URL of the control plane's JWKS. */
+  jwksUrl(): URL {
+    return new URL(`${this.url}/.well-known/jwks.json`);
+  }
+}
+
+/**
+ * Rebuild the control plane's refusal. 5xx answers become 502 `control_plane_error`: the
+ * app's caller did nothing wrong, and the control plane's internals stay out of the answer.
+ */
+function problemError(status: number, text: string): TenancyError {
+  let body: { code?: unknown; detail?: unknown } = {};
+  try {
+    body = JSON.parse(text) as typeof body;
+  } catch {
+    // not JSON: fall through with the status alone
+  }
+  if (status >= 500) return new TenancyError('control_plane_error', 502, `the Tenancy control plane answered ${status}`);
+  const code = typeof body.code === 'string' ? body.code : `http_${status}`;
+  const detail = typeof body.detail === 'string' ? body.detail : `the Tenancy control plane answered ${status}`;
+  return new TenancyError(code, status, detail);
+}

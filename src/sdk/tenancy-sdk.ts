@@ -1,0 +1,157 @@
+/**
+ * The data-plane pipeline every framework adapter runs: credential -> tenant -> tenant
+ * context (cached, invalidated by events) -> phase -> rate limits and quotas. It knows no
+ * framework; the adapters translate requests and replies.
+ */
+import { randomUUID } from 'node:crypto';
+import { TenancyError } from '../errors.js';
+import { TenantContextCache, type ContextCacheOptions } from './context-cache.js';
+import { CredentialResolver, type CredentialOptions } from './credentials.js';
+import { NatsEventFeed, PollingEventFeed, type EventFeed } from './event-feed.js';
+import { currentScope, outsideScope, type RequestScope } from './request-context.js';
+import { RequestLimiter, type RequestLimiterOptions } from './request-limiter.js';
+import { TenancyClient } from './tenancy-client.js';
+import { TenantDatabases, type TenantDatabasesOptions } from './tenant-db.js';
+import type { TenantPhase } from './types.js';
+
+/** Options for {@link createTenancy}. */
+export interface TenancyOptions {
+  /** The control plane: its URL and the app's own credential (a platform key with `tenant.read` and `event.read`). */
+  controlPlane: { url: string; token: string; timeoutMs?: number };
+  /** How changes reach the caches: NATS when `natsUrl` is set, else polling `GET /v1/events`. */
+  events?: { natsUrl?: string; subjectPrefix?: string; pollIntervalMs?: number; maxLagMs?: number; onError?: (error: unknown) => void };
+  /** JWT checks and API-key caching. */
+  credentials?: CredentialOptions;
+  /** Platform roles whose credentials may name the tenant with `X-Tenant-ID` (default platform-admin, platform-operator). */
+  trustedRoles?: string[];
+  contextCache?: ContextCacheOptions;
+  limits?: RequestLimiterOptions;
+  /** Per-tenant database pools for `tenantDb()`. */
+  databases?: TenantDatabasesOptions;
+}
+
+/** A request as the pipeline sees it (adapters build this from their framework's request). */
+export interface IncomingRequest {
+  method: string;
+  /** Path and query; used as the problem's `instance`. */
+  url: string;
+  header(name: string): string | undefined;
+}
+
+/** An admitted request: run the handler inside `run`, add `headers`, call `release` when the response ends. */
+export interface Admission {
+  scope: RequestScope;
+  headers: Record<string, string>;
+  release(): void;
+}
+
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+const TENANT_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Lifecycle events after which a tenant's database logins or password may have changed. */
+const POOL_EVENTS = new Set(['suspended', 'resumed', 'archived', 'restored', 'deleting', 'deleted', 'purged'].map((e) => `tenancy.tenant.${e}`));
+
+/** Phases whose tenants are refused, with the control plane's codes. */
+function refusal(phase: TenantPhase): { code: string; detail: string } | undefined {
+  if (phase === 'suspended') return { code: 'tenant_suspended', detail: 'the tenant is suspended' };
+  if (phase === 'archiving' || phase === 'archived') return { code: 'tenant_archived', detail: 'the tenant is archived' };
+  if (phase === 'deleting' || phase === 'deleted') return { code: 'tenant_deleted', detail: 'the tenant is deleted' };
+  return undefined;
+}
+
+/** The correlation id and trace of a request, taken as the control plane takes them. */
+export function correlationOf(request: Pick<IncomingRequest, 'header'>): { requestId: string; traceparent: string | undefined } {
+  const given = request.header('x-request-id');
+  const tp = request.header('traceparent');
+  const m = tp ? TRACEPARENT.exec(tp) : null;
+  const requestId = given && REQUEST_ID.test(given) ? given : m ? m[1]! : randomUUID();
+  return { requestId, traceparent: m ? tp : undefined };
+}
+
+/** The SDK: one per app instance. */
+export class Tenancy {
+  readonly client: TenancyClient;
+  readonly feed: EventFeed;
+  readonly contexts: TenantContextCache;
+  readonly credentials: CredentialResolver;
+  readonly limiter: RequestLimiter;
+  readonly databases: TenantDatabases;
+  readonly #trusted: Set<string>;
+  #ready: Promise<void> | undefined;
+
+  constructor(options: TenancyOptions, limiter: RequestLimiter) {
+    this.client = new TenancyClient(options.controlPlane);
+    const ev = options.events ?? {};
+    this.feed = ev.natsUrl
+      ? new NatsEventFeed({ url: ev.natsUrl, ...(ev.subjectPrefix ? { subjectPrefix: ev.subjectPrefix } : {}) })
+      : new PollingEventFeed(this.client, { ...(ev.pollIntervalMs !== undefined ? { intervalMs: ev.pollIntervalMs } : {}), ...(ev.maxLagMs !== undefined ? { maxLagMs: ev.maxLagMs } : {}), ...(ev.onError ? { onError: ev.onError } : {}) });
+    this.contexts = new TenantContextCache(this.client, this.feed, options.contextCache);
+    this.credentials = new CredentialResolver(this.client, options.credentials);
+    this.limiter = limiter;
+    this.databases = new TenantDatabases(this.client, options.databases);
+    this.#trusted = new Set(options.trustedRoles ?? ['platform-admin', 'platform-operator']);
+    this.feed.onEvent((event) => {
+      if (event.subject) this.contexts.invalidate(event.subject);
+      if (event.subject && POOL_EVENTS.has(event.type)) void this.databases.evict(event.subject);
+      if (event.type === 'tenancy.apikey.revoked') {
+        const id = (event.data as { id?: unknown } | null)?.id;
+        if (typeof id === 'string') this.credentials.revoke(id, Date.parse(event.time));
+      }
+    });
+    this.feed.onReset(() => this.contexts.clear());
+  }
+
+  /** Start following events; the first request waits for it, so calling this is optional. */
+  start(): Promise<void> {
+    // Started outside any request's scope, so the feed's timers never carry a caller's tenant.
+    this.#ready ??= outsideScope(() => this.feed.start()).catch((error: unknown) => {
+      this.#ready = undefined;
+      throw error;
+    });
+    return this.#ready;
+  }
+
+  /** Run the pipeline; throws a `TenancyError` (401/403/404/429/503) when the request may not proceed. */
+  async admit(request: IncomingRequest, correlation = correlationOf(request)): Promise<Admission> {
+    const { requestId, traceparent } = correlation;
+    await this.start().catch((cause: unknown) => {
+      throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy event feed could not start', { cause, headers: { 'Retry-After': '1' } });
+    });
+    const principal = await this.credentials.resolve(request.header('authorization'));
+    const named = request.header('x-tenant-id');
+    if (named !== undefined && !TENANT_ID.test(named)) {
+      throw new TenancyError('invalid_header', 400, 'X-Tenant-ID is not a valid tenant id', { errors: [{ path: '/headers/x-tenant-id', message: 'must be a DNS label' }] });
+    }
+    let tenantId: string;
+    if (principal.tenantId !== null) {
+      // A tenant credential is its tenant; a header naming another is refused without
+      // looking that tenant up, so the answer says nothing about whether it exists.
+      if (named !== undefined && named !== principal.tenantId) throw new TenancyError('tenant_mismatch', 403, 'X-Tenant-ID names a different tenant than the credential');
+      tenantId = principal.tenantId;
+    } else {
+      if (!this.#trusted.has(principal.role)) throw new TenancyError('forbidden', 403, `role ${principal.role} may not act for tenants here`, { extensions: { role: principal.role } });
+      if (named === undefined) throw new TenancyError('tenant_required', 400, 'a platform credential must name the tenant with X-Tenant-ID');
+      tenantId = named;
+    }
+    const tenant = await this.contexts.get(tenantId);
+    const refused = refusal(tenant.phase);
+    if (refused) throw new TenancyError(refused.code, 403, `${refused.detail}; its requests are refused`, { extensions: { phase: tenant.phase } });
+    const granted = await this.limiter.admit(tenant, principal, !READS.has(request.method.toUpperCase()));
+    return { scope: { tenant, principal, requestId, traceparent, databases: this.databases }, headers: { 'X-Request-Id': requestId, ...granted.headers }, release: granted.release };
+  }
+
+  /** Stop following events and close the limiter's store. */
+  async close(): Promise<void> {
+    await this.feed.close();
+    await this.limiter.close();
+    await this.databases.close();
+  }
+}
+
+/** Create the SDK for one app instance (connects to Redis when a Redis URL is given). */
+export async function createTenancy(options: TenancyOptions): Promise<Tenancy> {
+  return new Tenancy(options, await RequestLimiter.create(options.limits));
+}
+
+export { currentScope };

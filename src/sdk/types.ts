@@ -1,0 +1,72 @@
+/**
+ * Shapes the control plane serves to the data plane. They are declared here rather than
+ * imported from the server modules, so the SDK pulls in no server code.
+ */
+
+/** Lifecycle phases of a tenant. */
+export type TenantPhase = 'provisioning' | 'active' | 'suspended' | 'archiving' | 'archived' | 'deleting' | 'deleted' | 'failed';
+
+/** Effective quotas: plan defaults overridden by the manifest. */
+export interface TenantQuotas {
+  maxUsers: number;
+  maxProjects: number;
+  maxRequestsPerHour: number;
+  maxConcurrentRequests: number;
+  storageLimitBytes: number;
+  maxCostPerMonthUsd: number;
+  computeLimitMillicores: number;
+  networkBandwidthMbps: number;
+}
+
+/** `GET /v1/tenants/{id}/context`. */
+export interface TenantContext {
+  id: string;
+  uid: string;
+  name: string;
+  plan: string;
+  profile: string;
+  region: string;
+  phase: TenantPhase;
+  environments: string[];
+  labels: Record<string, string>;
+  quotas: TenantQuotas;
+  features: Record<string, boolean | string>;
+  generation: number;
+}
+
+/** Who is calling the app: `GET /v1/principal` for an API key, or the claims of a verified JWT. */
+export interface Principal {
+  keyId: string;
+  role: string;
+  /** The tenant a tenant credential is bound to; null for a platform credential. */
+  tenantId: string | null;
+  via: 'api_key' | 'jwt';
+}
+
+/** `GET /v1/tenants/{id}/connection`: where the tenant's runtime finds its resources. */
+export interface ConnectionDescriptor {
+  tenantId: string;
+  region: string;
+  strategy: string;
+  database: {
+    engine: 'postgres' | 'pglite';
+    /** PostgreSQL URL with the tenant's own role; null on the embedded warehouse (no network endpoint). */
+    url: string | null;
+    role: string;
+    database: string;
+    schema: string;
+    isolation: string;
+  };
+  objects: Record<string, unknown>;
+  queue: Record<string, unknown>;
+}
+
+/** One CloudEvent as `GET /v1/events` and NATS deliver it. */
+export interface TenancyEvent {
+  id: string;
+  type: string;
+  subject?: string;
+  time: string;
+  data: unknown;
+  sequence: string;
+}
