@@ -85,6 +85,10 @@ describe.each(kinds)('app migrations on the %s warehouse', (kind) => {
     const other = (await plane.resources.databases.connection(await ctx('mig-1'))).schema;
     await expect(plane.resources.databases.withTenant(await ctx('mig-0'), (s) => s.query(`select * from "${other}".notes`))).rejects.toThrow(/permission denied/);
     expect((await notesOf('mig-9')).length).toBe(0);
+    // The descriptor per environment: the tenant's environments only.
+    expect((await call(plane, 'GET', '/v1/tenants/mig-0/connection?env=prod')).json()).toMatchObject({ tenantId: 'mig-0', environment: 'prod', database: { role: expect.stringContaining('t_mig_0') } });
+    expect(expectProblem(await call(plane, 'GET', '/v1/tenants/mig-0/connection?env=staging'), 404, 'environment_not_found').errors).toEqual([expect.objectContaining({ path: '/query/env' })]);
+    expectProblem(await call(plane, 'GET', '/v1/tenants/mig-0/connection?env=Not_A_Label'), 400, 'invalid_query');
   });
 
   it('rolls a new migration out in waves as a job with progress, then a no-op run touches nothing', async () => {

@@ -105,6 +105,25 @@ describe.each(kinds)('profile moves on the %s warehouse', (kind) => {
     expect(inventory.databases.some((d) => d.endsWith(ident(id).slice(ident(id).indexOf('t_') + 2)))).toBe(false);
   }, 90_000);
 
+  it('cleans up after a move the process died in before its cut-over, when the move is no longer wanted', async () => {
+    const id = 'mv-c';
+    await createActive(plane, id);
+    await seed(id);
+    const before = await snapshot(id);
+    const spec = (await plane.registry.get(id)).spec;
+    // What a crash mid-copy leaves: the marker, and a half-made dedicated place.
+    await plane.database.db.updateTable('tenants').set({ moving_to: 'st-dedicated' }).where('id', '=', id).execute();
+    await plane.resources.databases.ensure(isolationContext(id, spec, 'st-dedicated'));
+    await plane.objects.ensureBucket('data-mv-c');
+    expect((await plane.resources.databases.inventory()).databases.some((d) => d.endsWith('mv_c'))).toBe(true);
+    plane.controller.enqueue(id);
+    await plane.controller.idle();
+    expect((await plane.resources.databases.inventory()).databases.some((d) => d.endsWith('mv_c'))).toBe(false);
+    expect(await plane.objects.bucketExists('data-mv-c')).toBe(false);
+    expect((await plane.database.db.selectFrom('tenants').select('moving_to').where('id', '=', id).executeTakeFirstOrThrow()).moving_to).toBeNull();
+    expect(await snapshot(id)).toEqual(before);
+  });
+
   it.skipIf(kind !== 'postgres')('makes the tenant role read-only for the move window: its own logins cannot write', async () => {
     const id = 'mv-ro';
     await createActive(plane, id);

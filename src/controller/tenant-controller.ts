@@ -243,7 +243,7 @@ export class TenantController {
   async #externalSteps(id: string): Promise<void> {
     const resources = this.options.resources;
     if (!resources) return;
-    const row = await this.db.selectFrom('tenants').select(['phase', 'spec', 'purged_at', 'purge_after', 'placed_profile', 'moving_from']).where('id', '=', id).executeTakeFirst();
+    const row = await this.db.selectFrom('tenants').select(['phase', 'spec', 'purged_at', 'purge_after', 'placed_profile', 'moving_from', 'moving_to']).where('id', '=', id).executeTakeFirst();
     if (!row) return;
     const spec = row.spec as unknown as TenantSpec;
     const ctx = isolationContext(id, spec, row.placed_profile);
@@ -252,6 +252,11 @@ export class TenantController {
     try {
       // A move cut over before a crash: its old place goes first, whatever happened since.
       if (row.moving_from) await this.#finishMove(id, spec, row.moving_from, ctx);
+      // A move the process died in before its cut-over: remove the half-made place (the move starts afresh if still wanted).
+      if (row.moving_to) {
+        await resources.abandonMove(ctx, isolationContext(id, spec, row.moving_to));
+        await this.db.updateTable('tenants').set({ moving_to: null }).where('id', '=', id).execute();
+      }
       if (row.phase === 'provisioning') await resources.ensure(ctx);
       else if (purgeDue || deletingNow) await resources.remove(ctx);
       else if (row.phase === 'archiving') await resources.archive(ctx);
@@ -282,9 +287,17 @@ export class TenantController {
   async #move(id: string, spec: TenantSpec, from: ReturnType<typeof isolationContext>): Promise<void> {
     const resources = this.options.resources!;
     const to = isolationContext(id, spec, spec.profile);
-    const moved = await resources.move(from, to);
+    await this.db.updateTable('tenants').set({ moving_to: to.profile }).where('id', '=', id).execute();
+    let moved: Awaited<ReturnType<typeof resources.move>>;
+    try {
+      moved = await resources.move(from, to);
+    } catch (error) {
+      // move() already put the old place back; nothing is in progress any more.
+      await this.db.updateTable('tenants').set({ moving_to: null }).where('id', '=', id).execute();
+      throw error;
+    }
     await this.db.transaction().execute(async (trx) => {
-      await trx.updateTable('tenants').set({ placed_profile: to.profile, moving_from: from.profile }).where('id', '=', id).execute();
+      await trx.updateTable('tenants').set({ placed_profile: to.profile, moving_from: from.profile, moving_to: null }).where('id', '=', id).execute();
       await this.audit.append(trx, ACTOR, { action: 'tenant.move', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from: from.profile, to: to.profile, rows: moved.rows, objects: moved.objects, jobId: moved.jobId } });
       await addEvent(trx, ACTOR, { type: 'tenant.moved', tenantId: id, payload: { id, from: from.profile, to: to.profile, jobId: moved.jobId } });
     });

@@ -113,14 +113,29 @@ export class TenantResources {
       await archiver.jobs.finish(job.id, { state: 'succeeded', result: { from: from.profile, to: to.profile, tables: manifest.tables.length, rows, objects: manifest.objects.length, verified: true } });
       return { jobId: job.id, readOnlySince, rows, objects: manifest.objects.length };
     } catch (error) {
-      // Leave the tenant on its old resources, intact and writable.
-      await this.databases.removePlace(to).catch(() => undefined);
-      await this.#removeObjects(to, from).catch(() => undefined);
-      await this.databases.setReadOnly(from, false).catch(() => undefined);
+      await this.abandonMove(from, to).catch(() => undefined);
       await this.objects.deletePrefix(archiver.bucket, staging).catch(() => undefined);
       await archiver.jobs.finish(job.id, { state: 'failed', error: (error as { detail?: string }).detail ?? (error as Error).message });
       throw error;
     }
+  }
+
+  /**
+   * Undo a move that did not reach its cut-over (it failed, or the process died during it):
+   * remove whatever was made of the new place and make the old one writable again. The
+   * tenant stays on its old resources, intact.
+   */
+  async abandonMove(from: IsolationContext, to: IsolationContext): Promise<void> {
+    if (from.profile === to.profile) return;
+    await this.databases.removePlace(to);
+    await this.#removeObjects(to, from);
+    const old = strategyFor(from.profile).resources(from);
+    const made = strategyFor(to.profile).resources(to);
+    if (made.queue.stream !== old.queue.stream) {
+      if (made.compute.dedicatedNamespace) await this.queue.removeStream(made.queue.stream);
+      else if (await this.queue.streamExists(made.queue.stream)) await this.queue.removeConsumer(made.queue.stream, made.queue.consumer);
+    }
+    await this.databases.setReadOnly(from, false);
   }
 
   /** After the cut-over: remove the old place's database, objects and queue; the tenant's role becomes writable. */

@@ -30,6 +30,8 @@ export interface TenantsTable {
   placed_profile: ColumnType<string | null, string | null | undefined, string | null>;
   /** The profile a move left behind, until its resources are removed. */
   moving_from: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The profile a move in progress copies to, until its cut-over or its abandonment. */
+  moving_to: ColumnType<string | null, string | null | undefined, string | null>;
 }
 
 /** `tenant_documents`: the GitOps folder's extra files (features, router, sovereignty, policies). */
