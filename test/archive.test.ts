@@ -1,5 +1,6 @@
 /**
- * Archive and restore end to end, on the embedded warehouse and on a PostgreSQL warehouse:
+ * Archive and restore end to end, on the embedded warehouse, on a PostgreSQL warehouse, and
+ * on one with the S3 protocol and NATS JetStream:
  * archive exports every table (migration-made or not), sequence and object to cold
  * storage with a manifest of row counts and checksums, then removes the live copies;
  * restore brings them back and verifies them; a corrupt archive is refused (the tenant
@@ -8,46 +9,29 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARCHIVE_BUCKET, isolationContext, strategyFor } from '../src/isolation/index.js';
-import { freshPostgresDatabase, PG_URL, startTestPlane, type TestPlane } from './support/engines.js';
+import type { TestPlane } from './support/engines.js';
+import { startWarehousePlane, warehouseKinds } from './support/warehouse.js';
 import { call, createActive, waitForPhase } from './support/http.js';
 
+const SUITE = 'archive and restore tests';
 const EXAMPLE = fileURLToPath(new URL('../examples/app/migrations', import.meta.url));
-const kinds = PG_URL ? (['embedded', 'postgres'] as const) : (['embedded'] as const);
-if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: archive on a PostgreSQL warehouse is SKIPPED');
 
-describe.each(kinds)('archive and restore on the %s warehouse', (kind) => {
+describe.each(warehouseKinds(SUITE))('archive and restore on the %s warehouse', (kind) => {
   let plane: TestPlane;
-  let warehouse: { url: string; drop: () => Promise<void> } | undefined;
-  const prefix = `a${randomBytes(3).toString('hex')}_`;
+  let prefix = '';
+  let close: (() => Promise<void>) | undefined;
   const ctx = async (id: string) => isolationContext(id, (await plane.registry.get(id)).spec);
   const sql = async <R = any>(id: string, text: string, params: unknown[] = []) => plane.resources.databases.withTenant(await ctx(id), (s) => s.query<R>(text, params));
   const place = async (id: string) => strategyFor((await ctx(id)).profile).resources(await ctx(id)).objects;
 
   beforeAll(async () => {
-    warehouse = kind === 'postgres' ? await freshPostgresDatabase() : undefined;
-    plane = await startTestPlane(kind === 'postgres' ? 'postgres' : 'pglite', {
-      env: { TENANCY_APP_MIGRATIONS: EXAMPLE, ...(warehouse ? { TENANCY_WAREHOUSE_URL: warehouse.url, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix } : {}) },
-    });
+    ({ plane, prefix, close } = await startWarehousePlane(kind, { TENANCY_APP_MIGRATIONS: EXAMPLE }));
   }, 60_000);
 
   afterAll(async () => {
-    await plane?.stop();
-    if (warehouse) {
-      const admin = new pg.Client({ connectionString: PG_URL });
-      await admin.connect();
-      const dbs = await admin.query(`select datname from pg_database where datname like '${prefix}%'`);
-      for (const d of dbs.rows) await admin.query(`drop database if exists "${d.datname}" with (force)`);
-      await admin.end();
-      await warehouse.drop();
-      const again = new pg.Client({ connectionString: PG_URL });
-      await again.connect();
-      const left = await again.query(`select rolname from pg_roles where rolname like '${prefix}%'`);
-      for (const r of left.rows) await again.query(`drop role if exists "${r.rolname}"`).catch(() => undefined);
-      await again.end();
-    }
+    await close?.();
   });
 
   async function seed(id: string) {

@@ -1,0 +1,63 @@
+/**
+ * Control planes with a tenant warehouse for the suites that move tenant data: the
+ * embedded default (PGlite everywhere), PostgreSQL (store and warehouse), and PostgreSQL
+ * with the S3 protocol (s3rver) and NATS JetStream. Each gets its own databases and a role
+ * prefix, and leaves nothing behind.
+ */
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { freshPostgresDatabase, PG_URL, startTestPlane, type TestPlane } from './engines.js';
+import { startS3 } from './s3.js';
+
+const NATS_URL = process.env.TENANCY_TEST_NATS_URL;
+
+export type WarehouseKind = 'embedded' | 'postgres' | 'engines';
+
+/** The kinds this machine can run; the others are announced as skipped. */
+export function warehouseKinds(suite: string): WarehouseKind[] {
+  if (!PG_URL) console.warn(`[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: ${suite} on a PostgreSQL warehouse are SKIPPED`);
+  else if (!NATS_URL) console.warn(`[tenancy tests] TENANCY_TEST_NATS_URL is not set: ${suite} with S3 and NATS are SKIPPED`);
+  return ['embedded', ...(PG_URL ? (['postgres'] as const) : []), ...(PG_URL && NATS_URL ? (['engines'] as const) : [])];
+}
+
+/** Drop every database and role whose name starts with `prefix`. */
+export async function dropPrefixed(prefix: string): Promise<void> {
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  try {
+    for (const d of (await admin.query(`select datname from pg_database where datname like $1`, [`${prefix}%`])).rows) await admin.query(`drop database if exists "${d.datname}" with (force)`);
+    for (const r of (await admin.query(`select rolname from pg_roles where rolname like $1`, [`${prefix}%`])).rows) {
+      await admin.query(`drop owned by "${r.rolname}" cascade`).catch(() => undefined);
+      await admin.query(`drop role if exists "${r.rolname}"`).catch(() => undefined);
+    }
+  } finally {
+    await admin.end();
+  }
+}
+
+/** A control plane on `kind`, with `env` on top; `close()` stops it and removes what it made. */
+export async function startWarehousePlane(kind: WarehouseKind, env: Record<string, string> = {}): Promise<{ plane: TestPlane; prefix: string; close: () => Promise<void> }> {
+  const prefix = `w${randomBytes(3).toString('hex')}_`;
+  const warehouse = kind !== 'embedded' ? await freshPostgresDatabase() : undefined;
+  const s3 = kind === 'engines' ? await startS3() : undefined;
+  const plane = await startTestPlane(kind !== 'embedded' ? 'postgres' : 'pglite', {
+    env: {
+      ...(warehouse ? { TENANCY_WAREHOUSE_URL: warehouse.url, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix } : {}),
+      ...(s3 ? { TENANCY_S3_URL: s3.url, TENANCY_NATS_URL: NATS_URL! } : {}),
+      ...env,
+    },
+  });
+  return {
+    plane,
+    prefix: warehouse ? prefix : '',
+    async close() {
+      await plane.stop();
+      await s3?.stop();
+      if (warehouse) {
+        await dropPrefixed(prefix);
+        await warehouse.drop();
+        await dropPrefixed(prefix);
+      }
+    },
+  };
+}
