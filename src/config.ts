@@ -42,6 +42,8 @@ export interface Config {
   webhookRetryScheduleMs: number[];
   /** Allow receivers on private, loopback and link-local addresses (`TENANCY_WEBHOOK_ALLOW_PRIVATE`). */
   webhookAllowPrivate: boolean;
+  /** Let st-byoc database URLs point at loopback or private addresses (`TENANCY_BYOC_ALLOW_PRIVATE`). */
+  byocAllowPrivate: boolean;
   /** Address ranges allowed even though not public (`TENANCY_WEBHOOK_ALLOWED_CIDRS`). */
   webhookAllowedCidrs: string[];
   /** How long a rotated-out signing secret still signs (`TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS`). */
@@ -106,6 +108,7 @@ const schema = z.object({
     .refine((v) => parseSchedule(v) !== undefined, 'must be comma-separated durations such as 5s,5m,30m,2h (units ms, s, m, h)')
     .refine((v) => (parseSchedule(v)?.length ?? 0) <= 50, 'must have at most 50 steps'),
   webhookAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
+  byocAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
   webhookAllowedCidrs: z.string().refine(
     (v) =>
       v
@@ -147,6 +150,7 @@ const NAMES: Record<string, string> = {
   webhookTimeoutSeconds: 'TENANCY_WEBHOOK_TIMEOUT_SECONDS',
   webhookRetrySchedule: 'TENANCY_WEBHOOK_RETRY_SCHEDULE',
   webhookAllowPrivate: 'TENANCY_WEBHOOK_ALLOW_PRIVATE',
+  byocAllowPrivate: 'TENANCY_BYOC_ALLOW_PRIVATE',
   webhookAllowedCidrs: 'TENANCY_WEBHOOK_ALLOWED_CIDRS',
   webhookSecretOverlapSeconds: 'TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS',
 };
@@ -177,6 +181,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     webhookTimeoutSeconds: blank(env.TENANCY_WEBHOOK_TIMEOUT_SECONDS) ?? '10',
     webhookRetrySchedule: blank(env.TENANCY_WEBHOOK_RETRY_SCHEDULE) ?? DEFAULT_WEBHOOK_RETRY_SCHEDULE,
     webhookAllowPrivate: blank(env.TENANCY_WEBHOOK_ALLOW_PRIVATE) ?? 'false',
+    byocAllowPrivate: blank(env.TENANCY_BYOC_ALLOW_PRIVATE) ?? 'false',
     webhookAllowedCidrs: env.TENANCY_WEBHOOK_ALLOWED_CIDRS ?? '',
     webhookSecretOverlapSeconds: blank(env.TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS) ?? '86400',
   };
@@ -211,6 +216,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     webhookTimeoutMs: Math.round(c.webhookTimeoutSeconds * 1000),
     webhookRetryScheduleMs: parseSchedule(c.webhookRetrySchedule)!,
     webhookAllowPrivate: c.webhookAllowPrivate === 'true',
+    byocAllowPrivate: c.byocAllowPrivate === 'true',
     webhookAllowedCidrs: c.webhookAllowedCidrs
       .split(',')
       .map((x) => x.trim())

@@ -126,7 +126,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const platformWarehouse: Warehouse = config.warehouseUrl
       ? new PostgresWarehouse(db, keyRing, config.warehouseUrl, config.warehouseRolePrefix)
       : new PgliteWarehouse(options.inMemory ? undefined : join(config.dataDir, 'warehouse'), config.warehouseRolePrefix);
-    const databases: Warehouse = new RoutingWarehouse(platformWarehouse, new ByocWarehouse(secrets));
+    const databases: Warehouse = new RoutingWarehouse(platformWarehouse, new ByocWarehouse(secrets, { allowPrivate: config.byocAllowPrivate }));
     try {
       await databases.prepare();
     } catch (cause) {

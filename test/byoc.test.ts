@@ -4,6 +4,7 @@
  * secret holds a reachable URL; migrations run there with the tenant's credentials; the
  * connection descriptor hands that URL back; purge never drops the tenant's database.
  */
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +17,8 @@ if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set:
 describe('bring your own database (st-byoc)', () => {
   let plane: TestPlane;
   beforeAll(async () => {
-    plane = await startTestPlane('pglite', { env: { TENANCY_APP_MIGRATIONS: EXAMPLE } });
+    // The tenant databases here are on loopback, which st-byoc refuses unless allowed.
+    plane = await startTestPlane('pglite', { env: { TENANCY_APP_MIGRATIONS: EXAMPLE, TENANCY_BYOC_ALLOW_PRIVATE: 'true' } });
   });
   afterAll(async () => {
     await plane?.stop();
@@ -32,6 +34,18 @@ describe('bring your own database (st-byoc)', () => {
 
   it.skipIf(!PG_URL)('provisions into the tenant database once the secret holds a reachable URL, and never drops it', async () => {
     const own = await freshPostgresDatabase();
+    // The tenant's own role: not a superuser, owner of its database only.
+    const role = `byoc_${randomBytes(3).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    await admin.query(`create role ${role} login password 'byoc-pass-0123456789'`);
+    await admin.query(`alter database "${new URL(own.url).pathname.slice(1)}" owner to ${role}`);
+    await admin.query(`grant all on schema public to ${role}`).catch(() => undefined);
+    await admin.end();
+    const ownUrl = new URL(own.url);
+    ownUrl.username = role;
+    ownUrl.password = 'byoc-pass-0123456789';
+    const tenantUrl = ownUrl.toString();
     try {
       const id = 'byoc-a';
       expect((await call(plane, 'POST', '/v1/tenants', manifest(id, { profile: 'st-byoc', byoc: { databaseSecret: 'db-url' }, config: { retentionDays: 0 } }))).statusCode).toBe(201);
@@ -49,7 +63,12 @@ describe('bring your own database (st-byoc)', () => {
       plane.controller.enqueue(id);
       expect((await degraded("cannot connect to tenant byoc-a's database")).status.phase).toBe('provisioning');
 
+      // A superuser URL (the platform's own cluster) is refused: the control plane must not be the tenant's way in.
       await call(plane, 'PUT', `/v1/tenants/${id}/secrets/db-url`, { value: own.url });
+      plane.controller.enqueue(id);
+      expect((await degraded('is a superuser or bypasses row-level security')).status.phase).toBe('provisioning');
+
+      await call(plane, 'PUT', `/v1/tenants/${id}/secrets/db-url`, { value: tenantUrl });
       plane.controller.enqueue(id);
       await waitForPhase(plane, id, 'active', 20_000);
       const c = new pg.Client({ connectionString: own.url });
@@ -58,7 +77,7 @@ describe('bring your own database (st-byoc)', () => {
         const tables = (await c.query(`select tablename from pg_tables where schemaname = 'public' order by 1`)).rows.map((r) => r.tablename);
         expect(tables).toEqual(['notes', 'tenancy_schema_migrations']);
         const conn = (await call(plane, 'GET', `/v1/tenants/${id}/connection`)).json();
-        expect(conn).toMatchObject({ strategy: 'dedicated', database: { url: own.url, schema: 'public', isolation: expect.stringContaining('st-byoc') } });
+        expect(conn).toMatchObject({ strategy: 'dedicated', database: { url: tenantUrl, schema: 'public', isolation: expect.stringContaining('st-byoc') } });
 
         await call(plane, 'DELETE', `/v1/tenants/${id}`);
         await waitForPhase(plane, id, 'deleted', 15_000);
@@ -69,6 +88,30 @@ describe('bring your own database (st-byoc)', () => {
       }
     } finally {
       await own.drop();
+      const cleanup = new pg.Client({ connectionString: PG_URL });
+      await cleanup.connect();
+      await cleanup.query(`drop role if exists ${role}`).catch(() => undefined);
+      await cleanup.end();
     }
   }, 60_000);
+
+  it.skipIf(!PG_URL)('refuses loopback and private database hosts unless the operator allows them', async () => {
+    const strict = await startTestPlane('pglite', { env: { TENANCY_APP_MIGRATIONS: EXAMPLE } });
+    try {
+      const id = 'byoc-b';
+      await call(strict, 'POST', '/v1/tenants', manifest(id, { profile: 'st-byoc', byoc: { databaseSecret: 'db-url' } }));
+      await call(strict, 'PUT', `/v1/tenants/${id}/secrets/db-url`, { value: PG_URL });
+      strict.controller.enqueue(id);
+      const deadline = Date.now() + 15_000;
+      let t: any;
+      do {
+        await new Promise((r) => setTimeout(r, 50));
+        t = (await call(strict, 'GET', `/v1/tenants/${id}`)).json();
+      } while (!t.status.conditions.some((c: any) => c.type === 'Degraded' && c.message.includes('loopback')) && Date.now() < deadline);
+      expect(t.status.phase).toBe('provisioning');
+      expect(t.status.conditions).toContainEqual(expect.objectContaining({ type: 'Degraded', message: expect.stringContaining('TENANCY_BYOC_ALLOW_PRIVATE') }));
+    } finally {
+      await strict.stop();
+    }
+  });
 });

@@ -6,6 +6,8 @@
  * suspending, archiving and purging leave the tenant's own database alone (archive still
  * exports it, and the export is what a purge deletes).
  */
+import { lookup } from 'node:dns/promises';
+import ipaddr from 'ipaddr.js';
 import pg from 'pg';
 import { TenancyError } from '../../errors.js';
 import { redactUrl } from '../../infra/sql/index.js';
@@ -19,7 +21,15 @@ const ACTOR = { id: 'system:controller', correlationId: null };
 export class ByocWarehouse implements Warehouse {
   readonly engine = 'postgres' as const;
 
-  constructor(private readonly secrets: SecretStore) {}
+  /**
+   * @param options.allowPrivate let URLs point at loopback, private or link-local addresses.
+   *   Off by default: a tenant writes its own secret, and the control plane must not become
+   *   its way into the platform's own databases (a confused deputy).
+   */
+  constructor(
+    private readonly secrets: SecretStore,
+    private readonly options: { allowPrivate: boolean } = { allowPrivate: false },
+  ) {}
 
   async prepare(): Promise<void> {}
 
@@ -43,12 +53,36 @@ export class ByocWarehouse implements Warehouse {
 
   async #client(ctx: IsolationContext): Promise<pg.Client> {
     const url = await this.#url(ctx);
-    const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+    const u = new URL(url);
+    const hostname = u.hostname.replace(/^\[|\]$/g, '');
+    let address: string;
+    try {
+      address = (await lookup(hostname)).address;
+    } catch (cause) {
+      throw new TenancyError('byoc_database_unreachable', 503, `cannot resolve ${hostname}, the host of tenant ${ctx.tenantId}'s database: ${(cause as Error).message}`, { cause });
+    }
+    const range = ipaddr.process(address).range();
+    if (range !== 'unicast' && !this.options.allowPrivate) {
+      throw new TenancyError('byoc_database_forbidden', 409, `tenant ${ctx.tenantId}'s database host ${hostname} is a ${range} address (${address}); set TENANCY_BYOC_ALLOW_PRIVATE=true to allow non-public addresses`);
+    }
+    // Connect to the address just checked, so a second DNS answer cannot point elsewhere.
+    const pinned = new URL(url);
+    pinned.hostname = address.includes(':') ? `[${address}]` : address;
+    const client = new pg.Client({ connectionString: pinned.toString(), connectionTimeoutMillis: 5_000 });
     client.on('error', () => undefined);
     try {
       await client.connect();
     } catch (cause) {
       throw new TenancyError('byoc_database_unreachable', 503, `cannot connect to tenant ${ctx.tenantId}'s database at ${redactUrl(url)}: ${(cause as Error).message}`, { cause });
+    }
+    try {
+      const me = await client.query<{ rolsuper: boolean; rolbypassrls: boolean }>('select rolsuper, rolbypassrls from pg_roles where rolname = current_user');
+      if (me.rows[0]?.rolsuper || me.rows[0]?.rolbypassrls) {
+        throw new TenancyError('byoc_role_too_powerful', 409, `the role in tenant ${ctx.tenantId}'s database URL is a superuser or bypasses row-level security; give the platform a role that owns only the tenant's database`);
+      }
+    } catch (error) {
+      await client.end().catch(() => undefined);
+      throw error;
     }
     return client;
   }
