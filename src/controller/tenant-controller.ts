@@ -111,6 +111,8 @@ export class TenantController {
           eb.or([
             eb('generation', '<>', eb.ref('observed_generation')),
             eb('phase', 'in', ['provisioning', 'archiving', 'deleting']),
+            eb('moving_to', 'is not', null),
+            eb('moving_from', 'is not', null),
             eb.and([eb('phase', '=', 'deleted'), eb('purged_at', 'is', null), eb('purge_after', '<=', new Date())]),
             eb.and([eb('phase', 'in', ['active', 'suspended']), sql<boolean>`exists (select 1 from tenant_keys k where k.tenant_id = tenants.id and k.state = 'active' and k.created_at + make_interval(days => ${ROTATION_DAYS_SQL}) <= now())`]),
           ]),
