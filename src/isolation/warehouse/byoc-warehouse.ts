@@ -13,7 +13,7 @@ import { TenancyError } from '../../errors.js';
 import { redactUrl } from '../../infra/sql/index.js';
 import type { SecretStore } from '../../keys/index.js';
 import type { IsolationContext } from '../strategy.js';
-import type { DatabaseConnection, ObservedWarehouse, TenantSession, Warehouse } from './warehouse.js';
+import { inPgTransaction, type DatabaseConnection, type ObservedWarehouse, type TenantSession, type Warehouse } from './warehouse.js';
 
 const ACTOR = { id: 'system:controller', correlationId: null };
 
@@ -121,18 +121,7 @@ export class ByocWarehouse implements Warehouse {
   async withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T> {
     const client = await this.#client(ctx);
     try {
-      await client.query('begin');
-      try {
-        const result = await fn({
-          query: async <R>(text: string, params: unknown[] = []) => (await client.query(text, params)).rows as R[],
-          exec: async (script: string) => void (await client.query(script)),
-        });
-        await client.query('commit');
-        return result;
-      } catch (error) {
-        await client.query('rollback').catch(() => undefined);
-        throw error;
-      }
+      return await inPgTransaction(client, [], fn);
     } finally {
       await client.end().catch(() => undefined);
     }

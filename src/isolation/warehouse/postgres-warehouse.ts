@@ -11,7 +11,7 @@ import type { KeyRing } from '../../keys/index.js';
 import { DedicatedDatabaseMapper } from '../dedicated/dedicated-database-mapper.js';
 import { SharedDatabaseMapper } from '../shared/shared-database-mapper.js';
 import type { IsolationContext } from '../strategy.js';
-import type { DatabaseConnection, ObservedWarehouse, TenantSession, Warehouse } from './warehouse.js';
+import { inPgTransaction, type DatabaseConnection, type ObservedWarehouse, type TenantSession, type Warehouse } from './warehouse.js';
 
 const KIND = 'database-role';
 
@@ -134,21 +134,7 @@ export class PostgresWarehouse implements Warehouse {
       await client.connect();
     }
     try {
-      await client.query('begin');
-      try {
-        await client.query(`set local role ${pg.escapeIdentifier(role)}`);
-        await client.query(`set local search_path = ${pg.escapeIdentifier(schema)}`);
-        const result = await fn({
-          query: async <R>(text: string, params: unknown[] = []) => (await client.query(text, params)).rows as R[],
-          // No parameters: the simple query protocol, so a script of several statements runs as one.
-          exec: async (script: string) => void (await client.query(script)),
-        });
-        await client.query('commit');
-        return result;
-      } catch (error) {
-        await client.query('rollback').catch(() => undefined);
-        throw error;
-      }
+      return await inPgTransaction(client, [`set local role ${pg.escapeIdentifier(role)}`, `set local search_path = ${pg.escapeIdentifier(schema)}`], fn);
     } finally {
       if (own) await (client as pg.Client).end().catch(() => undefined);
       else (client as pg.PoolClient).release();

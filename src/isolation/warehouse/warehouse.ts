@@ -28,6 +28,32 @@ export interface TenantSession {
   exec(script: string): Promise<void>;
 }
 
+/** The part of a `pg` client a session needs. */
+interface PgQueryable {
+  query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
+}
+
+/**
+ * Run `fn` as one transaction on a PostgreSQL connection: `setup` statements first (role,
+ * search path), commit when `fn` resolves, roll back when it throws.
+ */
+export async function inPgTransaction<T>(client: PgQueryable, setup: string[], fn: (session: TenantSession) => Promise<T>): Promise<T> {
+  await client.query('begin');
+  try {
+    for (const statement of setup) await client.query(statement);
+    const result = await fn({
+      query: async <R>(text: string, params: unknown[] = []) => (await client.query(text, params)).rows as R[],
+      // No parameters: the simple query protocol, so a script of several statements runs as one.
+      exec: async (script: string) => void (await client.query(script)),
+    });
+    await client.query('commit');
+    return result;
+  } catch (error) {
+    await client.query('rollback').catch(() => undefined);
+    throw error;
+  }
+}
+
 /** What exists of a tenant's database. */
 export interface ObservedWarehouse {
   exists: boolean;
