@@ -175,12 +175,21 @@ export class TenantController {
 
   /** One reconcile of one tenant: read desired state, converge, write status. */
   async reconcile(id: string): Promise<void> {
-    await this.#externalSteps(id);
+    const seen = await this.#externalSteps(id);
     let changed = true;
+    let stale = false;
     await this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('tenants').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
       if (!row) {
         changed = false;
+        return;
+      }
+      // The resource steps acted on the phase and generation they read; a verb or an update
+      // committed since then (another request, another replica) must not be marked done on
+      // their strength: this pass ends and the tenant is reconciled again from its new state.
+      if (seen && (seen.phase !== row.phase || seen.generation !== row.generation)) {
+        changed = false;
+        stale = true;
         return;
       }
       const phase = row.phase as Phase;
@@ -226,6 +235,7 @@ export class TenantController {
       }
     });
     if (changed) this.registry.notify(id, 'controller');
+    if (stale) this.enqueue(id);
   }
 
   async #setStatus(trx: Transaction<Schema>, id: string, from: Phase, to: Phase, generation: number, conditions: Condition[], action: string, details: Record<string, unknown> = {}): Promise<void> {
@@ -242,11 +252,11 @@ export class TenantController {
    * Steps on engines outside the store (objects, queue) run before the status transaction,
    * never inside it: they are idempotent, and a failure is recorded as `Degraded` and retried.
    */
-  async #externalSteps(id: string): Promise<void> {
+  async #externalSteps(id: string): Promise<{ phase: string; generation: number } | undefined> {
     const resources = this.options.resources;
-    if (!resources) return;
-    const row = await this.db.selectFrom('tenants').select(['phase', 'spec', 'purged_at', 'purge_after', 'placed_profile', 'moving_from', 'moving_to']).where('id', '=', id).executeTakeFirst();
-    if (!row) return;
+    if (!resources) return undefined;
+    const row = await this.db.selectFrom('tenants').select(['phase', 'generation', 'spec', 'purged_at', 'purge_after', 'placed_profile', 'moving_from', 'moving_to']).where('id', '=', id).executeTakeFirst();
+    if (!row) return undefined;
     const spec = row.spec as unknown as TenantSpec;
     const ctx = isolationContext(id, spec, row.placed_profile);
     const purgeDue = row.phase === 'deleted' && row.purged_at === null && row.purge_after !== null && new Date(row.purge_after).getTime() <= Date.now();
@@ -278,6 +288,7 @@ export class TenantController {
       this.registry.notify(id, 'controller');
       throw error;
     }
+    return { phase: row.phase, generation: row.generation };
   }
 
   /**
