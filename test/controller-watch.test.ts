@@ -103,7 +103,8 @@ describe('a verb committed while a reconcile is in its resource steps', () => {
       return original(ctx, active);
     };
     try {
-      plane.controller.enqueue(id);
+      // An update: the controller takes it up and, in its resource steps, is held at the gate.
+      expect((await call(plane, 'PATCH', `/v1/tenants/${id}`, { spec: { name: 'renamed' } })).statusCode).toBe(200);
       await inSteps;
       expect((await call(plane, 'POST', `/v1/tenants/${id}/archive`, {})).statusCode).toBe(200);
       release();
