@@ -54,6 +54,9 @@ function hasWork(eb: ExpressionBuilder<Schema, 'tenants'>): Expression<SqlBool> 
 /** Reconciles tenants; start() it once per control plane (a leader-elected one on PostgreSQL later). */
 export class TenantController {
   readonly #pending = new Set<string>();
+  /** Queued, not yet checked for work: checked in batches, so a pass over many unchanged tenants is a few reads. */
+  readonly #unchecked = new Set<string>();
+  #triaging = false;
   readonly #running = new Set<string>();
   readonly #dirty = new Set<string>();
   readonly #failures = new Map<string, { attempts: number; retryAt: number }>();
@@ -98,6 +101,7 @@ export class TenantController {
     if (this.#timer) clearInterval(this.#timer);
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#pending.clear();
+    this.#unchecked.clear();
     await this.idle();
   }
 
@@ -109,15 +113,51 @@ export class TenantController {
 
   #quiet(): boolean {
     const now = Date.now();
-    return this.#running.size === 0 && [...this.#pending].every((id) => (this.#failures.get(id)?.retryAt ?? 0) > now);
+    return this.#running.size === 0 && this.#unchecked.size === 0 && !this.#triaging && [...this.#pending].every((id) => (this.#failures.get(id)?.retryAt ?? 0) > now);
   }
 
   /** Queue a tenant; a tenant already running is reconciled again after it finishes. */
   enqueue(id: string): void {
     if (this.#stopped) return;
     if (this.#running.has(id)) this.#dirty.add(id);
-    else this.#pending.add(id);
+    else if (this.#pending.has(id) || this.#failures.has(id)) this.#pending.add(id);
+    else {
+      this.#unchecked.add(id);
+      this.#triage();
+    }
     this.#pump();
+  }
+
+  /** Move queued tenants that have work (one read per batch of up to 500) to the work queue; drop the rest. */
+  #triage(): void {
+    if (this.#triaging) return;
+    this.#triaging = true;
+    void (async () => {
+      try {
+        while (this.#unchecked.size > 0 && !this.#stopped) {
+          const batch = [...this.#unchecked].slice(0, 500);
+          for (const id of batch) this.#unchecked.delete(id);
+          let due: string[];
+          try {
+            due = (await this.db.selectFrom('tenants').select('id').where('id', 'in', batch).where(hasWork).execute()).map((r) => r.id);
+          } catch (error) {
+            // Unable to tell: reconcile them all (each reconcile checks again).
+            this.options.onError?.('*', error);
+            due = batch;
+          }
+          for (const id of due) {
+            if (this.#running.has(id)) this.#dirty.add(id);
+            else this.#pending.add(id);
+          }
+          this.#pump();
+        }
+      } finally {
+        this.#triaging = false;
+        if (this.#stopped || this.#quiet()) {
+          for (const resolve of this.#idle.splice(0)) resolve();
+        }
+      }
+    })();
   }
 
   /** Queue every tenant that has work: unobserved generations, transient phases, due purges. */
