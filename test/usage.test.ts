@@ -299,3 +299,17 @@ describe.each(engines())('usage and quotas on %s', (engine) => {
     expect(database.amount).toBeGreaterThanOrEqual(0);
   });
 });
+
+describe('usage in the OpenAPI description', () => {
+  it('lists the usage, quota and object operations with the schemas that validate them', async () => {
+    const { buildOpenApi } = await import('../src/http/openapi.js');
+    const doc = buildOpenApi('test') as any;
+    for (const path of ['/v1/usage', '/v1/tenants/{id}/usage', '/v1/usage/report', '/v1/tenants/{id}/usage/report', '/v1/tenants/{id}/quotas', '/v1/tenants/{id}/quotas/{quota}/reserve', '/v1/tenants/{id}/objects/{key}']) {
+      expect(Object.keys(doc.paths)).toContain(path);
+    }
+    expect(doc.components.schemas.UsageBatch.properties.meters.maxItems).toBe(1000);
+    expect(doc.components.schemas.TenantUsageBatch.properties.meters.items.required).toEqual(['id', 'resource', 'amount', 'ts']);
+    expect(doc.paths['/v1/tenants/{id}/usage'].get.parameters.map((p: any) => p.name)).toEqual(expect.arrayContaining(['from', 'to', 'granularity', 'resource']));
+    expect(Object.keys(doc.paths['/v1/usage/report'].get.responses['200'].content)).toEqual(['application/json', 'text/csv']);
+  });
+});
