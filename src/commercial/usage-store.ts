@@ -101,6 +101,7 @@ export class UsageStore {
    * the raw log keeps. `pointer` maps a meter's index to its JSON pointer for errors.
    */
   async record(actor: Actor, meters: Meter[], source: string, pointer: (i: number) => string = (i) => `/meters/${i}`): Promise<IngestResult> {
+    if (meters.length === 0) return { accepted: 0, duplicates: 0 };
     const now = Date.now();
     const oldest = now - this.rawRetentionDays * 86_400_000;
     const errors: FieldError[] = [];
