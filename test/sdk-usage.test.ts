@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenancy, currentTenant, TenancyClient, tenancyFastify, toProblem, UsageMeter, type Tenancy } from '../src/sdk/index.js';
-import { startTestPlane, type TestPlane } from './support/engines.js';
+import { engines, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, createActive, tenantKey } from './support/http.js';
 import { get, problemOf, startGuardedApp, type GuardedApp } from './sdk-apps.js';
 
@@ -54,7 +54,7 @@ async function quotaApp(tenancy: Tenancy): Promise<{ url: string; app: FastifyIn
   return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, app };
 }
 
-describe('SDK usage metering and quotas', () => {
+describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
   let plane: TestPlane;
   let appToken: string;
   const closers: Array<() => Promise<void>> = [];
@@ -71,7 +71,7 @@ describe('SDK usage metering and quotas', () => {
   };
 
   beforeAll(async () => {
-    plane = await startTestPlane('pglite', { listen: true, start: { manualSampler: true } });
+    plane = await startTestPlane(engine, { listen: true, start: { manualSampler: true } });
     await createActive(plane, 'meter-a');
     await createActive(plane, 'meter-b');
     await createActive(plane, 'cap-a', { quotas: { maxCostPerMonthUsd: 1 } });

@@ -147,7 +147,7 @@ export class UsageStore {
             });
           }
           const priced = [...perTenant].filter(([, e]) => [...e.resources].some((r) => r === COST_USD || this.prices.defaults[r] !== undefined || Object.values(this.prices.plans).some((p) => p[r] !== undefined)));
-          for (const [tenantId] of priced) await this.#alertCost(trx, actor, tenantId, known.get(tenantId)!, now);
+          if (priced.length > 0) await this.#alertCosts(trx, actor, priced.map(([id]) => id), known, now);
           const accepted = rows.reduce((s, r) => s + num(r.accepted), 0);
           return { accepted, duplicates: meters.length - accepted };
         });
@@ -199,23 +199,26 @@ export class UsageStore {
     return result.rows;
   }
 
-  /** Raise the cost alert of this month once, with its event, when the tenant is over its limit. */
-  async #alertCost(trx: Transaction<Schema>, actor: Actor, tenantId: string, tenant: { spec: unknown }, now: number): Promise<void> {
+  /** Raise this month's cost alert once per tenant, with its event, for tenants now over their limit. */
+  async #alertCosts(trx: Transaction<Schema>, actor: Actor, tenantIds: string[], tenants: Map<string, { spec: unknown }>, now: number): Promise<void> {
     const month = monthOf(now);
-    const limit = effectiveQuotas(tenant.spec as TenantSpec).maxCostPerMonthUsd;
-    const plan = (tenant.spec as TenantSpec).plan;
-    const current = costOf(await this.#monthSums(trx, month, tenantId), (r) => unitPrice(this.prices, plan, r), monthRange(month).hours);
-    if (!costExceeded(current, limit)) return;
-    const inserted = await trx
-      .insertInto('quota_alerts')
-      .values({ tenant_id: tenantId, quota: 'maxCostPerMonthUsd', period: month, limit_value: limit, current_value: current, raised_at: new Date(now).toISOString() })
-      .onConflict((oc) => oc.columns(['tenant_id', 'quota', 'period']).doNothing())
-      .returning('tenant_id')
-      .executeTakeFirst();
-    if (!inserted) return;
-    const details = { quota: 'maxCostPerMonthUsd', limit, current, period: month };
-    await this.audit.append(trx, actor, { action: 'quota.exceeded', target: `tenant/${tenantId}/quotas/maxCostPerMonthUsd`, tenantId, outcome: 'success', details });
-    await addEvent(trx, actor, { type: 'quota.exceeded', tenantId, payload: { tenantId, ...details } });
+    const sums = await this.#monthSums(trx, month, tenantIds);
+    for (const tenantId of tenantIds) {
+      const spec = tenants.get(tenantId)!.spec as TenantSpec;
+      const limit = effectiveQuotas(spec).maxCostPerMonthUsd;
+      const current = costOf(new Map([[tenantId, sums.get(tenantId) ?? new Map()]]), (r) => unitPrice(this.prices, spec.plan, r), monthRange(month).hours);
+      if (!costExceeded(current, limit)) continue;
+      const inserted = await trx
+        .insertInto('quota_alerts')
+        .values({ tenant_id: tenantId, quota: 'maxCostPerMonthUsd', period: month, limit_value: limit, current_value: current, raised_at: new Date(now).toISOString() })
+        .onConflict((oc) => oc.columns(['tenant_id', 'quota', 'period']).doNothing())
+        .returning('tenant_id')
+        .executeTakeFirst();
+      if (!inserted) continue;
+      const details = { quota: 'maxCostPerMonthUsd', limit, current, period: month };
+      await this.audit.append(trx, actor, { action: 'quota.exceeded', target: `tenant/${tenantId}/quotas/maxCostPerMonthUsd`, tenantId, outcome: 'success', details });
+      await addEvent(trx, actor, { type: 'quota.exceeded', tenantId, payload: { tenantId, ...details } });
+    }
   }
 
   /** A tenant's usage series in `[from, to)`. */
@@ -233,7 +236,7 @@ export class UsageStore {
   }
 
   /** Sums of one month per tenant and resource (from the daily rollups). */
-  async #monthSums(exec: Kysely<Schema>, month: string, tenantId?: string): Promise<Map<string, Map<string, number>>> {
+  async #monthSums(exec: Kysely<Schema>, month: string, tenantId?: string | string[]): Promise<Map<string, Map<string, number>>> {
     const { from, to } = monthRange(month);
     let q = exec
       .selectFrom('usage_rollups')
@@ -241,7 +244,8 @@ export class UsageStore {
       .where('granularity', '=', 'day')
       .where('bucket_start', '>=', from)
       .where('bucket_start', '<', to);
-    if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+    if (Array.isArray(tenantId)) q = q.where('tenant_id', 'in', tenantId);
+    else if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
     const rows = await q.groupBy(['tenant_id', 'resource']).execute();
     const out = new Map<string, Map<string, number>>();
     for (const r of rows) {
@@ -249,7 +253,7 @@ export class UsageStore {
       m.set(r.resource, num(r.amount));
       out.set(r.tenant_id, m);
     }
-    return tenantId === undefined ? out : new Map([[tenantId, out.get(tenantId) ?? new Map()]]);
+    return typeof tenantId === 'string' ? new Map([[tenantId, out.get(tenantId) ?? new Map()]]) : out;
   }
 
   /** The tenant's cost so far in `month` (default: the current one), in dollars. */

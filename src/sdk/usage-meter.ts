@@ -58,6 +58,8 @@ const RESOURCE = /^[a-z][a-z0-9_]{0,62}$/;
 /** Buffers meters and flushes them to the control plane. */
 export class UsageMeter {
   readonly #aggregates = new Map<string, Aggregate>();
+  /** The hot path: this hour's request count per tenant (moved to the aggregates when the hour turns or on flush). */
+  readonly #requests = new Map<string, { hour: number; amount: number; firstMs: number }>();
   #pending: PendingMeter[] = [];
   readonly #instance = randomBytes(8).toString('hex');
   #seq = 0;
@@ -65,6 +67,7 @@ export class UsageMeter {
   #dropped = 0;
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
+  #next: Promise<void> | undefined;
   readonly #enabled: boolean;
   readonly #intervalMs: number;
   readonly #maxPending: number;
@@ -107,9 +110,26 @@ export class UsageMeter {
     else this.#aggregates.set(key, { tenantId, resource, amount, firstMs: ms });
   }
 
-  /** One request served for `tenantId` (what the middleware calls). */
+  /** One request served for `tenantId` (what the middleware calls): a map update. */
   request(tenantId: string): void {
-    this.record(tenantId, 'requests');
+    if (!this.#enabled) return;
+    const ms = Date.now();
+    const hour = Math.floor(ms / HOUR_MS);
+    const hit = this.#requests.get(tenantId);
+    if (hit && hit.hour === hour) {
+      hit.amount++;
+      return;
+    }
+    if (hit) this.#fold(tenantId, hit);
+    this.#requests.set(tenantId, { hour, amount: 1, firstMs: ms });
+  }
+
+  /** Move a tenant's request count into the general aggregates. */
+  #fold(tenantId: string, r: { hour: number; amount: number; firstMs: number }): void {
+    const key = `${tenantId}\u0000requests\u0000${r.hour}`;
+    const hit = this.#aggregates.get(key);
+    if (hit) hit.amount += r.amount;
+    else this.#aggregates.set(key, { tenantId, resource: 'requests', amount: r.amount, firstMs: r.firstMs });
   }
 
   #enqueue(meters: PendingMeter[]): void {
@@ -122,13 +142,25 @@ export class UsageMeter {
     }
   }
 
-  /** Send everything buffered; meters that could not be delivered stay for the next flush. */
+  /**
+   * Send everything recorded before the call; meters that could not be delivered stay for
+   * the next flush. While a flush runs, one more is queued behind it (not more).
+   */
   flush(): Promise<void> {
-    this.#flushing ??= this.#flush().finally(() => (this.#flushing = undefined));
+    if (this.#flushing) {
+      this.#next ??= this.#flushing.then(() => {
+        this.#next = undefined;
+        return this.flush();
+      });
+      return this.#next;
+    }
+    this.#flushing = this.#flush().finally(() => (this.#flushing = undefined));
     return this.#flushing;
   }
 
   async #flush(): Promise<void> {
+    for (const [tenantId, r] of this.#requests) this.#fold(tenantId, r);
+    this.#requests.clear();
     if (this.#aggregates.size > 0) {
       const batch: PendingMeter[] = [];
       for (const a of this.#aggregates.values()) {
@@ -170,7 +202,7 @@ export class UsageMeter {
   }
 
   stats(): UsageMeterStats {
-    return { aggregated: this.#aggregates.size, pending: this.#pending.length, sent: this.#sent, dropped: this.#dropped };
+    return { aggregated: this.#aggregates.size + this.#requests.size, pending: this.#pending.length, sent: this.#sent, dropped: this.#dropped };
   }
 
   /** Stop the timer and flush once more. */
