@@ -12,7 +12,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenancy, currentTenant, TenancyClient, tenancyFastify, toProblem, UsageMeter, type Tenancy } from '../src/sdk/index.js';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
-import { call, createActive, tenantKey } from './support/http.js';
+import { call, manifest, tenantKey, waitForPhase } from './support/http.js';
 import { get, problemOf, startGuardedApp, type GuardedApp } from './sdk-apps.js';
 
 async function until(fn: () => Promise<boolean>, timeoutMs = 8_000): Promise<void> {
@@ -72,12 +72,17 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
 
   beforeAll(async () => {
     plane = await startTestPlane(engine, { listen: true, start: { manualSampler: true } });
-    await createActive(plane, 'meter-a');
-    await createActive(plane, 'meter-b');
-    await createActive(plane, 'cap-a', { quotas: { maxCostPerMonthUsd: 1 } });
-    await createActive(plane, 'count-a', { quotas: { maxProjects: 2, maxUsers: 5, storageLimitBytes: 100 } });
+    // Created together and provisioned concurrently, then awaited (setup stays short on a loaded machine).
+    const tenants: Array<[string, Record<string, unknown>]> = [
+      ['meter-a', {}],
+      ['meter-b', {}],
+      ['cap-a', { quotas: { maxCostPerMonthUsd: 1 } }],
+      ['count-a', { quotas: { maxProjects: 2, maxUsers: 5, storageLimitBytes: 100 } }],
+    ];
+    for (const [id, spec] of tenants) expect((await call(plane, 'POST', '/v1/tenants', manifest(id, spec))).statusCode).toBe(201);
+    for (const [id] of tenants) await waitForPhase(plane, id, 'active', 60_000);
     appToken = (await call(plane, 'POST', '/v1/api-keys', { name: 'app', role: 'platform-operator' })).json().token;
-  }, 60_000);
+  }, 120_000);
 
   afterAll(async () => {
     for (const close of closers.reverse()) await close().catch(() => undefined);

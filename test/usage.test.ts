@@ -9,7 +9,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
-import { call, createActive, expectProblem, tenantKey } from './support/http.js';
+import { call, createActive, expectProblem, manifest, tenantKey, waitForPhase } from './support/http.js';
 
 const HOUR = 3_600_000;
 const PRICES = JSON.stringify({ requests: 0.001, jobs: 0.5, object_bytes: 0.02, plans: { enterprise: { requests: 0.0005 } } });
@@ -23,9 +23,11 @@ describe.each(engines())('usage and quotas on %s', (engine) => {
   let plane: TestPlane;
   beforeAll(async () => {
     plane = await startTestPlane(engine, { env: { TENANCY_USAGE_PRICES: PRICES }, start: { manualSampler: true } });
-    await createActive(plane, 'use-a');
-    await createActive(plane, 'use-b', { plan: 'enterprise' });
-  }, 60_000);
+    expect((await call(plane, 'POST', '/v1/tenants', manifest('use-a'))).statusCode).toBe(201);
+    expect((await call(plane, 'POST', '/v1/tenants', manifest('use-b', { plan: 'enterprise' }))).statusCode).toBe(201);
+    await waitForPhase(plane, 'use-a', 'active', 60_000);
+    await waitForPhase(plane, 'use-b', 'active', 60_000);
+  }, 120_000);
   afterAll(async () => {
     await plane?.stop();
   });
@@ -262,8 +264,14 @@ describe.each(engines())('usage and quotas on %s', (engine) => {
     await call(plane, 'PATCH', '/v1/tenants/q-store', { spec: { quotas: { storageLimitBytes: 2000 } } });
     expect((await put('docs/c.txt', 600)).statusCode).toBe(201);
     expect(await plane.quotas.objectBytes('q-store')).toBe(1100);
+    // Raw bytes of any media type (or none); bodies over the limit are 413 and change nothing.
+    const raw = await call(plane, 'PUT', '/v1/tenants/q-store/objects/raw.json', '{"stays":"raw"}', { headers: { 'content-type': 'application/json' } });
+    expect(raw.json()).toMatchObject({ size: 15, contentType: 'application/json' });
+    expect((await call(plane, 'GET', '/v1/tenants/q-store/objects/raw.json')).body).toBe('{"stays":"raw"}');
+    expectProblem(await call(plane, 'PUT', '/v1/tenants/q-store/objects/huge.bin', Buffer.alloc(16 * 1024 * 1024 + 1) as never, { headers: { 'content-type': 'application/octet-stream' } }), 413, 'payload_too_large');
+    expect(await plane.quotas.objectBytes('q-store')).toBe(1115);
     const audit = (await call(plane, 'GET', '/v1/audit?tenant=q-store&action=object.put&limit=10')).json().items;
-    expect(audit.length).toBe(4);
+    expect(audit.length).toBe(5);
   });
 
   it('raises one quota.exceeded event when the monthly cost goes over maxCostPerMonthUsd', async () => {
@@ -281,6 +289,29 @@ describe.each(engines())('usage and quotas on %s', (engine) => {
     expect(events).toHaveLength(1);
     expect(events[0].data).toMatchObject({ quota: 'maxCostPerMonthUsd', limit: 1, current: 1.1 });
     await expect(plane.quotas.assertCostAllowed('q-cost')).rejects.toMatchObject({ code: 'quota_exceeded', status: 403 });
+    // More spending under the same cap raises nothing new; a raised cap crossed again does.
+    await call(plane, 'POST', '/v1/tenants/q-cost/usage', { meters: [{ id: 'spend-3', resource: 'cost_usd', amount: 0.1, ts }] });
+    await call(plane, 'PATCH', '/v1/tenants/q-cost', { spec: { quotas: { maxCostPerMonthUsd: 2 } } });
+    await plane.quotas.assertCostAllowed('q-cost');
+    await call(plane, 'POST', '/v1/tenants/q-cost/usage', { meters: [{ id: 'spend-4', resource: 'cost_usd', amount: 1, ts }] });
+    const again = (await call(plane, 'GET', '/v1/events?tenant=q-cost&type=tenancy.quota.exceeded')).json().items;
+    expect(again.map((e: any) => [e.data.limit, e.data.current])).toEqual([
+      [1, 1.1],
+      [2, 2.3],
+    ]);
+  });
+
+  it('prunes raw meters past the retention and keeps their rollups', async () => {
+    await createActive(plane, 'q-prune');
+    const old = new Date(Date.now() - 30 * 86_400_000).toISOString();
+    await call(plane, 'POST', '/v1/tenants/q-prune/usage', { meters: [{ id: 'old-1', resource: 'requests', amount: 4, ts: old }, { id: 'new-1', resource: 'requests', amount: 1, ts: new Date().toISOString() }] });
+    const raw = () => plane.database.db.selectFrom('usage_events').select('id').where('tenant_id', '=', 'q-prune').execute();
+    expect(await plane.usage.prune(Date.now())).toBe(0);
+    // Six days on, the 30-day-old meter is past the 35-day retention.
+    expect(await plane.usage.prune(Date.now() + 6 * 86_400_000)).toBeGreaterThanOrEqual(1);
+    expect((await raw()).map((r) => r.id)).toEqual(['new-1']);
+    const day = (await call(plane, 'GET', `/v1/tenants/q-prune/usage?granularity=day&from=${encodeURIComponent(new Date(Date.now() - 31 * 86_400_000).toISOString())}`)).json();
+    expect(day.totals).toEqual([{ resource: 'requests', amount: 5, events: 2 }]);
   });
 
   it("meters the control plane's own work: jobs and hourly storage samples, each once", async () => {

@@ -5,7 +5,7 @@
  * twice and concurrent writers add to the same bucket without losing an update (the
  * upsert locks the bucket row). Each accepted batch is audited per tenant in the same
  * transaction; a monthly cost that goes over `maxCostPerMonthUsd` raises one
- * `quota.exceeded` event per month.
+ * `quota.exceeded` event per month (and again if the cap is changed and crossed again).
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { TenancyError, validationError, type FieldError } from '../errors.js';
@@ -211,7 +211,13 @@ export class UsageStore {
       const inserted = await trx
         .insertInto('quota_alerts')
         .values({ tenant_id: tenantId, quota: 'maxCostPerMonthUsd', period: month, limit_value: limit, current_value: current, raised_at: new Date(now).toISOString() })
-        .onConflict((oc) => oc.columns(['tenant_id', 'quota', 'period']).doNothing())
+        // Once per month and limit: a cap raised within the month and crossed again alerts again.
+        .onConflict((oc) =>
+          oc
+            .columns(['tenant_id', 'quota', 'period'])
+            .doUpdateSet({ limit_value: limit, current_value: current, raised_at: new Date(now).toISOString() })
+            .where(sql<boolean>`quota_alerts.limit_value <> ${limit}`),
+        )
         .returning('tenant_id')
         .executeTakeFirst();
       if (!inserted) continue;

@@ -4,7 +4,7 @@
  * - `maxCostPerMonthUsd` is checked on every admitted request (writes by default): the
  *   tenant's cost this month, read from the control plane (`GET /v1/tenants/{id}/quotas`),
  *   cached per tenant for a few seconds, refreshed in the background, and refreshed at once
- *   when an event names the tenant (e.g. `quota.exceeded`). Over the limit: 403
+ *   on the tenant's `quota.exceeded` event. Over the limit: 403
  *   `quota_exceeded` with `Retry-After` until the next month.
  * - `maxUsers` and `maxProjects` are counts the app owns: `reserve` takes one from the
  *   control plane's counter atomically across every app instance (409 when none is left),
@@ -74,8 +74,9 @@ export class QuotaGuard {
   ) {
     this.#enforcement = options.costEnforcement ?? 'writes';
     this.#ttlMs = options.costTtlMs ?? 5_000;
+    // Only a cost alert needs an immediate read; otherwise the cached cost is refreshed after costTtlMs.
     feed.onEvent((event) => {
-      if (event.subject && this.#costs.has(event.subject)) void this.#refresh(event.subject);
+      if (event.type === 'tenancy.quota.exceeded' && event.subject && this.#costs.has(event.subject)) void this.#refresh(event.subject);
     });
     feed.onReset(() => this.#costs.clear());
   }

@@ -10,7 +10,7 @@
  *
  * A tenant caller reaches only its own tenant; any other id answers 404.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { COUNTED_QUOTAS, monthOf, reportCsv, RESOURCE_PATTERN, tenantUsageBatchSchema, usageBatchSchema, type CountedQuota, type CostReport } from '../../commercial/index.js';
 import { notFound, validationError } from '../../errors.js';
@@ -28,16 +28,22 @@ const dateTime = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date
 const monthSchema = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month such as 2026-11');
 const formatSchema = z.enum(['json', 'csv'], { error: 'must be json or csv' });
 
+/** `GET /v1/tenants/{id}/usage` query. */
 export const usageQuerySchema = z.strictObject({
   from: dateTime.optional(),
   to: dateTime.optional(),
   granularity: z.enum(['hour', 'day'], { error: 'must be hour or day' }).default('hour'),
   resource: z.string().regex(RESOURCE_PATTERN, 'must be a resource name such as requests').optional(),
 });
+/** `GET /v1/usage/report` query. */
 export const reportQuerySchema = z.strictObject({ month: monthSchema.optional(), format: formatSchema.optional(), tenant: tenantIdSchema.optional() });
+/** `GET /v1/tenants/{id}/usage/report` query. */
 export const tenantReportQuerySchema = z.strictObject({ month: monthSchema.optional(), format: formatSchema.optional() });
+/** Body of reserve and release. */
 export const quotaAmountSchema = z.strictObject({ amount: z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be 1..1000000').max(1_000_000, 'must be 1..1000000').default(1) }).meta({ id: 'QuotaAmount' });
+/** Body of `PUT /v1/tenants/{id}/quotas/{quota}`. */
 export const quotaSetSchema = z.strictObject({ current: z.number({ error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').max(1e12, 'must be <= 1e12') }).meta({ id: 'QuotaSet' });
+/** `GET /v1/tenants/{id}/objects` query. */
 export const objectListQuerySchema = z.strictObject({
   prefix: z.string().max(1024, 'must be at most 1024 characters').optional(),
   after: z.string().max(1024, 'must be at most 1024 characters').optional(),
@@ -62,7 +68,7 @@ function wantsCsv(request: FastifyRequest, format: 'json' | 'csv' | undefined): 
 export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
   const { usage, quotas } = deps;
 
-  const sendReport = (request: FastifyRequest, reply: import('fastify').FastifyReply, report: CostReport, csv: boolean, name: string) => {
+  const sendReport = (reply: FastifyReply, report: CostReport, csv: boolean, name: string) => {
     if (!csv) return reply.send(report);
     return reply.type('text/csv; charset=utf-8').header('Content-Disposition', `attachment; filename="${name}"`).send(reportCsv(report));
   };
@@ -115,7 +121,7 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     const q = parseOrThrow(tenantReportQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
     await deps.registry.get(id);
     const month = q.month ?? monthOf(Date.now());
-    return sendReport(request, reply, await usage.report(month, id), wantsCsv(request, q.format), `usage-${id}-${month}.csv`);
+    return sendReport(reply, await usage.report(month, id), wantsCsv(request, q.format), `usage-${id}-${month}.csv`);
   });
 
   app.get('/v1/usage/report', async (request, reply) => {
@@ -125,7 +131,7 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     const tenant = principal.tenantId ?? q.tenant ?? guard.scopeOf(request, principal);
     if (tenant !== undefined && principal.tenantId === null) await deps.registry.get(tenant);
     const month = q.month ?? monthOf(Date.now());
-    return sendReport(request, reply, await usage.report(month, tenant), wantsCsv(request, q.format), tenant ? `usage-${tenant}-${month}.csv` : `usage-${month}.csv`);
+    return sendReport(reply, await usage.report(month, tenant), wantsCsv(request, q.format), tenant ? `usage-${tenant}-${month}.csv` : `usage-${month}.csv`);
   });
 
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/quotas', async (request) => {
