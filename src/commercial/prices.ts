@@ -33,17 +33,15 @@ export function parsePriceTable(text: string | undefined): PriceTable {
   } catch (cause) {
     throw new TenancyError('invalid_config', 400, `invalid configuration: TENANCY_USAGE_PRICES is not JSON: ${(cause as Error).message}`, { cause });
   }
+  const fail = (issue: z.core.$ZodIssue): never => {
+    const message = issue.code === 'invalid_key' ? 'is not a resource name (lowercase letters, digits and _) or plan name' : issue.path.length === 0 ? 'must be a JSON object' : issue.message;
+    throw new TenancyError('invalid_config', 400, `invalid configuration: TENANCY_USAGE_PRICES /${issue.path.join('/')} ${message}`);
+  };
   const parsed = tableSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new TenancyError('invalid_config', 400, `invalid configuration: TENANCY_USAGE_PRICES /${issue.path.join('/')} ${issue.message}`);
-  }
+  if (!parsed.success) return fail(parsed.error.issues[0]!);
   const { plans = {}, ...rest } = parsed.data;
   const defaults = priceList.safeParse(rest);
-  if (!defaults.success) {
-    const issue = defaults.error.issues[0]!;
-    throw new TenancyError('invalid_config', 400, `invalid configuration: TENANCY_USAGE_PRICES /${issue.path.join('/')} ${issue.message}`);
-  }
+  if (!defaults.success) return fail(defaults.error.issues[0]!);
   return { defaults: defaults.data, plans };
 }
 
