@@ -255,6 +255,7 @@ describe.each(engines())('usage and quotas on %s', (engine) => {
     const got = await call(plane, 'GET', '/v1/tenants/q-store/objects/docs/a.txt');
     expect(got.body).toBe('x'.repeat(900));
     expect(got.headers['content-type']).toMatch(/^text\/plain/);
+    expect(got.headers.etag).toMatch(/^"[^"]+"$/);
     expect((await call(plane, 'GET', '/v1/tenants/q-store/objects')).json().items.map((o: any) => o.key)).toEqual(['docs/a.txt']);
     expect((await call(plane, 'GET', '/v1/tenants/q-store/quotas')).json().items.find((q: any) => q.quota === 'storageLimitBytes')).toMatchObject({ current: 900, limit: 1000 });
     expect((await call(plane, 'DELETE', '/v1/tenants/q-store/objects/docs/a.txt')).json()).toEqual({ key: 'docs/a.txt', deleted: true });

@@ -62,7 +62,8 @@ export class TenantObjects {
       await this.quota.abortObject(tenantId, reserved);
       throw error;
     }
-    const etag = info.etag || createHash('md5').update(body).digest('hex');
+    // Engines quote ETags differently (S3 keeps the quotes); the handle reports the bare value.
+    const etag = info.etag.replace(/^"|"$/g, '') || createHash('md5').update(body).digest('hex');
     await this.quota.commitObject(actor, tenantId, { key, bytes: body.length, contentType, etag }, reserved);
     return { ...info, etag };
   }
@@ -70,7 +71,8 @@ export class TenantObjects {
   /** The object, or undefined. */
   async get(tenantId: string, key: string): Promise<StoredObject | undefined> {
     this.#key(key);
-    return (await this.#scope(tenantId, false)).get(key);
+    const object = await (await this.#scope(tenantId, false)).get(key);
+    return object && { ...object, etag: object.etag.replace(/^"|"$/g, '') };
   }
 
   /** Delete an object (a missing one is success); returns whether it was there. */
@@ -83,6 +85,6 @@ export class TenantObjects {
   /** A page of the tenant's objects in key order (Tenancy's own markers left out). */
   async list(tenantId: string, options: { prefix?: string; after?: string; limit?: number } = {}): Promise<ObjectPage> {
     const page = await (await this.#scope(tenantId, false)).list(options);
-    return { items: page.items.filter((o) => o.key !== PREFIX_MARKER && !RESERVED_KEY.test(o.key)), next: page.next };
+    return { items: page.items.filter((o) => o.key !== PREFIX_MARKER && !RESERVED_KEY.test(o.key)).map((o) => ({ ...o, etag: o.etag.replace(/^"|"$/g, '') })), next: page.next };
   }
 }
