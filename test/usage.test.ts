@@ -6,7 +6,11 @@
  * restart), the storage quota on object writes, the monthly cost alert, and the control
  * plane's own metering of jobs and storage.
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
+import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, createActive, expectProblem, manifest, tenantKey, waitForPhase } from './support/http.js';
@@ -329,6 +333,41 @@ describe.each(engines())('usage and quotas on %s', (engine) => {
     const database = usage.totals.find((t: any) => t.resource === 'database_bytes');
     expect(database?.events).toBe(1);
     expect(database.amount).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('the storage quota on the S3 protocol (s3rver)', () => {
+  let plane: TestPlane;
+  let server: S3rver;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tenancy-usage-s3-'));
+    server = new S3rver({ port: 0, address: '127.0.0.1', directory: dir, silent: true });
+    const { port } = await server.run();
+    plane = await startTestPlane('pglite', { env: { TENANCY_S3_URL: `http://S3RVER:S3RVER@127.0.0.1:${port}` }, start: { manualSampler: true } });
+    await createActive(plane, 's3-quota', { quotas: { storageLimitBytes: 1000 } });
+    await createActive(plane, 's3-other');
+  }, 120_000);
+  afterAll(async () => {
+    await plane?.stop();
+    await server?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses writes over the limit, counts overwrites by their growth, and keeps tenants apart', async () => {
+    const put = (tenant: string, key: string, bytes: number) => call(plane, 'PUT', `/v1/tenants/${tenant}/objects/${key}`, 'q'.repeat(bytes), { headers: { 'content-type': 'text/plain' } });
+    const first = await put('s3-quota', 'a/one.txt', 700);
+    expect(first.statusCode, first.body).toBe(201);
+    expect(first.json().etag).toMatch(/^[0-9a-f]{32}$/);
+    expect(expectProblem(await put('s3-quota', 'a/two.txt', 400), 409, 'quota_exceeded')).toMatchObject({ quota: 'storageLimitBytes', limit: 1000, current: 700 });
+    expect((await put('s3-quota', 'a/one.txt', 1000)).statusCode).toBe(201);
+    expect((await put('s3-other', 'a/one.txt', 5)).statusCode).toBe(201);
+    expect((await call(plane, 'GET', '/v1/tenants/s3-quota/objects/a/one.txt')).body).toBe('q'.repeat(1000));
+    expect((await call(plane, 'GET', '/v1/tenants/s3-other/objects/a/one.txt')).body).toBe('q'.repeat(5));
+    expect((await call(plane, 'GET', '/v1/tenants/s3-quota/objects')).json().items.map((o: any) => [o.key, o.size])).toEqual([['a/one.txt', 1000]]);
+    expect((await call(plane, 'DELETE', '/v1/tenants/s3-quota/objects/a/one.txt')).json().deleted).toBe(true);
+    expect((await put('s3-quota', 'a/two.txt', 400)).statusCode).toBe(201);
+    expect(await plane.quotas.objectBytes('s3-quota')).toBe(400);
   });
 });
 
