@@ -114,7 +114,11 @@ export class QuotaGuard {
         if (this.#costs.size >= 10_000 && !this.#costs.has(tenantId)) this.#costs.delete(this.#costs.keys().next().value!);
         this.#costs.set(tenantId, { current: cost.current ?? 0, resetsAt: cost.resetsAt ? Date.parse(cost.resetsAt) : Number.POSITIVE_INFINITY, fetchedAt: Date.now() });
       })
-      .catch((error: unknown) => this.options.onError?.(error))
+      .catch((error: unknown) => {
+        this.options.onError?.(error);
+        // Unknown cost passes; remembered as such for a TTL, so writes do not each wait on a failing read.
+        if (!this.#costs.has(tenantId)) this.#costs.set(tenantId, { current: 0, resetsAt: Number.POSITIVE_INFINITY, fetchedAt: Date.now() });
+      })
       .finally(() => this.#inflight.delete(tenantId));
     this.#inflight.set(tenantId, refreshing);
     return refreshing;
