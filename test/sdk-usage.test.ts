@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenancy, currentTenant, TenancyClient, tenancyFastify, toProblem, UsageMeter, type Tenancy } from '../src/sdk/index.js';
+import { createTenancy, currentTenant, PollingEventFeed, QuotaGuard, TenancyClient, tenancyFastify, toProblem, UsageMeter, type Tenancy, type TenantContext } from '../src/sdk/index.js';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, manifest, tenantKey, waitForPhase } from './support/http.js';
 import { get, problemOf, startGuardedApp, type GuardedApp } from './sdk-apps.js';
@@ -112,11 +112,19 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
     expect(audit[0].actor).toMatch(/^apikey:/);
   });
 
-  it('keeps the buffer bounded, retries what failed with the same ids, and drops only a refused tenant', async () => {
+  it('keeps the buffer bounded, retries what failed with the same ids, drops only a refused tenant, and lets writes through when the cost cannot be read', async () => {
     const offline = new UsageMeter(new TenancyClient({ url: `http://127.0.0.1:${await closedPort()}`, token: appToken, timeoutMs: 500 }), { maxPending: 5, onError: () => undefined });
     for (let i = 0; i < 8; i++) offline.record('meter-a', 'tokens_in', 1, { id: `bounded-${i}` });
     await offline.flush();
     expect(offline.stats()).toMatchObject({ pending: 5, dropped: 3, sent: 0 });
+    // A cost that cannot be read lets writes through, and is not read again on every write.
+    const unreachable = new TenancyClient({ url: `http://127.0.0.1:${await closedPort()}`, token: appToken, timeoutMs: 500 });
+    const failures: unknown[] = [];
+    const guard = new QuotaGuard(unreachable, new PollingEventFeed(unreachable), { onError: (e) => failures.push(e) });
+    const ctx = { id: 'meter-a', quotas: { maxCostPerMonthUsd: 1 } } as TenantContext;
+    await guard.checkCost(ctx, true);
+    await guard.checkCost(ctx, true);
+    expect(failures).toHaveLength(1);
 
     const errors: unknown[] = [];
     const meter = new UsageMeter(new TenancyClient({ url: plane.url, token: appToken }), { onError: (e) => errors.push(e) });
