@@ -85,9 +85,10 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
   }, 120_000);
 
   afterAll(async () => {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
+    // Apps and SDK instances are independent of each other: closed together, then the plane.
+    await Promise.all(closers.map((close) => close().catch(() => undefined)));
     await plane?.stop();
-  });
+  }, 120_000);
 
   it('meters every admitted request per tenant, flushed periodically and on close, each counted once', async () => {
     const tenancy = await sdk();
