@@ -48,6 +48,12 @@ export interface Config {
   webhookAllowedCidrs: string[];
   /** How long a rotated-out signing secret still signs (`TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS`). */
   webhookSecretOverlapSeconds: number;
+  /** Prices for the cost-allocation report and cost quota (`TENANCY_USAGE_PRICES`, JSON); unset = only `cost_usd` meters cost money. */
+  usagePrices: string | undefined;
+  /** Days raw meters are kept, and how late one may arrive (`TENANCY_USAGE_RAW_RETENTION_DAYS`); rollups are kept. */
+  usageRawRetentionDays: number;
+  /** Seconds between the control plane's own metering passes (`TENANCY_USAGE_SAMPLE_INTERVAL_SECONDS`): jobs, storage. */
+  usageSampleIntervalSeconds: number;
 }
 
 /** The default retry schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight attempts over about 28 hours). */
@@ -126,6 +132,9 @@ const schema = z.object({
     'must be comma-separated CIDR ranges such as 10.0.0.0/8,fd00::/8',
   ),
   webhookSecretOverlapSeconds: z.coerce.number().int('must be an integer').min(0, 'must be >= 0').max(30 * 86_400, 'must be <= 2592000'),
+  usagePrices: z.string().optional(),
+  usageRawRetentionDays: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(2, 'must be >= 2').max(3650, 'must be <= 3650'),
+  usageSampleIntervalSeconds: z.coerce.number({ error: 'must be a number' }).min(1, 'must be >= 1').max(3600, 'must be <= 3600'),
 });
 
 const NAMES: Record<string, string> = {
@@ -153,6 +162,9 @@ const NAMES: Record<string, string> = {
   byocAllowPrivate: 'TENANCY_BYOC_ALLOW_PRIVATE',
   webhookAllowedCidrs: 'TENANCY_WEBHOOK_ALLOWED_CIDRS',
   webhookSecretOverlapSeconds: 'TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS',
+  usagePrices: 'TENANCY_USAGE_PRICES',
+  usageRawRetentionDays: 'TENANCY_USAGE_RAW_RETENTION_DAYS',
+  usageSampleIntervalSeconds: 'TENANCY_USAGE_SAMPLE_INTERVAL_SECONDS',
 };
 
 const blank = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
@@ -184,6 +196,9 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     byocAllowPrivate: blank(env.TENANCY_BYOC_ALLOW_PRIVATE) ?? 'false',
     webhookAllowedCidrs: env.TENANCY_WEBHOOK_ALLOWED_CIDRS ?? '',
     webhookSecretOverlapSeconds: blank(env.TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS) ?? '86400',
+    usagePrices: blank(env.TENANCY_USAGE_PRICES),
+    usageRawRetentionDays: blank(env.TENANCY_USAGE_RAW_RETENTION_DAYS) ?? '35',
+    usageSampleIntervalSeconds: blank(env.TENANCY_USAGE_SAMPLE_INTERVAL_SECONDS) ?? '300',
   };
   const result = schema.safeParse(raw);
   if (!result.success) {
@@ -222,5 +237,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
       .map((x) => x.trim())
       .filter((x) => x !== ''),
     webhookSecretOverlapSeconds: c.webhookSecretOverlapSeconds,
+    usagePrices: c.usagePrices,
+    usageRawRetentionDays: c.usageRawRetentionDays,
+    usageSampleIntervalSeconds: c.usageSampleIntervalSeconds,
   };
 }

@@ -7,6 +7,7 @@ import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { ApiKeyStore, Authenticator, TokenService, keyIdOf } from './access/index.js';
+import { QuotaStore, UsageSampler, UsageStore, parsePriceTable } from './commercial/index.js';
 import type { Config } from './config.js';
 import { JobStore, MigrationRuns, TenantController } from './controller/index.js';
 import { AuditLog, EventRelay, ReceiverGuard, WebhookDispatcher, WebhookStore } from './governance/index.js';
@@ -16,7 +17,7 @@ import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
 import { TenancyError } from './errors.js';
 import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
 import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
-import { ByocWarehouse, loadMigrationSet, PgliteWarehouse, PostgresWarehouse, RoutingWarehouse, TenantArchiver, TenantMigrator, TenantResources, type Warehouse } from './isolation/index.js';
+import { ByocWarehouse, isolationContext, loadMigrationSet, PgliteWarehouse, PostgresWarehouse, RoutingWarehouse, TenantArchiver, TenantMigrator, TenantObjects, TenantResources, type Warehouse } from './isolation/index.js';
 import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
 import { TenantRegistry } from './tenants/index.js';
@@ -44,6 +45,14 @@ export interface ControlPlane {
   webhooks: WebhookStore;
   /** Sends webhook deliveries. */
   dispatcher: WebhookDispatcher;
+  /** Meters, rollups and the cost report. */
+  usage: UsageStore;
+  /** Quota accounting: counts, storage, monthly cost. */
+  quotas: QuotaStore;
+  /** The control plane's own metering (jobs, storage samples). */
+  sampler: UsageSampler;
+  /** Tenant object handles (storage quota applied). */
+  tenantObjects: TenantObjects;
   /** Base URL it listens on. */
   url: string;
   /** Where a generated admin token was written, if one was generated now. */
@@ -68,6 +77,8 @@ export interface StartOptions {
   subscribe?: (bus: EventBus) => Promise<void>;
   /** How often the webhook worker looks for due deliveries (default 500 ms; new events wake it at once). */
   webhookPollIntervalMs?: number;
+  /** Do not start the usage sampler's timer (tests run passes with `sampler.runOnce()`). */
+  manualSampler?: boolean;
 }
 
 /** The NATS stream and subject prefix events are published on. */
@@ -84,6 +95,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
   await mkdir(config.dataDir, { recursive: true });
   const signingKeys = await loadSigningKeys(config.signingKeyFile);
   const rootKey = await loadRootKey({ env: config.rootKey, file: config.rootKeyFile, defaultFile: join(config.dataDir, 'root.key') });
+  const prices = parsePriceTable(config.usagePrices);
   const migrationSet = config.appMigrations ? await loadMigrationSet(config.appMigrations) : undefined;
   const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: options.inMemory ? undefined : join(config.dataDir, 'pglite') });
   const { db } = database;
@@ -97,6 +109,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const authenticator = new Authenticator(apiKeys, tokens);
     const adminKeyFile = await ensureAdminKey(apiKeys, config);
     const metrics = createMetrics();
+    const usage = new UsageStore(db, audit, { prices, rawRetentionDays: config.usageRawRetentionDays });
+    const quotas = new QuotaStore(db, audit, usage);
     const jobs = new JobStore(db);
     const eventSource = `/tenancy/${config.instance}`;
     const receivers = new ReceiverGuard({ allowPrivate: config.webhookAllowPrivate, allowedCidrs: config.webhookAllowedCidrs });
@@ -109,7 +123,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       onError: (error) => app.log.warn({ err: error }, 'webhook worker error; will retry'),
     });
     const app = buildServer(
-      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, jobs, migrations: () => migrations, metrics, version: VERSION, eventSource, webhooks, onRedeliver: () => dispatcher.wake() },
+      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, jobs, migrations: () => migrations, metrics, version: VERSION, eventSource, webhooks, usage, quotas, tenantObjects: () => tenantObjects, onRedeliver: () => dispatcher.wake() },
       options.logger ?? false,
     );
     const objects = connectObjectStore({ s3Url: config.s3Url, dataDir: config.dataDir });
@@ -137,6 +151,21 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const archiver = new TenantArchiver(db, databases, objects, jobs, migrator);
     const resources = new TenantResources(objects, queue, databases, migrator, archiver);
     const migrations = new MigrationRuns(db, jobs, migrator, audit, (error) => app.log.warn({ err: error }, 'migration run failed'));
+    const tenantObjects = new TenantObjects(objects, quotas, (id) => registry.get(id));
+    const sampler = new UsageSampler(db, usage, quotas, {
+      intervalMs: config.usageSampleIntervalSeconds * 1000,
+      // The tenant's tables, measured as its own role in its own place.
+      databaseBytes: async (id) => {
+        const tenant = await registry.get(id);
+        if (tenant.status.phase !== 'active' && tenant.status.phase !== 'suspended') return undefined;
+        const ctx = isolationContext(id, tenant.spec, tenant.status.placement?.profile);
+        const rows = await databases.withTenant(ctx, (session) =>
+          session.query<{ bytes: string }>("select coalesce(sum(pg_total_relation_size(c.oid)), 0)::text as bytes from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and c.relkind in ('r', 'm', 'p')"),
+        );
+        return Number(rows[0]?.bytes ?? 0);
+      },
+      onError: (error) => app.log.warn({ err: error }, 'usage sampling failed; will retry'),
+    });
     const controller = new TenantController(db, registry, audit, apiKeys, keyRing, secrets, {
       resources,
       concurrency: config.controllerConcurrency,
@@ -158,6 +187,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     await options.subscribe?.(bus);
     relay.start();
     dispatcher.start();
+    if (!options.manualSampler) sampler.start();
     let url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
     if (options.listen !== false) {
       const address = await app.listen({ port: config.port, host: config.host });
@@ -184,6 +214,10 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       relay,
       webhooks,
       dispatcher,
+      usage,
+      quotas,
+      sampler,
+      tenantObjects,
       url,
       adminKeyFile,
       close() {
@@ -194,6 +228,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           await unwatch().catch(() => undefined);
           await relay.stop();
           await dispatcher.stop();
+          await sampler.stop();
           await audit.checkpoint().catch(() => undefined);
           await bus.close().catch(() => undefined);
           await queue.close().catch(() => undefined);

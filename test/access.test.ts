@@ -210,6 +210,10 @@ describe.each(engines())('access on %s', (engine) => {
       'webhook.read': { run: (_t, token) => call(plane, 'GET', '/v1/webhooks', undefined, { token }) },
       // A public address literal (no DNS), disabled so nothing is ever sent to it.
       'webhook.manage': { run: (_t, token) => call(plane, 'POST', '/v1/webhooks', { url: 'https://93.184.215.14/hook', enabled: false }, { token }) },
+      'usage.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/usage`, undefined, { token }) },
+      'usage.write': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/usage`, { meters: [{ id: `probe-${(n++).toString(36)}`, resource: 'requests', amount: 1, ts: new Date().toISOString() }] }, { token }) },
+      'object.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/objects`, undefined, { token }) },
+      'object.write': { run: (t, token) => call(plane, 'PUT', `/v1/tenants/${t}/objects/probe.txt`, 'probe', { token, headers: { 'content-type': 'text/plain' } }) },
     };
     const results: string[] = [];
     for (const role of ROLES) {

@@ -42,6 +42,10 @@ export const ACTIONS = [
   'event.read',
   'webhook.read',
   'webhook.manage',
+  'usage.read',
+  'usage.write',
+  'object.read',
+  'object.write',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -73,12 +77,16 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'event.read',
     'webhook.read',
     'webhook.manage',
+    'usage.read',
+    'usage.write',
+    'object.read',
+    'object.write',
   ]),
-  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read', 'event.read', 'webhook.read']),
-  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage']),
-  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage']),
-  operator: new Set<Action>([...READ, 'secret.list', 'secret.read', 'connection.read', 'event.read']),
-  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read', 'event.read', 'webhook.read']),
+  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read', 'event.read', 'webhook.read', 'usage.read']),
+  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage', 'usage.read', 'object.read', 'object.write']),
+  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage', 'usage.read', 'object.read', 'object.write']),
+  operator: new Set<Action>([...READ, 'secret.list', 'secret.read', 'connection.read', 'event.read', 'usage.read', 'object.read', 'object.write']),
+  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read', 'event.read', 'webhook.read', 'usage.read']),
   viewer: new Set<Action>([...READ]),
 };
 

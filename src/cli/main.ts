@@ -9,6 +9,7 @@ import { clientOptions, CliError } from './client.js';
 import { createKey, listAudit, listKeys, revokeKey, verifyAudit } from './commands/access-commands.js';
 import { getJob, migrate } from './commands/job-commands.js';
 import { listEvents } from './commands/event-commands.js';
+import { showQuotas, showUsage, usageReport } from './commands/usage-commands.js';
 import { serve } from './commands/serve.js';
 import { apply, describeTenant, getResources, getTenant, getTenants, lifecycle } from './commands/tenant-commands.js';
 
@@ -28,6 +29,8 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .description('Tenancy: the multi-tenant control plane')
     .version(VERSION)
     .exitOverride()
+    // A command's own options come before its subcommand's (`usage -o` vs `usage report -o csv`).
+    .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()), outputError: () => undefined });
 
@@ -157,6 +160,33 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--limit <n>', 'at most this many events', '100')
     .addOption(output())
     .action(async (o: { tenant?: string; type?: string; after?: string; limit: string; output: string }) => listEvents(client(), { tenant: o.tenant, type: o.type, after: o.after, limit: o.limit }, o.output, io.out));
+
+  const usage = program
+    .command('usage')
+    .description("a tenant's metered usage; `usage report` for the monthly cost allocation, `usage quotas <id>` for its quotas")
+    .argument('[id]', 'the tenant')
+    .enablePositionalOptions()
+    .option('--from <datetime>', 'start (RFC 3339; default: 24 hours, or 30 days per day, before --to)')
+    .option('--to <datetime>', 'end, exclusive (RFC 3339; default: now)')
+    .option('--granularity <unit>', 'hour or day', 'hour')
+    .option('--resource <name>', 'only this resource, such as requests')
+    .addOption(output())
+    .action(async (id: string | undefined, o: { from?: string; to?: string; granularity?: string; resource?: string; output: string }) => {
+      if (id === undefined) throw new CliError('name a tenant: tenancy usage <id> (or tenancy usage report --month YYYY-MM)');
+      await showUsage(client(), id, o, io.out);
+    });
+  usage
+    .command('report')
+    .description('the monthly cost-allocation report per tenant')
+    .option('--month <YYYY-MM>', 'the month (default: the current one, UTC)')
+    .option('--tenant <id>', 'only this tenant')
+    .addOption(new Option('-o, --output <format>', 'table, json, yaml or csv').default('table'))
+    .action(async (o: { month?: string; tenant?: string; output: string }) => usageReport(client(), o, io.out));
+  usage
+    .command('quotas <id>')
+    .description("a tenant's quotas: limit, current use, where each is enforced")
+    .addOption(output())
+    .action(async (id: string, o: { output: string }) => showQuotas(client(), id, o.output, io.out));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -11,7 +11,8 @@ import { TenancyError, validationError } from '../errors.js';
 import type { Actor, AuditLog, WebhookStore } from '../governance/index.js';
 import type { Schema, SqlEngine } from '../infra/sql/index.js';
 import type { KeyRing, SecretStore, SigningKeys } from '../keys/index.js';
-import type { TenantResources } from '../isolation/index.js';
+import type { TenantObjects, TenantResources } from '../isolation/index.js';
+import type { QuotaStore, UsageStore } from '../commercial/index.js';
 import type { JobStore, MigrationRuns } from '../controller/index.js';
 import { credentialRefusal, tenantIdSchema, type Phase, type TenantRegistry } from '../tenants/index.js';
 
@@ -39,6 +40,12 @@ export interface HttpDeps {
   /** CloudEvents `source` of this installation (`/tenancy/<instance>`). */
   eventSource: string;
   webhooks: WebhookStore;
+  /** Meters, rollups and the cost report. */
+  usage: UsageStore;
+  /** Quota accounting (counts, storage, monthly cost). */
+  quotas: QuotaStore;
+  /** Tenant object handles; a getter like `resources`. */
+  tenantObjects: () => TenantObjects;
   /** Called after a manual redelivery commits (wakes the delivery worker). */
   onRedeliver?: () => void;
   /** Body limit for most endpoints, and for `POST /v1/apply`. */

@@ -10,9 +10,11 @@ import { createWebhookSchema, deliveryQuerySchema, rotateSecretSchema, updateWeb
 import { putSecretSchema, retireSchema } from './routes/key-routes.js';
 import { jobsQuerySchema, migrationRunSchema } from './routes/job-routes.js';
 import { listQuerySchema } from './routes/tenant-routes.js';
+import { objectListQuerySchema, quotaAmountSchema, quotaSetSchema, reportQuerySchema, tenantReportQuerySchema, usageQuerySchema } from './routes/usage-routes.js';
+import { tenantUsageBatchSchema, usageBatchSchema } from '../commercial/index.js';
 import { bundleSchema, tenantManifestSchema } from '../tenants/index.js';
 
-type Op = { summary: string; tags: string[]; body?: string; query?: z.ZodObject; ok: number; okSchema?: string; ifMatch?: boolean; idempotent?: boolean; public?: boolean };
+type Op = { summary: string; tags: string[]; body?: string; query?: z.ZodObject; ok: number; okSchema?: string; ifMatch?: boolean; idempotent?: boolean; public?: boolean; csv?: boolean; raw?: boolean };
 
 const tenantPath = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$' } };
 
@@ -77,6 +79,23 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   '/v1/migrations': { post: { summary: "Roll the app's migrations out across tenants in waves (a job; 202 with Location)", tags: ['migrations'], body: 'MigrationRun', ok: 202 } },
   '/v1/jobs': { get: { summary: 'Jobs, newest first (a tenant caller sees its own only)', tags: ['jobs'], query: jobsQuerySchema, ok: 200 } },
   '/v1/jobs/{jobId}': { get: { summary: 'A job: state, progress, attempts, last error, result', tags: ['jobs'], ok: 200 } },
+  '/v1/usage': { post: { summary: 'Record meters of any tenants (idempotent by meter id per tenant); platform recorders such as the SDK', tags: ['usage'], body: 'UsageBatch', ok: 200 } },
+  '/v1/tenants/{id}/usage': {
+    post: { summary: "Record meters of the tenant (idempotent by meter id); rolled up per hour and day", tags: ['usage'], body: 'TenantUsageBatch', ok: 200 },
+    get: { summary: 'Usage per hour or day with totals per resource', tags: ['usage'], query: usageQuerySchema, ok: 200 },
+  },
+  '/v1/tenants/{id}/usage/report': { get: { summary: "The tenant's monthly cost allocation (JSON, or CSV with format=csv or Accept: text/csv)", tags: ['usage'], query: tenantReportQuerySchema, ok: 200, csv: true } },
+  '/v1/usage/report': { get: { summary: 'The monthly cost-allocation report per tenant (a tenant caller gets its own); JSON or CSV', tags: ['usage'], query: reportQuerySchema, ok: 200, csv: true } },
+  '/v1/tenants/{id}/quotas': { get: { summary: 'Every quota of the tenant: limit, current use, exceeded, where it is enforced', tags: ['usage'], ok: 200 } },
+  '/v1/tenants/{id}/quotas/{quota}/reserve': { post: { summary: 'Reserve a counted quota (maxUsers, maxProjects) atomically; 409 quota_exceeded when none is left', tags: ['usage'], body: 'QuotaAmount', ok: 200 } },
+  '/v1/tenants/{id}/quotas/{quota}/release': { post: { summary: 'Give back a counted quota', tags: ['usage'], body: 'QuotaAmount', ok: 200 } },
+  '/v1/tenants/{id}/quotas/{quota}': { put: { summary: "Set a counted quota's use to the app's true count", tags: ['usage'], body: 'QuotaSet', ok: 200 } },
+  '/v1/tenants/{id}/objects': { get: { summary: "List the tenant's objects (key order, cursor after)", tags: ['objects'], query: objectListQuerySchema, ok: 200 } },
+  '/v1/tenants/{id}/objects/{key}': {
+    put: { summary: 'Write an object (raw body, any media type, at most 16 MiB); 409 quota_exceeded over storageLimitBytes', tags: ['objects'], body: 'ObjectBody', ok: 201 },
+    get: { summary: 'Read an object (its stored media type, ETag)', tags: ['objects'], ok: 200, raw: true },
+    delete: { summary: 'Delete an object (a missing one is success)', tags: ['objects'], ok: 200 },
+  },
   '/healthz': { get: { summary: 'Liveness', tags: ['system'], ok: 200, public: true } },
   '/readyz': { get: { summary: 'Readiness (database reachable)', tags: ['system'], ok: 200, public: true } },
   '/metrics': { get: { summary: 'Prometheus metrics', tags: ['system'], ok: 200, public: true } },
@@ -167,6 +186,11 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     WebhookPatch: component(updateWebhookSchema),
     RotateWebhookSecret: component(rotateSecretSchema),
     MigrationRun: component(migrationRunSchema),
+    UsageBatch: component(usageBatchSchema),
+    TenantUsageBatch: component(tenantUsageBatchSchema),
+    QuotaAmount: component(quotaAmountSchema),
+    QuotaSet: component(quotaSetSchema),
+    ObjectBody: { type: 'string', contentMediaType: 'application/octet-stream', description: 'The object bytes; Content-Type is stored with it' },
   };
   const defs = (manifest as { $defs?: Record<string, unknown> }).$defs ?? {};
   for (const [name, def] of Object.entries(defs)) schemas[name] = def;
@@ -182,6 +206,8 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       if (path.includes('{webhookId}')) parameters.push({ name: 'webhookId', in: 'path', required: true, schema: { type: 'string', pattern: '^wh_[0-9a-f]{24}$' } });
       if (path.includes('{deliveryId}')) parameters.push({ name: 'deliveryId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
       if (path.includes('{jobId}')) parameters.push({ name: 'jobId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
+      if (path.includes('{quota}')) parameters.push({ name: 'quota', in: 'path', required: true, schema: { enum: ['maxUsers', 'maxProjects'] } });
+      if (path.includes('{key}')) parameters.push({ name: 'key', in: 'path', required: true, schema: { type: 'string', maxLength: 1024 }, description: 'Object key; may contain "/"' });
       if (path.includes('{keyId}')) parameters.push({ name: 'keyId', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-z]{16}$' } });
       if (op.query) {
         const q = jsonSchema(op.query) as { properties?: Record<string, unknown> };
@@ -191,7 +217,12 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       if (op.idempotent) parameters.push({ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 }, description: 'A repeat with the same key returns the first (2xx) response' });
       if (!op.public && path.startsWith('/v1/')) parameters.push({ name: 'X-Tenant-ID', in: 'header', required: false, schema: { type: 'string' }, description: 'Platform callers: the tenant to act on' });
       parameters.push({ name: 'X-Request-Id', in: 'header', required: false, schema: { type: 'string' }, description: 'Correlation id (echoed; also taken from traceparent)' });
-      const okContent = op.okSchema ? { 'application/json': { schema: { $ref: `#/components/schemas/${op.okSchema}` } } } : { 'application/json': { schema: { type: 'object' } } };
+      const okContent = op.raw
+        ? { '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } }
+        : {
+            ...(op.okSchema ? { 'application/json': { schema: { $ref: `#/components/schemas/${op.okSchema}` } } } : { 'application/json': { schema: { type: 'object' } } }),
+            ...(op.csv ? { 'text/csv': { schema: { type: 'string' } } } : {}),
+          };
       paths[path]![method] = {
         summary: op.summary,
         tags: op.tags,
@@ -201,9 +232,9 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         ...(op.body
           ? {
               requestBody: {
-                required: op.body !== 'RotateWebhookSecret',
+                required: op.body !== 'RotateWebhookSecret' && op.body !== 'QuotaAmount',
                 content: {
-                  [method === 'patch' ? 'application/merge-patch+json' : 'application/json']: { schema: { $ref: `#/components/schemas/${op.body}` } },
+                  [op.body === 'ObjectBody' ? '*/*' : method === 'patch' ? 'application/merge-patch+json' : 'application/json']: { schema: { $ref: `#/components/schemas/${op.body}` } },
                   ...(op.body === 'TenantManifest' || op.body === 'ApplyBundle' ? { 'application/yaml': { schema: { type: 'string' } } } : {}),
                 },
               },

@@ -19,6 +19,7 @@ import { keyRoutes } from './routes/key-routes.js';
 import { resourceRoutes } from './routes/resource-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
+import { usageRoutes } from './routes/usage-routes.js';
 import { webhookRoutes } from './routes/webhook-routes.js';
 import { registerYamlParser } from './yaml-body.js';
 
@@ -111,5 +112,6 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   jobRoutes(app, deps, guard);
   eventRoutes(app, deps, guard);
   webhookRoutes(app, deps, guard);
+  usageRoutes(app, deps, guard);
   return app;
 }

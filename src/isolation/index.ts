@@ -13,6 +13,8 @@ export type { IsolationStrategy, IsolationContext, ResourcePlan, DatabasePlaceme
 export { computePlan } from './compute-plan.js';
 export { TenantResources, PREFIX_MARKER } from './tenant-resources.js';
 export type { ObservedResources } from './tenant-resources.js';
+export { TenantObjects } from './tenant-objects.js';
+export type { ObjectQuota } from './tenant-objects.js';
 export { PostgresWarehouse } from './warehouse/postgres-warehouse.js';
 export { PgliteWarehouse } from './warehouse/pglite-warehouse.js';
 export { ByocWarehouse, RoutingWarehouse } from './warehouse/byoc-warehouse.js';

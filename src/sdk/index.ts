@@ -2,7 +2,8 @@
  * `tenancy/sdk`: what the platform's own apps use on every request. Middleware for
  * Fastify, Express and Hono resolves the caller's credential, loads the tenant context
  * (cached, invalidated by control-plane events), refuses suspended and archived tenants,
- * applies rate limits and quotas, and runs the handler with `currentTenant()` available.
+ * applies rate limits and quotas, meters usage, and runs the handler with
+ * `currentTenant()` available.
  * It also holds a control-plane client, header propagation for outbound calls, and
  * tenant-scoped PostgreSQL access with row-level security. It loads no server code.
  */
@@ -29,6 +30,12 @@ export { PollingEventFeed, NatsEventFeed } from './event-feed.js';
 export type { EventFeed, PollingFeedOptions, NatsFeedOptions } from './event-feed.js';
 export { TenantDatabases, tenantDb, withTenantTransaction, enableTenantRls, quoteIdentifier } from './tenant-db.js';
 export type { TenantDb, TenantDatabasesOptions, RlsOptions, Queryable, ClientSource } from './tenant-db.js';
+export { UsageMeter } from './usage-meter.js';
+export type { UsageMeterOptions, UsageMeterStats } from './usage-meter.js';
+export { QuotaGuard } from './quota-guard.js';
+export type { QuotaGuardOptions, QuotaStatus, QuotaUse, CountedQuota, CostEnforcement } from './quota-guard.js';
+export { TenantObjectsClient } from './tenant-objects.js';
+export type { TenantObjectsOptions, TenantObjectInfo } from './tenant-objects.js';
 export { toProblem, PROBLEM_CONTENT_TYPE } from './problem.js';
 export type { ProblemBody, ProblemResponse } from './problem.js';
 export { TenancyError } from '../errors.js';

@@ -61,7 +61,7 @@ export class TenancyClient {
     }
     const text = await res.text();
     if (res.ok) return (text === '' ? undefined : JSON.parse(text)) as T;
-    throw problemError(res.status, text);
+    throw problemError(res.status, text, res.headers.get('retry-after'));
   }
 
   /** The principal an API key (or JWT) belongs to. */
@@ -94,8 +94,8 @@ export class TenancyClient {
  * Rebuild the control plane's refusal. 5xx answers become 502 `control_plane_error`: the
  * app's caller did nothing wrong, and the control plane's internals stay out of the answer.
  */
-function problemError(status: number, text: string): TenancyError {
-  let body: { code?: unknown; detail?: unknown } = {};
+function problemError(status: number, text: string, retryAfter: string | null = null): TenancyError {
+  let body: { code?: unknown; detail?: unknown; [member: string]: unknown } = {};
   try {
     body = JSON.parse(text) as typeof body;
   } catch {
@@ -104,5 +104,11 @@ function problemError(status: number, text: string): TenancyError {
   if (status >= 500) return new TenancyError('control_plane_error', 502, `the Tenancy control plane answered ${status}`);
   const code = typeof body.code === 'string' ? body.code : `http_${status}`;
   const detail = typeof body.detail === 'string' ? body.detail : `the Tenancy control plane answered ${status}`;
-  return new TenancyError(code, status, detail);
+  // Keep the problem's own members (a quota refusal's quota, limit, current) and field errors.
+  const { type: _type, title: _title, status: _status, detail: _detail, code: _code, instance: _instance, correlationId: _correlationId, errors, ...extensions } = body;
+  return new TenancyError(code, status, detail, {
+    extensions,
+    ...(Array.isArray(errors) ? { errors: errors as Array<{ path: string; message: string }> } : {}),
+    ...(retryAfter !== null ? { headers: { 'Retry-After': retryAfter } } : {}),
+  });
 }

@@ -8,8 +8,11 @@ import { TenancyError } from '../errors.js';
 import { TenantContextCache, type ContextCacheOptions } from './context-cache.js';
 import { CredentialResolver, type CredentialOptions } from './credentials.js';
 import { NatsEventFeed, PollingEventFeed, type EventFeed } from './event-feed.js';
+import { QuotaGuard, type QuotaGuardOptions } from './quota-guard.js';
 import { currentScope, outsideScope, type RequestScope } from './request-context.js';
 import { RequestLimiter, type RequestLimiterOptions } from './request-limiter.js';
+import { TenantObjectsClient } from './tenant-objects.js';
+import { UsageMeter, type UsageMeterOptions } from './usage-meter.js';
 import { TenancyClient } from './tenancy-client.js';
 import { TenantDatabases, type TenantDatabasesOptions } from './tenant-db.js';
 import type { TenantPhase } from './types.js';
@@ -28,6 +31,10 @@ export interface TenancyOptions {
   limits?: RequestLimiterOptions;
   /** Per-tenant database pools for `tenantDb()`. */
   databases?: TenantDatabasesOptions;
+  /** Usage meters: one `requests` meter per admitted request, buffered and flushed to the control plane. */
+  usage?: UsageMeterOptions;
+  /** Count, size and cost quotas (`maxCostPerMonthUsd` on writes by default). */
+  quotas?: QuotaGuardOptions;
 }
 
 /** A request as the pipeline sees it (adapters build this from their framework's request). */
@@ -77,6 +84,12 @@ export class Tenancy {
   readonly credentials: CredentialResolver;
   readonly limiter: RequestLimiter;
   readonly databases: TenantDatabases;
+  /** Usage recorder: `tenancy.usage.record(tenantId, 'tokens_in', n)` for the app's own meters. */
+  readonly usage: UsageMeter;
+  /** Counted quotas (`reserve`, `release`, `admit`) and the monthly cost cap. */
+  readonly quotas: QuotaGuard;
+  /** The current tenant's objects, held to its storage quota. */
+  readonly objects: TenantObjectsClient;
   readonly #trusted: Set<string>;
   #ready: Promise<void> | undefined;
 
@@ -90,6 +103,9 @@ export class Tenancy {
     this.credentials = new CredentialResolver(this.client, options.credentials);
     this.limiter = limiter;
     this.databases = new TenantDatabases(this.client, options.databases);
+    this.usage = new UsageMeter(this.client, options.usage);
+    this.quotas = new QuotaGuard(this.client, this.feed, options.quotas);
+    this.objects = new TenantObjectsClient(options.controlPlane);
     this.#trusted = new Set(options.trustedRoles ?? ['platform-admin', 'platform-operator']);
     this.feed.onEvent((event) => {
       if (event.subject) this.contexts.invalidate(event.subject);
@@ -105,6 +121,7 @@ export class Tenancy {
   /** Start following events; the first request waits for it, so calling this is optional. */
   start(): Promise<void> {
     // Started outside any request's scope, so the feed's timers never carry a caller's tenant.
+    this.usage.start();
     this.#ready ??= outsideScope(() => this.feed.start()).catch((error: unknown) => {
       this.#ready = undefined;
       throw error;
@@ -137,12 +154,16 @@ export class Tenancy {
     const tenant = await this.contexts.get(tenantId);
     const refused = refusal(tenant.phase);
     if (refused) throw new TenancyError(refused.code, 403, `${refused.detail}; its requests are refused`, { extensions: { phase: tenant.phase } });
-    const granted = await this.limiter.admit(tenant, principal, !READS.has(request.method.toUpperCase()));
+    const write = !READS.has(request.method.toUpperCase());
+    await this.quotas.checkCost(tenant, write);
+    const granted = await this.limiter.admit(tenant, principal, write);
+    this.usage.request(tenant.id);
     return { scope: { tenant, principal, requestId, traceparent, databases: this.databases }, headers: { 'X-Request-Id': requestId, ...granted.headers }, release: granted.release };
   }
 
-  /** Stop following events and close the limiter's store. */
+  /** Flush usage, stop following events and close the limiter's store. */
   async close(): Promise<void> {
+    await this.usage.close();
     await this.feed.close();
     await this.limiter.close();
     await this.databases.close();

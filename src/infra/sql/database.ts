@@ -15,6 +15,7 @@ import * as m0007 from './migrations/0007-tenant-placement.js';
 import * as m0008 from './migrations/0008-queue-consumer-pause.js';
 import * as m0010 from './migrations/0010-events-webhooks.js';
 import * as m0011 from './migrations/0011-controller-resources-marker.js';
+import * as m0020 from './migrations/0020-usage-quotas.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
 
@@ -42,6 +43,7 @@ const migrations: Record<string, Migration> = {
   '0008-queue-consumer-pause': m0008,
   '0010-events-webhooks': m0010,
   '0011-controller-resources-marker': m0011,
+  '0020-usage-quotas': m0020,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.
