@@ -48,6 +48,18 @@ export interface Config {
   webhookAllowedCidrs: string[];
   /** How long a rotated-out signing secret still signs (`TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS`). */
   webhookSecretOverlapSeconds: number;
+  /** SMTP server approval e-mails go through (`TENANCY_SMTP_URL`, smtp:// or smtps://); unset = no e-mail. */
+  smtpUrl: string | undefined;
+  /** Sender of approval e-mails (`TENANCY_APPROVALS_FROM`). */
+  approvalsFrom: string;
+  /** Recipients of every approval e-mail besides the tenant's own (`TENANCY_APPROVALS_TO`, comma-separated). */
+  approvalsTo: string[];
+  /** Receiver of signed approval notices (`TENANCY_APPROVALS_WEBHOOK_URL`); unset = none. */
+  approvalsWebhookUrl: string | undefined;
+  /** Standard Webhooks secret those notices are signed with (`TENANCY_APPROVALS_WEBHOOK_SECRET`, whsec_…). */
+  approvalsWebhookSecret: string | undefined;
+  /** Base URL links in approval notices start with (`TENANCY_PUBLIC_URL`); unset = the address the server listens on. */
+  publicUrl: string | undefined;
 }
 
 /** The default retry schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight attempts over about 28 hours). */
@@ -126,7 +138,13 @@ const schema = z.object({
     'must be comma-separated CIDR ranges such as 10.0.0.0/8,fd00::/8',
   ),
   webhookSecretOverlapSeconds: z.coerce.number().int('must be an integer').min(0, 'must be >= 0').max(30 * 86_400, 'must be <= 2592000'),
-});
+  smtpUrl: z.string().regex(/^smtps?:\/\/\S+$/, 'must be an smtp:// or smtps:// URL').refine((v) => URL.canParse(v), 'must be a URL').optional(),
+  approvalsFrom: z.string().min(3).max(320).regex(/^[^\r\n]*@[^\r\n]*$/, 'must be an e-mail address, optionally with a name: "Tenancy <approvals@example.com>"'),
+  approvalsTo: z.string().refine((v) => v.split(',').map((x) => x.trim()).filter((x) => x !== '').every((x) => z.email().safeParse(x).success), 'must be comma-separated e-mail addresses'),
+  approvalsWebhookUrl: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL').optional(),
+  approvalsWebhookSecret: z.string().regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'must be a Standard Webhooks secret: whsec_ and base64').optional(),
+  publicUrl: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL').optional(),
+}).refine((c) => (c.approvalsWebhookUrl === undefined) === (c.approvalsWebhookSecret === undefined), { path: ['approvalsWebhookSecret'], message: 'must be set together with TENANCY_APPROVALS_WEBHOOK_URL' });
 
 const NAMES: Record<string, string> = {
   port: '--port / TENANCY_PORT',
@@ -153,6 +171,12 @@ const NAMES: Record<string, string> = {
   byocAllowPrivate: 'TENANCY_BYOC_ALLOW_PRIVATE',
   webhookAllowedCidrs: 'TENANCY_WEBHOOK_ALLOWED_CIDRS',
   webhookSecretOverlapSeconds: 'TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS',
+  smtpUrl: 'TENANCY_SMTP_URL',
+  approvalsFrom: 'TENANCY_APPROVALS_FROM',
+  approvalsTo: 'TENANCY_APPROVALS_TO',
+  approvalsWebhookUrl: 'TENANCY_APPROVALS_WEBHOOK_URL',
+  approvalsWebhookSecret: 'TENANCY_APPROVALS_WEBHOOK_SECRET',
+  publicUrl: 'TENANCY_PUBLIC_URL',
 };
 
 const blank = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
@@ -184,12 +208,18 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     byocAllowPrivate: blank(env.TENANCY_BYOC_ALLOW_PRIVATE) ?? 'false',
     webhookAllowedCidrs: env.TENANCY_WEBHOOK_ALLOWED_CIDRS ?? '',
     webhookSecretOverlapSeconds: blank(env.TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS) ?? '86400',
+    smtpUrl: blank(env.TENANCY_SMTP_URL),
+    approvalsFrom: blank(env.TENANCY_APPROVALS_FROM) ?? 'Tenancy <approvals@tenancy.invalid>',
+    approvalsTo: env.TENANCY_APPROVALS_TO ?? '',
+    approvalsWebhookUrl: blank(env.TENANCY_APPROVALS_WEBHOOK_URL),
+    approvalsWebhookSecret: blank(env.TENANCY_APPROVALS_WEBHOOK_SECRET),
+    publicUrl: blank(env.TENANCY_PUBLIC_URL),
   };
   const result = schema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = String(issue.path[0]);
-    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'rootKey' || key === 's3Url' || key === 'warehouseUrl' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
+    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'rootKey' || key === 's3Url' || key === 'warehouseUrl' || key === 'smtpUrl' || key === 'approvalsWebhookSecret' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
     throw new TenancyError('invalid_config', 400, `invalid configuration: ${NAMES[key] ?? key} ${issue.message}${shown}`);
   }
   const c = result.data;
@@ -222,5 +252,14 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
       .map((x) => x.trim())
       .filter((x) => x !== ''),
     webhookSecretOverlapSeconds: c.webhookSecretOverlapSeconds,
+    smtpUrl: c.smtpUrl,
+    approvalsFrom: c.approvalsFrom,
+    approvalsTo: c.approvalsTo
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== ''),
+    approvalsWebhookUrl: c.approvalsWebhookUrl,
+    approvalsWebhookSecret: c.approvalsWebhookSecret,
+    publicUrl: c.publicUrl,
   };
 }
