@@ -205,7 +205,7 @@ export class ApprovalGate {
         const row = await trx.selectFrom('approvals').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
         if (!row || (decider.tenantId !== null && row.tenant_id !== decider.tenantId)) throw approvalNotFound(id);
         const current = toApproval(row);
-        if (current.status !== 'pending') throw new TenancyError('approval_not_pending', 409, `approval ${id} is already ${current.status}`, { extensions: { status: current.status } });
+        if (current.status !== 'pending') throw new TenancyError('approval_not_pending', 409, `approval ${id} is already ${current.status}`, { extensions: { approvalStatus: current.status } });
         const withdrawal = current.requestedBy === decider.id && decision === 'reject';
         if (current.requestedBy === decider.id && decision === 'approve') throw new TenancyError('self_approval', 403, 'the requester of a change cannot approve it; another approver must decide (the requester may reject it to withdraw it)');
         if (!withdrawal && !current.approverRoles.includes(decider.role)) {
