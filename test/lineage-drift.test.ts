@@ -173,6 +173,14 @@ describe.each(engines())('lineage and drift on %s', (engine) => {
     expectProblem(await call(plane, 'GET', '/v1/governance/drift?limit=0'), 400, 'invalid_query');
   });
 
+  it('describes the governance routes in OpenAPI, from the schemas that validate', async () => {
+    const doc = (await call(plane, 'GET', '/openapi.json', undefined, { token: null })).json();
+    for (const path of ['/v1/approvals', '/v1/approvals/{approvalId}/approve', '/v1/approvals/{approvalId}/report.pdf', '/v1/tenants/{id}/sovereignty/check', '/v1/tenants/{id}/lineage', '/v1/tenants/{id}/lineage/export', '/v1/governance/drift']) expect(doc.paths[path], path).toBeDefined();
+    expect(doc.components.schemas.LineageBatch.properties.records.maxItems).toBe(1000);
+    expect(doc.components.schemas.TenantSpec.properties.governance).toBeDefined();
+    expect(doc.paths['/v1/approvals/{approvalId}/report.pdf'].get.responses['200'].content['application/pdf']).toBeDefined();
+  });
+
   it('applies an approval kind registered by another module (policyChange) through the gate', async () => {
     const applied: string[] = [];
     plane.approvals.onApproved('policyChange', async (trx, approval, actor) => {
