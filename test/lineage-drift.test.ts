@@ -10,7 +10,7 @@ import { addEvent, type PolicyConflict, type PolicyConflictSource } from '../src
 import { TenancyClient } from '../src/sdk/index.js';
 import { recordLineage } from '../src/sdk/lineage.js';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
-import { call, countRows, createActive, expectProblem, tenantKey } from './support/http.js';
+import { call, countRows, createActive, expectProblem, tenantKey, waitForPhase } from './support/http.js';
 
 const DAY = 86_400_000;
 const rec = (over: Record<string, unknown> = {}) => ({ domain: 'support', usecase: 'faq', sourceId: 'kb-1', queryId: 'q-1', chunkId: 'c-1', trustScore: 0.8, agentId: 'agent-7', policyVersion: '1.2.0', ...over });
@@ -94,6 +94,19 @@ describe.each(engines())('lineage and drift on %s', (engine) => {
     const ids = bulk.body.trimEnd().split('\n').map((l) => JSON.parse(l).id);
     expect(ids).toHaveLength(1005);
     expect(new Set(ids).size).toBe(1005);
+  });
+
+  it("removes a purged tenant's lineage with its other data", async () => {
+    await createActive(plane, 'lin-gone', { config: { retentionDays: 0 } });
+    expect((await call(plane, 'POST', '/v1/tenants/lin-gone/lineage', { records: [rec(), rec()] })).statusCode).toBe(201);
+    expect((await call(plane, 'DELETE', '/v1/tenants/lin-gone')).statusCode).toBe(202);
+    await waitForPhase(plane, 'lin-gone', 'deleted');
+    await plane.controller.idle();
+    const left = await plane.database.db.selectFrom('lineage_records').select('id').where('tenant_id', '=', 'lin-gone').execute();
+    expect(left).toEqual([]);
+    const purge = (await call(plane, 'GET', '/v1/audit?tenant=lin-gone&action=tenant.purge')).json().items;
+    expect(purge).toEqual([expect.objectContaining({ details: expect.objectContaining({ lineageRecords: 2 }) })]);
+    expectProblem(await call(plane, 'POST', '/v1/tenants/lin-gone/lineage', { records: [rec()] }), 409, 'tenant_deleted');
   });
 
   it('refuses bad batches and queries with field paths and stores nothing', async () => {
