@@ -7,10 +7,11 @@
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readManifestPath } from '../src/tenants/index.js';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
-import { call, countRows, createActive, expectProblem, manifest } from './support/http.js';
+import { call, countRows, createActive, expectProblem, manifest, tenantKey } from './support/http.js';
 
 const sovereignty = (tenant: string, spec: Record<string, unknown>) => ({ apiVersion: 'tenancy/v1', kind: 'DataSovereignty', metadata: { tenant }, spec });
 
@@ -151,5 +152,44 @@ describe.each(engines())('data sovereignty on %s', (engine) => {
     expectProblem(await call(plane, 'POST', '/v1/tenants/sov-check/sovereignty/check', { operation: 'transfer' }), 400, 'validation_failed');
     expectProblem(await call(plane, 'POST', '/v1/tenants/nobody-here/sovereignty/check', { operation: 'move' }), 404, 'tenant_not_found');
     expect(await countRows(plane, 'audit_log')).toBe(audit);
+  });
+
+  it('answers random sovereignty files, checks, lineage batches and decisions with 4xx (never 5xx) and changes nothing when it refuses', async () => {
+    await createActive(plane, 'sov-fuzz');
+    const lineageRows = async () => Number((await plane.database.db.selectFrom('lineage_records').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const value = fc.oneof(fc.constant(null), fc.boolean(), fc.integer({ min: -5, max: 400 }), fc.double({ noNaN: true }), fc.string({ maxLength: 12 }), fc.constantFrom('cn-*', 'eu-[', 'eu-west-1', 'tenant-key', 'delete', 'move', 'transfer', '2026-01-01T00:00:00Z'));
+    const field = fc.constantFrom('region', 'allowedRegions', 'forbiddenRegions', 'retention', 'encryption', 'operation', 'records', 'trustScore', 'domain', 'dataDays', 'atRest', 'reason', 'url');
+    const body = fc.dictionary(field, fc.oneof(value, fc.array(value, { maxLength: 3 }), fc.dictionary(field, value, { maxKeys: 3 })), { maxKeys: 4 });
+    const { approval } = (await call(plane, 'PATCH', '/v1/tenants/sov-fuzz', { spec: { governance: { approvals: { require: ['featureEnable'] } } } })).json() ?? {};
+    expect(approval).toBeUndefined();
+    const pending = (await call(plane, 'PATCH', '/v1/tenants/sov-fuzz', { spec: { features: { fuzzed: true } } })).json().approval;
+    const owner = await tenantKey(plane, 'sov-fuzz', 'owner');
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom('apply', 'check', 'lineage', 'decide'), body, async (target, b) => {
+        const before = { ...(await snapshot()), lineage: await lineageRows() };
+        const res =
+          target === 'apply'
+            ? await call(plane, 'POST', '/v1/apply', { items: [{ manifest: sovereignty('sov-fuzz', b) }] })
+            : target === 'check'
+              ? await call(plane, 'POST', '/v1/tenants/sov-fuzz/sovereignty/check', b)
+              : target === 'lineage'
+                ? await call(plane, 'POST', '/v1/tenants/sov-fuzz/lineage', b)
+                : await call(plane, 'POST', `/v1/approvals/${pending.id}/reject`, b, { token: owner.token });
+        expect(res.statusCode, res.body).toBeLessThan(500);
+        if (res.statusCode >= 400) {
+          expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+          const after = { ...(await snapshot()), lineage: await lineageRows() };
+          // A refused call may only add its own denial record to the audit log.
+          expect({ ...after, audit: before.audit }).toEqual(before);
+          expect(after.audit - before.audit).toBeLessThanOrEqual(1);
+        } else if (target === 'apply') {
+          // Valid random rules were stored: reset them for the next run.
+          await plane.database.db.deleteFrom('tenant_documents').where('tenant_id', '=', 'sov-fuzz').execute();
+        }
+      }),
+      { numRuns: 60 },
+    );
+    expect(['pending', 'rejected']).toContain((await call(plane, 'GET', `/v1/approvals/${pending.id}`)).json().status);
+    expect((await call(plane, 'GET', '/v1/tenants/sov-fuzz')).json().spec.features?.fuzzed).toBeUndefined();
   });
 });
