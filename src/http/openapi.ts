@@ -186,9 +186,13 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     SovereigntyCheck: component(sovereigntyCheckSchema),
     LineageBatch: component(lineageBatchSchema),
   };
-  const defs = (manifest as { $defs?: Record<string, unknown> }).$defs ?? {};
-  for (const [name, def] of Object.entries(defs)) schemas[name] = def;
-  delete (manifest as { $defs?: unknown }).$defs;
+  // Named sub-schemas (zod `.meta({ id })`) become components of their own.
+  for (const schema of Object.values(schemas)) {
+    const defs = (schema as { $defs?: Record<string, unknown> }).$defs;
+    if (!defs) continue;
+    for (const [name, def] of Object.entries(defs)) schemas[name] ??= def;
+    delete (schema as { $defs?: unknown }).$defs;
+  }
 
   const paths: Record<string, Record<string, unknown>> = {};
   for (const [path, ops] of Object.entries(OPERATIONS)) {
