@@ -6,13 +6,13 @@
 import type { Transaction } from 'kysely';
 import { z } from 'zod';
 import { TenancyError, toPointer, validationError, type FieldError } from '../errors.js';
-import { sovereigntyRefusal, type Actor, type Approval, type ApprovalKind, type SovereigntyViolation } from '../governance/index.js';
+import { evaluateSovereignty, sovereigntyRefusal, type Actor, type Approval, type ApprovalKind, type SovereigntyViolation } from '../governance/index.js';
 import type { Schema } from '../infra/sql/index.js';
-import { gatedChanges, type GateState } from './approval-rules.js';
+import { gatedChanges } from './approval-rules.js';
 import type { FieldChange } from './json-diff.js';
 import { nextPhase, type Phase } from './lifecycle.js';
 import { DOCUMENT_KINDS, zodFieldErrors, tenantManifestSchema, type DocumentKind, type TenantDocument, type TenantManifest, type TenantSpec } from './manifest-schema.js';
-import { approvalSettings, SOVEREIGNTY_SPEC_PATH, TENANT_CHANGE_APPLIER, type TenantRegistry } from './tenant-registry.js';
+import { approvalSettings, sovereigntyFacts, SOVEREIGNTY_SPEC_PATH, TENANT_CHANGE_APPLIER, type TenantRegistry } from './tenant-registry.js';
 
 /** Most items one bundle may carry. */
 export const MAX_BUNDLE_ITEMS = 1_000;
@@ -187,14 +187,11 @@ export async function applyItems(trx: Transaction<Schema>, registry: TenantRegis
   const extra = options.approvalId ? { approvalId: options.approvalId } : undefined;
   const bundleTenants = new Set(items.flatMap((i) => ('tenant' in i ? [i.tenant.metadata.id] : [])));
   const mentioned = [...new Set(items.map((i) => ('tenant' in i ? i.tenant.metadata.id : i.document.tenant)))];
-  const before = new Map<string, GateState>();
+  const before = await registry.gateStates(trx, mentioned);
   const base: ApplyOutcome['base'] = { generations: {}, documents: {} };
-  for (const id of mentioned) {
-    const state = await registry.gateState(trx, id);
-    if (!state) continue;
-    before.set(id, state);
+  for (const [id, state] of before) {
     base.generations[id] = state.generation;
-    base.documents[id] = state.documents;
+    if (state.documents !== undefined) base.documents[id] = state.documents;
   }
   for (const item of items) {
     if (!('tenant' in item)) continue;
@@ -238,12 +235,13 @@ export async function applyItems(trx: Transaction<Schema>, registry: TenantRegis
   }
   // Data sovereignty: every touched tenant's final spec against its final rules.
   const violations: Array<{ tenant: string; v: SovereigntyViolation }> = [];
-  for (const id of touched) {
+  const rulesOf = await registry.sovereigntyRulesOf(trx, [...touched]);
+  for (const [id, rules] of rulesOf) {
     const row = await trx.selectFrom('tenants').select('spec').where('id', '=', id).executeTakeFirstOrThrow();
     const spec = row.spec as unknown as TenantSpec;
     const previous = before.get(id);
     const operation = previous && previous.spec.region !== spec.region ? 'move' : 'provision';
-    for (const v of await registry.sovereigntyViolations(trx, id, spec, operation)) violations.push({ tenant: id, v });
+    for (const r of rules) for (const v of evaluateSovereignty(r, { operation, facts: sovereigntyFacts(spec) })) violations.push({ tenant: id, v });
   }
   if (violations.length > 0) {
     const pathOf = (tenant: string, v: SovereigntyViolation): string => {
@@ -262,10 +260,10 @@ export async function applyItems(trx: Transaction<Schema>, registry: TenantRegis
   }
   const gated: ApplyOutcome['gated'] = new Map();
   if (registry.approvals && options.approvalId === undefined) {
-    for (const [id, state] of before) {
-      if (!touched.has(id)) continue;
-      const after = await registry.gateState(trx, id);
-      const g = gatedChanges(state, after!);
+    const requiring = [...before].filter(([id, state]) => touched.has(id) && (state.spec.governance?.approvals?.require?.length ?? 0) > 0);
+    for (const [id, state] of requiring) {
+      const after = await trx.selectFrom('tenants').select('spec').where('id', '=', id).executeTakeFirstOrThrow();
+      const g = gatedChanges(state, { spec: after.spec as unknown as TenantSpec, docFlags: await registry.documentFlags(trx, id) });
       if (g.kinds.length > 0) {
         gated.set(id, { ...g, spec: state.spec });
         for (const p of plan) if (p.tenant === id && p.action !== 'unchanged') p.approvalRequired = g.kinds;

@@ -351,11 +351,30 @@ export class TenantRegistry {
     return createHash('sha256').update(JSON.stringify(docs.map((d) => [d.kind, d.name, d.spec]))).digest('hex');
   }
 
-  /** What approvals compare: the stored spec and document flags, as seen by `trx`. */
-  async gateState(trx: Transaction<Schema>, id: string): Promise<(GateState & { generation: number; documents: string }) | undefined> {
-    const row = await trx.selectFrom('tenants').select(['spec', 'generation']).where('id', '=', id).executeTakeFirst();
-    if (!row) return undefined;
-    return { spec: row.spec as unknown as TenantSpec, docFlags: await this.documentFlags(trx, id), generation: row.generation, documents: await this.documentsFingerprint(trx, id) };
+  /**
+   * What approvals compare for each of `ids` that exists, as seen by `trx`: the stored spec
+   * and generation, and (only for tenants whose governance requires approvals) the document
+   * flags and fingerprint. One query for the common case of tenants without approvals.
+   */
+  async gateStates(trx: Transaction<Schema>, ids: readonly string[]): Promise<Map<string, GateState & { generation: number; documents?: string }>> {
+    const out = new Map<string, GateState & { generation: number; documents?: string }>();
+    if (ids.length === 0) return out;
+    const rows = await trx.selectFrom('tenants').select(['id', 'spec', 'generation']).where('id', 'in', [...ids]).execute();
+    for (const row of rows) {
+      const spec = row.spec as unknown as TenantSpec;
+      const gated = (spec.governance?.approvals?.require?.length ?? 0) > 0;
+      out.set(row.id, gated ? { spec, generation: row.generation, docFlags: await this.documentFlags(trx, row.id), documents: await this.documentsFingerprint(trx, row.id) } : { spec, generation: row.generation, docFlags: {} });
+    }
+    return out;
+  }
+
+  /** The data-sovereignty rules of each of `ids` (tenants without rules are absent), in one query. */
+  async sovereigntyRulesOf(trx: Transaction<Schema> | Kysely<Schema>, ids: readonly string[]): Promise<Map<string, SovereigntyRules[]>> {
+    const out = new Map<string, SovereigntyRules[]>();
+    if (ids.length === 0) return out;
+    const docs = await trx.selectFrom('tenant_documents').select(['tenant_id', 'spec']).where('tenant_id', 'in', [...ids]).where('kind', '=', 'DataSovereignty').orderBy('tenant_id').orderBy('name').execute();
+    for (const d of docs) out.set(d.tenant_id, [...(out.get(d.tenant_id) ?? []), d.spec as SovereigntyRules]);
+    return out;
   }
 
   /** Store a validated manifest over an existing row (update and apply); no-op when nothing differs. */
