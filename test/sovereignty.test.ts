@@ -106,6 +106,13 @@ describe.each(engines())('data sovereignty on %s', (engine) => {
     expect(hook.errors).toEqual([{ path: '/url', message: expect.stringContaining('TLS') }]);
     expect(await snapshot()).toEqual(before);
     expect((await call(plane, 'POST', '/v1/webhooks', { tenantId: 'sov-enc', url: 'https://93.184.215.14/hook', enabled: false })).statusCode).toBe(201);
+    // An st-byoc database URL is the tenant's data in transit: it must require TLS.
+    expect((await call(plane, 'POST', '/v1/apply', { items: [{ manifest: manifest('sov-byoc', { profile: 'st-byoc', byoc: { databaseSecret: 'db-url' } }) }, { manifest: sovereignty('sov-byoc', { encryption: { inTransit: true } }) }] })).statusCode).toBe(200);
+    const plain = expectProblem(await call(plane, 'PUT', '/v1/tenants/sov-byoc/secrets/db-url', { value: 'postgres://app:pw@db.example.com:5432/app' }), 422, 'encryption_mismatch');
+    expect(plain.errors).toEqual([{ path: '/value', message: expect.stringContaining('not a TLS connection') }]);
+    expect((await call(plane, 'GET', '/v1/tenants/sov-byoc/secrets')).json().items).toEqual([]);
+    // Other secrets of the tenant are not database URLs.
+    expect((await call(plane, 'PUT', '/v1/tenants/sov-byoc/secrets/other', { value: 'http://not-a-url-rule' })).statusCode).toBe(201);
     // A tenant on plan defaults (pro: keys rotate every 90 days) cannot take a 30-day rule.
     await createActive(plane, 'sov-enc2', { plan: 'pro' });
     const p = expectProblem(await call(plane, 'POST', '/v1/apply', { items: [{ manifest: sovereignty('sov-enc2', { encryption: { keyRotationDays: 30 } }) }] }), 422, 'encryption_mismatch');
