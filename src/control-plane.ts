@@ -98,6 +98,9 @@ export interface StartOptions {
 export const EVENTS_STREAM = 'tenancy-events';
 export const EVENTS_SUBJECT_PREFIX = 'tenancy.events';
 
+/** Registry changes that need a reconcile (as published: CloudEvents types). */
+const REGISTRY_EVENTS = new Set(['created', 'updated', 'suspended', 'resumed', 'archived', 'restored', 'deleting', 'document_changed'].map((t) => `tenancy.tenant.${t}`));
+
 const BOOTSTRAP = { id: 'system:bootstrap', correlationId: null };
 
 /** Start the control plane described by `config`. */
@@ -209,6 +212,16 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     });
     controller.start();
     await migrations.resume();
+    // The controller also watches the registry through the published outbox, so a change
+    // made on another replica (NATS) is reconciled here without waiting for the resync.
+    const unwatch = await bus.subscribe(`${EVENTS_SUBJECT_PREFIX}.>`, (message) => {
+      try {
+        const event = JSON.parse(message.data.toString('utf8')) as { type?: string; subject?: string };
+        if (event.subject && REGISTRY_EVENTS.has(event.type ?? '')) controller.enqueue(event.subject);
+      } catch {
+        /* not a CloudEvent of ours: nothing to reconcile */
+      }
+    });
     await options.subscribe?.(bus);
     relay.start();
     dispatcher.start();
@@ -250,6 +263,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           await app.close();
           await migrations.stop();
           await controller.stop();
+          await unwatch().catch(() => undefined);
           await relay.stop();
           await dispatcher.stop();
           await announcer.stop();

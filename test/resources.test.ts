@@ -126,5 +126,5 @@ describe('a failing resource step', () => {
     } finally {
       await plane.stop();
     }
-  }, 30_000);
+  }, 60_000);
 });

@@ -90,6 +90,20 @@ describe.skipIf(!PG_URL)('tenant databases through the control plane (PostgreSQL
     expect((await sql<{ one: number }>`select 1 as one`.execute(connect(url))).rows).toEqual([{ one: 1 }]);
   });
 
+  it('stops logins of a deleted tenant while its data is kept for the retention period', async () => {
+    await createActive(plane, 'wh-kept', { config: { retentionDays: 7 } });
+    const url = (await connection('wh-kept')).database.url;
+    expect((await sql<{ one: number }>`select 1 as one`.execute(connect(url))).rows).toEqual([{ one: 1 }]);
+    await call(plane, 'DELETE', '/v1/tenants/wh-kept');
+    await waitForPhase(plane, 'wh-kept', 'deleted');
+    await plane.controller.idle();
+    await expect(sql`select 1`.execute(connect(url))).rejects.toMatchObject({ code: '28000' });
+    // The data is still there (kept, not purged): only the platform can reach it.
+    const admin = connect(warehouse.url);
+    const schemas = await sql<{ n: number }>`select count(*)::int as n from information_schema.schemata where schema_name = ${`${prefix}t_wh_kept`}`.execute(admin);
+    expect(schemas.rows).toEqual([{ n: 1 }]);
+  });
+
   it('removes schema, database, roles and credentials on purge', async () => {
     for (const id of ['wh-a', 'wh-d']) {
       await call(plane, 'DELETE', `/v1/tenants/${id}`);

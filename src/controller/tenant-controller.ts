@@ -6,7 +6,7 @@
  * reconcile again after a crash converges. Provisioning completes directly for now; the
  * isolation strategies hook real resources in here.
  */
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Transaction } from 'kysely';
 import type { ApiKeyStore } from '../access/index.js';
 import type { KeyRing, SecretStore } from '../keys/index.js';
 import { isolationContext, type TenantResources } from '../isolation/index.js';
@@ -31,6 +31,25 @@ const ROTATION_DAYS_SQL = sql<number>`coalesce((tenants.spec->'config'->>'keyRot
   Object.entries(PLAN_DEFAULTS).map(([plan, d]) => sql`when ${plan} then ${d.keyRotationDays}::int`),
   sql` `,
 )} end)`;
+
+/**
+ * Whether a tenant has anything for the controller to do: an unobserved generation, a
+ * transient phase, a move in progress, a purge or a key rotation due, or resource steps
+ * not yet carried out for its current phase and generation. The resync queues these, and
+ * a queued tenant without any ends after this one read.
+ */
+function hasWork(eb: ExpressionBuilder<Schema, 'tenants'>): Expression<SqlBool> {
+  return eb.or([
+    eb('generation', '<>', eb.ref('observed_generation')),
+    eb('phase', 'in', ['provisioning', 'archiving', 'deleting']),
+    eb('moving_to', 'is not', null),
+    eb('moving_from', 'is not', null),
+    sql<boolean>`tenants.resources_phase is distinct from tenants.phase`,
+    sql<boolean>`tenants.resources_generation is distinct from tenants.generation`,
+    eb.and([eb('phase', '=', 'deleted'), eb('purged_at', 'is', null), eb('purge_after', '<=', new Date())]),
+    eb.and([eb('phase', 'in', ['active', 'suspended']), sql<boolean>`exists (select 1 from tenant_keys k where k.tenant_id = tenants.id and k.state = 'active' and k.created_at + make_interval(days => ${ROTATION_DAYS_SQL}) <= now())`]),
+  ]);
+}
 
 /** Reconciles tenants; start() it once per control plane (a leader-elected one on PostgreSQL later). */
 export class TenantController {
@@ -104,20 +123,7 @@ export class TenantController {
   /** Queue every tenant that has work: unobserved generations, transient phases, due purges. */
   async resync(): Promise<number> {
     try {
-      const rows = await this.db
-        .selectFrom('tenants')
-        .select('id')
-        .where((eb) =>
-          eb.or([
-            eb('generation', '<>', eb.ref('observed_generation')),
-            eb('phase', 'in', ['provisioning', 'archiving', 'deleting']),
-            eb('moving_to', 'is not', null),
-            eb('moving_from', 'is not', null),
-            eb.and([eb('phase', '=', 'deleted'), eb('purged_at', 'is', null), eb('purge_after', '<=', new Date())]),
-            eb.and([eb('phase', 'in', ['active', 'suspended']), sql<boolean>`exists (select 1 from tenant_keys k where k.tenant_id = tenants.id and k.state = 'active' and k.created_at + make_interval(days => ${ROTATION_DAYS_SQL}) <= now())`]),
-          ]),
-        )
-        .execute();
+      const rows = await this.db.selectFrom('tenants').select('id').where(hasWork).execute();
       for (const r of rows) this.enqueue(r.id);
       await this.secrets.notifyRotationDue(ACTOR);
       return rows.length;
@@ -175,13 +181,29 @@ export class TenantController {
 
   /** One reconcile of one tenant: read desired state, converge, write status. */
   async reconcile(id: string): Promise<void> {
-    await this.#externalSteps(id);
+    if (!(await this.db.selectFrom('tenants').select('id').where('id', '=', id).where(hasWork).executeTakeFirst())) return;
+    const seen = await this.#externalSteps(id);
     let changed = true;
+    let stale = false;
     await this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('tenants').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
       if (!row) {
         changed = false;
         return;
+      }
+      // The resource steps acted on the phase and generation they read; a verb or an update
+      // committed since then (another request, another replica) must not be marked done on
+      // their strength: this pass ends and the tenant is reconciled again from its new state.
+      if (seen && (seen.phase !== row.phase || seen.generation !== row.generation)) {
+        changed = false;
+        stale = true;
+        return;
+      }
+      // The resource steps just run leave the tenant's resources as its settled phase needs
+      // them (provisioning ends active, archiving archived, deleting deleted): record that.
+      const settled = ({ provisioning: 'active', archiving: 'archived', deleting: 'deleted' } as Record<string, string>)[row.phase] ?? row.phase;
+      if (row.resources_phase !== settled || row.resources_generation !== row.generation) {
+        await trx.updateTable('tenants').set({ resources_phase: settled, resources_generation: row.generation }).where('id', '=', id).execute();
       }
       const phase = row.phase as Phase;
       const now = new Date();
@@ -226,6 +248,7 @@ export class TenantController {
       }
     });
     if (changed) this.registry.notify(id, 'controller');
+    if (stale) this.enqueue(id);
   }
 
   async #setStatus(trx: Transaction<Schema>, id: string, from: Phase, to: Phase, generation: number, conditions: Condition[], action: string, details: Record<string, unknown> = {}): Promise<void> {
@@ -242,11 +265,11 @@ export class TenantController {
    * Steps on engines outside the store (objects, queue) run before the status transaction,
    * never inside it: they are idempotent, and a failure is recorded as `Degraded` and retried.
    */
-  async #externalSteps(id: string): Promise<void> {
+  async #externalSteps(id: string): Promise<{ phase: string; generation: number } | undefined> {
     const resources = this.options.resources;
-    if (!resources) return;
-    const row = await this.db.selectFrom('tenants').select(['phase', 'spec', 'purged_at', 'purge_after', 'placed_profile', 'moving_from', 'moving_to']).where('id', '=', id).executeTakeFirst();
-    if (!row) return;
+    if (!resources) return undefined;
+    const row = await this.db.selectFrom('tenants').select(['phase', 'generation', 'spec', 'purged_at', 'purge_after', 'placed_profile', 'moving_from', 'moving_to']).where('id', '=', id).executeTakeFirst();
+    if (!row) return undefined;
     const spec = row.spec as unknown as TenantSpec;
     const ctx = isolationContext(id, spec, row.placed_profile);
     const purgeDue = row.phase === 'deleted' && row.purged_at === null && row.purge_after !== null && new Date(row.purge_after).getTime() <= Date.now();
@@ -259,10 +282,14 @@ export class TenantController {
         await resources.abandonMove(ctx, isolationContext(id, spec, row.moving_to));
         await this.db.updateTable('tenants').set({ moving_to: null }).where('id', '=', id).execute();
       }
-      if (row.phase === 'provisioning') await resources.ensure(ctx);
+      if (row.phase === 'provisioning') {
+        await resources.ensure(ctx);
+        // A tenant back from an archive had its login and consumer turned off: it ends active.
+        await resources.setActive(ctx, true);
+      }
       else if (purgeDue || deletingNow) await resources.remove(ctx);
       else if (row.phase === 'archiving') await resources.archive(ctx);
-      else if (row.phase === 'suspended' || row.phase === 'archived') await resources.setActive(ctx, false);
+      else if (row.phase === 'suspended' || row.phase === 'archived' || row.phase === 'deleting' || row.phase === 'deleted') await resources.setActive(ctx, false);
       else if (row.phase === 'active') {
         if (row.placed_profile && row.placed_profile !== spec.profile) await this.#move(id, spec, ctx);
         await resources.setActive(isolationContext(id, spec, spec.profile), true);
@@ -278,6 +305,7 @@ export class TenantController {
       this.registry.notify(id, 'controller');
       throw error;
     }
+    return { phase: row.phase, generation: row.generation };
   }
 
   /**

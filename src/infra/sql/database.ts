@@ -14,6 +14,7 @@ import * as m0006 from './migrations/0006-tenant-archives.js';
 import * as m0007 from './migrations/0007-tenant-placement.js';
 import * as m0008 from './migrations/0008-queue-consumer-pause.js';
 import * as m0010 from './migrations/0010-events-webhooks.js';
+import * as m0011 from './migrations/0011-controller-resources-marker.js';
 import * as m0040 from './migrations/0040-governance-approvals-lineage.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
@@ -41,6 +42,7 @@ const migrations: Record<string, Migration> = {
   '0007-tenant-placement': m0007,
   '0008-queue-consumer-pause': m0008,
   '0010-events-webhooks': m0010,
+  '0011-controller-resources-marker': m0011,
   '0040-governance-approvals-lineage': m0040,
 };
 

@@ -32,6 +32,10 @@ export interface TenantsTable {
   moving_from: ColumnType<string | null, string | null | undefined, string | null>;
   /** The profile a move in progress copies to, until its cut-over or its abandonment. */
   moving_to: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The phase the controller's resource steps last ran for (null: never). */
+  resources_phase: ColumnType<string | null, string | null | undefined, string | null>;
+  /** The generation the controller's resource steps last ran for (null: never). */
+  resources_generation: ColumnType<number | null, number | null | undefined, number | null>;
 }
 
 /** `tenant_documents`: the GitOps folder's extra files (features, router, sovereignty, policies). */
