@@ -54,6 +54,18 @@ export interface Config {
   usageRawRetentionDays: number;
   /** Seconds between the control plane's own metering passes (`TENANCY_USAGE_SAMPLE_INTERVAL_SECONDS`): jobs, storage. */
   usageSampleIntervalSeconds: number;
+  /** SMTP server approval e-mails go through (`TENANCY_SMTP_URL`, smtp:// or smtps://); unset = no e-mail. */
+  smtpUrl: string | undefined;
+  /** Sender of approval e-mails (`TENANCY_APPROVALS_FROM`). */
+  approvalsFrom: string;
+  /** Recipients of every approval e-mail besides the tenant's own (`TENANCY_APPROVALS_TO`, comma-separated). */
+  approvalsTo: string[];
+  /** Receiver of signed approval notices (`TENANCY_APPROVALS_WEBHOOK_URL`); unset = none. */
+  approvalsWebhookUrl: string | undefined;
+  /** Standard Webhooks secret those notices are signed with (`TENANCY_APPROVALS_WEBHOOK_SECRET`, whsec_…). */
+  approvalsWebhookSecret: string | undefined;
+  /** Base URL links in approval notices start with (`TENANCY_PUBLIC_URL`); unset = the address the server listens on. */
+  publicUrl: string | undefined;
 }
 
 /** The default retry schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight attempts over about 28 hours). */
@@ -135,7 +147,13 @@ const schema = z.object({
   usagePrices: z.string().optional(),
   usageRawRetentionDays: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(2, 'must be >= 2').max(3650, 'must be <= 3650'),
   usageSampleIntervalSeconds: z.coerce.number({ error: 'must be a number' }).min(1, 'must be >= 1').max(3600, 'must be <= 3600'),
-});
+  smtpUrl: z.string().regex(/^smtps?:\/\/\S+$/, 'must be an smtp:// or smtps:// URL').refine((v) => URL.canParse(v), 'must be a URL').optional(),
+  approvalsFrom: z.string().min(3).max(320).regex(/^[^\r\n]*@[^\r\n]*$/, 'must be an e-mail address, optionally with a name: "Tenancy <approvals@example.com>"'),
+  approvalsTo: z.string().refine((v) => v.split(',').map((x) => x.trim()).filter((x) => x !== '').every((x) => z.email().safeParse(x).success), 'must be comma-separated e-mail addresses'),
+  approvalsWebhookUrl: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL').optional(),
+  approvalsWebhookSecret: z.string().regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'must be a Standard Webhooks secret: whsec_ and base64').optional(),
+  publicUrl: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL').optional(),
+}).refine((c) => (c.approvalsWebhookUrl === undefined) === (c.approvalsWebhookSecret === undefined), { path: ['approvalsWebhookSecret'], message: 'must be set together with TENANCY_APPROVALS_WEBHOOK_URL' });
 
 const NAMES: Record<string, string> = {
   port: '--port / TENANCY_PORT',
@@ -165,6 +183,12 @@ const NAMES: Record<string, string> = {
   usagePrices: 'TENANCY_USAGE_PRICES',
   usageRawRetentionDays: 'TENANCY_USAGE_RAW_RETENTION_DAYS',
   usageSampleIntervalSeconds: 'TENANCY_USAGE_SAMPLE_INTERVAL_SECONDS',
+  smtpUrl: 'TENANCY_SMTP_URL',
+  approvalsFrom: 'TENANCY_APPROVALS_FROM',
+  approvalsTo: 'TENANCY_APPROVALS_TO',
+  approvalsWebhookUrl: 'TENANCY_APPROVALS_WEBHOOK_URL',
+  approvalsWebhookSecret: 'TENANCY_APPROVALS_WEBHOOK_SECRET',
+  publicUrl: 'TENANCY_PUBLIC_URL',
 };
 
 const blank = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
@@ -199,12 +223,18 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     usagePrices: blank(env.TENANCY_USAGE_PRICES),
     usageRawRetentionDays: blank(env.TENANCY_USAGE_RAW_RETENTION_DAYS) ?? '35',
     usageSampleIntervalSeconds: blank(env.TENANCY_USAGE_SAMPLE_INTERVAL_SECONDS) ?? '300',
+    smtpUrl: blank(env.TENANCY_SMTP_URL),
+    approvalsFrom: blank(env.TENANCY_APPROVALS_FROM) ?? 'Tenancy <approvals@tenancy.invalid>',
+    approvalsTo: env.TENANCY_APPROVALS_TO ?? '',
+    approvalsWebhookUrl: blank(env.TENANCY_APPROVALS_WEBHOOK_URL),
+    approvalsWebhookSecret: blank(env.TENANCY_APPROVALS_WEBHOOK_SECRET),
+    publicUrl: blank(env.TENANCY_PUBLIC_URL),
   };
   const result = schema.safeParse(raw);
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = String(issue.path[0]);
-    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'rootKey' || key === 's3Url' || key === 'warehouseUrl' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
+    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'rootKey' || key === 's3Url' || key === 'warehouseUrl' || key === 'smtpUrl' || key === 'approvalsWebhookSecret' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
     throw new TenancyError('invalid_config', 400, `invalid configuration: ${NAMES[key] ?? key} ${issue.message}${shown}`);
   }
   const c = result.data;
@@ -240,5 +270,14 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     usagePrices: c.usagePrices,
     usageRawRetentionDays: c.usageRawRetentionDays,
     usageSampleIntervalSeconds: c.usageSampleIntervalSeconds,
+    smtpUrl: c.smtpUrl,
+    approvalsFrom: c.approvalsFrom,
+    approvalsTo: c.approvalsTo
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== ''),
+    approvalsWebhookUrl: c.approvalsWebhookUrl,
+    approvalsWebhookSecret: c.approvalsWebhookSecret,
+    publicUrl: c.publicUrl,
   };
 }

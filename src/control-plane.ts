@@ -10,7 +10,20 @@ import { ApiKeyStore, Authenticator, TokenService, keyIdOf } from './access/inde
 import { QuotaStore, UsageSampler, UsageStore, parsePriceTable } from './commercial/index.js';
 import type { Config } from './config.js';
 import { JobStore, MigrationRuns, TenantController } from './controller/index.js';
-import { AuditLog, EventRelay, ReceiverGuard, WebhookDispatcher, WebhookStore } from './governance/index.js';
+import {
+  ApprovalAnnouncer,
+  ApprovalGate,
+  AuditLog,
+  EmailApprovalNotifier,
+  EventRelay,
+  LineageStore,
+  ReceiverGuard,
+  WebhookApprovalNotifier,
+  WebhookDispatcher,
+  WebhookStore,
+  type ApprovalNotifier,
+  type PolicyConflictSource,
+} from './governance/index.js';
 import { connectEventBus, type EventBus } from './infra/bus/index.js';
 import { buildServer } from './http/index.js';
 import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
@@ -20,7 +33,7 @@ import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
 import { ByocWarehouse, isolationContext, loadMigrationSet, PgliteWarehouse, PostgresWarehouse, RoutingWarehouse, TenantArchiver, TenantMigrator, TenantObjects, TenantResources, type Warehouse } from './isolation/index.js';
 import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
-import { TenantRegistry } from './tenants/index.js';
+import { registerTenantApprovals, TenantRegistry } from './tenants/index.js';
 import { VERSION } from './version.js';
 
 /** A running control plane. */
@@ -53,6 +66,11 @@ export interface ControlPlane {
   sampler: UsageSampler;
   /** Tenant object handles (storage quota applied). */
   tenantObjects: TenantObjects;
+  /** Approval requests and decisions; register appliers (e.g. `policyChange`) with `approvals.onApproved`. */
+  approvals: ApprovalGate;
+  /** Announces approvals through the configured notifiers. */
+  announcer: ApprovalAnnouncer;
+  lineage: LineageStore;
   /** Base URL it listens on. */
   url: string;
   /** Where a generated admin token was written, if one was generated now. */
@@ -79,6 +97,12 @@ export interface StartOptions {
   webhookPollIntervalMs?: number;
   /** Do not start the usage sampler's timer (tests run passes with `sampler.runOnce()`). */
   manualSampler?: boolean;
+  /** Where the drift map gets conflicts between tenant policies (the policy service). */
+  policyConflicts?: PolicyConflictSource;
+  /** Notifiers used instead of those built from configuration (webhook, SMTP). */
+  approvalNotifiers?: ApprovalNotifier[];
+  /** Waits before each retry of a failed approval notice. */
+  approvalNoticeRetryScheduleMs?: number[];
 }
 
 /** The NATS stream and subject prefix events are published on. */
@@ -122,8 +146,54 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       ...(options.webhookPollIntervalMs !== undefined ? { pollIntervalMs: options.webhookPollIntervalMs } : {}),
       onError: (error) => app.log.warn({ err: error }, 'webhook worker error; will retry'),
     });
+    const approvals = new ApprovalGate(db, audit);
+    registerTenantApprovals(approvals, registry);
+    const lineage = new LineageStore(db, audit);
+    const notifiers: ApprovalNotifier[] = options.approvalNotifiers ?? [];
+    if (!options.approvalNotifiers) {
+      if (config.approvalsWebhookUrl && config.approvalsWebhookSecret) {
+        notifiers.push(new WebhookApprovalNotifier(receivers, { url: config.approvalsWebhookUrl, secret: config.approvalsWebhookSecret, timeoutMs: config.webhookTimeoutMs, userAgent: `Tenancy-Approvals/${VERSION}` }));
+      }
+      if (config.smtpUrl) notifiers.push(new EmailApprovalNotifier({ smtpUrl: config.smtpUrl, from: config.approvalsFrom, alwaysTo: config.approvalsTo }));
+    }
+    let publicUrl = config.publicUrl;
+    const announcer = new ApprovalAnnouncer(approvals, notifiers, {
+      get baseUrl() {
+        return publicUrl;
+      },
+      ...(options.approvalNoticeRetryScheduleMs ? { retryScheduleMs: options.approvalNoticeRetryScheduleMs } : {}),
+      onError: (error, approvalId) => app.log.warn({ err: error, approvalId }, 'approval notice failed; will retry'),
+    });
+    approvals.onDecided(() => announcer.wake());
     const app = buildServer(
-      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, jobs, migrations: () => migrations, metrics, version: VERSION, eventSource, webhooks, usage, quotas, tenantObjects: () => tenantObjects, onRedeliver: () => dispatcher.wake() },
+      {
+        db,
+        engine: database.engine,
+        registry,
+        audit,
+        apiKeys,
+        tokens,
+        authenticator,
+        signingKeys,
+        keyRing,
+        secrets,
+        rootKeyFile: rootKey.file,
+        resources: () => resources,
+        jobs,
+        migrations: () => migrations,
+        metrics,
+        version: VERSION,
+        eventSource,
+        webhooks,
+        usage,
+        quotas,
+        tenantObjects: () => tenantObjects,
+        onRedeliver: () => dispatcher.wake(),
+        approvals,
+        lineage,
+        policyConflicts: options.policyConflicts,
+        onApprovalChange: () => announcer.wake(),
+      },
       options.logger ?? false,
     );
     const objects = connectObjectStore({ s3Url: config.s3Url, dataDir: config.dataDir });
@@ -188,6 +258,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     relay.start();
     dispatcher.start();
     if (!options.manualSampler) sampler.start();
+    if (notifiers.length > 0) announcer.start();
     let url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
     if (options.listen !== false) {
       const address = await app.listen({ port: config.port, host: config.host });
@@ -195,6 +266,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     } else {
       await app.ready();
     }
+    publicUrl ??= url;
     let closing: Promise<void> | undefined;
     return {
       app,
@@ -218,6 +290,9 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       quotas,
       sampler,
       tenantObjects,
+      approvals,
+      announcer,
+      lineage,
       url,
       adminKeyFile,
       close() {
@@ -229,6 +304,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           await relay.stop();
           await dispatcher.stop();
           await sampler.stop();
+          await announcer.stop();
+          for (const n of notifiers) await (n as { close?: () => unknown }).close?.();
           await audit.checkpoint().catch(() => undefined);
           await bus.close().catch(() => undefined);
           await queue.close().catch(() => undefined);

@@ -214,6 +214,21 @@ describe.each(engines())('access on %s', (engine) => {
       'usage.write': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/usage`, { meters: [{ id: `probe-${(n++).toString(36)}`, resource: 'requests', amount: 1, ts: new Date().toISOString() }] }, { token }) },
       'object.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/objects`, undefined, { token }) },
       'object.write': { run: (t, token) => call(plane, 'PUT', `/v1/tenants/${t}/objects/probe.txt`, 'probe', { token, headers: { 'content-type': 'text/plain' } }) },
+      'approval.read': { run: (_t, token) => call(plane, 'GET', '/v1/approvals', undefined, { token }) },
+      // The platform admin asks for a feature behind an approval; the probed role rejects it.
+      'approval.decide': {
+        prepare: async (t) => {
+          await call(plane, 'PATCH', `/v1/tenants/${t}`, { spec: { governance: { approvals: { require: ['featureEnable'] } } } });
+          const res = await call(plane, 'PATCH', `/v1/tenants/${t}`, { spec: { features: { [`probe${(n++).toString(36)}`]: true } } });
+          expect(res.statusCode, res.body).toBe(202);
+          return res.json().approval.id;
+        },
+        run: (_t, token, id) => call(plane, 'POST', `/v1/approvals/${id ?? 'apr_000000000000000000000000'}/reject`, { reason: 'matrix' }, { token }),
+      },
+      'sovereignty.check': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/sovereignty/check`, { operation: 'move', region: 'eu-west-1' }, { token }) },
+      'lineage.write': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/lineage`, { records: [{ domain: 'support', usecase: 'faq', sourceId: 's1', queryId: 'q1', trustScore: 0.9 }] }, { token }) },
+      'lineage.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/lineage`, undefined, { token }) },
+      'governance.drift.read': { run: (_t, token) => call(plane, 'GET', '/v1/governance/drift?limit=5', undefined, { token }) },
     };
     const results: string[] = [];
     for (const role of ROLES) {

@@ -403,19 +403,21 @@ export class TenantController {
 
   /**
    * Retention is over: destroy the tenant's keys (crypto-shredding: what is left of its
-   * data cannot be decrypted), drop its documents and credentials; the id stays reserved.
+   * data cannot be decrypted), drop its documents, lineage records and credentials; the id
+   * stays reserved. Approval records stay: they are the governance history.
    */
   async #purge(trx: Transaction<Schema>, id: string, conditions: Condition[], now: Date): Promise<void> {
     const shredded = await this.keyRing.destroyTenantKeys(id, trx);
     await this.audit.append(trx, ACTOR, { action: 'tenant.keys.shred', target: `tenant/${id}/keys`, tenantId: id, outcome: 'success', details: { keyIds: shredded } });
     const docs = await trx.deleteFrom('tenant_documents').where('tenant_id', '=', id).executeTakeFirst();
+    const lineage = await trx.deleteFrom('lineage_records').where('tenant_id', '=', id).executeTakeFirst();
     const keys = await this.apiKeys.revokeAllIn(trx, id);
     await trx
       .updateTable('tenants')
       .set({ purged_at: now.toISOString(), conditions: json(setCondition(conditions, { type: 'Purged', status: 'True', reason: 'RetentionExpired', message: 'tenant data was purged; the id stays reserved' }, now)) })
       .where('id', '=', id)
       .execute();
-    await this.audit.append(trx, ACTOR, { action: 'tenant.purge', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { documents: Number(docs.numDeletedRows), apiKeysRevoked: keys } });
+    await this.audit.append(trx, ACTOR, { action: 'tenant.purge', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { documents: Number(docs.numDeletedRows), lineageRecords: Number(lineage.numDeletedRows), apiKeysRevoked: keys } });
     await addEvent(trx, ACTOR, { type: 'tenant.purged', tenantId: id, payload: { id } });
   }
 }

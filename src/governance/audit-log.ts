@@ -150,11 +150,12 @@ export class AuditLog {
   }
 
   /** Records matching the filters, in chain order, with keyset pagination on `seq`. */
-  async list(filter: { tenantId?: string | undefined; actor?: string | undefined; action?: string | undefined; since?: Date | undefined; until?: Date | undefined; afterSeq?: number | undefined; limit: number }): Promise<AuditRecord[]> {
+  async list(filter: { tenantId?: string | undefined; actor?: string | undefined; action?: string | undefined; target?: string | undefined; since?: Date | undefined; until?: Date | undefined; afterSeq?: number | undefined; limit: number }): Promise<AuditRecord[]> {
     let q = this.db.selectFrom('audit_log').selectAll();
     if (filter.tenantId !== undefined) q = q.where('tenant_id', '=', filter.tenantId);
     if (filter.actor !== undefined) q = q.where('actor', '=', filter.actor);
     if (filter.action !== undefined) q = q.where('action', '=', filter.action);
+    if (filter.target !== undefined) q = q.where('target', '=', filter.target);
     if (filter.since !== undefined) q = q.where('ts', '>=', filter.since);
     if (filter.until !== undefined) q = q.where('ts', '<', filter.until);
     if (filter.afterSeq !== undefined) q = q.where('seq', '>', filter.afterSeq as never);

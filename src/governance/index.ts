@@ -1,7 +1,9 @@
 /**
  * Governance: the hash-chained audit log (written in the same transaction as every change),
  * the event outbox and its relay (CloudEvents on the bus, replay by sequence), and
- * webhooks (signed deliveries with retries). Policies and sovereignty join this module later.
+ * webhooks (signed deliveries with retries), approvals (a change put behind an approver,
+ * announced through notifiers, exported as a PDF), data-sovereignty rules and their one
+ * evaluator, lineage records, and the drift map. Policies join this module later.
  */
 export { AuditLog, ChainVerifier, verifyAuditLog, recordHash, canonicalRecord, GENESIS_HASH, CHECKPOINT_INTERVAL } from './audit-log.js';
 export type { Actor, AuditEntry, AuditRecord, AuditVerification } from './audit-log.js';
@@ -18,3 +20,18 @@ export { WebhookStore, webhookNotFound, WEBHOOK_ID_PATTERN, DELIVERY_ID_PATTERN 
 export type { WebhookInfo, DeliveryInfo, DeliveryAttempt, NewWebhook, WebhookChanges } from './webhook-store.js';
 export { WebhookDispatcher, retryAfterMs } from './webhook-dispatcher.js';
 export type { WebhookDispatcherOptions } from './webhook-dispatcher.js';
+export { ApprovalGate, approvalStale, approvalNotFound, APPROVAL_KINDS, APPROVER_ROLES, APPROVAL_STATUSES, APPROVAL_ID_PATTERN } from './approval-gate.js';
+export type { Approval, ApprovalKind, ApproverRole, ApprovalStatus, ApprovalRequest, ApprovalApplier, ApprovalFilter, Decider } from './approval-gate.js';
+export { ApprovalAnnouncer } from './approval-notifier.js';
+export type { ApprovalNotifier, ApprovalNotice, ApprovalAnnouncerOptions } from './approval-notifier.js';
+export { WebhookApprovalNotifier } from './approval-webhook-notifier.js';
+export type { WebhookApprovalNotifierOptions } from './approval-webhook-notifier.js';
+export { EmailApprovalNotifier } from './approval-email-notifier.js';
+export type { EmailApprovalNotifierOptions } from './approval-email-notifier.js';
+export { approvalReportPdf } from './approval-report.js';
+export { sovereigntySpecSchema, evaluateSovereignty, transitViolations, sovereigntyRefusal, atRestLevelOf, AT_REST_LEVELS } from './sovereignty.js';
+export type { SovereigntyRules, SovereigntyFacts, SovereigntyOperation, SovereigntyViolation, AtRestLevel } from './sovereignty.js';
+export { LineageStore, lineageBatchSchema, lineageRecordSchema, MAX_LINEAGE_BATCH } from './lineage-store.js';
+export type { LineageRecord, LineageInput, LineageFilter } from './lineage-store.js';
+export { computeDrift, slope, DRIFT_STDDEV_FLOOR, DRIFT_THRESHOLD, POLICY_COMMITTED_TYPES } from './drift.js';
+export type { TenantDrift, PolicyConflict, PolicyConflictSource } from './drift.js';

@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { ControlPlaneMetrics } from '../observability/index.js';
 import { can, isPlatformRole, type Action, type ApiKeyStore, type Authenticator, type Principal, type TokenService } from '../access/index.js';
 import { TenancyError, validationError } from '../errors.js';
-import type { Actor, AuditLog, WebhookStore } from '../governance/index.js';
+import type { Actor, ApprovalGate, AuditLog, LineageStore, PolicyConflictSource, WebhookStore } from '../governance/index.js';
 import type { Schema, SqlEngine } from '../infra/sql/index.js';
 import type { KeyRing, SecretStore, SigningKeys } from '../keys/index.js';
 import type { TenantObjects, TenantResources } from '../isolation/index.js';
@@ -48,6 +48,12 @@ export interface HttpDeps {
   tenantObjects: () => TenantObjects;
   /** Called after a manual redelivery commits (wakes the delivery worker). */
   onRedeliver?: () => void;
+  approvals: ApprovalGate;
+  lineage: LineageStore;
+  /** Conflicts between tenant policies for the drift map (the policy service); unset = none known. */
+  policyConflicts?: PolicyConflictSource | undefined;
+  /** Called after an approval is requested or decided (wakes the notice worker). */
+  onApprovalChange?: () => void;
   /** Body limit for most endpoints, and for `POST /v1/apply`. */
   bodyLimitBytes?: number;
   applyBodyLimitBytes?: number;

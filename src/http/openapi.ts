@@ -6,6 +6,8 @@ import { z } from 'zod';
 import { platformKeySchema, tenantKeySchema, tokenRequestSchema } from './routes/access-routes.js';
 import { auditQuerySchema } from './routes/audit-routes.js';
 import { eventQuerySchema } from './routes/event-routes.js';
+import { approvalListQuerySchema, decisionSchema, driftListQuerySchema, lineageQuerySchema, sovereigntyCheckSchema } from './routes/governance-routes.js';
+import { lineageBatchSchema } from '../governance/index.js';
 import { createWebhookSchema, deliveryQuerySchema, rotateSecretSchema, updateWebhookSchema, webhookListQuerySchema } from './routes/webhook-routes.js';
 import { putSecretSchema, retireSchema } from './routes/key-routes.js';
 import { jobsQuerySchema, migrationRunSchema } from './routes/job-routes.js';
@@ -14,19 +16,32 @@ import { objectListQuerySchema, quotaAmountSchema, quotaSetSchema, reportQuerySc
 import { tenantUsageBatchSchema, usageBatchSchema } from '../commercial/index.js';
 import { bundleSchema, tenantManifestSchema } from '../tenants/index.js';
 
-type Op = { summary: string; tags: string[]; body?: string; query?: z.ZodObject; ok: number; okSchema?: string; ifMatch?: boolean; idempotent?: boolean; public?: boolean; csv?: boolean; raw?: boolean };
+type Op = { summary: string; tags: string[]; body?: string; query?: z.ZodObject; ok: number; okSchema?: string; okType?: string; ifMatch?: boolean; idempotent?: boolean; public?: boolean; csv?: boolean; raw?: boolean };
 
 const tenantPath = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$' } };
 
 const OPERATIONS: Record<string, Record<string, Op>> = {
+  '/v1/approvals': { get: { summary: 'List approvals, newest first (a tenant caller sees its own)', tags: ['governance'], query: approvalListQuerySchema, ok: 200 } },
+  '/v1/approvals/{approvalId}': { get: { summary: 'Read an approval: the proposed change, its base and the decision', tags: ['governance'], ok: 200 } },
+  '/v1/approvals/{approvalId}/approve': { post: { summary: 'Approve and apply the change (not by its requester; 409 approval_stale when the tenant changed since)', tags: ['governance'], body: 'ApprovalDecision', ok: 200, idempotent: true } },
+  '/v1/approvals/{approvalId}/reject': { post: { summary: 'Reject the change (its requester may reject to withdraw it)', tags: ['governance'], body: 'ApprovalDecision', ok: 200, idempotent: true } },
+  '/v1/approvals/{approvalId}/report.pdf': { get: { summary: 'The approval as a PDF report with its audit trail', tags: ['governance'], ok: 200, okType: 'application/pdf' } },
+  '/v1/tenants/{id}/sovereignty/check': { post: { summary: "Would an operation meet the tenant's data-sovereignty rules? {allowed, violations}", tags: ['governance'], body: 'SovereigntyCheck', ok: 200 } },
+  '/v1/tenants/{id}/lineage': {
+    post: { summary: 'Record a batch of lineage records (all or nothing)', tags: ['governance'], body: 'LineageBatch', ok: 201, idempotent: true },
+    get: { summary: 'Lineage records in time order (filters, cursor pagination)', tags: ['governance'], query: lineageQuerySchema, ok: 200 },
+  },
+  '/v1/tenants/{id}/lineage/export': { get: { summary: 'Every matching lineage record as JSON Lines, streamed', tags: ['governance'], query: lineageQuerySchema.omit({ cursor: true, limit: true }), ok: 200, okType: 'application/x-ndjson' } },
+  '/v1/tenants/{id}/governance/drift': { get: { summary: "The tenant's drift figures: policy changes, trust against its baseline, quality trend, policy conflicts", tags: ['governance'], ok: 200 } },
+  '/v1/governance/drift': { get: { summary: 'The drift map across tenants (paged by tenant id) with conflicts between tenant policies', tags: ['governance'], query: driftListQuerySchema, ok: 200 } },
   '/v1/tenants': {
     post: { summary: 'Create a tenant (JSON or YAML manifest)', tags: ['tenants'], body: 'TenantManifest', ok: 201, okSchema: 'Tenant', idempotent: true },
     get: { summary: 'List tenants (filters, label selector, cursor pagination)', tags: ['tenants'], query: listQuerySchema, ok: 200 },
   },
   '/v1/tenants/{id}': {
     get: { summary: 'Read a tenant (ETag = generation)', tags: ['tenants'], ok: 200, okSchema: 'Tenant' },
-    patch: { summary: 'JSON merge patch of spec and metadata.labels', tags: ['tenants'], body: 'TenantPatch', ok: 200, okSchema: 'Tenant', ifMatch: true },
-    delete: { summary: 'Delete (soft; purged after retentionDays)', tags: ['tenants'], ok: 202, okSchema: 'Tenant', ifMatch: true },
+    patch: { summary: 'JSON merge patch of spec and metadata.labels (202 with a pending approval when the tenant\'s governance requires one; 422 sovereignty_violation / encryption_mismatch)', tags: ['tenants'], body: 'TenantPatch', ok: 200, okSchema: 'Tenant', ifMatch: true },
+    delete: { summary: 'Delete (soft; purged after retentionDays; 409 retention_violation inside the data-sovereignty retention)', tags: ['tenants'], ok: 202, okSchema: 'Tenant', ifMatch: true },
   },
   '/v1/tenants/{id}/context': { get: { summary: 'The tenant context: effective quotas, features, topology', tags: ['tenants'], ok: 200 } },
   '/v1/tenants/{id}/connection': { get: { summary: "The tenant runtime's connection descriptor (database URL with its own role, bucket and prefix, stream and subject); audited", tags: ['tenants'], ok: 200 } },
@@ -36,7 +51,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   '/v1/tenants/{id}/resume': { post: { summary: 'Resume a suspended tenant', tags: ['lifecycle'], body: 'VerbRequest', ok: 200, okSchema: 'Tenant', idempotent: true } },
   '/v1/tenants/{id}/archive': { post: { summary: 'Archive', tags: ['lifecycle'], body: 'VerbRequest', ok: 200, okSchema: 'Tenant', idempotent: true } },
   '/v1/tenants/{id}/restore': { post: { summary: 'Restore an archived tenant', tags: ['lifecycle'], body: 'VerbRequest', ok: 200, okSchema: 'Tenant', idempotent: true } },
-  '/v1/apply': { post: { summary: 'Apply a bundle of manifests, all or nothing (dryRun for the plan)', tags: ['tenants'], body: 'ApplyBundle', ok: 200, idempotent: true } },
+  '/v1/apply': { post: { summary: 'Apply a bundle of manifests, all or nothing (dryRun for the plan; 202 with a pending approval when a tenant\'s governance requires one)', tags: ['tenants'], body: 'ApplyBundle', ok: 200, idempotent: true } },
   '/v1/tenants/{id}/api-keys': {
     post: { summary: 'Create a tenant API key (token shown once)', tags: ['access'], body: 'NewTenantApiKey', ok: 201, idempotent: true },
     get: { summary: "List a tenant's API keys", tags: ['access'], ok: 200 },
@@ -191,10 +206,17 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     QuotaAmount: component(quotaAmountSchema),
     QuotaSet: component(quotaSetSchema),
     ObjectBody: { type: 'string', contentMediaType: 'application/octet-stream', description: 'The object bytes; Content-Type is stored with it' },
+    ApprovalDecision: component(decisionSchema),
+    SovereigntyCheck: component(sovereigntyCheckSchema),
+    LineageBatch: component(lineageBatchSchema),
   };
-  const defs = (manifest as { $defs?: Record<string, unknown> }).$defs ?? {};
-  for (const [name, def] of Object.entries(defs)) schemas[name] = def;
-  delete (manifest as { $defs?: unknown }).$defs;
+  // Named sub-schemas (zod `.meta({ id })`) become components of their own.
+  for (const schema of Object.values(schemas)) {
+    const defs = (schema as { $defs?: Record<string, unknown> }).$defs;
+    if (!defs) continue;
+    for (const [name, def] of Object.entries(defs)) schemas[name] ??= def;
+    delete (schema as { $defs?: unknown }).$defs;
+  }
 
   const paths: Record<string, Record<string, unknown>> = {};
   for (const [path, ops] of Object.entries(OPERATIONS)) {
@@ -208,6 +230,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       if (path.includes('{jobId}')) parameters.push({ name: 'jobId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
       if (path.includes('{quota}')) parameters.push({ name: 'quota', in: 'path', required: true, schema: { enum: ['maxUsers', 'maxProjects'] } });
       if (path.includes('{key}')) parameters.push({ name: 'key', in: 'path', required: true, schema: { type: 'string', maxLength: 1024 }, description: 'Object key; may contain "/"' });
+      if (path.includes('{approvalId}')) parameters.push({ name: 'approvalId', in: 'path', required: true, schema: { type: 'string', pattern: '^apr_[0-9a-f]{24}$' } });
       if (path.includes('{keyId}')) parameters.push({ name: 'keyId', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-z]{16}$' } });
       if (op.query) {
         const q = jsonSchema(op.query) as { properties?: Record<string, unknown> };
@@ -217,12 +240,14 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       if (op.idempotent) parameters.push({ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 255 }, description: 'A repeat with the same key returns the first (2xx) response' });
       if (!op.public && path.startsWith('/v1/')) parameters.push({ name: 'X-Tenant-ID', in: 'header', required: false, schema: { type: 'string' }, description: 'Platform callers: the tenant to act on' });
       parameters.push({ name: 'X-Request-Id', in: 'header', required: false, schema: { type: 'string' }, description: 'Correlation id (echoed; also taken from traceparent)' });
-      const okContent = op.raw
-        ? { '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } }
-        : {
-            ...(op.okSchema ? { 'application/json': { schema: { $ref: `#/components/schemas/${op.okSchema}` } } } : { 'application/json': { schema: { type: 'object' } } }),
-            ...(op.csv ? { 'text/csv': { schema: { type: 'string' } } } : {}),
-          };
+      const okContent = op.okType
+        ? { [op.okType]: { schema: { type: 'string', ...(op.okType === 'application/pdf' ? { format: 'binary' } : {}) } } }
+        : op.raw
+          ? { '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } }
+          : {
+              ...(op.okSchema ? { 'application/json': { schema: { $ref: `#/components/schemas/${op.okSchema}` } } } : { 'application/json': { schema: { type: 'object' } } }),
+              ...(op.csv ? { 'text/csv': { schema: { type: 'string' } } } : {}),
+            };
       paths[path]![method] = {
         summary: op.summary,
         tags: op.tags,
@@ -232,7 +257,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         ...(op.body
           ? {
               requestBody: {
-                required: op.body !== 'RotateWebhookSecret' && op.body !== 'QuotaAmount',
+                required: op.body !== 'RotateWebhookSecret' && op.body !== 'QuotaAmount' && op.body !== 'ApprovalDecision',
                 content: {
                   [op.body === 'ObjectBody' ? '*/*' : method === 'patch' ? 'application/merge-patch+json' : 'application/json']: { schema: { $ref: `#/components/schemas/${op.body}` } },
                   ...(op.body === 'TenantManifest' || op.body === 'ApplyBundle' ? { 'application/yaml': { schema: { type: 'string' } } } : {}),

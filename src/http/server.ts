@@ -15,6 +15,7 @@ import { accessRoutes } from './routes/access-routes.js';
 import { applyRoutes } from './routes/apply-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
+import { governanceRoutes } from './routes/governance-routes.js';
 import { keyRoutes } from './routes/key-routes.js';
 import { resourceRoutes } from './routes/resource-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
@@ -113,5 +114,6 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   eventRoutes(app, deps, guard);
   webhookRoutes(app, deps, guard);
   usageRoutes(app, deps, guard);
+  governanceRoutes(app, deps, guard);
   return app;
 }

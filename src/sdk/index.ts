@@ -40,3 +40,5 @@ export { toProblem, PROBLEM_CONTENT_TYPE } from './problem.js';
 export type { ProblemBody, ProblemResponse } from './problem.js';
 export { TenancyError } from '../errors.js';
 export type { TenantContext, TenantQuotas, TenantPhase, Principal, ConnectionDescriptor, TenancyEvent } from './types.js';
+export { recordLineage } from './lineage.js';
+export type { LineageEntry, RecordLineageOptions } from './lineage.js';

@@ -1,12 +1,16 @@
 /**
  * Tenants: the manifest schema, plan defaults, the lifecycle state machine, and the
  * registry that stores desired state (with its audit record and event in the same
- * transaction). Other modules read tenants through this file only.
+ * transaction), putting changes the tenant's governance names behind approvals and
+ * refusing what its data-sovereignty rules forbid. Other modules read tenants through this file only.
  */
-export { TenantRegistry, parseLabelSelector } from './tenant-registry.js';
-export type { TenantContext, TenantListFilter, LabelRequirement, UpdateOptions } from './tenant-registry.js';
+export { TenantRegistry, parseLabelSelector, sovereigntyFacts, TENANT_CHANGE_APPLIER, SOVEREIGNTY_SPEC_PATH } from './tenant-registry.js';
+export type { TenantContext, TenantListFilter, LabelRequirement, UpdateOptions, UpdateResult } from './tenant-registry.js';
 export { applyBundle, parseBundle, bundleSchema, MAX_BUNDLE_ITEMS } from './apply-bundle.js';
-export type { ApplyResult, PlanItem } from './apply-bundle.js';
+export type { ApplyResult, PlanItem, ApplyOptions } from './apply-bundle.js';
+export { registerTenantApprovals } from './tenant-approvals.js';
+export { gatedChanges } from './approval-rules.js';
+export type { GateState } from './approval-rules.js';
 export { tenantFromRow, setCondition } from './tenant.js';
 export type { Tenant, Condition } from './tenant.js';
 export { PHASES, VERBS, TRANSITIONS, nextPhase, credentialRefusal } from './lifecycle.js';

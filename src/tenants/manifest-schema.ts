@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { validationError, toPointer, type FieldError } from '../errors.js';
+import { APPROVAL_KINDS, APPROVER_ROLES, sovereigntySpecSchema } from '../governance/index.js';
 
 /** Tenant ids are DNS labels: immutable, and safe to derive schema, bucket and subject names from. */
 export const TENANT_ID_PATTERN = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -86,6 +87,27 @@ export const tenantSpecSchema = z
         committedSpendUsd: z.number().min(0).optional(),
       })
       .optional(),
+    governance: z
+      .strictObject({
+        approvals: z
+          .strictObject({
+            require: z
+              .array(z.enum(APPROVAL_KINDS, { error: `must be one of ${APPROVAL_KINDS.join(', ')}` }))
+              .refine((k) => new Set(k).size === k.length, 'kinds must be unique')
+              .describe('changes that wait for an approver instead of applying'),
+            approverRoles: z
+              .array(z.enum(APPROVER_ROLES, { error: `must be one of ${APPROVER_ROLES.join(', ')}` }))
+              .min(1, 'needs at least one role')
+              .refine((k) => new Set(k).size === k.length, 'roles must be unique')
+              .optional()
+              .describe('roles that may decide (default: all of platform-admin, owner, admin)'),
+            notify: z
+              .strictObject({ email: z.array(z.email('must be an email address')).min(1).max(20, 'at most 20 addresses').optional() })
+              .optional(),
+          })
+          .optional(),
+      })
+      .optional(),
     byoc: z
       .strictObject({
         databaseSecret: z
@@ -134,13 +156,7 @@ export const sovereigntyDocumentSchema = z.strictObject({
   apiVersion: z.literal('tenancy/v1'),
   kind: z.literal('DataSovereignty'),
   metadata: documentMetadata,
-  spec: z
-    .strictObject({
-      allowedRegions: z.array(z.string().regex(/^[a-z][a-z0-9-]{0,62}$/)).min(1).optional(),
-      residency: z.string().min(1).max(64).optional(),
-      crossBorderTransfer: z.enum(['deny', 'allow', 'with-consent']).optional(),
-    })
-    .catchall(z.unknown()),
+  spec: sovereigntySpecSchema,
 });
 export const policyDocumentSchema = z.strictObject({
   apiVersion: z.literal('tenancy/v1'),

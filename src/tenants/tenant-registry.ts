@@ -3,15 +3,28 @@
  * apply) and the reads. Every change writes its audit record and outbox event in the same
  * transaction; if either fails, nothing changes.
  */
+import { createHash } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
-import { TenancyError, conflict, notFound, validationError, type FieldError } from '../errors.js';
-import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
+import { TenancyError, conflict, notFound, toPointer, validationError, type FieldError } from '../errors.js';
+import {
+  addEvent,
+  evaluateSovereignty,
+  sovereigntyRefusal,
+  type Actor,
+  type Approval,
+  type ApprovalGate,
+  type AuditLog,
+  type SovereigntyFacts,
+  type SovereigntyRules,
+  type SovereigntyViolation,
+} from '../governance/index.js';
+import { gatedChanges, type GateState } from './approval-rules.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import { diff, jsonEqual, mergePatch, type FieldChange } from './json-diff.js';
 import { nextPhase, PHASES, type Phase, type Verb } from './lifecycle.js';
-import { parseOrThrow, tenantManifestSchema, type Plan, type Profile, type TenantManifest, type TenantDocument } from './manifest-schema.js';
-import { effectiveFeatures, effectiveQuotas, type EffectiveQuotas } from './plans.js';
+import { parseOrThrow, tenantManifestSchema, type Plan, type Profile, type TenantManifest, type TenantDocument, type TenantSpec } from './manifest-schema.js';
+import { effectiveFeatures, effectiveQuotas, keyRotationDays, PLAN_DEFAULTS, type EffectiveQuotas } from './plans.js';
 import { setCondition, tenantFromRow, type Tenant, type TenantRow } from './tenant.js';
 
 /** Filters for listing tenants. */
@@ -53,6 +66,36 @@ export interface UpdateOptions {
   expectedGeneration?: number | undefined;
   /** Spec fields the caller may not change (tenant roles cannot change plan, quotas…). */
   lockedSpecFields?: readonly string[] | undefined;
+  /** The caller's role (recorded on an approval request). */
+  role?: string | undefined;
+  /** Set when an approved approval applies this change: it is not gated again. */
+  approvalId?: string | undefined;
+}
+
+/** The result of an update: the change applied, or (with `approval`) waiting for an approver. */
+export interface UpdateResult {
+  tenant: Tenant;
+  changes: FieldChange[];
+  approval?: Approval;
+}
+
+/** The applier name tenant changes are stored under in the approval gate. */
+export const TENANT_CHANGE_APPLIER = 'tenant.change';
+
+/** Where a violated sovereignty fact sits in a tenant manifest. */
+export const SOVEREIGNTY_SPEC_PATH: Record<SovereigntyViolation['field'], string[]> = {
+  region: ['spec', 'region'],
+  profile: ['spec', 'profile'],
+  encryption: ['spec', 'config', 'encryption'],
+  keyRotationDays: ['spec', 'config', 'keyRotationDays'],
+  atRest: ['spec', 'config', 'encryption'],
+  url: ['spec', 'byoc'],
+  createdAt: ['metadata', 'createdAt'],
+};
+
+/** The facts sovereignty rules are checked against, from a spec. */
+export function sovereigntyFacts(spec: TenantSpec): SovereigntyFacts {
+  return { region: spec.region, profile: spec.profile, encryption: spec.config?.encryption ?? PLAN_DEFAULTS[spec.plan].encryption, keyRotationDays: keyRotationDays(spec) };
 }
 
 /** Called after a commit that changed a tenant (cache invalidation, controller wake-up); `source` says who changed it. */
@@ -70,12 +113,23 @@ export class TenantRegistry {
   readonly #cache = new Map<string, { tenant: Tenant; json?: string; until: number }>();
   /** Bumped on every change, so a read that raced a write is not cached. */
   #changes = 0;
+  #approvals: ApprovalGate | undefined;
 
   constructor(
     readonly db: Kysely<Schema>,
     readonly audit: AuditLog,
     private readonly readCacheTtlMs = 1_000,
   ) {}
+
+  /** Put changes the tenant's governance names behind approvals from now on. */
+  useApprovals(gate: ApprovalGate): void {
+    this.#approvals = gate;
+  }
+
+  /** The approval gate, when approvals are on. */
+  get approvals(): ApprovalGate | undefined {
+    return this.#approvals;
+  }
 
   /** Subscribe to committed changes. */
   onChange(listener: TenantChangeListener): void {
@@ -223,47 +277,108 @@ export class TenantRegistry {
     return { items: page.map(tenantFromRow), next };
   }
 
-  /** Apply a JSON merge patch to `metadata.labels` and `spec`; 412 when the generation moved on. */
-  async update(actor: Actor, id: string, patch: unknown, options: UpdateOptions = {}): Promise<{ tenant: Tenant; changes: FieldChange[] }> {
-    if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
-      throw validationError('the patch must be a JSON object', [{ path: '', message: 'must be an object with "spec" and/or "metadata"' }]);
-    }
-    const errors: FieldError[] = [];
-    for (const key of Object.keys(patch)) {
-      if (!UPDATABLE_TOP_LEVEL.has(key)) errors.push({ path: `/${key}`, message: 'unknown or immutable field (only metadata.labels and spec can change)' });
-    }
-    const metaPatch = (patch as { metadata?: unknown }).metadata;
-    if (metaPatch !== undefined) {
-      if (typeof metaPatch !== 'object' || metaPatch === null || Array.isArray(metaPatch)) errors.push({ path: '/metadata', message: 'must be an object' });
-      else for (const key of Object.keys(metaPatch)) if (key !== 'labels') errors.push({ path: `/metadata/${key}`, message: key === 'id' ? 'is immutable' : 'unknown or immutable field' });
-    }
-    const specPatch = (patch as { spec?: unknown }).spec;
-    if (specPatch !== undefined && options.lockedSpecFields && typeof specPatch === 'object' && specPatch !== null) {
-      for (const field of options.lockedSpecFields) {
-        if (field in specPatch) errors.push({ path: `/spec/${field}`, message: 'only a platform role may change this field' });
-      }
-    }
-    if (errors.length > 0) {
-      const forbidden = errors.every((e) => e.message.startsWith('only a platform role'));
-      throw forbidden ? new TenancyError('forbidden_field', 403, 'the patch changes fields your role may not change', { errors }) : validationError('the patch is invalid', errors);
-    }
-    const result = await this.db.transaction().execute(async (trx) => {
-      const row = await this.#lockRow(trx, id);
-      if (options.expectedGeneration !== undefined && options.expectedGeneration !== row.generation) {
-        throw new TenancyError('precondition_failed', 412, `tenant ${id} is at generation ${row.generation}, not ${options.expectedGeneration}`, { extensions: { generation: row.generation } });
-      }
-      nextPhase('update', row.phase as Phase, id);
-      const current = { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id, labels: row.labels }, spec: row.spec };
-      const merged = mergePatch(current, patch);
-      const manifest = this.validate(merged);
-      return this.#writeSpec(trx, actor, row, manifest, 'tenant.update');
-    });
+  /**
+   * Apply a JSON merge patch to `metadata.labels` and `spec`; 412 when the generation moved
+   * on. A change the tenant's governance puts behind an approval is stored as a pending
+   * approval instead (`approval` in the result) and the tenant is left as it was.
+   */
+  async update(actor: Actor, id: string, patch: unknown, options: UpdateOptions = {}): Promise<UpdateResult> {
+    checkPatchShape(patch, options);
+    const result = await this.db.transaction().execute(async (trx) => this.updateIn(trx, actor, id, patch, options));
     if (result.changes.length > 0) this.notify(id);
     return result;
   }
 
+  /** {@link update} inside `trx` (an approval applies its change in the decision's transaction). */
+  async updateIn(trx: Transaction<Schema>, actor: Actor, id: string, patch: unknown, options: UpdateOptions = {}): Promise<UpdateResult> {
+    checkPatchShape(patch, options);
+    const row = await this.#lockRow(trx, id);
+    if (options.expectedGeneration !== undefined && options.expectedGeneration !== row.generation) {
+      throw new TenancyError('precondition_failed', 412, `tenant ${id} is at generation ${row.generation}, not ${options.expectedGeneration}`, { extensions: { generation: row.generation } });
+    }
+    nextPhase('update', row.phase as Phase, id);
+    const current = { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id, labels: row.labels }, spec: row.spec };
+    const merged = mergePatch(current, patch);
+    const manifest = this.validate(merged);
+    const before = row.spec as unknown as TenantSpec;
+    if (before.region !== manifest.spec.region || before.profile !== manifest.spec.profile || before.plan !== manifest.spec.plan || !jsonEqual(before.config ?? null, manifest.spec.config ?? null)) {
+      const violations = await this.sovereigntyViolations(trx, id, manifest.spec, before.region !== manifest.spec.region ? 'move' : 'provision');
+      if (violations.length > 0) throw sovereigntyRefusal(violations, (v) => toPointer(SOVEREIGNTY_SPEC_PATH[v.field]), `changing tenant ${id}`);
+    }
+    if (this.#approvals && options.approvalId === undefined) {
+      const flags = await this.documentFlags(trx, id);
+      const gated = gatedChanges({ spec: before, docFlags: flags }, { spec: manifest.spec, docFlags: flags });
+      if (gated.kinds.length > 0) {
+        const approval = await this.#approvals.requestApproval(trx, actor, {
+          tenantId: id,
+          kind: gated.kinds[0]!,
+          kinds: gated.kinds,
+          summary: gated.summary,
+          payload: { type: 'patch', patch: patch as Record<string, unknown> },
+          base: { generations: { [id]: row.generation }, documents: { [id]: await this.documentsFingerprint(trx, id) } },
+          applier: TENANT_CHANGE_APPLIER,
+          ...approvalSettings(before),
+          ...(options.role ? { requestedRole: options.role } : {}),
+        });
+        return { tenant: tenantFromRow(row), changes: [], approval };
+      }
+    }
+    return this.#writeSpec(trx, actor, row, manifest, 'tenant.update', options.approvalId ? { approvalId: options.approvalId } : undefined);
+  }
+
+  /** Every sovereignty rule `spec` breaks for tenant `id` (the documents as seen by `trx`). */
+  async sovereigntyViolations(trx: Transaction<Schema> | Kysely<Schema>, id: string, spec: TenantSpec, operation: 'provision' | 'move'): Promise<SovereigntyViolation[]> {
+    const out: SovereigntyViolation[] = [];
+    for (const rules of await this.sovereigntyRules(trx, id)) out.push(...evaluateSovereignty(rules, { operation, facts: sovereigntyFacts(spec) }));
+    return out;
+  }
+
+  /** The tenant's data-sovereignty rules (one per DataSovereignty document; all of them hold). */
+  async sovereigntyRules(trx: Transaction<Schema> | Kysely<Schema>, id: string): Promise<SovereigntyRules[]> {
+    const docs = await trx.selectFrom('tenant_documents').select('spec').where('tenant_id', '=', id).where('kind', '=', 'DataSovereignty').orderBy('name').execute();
+    return docs.map((d) => d.spec as SovereigntyRules);
+  }
+
+  /** The flags of the tenant's TenantFeatures documents, merged in name order. */
+  async documentFlags(trx: Transaction<Schema> | Kysely<Schema>, id: string): Promise<Record<string, boolean | string>> {
+    const docs = await trx.selectFrom('tenant_documents').select('spec').where('tenant_id', '=', id).where('kind', '=', 'TenantFeatures').orderBy('name').execute();
+    return Object.assign({}, ...docs.map((d) => (d.spec as { flags?: Record<string, boolean | string> }).flags ?? {}));
+  }
+
+  /** A hash of every document of the tenant: an approval based on other documents is stale. */
+  async documentsFingerprint(trx: Transaction<Schema> | Kysely<Schema>, id: string): Promise<string> {
+    const docs = await trx.selectFrom('tenant_documents').select(['kind', 'name', 'spec']).where('tenant_id', '=', id).orderBy('kind').orderBy('name').execute();
+    return createHash('sha256').update(JSON.stringify(docs.map((d) => [d.kind, d.name, d.spec]))).digest('hex');
+  }
+
+  /**
+   * What approvals compare for each of `ids` that exists, as seen by `trx`: the stored spec
+   * and generation, and (only for tenants whose governance requires approvals) the document
+   * flags and fingerprint. One query for the common case of tenants without approvals.
+   */
+  async gateStates(trx: Transaction<Schema>, ids: readonly string[]): Promise<Map<string, GateState & { generation: number; documents?: string }>> {
+    const out = new Map<string, GateState & { generation: number; documents?: string }>();
+    if (ids.length === 0) return out;
+    const rows = await trx.selectFrom('tenants').select(['id', 'spec', 'generation']).where('id', 'in', [...ids]).execute();
+    for (const row of rows) {
+      const spec = row.spec as unknown as TenantSpec;
+      const gated = (spec.governance?.approvals?.require?.length ?? 0) > 0;
+      out.set(row.id, gated ? { spec, generation: row.generation, docFlags: await this.documentFlags(trx, row.id), documents: await this.documentsFingerprint(trx, row.id) } : { spec, generation: row.generation, docFlags: {} });
+    }
+    return out;
+  }
+
+  /** The data-sovereignty rules of each of `ids` (tenants without rules are absent), in one query. */
+  async sovereigntyRulesOf(trx: Transaction<Schema> | Kysely<Schema>, ids: readonly string[]): Promise<Map<string, SovereigntyRules[]>> {
+    const out = new Map<string, SovereigntyRules[]>();
+    if (ids.length === 0) return out;
+    const docs = await trx.selectFrom('tenant_documents').select(['tenant_id', 'spec']).where('tenant_id', 'in', [...ids]).where('kind', '=', 'DataSovereignty').orderBy('tenant_id').orderBy('name').execute();
+    for (const d of docs) out.set(d.tenant_id, [...(out.get(d.tenant_id) ?? []), d.spec as SovereigntyRules]);
+    return out;
+  }
+
   /** Store a validated manifest over an existing row (update and apply); no-op when nothing differs. */
-  async #writeSpec(trx: Transaction<Schema>, actor: Actor, row: TenantRow, manifest: TenantManifest, action: string): Promise<{ tenant: Tenant; changes: FieldChange[] }> {
+  async #writeSpec(trx: Transaction<Schema>, actor: Actor, row: TenantRow, manifest: TenantManifest, action: string, extra?: Record<string, unknown>): Promise<{ tenant: Tenant; changes: FieldChange[] }> {
     const before = { metadata: { labels: row.labels }, spec: row.spec };
     const after = { metadata: { labels: manifest.metadata.labels ?? {} }, spec: manifest.spec };
     const changes = diff(before, after);
@@ -288,7 +403,7 @@ export class TenantRegistry {
       target: `tenant/${row.id}`,
       tenantId: row.id,
       outcome: 'success',
-      details: { generation, changed: changes.map((c) => c.path) },
+      details: { generation, changed: changes.map((c) => c.path), ...extra },
     });
     await addEvent(trx, actor, { type: 'tenant.updated', tenantId: row.id, payload: { id: row.id, generation, changed: changes.map((c) => c.path) } });
     return { tenant: tenantFromRow(updated), changes };
@@ -303,6 +418,11 @@ export class TenantRegistry {
       const row = await this.#lockRow(trx, id);
       const from = row.phase as Phase;
       const to = nextPhase(verb, from, id);
+      if (verb === 'delete') {
+        const createdAt = new Date(row.created_at);
+        const violations = (await this.sovereigntyRules(trx, id)).flatMap((rules) => evaluateSovereignty(rules, { operation: 'delete', dataClass: 'data', createdAt }));
+        if (violations.length > 0) throw sovereigntyRefusal(violations, () => '', `deleting tenant ${id}`);
+      }
       const now = new Date();
       let conditions = row.conditions as Tenant['status']['conditions'];
       const readyReason = { suspend: 'Suspended', resume: 'Resumed', archive: 'Archiving', restore: 'Restoring', delete: 'Deleting' }[verb];
@@ -342,12 +462,12 @@ export class TenantRegistry {
   }
 
   /** Update inside `trx` from a full manifest (apply). */
-  async replaceSpec(trx: Transaction<Schema>, actor: Actor, manifest: TenantManifest): Promise<{ tenant: Tenant; changes: FieldChange[] }> {
+  async replaceSpec(trx: Transaction<Schema>, actor: Actor, manifest: TenantManifest, extra?: Record<string, unknown>): Promise<{ tenant: Tenant; changes: FieldChange[] }> {
     const row = await this.#lockRow(trx, manifest.metadata.id);
     const before = { metadata: { labels: row.labels }, spec: row.spec };
     const after = { metadata: { labels: manifest.metadata.labels ?? {} }, spec: manifest.spec };
     if (!jsonEqual(before, after)) nextPhase('update', row.phase as Phase, row.id);
-    return this.#writeSpec(trx, actor, row, manifest, 'tenant.apply');
+    return this.#writeSpec(trx, actor, row, manifest, 'tenant.apply', extra);
   }
 
   async #lockRow(trx: Transaction<Schema>, id: string): Promise<TenantRow> {
@@ -389,3 +509,35 @@ export function parseLabelSelector(text: string): LabelRequirement[] {
 }
 
 export { PHASES };
+
+/** Shape checks of a patch that need no database. */
+function checkPatchShape(patch: unknown, options: UpdateOptions): asserts patch is Record<string, unknown> {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
+    throw validationError('the patch must be a JSON object', [{ path: '', message: 'must be an object with "spec" and/or "metadata"' }]);
+  }
+  const errors: FieldError[] = [];
+  for (const key of Object.keys(patch)) {
+    if (!UPDATABLE_TOP_LEVEL.has(key)) errors.push({ path: `/${key}`, message: 'unknown or immutable field (only metadata.labels and spec can change)' });
+  }
+  const metaPatch = (patch as { metadata?: unknown }).metadata;
+  if (metaPatch !== undefined) {
+    if (typeof metaPatch !== 'object' || metaPatch === null || Array.isArray(metaPatch)) errors.push({ path: '/metadata', message: 'must be an object' });
+    else for (const key of Object.keys(metaPatch)) if (key !== 'labels') errors.push({ path: `/metadata/${key}`, message: key === 'id' ? 'is immutable' : 'unknown or immutable field' });
+  }
+  const specPatch = (patch as { spec?: unknown }).spec;
+  if (specPatch !== undefined && options.lockedSpecFields && typeof specPatch === 'object' && specPatch !== null) {
+    for (const field of options.lockedSpecFields) {
+      if (field in specPatch) errors.push({ path: `/spec/${field}`, message: 'only a platform role may change this field' });
+    }
+  }
+  if (errors.length > 0) {
+    const forbidden = errors.every((e) => e.message.startsWith('only a platform role'));
+    throw forbidden ? new TenancyError('forbidden_field', 403, 'the patch changes fields your role may not change', { errors }) : validationError('the patch is invalid', errors);
+  }
+}
+
+/** Approver roles and recipients from a tenant's stored governance settings. */
+export function approvalSettings(spec: TenantSpec): { approverRoles?: string[]; notify?: { email?: string[] } } {
+  const a = spec.governance?.approvals;
+  return { ...(a?.approverRoles ? { approverRoles: a.approverRoles } : {}), ...(a?.notify ? { notify: a.notify } : {}) };
+}

@@ -11,7 +11,8 @@ function planLines(result: ApplyResult): string[] {
   return result.items.map((i) => {
     const what = i.kind === 'Tenant' ? `tenant/${i.tenant}` : `${i.kind}/${i.tenant}/${i.name}`;
     const changes = i.changes?.length ? ` (${i.changes.map((c) => c.path).join(', ')})` : '';
-    return `  ${i.action.padEnd(9)} ${what}${changes}`;
+    const approval = i.approvalRequired?.length ? ` [needs approval: ${i.approvalRequired.join(', ')}]` : '';
+    return `  ${i.action.padEnd(9)} ${what}${changes}${approval}`;
   });
 }
 
@@ -36,6 +37,11 @@ export async function apply(client: ClientOptions, path: string, dryRun: boolean
     return;
   }
   const result = await request<ApplyResult>(client, 'POST', '/v1/apply', { dryRun: false, items });
+  if (result.approval) {
+    out(`waiting for approval ${result.approval.id} (${result.approval.kinds.join(', ')}: ${result.approval.summary}); nothing applied yet`);
+    out(`  tenancy approvals approve ${result.approval.id}`);
+    return;
+  }
   const counts = { create: 0, update: 0, unchanged: 0 };
   for (const i of result.items) counts[i.action] += 1;
   out(`applied: ${counts.create} created, ${counts.update} updated, ${counts.unchanged} unchanged`);

@@ -5,6 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { TenancyError } from '../../errors.js';
+import { sovereigntyRefusal, transitViolations } from '../../governance/index.js';
 import { KeyAdmin, MAX_SECRET_BYTES, secretName } from '../../keys/index.js';
 import { parseOrThrow } from '../../tenants/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
@@ -42,6 +43,12 @@ export function keyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): v
     const name = secretName(request.params.name);
     const body = parseOrThrow(putSecretSchema, request.body, 'the secret');
     await writable(id);
+    // The st-byoc database URL carries the tenant's data: with encryption.inTransit it must require TLS.
+    const tenant = await registry.get(id);
+    if (tenant.spec.byoc?.databaseSecret === name) {
+      const violations = (await registry.sovereigntyRules(deps.db, id)).flatMap((rules) => transitViolations(rules, body.value));
+      if (violations.length > 0) throw sovereigntyRefusal(violations, () => '/value', `the database URL in secret ${name}`);
+    }
     const stored = await secrets.put(actorOf(request), id, name, body.value, body.rotationPeriodDays ?? null);
     return reply.code(stored.version === 1 ? 201 : 200).send(stored);
   });

@@ -111,7 +111,11 @@ export function tenantRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'tenant.update', id);
     const expectedGeneration = parseIfMatch(request.headers['if-match']);
-    const { tenant, changes } = await registry.update(actorOf(request), id, request.body, { expectedGeneration, lockedSpecFields: locked(request) });
+    const { tenant, changes, approval } = await registry.update(actorOf(request), id, request.body, { expectedGeneration, lockedSpecFields: locked(request), role: request.principal?.role });
+    if (approval) {
+      deps.onApprovalChange?.();
+      return reply.code(202).header('Location', `/v1/approvals/${approval.id}`).header('ETag', etagOf(tenant)).send({ status: 'pending_approval', approval });
+    }
     return reply.header('ETag', etagOf(tenant)).send({ ...tenant, changes });
   });
 

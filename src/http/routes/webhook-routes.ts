@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Action, Principal } from '../../access/index.js';
 import { TenancyError, validationError } from '../../errors.js';
-import { DELIVERY_ID_PATTERN, TYPE_FILTER_PATTERN, WEBHOOK_ID_PATTERN, webhookNotFound, type WebhookInfo } from '../../governance/index.js';
+import { DELIVERY_ID_PATTERN, TYPE_FILTER_PATTERN, WEBHOOK_ID_PATTERN, sovereigntyRefusal, transitViolations, webhookNotFound, type WebhookInfo } from '../../governance/index.js';
 import { parseOrThrow, tenantIdSchema } from '../../tenants/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
 
@@ -82,12 +82,20 @@ export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard
     if (phase === 'deleting' || phase === 'deleted') throw new TenancyError(`tenant_${phase}`, 409, `tenant ${tenantId} is ${phase}; its webhooks cannot change`);
   };
 
+  /** A tenant whose data-sovereignty rules require encryption in transit takes https receivers only. */
+  const transitAllowed = async (tenantId: string | null, url: string | undefined) => {
+    if (tenantId === null || url === undefined) return;
+    const violations = (await registry.sovereigntyRules(deps.db, tenantId)).flatMap((rules) => transitViolations(rules, url));
+    if (violations.length > 0) throw sovereigntyRefusal(violations, () => '/url', 'this webhook');
+  };
+
   app.post('/v1/webhooks', async (request, reply) => {
     const principal = await guard.authorize(request, 'webhook.manage');
     const body = parseOrThrow(createWebhookSchema, request.body, 'the webhook');
     if (principal.tenantId !== null && body.tenantId !== undefined && body.tenantId !== principal.tenantId) await guard.authorize(request, 'webhook.manage', body.tenantId);
     const tenantId = principal.tenantId ?? body.tenantId ?? null;
     await writableTenant(tenantId);
+    await transitAllowed(tenantId, body.url);
     const created = await webhooks.create(actorOf(request), { tenantId, url: body.url, eventTypes: body.eventTypes, enabled: body.enabled, description: body.description ?? null });
     return reply.code(201).header('Location', `/v1/webhooks/${created.id}`).header('Cache-Control', 'no-store').send(created);
   });
@@ -115,6 +123,7 @@ export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard
     const body = parseOrThrow(updateWebhookSchema, request.body, 'the webhook patch');
     const hook = await visible(request, principal, 'webhook.manage', id);
     await writableTenant(hook.tenantId);
+    await transitAllowed(hook.tenantId, body.url);
     return webhooks.update(actorOf(request), id, body);
   });
 

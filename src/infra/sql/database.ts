@@ -16,6 +16,7 @@ import * as m0008 from './migrations/0008-queue-consumer-pause.js';
 import * as m0010 from './migrations/0010-events-webhooks.js';
 import * as m0011 from './migrations/0011-controller-resources-marker.js';
 import * as m0020 from './migrations/0020-usage-quotas.js';
+import * as m0040 from './migrations/0040-governance-approvals-lineage.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
 
@@ -44,6 +45,7 @@ const migrations: Record<string, Migration> = {
   '0010-events-webhooks': m0010,
   '0011-controller-resources-marker': m0011,
   '0020-usage-quotas': m0020,
+  '0040-governance-approvals-lineage': m0040,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.

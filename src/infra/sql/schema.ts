@@ -341,6 +341,52 @@ export interface QuotaAlertsTable {
 }
 
 /** The whole control-plane schema. */
+/** `approvals`: changes waiting for (or decided by) an approver. */
+export interface ApprovalsTable {
+  id: string;
+  tenant_id: string;
+  kind: string;
+  kinds: Json<string[]>;
+  applier: string;
+  status: string;
+  summary: string;
+  payload: Json<Record<string, unknown>>;
+  base: Json<Record<string, unknown>>;
+  requested_by: string;
+  requested_role: string | null;
+  requested_at: Timestamp;
+  correlation_id: string | null;
+  decided_by: string | null;
+  decided_role: string | null;
+  decided_at: Timestamp | null;
+  decision_reason: string | null;
+  result: Json<Record<string, unknown> | null>;
+  approver_roles: Json<string[]>;
+  notify: Json<{ email?: string[] }>;
+  /** The status the notifiers were last told about (null: not yet). */
+  notified_status: string | null;
+  notify_attempts: ColumnType<number, number | undefined, number>;
+  notify_after: Timestamp | null;
+  notify_error: string | null;
+}
+
+/** `lineage_records`: where a tenant's answers came from, with their trust scores. */
+export interface LineageRecordsTable {
+  id: string;
+  tenant_id: string;
+  domain: string;
+  usecase: string;
+  source_id: string;
+  query_id: string;
+  chunk_id: string | null;
+  trust_score: number;
+  agent_id: string | null;
+  policy_version: string | null;
+  ts: Timestamp;
+  recorded_at: Timestamp;
+  recorded_by: string;
+}
+
 export interface Schema {
   tenants: TenantsTable;
   tenant_documents: TenantDocumentsTable;
@@ -370,4 +416,6 @@ export interface Schema {
   quota_counters: QuotaCountersTable;
   tenant_objects: TenantObjectsTable;
   quota_alerts: QuotaAlertsTable;
+  approvals: ApprovalsTable;
+  lineage_records: LineageRecordsTable;
 }

@@ -1,0 +1,292 @@
+/**
+ * The approval gate: a change that a tenant's governance marks as needing approval is
+ * stored as a `pending` approval instead of being applied. An approver with the right role
+ * (never the requester) approves it, which applies the stored change through the
+ * change's own code path in the same transaction as the decision, or rejects it.
+ *
+ * What "apply" means belongs to whoever asked: each request names an `applier` (by default
+ * its kind), and {@link ApprovalGate.onApproved} registers the function that applies it.
+ * Tenant changes register `tenant.change`; the policy service registers `policyChange`.
+ */
+import { randomBytes } from 'node:crypto';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
+import { TenancyError, notFound } from '../errors.js';
+import { json, type Schema } from '../infra/sql/index.js';
+import type { Actor, AuditLog } from './audit-log.js';
+import { addEvent } from './event-outbox.js';
+
+/** Kinds of change a tenant's governance can put behind an approval. */
+export const APPROVAL_KINDS = ['policyChange', 'featureEnable', 'budgetIncrease', 'profileMove'] as const;
+export type ApprovalKind = (typeof APPROVAL_KINDS)[number];
+
+/** Roles that may be named as approvers (those the permission matrix lets decide). */
+export const APPROVER_ROLES = ['platform-admin', 'owner', 'admin'] as const;
+export type ApproverRole = (typeof APPROVER_ROLES)[number];
+
+export const APPROVAL_STATUSES = ['pending', 'approved', 'rejected', 'stale'] as const;
+export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
+
+/** Approval ids: `apr_` and 24 hex digits. */
+export const APPROVAL_ID_PATTERN = /^apr_[0-9a-f]{24}$/;
+
+/** An approval as the API shows it. */
+export interface Approval {
+  id: string;
+  tenantId: string;
+  kind: string;
+  kinds: string[];
+  status: ApprovalStatus;
+  summary: string;
+  /** The proposed change, exactly as it will be applied. */
+  change: Record<string, unknown>;
+  /** What the change was based on (tenant generations); a mismatch makes it stale. */
+  base: Record<string, unknown>;
+  approverRoles: string[];
+  requestedBy: string;
+  requestedAt: string;
+  decidedBy: string | null;
+  decidedAt: string | null;
+  reason: string | null;
+  result: Record<string, unknown> | null;
+}
+
+/** What a caller asks to put behind an approval. */
+export interface ApprovalRequest {
+  tenantId: string;
+  kind: ApprovalKind | (string & {});
+  /** Every kind the change is (a patch can enable a feature and raise a budget at once). */
+  kinds?: string[];
+  summary: string;
+  payload: Record<string, unknown>;
+  base?: Record<string, unknown>;
+  /** Who applies it when approved (default: `kind`). */
+  applier?: string;
+  approverRoles?: readonly string[];
+  /** Where to announce it besides the platform notifiers. */
+  notify?: { email?: string[] };
+  requestedRole?: string;
+}
+
+/**
+ * Applies an approved change inside the decision's transaction; returns what it did and
+ * which tenants changed. Throw {@link approvalStale} when the change's base moved on.
+ */
+export type ApprovalApplier = (trx: Transaction<Schema>, approval: Approval, actor: Actor) => Promise<{ result: Record<string, unknown>; tenants: string[] }>;
+
+/** Who decides. */
+export interface Decider extends Actor {
+  role: string;
+  /** The tenant a tenant-role decider is bound to (null for platform roles). */
+  tenantId: string | null;
+}
+
+/** The error an applier throws when the tenant changed since the request. */
+export function approvalStale(detail: string): TenancyError {
+  return new TenancyError('approval_stale', 409, `${detail}; the approval was marked stale: request the change again`);
+}
+
+/** 404 for an approval that does not exist or is not visible to the caller. */
+export function approvalNotFound(id: string): TenancyError {
+  return notFound('approval_not_found', `approval ${id} not found`);
+}
+
+type Row = Selectable<Schema['approvals']>;
+
+function toApproval(r: Row): Approval {
+  return {
+    id: r.id,
+    tenantId: r.tenant_id,
+    kind: r.kind,
+    kinds: r.kinds,
+    status: r.status as ApprovalStatus,
+    summary: r.summary,
+    change: r.payload,
+    base: r.base,
+    approverRoles: r.approver_roles,
+    requestedBy: r.requested_by,
+    requestedAt: new Date(r.requested_at).toISOString(),
+    decidedBy: r.decided_by,
+    decidedAt: r.decided_at ? new Date(r.decided_at).toISOString() : null,
+    reason: r.decision_reason,
+    result: r.result,
+  };
+}
+
+/** Filters for {@link ApprovalGate.list}. */
+export interface ApprovalFilter {
+  tenantId?: string | undefined;
+  status?: ApprovalStatus | undefined;
+  after?: string | undefined;
+  limit: number;
+}
+
+/** Stores, decides and applies approvals. */
+export class ApprovalGate {
+  readonly #appliers = new Map<string, ApprovalApplier>();
+  readonly #decided: Array<(approval: Approval, tenants: string[]) => void> = [];
+
+  constructor(
+    private readonly db: Kysely<Schema>,
+    private readonly audit: AuditLog,
+  ) {}
+
+  /** Register how changes of `applier` (a kind, or a named applier like `tenant.change`) are applied. */
+  onApproved(applier: string, apply: ApprovalApplier): void {
+    if (this.#appliers.has(applier)) throw new Error(`an applier for ${applier} is already registered`);
+    this.#appliers.set(applier, apply);
+  }
+
+  /** Called after a decision commits (with the tenants an approval changed), e.g. to invalidate caches. */
+  onDecided(listener: (approval: Approval, tenants: string[]) => void): void {
+    this.#decided.push(listener);
+  }
+
+  /** Store a pending approval inside `trx`, with its audit record and `approval.requested` event. */
+  async requestApproval(trx: Transaction<Schema>, actor: Actor, request: ApprovalRequest): Promise<Approval> {
+    const id = `apr_${randomBytes(12).toString('hex')}`;
+    const now = new Date().toISOString();
+    const kinds = request.kinds && request.kinds.length > 0 ? [...new Set(request.kinds)] : [request.kind];
+    const row = await trx
+      .insertInto('approvals')
+      .values({
+        id,
+        tenant_id: request.tenantId,
+        kind: request.kind,
+        kinds: json(kinds),
+        applier: request.applier ?? request.kind,
+        status: 'pending',
+        summary: request.summary.slice(0, 2000),
+        payload: json(request.payload),
+        base: json(request.base ?? {}),
+        requested_by: actor.id,
+        requested_role: request.requestedRole ?? null,
+        requested_at: now,
+        correlation_id: actor.correlationId,
+        approver_roles: json(request.approverRoles && request.approverRoles.length > 0 ? [...request.approverRoles] : [...APPROVER_ROLES]),
+        notify: json(request.notify ?? {}),
+        notified_status: null,
+        notify_after: null,
+        result: json(null),
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await this.audit.append(trx, actor, { action: 'approval.request', target: `approval/${id}`, tenantId: request.tenantId, outcome: 'success', details: { kind: request.kind, kinds, summary: request.summary.slice(0, 500) } });
+    await addEvent(trx, actor, { type: 'approval.requested', tenantId: request.tenantId, payload: { id, tenantId: request.tenantId, kind: request.kind, kinds, summary: request.summary.slice(0, 500), requestedBy: actor.id } });
+    return toApproval(row);
+  }
+
+  /** One approval, or undefined. */
+  async find(id: string): Promise<Approval | undefined> {
+    if (!APPROVAL_ID_PATTERN.test(id)) return undefined;
+    const row = await this.db.selectFrom('approvals').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? toApproval(row) : undefined;
+  }
+
+  /** Approvals, newest first. */
+  async list(filter: ApprovalFilter): Promise<Approval[]> {
+    let q = this.db.selectFrom('approvals').selectAll();
+    if (filter.tenantId !== undefined) q = q.where('tenant_id', '=', filter.tenantId);
+    if (filter.status !== undefined) q = q.where('status', '=', filter.status);
+    if (filter.after !== undefined) q = q.where('id', '<', filter.after);
+    const rows = await q.orderBy('requested_at', 'desc').orderBy('id', 'desc').limit(filter.limit).execute();
+    return rows.map(toApproval);
+  }
+
+  /**
+   * Approve (apply the change, then record the decision, in one transaction) or reject.
+   * The requester may not approve their own request (rejecting it withdraws it); any other
+   * decider's role must be one of the approval's approver roles. A stale change is refused and the approval marked `stale`.
+   */
+  async decide(decider: Decider, id: string, decision: 'approve' | 'reject', reason?: string): Promise<Approval> {
+    let touched: string[] = [];
+    let approval: Approval;
+    try {
+      approval = await this.db.transaction().execute(async (trx) => {
+        const row = await trx.selectFrom('approvals').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+        if (!row || (decider.tenantId !== null && row.tenant_id !== decider.tenantId)) throw approvalNotFound(id);
+        const current = toApproval(row);
+        if (current.status !== 'pending') throw new TenancyError('approval_not_pending', 409, `approval ${id} is already ${current.status}`, { extensions: { approvalStatus: current.status } });
+        const withdrawal = current.requestedBy === decider.id && decision === 'reject';
+        if (current.requestedBy === decider.id && decision === 'approve') throw new TenancyError('self_approval', 403, 'the requester of a change cannot approve it; another approver must decide (the requester may reject it to withdraw it)');
+        if (!withdrawal && !current.approverRoles.includes(decider.role)) {
+          throw new TenancyError('approver_role_required', 403, `role ${decider.role} is not an approver for this change (approvers: ${current.approverRoles.join(', ')})`, { extensions: { approverRoles: current.approverRoles } });
+        }
+        let result: Record<string, unknown> | null = null;
+        if (decision === 'approve') {
+          const apply = this.#appliers.get(row.applier);
+          if (!apply) throw new TenancyError('approval_unappliable', 409, `nothing in this control plane applies "${row.applier}" changes yet; the approval stays pending`);
+          const applied = await apply(trx, current, decider);
+          result = applied.result;
+          touched = applied.tenants;
+        }
+        const status: ApprovalStatus = decision === 'approve' ? 'approved' : 'rejected';
+        const updated = await trx
+          .updateTable('approvals')
+          .set({ status, decided_by: decider.id, decided_role: decider.role, decided_at: new Date().toISOString(), decision_reason: reason ?? null, result: json(result), notify_attempts: 0, notify_after: null, notify_error: null })
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        await this.audit.append(trx, decider, { action: `approval.${decision}`, target: `approval/${id}`, tenantId: row.tenant_id, outcome: 'success', details: { kind: row.kind, requestedBy: row.requested_by, ...(reason ? { reason } : {}) } });
+        await addEvent(trx, decider, { type: `approval.${status}`, tenantId: row.tenant_id, payload: { id, tenantId: row.tenant_id, kind: row.kind, decidedBy: decider.id, ...(reason ? { reason } : {}) } });
+        return toApproval(updated);
+      });
+    } catch (error) {
+      if (error instanceof TenancyError && error.code === 'approval_stale') await this.#markStale(decider, id, error.detail);
+      throw error;
+    }
+    for (const l of this.#decided) l(approval, touched);
+    return approval;
+  }
+
+  async #markStale(actor: Actor, id: string, detail: string): Promise<void> {
+    const tenants = await this.db.transaction().execute(async (trx) => {
+      const row = await trx.updateTable('approvals').set({ status: 'stale', decided_at: new Date().toISOString(), decision_reason: detail.slice(0, 1000), notify_attempts: 0, notify_after: null }).where('id', '=', id).where('status', '=', 'pending').returningAll().executeTakeFirst();
+      if (!row) return undefined;
+      await this.audit.append(trx, actor, { action: 'approval.stale', target: `approval/${id}`, tenantId: row.tenant_id, outcome: 'failure', details: { detail } });
+      await addEvent(trx, actor, { type: 'approval.stale', tenantId: row.tenant_id, payload: { id, tenantId: row.tenant_id, kind: row.kind } });
+      return toApproval(row);
+    });
+    if (tenants) for (const l of this.#decided) l(tenants, []);
+  }
+
+  /** Approvals whose status the notifiers have not been told about and that are due. */
+  async claimUnannounced(limit: number, leaseMs: number): Promise<Array<Approval & { notify: { email?: string[] }; attempts: number }>> {
+    return this.db.transaction().execute(async (trx) => {
+      const rows = await trx
+        .selectFrom('approvals')
+        .selectAll()
+        .where(sql<boolean>`notified_status is distinct from status`)
+        .where((eb) => eb.or([eb('notify_after', 'is', null), eb('notify_after', '<=', new Date())]))
+        .orderBy('requested_at')
+        .limit(limit)
+        .forUpdate()
+        .skipLocked()
+        .execute();
+      if (rows.length === 0) return [];
+      await trx
+        .updateTable('approvals')
+        .set({ notify_after: new Date(Date.now() + leaseMs).toISOString() })
+        .where(
+          'id',
+          'in',
+          rows.map((r) => r.id),
+        )
+        .execute();
+      return rows.map((r) => ({ ...toApproval(r), notify: r.notify, attempts: r.notify_attempts }));
+    });
+  }
+
+  /** Record that notifiers were told about `status` (or, with `error`, when to try again). */
+  async markAnnounced(id: string, status: string, outcome: { error?: string; retryAt?: Date; attempts: number }): Promise<void> {
+    await this.db
+      .updateTable('approvals')
+      .set(
+        outcome.retryAt
+          ? { notify_attempts: outcome.attempts, notify_after: outcome.retryAt.toISOString(), notify_error: outcome.error ?? null }
+          : { notified_status: status, notify_attempts: outcome.attempts, notify_after: null, notify_error: outcome.error ?? null },
+      )
+      .where('id', '=', id)
+      .where('status', '=', status)
+      .execute();
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Which changes to a tenant need approval: the tenant's stored
+ * `spec.governance.approvals.require` names the kinds, and a change is compared before
+ * and after (effective features and budgets, so plan defaults count too).
+ *
+ * - `featureEnable`: an effective flag becomes `true` (spec.features or a TenantFeatures document);
+ * - `budgetIncrease`: the effective `quotas.maxCostPerMonthUsd` or `billing.committedSpendUsd` goes up;
+ * - `profileMove`: `spec.profile` changes;
+ * - `policyChange`: `spec.governance` itself changes (so the requirement cannot be lifted unapproved).
+ */
+import type { ApprovalKind } from '../governance/index.js';
+import { jsonEqual } from './json-diff.js';
+import type { TenantSpec } from './manifest-schema.js';
+import { effectiveFeatures, effectiveQuotas } from './plans.js';
+
+/** A tenant's state as far as approvals care. */
+export interface GateState {
+  spec: TenantSpec;
+  docFlags: Record<string, boolean | string>;
+}
+
+/** Kinds (in order of weight) and a one-line summary of what needs approval; empty when nothing does. */
+export function gatedChanges(before: GateState, after: GateState): { kinds: ApprovalKind[]; summary: string } {
+  const require = new Set(before.spec.governance?.approvals?.require ?? []);
+  const kinds: ApprovalKind[] = [];
+  const parts: string[] = [];
+  if (require.has('profileMove') && before.spec.profile !== after.spec.profile) {
+    kinds.push('profileMove');
+    parts.push(`move profile ${before.spec.profile} -> ${after.spec.profile}`);
+  }
+  if (require.has('budgetIncrease')) {
+    const b = effectiveQuotas(before.spec).maxCostPerMonthUsd;
+    const a = effectiveQuotas(after.spec).maxCostPerMonthUsd;
+    const bc = before.spec.billing?.committedSpendUsd ?? 0;
+    const ac = after.spec.billing?.committedSpendUsd ?? 0;
+    const raised: string[] = [];
+    if (a > b) raised.push(`maxCostPerMonthUsd ${b} -> ${a}`);
+    if (ac > bc) raised.push(`committedSpendUsd ${bc} -> ${ac}`);
+    if (raised.length > 0) {
+      kinds.push('budgetIncrease');
+      parts.push(`raise ${raised.join(', ')}`);
+    }
+  }
+  if (require.has('featureEnable')) {
+    const b = effectiveFeatures(before.spec, before.docFlags);
+    const a = effectiveFeatures(after.spec, after.docFlags);
+    const enabled = Object.keys(a)
+      .filter((k) => a[k] === true && b[k] !== true)
+      .sort();
+    if (enabled.length > 0) {
+      kinds.push('featureEnable');
+      parts.push(`enable ${enabled.join(', ')}`);
+    }
+  }
+  if (require.has('policyChange') && !jsonEqual(before.spec.governance ?? null, after.spec.governance ?? null)) {
+    kinds.push('policyChange');
+    parts.push('change the governance policy');
+  }
+  return { kinds, summary: parts.join('; ') };
+}
