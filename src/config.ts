@@ -48,6 +48,10 @@ export interface Config {
   webhookAllowedCidrs: string[];
   /** How long a rotated-out signing secret still signs (`TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS`). */
   webhookSecretOverlapSeconds: number;
+  /** Wall-clock limit of one policy sandbox run (`TENANCY_POLICY_SANDBOX_TIMEOUT_MS`). */
+  policySandboxTimeoutMs: number;
+  /** Heap limit of the policy sandbox worker (`TENANCY_POLICY_SANDBOX_MEMORY_MB`). */
+  policySandboxMemoryMb: number;
 }
 
 /** The default retry schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight attempts over about 28 hours). */
@@ -126,6 +130,8 @@ const schema = z.object({
     'must be comma-separated CIDR ranges such as 10.0.0.0/8,fd00::/8',
   ),
   webhookSecretOverlapSeconds: z.coerce.number().int('must be an integer').min(0, 'must be >= 0').max(30 * 86_400, 'must be <= 2592000'),
+  policySandboxTimeoutMs: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(50, 'must be >= 50').max(60_000, 'must be <= 60000'),
+  policySandboxMemoryMb: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(16, 'must be >= 16').max(1024, 'must be <= 1024'),
 });
 
 const NAMES: Record<string, string> = {
@@ -153,6 +159,8 @@ const NAMES: Record<string, string> = {
   byocAllowPrivate: 'TENANCY_BYOC_ALLOW_PRIVATE',
   webhookAllowedCidrs: 'TENANCY_WEBHOOK_ALLOWED_CIDRS',
   webhookSecretOverlapSeconds: 'TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS',
+  policySandboxTimeoutMs: 'TENANCY_POLICY_SANDBOX_TIMEOUT_MS',
+  policySandboxMemoryMb: 'TENANCY_POLICY_SANDBOX_MEMORY_MB',
 };
 
 const blank = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
@@ -184,6 +192,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     byocAllowPrivate: blank(env.TENANCY_BYOC_ALLOW_PRIVATE) ?? 'false',
     webhookAllowedCidrs: env.TENANCY_WEBHOOK_ALLOWED_CIDRS ?? '',
     webhookSecretOverlapSeconds: blank(env.TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS) ?? '86400',
+    policySandboxTimeoutMs: blank(env.TENANCY_POLICY_SANDBOX_TIMEOUT_MS) ?? '2000',
+    policySandboxMemoryMb: blank(env.TENANCY_POLICY_SANDBOX_MEMORY_MB) ?? '64',
   };
   const result = schema.safeParse(raw);
   if (!result.success) {
@@ -222,5 +232,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
       .map((x) => x.trim())
       .filter((x) => x !== ''),
     webhookSecretOverlapSeconds: c.webhookSecretOverlapSeconds,
+    policySandboxTimeoutMs: c.policySandboxTimeoutMs,
+    policySandboxMemoryMb: c.policySandboxMemoryMb,
   };
 }

@@ -9,7 +9,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import { ApiKeyStore, Authenticator, TokenService, keyIdOf } from './access/index.js';
 import type { Config } from './config.js';
 import { JobStore, MigrationRuns, TenantController } from './controller/index.js';
-import { AuditLog, EventRelay, ReceiverGuard, WebhookDispatcher, WebhookStore } from './governance/index.js';
+import { AuditLog, EventRelay, PolicyKeyStore, PolicyService, ReceiverGuard, WebhookDispatcher, WebhookStore } from './governance/index.js';
 import { connectEventBus, type EventBus } from './infra/bus/index.js';
 import { buildServer } from './http/index.js';
 import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
@@ -42,6 +42,10 @@ export interface ControlPlane {
   /** Publishes the outbox to the bus. */
   relay: EventRelay;
   webhooks: WebhookStore;
+  /** Policies: four-stage commit, evaluation, canary rollout. */
+  policies: PolicyService;
+  /** Tenants' policy signing keys. */
+  policyKeys: PolicyKeyStore;
   /** Sends webhook deliveries. */
   dispatcher: WebhookDispatcher;
   /** Base URL it listens on. */
@@ -105,8 +109,10 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       ...(options.webhookPollIntervalMs !== undefined ? { pollIntervalMs: options.webhookPollIntervalMs } : {}),
       onError: (error) => app.log.warn({ err: error }, 'webhook worker error; will retry'),
     });
+    const policyKeys = new PolicyKeyStore(db, audit);
+    const policies = new PolicyService(db, audit, policyKeys, { sandbox: { timeoutMs: config.policySandboxTimeoutMs, memoryMb: config.policySandboxMemoryMb } });
     const app = buildServer(
-      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, jobs, migrations: () => migrations, metrics, version: VERSION, eventSource, webhooks, onRedeliver: () => dispatcher.wake() },
+      { db, engine: database.engine, registry, audit, apiKeys, tokens, authenticator, signingKeys, keyRing, secrets, rootKeyFile: rootKey.file, resources: () => resources, jobs, migrations: () => migrations, metrics, version: VERSION, eventSource, webhooks, policies, policyKeys, onRedeliver: () => dispatcher.wake() },
       options.logger ?? false,
     );
     const objects = connectObjectStore({ s3Url: config.s3Url, dataDir: config.dataDir });
@@ -170,6 +176,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       bus,
       relay,
       webhooks,
+      policies,
+      policyKeys,
       dispatcher,
       url,
       adminKeyFile,

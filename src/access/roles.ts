@@ -42,6 +42,12 @@ export const ACTIONS = [
   'event.read',
   'webhook.read',
   'webhook.manage',
+  'policy.read',
+  'policy.write',
+  'policy.evaluate',
+  'policy.rollout',
+  'policy.conflicts',
+  'policy_key.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -73,17 +79,22 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'event.read',
     'webhook.read',
     'webhook.manage',
+    'policy.read',
+    'policy.write',
+    'policy.evaluate',
+    'policy.rollout',
+    'policy.conflicts',
   ]),
-  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read', 'event.read', 'webhook.read']),
-  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage']),
-  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage']),
-  operator: new Set<Action>([...READ, 'secret.list', 'secret.read', 'connection.read', 'event.read']),
-  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read', 'event.read', 'webhook.read']),
+  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read', 'event.read', 'webhook.read', 'policy.read', 'policy.conflicts']),
+  owner: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'key.rotate', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage', 'policy.read', 'policy.write', 'policy.evaluate', 'policy.rollout', 'policy_key.manage']),
+  admin: new Set<Action>([...READ, 'tenant.update', 'apikey.create', 'apikey.list', 'apikey.revoke', 'audit.read', 'secret.list', 'secret.read', 'secret.write', 'key.read', 'connection.read', 'event.read', 'webhook.read', 'webhook.manage', 'policy.read', 'policy.write', 'policy.evaluate', 'policy.rollout']),
+  operator: new Set<Action>([...READ, 'secret.list', 'secret.read', 'connection.read', 'event.read', 'policy.read', 'policy.evaluate']),
+  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read', 'event.read', 'webhook.read', 'policy.read']),
   viewer: new Set<Action>([...READ]),
 };
 
 /** Spec fields only a platform role may change (commercial and placement decisions). */
-export const PLATFORM_ONLY_SPEC_FIELDS = ['plan', 'profile', 'region', 'quotas', 'billing', 'byoc'] as const;
+export const PLATFORM_ONLY_SPEC_FIELDS = ['plan', 'profile', 'region', 'quotas', 'billing', 'byoc', 'governance'] as const;
 
 const TENANT_RANK: Record<TenantRole, number> = { owner: 5, admin: 4, operator: 3, auditor: 2, viewer: 1 };
 

@@ -1,7 +1,8 @@
 /**
  * Governance: the hash-chained audit log (written in the same transaction as every change),
  * the event outbox and its relay (CloudEvents on the bus, replay by sequence), and
- * webhooks (signed deliveries with retries). Policies and sovereignty join this module later.
+ * webhooks (signed deliveries with retries), and policies (signed, four-stage commit,
+ * canary rollout, evaluation; see `policies/`). Sovereignty joins this module later.
  */
 export { AuditLog, ChainVerifier, verifyAuditLog, recordHash, canonicalRecord, GENESIS_HASH, CHECKPOINT_INTERVAL } from './audit-log.js';
 export type { Actor, AuditEntry, AuditRecord, AuditVerification } from './audit-log.js';
@@ -18,3 +19,46 @@ export { WebhookStore, webhookNotFound, WEBHOOK_ID_PATTERN, DELIVERY_ID_PATTERN 
 export type { WebhookInfo, DeliveryInfo, DeliveryAttempt, NewWebhook, WebhookChanges } from './webhook-store.js';
 export { WebhookDispatcher, retryAfterMs } from './webhook-dispatcher.js';
 export type { WebhookDispatcherOptions } from './webhook-dispatcher.js';
+export {
+  PolicyService,
+  PolicyKeyStore,
+  findPolicyConflicts,
+  signPolicy,
+  verifyPolicySignature,
+  signedPayload,
+  policyDigest,
+  runSandbox,
+  rolloutBucket,
+  allowlistOf,
+  parsePublicKey,
+  policyInputSchema,
+  policySpecSchema,
+  policyNameSchema,
+  namespaceIdSchema,
+  semverSchema,
+  sampleSchema,
+  STAGES,
+  DEFAULT_ROLLOUT_STEPS,
+  DEFAULT_SANDBOX_LIMITS,
+  RESERVED_POLICY_NAMES,
+  POLICY_KEY_ID_PATTERN,
+  RULE_KIND_PATTERN,
+} from './policies/index.js';
+export type {
+  PolicyConflict,
+  PolicyInfo,
+  PolicyVersionInfo,
+  PolicyKeyInfo,
+  PreparedPolicy,
+  CommitResult,
+  CommitOptions,
+  EvaluateInput,
+  EvaluateResult,
+  StageReport,
+  SampleResult,
+  RolloutInfo,
+  ApprovalGate,
+  ApprovalStatus,
+  SandboxLimits,
+  PolicyBody,
+} from './policies/index.js';

@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { ControlPlaneMetrics } from '../observability/index.js';
 import { can, isPlatformRole, type Action, type ApiKeyStore, type Authenticator, type Principal, type TokenService } from '../access/index.js';
 import { TenancyError, validationError } from '../errors.js';
-import type { Actor, AuditLog, WebhookStore } from '../governance/index.js';
+import type { Actor, AuditLog, PolicyKeyStore, PolicyService, WebhookStore } from '../governance/index.js';
 import type { Schema, SqlEngine } from '../infra/sql/index.js';
 import type { KeyRing, SecretStore, SigningKeys } from '../keys/index.js';
 import type { TenantResources } from '../isolation/index.js';
@@ -39,6 +39,8 @@ export interface HttpDeps {
   /** CloudEvents `source` of this installation (`/tenancy/<instance>`). */
   eventSource: string;
   webhooks: WebhookStore;
+  policies: PolicyService;
+  policyKeys: PolicyKeyStore;
   /** Called after a manual redelivery commits (wakes the delivery worker). */
   onRedeliver?: () => void;
   /** Body limit for most endpoints, and for `POST /v1/apply`. */

@@ -16,6 +16,7 @@ import { applyRoutes } from './routes/apply-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
 import { keyRoutes } from './routes/key-routes.js';
+import { policyRoutes } from './routes/policy-routes.js';
 import { resourceRoutes } from './routes/resource-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
@@ -111,5 +112,6 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   jobRoutes(app, deps, guard);
   eventRoutes(app, deps, guard);
   webhookRoutes(app, deps, guard);
+  policyRoutes(app, deps, guard);
   return app;
 }

@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { TenancyError, validationError, type FieldError } from '../errors.js';
+import type { Transaction } from 'kysely';
 import type { Actor } from '../governance/index.js';
+import type { Schema } from '../infra/sql/index.js';
 import type { FieldChange } from './json-diff.js';
 import { nextPhase, type Phase } from './lifecycle.js';
 import { DOCUMENT_KINDS, zodFieldErrors, tenantManifestSchema, type DocumentKind, type TenantDocument, type TenantManifest } from './manifest-schema.js';
@@ -46,6 +48,24 @@ export interface ApplyResult {
   dryRun: boolean;
   applied: boolean;
   items: PlanItem[];
+}
+
+/**
+ * Commits one kind of document through its own pipeline instead of storing it as a plain
+ * folder document (`TenantPolicy` goes through the policy service's four stages).
+ * `prepare` runs before the bundle's transaction (it may be slow: the sandbox) and throws
+ * a `TenancyError` when the document is refused; `commit` runs inside the transaction.
+ */
+export interface DocumentCommitter {
+  prepare(doc: TenantDocument, tenantSpec: Record<string, unknown> | undefined): Promise<unknown>;
+  commit(trx: Transaction<Schema>, actor: Actor, prepared: unknown): Promise<'create' | 'update' | 'unchanged'>;
+  /** Called after the bundle committed, with the tenants whose documents it committed. */
+  committed?(tenantIds: string[]): void;
+}
+
+/** Options of {@link applyBundle}. */
+export interface ApplyOptions {
+  committers?: Partial<Record<DocumentKind, DocumentCommitter>>;
 }
 
 class DryRunRollback extends Error {}
@@ -102,10 +122,33 @@ export function parseBundle(input: unknown): { dryRun: boolean; items: ParsedIte
 }
 
 /** Apply (or plan) a bundle in one transaction. */
-export async function applyBundle(registry: TenantRegistry, actor: Actor, input: unknown): Promise<ApplyResult> {
+export async function applyBundle(registry: TenantRegistry, actor: Actor, input: unknown, options: ApplyOptions = {}): Promise<ApplyResult> {
   const { dryRun, items } = parseBundle(input);
   const plan: PlanItem[] = [];
   const touched = new Set<string>();
+  // Documents with their own pipeline are checked before the transaction; any refusal applies nothing.
+  const prepared = new Map<number, unknown>();
+  const refusals: TenancyError[] = [];
+  const refusedPaths: FieldError[] = [];
+  for (const item of items) {
+    if (!('document' in item)) continue;
+    const committer = options.committers?.[item.document.kind];
+    if (!committer) continue;
+    const bundled = items.find((i) => 'tenant' in i && i.tenant.metadata.id === item.document.tenant);
+    try {
+      prepared.set(item.index, await committer.prepare(item.document, bundled && 'tenant' in bundled ? (bundled.tenant.spec as Record<string, unknown>) : undefined));
+    } catch (error) {
+      if (!(error instanceof TenancyError)) throw error;
+      refusals.push(error);
+      const base = `/items/${item.index}/manifest/spec`;
+      for (const e of error.errors ?? [{ path: '', message: error.detail }]) refusedPaths.push({ path: e.path === '/name' ? `/items/${item.index}/manifest/metadata/name` : `${base}${e.path}`, message: e.message });
+    }
+  }
+  if (refusals.length > 0) {
+    const first = refusals[0]!;
+    throw new TenancyError(first.code, first.status, `${refusals.length} document(s) of the bundle were refused (first: ${first.detail}); nothing was applied`, { errors: refusedPaths, extensions: first.extensions });
+  }
+  const committedTenants = new Set<string>();
   try {
     await registry.db.transaction().execute(async (trx) => {
       const errors: FieldError[] = [];
@@ -144,6 +187,13 @@ export async function applyBundle(registry: TenantRegistry, actor: Actor, input:
           errors.push({ path: `/items/${item.index}`, message: error.detail });
           continue;
         }
+        const committer = options.committers?.[doc.kind];
+        if (committer) {
+          const action = await committer.commit(trx, actor, prepared.get(item.index));
+          plan.push({ kind: doc.kind, tenant: doc.tenant, name: doc.name, action, ...(item.source ? { source: item.source } : {}) });
+          if (action !== 'unchanged') committedTenants.add(doc.tenant);
+          continue;
+        }
         const { created, updated } = await registry.putDocuments(trx, actor, doc.tenant, [doc]);
         plan.push({ kind: doc.kind, tenant: doc.tenant, name: doc.name, action: created > 0 ? 'create' : updated > 0 ? 'update' : 'unchanged', ...(item.source ? { source: item.source } : {}) });
         if (created + updated > 0) touched.add(doc.tenant);
@@ -158,5 +208,6 @@ export async function applyBundle(registry: TenantRegistry, actor: Actor, input:
     return { dryRun: true, applied: false, items: plan };
   }
   for (const id of touched) registry.notify(id);
+  if (committedTenants.size > 0) for (const c of Object.values(options.committers ?? {})) c?.committed?.([...committedTenants]);
   return { dryRun: false, applied: true, items: plan };
 }

@@ -6,7 +6,7 @@
 export { TenantRegistry, parseLabelSelector } from './tenant-registry.js';
 export type { TenantContext, TenantListFilter, LabelRequirement, UpdateOptions } from './tenant-registry.js';
 export { applyBundle, parseBundle, bundleSchema, MAX_BUNDLE_ITEMS } from './apply-bundle.js';
-export type { ApplyResult, PlanItem } from './apply-bundle.js';
+export type { ApplyResult, PlanItem, ApplyOptions, DocumentCommitter } from './apply-bundle.js';
 export { tenantFromRow, setCondition } from './tenant.js';
 export type { Tenant, Condition } from './tenant.js';
 export { PHASES, VERBS, TRANSITIONS, nextPhase, credentialRefusal } from './lifecycle.js';

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { validationError, toPointer, type FieldError } from '../errors.js';
+import { namespaceIdSchema, policySpecSchema, RULE_KIND_PATTERN } from '../governance/index.js';
 
 /** Tenant ids are DNS labels: immutable, and safe to derive schema, bucket and subject names from. */
 export const TENANT_ID_PATTERN = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -86,6 +87,21 @@ export const tenantSpecSchema = z
         committedSpendUsd: z.number().min(0).optional(),
       })
       .optional(),
+    governance: z
+      .strictObject({
+        policy: z
+          .strictObject({
+            allowedRuleKinds: z
+              .array(z.string().regex(RULE_KIND_PATTERN, 'must be a rule kind: a letter, then lowercase letters, digits or "-"'))
+              .max(100)
+              .optional()
+              .describe("rule kinds the tenant's policies may use; unset: any"),
+            allowedDomains: z.array(namespaceIdSchema).max(100).optional().describe("domains the tenant's policies may live in; unset: any"),
+          })
+          .optional(),
+      })
+      .optional()
+      .describe('Governance guardrails (a platform decision: only platform roles change them).'),
     byoc: z
       .strictObject({
         databaseSecret: z
@@ -142,11 +158,12 @@ export const sovereigntyDocumentSchema = z.strictObject({
     })
     .catchall(z.unknown()),
 });
+/** A policy in a GitOps folder (`tenants/<id>/policies/<name>.yaml`); committed through the same four stages as the API. */
 export const policyDocumentSchema = z.strictObject({
   apiVersion: z.literal('tenancy/v1'),
   kind: z.literal('TenantPolicy'),
   metadata: documentMetadata.required({ name: true }),
-  spec: freeFormSpec,
+  spec: policySpecSchema,
 });
 
 /** Kinds a bundle may carry besides `Tenant`, and where each sits in a GitOps folder. */

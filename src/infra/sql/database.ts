@@ -14,6 +14,7 @@ import * as m0006 from './migrations/0006-tenant-archives.js';
 import * as m0007 from './migrations/0007-tenant-placement.js';
 import * as m0008 from './migrations/0008-queue-consumer-pause.js';
 import * as m0010 from './migrations/0010-events-webhooks.js';
+import * as m0030 from './migrations/0030-policies.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
 
@@ -40,6 +41,7 @@ const migrations: Record<string, Migration> = {
   '0007-tenant-placement': m0007,
   '0008-queue-consumer-pause': m0008,
   '0010-events-webhooks': m0010,
+  '0030-policies': m0030,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.

@@ -1,0 +1,74 @@
+/**
+ * The sandbox stage: a policy's rules run against recorded sample requests in a
+ * `worker_threads` Worker with a heap limit (`resourceLimits`) and a wall-clock timeout
+ * (the worker is terminated), so a runaway expression or a huge sample cannot stall or
+ * exhaust the control plane. The worker runs {@link compilePolicy}'s own source and the
+ * CEL library; it is given no I/O (no file, network or environment access is used, and
+ * CEL has none to offer).
+ */
+import { Worker } from 'node:worker_threads';
+import { CEL_LIMITS, compilePolicy, type Decision, type EngineInput } from './policy-engine.js';
+
+/** Limits of one sandbox run. */
+export interface SandboxLimits {
+  timeoutMs: number;
+  memoryMb: number;
+}
+
+export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { timeoutMs: 2_000, memoryMb: 64 };
+
+/** How a sandbox run ended. */
+export type SandboxOutcome =
+  | { ok: true; results: Decision[][]; ms: number }
+  | { ok: false; reason: 'timeout' | 'memory' | 'error'; message: string; ms: number };
+
+const CEL_URL = import.meta.resolve('@marcbachmann/cel-js');
+
+// The worker's whole program: load CEL, compile each policy with compilePolicy's own
+// source, decide every sample under every policy, post the decisions.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const compilePolicy = (${compilePolicy.toString()});
+(async () => {
+  const { Environment } = await import(workerData.celUrl);
+  const compiled = workerData.policies.map((p) => compilePolicy(Environment, p, workerData.limits));
+  const results = workerData.requests.map((request) => compiled.map((p) => p.decide(request)));
+  parentPort.postMessage({ ok: true, results });
+})().catch((error) => parentPort.postMessage({ ok: false, message: String((error && error.message) || error).split('\\n')[0] }));
+`;
+
+/**
+ * Decide every request under every policy in a fresh worker: `results[r][p]` is request
+ * `r` under policy `p`.
+ */
+export function runSandbox(policies: EngineInput[], requests: Array<Record<string, unknown>>, limits: SandboxLimits = DEFAULT_SANDBOX_LIMITS): Promise<SandboxOutcome> {
+  const started = performance.now();
+  const ms = () => Math.round((performance.now() - started) * 10) / 10;
+  return new Promise((resolve) => {
+    let settled = false;
+    const worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { celUrl: CEL_URL, limits: CEL_LIMITS, policies: policies.map((p) => ({ fields: p.fields, defaultEffect: p.defaultEffect, rules: p.rules.map((r) => ({ id: r.id, effect: r.effect, when: r.when })) })), requests },
+      resourceLimits: { maxOldGenerationSizeMb: limits.memoryMb, maxYoungGenerationSizeMb: Math.max(4, Math.floor(limits.memoryMb / 4)), stackSizeMb: 4 },
+      env: {},
+      stdout: true,
+      stderr: true,
+    });
+    const finish = (outcome: SandboxOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      void worker.terminate();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => finish({ ok: false, reason: 'timeout', message: `the sandbox did not finish within ${limits.timeoutMs} ms`, ms: ms() }), limits.timeoutMs);
+    worker.on('message', (m: { ok: true; results: Decision[][] } | { ok: false; message: string }) => {
+      finish(m.ok ? { ok: true, results: m.results, ms: ms() } : { ok: false, reason: 'error', message: m.message, ms: ms() });
+    });
+    worker.on('error', (error: Error & { code?: string }) => {
+      const memory = error.code === 'ERR_WORKER_OUT_OF_MEMORY' || /out of memory|heap/i.test(error.message);
+      finish({ ok: false, reason: memory ? 'memory' : 'error', message: memory ? `the sandbox exceeded its ${limits.memoryMb} MB heap` : error.message.split('\n')[0]!, ms: ms() });
+    });
+    worker.on('exit', (code) => finish({ ok: false, reason: 'error', message: `the sandbox exited (${code}) without an answer`, ms: ms() }));
+  });
+}
