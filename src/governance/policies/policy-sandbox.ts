@@ -9,11 +9,18 @@
 import { Worker } from 'node:worker_threads';
 import { CEL_LIMITS, compilePolicy, type Decision, type EngineInput } from './policy-engine.js';
 
-/** Limits of one sandbox run. */
+/**
+ * Limits of one sandbox run: `timeoutMs` bounds the evaluation (from the moment the
+ * worker has loaded and compiled, so a loaded machine's slow worker start-up is not
+ * counted against the policy; start-up itself has a generous bound of its own).
+ */
 export interface SandboxLimits {
   timeoutMs: number;
   memoryMb: number;
 }
+
+/** How long a worker may take to start and compile before the run is abandoned. */
+const STARTUP_LIMIT_MS = 15_000;
 
 export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { timeoutMs: 2_000, memoryMb: 64 };
 
@@ -32,6 +39,7 @@ const compilePolicy = (${compilePolicy.toString()});
 (async () => {
   const { Environment } = await import(workerData.celUrl);
   const compiled = workerData.policies.map((p) => compilePolicy(Environment, p, workerData.limits));
+  parentPort.postMessage({ ready: true });
   const results = workerData.requests.map((request) => compiled.map((p) => p.decide(request)));
   parentPort.postMessage({ ok: true, results });
 })().catch((error) => parentPort.postMessage({ ok: false, message: String((error && error.message) || error).split('\\n')[0] }));
@@ -61,8 +69,14 @@ export function runSandbox(policies: EngineInput[], requests: Array<Record<strin
       void worker.terminate();
       resolve(outcome);
     };
-    const timer = setTimeout(() => finish({ ok: false, reason: 'timeout', message: `the sandbox did not finish within ${limits.timeoutMs} ms`, ms: ms() }), limits.timeoutMs);
-    worker.on('message', (m: { ok: true; results: Decision[][] } | { ok: false; message: string }) => {
+    const timeout = (message: string) => () => finish({ ok: false, reason: 'timeout', message, ms: ms() });
+    let timer = setTimeout(timeout(`the sandbox did not start within ${STARTUP_LIMIT_MS} ms`), STARTUP_LIMIT_MS);
+    worker.on('message', (m: { ready: true } | { ok: true; results: Decision[][] } | { ok: false; message: string }) => {
+      if ('ready' in m) {
+        clearTimeout(timer);
+        timer = setTimeout(timeout(`the rules did not finish on the samples within ${limits.timeoutMs} ms`), limits.timeoutMs);
+        return;
+      }
       finish(m.ok ? { ok: true, results: m.results, ms: ms() } : { ok: false, reason: 'error', message: m.message, ms: ms() });
     });
     worker.on('error', (error: Error & { code?: string }) => {
