@@ -41,6 +41,18 @@ describe.each(engines())('policies on %s', (engine) => {
     await plane?.stop();
   });
 
+  it('describes every policy route in the OpenAPI document', async () => {
+    const doc = (await call(plane, 'GET', '/openapi.json', undefined, { token: null })).json();
+    const routes = plane.app.printRoutes({ commonPrefix: false });
+    for (const path of ['/v1/tenants/{id}/policies', '/v1/tenants/{id}/policies/evaluate', '/v1/tenants/{id}/policies/{name}/rollout/promote', '/v1/tenants/{id}/policy-keys', '/v1/policy-conflicts']) {
+      expect(doc.paths[path], path).toBeDefined();
+    }
+    expect(doc.paths['/v1/tenants/{id}/policies'].post.requestBody.content['application/json'].schema).toEqual({ $ref: '#/components/schemas/PolicyInput' });
+    expect(doc.components.schemas.PolicyInput.properties.rules).toBeDefined();
+    expect(doc.components.schemas.PolicyEvaluation.required).toEqual(expect.arrayContaining(['domainId', 'usecaseId', 'request']));
+    expect(routes).toContain('policies');
+  });
+
   it('registers Ed25519 policy keys as JWK or PEM and refuses anything else', async () => {
     const pemKey = newPolicyKey();
     const pem = await call(plane, 'POST', '/v1/tenants/pol-b/policy-keys', { publicKeyPem: pemKey.publicKey.export({ format: 'pem', type: 'spki' }).toString() });
