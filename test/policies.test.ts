@@ -4,13 +4,14 @@
  * rollout statistics, promote and rollback, isolation between tenants, the approvals
  * seam, cross-tenant conflicts and GitOps apply through the same stages.
  */
-import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'kysely';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findPolicyConflicts } from '../src/governance/index.js';
+import { main } from '../src/cli/main.js';
+import { findPolicyConflicts, verifyPolicySignature } from '../src/governance/index.js';
 import { readManifestPath } from '../src/tenants/index.js';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, createActive, expectProblem, manifest, tenantKey } from './support/http.js';
@@ -434,6 +435,38 @@ describe.each(engines())('policies on %s', (engine) => {
       const viaRoute = await call(plane, 'POST', '/v1/tenants/pol-git/policies', stringify(folderDoc('1.2.0', k)), { headers: { 'content-type': 'application/yaml' } });
       expect(viaRoute.statusCode, viaRoute.body).toBe(201);
       expectProblem(await call(plane, 'POST', '/v1/tenants/pol-a/policies', stringify(folderDoc('1.3.0', k)), { headers: { 'content-type': 'application/yaml' } }), 400, 'tenant_mismatch');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('applies the example folder, whose manifest carries the key that signed its policy', async () => {
+    const applied = await call(plane, 'POST', '/v1/apply', { items: await readManifestPath('examples/tenants') });
+    expect(applied.statusCode, applied.body).toBe(200);
+    expect(applied.json().items.find((i: any) => i.kind === 'TenantPolicy')).toMatchObject({ tenant: 'acme-corp', name: 'require-mfa', action: 'create' });
+    const decide = (mfa: boolean) => call(plane, 'POST', '/v1/tenants/acme-corp/policies/evaluate', { domainId: 'identity', usecaseId: 'admin-console', request: { action: 'login', user: { role: 'admin', mfa } } });
+    expect((await decide(false)).json()).toMatchObject({ decision: 'deny', rule: 'deny-privileged-without-mfa', policy: 'require-mfa', version: 1 });
+    expect((await decide(true)).json()).toMatchObject({ decision: 'allow', rule: null });
+  });
+
+  it('signs a policy file locally with `tenancy policy sign`', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tenancy-sign-'));
+    try {
+      const k = newPolicyKey('ci-key');
+      await writeFile(join(dir, 'key.pem'), k.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+      const { name, ...spec } = policyDoc({ name: 'signed-by-cli' });
+      await writeFile(join(dir, 'p.yaml'), stringify({ apiVersion: 'tenancy/v1', kind: 'TenantPolicy', metadata: { tenant: 'pol-b', name }, spec }));
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main(['policy', 'sign', '-f', join(dir, 'p.yaml'), '--key', join(dir, 'key.pem'), '--key-id', 'ci-key', '--write'], { out: (l) => out.push(l), err: (l) => err.push(l) });
+      expect({ code, err }).toEqual({ code: 0, err: [] });
+      const signed = parse(await readFile(join(dir, 'p.yaml'), 'utf8'));
+      expect(signed.spec.originSignature.keyId).toBe('ci-key');
+      const pem = k.publicKey.export({ format: 'pem', type: 'spki' }).toString();
+      expect(verifyPolicySignature({ name, ...signed.spec }, pem, signed.spec.originSignature.signature)).toBe(true);
+      const bad = await main(['policy', 'sign', '-f', join(dir, 'p.yaml'), '--key', join(dir, 'p.yaml')], { out: () => undefined, err: (l) => err.push(l) });
+      expect(bad).toBe(1);
+      expect(err[0]).toMatch(/^tenancy: .*not a private key/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -9,6 +9,7 @@ import { clientOptions, CliError } from './client.js';
 import { createKey, listAudit, listKeys, revokeKey, verifyAudit } from './commands/access-commands.js';
 import { getJob, migrate } from './commands/job-commands.js';
 import { listEvents } from './commands/event-commands.js';
+import { signPolicyFile } from './commands/policy-commands.js';
 import { serve } from './commands/serve.js';
 import { apply, describeTenant, getResources, getTenant, getTenants, lifecycle } from './commands/tenant-commands.js';
 
@@ -157,6 +158,16 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--limit <n>', 'at most this many events', '100')
     .addOption(output())
     .action(async (o: { tenant?: string; type?: string; after?: string; limit: string; output: string }) => listEvents(client(), { tenant: o.tenant, type: o.type, after: o.after, limit: o.limit }, o.output, io.out));
+
+  const policy = program.command('policy').description('policies');
+  policy
+    .command('sign')
+    .description('sign a policy file with an Ed25519 private key (locally); prints the signed YAML, or rewrites the file with --write')
+    .requiredOption('-f, --filename <file>', 'a TenantPolicy document or a plain policy (YAML or JSON)')
+    .requiredOption('--key <file>', 'the Ed25519 private key (PEM)')
+    .option('--key-id <id>', 'the id the public key is registered under (default: its RFC 7638 thumbprint)')
+    .option('-w, --write', 'rewrite the file in place')
+    .action(async (o: { filename: string; key: string; keyId?: string; write?: boolean }) => signPolicyFile(o.filename, o.key, o.keyId, o.write ?? false, io.out));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -17,7 +17,7 @@ import { json, type Schema } from '../../infra/sql/index.js';
 import type { Actor, AuditLog } from '../audit-log.js';
 import { addEvent } from '../event-outbox.js';
 import { checkRules, compile, parseRules, type CompiledPolicy, type Decision } from './policy-engine.js';
-import type { PolicyKeyStore } from './policy-keys.js';
+import { parsePublicKey, type PolicyKeyStore } from './policy-keys.js';
 import { runSandbox, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './policy-sandbox.js';
 import { policyInputSchema, type PolicyBody, type PolicySample } from './policy-schema.js';
 import { policyDigest, verifyPolicySignature } from './policy-signature.js';
@@ -240,7 +240,7 @@ export class PolicyService {
     if (!originSignature) {
       errors.push({ path: '/originSignature', message: "is required: sign the policy with one of the tenant's policy keys", code: 'policy_unsigned' });
     } else {
-      const pem = await this.keys.publicKey(tenantId, originSignature.keyId);
+      const pem = (await this.keys.publicKey(tenantId, originSignature.keyId)) ?? manifestKey(tenant.spec, originSignature.keyId);
       if (!pem) errors.push({ path: '/originSignature/keyId', message: `tenant ${tenantId} has no policy key ${originSignature.keyId}`, code: 'policy_signature_invalid' });
       else if (!verifyPolicySignature(document, pem, originSignature.signature)) errors.push({ path: '/originSignature/signature', message: `does not verify with key ${originSignature.keyId} over the canonical document`, code: 'policy_signature_invalid' });
     }
@@ -640,6 +640,18 @@ export class PolicyService {
           : null,
       updatedAt: iso(head.updated_at),
     };
+  }
+}
+
+/** A signing key declared in the tenant's manifest (`spec.governance.policy.signingKeys`), as PEM. */
+function manifestKey(spec: Record<string, unknown>, id: string): string | undefined {
+  const keys = (((spec.governance as Record<string, unknown> | undefined)?.policy ?? {}) as { signingKeys?: Array<{ id: string; publicKeyPem?: string; jwk?: Record<string, unknown> }> }).signingKeys ?? [];
+  const key = keys.find((k) => k.id === id);
+  if (!key) return undefined;
+  try {
+    return parsePublicKey(key).export({ format: 'pem', type: 'spki' }).toString();
+  } catch {
+    return undefined;
   }
 }
 
