@@ -28,6 +28,7 @@ export {
   signedPayload,
   policyDigest,
   runSandbox,
+  compileRules,
   rolloutBucket,
   allowlistOf,
   parsePublicKey,
@@ -60,5 +61,7 @@ export type {
   ApprovalGate,
   ApprovalStatus,
   SandboxLimits,
+  CompiledPolicy,
+  Decision,
   PolicyBody,
 } from './policies/index.js';

@@ -13,7 +13,7 @@ export type { PolicyConflict } from './policy-conflicts.js';
 export { signPolicy, verifyPolicySignature, signedPayload, policyDigest } from './policy-signature.js';
 export { runSandbox, DEFAULT_SANDBOX_LIMITS } from './policy-sandbox.js';
 export type { SandboxLimits, SandboxOutcome } from './policy-sandbox.js';
-export { compile, checkRules, parseRules, CEL_LIMITS } from './policy-engine.js';
+export { compileRules, checkRules, parseRules, CEL_LIMITS } from './policy-engine.js';
 export type { CompiledPolicy, Decision } from './policy-engine.js';
 export {
   policyInputSchema,

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkRules, compile, parseRules } from './policy-engine.js';
+import { checkRules, compileRules, parseRules } from './policy-engine.js';
 import { runSandbox } from './policy-sandbox.js';
 import { policyDigest, signPolicy, verifyPolicySignature } from './policy-signature.js';
 import { rolloutBucket } from './policy-service.js';
@@ -14,15 +14,15 @@ const rules = [
 
 describe('policy engine', () => {
   it('lets the first matching rule decide, else the default', () => {
-    const p = compile({ fields, defaultEffect: 'deny', rules });
+    const p = compileRules({ fields, defaultEffect: 'deny', rules });
     expect(p.decide({ amount: 5000, user: { role: 'finance' } })).toEqual({ decision: 'deny', rule: 'deny-large', errors: [] });
     expect(p.decide({ amount: 5, user: { role: 'finance' } })).toEqual({ decision: 'allow', rule: 'allow-finance', errors: [] });
     expect(p.decide({ amount: 5, user: { role: 'intern' } })).toEqual({ decision: 'deny', rule: null, errors: [] });
-    expect(compile({ fields, defaultEffect: 'allow', rules }).decide({ amount: 5, user: { role: 'x' } }).decision).toBe('allow');
+    expect(compileRules({ fields, defaultEffect: 'allow', rules }).decide({ amount: 5, user: { role: 'x' } }).decision).toBe('allow');
   });
 
   it('treats a rule it cannot evaluate on a request as not matching, and says why', () => {
-    const p = compile({ fields, defaultEffect: 'deny', rules });
+    const p = compileRules({ fields, defaultEffect: 'deny', rules });
     const d = p.decide({ user: { role: 'finance' } });
     expect(d).toMatchObject({ decision: 'allow', rule: 'allow-finance' });
     expect(d.errors).toEqual([{ rule: 'deny-large', message: expect.stringContaining('amount') }]);

@@ -67,7 +67,7 @@ export function compilePolicy(Env: typeof Environment, policy: EngineInput, limi
 }
 
 /** Compile in this thread with the default limits. */
-export function compile(policy: EngineInput): CompiledPolicy {
+export function compileRules(policy: EngineInput): CompiledPolicy {
   return compilePolicy(Environment, policy, CEL_LIMITS);
 }
 

@@ -16,7 +16,7 @@ import { conflict, notFound, TenancyError, toPointer, type FieldError } from '..
 import { json, type Schema } from '../../infra/sql/index.js';
 import type { Actor, AuditLog } from '../audit-log.js';
 import { addEvent } from '../event-outbox.js';
-import { checkRules, compile, parseRules, type CompiledPolicy, type Decision } from './policy-engine.js';
+import { checkRules, compileRules, parseRules, type CompiledPolicy, type Decision } from './policy-engine.js';
 import { parsePublicKey, type PolicyKeyStore } from './policy-keys.js';
 import { runSandbox, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './policy-sandbox.js';
 import { policyInputSchema, type PolicyBody, type PolicySample } from './policy-schema.js';
@@ -537,14 +537,25 @@ export class PolicyService {
    * deny from any policy decides, else the first allow. Compiled versions are cached.
    */
   async evaluate(tenantId: string, input: EvaluateInput): Promise<EvaluateResult> {
-    let heads = await this.#namespaceHeads(tenantId, input.domainId, input.usecaseId);
-    if (input.policy !== undefined) heads = heads.filter((h) => h.name === input.policy);
-    if (heads.length === 0) {
-      throw notFound('policy_not_found', input.policy !== undefined ? `tenant ${tenantId} has no policy ${input.policy} in ${input.domainId}/${input.usecaseId}` : `tenant ${tenantId} has no policy in ${input.domainId}/${input.usecaseId}`);
+    // The fast path runs synchronously on cached heads and compiled versions; a miss loads them once.
+    const hit = this.#decide(tenantId, input);
+    if (hit) return hit;
+    const heads = await this.#loadHeads(tenantId, input.domainId, input.usecaseId);
+    for (const head of heads) {
+      await this.#loadCompiled(tenantId, head.name, head.stable_version);
+      if (head.canary_version !== null) await this.#loadCompiled(tenantId, head.name, head.canary_version);
     }
+    return this.#decide(tenantId, input, true)!;
+  }
+
+  /** Decide from the caches; undefined when something is not cached (unless `loaded`). */
+  #decide(tenantId: string, input: EvaluateInput, loaded = false): EvaluateResult | undefined {
+    const cached = this.#heads.get(`${tenantId}/${input.domainId}/${input.usecaseId}`);
+    if (!cached || (!loaded && cached.until <= Date.now())) return undefined;
     const decisions: PolicyDecision[] = [];
     let trafficKey: string | undefined;
-    for (const head of heads) {
+    for (const head of cached.heads) {
+      if (input.policy !== undefined && head.name !== input.policy) continue;
       let version = head.stable_version;
       let canary = false;
       if (head.canary_version !== null && head.rollout_id !== null) {
@@ -555,9 +566,13 @@ export class PolicyService {
           canary = true;
         }
       }
-      const { compiled, semver: sv } = await this.#compiledVersion(tenantId, head.name, version);
-      const d = compiled.decide(input.request);
-      decisions.push({ policy: head.name, version, semver: sv, canary, decision: d.decision, rule: d.rule, ...(d.errors.length > 0 ? { errors: d.errors } : {}) });
+      const entry = this.#compiled.get(`${tenantId}/${head.name}/${version}`);
+      if (!entry) return undefined;
+      const d = entry.compiled.decide(input.request);
+      decisions.push({ policy: head.name, version, semver: entry.semver, canary, decision: d.decision, rule: d.rule, ...(d.errors.length > 0 ? { errors: d.errors } : {}) });
+    }
+    if (decisions.length === 0) {
+      throw notFound('policy_not_found', input.policy !== undefined ? `tenant ${tenantId} has no policy ${input.policy} in ${input.domainId}/${input.usecaseId}` : `tenant ${tenantId} has no policy in ${input.domainId}/${input.usecaseId}`);
     }
     const decisive = decisions.find((d) => d.decision === 'deny') ?? decisions[0]!;
     return { decision: decisive.decision, rule: decisive.rule, policy: decisive.policy, version: decisive.version, semver: decisive.semver, canary: decisive.canary, policies: decisions };
@@ -568,24 +583,22 @@ export class PolicyService {
     for (const key of this.#heads.keys()) if (key.startsWith(`${tenantId}/`)) this.#heads.delete(key);
   }
 
-  async #namespaceHeads(tenantId: string, domainId: string, usecaseId: string): Promise<HeadRow[]> {
+  async #loadHeads(tenantId: string, domainId: string, usecaseId: string): Promise<HeadRow[]> {
     const key = `${tenantId}/${domainId}/${usecaseId}`;
     const now = Date.now();
-    const hit = this.#heads.get(key);
-    if (hit && hit.until > now) return hit.heads;
     const heads = await this.db.selectFrom('policy_heads').selectAll().where('tenant_id', '=', tenantId).where('domain_id', '=', domainId).where('usecase_id', '=', usecaseId).orderBy('name').execute();
     if (this.#heads.size > 10_000) this.#heads.clear();
     this.#heads.set(key, { until: now + (this.options.headCacheMs ?? 1_000), heads });
     return heads;
   }
 
-  async #compiledVersion(tenantId: string, name: string, version: number): Promise<{ semver: string; compiled: CompiledPolicy }> {
+  async #loadCompiled(tenantId: string, name: string, version: number): Promise<{ semver: string; compiled: CompiledPolicy }> {
     const key = `${tenantId}/${name}/${version}`;
     const hit = this.#compiled.get(key);
     if (hit) return hit;
     const row = await this.#version(this.db, tenantId, name, version);
     const body = row.body as unknown as PolicyBody;
-    const entry = { semver: row.semver, compiled: compile({ fields: body.fields, defaultEffect: body.defaultEffect ?? 'deny', rules: body.rules }) };
+    const entry = { semver: row.semver, compiled: compileRules({ fields: body.fields, defaultEffect: body.defaultEffect ?? 'deny', rules: body.rules }) };
     if (this.#compiled.size > 5_000) this.#compiled.delete(this.#compiled.keys().next().value!);
     this.#compiled.set(key, entry);
     return entry;
