@@ -22,6 +22,7 @@ export interface PolicyKeyInfo {
   createdBy: string;
 }
 
+/** Policy key ids: given at registration, or an RFC 7638 thumbprint (base64url). */
 export const POLICY_KEY_ID_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 
 /** Read an Ed25519 public key from a JWK or a PEM; anything else is a 400 naming the field. */

@@ -22,6 +22,7 @@ export interface SandboxLimits {
 /** How long a worker may take to start and compile before the run is abandoned. */
 const STARTUP_LIMIT_MS = 15_000;
 
+/** Limits when none are configured (`TENANCY_POLICY_SANDBOX_TIMEOUT_MS`, `TENANCY_POLICY_SANDBOX_MEMORY_MB`). */
 export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { timeoutMs: 2_000, memoryMb: 64 };
 
 /** How a sandbox run ended. */

@@ -8,6 +8,7 @@ import { z } from 'zod';
 
 /** Policy names: lowercase, URL-safe; a few are reserved for sub-resources of `/policies`. */
 export const POLICY_NAME_PATTERN = /^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/;
+/** Names taken by sub-resources of `/policies`, so no policy can shadow them. */
 export const RESERVED_POLICY_NAMES = ['evaluate', 'samples', 'conflicts', 'keys'] as const;
 /** Domain and use-case ids: the namespace a policy lives in. */
 export const NAMESPACE_ID_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
@@ -18,19 +19,24 @@ const SEMVER_PATTERN = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]
 
 /** Field types a policy may declare for `request`. */
 export const FIELD_TYPES = ['string', 'number', 'boolean', 'string[]', 'number[]'] as const;
+/** One declared field's type. */
 export type FieldType = (typeof FIELD_TYPES)[number];
 /** Declared request fields: a type, or a nested object of fields. */
 export type FieldSchema = { [name: string]: FieldType | FieldSchema };
 
+/** Size limits of one policy document. */
 export const MAX_RULES = 200;
 export const MAX_SAMPLES = 200;
 export const MAX_EXPRESSION_LENGTH = 4096;
 
+/** A policy's name (unique per tenant). */
 export const policyNameSchema = z
   .string()
   .regex(POLICY_NAME_PATTERN, 'must be 1-64 lowercase letters, digits, ".", "_" or "-", starting and ending alphanumeric')
   .refine((n) => !(RESERVED_POLICY_NAMES as readonly string[]).includes(n), `must not be one of ${RESERVED_POLICY_NAMES.join(', ')}`);
+/** A domain or use-case id. */
 export const namespaceIdSchema = z.string().regex(NAMESPACE_ID_PATTERN, 'must be a lowercase id: a letter, then letters, digits or "-" (up to 63)');
+/** A semantic version (semver.org 2.0.0). */
 export const semverSchema = z.string().max(128, 'must be at most 128 characters').regex(SEMVER_PATTERN, 'must be a semantic version such as 1.4.0');
 
 const fieldTypeSchema = z.enum(FIELD_TYPES, { error: `must be one of ${FIELD_TYPES.join(', ')} or an object of fields` });
@@ -40,6 +46,7 @@ const fieldSchemaSchema: z.ZodType<FieldSchema> = z.lazy(() =>
     .refine((f) => Object.keys(f).length <= 100, 'at most 100 fields per object'),
 );
 
+/** One rule: a CEL expression over `request`, its effect when it matches, and its kind. */
 export const ruleSchema = z.strictObject({
   id: z.string().regex(/^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$/, 'must be a rule id: lowercase letters, digits, ".", "_" or "-"'),
   kind: z.string().regex(RULE_KIND_PATTERN, 'must be a rule kind: a letter, then lowercase letters, digits or "-"'),
@@ -55,6 +62,7 @@ export const sampleSchema = z.strictObject({
   expect: z.enum(['allow', 'deny'], { error: 'must be allow or deny' }).optional(),
 });
 
+/** The author's Ed25519 signature over the canonical document (see `policy-signature.ts`). */
 export const originSignatureSchema = z.strictObject({
   keyId: z.string().min(1).max(128),
   alg: z.literal('EdDSA').default('EdDSA'),
@@ -104,6 +112,7 @@ export const policySpecSchema = z.strictObject({
   originSignature: originSignatureSchema.optional(),
 });
 
+/** Inferred shapes of the schemas above. */
 export type PolicyInput = z.infer<typeof policyInputSchema>;
 export type PolicyRule = z.infer<typeof ruleSchema>;
 export type PolicySample = z.infer<typeof sampleSchema>;

@@ -24,6 +24,7 @@ import { policyDigest, verifyPolicySignature } from './policy-signature.js';
 
 /** The stages of a commit, in order. */
 export const STAGES = ['parse', 'validate', 'sandbox', 'commit'] as const;
+/** A stage's name. */
 export type StageName = (typeof STAGES)[number];
 
 /** One sample's outcome in the sandbox. */
