@@ -115,23 +115,29 @@ async function startReceiver() {
   };
 }
 
-async function webhookFigure(plane, n) {
+/**
+ * Deliveries per second, end to end (outbox write -> relay -> fan-out -> signed POST -> 2xx
+ * recorded). An endpoint gets one request at a time, in event order, so one endpoint is
+ * compared with sequential bare POSTs, and `endpoints` endpoints with as many concurrent ones.
+ */
+async function webhookFigure(plane, n, endpoints) {
   const receiver = await startReceiver();
+  const ids = [];
   try {
-    await api(plane.url, 'POST', '/v1/webhooks', { url: receiver.url, eventTypes: ['tenancy.bench.*'] });
+    for (let e = 0; e < endpoints; e++) ids.push((await api(plane.url, 'POST', '/v1/webhooks', { url: `${receiver.url}/${e}`, eventTypes: ['tenancy.bench.*'] })).id);
     const t = performance.now();
-    await writeEvents(plane.database.db, n, 'webhooks');
-    await receiver.reached(n);
+    await writeEvents(plane.database.db, Math.ceil(n / endpoints), `webhooks-${endpoints}`);
+    const total = Math.ceil(n / endpoints) * endpoints;
+    await receiver.reached(total);
     const seconds = (performance.now() - t) / 1000;
-    // Baseline: the same number of signed-size bodies POSTed straight to the receiver, 8 at a time (the dispatcher's concurrency).
-    const body = JSON.stringify(sampleMessage(0, 'bare').data.toString());
+    const body = sampleMessage(0, 'bare').data.toString();
     const agent = new Agent({ keepAliveTimeout: 10_000 });
     const before = receiver.count;
     const tb = performance.now();
     let next = 0;
     await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        while (next < n) {
+      Array.from({ length: endpoints }, async () => {
+        while (next < total) {
           next += 1;
           const r = await undiciRequest(receiver.url, { method: 'POST', body, headers: { 'content-type': 'application/json', 'webhook-id': 'x', 'webhook-timestamp': '1', 'webhook-signature': 'v1,x' }, dispatcher: agent });
           await r.body.dump();
@@ -140,10 +146,11 @@ async function webhookFigure(plane, n) {
     );
     const bareSeconds = (performance.now() - tb) / 1000;
     await agent.close();
-    const perSec = Math.round(n / seconds);
+    const perSec = Math.round(total / seconds);
     const bare = Math.round((receiver.count - before) / bareSeconds);
-    return { deliveries: n, note: 'end to end: outbox write -> relay -> fan-out -> signed POST -> 2xx recorded', deliveriesPerSec: perSec, bareHttpPostPerSec: bare, ratioToBarePost: +(perSec / bare).toFixed(3) };
+    return { endpoints, deliveries: total, deliveriesPerSec: perSec, [`bareHttpPostConcurrency${endpoints}PerSec`]: bare, ratioToBarePost: +(perSec / bare).toFixed(3) };
   } finally {
+    for (const id of ids) await api(plane.url, 'DELETE', `/v1/webhooks/${id}`);
     await receiver.close();
   }
 }
@@ -252,7 +259,7 @@ export async function benchGovernance(engine, pgUrl, natsUrl = process.env.TENAN
     }
     plane.relay.start();
     console.error('webhook deliveries to a local receiver...');
-    out.webhooks = await webhookFigure(plane, DELIVERIES);
+    out.webhooks = { note: 'end to end: outbox write -> relay -> fan-out -> signed POST -> 2xx recorded', oneEndpoint: await webhookFigure(plane, Math.round(DELIVERIES / 4), 1), eightEndpoints: await webhookFigure(plane, DELIVERIES, 8) };
     console.error('policy evaluations in-process...');
     out.policyInProcess = await policyInProcessFigure(plane);
   } finally {
