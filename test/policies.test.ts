@@ -7,6 +7,7 @@
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { sql } from 'kysely';
 import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -171,6 +172,36 @@ describe.each(engines())('policies on %s', (engine) => {
     }
   });
 
+  it('answers random and mutated documents with 4xx problems, random requests with a decision, and changes nothing', async () => {
+    const before = await snapshot('pol-a');
+    const signed = sign(policyDoc({ semver: '9.0.0' }), key);
+    const keys = Object.keys(signed);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          fc.jsonValue(),
+          fc.record({ key: fc.constantFrom(...keys), value: fc.jsonValue() }).filter(({ key: k, value }) => JSON.stringify(value) !== JSON.stringify(signed[k])).map(({ key: k, value }) => ({ ...signed, [k]: value })),
+        ),
+        async (body) => {
+          const res = await call(plane, 'POST', '/v1/tenants/pol-a/policies', JSON.stringify(body ?? null), { headers: { 'content-type': 'application/json' } });
+          expect(res.statusCode, res.body).toBeGreaterThanOrEqual(400);
+          expect(res.statusCode, res.body).toBeLessThan(500);
+          expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
+        },
+      ),
+      { numRuns: 60 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.dictionary(fc.constantFrom('action', 'amount', 'user', 'tags', 'other'), fc.jsonValue()), async (request) => {
+        const res = await call(plane, 'POST', '/v1/tenants/pol-a/policies/evaluate', { domainId: 'billing', usecaseId: 'invoice-export', request });
+        expect(res.statusCode, res.body).toBe(200);
+        expect(['allow', 'deny']).toContain(res.json().decision);
+      }),
+      { numRuns: 60 },
+    );
+    expect(await snapshot('pol-a')).toBe(before);
+  });
+
   it("refuses rule kinds and domains outside the tenant's allowlist, which only a platform role changes", async () => {
     const k = await registerPolicyKey(plane, 'pol-guarded');
     const before = await snapshot('pol-guarded');
@@ -214,6 +245,8 @@ describe.each(engines())('policies on %s', (engine) => {
   it('evaluates requests: allow or deny with the rule and version that decided', async () => {
     const evaluate = (request: Record<string, unknown>, extra: Record<string, unknown> = {}) => call(plane, 'POST', '/v1/tenants/pol-a/policies/evaluate', { domainId: 'billing', usecaseId: 'invoice-export', request, ...extra });
     const allow = (await evaluate({ action: 'export', amount: 10, user: { role: 'finance' }, tags: [] })).json();
+    const input = { domainId: 'billing', usecaseId: 'invoice-export', request: { action: 'export', amount: 10, user: { role: 'finance' }, tags: [] } };
+    expect(plane.policies.tryEvaluate('pol-a', input) ?? (await plane.policies.evaluate('pol-a', input))).toEqual(allow);
     expect(allow).toMatchObject({ decision: 'allow', rule: 'allow-finance', policy: 'export-guard', version: 2, semver: '1.1.0', canary: false });
     expect((await evaluate({ action: 'view', amount: 10, user: { role: 'auditor' } })).json()).toMatchObject({ decision: 'allow', rule: 'allow-audit' });
     expect((await evaluate({ action: 'export', amount: 20000, user: { role: 'finance' } })).json()).toMatchObject({ decision: 'deny', rule: 'deny-large' });

@@ -549,6 +549,15 @@ export class PolicyService {
     return this.#decide(tenantId, input, true)!;
   }
 
+  /**
+   * The synchronous fast path for in-process callers: the same answer as {@link evaluate}
+   * when the namespace's heads and versions are cached, undefined when they are not (call
+   * `evaluate` once to load them).
+   */
+  tryEvaluate(tenantId: string, input: EvaluateInput): EvaluateResult | undefined {
+    return this.#decide(tenantId, input);
+  }
+
   /** Decide from the caches; undefined when something is not cached (unless `loaded`). */
   #decide(tenantId: string, input: EvaluateInput, loaded = false): EvaluateResult | undefined {
     const cached = this.#heads.get(`${tenantId}/${input.domainId}/${input.usecaseId}`);
