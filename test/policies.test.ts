@@ -504,4 +504,27 @@ describe.each(engines())('policies on %s', (engine) => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("removes a tenant's policies at its purge, the only way versions are ever deleted", async () => {
+    await createActive(plane, 'pol-gone', { config: { retentionDays: 0 } });
+    await createActive(plane, 'pol-kept');
+    const k = await registerPolicyKey(plane, 'pol-gone');
+    expect((await commitPolicy(plane, 'pol-gone', policyDoc(), k)).statusCode).toBe(201);
+    expect((await commitPolicy(plane, 'pol-kept', policyDoc(), await registerPolicyKey(plane, 'pol-kept'))).statusCode).toBe(201);
+    await expect(sql`delete from policy_versions where tenant_id = 'pol-gone'`.execute(plane.database.db)).rejects.toThrow(/immutable/);
+    await call(plane, 'DELETE', '/v1/tenants/pol-gone');
+    const until = Date.now() + 20_000;
+    for (;;) {
+      await plane.controller.idle();
+      if ((await call(plane, 'GET', '/v1/tenants/pol-gone')).json().status?.purgedAt) break;
+      if (Date.now() > until) throw new Error('pol-gone was not purged');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const table of ['policy_versions', 'policy_heads', 'policy_keys', 'policy_samples'] as const) {
+      expect(await plane.database.db.selectFrom(table).select('tenant_id').where('tenant_id', '=', 'pol-gone').execute(), table).toEqual([]);
+    }
+    expect((await call(plane, 'GET', '/v1/audit?tenant=pol-gone&action=tenant.purge')).json().items[0].details).toMatchObject({ policyVersions: 1 });
+    // Other tenants' versions are still protected.
+    await expect(sql`delete from policy_versions where tenant_id = 'pol-kept'`.execute(plane.database.db)).rejects.toThrow(/immutable/);
+  });
 });

@@ -22,6 +22,7 @@ export type { WebhookDispatcherOptions } from './webhook-dispatcher.js';
 export {
   PolicyService,
   PolicyKeyStore,
+  purgeTenantPolicies,
   findPolicyConflicts,
   signPolicy,
   verifyPolicySignature,

@@ -4,7 +4,7 @@
  * evaluated on a cached fast path, rolled out as canaries, and compared across tenants
  * for conflicts. Also the tenants' Ed25519 policy signing keys.
  */
-export { PolicyService, STAGES, DEFAULT_ROLLOUT_STEPS, rolloutBucket, allowlistOf } from './policy-service.js';
+export { PolicyService, purgeTenantPolicies, STAGES, DEFAULT_ROLLOUT_STEPS, rolloutBucket, allowlistOf } from './policy-service.js';
 export type { ApprovalGate, ApprovalStatus, CommitOptions, CommitResult, EvaluateInput, EvaluateResult, PolicyDecision, PolicyInfo, PolicyVersionInfo, PreparedPolicy, RolloutInfo, SampleResult, StageName, StageReport } from './policy-service.js';
 export { PolicyKeyStore, parsePublicKey, POLICY_KEY_ID_PATTERN } from './policy-keys.js';
 export type { PolicyKeyInfo } from './policy-keys.js';

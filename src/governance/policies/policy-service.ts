@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import canonicalize from 'canonicalize';
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import semver from 'semver';
 import { conflict, notFound, TenancyError, toPointer, type FieldError } from '../../errors.js';
 import { json, type Schema } from '../../infra/sql/index.js';
@@ -664,6 +664,21 @@ export class PolicyService {
       updatedAt: iso(head.updated_at),
     };
   }
+}
+
+/**
+ * Remove everything policies keep for a tenant (versions, heads, samples, keys) inside
+ * the purge's transaction; the only path that may delete versions. Returns the number of
+ * versions removed.
+ */
+export async function purgeTenantPolicies(trx: Transaction<Schema>, tenantId: string): Promise<number> {
+  await sql`select set_config('tenancy.purging_tenant', ${tenantId}, true)`.execute(trx);
+  const versions = await trx.deleteFrom('policy_versions').where('tenant_id', '=', tenantId).executeTakeFirst();
+  await sql`select set_config('tenancy.purging_tenant', '', true)`.execute(trx);
+  await trx.deleteFrom('policy_heads').where('tenant_id', '=', tenantId).execute();
+  await trx.deleteFrom('policy_samples').where('tenant_id', '=', tenantId).execute();
+  await trx.deleteFrom('policy_keys').where('tenant_id', '=', tenantId).execute();
+  return Number(versions.numDeletedRows);
 }
 
 /** A signing key declared in the tenant's manifest (`spec.governance.policy.signingKeys`), as PEM. */

@@ -2,6 +2,7 @@
  * Policies: tenants' Ed25519 keys that sign policies, immutable policy versions (history
  * kept; a trigger refuses UPDATE and DELETE), the head of each policy (its stable version
  * and any canary rollout in progress) and the recorded sample requests the sandbox runs.
+ * Only a tenant's purge deletes versions (it names the tenant in `tenancy.purging_tenant`).
  */
 import { sql, type Kysely } from 'kysely';
 
@@ -41,6 +42,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     create function policy_versions_immutable() returns trigger language plpgsql as $$
     begin
+      -- The tenant's purge (retention over) removes its versions, naming the tenant in its own transaction.
+      if tg_op = 'DELETE' and old.tenant_id = nullif(current_setting('tenancy.purging_tenant', true), '') then
+        return old;
+      end if;
       raise exception 'policy versions are immutable: % is not allowed', tg_op using errcode = 'P0001';
     end $$`.execute(db);
   await sql`
