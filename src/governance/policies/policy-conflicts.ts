@@ -3,7 +3,8 @@
  * active (stable) policies there decide the same request oppositely. The requests tried
  * are the shapes both tenants recorded: each tenant's samples (recorded, and those in its
  * policies) are decided under both tenants' policy sets, in the sandbox (a tenant's
- * sample never runs unbounded against another tenant's rules).
+ * sample never runs unbounded against another tenant's rules): one run per domain and
+ * use case, every tenant's requests under every tenant's policies.
  */
 import type { Kysely } from 'kysely';
 import type { Schema } from '../../infra/sql/index.js';
@@ -65,28 +66,38 @@ export async function findPolicyConflicts(database: { db: Kysely<Schema> } | Kys
       const own = byTenant.get(tenantId)!.flatMap((p) => (p.body.samples ?? []).map((s) => ({ name: `${p.name}/${s.name}`, request: s.request })));
       samples.set(tenantId, [...own, ...recorded.map((r) => ({ name: r.name, request: r.request }))]);
     }
+    // One sandbox run per namespace: every tenant's requests under every tenant's policies.
+    const policies = tenants.flatMap((t) => byTenant.get(t)!);
+    const requests = tenants.flatMap((t) => samples.get(t)!.map((s) => ({ ...s, owner: t })));
+    if (requests.length === 0) continue;
+    const outcome = await runSandbox(
+      policies.map((p) => ({ fields: p.body.fields, defaultEffect: p.body.defaultEffect ?? 'deny', rules: p.body.rules })),
+      requests.map((r) => r.request),
+      opts.sandbox ?? DEFAULT_SANDBOX_LIMITS,
+    );
+    if (!outcome.ok) continue;
+    const offsets = new Map<string, number>();
+    let offset = 0;
+    for (const t of tenants) {
+      offsets.set(t, offset);
+      offset += byTenant.get(t)!.length;
+    }
+    const answer = (tenant: string, r: number) => {
+      const own = byTenant.get(tenant)!;
+      const start = offsets.get(tenant)!;
+      return combine(own, outcome.results[r]!.slice(start, start + own.length));
+    };
     for (let i = 0; i < tenants.length; i++) {
       for (let j = i + 1; j < tenants.length; j++) {
         const a = tenants[i]!;
         const b = tenants[j]!;
         if (opts.tenantId !== undefined && a !== opts.tenantId && b !== opts.tenantId) continue;
-        const policiesA = byTenant.get(a)!;
-        const policiesB = byTenant.get(b)!;
-        const requests = [...samples.get(a)!.map((s) => ({ ...s, owner: a })), ...samples.get(b)!.map((s) => ({ ...s, owner: b }))];
-        if (requests.length === 0) continue;
-        const all = [...policiesA, ...policiesB];
-        const outcome = await runSandbox(
-          all.map((p) => ({ fields: p.body.fields, defaultEffect: p.body.defaultEffect ?? 'deny', rules: p.body.rules })),
-          requests.map((r) => r.request),
-          opts.sandbox ?? DEFAULT_SANDBOX_LIMITS,
-        );
-        if (!outcome.ok) continue;
         for (let r = 0; r < requests.length; r++) {
-          const decisions = outcome.results[r]!;
-          const da = combine(policiesA, decisions.slice(0, policiesA.length));
-          const db2 = combine(policiesB, decisions.slice(policiesA.length));
-          if (da.decision === db2.decision) continue;
           const req = requests[r]!;
+          if (req.owner !== a && req.owner !== b) continue;
+          const da = answer(a, r);
+          const db2 = answer(b, r);
+          if (da.decision === db2.decision) continue;
           out.push({
             tenants: [a, b],
             domainId,
