@@ -68,6 +68,19 @@ describe('policy sandbox', () => {
   });
 });
 
+describe('policy sandbox reuse', () => {
+  it('reuses a warm worker after a normal run, and replaces one that was stopped', async () => {
+    const p = { fields, defaultEffect: 'deny' as const, rules };
+    const first = await runSandbox([p], [{ amount: 1, user: { role: 'finance' } }], { timeoutMs: 2000, memoryMb: 48 });
+    const warm = await runSandbox([p], [{ amount: 1, user: { role: 'finance' } }], { timeoutMs: 2000, memoryMb: 48 });
+    expect(first.ok && warm.ok).toBe(true);
+    const cubic = [{ id: 'cubic', effect: 'deny' as const, when: 'request.tags.all(a, request.tags.all(b, request.tags.all(c, a + b != c)))' }];
+    expect(await runSandbox([{ fields, defaultEffect: 'deny', rules: cubic }], [{ tags: Array.from({ length: 500 }, (_, i) => `t${i}`) }], { timeoutMs: 200, memoryMb: 48 })).toMatchObject({ ok: false, reason: 'timeout' });
+    const after = await runSandbox([p], [{ amount: 5000 }], { timeoutMs: 2000, memoryMb: 48 });
+    expect(after.ok && after.results[0]![0]!.rule).toBe('deny-large');
+  });
+});
+
 describe('policy signatures', () => {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   const pem = publicKey.export({ format: 'pem', type: 'spki' }).toString();
