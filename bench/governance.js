@@ -1,117 +1,50 @@
-// `npm run build && node bench/governance.js`: governance figures on PGlite and (when
-// TENANCY_BENCH_DATABASE_URL or TENANCY_TEST_DATABASE_URL is set) PostgreSQL, each with a
-// baseline from the same run. Results go to bench/results/governance-<timestamp>.json.
-//
-// - lineage ingest: POST /v1/tenants/{id}/lineage in batches of 1,000 (validated, audited,
-//   evented) vs a bare INSERT of the same rows;
-// - lineage export: GET .../lineage/export (JSON Lines, streamed) of every record;
-// - drift map: GET /v1/governance/drift over 200 tenants vs GET /v1/tenants of the same page;
-// - a PATCH that waits for approval (202) vs a plain PATCH.
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// Governance benchmarks (part of `npm run bench`; alone: `TENANCY_BENCH_ONLY=governance npm run bench`,
+// or `node bench/governance.js` after a build): events per second through the outbox relay
+// (in-process bus, and NATS JetStream when TENANCY_BENCH_NATS_URL or TENANCY_TEST_NATS_URL is
+// set), webhook deliveries per second to a local receiver, and policy evaluations per second
+// in-process and over HTTP. Each figure has a baseline measured in the same run: a bare bus
+// publish of the same messages, bare HTTP POSTs of the same bodies at the same concurrency, a
+// bare compiled CEL evaluation, and a bare Fastify POST route under the same load.
+import autocannon from 'autocannon';
+import { fork } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { request as undiciRequest, Agent } from 'undici';
 import { loadConfig, startControlPlane } from '../dist/index.js';
+import { addEvent, compileRules, EventRelay, signPolicy } from '../dist/governance/index.js';
+import { connectEventBus } from '../dist/infra/bus/index.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
-const PG_URL = process.env.TENANCY_BENCH_DATABASE_URL ?? process.env.TENANCY_TEST_DATABASE_URL;
-const RECORDS = Number(process.env.TENANCY_BENCH_LINEAGE_RECORDS ?? 20_000);
-const TENANTS = 200;
-const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
+const auth = { authorization: `Bearer ${TOKEN}` };
+const EVENTS = Number(process.env.TENANCY_BENCH_EVENTS ?? 5000);
+const DELIVERIES = Number(process.env.TENANCY_BENCH_DELIVERIES ?? 2000);
+const EVALS = Number(process.env.TENANCY_BENCH_EVALS ?? 200_000);
+const DURATION = Number(process.env.TENANCY_BENCH_SECONDS ?? 10);
+const ACTOR = { id: 'system:bench', correlationId: null };
 
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-async function time(n, fn) {
-  const ms = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await fn(i);
-    ms.push(performance.now() - t);
-  }
-  ms.sort((a, b) => a - b);
-  return { n, p50Ms: +pct(ms, 50).toFixed(2), p99Ms: +pct(ms, 99).toFixed(2), totalMs: +ms.reduce((a, b) => a + b, 0).toFixed(1) };
+async function api(url, method, path, body) {
+  const res = await fetch(url + path, { method, headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.json();
 }
 
-const record = (i) => ({ domain: `d${i % 5}`, usecase: 'faq', sourceId: `src-${i}`, queryId: `q-${i}`, chunkId: `c-${i}`, trustScore: (i % 100) / 100, agentId: 'agent-1', policyVersion: '1.0.0', timestamp: new Date(Date.now() - (i % 30) * 86_400_000).toISOString() });
-
-async function run(engine, databaseUrl) {
-  const dataDir = mkdtempSync(join(os.tmpdir(), 'tenancy-bench-gov-'));
-  const config = loadConfig({ port: '0', host: '127.0.0.1', dataDir }, { TENANCY_ADMIN_TOKEN: TOKEN, TENANCY_LOG_LEVEL: 'silent', ...(databaseUrl ? { TENANCY_DATABASE_URL: databaseUrl } : {}) });
-  const plane = await startControlPlane(config, { inMemory: engine === 'pglite', listen: false, controllerResyncMs: 3_600_000 });
-  const inject = (method, url, body) => plane.app.inject({ method, url, headers: body === undefined ? { authorization: auth.authorization } : auth, ...(body === undefined ? {} : { payload: JSON.stringify(body) }) });
-  try {
-    for (let i = 0; i < TENANTS; i++) {
-      const res = await inject('POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: `gov-${String(i).padStart(4, '0')}` }, spec: { name: `Gov ${i}`, plan: 'pro', governance: { approvals: { require: ['featureEnable'] } } } });
-      if (res.statusCode !== 201) throw new Error(res.body);
-    }
-    await plane.controller.idle();
-    const out = { engine, records: RECORDS, tenants: TENANTS };
-
-    // Lineage ingest: API batches vs bare INSERT of the same rows (another tenant, same table).
-    const batches = RECORDS / 1000;
-    const api = await time(batches, async (b) => {
-      const res = await inject('POST', '/v1/tenants/gov-0000/lineage', { records: Array.from({ length: 1000 }, (_, i) => record(b * 1000 + i)) });
-      if (res.statusCode !== 201) throw new Error(res.body);
-    });
-    const bare = await time(batches, async (b) => {
-      const rows = Array.from({ length: 1000 }, (_, i) => {
-        const r = record(b * 1000 + i);
-        return { id: randomUUID(), tenant_id: 'gov-0001', domain: r.domain, usecase: r.usecase, source_id: r.sourceId, query_id: r.queryId, chunk_id: r.chunkId, trust_score: r.trustScore, agent_id: r.agentId, policy_version: r.policyVersion, ts: r.timestamp, recorded_at: new Date().toISOString(), recorded_by: 'bench' };
-      });
-      await plane.database.db.transaction().execute(async (trx) => {
-        for (let i = 0; i < rows.length; i += 200) await trx.insertInto('lineage_records').values(rows.slice(i, i + 200)).execute();
-      });
-    });
-    out.lineageIngest = { api: { ...api, recordsPerSec: Math.round((RECORDS / api.totalMs) * 1000) }, bareInsert: { ...bare, recordsPerSec: Math.round((RECORDS / bare.totalMs) * 1000) }, ratio: +(bare.totalMs / api.totalMs).toFixed(2) };
-
-    // Export: every record of one tenant as JSON Lines.
-    const t0 = performance.now();
-    const exp = await inject('GET', '/v1/tenants/gov-0000/lineage/export');
-    const exportMs = performance.now() - t0;
-    const lines = exp.body.trimEnd().split('\n').length;
-    if (lines !== RECORDS) throw new Error(`export returned ${lines} lines`);
-    out.lineageExport = { records: lines, ms: +exportMs.toFixed(1), recordsPerSec: Math.round((lines / exportMs) * 1000), bytes: exp.rawPayload.length };
-
-    // Drift map over 200 tenants vs listing the same 200 tenants.
-    const drift = await time(20, async () => {
-      const res = await inject('GET', `/v1/governance/drift?limit=${TENANTS}`);
-      if (res.statusCode !== 200) throw new Error(res.body);
-    });
-    const list = await time(20, async () => {
-      const res = await inject('GET', `/v1/tenants?limit=${TENANTS}`);
-      if (res.statusCode !== 200) throw new Error(res.body);
-    });
-    out.driftMap = { drift, listTenants: list };
-
-    // A PATCH that becomes a pending approval vs a plain PATCH.
-    const gated = await time(100, async (i) => {
-      const res = await inject('PATCH', `/v1/tenants/gov-${String(2 + (i % 100)).padStart(4, '0')}`, { spec: { features: { [`f${i}`]: true } } });
-      if (res.statusCode !== 202) throw new Error(res.body);
-    });
-    const plain = await time(100, async (i) => {
-      const res = await inject('PATCH', `/v1/tenants/gov-${String(2 + (i % 100)).padStart(4, '0')}`, { spec: { name: `renamed ${i}` } });
-      if (res.statusCode !== 200) throw new Error(res.body);
-    });
-    out.approvalPatch = { pendingApproval: gated, plainPatch: plain };
-    return out;
-  } finally {
-    await plane.close();
-    rmSync(dataDir, { recursive: true, force: true });
-  }
-}
-
-async function freshDatabase(url) {
-  const name = `tenancy_bench_gov_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
+async function freshPg(base) {
+  const name = `tenancy_bench_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: base });
   await admin.connect();
   await admin.query(`create database ${name}`);
   await admin.end();
-  const u = new URL(url);
+  const u = new URL(base);
   u.pathname = `/${name}`;
   return {
     url: u.toString(),
     async drop() {
-      const c = new pg.Client({ connectionString: url });
+      const c = new pg.Client({ connectionString: base });
       await c.connect();
       await c.query(`drop database if exists ${name} with (force)`);
       await c.end();
@@ -119,17 +52,244 @@ async function freshDatabase(url) {
   };
 }
 
-const results = { at: new Date().toISOString(), node: process.version, cpus: os.cpus().length, runs: [] };
-results.runs.push(await run('pglite'));
-if (PG_URL) {
-  const db = await freshDatabase(PG_URL);
-  try {
-    results.runs.push(await run('postgres', db.url));
-  } finally {
-    await db.drop();
+/** Write `n` events to the outbox, 100 per transaction, spread over 10 tenants. */
+async function writeEvents(db, n, tag) {
+  for (let i = 0; i < n; i += 100) {
+    await db.transaction().execute(async (trx) => {
+      for (let j = i; j < Math.min(n, i + 100); j++) await addEvent(trx, ACTOR, { type: 'bench.event', tenantId: `gov-${j % 10}`, payload: { tag, i: j, note: 'x'.repeat(64) } });
+    });
   }
 }
-mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-const file = new URL(`./results/governance-${results.at.replace(/[:.]/g, '-')}.json`, import.meta.url);
-writeFileSync(file, JSON.stringify(results, null, 2));
-console.log(JSON.stringify(results, null, 2));
+
+/** A sample CloudEvent body of the size the relay publishes. */
+function sampleMessage(i, prefix) {
+  const body = JSON.stringify({ specversion: '1.0', id: randomBytes(16).toString('hex'), source: '/tenancy/bench', type: 'tenancy.bench.event', subject: `gov-${i % 10}`, time: new Date().toISOString(), datacontenttype: 'application/json', data: { tag: 'bare', i, note: 'x'.repeat(64) }, sequence: String(i).padStart(16, '0') });
+  return { subject: `${prefix}.gov-${i % 10}`, id: `bare-${prefix}-${i}-${randomBytes(4).toString('hex')}`, data: Buffer.from(body), contentType: 'application/cloudevents+json' };
+}
+
+/** Relay throughput on a backlog of `n` events, and the same messages published straight to the bus. */
+async function relayFigure(db, bus, subjectPrefix, n) {
+  let received = 0;
+  const unsubscribe = bus.engine === 'memory' ? await bus.subscribe(`${subjectPrefix}.>`, () => void (received += 1)) : undefined;
+  const relay = new EventRelay(db, bus, { source: '/tenancy/bench', subjectPrefix, batchSize: 500, pollIntervalMs: 60_000 });
+  await writeEvents(db, n, subjectPrefix);
+  let t = performance.now();
+  const published = await relay.drain();
+  const relaySeconds = (performance.now() - t) / 1000;
+  await relay.stop();
+  const receivedFromRelay = received;
+  const messages = Array.from({ length: n }, (_, i) => sampleMessage(i, subjectPrefix));
+  t = performance.now();
+  for (const m of messages) await bus.publish(m);
+  const bareSeconds = (performance.now() - t) / 1000;
+  await unsubscribe?.();
+  const perSec = Math.round(published / relaySeconds);
+  const bare = Math.round(n / bareSeconds);
+  return { events: n, published, ...(bus.engine === 'memory' ? { received: receivedFromRelay } : {}), eventsPerSec: perSec, bareBusPublishPerSec: bare, ratioToBarePublish: +(perSec / bare).toFixed(3) };
+}
+
+/** A local receiver that answers 204 and counts. */
+async function startReceiver() {
+  let count = 0;
+  const waiters = [];
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      count += 1;
+      res.writeHead(204).end();
+      for (const w of [...waiters]) if (count >= w.n) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    });
+  });
+  server.keepAliveTimeout = 10_000;
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}/hook`,
+    get count() {
+      return count;
+    },
+    reached: (n) => (count >= n ? Promise.resolve() : new Promise((resolve) => waiters.push({ n, resolve }))),
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+/**
+ * Deliveries per second, end to end (outbox write -> relay -> fan-out -> signed POST -> 2xx
+ * recorded). An endpoint gets one request at a time, in event order, so one endpoint is
+ * compared with sequential bare POSTs, and `endpoints` endpoints with as many concurrent ones.
+ */
+async function webhookFigure(plane, n, endpoints) {
+  const receiver = await startReceiver();
+  const ids = [];
+  try {
+    for (let e = 0; e < endpoints; e++) ids.push((await api(plane.url, 'POST', '/v1/webhooks', { url: `${receiver.url}/${e}`, eventTypes: ['tenancy.bench.*'] })).id);
+    const t = performance.now();
+    await writeEvents(plane.database.db, Math.ceil(n / endpoints), `webhooks-${endpoints}`);
+    const total = Math.ceil(n / endpoints) * endpoints;
+    await receiver.reached(total);
+    const seconds = (performance.now() - t) / 1000;
+    const body = sampleMessage(0, 'bare').data.toString();
+    const agent = new Agent({ keepAliveTimeout: 10_000 });
+    const before = receiver.count;
+    const tb = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: endpoints }, async () => {
+        while (next < total) {
+          next += 1;
+          const r = await undiciRequest(receiver.url, { method: 'POST', body, headers: { 'content-type': 'application/json', 'webhook-id': 'x', 'webhook-timestamp': '1', 'webhook-signature': 'v1,x' }, dispatcher: agent });
+          await r.body.dump();
+        }
+      }),
+    );
+    const bareSeconds = (performance.now() - tb) / 1000;
+    await agent.close();
+    const perSec = Math.round(total / seconds);
+    const bare = Math.round((receiver.count - before) / bareSeconds);
+    return { endpoints, deliveries: total, deliveriesPerSec: perSec, [`bareHttpPostConcurrency${endpoints}PerSec`]: bare, ratioToBarePost: +(perSec / bare).toFixed(3) };
+  } finally {
+    for (const id of ids) await api(plane.url, 'DELETE', `/v1/webhooks/${id}`);
+    await receiver.close();
+  }
+}
+
+const policyBody = {
+  name: 'bench-guard',
+  domainId: 'billing',
+  usecaseId: 'export',
+  semver: '1.0.0',
+  fields: { action: 'string', amount: 'number', user: { role: 'string' }, tags: 'string[]' },
+  defaultEffect: 'deny',
+  rules: [
+    { id: 'deny-large', kind: 'limit', effect: 'deny', when: 'request.amount > 10000.0' },
+    { id: 'deny-tagged', kind: 'access', effect: 'deny', when: '"blocked" in request.tags' },
+    { id: 'allow-finance', kind: 'access', effect: 'allow', when: 'request.user.role == "finance" && request.action in ["view", "export"]' },
+  ],
+  samples: [{ name: 'ok', request: { action: 'export', amount: 5, user: { role: 'finance' }, tags: [] }, expect: 'allow' }],
+};
+const evalRequest = (i) => ({ action: i % 3 === 0 ? 'view' : 'export', amount: i % 20_000, user: { role: i % 2 ? 'finance' : 'intern' }, tags: i % 7 === 0 ? ['blocked'] : ['a'] });
+
+async function commitBenchPolicy(url, tenant) {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  await api(url, 'POST', `/v1/tenants/${tenant}/policy-keys`, { id: 'bench', jwk: publicKey.export({ format: 'jwk' }) });
+  await api(url, 'POST', `/v1/tenants/${tenant}/policies`, signPolicy(policyBody, privateKey, 'bench'));
+}
+
+async function policyInProcessFigure(plane) {
+  await api(plane.url, 'POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'gov-policy' }, spec: { name: 'gov', plan: 'pro' } });
+  await commitBenchPolicy(plane.url, 'gov-policy');
+  const requests = Array.from({ length: 1000 }, (_, i) => evalRequest(i));
+  for (let i = 0; i < 2000; i++) await plane.policies.evaluate('gov-policy', { domainId: 'billing', usecaseId: 'export', request: requests[i % 1000] });
+  let t = performance.now();
+  for (let i = 0; i < EVALS; i++) await plane.policies.evaluate('gov-policy', { domainId: 'billing', usecaseId: 'export', request: requests[i % 1000], key: `k${i % 1000}` });
+  const perSec = EVALS / ((performance.now() - t) / 1000);
+  // The synchronous fast path (cache hits only), as an embedded caller would use it.
+  t = performance.now();
+  for (let i = 0; i < EVALS; i++) plane.policies.tryEvaluate('gov-policy', { domainId: 'billing', usecaseId: 'export', request: requests[i % 1000], key: `k${i % 1000}` }) ?? (await plane.policies.evaluate('gov-policy', { domainId: 'billing', usecaseId: 'export', request: requests[i % 1000] }));
+  const syncPerSec = EVALS / ((performance.now() - t) / 1000);
+  const compiled = compileRules(policyBody);
+  t = performance.now();
+  for (let i = 0; i < EVALS; i++) compiled.decide(requests[i % 1000]);
+  const bare = EVALS / ((performance.now() - t) / 1000);
+  return { evaluations: EVALS, evalsPerSec: Math.round(perSec), syncFastPathPerSec: Math.round(syncPerSec), bareCompiledCelPerSec: Math.round(bare), ratioToBareCel: +(perSec / bare).toFixed(3), syncRatioToBareCel: +(syncPerSec / bare).toFixed(3) };
+}
+
+function startServer(mode, env) {
+  return new Promise((resolve, reject) => {
+    const child = fork(fileURLToPath(new URL('./server.js', import.meta.url)), [mode, ...(env?.databaseUrl ? [env.databaseUrl] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (m) => resolve({ url: m.url, child }));
+    child.once('exit', (code) => reject(new Error(`bench server exited ${code}`)));
+  });
+}
+
+async function stopServer(server) {
+  const exited = new Promise((r) => server.child.once('exit', r));
+  server.child.kill('SIGTERM');
+  await exited;
+}
+
+function load(url, body, headers = {}) {
+  return new Promise((resolve, reject) => {
+    autocannon({ url, method: 'POST', connections: 50, duration: DURATION, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) }, (err, r) => {
+      if (err) return reject(err);
+      resolve({ reqPerSec: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors });
+    });
+  });
+}
+
+async function policyHttpFigure(databaseUrl, bareResult) {
+  const server = await startServer('plane', { databaseUrl });
+  try {
+    await api(server.url, 'POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'gov-http' }, spec: { name: 'gov', plan: 'pro' } });
+    await new Promise((r) => setTimeout(r, 500));
+    await commitBenchPolicy(server.url, 'gov-http');
+    const body = { domainId: 'billing', usecaseId: 'export', request: evalRequest(1), key: 'user-1' };
+    const check = await api(server.url, 'POST', '/v1/tenants/gov-http/policies/evaluate', body);
+    if (check.decision !== 'allow') throw new Error(`unexpected decision ${JSON.stringify(check)}`);
+    const evaluated = await load(`${server.url}/v1/tenants/gov-http/policies/evaluate`, body, auth);
+    return { ...evaluated, bareFastifyPostReqPerSec: bareResult.reqPerSec, ratioToBarePost: +(evaluated.reqPerSec / bareResult.reqPerSec).toFixed(3), addedP99Ms: +(evaluated.p99Ms - bareResult.p99Ms).toFixed(2) };
+  } finally {
+    await stopServer(server);
+  }
+}
+
+/** The governance figures on one engine (PGlite when `pgUrl` is undefined). */
+export async function benchGovernance(engine, pgUrl, natsUrl = process.env.TENANCY_BENCH_NATS_URL ?? process.env.TENANCY_TEST_NATS_URL) {
+  console.error(`\n== governance on ${engine}`);
+  const dataDir = mkdtempSync(join(os.tmpdir(), 'tenancy-bench-gov-'));
+  const store = engine === 'postgres' ? await freshPg(pgUrl) : undefined;
+  const env = { TENANCY_ADMIN_TOKEN: TOKEN, TENANCY_LOG_LEVEL: 'silent', TENANCY_WEBHOOK_ALLOW_PRIVATE: 'true', ...(store ? { TENANCY_DATABASE_URL: store.url } : {}) };
+  const plane = await startControlPlane(loadConfig({ dataDir, port: '0' }, env), { listen: true, relayPollIntervalMs: 20, webhookPollIntervalMs: 50 });
+  const out = { engine };
+  try {
+    for (let i = 0; i < 10; i++) await api(plane.url, 'POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: `gov-${i}` }, spec: { name: `gov ${i}`, plan: 'pro' } });
+    await plane.controller.idle();
+    // The plane's own relay is stopped while the relay figures run on their own relays.
+    await plane.relay.drain();
+    await plane.relay.stop();
+    console.error('outbox relay -> in-process bus...');
+    const memoryBus = await connectEventBus({ stream: 'unused', subjectPrefix: 'bench.mem' });
+    out.relayInProcess = await relayFigure(plane.database.db, memoryBus, 'bench.mem', EVENTS);
+    await memoryBus.close();
+    if (natsUrl) {
+      console.error('outbox relay -> NATS JetStream...');
+      const natsBus = await connectEventBus({ natsUrl, stream: 'tenancy-bench-events', subjectPrefix: 'tenancy.bench' });
+      out.relayNats = await relayFigure(plane.database.db, natsBus, 'tenancy.bench', EVENTS);
+      await natsBus.close();
+    } else {
+      out.relayNats = { skipped: 'set TENANCY_BENCH_NATS_URL' };
+    }
+    plane.relay.start();
+    console.error('webhook deliveries to a local receiver...');
+    out.webhooks = { note: 'end to end: outbox write -> relay -> fan-out -> signed POST -> 2xx recorded', oneEndpoint: await webhookFigure(plane, Math.round(DELIVERIES / 4), 1), eightEndpoints: await webhookFigure(plane, DELIVERIES, 8) };
+    console.error('policy evaluations in-process...');
+    out.policyInProcess = await policyInProcessFigure(plane);
+  } finally {
+    await plane.close();
+    await store?.drop();
+  }
+  console.error('policy evaluations over HTTP...');
+  const bare = await startServer('bare');
+  let bareResult;
+  try {
+    bareResult = await load(`${bare.url}/bare`, { domainId: 'billing', usecaseId: 'export', request: evalRequest(1), key: 'user-1' });
+  } finally {
+    await stopServer(bare);
+  }
+  const httpStore = engine === 'postgres' ? await freshPg(pgUrl) : undefined;
+  try {
+    out.policyHttp = await policyHttpFigure(httpStore?.url, bareResult);
+  } finally {
+    await httpStore?.drop();
+  }
+  return out;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const pgUrl = process.env.TENANCY_BENCH_DATABASE_URL ?? process.env.TENANCY_TEST_DATABASE_URL;
+  const results = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadAverage: os.loadavg().map((l) => +l.toFixed(2)) }, governance: [await benchGovernance('pglite')] };
+  if (pgUrl) results.governance.push(await benchGovernance('postgres', pgUrl));
+  console.log(JSON.stringify(results, null, 2));
+}

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
+import { benchGovernance } from './governance.js';
 import { benchIsolation } from './isolation.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
@@ -19,6 +20,8 @@ const ONLY_GET = process.env.TENANCY_BENCH_ONLY === 'get';
 const ONLY_KEYS = process.env.TENANCY_BENCH_ONLY === 'keys';
 // TENANCY_BENCH_ONLY=isolation runs just the provisioning and migration figures.
 const ONLY_ISOLATION = process.env.TENANCY_BENCH_ONLY === 'isolation';
+// TENANCY_BENCH_ONLY=governance runs just the relay, webhook and policy figures (bench/governance.js).
+const ONLY_GOVERNANCE = process.env.TENANCY_BENCH_ONLY === 'governance';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -215,19 +218,23 @@ async function freshPgDatabase() {
   };
 }
 
-const results = { keys: [], startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationSeconds: DURATION, engines: [], audit: [] };
-if (!ONLY_KEYS && !ONLY_ISOLATION) {
+const results = { keys: [], governance: [], startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationSeconds: DURATION, engines: [], audit: [] };
+if (ONLY_GOVERNANCE) {
+  results.governance.push(await benchGovernance('pglite'));
+  if (PG_URL) results.governance.push(await benchGovernance('postgres', PG_URL));
+}
+if (!ONLY_KEYS && !ONLY_ISOLATION && !ONLY_GOVERNANCE) {
   console.error('baseline: bare Fastify JSON route...');
   const bareServer = await startServer('bare');
   results.bare = await load(`${bareServer.url}/bare`);
   await stop(bareServer);
   results.engines.push(await benchEngine('pglite', undefined, results.bare));
 }
-if (!ONLY_GET && !ONLY_ISOLATION) {
+if (!ONLY_GET && !ONLY_ISOLATION && !ONLY_GOVERNANCE) {
   if (!ONLY_KEYS) results.audit.push(await benchAuditAppend('pglite', undefined));
   results.keys.push(await benchKeys('pglite', undefined));
 }
-if (PG_URL && !ONLY_ISOLATION) {
+if (PG_URL && !ONLY_ISOLATION && !ONLY_GOVERNANCE) {
   if (!ONLY_KEYS) {
     const db = await freshPgDatabase();
     try {
@@ -248,9 +255,11 @@ if (PG_URL && !ONLY_ISOLATION) {
 } else {
   console.error('PostgreSQL benchmarks skipped: set TENANCY_BENCH_DATABASE_URL');
 }
-if (!ONLY_GET && !ONLY_KEYS) {
+if (!ONLY_GET && !ONLY_KEYS && !ONLY_GOVERNANCE) {
   results.isolation = [await benchIsolation('pglite')];
   if (PG_URL) results.isolation.push(await benchIsolation('postgres', PG_URL));
+  results.governance.push(await benchGovernance('pglite'));
+  if (PG_URL) results.governance.push(await benchGovernance('postgres', PG_URL));
 }
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);

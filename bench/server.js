@@ -11,6 +11,8 @@ if (mode === 'bare') {
   const app = Fastify();
   const body = { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'bench-0' }, spec: { name: 'Bench', plan: 'pro' } };
   app.get('/bare', async () => body);
+  // The POST baseline: parse a JSON body, answer a small JSON decision.
+  app.post('/bare', async (request) => ({ decision: request.body?.request ? 'allow' : 'deny', rule: null }));
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   process.send?.({ url });
 } else {

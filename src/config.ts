@@ -66,6 +66,10 @@ export interface Config {
   approvalsWebhookSecret: string | undefined;
   /** Base URL links in approval notices start with (`TENANCY_PUBLIC_URL`); unset = the address the server listens on. */
   publicUrl: string | undefined;
+  /** Wall-clock limit of one policy sandbox run (`TENANCY_POLICY_SANDBOX_TIMEOUT_MS`). */
+  policySandboxTimeoutMs: number;
+  /** Heap limit of the policy sandbox worker (`TENANCY_POLICY_SANDBOX_MEMORY_MB`). */
+  policySandboxMemoryMb: number;
 }
 
 /** The default retry schedule: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (eight attempts over about 28 hours). */
@@ -153,6 +157,8 @@ const schema = z.object({
   approvalsWebhookUrl: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL').optional(),
   approvalsWebhookSecret: z.string().regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'must be a Standard Webhooks secret: whsec_ and base64').optional(),
   publicUrl: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL').optional(),
+  policySandboxTimeoutMs: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(50, 'must be >= 50').max(60_000, 'must be <= 60000'),
+  policySandboxMemoryMb: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(16, 'must be >= 16').max(1024, 'must be <= 1024'),
 }).refine((c) => (c.approvalsWebhookUrl === undefined) === (c.approvalsWebhookSecret === undefined), { path: ['approvalsWebhookSecret'], message: 'must be set together with TENANCY_APPROVALS_WEBHOOK_URL' });
 
 const NAMES: Record<string, string> = {
@@ -189,6 +195,8 @@ const NAMES: Record<string, string> = {
   approvalsWebhookUrl: 'TENANCY_APPROVALS_WEBHOOK_URL',
   approvalsWebhookSecret: 'TENANCY_APPROVALS_WEBHOOK_SECRET',
   publicUrl: 'TENANCY_PUBLIC_URL',
+  policySandboxTimeoutMs: 'TENANCY_POLICY_SANDBOX_TIMEOUT_MS',
+  policySandboxMemoryMb: 'TENANCY_POLICY_SANDBOX_MEMORY_MB',
 };
 
 const blank = (v: string | undefined) => (v === undefined || v === '' ? undefined : v);
@@ -229,6 +237,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     approvalsWebhookUrl: blank(env.TENANCY_APPROVALS_WEBHOOK_URL),
     approvalsWebhookSecret: blank(env.TENANCY_APPROVALS_WEBHOOK_SECRET),
     publicUrl: blank(env.TENANCY_PUBLIC_URL),
+    policySandboxTimeoutMs: blank(env.TENANCY_POLICY_SANDBOX_TIMEOUT_MS) ?? '2000',
+    policySandboxMemoryMb: blank(env.TENANCY_POLICY_SANDBOX_MEMORY_MB) ?? '64',
   };
   const result = schema.safeParse(raw);
   if (!result.success) {
@@ -279,5 +289,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     approvalsWebhookUrl: c.approvalsWebhookUrl,
     approvalsWebhookSecret: c.approvalsWebhookSecret,
     publicUrl: c.publicUrl,
+    policySandboxTimeoutMs: c.policySandboxTimeoutMs,
+    policySandboxMemoryMb: c.policySandboxMemoryMb,
   };
 }

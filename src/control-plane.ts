@@ -16,7 +16,10 @@ import {
   AuditLog,
   EmailApprovalNotifier,
   EventRelay,
+  findPolicyConflicts,
   LineageStore,
+  PolicyKeyStore,
+  PolicyService,
   ReceiverGuard,
   WebhookApprovalNotifier,
   WebhookDispatcher,
@@ -56,6 +59,10 @@ export interface ControlPlane {
   /** Publishes the outbox to the bus. */
   relay: EventRelay;
   webhooks: WebhookStore;
+  /** Policies: four-stage commit, evaluation, canary rollout. */
+  policies: PolicyService;
+  /** Tenants' policy signing keys. */
+  policyKeys: PolicyKeyStore;
   /** Sends webhook deliveries. */
   dispatcher: WebhookDispatcher;
   /** Meters, rollups and the cost report. */
@@ -146,6 +153,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       ...(options.webhookPollIntervalMs !== undefined ? { pollIntervalMs: options.webhookPollIntervalMs } : {}),
       onError: (error) => app.log.warn({ err: error }, 'webhook worker error; will retry'),
     });
+    const policyKeys = new PolicyKeyStore(db, audit);
+    const policies = new PolicyService(db, audit, policyKeys, { sandbox: { timeoutMs: config.policySandboxTimeoutMs, memoryMb: config.policySandboxMemoryMb } });
     const approvals = new ApprovalGate(db, audit);
     registerTenantApprovals(approvals, registry);
     const lineage = new LineageStore(db, audit);
@@ -191,7 +200,9 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         onRedeliver: () => dispatcher.wake(),
         approvals,
         lineage,
-        policyConflicts: options.policyConflicts,
+        policies,
+        policyKeys,
+        policyConflicts: options.policyConflicts ?? { findPolicyConflicts: (filter) => findPolicyConflicts(db, filter) },
         onApprovalChange: () => announcer.wake(),
       },
       options.logger ?? false,
@@ -285,6 +296,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       bus,
       relay,
       webhooks,
+      policies,
+      policyKeys,
       dispatcher,
       usage,
       quotas,

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACTIONS, PERMISSIONS, PLATFORM_ROLES, ROLES, TENANT_ROLES, type Action, type Role } from '../src/access/index.js';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, createActive, expectProblem, manifest, tenantKey, waitForPhase, type Res } from './support/http.js';
+import { commitPolicy, newPolicyKey, policyDoc, registerPolicyKey } from './support/policies.js';
 
 describe.each(engines())('access on %s', (engine) => {
   let plane: TestPlane;
@@ -229,6 +230,22 @@ describe.each(engines())('access on %s', (engine) => {
       'lineage.write': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/lineage`, { records: [{ domain: 'support', usecase: 'faq', sourceId: 's1', queryId: 'q1', trustScore: 0.9 }] }, { token }) },
       'lineage.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/lineage`, undefined, { token }) },
       'governance.drift.read': { run: (_t, token) => call(plane, 'GET', '/v1/governance/drift?limit=5', undefined, { token }) },
+      'policy.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/policies`, undefined, { token }) },
+      'policy.write': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/policies/samples`, { domainId: 'billing', usecaseId: 'probe', name: 'probe', request: { action: 'view' } }, { token }) },
+      'policy.evaluate': {
+        prepare: async (t) => commitPolicy(plane, t, policyDoc({ name: 'probe-eval' }), await registerPolicyKey(plane, t)),
+        run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/policies/evaluate`, { domainId: 'billing', usecaseId: 'invoice-export', request: { action: 'view', amount: 1, user: { role: 'finance' } } }, { token }),
+      },
+      'policy.rollout': {
+        prepare: async (t) => {
+          const key = await registerPolicyKey(plane, t);
+          await commitPolicy(plane, t, policyDoc({ name: 'probe-roll' }), key);
+          await commitPolicy(plane, t, policyDoc({ name: 'probe-roll', semver: '1.1.0' }), key, { query: '?activate=false' });
+        },
+        run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/policies/probe-roll/rollout`, { version: 2 }, { token }),
+      },
+      'policy.conflicts': { run: (_t, token) => call(plane, 'GET', '/v1/policy-conflicts', undefined, { token }) },
+      'policy_key.manage': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/policy-keys`, { jwk: newPolicyKey().publicKey.export({ format: 'jwk' }) }, { token }) },
     };
     const results: string[] = [];
     for (const role of ROLES) {

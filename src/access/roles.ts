@@ -52,6 +52,12 @@ export const ACTIONS = [
   'lineage.write',
   'lineage.read',
   'governance.drift.read',
+  'policy.read',
+  'policy.write',
+  'policy.evaluate',
+  'policy.rollout',
+  'policy.conflicts',
+  'policy_key.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -92,8 +98,13 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'lineage.write',
     'lineage.read',
     'governance.drift.read',
+    'policy.read',
+    'policy.write',
+    'policy.evaluate',
+    'policy.rollout',
+    'policy.conflicts',
   ]),
-  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read', 'event.read', 'webhook.read', 'usage.read', 'approval.read', 'sovereignty.check', 'lineage.read', 'governance.drift.read']),
+  'platform-auditor': new Set<Action>([...READ, 'apikey.list', 'audit.read', 'audit.verify', 'secret.list', 'key.read', 'event.read', 'webhook.read', 'usage.read', 'approval.read', 'sovereignty.check', 'lineage.read', 'governance.drift.read', 'policy.read', 'policy.conflicts']),
   owner: new Set<Action>([
     ...READ,
     'tenant.update',
@@ -119,6 +130,11 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'lineage.write',
     'lineage.read',
     'governance.drift.read',
+    'policy.read',
+    'policy.write',
+    'policy.evaluate',
+    'policy.rollout',
+    'policy_key.manage',
   ]),
   admin: new Set<Action>([
     ...READ,
@@ -144,14 +160,18 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'lineage.write',
     'lineage.read',
     'governance.drift.read',
+    'policy.read',
+    'policy.write',
+    'policy.evaluate',
+    'policy.rollout',
   ]),
-  operator: new Set<Action>([...READ, 'secret.list', 'secret.read', 'connection.read', 'event.read', 'usage.read', 'object.read', 'object.write', 'sovereignty.check', 'lineage.write', 'lineage.read']),
-  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read', 'event.read', 'webhook.read', 'usage.read', 'approval.read', 'sovereignty.check', 'lineage.read', 'governance.drift.read']),
+  operator: new Set<Action>([...READ, 'secret.list', 'secret.read', 'connection.read', 'event.read', 'usage.read', 'object.read', 'object.write', 'sovereignty.check', 'lineage.write', 'lineage.read', 'policy.read', 'policy.evaluate']),
+  auditor: new Set<Action>([...READ, 'apikey.list', 'audit.read', 'secret.list', 'key.read', 'event.read', 'webhook.read', 'usage.read', 'approval.read', 'sovereignty.check', 'lineage.read', 'governance.drift.read', 'policy.read']),
   viewer: new Set<Action>([...READ]),
 };
 
 /** Spec fields only a platform role may change (commercial and placement decisions). */
-export const PLATFORM_ONLY_SPEC_FIELDS = ['plan', 'profile', 'region', 'quotas', 'billing', 'byoc'] as const;
+export const PLATFORM_ONLY_SPEC_FIELDS = ['plan', 'profile', 'region', 'quotas', 'billing', 'byoc', 'governance'] as const;
 
 const TENANT_RANK: Record<TenantRole, number> = { owner: 5, admin: 4, operator: 3, auditor: 2, viewer: 1 };
 

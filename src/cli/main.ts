@@ -11,6 +11,7 @@ import { getJob, migrate } from './commands/job-commands.js';
 import { listEvents } from './commands/event-commands.js';
 import { showQuotas, showUsage, usageReport } from './commands/usage-commands.js';
 import { approvalReport, decideApproval, exportLineage, getApproval, listApprovals, sovereigntyCheck } from './commands/governance-commands.js';
+import { signPolicyFile } from './commands/policy-commands.js';
 import { serve } from './commands/serve.js';
 import { apply, describeTenant, getResources, getTenant, getTenants, lifecycle } from './commands/tenant-commands.js';
 
@@ -244,6 +245,15 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--usecase <usecase>', 'one use case')
     .option('-f, --file <path>', 'write to a file instead of stdout')
     .action(async (tenant: string, o: { from?: string; to?: string; domain?: string; usecase?: string; file?: string }) => exportLineage(client(), tenant, { from: o.from, to: o.to, domain: o.domain, usecase: o.usecase }, o.file, io.out));
+  const policy = program.command('policy').description('policies');
+  policy
+    .command('sign')
+    .description('sign a policy file with an Ed25519 private key (locally); prints the signed YAML, or rewrites the file with --write')
+    .requiredOption('-f, --filename <file>', 'a TenantPolicy document or a plain policy (YAML or JSON)')
+    .requiredOption('--key <file>', 'the Ed25519 private key (PEM)')
+    .option('--key-id <id>', 'the id the public key is registered under (default: its RFC 7638 thumbprint)')
+    .option('-w, --write', 'rewrite the file in place')
+    .action(async (o: { filename: string; key: string; keyId?: string; write?: boolean }) => signPolicyFile(o.filename, o.key, o.keyId, o.write ?? false, io.out));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -10,7 +10,7 @@ import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool
 import type { ApiKeyStore } from '../access/index.js';
 import type { KeyRing, SecretStore } from '../keys/index.js';
 import { isolationContext, type TenantResources } from '../isolation/index.js';
-import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
+import { addEvent, purgeTenantPolicies, type Actor, type AuditLog } from '../governance/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import { keyRotationDays, PLAN_DEFAULTS, retentionDays, setCondition, type Condition, type Phase, type TenantRegistry, type TenantSpec } from '../tenants/index.js';
 
@@ -403,21 +403,22 @@ export class TenantController {
 
   /**
    * Retention is over: destroy the tenant's keys (crypto-shredding: what is left of its
-   * data cannot be decrypted), drop its documents, lineage records and credentials; the id
-   * stays reserved. Approval records stay: they are the governance history.
+   * data cannot be decrypted), drop its documents, policies, lineage records and credentials;
+   * the id stays reserved. Approval records stay: they are the governance history.
    */
   async #purge(trx: Transaction<Schema>, id: string, conditions: Condition[], now: Date): Promise<void> {
     const shredded = await this.keyRing.destroyTenantKeys(id, trx);
     await this.audit.append(trx, ACTOR, { action: 'tenant.keys.shred', target: `tenant/${id}/keys`, tenantId: id, outcome: 'success', details: { keyIds: shredded } });
     const docs = await trx.deleteFrom('tenant_documents').where('tenant_id', '=', id).executeTakeFirst();
     const lineage = await trx.deleteFrom('lineage_records').where('tenant_id', '=', id).executeTakeFirst();
+    const policyVersions = await purgeTenantPolicies(trx, id);
     const keys = await this.apiKeys.revokeAllIn(trx, id);
     await trx
       .updateTable('tenants')
       .set({ purged_at: now.toISOString(), conditions: json(setCondition(conditions, { type: 'Purged', status: 'True', reason: 'RetentionExpired', message: 'tenant data was purged; the id stays reserved' }, now)) })
       .where('id', '=', id)
       .execute();
-    await this.audit.append(trx, ACTOR, { action: 'tenant.purge', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { documents: Number(docs.numDeletedRows), lineageRecords: Number(lineage.numDeletedRows), apiKeysRevoked: keys } });
+    await this.audit.append(trx, ACTOR, { action: 'tenant.purge', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { documents: Number(docs.numDeletedRows), policyVersions, lineageRecords: Number(lineage.numDeletedRows), apiKeysRevoked: keys } });
     await addEvent(trx, ACTOR, { type: 'tenant.purged', tenantId: id, payload: { id } });
   }
 }

@@ -1,9 +1,10 @@
 /**
  * Governance: the hash-chained audit log (written in the same transaction as every change),
  * the event outbox and its relay (CloudEvents on the bus, replay by sequence), and
- * webhooks (signed deliveries with retries), approvals (a change put behind an approver,
+ * webhooks (signed deliveries with retries), policies (signed, four-stage commit, canary
+ * rollout, evaluation; see `policies/`), approvals (a change put behind an approver,
  * announced through notifiers, exported as a PDF), data-sovereignty rules and their one
- * evaluator, lineage records, and the drift map. Policies join this module later.
+ * evaluator, lineage records, and the drift map.
  */
 export { AuditLog, ChainVerifier, verifyAuditLog, recordHash, canonicalRecord, GENESIS_HASH, CHECKPOINT_INTERVAL } from './audit-log.js';
 export type { Actor, AuditEntry, AuditRecord, AuditVerification } from './audit-log.js';
@@ -35,3 +36,49 @@ export { LineageStore, lineageBatchSchema, lineageRecordSchema, MAX_LINEAGE_BATC
 export type { LineageRecord, LineageInput, LineageFilter } from './lineage-store.js';
 export { computeDrift, slope, DRIFT_STDDEV_FLOOR, DRIFT_THRESHOLD, POLICY_COMMITTED_TYPES } from './drift.js';
 export type { TenantDrift, PolicyConflict, PolicyConflictSource } from './drift.js';
+export {
+  PolicyService,
+  PolicyKeyStore,
+  purgeTenantPolicies,
+  findPolicyConflicts,
+  signPolicy,
+  verifyPolicySignature,
+  signedPayload,
+  policyDigest,
+  runSandbox,
+  compileRules,
+  rolloutBucket,
+  allowlistOf,
+  parsePublicKey,
+  policyInputSchema,
+  policySpecSchema,
+  policyNameSchema,
+  namespaceIdSchema,
+  semverSchema,
+  sampleSchema,
+  STAGES,
+  DEFAULT_ROLLOUT_STEPS,
+  DEFAULT_SANDBOX_LIMITS,
+  RESERVED_POLICY_NAMES,
+  POLICY_KEY_ID_PATTERN,
+  RULE_KIND_PATTERN,
+} from './policies/index.js';
+export type {
+  PolicyInfo,
+  PolicyVersionInfo,
+  PolicyKeyInfo,
+  PreparedPolicy,
+  CommitResult,
+  CommitOptions,
+  EvaluateInput,
+  EvaluateResult,
+  StageReport,
+  SampleResult,
+  RolloutInfo,
+  ApprovalGate as PolicyApprovalCheck,
+  ApprovalStatus as PolicyApprovalStatus,
+  SandboxLimits,
+  CompiledPolicy,
+  Decision,
+  PolicyBody,
+} from './policies/index.js';

@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import type { ControlPlaneMetrics } from '../observability/index.js';
 import { can, isPlatformRole, type Action, type ApiKeyStore, type Authenticator, type Principal, type TokenService } from '../access/index.js';
 import { TenancyError, validationError } from '../errors.js';
-import type { Actor, ApprovalGate, AuditLog, LineageStore, PolicyConflictSource, WebhookStore } from '../governance/index.js';
+import type { Actor, ApprovalGate, AuditLog, LineageStore, PolicyConflictSource, PolicyKeyStore, PolicyService, WebhookStore } from '../governance/index.js';
 import type { Schema, SqlEngine } from '../infra/sql/index.js';
 import type { KeyRing, SecretStore, SigningKeys } from '../keys/index.js';
 import type { TenantObjects, TenantResources } from '../isolation/index.js';
@@ -46,6 +46,8 @@ export interface HttpDeps {
   quotas: QuotaStore;
   /** Tenant object handles; a getter like `resources`. */
   tenantObjects: () => TenantObjects;
+  policies: PolicyService;
+  policyKeys: PolicyKeyStore;
   /** Called after a manual redelivery commits (wakes the delivery worker). */
   onRedeliver?: () => void;
   approvals: ApprovalGate;

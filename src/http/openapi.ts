@@ -10,6 +10,8 @@ import { approvalListQuerySchema, decisionSchema, driftListQuerySchema, lineageQ
 import { lineageBatchSchema } from '../governance/index.js';
 import { createWebhookSchema, deliveryQuerySchema, rotateSecretSchema, updateWebhookSchema, webhookListQuerySchema } from './routes/webhook-routes.js';
 import { putSecretSchema, retireSchema } from './routes/key-routes.js';
+import { commitQuerySchema, conflictQuerySchema, diffQuerySchema, evaluateSchema, policyKeySchema, policyListQuerySchema, recordSampleSchema, rolloutDecisionSchema, rolloutSchema } from './routes/policy-routes.js';
+import { policyInputSchema } from '../governance/index.js';
 import { jobsQuerySchema, migrationRunSchema } from './routes/job-routes.js';
 import { listQuerySchema } from './routes/tenant-routes.js';
 import { objectListQuerySchema, quotaAmountSchema, quotaSetSchema, reportQuerySchema, tenantReportQuerySchema, usageQuerySchema } from './routes/usage-routes.js';
@@ -90,6 +92,29 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   '/v1/webhooks/{webhookId}/rotate-secret': { post: { summary: 'New signing secret (shown once); the old one also signs during the overlap', tags: ['webhooks'], body: 'RotateWebhookSecret', ok: 200, idempotent: true } },
   '/v1/webhooks/{webhookId}/deliveries': { get: { summary: 'Deliveries with every attempt (status code, duration, error, next retry)', tags: ['webhooks'], query: deliveryQuerySchema, ok: 200 } },
   '/v1/webhooks/{webhookId}/deliveries/{deliveryId}/redeliver': { post: { summary: 'Deliver again now', tags: ['webhooks'], ok: 202, idempotent: true } },
+  '/v1/tenants/{id}/policy-keys': {
+    post: { summary: "Register an Ed25519 public key (JWK or PEM) that may sign the tenant's policies", tags: ['policies'], body: 'NewPolicyKey', ok: 201, idempotent: true },
+    get: { summary: "The tenant's policy signing keys (public keys)", tags: ['policies'], ok: 200 },
+  },
+  '/v1/tenants/{id}/policy-keys/{policyKeyId}': { delete: { summary: 'Remove a policy signing key (committed versions stay)', tags: ['policies'], ok: 200 } },
+  '/v1/tenants/{id}/policies': {
+    post: { summary: 'Commit a signed policy in four reported stages (parse, validate, sandbox, commit); JSON or YAML; activate=false keeps the stable version, dryRun=true stops before commit', tags: ['policies'], body: 'PolicyInput', query: commitQuerySchema, ok: 201, idempotent: true },
+    get: { summary: "The tenant's policies: stable version and any rollout in progress", tags: ['policies'], query: policyListQuerySchema, ok: 200 },
+  },
+  '/v1/tenants/{id}/policies/evaluate': { post: { summary: 'Decide a request: allow or deny, with the rule, policy and version that decided', tags: ['policies'], body: 'PolicyEvaluation', ok: 200 } },
+  '/v1/tenants/{id}/policies/samples': {
+    post: { summary: 'Record (or replace) a sample request every later commit in its domain and use case is sandboxed against', tags: ['policies'], body: 'PolicySampleInput', ok: 201, idempotent: true },
+    get: { summary: 'Recorded sample requests', tags: ['policies'], query: policyListQuerySchema, ok: 200 },
+  },
+  '/v1/tenants/{id}/policies/samples/{domainId}/{usecaseId}/{sampleName}': { delete: { summary: 'Delete a recorded sample', tags: ['policies'], ok: 200 } },
+  '/v1/tenants/{id}/policies/{name}': { get: { summary: 'A policy: where it lives, latest and stable versions, rollout', tags: ['policies'], ok: 200 } },
+  '/v1/tenants/{id}/policies/{name}/versions': { get: { summary: 'Every committed (immutable) version, oldest first', tags: ['policies'], ok: 200 } },
+  '/v1/tenants/{id}/policies/{name}/versions/{version}': { get: { summary: 'One version with its signed document', tags: ['policies'], ok: 200 } },
+  '/v1/tenants/{id}/policies/{name}/diff': { get: { summary: 'What changed between two versions (rules and samples by id)', tags: ['policies'], query: diffQuerySchema, ok: 200 } },
+  '/v1/tenants/{id}/policies/{name}/rollout': { post: { summary: 'Start a canary of a committed version for a share of traffic or of tenants (default 10, 50, 100 percent)', tags: ['policies'], body: 'PolicyRollout', ok: 200, idempotent: true } },
+  '/v1/tenants/{id}/policies/{name}/rollout/promote': { post: { summary: 'Next rollout step; past 100% the canary version becomes stable (audited)', tags: ['policies'], body: 'PolicyRolloutDecision', ok: 200, idempotent: true } },
+  '/v1/tenants/{id}/policies/{name}/rollout/rollback': { post: { summary: 'Abandon the canary: all traffic back on the stable version (audited)', tags: ['policies'], body: 'PolicyRolloutDecision', ok: 200, idempotent: true } },
+  '/v1/policy-conflicts': { get: { summary: "Tenants whose active policies in the same domain and use case decide a recorded request oppositely (platform roles)", tags: ['policies'], query: conflictQuerySchema, ok: 200 } },
   '/v1/tenants/{id}/migrations': { get: { summary: 'App migrations applied to the tenant, per environment', tags: ['migrations'], ok: 200 } },
   '/v1/migrations': { post: { summary: "Roll the app's migrations out across tenants in waves (a job; 202 with Location)", tags: ['migrations'], body: 'MigrationRun', ok: 202 } },
   '/v1/jobs': { get: { summary: 'Jobs, newest first (a tenant caller sees its own only)', tags: ['jobs'], query: jobsQuerySchema, ok: 200 } },
@@ -209,6 +234,12 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     ApprovalDecision: component(decisionSchema),
     SovereigntyCheck: component(sovereigntyCheckSchema),
     LineageBatch: component(lineageBatchSchema),
+    PolicyInput: component(policyInputSchema),
+    NewPolicyKey: component(policyKeySchema),
+    PolicyEvaluation: component(evaluateSchema),
+    PolicySampleInput: component(recordSampleSchema),
+    PolicyRollout: component(rolloutSchema),
+    PolicyRolloutDecision: component(rolloutDecisionSchema),
   };
   // Named sub-schemas (zod `.meta({ id })`) become components of their own.
   for (const schema of Object.values(schemas)) {
@@ -227,6 +258,10 @@ export function buildOpenApi(version: string): Record<string, unknown> {
       if (path.includes('{name}')) parameters.push({ name: 'name', in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' } });
       if (path.includes('{webhookId}')) parameters.push({ name: 'webhookId', in: 'path', required: true, schema: { type: 'string', pattern: '^wh_[0-9a-f]{24}$' } });
       if (path.includes('{deliveryId}')) parameters.push({ name: 'deliveryId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
+      if (path.includes('{policyKeyId}')) parameters.push({ name: 'policyKeyId', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,128}$' } });
+      if (path.includes('{version}')) parameters.push({ name: 'version', in: 'path', required: true, schema: { type: 'integer', minimum: 1 } });
+      for (const p of ['domainId', 'usecaseId']) if (path.includes(`{${p}}`)) parameters.push({ name: p, in: 'path', required: true, schema: { type: 'string', pattern: '^[a-z][a-z0-9-]{0,62}$' } });
+      if (path.includes('{sampleName}')) parameters.push({ name: 'sampleName', in: 'path', required: true, schema: { type: 'string' } });
       if (path.includes('{jobId}')) parameters.push({ name: 'jobId', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } });
       if (path.includes('{quota}')) parameters.push({ name: 'quota', in: 'path', required: true, schema: { enum: ['maxUsers', 'maxProjects'] } });
       if (path.includes('{key}')) parameters.push({ name: 'key', in: 'path', required: true, schema: { type: 'string', maxLength: 1024 }, description: 'Object key; may contain "/"' });
@@ -257,10 +292,10 @@ export function buildOpenApi(version: string): Record<string, unknown> {
         ...(op.body
           ? {
               requestBody: {
-                required: op.body !== 'RotateWebhookSecret' && op.body !== 'QuotaAmount' && op.body !== 'ApprovalDecision',
+                required: op.body !== 'RotateWebhookSecret' && op.body !== 'QuotaAmount' && op.body !== 'ApprovalDecision' && op.body !== 'PolicyRolloutDecision',
                 content: {
                   [op.body === 'ObjectBody' ? '*/*' : method === 'patch' ? 'application/merge-patch+json' : 'application/json']: { schema: { $ref: `#/components/schemas/${op.body}` } },
-                  ...(op.body === 'TenantManifest' || op.body === 'ApplyBundle' ? { 'application/yaml': { schema: { type: 'string' } } } : {}),
+                  ...(op.body === 'TenantManifest' || op.body === 'ApplyBundle' || op.body === 'PolicyInput' ? { 'application/yaml': { schema: { type: 'string' } } } : {}),
                 },
               },
             }

@@ -17,6 +17,7 @@ import { auditRoutes } from './routes/audit-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
 import { governanceRoutes } from './routes/governance-routes.js';
 import { keyRoutes } from './routes/key-routes.js';
+import { policyRoutes } from './routes/policy-routes.js';
 import { resourceRoutes } from './routes/resource-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
@@ -115,5 +116,6 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   webhookRoutes(app, deps, guard);
   usageRoutes(app, deps, guard);
   governanceRoutes(app, deps, guard);
+  policyRoutes(app, deps, guard);
   return app;
 }

@@ -55,6 +55,19 @@ export interface ApplyResult {
   approval?: Approval;
 }
 
+/**
+ * Commits one kind of document through its own pipeline instead of storing it as a plain
+ * folder document (`TenantPolicy` goes through the policy service's four stages).
+ * `prepare` runs before the bundle's transaction (it may be slow: the sandbox) and throws
+ * a `TenancyError` when the document is refused; `commit` runs inside the transaction.
+ */
+export interface DocumentCommitter {
+  prepare(doc: TenantDocument, tenantSpec: Record<string, unknown> | undefined): Promise<unknown>;
+  commit(trx: Transaction<Schema>, actor: Actor, prepared: unknown): Promise<'create' | 'update' | 'unchanged'>;
+  /** Called after the bundle committed, with the tenants whose documents it committed. */
+  committed?(tenantIds: string[]): void;
+}
+
 class DryRunRollback extends Error {}
 
 /** One validated bundle item. */
@@ -113,6 +126,8 @@ export function parseBundle(input: unknown): { dryRun: boolean; items: ParsedIte
 export interface ApplyOptions {
   /** The caller's role (recorded on an approval request). */
   role?: string | undefined;
+  /** Document kinds committed through their own pipeline (`TenantPolicy`: the policy service). */
+  committers?: Partial<Record<DocumentKind, DocumentCommitter>>;
 }
 
 class NeedsApproval extends Error {
@@ -128,10 +143,32 @@ class NeedsApproval extends Error {
  */
 export async function applyBundle(registry: TenantRegistry, actor: Actor, input: unknown, options: ApplyOptions = {}): Promise<ApplyResult> {
   const { dryRun, items, bundle } = parseBundle(input);
+  // Documents with their own pipeline are checked before the transaction; any refusal applies nothing.
+  const prepared = new Map<number, unknown>();
+  const refusals: TenancyError[] = [];
+  const refusedPaths: FieldError[] = [];
+  for (const item of items) {
+    if (!('document' in item)) continue;
+    const committer = options.committers?.[item.document.kind];
+    if (!committer) continue;
+    const bundled = items.find((i) => 'tenant' in i && i.tenant.metadata.id === item.document.tenant);
+    try {
+      prepared.set(item.index, await committer.prepare(item.document, bundled && 'tenant' in bundled ? (bundled.tenant.spec as Record<string, unknown>) : undefined));
+    } catch (error) {
+      if (!(error instanceof TenancyError)) throw error;
+      refusals.push(error);
+      const base = `/items/${item.index}/manifest/spec`;
+      for (const e of error.errors ?? [{ path: '', message: error.detail }]) refusedPaths.push({ path: e.path === '/name' ? `/items/${item.index}/manifest/metadata/name` : `${base}${e.path}`, message: e.message });
+    }
+  }
+  if (refusals.length > 0) {
+    const first = refusals[0]!;
+    throw new TenancyError(first.code, first.status, `${refusals.length} document(s) of the bundle were refused (first: ${first.detail}); nothing was applied`, { errors: refusedPaths, extensions: first.extensions });
+  }
   let outcome: ApplyOutcome | undefined;
   try {
     await registry.db.transaction().execute(async (trx) => {
-      outcome = await applyItems(trx, registry, actor, items, {});
+      outcome = await applyItems(trx, registry, actor, items, { committers: options.committers, prepared });
       if (outcome.gated.size > 0 && !dryRun) throw new NeedsApproval(outcome.gated, outcome.base);
       if (dryRun) throw new DryRunRollback();
     });
@@ -143,6 +180,14 @@ export async function applyBundle(registry: TenantRegistry, actor: Actor, input:
     if (others.length > 0) {
       throw new TenancyError('approval_split_required', 409, `the bundle changes tenants ${[first![0], ...others.map((o) => o[0])].join(', ')} in ways their governance puts behind approvals; apply each of those tenants in its own bundle`, {
         errors: [first!, ...others].map(([t, g]) => ({ path: '/items', message: `tenant ${t}: ${g.summary}` })),
+      });
+    }
+    const own = items.filter((i) => 'document' in i && options.committers?.[i.document.kind]);
+    if (own.length > 0) {
+      // An approved bundle is applied later, inside the approval's transaction, where a
+      // document's own pipeline (the policy sandbox) cannot run: keep those apart.
+      throw new TenancyError('approval_split_required', 409, `the bundle changes tenant ${first![0]} in ways its governance puts behind an approval, and also holds documents committed through their own pipeline (${[...new Set(own.map((i) => ('document' in i ? i.document.kind : '')))].join(', ')}); apply those in a bundle of their own`, {
+        errors: own.map((i) => ({ path: `/items/${i.index}`, message: 'apply this document in a bundle of its own' })),
       });
     }
     const [tenantId, gated] = first!;
@@ -162,6 +207,8 @@ export async function applyBundle(registry: TenantRegistry, actor: Actor, input:
     return { dryRun: false, applied: false, items: outcome!.plan, approval };
   }
   for (const id of outcome!.touched) registry.notify(id);
+  const committedTenants = outcome!.committedTenants;
+  if (committedTenants.size > 0) for (const c of Object.values(options.committers ?? {})) c?.committed?.([...committedTenants]);
   return { dryRun: false, applied: true, items: outcome!.plan };
 }
 
@@ -169,6 +216,8 @@ export async function applyBundle(registry: TenantRegistry, actor: Actor, input:
 export interface ApplyOutcome {
   plan: PlanItem[];
   touched: Set<string>;
+  /** Tenants whose documents a committer (own pipeline) committed. */
+  committedTenants: Set<string>;
   /** Tenants whose changes need approval (never filled when `approvalId` is set). */
   gated: Map<string, { kinds: ApprovalKind[]; summary: string; spec: TenantSpec }>;
   /** Generations and document hashes of the existing tenants before the bundle. */
@@ -180,9 +229,10 @@ export interface ApplyOutcome {
  * check of every tenant the bundle touched (its final spec against its final documents).
  * With `approvalId` the items are an approved change: nothing is gated again.
  */
-export async function applyItems(trx: Transaction<Schema>, registry: TenantRegistry, actor: Actor, items: ParsedItem[], options: { approvalId?: string }): Promise<ApplyOutcome> {
+export async function applyItems(trx: Transaction<Schema>, registry: TenantRegistry, actor: Actor, items: ParsedItem[], options: { approvalId?: string; committers?: ApplyOptions['committers']; prepared?: Map<number, unknown> }): Promise<ApplyOutcome> {
   const plan: PlanItem[] = [];
   const touched = new Set<string>();
+  const committedTenants = new Set<string>();
   const errors: FieldError[] = [];
   const extra = options.approvalId ? { approvalId: options.approvalId } : undefined;
   const bundleTenants = new Set(items.flatMap((i) => ('tenant' in i ? [i.tenant.metadata.id] : [])));
@@ -224,6 +274,13 @@ export async function applyItems(trx: Transaction<Schema>, registry: TenantRegis
     } catch (error) {
       if (!(error instanceof TenancyError)) throw error;
       errors.push({ path: `/items/${item.index}`, message: error.detail });
+      continue;
+    }
+    const committer = options.committers?.[doc.kind];
+    if (committer && options.prepared?.has(item.index)) {
+      const action = await committer.commit(trx, actor, options.prepared.get(item.index));
+      plan.push({ kind: doc.kind, tenant: doc.tenant, name: doc.name, action, ...(item.source ? { source: item.source } : {}) });
+      if (action !== 'unchanged') committedTenants.add(doc.tenant);
       continue;
     }
     const { created, updated } = await registry.putDocuments(trx, actor, doc.tenant, [doc]);
@@ -270,5 +327,5 @@ export async function applyItems(trx: Transaction<Schema>, registry: TenantRegis
       }
     }
   }
-  return { plan, touched, gated, base };
+  return { plan, touched, committedTenants, gated, base };
 }

@@ -7,7 +7,7 @@
 export { TenantRegistry, parseLabelSelector, sovereigntyFacts, TENANT_CHANGE_APPLIER, SOVEREIGNTY_SPEC_PATH } from './tenant-registry.js';
 export type { TenantContext, TenantListFilter, LabelRequirement, UpdateOptions, UpdateResult } from './tenant-registry.js';
 export { applyBundle, parseBundle, bundleSchema, MAX_BUNDLE_ITEMS } from './apply-bundle.js';
-export type { ApplyResult, PlanItem, ApplyOptions } from './apply-bundle.js';
+export type { ApplyResult, PlanItem, ApplyOptions, DocumentCommitter } from './apply-bundle.js';
 export { registerTenantApprovals } from './tenant-approvals.js';
 export { gatedChanges } from './approval-rules.js';
 export type { GateState } from './approval-rules.js';

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { validationError, toPointer, type FieldError } from '../errors.js';
 import { APPROVAL_KINDS, APPROVER_ROLES, sovereigntySpecSchema } from '../governance/index.js';
+import { namespaceIdSchema, parsePublicKey, policySpecSchema, POLICY_KEY_ID_PATTERN, RULE_KIND_PATTERN } from '../governance/index.js';
 
 /** Tenant ids are DNS labels: immutable, and safe to derive schema, bucket and subject names from. */
 export const TENANT_ID_PATTERN = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -106,8 +107,40 @@ export const tenantSpecSchema = z
               .optional(),
           })
           .optional(),
+        policy: z
+          .strictObject({
+            allowedRuleKinds: z
+              .array(z.string().regex(RULE_KIND_PATTERN, 'must be a rule kind: a letter, then lowercase letters, digits or "-"'))
+              .max(100)
+              .optional()
+              .describe("rule kinds the tenant's policies may use; unset: any"),
+            allowedDomains: z.array(namespaceIdSchema).max(100).optional().describe("domains the tenant's policies may live in; unset: any"),
+            signingKeys: z
+              .array(
+                z
+                  .strictObject({
+                    id: z.string().regex(POLICY_KEY_ID_PATTERN, 'must be 1-128 letters, digits, ".", "_" or "-"'),
+                    publicKeyPem: z.string().max(4096).optional(),
+                    jwk: z.record(z.string(), z.unknown()).optional(),
+                  })
+                  .superRefine((k, ctx) => {
+                    if ((k.jwk === undefined) === (k.publicKeyPem === undefined)) return void ctx.addIssue({ code: 'custom', path: ['publicKeyPem'], message: 'give exactly one of publicKeyPem and jwk' });
+                    try {
+                      parsePublicKey(k);
+                    } catch (error) {
+                      ctx.addIssue({ code: 'custom', path: [k.jwk ? 'jwk' : 'publicKeyPem'], message: (error as { errors?: Array<{ message: string }> }).errors?.[0]?.message ?? 'not an Ed25519 public key' });
+                    }
+                  }),
+              )
+              .max(20)
+              .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, 'key ids must be unique')
+              .optional()
+              .describe("Ed25519 public keys that may sign the tenant's policies, besides those registered through /v1/tenants/{id}/policy-keys (lets a GitOps folder carry its trust anchor)"),
+          })
+          .optional(),
       })
-      .optional(),
+      .optional()
+      .describe('Governance guardrails (a platform decision: only platform roles change them).'),
     byoc: z
       .strictObject({
         databaseSecret: z
@@ -158,11 +191,12 @@ export const sovereigntyDocumentSchema = z.strictObject({
   metadata: documentMetadata,
   spec: sovereigntySpecSchema,
 });
+/** A policy in a GitOps folder (`tenants/<id>/policies/<name>.yaml`); committed through the same four stages as the API. */
 export const policyDocumentSchema = z.strictObject({
   apiVersion: z.literal('tenancy/v1'),
   kind: z.literal('TenantPolicy'),
   metadata: documentMetadata.required({ name: true }),
-  spec: freeFormSpec,
+  spec: policySpecSchema,
 });
 
 /** Kinds a bundle may carry besides `Tenant`, and where each sits in a GitOps folder. */

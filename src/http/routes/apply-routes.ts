@@ -4,7 +4,8 @@
  * that needs approval answers 202 with the pending approval and applies nothing.
  */
 import type { FastifyInstance } from 'fastify';
-import { applyBundle } from '../../tenants/index.js';
+import type { PolicyService, PreparedPolicy } from '../../governance/index.js';
+import { applyBundle, type DocumentCommitter } from '../../tenants/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
 import { YamlDocuments } from '../yaml-body.js';
 
@@ -16,11 +17,25 @@ export function applyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     if (body instanceof YamlDocuments) {
       body = { dryRun: request.query.dryRun === 'true', items: body.documents.map((manifest) => ({ manifest })) };
     }
-    const result = await applyBundle(deps.registry, actorOf(request), body, { role: request.principal?.role });
+    const result = await applyBundle(deps.registry, actorOf(request), body, { role: request.principal?.role, committers: { TenantPolicy: policyCommitter(deps.policies) } });
     if (result.approval) {
       deps.onApprovalChange?.();
       return reply.code(202).header('Location', `/v1/approvals/${result.approval.id}`).send(result);
     }
     return result;
   });
+}
+
+/** `TenantPolicy` documents go through the policy service's four stages, not into the plain document store. */
+function policyCommitter(policies: PolicyService): DocumentCommitter {
+  return {
+    prepare: (doc, tenantSpec) => policies.prepare(doc.tenant, { name: doc.name, ...doc.spec }, { source: doc.source ?? 'apply', tenantSpec }),
+    commit: async (trx, actor, prepared) => {
+      const result = await policies.commitPrepared(trx, actor, prepared as PreparedPolicy, { source: (prepared as PreparedPolicy).source });
+      return !result.committed ? 'unchanged' : result.policy.version === 1 ? 'create' : 'update';
+    },
+    committed: (tenantIds) => {
+      for (const id of tenantIds) policies.invalidate(id);
+    },
+  };
 }

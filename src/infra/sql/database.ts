@@ -17,6 +17,7 @@ import * as m0010 from './migrations/0010-events-webhooks.js';
 import * as m0011 from './migrations/0011-controller-resources-marker.js';
 import * as m0020 from './migrations/0020-usage-quotas.js';
 import * as m0040 from './migrations/0040-governance-approvals-lineage.js';
+import * as m0030 from './migrations/0030-policies.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
 
@@ -46,6 +47,7 @@ const migrations: Record<string, Migration> = {
   '0011-controller-resources-marker': m0011,
   '0020-usage-quotas': m0020,
   '0040-governance-approvals-lineage': m0040,
+  '0030-policies': m0030,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.

@@ -340,7 +340,65 @@ export interface QuotaAlertsTable {
   raised_at: Timestamp;
 }
 
-/** The whole control-plane schema. */
+/** `policy_keys`: a tenant's Ed25519 public keys that sign its policies. */
+export interface PolicyKeysTable {
+  tenant_id: string;
+  id: string;
+  public_key_pem: string;
+  jwk: Json<Record<string, unknown>>;
+  description: string | null;
+  created_at: Timestamp;
+  created_by: string;
+}
+
+/** `policy_versions`: committed policy versions; immutable (a trigger refuses UPDATE and DELETE). */
+export interface PolicyVersionsTable {
+  tenant_id: string;
+  name: string;
+  version: number;
+  domain_id: string;
+  usecase_id: string;
+  semver: string;
+  body: Json<Record<string, unknown>>;
+  digest: string;
+  key_id: string;
+  signature: string;
+  approval_status: string;
+  approval_ref: string | null;
+  source: string | null;
+  committed_at: Timestamp;
+  committed_by: string;
+}
+
+/** `policy_heads`: per policy, the stable version and any canary rollout in progress. */
+export interface PolicyHeadsTable {
+  tenant_id: string;
+  name: string;
+  domain_id: string;
+  usecase_id: string;
+  latest_version: number;
+  stable_version: number;
+  canary_version: number | null;
+  canary_by: 'traffic' | 'tenant' | null;
+  canary_steps: ColumnType<number[] | null, string | null, string | null>;
+  canary_step: number | null;
+  rollout_id: string | null;
+  rollout_started_at: Timestamp | null;
+  updated_at: Timestamp;
+}
+
+/** `policy_samples`: recorded sample requests the sandbox evaluates before a commit. */
+export interface PolicySamplesTable {
+  tenant_id: string;
+  domain_id: string;
+  usecase_id: string;
+  name: string;
+  request: Json<Record<string, unknown>>;
+  expect: 'allow' | 'deny' | null;
+  created_at: Timestamp;
+  created_by: string;
+}
+
 /** `approvals`: changes waiting for (or decided by) an approver. */
 export interface ApprovalsTable {
   id: string;
@@ -387,6 +445,7 @@ export interface LineageRecordsTable {
   recorded_by: string;
 }
 
+/** The whole control-plane schema. */
 export interface Schema {
   tenants: TenantsTable;
   tenant_documents: TenantDocumentsTable;
@@ -418,4 +477,8 @@ export interface Schema {
   quota_alerts: QuotaAlertsTable;
   approvals: ApprovalsTable;
   lineage_records: LineageRecordsTable;
+  policy_keys: PolicyKeysTable;
+  policy_versions: PolicyVersionsTable;
+  policy_heads: PolicyHeadsTable;
+  policy_samples: PolicySamplesTable;
 }
