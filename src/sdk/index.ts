@@ -4,7 +4,10 @@
  * (cached, invalidated by control-plane events), refuses suspended and archived tenants,
  * applies rate limits and quotas, and runs the handler with `currentTenant()` available.
  * It also holds a control-plane client, header propagation for outbound calls, and
- * tenant-scoped PostgreSQL access with row-level security. It loads no server code.
+ * tenant-scoped PostgreSQL access with row-level security, a pino logger and Prometheus
+ * metrics that carry the tenant, an app audit logger writing into the tenant's audit
+ * stream, an OpenFeature provider for the tenant's flags, and weighted fair scheduling of
+ * requests and queued jobs across tenants. It loads no server code.
  */
 export { createTenancy, Tenancy, correlationOf } from './tenancy-sdk.js';
 export type { TenancyOptions, IncomingRequest, Admission } from './tenancy-sdk.js';
@@ -29,7 +32,19 @@ export { PollingEventFeed, NatsEventFeed } from './event-feed.js';
 export type { EventFeed, PollingFeedOptions, NatsFeedOptions } from './event-feed.js';
 export { TenantDatabases, tenantDb, withTenantTransaction, enableTenantRls, quoteIdentifier } from './tenant-db.js';
 export type { TenantDb, TenantDatabasesOptions, RlsOptions, Queryable, ClientSource } from './tenant-db.js';
+export { tenantLogger } from './tenant-logger.js';
+export type { LoggingOptions } from './tenant-logger.js';
+export { TenantMetrics, TenantLabeler, OTHER_TENANT, NO_TENANT } from './tenant-metrics.js';
+export type { MetricsOptions } from './tenant-metrics.js';
+export { auditEvent, AppAuditLogger } from './app-audit.js';
+export type { AppAuditEvent, AppAuditRecord } from './app-audit.js';
+export { TenancyFlagProvider } from './flag-provider.js';
+export type { FlagProviderOptions } from './flag-provider.js';
+export { FairScheduler, PLAN_WEIGHTS } from './fair-scheduler.js';
+export type { FairSchedulerOptions, TenantShare, ReleaseSlot } from './fair-scheduler.js';
+export { FairQueueConsumer } from './fair-consumer.js';
+export type { FairQueueConsumerOptions, FairQueueMessage, FairQueueSource, TenantQueueBinding } from './fair-consumer.js';
 export { toProblem, PROBLEM_CONTENT_TYPE } from './problem.js';
 export type { ProblemBody, ProblemResponse } from './problem.js';
 export { TenancyError } from '../errors.js';
-export type { TenantContext, TenantQuotas, TenantPhase, Principal, ConnectionDescriptor, TenancyEvent } from './types.js';
+export type { TenantContext, TenantQuotas, TenantPhase, Principal, ConnectionDescriptor, TenancyEvent, FlagResolution } from './types.js';

@@ -95,7 +95,7 @@ export class TenancyClient {
  * app's caller did nothing wrong, and the control plane's internals stay out of the answer.
  */
 function problemError(status: number, text: string): TenancyError {
-  let body: { code?: unknown; detail?: unknown } = {};
+  let body: { code?: unknown; detail?: unknown; errors?: unknown } = {};
   try {
     body = JSON.parse(text) as typeof body;
   } catch {
@@ -104,5 +104,6 @@ function problemError(status: number, text: string): TenancyError {
   if (status >= 500) return new TenancyError('control_plane_error', 502, `the Tenancy control plane answered ${status}`);
   const code = typeof body.code === 'string' ? body.code : `http_${status}`;
   const detail = typeof body.detail === 'string' ? body.detail : `the Tenancy control plane answered ${status}`;
-  return new TenancyError(code, status, detail);
+  const errors = Array.isArray(body.errors) ? (body.errors as Array<{ path: string; message: string }>) : undefined;
+  return new TenancyError(code, status, detail, errors ? { errors } : {});
 }

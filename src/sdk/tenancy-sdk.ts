@@ -4,7 +4,9 @@
  * framework; the adapters translate requests and replies.
  */
 import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
 import { TenancyError } from '../errors.js';
+import { AppAuditLogger } from './app-audit.js';
 import { TenantContextCache, type ContextCacheOptions } from './context-cache.js';
 import { CredentialResolver, type CredentialOptions } from './credentials.js';
 import { NatsEventFeed, PollingEventFeed, type EventFeed } from './event-feed.js';
@@ -12,6 +14,8 @@ import { currentScope, outsideScope, type RequestScope } from './request-context
 import { RequestLimiter, type RequestLimiterOptions } from './request-limiter.js';
 import { TenancyClient } from './tenancy-client.js';
 import { TenantDatabases, type TenantDatabasesOptions } from './tenant-db.js';
+import { createBaseLogger, type LoggingOptions } from './tenant-logger.js';
+import { TenantMetrics, type MetricsOptions } from './tenant-metrics.js';
 import type { TenantPhase } from './types.js';
 
 /** Options for {@link createTenancy}. */
@@ -28,6 +32,10 @@ export interface TenancyOptions {
   limits?: RequestLimiterOptions;
   /** Per-tenant database pools for `tenantDb()`. */
   databases?: TenantDatabasesOptions;
+  /** The pino logger behind `tenantLogger()`. */
+  logging?: LoggingOptions;
+  /** Prometheus metrics with a bounded `tenant` label; `false` turns them off. */
+  metrics?: MetricsOptions | false;
 }
 
 /** A request as the pipeline sees it (adapters build this from their framework's request). */
@@ -77,6 +85,12 @@ export class Tenancy {
   readonly credentials: CredentialResolver;
   readonly limiter: RequestLimiter;
   readonly databases: TenantDatabases;
+  /** The base logger (`env` bound); `tenantLogger()` binds it to each request. */
+  readonly logger: Logger;
+  /** Request metrics; undefined with `metrics: false`. */
+  readonly metrics: TenantMetrics | undefined;
+  /** Where `auditEvent()` writes. */
+  readonly audit: AppAuditLogger;
   readonly #trusted: Set<string>;
   #ready: Promise<void> | undefined;
 
@@ -90,9 +104,13 @@ export class Tenancy {
     this.credentials = new CredentialResolver(this.client, options.credentials);
     this.limiter = limiter;
     this.databases = new TenantDatabases(this.client, options.databases);
+    this.logger = createBaseLogger(options.logging);
+    this.metrics = options.metrics === false ? undefined : new TenantMetrics(options.metrics);
+    this.audit = new AppAuditLogger(this.client);
     this.#trusted = new Set(options.trustedRoles ?? ['platform-admin', 'platform-operator']);
     this.feed.onEvent((event) => {
-      if (event.subject) this.contexts.invalidate(event.subject);
+      // App audit events change nothing about the tenant: they must not empty the cache.
+      if (event.subject && !event.type.startsWith('tenancy.audit.')) this.contexts.invalidate(event.subject);
       if (event.subject && POOL_EVENTS.has(event.type)) void this.databases.evict(event.subject);
       if (event.type === 'tenancy.apikey.revoked') {
         const id = (event.data as { id?: unknown } | null)?.id;
@@ -114,6 +132,29 @@ export class Tenancy {
 
   /** Run the pipeline; throws a `TenancyError` (401/403/404/429/503) when the request may not proceed. */
   async admit(request: IncomingRequest, correlation = correlationOf(request)): Promise<Admission> {
+    const metrics = this.metrics;
+    if (!metrics) return this.#admit(request, correlation, undefined);
+    const known: { tenantId?: string } = {};
+    let admission: Admission;
+    try {
+      admission = await this.#admit(request, correlation, known);
+    } catch (error) {
+      metrics.refused(known.tenantId, error instanceof TenancyError ? error.code : 'internal');
+      throw error;
+    }
+    const done = metrics.admitted(admission.scope.tenant.id);
+    const release = admission.release;
+    let ended = false;
+    admission.release = () => {
+      if (ended) return;
+      ended = true;
+      done();
+      release();
+    };
+    return admission;
+  }
+
+  async #admit(request: IncomingRequest, correlation: ReturnType<typeof correlationOf>, known: { tenantId?: string } | undefined): Promise<Admission> {
     const { requestId, traceparent } = correlation;
     await this.start().catch((cause: unknown) => {
       throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy event feed could not start', { cause, headers: { 'Retry-After': '1' } });
@@ -134,11 +175,12 @@ export class Tenancy {
       if (named === undefined) throw new TenancyError('tenant_required', 400, 'a platform credential must name the tenant with X-Tenant-ID');
       tenantId = named;
     }
+    if (known) known.tenantId = tenantId;
     const tenant = await this.contexts.get(tenantId);
     const refused = refusal(tenant.phase);
     if (refused) throw new TenancyError(refused.code, 403, `${refused.detail}; its requests are refused`, { extensions: { phase: tenant.phase } });
     const granted = await this.limiter.admit(tenant, principal, !READS.has(request.method.toUpperCase()));
-    return { scope: { tenant, principal, requestId, traceparent, databases: this.databases }, headers: { 'X-Request-Id': requestId, ...granted.headers }, release: granted.release };
+    return { scope: { tenant, principal, requestId, traceparent, databases: this.databases, logger: this.logger, audit: this.audit }, headers: { 'X-Request-Id': requestId, ...granted.headers }, release: granted.release };
   }
 
   /** Stop following events and close the limiter's store. */
@@ -146,6 +188,7 @@ export class Tenancy {
     await this.feed.close();
     await this.limiter.close();
     await this.databases.close();
+    this.metrics?.close();
   }
 }
 

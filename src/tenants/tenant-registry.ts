@@ -10,7 +10,8 @@ import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import { diff, jsonEqual, mergePatch, type FieldChange } from './json-diff.js';
 import { nextPhase, PHASES, type Phase, type Verb } from './lifecycle.js';
-import { parseOrThrow, tenantManifestSchema, type Plan, type Profile, type TenantManifest, type TenantDocument } from './manifest-schema.js';
+import type { FlagResolution } from './feature-flags.js';
+import { parseOrThrow, tenantManifestSchema, type FeatureValue, type Plan, type Profile, type TenantManifest, type TenantDocument } from './manifest-schema.js';
 import { effectiveFeatures, effectiveQuotas, type EffectiveQuotas } from './plans.js';
 import { setCondition, tenantFromRow, type Tenant, type TenantRow } from './tenant.js';
 
@@ -43,7 +44,10 @@ export interface TenantContext {
   environments: string[];
   labels: Record<string, string>;
   quotas: EffectiveQuotas;
+  /** Plain values of the tenant's flags (rollouts already placed). */
   features: Record<string, boolean | string>;
+  /** Each flag with its value, OpenFeature reason, variant and deciding layer. */
+  flags: Record<string, FlagResolution>;
   generation: number;
 }
 
@@ -177,7 +181,8 @@ export class TenantRegistry {
       .where('tenant_id', '=', id)
       .where('kind', '=', 'TenantFeatures')
       .execute();
-    const docFlags = Object.assign({}, ...docs.map((d) => (d.spec as { flags?: Record<string, boolean | string> }).flags ?? {}));
+    const docFlags: Record<string, FeatureValue> = Object.assign({}, ...docs.map((d) => (d.spec as { flags?: Record<string, FeatureValue> }).flags ?? {}));
+    const { features, flags } = effectiveFeatures(tenant.metadata.id, tenant.spec, docFlags);
     return {
       id: tenant.metadata.id,
       uid: tenant.metadata.uid,
@@ -189,7 +194,8 @@ export class TenantRegistry {
       environments: tenant.spec.environments,
       labels: tenant.metadata.labels,
       quotas: effectiveQuotas(tenant.spec),
-      features: effectiveFeatures(tenant.spec, docFlags),
+      features,
+      flags,
       generation: tenant.metadata.generation,
     };
   }
