@@ -22,6 +22,19 @@ async function until(fn: () => boolean, timeoutMs = 20_000): Promise<void> {
   }
 }
 
+/**
+ * A handler that finishes a job only once every tenant with jobs left has one waiting for
+ * the slot, so which tenant goes next is the scheduler's choice, not a race between fetches.
+ */
+function judged(seeded: Record<string, number>, consumer: () => FairQueueConsumer, done: string[]): (m: FairQueueMessage, tenantId: string) => Promise<void> {
+  const started: Record<string, number> = Object.fromEntries(Object.keys(seeded).map((t) => [t, 0]));
+  return async (m, tenantId) => {
+    started[tenantId]!++;
+    await until(() => Object.keys(seeded).every((t) => started[t]! >= seeded[t]! || consumer().queued(t) > 0));
+    done.push(Buffer.from(m.data).toString());
+  };
+}
+
 type Factory = () => Promise<{ queue: JobQueue; stop: () => Promise<void> }>;
 
 const ENGINES: Array<[string, Factory]> = [
@@ -79,27 +92,16 @@ describe.each(ENGINES)('fair queue consumer: %s', (_name, factory) => {
     await seed('noisy', 60);
     await seed('quiet', 5);
     const done: string[] = [];
-    let gate: (() => void) | undefined;
-    const opened = new Promise<void>((r) => (gate = r));
-    const consumer = new FairQueueConsumer(queue, {
+    const consumer: FairQueueConsumer = new FairQueueConsumer(queue, {
       concurrency: 1,
-      prefetch: 2,
       idleMs: 20,
-      fetchExpiresMs: 1_000,
-      handler: async (m: FairQueueMessage) => {
-        // The first job waits until both tenants have work waiting here, so the order below
-        // is the scheduler's choice and not who fetched first.
-        await opened;
-        done.push(Buffer.from(m.data).toString());
-      },
+      handler: judged({ noisy: 60, quiet: 5 }, () => consumer, done),
     });
     consumer.setTenants([
       { tenantId: 'noisy', stream, consumer: 'noisy', plan: 'free' },
       { tenantId: 'quiet', stream, consumer: 'quiet', plan: 'free' },
     ]);
     consumer.start();
-    await until(() => consumer.running('noisy') + consumer.running('quiet') === 1 && consumer.queued('noisy') + consumer.queued('quiet') >= 1 && (consumer.queued('quiet') === 1 || consumer.running('quiet') === 1) && (consumer.queued('noisy') === 1 || consumer.running('noisy') === 1));
-    gate!();
     await until(() => done.length === 65);
     await consumer.stop();
     const tenants = done.map((d) => d.split(':')[0]);
@@ -115,21 +117,17 @@ describe.each(ENGINES)('fair queue consumer: %s', (_name, factory) => {
     await seed('large', 30);
     const done: string[] = [];
     let failedOnce = false;
-    let gate: (() => void) | undefined;
-    const opened = new Promise<void>((r) => (gate = r));
-    const consumer = new FairQueueConsumer(queue, {
+    const run = judged({ small: 30, large: 30 }, () => consumer, done);
+    const consumer: FairQueueConsumer = new FairQueueConsumer(queue, {
       concurrency: 1,
-      prefetch: 4,
       idleMs: 20,
       retryDelayMs: 0,
-      handler: async (m: FairQueueMessage) => {
-        await opened;
-        const body = Buffer.from(m.data).toString();
-        if (body === 'small:0' && !failedOnce) {
+      handler: async (m: FairQueueMessage, tenantId: string) => {
+        if (Buffer.from(m.data).toString() === 'small:29' && !failedOnce) {
           failedOnce = true;
           throw new Error('transient');
         }
-        done.push(body);
+        await run(m, tenantId);
       },
     });
     consumer.setTenants([
@@ -137,15 +135,13 @@ describe.each(ENGINES)('fair queue consumer: %s', (_name, factory) => {
       { tenantId: 'large', stream, consumer: 'large', plan: 'enterprise' },
     ]);
     consumer.start();
-    await until(() => consumer.queued('small') + consumer.running('small') >= 1 && consumer.queued('large') + consumer.running('large') >= 1);
-    gate!();
     await until(() => done.length === 60, 40_000);
     await consumer.stop();
     // While both were backlogged, enterprise (weight 8) got most slots over free (weight 1).
     const first18 = done.slice(0, 18).map((d) => d.split(':')[0]);
     expect(first18.filter((t) => t === 'large').length).toBeGreaterThanOrEqual(12);
     expect(failedOnce).toBe(true);
-    expect(done).toContain('small:0');
+    expect(done).toContain('small:29');
     expect(new Set(done).size).toBe(60);
   }, 60_000);
 });

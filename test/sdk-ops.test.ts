@@ -111,7 +111,7 @@ describe.each(engines())('SDK operations on %s', (engine) => {
     for (const c of cleanups.reverse()) await c().catch(() => undefined);
     await OpenFeature.close();
     await plane?.stop();
-  });
+  }, 120_000);
 
   it.each(['fastify', 'express'] as const)('tenantLogger() lines carry tenant_id, request_id and env on %s', async (kind) => {
     const tenancy = await sdk();

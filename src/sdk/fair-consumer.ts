@@ -43,7 +43,10 @@ export interface FairQueueConsumerOptions {
   concurrency: number;
   /** Runs one job; a throw naks it for redelivery after `retryDelayMs`. */
   handler: (message: FairQueueMessage, tenantId: string) => Promise<void>;
-  /** Messages fetched per tenant at a time (default 2): what a backlog can hold here. */
+  /**
+   * Messages fetched per tenant at a time (default 1): what a backlog can hold here. On
+   * NATS a fetch waits (up to `fetchExpiresMs`) until it has this many, so keep it small.
+   */
   prefetch?: number;
   /** Wait before fetching again from a tenant whose queue was empty (default 200 ms). */
   idleMs?: number;
@@ -70,7 +73,7 @@ export class FairQueueConsumer {
     private readonly options: FairQueueConsumerOptions,
   ) {
     if (!(options.concurrency >= 1)) throw new RangeError('concurrency must be at least 1');
-    this.#prefetch = Math.max(1, options.prefetch ?? 2);
+    this.#prefetch = Math.max(1, options.prefetch ?? 1);
     this.#scheduler = new FairScheduler({ capacity: options.concurrency, maxQueuedPerTenant: 1, maxWaitMs: 2 ** 31 - 1 });
     this.#weights = { ...PLAN_WEIGHTS, ...options.weights };
   }
