@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import pg from 'pg';
 import { benchIsolation } from './isolation.js';
+import { benchSdk } from './sdk.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const DURATION = Number(process.env.TENANCY_BENCH_SECONDS ?? 10);
@@ -19,6 +20,8 @@ const ONLY_GET = process.env.TENANCY_BENCH_ONLY === 'get';
 const ONLY_KEYS = process.env.TENANCY_BENCH_ONLY === 'keys';
 // TENANCY_BENCH_ONLY=isolation runs just the provisioning and migration figures.
 const ONLY_ISOLATION = process.env.TENANCY_BENCH_ONLY === 'isolation';
+// TENANCY_BENCH_ONLY=sdk runs just the SDK figures (guarded route, noisy neighbour, memory).
+const ONLY_SDK = process.env.TENANCY_BENCH_ONLY === 'sdk';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -216,6 +219,15 @@ async function freshPgDatabase() {
 }
 
 const results = { keys: [], startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationSeconds: DURATION, engines: [], audit: [] };
+if (ONLY_SDK) {
+  results.sdk = await benchSdk();
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}-sdk.json`, import.meta.url);
+  writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  console.log(JSON.stringify(results, null, 2));
+  console.error(`\nwritten to ${file.pathname}`);
+  process.exit(0);
+}
 if (!ONLY_KEYS && !ONLY_ISOLATION) {
   console.error('baseline: bare Fastify JSON route...');
   const bareServer = await startServer('bare');
@@ -252,6 +264,7 @@ if (!ONLY_GET && !ONLY_KEYS) {
   results.isolation = [await benchIsolation('pglite')];
   if (PG_URL) results.isolation.push(await benchIsolation('postgres', PG_URL));
 }
+if (!ONLY_GET && !ONLY_KEYS && !ONLY_ISOLATION) results.sdk = await benchSdk();
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);
 writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
