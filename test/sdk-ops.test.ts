@@ -171,8 +171,13 @@ describe.each(engines())('SDK operations on %s', (engine) => {
     expectProblem(await call(plane, 'POST', '/v1/tenants/ops-b/audit-events', { action: 'x.y', target: 't/1' }, { token: ownerA.token }), 404, 'tenant_not_found');
     const after = (await call(plane, 'GET', '/v1/audit?tenant=ops-b&limit=1000')).json().items.filter((r: any) => r.action.startsWith('app.')).length;
     expect(after).toBe(before);
+    const rows = async () => Number((await plane.database.db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const rowsBefore = await rows();
     const bad = expectProblem(await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', { action: 'Not An Action', target: 'has space', outcome: 'meh', details: { big: 'x'.repeat(9_000) } }, { token: ownerA.token }), 400, 'validation_failed');
     expect(bad.errors.map((e: any) => e.path).sort()).toEqual(['/action', '/details', '/outcome', '/target']);
+    expectProblem(await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', '{"action":', { token: ownerA.token, headers: { 'content-type': 'application/json' } }), 400, 'invalid_json');
+    expectProblem(await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', ['x'], { token: ownerA.token }), 400, 'validation_failed');
+    expect(await rows()).toBe(rowsBefore);
     expectProblem(await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', { action: 'x.y', target: 't/1' }, { token: viewerA.token }), 403, 'forbidden');
     expectProblem(await call(plane, 'POST', '/v1/tenants/no-such-tenant/audit-events', { action: 'x.y', target: 't/1' }), 404, 'tenant_not_found');
     const own = await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', { action: 'document.shared', target: 'doc/7' }, { token: ownerA.token });
