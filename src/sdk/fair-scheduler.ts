@@ -35,6 +35,21 @@ export interface TenantShare {
 /** Frees a slot; calling it more than once is harmless. */
 export type ReleaseSlot = () => void;
 
+/**
+ * A refusal without a stack trace: 429s are answered by the thousand when a tenant floods
+ * the app, and capturing a stack is most of what building one costs; the stack of a
+ * refusal would only point here anyway.
+ */
+export function refusalError(...args: ConstructorParameters<typeof TenancyError>): TenancyError {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return new TenancyError(...args);
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
+
 /** Default weights by plan: a higher plan gets a larger share of a busy instance. */
 export const PLAN_WEIGHTS: Readonly<Record<string, number>> = { free: 1, starter: 2, pro: 4, enterprise: 8 };
 
@@ -182,12 +197,12 @@ export class FairScheduler {
     const headers = { 'Retry-After': String(retryAfter) };
     const waited = why === 'timeout' ? `waited ${this.#maxWaitMs} ms` : this.#maxQueued > 0 ? `has ${state.waiting.length} requests waiting` : 'cannot wait';
     if (state.running >= state.cap) {
-      return new TenancyError('quota_exceeded', 429, `tenant ${tenantId} has ${state.running} requests in flight, its limit is ${state.cap}`, {
+      return refusalError('quota_exceeded', 429, `tenant ${tenantId} has ${state.running} requests in flight, its limit is ${state.cap}`, {
         extensions: { quota: 'maxConcurrentRequests', limit: state.cap, current: state.running, queued: state.waiting.length },
         headers,
       });
     }
-    return new TenancyError('capacity_exceeded', 429, `this instance is at capacity and tenant ${tenantId} ${waited}; try again later`, {
+    return refusalError('capacity_exceeded', 429, `this instance is at capacity and tenant ${tenantId} ${waited}; try again later`, {
       extensions: { capacity: this.#capacity, queued: state.waiting.length },
       headers,
     });

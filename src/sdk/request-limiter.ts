@@ -12,7 +12,7 @@
  */
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { TenancyError } from '../errors.js';
-import { FairScheduler, PLAN_WEIGHTS, type FairSchedulerOptions, type ReleaseSlot } from './fair-scheduler.js';
+import { FairScheduler, PLAN_WEIGHTS, refusalError, type FairSchedulerOptions, type ReleaseSlot } from './fair-scheduler.js';
 import type { Principal, TenantContext } from './types.js';
 
 /** A rate-limit policy: `points` requests per `durationSeconds`. */
@@ -143,7 +143,7 @@ export class RequestLimiter {
       if (res.consumedPoints > limit && !refusal) {
         const extensions = meter.code === 'quota_exceeded' ? { quota: 'maxRequestsPerHour', limit, current: res.consumedPoints - 1 } : { policy: meter.name, limit, windowSeconds: meter.windowSeconds };
         const detail = meter.code === 'quota_exceeded' ? `tenant ${tenant.id} used its quota of ${limit} requests per hour` : `the ${meter.name} rate limit of ${limit} requests per ${meter.windowSeconds} s is used up`;
-        refusal = new TenancyError(meter.code, 429, detail, { extensions, headers: { 'Retry-After': String(resetSeconds) } });
+        refusal = refusalError(meter.code, 429, detail, { extensions, headers: { 'Retry-After': String(resetSeconds) } });
       }
     });
     const headers: Record<string, string> = {};
