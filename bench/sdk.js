@@ -23,6 +23,8 @@ const REDIS_URL = process.env.TENANCY_BENCH_REDIS_URL ?? process.env.TENANCY_TES
 const QUOTA = 200; // the noisy-neighbour rate quota, requests per second per tenant
 const VICTIM_RATE = 100; // within its quota
 const MEMORY_TENANTS = Number(process.env.TENANCY_BENCH_SDK_TENANTS ?? 1000);
+// TENANCY_BENCH_SDK_PARTS=load,noisy,memory (default all three) picks the figures.
+const PARTS = new Set((process.env.TENANCY_BENCH_SDK_PARTS ?? 'load,noisy,memory').split(','));
 
 const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const stats = (ms) => {
@@ -130,6 +132,76 @@ function noisyLoad(url, token, seconds) {
   });
 }
 
+async function guardedVsBare(app, benchKey, guardedPaths) {
+  console.error('SDK: guarded vs bare route under load (autocannon -c 50)...');
+  const bare1 = await load(`${app.url}/bare`, benchKey);
+  const guarded = await load(`${app.url}/guarded`, benchKey);
+  const redis = REDIS_URL ? await load(`${app.url}/guarded-redis`, benchKey) : undefined;
+  const bare2 = await load(`${app.url}/bare`, benchKey);
+  const bareRps = (bare1.reqPerSec + bare2.reqPerSec) / 2;
+  const underLoad = {
+    bare: [bare1, bare2],
+    memoryLimiter: { ...guarded, ratioToBare: +(guarded.reqPerSec / bareRps).toFixed(3) },
+    ...(redis ? { redisLimiter: { ...redis, ratioToBare: +(redis.reqPerSec / bareRps).toFixed(3) } } : {}),
+  };
+  console.error('SDK: added latency, interleaved sequential requests...');
+  const seq = await interleaved(app.url, ['/bare', ...guardedPaths], benchKey, 3000);
+  const added = (p) => ({ ...seq[p], addedP50Ms: +(seq[p].p50Ms - seq['/bare'].p50Ms).toFixed(3), addedP99Ms: +(seq[p].p99Ms - seq['/bare'].p99Ms).toFixed(3) });
+  return { underLoad, sequential: { bare: seq['/bare'], memoryLimiter: added('/guarded'), ...(REDIS_URL ? { redisLimiter: added('/guarded-redis') } : {}) } };
+}
+
+async function noisyNeighbour(app, noisyKey, victimKey) {
+  console.error('SDK: noisy neighbour...');
+  await paced(app.url, victimKey, VICTIM_RATE, 1);
+  const alone = await paced(app.url, victimKey, VICTIM_RATE, DURATION);
+  await new Promise((r) => setTimeout(r, 1100));
+  const [withNoisy, noisy] = await Promise.all([paced(app.url, victimKey, VICTIM_RATE, DURATION), noisyLoad(app.url, noisyKey, DURATION)]);
+  return {
+    quotaPerSec: QUOTA,
+    victim: { ratePerSec: VICTIM_RATE, alone, withNoisy, p50Ratio: +(withNoisy.p50Ms / alone.p50Ms).toFixed(2), p99Ratio: +(withNoisy.p99Ms / alone.p99Ms).toFixed(2) },
+    noisy: { targetPerSec: QUOTA * 20, sentPerSec: Math.round(noisy.reqPerSec), total: noisy.total, refused: noisy.non2xx, refusedShare: +(noisy.non2xx / Math.max(1, noisy.total)).toFixed(3), timesQuota: +(noisy.reqPerSec / QUOTA).toFixed(1) },
+  };
+}
+
+/** The SDK app against the same app without the SDK, both having served MEMORY_TENANTS tenants. */
+async function memory(url, appToken, key, perCredential) {
+  console.error(`SDK: memory with ${MEMORY_TENANTS} tenants (seeding them)...`);
+  const ids = Array.from({ length: MEMORY_TENANTS }, (_, i) => `mem-${String(i).padStart(4, '0')}`);
+  for (let b = 0; b < ids.length; b += 500) await api(url, 'POST', '/v1/apply', { items: ids.slice(b, b + 500).map((id) => ({ manifest: manifest(id, 'pro') })) });
+  const keys = [];
+  for (const id of ids) keys.push(await key(id));
+  const serve = async (target, n, path) => {
+    const client = new Client(target.url, { pipelining: 1 });
+    for (let i = 0; i < n; i++) {
+      for (const p of ['/bare', path]) {
+        const res = await client.request({ path: p, method: 'GET', headers: { authorization: `Bearer ${keys[i]}` } });
+        await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`memory run: ${res.statusCode}`);
+      }
+    }
+    await client.close();
+  };
+  const bareApp = await startApp({ mode: 'bare-only' });
+  await serve(bareApp, ids.length, '/bare');
+  const bareMem = (await ask(bareApp, 'memory')).usage;
+  await stopApp(bareApp);
+  const sdkApp = await startApp({ planeUrl: url, appToken, scopes: [{ path: '/guarded', limits: { perCredential } }] });
+  await serve(sdkApp, 1, '/guarded');
+  const oneMem = (await ask(sdkApp, 'memory')).usage;
+  await serve(sdkApp, ids.length, '/guarded');
+  const fullMem = (await ask(sdkApp, 'memory')).usage;
+  await stopApp(sdkApp);
+  const mib = (m) => Object.fromEntries(Object.entries(m).map(([f, v]) => [f, MiB(v)]));
+  return {
+    tenants: ids.length,
+    appWithoutSdk: mib(bareMem),
+    sdkOneTenant: mib(oneMem),
+    sdkAllTenants: mib(fullMem),
+    addedBySdk: { rssMiB: MiB(fullMem.rss - bareMem.rss), heapUsedMiB: MiB(fullMem.heapUsed - bareMem.heapUsed), heapTotalMiB: MiB(fullMem.heapTotal - bareMem.heapTotal), externalMiB: MiB(fullMem.external - bareMem.external) },
+    perTenantKiB: { heapUsed: +((fullMem.heapUsed - oneMem.heapUsed) / 1024 / (ids.length - 1)).toFixed(2), rss: +((fullMem.rss - oneMem.rss) / 1024 / (ids.length - 1)).toFixed(2) },
+  };
+}
+
 /** Run the SDK figures (the control plane runs in this process on embedded PGlite). */
 export async function benchSdk() {
   const dataDir = mkdtempSync(join(os.tmpdir(), 'tenancy-bench-sdk-'));
@@ -153,77 +225,18 @@ export async function benchSdk() {
       { path: '/shared', limits: { perTenant: { points: QUOTA, durationSeconds: 1 } } },
     ];
     if (REDIS_URL) scopes.push({ path: '/guarded-redis', limits: { perCredential, redisUrl: REDIS_URL, keyPrefix: `tenancy-bench:${process.pid}` } });
-    const app = await startApp({ planeUrl: url, appToken, scopes });
-    try {
-      const guardedPaths = ['/guarded', ...(REDIS_URL ? ['/guarded-redis'] : [])];
-      for (const p of guardedPaths) await interleaved(app.url, [p], benchKey, 50);
-
-      console.error('SDK: guarded vs bare route under load (autocannon -c 50)...');
-      const bare1 = await load(`${app.url}/bare`, benchKey);
-      const guarded = await load(`${app.url}/guarded`, benchKey);
-      const redis = REDIS_URL ? await load(`${app.url}/guarded-redis`, benchKey) : undefined;
-      const bare2 = await load(`${app.url}/bare`, benchKey);
-      const bareRps = (bare1.reqPerSec + bare2.reqPerSec) / 2;
-      out.underLoad = {
-        bare: [bare1, bare2],
-        memoryLimiter: { ...guarded, ratioToBare: +(guarded.reqPerSec / bareRps).toFixed(3) },
-        ...(redis ? { redisLimiter: { ...redis, ratioToBare: +(redis.reqPerSec / bareRps).toFixed(3) } } : {}),
-      };
-
-      console.error('SDK: added latency, interleaved sequential requests...');
-      const seq = await interleaved(app.url, ['/bare', ...guardedPaths], benchKey, 3000);
-      const added = (p) => ({ ...seq[p], addedP50Ms: +(seq[p].p50Ms - seq['/bare'].p50Ms).toFixed(3), addedP99Ms: +(seq[p].p99Ms - seq['/bare'].p99Ms).toFixed(3) });
-      out.sequential = { bare: seq['/bare'], memoryLimiter: added('/guarded'), ...(REDIS_URL ? { redisLimiter: added('/guarded-redis') } : {}) };
-
-      console.error('SDK: noisy neighbour...');
-      await paced(app.url, victimKey, VICTIM_RATE, 1);
-      const alone = await paced(app.url, victimKey, VICTIM_RATE, DURATION);
-      await new Promise((r) => setTimeout(r, 1100));
-      const [withNoisy, noisy] = await Promise.all([paced(app.url, victimKey, VICTIM_RATE, DURATION), noisyLoad(app.url, noisyKey, DURATION)]);
-      out.noisyNeighbour = {
-        quotaPerSec: QUOTA,
-        victim: { ratePerSec: VICTIM_RATE, alone, withNoisy, p50Ratio: +(withNoisy.p50Ms / alone.p50Ms).toFixed(2), p99Ratio: +(withNoisy.p99Ms / alone.p99Ms).toFixed(2) },
-        noisy: { targetPerSec: QUOTA * 20, sentPerSec: Math.round(noisy.reqPerSec), total: noisy.total, refused: noisy.non2xx, refusedShare: +(noisy.non2xx / Math.max(1, noisy.total)).toFixed(3), timesQuota: +(noisy.reqPerSec / QUOTA).toFixed(1) },
-      };
-    } finally {
-      await stopApp(app);
-    }
-
-    console.error(`SDK: memory with ${MEMORY_TENANTS} tenants (seeding them)...`);
-    const ids = Array.from({ length: MEMORY_TENANTS }, (_, i) => `mem-${String(i).padStart(4, '0')}`);
-    for (let b = 0; b < ids.length; b += 500) await api(url, 'POST', '/v1/apply', { items: ids.slice(b, b + 500).map((id) => ({ manifest: manifest(id, 'pro') })) });
-    const keys = [];
-    for (const id of ids) keys.push(await key(id));
-    const serve = async (target, n) => {
-      const client = new Client(target.url, { pipelining: 1 });
-      for (let i = 0; i < n; i++) {
-        for (const path of ['/bare', '/guarded']) {
-          const res = await client.request({ path: target.bareOnly ? '/bare' : path, method: 'GET', headers: { authorization: `Bearer ${keys[i]}` } });
-          await res.body.text();
-          if (res.statusCode !== 200) throw new Error(`memory run: ${res.statusCode}`);
-        }
+    const app = PARTS.has('load') || PARTS.has('noisy') ? await startApp({ planeUrl: url, appToken, scopes }) : undefined;
+    if (app) {
+      try {
+        const guardedPaths = ['/guarded', ...(REDIS_URL ? ['/guarded-redis'] : [])];
+        for (const p of guardedPaths) await interleaved(app.url, [p], benchKey, 50);
+        if (PARTS.has('load')) Object.assign(out, await guardedVsBare(app, benchKey, guardedPaths));
+        if (PARTS.has('noisy')) out.noisyNeighbour = await noisyNeighbour(app, noisyKey, victimKey);
+      } finally {
+        await stopApp(app);
       }
-      await client.close();
-    };
-    const bareApp = await startApp({ mode: 'bare-only' });
-    bareApp.bareOnly = true;
-    await serve(bareApp, ids.length);
-    const bareMem = (await ask(bareApp, 'memory')).usage;
-    await stopApp(bareApp);
-    const sdkApp = await startApp({ planeUrl: url, appToken, scopes: [{ path: '/guarded', limits: { perCredential } }] });
-    await serve(sdkApp, 1);
-    const oneMem = (await ask(sdkApp, 'memory')).usage;
-    await serve(sdkApp, ids.length);
-    const fullMem = (await ask(sdkApp, 'memory')).usage;
-    await stopApp(sdkApp);
-    out.memory = {
-      tenants: ids.length,
-      appWithoutSdk: { rssMiB: MiB(bareMem.rss), heapUsedMiB: MiB(bareMem.heapUsed) },
-      sdkOneTenant: { rssMiB: MiB(oneMem.rss), heapUsedMiB: MiB(oneMem.heapUsed) },
-      sdkAllTenants: { rssMiB: MiB(fullMem.rss), heapUsedMiB: MiB(fullMem.heapUsed) },
-      addedBySdk: { rssMiB: MiB(fullMem.rss - bareMem.rss), heapUsedMiB: MiB(fullMem.heapUsed - bareMem.heapUsed) },
-      perTenantKiB: { heapUsed: +((fullMem.heapUsed - oneMem.heapUsed) / 1024 / (ids.length - 1)).toFixed(2) },
-    };
+    }
+    if (PARTS.has('memory')) out.memory = await memory(url, appToken, key, perCredential);
   } finally {
     await plane.close();
     rmSync(dataDir, { recursive: true, force: true });
