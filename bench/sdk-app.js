@@ -3,6 +3,7 @@
 // SDK (API key -> tenant context -> rate limits -> quotas -> handler). `bare-only` loads no
 // SDK at all, as the memory baseline. Answers `{ type: 'memory' }` with memoryUsage after GC.
 import Fastify from 'fastify';
+import v8 from 'node:v8';
 
 const config = JSON.parse(process.argv[2]);
 const app = Fastify();
@@ -24,11 +25,15 @@ const url = await app.listen({ port: 0, host: '127.0.0.1' });
 process.send({ type: 'ready', url });
 process.on('message', async (m) => {
   if (m.type === 'memory') {
+    // Idle first, so V8's memory reducer has shrunk a young generation grown by the traffic
+    // (both apps get the same), then collect.
+    await new Promise((r) => setTimeout(r, 5000));
     for (let i = 0; i < 3; i++) {
       global.gc?.();
       await new Promise((r) => setTimeout(r, 50));
     }
-    process.send({ type: 'memory', usage: process.memoryUsage() });
+    const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, +(sp.space_size / 2 ** 20).toFixed(1)]));
+    process.send({ type: 'memory', usage: process.memoryUsage(), spaces });
   }
   if (m.type === 'stop') {
     await app.close();

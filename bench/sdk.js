@@ -183,13 +183,15 @@ async function memory(url, appToken, key, perCredential) {
   };
   const bareApp = await startApp({ mode: 'bare-only' });
   await serve(bareApp, ids.length, '/bare');
-  const bareMem = (await ask(bareApp, 'memory')).usage;
+  const bareAnswer = await ask(bareApp, 'memory');
+  const bareMem = bareAnswer.usage;
   await stopApp(bareApp);
   const sdkApp = await startApp({ planeUrl: url, appToken, scopes: [{ path: '/guarded', limits: { perCredential } }] });
   await serve(sdkApp, 1, '/guarded');
   const oneMem = (await ask(sdkApp, 'memory')).usage;
   await serve(sdkApp, ids.length, '/guarded');
-  const fullMem = (await ask(sdkApp, 'memory')).usage;
+  const fullAnswer = await ask(sdkApp, 'memory');
+  const fullMem = fullAnswer.usage;
   await stopApp(sdkApp);
   const mib = (m) => Object.fromEntries(Object.entries(m).map(([f, v]) => [f, MiB(v)]));
   return {
@@ -198,6 +200,7 @@ async function memory(url, appToken, key, perCredential) {
     sdkOneTenant: mib(oneMem),
     sdkAllTenants: mib(fullMem),
     addedBySdk: { rssMiB: MiB(fullMem.rss - bareMem.rss), heapUsedMiB: MiB(fullMem.heapUsed - bareMem.heapUsed), heapTotalMiB: MiB(fullMem.heapTotal - bareMem.heapTotal), externalMiB: MiB(fullMem.external - bareMem.external) },
+    heapSpacesMiB: { appWithoutSdk: bareAnswer.spaces, sdkAllTenants: fullAnswer.spaces },
     perTenantKiB: { heapUsed: +((fullMem.heapUsed - oneMem.heapUsed) / 1024 / (ids.length - 1)).toFixed(2), rss: +((fullMem.rss - oneMem.rss) / 1024 / (ids.length - 1)).toFixed(2) },
   };
 }
