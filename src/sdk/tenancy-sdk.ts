@@ -175,8 +175,9 @@ export class Tenancy {
       if (named === undefined) throw new TenancyError('tenant_required', 400, 'a platform credential must name the tenant with X-Tenant-ID');
       tenantId = named;
     }
-    if (known) known.tenantId = tenantId;
     const tenant = await this.contexts.get(tenantId);
+    // Labelled only once the tenant exists: a trusted caller's typo is no metric label.
+    if (known) known.tenantId = tenantId;
     const refused = refusal(tenant.phase);
     if (refused) throw new TenancyError(refused.code, 403, `${refused.detail}; its requests are refused`, { extensions: { phase: tenant.phase } });
     const granted = await this.limiter.admit(tenant, principal, !READS.has(request.method.toUpperCase()));
