@@ -43,7 +43,7 @@ const manifest = (id, plan = 'enterprise', quotas = {}) => ({ apiVersion: 'tenan
 
 function startApp(config) {
   return new Promise((resolve, reject) => {
-    const child = fork(new URL('./sdk-app.js', import.meta.url), [JSON.stringify(config)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(new URL('./sdk-app.js', import.meta.url), [JSON.stringify(config)], { execArgv: ['--expose-gc', ...(process.env.TENANCY_BENCH_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TENANCY_BENCH_PROF_DIR}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     child.once('message', (m) => resolve({ url: m.url, child }));
     child.once('exit', (code) => reject(new Error(`bench app exited ${code}`)));
   });
