@@ -9,6 +9,7 @@ import os from 'node:os';
 import pg from 'pg';
 import { benchGovernance } from './governance.js';
 import { benchIsolation } from './isolation.js';
+import { benchSdk } from './sdk.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const DURATION = Number(process.env.TENANCY_BENCH_SECONDS ?? 10);
@@ -22,6 +23,8 @@ const ONLY_KEYS = process.env.TENANCY_BENCH_ONLY === 'keys';
 const ONLY_ISOLATION = process.env.TENANCY_BENCH_ONLY === 'isolation';
 // TENANCY_BENCH_ONLY=governance runs just the relay, webhook and policy figures (bench/governance.js).
 const ONLY_GOVERNANCE = process.env.TENANCY_BENCH_ONLY === 'governance';
+// TENANCY_BENCH_ONLY=sdk runs just the SDK figures (guarded route, noisy neighbour, memory).
+const ONLY_SDK = process.env.TENANCY_BENCH_ONLY === 'sdk';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -219,6 +222,15 @@ async function freshPgDatabase() {
 }
 
 const results = { keys: [], governance: [], startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationSeconds: DURATION, engines: [], audit: [] };
+if (ONLY_SDK) {
+  results.sdk = await benchSdk();
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}-sdk.json`, import.meta.url);
+  writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  console.log(JSON.stringify(results, null, 2));
+  console.error(`\nwritten to ${file.pathname}`);
+  process.exit(0);
+}
 if (ONLY_GOVERNANCE) {
   results.governance.push(await benchGovernance('pglite'));
   if (PG_URL) results.governance.push(await benchGovernance('postgres', PG_URL));
@@ -261,6 +273,7 @@ if (!ONLY_GET && !ONLY_KEYS && !ONLY_GOVERNANCE) {
   results.governance.push(await benchGovernance('pglite'));
   if (PG_URL) results.governance.push(await benchGovernance('postgres', PG_URL));
 }
+if (!ONLY_GET && !ONLY_KEYS && !ONLY_ISOLATION) results.sdk = await benchSdk();
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);
 writeFileSync(file, JSON.stringify(results, null, 2) + '\n');

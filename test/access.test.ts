@@ -193,6 +193,7 @@ describe.each(engines())('access on %s', (engine) => {
       'apikey.revoke': { prepare: viewerKeyOf, run: (t, token, keyId) => call(plane, 'DELETE', `/v1/tenants/${t}/api-keys/${keyId}`, undefined, { token }) },
       'platform_apikey.manage': { run: (_t, token) => call(plane, 'GET', '/v1/api-keys', undefined, { token }) },
       'audit.read': { run: (_t, token) => call(plane, 'GET', '/v1/audit?limit=5', undefined, { token }) },
+      'audit.write': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/audit-events`, { action: 'matrix.probe', target: 'probe/1' }, { token }) },
       'audit.verify': { run: (_t, token) => call(plane, 'GET', '/v1/audit/verify', undefined, { token }) },
       'token.create': { run: (_t, token) => call(plane, 'POST', '/v1/tokens', {}, { token }) },
       'secret.list': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/secrets`, undefined, { token }) },

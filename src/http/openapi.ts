@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { platformKeySchema, tenantKeySchema, tokenRequestSchema } from './routes/access-routes.js';
-import { auditQuerySchema } from './routes/audit-routes.js';
+import { appAuditEventSchema, auditQuerySchema } from './routes/audit-routes.js';
 import { eventQuerySchema } from './routes/event-routes.js';
 import { approvalListQuerySchema, decisionSchema, driftListQuerySchema, lineageQuerySchema, sovereigntyCheckSchema } from './routes/governance-routes.js';
 import { lineageBatchSchema } from '../governance/index.js';
@@ -78,6 +78,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   '/v1/tenants/{id}/keys/retire': { post: { summary: 'Stop versions below minVersion from decrypting', tags: ['keys'], body: 'RetireKeys', ok: 200, idempotent: true } },
   '/v1/root-key/rotate': { post: { summary: 'Rotate the root key: rewrap every tenant key, data untouched', tags: ['keys'], ok: 200, idempotent: true } },
   '/v1/audit': { get: { summary: 'Audit records (a tenant caller sees its own only)', tags: ['audit'], query: auditQuerySchema, ok: 200 } },
+  '/v1/tenants/{id}/audit-events': { post: { summary: "Append an app event to the tenant's audit stream (action app.<action>, same hash chain)", tags: ['audit'], body: 'AppAuditEvent', ok: 201 } },
   '/v1/audit/verify': { get: { summary: 'Verify the hash chain and signed checkpoints', tags: ['audit'], ok: 200 } },
   '/v1/events': { get: { summary: 'Replay events as CloudEvents 1.0, oldest first (cursor: after = seq); a tenant caller sees its own only', tags: ['events'], query: eventQuerySchema, ok: 200 } },
   '/v1/webhooks': {
@@ -240,6 +241,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     PolicySampleInput: component(recordSampleSchema),
     PolicyRollout: component(rolloutSchema),
     PolicyRolloutDecision: component(rolloutDecisionSchema),
+    AppAuditEvent: component(appAuditEventSchema),
   };
   // Named sub-schemas (zod `.meta({ id })`) become components of their own.
   for (const schema of Object.values(schemas)) {

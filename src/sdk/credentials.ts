@@ -4,7 +4,7 @@
  * verified here against the control plane's JWKS with the algorithm, issuer and audience
  * pinned and `exp` required. Revocations from the event feed take effect at once.
  */
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
 import { TenancyError } from '../errors.js';
 import type { TenancyClient } from './tenancy-client.js';
@@ -22,6 +22,11 @@ export interface CredentialOptions {
 }
 
 const API_KEY_PREFIX = 'tnc_';
+
+/** SHA-256 of a credential: the one-shot `crypto.hash` (Node >= 20.12) is about twice as fast on this hot path. */
+const sha256 = (typeof (crypto as { hash?: unknown }).hash === 'function'
+  ? (value: string) => (crypto as unknown as { hash(algorithm: string, data: string, encoding: string): string }).hash('sha256', value, 'base64url')
+  : (value: string) => crypto.createHash('sha256').update(value).digest('base64url')) as (value: string) => string;
 /** JWTs live at most an hour: a revocation only has to be remembered that long. */
 const REVOCATION_MEMORY_MS = 3_600_000 + 60_000;
 
@@ -72,7 +77,7 @@ export class CredentialResolver {
   }
 
   async #resolveKey(credential: string): Promise<Principal> {
-    const hash = createHash('sha256').update(credential).digest('base64url');
+    const hash = sha256(credential);
     const hit = this.#keys.get(hash);
     if (hit && hit.until > Date.now()) return hit.principal;
     const answer = await this.client.principal(credential);

@@ -5,7 +5,10 @@
  * applies rate limits and quotas, meters usage, and runs the handler with
  * `currentTenant()` available.
  * It also holds a control-plane client, header propagation for outbound calls, and
- * tenant-scoped PostgreSQL access with row-level security. It loads no server code.
+ * tenant-scoped PostgreSQL access with row-level security, a pino logger and Prometheus
+ * metrics that carry the tenant, an app audit logger writing into the tenant's audit
+ * stream, an OpenFeature provider for the tenant's flags, and weighted fair scheduling of
+ * requests and queued jobs across tenants. It loads no server code.
  */
 export { createTenancy, Tenancy, correlationOf } from './tenancy-sdk.js';
 export type { TenancyOptions, IncomingRequest, Admission } from './tenancy-sdk.js';
@@ -30,6 +33,18 @@ export { PollingEventFeed, NatsEventFeed } from './event-feed.js';
 export type { EventFeed, PollingFeedOptions, NatsFeedOptions } from './event-feed.js';
 export { TenantDatabases, tenantDb, withTenantTransaction, enableTenantRls, quoteIdentifier } from './tenant-db.js';
 export type { TenantDb, TenantDatabasesOptions, RlsOptions, Queryable, ClientSource } from './tenant-db.js';
+export { tenantLogger } from './tenant-logger.js';
+export type { LoggingOptions } from './tenant-logger.js';
+export { TenantMetrics, TenantLabeler, OTHER_TENANT, NO_TENANT } from './tenant-metrics.js';
+export type { MetricsOptions } from './tenant-metrics.js';
+export { auditEvent, AppAuditLogger } from './app-audit.js';
+export type { AppAuditEvent, AppAuditRecord } from './app-audit.js';
+export { TenancyFlagProvider } from './flag-provider.js';
+export type { FlagProviderOptions } from './flag-provider.js';
+export { FairScheduler, PLAN_WEIGHTS } from './fair-scheduler.js';
+export type { FairSchedulerOptions, TenantShare, ReleaseSlot } from './fair-scheduler.js';
+export { FairQueueConsumer } from './fair-consumer.js';
+export type { FairQueueConsumerOptions, FairQueueMessage, FairQueueSource, TenantQueueBinding } from './fair-consumer.js';
 export { UsageMeter } from './usage-meter.js';
 export type { UsageMeterOptions, UsageMeterStats } from './usage-meter.js';
 export { QuotaGuard } from './quota-guard.js';
@@ -39,6 +54,6 @@ export type { TenantObjectsOptions, TenantObjectInfo } from './tenant-objects.js
 export { toProblem, PROBLEM_CONTENT_TYPE } from './problem.js';
 export type { ProblemBody, ProblemResponse } from './problem.js';
 export { TenancyError } from '../errors.js';
-export type { TenantContext, TenantQuotas, TenantPhase, Principal, ConnectionDescriptor, TenancyEvent } from './types.js';
+export type { TenantContext, TenantQuotas, TenantPhase, Principal, ConnectionDescriptor, TenancyEvent, FlagResolution } from './types.js';
 export { recordLineage } from './lineage.js';
 export type { LineageEntry, RecordLineageOptions } from './lineage.js';

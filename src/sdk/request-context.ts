@@ -4,7 +4,9 @@
  * instead of threading a tenant id through every signature.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Logger } from 'pino';
 import { TenancyError } from '../errors.js';
+import type { AppAuditLogger } from './app-audit.js';
 import type { TenantDatabases } from './tenant-db.js';
 import type { Principal, TenantContext } from './types.js';
 
@@ -18,6 +20,10 @@ export interface RequestScope {
   traceparent: string | undefined;
   /** The app's per-tenant pools, which `tenantDb()` draws from. */
   databases: TenantDatabases;
+  /** The SDK's base logger, which `tenantLogger()` binds to this request. */
+  logger?: Logger;
+  /** Where `auditEvent()` writes. */
+  audit?: AppAuditLogger;
 }
 
 const storage = new AsyncLocalStorage<RequestScope>();

@@ -12,6 +12,7 @@
  */
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { TenancyError } from '../errors.js';
+import { FairScheduler, PLAN_WEIGHTS, refusalError, type FairSchedulerOptions, type ReleaseSlot } from './fair-scheduler.js';
 import type { Principal, TenantContext } from './types.js';
 
 /** A rate-limit policy: `points` requests per `durationSeconds`. */
@@ -35,6 +36,13 @@ export interface RequestLimiterOptions {
   keyPrefix?: string;
   /** Redis unreachable: reads (GET, HEAD, OPTIONS) `open` by default, writes `closed` by default. */
   onStoreFailure?: { reads?: FailureMode; writes?: FailureMode };
+  /**
+   * Fair scheduling of requests in flight (see {@link FairScheduler}): `capacity` slots for
+   * the instance, shared by weight (`weights` by plan, default free 1, starter 2, pro 4,
+   * enterprise 8), each tenant held to its `maxConcurrentRequests`, and a bounded queue per
+   * tenant. Without it, each tenant is only held to its own cap and never waits.
+   */
+  scheduling?: FairSchedulerOptions & { weights?: Record<string, number> };
 }
 
 /** A request that passed: headers to add, and `release` for the concurrency slot. */
@@ -65,7 +73,8 @@ interface RedisLike {
 /** The limiter; one per app instance. */
 export class RequestLimiter {
   readonly #meters: Meter[] = [];
-  readonly #inFlight = new Map<string, number>();
+  readonly #scheduler: FairScheduler;
+  readonly #weights: Readonly<Record<string, number>>;
   readonly #reads: FailureMode;
   readonly #writes: FailureMode;
 
@@ -76,6 +85,11 @@ export class RequestLimiter {
     const store = redis;
     this.#reads = options.onStoreFailure?.reads ?? 'open';
     this.#writes = options.onStoreFailure?.writes ?? 'closed';
+    const { weights, ...scheduling } = options.scheduling ?? {};
+    // A queue only helps where there is a shared capacity to wait for: the default keeps
+    // one waiter-less refusal per tenant cap, as before scheduling existed.
+    this.#scheduler = new FairScheduler({ maxQueuedPerTenant: scheduling.capacity !== undefined ? 16 : 0, ...scheduling });
+    this.#weights = { ...PLAN_WEIGHTS, ...weights };
     const prefix = options.keyPrefix ?? 'tenancy:rl';
     const make = (name: string, points: number, duration: number): RateLimiterAbstract =>
       store
@@ -129,7 +143,7 @@ export class RequestLimiter {
       if (res.consumedPoints > limit && !refusal) {
         const extensions = meter.code === 'quota_exceeded' ? { quota: 'maxRequestsPerHour', limit, current: res.consumedPoints - 1 } : { policy: meter.name, limit, windowSeconds: meter.windowSeconds };
         const detail = meter.code === 'quota_exceeded' ? `tenant ${tenant.id} used its quota of ${limit} requests per hour` : `the ${meter.name} rate limit of ${limit} requests per ${meter.windowSeconds} s is used up`;
-        refusal = new TenancyError(meter.code, 429, detail, { extensions, headers: { 'Retry-After': String(resetSeconds) } });
+        refusal = refusalError(meter.code, 429, detail, { extensions, headers: { 'Retry-After': String(resetSeconds) } });
       }
     });
     const headers: Record<string, string> = {};
@@ -144,41 +158,37 @@ export class RequestLimiter {
       Object.assign(refusal.headers, headers);
       throw refusal;
     }
-    try {
-      return { headers, release: this.#acquire(tenant) };
-    } catch (error) {
+    const withHeaders = (error: unknown): never => {
       if (error instanceof TenancyError) Object.assign(error.headers, headers);
       throw error;
+    };
+    let slot: ReleaseSlot | Promise<ReleaseSlot>;
+    try {
+      slot = this.#acquire(tenant);
+    } catch (error) {
+      return withHeaders(error);
     }
+    if (typeof slot === 'function') return { headers, release: slot };
+    return { headers, release: await slot.catch(withHeaders) };
   }
 
   /**
-   * One concurrency slot of the tenant's `maxConcurrentRequests`, counted in this instance
-   * (a slot must be freed even if the process dies, which a shared counter cannot promise).
+   * One slot of the tenant's `maxConcurrentRequests`, counted in this instance (a slot must
+   * be freed even if the process dies, which a shared counter cannot promise), handed out
+   * by the fair scheduler when the instance has a capacity.
    */
-  #acquire(tenant: TenantContext): () => void {
-    const limit = tenant.quotas.maxConcurrentRequests;
-    const current = this.#inFlight.get(tenant.id) ?? 0;
-    if (current >= limit) {
-      throw new TenancyError('quota_exceeded', 429, `tenant ${tenant.id} has ${current} requests in flight, its limit is ${limit}`, {
-        extensions: { quota: 'maxConcurrentRequests', limit, current },
-        headers: { 'Retry-After': '1' },
-      });
-    }
-    this.#inFlight.set(tenant.id, current + 1);
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      const n = (this.#inFlight.get(tenant.id) ?? 1) - 1;
-      if (n <= 0) this.#inFlight.delete(tenant.id);
-      else this.#inFlight.set(tenant.id, n);
-    };
+  #acquire(tenant: TenantContext): ReleaseSlot | Promise<ReleaseSlot> {
+    return this.#scheduler.acquire(tenant.id, { weight: this.#weights[tenant.plan] ?? 1, cap: tenant.quotas.maxConcurrentRequests });
   }
 
   /** Requests in flight for a tenant in this instance. */
   inFlight(tenantId: string): number {
-    return this.#inFlight.get(tenantId) ?? 0;
+    return this.#scheduler.running(tenantId);
+  }
+
+  /** Requests of a tenant waiting for a slot in this instance. */
+  queued(tenantId: string): number {
+    return this.#scheduler.queued(tenantId);
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,9 @@
  * framework; the adapters translate requests and replies.
  */
 import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
 import { TenancyError } from '../errors.js';
+import { AppAuditLogger } from './app-audit.js';
 import { TenantContextCache, type ContextCacheOptions } from './context-cache.js';
 import { CredentialResolver, type CredentialOptions } from './credentials.js';
 import { NatsEventFeed, PollingEventFeed, type EventFeed } from './event-feed.js';
@@ -15,6 +17,8 @@ import { TenantObjectsClient } from './tenant-objects.js';
 import { UsageMeter, type UsageMeterOptions } from './usage-meter.js';
 import { TenancyClient } from './tenancy-client.js';
 import { TenantDatabases, type TenantDatabasesOptions } from './tenant-db.js';
+import { createBaseLogger, type LoggingOptions } from './tenant-logger.js';
+import { TenantMetrics, type MetricsOptions } from './tenant-metrics.js';
 import type { TenantPhase } from './types.js';
 
 /** Options for {@link createTenancy}. */
@@ -35,6 +39,10 @@ export interface TenancyOptions {
   usage?: UsageMeterOptions;
   /** Count, size and cost quotas (`maxCostPerMonthUsd` on writes by default). */
   quotas?: QuotaGuardOptions;
+  /** The pino logger behind `tenantLogger()`. */
+  logging?: LoggingOptions;
+  /** Prometheus metrics with a bounded `tenant` label; `false` turns them off. */
+  metrics?: MetricsOptions | false;
 }
 
 /** A request as the pipeline sees it (adapters build this from their framework's request). */
@@ -90,6 +98,12 @@ export class Tenancy {
   readonly quotas: QuotaGuard;
   /** The current tenant's objects, held to its storage quota. */
   readonly objects: TenantObjectsClient;
+  /** The base logger (`env` bound); `tenantLogger()` binds it to each request. */
+  readonly logger: Logger;
+  /** Request metrics; undefined with `metrics: false`. */
+  readonly metrics: TenantMetrics | undefined;
+  /** Where `auditEvent()` writes. */
+  readonly audit: AppAuditLogger;
   readonly #trusted: Set<string>;
   #ready: Promise<void> | undefined;
 
@@ -106,9 +120,13 @@ export class Tenancy {
     this.usage = new UsageMeter(this.client, options.usage);
     this.quotas = new QuotaGuard(this.client, this.feed, options.quotas);
     this.objects = new TenantObjectsClient(options.controlPlane);
+    this.logger = createBaseLogger(options.logging);
+    this.metrics = options.metrics === false ? undefined : new TenantMetrics(options.metrics);
+    this.audit = new AppAuditLogger(this.client);
     this.#trusted = new Set(options.trustedRoles ?? ['platform-admin', 'platform-operator']);
     this.feed.onEvent((event) => {
-      if (event.subject) this.contexts.invalidate(event.subject);
+      // App audit events change nothing about the tenant: they must not empty the cache.
+      if (event.subject && !event.type.startsWith('tenancy.audit.')) this.contexts.invalidate(event.subject);
       if (event.subject && POOL_EVENTS.has(event.type)) void this.databases.evict(event.subject);
       if (event.type === 'tenancy.apikey.revoked') {
         const id = (event.data as { id?: unknown } | null)?.id;
@@ -131,6 +149,29 @@ export class Tenancy {
 
   /** Run the pipeline; throws a `TenancyError` (401/403/404/429/503) when the request may not proceed. */
   async admit(request: IncomingRequest, correlation = correlationOf(request)): Promise<Admission> {
+    const metrics = this.metrics;
+    if (!metrics) return this.#admit(request, correlation, undefined);
+    const known: { tenantId?: string } = {};
+    let admission: Admission;
+    try {
+      admission = await this.#admit(request, correlation, known);
+    } catch (error) {
+      metrics.refused(known.tenantId, error instanceof TenancyError ? error.code : 'internal');
+      throw error;
+    }
+    const done = metrics.admitted(admission.scope.tenant.id);
+    const release = admission.release;
+    let ended = false;
+    admission.release = () => {
+      if (ended) return;
+      ended = true;
+      done();
+      release();
+    };
+    return admission;
+  }
+
+  async #admit(request: IncomingRequest, correlation: ReturnType<typeof correlationOf>, known: { tenantId?: string } | undefined): Promise<Admission> {
     const { requestId, traceparent } = correlation;
     await this.start().catch((cause: unknown) => {
       throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy event feed could not start', { cause, headers: { 'Retry-After': '1' } });
@@ -152,13 +193,15 @@ export class Tenancy {
       tenantId = named;
     }
     const tenant = await this.contexts.get(tenantId);
+    // Labelled only once the tenant exists: a trusted caller's typo is no metric label.
+    if (known) known.tenantId = tenantId;
     const refused = refusal(tenant.phase);
     if (refused) throw new TenancyError(refused.code, 403, `${refused.detail}; its requests are refused`, { extensions: { phase: tenant.phase } });
     const write = !READS.has(request.method.toUpperCase());
     await this.quotas.checkCost(tenant, write);
     const granted = await this.limiter.admit(tenant, principal, write);
     this.usage.request(tenant.id);
-    return { scope: { tenant, principal, requestId, traceparent, databases: this.databases }, headers: { 'X-Request-Id': requestId, ...granted.headers }, release: granted.release };
+    return { scope: { tenant, principal, requestId, traceparent, databases: this.databases, logger: this.logger, audit: this.audit }, headers: { 'X-Request-Id': requestId, ...granted.headers }, release: granted.release };
   }
 
   /** Flush usage, stop following events and close the limiter's store. */
@@ -167,6 +210,7 @@ export class Tenancy {
     await this.feed.close();
     await this.limiter.close();
     await this.databases.close();
+    this.metrics?.close();
   }
 }
 

@@ -30,8 +30,20 @@ export interface TenantContext {
   environments: string[];
   labels: Record<string, string>;
   quotas: TenantQuotas;
+  /** Plain values of the tenant's flags (rollouts already placed). */
   features: Record<string, boolean | string>;
+  /** Each flag with its value and OpenFeature reason (absent from control planes before flags had reasons). */
+  flags?: Record<string, FlagResolution>;
   generation: number;
+}
+
+/** One resolved flag of the tenant context. */
+export interface FlagResolution {
+  /** Absent when nothing gives the flag a value (the caller's default applies). */
+  value?: boolean | string;
+  reason: 'STATIC' | 'TARGETING_MATCH' | 'SPLIT' | 'DEFAULT';
+  variant: string;
+  source: 'plan' | 'manifest' | 'document';
 }
 
 /** Who is calling the app: `GET /v1/principal` for an API key, or the claims of a verified JWT. */

@@ -320,7 +320,7 @@ export async function applyItems(trx: Transaction<Schema>, registry: TenantRegis
     const requiring = [...before].filter(([id, state]) => touched.has(id) && (state.spec.governance?.approvals?.require?.length ?? 0) > 0);
     for (const [id, state] of requiring) {
       const after = await trx.selectFrom('tenants').select('spec').where('id', '=', id).executeTakeFirstOrThrow();
-      const g = gatedChanges(state, { spec: after.spec as unknown as TenantSpec, docFlags: await registry.documentFlags(trx, id) });
+      const g = gatedChanges(state, { spec: after.spec as unknown as TenantSpec, docFlags: await registry.documentFlags(trx, id) }, id);
       if (g.kinds.length > 0) {
         gated.set(id, { ...g, spec: state.spec });
         for (const p of plan) if (p.tenant === id && p.action !== 'unchanged') p.approvalRequired = g.kinds;

@@ -20,7 +20,7 @@ export interface GateState {
 }
 
 /** Kinds (in order of weight) and a one-line summary of what needs approval; empty when nothing does. */
-export function gatedChanges(before: GateState, after: GateState): { kinds: ApprovalKind[]; summary: string } {
+export function gatedChanges(before: GateState, after: GateState, tenantId = ''): { kinds: ApprovalKind[]; summary: string } {
   const require = new Set(before.spec.governance?.approvals?.require ?? []);
   const kinds: ApprovalKind[] = [];
   const parts: string[] = [];
@@ -42,8 +42,9 @@ export function gatedChanges(before: GateState, after: GateState): { kinds: Appr
     }
   }
   if (require.has('featureEnable')) {
-    const b = effectiveFeatures(before.spec, before.docFlags);
-    const a = effectiveFeatures(after.spec, after.docFlags);
+    // Effective values, rollouts included (a rollout's bucket depends on the tenant).
+    const b = effectiveFeatures(tenantId, before.spec, before.docFlags).features;
+    const a = effectiveFeatures(tenantId, after.spec, after.docFlags).features;
     const enabled = Object.keys(a)
       .filter((k) => a[k] === true && b[k] !== true)
       .sort();

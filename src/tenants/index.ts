@@ -30,6 +30,8 @@ export {
 export type { TenantManifest, TenantSpec, TenantDocument, Plan, Profile } from './manifest-schema.js';
 export type { EffectiveQuotas, PlanDefaults } from './plans.js';
 export { PLAN_DEFAULTS, effectiveQuotas, effectiveFeatures, retentionDays, keyRotationDays } from './plans.js';
+export { resolveFeatureFlags, rolloutBucket, inRollout } from './feature-flags.js';
+export type { FlagResolution, FlagReason } from './feature-flags.js';
 export { readManifestPath, parseManifestText } from './manifest-files.js';
 export type { ManifestFileItem } from './manifest-files.js';
 export { mergePatch, diff } from './json-diff.js';

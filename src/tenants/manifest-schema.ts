@@ -28,7 +28,26 @@ const labelValue = z
   .string()
   .regex(/^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/, 'must be a label value: up to 63 letters, digits, ".", "_", "-", starting and ending alphanumeric');
 const flagName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9._-]{0,127}$/, 'must be a flag name: a letter, then letters, digits, ".", "_", "-" (up to 128)');
-const featureValue = z.union([z.boolean(), z.string().min(1).max(128)]);
+const featureScalar = z.union([z.boolean(), z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters')], { error: 'must be true, false or a string' });
+/** A percentage rollout: a stable hash of the tenant id puts each tenant inside or outside. */
+export const rolloutSchema = z
+  .strictObject({
+    rollout: z.number({ error: 'must be a percentage 0..100' }).min(0, 'must be a percentage 0..100').max(100, 'must be a percentage 0..100').describe('percent of tenants that get `value`'),
+    value: featureScalar.optional().describe('the value inside the rollout (default true)'),
+    otherwise: featureScalar.optional().describe('the value outside it (default: the plan\'s value, else false for a boolean flag)'),
+    seed: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1..64 letters, digits, ".", "_", "-"')
+      .optional()
+      .describe('hash seed (default the flag name); tenants keep their place while the percentage grows'),
+  })
+  .superRefine((r, ctx) => {
+    if (r.otherwise !== undefined && typeof r.otherwise !== typeof (r.value ?? true)) ctx.addIssue({ code: 'custom', path: ['otherwise'], message: 'must have the same type as value' });
+  })
+  .meta({ id: 'FeatureRollout' });
+const featureValue = z.union([z.boolean(), z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters'), rolloutSchema], {
+  error: 'must be true, false, a string, or a rollout such as { rollout: 25 }',
+});
 const count = z.number().int('must be an integer').min(0, 'must be >= 0').max(Number.MAX_SAFE_INTEGER);
 
 export const labelsSchema = z.record(labelKey, labelValue).refine((l) => Object.keys(l).length <= 64, 'at most 64 labels');
@@ -212,6 +231,8 @@ export type TenantManifest = z.infer<typeof tenantManifestSchema>;
 export type TenantManifestInput = z.input<typeof tenantManifestSchema>;
 export type TenantSpec = z.infer<typeof tenantSpecSchema>;
 export type Quotas = z.infer<typeof quotasSchema>;
+export type FeatureValue = z.infer<typeof featureValue>;
+export type FeatureRollout = z.infer<typeof rolloutSchema>;
 export type Plan = (typeof PLANS)[number];
 export type Profile = (typeof PROFILES)[number];
 

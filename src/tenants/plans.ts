@@ -2,7 +2,8 @@
  * Plan defaults for quotas, features and config. A manifest's own values override them;
  * the table is documented in docs/manifests.md (a test keeps the two in step).
  */
-import type { Plan, Quotas, TenantSpec } from './manifest-schema.js';
+import { resolveFeatureFlags, type FlagResolution } from './feature-flags.js';
+import type { FeatureValue, Plan, Quotas, TenantSpec } from './manifest-schema.js';
 
 /** Every quota with a value: what the data plane enforces. */
 export type EffectiveQuotas = Required<Quotas>;
@@ -56,9 +57,16 @@ export function effectiveQuotas(spec: Pick<TenantSpec, 'plan' | 'quotas'>): Effe
   return { ...PLAN_DEFAULTS[spec.plan].quotas, ...stripUndefined(spec.quotas ?? {}) };
 }
 
-/** Features the tenant actually has: plan defaults, then `spec.features`, then the features document. */
-export function effectiveFeatures(spec: Pick<TenantSpec, 'plan' | 'features'>, documentFlags: Record<string, boolean | string> = {}): Record<string, boolean | string> {
-  return { ...PLAN_DEFAULTS[spec.plan].features, ...(spec.features ?? {}), ...documentFlags };
+/**
+ * Features the tenant actually has: plan defaults, then `spec.features`, then the features
+ * document, with percentage rollouts placed by the tenant id (see feature-flags.ts).
+ */
+export function effectiveFeatures(
+  tenantId: string,
+  spec: Pick<TenantSpec, 'plan' | 'features'>,
+  documentFlags: Record<string, FeatureValue> = {},
+): { features: Record<string, boolean | string>; flags: Record<string, FlagResolution> } {
+  return resolveFeatureFlags(tenantId, PLAN_DEFAULTS[spec.plan].features, spec.features ?? {}, documentFlags);
 }
 
 /** Days a deleted tenant's data is kept before the controller purges it. */

@@ -23,7 +23,8 @@ import { gatedChanges, type GateState } from './approval-rules.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import { diff, jsonEqual, mergePatch, type FieldChange } from './json-diff.js';
 import { nextPhase, PHASES, type Phase, type Verb } from './lifecycle.js';
-import { parseOrThrow, tenantManifestSchema, type Plan, type Profile, type TenantManifest, type TenantDocument, type TenantSpec } from './manifest-schema.js';
+import type { FlagResolution } from './feature-flags.js';
+import { parseOrThrow, tenantManifestSchema, type FeatureValue, type Plan, type Profile, type TenantManifest, type TenantDocument, type TenantSpec } from './manifest-schema.js';
 import { effectiveFeatures, effectiveQuotas, keyRotationDays, PLAN_DEFAULTS, type EffectiveQuotas } from './plans.js';
 import { setCondition, tenantFromRow, type Tenant, type TenantRow } from './tenant.js';
 
@@ -56,7 +57,10 @@ export interface TenantContext {
   environments: string[];
   labels: Record<string, string>;
   quotas: EffectiveQuotas;
+  /** Plain values of the tenant's flags (rollouts already placed). */
   features: Record<string, boolean | string>;
+  /** Each flag with its value, OpenFeature reason, variant and deciding layer. */
+  flags: Record<string, FlagResolution>;
   generation: number;
 }
 
@@ -231,7 +235,8 @@ export class TenantRegistry {
       .where('tenant_id', '=', id)
       .where('kind', '=', 'TenantFeatures')
       .execute();
-    const docFlags = Object.assign({}, ...docs.map((d) => (d.spec as { flags?: Record<string, boolean | string> }).flags ?? {}));
+    const docFlags: Record<string, FeatureValue> = Object.assign({}, ...docs.map((d) => (d.spec as { flags?: Record<string, FeatureValue> }).flags ?? {}));
+    const { features, flags } = effectiveFeatures(tenant.metadata.id, tenant.spec, docFlags);
     return {
       id: tenant.metadata.id,
       uid: tenant.metadata.uid,
@@ -243,7 +248,8 @@ export class TenantRegistry {
       environments: tenant.spec.environments,
       labels: tenant.metadata.labels,
       quotas: effectiveQuotas(tenant.spec),
-      features: effectiveFeatures(tenant.spec, docFlags),
+      features,
+      flags,
       generation: tenant.metadata.generation,
     };
   }
@@ -307,7 +313,7 @@ export class TenantRegistry {
     }
     if (this.#approvals && options.approvalId === undefined) {
       const flags = await this.documentFlags(trx, id);
-      const gated = gatedChanges({ spec: before, docFlags: flags }, { spec: manifest.spec, docFlags: flags });
+      const gated = gatedChanges({ spec: before, docFlags: flags }, { spec: manifest.spec, docFlags: flags }, id);
       if (gated.kinds.length > 0) {
         const approval = await this.#approvals.requestApproval(trx, actor, {
           tenantId: id,

@@ -1,10 +1,34 @@
 /**
- * `GET /v1/audit` (a tenant caller sees only its tenant's records) and `GET /v1/audit/verify`.
+ * `GET /v1/audit` (a tenant caller sees only its tenant's records), `GET /v1/audit/verify`,
+ * and `POST /v1/tenants/{id}/audit-events`, where the platform's apps append their own
+ * events (an invoice paid, a document shared) to a tenant's stream in the same hash chain.
+ * A tenant credential writes only into its own tenant's stream: another id answers 404.
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { TenancyError } from '../../errors.js';
+import { addEvent } from '../../governance/index.js';
 import { parseOrThrow, tenantIdSchema } from '../../tenants/index.js';
-import type { Guard, HttpDeps } from '../context.js';
+import { actorOf, tenantIdParam, type Guard, type HttpDeps } from '../context.js';
+
+/** Largest `details` object an app event may carry, as JSON. */
+export const APP_AUDIT_DETAILS_MAX_BYTES = 8_192;
+
+export const appAuditEventSchema = z
+  .strictObject({
+    action: z
+      .string()
+      .max(100, 'must be at most 100 characters')
+      .regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,7}$/, 'must be dot-separated lowercase words such as invoice.paid'),
+    target: z.string().min(1, 'must not be empty').max(300, 'must be at most 300 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces, such as invoice/inv-42'),
+    outcome: z.enum(['success', 'denied', 'failure'], { error: 'must be success, denied or failure' }).default('success'),
+    subject: z.string().min(1).max(200, 'must be at most 200 characters').optional().describe('who in the app did it (the caller\'s key id or user id)'),
+    details: z
+      .record(z.string(), z.unknown())
+      .refine((d) => JSON.stringify(d).length <= APP_AUDIT_DETAILS_MAX_BYTES, `must be at most ${APP_AUDIT_DETAILS_MAX_BYTES} bytes as JSON`)
+      .optional(),
+  })
+  .meta({ id: 'AppAuditEvent', description: 'An app event for the tenant\'s audit stream; stored with action app.<action>.' });
 
 const datetime = z.iso.datetime({ offset: true, message: 'must be an RFC 3339 date-time' });
 
@@ -39,6 +63,28 @@ export function auditRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     });
     const last = items[items.length - 1];
     return { items, next: items.length === q.limit && last ? last.seq : null };
+  });
+
+  app.post<{ Params: { id: string } }>('/v1/tenants/:id/audit-events', async (request, reply) => {
+    const id = tenantIdParam(request.params.id);
+    await guard.authorize(request, 'audit.write', id);
+    const body = parseOrThrow(appAuditEventSchema, request.body, 'the audit event');
+    const phase = await deps.registry.phaseOf(id);
+    if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${id} not found`);
+    if (phase === 'deleting' || phase === 'deleted') throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its audit stream takes no new events`);
+    const actor = actorOf(request);
+    const record = await deps.db.transaction().execute(async (trx) => {
+      const r = await deps.audit.append(trx, actor, {
+        action: `app.${body.action}`,
+        target: body.target,
+        tenantId: id,
+        outcome: body.outcome,
+        details: { ...(body.subject !== undefined ? { subject: body.subject } : {}), ...(body.details !== undefined ? { data: body.details } : {}) },
+      });
+      await addEvent(trx, actor, { type: 'audit.app_event', tenantId: id, payload: { seq: r.seq, id: r.id, action: r.action, target: r.target, outcome: r.outcome } });
+      return r;
+    });
+    return reply.code(201).send(record);
   });
 
   app.get('/v1/audit/verify', async (request) => {

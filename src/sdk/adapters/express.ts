@@ -30,8 +30,12 @@ export function tenancyExpress(tenancy: Tenancy): (req: ExpressRequestLike, res:
     const url = req.originalUrl ?? req.url ?? '/';
     const incoming = { method: req.method ?? 'GET', url, header: (name: string) => headerOf(req.headers, name) };
     const correlation = correlationOf(incoming);
+    // Before admission, 'close' means the client left (a request can wait for a slot).
+    let gone = false;
+    res.once('close', () => (gone = true));
     tenancy.admit(incoming, correlation).then(
       (admission) => {
+        if (gone) return admission.release();
         for (const [name, value] of Object.entries(admission.headers)) res.setHeader(name, value);
         res.once('finish', admission.release);
         res.once('close', admission.release);

@@ -38,11 +38,18 @@ export function headerOf(headers: Record<string, string | string[] | undefined>,
 /** Add the Tenancy pipeline to a Fastify instance. */
 export function tenancyFastify(app: FastifyLike, tenancy: Tenancy): void {
   const admissions = new WeakMap<object, Admission>();
+  // A request can wait for a slot (fair scheduling); one whose client left meanwhile must
+  // give its slot straight back, since no response hook will run for it.
+  const aborted = new WeakSet<object>();
   app.addHook('onRequest', async (request, reply) => {
     const incoming = { method: request.method, url: request.url, header: (name: string) => headerOf(request.headers, name) };
     const correlation = correlationOf(incoming);
     try {
       const admission = await tenancy.admit(incoming, correlation);
+      if (aborted.has(request)) {
+        admission.release();
+        return undefined;
+      }
       admissions.set(request, admission);
       for (const [name, value] of Object.entries(admission.headers)) reply.header(name, value);
     } catch (error) {
@@ -62,5 +69,8 @@ export function tenancyFastify(app: FastifyLike, tenancy: Tenancy): void {
     admissions.get(request)?.release();
   };
   app.addHook('onResponse', release);
-  app.addHook('onRequestAbort', release);
+  app.addHook('onRequestAbort', async (request) => {
+    aborted.add(request);
+    await release(request);
+  });
 }

@@ -1,0 +1,250 @@
+// SDK benchmarks (part of `npm run bench`; alone: `TENANCY_BENCH_ONLY=sdk node bench/run.js`).
+// Everything is a ratio to a baseline from the same run:
+//  - an SDK-guarded route (API key -> context -> rate limit -> quota -> handler) against the
+//    same route without the SDK in the same process: req/s under load (autocannon -c 50),
+//    and the added p50/p99 from interleaved sequential requests (high-resolution timer),
+//    with the in-memory limiter and with the Redis limiter;
+//  - noisy neighbour: tenant A sends 20x its rate quota while tenant B sends within its
+//    quota; B's p50/p99 against B alone, and A's refused share;
+//  - memory: the SDK's cost in an app serving 1,000 tenants, against the same app without it.
+import autocannon from 'autocannon';
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'undici';
+import { loadConfig } from '../dist/config.js';
+import { startControlPlane } from '../dist/control-plane.js';
+
+const TOKEN = 'bench-admin-token-0123456789';
+const auth = { authorization: `Bearer ${TOKEN}` };
+const DURATION = Number(process.env.TENANCY_BENCH_SECONDS ?? 10);
+const REDIS_URL = process.env.TENANCY_BENCH_REDIS_URL ?? process.env.TENANCY_TEST_REDIS_URL;
+const QUOTA = 200; // the noisy-neighbour rate quota, requests per second per tenant
+const VICTIM_RATE = 100; // within its quota
+const MEMORY_TENANTS = Number(process.env.TENANCY_BENCH_SDK_TENANTS ?? 1000);
+// TENANCY_BENCH_SDK_PARTS=load,noisy,memory (default all three) picks the figures.
+const PARTS = new Set((process.env.TENANCY_BENCH_SDK_PARTS ?? 'load,noisy,memory').split(','));
+
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const stats = (ms) => {
+  const s = [...ms].sort((a, b) => a - b);
+  return { n: s.length, p50Ms: +pct(s, 50).toFixed(3), p99Ms: +pct(s, 99).toFixed(3) };
+};
+const MiB = (b) => +(b / 2 ** 20).toFixed(1);
+
+async function api(url, method, path, body) {
+  const res = await fetch(url + path, { method, headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+const manifest = (id, plan = 'enterprise', quotas = {}) => ({ apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id }, spec: { name: id, plan, quotas } });
+
+function startApp(config) {
+  return new Promise((resolve, reject) => {
+    const child = fork(new URL('./sdk-app.js', import.meta.url), [JSON.stringify(config)], { execArgv: ['--expose-gc', ...(process.env.TENANCY_BENCH_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TENANCY_BENCH_PROF_DIR}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', (m) => resolve({ url: m.url, child }));
+    child.once('exit', (code) => reject(new Error(`bench app exited ${code}`)));
+  });
+}
+
+function ask(app, type) {
+  return new Promise((resolve) => {
+    const onMessage = (m) => {
+      if (m.type === type) {
+        app.child.off('message', onMessage);
+        resolve(m);
+      }
+    };
+    app.child.on('message', onMessage);
+    app.child.send({ type });
+  });
+}
+
+async function stopApp(app) {
+  const exited = new Promise((r) => app.child.once('exit', r));
+  app.child.send({ type: 'stop' });
+  await exited;
+}
+
+function load(url, token) {
+  return new Promise((resolve, reject) => {
+    autocannon({ url, connections: 50, duration: DURATION, headers: token ? { authorization: `Bearer ${token}` } : {} }, (err, r) => {
+      if (err) return reject(err);
+      resolve({ reqPerSec: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors });
+    });
+  });
+}
+
+/** Sequential requests, the paths interleaved so that noise hits each alike; ms per request. */
+async function interleaved(url, paths, token, n) {
+  const client = new Client(url, { pipelining: 1 });
+  const times = Object.fromEntries(paths.map((p) => [p, []]));
+  try {
+    for (let i = 0; i < n + 200; i++) {
+      for (const p of paths) {
+        const t = process.hrtime.bigint();
+        const res = await client.request({ path: p, method: 'GET', headers: { authorization: `Bearer ${token}` } });
+        await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`${p}: ${res.statusCode}`);
+        if (i >= 200) times[p].push(Number(process.hrtime.bigint() - t) / 1e6);
+      }
+    }
+  } finally {
+    await client.close();
+  }
+  return Object.fromEntries(paths.map((p) => [p, stats(times[p])]));
+}
+
+/** Open-loop requests at `rate` per second for `seconds`: latency of each, and refusals. */
+async function paced(url, token, rate, seconds) {
+  const client = new Client(url, { connections: 8, pipelining: 1 });
+  const ms = [];
+  let refused = 0;
+  const inflight = [];
+  const start = performance.now();
+  const total = rate * seconds;
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    inflight.push(
+      (async () => {
+        const t = process.hrtime.bigint();
+        const res = await client.request({ path: '/shared', method: 'GET', headers: { authorization: `Bearer ${token}` } });
+        await res.body.text();
+        if (res.statusCode === 200) ms.push(Number(process.hrtime.bigint() - t) / 1e6);
+        else refused++;
+      })(),
+    );
+  }
+  await Promise.all(inflight);
+  await client.close();
+  return { ...stats(ms), refused, sentPerSec: Math.round(total / ((performance.now() - start) / 1000)) };
+}
+
+function noisyLoad(url, token, seconds) {
+  return new Promise((resolve, reject) => {
+    const child = fork(new URL('./sdk-load.js', import.meta.url), [JSON.stringify({ url: `${url}/shared`, token, rate: QUOTA * 20, connections: 16, seconds })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    child.once('message', resolve);
+    child.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited ${code}`)));
+  });
+}
+
+async function guardedVsBare(app, benchKey, guardedPaths) {
+  console.error('SDK: guarded vs bare route under load (autocannon -c 50)...');
+  const bare1 = await load(`${app.url}/bare`, benchKey);
+  const guarded = await load(`${app.url}/guarded`, benchKey);
+  const redis = REDIS_URL ? await load(`${app.url}/guarded-redis`, benchKey) : undefined;
+  const bare2 = await load(`${app.url}/bare`, benchKey);
+  const bareRps = (bare1.reqPerSec + bare2.reqPerSec) / 2;
+  const underLoad = {
+    bare: [bare1, bare2],
+    memoryLimiter: { ...guarded, ratioToBare: +(guarded.reqPerSec / bareRps).toFixed(3) },
+    ...(redis ? { redisLimiter: { ...redis, ratioToBare: +(redis.reqPerSec / bareRps).toFixed(3) } } : {}),
+  };
+  console.error('SDK: added latency, interleaved sequential requests...');
+  const seq = await interleaved(app.url, ['/bare', ...guardedPaths], benchKey, 3000);
+  const added = (p) => ({ ...seq[p], addedP50Ms: +(seq[p].p50Ms - seq['/bare'].p50Ms).toFixed(3), addedP99Ms: +(seq[p].p99Ms - seq['/bare'].p99Ms).toFixed(3) });
+  return { underLoad, sequential: { bare: seq['/bare'], memoryLimiter: added('/guarded'), ...(REDIS_URL ? { redisLimiter: added('/guarded-redis') } : {}) } };
+}
+
+async function noisyNeighbour(app, noisyKey, victimKey) {
+  console.error('SDK: noisy neighbour...');
+  await paced(app.url, victimKey, VICTIM_RATE, 1);
+  const alone = await paced(app.url, victimKey, VICTIM_RATE, DURATION);
+  await new Promise((r) => setTimeout(r, 1100));
+  const [withNoisy, noisy] = await Promise.all([paced(app.url, victimKey, VICTIM_RATE, DURATION), noisyLoad(app.url, noisyKey, DURATION)]);
+  return {
+    quotaPerSec: QUOTA,
+    victim: { ratePerSec: VICTIM_RATE, alone, withNoisy, p50Ratio: +(withNoisy.p50Ms / alone.p50Ms).toFixed(2), p99Ratio: +(withNoisy.p99Ms / alone.p99Ms).toFixed(2) },
+    noisy: { targetPerSec: QUOTA * 20, sentPerSec: Math.round(noisy.reqPerSec), total: noisy.total, refused: noisy.non2xx, refusedShare: +(noisy.non2xx / Math.max(1, noisy.total)).toFixed(3), timesQuota: +(noisy.reqPerSec / QUOTA).toFixed(1) },
+  };
+}
+
+/** The SDK app against the same app without the SDK, both having served MEMORY_TENANTS tenants. */
+async function memory(url, appToken, key, perCredential) {
+  console.error(`SDK: memory with ${MEMORY_TENANTS} tenants (seeding them)...`);
+  const ids = Array.from({ length: MEMORY_TENANTS }, (_, i) => `mem-${String(i).padStart(4, '0')}`);
+  for (let b = 0; b < ids.length; b += 500) await api(url, 'POST', '/v1/apply', { items: ids.slice(b, b + 500).map((id) => ({ manifest: manifest(id, 'pro') })) });
+  const keys = [];
+  for (const id of ids) keys.push(await key(id));
+  const serve = async (target, n, path) => {
+    const client = new Client(target.url, { pipelining: 1 });
+    for (let i = 0; i < n; i++) {
+      for (const p of ['/bare', path]) {
+        const res = await client.request({ path: p, method: 'GET', headers: { authorization: `Bearer ${keys[i]}` } });
+        await res.body.text();
+        if (res.statusCode !== 200) throw new Error(`memory run: ${res.statusCode}`);
+      }
+    }
+    await client.close();
+  };
+  const bareApp = await startApp({ mode: 'bare-only' });
+  await serve(bareApp, ids.length, '/bare');
+  const bareAnswer = await ask(bareApp, 'memory');
+  const bareMem = bareAnswer.usage;
+  await stopApp(bareApp);
+  const sdkApp = await startApp({ planeUrl: url, appToken, scopes: [{ path: '/guarded', limits: { perCredential } }] });
+  await serve(sdkApp, 1, '/guarded');
+  const oneMem = (await ask(sdkApp, 'memory')).usage;
+  await serve(sdkApp, ids.length, '/guarded');
+  const fullAnswer = await ask(sdkApp, 'memory');
+  const fullMem = fullAnswer.usage;
+  await stopApp(sdkApp);
+  const mib = (m) => Object.fromEntries(Object.entries(m).map(([f, v]) => [f, MiB(v)]));
+  return {
+    tenants: ids.length,
+    appWithoutSdk: mib(bareMem),
+    sdkOneTenant: mib(oneMem),
+    sdkAllTenants: mib(fullMem),
+    addedBySdk: { rssMiB: MiB(fullMem.rss - bareMem.rss), heapUsedMiB: MiB(fullMem.heapUsed - bareMem.heapUsed), heapTotalMiB: MiB(fullMem.heapTotal - bareMem.heapTotal), externalMiB: MiB(fullMem.external - bareMem.external) },
+    heapSpacesMiB: { appWithoutSdk: bareAnswer.spaces, sdkAllTenants: fullAnswer.spaces },
+    perTenantKiB: { heapUsed: +((fullMem.heapUsed - oneMem.heapUsed) / 1024 / (ids.length - 1)).toFixed(2), rss: +((fullMem.rss - oneMem.rss) / 1024 / (ids.length - 1)).toFixed(2) },
+  };
+}
+
+/** Run the SDK figures (the control plane runs in this process on embedded PGlite). */
+export async function benchSdk() {
+  const dataDir = mkdtempSync(join(os.tmpdir(), 'tenancy-bench-sdk-'));
+  const plane = await startControlPlane(loadConfig({ dataDir, port: '0', host: '127.0.0.1' }, { TENANCY_ADMIN_TOKEN: TOKEN, TENANCY_LOG_LEVEL: 'silent' }), { listen: true });
+  const url = plane.url;
+  const out = { engine: 'pglite control plane; SDK in memory' + (REDIS_URL ? ' and Redis' : ''), loadAverageAtStart: os.loadavg().map((l) => +l.toFixed(2)) };
+  try {
+    await api(url, 'POST', '/v1/tenants', manifest('sdk-bench', 'enterprise', { maxRequestsPerHour: 1e12, maxConcurrentRequests: 10_000 }));
+    await api(url, 'POST', '/v1/tenants', manifest('sdk-noisy', 'pro', { maxRequestsPerHour: 1e12 }));
+    await api(url, 'POST', '/v1/tenants', manifest('sdk-victim', 'pro', { maxRequestsPerHour: 1e12 }));
+    const key = async (tenant) => (await api(url, 'POST', `/v1/tenants/${tenant}/api-keys`, { name: 'bench', role: 'viewer' })).token;
+    const benchKey = await key('sdk-bench');
+    const noisyKey = await key('sdk-noisy');
+    const victimKey = await key('sdk-victim');
+    const appToken = (await api(url, 'POST', '/v1/api-keys', { name: 'bench app', role: 'platform-operator' })).token;
+    await plane.controller.idle();
+
+    const perCredential = { points: 1e9, durationSeconds: 1 };
+    const scopes = [
+      { path: '/guarded', limits: { perCredential } },
+      { path: '/shared', limits: { perTenant: { points: QUOTA, durationSeconds: 1 } } },
+    ];
+    if (REDIS_URL) scopes.push({ path: '/guarded-redis', limits: { perCredential, redisUrl: REDIS_URL, keyPrefix: `tenancy-bench:${process.pid}` } });
+    const app = PARTS.has('load') || PARTS.has('noisy') ? await startApp({ planeUrl: url, appToken, scopes }) : undefined;
+    if (app) {
+      try {
+        const guardedPaths = ['/guarded', ...(REDIS_URL ? ['/guarded-redis'] : [])];
+        for (const p of guardedPaths) await interleaved(app.url, [p], benchKey, 50);
+        if (PARTS.has('load')) Object.assign(out, await guardedVsBare(app, benchKey, guardedPaths));
+        if (PARTS.has('noisy')) out.noisyNeighbour = await noisyNeighbour(app, noisyKey, victimKey);
+      } finally {
+        await stopApp(app);
+      }
+    }
+    if (PARTS.has('memory')) out.memory = await memory(url, appToken, key, perCredential);
+  } finally {
+    await plane.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return out;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) console.log(JSON.stringify(await benchSdk(), null, 2));

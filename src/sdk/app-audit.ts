@@ -1,0 +1,60 @@
+/**
+ * The app's audit logger: app events (an invoice paid, a document shared) appended to the
+ * current tenant's audit stream on the control plane, in the same hash chain as the
+ * control plane's own records (`POST /v1/tenants/{id}/audit-events`). The tenant is the
+ * request's, never an argument, so one tenant's request cannot write into another's stream.
+ */
+import { TenancyError } from '../errors.js';
+import { currentScope } from './request-context.js';
+import type { TenancyClient } from './tenancy-client.js';
+
+/** An app event. */
+export interface AppAuditEvent {
+  /** Dot-separated lowercase words (`invoice.paid`); stored as `app.<action>`. */
+  action: string;
+  /** What it was done to (`invoice/inv-42`). */
+  target: string;
+  outcome?: 'success' | 'denied' | 'failure';
+  /** Up to 8 KiB of JSON. */
+  details?: Record<string, unknown>;
+  /** Who did it in the app (default: the caller's key id). */
+  subject?: string;
+}
+
+/** The stored record, as the control plane returns it. */
+export interface AppAuditRecord {
+  seq: number;
+  id: string;
+  ts: string;
+  actor: string;
+  action: string;
+  target: string;
+  tenantId: string;
+  correlationId: string | null;
+  outcome: string;
+  details: Record<string, unknown>;
+  hash: string;
+}
+
+/** Writes app events for the current request's tenant. */
+export class AppAuditLogger {
+  constructor(private readonly client: TenancyClient) {}
+
+  /** Append `event` to the current tenant's audit stream; throws `no_tenant_context` outside a request. */
+  async record(event: AppAuditEvent): Promise<AppAuditRecord> {
+    const scope = currentScope();
+    if (!scope) throw new TenancyError('no_tenant_context', 500, 'auditEvent() was called outside a request admitted by the Tenancy middleware');
+    const body = { ...event, subject: event.subject ?? scope.principal.keyId };
+    return this.client.request<AppAuditRecord>('POST', `/v1/tenants/${encodeURIComponent(scope.tenant.id)}/audit-events`, { body });
+  }
+}
+
+/**
+ * Append an app event to the current request's tenant's audit stream (with the app's
+ * credential; the correlation id is the request's). Throws outside a request.
+ */
+export function auditEvent(event: AppAuditEvent): Promise<AppAuditRecord> {
+  const scope = currentScope();
+  if (!scope?.audit) throw new TenancyError('no_tenant_context', 500, 'auditEvent() was called outside a request admitted by the Tenancy middleware');
+  return scope.audit.record(event);
+}
