@@ -28,7 +28,7 @@ const TRIALS = Number(process.env.TENANCY_CRASH_TRIALS ?? 16);
 const engines = (process.env.TENANCY_CRASH_ENGINES?.split(',') ?? (PG_URL ? ['pglite', 'postgres'] : ['pglite'])) as Array<'pglite' | 'postgres'>;
 if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: crash trials on PostgreSQL are SKIPPED');
 
-function serve(dataDir: string, env: Record<string, string>): { child: ChildProcessWithoutNullStreams; url: Promise<string> } {
+function serve(dataDir: string, env: Record<string, string>): { child: ChildProcessWithoutNullStreams; url: Promise<string>; log: () => string } {
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir], { env: { ...process.env, TENANCY_LOG_LEVEL: 'warn', ...env } });
   let stderr = '';
   const url = new Promise<string>((ok, fail) => {
@@ -40,7 +40,7 @@ function serve(dataDir: string, env: Record<string, string>): { child: ChildProc
     child.on('exit', (code) => fail(new Error(`exited (${code}) before listening: ${stderr.slice(-2000)}`)));
   });
   url.catch(() => undefined);
-  return { child, url };
+  return { child, url, log: () => stderr };
 }
 
 const killed = (child: ChildProcessWithoutNullStreams) => new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('exit', () => r())));
@@ -117,7 +117,7 @@ describe.each(engines)('crash trials on %s (SIGKILL during provisioning, archive
     }
 
     // Last start: everything must converge.
-    const { child, url } = serve(dataDir, env);
+    const { child, url, log } = serve(dataDir, env);
     const base = await url;
     const deadline = Date.now() + 90_000;
     let phases: Record<string, string> = {};
@@ -128,7 +128,7 @@ describe.each(engines)('crash trials on %s (SIGKILL during provisioning, archive
       if (settled && [...desired].every(([t, d]) => phases[t] === d)) break;
       if (Date.now() > deadline) {
         const stuck = list.filter((t) => desired.get(t.metadata.id) !== t.status.phase || (t.status.phase === 'active' && t.status.placement?.profile !== t.spec.profile)).map((t) => ({ id: t.metadata.id, phase: t.status.phase, placement: t.status.placement, conditions: t.status.conditions }));
-        throw new Error(`did not converge: ${JSON.stringify(stuck)} wanted ${JSON.stringify(Object.fromEntries(desired))}`);
+        throw new Error(`did not converge: ${JSON.stringify(stuck)} wanted ${JSON.stringify(Object.fromEntries(desired))}; the server's log ends: ${log().slice(-3000)}`);
       }
       await new Promise((r) => setTimeout(r, 250));
     }

@@ -120,6 +120,9 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
     for (let i = 0; i < 4; i++) {
       await touch('wh-a', `a ${i}`);
       await touch('wh-b', `b ${i}`);
+      // One reconcile per update: an update landing while the last one is still being
+      // reconciled is carried out in the same pass (one tenant.reconciled for both).
+      await plane.controller.idle();
     }
     await plane.controller.idle();
     await until('8 platform deliveries', () => (at('/p').length >= 8 ? true : undefined));
