@@ -21,6 +21,7 @@ import {
   PolicyKeyStore,
   PolicyService,
   ReceiverGuard,
+  registerPolicyApprovals,
   WebhookApprovalNotifier,
   WebhookDispatcher,
   WebhookStore,
@@ -73,7 +74,7 @@ export interface ControlPlane {
   sampler: UsageSampler;
   /** Tenant object handles (storage quota applied). */
   tenantObjects: TenantObjects;
-  /** Approval requests and decisions; register appliers (e.g. `policyChange`) with `approvals.onApproved`. */
+  /** Approval requests and decisions; tenant changes (`tenant.change`) and policy commits (`policyChange`) are registered appliers. */
   approvals: ApprovalGate;
   /** Announces approvals through the configured notifiers. */
   announcer: ApprovalAnnouncer;
@@ -157,6 +158,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const policies = new PolicyService(db, audit, policyKeys, { sandbox: { timeoutMs: config.policySandboxTimeoutMs, memoryMb: config.policySandboxMemoryMb } });
     const approvals = new ApprovalGate(db, audit);
     registerTenantApprovals(approvals, registry);
+    registerPolicyApprovals(approvals, policies);
     const lineage = new LineageStore(db, audit);
     const notifiers: ApprovalNotifier[] = options.approvalNotifiers ?? [];
     if (!options.approvalNotifiers) {

@@ -194,16 +194,18 @@ describe.each(engines())('lineage and drift on %s', (engine) => {
     expect(doc.paths['/v1/approvals/{approvalId}/report.pdf'].get.responses['200'].content['application/pdf']).toBeDefined();
   });
 
-  it('applies an approval kind registered by another module (policyChange) through the gate', async () => {
+  it('applies a change another module put behind the gate through its own named applier', async () => {
     const applied: string[] = [];
-    plane.approvals.onApproved('policyChange', async (trx, approval, actor) => {
+    // `policyChange` itself is applied by the policy service; a module names its own applier.
+    expect(() => plane.approvals.onApproved('policyChange', async () => ({ result: {}, tenants: [] }))).toThrow(/already registered/);
+    plane.approvals.onApproved('test.document', async (trx, approval, actor) => {
       // Written in the decision's transaction: the document and the approval commit together.
       await trx.insertInto('tenant_documents').values({ tenant_id: approval.tenantId, kind: 'TenantPolicy', name: String(approval.change.name), spec: JSON.stringify(approval.change.spec) as never, source: null, updated_at: new Date().toISOString() }).execute();
       applied.push(`${approval.id} by ${actor.id}`);
       return { result: { committed: approval.change.name }, tenants: [approval.tenantId] };
     });
     const requested = await plane.database.db.transaction().execute((trx) =>
-      plane.approvals.requestApproval(trx, { id: 'system:policy', correlationId: null }, { tenantId: 'lin-c', kind: 'policyChange', summary: 'commit policy pii 2.0.0', payload: { name: 'pii', spec: { redact: ['email'] } } }),
+      plane.approvals.requestApproval(trx, { id: 'system:policy', correlationId: null }, { tenantId: 'lin-c', kind: 'policyChange', summary: 'commit policy pii 2.0.0', payload: { name: 'pii', spec: { redact: ['email'] } }, applier: 'test.document' }),
     );
     expect(requested).toMatchObject({ status: 'pending', kind: 'policyChange' });
     const owner = await tenantKey(plane, 'lin-c', 'owner');

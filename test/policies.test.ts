@@ -2,7 +2,8 @@
  * Policies end to end on PGlite and PostgreSQL: signing keys, the four-stage commit (and
  * that every stage's failure commits nothing), versions and diff, evaluation, canary
  * rollout statistics, promote and rollback, isolation between tenants, the approvals
- * seam, cross-tenant conflicts and GitOps apply through the same stages.
+ * seam and policy commits behind approvals (202, approve commits, reject, stale),
+ * cross-tenant conflicts and GitOps apply through the same stages.
  */
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -386,8 +387,10 @@ describe.each(engines())('policies on %s', (engine) => {
     expectProblem(await call(plane, 'DELETE', '/v1/tenants/pol-a/policies/samples/billing/invoice-export/intern-export'), 404, 'policy_sample_not_found');
   });
 
-  it('lets the approvals module gate commits and commit after approval', async () => {
+  it('fails a gated commit with policy_approval_required when no requester is wired, and commits after approval', async () => {
+    const [gate, requester] = [plane.policies.approvalGate, plane.policies.approvalRequester];
     plane.policies.approvalGate = async ({ domainId }) => (domainId === 'billing' ? 'required' : 'not_required');
+    plane.policies.approvalRequester = undefined;
     try {
       const doc = sign(policyDoc({ semver: '1.3.0' }), key);
       const before = await snapshot('pol-a');
@@ -400,8 +403,138 @@ describe.each(engines())('policies on %s', (engine) => {
       const approved = await plane.policies.commitAfterApproval({ id: 'system:approvals', correlationId: null }, 'pol-a', doc, { ref: 'apr_123' });
       expect(approved.policy).toMatchObject({ semver: '1.3.0', approvalStatus: 'approved', approvalRef: 'apr_123' });
     } finally {
-      plane.policies.approvalGate = undefined;
+      plane.policies.approvalGate = gate;
+      plane.policies.approvalRequester = requester;
     }
+  });
+
+  describe('for a tenant whose governance requires policyChange', () => {
+    const tenant = 'pol-gated';
+    let gk: PolicyKey;
+    let requester: { token: string; id: string };
+    let approver: { token: string; id: string };
+    const approvals = async () => Number((await plane.database.db.selectFrom('approvals').select((eb) => eb.fn.countAll<number>().as('n')).where('tenant_id', '=', tenant).executeTakeFirstOrThrow()).n);
+    const versions = async () => (await plane.database.db.selectFrom('policy_versions').select(['version', 'semver', 'approval_status', 'approval_ref']).where('tenant_id', '=', tenant).orderBy('version').execute());
+    const request = async (semverValue: string, extra: Record<string, unknown> = {}, query = '') => {
+      const res = await commitPolicy(plane, tenant, policyDoc({ semver: semverValue, ...extra }), gk, { token: requester.token, query });
+      expect(res.statusCode, res.body).toBe(202);
+      return res;
+    };
+
+    beforeAll(async () => {
+      await createActive(plane, tenant, { governance: { approvals: { require: ['policyChange'], approverRoles: ['owner', 'platform-admin'] } } });
+      gk = await registerPolicyKey(plane, tenant);
+      requester = await tenantKey(plane, tenant, 'admin');
+      approver = await tenantKey(plane, tenant, 'owner');
+    });
+
+    it('answers 202 with a pending approval and the three stages, and commits nothing; dry runs and failing stages file nothing', async () => {
+      const before = await snapshot(tenant);
+      const dry = await commitPolicy(plane, tenant, policyDoc(), gk, { token: requester.token, query: '?dryRun=true' });
+      expect(dry.statusCode, dry.body).toBe(200);
+      expectProblem(await commitPolicy(plane, tenant, policyDoc(), null, { token: requester.token }), 422, 'policy_unsigned');
+      expectProblem(await commitPolicy(plane, tenant, policyDoc({ samples: [{ name: 'x', request: { action: 'view', amount: 1, user: { role: 'viewer' }, tags: [] }, expect: 'allow' }] }), gk, { token: requester.token }), 422, 'policy_sample_mismatch');
+      expect(await approvals()).toBe(0);
+      const res = await request('1.0.0');
+      const body = res.json();
+      expect(res.headers.location).toBe(`/v1/approvals/${body.approval.id}`);
+      expect(body.status).toBe('pending_approval');
+      expect(body.stages.map((s: any) => [s.name, s.ok])).toEqual([
+        ['parse', true],
+        ['validate', true],
+        ['sandbox', true],
+      ]);
+      expect(body.approval).toMatchObject({
+        tenantId: tenant,
+        kind: 'policyChange',
+        status: 'pending',
+        summary: 'commit policy export-guard 1.0.0 (billing/invoice-export)',
+        approverRoles: ['owner', 'platform-admin'],
+        requestedBy: `apikey:${requester.id}`,
+        base: { policy: 'export-guard', latestVersion: 0 },
+        change: { type: 'policy', name: 'export-guard', semver: '1.0.0', activate: true, source: 'api', document: sign(policyDoc(), gk) },
+      });
+      expect(await snapshot(tenant)).toBe(before);
+      expect(await versions()).toEqual([]);
+      expectProblem(await call(plane, 'GET', `/v1/tenants/${tenant}/policies/export-guard`), 404, 'policy_not_found');
+      // The requester cannot approve; an admin is not an approver for this tenant.
+      expectProblem(await call(plane, 'POST', `/v1/approvals/${body.approval.id}/approve`, {}, { token: requester.token }), 403, 'self_approval');
+      const admin2 = await tenantKey(plane, tenant, 'admin');
+      expectProblem(await call(plane, 'POST', `/v1/approvals/${body.approval.id}/approve`, {}, { token: admin2.token }), 403, 'approver_role_required');
+      expect(await versions()).toEqual([]);
+      // Rejecting leaves everything as it was.
+      const rejected = await call(plane, 'POST', `/v1/approvals/${body.approval.id}/reject`, { reason: 'not yet' }, { token: approver.token });
+      expect(rejected.statusCode, rejected.body).toBe(200);
+      expect(rejected.json()).toMatchObject({ status: 'rejected', result: null });
+      expect(await snapshot(tenant)).toBe(before);
+    });
+
+    it('commits the stored document on approval, in the decision transaction, as approved with the approval id', async () => {
+      const { approval } = (await request('1.0.0')).json();
+      const ok = await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, { reason: 'reviewed' }, { token: approver.token });
+      expect(ok.statusCode, ok.body).toBe(200);
+      expect(ok.json()).toMatchObject({ status: 'approved', decidedBy: `apikey:${approver.id}`, result: { policy: 'export-guard', version: 1, semver: '1.0.0', active: true } });
+      const version = (await call(plane, 'GET', `/v1/tenants/${tenant}/policies/export-guard/versions/1`)).json();
+      expect(version).toMatchObject({ semver: '1.0.0', approvalStatus: 'approved', approvalRef: approval.id, committedBy: `apikey:${approver.id}`, source: 'api', document: sign(policyDoc(), gk) });
+      const audit = (await call(plane, 'GET', `/v1/audit?action=policy.commit&tenant=${tenant}`)).json().items;
+      expect(audit).toEqual([expect.objectContaining({ actor: `apikey:${approver.id}`, details: expect.objectContaining({ version: 1, approvalStatus: 'approved', approvalRef: approval.id }) })]);
+      // The version, its audit record and events were written with the decision, in one transaction.
+      const db = plane.database.db;
+      const decision = await db.selectFrom('approvals').select('decided_at').where('id', '=', approval.id).executeTakeFirstOrThrow();
+      const committed = await db.selectFrom('policy_versions').select('committed_at').where('tenant_id', '=', tenant).where('version', '=', 1).executeTakeFirstOrThrow();
+      expect(Math.abs(new Date(decision.decided_at!).getTime() - new Date(committed.committed_at).getTime())).toBeLessThan(5_000);
+      const events = (await call(plane, 'GET', `/v1/events?limit=1000&tenant=${tenant}`)).json().items.map((e: any) => e.type);
+      expect(events).toEqual(expect.arrayContaining(['tenancy.approval.requested', 'tenancy.approval.approved', 'tenancy.policy.committed']));
+      // It serves at once (the policy cache was invalidated after the decision).
+      const decided = (await call(plane, 'POST', `/v1/tenants/${tenant}/policies/evaluate`, { domainId: 'billing', usecaseId: 'invoice-export', request: { action: 'export', amount: 50000, user: { role: 'finance' }, tags: [] } })).json();
+      expect(decided).toMatchObject({ decision: 'deny', rule: 'deny-large', version: 1 });
+      expectProblem(await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, {}, { token: approver.token }), 409, 'approval_not_pending');
+      // The same document again is unchanged: no approval is filed for it.
+      const same = await commitPolicy(plane, tenant, policyDoc(), gk, { token: requester.token });
+      expect(same.statusCode, same.body).toBe(200);
+      expect(same.json()).toMatchObject({ committed: false, policy: { version: 1 } });
+    });
+
+    it('refuses an approval as stale when another version was committed since, and commits nothing', async () => {
+      const first = (await request('1.1.0')).json().approval;
+      const second = (await request('1.2.0', { description: 'second' })).json().approval;
+      expect(first.base.latestVersion).toBe(1);
+      expect((await call(plane, 'POST', `/v1/approvals/${second.id}/approve`, {}, { token: approver.token })).statusCode).toBe(200);
+      const before = await snapshot(tenant);
+      const stale = expectProblem(await call(plane, 'POST', `/v1/approvals/${first.id}/approve`, {}, { token: approver.token }), 409, 'approval_stale');
+      expect(stale.detail).toContain('version 2');
+      expect((await call(plane, 'GET', `/v1/approvals/${first.id}`)).json().status).toBe('stale');
+      expect(await snapshot(tenant)).toBe(before);
+      expect((await versions()).map((v) => [v.version, v.semver, v.approval_status, v.approval_ref])).toEqual([
+        [1, '1.0.0', 'approved', expect.stringMatching(/^apr_/)],
+        [2, '1.2.0', 'approved', second.id],
+      ]);
+    });
+
+    it('runs the sandbox again on approval: a sample recorded since that the policy fails makes it stale', async () => {
+      const pending = (await request('1.3.0', { rules: [{ id: 'allow-all', kind: 'access', effect: 'allow', when: 'true' }], samples: [] })).json().approval;
+      const rec = await call(plane, 'POST', `/v1/tenants/${tenant}/policies/samples`, { domainId: 'billing', usecaseId: 'invoice-export', name: 'intern', request: { action: 'export', amount: 5, user: { role: 'intern' }, tags: [] }, expect: 'deny' });
+      expect(rec.statusCode, rec.body).toBe(201);
+      const before = await snapshot(tenant);
+      const stale = expectProblem(await call(plane, 'POST', `/v1/approvals/${pending.id}/approve`, {}, { token: approver.token }), 409, 'approval_stale');
+      expect(stale.detail).toContain('policy_sample_mismatch');
+      expect((await call(plane, 'GET', `/v1/approvals/${pending.id}`)).json().status).toBe('stale');
+      expect(await snapshot(tenant)).toBe(before);
+    });
+
+    it('keeps activate=false, and refuses policy documents in an apply bundle for this tenant', async () => {
+      const pending = (await request('1.4.0', {}, '?activate=false')).json().approval;
+      expect(pending.change.activate).toBe(false);
+      expect(pending.summary).toContain('without activating it');
+      const ok = await call(plane, 'POST', `/v1/approvals/${pending.id}/approve`, {}, { token: approver.token });
+      expect(ok.json().result).toMatchObject({ version: 3, active: false });
+      expect((await call(plane, 'GET', `/v1/tenants/${tenant}/policies/export-guard`)).json()).toMatchObject({ latestVersion: 3, stableVersion: 2 });
+      const { name, ...spec } = sign(policyDoc({ semver: '1.5.0' }), gk);
+      const before = await snapshot(tenant);
+      const bundle = await call(plane, 'POST', '/v1/apply', { items: [{ manifest: { apiVersion: 'tenancy/v1', kind: 'TenantPolicy', metadata: { tenant, name }, spec } }] });
+      expectProblem(bundle, 409, 'policy_approval_required');
+      expect(await snapshot(tenant)).toBe(before);
+    });
   });
 
   it('finds tenants whose active policies decide the same request oppositely', async () => {

@@ -6,7 +6,8 @@
  *
  * What "apply" means belongs to whoever asked: each request names an `applier` (by default
  * its kind), and {@link ApprovalGate.onApproved} registers the function that applies it.
- * Tenant changes register `tenant.change`; the policy service registers `policyChange`.
+ * Tenant changes register `tenant.change`; policy commits register `policyChange`, whose
+ * `prepare` step re-runs the policy sandbox before the decision's transaction opens.
  */
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
@@ -70,8 +71,20 @@ export interface ApprovalRequest {
 /**
  * Applies an approved change inside the decision's transaction; returns what it did and
  * which tenants changed. Throw {@link approvalStale} when the change's base moved on.
+ * `prepared` is what the applier's `prepare` step returned (undefined without one).
  */
-export type ApprovalApplier = (trx: Transaction<Schema>, approval: Approval, actor: Actor) => Promise<{ result: Record<string, unknown>; tenants: string[] }>;
+export type ApprovalApplier<P = unknown> = (trx: Transaction<Schema>, approval: Approval, actor: Actor, prepared: P) => Promise<{ result: Record<string, unknown>; tenants: string[] }>;
+
+/**
+ * An applier with a step that runs before the decision's transaction opens: work that
+ * must not hold the transaction (a sandbox run, or any query on the plain connection,
+ * which on single-connection PGlite would wait forever for the open transaction). It
+ * may throw {@link approvalStale}; the applier re-checks the base under its row locks.
+ */
+export interface StagedApprovalApplier<P = unknown> {
+  prepare: (approval: Approval, actor: Decider) => Promise<P>;
+  apply: ApprovalApplier<P>;
+}
 
 /** Who decides. */
 export interface Decider extends Actor {
@@ -122,7 +135,7 @@ export interface ApprovalFilter {
 
 /** Stores, decides and applies approvals. */
 export class ApprovalGate {
-  readonly #appliers = new Map<string, ApprovalApplier>();
+  readonly #appliers = new Map<string, StagedApprovalApplier | { prepare?: undefined; apply: ApprovalApplier }>();
   readonly #decided: Array<(approval: Approval, tenants: string[]) => void> = [];
 
   constructor(
@@ -130,10 +143,14 @@ export class ApprovalGate {
     private readonly audit: AuditLog,
   ) {}
 
-  /** Register how changes of `applier` (a kind, or a named applier like `tenant.change`) are applied. */
-  onApproved(applier: string, apply: ApprovalApplier): void {
+  /**
+   * Register how changes of `applier` (a kind, or a named applier like `tenant.change`) are
+   * applied: a function, or `{ prepare, apply }` when part of the work must run before the
+   * decision's transaction (its result is handed to `apply`).
+   */
+  onApproved<P>(applier: string, apply: ApprovalApplier<undefined> | StagedApprovalApplier<P>): void {
     if (this.#appliers.has(applier)) throw new Error(`an applier for ${applier} is already registered`);
-    this.#appliers.set(applier, apply);
+    this.#appliers.set(applier, typeof apply === 'function' ? { apply: apply as ApprovalApplier } : (apply as StagedApprovalApplier));
   }
 
   /** Called after a decision commits (with the tenants an approval changed), e.g. to invalidate caches. */
@@ -196,26 +213,28 @@ export class ApprovalGate {
    * Approve (apply the change, then record the decision, in one transaction) or reject.
    * The requester may not approve their own request (rejecting it withdraws it); any other
    * decider's role must be one of the approval's approver roles. A stale change is refused and the approval marked `stale`.
+   * An applier's `prepare` step runs first, outside the transaction, after the same checks.
    */
   async decide(decider: Decider, id: string, decision: 'approve' | 'reject', reason?: string): Promise<Approval> {
     let touched: string[] = [];
     let approval: Approval;
     try {
+      let prepared: unknown;
+      if (decision === 'approve') {
+        // Checked here too, so nobody without the right to decide makes the prepare step run.
+        const row = await this.db.selectFrom('approvals').selectAll().where('id', '=', id).executeTakeFirst();
+        const current = this.#decidable(row, decider, id, decision);
+        const entry = this.#appliers.get(row!.applier);
+        if (entry?.prepare) prepared = await entry.prepare(current, decider);
+      }
       approval = await this.db.transaction().execute(async (trx) => {
         const row = await trx.selectFrom('approvals').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
-        if (!row || (decider.tenantId !== null && row.tenant_id !== decider.tenantId)) throw approvalNotFound(id);
-        const current = toApproval(row);
-        if (current.status !== 'pending') throw new TenancyError('approval_not_pending', 409, `approval ${id} is already ${current.status}`, { extensions: { approvalStatus: current.status } });
-        const withdrawal = current.requestedBy === decider.id && decision === 'reject';
-        if (current.requestedBy === decider.id && decision === 'approve') throw new TenancyError('self_approval', 403, 'the requester of a change cannot approve it; another approver must decide (the requester may reject it to withdraw it)');
-        if (!withdrawal && !current.approverRoles.includes(decider.role)) {
-          throw new TenancyError('approver_role_required', 403, `role ${decider.role} is not an approver for this change (approvers: ${current.approverRoles.join(', ')})`, { extensions: { approverRoles: current.approverRoles } });
-        }
+        const current = this.#decidable(row, decider, id, decision);
         let result: Record<string, unknown> | null = null;
         if (decision === 'approve') {
-          const apply = this.#appliers.get(row.applier);
-          if (!apply) throw new TenancyError('approval_unappliable', 409, `nothing in this control plane applies "${row.applier}" changes yet; the approval stays pending`);
-          const applied = await apply(trx, current, decider);
+          const entry = this.#appliers.get(row!.applier);
+          if (!entry) throw new TenancyError('approval_unappliable', 409, `nothing in this control plane applies "${row!.applier}" changes yet; the approval stays pending`);
+          const applied = await entry.apply(trx, current, decider, prepared);
           result = applied.result;
           touched = applied.tenants;
         }
@@ -226,8 +245,8 @@ export class ApprovalGate {
           .where('id', '=', id)
           .returningAll()
           .executeTakeFirstOrThrow();
-        await this.audit.append(trx, decider, { action: `approval.${decision}`, target: `approval/${id}`, tenantId: row.tenant_id, outcome: 'success', details: { kind: row.kind, requestedBy: row.requested_by, ...(reason ? { reason } : {}) } });
-        await addEvent(trx, decider, { type: `approval.${status}`, tenantId: row.tenant_id, payload: { id, tenantId: row.tenant_id, kind: row.kind, decidedBy: decider.id, ...(reason ? { reason } : {}) } });
+        await this.audit.append(trx, decider, { action: `approval.${decision}`, target: `approval/${id}`, tenantId: current.tenantId, outcome: 'success', details: { kind: current.kind, requestedBy: current.requestedBy, ...(reason ? { reason } : {}) } });
+        await addEvent(trx, decider, { type: `approval.${status}`, tenantId: current.tenantId, payload: { id, tenantId: current.tenantId, kind: current.kind, decidedBy: decider.id, ...(reason ? { reason } : {}) } });
         return toApproval(updated);
       });
     } catch (error) {
@@ -236,6 +255,19 @@ export class ApprovalGate {
     }
     for (const l of this.#decided) l(approval, touched);
     return approval;
+  }
+
+  /** The approval if `decider` may take `decision` on it now; else the problem that says why not. */
+  #decidable(row: Row | undefined, decider: Decider, id: string, decision: 'approve' | 'reject'): Approval {
+    if (!row || (decider.tenantId !== null && row.tenant_id !== decider.tenantId)) throw approvalNotFound(id);
+    const current = toApproval(row);
+    if (current.status !== 'pending') throw new TenancyError('approval_not_pending', 409, `approval ${id} is already ${current.status}`, { extensions: { approvalStatus: current.status } });
+    const withdrawal = current.requestedBy === decider.id && decision === 'reject';
+    if (current.requestedBy === decider.id && decision === 'approve') throw new TenancyError('self_approval', 403, 'the requester of a change cannot approve it; another approver must decide (the requester may reject it to withdraw it)');
+    if (!withdrawal && !current.approverRoles.includes(decider.role)) {
+      throw new TenancyError('approver_role_required', 403, `role ${decider.role} is not an approver for this change (approvers: ${current.approverRoles.join(', ')})`, { extensions: { approverRoles: current.approverRoles } });
+    }
+    return current;
   }
 
   async #markStale(actor: Actor, id: string, detail: string): Promise<void> {

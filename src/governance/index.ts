@@ -22,7 +22,7 @@ export type { WebhookInfo, DeliveryInfo, DeliveryAttempt, NewWebhook, WebhookCha
 export { WebhookDispatcher, retryAfterMs } from './webhook-dispatcher.js';
 export type { WebhookDispatcherOptions } from './webhook-dispatcher.js';
 export { ApprovalGate, approvalStale, approvalNotFound, APPROVAL_KINDS, APPROVER_ROLES, APPROVAL_STATUSES, APPROVAL_ID_PATTERN } from './approval-gate.js';
-export type { Approval, ApprovalKind, ApproverRole, ApprovalStatus, ApprovalRequest, ApprovalApplier, ApprovalFilter, Decider } from './approval-gate.js';
+export type { Approval, ApprovalKind, ApproverRole, ApprovalStatus, ApprovalRequest, ApprovalApplier, StagedApprovalApplier, ApprovalFilter, Decider } from './approval-gate.js';
 export { ApprovalAnnouncer } from './approval-notifier.js';
 export type { ApprovalNotifier, ApprovalNotice, ApprovalAnnouncerOptions } from './approval-notifier.js';
 export { WebhookApprovalNotifier } from './approval-webhook-notifier.js';
@@ -38,6 +38,8 @@ export { computeDrift, slope, DRIFT_STDDEV_FLOOR, DRIFT_THRESHOLD, POLICY_COMMIT
 export type { TenantDrift, PolicyConflict, PolicyConflictSource } from './drift.js';
 export {
   PolicyService,
+  registerPolicyApprovals,
+  POLICY_CHANGE_APPLIER,
   PolicyKeyStore,
   purgeTenantPolicies,
   findPolicyConflicts,
@@ -76,6 +78,9 @@ export type {
   SampleResult,
   RolloutInfo,
   ApprovalGate as PolicyApprovalCheck,
+  PolicyApprovalRequester,
+  PolicyChangeRequest,
+  PolicySubmission,
   ApprovalStatus as PolicyApprovalStatus,
   SandboxLimits,
   CompiledPolicy,

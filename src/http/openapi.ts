@@ -99,7 +99,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   },
   '/v1/tenants/{id}/policy-keys/{policyKeyId}': { delete: { summary: 'Remove a policy signing key (committed versions stay)', tags: ['policies'], ok: 200 } },
   '/v1/tenants/{id}/policies': {
-    post: { summary: 'Commit a signed policy in four reported stages (parse, validate, sandbox, commit); JSON or YAML; activate=false keeps the stable version, dryRun=true stops before commit', tags: ['policies'], body: 'PolicyInput', query: commitQuerySchema, ok: 201, idempotent: true },
+    post: { summary: 'Commit a signed policy in four reported stages (parse, validate, sandbox, commit); JSON or YAML; activate=false keeps the stable version, dryRun=true stops before commit; 202 with a pending approval (Location /v1/approvals/{id}) when the tenant\'s governance requires policyChange', tags: ['policies'], body: 'PolicyInput', query: commitQuerySchema, ok: 201, idempotent: true },
     get: { summary: "The tenant's policies: stable version and any rollout in progress", tags: ['policies'], query: policyListQuerySchema, ok: 200 },
   },
   '/v1/tenants/{id}/policies/evaluate': { post: { summary: 'Decide a request: allow or deny, with the rule, policy and version that decided', tags: ['policies'], body: 'PolicyEvaluation', ok: 200 } },

@@ -2,10 +2,12 @@
  * Policies: tenants' signed policies (CEL rules over declared request fields), committed
  * in four reported stages (parse, validate, sandbox, commit) as immutable versions,
  * evaluated on a cached fast path, rolled out as canaries, and compared across tenants
- * for conflicts. Also the tenants' Ed25519 policy signing keys.
+ * for conflicts. Also the tenants' Ed25519 policy signing keys, and the approval of
+ * commits for tenants whose governance requires `policyChange`.
  */
 export { PolicyService, purgeTenantPolicies, STAGES, DEFAULT_ROLLOUT_STEPS, rolloutBucket, allowlistOf } from './policy-service.js';
-export type { ApprovalGate, ApprovalStatus, CommitOptions, CommitResult, EvaluateInput, EvaluateResult, PolicyDecision, PolicyInfo, PolicyVersionInfo, PreparedPolicy, RolloutInfo, SampleResult, StageName, StageReport } from './policy-service.js';
+export type { ApprovalGate, ApprovalStatus, CommitOptions, PolicyApprovalRequester, PolicyChangeRequest, PolicySubmission, CommitResult, EvaluateInput, EvaluateResult, PolicyDecision, PolicyInfo, PolicyVersionInfo, PreparedPolicy, RolloutInfo, SampleResult, StageName, StageReport } from './policy-service.js';
+export { registerPolicyApprovals, POLICY_CHANGE_APPLIER } from './policy-approvals.js';
 export { PolicyKeyStore, parsePublicKey, POLICY_KEY_ID_PATTERN } from './policy-keys.js';
 export type { PolicyKeyInfo } from './policy-keys.js';
 export { findPolicyConflicts } from './policy-conflicts.js';

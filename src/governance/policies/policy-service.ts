@@ -14,6 +14,7 @@ import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import semver from 'semver';
 import { conflict, notFound, TenancyError, toPointer, type FieldError } from '../../errors.js';
 import { json, type Schema } from '../../infra/sql/index.js';
+import { approvalStale, type Approval } from '../approval-gate.js';
 import type { Actor, AuditLog } from '../audit-log.js';
 import { addEvent } from '../event-outbox.js';
 import { checkRules, compileRules, parseRules, type CompiledPolicy, type Decision } from './policy-engine.js';
@@ -119,16 +120,47 @@ export interface PreparedPolicy {
   source: string | null;
 }
 
-/** What the approvals module answers for a commit that did not come through it. */
-export type ApprovalGate = (request: { tenantId: string; name: string; domainId: string; usecaseId: string; semver: string; digest: string }) => Promise<'not_required' | 'required'>;
+/**
+ * What the approvals module answers for a commit that did not come through it. Called
+ * inside the commit's transaction: read through `trx`, never the plain connection.
+ */
+export type ApprovalGate = (request: { tenantId: string; name: string; domainId: string; usecaseId: string; semver: string; digest: string }, trx: Transaction<Schema>) => Promise<'not_required' | 'required'>;
+
+/** A commit the tenant's governance puts behind an approval, as handed to {@link PolicyApprovalRequester}. */
+export interface PolicyChangeRequest {
+  tenantId: string;
+  name: string;
+  domainId: string;
+  usecaseId: string;
+  semver: string;
+  digest: string;
+  /** The signed document, exactly as it will be committed. */
+  document: Record<string, unknown>;
+  activate: boolean;
+  source: string | null;
+  /** The policy's latest version when the request was filed (0: no version yet); anything else later makes the approval stale. */
+  latestVersion: number;
+  /** The requester's role, when known. */
+  role?: string | undefined;
+}
+
+/** Files a pending approval for a gated commit inside the commit's transaction (set by the approvals wiring). */
+export type PolicyApprovalRequester = (trx: Transaction<Schema>, actor: Actor, change: PolicyChangeRequest) => Promise<Approval>;
+
+/** What {@link PolicyService.submit} did: committed (or found unchanged), or filed a pending approval. */
+export type PolicySubmission = { outcome: 'committed'; result: CommitResult } | { outcome: 'pending'; approval: Approval; stages: StageReport[] };
 
 /** Options of a commit. */
 export interface CommitOptions {
   source?: string | null | undefined;
   /** Make the new version stable at once (default). False keeps the current stable version (for a canary rollout next). */
   activate?: boolean | undefined;
-  /** Set by the approvals module when it commits an approved request. */
-  approval?: { ref: string } | undefined;
+  /**
+   * Set by the approvals module when it commits an approved request. With `basedOnVersion`
+   * (the latest version when the request was filed) a policy that moved on since, or a
+   * rollout that started since, refuses the commit as `approval_stale`.
+   */
+  approval?: { ref: string; basedOnVersion?: number | undefined } | undefined;
   /** The tenant's spec when it is not stored yet (a bundle that creates the tenant). */
   tenantSpec?: Record<string, unknown> | undefined;
 }
@@ -191,6 +223,8 @@ export function rolloutBucket(rolloutId: string, key: string): number {
 export class PolicyService {
   /** Set by the approvals module: decides whether a commit needs an approved request first. */
   approvalGate: ApprovalGate | undefined;
+  /** Set by the approvals module: files the pending approval when {@link submit} meets a gated commit. */
+  approvalRequester: PolicyApprovalRequester | undefined;
   readonly #heads = new Map<string, { until: number; heads: HeadRow[] }>();
   readonly #compiled = new Map<string, { semver: string; compiled: CompiledPolicy }>();
 
@@ -310,6 +344,35 @@ export class PolicyService {
   }
 
   /**
+   * What `POST /v1/tenants/{id}/policies` does: all four stages, except that a commit the
+   * tenant's governance puts behind an approval (`policyChange`) is filed as a pending
+   * approval in the commit stage's transaction instead, after the same checks (stages 1-3
+   * ran, the semver still increases, no rollout in the way), and nothing is committed.
+   */
+  async submit(actor: Actor, tenantId: string, raw: unknown, options: Omit<CommitOptions, 'approval'> & { role?: string | undefined } = {}): Promise<PolicySubmission> {
+    const prepared = await this.prepare(tenantId, raw, options);
+    const requester = this.approvalRequester;
+    const outcome = await this.db.transaction().execute((trx) =>
+      this.#commitIn(trx, actor, prepared, options, requester ? (latestVersion) => requester(trx, actor, {
+        tenantId,
+        name: prepared.body.name,
+        domainId: prepared.body.domainId,
+        usecaseId: prepared.body.usecaseId,
+        semver: prepared.body.semver,
+        digest: prepared.digest,
+        document: prepared.document,
+        activate: options.activate ?? true,
+        source: prepared.source,
+        latestVersion,
+        role: options.role,
+      }) : undefined),
+    );
+    if ('approval' in outcome) return { outcome: 'pending', approval: outcome.approval, stages: prepared.stages };
+    this.invalidate(tenantId);
+    return { outcome: 'committed', result: outcome };
+  }
+
+  /**
    * Commit a document the approvals module approved: the same four stages, and the
    * version records `approvalStatus: approved` with the approval's reference.
    */
@@ -317,8 +380,16 @@ export class PolicyService {
     return this.commit(actor, tenantId, raw, { ...options, approval });
   }
 
-  /** The commit stage inside the caller's transaction (`POST /v1/apply` commits a whole bundle in one). */
+  /**
+   * The commit stage inside the caller's transaction (`POST /v1/apply` commits a whole bundle
+   * in one; an approval commits in its decision's). A gated commit fails with 409
+   * `policy_approval_required`: {@link submit} is what files approvals.
+   */
   async commitPrepared(trx: Transaction<Schema>, actor: Actor, prepared: PreparedPolicy, options: CommitOptions = {}): Promise<CommitResult> {
+    return (await this.#commitIn(trx, actor, prepared, options)) as CommitResult;
+  }
+
+  async #commitIn(trx: Transaction<Schema>, actor: Actor, prepared: PreparedPolicy, options: CommitOptions, request?: (latestVersion: number) => Promise<Approval>): Promise<CommitResult | { approval: Approval }> {
     const t = performance.now();
     const stages = [...prepared.stages];
     const { tenantId, body } = prepared;
@@ -332,18 +403,24 @@ export class PolicyService {
     // The head row serializes commits of one policy; re-check what validate saw.
     const head = await trx.selectFrom('policy_heads').selectAll().where('tenant_id', '=', tenantId).where('name', '=', body.name).forUpdate().executeTakeFirst();
     const latest = head ? await this.#version(trx, tenantId, body.name, head.latest_version) : undefined;
+    const basedOn = options.approval?.basedOnVersion;
+    if (basedOn !== undefined && (latest?.version ?? 0) !== basedOn) {
+      throw approvalStale(latest ? `policy ${body.name} is at version ${latest.version} (${latest.semver}), but the change was requested at version ${basedOn}` : `policy ${body.name} has no versions any more`);
+    }
     if (latest && latest.digest === prepared.digest) {
       stages.push({ name: 'commit', ok: true, ms: elapsed(t), skipped: true });
       return { policy: toVersionInfo(latest), committed: false, active: head!.stable_version === latest.version, stages };
     }
     if (latest && !semver.gt(body.semver, latest.semver)) fail('policy_semver_not_increasing', 409, `semver must be greater than the latest version's ${latest.semver} (committed meanwhile)`, '/semver');
     const activate = options.activate ?? true;
+    if (head && head.canary_version !== null && activate && basedOn !== undefined) throw approvalStale(`a rollout of version ${head.canary_version} of policy ${body.name} started after the change was requested`);
     if (head && head.canary_version !== null && activate) fail('policy_rollout_in_progress', 409, `policy ${body.name} has a rollout of version ${head.canary_version} in progress; promote or roll it back first, or commit with activate=false`, '');
     let approvalStatus: ApprovalStatus = 'not_required';
     if (options.approval) approvalStatus = 'approved';
     else if (this.approvalGate) {
-      const needed = await this.approvalGate({ tenantId, name: body.name, domainId: body.domainId, usecaseId: body.usecaseId, semver: body.semver, digest: prepared.digest });
-      if (needed === 'required') fail('policy_approval_required', 409, `policy ${body.name} needs an approved request before it is committed`, '');
+      const needed = await this.approvalGate({ tenantId, name: body.name, domainId: body.domainId, usecaseId: body.usecaseId, semver: body.semver, digest: prepared.digest }, trx);
+      if (needed === 'required' && request) return { approval: await request(latest?.version ?? 0) };
+      if (needed === 'required') fail('policy_approval_required', 409, `tenant ${tenantId} requires approval for policy changes: commit policy ${body.name} through POST /v1/tenants/${tenantId}/policies, which files an approval request`, '');
     }
     const version = (latest?.version ?? 0) + 1;
     const now = new Date().toISOString();

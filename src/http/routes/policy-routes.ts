@@ -2,7 +2,8 @@
  * Policies (`/v1/tenants/{id}/policies`): commit (four reported stages, JSON or YAML),
  * versions and their diff, recorded samples, evaluation, canary rollout, the tenant's
  * policy signing keys (`/v1/tenants/{id}/policy-keys`), and cross-tenant conflicts
- * (`/v1/policy-conflicts`, platform roles only). Another tenant's id answers 404.
+ * (`/v1/policy-conflicts`, platform roles only). Another tenant's id answers 404. A commit
+ * for a tenant whose governance requires `policyChange` answers 202 with a pending approval.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -136,7 +137,13 @@ export function policyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
       const prepared = await policies.prepare(id, body, { source: 'api' });
       return { dryRun: true, committed: false, unchanged: prepared.unchangedVersion !== null, stages: [...prepared.stages, { name: 'commit', ok: true, ms: 0, skipped: true }] };
     }
-    const result = await policies.commit(actorOf(request), id, body, { source: 'api', activate: q.activate === 'true' });
+    const submitted = await policies.submit(actorOf(request), id, body, { source: 'api', activate: q.activate === 'true', role: request.principal?.role });
+    if (submitted.outcome === 'pending') {
+      // The tenant's governance requires approval for policy changes: nothing was committed.
+      deps.onApprovalChange?.();
+      return reply.code(202).header('Location', `/v1/approvals/${submitted.approval.id}`).send({ status: 'pending_approval', approval: submitted.approval, stages: submitted.stages });
+    }
+    const result = submitted.result;
     if (!result.committed) return reply.code(200).send(result);
     return reply.code(201).header('Location', `/v1/tenants/${id}/policies/${result.policy.name}/versions/${result.policy.version}`).send(result);
   });
