@@ -13,11 +13,11 @@ import http from 'node:http';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { request as undiciRequest, Agent } from 'undici';
 import { loadConfig, startControlPlane } from '../dist/index.js';
 import { addEvent, compileRules, EventRelay, signPolicy } from '../dist/governance/index.js';
 import { connectEventBus } from '../dist/infra/bus/index.js';
+import { freshPgDatabase } from './support.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -33,24 +33,6 @@ async function api(url, method, path, body) {
   return res.json();
 }
 
-async function freshPg(base) {
-  const name = `tenancy_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(base);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
 
 /** Write `n` events to the outbox, 100 per transaction, spread over 10 tenants. */
 async function writeEvents(db, n, tag) {
@@ -239,7 +221,7 @@ async function policyHttpFigure(databaseUrl, bareResult) {
 export async function benchGovernance(engine, pgUrl, natsUrl = process.env.TENANCY_BENCH_NATS_URL ?? process.env.TENANCY_TEST_NATS_URL) {
   console.error(`\n== governance on ${engine}`);
   const dataDir = mkdtempSync(join(os.tmpdir(), 'tenancy-bench-gov-'));
-  const store = engine === 'postgres' ? await freshPg(pgUrl) : undefined;
+  const store = engine === 'postgres' ? await freshPgDatabase(pgUrl) : undefined;
   const env = { TENANCY_ADMIN_TOKEN: TOKEN, TENANCY_LOG_LEVEL: 'silent', TENANCY_WEBHOOK_ALLOW_PRIVATE: 'true', ...(store ? { TENANCY_DATABASE_URL: store.url } : {}) };
   const plane = await startControlPlane(loadConfig({ dataDir, port: '0' }, env), { listen: true, relayPollIntervalMs: 20, webhookPollIntervalMs: 50 });
   const out = { engine };
@@ -278,7 +260,7 @@ export async function benchGovernance(engine, pgUrl, natsUrl = process.env.TENAN
   } finally {
     await stopServer(bare);
   }
-  const httpStore = engine === 'postgres' ? await freshPg(pgUrl) : undefined;
+  const httpStore = engine === 'postgres' ? await freshPgDatabase(pgUrl) : undefined;
   try {
     out.policyHttp = await policyHttpFigure(httpStore?.url, bareResult);
   } finally {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../dist/config.js';
 import { startControlPlane } from '../dist/control-plane.js';
+import { freshPgDatabase } from './support.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -46,24 +47,6 @@ async function waitJob(url, id) {
   }
 }
 
-async function freshPg(base) {
-  const name = `tenancy_bench_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: base });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(base);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: base });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
 
 /** Run the isolation figures on one engine. */
 export async function benchIsolation(engine, pgUrl) {
@@ -76,8 +59,8 @@ export async function benchIsolation(engine, pgUrl) {
   mkdirSync(migrations);
   copyFileSync(new URL('../examples/app/migrations/0001_notes.sql', import.meta.url), join(migrations, '0001_notes.sql'));
   if (engine === 'postgres') {
-    const store = await freshPg(pgUrl);
-    const warehouse = await freshPg(pgUrl);
+    const store = await freshPgDatabase(pgUrl);
+    const warehouse = await freshPgDatabase(pgUrl);
     Object.assign(env, { TENANCY_DATABASE_URL: store.url, TENANCY_WAREHOUSE_URL: warehouse.url, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix });
     cleanup.push(store.drop, async () => {
       const admin = new pg.Client({ connectionString: pgUrl });

@@ -7,12 +7,12 @@
 // - lineage export: GET .../lineage/export (JSON Lines, streamed) of every record;
 // - drift map: GET /v1/governance/drift over 200 tenants vs GET /v1/tenants of the same page;
 // - a PATCH that waits for approval (202) vs a plain PATCH.
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { loadConfig, startControlPlane } from '../dist/index.js';
+import { freshPgDatabase } from './support.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const PG_URL = process.env.TENANCY_BENCH_DATABASE_URL ?? process.env.TENANCY_TEST_DATABASE_URL;
@@ -100,29 +100,11 @@ async function run(engine, databaseUrl) {
   }
 }
 
-async function freshDatabase(url) {
-  const name = `tenancy_bench_gov_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: url });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
 
 const results = { at: new Date().toISOString(), node: process.version, cpus: os.cpus().length, runs: [] };
 results.runs.push(await run('pglite'));
 if (PG_URL) {
-  const db = await freshDatabase(PG_URL);
+  const db = await freshPgDatabase(PG_URL);
   try {
     results.runs.push(await run('postgres', db.url));
   } finally {

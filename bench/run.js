@@ -6,10 +6,10 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import pg from 'pg';
 import { benchGovernance } from './governance.js';
 import { benchIsolation } from './isolation.js';
 import { benchSdk } from './sdk.js';
+import { freshPgDatabase } from './support.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const DURATION = Number(process.env.TENANCY_BENCH_SECONDS ?? 10);
@@ -202,24 +202,6 @@ async function benchKeys(engine, databaseUrl) {
   return out;
 }
 
-async function freshPgDatabase() {
-  const name = `tenancy_bench_${randomBytes(4).toString('hex')}`;
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  await c.query(`create database ${name}`);
-  await c.end();
-  const u = new URL(PG_URL);
-  u.pathname = `/${name}`;
-  return {
-    url: u.toString(),
-    async drop() {
-      const d = new pg.Client({ connectionString: PG_URL });
-      await d.connect();
-      await d.query(`drop database if exists ${name} with (force)`);
-      await d.end();
-    },
-  };
-}
 
 const results = { keys: [], governance: [], startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationSeconds: DURATION, engines: [], audit: [] };
 if (ONLY_SDK) {
@@ -248,7 +230,7 @@ if (!ONLY_GET && !ONLY_ISOLATION && !ONLY_GOVERNANCE) {
 }
 if (PG_URL && !ONLY_ISOLATION && !ONLY_GOVERNANCE) {
   if (!ONLY_KEYS) {
-    const db = await freshPgDatabase();
+    const db = await freshPgDatabase(PG_URL);
     try {
       results.engines.push(await benchEngine('postgres', db.url, results.bare));
     } finally {
@@ -256,7 +238,7 @@ if (PG_URL && !ONLY_ISOLATION && !ONLY_GOVERNANCE) {
     }
   }
   if (!ONLY_GET) {
-    const db2 = await freshPgDatabase();
+    const db2 = await freshPgDatabase(PG_URL);
     try {
       if (!ONLY_KEYS) results.audit.push(await benchAuditAppend('postgres', db2.url));
       results.keys.push(await benchKeys('postgres', db2.url));

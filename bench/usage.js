@@ -7,14 +7,13 @@
 // - the SDK recorder's per-request cost (UsageMeter.request) against an empty call.
 //
 // Results go to bench/results/usage-<timestamp>.json.
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { sql } from 'kysely';
 import { loadConfig, startControlPlane } from '../dist/index.js';
 import { TenancyClient, UsageMeter } from '../dist/sdk/index.js';
+import { freshPgDatabase } from './support.js';
 
 const PG_URL = process.env.TENANCY_BENCH_DATABASE_URL ?? process.env.TENANCY_TEST_DATABASE_URL;
 const BATCHES = Number(process.env.TENANCY_BENCH_USAGE_BATCHES ?? 30);
@@ -31,24 +30,6 @@ function summary(ms, meters) {
   return { batches: ms.length, metersPerSec: Math.round((meters / total) * 1000), batchP50Ms: +pct(sorted, 50).toFixed(2), batchP99Ms: +pct(sorted, 99).toFixed(2) };
 }
 
-async function freshDatabase() {
-  const name = `tenancy_bench_usage_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: PG_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(PG_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const c = new pg.Client({ connectionString: PG_URL });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    },
-  };
-}
 
 async function benchIngest(engine, databaseUrl) {
   const dataDir = mkdtempSync(join(os.tmpdir(), 'tenancy-bench-usage-'));
@@ -113,7 +94,7 @@ console.log('recorder', JSON.stringify(results.recorder));
 results.engines.push(await benchIngest('pglite', undefined));
 console.log(JSON.stringify(results.engines.at(-1)));
 if (PG_URL) {
-  const db = await freshDatabase();
+  const db = await freshPgDatabase(PG_URL);
   try {
     results.engines.push(await benchIngest('postgres', db.url));
     console.log(JSON.stringify(results.engines.at(-1)));

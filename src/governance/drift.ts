@@ -15,15 +15,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Schema } from '../infra/sql/index.js';
-
-/** Two tenants whose policies for one domain and use case disagree (from the policy service). */
-export interface PolicyConflict {
-  tenants: [string, string];
-  domainId: string;
-  usecaseId: string;
-  rule: string;
-  detail: string;
-}
+import type { PolicyConflict } from './policies/index.js';
 
 /** Where conflicts between tenant policies come from (the policy service implements it). */
 export interface PolicyConflictSource {

@@ -35,7 +35,7 @@ export type { SovereigntyRules, SovereigntyFacts, SovereigntyOperation, Sovereig
 export { LineageStore, lineageBatchSchema, lineageRecordSchema, MAX_LINEAGE_BATCH } from './lineage-store.js';
 export type { LineageRecord, LineageInput, LineageFilter } from './lineage-store.js';
 export { computeDrift, slope, DRIFT_STDDEV_FLOOR, DRIFT_THRESHOLD, POLICY_COMMITTED_TYPES } from './drift.js';
-export type { TenantDrift, PolicyConflict, PolicyConflictSource } from './drift.js';
+export type { TenantDrift, PolicyConflictSource } from './drift.js';
 export {
   PolicyService,
   registerPolicyApprovals,
@@ -66,6 +66,7 @@ export {
   RULE_KIND_PATTERN,
 } from './policies/index.js';
 export type {
+  PolicyConflict,
   PolicyInfo,
   PolicyVersionInfo,
   PolicyKeyInfo,
