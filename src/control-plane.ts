@@ -241,7 +241,13 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       databaseBytes: async (id) => {
         const tenant = await registry.get(id);
         if (tenant.status.phase !== 'active' && tenant.status.phase !== 'suspended') return undefined;
-        const ctx = isolationContext(id, tenant.spec, tenant.status.placement?.profile);
+        // Not while the controller has work on the tenant's place (a move, a profile change),
+        // and not by opening an embedded dedicated instance just to measure it: those are
+        // few (at most 4 open at once) and the controller's work needs them.
+        const placed = tenant.status.placement?.profile;
+        if (!placed || tenant.status.placement?.movingFrom || placed !== tenant.spec.profile) return undefined;
+        if (databases.engine === 'pglite' && placed !== 'mt-standard') return undefined;
+        const ctx = isolationContext(id, tenant.spec, placed);
         const rows = await databases.withTenant(ctx, (session) =>
           session.query<{ bytes: string }>("select coalesce(sum(pg_total_relation_size(c.oid)), 0)::text as bytes from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and c.relkind in ('r', 'm', 'p')"),
         );
