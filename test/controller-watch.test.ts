@@ -119,3 +119,38 @@ describe('a verb committed while a reconcile is in its resource steps', () => {
     expect((await plane.resources.databases.observe(isolationContext(id, (await plane.registry.get(id)).spec))).exists).toBe(false);
   }, 60_000);
 });
+
+describe('a profile change that an archive overtook', () => {
+  let plane: TestPlane;
+  beforeAll(async () => {
+    plane = await startTestPlane('pglite');
+  }, 60_000);
+  afterAll(async () => {
+    await plane?.stop();
+  });
+
+  it('is carried out once the tenant is restored onto its old place', async () => {
+    const id = 'overtaken-move';
+    await createActive(plane, id);
+    // The move and the archive are both asked for before the controller takes up either.
+    await plane.controller.stop();
+    expect((await call(plane, 'PATCH', `/v1/tenants/${id}`, { spec: { profile: 'st-dedicated' } })).statusCode).toBe(200);
+    expect((await call(plane, 'POST', `/v1/tenants/${id}/archive`, {})).statusCode).toBe(200);
+    plane.controller.start();
+    await waitForPhase(plane, id, 'archived', 30_000);
+    expect((await plane.registry.get(id)).status.placement?.profile).toBe('mt-standard');
+    expect((await call(plane, 'POST', `/v1/tenants/${id}/restore`, {})).statusCode).toBe(200);
+    await waitForPhase(plane, id, 'active', 30_000);
+    // Restored where it was archived from, it then moves to the place its spec names.
+    const deadline = Date.now() + 30_000;
+    let placement = (await plane.registry.get(id)).status.placement;
+    while (placement?.profile !== 'st-dedicated' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      placement = (await plane.registry.get(id)).status.placement;
+    }
+    expect(placement?.profile).toBe('st-dedicated');
+    const ctx = isolationContext(id, (await plane.registry.get(id)).spec, 'st-dedicated');
+    expect((await plane.resources.databases.observe(ctx)).exists).toBe(true);
+    expect((await plane.resources.databases.observe(isolationContext(id, (await plane.registry.get(id)).spec, 'mt-standard'))).exists).toBe(false);
+  }, 90_000);
+});

@@ -44,6 +44,8 @@ function hasWork(eb: ExpressionBuilder<Schema, 'tenants'>): Expression<SqlBool> 
     eb('phase', 'in', ['provisioning', 'archiving', 'deleting']),
     eb('moving_to', 'is not', null),
     eb('moving_from', 'is not', null),
+    // A profile change that an archive overtook: restored onto its old place, it moves now.
+    eb.and([eb('phase', '=', 'active'), sql<boolean>`tenants.placed_profile is not null and tenants.placed_profile <> tenants.spec->>'profile'`]),
     sql<boolean>`tenants.resources_phase is distinct from tenants.phase`,
     sql<boolean>`tenants.resources_generation is distinct from tenants.generation`,
     eb.and([eb('phase', '=', 'deleted'), eb('purged_at', 'is', null), eb('purge_after', '<=', new Date())]),
@@ -225,6 +227,7 @@ export class TenantController {
     const seen = await this.#externalSteps(id);
     let changed = true;
     let stale = false;
+    let movePending = false;
     await this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('tenants').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
       if (!row) {
@@ -252,6 +255,8 @@ export class TenantController {
         case 'provisioning':
           await this.keyRing.ensureTenantKey(id, trx);
           await trx.updateTable('tenants').set({ placed_profile: row.placed_profile ?? (row.spec as unknown as TenantSpec).profile }).where('id', '=', id).execute();
+          // Restored onto the place it was archived from while its spec names another: the move comes next.
+          movePending = row.placed_profile !== null && row.placed_profile !== (row.spec as unknown as TenantSpec).profile;
           await this.#setStatus(trx, id, phase, 'active', row.generation, setCondition(conditions.filter((c) => c.type !== 'Degraded'), { type: 'Ready', status: 'True', reason: 'Provisioned', message: 'the tenant is ready' }, now), 'tenant.provisioned');
           return;
         case 'archiving':
@@ -288,7 +293,7 @@ export class TenantController {
       }
     });
     if (changed) this.registry.notify(id, 'controller');
-    if (stale) this.enqueue(id);
+    if (stale || movePending) this.enqueue(id);
   }
 
   async #setStatus(trx: Transaction<Schema>, id: string, from: Phase, to: Phase, generation: number, conditions: Condition[], action: string, details: Record<string, unknown> = {}): Promise<void> {
