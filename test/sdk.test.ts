@@ -181,6 +181,25 @@ describe('SDK middleware', () => {
     await until(async () => (await get(app.url + '/whoami', token)).status === 401, 2_000);
   });
 
+  it('starts following at the head of the events, replaying only revocations', async () => {
+    const key = await tenantKey(plane, 'sdk-alpha', 'viewer');
+    const { token } = (await call(plane, 'POST', '/v1/tokens', {}, { token: key.token })).json();
+    expect((await call(plane, 'DELETE', `/v1/tenants/sdk-alpha/api-keys/${key.id}`)).statusCode).toBe(200);
+    const fresh = await createTenancy({ controlPlane: { url: plane.url, token: appToken } });
+    const seen: string[] = [];
+    fresh.feed.onEvent((event) => seen.push(event.type));
+    try {
+      await fresh.start();
+      // The history holds tenant creations, suspensions and more: only revocations come back.
+      expect(seen.length).toBeGreaterThan(0);
+      expect(new Set(seen)).toEqual(new Set(['tenancy.apikey.revoked']));
+      // A token of the key revoked before this app started stays refused.
+      await expect(fresh.credentials.resolve(`Bearer ${token}`)).rejects.toMatchObject({ code: 'invalid_credentials' });
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it('answers 503 while the control plane cannot be reached, never a stale tenant', async () => {
     const offline = await createTenancy({ controlPlane: { url: 'http://127.0.0.1:1', token: appToken, timeoutMs: 500 } });
     const app = await startGuardedApp('hono', offline);

@@ -77,6 +77,14 @@ export async function listEvents(db: Kysely<Schema>, filter: EventFilter): Promi
   return rows.map(toStoredEvent);
 }
 
+/** The sequence number of the newest event (of one tenant, or of all), 0 when there is none. */
+export async function eventHead(db: Kysely<Schema>, tenantId: string | undefined): Promise<number> {
+  let q = db.selectFrom('outbox').select((eb) => eb.fn.max('seq').as('head'));
+  if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+  const row = await q.executeTakeFirst();
+  return Number(row?.head ?? 0);
+}
+
 /** Map an outbox row. */
 export function toStoredEvent(r: Selectable<Schema['outbox']>): StoredEvent {
   return {

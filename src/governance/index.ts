@@ -8,7 +8,7 @@
  */
 export { AuditLog, ChainVerifier, verifyAuditLog, recordHash, canonicalRecord, GENESIS_HASH, CHECKPOINT_INTERVAL } from './audit-log.js';
 export type { Actor, AuditEntry, AuditRecord, AuditVerification } from './audit-log.js';
-export { addEvent, readEvents, listEvents } from './event-outbox.js';
+export { addEvent, readEvents, listEvents, eventHead } from './event-outbox.js';
 export type { OutboxEvent, StoredEvent, EventFilter } from './event-outbox.js';
 export { toCloudEvent, cloudEventType, typeMatches, sequenceOf, TYPE_FILTER_PATTERN, PLATFORM_KEY, CLOUDEVENTS_JSON } from './cloud-event.js';
 export type { CloudEvent } from './cloud-event.js';

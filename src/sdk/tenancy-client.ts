@@ -80,8 +80,9 @@ export class TenancyClient {
   }
 
   /** A page of events after the cursor `after`, oldest first. */
-  events(after: number, limit = 1000): Promise<{ items: TenancyEvent[]; next: number | null }> {
-    return this.request('GET', `/v1/events?after=${after}&limit=${limit}`, { propagate: false });
+  events(after: number | undefined, limit = 1000, type?: string): Promise<{ items: TenancyEvent[]; next: number | null; head?: number }> {
+    const query = [...(after !== undefined ? [`after=${after}`] : []), `limit=${limit}`, ...(type ? [`type=${encodeURIComponent(type)}`] : [])].join('&');
+    return this.request('GET', `/v1/events?${query}`, { propagate: false });
   }
 
   /** URL of the control plane's JWKS. */

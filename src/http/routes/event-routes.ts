@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { listEvents, toCloudEvent, TYPE_FILTER_PATTERN } from '../../governance/index.js';
+import { eventHead, listEvents, toCloudEvent, TYPE_FILTER_PATTERN } from '../../governance/index.js';
 import { parseOrThrow, tenantIdSchema } from '../../tenants/index.js';
 import type { Guard, HttpDeps } from '../context.js';
 
@@ -28,6 +28,9 @@ export function eventRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     const tenantId = principal.tenantId ?? q.tenant ?? guard.scopeOf(request, principal);
     const events = await listEvents(deps.db, { afterSeq: q.after ?? 0, limit: q.limit, tenantId, type: q.type });
     const last = events[events.length - 1];
-    return { items: events.map((e) => toCloudEvent(e, deps.eventSource)), next: events.length === q.limit && last ? last.seq : null };
+    const page = { items: events.map((e) => toCloudEvent(e, deps.eventSource)), next: events.length === q.limit && last ? last.seq : null };
+    // A reader starting afresh (no cursor) also learns where the history it may see ends now,
+    // so it can follow from there without replaying it all.
+    return q.after === undefined ? { ...page, head: await eventHead(deps.db, tenantId) } : page;
   });
 }
