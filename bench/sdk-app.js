@@ -25,9 +25,9 @@ const url = await app.listen({ port: 0, host: '127.0.0.1' });
 process.send({ type: 'ready', url });
 process.on('message', async (m) => {
   if (m.type === 'memory') {
-    // Idle first, so V8's memory reducer has shrunk a young generation grown by the traffic
-    // (both apps get the same), then collect.
-    await new Promise((r) => setTimeout(r, 5000));
+    // Idle first, so V8's memory reducer (it acts some 8 s after allocation slows down) has
+    // shrunk a young generation grown by the traffic (both apps get the same), then collect.
+    await new Promise((r) => setTimeout(r, Number(process.env.TENANCY_BENCH_IDLE_MS ?? 12_000)));
     for (let i = 0; i < 3; i++) {
       global.gc?.();
       await new Promise((r) => setTimeout(r, 50));

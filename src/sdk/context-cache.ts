@@ -53,6 +53,15 @@ export class TenantContextCache {
     return pending;
   }
 
+  /** The tenant's context when the cache holds a trusted one, without waiting; else undefined. */
+  peek(tenantId: string): TenantContext | undefined {
+    const hit = this.#entries.get(tenantId);
+    if (!hit || hit.until <= Date.now() || !this.feed.healthy()) return undefined;
+    this.#entries.delete(tenantId);
+    this.#entries.set(tenantId, hit);
+    return hit.context;
+  }
+
   /** Forget a tenant's context (an event named it). */
   invalidate(tenantId: string): void {
     this.#entries.delete(tenantId);

@@ -65,6 +65,19 @@ export class CredentialResolver {
     return principal;
   }
 
+  /**
+   * The principal of an API key resolved recently, without waiting: the hot path of a busy
+   * app. Undefined when the credential needs {@link resolve} (first use, expired entry, a
+   * JWT, or anything unusual about the header, which `resolve` then explains).
+   */
+  peek(header: string | undefined): Principal | undefined {
+    if (header === undefined || header.length > 8_199 || !header.startsWith('Bearer tnc_')) return undefined;
+    // Cached credentials contain no whitespace, so a header with any finds no entry here.
+    const hit = this.#keys.get(sha256(header.slice(7)));
+    if (!hit || hit.until <= Date.now() || this.#revoked.has(hit.principal.keyId)) return undefined;
+    return hit.principal;
+  }
+
   /** A key was revoked: drop it now and refuse its tokens until they would have expired anyway. */
   revoke(keyId: string, at = Date.now()): void {
     if (at + REVOCATION_MEMORY_MS < Date.now()) return;

@@ -81,17 +81,25 @@ export class QuotaGuard {
     feed.onReset(() => this.#costs.clear());
   }
 
-  /** Refuse the request when the tenant's monthly cost is over its cap (per `costEnforcement`). */
-  async checkCost(tenant: TenantContext, write: boolean): Promise<void> {
-    if (this.#enforcement === 'off' || (this.#enforcement === 'writes' && !write)) return;
-    let entry = this.#costs.get(tenant.id);
+  /**
+   * Refuse the request when the tenant's monthly cost is over its cap (per `costEnforcement`).
+   * Answers at once (undefined, or a throw) when nothing has to be read first.
+   */
+  checkCost(tenant: TenantContext, write: boolean): Promise<void> | undefined {
+    if (this.#enforcement === 'off' || (this.#enforcement === 'writes' && !write)) return undefined;
+    const entry = this.#costs.get(tenant.id);
     if (!entry) {
-      await this.#refresh(tenant.id);
-      entry = this.#costs.get(tenant.id);
-      if (!entry) return;
-    } else if (Date.now() - entry.fetchedAt > this.#ttlMs) {
-      void this.#refresh(tenant.id);
+      return this.#refresh(tenant.id).then(() => {
+        const read = this.#costs.get(tenant.id);
+        if (read) this.#judge(tenant, read);
+      });
     }
+    if (Date.now() - entry.fetchedAt > this.#ttlMs) void this.#refresh(tenant.id);
+    this.#judge(tenant, entry);
+    return undefined;
+  }
+
+  #judge(tenant: TenantContext, entry: CostEntry): void {
     const limit = tenant.quotas.maxCostPerMonthUsd;
     const now = Date.now();
     if (entry.resetsAt <= now) return;

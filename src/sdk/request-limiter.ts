@@ -59,6 +59,21 @@ interface Meter {
   limit: (tenant: TenantContext) => number;
   windowSeconds: number;
   code: 'rate_limited' | 'quota_exceeded';
+  /** The meter's `RateLimit-Policy` item for a limit (cached: limits rarely change). */
+  policy: (limit: number) => string;
+}
+
+/** A meter's policy item, built once per distinct limit (a few per meter in practice). */
+function policyOf(name: string, windowSeconds: number): (limit: number) => string {
+  const cache = new Map<number, string>();
+  return (limit) => {
+    let item = cache.get(limit);
+    if (item === undefined) {
+      if (cache.size >= 1_000) cache.clear();
+      cache.set(limit, (item = `"${name}";q=${limit};w=${windowSeconds}`));
+    }
+    return item;
+  };
 }
 
 const HOUR_SECONDS = 3_600;
@@ -97,15 +112,15 @@ export class RequestLimiter {
         : new RateLimiterMemory({ keyPrefix: `${prefix}:${name}`, points, duration });
     if (options.perTenant) {
       const p = options.perTenant;
-      this.#meters.push({ name: 'tenant', limiter: make('tenant', p.points, p.durationSeconds), key: (t) => t.id, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited' });
+      this.#meters.push({ name: 'tenant', limiter: make('tenant', p.points, p.durationSeconds), key: (t) => t.id, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('tenant', p.durationSeconds) });
     }
     if (options.perCredential) {
       const p = options.perCredential;
-      this.#meters.push({ name: 'credential', limiter: make('credential', p.points, p.durationSeconds), key: (_t, pr) => pr.keyId, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited' });
+      this.#meters.push({ name: 'credential', limiter: make('credential', p.points, p.durationSeconds), key: (_t, pr) => pr.keyId, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('credential', p.durationSeconds) });
     }
     // The quota differs per tenant and may change at any time, so the store only counts
     // (its own limit is out of reach) and the comparison with the current quota is ours.
-    this.#meters.push({ name: 'hourly', limiter: make('hourly', Number.MAX_SAFE_INTEGER, HOUR_SECONDS), key: (t) => t.id, limit: (t) => t.quotas.maxRequestsPerHour, windowSeconds: HOUR_SECONDS, code: 'quota_exceeded' });
+    this.#meters.push({ name: 'hourly', limiter: make('hourly', Number.MAX_SAFE_INTEGER, HOUR_SECONDS), key: (t) => t.id, limit: (t) => t.quotas.maxRequestsPerHour, windowSeconds: HOUR_SECONDS, code: 'quota_exceeded', policy: policyOf('hourly', HOUR_SECONDS) });
   }
 
   /** Build a limiter; with `redisUrl`, connects to Redis (loaded only then). */
@@ -121,36 +136,44 @@ export class RequestLimiter {
 
   /** Count the request against every meter; throws a 429/503 problem when it may not run. */
   async admit(tenant: TenantContext, principal: Principal, write: boolean): Promise<Granted> {
-    const results = await Promise.allSettled(this.#meters.map((m) => m.limiter.consume(`${m.key(tenant, principal)}`)));
-    const policies: string[] = [];
-    const remaining: string[] = [];
+    // On every request: one store call per meter, awaited in turn (each answers at once in
+    // memory), and header values built from cached policy strings.
+    const meters = this.#meters;
+    let policy = '';
+    let remaining = '';
     let refusal: TenancyError | undefined;
     let storeFailed = false;
-    results.forEach((result, i) => {
-      const meter = this.#meters[i]!;
-      let res: RateLimiterRes;
-      if (result.status === 'fulfilled') res = result.value;
-      else if (result.reason instanceof RateLimiterRes) res = result.reason;
+    // Redis: the meters' round trips overlap. A refusal comes back as a rejected RateLimiterRes.
+    const parallel = this.redis ? await Promise.all(meters.map((m) => m.limiter.consume(m.key(tenant, principal)).catch((error: unknown) => error))) : undefined;
+    for (let i = 0; i < meters.length; i++) {
+      const meter = meters[i]!;
+      let outcome: unknown;
+      if (parallel) outcome = parallel[i];
       else {
-        storeFailed = true;
-        return;
+        try {
+          outcome = await meter.limiter.consume(meter.key(tenant, principal));
+        } catch (error) {
+          outcome = error;
+        }
       }
+      if (!(outcome instanceof RateLimiterRes)) {
+        storeFailed = true;
+        continue;
+      }
+      const res = outcome;
       const limit = meter.limit(tenant);
-      const left = Math.max(0, limit - res.consumedPoints);
-      const resetSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-      policies.push(`"${meter.name}";q=${limit};w=${meter.windowSeconds}`);
-      remaining.push(`"${meter.name}";r=${left};t=${resetSeconds}`);
+      const left = limit > res.consumedPoints ? limit - res.consumedPoints : 0;
+      const resetSeconds = res.msBeforeNext > 1000 ? Math.ceil(res.msBeforeNext / 1000) : 1;
+      policy = policy === '' ? meter.policy(limit) : `${policy}, ${meter.policy(limit)}`;
+      const r = `"${meter.name}";r=${left};t=${resetSeconds}`;
+      remaining = remaining === '' ? r : `${remaining}, ${r}`;
       if (res.consumedPoints > limit && !refusal) {
         const extensions = meter.code === 'quota_exceeded' ? { quota: 'maxRequestsPerHour', limit, current: res.consumedPoints - 1 } : { policy: meter.name, limit, windowSeconds: meter.windowSeconds };
         const detail = meter.code === 'quota_exceeded' ? `tenant ${tenant.id} used its quota of ${limit} requests per hour` : `the ${meter.name} rate limit of ${limit} requests per ${meter.windowSeconds} s is used up`;
         refusal = refusalError(meter.code, 429, detail, { extensions, headers: { 'Retry-After': String(resetSeconds) } });
       }
-    });
-    const headers: Record<string, string> = {};
-    if (policies.length > 0) {
-      headers['RateLimit-Policy'] = policies.join(', ');
-      headers.RateLimit = remaining.join(', ');
     }
+    const headers: Record<string, string> = policy === '' ? {} : { 'RateLimit-Policy': policy, RateLimit: remaining };
     if (storeFailed && (write ? this.#writes : this.#reads) === 'closed') {
       throw new TenancyError('rate_limiter_unavailable', 503, 'the rate limiter cannot reach its store; try again shortly', { headers: { 'Retry-After': '1' } });
     }

@@ -63,7 +63,7 @@ export interface Admission {
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const TENANT_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const READS = new Set(['GET', 'HEAD', 'OPTIONS', 'get', 'head', 'options']);
 /** Lifecycle events after which a tenant's database logins or password may have changed. */
 const POOL_EVENTS = new Set(['suspended', 'resumed', 'archived', 'restored', 'deleting', 'deleted', 'purged'].map((e) => `tenancy.tenant.${e}`));
 
@@ -106,6 +106,8 @@ export class Tenancy {
   readonly audit: AppAuditLogger;
   readonly #trusted: Set<string>;
   #ready: Promise<void> | undefined;
+  /** The feed has started: requests skip waiting for it. */
+  #started = false;
 
   constructor(options: TenancyOptions, limiter: RequestLimiter) {
     this.client = new TenancyClient(options.controlPlane);
@@ -150,15 +152,15 @@ export class Tenancy {
   /** Run the pipeline; throws a `TenancyError` (401/403/404/429/503) when the request may not proceed. */
   async admit(request: IncomingRequest, correlation = correlationOf(request)): Promise<Admission> {
     const metrics = this.metrics;
-    if (!metrics) return this.#admit(request, correlation, undefined);
     const known: { tenantId?: string } = {};
     let admission: Admission;
     try {
       admission = await this.#admit(request, correlation, known);
     } catch (error) {
-      metrics.refused(known.tenantId, error instanceof TenancyError ? error.code : 'internal');
+      metrics?.refused(known.tenantId, error instanceof TenancyError ? error.code : 'internal');
       throw error;
     }
+    if (!metrics) return admission;
     const done = metrics.admitted(admission.scope.tenant.id);
     const release = admission.release;
     let ended = false;
@@ -171,12 +173,21 @@ export class Tenancy {
     return admission;
   }
 
-  async #admit(request: IncomingRequest, correlation: ReturnType<typeof correlationOf>, known: { tenantId?: string } | undefined): Promise<Admission> {
+  /**
+   * The pipeline. Every step answers from memory when it can (a started feed, a credential
+   * and a context cached, a cost that needs no read): a busy app's request then waits only
+   * for the limiter's store.
+   */
+  async #admit(request: IncomingRequest, correlation: ReturnType<typeof correlationOf>, known: { tenantId?: string }): Promise<Admission> {
     const { requestId, traceparent } = correlation;
-    await this.start().catch((cause: unknown) => {
-      throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy event feed could not start', { cause, headers: { 'Retry-After': '1' } });
-    });
-    const principal = await this.credentials.resolve(request.header('authorization'));
+    if (!this.#started) {
+      await this.start().catch((cause: unknown) => {
+        throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy event feed could not start', { cause, headers: { 'Retry-After': '1' } });
+      });
+      this.#started = true;
+    }
+    const authorization = request.header('authorization');
+    const principal = this.credentials.peek(authorization) ?? (await this.credentials.resolve(authorization));
     const named = request.header('x-tenant-id');
     if (named !== undefined && !TENANT_ID.test(named)) {
       throw new TenancyError('invalid_header', 400, 'X-Tenant-ID is not a valid tenant id', { errors: [{ path: '/headers/x-tenant-id', message: 'must be a DNS label' }] });
@@ -192,16 +203,18 @@ export class Tenancy {
       if (named === undefined) throw new TenancyError('tenant_required', 400, 'a platform credential must name the tenant with X-Tenant-ID');
       tenantId = named;
     }
-    const tenant = await this.contexts.get(tenantId);
+    const tenant = this.contexts.peek(tenantId) ?? (await this.contexts.get(tenantId));
     // Labelled only once the tenant exists: a trusted caller's typo is no metric label.
-    if (known) known.tenantId = tenantId;
+    known.tenantId = tenantId;
     const refused = refusal(tenant.phase);
     if (refused) throw new TenancyError(refused.code, 403, `${refused.detail}; its requests are refused`, { extensions: { phase: tenant.phase } });
-    const write = !READS.has(request.method.toUpperCase());
-    await this.quotas.checkCost(tenant, write);
+    const write = !READS.has(request.method);
+    const cost = this.quotas.checkCost(tenant, write);
+    if (cost) await cost;
     const granted = await this.limiter.admit(tenant, principal, write);
     this.usage.request(tenant.id);
-    return { scope: { tenant, principal, requestId, traceparent, databases: this.databases, logger: this.logger, audit: this.audit }, headers: { 'X-Request-Id': requestId, ...granted.headers }, release: granted.release };
+    granted.headers['X-Request-Id'] = requestId;
+    return { scope: { tenant, principal, requestId, traceparent, databases: this.databases, logger: this.logger, audit: this.audit }, headers: granted.headers, release: granted.release };
   }
 
   /** Flush usage, stop following events and close the limiter's store. */

@@ -35,23 +35,30 @@ export function headerOf(headers: Record<string, string | string[] | undefined>,
   return Array.isArray(value) ? value.join(',') : value;
 }
 
+/** Where the adapter keeps a request's admission (a symbol: no clash with app decorations). */
+const ADMISSION = Symbol('tenancy.admission');
+/** Marks a request whose client went away while it waited for a slot. */
+const ABORTED = Symbol('tenancy.aborted');
+
+type Tracked = FastifyRequestLike & { [ADMISSION]?: Admission; [ABORTED]?: true };
+
 /** Add the Tenancy pipeline to a Fastify instance. */
 export function tenancyFastify(app: FastifyLike, tenancy: Tenancy): void {
-  const admissions = new WeakMap<object, Admission>();
-  // A request can wait for a slot (fair scheduling); one whose client left meanwhile must
-  // give its slot straight back, since no response hook will run for it.
-  const aborted = new WeakSet<object>();
-  app.addHook('onRequest', async (request, reply) => {
-    const incoming = { method: request.method, url: request.url, header: (name: string) => headerOf(request.headers, name) };
+  app.addHook('onRequest', async (request: Tracked, reply) => {
+    const headers = request.headers;
+    const incoming = { method: request.method, url: request.url, header: (name: string) => headerOf(headers, name) };
     const correlation = correlationOf(incoming);
     try {
       const admission = await tenancy.admit(incoming, correlation);
-      if (aborted.has(request)) {
+      // A request can wait for a slot (fair scheduling); one whose client left meanwhile must
+      // give its slot straight back, since no response hook will run for it.
+      if (request[ABORTED]) {
         admission.release();
         return undefined;
       }
-      admissions.set(request, admission);
-      for (const [name, value] of Object.entries(admission.headers)) reply.header(name, value);
+      request[ADMISSION] = admission;
+      const add = admission.headers;
+      for (const name in add) reply.header(name, add[name]!);
     } catch (error) {
       const p = toProblem(error, request.url.split('?')[0]!, correlation.requestId);
       reply.code(p.status);
@@ -60,17 +67,16 @@ export function tenancyFastify(app: FastifyLike, tenancy: Tenancy): void {
     }
     return undefined;
   });
-  app.addHook('preHandler', (request, _reply, done) => {
-    const admission = admissions.get(request);
+  app.addHook('preHandler', (request: Tracked, _reply, done) => {
+    const admission = request[ADMISSION];
     if (!admission) return done();
     runInScope(admission.scope, () => done());
   });
-  const release = async (request: FastifyRequestLike) => {
-    admissions.get(request)?.release();
-  };
-  app.addHook('onResponse', release);
-  app.addHook('onRequestAbort', async (request) => {
-    aborted.add(request);
-    await release(request);
+  app.addHook('onResponse', async (request: Tracked) => {
+    request[ADMISSION]?.release();
+  });
+  app.addHook('onRequestAbort', async (request: Tracked) => {
+    request[ABORTED] = true;
+    request[ADMISSION]?.release();
   });
 }
