@@ -9,7 +9,7 @@
 //  - memory: the SDK's cost in an app serving 1,000 tenants, against the same app without it.
 import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'undici';
@@ -19,6 +19,9 @@ import { startControlPlane } from '../dist/control-plane.js';
 const TOKEN = 'bench-admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
 const DURATION = Number(process.env.TENANCY_BENCH_SECONDS ?? 10);
+// Alternating rounds per figure (TENANCY_BENCH_SDK_ROUNDS): each route or condition gets DURATION seconds in all.
+const ROUNDS = Number(process.env.TENANCY_BENCH_SDK_ROUNDS ?? 5);
+const CLOCK_TICKS = 100; // USER_HZ of /proc/<pid>/stat on Linux
 const REDIS_URL = process.env.TENANCY_BENCH_REDIS_URL ?? process.env.TENANCY_TEST_REDIS_URL;
 const QUOTA = 200; // the noisy-neighbour rate quota, requests per second per tenant
 const VICTIM_RATE = 100; // within its quota
@@ -68,14 +71,32 @@ async function stopApp(app) {
   await exited;
 }
 
-function load(url, token) {
+/** CPU time (user + system, ms) the app process has used so far (Linux /proc; undefined elsewhere). */
+function cpuMs(app) {
+  try {
+    const fields = readFileSync(`/proc/${app.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+function load(app, path, token, seconds) {
   return new Promise((resolve, reject) => {
-    autocannon({ url, connections: 50, duration: DURATION, headers: token ? { authorization: `Bearer ${token}` } : {} }, (err, r) => {
+    const before = cpuMs(app);
+    autocannon({ url: `${app.url}${path}`, connections: 50, duration: seconds, headers: token ? { authorization: `Bearer ${token}` } : {} }, (err, r) => {
       if (err) return reject(err);
-      resolve({ reqPerSec: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors });
+      const after = cpuMs(app);
+      const cpuUsPerRequest = before !== undefined && after !== undefined && r.requests.total > 0 ? +(((after - before) * 1000) / r.requests.total).toFixed(1) : undefined;
+      resolve({ reqPerSec: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, cpuUsPerRequest });
     });
   });
 }
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
 
 /** Sequential requests, the paths interleaved so that noise hits each alike; ms per request. */
 async function interleaved(url, paths, token, n) {
@@ -121,45 +142,85 @@ async function paced(url, token, rate, seconds) {
   }
   await Promise.all(inflight);
   await client.close();
-  return { ...stats(ms), refused, sentPerSec: Math.round(total / ((performance.now() - start) / 1000)) };
+  return { ...stats(ms), ms, refused, sentPerSec: Math.round(total / ((performance.now() - start) / 1000)) };
 }
 
+/** Start the noisy tenant's generator; resolves once it is loaded, with `go()` to start it (resolves with its totals). */
 function noisyLoad(url, token, seconds) {
-  return new Promise((resolve, reject) => {
+  return new Promise((ready, reject) => {
     const child = fork(new URL('./sdk-load.js', import.meta.url), [JSON.stringify({ url: `${url}/shared`, token, rate: QUOTA * 20, connections: 16, seconds })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    child.once('message', resolve);
+    const done = new Promise((resolve) => child.on('message', (m) => m.type === 'done' && resolve(m)));
+    child.once('message', (m) => m.type === 'ready' && ready({ go: () => (child.send('go'), done) }));
     child.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited ${code}`)));
   });
 }
 
 async function guardedVsBare(app, benchKey, guardedPaths) {
-  console.error('SDK: guarded vs bare route under load (autocannon -c 50)...');
-  const bare1 = await load(`${app.url}/bare`, benchKey);
-  const guarded = await load(`${app.url}/guarded`, benchKey);
-  const redis = REDIS_URL ? await load(`${app.url}/guarded-redis`, benchKey) : undefined;
-  const bare2 = await load(`${app.url}/bare`, benchKey);
-  const bareRps = (bare1.reqPerSec + bare2.reqPerSec) / 2;
-  const underLoad = {
-    bare: [bare1, bare2],
-    memoryLimiter: { ...guarded, ratioToBare: +(guarded.reqPerSec / bareRps).toFixed(3) },
-    ...(redis ? { redisLimiter: { ...redis, ratioToBare: +(redis.reqPerSec / bareRps).toFixed(3) } } : {}),
+  // Rounds of bare, guarded, guarded with Redis, each route DURATION / ROUNDS seconds per
+  // round: drift of the machine (other work, thermal, the host) hits every route alike.
+  // Ratios are of medians over the rounds.
+  console.error(`SDK: guarded vs bare route under load (autocannon -c 50, ${ROUNDS} rounds)...`);
+  const paths = ['/bare', ...guardedPaths];
+  const runs = Object.fromEntries(paths.map((p) => [p, []]));
+  const seconds = Math.max(2, Math.round(DURATION / ROUNDS));
+  for (let round = 0; round < ROUNDS; round++) for (const p of paths) runs[p].push(await load(app, p, benchKey, seconds));
+  const summary = (p) => ({
+    reqPerSec: median(runs[p].map((r) => r.reqPerSec)),
+    cpuUsPerRequest: runs[p].every((r) => r.cpuUsPerRequest !== undefined) ? median(runs[p].map((r) => r.cpuUsPerRequest)) : undefined,
+    p99Ms: median(runs[p].map((r) => r.p99Ms)),
+    non2xx: runs[p].reduce((n, r) => n + r.non2xx, 0),
+    rounds: runs[p],
+  });
+  const bare = summary('/bare');
+  const vsBare = (p) => {
+    const x = summary(p);
+    return { ...x, ratioToBare: +(x.reqPerSec / bare.reqPerSec).toFixed(3), ...(x.cpuUsPerRequest !== undefined && bare.cpuUsPerRequest !== undefined ? { addedCpuUsPerRequest: +(x.cpuUsPerRequest - bare.cpuUsPerRequest).toFixed(1) } : {}) };
   };
+  const underLoad = { secondsPerRound: seconds, bare, memoryLimiter: vsBare('/guarded'), ...(REDIS_URL ? { redisLimiter: vsBare('/guarded-redis') } : {}) };
   console.error('SDK: added latency, interleaved sequential requests...');
-  const seq = await interleaved(app.url, ['/bare', ...guardedPaths], benchKey, 3000);
+  const seq = await interleaved(app.url, paths, benchKey, 3000);
   const added = (p) => ({ ...seq[p], addedP50Ms: +(seq[p].p50Ms - seq['/bare'].p50Ms).toFixed(3), addedP99Ms: +(seq[p].p99Ms - seq['/bare'].p99Ms).toFixed(3) });
   return { underLoad, sequential: { bare: seq['/bare'], memoryLimiter: added('/guarded'), ...(REDIS_URL ? { redisLimiter: added('/guarded-redis') } : {}) } };
 }
 
 async function noisyNeighbour(app, noisyKey, victimKey) {
-  console.error('SDK: noisy neighbour...');
+  // Alternating rounds (victim alone, victim with the noisy tenant), the victim's samples
+  // pooled per condition, so drift of the machine hits both alike.
+  console.error(`SDK: noisy neighbour (${ROUNDS} rounds)...`);
   await paced(app.url, victimKey, VICTIM_RATE, 1);
-  const alone = await paced(app.url, victimKey, VICTIM_RATE, DURATION);
-  await new Promise((r) => setTimeout(r, 1100));
-  const [withNoisy, noisy] = await Promise.all([paced(app.url, victimKey, VICTIM_RATE, DURATION), noisyLoad(app.url, noisyKey, DURATION)]);
+  const seconds = Math.max(2, Math.round(DURATION / ROUNDS));
+  const alone = { ms: [], refused: 0 };
+  const withNoisy = { ms: [], refused: 0 };
+  const noisy = { total: 0, refused: 0, reqPerSec: [] };
+  for (let round = 0; round < ROUNDS; round++) {
+    const a = await paced(app.url, victimKey, VICTIM_RATE, seconds);
+    alone.ms.push(...a.ms);
+    alone.refused += a.refused;
+    // The rate window of the victim's last second must not carry into the next round.
+    await new Promise((r) => setTimeout(r, 1100));
+    // The generator runs a second longer than the victim, which starts half a second in:
+    // the victim is measured under the flood only, not under the generator's start or end.
+    const generator = await noisyLoad(app.url, noisyKey, seconds + 1);
+    const flood = generator.go();
+    await new Promise((r) => setTimeout(r, 500));
+    const w = await paced(app.url, victimKey, VICTIM_RATE, seconds);
+    const n = await flood;
+    withNoisy.ms.push(...w.ms);
+    withNoisy.refused += w.refused;
+    noisy.total += n.total;
+    noisy.refused += n.non2xx;
+    noisy.reqPerSec.push(n.reqPerSec);
+    await new Promise((r) => setTimeout(r, 1100));
+  }
+  const aloneStats = { ...stats(alone.ms), refused: alone.refused };
+  const withStats = { ...stats(withNoisy.ms), refused: withNoisy.refused };
+  const sent = median(noisy.reqPerSec);
   return {
     quotaPerSec: QUOTA,
-    victim: { ratePerSec: VICTIM_RATE, alone, withNoisy, p50Ratio: +(withNoisy.p50Ms / alone.p50Ms).toFixed(2), p99Ratio: +(withNoisy.p99Ms / alone.p99Ms).toFixed(2) },
-    noisy: { targetPerSec: QUOTA * 20, sentPerSec: Math.round(noisy.reqPerSec), total: noisy.total, refused: noisy.non2xx, refusedShare: +(noisy.non2xx / Math.max(1, noisy.total)).toFixed(3), timesQuota: +(noisy.reqPerSec / QUOTA).toFixed(1) },
+    rounds: ROUNDS,
+    secondsPerRound: seconds,
+    victim: { ratePerSec: VICTIM_RATE, alone: aloneStats, withNoisy: withStats, p50Ratio: +(withStats.p50Ms / aloneStats.p50Ms).toFixed(2), p99Ratio: +(withStats.p99Ms / aloneStats.p99Ms).toFixed(2) },
+    noisy: { targetPerSec: QUOTA * 20, sentPerSec: Math.round(sent), total: noisy.total, refused: noisy.refused, refusedShare: +(noisy.refused / Math.max(1, noisy.total)).toFixed(3), timesQuota: +(sent / QUOTA).toFixed(1) },
   };
 }
 

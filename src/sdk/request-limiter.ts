@@ -10,10 +10,18 @@
  * problems with `Retry-After`. When Redis cannot answer, reads pass and writes get 503
  * `rate_limiter_unavailable` by default (a configurable choice, see docs/sdk.md).
  */
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { createRequire } from 'node:module';
+import type { RateLimiterAbstract, RateLimiterMemory as Memory, RateLimiterRedis as Redis, RateLimiterRes as Res } from 'rate-limiter-flexible';
 import { TenancyError } from '../errors.js';
 import { FairScheduler, PLAN_WEIGHTS, refusalError, type FairSchedulerOptions, type ReleaseSlot } from './fair-scheduler.js';
 import type { Principal, TenantContext } from './types.js';
+
+// The package's index loads every store it supports (Mongo, MySQL, DynamoDB, Etcd, ...),
+// some 6 MiB of RSS an app never uses: the SDK loads the two stores it offers, Redis only when configured.
+const load = createRequire(import.meta.url);
+const RateLimiterMemory = load('rate-limiter-flexible/lib/RateLimiterMemory.js') as typeof Memory;
+const RateLimiterRes = load('rate-limiter-flexible/lib/RateLimiterRes.js') as typeof Res;
+type RateLimiterRes = Res;
 
 /** A rate-limit policy: `points` requests per `durationSeconds`. */
 export interface RatePolicy {
@@ -117,7 +125,7 @@ export class RequestLimiter {
     const prefix = options.keyPrefix ?? 'tenancy:rl';
     const make = (name: string, points: number, duration: number): RateLimiterAbstract =>
       store
-        ? new RateLimiterRedis({ storeClient: store, rejectIfRedisNotReady: true, keyPrefix: `${prefix}:${name}`, points, duration })
+        ? new (load('rate-limiter-flexible/lib/RateLimiterRedis.js') as typeof Redis)({ storeClient: store, rejectIfRedisNotReady: true, keyPrefix: `${prefix}:${name}`, points, duration })
         : new RateLimiterMemory({ keyPrefix: `${prefix}:${name}`, points, duration });
     if (options.perTenant) {
       const p = options.perTenant;
