@@ -239,5 +239,24 @@ describe.runIf(NATS_URL)('SDK cache invalidated over NATS', () => {
     const elapsed = await until(async () => (await get(app.url + '/whoami', key.token)).status === 403);
     expect(elapsed).toBeLessThan(1_000);
   });
+
+  it('refuses a token whose key was revoked before the app started (NATS has no history)', async () => {
+    await createActive(plane, 'sdk-nats-revoked');
+    const key = await tenantKey(plane, 'sdk-nats-revoked', 'viewer');
+    const { token } = (await call(plane, 'POST', '/v1/tokens', {}, { token: key.token })).json();
+    expect((await call(plane, 'DELETE', `/v1/tenants/sdk-nats-revoked/api-keys/${key.id}`)).statusCode).toBe(200);
+    // Only once the revocation has gone out over NATS: a subscriber that starts now cannot get it live.
+    await until(async () => {
+      const rows = await plane.database.db.selectFrom('outbox').select('published_at').where('tenant_id', '=', 'sdk-nats-revoked').where('type', 'in', ['apikey.revoked', 'tenancy.apikey.revoked']).execute();
+      return rows.length > 0 && rows.every((r) => r.published_at !== null);
+    }, 10_000);
+    const fresh = await createTenancy({ controlPlane: { url: plane.url, token: await platformKey(plane, 'platform-operator') }, events: { natsUrl: NATS_URL! } });
+    try {
+      await fresh.start();
+      await expect(fresh.credentials.resolve(`Bearer ${token}`)).rejects.toMatchObject({ code: 'invalid_credentials' });
+    } finally {
+      await fresh.close();
+    }
+  });
 });
 if (!NATS_URL) console.warn('[tenancy tests] TENANCY_TEST_NATS_URL is not set: the SDK over NATS is SKIPPED');

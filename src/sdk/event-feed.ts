@@ -25,6 +25,17 @@ export interface EventFeed {
 /** The history a feed replays at start: credential revocations. */
 const REVOKED = 'tenancy.apikey.revoked';
 
+/** Hand every revocation in the outbox to the listeners (a revoked credential must stay refused after a start). */
+async function replayRevocations(client: TenancyClient, listeners: readonly EventListener[]): Promise<void> {
+  let after = 0;
+  for (;;) {
+    const page = await client.events(after, 1000, REVOKED);
+    for (const event of page.items) for (const listener of listeners) listener(event);
+    if (page.next === null) return;
+    after = page.next;
+  }
+}
+
 /** Options for {@link PollingEventFeed}. */
 export interface PollingFeedOptions {
   /** Time between polls (default 200 ms: a suspension is seen well within a second). */
@@ -76,13 +87,7 @@ export class PollingEventFeed implements EventFeed {
         // A control plane that does not tell its head: read through the history.
         await this.#poll();
       } else {
-        let after = 0;
-        for (;;) {
-          const page = await this.client.events(after, 1000, REVOKED);
-          for (const event of page.items) for (const listener of this.#listeners) listener(event);
-          if (page.next === null) break;
-          after = page.next;
-        }
+        await replayRevocations(this.client, this.#listeners);
         this.#cursor = first.head;
         this.#lastOkAt = Date.now();
       }
@@ -154,7 +159,11 @@ export class NatsEventFeed implements EventFeed {
   #nc: NatsLike | undefined;
   #connected = false;
 
-  constructor(private readonly options: NatsFeedOptions) {}
+  constructor(
+    private readonly options: NatsFeedOptions,
+    /** Where the revocations from before the subscription are read (the control plane's replay API). */
+    private readonly client?: TenancyClient,
+  ) {}
 
   onEvent(listener: EventListener): void {
     this.#listeners.push(listener);
@@ -182,6 +191,17 @@ export class NatsEventFeed implements EventFeed {
       },
     });
     await nc.flush();
+    // Core NATS has no history: revocations from before the subscription come from the
+    // replay API, read after subscribing so that none falls between the two.
+    if (this.client) {
+      try {
+        await replayRevocations(this.client, this.#listeners);
+      } catch (error) {
+        this.#nc = undefined;
+        await nc.close().catch(() => undefined);
+        throw error;
+      }
+    }
     this.#connected = true;
     void (async () => {
       for await (const status of nc.status()) {

@@ -113,7 +113,7 @@ export class Tenancy {
     this.client = new TenancyClient(options.controlPlane);
     const ev = options.events ?? {};
     this.feed = ev.natsUrl
-      ? new NatsEventFeed({ url: ev.natsUrl, ...(ev.subjectPrefix ? { subjectPrefix: ev.subjectPrefix } : {}) })
+      ? new NatsEventFeed({ url: ev.natsUrl, ...(ev.subjectPrefix ? { subjectPrefix: ev.subjectPrefix } : {}) }, this.client)
       : new PollingEventFeed(this.client, { ...(ev.pollIntervalMs !== undefined ? { intervalMs: ev.pollIntervalMs } : {}), ...(ev.maxLagMs !== undefined ? { maxLagMs: ev.maxLagMs } : {}), ...(ev.onError ? { onError: ev.onError } : {}) });
     this.contexts = new TenantContextCache(this.client, this.feed, options.contextCache);
     this.credentials = new CredentialResolver(this.client, options.credentials);
