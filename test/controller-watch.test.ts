@@ -76,7 +76,7 @@ describe.skipIf(!PG_URL || !NATS_URL)('controller watching the outbox across rep
   }, 120_000);
 });
 
-describe('a verb committed while a reconcile is in its resource steps', () => {
+describe('verbs and updates racing the controller', () => {
   let plane: TestPlane;
   beforeAll(async () => {
     plane = await startTestPlane('pglite');
@@ -85,7 +85,7 @@ describe('a verb committed while a reconcile is in its resource steps', () => {
     await plane?.stop();
   });
 
-  it('is carried out, not marked done on the strength of steps taken for the old phase', async () => {
+  it('a verb committed while a reconcile is in its resource steps is carried out, not marked done on the strength of steps taken for the old phase', async () => {
     const id = 'race-archive';
     await createActive(plane, id);
     const resources = plane.resources;
@@ -118,18 +118,8 @@ describe('a verb committed while a reconcile is in its resource steps', () => {
     // The live database went to cold storage.
     expect((await plane.resources.databases.observe(isolationContext(id, (await plane.registry.get(id)).spec))).exists).toBe(false);
   }, 60_000);
-});
 
-describe('a profile change that an archive overtook', () => {
-  let plane: TestPlane;
-  beforeAll(async () => {
-    plane = await startTestPlane('pglite');
-  }, 60_000);
-  afterAll(async () => {
-    await plane?.stop();
-  });
-
-  it('is carried out once the tenant is restored onto its old place', async () => {
+  it('a profile change that an archive overtook is carried out once the tenant is restored onto its old place', async () => {
     const id = 'overtaken-move';
     await createActive(plane, id);
     // The move and the archive are both asked for before the controller takes up either.
