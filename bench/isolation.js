@@ -10,14 +10,13 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { loadConfig } from '../dist/config.js';
 import { startControlPlane } from '../dist/control-plane.js';
-import { freshPgDatabase } from './support.js';
+import { freshPgDatabase, pct } from './support.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
 const N = Number(process.env.TENANCY_BENCH_TENANTS ?? 200);
 const SAMPLES = Number(process.env.TENANCY_BENCH_PROVISION_SAMPLES ?? 20);
 
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const stats = (ms) => {
   const s = [...ms].sort((a, b) => a - b);
   return { n: s.length, p50Ms: +pct(s, 50).toFixed(1), p99Ms: +pct(s, 99).toFixed(1) };

@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, startControlPlane } from '../dist/index.js';
-import { freshPgDatabase } from './support.js';
+import { freshPgDatabase, pct, timeSequential } from './support.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const PG_URL = process.env.TENANCY_BENCH_DATABASE_URL ?? process.env.TENANCY_TEST_DATABASE_URL;
@@ -20,15 +20,8 @@ const RECORDS = Number(process.env.TENANCY_BENCH_LINEAGE_RECORDS ?? 20_000);
 const TENANTS = 200;
 const auth = { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' };
 
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 async function time(n, fn) {
-  const ms = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await fn(i);
-    ms.push(performance.now() - t);
-  }
-  ms.sort((a, b) => a - b);
+  const ms = await timeSequential(n, fn);
   return { n, p50Ms: +pct(ms, 50).toFixed(2), p99Ms: +pct(ms, 99).toFixed(2), totalMs: +ms.reduce((a, b) => a + b, 0).toFixed(1) };
 }
 

@@ -9,7 +9,7 @@ import os from 'node:os';
 import { benchGovernance } from './governance.js';
 import { benchIsolation } from './isolation.js';
 import { benchSdk } from './sdk.js';
-import { freshPgDatabase } from './support.js';
+import { freshPgDatabase, pct, timeSequential } from './support.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const DURATION = Number(process.env.TENANCY_BENCH_SECONDS ?? 10);
@@ -49,18 +49,8 @@ function load(url, headers = {}) {
   });
 }
 
-function pct(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 async function timeRequests(n, fn) {
-  const ms = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await fn(i);
-    ms.push(performance.now() - t);
-  }
-  ms.sort((a, b) => a - b);
+  const ms = await timeSequential(n, fn);
   return { n, p50Ms: +pct(ms, 50).toFixed(3), p99Ms: +pct(ms, 99).toFixed(3), perSec: Math.round((n / ms.reduce((a, b) => a + b, 0)) * 1000) };
 }
 

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { Client } from 'undici';
 import { loadConfig } from '../dist/config.js';
 import { startControlPlane } from '../dist/control-plane.js';
+import { pct } from './support.js';
 
 const TOKEN = 'bench-admin-token-0123456789';
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -29,7 +30,6 @@ const MEMORY_TENANTS = Number(process.env.TENANCY_BENCH_SDK_TENANTS ?? 1000);
 // TENANCY_BENCH_SDK_PARTS=load,noisy,memory (default all three) picks the figures.
 const PARTS = new Set((process.env.TENANCY_BENCH_SDK_PARTS ?? 'load,noisy,memory').split(','));
 
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const stats = (ms) => {
   const s = [...ms].sort((a, b) => a - b);
   return { n: s.length, p50Ms: +pct(s, 50).toFixed(3), p99Ms: +pct(s, 99).toFixed(3) };

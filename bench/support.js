@@ -1,4 +1,5 @@
-// Shared by the benchmarks: a throw-away PostgreSQL database for one run.
+// Shared by the benchmarks: a throw-away PostgreSQL database for one run, percentiles, and
+// sequential timing.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 
@@ -20,4 +21,18 @@ export async function freshPgDatabase(base) {
       await c.end();
     },
   };
+}
+
+/** The p-th percentile of an ascending array (nearest rank). */
+export const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+/** Run `fn(i)` for i = 0..n-1 one after another; the milliseconds of each, ascending. */
+export async function timeSequential(n, fn) {
+  const ms = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await fn(i);
+    ms.push(performance.now() - t);
+  }
+  return ms.sort((a, b) => a - b);
 }

@@ -13,16 +13,12 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import { loadConfig, startControlPlane } from '../dist/index.js';
 import { TenancyClient, UsageMeter } from '../dist/sdk/index.js';
-import { freshPgDatabase } from './support.js';
+import { freshPgDatabase, pct } from './support.js';
 
 const PG_URL = process.env.TENANCY_BENCH_DATABASE_URL ?? process.env.TENANCY_TEST_DATABASE_URL;
 const BATCHES = Number(process.env.TENANCY_BENCH_USAGE_BATCHES ?? 30);
 const TENANTS = 10;
 const ACTOR = { id: 'bench', correlationId: null };
-
-function pct(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
 
 function summary(ms, meters) {
   const sorted = [...ms].sort((a, b) => a - b);
