@@ -84,6 +84,39 @@ describe('SDK rate limits and quotas', () => {
     expect(tenantRefusal).toMatchObject({ code: 'rate_limited', policy: 'tenant', limit: 3 });
   });
 
+  it('answers a request whose credential and context are cached without waiting (in memory), and refuses one synchronously', async () => {
+    // The hot path's contract: once warm, nothing on it is a promise, so a busy app pays no
+    // microtask per request; the first request waits for the control plane.
+    const tenancy = await createTenancy({ controlPlane: { url: plane.url, token: appToken }, events: { pollIntervalMs: 100 }, limits: { perCredential: { points: 2, durationSeconds: 60 } } });
+    try {
+      const key = await tenantKey(plane, 'lim-rate', 'viewer');
+      const request = { method: 'GET', url: '/x', header: (name: string) => (name === 'authorization' ? `Bearer ${key.token}` : undefined) };
+      const first = tenancy.enter(request);
+      expect(first).toBeInstanceOf(Promise);
+      const admitted = await first;
+      expect(admitted.scope.tenant.id).toBe('lim-rate');
+      admitted.release();
+      const second = tenancy.enter(request);
+      expect(second).not.toBeInstanceOf(Promise);
+      const sync = second as Awaited<typeof first>;
+      expect(sync.scope.tenant.id).toBe('lim-rate');
+      expect(sync.headers.RateLimit).toMatch(/^"credential";r=0;t=\d+, "hourly";r=\d+;t=\d+$/);
+      expect(sync.headers['RateLimit-Policy']).toMatch(/^"credential";q=2;w=60, "hourly";q=\d+;w=3600$/);
+      sync.release();
+      let thrown: unknown;
+      try {
+        tenancy.enter(request);
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toMatchObject({ code: 'rate_limited', status: 429 });
+      // The promise form answers the same.
+      await expect(tenancy.admit(request)).rejects.toMatchObject({ code: 'rate_limited' });
+    } finally {
+      await tenancy.close();
+    }
+  });
+
   it('enforces maxRequestsPerHour from the context, and a raised quota applies without a restart', async () => {
     const app = await guarded({}, 'express');
     const key = await tenantKey(plane, 'lim-hour', 'viewer');

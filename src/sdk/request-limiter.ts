@@ -11,7 +11,7 @@
  * `rate_limiter_unavailable` by default (a configurable choice, see docs/sdk.md).
  */
 import { createRequire } from 'node:module';
-import type { RateLimiterAbstract, RateLimiterMemory as Memory, RateLimiterRedis as Redis, RateLimiterRes as Res } from 'rate-limiter-flexible';
+import type { RateLimiterRedis as Redis, RateLimiterRes as Res } from 'rate-limiter-flexible';
 import { TenancyError } from '../errors.js';
 import { FairScheduler, PLAN_WEIGHTS, refusalError, type FairSchedulerOptions, type ReleaseSlot } from './fair-scheduler.js';
 import type { Principal, TenantContext } from './types.js';
@@ -19,9 +19,21 @@ import type { Principal, TenantContext } from './types.js';
 // The package's index loads every store it supports (Mongo, MySQL, DynamoDB, Etcd, ...),
 // some 6 MiB of RSS an app never uses: the SDK loads the two stores it offers, Redis only when configured.
 const load = createRequire(import.meta.url);
-const RateLimiterMemory = load('rate-limiter-flexible/lib/RateLimiterMemory.js') as typeof Memory;
 const RateLimiterRes = load('rate-limiter-flexible/lib/RateLimiterRes.js') as typeof Res;
 type RateLimiterRes = Res;
+/**
+ * The in-memory store behind the package's `RateLimiterMemory`, used directly: it counts
+ * synchronously, where `RateLimiterMemory.consume` wraps every count in a promise. A request
+ * the memory meters admit then needs no promise and no microtask, which is most of the
+ * limiter's cost on a busy route (same fixed windows, same expiry, same `RateLimiterRes`).
+ */
+interface MemoryStorage {
+  incrby(key: string, value: number, durationSec: number): RateLimiterRes;
+}
+const MemoryStorage = load('rate-limiter-flexible/lib/component/MemoryStorage/MemoryStorage.js') as new () => MemoryStorage;
+
+/** Where a meter counts: synchronously in memory, or a promise from Redis (rejected with a `RateLimiterRes` past the limit, an Error when Redis fails). */
+type Counter = (key: string) => RateLimiterRes | Promise<RateLimiterRes>;
 
 /** A rate-limit policy: `points` requests per `durationSeconds`. */
 export interface RatePolicy {
@@ -61,7 +73,7 @@ export interface Granted {
 
 interface Meter {
   name: string;
-  limiter: RateLimiterAbstract;
+  count: Counter;
   key: (tenant: TenantContext, principal: Principal) => string;
   /** The limit: fixed for configured policies, the tenant's quota for the hourly one. */
   limit: (tenant: TenantContext) => number;
@@ -109,6 +121,8 @@ export class RequestLimiter {
   readonly #weights: Readonly<Record<string, number>>;
   readonly #reads: FailureMode;
   readonly #writes: FailureMode;
+  /** Joined `RateLimit-Policy` values by hourly quota (see {@link #policyOf}). */
+  readonly #policies = new Map<number, string>();
 
   private constructor(
     options: RequestLimiterOptions,
@@ -123,21 +137,26 @@ export class RequestLimiter {
     this.#scheduler = new FairScheduler({ maxQueuedPerTenant: scheduling.capacity !== undefined ? 16 : 0, ...scheduling });
     this.#weights = { ...PLAN_WEIGHTS, ...weights };
     const prefix = options.keyPrefix ?? 'tenancy:rl';
-    const make = (name: string, points: number, duration: number): RateLimiterAbstract =>
-      store
-        ? new (load('rate-limiter-flexible/lib/RateLimiterRedis.js') as typeof Redis)({ storeClient: store, rejectIfRedisNotReady: true, keyPrefix: `${prefix}:${name}`, points, duration })
-        : new RateLimiterMemory({ keyPrefix: `${prefix}:${name}`, points, duration });
+    const make = (name: string, points: number, duration: number): Counter => {
+      if (store) {
+        const redisLimiter = new (load('rate-limiter-flexible/lib/RateLimiterRedis.js') as typeof Redis)({ storeClient: store, rejectIfRedisNotReady: true, keyPrefix: `${prefix}:${name}`, points, duration });
+        return (key) => redisLimiter.consume(key);
+      }
+      // Each meter its own store, so keys need no prefix; the limit is compared in admit().
+      const memory = new MemoryStorage();
+      return (key) => memory.incrby(key, 1, duration);
+    };
     if (options.perTenant) {
       const p = options.perTenant;
-      this.#meters.push({ name: 'tenant', limiter: make('tenant', p.points, p.durationSeconds), key: (t) => t.id, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('tenant', p.durationSeconds), blocked: new Map() });
+      this.#meters.push({ name: 'tenant', count: make('tenant', p.points, p.durationSeconds), key: (t) => t.id, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('tenant', p.durationSeconds), blocked: new Map() });
     }
     if (options.perCredential) {
       const p = options.perCredential;
-      this.#meters.push({ name: 'credential', limiter: make('credential', p.points, p.durationSeconds), key: (_t, pr) => pr.keyId, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('credential', p.durationSeconds), blocked: new Map() });
+      this.#meters.push({ name: 'credential', count: make('credential', p.points, p.durationSeconds), key: (_t, pr) => pr.keyId, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('credential', p.durationSeconds), blocked: new Map() });
     }
     // The quota differs per tenant and may change at any time, so the store only counts
     // (its own limit is out of reach) and the comparison with the current quota is ours.
-    this.#meters.push({ name: 'hourly', limiter: make('hourly', Number.MAX_SAFE_INTEGER, HOUR_SECONDS), key: (t) => t.id, limit: (t) => t.quotas.maxRequestsPerHour, windowSeconds: HOUR_SECONDS, code: 'quota_exceeded', policy: policyOf('hourly', HOUR_SECONDS), blocked: new Map() });
+    this.#meters.push({ name: 'hourly', count: make('hourly', Number.MAX_SAFE_INTEGER, HOUR_SECONDS), key: (t) => t.id, limit: (t) => t.quotas.maxRequestsPerHour, windowSeconds: HOUR_SECONDS, code: 'quota_exceeded', policy: policyOf('hourly', HOUR_SECONDS), blocked: new Map() });
   }
 
   /** Build a limiter; with `redisUrl`, connects to Redis (loaded only then). */
@@ -152,10 +171,12 @@ export class RequestLimiter {
     return new RequestLimiter(options, redis as unknown as RedisLike);
   }
 
-  /** Count the request against every meter; throws a 429/503 problem when it may not run. */
-  async admit(tenant: TenantContext, principal: Principal, write: boolean): Promise<Granted> {
-    // On every request: one store call per meter, awaited in turn (each answers at once in
-    // memory), and header values built from cached policy strings.
+  /**
+   * Count the request against every meter; throws a 429/503 problem when it may not run.
+   * In memory the answer is synchronous (a `Granted`, or a thrown problem); with Redis, or
+   * when the request waits for a fair-scheduling slot, it is a promise.
+   */
+  admit(tenant: TenantContext, principal: Principal, write: boolean): Granted | Promise<Granted> {
     const meters = this.#meters;
     const now = Date.now();
     for (let i = 0; i < meters.length; i++) {
@@ -167,32 +188,31 @@ export class RequestLimiter {
       if (block.resetAt > now && block.limit === meter.limit(tenant)) throw this.#refusal(meter, tenant, block.limit, block.current, block.resetAt - now);
       meter.blocked.delete(key);
     }
-    let policy = '';
+    if (!this.redis) {
+      // One synchronous count per meter.
+      const outcomes: RateLimiterRes[] = new Array(meters.length);
+      for (let i = 0; i < meters.length; i++) outcomes[i] = meters[i]!.count(meters[i]!.key(tenant, principal)) as RateLimiterRes;
+      return this.#settle(tenant, principal, write, outcomes);
+    }
+    // Redis: the meters' round trips overlap. A refusal comes back as a rejected RateLimiterRes.
+    return Promise.all(meters.map((m) => (m.count(m.key(tenant, principal)) as Promise<RateLimiterRes>).catch((error: unknown) => error))).then((outcomes) => this.#settle(tenant, principal, write, outcomes));
+  }
+
+  /** Compare the meters' counts with their limits, build the headers, take a concurrency slot. */
+  #settle(tenant: TenantContext, principal: Principal, write: boolean, outcomes: unknown[]): Granted | Promise<Granted> {
+    const meters = this.#meters;
     let remaining = '';
     let refusal: TenancyError | undefined;
-    let storeFailed = false;
-    // Redis: the meters' round trips overlap. A refusal comes back as a rejected RateLimiterRes.
-    const parallel = this.redis ? await Promise.all(meters.map((m) => m.limiter.consume(m.key(tenant, principal)).catch((error: unknown) => error))) : undefined;
+    let answered = 0;
     for (let i = 0; i < meters.length; i++) {
       const meter = meters[i]!;
-      let outcome: unknown;
-      if (parallel) outcome = parallel[i];
-      else {
-        try {
-          outcome = await meter.limiter.consume(meter.key(tenant, principal));
-        } catch (error) {
-          outcome = error;
-        }
-      }
-      if (!(outcome instanceof RateLimiterRes)) {
-        storeFailed = true;
-        continue;
-      }
+      const outcome = outcomes[i];
+      if (!(outcome instanceof RateLimiterRes)) continue;
+      answered++;
       const res = outcome;
       const limit = meter.limit(tenant);
       const left = limit > res.consumedPoints ? limit - res.consumedPoints : 0;
       const resetSeconds = res.msBeforeNext > 1000 ? Math.ceil(res.msBeforeNext / 1000) : 1;
-      policy = policy === '' ? meter.policy(limit) : `${policy}, ${meter.policy(limit)}`;
       const r = `"${meter.name}";r=${left};t=${resetSeconds}`;
       remaining = remaining === '' ? r : `${remaining}, ${r}`;
       if (res.consumedPoints > limit && !refusal) {
@@ -203,26 +223,49 @@ export class RequestLimiter {
         }
       }
     }
-    const headers: Record<string, string> = policy === '' ? {} : { 'RateLimit-Policy': policy, RateLimit: remaining };
-    if (storeFailed && (write ? this.#writes : this.#reads) === 'closed') {
+    const headers: Record<string, string> = answered === 0 ? {} : { 'RateLimit-Policy': answered === meters.length ? this.#policyOf(tenant) : this.#partialPolicy(tenant, outcomes), RateLimit: remaining };
+    if (answered < meters.length && (write ? this.#writes : this.#reads) === 'closed') {
       throw new TenancyError('rate_limiter_unavailable', 503, 'the rate limiter cannot reach its store; try again shortly', { headers: { 'Retry-After': '1' } });
     }
     if (refusal) {
       Object.assign(refusal.headers, headers);
       throw refusal;
     }
-    const withHeaders = (error: unknown): never => {
-      if (error instanceof TenancyError) Object.assign(error.headers, headers);
-      throw error;
-    };
     let slot: ReleaseSlot | Promise<ReleaseSlot>;
     try {
       slot = this.#acquire(tenant);
     } catch (error) {
-      return withHeaders(error);
+      if (error instanceof TenancyError) Object.assign(error.headers, headers);
+      throw error;
     }
     if (typeof slot === 'function') return { headers, release: slot };
-    return { headers, release: await slot.catch(withHeaders) };
+    return slot.then(
+      (release) => ({ headers, release }),
+      (error: unknown) => {
+        if (error instanceof TenancyError) Object.assign(error.headers, headers);
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * The `RateLimit-Policy` value of all meters for a tenant: built once per distinct
+   * `maxRequestsPerHour` (the only limit that differs between tenants), as one flat string.
+   */
+  #policyOf(tenant: TenantContext): string {
+    const hourly = tenant.quotas.maxRequestsPerHour;
+    let value = this.#policies.get(hourly);
+    if (value === undefined) {
+      if (this.#policies.size >= 1_000) this.#policies.clear();
+      value = this.#meters.map((m) => m.policy(m.limit(tenant))).join(', ');
+      this.#policies.set(hourly, value);
+    }
+    return value;
+  }
+
+  /** The policy items of the meters that answered (a store failure left the others out). */
+  #partialPolicy(tenant: TenantContext, outcomes: unknown[]): string {
+    return this.#meters.filter((_m, i) => outcomes[i] instanceof RateLimiterRes).map((m) => m.policy(m.limit(tenant))).join(', ');
   }
 
   /** The 429 of a meter whose limit is used up, with its `RateLimit` fields. */

@@ -12,14 +12,14 @@ import { CredentialResolver, type CredentialOptions } from './credentials.js';
 import { NatsEventFeed, PollingEventFeed, type EventFeed } from './event-feed.js';
 import { QuotaGuard, type QuotaGuardOptions } from './quota-guard.js';
 import { currentScope, outsideScope, type RequestScope } from './request-context.js';
-import { RequestLimiter, type RequestLimiterOptions } from './request-limiter.js';
+import { RequestLimiter, type Granted, type RequestLimiterOptions } from './request-limiter.js';
 import { TenantObjectsClient } from './tenant-objects.js';
 import { UsageMeter, type UsageMeterOptions } from './usage-meter.js';
 import { TenancyClient } from './tenancy-client.js';
 import { TenantDatabases, type TenantDatabasesOptions } from './tenant-db.js';
 import { createBaseLogger, type LoggingOptions } from './tenant-logger.js';
 import { TenantMetrics, type MetricsOptions } from './tenant-metrics.js';
-import type { TenantPhase } from './types.js';
+import type { Principal, TenantContext, TenantPhase } from './types.js';
 
 /** Options for {@link createTenancy}. */
 export interface TenancyOptions {
@@ -75,8 +75,14 @@ function refusal(phase: TenantPhase): { code: string; detail: string } | undefin
   return undefined;
 }
 
+/** A request's correlation id and trace. */
+export interface Correlation {
+  requestId: string;
+  traceparent: string | undefined;
+}
+
 /** The correlation id and trace of a request, taken as the control plane takes them. */
-export function correlationOf(request: Pick<IncomingRequest, 'header'>): { requestId: string; traceparent: string | undefined } {
+export function correlationOf(request: Pick<IncomingRequest, 'header'>): Correlation {
   const given = request.header('x-request-id');
   const tp = request.header('traceparent');
   const m = tp ? TRACEPARENT.exec(tp) : null;
@@ -149,17 +155,45 @@ export class Tenancy {
     return this.#ready;
   }
 
-  /** Run the pipeline; throws a `TenancyError` (401/403/404/429/503) when the request may not proceed. */
+  /** Run the pipeline; rejects with a `TenancyError` (401/403/404/429/503) when the request may not proceed. */
   async admit(request: IncomingRequest, correlation = correlationOf(request)): Promise<Admission> {
-    const metrics = this.metrics;
+    return this.enter(request, correlation);
+  }
+
+  /**
+   * {@link admit} for adapters on the hot path: answers synchronously when every step can
+   * answer from memory (a started feed, a cached credential and context, a cost that needs
+   * no read, in-memory limits, a free slot), so an admitted request costs no promise and no
+   * microtask; otherwise a promise. A refusal is thrown (synchronous) or rejected (promise).
+   */
+  enter(request: IncomingRequest, correlation = correlationOf(request)): Admission | Promise<Admission> {
     const known: { tenantId?: string } = {};
-    let admission: Admission;
+    let result: Admission | Promise<Admission>;
     try {
-      admission = await this.#admit(request, correlation, known);
+      result = this.#admit(request, correlation, known);
     } catch (error) {
-      metrics?.refused(known.tenantId, error instanceof TenancyError ? error.code : 'internal');
+      this.#refused(known, error);
       throw error;
     }
+    if (result instanceof Promise) {
+      return result.then(
+        (admission) => this.#metered(admission),
+        (error: unknown) => {
+          this.#refused(known, error);
+          throw error;
+        },
+      );
+    }
+    return this.#metered(result);
+  }
+
+  #refused(known: { tenantId?: string }, error: unknown): void {
+    this.metrics?.refused(known.tenantId, error instanceof TenancyError ? error.code : 'internal');
+  }
+
+  /** Count an admitted request, and time it until its release. */
+  #metered(admission: Admission): Admission {
+    const metrics = this.metrics;
     if (!metrics) return admission;
     const done = metrics.admitted(admission.scope.tenant.id);
     const release = admission.release;
@@ -174,20 +208,28 @@ export class Tenancy {
   }
 
   /**
-   * The pipeline. Every step answers from memory when it can (a started feed, a credential
-   * and a context cached, a cost that needs no read): a busy app's request then waits only
-   * for the limiter's store.
+   * The pipeline, one step after another. Each step answers from memory when it can; the
+   * first that has to wait turns the rest into a promise chain.
    */
-  async #admit(request: IncomingRequest, correlation: ReturnType<typeof correlationOf>, known: { tenantId?: string }): Promise<Admission> {
-    const { requestId, traceparent } = correlation;
+  #admit(request: IncomingRequest, correlation: Correlation, known: { tenantId?: string }): Admission | Promise<Admission> {
     if (!this.#started) {
-      await this.start().catch((cause: unknown) => {
-        throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy event feed could not start', { cause, headers: { 'Retry-After': '1' } });
-      });
-      this.#started = true;
+      return this.start().then(
+        () => {
+          this.#started = true;
+          return this.#admit(request, correlation, known);
+        },
+        (cause: unknown) => {
+          throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy event feed could not start', { cause, headers: { 'Retry-After': '1' } });
+        },
+      );
     }
     const authorization = request.header('authorization');
-    const principal = this.credentials.peek(authorization) ?? (await this.credentials.resolve(authorization));
+    const principal = this.credentials.peek(authorization);
+    if (principal === undefined) return this.credentials.resolve(authorization).then((p) => this.#forPrincipal(request, correlation, known, p));
+    return this.#forPrincipal(request, correlation, known, principal);
+  }
+
+  #forPrincipal(request: IncomingRequest, correlation: Correlation, known: { tenantId?: string }, principal: Principal): Admission | Promise<Admission> {
     const named = request.header('x-tenant-id');
     if (named !== undefined && !TENANT_ID.test(named)) {
       throw new TenancyError('invalid_header', 400, 'X-Tenant-ID is not a valid tenant id', { errors: [{ path: '/headers/x-tenant-id', message: 'must be a DNS label' }] });
@@ -203,16 +245,31 @@ export class Tenancy {
       if (named === undefined) throw new TenancyError('tenant_required', 400, 'a platform credential must name the tenant with X-Tenant-ID');
       tenantId = named;
     }
-    const tenant = this.contexts.peek(tenantId) ?? (await this.contexts.get(tenantId));
+    const tenant = this.contexts.peek(tenantId);
+    if (tenant === undefined) return this.contexts.get(tenantId).then((t) => this.#forTenant(request, correlation, known, principal, t));
+    return this.#forTenant(request, correlation, known, principal, tenant);
+  }
+
+  #forTenant(request: IncomingRequest, correlation: Correlation, known: { tenantId?: string }, principal: Principal, tenant: TenantContext): Admission | Promise<Admission> {
     // Labelled only once the tenant exists: a trusted caller's typo is no metric label.
-    known.tenantId = tenantId;
+    known.tenantId = tenant.id;
     const refused = refusal(tenant.phase);
     if (refused) throw new TenancyError(refused.code, 403, `${refused.detail}; its requests are refused`, { extensions: { phase: tenant.phase } });
     const write = !READS.has(request.method);
     const cost = this.quotas.checkCost(tenant, write);
-    if (cost) await cost;
-    const granted = await this.limiter.admit(tenant, principal, write);
+    if (cost) return cost.then(() => this.#limit(correlation, principal, tenant, write));
+    return this.#limit(correlation, principal, tenant, write);
+  }
+
+  #limit(correlation: Correlation, principal: Principal, tenant: TenantContext, write: boolean): Admission | Promise<Admission> {
+    const granted = this.limiter.admit(tenant, principal, write);
+    if (granted instanceof Promise) return granted.then((g) => this.#grant(correlation, principal, tenant, g));
+    return this.#grant(correlation, principal, tenant, granted);
+  }
+
+  #grant(correlation: Correlation, principal: Principal, tenant: TenantContext, granted: Granted): Admission {
     this.usage.request(tenant.id);
+    const { requestId, traceparent } = correlation;
     granted.headers['X-Request-Id'] = requestId;
     return { scope: { tenant, principal, requestId, traceparent, databases: this.databases, logger: this.logger, audit: this.audit }, headers: granted.headers, release: granted.release };
   }
@@ -224,6 +281,7 @@ export class Tenancy {
     await this.limiter.close();
     await this.databases.close();
     this.metrics?.close();
+    this.client.close();
   }
 }
 

@@ -21,6 +21,8 @@ type Counter<T extends string> = PromCounter<T>;
 export const OTHER_TENANT = 'other';
 /** Label value for refusals before a tenant was known (no or bad credential). */
 export const NO_TENANT = 'none';
+/** The outcome-and-code key of admitted requests. */
+const ADMITTED = 'admitted\u0000';
 
 /** Options for {@link TenantMetrics} (`createTenancy({ metrics })`). */
 export interface MetricsOptions {
@@ -153,6 +155,8 @@ export class TenantMetrics {
   readonly #duration: TenantHistogram;
   /** Counts not yet handed to the counter (it is brought up to date whenever it is read). */
   readonly #pending = new Map<string, number>();
+  /** The same for admitted requests, keyed by the tenant label alone (no key to build per request). */
+  readonly #admitted = new Map<string, number>();
   /** Label sets used per tenant label value, so a demoted tenant's series can be removed. */
   readonly #codes = new Map<string, Set<string>>();
   readonly #timer: NodeJS.Timeout;
@@ -162,6 +166,7 @@ export class TenantMetrics {
     this.registry = options.registry ?? new Registry();
     this.labeler = new TenantLabeler(options.topTenants ?? 20);
     const pending = this.#pending;
+    const admitted = this.#admitted;
     this.#requests = new Counter({
       name: `${prefix}requests_total`,
       help: `Requests seen by the Tenancy middleware, by tenant (top ${options.topTenants ?? 20}, else "${OTHER_TENANT}"), outcome and refusal code`,
@@ -173,6 +178,8 @@ export class TenantMetrics {
           this.inc({ tenant, outcome, code }, n);
         }
         pending.clear();
+        for (const [tenant, n] of admitted) this.inc({ tenant, outcome: 'admitted', code: '' }, n);
+        admitted.clear();
       },
     });
     this.#duration = new TenantHistogram(
@@ -188,7 +195,12 @@ export class TenantMetrics {
   /** An admitted request: returns a function to call when its response ends. */
   admitted(tenantId: string): () => void {
     const tenant = this.labeler.hit(tenantId);
-    this.#count(tenant, 'admitted', '');
+    const n = this.#admitted.get(tenant);
+    if (n !== undefined) this.#admitted.set(tenant, n + 1);
+    else {
+      this.#admitted.set(tenant, 1);
+      this.#seen(tenant, ADMITTED);
+    }
     const started = performance.now();
     return () => {
       // Recorded under the label the tenant has now: it may have left the top meanwhile.
@@ -208,6 +220,7 @@ export class TenantMetrics {
       for (const key of this.#codes.get(tenant) ?? []) {
         const [outcome, code] = key.split('\u0000') as [string, string];
         this.#pending.delete(`${tenant}\u0000${key}`);
+        if (key === ADMITTED) this.#admitted.delete(tenant);
         this.#requests.remove({ tenant, outcome, code });
       }
       this.#codes.delete(tenant);
@@ -225,11 +238,15 @@ export class TenantMetrics {
     clearInterval(this.#timer);
   }
 
-  #count(tenant: string, outcome: string, code: string): void {
-    const key = `${outcome}\u0000${code}`;
+  #seen(tenant: string, key: string): void {
     let seen = this.#codes.get(tenant);
     if (!seen) this.#codes.set(tenant, (seen = new Set()));
     seen.add(key);
+  }
+
+  #count(tenant: string, outcome: string, code: string): void {
+    const key = `${outcome}\u0000${code}`;
+    this.#seen(tenant, key);
     const full = `${tenant}\u0000${key}`;
     this.#pending.set(full, (this.#pending.get(full) ?? 0) + 1);
   }

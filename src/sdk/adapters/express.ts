@@ -5,7 +5,7 @@
  */
 import { toProblem } from '../problem.js';
 import { runInScope } from '../request-context.js';
-import { correlationOf, type Tenancy } from '../tenancy-sdk.js';
+import { correlationOf, type Admission, type Tenancy } from '../tenancy-sdk.js';
 import { headerOf } from './fastify.js';
 
 /** What the middleware reads of a request. */
@@ -30,23 +30,30 @@ export function tenancyExpress(tenancy: Tenancy): (req: ExpressRequestLike, res:
     const url = req.originalUrl ?? req.url ?? '/';
     const incoming = { method: req.method ?? 'GET', url, header: (name: string) => headerOf(req.headers, name) };
     const correlation = correlationOf(incoming);
-    // Before admission, 'close' means the client left (a request can wait for a slot).
+    const refuse = (error: unknown): void => {
+      const p = toProblem(error, url.split('?')[0]!, correlation.requestId);
+      res.statusCode = p.status;
+      for (const name in p.headers) res.setHeader(name, p.headers[name]!);
+      res.end(JSON.stringify(p.body));
+    };
+    const proceed = (admission: Admission): void => {
+      const add = admission.headers;
+      for (const name in add) res.setHeader(name, add[name]!);
+      res.once('finish', admission.release);
+      res.once('close', admission.release);
+      runInScope(admission.scope, () => next());
+    };
+    let result: Admission | Promise<Admission>;
+    try {
+      result = tenancy.enter(incoming, correlation);
+    } catch (error) {
+      return refuse(error);
+    }
+    if (!(result instanceof Promise)) return proceed(result);
+    // The request waits (a credential or context to fetch, a slot to free): a client that
+    // leaves meanwhile gets no handler, and its slot goes straight back.
     let gone = false;
     res.once('close', () => (gone = true));
-    tenancy.admit(incoming, correlation).then(
-      (admission) => {
-        if (gone) return admission.release();
-        for (const [name, value] of Object.entries(admission.headers)) res.setHeader(name, value);
-        res.once('finish', admission.release);
-        res.once('close', admission.release);
-        runInScope(admission.scope, () => next());
-      },
-      (error: unknown) => {
-        const p = toProblem(error, url.split('?')[0]!, correlation.requestId);
-        res.statusCode = p.status;
-        for (const [name, value] of Object.entries(p.headers)) res.setHeader(name, value);
-        res.end(JSON.stringify(p.body));
-      },
-    );
+    result.then((admission) => (gone ? admission.release() : proceed(admission)), refuse);
   };
 }

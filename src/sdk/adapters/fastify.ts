@@ -6,7 +6,7 @@
  */
 import { toProblem } from '../problem.js';
 import { runInScope } from '../request-context.js';
-import { correlationOf, type Admission, type Tenancy } from '../tenancy-sdk.js';
+import { correlationOf, type Admission, type Correlation, type IncomingRequest, type Tenancy } from '../tenancy-sdk.js';
 
 /** What the adapter reads of a Fastify request. */
 export interface FastifyRequestLike {
@@ -22,11 +22,11 @@ export interface FastifyReplyLike {
   send(payload?: unknown): FastifyReplyLike;
 }
 
-/** What the adapter uses of a Fastify instance. */
+/** What the adapter uses of a Fastify instance (callback-style hooks: no promise per request). */
 export interface FastifyLike {
-  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
-  addHook(name: 'preHandler', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: (error?: Error) => void) => void): unknown;
-  addHook(name: 'onResponse' | 'onRequestAbort', hook: (request: FastifyRequestLike) => Promise<void>): unknown;
+  addHook(name: 'onRequest' | 'preHandler', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: (error?: Error) => void) => void): unknown;
+  addHook(name: 'onResponse', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: () => void) => void): unknown;
+  addHook(name: 'onRequestAbort', hook: (request: FastifyRequestLike, done: () => void) => void): unknown;
 }
 
 /** Header lookup over Node's lower-cased header object (a repeated header counts as invalid). */
@@ -42,41 +42,78 @@ const ABORTED = Symbol('tenancy.aborted');
 
 type Tracked = FastifyRequestLike & { [ADMISSION]?: Admission; [ABORTED]?: true };
 
+/** A Fastify request as the pipeline reads it (a class: no closure per request). */
+class FastifyIncoming implements IncomingRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly #headers: Record<string, string | string[] | undefined>;
+
+  constructor(request: FastifyRequestLike) {
+    this.method = request.method;
+    this.url = request.url;
+    this.#headers = request.headers;
+  }
+
+  header(name: string): string | undefined {
+    return headerOf(this.#headers, name);
+  }
+}
+
+/** Answer a refused request from the hook: `done` is not called, so the route never runs. */
+function refuse(request: FastifyRequestLike, reply: FastifyReplyLike, correlation: Correlation, error: unknown): void {
+  const p = toProblem(error, request.url.split('?')[0]!, correlation.requestId);
+  reply.code(p.status);
+  for (const name in p.headers) reply.header(name, p.headers[name]!);
+  reply.send(p.body);
+}
+
+/** Keep an admitted request's admission and add its headers. */
+function admitted(request: Tracked, reply: FastifyReplyLike, admission: Admission): void {
+  request[ADMISSION] = admission;
+  const add = admission.headers;
+  for (const name in add) reply.header(name, add[name]!);
+}
+
 /** Add the Tenancy pipeline to a Fastify instance. */
 export function tenancyFastify(app: FastifyLike, tenancy: Tenancy): void {
-  app.addHook('onRequest', async (request: Tracked, reply) => {
-    const headers = request.headers;
-    const incoming = { method: request.method, url: request.url, header: (name: string) => headerOf(headers, name) };
+  // Callback-style hooks throughout: a request the SDK admits from memory passes all three
+  // without a promise or a microtask (async hooks cost a promise and its reactions each).
+  app.addHook('onRequest', (request: Tracked, reply, done) => {
+    const incoming = new FastifyIncoming(request);
     const correlation = correlationOf(incoming);
+    let result: Admission | Promise<Admission>;
     try {
-      const admission = await tenancy.admit(incoming, correlation);
-      // A request can wait for a slot (fair scheduling); one whose client left meanwhile must
-      // give its slot straight back, since no response hook will run for it.
-      if (request[ABORTED]) {
-        admission.release();
-        return undefined;
-      }
-      request[ADMISSION] = admission;
-      const add = admission.headers;
-      for (const name in add) reply.header(name, add[name]!);
+      result = tenancy.enter(incoming, correlation);
     } catch (error) {
-      const p = toProblem(error, request.url.split('?')[0]!, correlation.requestId);
-      reply.code(p.status);
-      for (const [name, value] of Object.entries(p.headers)) reply.header(name, value);
-      return reply.send(p.body);
+      return refuse(request, reply, correlation, error);
     }
-    return undefined;
+    if (!(result instanceof Promise)) {
+      admitted(request, reply, result);
+      return done();
+    }
+    result.then(
+      (admission) => {
+        // A request can wait for a slot (fair scheduling); one whose client left meanwhile must
+        // give its slot straight back, since no response hook will run for it.
+        if (request[ABORTED]) return admission.release();
+        admitted(request, reply, admission);
+        done();
+      },
+      (error: unknown) => refuse(request, reply, correlation, error),
+    );
   });
   app.addHook('preHandler', (request: Tracked, _reply, done) => {
     const admission = request[ADMISSION];
     if (!admission) return done();
-    runInScope(admission.scope, () => done());
+    runInScope(admission.scope, done);
   });
-  app.addHook('onResponse', async (request: Tracked) => {
+  app.addHook('onResponse', (request: Tracked, _reply, done) => {
     request[ADMISSION]?.release();
+    done();
   });
-  app.addHook('onRequestAbort', async (request: Tracked) => {
+  app.addHook('onRequestAbort', (request: Tracked, done) => {
     request[ABORTED] = true;
     request[ADMISSION]?.release();
+    done();
   });
 }
