@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenancy, type RequestLimiterOptions, type Tenancy } from '../src/sdk/index.js';
+import { createTenancy, TenancyError, type RequestLimiterOptions, type Tenancy } from '../src/sdk/index.js';
 import { startTestPlane, type TestPlane } from './support/engines.js';
 import { call, createActive, tenantKey } from './support/http.js';
 import { get, problemOf, startGuardedApp, type GuardedApp } from './sdk-apps.js';
@@ -110,6 +110,10 @@ describe('SDK rate limits and quotas', () => {
         thrown = error;
       }
       expect(thrown).toMatchObject({ code: 'rate_limited', status: 429 });
+      // What the adapters call: the refusal comes back as a value, nothing is thrown.
+      const decided = tenancy.decide(request);
+      expect(decided).toBeInstanceOf(TenancyError);
+      expect(decided).toMatchObject({ code: 'rate_limited', status: 429, headers: { 'Retry-After': expect.stringMatching(/^\d+$/) } });
       // The promise form answers the same.
       await expect(tenancy.admit(request)).rejects.toMatchObject({ code: 'rate_limited' });
     } finally {

@@ -150,6 +150,9 @@ describe('SDK middleware', () => {
         expect({ name, ...problemOf(res) }).toEqual({ name, status, code, type: `urn:tenancy:problem:${code}`, contentType: expect.stringMatching(/^application\/problem\+json/) });
         expect(JSON.stringify(res.body)).not.toContain('"tenant":');
       }
+      // A field problem names the field, as the control plane's problems do.
+      const badHeader = await get(url('/whoami'), alpha.token, { 'x-tenant-id': 'Not An Id' });
+      expect(badHeader.body.errors).toEqual([{ path: '/headers/x-tenant-id', message: 'must be a DNS label' }]);
       const trusted = await get(url('/whoami'), operator, { 'x-tenant-id': 'sdk-beta' });
       expect(trusted.status).toBe(200);
       expect(trusted.body.tenant).toBe('sdk-beta');

@@ -43,13 +43,21 @@ export interface ProblemResponse {
  * only the correlation id, so no internals leak to the caller.
  */
 export function toProblem(error: unknown, instance: string, correlationId: string): ProblemResponse {
+  // Built member by member, without object spreads: a flood of refusals (a tenant far over
+  // its rate limit) runs this for every request it sends.
   if (error instanceof TenancyError) {
     const status = error.status;
-    return {
-      status,
-      headers: { ...error.headers, 'X-Request-Id': correlationId, 'content-type': PROBLEM_CONTENT_TYPE },
-      body: { type: `urn:tenancy:problem:${error.code}`, title: TITLES[status] ?? 'Error', status, detail: error.detail, code: error.code, instance, correlationId, ...error.extensions },
-    };
+    const headers: Record<string, string> = {};
+    const given = error.headers;
+    for (const name in given) headers[name] = given[name]!;
+    headers['X-Request-Id'] = correlationId;
+    headers['content-type'] = PROBLEM_CONTENT_TYPE;
+    const body: ProblemBody = { type: `urn:tenancy:problem:${error.code}`, title: TITLES[status] ?? 'Error', status, detail: error.detail, code: error.code, instance, correlationId };
+    // Field errors as the control plane answers them (`errors[].path` names the field).
+    if (error.errors) body.errors = error.errors;
+    const extensions = error.extensions;
+    for (const name in extensions) body[name] = extensions[name];
+    return { status, headers, body };
   }
   return {
     status: 500,

@@ -172,11 +172,12 @@ export class RequestLimiter {
   }
 
   /**
-   * Count the request against every meter; throws a 429/503 problem when it may not run.
-   * In memory the answer is synchronous (a `Granted`, or a thrown problem); with Redis, or
-   * when the request waits for a fair-scheduling slot, it is a promise.
+   * Count the request against every meter. In memory the answer is synchronous: a
+   * `Granted`, or the 429/503 problem returned (not thrown: a throw costs a stack walk,
+   * and a flood is refused on every request); with Redis, or when the request waits for a
+   * fair-scheduling slot, it is a promise that rejects with the problem.
    */
-  admit(tenant: TenantContext, principal: Principal, write: boolean): Granted | Promise<Granted> {
+  admit(tenant: TenantContext, principal: Principal, write: boolean): Granted | TenancyError | Promise<Granted> {
     const meters = this.#meters;
     const now = Date.now();
     for (let i = 0; i < meters.length; i++) {
@@ -185,7 +186,7 @@ export class RequestLimiter {
       const key = meter.key(tenant, principal);
       const block = meter.blocked.get(key);
       if (block === undefined) continue;
-      if (block.resetAt > now && block.limit === meter.limit(tenant)) throw this.#refusal(meter, tenant, block.limit, block.current, block.resetAt - now);
+      if (block.resetAt > now && block.limit === meter.limit(tenant)) return this.#refusal(meter, tenant, block.limit, block.current, block.resetAt - now);
       meter.blocked.delete(key);
     }
     if (!this.redis) {
@@ -195,11 +196,15 @@ export class RequestLimiter {
       return this.#settle(tenant, principal, write, outcomes);
     }
     // Redis: the meters' round trips overlap. A refusal comes back as a rejected RateLimiterRes.
-    return Promise.all(meters.map((m) => (m.count(m.key(tenant, principal)) as Promise<RateLimiterRes>).catch((error: unknown) => error))).then((outcomes) => this.#settle(tenant, principal, write, outcomes));
+    return Promise.all(meters.map((m) => (m.count(m.key(tenant, principal)) as Promise<RateLimiterRes>).catch((error: unknown) => error))).then((outcomes) => {
+      const settled = this.#settle(tenant, principal, write, outcomes);
+      if (settled instanceof TenancyError) throw settled;
+      return settled;
+    });
   }
 
   /** Compare the meters' counts with their limits, build the headers, take a concurrency slot. */
-  #settle(tenant: TenantContext, principal: Principal, write: boolean, outcomes: unknown[]): Granted | Promise<Granted> {
+  #settle(tenant: TenantContext, principal: Principal, write: boolean, outcomes: unknown[]): Granted | TenancyError | Promise<Granted> {
     const meters = this.#meters;
     let remaining = '';
     let refusal: TenancyError | undefined;
@@ -225,18 +230,19 @@ export class RequestLimiter {
     }
     const headers: Record<string, string> = answered === 0 ? {} : { 'RateLimit-Policy': answered === meters.length ? this.#policyOf(tenant) : this.#partialPolicy(tenant, outcomes), RateLimit: remaining };
     if (answered < meters.length && (write ? this.#writes : this.#reads) === 'closed') {
-      throw new TenancyError('rate_limiter_unavailable', 503, 'the rate limiter cannot reach its store; try again shortly', { headers: { 'Retry-After': '1' } });
+      return refusalError('rate_limiter_unavailable', 503, 'the rate limiter cannot reach its store; try again shortly', { headers: { 'Retry-After': '1' } });
     }
     if (refusal) {
       Object.assign(refusal.headers, headers);
-      throw refusal;
+      return refusal;
     }
     let slot: ReleaseSlot | Promise<ReleaseSlot>;
     try {
       slot = this.#acquire(tenant);
     } catch (error) {
-      if (error instanceof TenancyError) Object.assign(error.headers, headers);
-      throw error;
+      if (!(error instanceof TenancyError)) throw error;
+      Object.assign(error.headers, headers);
+      return error;
     }
     if (typeof slot === 'function') return { headers, release: slot };
     return slot.then(

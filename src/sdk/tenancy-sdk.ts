@@ -10,6 +10,7 @@ import { AppAuditLogger } from './app-audit.js';
 import { TenantContextCache, type ContextCacheOptions } from './context-cache.js';
 import { CredentialResolver, type CredentialOptions } from './credentials.js';
 import { NatsEventFeed, PollingEventFeed, type EventFeed } from './event-feed.js';
+import { refusalError } from './fair-scheduler.js';
 import { QuotaGuard, type QuotaGuardOptions } from './quota-guard.js';
 import { currentScope, outsideScope, type RequestScope } from './request-context.js';
 import { RequestLimiter, type Granted, type RequestLimiterOptions } from './request-limiter.js';
@@ -90,6 +91,9 @@ export function correlationOf(request: Pick<IncomingRequest, 'header'>): Correla
   return { requestId, traceparent: m ? tp : undefined };
 }
 
+/** What a step of the pipeline answers: an admission, a refusal, or a promise of either. */
+type Step = Admission | TenancyError | Promise<Admission | TenancyError>;
+
 /** The SDK: one per app instance. */
 export class Tenancy {
   readonly client: TenancyClient;
@@ -167,17 +171,41 @@ export class Tenancy {
    * microtask; otherwise a promise. A refusal is thrown (synchronous) or rejected (promise).
    */
   enter(request: IncomingRequest, correlation = correlationOf(request)): Admission | Promise<Admission> {
+    const result = this.decide(request, correlation);
+    if (result instanceof TenancyError) throw result;
+    return result;
+  }
+
+  /**
+   * {@link enter} without throwing: a refusal known at once is returned as the
+   * `TenancyError` (a promise still rejects with it). For adapters: throwing is costly in
+   * V8 (every throw walks the stack for the message's location, even when caught), and a
+   * tenant flooding past its limit is refused on every request it sends.
+   */
+  decide(request: IncomingRequest, correlation = correlationOf(request)): Admission | TenancyError | Promise<Admission> {
     const known: { tenantId?: string } = {};
-    let result: Admission | Promise<Admission>;
+    let result: Step;
     try {
       result = this.#admit(request, correlation, known);
     } catch (error) {
+      // A step that failed unexpectedly (not a refusal): still counted and answered.
       this.#refused(known, error);
+      if (error instanceof TenancyError) return error;
       throw error;
+    }
+    if (result instanceof TenancyError) {
+      this.#refused(known, result);
+      return result;
     }
     if (result instanceof Promise) {
       return result.then(
-        (admission) => this.#metered(admission),
+        (admission) => {
+          if (admission instanceof TenancyError) {
+            this.#refused(known, admission);
+            throw admission;
+          }
+          return this.#metered(admission);
+        },
         (error: unknown) => {
           this.#refused(known, error);
           throw error;
@@ -208,10 +236,11 @@ export class Tenancy {
   }
 
   /**
-   * The pipeline, one step after another. Each step answers from memory when it can; the
-   * first that has to wait turns the rest into a promise chain.
+   * The pipeline, one step after another. Each step answers from memory when it can, and
+   * returns a refusal rather than throwing it; the first step that has to wait turns the
+   * rest into a promise chain (which resolves to an admission or a refusal).
    */
-  #admit(request: IncomingRequest, correlation: Correlation, known: { tenantId?: string }): Admission | Promise<Admission> {
+  #admit(request: IncomingRequest, correlation: Correlation, known: { tenantId?: string }): Step {
     if (!this.#started) {
       return this.start().then(
         () => {
@@ -229,20 +258,20 @@ export class Tenancy {
     return this.#forPrincipal(request, correlation, known, principal);
   }
 
-  #forPrincipal(request: IncomingRequest, correlation: Correlation, known: { tenantId?: string }, principal: Principal): Admission | Promise<Admission> {
+  #forPrincipal(request: IncomingRequest, correlation: Correlation, known: { tenantId?: string }, principal: Principal): Step {
     const named = request.header('x-tenant-id');
     if (named !== undefined && !TENANT_ID.test(named)) {
-      throw new TenancyError('invalid_header', 400, 'X-Tenant-ID is not a valid tenant id', { errors: [{ path: '/headers/x-tenant-id', message: 'must be a DNS label' }] });
+      return new TenancyError('invalid_header', 400, 'X-Tenant-ID is not a valid tenant id', { errors: [{ path: '/headers/x-tenant-id', message: 'must be a DNS label' }] });
     }
     let tenantId: string;
     if (principal.tenantId !== null) {
       // A tenant credential is its tenant; a header naming another is refused without
       // looking that tenant up, so the answer says nothing about whether it exists.
-      if (named !== undefined && named !== principal.tenantId) throw new TenancyError('tenant_mismatch', 403, 'X-Tenant-ID names a different tenant than the credential');
+      if (named !== undefined && named !== principal.tenantId) return new TenancyError('tenant_mismatch', 403, 'X-Tenant-ID names a different tenant than the credential');
       tenantId = principal.tenantId;
     } else {
-      if (!this.#trusted.has(principal.role)) throw new TenancyError('forbidden', 403, `role ${principal.role} may not act for tenants here`, { extensions: { role: principal.role } });
-      if (named === undefined) throw new TenancyError('tenant_required', 400, 'a platform credential must name the tenant with X-Tenant-ID');
+      if (!this.#trusted.has(principal.role)) return new TenancyError('forbidden', 403, `role ${principal.role} may not act for tenants here`, { extensions: { role: principal.role } });
+      if (named === undefined) return new TenancyError('tenant_required', 400, 'a platform credential must name the tenant with X-Tenant-ID');
       tenantId = named;
     }
     const tenant = this.contexts.peek(tenantId);
@@ -250,19 +279,20 @@ export class Tenancy {
     return this.#forTenant(request, correlation, known, principal, tenant);
   }
 
-  #forTenant(request: IncomingRequest, correlation: Correlation, known: { tenantId?: string }, principal: Principal, tenant: TenantContext): Admission | Promise<Admission> {
+  #forTenant(request: IncomingRequest, correlation: Correlation, known: { tenantId?: string }, principal: Principal, tenant: TenantContext): Step {
     // Labelled only once the tenant exists: a trusted caller's typo is no metric label.
     known.tenantId = tenant.id;
     const refused = refusal(tenant.phase);
-    if (refused) throw new TenancyError(refused.code, 403, `${refused.detail}; its requests are refused`, { extensions: { phase: tenant.phase } });
+    if (refused) return refusalError(refused.code, 403, `${refused.detail}; its requests are refused`, { extensions: { phase: tenant.phase } });
     const write = !READS.has(request.method);
     const cost = this.quotas.checkCost(tenant, write);
     if (cost) return cost.then(() => this.#limit(correlation, principal, tenant, write));
     return this.#limit(correlation, principal, tenant, write);
   }
 
-  #limit(correlation: Correlation, principal: Principal, tenant: TenantContext, write: boolean): Admission | Promise<Admission> {
+  #limit(correlation: Correlation, principal: Principal, tenant: TenantContext, write: boolean): Step {
     const granted = this.limiter.admit(tenant, principal, write);
+    if (granted instanceof TenancyError) return granted;
     if (granted instanceof Promise) return granted.then((g) => this.#grant(correlation, principal, tenant, g));
     return this.#grant(correlation, principal, tenant, granted);
   }

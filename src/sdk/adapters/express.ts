@@ -3,6 +3,7 @@
  * `next()` runs inside the request's scope, so every later middleware and the handler see
  * `currentTenant()`. Typed structurally, so the SDK does not load Express.
  */
+import { TenancyError } from '../../errors.js';
 import { toProblem } from '../problem.js';
 import { runInScope } from '../request-context.js';
 import { correlationOf, type Admission, type Tenancy } from '../tenancy-sdk.js';
@@ -43,12 +44,13 @@ export function tenancyExpress(tenancy: Tenancy): (req: ExpressRequestLike, res:
       res.once('close', admission.release);
       runInScope(admission.scope, () => next());
     };
-    let result: Admission | Promise<Admission>;
+    let result: Admission | TenancyError | Promise<Admission>;
     try {
-      result = tenancy.enter(incoming, correlation);
+      result = tenancy.decide(incoming, correlation);
     } catch (error) {
       return refuse(error);
     }
+    if (result instanceof TenancyError) return refuse(result);
     if (!(result instanceof Promise)) return proceed(result);
     // The request waits (a credential or context to fetch, a slot to free): a client that
     // leaves meanwhile gets no handler, and its slot goes straight back.

@@ -4,6 +4,7 @@
  * the request's scope so the handler and everything it awaits see `currentTenant()`.
  * Typed structurally, so the SDK does not load Fastify.
  */
+import { TenancyError } from '../../errors.js';
 import { toProblem } from '../problem.js';
 import { runInScope } from '../request-context.js';
 import { correlationOf, type Admission, type Correlation, type IncomingRequest, type Tenancy } from '../tenancy-sdk.js';
@@ -61,7 +62,9 @@ class FastifyIncoming implements IncomingRequest {
 
 /** Answer a refused request from the hook: `done` is not called, so the route never runs. */
 function refuse(request: FastifyRequestLike, reply: FastifyReplyLike, correlation: Correlation, error: unknown): void {
-  const p = toProblem(error, request.url.split('?')[0]!, correlation.requestId);
+  const url = request.url;
+  const query = url.indexOf('?');
+  const p = toProblem(error, query === -1 ? url : url.slice(0, query), correlation.requestId);
   reply.code(p.status);
   for (const name in p.headers) reply.header(name, p.headers[name]!);
   reply.send(p.body);
@@ -81,12 +84,13 @@ export function tenancyFastify(app: FastifyLike, tenancy: Tenancy): void {
   app.addHook('onRequest', (request: Tracked, reply, done) => {
     const incoming = new FastifyIncoming(request);
     const correlation = correlationOf(incoming);
-    let result: Admission | Promise<Admission>;
+    let result: Admission | TenancyError | Promise<Admission>;
     try {
-      result = tenancy.enter(incoming, correlation);
+      result = tenancy.decide(incoming, correlation);
     } catch (error) {
       return refuse(request, reply, correlation, error);
     }
+    if (result instanceof TenancyError) return refuse(request, reply, correlation, result);
     if (!(result instanceof Promise)) {
       admitted(request, reply, result);
       return done();
