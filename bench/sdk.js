@@ -5,7 +5,9 @@
 //    and the added p50/p99 from interleaved sequential requests (high-resolution timer),
 //    with the in-memory limiter and with the Redis limiter;
 //  - noisy neighbour: tenant A sends 20x its rate quota while tenant B sends within its
-//    quota; B's p50/p99 against B alone, and A's refused share;
+//    quota; B's p50/p99 against B alone, and A's refused share; and B's p50/p99 while the
+//    same flood hits a bare app in another process (the machine's share of the slowdown)
+//    and the app's own bare route (the share of answering the flood in the one event loop);
 //  - memory: the SDK's cost in an app serving 1,000 tenants, against the same app without it.
 import autocannon from 'autocannon';
 import { fork } from 'node:child_process';
@@ -146,9 +148,9 @@ async function paced(url, token, rate, seconds) {
 }
 
 /** Start the noisy tenant's generator; resolves once it is loaded, with `go()` to start it (resolves with its totals). */
-function noisyLoad(url, token, seconds) {
+function noisyLoad(url, path, token, seconds) {
   return new Promise((ready, reject) => {
-    const child = fork(new URL('./sdk-load.js', import.meta.url), [JSON.stringify({ url: `${url}/shared`, token, rate: QUOTA * 20, connections: 16, seconds })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(new URL('./sdk-load.js', import.meta.url), [JSON.stringify({ url: `${url}${path}`, token, rate: QUOTA * 20, connections: 16, seconds })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const done = new Promise((resolve) => child.on('message', (m) => m.type === 'done' && resolve(m)));
     child.once('message', (m) => m.type === 'ready' && ready({ go: () => (child.send('go'), done) }));
     child.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited ${code}`)));
@@ -184,42 +186,82 @@ async function guardedVsBare(app, benchKey, guardedPaths) {
 }
 
 async function noisyNeighbour(app, noisyKey, victimKey) {
-  // Alternating rounds (victim alone, victim with the noisy tenant), the victim's samples
-  // pooled per condition, so drift of the machine hits both alike.
+  // Alternating rounds (victim alone; victim while the noisy tenant floods the app; victim
+  // while the same flood hits another process on the machine, a bare Fastify app without the
+  // SDK), the victim's samples pooled per condition, so drift of the machine hits all alike.
+  // The third condition is the machine's share: what the flood costs the victim through the
+  // shared CPU alone, which no admission control inside the app can take back.
   console.error(`SDK: noisy neighbour (${ROUNDS} rounds)...`);
+  const elsewhere = await startApp({ mode: 'bare-only' });
   await paced(app.url, victimKey, VICTIM_RATE, 1);
   const seconds = Math.max(2, Math.round(DURATION / ROUNDS));
   const alone = { ms: [], refused: 0 };
   const withNoisy = { ms: [], refused: 0 };
+  const floodElsewhere = { ms: [], refused: 0 };
+  const floodOnBareRoute = { ms: [], refused: 0 };
   const noisy = { total: 0, refused: 0, reqPerSec: [] };
-  for (let round = 0; round < ROUNDS; round++) {
-    const a = await paced(app.url, victimKey, VICTIM_RATE, seconds);
-    alone.ms.push(...a.ms);
-    alone.refused += a.refused;
-    // The rate window of the victim's last second must not carry into the next round.
-    await new Promise((r) => setTimeout(r, 1100));
-    // The generator runs a second longer than the victim, which starts half a second in:
-    // the victim is measured under the flood only, not under the generator's start or end.
-    const generator = await noisyLoad(app.url, noisyKey, seconds + 1);
+  const pause = () => new Promise((r) => setTimeout(r, 1100));
+  // The generator runs a second longer than the victim, which starts half a second in:
+  // the victim is measured under the flood only, not under the generator's start or end.
+  const underFlood = async (target, path) => {
+    const generator = await noisyLoad(target, path, noisyKey, seconds + 1);
     const flood = generator.go();
     await new Promise((r) => setTimeout(r, 500));
     const w = await paced(app.url, victimKey, VICTIM_RATE, seconds);
-    const n = await flood;
-    withNoisy.ms.push(...w.ms);
-    withNoisy.refused += w.refused;
-    noisy.total += n.total;
-    noisy.refused += n.non2xx;
-    noisy.reqPerSec.push(n.reqPerSec);
-    await new Promise((r) => setTimeout(r, 1100));
+    return { w, n: await flood };
+  };
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      const a = await paced(app.url, victimKey, VICTIM_RATE, seconds);
+      alone.ms.push(...a.ms);
+      alone.refused += a.refused;
+      // The rate window of the victim's last second must not carry into the next round.
+      await pause();
+      const { w, n } = await underFlood(app.url, '/shared');
+      withNoisy.ms.push(...w.ms);
+      withNoisy.refused += w.refused;
+      noisy.total += n.total;
+      noisy.refused += n.non2xx;
+      noisy.reqPerSec.push(n.reqPerSec);
+      await pause();
+      const e = await underFlood(elsewhere.url, '/bare');
+      floodElsewhere.ms.push(...e.w.ms);
+      floodElsewhere.refused += e.w.refused;
+      await pause();
+      // The same flood on the app's own bare route (no SDK on its path): what answering
+      // 4,000 requests/s costs the victim in the one event loop, whatever answers them.
+      const b = await underFlood(app.url, '/bare');
+      floodOnBareRoute.ms.push(...b.w.ms);
+      floodOnBareRoute.refused += b.w.refused;
+      await pause();
+    }
+  } finally {
+    await stopApp(elsewhere);
   }
   const aloneStats = { ...stats(alone.ms), refused: alone.refused };
   const withStats = { ...stats(withNoisy.ms), refused: withNoisy.refused };
+  const elsewhereStats = { ...stats(floodElsewhere.ms), refused: floodElsewhere.refused };
+  const bareRouteStats = { ...stats(floodOnBareRoute.ms), refused: floodOnBareRoute.refused };
   const sent = median(noisy.reqPerSec);
   return {
     quotaPerSec: QUOTA,
     rounds: ROUNDS,
     secondsPerRound: seconds,
-    victim: { ratePerSec: VICTIM_RATE, alone: aloneStats, withNoisy: withStats, p50Ratio: +(withStats.p50Ms / aloneStats.p50Ms).toFixed(2), p99Ratio: +(withStats.p99Ms / aloneStats.p99Ms).toFixed(2) },
+    victim: {
+      ratePerSec: VICTIM_RATE,
+      alone: aloneStats,
+      withNoisy: withStats,
+      withFloodOnAnotherProcess: elsewhereStats,
+      withFloodOnTheAppsBareRoute: bareRouteStats,
+      p50Ratio: +(withStats.p50Ms / aloneStats.p50Ms).toFixed(2),
+      p99Ratio: +(withStats.p99Ms / aloneStats.p99Ms).toFixed(2),
+      // The same flood aimed at a bare app in another process: the machine's share alone.
+      p99RatioFloodOnAnotherProcess: +(elsewhereStats.p99Ms / aloneStats.p99Ms).toFixed(2),
+      p50RatioFloodOnAnotherProcess: +(elsewhereStats.p50Ms / aloneStats.p50Ms).toFixed(2),
+      // The same flood answered 200 by the app's bare route: the event loop's share.
+      p99RatioFloodOnTheAppsBareRoute: +(bareRouteStats.p99Ms / aloneStats.p99Ms).toFixed(2),
+      p50RatioFloodOnTheAppsBareRoute: +(bareRouteStats.p50Ms / aloneStats.p50Ms).toFixed(2),
+    },
     noisy: { targetPerSec: QUOTA * 20, sentPerSec: Math.round(sent), total: noisy.total, refused: noisy.refused, refusedShare: +(noisy.refused / Math.max(1, noisy.total)).toFixed(3), timesQuota: +(sent / QUOTA).toFixed(1) },
   };
 }
