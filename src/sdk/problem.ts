@@ -38,6 +38,12 @@ export interface ProblemResponse {
   body: ProblemBody;
 }
 
+/** The path of a request target (`/notes?x=1` -> `/notes`): a problem's `instance`. */
+export function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
 /**
  * Turn any error into a problem response. Non-Tenancy errors become a bare 500 that names
  * only the correlation id, so no internals leak to the caller.

@@ -188,7 +188,7 @@ export class Tenancy {
     try {
       result = this.#admit(request, correlation, known);
     } catch (error) {
-      // A step that failed unexpectedly (not a refusal): still counted and answered.
+      // A step that threw (the cost cap's refusal, or a bug): counted, and a refusal answered as a value.
       this.#refused(known, error);
       if (error instanceof TenancyError) return error;
       throw error;

@@ -4,7 +4,7 @@
  * `currentTenant()`. Typed structurally, so the SDK does not load Express.
  */
 import { TenancyError } from '../../errors.js';
-import { toProblem } from '../problem.js';
+import { pathOf, toProblem } from '../problem.js';
 import { runInScope } from '../request-context.js';
 import { correlationOf, type Admission, type Tenancy } from '../tenancy-sdk.js';
 import { headerOf } from './fastify.js';
@@ -32,7 +32,7 @@ export function tenancyExpress(tenancy: Tenancy): (req: ExpressRequestLike, res:
     const incoming = { method: req.method ?? 'GET', url, header: (name: string) => headerOf(req.headers, name) };
     const correlation = correlationOf(incoming);
     const refuse = (error: unknown): void => {
-      const p = toProblem(error, url.split('?')[0]!, correlation.requestId);
+      const p = toProblem(error, pathOf(url), correlation.requestId);
       res.statusCode = p.status;
       for (const name in p.headers) res.setHeader(name, p.headers[name]!);
       res.end(JSON.stringify(p.body));

@@ -5,7 +5,7 @@
  * Typed structurally, so the SDK does not load Fastify.
  */
 import { TenancyError } from '../../errors.js';
-import { toProblem } from '../problem.js';
+import { pathOf, toProblem } from '../problem.js';
 import { runInScope } from '../request-context.js';
 import { correlationOf, type Admission, type Correlation, type IncomingRequest, type Tenancy } from '../tenancy-sdk.js';
 
@@ -62,9 +62,7 @@ class FastifyIncoming implements IncomingRequest {
 
 /** Answer a refused request from the hook: `done` is not called, so the route never runs. */
 function refuse(request: FastifyRequestLike, reply: FastifyReplyLike, correlation: Correlation, error: unknown): void {
-  const url = request.url;
-  const query = url.indexOf('?');
-  const p = toProblem(error, query === -1 ? url : url.slice(0, query), correlation.requestId);
+  const p = toProblem(error, pathOf(request.url), correlation.requestId);
   reply.code(p.status);
   for (const name in p.headers) reply.header(name, p.headers[name]!);
   reply.send(p.body);
