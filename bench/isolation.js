@@ -143,7 +143,7 @@ export async function benchIsolation(engine, pgUrl) {
     }
     const moveMs = performance.now() - t;
     const job = (await api(url, 'GET', '/v1/jobs?tenant=mover&kind=move')).items[0];
-    out.move = { rows: rowsToMove, from: 'mt-standard', to: 'st-dedicated', totalMs: Math.round(moveMs), readOnlyMs: job.result.readOnlyMs, verified: job.result.verified, rowsPerSec: Math.round((rowsToMove / moveMs) * 1000) };
+    out.move = { rows: rowsToMove, from: 'mt-standard', to: 'st-dedicated', totalMs: Math.round(moveMs), fenceMs: job.result.fenceMs, verified: job.result.verified, rowsPerSec: Math.round((rowsToMove / moveMs) * 1000) };
   } finally {
     await plane.close();
     for (const c of cleanup) await c().catch(() => undefined);

@@ -25,8 +25,13 @@ export interface Config {
   natsUrl: string | undefined;
   /** PostgreSQL warehouse for tenant databases (`TENANCY_WAREHOUSE_URL`, a superuser or CREATEROLE+CREATEDB role). */
   warehouseUrl: string | undefined;
-  /** Prefix for tenant role and database names (`TENANCY_WAREHOUSE_ROLE_PREFIX`), for several warehouses on one cluster. */
-  warehouseRolePrefix: string;
+  /**
+   * Prefix for tenant role and database names (`TENANCY_WAREHOUSE_ROLE_PREFIX`); unset: the
+   * installation's own prefix on PostgreSQL (decided once and stored), none on the embedded engine.
+   */
+  warehouseRolePrefix: string | undefined;
+  /** Longest one statement in a session as a tenant (migrations, archive, move) may run (`TENANCY_TENANT_STATEMENT_TIMEOUT_SECONDS`). */
+  tenantStatementTimeoutSeconds: number;
   /** The app's SQL migrations, applied to every tenant's database (`TENANCY_APP_MIGRATIONS`); unset = none. */
   appMigrations: string | undefined;
   /** The environment this control plane serves (`TENANCY_ENVIRONMENT`), recorded with every applied migration. */
@@ -116,7 +121,8 @@ const schema = z.object({
   rootKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the base64 of 32 bytes').optional(),
   s3Url: z.string().regex(/^https?:\/\/[^:@/\s]+:[^@/\s]+@[^/\s]+/, 'must be http(s)://KEY:SECRET@host:port').optional(),
   warehouseUrl: z.string().regex(/^postgres(ql)?:\/\/\S+\/[A-Za-z0-9_]+(\?\S*)?$/, 'must be a postgres:// URL that names a database').optional(),
-  warehouseRolePrefix: z.string().regex(/^([a-z][a-z0-9_]{0,20})?$/, 'must be empty or a lowercase identifier of up to 21 characters'),
+  warehouseRolePrefix: z.string().regex(/^([a-z][a-z0-9_]{0,20})?$/, 'must be empty or a lowercase identifier of up to 21 characters').optional(),
+  tenantStatementTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).min(1, 'must be >= 1').max(86_400, 'must be <= 86400'),
   natsUrl: z.string().regex(/^(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?(,(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?)*$/, 'must be nats://host:port').optional(),
   appMigrations: z.string().min(1).optional(),
   environment: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be a lowercase name such as prod or staging'),
@@ -174,6 +180,7 @@ const NAMES: Record<string, string> = {
   natsUrl: 'TENANCY_NATS_URL',
   warehouseUrl: 'TENANCY_WAREHOUSE_URL',
   warehouseRolePrefix: 'TENANCY_WAREHOUSE_ROLE_PREFIX',
+  tenantStatementTimeoutSeconds: 'TENANCY_TENANT_STATEMENT_TIMEOUT_SECONDS',
   appMigrations: 'TENANCY_APP_MIGRATIONS',
   environment: 'TENANCY_ENVIRONMENT',
   logLevel: 'TENANCY_LOG_LEVEL',
@@ -215,7 +222,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     s3Url: blank(env.TENANCY_S3_URL),
     natsUrl: blank(env.TENANCY_NATS_URL),
     warehouseUrl: blank(env.TENANCY_WAREHOUSE_URL),
-    warehouseRolePrefix: env.TENANCY_WAREHOUSE_ROLE_PREFIX ?? '',
+    warehouseRolePrefix: env.TENANCY_WAREHOUSE_ROLE_PREFIX,
+    tenantStatementTimeoutSeconds: blank(env.TENANCY_TENANT_STATEMENT_TIMEOUT_SECONDS) ?? '300',
     appMigrations: blank(env.TENANCY_APP_MIGRATIONS),
     environment: blank(env.TENANCY_ENVIRONMENT) ?? 'prod',
     logLevel: blank(env.TENANCY_LOG_LEVEL) ?? 'info',
@@ -262,6 +270,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     natsUrl: c.natsUrl,
     warehouseUrl: c.warehouseUrl,
     warehouseRolePrefix: c.warehouseRolePrefix,
+    tenantStatementTimeoutSeconds: c.tenantStatementTimeoutSeconds,
     appMigrations: c.appMigrations === undefined ? undefined : resolve(c.appMigrations),
     environment: c.environment,
     logLevel: c.logLevel,

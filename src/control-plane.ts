@@ -34,7 +34,7 @@ import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
 import { TenancyError } from './errors.js';
 import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
 import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
-import { ByocWarehouse, isolationContext, loadMigrationSet, PgliteWarehouse, PostgresWarehouse, RoutingWarehouse, TenantArchiver, TenantMigrator, TenantObjects, TenantResources, type Warehouse } from './isolation/index.js';
+import { ByocWarehouse, isolationContext, loadInstallation, loadMigrationSet, PgliteWarehouse, PostgresWarehouse, RoutingWarehouse, TenantArchiver, TenantMigrator, TenantObjects, TenantResources, type Warehouse } from './isolation/index.js';
 import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
 import { registerTenantApprovals, TenantRegistry } from './tenants/index.js';
@@ -221,11 +221,15 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     relay.onPublished(dispatcher.enqueue);
     relay.onCommitted(() => dispatcher.wake());
     const platformWarehouse: Warehouse = config.warehouseUrl
-      ? new PostgresWarehouse(db, keyRing, config.warehouseUrl, config.warehouseRolePrefix)
-      : new PgliteWarehouse(options.inMemory ? undefined : join(config.dataDir, 'warehouse'), config.warehouseRolePrefix);
+      ? new PostgresWarehouse(db, keyRing, config.warehouseUrl, {
+          installation: await loadInstallation(db, config.warehouseRolePrefix),
+          tenantStatementTimeoutMs: config.tenantStatementTimeoutSeconds * 1000,
+          ...(config.databaseUrl ? { storeUrl: config.databaseUrl } : {}),
+        })
+      : new PgliteWarehouse(options.inMemory ? undefined : join(config.dataDir, 'warehouse'), config.warehouseRolePrefix ?? '');
     const databases: Warehouse = new RoutingWarehouse(platformWarehouse, new ByocWarehouse(secrets, { allowPrivate: config.byocAllowPrivate }));
     try {
-      await databases.prepare();
+      for (const warning of [...database.warnings, ...(await databases.prepare())]) app.log.warn(warning);
     } catch (cause) {
       await databases.close();
       throw new TenancyError('warehouse_unavailable', 500, `cannot prepare the warehouse at ${config.warehouseUrl ? redactUrl(config.warehouseUrl) : 'the data dir'}: ${(cause as Error).message}`, { cause });
@@ -247,11 +251,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         const placed = tenant.status.placement?.profile;
         if (!placed || tenant.status.placement?.movingFrom || placed !== tenant.spec.profile) return undefined;
         if (databases.engine === 'pglite' && placed !== 'mt-standard') return undefined;
-        const ctx = isolationContext(id, tenant.spec, placed);
-        const rows = await databases.withTenant(ctx, (session) =>
-          session.query<{ bytes: string }>("select coalesce(sum(pg_total_relation_size(c.oid)), 0)::text as bytes from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and c.relkind in ('r', 'm', 'p')"),
-        );
-        return Number(rows[0]?.bytes ?? 0);
+        return databases.sizeBytes(isolationContext(id, tenant.spec, placed));
       },
       onError: (error) => app.log.warn({ err: error }, 'usage sampling failed; will retry'),
     });

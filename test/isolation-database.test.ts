@@ -9,10 +9,14 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/infra/sql/index.js';
-import { DedicatedDatabaseMapper, SharedDatabaseMapper, tenantIdentifier } from '../src/isolation/index.js';
+import { DedicatedDatabaseMapper, SharedDatabaseMapper, tenantIdentifier, type RoleIdentity, type RoleRequest } from '../src/isolation/index.js';
 import { freshPostgresDatabase, PG_URL } from './support/engines.js';
 
 const password = () => randomBytes(24).toString('base64url');
+const INSTALLATION = `test-${randomBytes(4).toString('hex')}`;
+/** Whose roles the mappers make here: this test's installation, a uid per tenant. */
+const identity = (tenantId: string): RoleIdentity => ({ owner: { installationId: INSTALLATION, tenantId, tenantUid: `uid-${tenantId}` } });
+const request = (tenantId: string, secret: string): RoleRequest => ({ ...identity(tenantId), password: secret });
 /** A connection as a tenant's own role; sessions ended by the mapper surface on its queries. */
 function tenantClient(baseUrl: string, role: string, secret: string, database?: string): Kysely<unknown> {
   const u = new URL(baseUrl);
@@ -49,14 +53,15 @@ describe('shared database mapper on PGlite', () => {
   it('ensures, observes, suspends and removes idempotently', async () => {
     const mapper = new SharedDatabaseMapper(db.db, 'postgres');
     const pw = password();
-    const first = await mapper.ensure('acme', pw);
-    expect(first).toMatchObject({ role: 't_acme', schema: 't_acme', roleExists: true, schemaExists: true, canLogin: true, ownedByTenant: true });
-    expect(await mapper.ensure('acme', pw)).toEqual(first);
+    const first = await mapper.ensure('acme', request('acme', pw));
+    expect(first).toMatchObject({ role: 't_acme', schema: 't_acme', roleExists: true, schemaExists: true, canLogin: false, ownedByTenant: true });
+    expect(await mapper.ensure('acme', request('acme', pw))).toEqual(first);
+    await mapper.enableLogin('acme');
+    expect((await mapper.observe('acme'))?.canLogin).toBe(true);
     await mapper.disableLogin('acme');
     expect((await mapper.observe('acme'))?.canLogin).toBe(false);
-    await mapper.enableLogin('acme');
-    await mapper.remove('acme');
-    await mapper.remove('acme');
+    await mapper.remove('acme', identity('acme'));
+    await mapper.remove('acme', identity('acme'));
     expect(await mapper.observe('acme')).toBeUndefined();
   });
 });
@@ -82,7 +87,8 @@ describe.skipIf(!PG_URL)('shared database mapper on PostgreSQL', () => {
     await mapper.prepareWarehouse();
     for (const t of ['tenant-a', 'tenant-b']) {
       creds.set(t, password());
-      await mapper.ensure(t, creds.get(t)!);
+      await mapper.ensure(t, request(t, creds.get(t)!));
+      await mapper.enableLogin(t);
     }
     const b = connectAs('tenant-b');
     await sql`create table notes (id serial primary key, body text)`.execute(b);
@@ -91,14 +97,15 @@ describe.skipIf(!PG_URL)('shared database mapper on PostgreSQL', () => {
   });
   afterAll(async () => {
     for (const c of clients) await c.destroy();
-    if (mapper) for (const t of ['tenant-a', 'tenant-b']) await mapper.remove(t);
+    if (mapper) for (const t of ['tenant-a', 'tenant-b']) await mapper.remove(t, identity(t));
     await admin?.destroy();
     await warehouse?.drop();
   });
 
   it("gives tenant roles no dangerous attributes", async () => {
     const rows = await sql<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean; rolcreaterole: boolean; rolcreatedb: boolean; rolreplication: boolean }>`select rolname, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication from pg_roles where rolname like ${prefix + '%'} order by rolname`.execute(admin);
-    expect(rows.rows).toHaveLength(2);
+    // Each tenant has its role and its maintenance role.
+    expect(rows.rows).toHaveLength(4);
     for (const r of rows.rows) expect(r).toMatchObject({ rolsuper: false, rolbypassrls: false, rolcreaterole: false, rolcreatedb: false, rolreplication: false });
   });
 
@@ -158,11 +165,14 @@ describe.skipIf(!PG_URL)('shared database mapper on PostgreSQL', () => {
 
   it('removes schema and role completely, and a second remove is a no-op', async () => {
     creds.set('tenant-c', password());
-    await mapper.ensure('tenant-c', creds.get('tenant-c')!);
+    await mapper.ensure('tenant-c', request('tenant-c', creds.get('tenant-c')!));
+    await mapper.enableLogin('tenant-c');
     await sql`create table t (x int)`.execute(connectAs('tenant-c'));
-    await mapper.remove('tenant-c');
-    await mapper.remove('tenant-c');
+    await mapper.remove('tenant-c', identity('tenant-c'));
+    await mapper.remove('tenant-c', identity('tenant-c'));
     expect(await mapper.observe('tenant-c')).toBeUndefined();
+    const left = await sql<{ n: number }>`select count(*)::int as n from pg_roles where rolname in (${mapper.names('tenant-c').role}, ${mapper.names('tenant-c').maintenance})`.execute(admin);
+    expect(left.rows[0]!.n).toBe(0);
   });
 });
 
@@ -184,21 +194,22 @@ describe.skipIf(!PG_URL)('dedicated database mapper on PostgreSQL', () => {
     mapper = new DedicatedDatabaseMapper(admin, prefix);
     for (const t of ['ded-a', 'ded-b']) {
       creds.set(t, password());
-      await mapper.ensure(t, creds.get(t)!);
+      await mapper.ensure(t, request(t, creds.get(t)!));
+      await mapper.enableLogin(t);
     }
     await sql`create table notes (body text)`.execute(connectAs('ded-b'));
     await sql`insert into notes values ('b secret')`.execute(connectAs('ded-b'));
   });
   afterAll(async () => {
     for (const c of clients) await c.destroy().catch(() => undefined);
-    if (mapper) for (const t of ['ded-a', 'ded-b']) await mapper.remove(t);
+    if (mapper) for (const t of ['ded-a', 'ded-b']) await mapper.remove(t, identity(t));
     await admin?.destroy();
   });
 
   it('gives each tenant its own database that only it (and the platform) can enter', async () => {
     const observed = await mapper.observe('ded-a');
     expect(observed).toMatchObject({ roleExists: true, databaseExists: true, canLogin: true, ownedByTenant: true });
-    expect(await mapper.ensure('ded-a', creds.get('ded-a')!)).toEqual(observed);
+    expect(await mapper.ensure('ded-a', request('ded-a', creds.get('ded-a')!))).toEqual(observed);
     await sql`create table mine (x int)`.execute(connectAs('ded-a'));
     await expect(sql`select 1`.execute(connectAs('ded-a', mapper.names('ded-b').database))).rejects.toMatchObject({ code: '42501' });
     const still = await sql<{ body: string }>`select body from notes`.execute(connectAs('ded-b'));
@@ -210,9 +221,9 @@ describe.skipIf(!PG_URL)('dedicated database mapper on PostgreSQL', () => {
     await expect(sql`select 1`.execute(connectAs('ded-a'))).rejects.toMatchObject({ code: '28000' });
     await mapper.enableLogin('ded-a');
     creds.set('ded-c', password());
-    await mapper.ensure('ded-c', creds.get('ded-c')!);
-    await mapper.remove('ded-c');
-    await mapper.remove('ded-c');
+    await mapper.ensure('ded-c', request('ded-c', creds.get('ded-c')!));
+    await mapper.remove('ded-c', identity('ded-c'));
+    await mapper.remove('ded-c', identity('ded-c'));
     expect(await mapper.observe('ded-c')).toBeUndefined();
   });
 });

@@ -53,6 +53,15 @@ function hasWork(eb: ExpressionBuilder<Schema, 'tenants'>): Expression<SqlBool> 
   ]);
 }
 
+/** Failures that need an operator, not a retry, get a reason of their own (`role_name_taken` -> `RoleNameTaken`). */
+const NAMED_FAILURES = new Set(['role_name_taken', 'database_name_taken', 'schema_name_taken']);
+
+function degradedReason(error: unknown): string {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && NAMED_FAILURES.has(code)) return code.split('_').map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+  return 'ResourceStepFailed';
+}
+
 /** Reconciles tenants; start() it once per control plane (a leader-elected one on PostgreSQL later). */
 export class TenantController {
   readonly #pending = new Set<string>();
@@ -344,7 +353,7 @@ export class TenantController {
       await this.db.transaction().execute(async (trx) => {
         const current = await trx.selectFrom('tenants').select('conditions').where('id', '=', id).forUpdate().executeTakeFirst();
         if (!current) return;
-        const conditions = setCondition(current.conditions as Condition[], { type: 'Degraded', status: 'True', reason: 'ResourceStepFailed', message: message.slice(0, 500) }, new Date());
+        const conditions = setCondition(current.conditions as Condition[], { type: 'Degraded', status: 'True', reason: degradedReason(error), message: message.slice(0, 500) }, new Date());
         await trx.updateTable('tenants').set({ conditions: json(conditions) }).where('id', '=', id).execute();
       });
       this.registry.notify(id, 'controller');
@@ -354,8 +363,8 @@ export class TenantController {
   }
 
   /**
-   * A profile change: copy the tenant to the new strategy's place and verify it (the old
-   * place read-only meanwhile), record the cut-over (placement + the old place to remove)
+   * A profile change: copy the tenant to the new strategy's place and verify it (the tenant's
+   * database logins fenced off meanwhile), record the cut-over (placement + the old place to remove)
    * in one transaction, then remove the old place. A crash after the cut-over resumes at
    * the removal; a failure before it leaves the tenant on its old place.
    */
@@ -380,15 +389,15 @@ export class TenantController {
     await this.#finishMove(id, spec, from.profile, to, moved);
   }
 
-  async #finishMove(id: string, spec: TenantSpec, fromProfile: string, to: ReturnType<typeof isolationContext>, moved?: { jobId: string; readOnlySince: number }): Promise<void> {
+  async #finishMove(id: string, spec: TenantSpec, fromProfile: string, to: ReturnType<typeof isolationContext>, moved?: { jobId: string; fencedSince: number }): Promise<void> {
     await this.options.resources!.finishMove(isolationContext(id, spec, fromProfile), to);
     await this.db.transaction().execute(async (trx) => {
       await trx.updateTable('tenants').set({ moving_from: null }).where('id', '=', id).execute();
-      const readOnlyMs = moved ? Date.now() - moved.readOnlySince : null;
-      await this.audit.append(trx, ACTOR, { action: 'tenant.move.finish', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from: fromProfile, to: to.profile, readOnlyMs, oldPlaceRemoved: true } });
+      const fenceMs = moved ? Date.now() - moved.fencedSince : null;
+      await this.audit.append(trx, ACTOR, { action: 'tenant.move.finish', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from: fromProfile, to: to.profile, fenceMs, oldPlaceRemoved: true } });
       if (moved) {
         const job = await trx.selectFrom('jobs').select('result').where('id', '=', moved.jobId).executeTakeFirst();
-        await trx.updateTable('jobs').set({ result: json({ ...((job?.result as Record<string, unknown> | null) ?? {}), readOnlyMs }) }).where('id', '=', moved.jobId).execute();
+        await trx.updateTable('jobs').set({ result: json({ ...((job?.result as Record<string, unknown> | null) ?? {}), fenceMs }) }).where('id', '=', moved.jobId).execute();
       }
     });
     this.registry.notify(id, 'controller');

@@ -23,3 +23,13 @@ export function tenantIdentifier(tenantId: string, prefix = ''): string {
   if (!/^([a-z][a-z0-9_]{0,20})?$/.test(prefix)) throw new Error(`invalid identifier prefix "${prefix}"`);
   return fit(`${prefix}t_${tenantId.replace(/-/g, '_')}`, `${prefix}:${tenantId}`);
 }
+
+/**
+ * The tenant's maintenance role (`m_<id>`, prefixed like the tenant's): the login the control
+ * plane uses to work in the tenant's place as the tenant, without the tenant's password and
+ * while the tenant's own role cannot log in (suspended, archiving, moving).
+ */
+export function maintenanceIdentifier(tenantId: string, prefix = ''): string {
+  tenantIdentifier(tenantId, prefix);
+  return fit(`${prefix}m_${tenantId.replace(/-/g, '_')}`, `${prefix}:maintenance:${tenantId}`);
+}

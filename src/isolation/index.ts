@@ -3,9 +3,13 @@
  * isolated resources real. The shared database mapper is here; the strategies that pick
  * mappers per profile, and the other mappers, build on it.
  */
-export { tenantIdentifier } from './identifiers.js';
+export { maintenanceIdentifier, tenantIdentifier } from './identifiers.js';
+export { derivedPrefix, loadInstallation } from './installation.js';
+export type { Installation } from './installation.js';
+export { roleMark, scramVerifier } from './tenant-role.js';
+export type { RoleOwner } from './tenant-role.js';
 export { SharedDatabaseMapper } from './shared/shared-database-mapper.js';
-export type { ObservedDatabase } from './shared/shared-database-mapper.js';
+export type { ObservedDatabase, RoleIdentity, RoleRequest } from './shared/shared-database-mapper.js';
 export { DedicatedDatabaseMapper } from './dedicated/dedicated-database-mapper.js';
 export type { ObservedDedicatedDatabase } from './dedicated/dedicated-database-mapper.js';
 export { isolationContext, strategyFor, sharedStrategy, dedicatedStrategy, DEFAULT_STRATEGY_SETTINGS } from './strategy.js';
@@ -15,7 +19,8 @@ export { TenantResources, PREFIX_MARKER } from './tenant-resources.js';
 export type { ObservedResources } from './tenant-resources.js';
 export { TenantObjects } from './tenant-objects.js';
 export type { ObjectQuota } from './tenant-objects.js';
-export { PostgresWarehouse } from './warehouse/postgres-warehouse.js';
+export { PostgresWarehouse, publicDatabaseWarnings } from './warehouse/postgres-warehouse.js';
+export type { PostgresWarehouseOptions } from './warehouse/postgres-warehouse.js';
 export { PgliteWarehouse } from './warehouse/pglite-warehouse.js';
 export { ByocWarehouse, RoutingWarehouse } from './warehouse/byoc-warehouse.js';
 export type { Warehouse, TenantSession, DatabaseConnection, ObservedWarehouse } from './warehouse/warehouse.js';

@@ -86,20 +86,21 @@ export class TenantResources {
 
   /**
    * Move the tenant's data from the place `from` names to the place `to` names (a profile
-   * change): the old database turns read-only, everything is exported to a staging copy,
-   * imported into the new place and verified there. Returns how long the tenant was
-   * read-only up to now; the caller then records the cut-over and calls
-   * {@link finishMove}. Any failure removes the half-made new place, makes the old one
-   * writable again and rethrows: the tenant stays where it was, intact.
+   * change): the tenant's database logins are fenced off (its sessions end, its role cannot
+   * log in: enforced by role attributes, not by a setting the tenant could change back),
+   * everything is exported to a staging copy, imported into the new place and verified
+   * there. Returns when the fence began; the caller then records the cut-over, calls
+   * {@link finishMove} and lets the tenant log in again. Any failure removes the half-made
+   * new place, lifts the fence and rethrows: the tenant stays where it was, intact.
    */
-  async move(from: IsolationContext, to: IsolationContext): Promise<{ jobId: string; readOnlySince: number; rows: number; objects: number }> {
+  async move(from: IsolationContext, to: IsolationContext): Promise<{ jobId: string; fencedSince: number; rows: number; objects: number }> {
     const archiver = this.archiver;
     if (!archiver) throw new Error('moves need the archiver');
     const job = await archiver.jobs.create({ kind: 'move', tenantId: from.tenantId, params: { from: from.profile, to: to.profile }, total: 0, createdBy: 'system:controller' });
     await archiver.jobs.start(job.id);
     const staging = `${from.tenantId}/move-${new Date().toISOString().replace(/[:.]/g, '-')}/`;
-    const readOnlySince = Date.now();
-    await this.databases.setReadOnly(from, true);
+    const fencedSince = Date.now();
+    await this.databases.fence(from);
     try {
       const manifest = await archiver.exportData(from, staging, (done, total) => archiver.jobs.progress(job.id, done, total * 2));
       const total = manifest.tables.length + manifest.objects.length;
@@ -111,9 +112,9 @@ export class TenantResources {
       await this.objects.deletePrefix(archiver.bucket, staging);
       const rows = manifest.tables.reduce((n, t) => n + t.rows, 0);
       await archiver.jobs.finish(job.id, { state: 'succeeded', result: { from: from.profile, to: to.profile, tables: manifest.tables.length, rows, objects: manifest.objects.length, verified: true } });
-      return { jobId: job.id, readOnlySince, rows, objects: manifest.objects.length };
+      return { jobId: job.id, fencedSince, rows, objects: manifest.objects.length };
     } catch (error) {
-      await this.abandonMove(from, to).catch(() => undefined);
+      await this.abandonMove(from, to, { reopen: true }).catch(() => undefined);
       await this.objects.deletePrefix(archiver.bucket, staging).catch(() => undefined);
       await archiver.jobs.finish(job.id, { state: 'failed', error: (error as { detail?: string }).detail ?? (error as Error).message });
       throw error;
@@ -122,10 +123,11 @@ export class TenantResources {
 
   /**
    * Undo a move that did not reach its cut-over (it failed, or the process died during it):
-   * remove whatever was made of the new place and make the old one writable again. The
-   * tenant stays on its old resources, intact.
+   * remove whatever was made of the new place. The tenant stays on its old resources,
+   * intact; `reopen` lifts the fence (a failed move of an active tenant), otherwise the
+   * tenant's phase decides its logins next.
    */
-  async abandonMove(from: IsolationContext, to: IsolationContext): Promise<void> {
+  async abandonMove(from: IsolationContext, to: IsolationContext, options: { reopen?: boolean } = {}): Promise<void> {
     if (from.profile === to.profile) return;
     await this.databases.removePlace(to);
     await this.#removeObjects(to, from);
@@ -135,10 +137,10 @@ export class TenantResources {
       if (made.compute.dedicatedNamespace) await this.queue.removeStream(made.queue.stream);
       else if (await this.queue.streamExists(made.queue.stream)) await this.queue.removeConsumer(made.queue.stream, made.queue.consumer);
     }
-    await this.databases.setReadOnly(from, false);
+    if (options.reopen) await this.databases.setLogin(from, true);
   }
 
-  /** After the cut-over: remove the old place's database, objects and queue; the tenant's role becomes writable. */
+  /** After the cut-over: remove the old place's database, objects and queue (the caller lets the tenant log in again). */
   async finishMove(from: IsolationContext, to: IsolationContext): Promise<void> {
     await this.databases.removePlace(from);
     await this.#removeObjects(from, to);
@@ -148,7 +150,6 @@ export class TenantResources {
       if (old.compute.dedicatedNamespace) await this.queue.removeStream(old.queue.stream);
       else if (await this.queue.streamExists(old.queue.stream)) await this.queue.removeConsumer(old.queue.stream, old.queue.consumer);
     }
-    await this.databases.setReadOnly(to, false);
   }
 
   /** Remove the objects of the place `ctx` names, unless `keep` names the same place. */

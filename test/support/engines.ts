@@ -53,10 +53,11 @@ export interface TestPlane extends ControlPlane {
   stop(): Promise<void>;
 }
 
-/** Start a control plane on `engine`; `listen` binds 127.0.0.1 on an OS-chosen port. */
-export async function startTestPlane(engine: EngineName, options: { listen?: boolean; env?: Record<string, string>; start?: StartOptions } = {}): Promise<TestPlane> {
+/** Start a control plane on `engine`; `listen` binds 127.0.0.1 on an OS-chosen port; `storeUrl` names a PostgreSQL store made by the caller. */
+export async function startTestPlane(engine: EngineName, options: { listen?: boolean; env?: Record<string, string>; start?: StartOptions; storeUrl?: string } = {}): Promise<TestPlane> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tenancy-test-'));
-  const database = engine === 'postgres' ? await freshPostgresDatabase() : undefined;
+  // A store the caller made (and drops) itself, or a fresh one dropped on stop.
+  const database = engine === 'postgres' ? (options.storeUrl ? { url: options.storeUrl, drop: async () => undefined } : await freshPostgresDatabase()) : undefined;
   const config = loadConfig(
     { port: '0', host: '127.0.0.1', dataDir },
     { TENANCY_ADMIN_TOKEN: ADMIN_TOKEN, TENANCY_LOG_LEVEL: 'silent', ...(database ? { TENANCY_DATABASE_URL: database.url } : {}), ...options.env },

@@ -2,11 +2,13 @@
  * Control planes with a tenant warehouse for the suites that move tenant data: the
  * embedded default (PGlite everywhere), PostgreSQL (store and warehouse), and PostgreSQL
  * with the S3 protocol (s3rver) and NATS JetStream. Each gets its own databases and a role
- * prefix, and leaves nothing behind.
+ * prefix, and leaves nothing behind. On PostgreSQL the control plane runs least-privileged,
+ * as in production: a role with CREATEROLE and CREATEDB that owns its two databases, no
+ * superuser.
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { freshPostgresDatabase, PG_URL, startTestPlane, type TestPlane } from './engines.js';
+import { PG_URL, startTestPlane, type TestPlane } from './engines.js';
 import { startS3 } from './s3.js';
 
 const NATS_URL = process.env.TENANCY_TEST_NATS_URL;
@@ -35,27 +37,74 @@ export async function dropPrefixed(prefix: string): Promise<void> {
   }
 }
 
+/** A non-superuser control-plane role (CREATEROLE, CREATEDB) owning a fresh store and warehouse database. */
+export interface LeastPrivilege {
+  role: string;
+  storeUrl: string;
+  warehouseUrl: string;
+  /** Drop the databases and the role (call after the tenants' roles are gone). */
+  drop(): Promise<void>;
+}
+
+/** Make a least-privileged control-plane role and its two databases on the test server. */
+export async function leastPrivilege(): Promise<LeastPrivilege> {
+  const role = `lp_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  try {
+    await admin.query(`create role ${role} login createrole createdb nosuperuser noreplication nobypassrls`);
+    await admin.query(`create database ${role}_store owner ${role}`);
+    await admin.query(`create database ${role}_warehouse owner ${role}`);
+  } finally {
+    await admin.end();
+  }
+  const url = (db: string) => {
+    const u = new URL(PG_URL!);
+    u.username = role;
+    u.password = '';
+    u.pathname = `/${db}`;
+    return u.toString();
+  };
+  return {
+    role,
+    storeUrl: url(`${role}_store`),
+    warehouseUrl: url(`${role}_warehouse`),
+    async drop() {
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      try {
+        for (const db of [`${role}_store`, `${role}_warehouse`]) await c.query(`drop database if exists ${db} with (force)`);
+        await c.query(`drop owned by ${role} cascade`).catch(() => undefined);
+        await c.query(`drop role if exists ${role}`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
 /** A control plane on `kind`, with `env` on top; `close()` stops it and removes what it made. */
 export async function startWarehousePlane(kind: WarehouseKind, env: Record<string, string> = {}): Promise<{ plane: TestPlane; prefix: string; close: () => Promise<void> }> {
   const prefix = `w${randomBytes(3).toString('hex')}_`;
-  const warehouse = kind !== 'embedded' ? await freshPostgresDatabase() : undefined;
+  const lp = kind !== 'embedded' ? await leastPrivilege() : undefined;
   const s3 = kind === 'engines' ? await startS3() : undefined;
   const plane = await startTestPlane(kind !== 'embedded' ? 'postgres' : 'pglite', {
+    ...(lp ? { storeUrl: lp.storeUrl } : {}),
     env: {
-      ...(warehouse ? { TENANCY_WAREHOUSE_URL: warehouse.url, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix } : {}),
+      ...(lp ? { TENANCY_WAREHOUSE_URL: lp.warehouseUrl, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix } : {}),
       ...(s3 ? { TENANCY_S3_URL: s3.url, TENANCY_NATS_URL: NATS_URL! } : {}),
       ...env,
     },
   });
   return {
     plane,
-    prefix: warehouse ? prefix : '',
+    prefix: lp ? prefix : '',
     async close() {
       await plane.stop();
       await s3?.stop();
-      if (warehouse) {
+      if (lp) {
         await dropPrefixed(prefix);
-        await warehouse.drop();
+        await lp.drop();
         await dropPrefixed(prefix);
       }
     },

@@ -18,6 +18,7 @@ import * as m0011 from './migrations/0011-controller-resources-marker.js';
 import * as m0020 from './migrations/0020-usage-quotas.js';
 import * as m0040 from './migrations/0040-governance-approvals-lineage.js';
 import * as m0030 from './migrations/0030-policies.js';
+import * as m0045 from './migrations/0045-installation.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
 
@@ -28,6 +29,8 @@ export type SqlEngine = 'pglite' | 'postgres';
 export interface Database {
   db: Kysely<Schema>;
   engine: SqlEngine;
+  /** What could not be made safe at open (e.g. the store's database left open to PUBLIC), for the log. */
+  warnings: string[];
   close(): Promise<void>;
 }
 
@@ -48,6 +51,7 @@ const migrations: Record<string, Migration> = {
   '0020-usage-quotas': m0020,
   '0040-governance-approvals-lineage': m0040,
   '0030-policies': m0030,
+  '0045-installation': m0045,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.
@@ -69,13 +73,14 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       throw new TenancyError('database_unavailable', 500, `cannot connect to PostgreSQL at ${redactUrl(target.url)}: ${(cause as Error).message}`, { cause });
     }
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-    database = { db, engine: 'postgres', close: () => db.destroy() };
+    database = { db, engine: 'postgres', warnings: await closeToPublic(db), close: () => db.destroy() };
   } else {
     const embedded = await openPglite(target.dataDir);
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: embedded.pool }) });
     database = {
       db,
       engine: 'pglite',
+      warnings: [],
       async close() {
         await db.destroy();
         await embedded.close();
@@ -89,6 +94,27 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     throw error;
   }
   return database;
+}
+
+/**
+ * No role but the control plane's may connect to its store: tenant roles live on the same
+ * cluster, and what the control plane locks and reads here must be out of their reach.
+ * Revoked when this role owns the database; otherwise a warning says what to run.
+ */
+async function closeToPublic(db: Kysely<Schema>): Promise<string[]> {
+  const state = async () =>
+    (
+      await sql<{ name: string; open: boolean }>`
+        select current_database() as name, exists (
+          select 1 from pg_catalog.pg_database d, pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a
+           where d.datname = current_database() and a.grantee = 0 and a.privilege_type = 'CONNECT') as open`.execute(db)
+    ).rows[0]!;
+  const before = await state();
+  if (!before.open) return [];
+  // A role that does not own the database gets a warning from PostgreSQL, not an error: look again.
+  await sql`revoke connect, temporary on database ${sql.id(before.name)} from public`.execute(db).catch(() => undefined);
+  if (!(await state()).open) return [];
+  return [`the store database ${before.name} is open to PUBLIC (every role on the cluster may connect) and this role cannot change that; its owner should run: REVOKE CONNECT, TEMPORARY ON DATABASE "${before.name}" FROM PUBLIC;`];
 }
 
 /** Apply pending control-plane migrations; safe to run from several processes at once. */

@@ -181,6 +181,20 @@ export interface TenantCredentialsTable {
   updated_at: Timestamp;
 }
 
+/** `installation`: this installation's identity (one row). */
+export interface InstallationTable {
+  singleton: Generated<boolean>;
+  installation_id: string;
+  /** Prefix of cluster-global names (tenant roles, dedicated databases); null until first decided. */
+  warehouse_prefix: string | null;
+  created_at: Generated<Timestamp>;
+}
+
+/** `warehouse_legacy_roles`: tenants whose roles were made before ownership marks existed. */
+export interface WarehouseLegacyRolesTable {
+  tenant_id: string;
+}
+
 /** `jobs`: long operations (migration runs, archive, restore) with progress. */
 export interface JobsTable {
   id: string;
@@ -462,6 +476,8 @@ export interface Schema {
   queue_consumers: QueueConsumersTable;
   queue_deliveries: QueueDeliveriesTable;
   tenant_credentials: TenantCredentialsTable;
+  installation: InstallationTable;
+  warehouse_legacy_roles: WarehouseLegacyRolesTable;
   jobs: JobsTable;
   tenant_migrations: TenantMigrationsTable;
   tenant_archives: TenantArchivesTable;

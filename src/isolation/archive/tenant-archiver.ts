@@ -123,6 +123,16 @@ export class TenantArchiver {
       await this.warehouse.withTenant(ctx, async (s) => {
         // One transaction: the export is a consistent snapshot of the tenant's data.
         await s.exec('set transaction isolation level repeatable read');
+        // Row-level security forced on the owner would hide rows (and run the tenant's policy
+        // functions): lift it for the export, as the owner may, and undo that afterwards.
+        // With row_security off, anything still in the way fails the export instead of shortening it.
+        await s.exec('savepoint tenancy_export');
+        const forced = await s.query<{ name: string }>(
+          `select c.relname as name from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+            where n.nspname = current_schema() and c.relkind in ('r', 'p') and c.relforcerowsecurity`,
+        );
+        for (const f of forced) await s.exec(`alter table ${q(f.name)} no force row level security`);
+        await s.exec('set local row_security = off');
         const tables = (await s.query<{ name: string }>(`select tablename as name from pg_tables where schemaname = current_schema() order by tablename`)).map((r) => r.name);
         const hasMigrations = tables.includes(TENANT_MIGRATIONS_TABLE);
         if (hasMigrations) {
@@ -152,6 +162,7 @@ export class TenantArchiver {
         }
         const seqs = await s.query<{ name: string; value: string | number | null }>(`select sequencename as name, last_value as value from pg_sequences where schemaname = current_schema() order by sequencename`);
         manifest.sequences = seqs.map((r) => ({ name: r.name, value: r.value === null ? null : Number(r.value) }));
+        await s.exec('rollback to savepoint tenancy_export');
       });
     }
     for (const key of liveObjects) {

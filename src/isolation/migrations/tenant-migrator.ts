@@ -104,7 +104,9 @@ export class TenantMigrator {
       try {
         const ran = await this.warehouse.withTenant(ctx, async (s) => {
           // Serialize runs on one tenant (a provisioning and a rollout may meet); re-check inside the lock.
-          await s.query(`select pg_advisory_xact_lock(hashtext('tenancy-migrate:' || current_user))`);
+          // The lock is on the tenant's own table: no other role can take it (an advisory lock
+          // in a shared warehouse could be held by any tenant to stall another's migrations).
+          await s.exec(`lock table ${TENANT_MIGRATIONS_TABLE} in exclusive mode`);
           const seen = await s.query(`select 1 from ${TENANT_MIGRATIONS_TABLE} where version = $1`, [m.version]);
           if (seen.length) return false;
           await s.exec(m.sql);

@@ -31,7 +31,9 @@ export class ByocWarehouse implements Warehouse {
     private readonly options: { allowPrivate: boolean } = { allowPrivate: false },
   ) {}
 
-  async prepare(): Promise<void> {}
+  async prepare(): Promise<string[]> {
+    return [];
+  }
 
   async #url(ctx: IsolationContext): Promise<string> {
     const name = ctx.byocDatabaseSecret;
@@ -110,7 +112,15 @@ export class ByocWarehouse implements Warehouse {
 
   async removePlace(): Promise<void> {}
 
-  async setReadOnly(): Promise<void> {}
+  /** The tenant's own database and roles: the platform has nothing to fence there. */
+  async fence(): Promise<void> {}
+
+  async sizeBytes(ctx: IsolationContext): Promise<number> {
+    const rows = await this.withTenant(ctx, (session) =>
+      session.query<{ bytes: string }>("select coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::text as bytes from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and c.relkind in ('r', 'm', 'p')"),
+    );
+    return Number(rows[0]?.bytes ?? 0);
+  }
 
   async connection(ctx: IsolationContext): Promise<DatabaseConnection> {
     const url = await this.#url(ctx);
@@ -149,7 +159,7 @@ export class RoutingWarehouse implements Warehouse {
     return ctx.profile === 'st-byoc' ? this.byoc : this.platform;
   }
 
-  prepare(): Promise<void> {
+  prepare(): Promise<string[]> {
     return this.platform.prepare();
   }
   ensure(ctx: IsolationContext): Promise<void> {
@@ -167,8 +177,11 @@ export class RoutingWarehouse implements Warehouse {
   removePlace(ctx: IsolationContext): Promise<void> {
     return this.#for(ctx).removePlace(ctx);
   }
-  setReadOnly(ctx: IsolationContext, readOnly: boolean): Promise<void> {
-    return this.#for(ctx).setReadOnly(ctx, readOnly);
+  fence(ctx: IsolationContext): Promise<void> {
+    return this.#for(ctx).fence(ctx);
+  }
+  sizeBytes(ctx: IsolationContext): Promise<number> {
+    return this.#for(ctx).sizeBytes(ctx);
   }
   connection(ctx: IsolationContext): Promise<DatabaseConnection> {
     return this.#for(ctx).connection(ctx);

@@ -46,7 +46,9 @@ export class PgliteWarehouse implements Warehouse {
   ) {}
 
   /** Nothing to do ahead of time: the shared instance opens on first use (it takes a second or two). */
-  async prepare(): Promise<void> {}
+  async prepare(): Promise<string[]> {
+    return [];
+  }
 
   #names(ctx: IsolationContext): { role: string; schema: string; database: string } {
     const role = tenantIdentifier(ctx.tenantId, this.prefix);
@@ -162,11 +164,18 @@ export class PgliteWarehouse implements Warehouse {
   }
 
   /**
-   * Nothing to do: the embedded warehouse has no sessions of the tenant's role to restrict
+   * Nothing to do: the embedded warehouse has no sessions of the tenant's role to end
    * (everything runs through withTenant in this process, and a move holds the tenant's
    * reconcile for its whole length).
    */
-  async setReadOnly(): Promise<void> {}
+  async fence(): Promise<void> {}
+
+  async sizeBytes(ctx: IsolationContext): Promise<number> {
+    const rows = await this.withTenant(ctx, (session) =>
+      session.query<{ bytes: string }>("select coalesce(sum(pg_total_relation_size(c.oid)), 0)::text as bytes from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and c.relkind in ('r', 'm', 'p')"),
+    );
+    return Number(rows[0]?.bytes ?? 0);
+  }
 
   async connection(ctx: IsolationContext): Promise<DatabaseConnection> {
     const { role, schema, database } = this.#names(ctx);

@@ -2,18 +2,49 @@
  * Tenant databases on PostgreSQL, through the tenant's strategy: a schema and role in the
  * shared warehouse, or a database of its own. The role's password is generated once and
  * kept encrypted with the tenant's key ring, so crypto-shredding makes it unreadable too.
+ *
+ * Two kinds of connection, never mixed:
+ * - the admin pool (the control plane's own role, ideally CREATEROLE + CREATEDB and no
+ *   superuser) runs only statements that execute no tenant code: role and database DDL,
+ *   DROP, GRANT, catalog reads, with qualified names and `search_path` pinned to
+ *   `pg_catalog`;
+ * - everything that reads or writes a tenant's tables (migrations, archive, restore, move)
+ *   runs over a connection that logs in as the tenant's maintenance role and switches to
+ *   the tenant's role: whatever the tenant planted (policies, triggers, views, defaults,
+ *   operators) runs with the tenant's rights, and a planted `RESET ROLE` falls back to a
+ *   role with no rights at all. The maintenance role can log in only for the instant the
+ *   control plane opens such a session, with a one-time password.
  */
 import { randomBytes } from 'node:crypto';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
+import { TenancyError } from '../../errors.js';
 import type { Schema } from '../../infra/sql/index.js';
 import type { KeyRing } from '../../keys/index.js';
 import { DedicatedDatabaseMapper } from '../dedicated/dedicated-database-mapper.js';
-import { SharedDatabaseMapper } from '../shared/shared-database-mapper.js';
+import type { Installation } from '../installation.js';
+import { SharedDatabaseMapper, ensureTenantRoles, type RoleIdentity } from '../shared/shared-database-mapper.js';
 import type { IsolationContext } from '../strategy.js';
+import { inRoleTransaction, roleExists, setRoleLogin, setRolePassword } from '../tenant-role.js';
 import { inPgTransaction, type DatabaseConnection, type ObservedWarehouse, type TenantSession, type Warehouse } from './warehouse.js';
 
 const KIND = 'database-role';
+
+/** Settings of the admin pool: nothing a tenant can name is resolved through a search path, and a tenant's locks cannot hold DDL forever. */
+const ADMIN_OPTIONS = '-c search_path=pg_catalog,pg_temp -c lock_timeout=30000';
+
+/** What a tenant-session login may retry: another process switched the maintenance role's login meanwhile. */
+const LOGIN_RETRY_CODES = new Set(['28P01', '28000']);
+
+/** Options beyond the connection. */
+export interface PostgresWarehouseOptions {
+  /** Who this installation is, and the prefix of its roles and databases. */
+  installation: Installation;
+  /** Longest a statement in a tenant session may run before the control plane ends the session (default 300 s). */
+  tenantStatementTimeoutMs?: number;
+  /** The store's database name and address, when on PostgreSQL: the warehouse must be another database. */
+  storeUrl?: string;
+}
 
 /** Database resources of tenants on one PostgreSQL cluster. */
 export class PostgresWarehouse implements Warehouse {
@@ -23,24 +54,44 @@ export class PostgresWarehouse implements Warehouse {
   readonly #warehouseDatabase: string;
   readonly #admin: Kysely<unknown>;
   readonly #pool: pg.Pool;
+  readonly #uids = new Map<string, string>();
+  /** Maintenance logins in flight per role: one at a time, so two never switch one role's login under each other. */
+  readonly #logins = new Map<string, Promise<unknown>>();
+  readonly #statementTimeoutMs: number;
+  /** Idle maintenance sessions by place (`<maintenance role>@<database>`). */
+  readonly #idle = new Map<string, TenantConnection[]>();
+  #closed = false;
 
   constructor(
     private readonly store: Kysely<Schema>,
     private readonly keyRing: KeyRing,
     private readonly warehouseUrl: string,
-    private readonly prefix = '',
+    private readonly options: PostgresWarehouseOptions,
   ) {
     this.#warehouseDatabase = decodeURIComponent(new URL(warehouseUrl).pathname.slice(1));
-    this.#pool = new pg.Pool({ connectionString: warehouseUrl, max: 4 });
+    this.#pool = new pg.Pool({ connectionString: warehouseUrl, max: 4, options: ADMIN_OPTIONS });
     this.#pool.on('error', () => undefined);
     this.#admin = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: this.#pool }) });
-    this.shared = new SharedDatabaseMapper(this.#admin, this.#warehouseDatabase, prefix);
-    this.dedicated = new DedicatedDatabaseMapper(this.#admin, prefix);
+    this.shared = new SharedDatabaseMapper(this.#admin, this.#warehouseDatabase, this.prefix);
+    this.dedicated = new DedicatedDatabaseMapper(this.#admin, this.prefix);
+    this.#statementTimeoutMs = options.tenantStatementTimeoutMs ?? 300_000;
   }
 
-  /** Close the shared warehouse to PUBLIC (once at start-up). */
-  prepare(): Promise<void> {
-    return this.shared.prepareWarehouse();
+  /** The prefix of this installation's roles and databases. */
+  get prefix(): string {
+    return this.options.installation.warehousePrefix;
+  }
+
+  /**
+   * Once at start-up: refuse a warehouse in the store's own database, close the warehouse
+   * to PUBLIC, and report databases on the cluster any tenant role could still connect to.
+   */
+  async prepare(): Promise<string[]> {
+    if (this.options.storeUrl && sameDatabase(this.options.storeUrl, this.warehouseUrl)) {
+      throw new TenancyError('warehouse_is_store', 500, 'TENANCY_WAREHOUSE_URL names the control plane\'s own database: tenant roles would reach its tables and locks; give the warehouse a database of its own');
+    }
+    await this.shared.prepareWarehouse();
+    return publicDatabaseWarnings(this.#admin, [this.#warehouseDatabase]);
   }
 
   async #password(tenantId: string): Promise<string> {
@@ -58,52 +109,86 @@ export class PostgresWarehouse implements Warehouse {
     return (await this.keyRing.decrypt(tenantId, 'credential', stored.ciphertext)).toString('utf8');
   }
 
-  #mapper(ctx: IsolationContext): SharedDatabaseMapper | DedicatedDatabaseMapper {
-    return ctx.profile === 'mt-standard' ? this.shared : this.dedicated;
+  /** Whose the tenant's roles are: this installation's, made for this tenant (its uid). */
+  async #identity(tenantId: string): Promise<RoleIdentity> {
+    let uid = this.#uids.get(tenantId);
+    if (uid === undefined) {
+      const row = await this.store.selectFrom('tenants').select('uid').where('id', '=', tenantId).executeTakeFirst();
+      if (!row) throw new TenancyError('tenant_not_found', 404, `tenant ${tenantId} does not exist`);
+      uid = row.uid;
+      this.#uids.set(tenantId, uid);
+    }
+    const legacy = await this.store.selectFrom('warehouse_legacy_roles').select('tenant_id').where('tenant_id', '=', tenantId).executeTakeFirst();
+    return { owner: { installationId: this.options.installation.id, tenantId, tenantUid: uid }, adoptUnmarked: legacy !== undefined };
   }
 
-  #place(ctx: IsolationContext): { role: string; database: string; schema: string } {
+  #place(ctx: IsolationContext): { role: string; maintenance: string; database: string; schema: string } {
     if (ctx.profile === 'mt-standard') return { ...this.shared.names(ctx.tenantId), database: this.#warehouseDatabase };
     return { ...this.dedicated.names(ctx.tenantId), schema: 'public' };
   }
 
   async ensure(ctx: IsolationContext): Promise<void> {
-    await this.#mapper(ctx).ensure(ctx.tenantId, await this.#password(ctx.tenantId));
+    const request = { ...(await this.#identity(ctx.tenantId)), password: await this.#password(ctx.tenantId) };
+    if (ctx.profile === 'mt-standard') await this.shared.ensure(ctx.tenantId, request);
+    else await this.dedicated.ensure(ctx.tenantId, request);
+    // Marked now: the legacy allowance has done its work.
+    if (request.adoptUnmarked) await this.store.deleteFrom('warehouse_legacy_roles').where('tenant_id', '=', ctx.tenantId).execute();
   }
 
   async observe(ctx: IsolationContext): Promise<ObservedWarehouse> {
-    const seen = await this.#mapper(ctx).observe(ctx.tenantId);
+    const seen = ctx.profile === 'mt-standard' ? await this.shared.observe(ctx.tenantId) : await this.dedicated.observe(ctx.tenantId);
     if (!seen) return { exists: false, canLogin: false };
-    const exists = 'schemaExists' in seen ? seen.roleExists && seen.schemaExists : seen.roleExists && seen.databaseExists;
+    const exists = 'schemaExists' in seen ? seen.roleExists && seen.schemaExists && seen.ownedByTenant : seen.roleExists && seen.databaseExists && seen.ownedByTenant;
     return { exists, canLogin: seen.canLogin };
   }
 
   async setLogin(ctx: IsolationContext, enabled: boolean): Promise<void> {
-    const mapper = this.#mapper(ctx);
-    await (enabled ? mapper.enableLogin(ctx.tenantId) : mapper.disableLogin(ctx.tenantId));
+    await setRoleLogin(this.#admin, this.#place(ctx).role, enabled);
   }
 
   async remove(ctx: IsolationContext): Promise<void> {
-    await this.#mapper(ctx).remove(ctx.tenantId);
+    const identity = await this.#identity(ctx.tenantId);
+    await this.#forget(this.#place(ctx).maintenance);
+    // Whatever the profile, both kinds of place go: a move may have left either behind.
+    await this.dedicated.removeDatabase(ctx.tenantId, identity);
+    await this.shared.remove(ctx.tenantId, identity);
+    await this.dedicated.remove(ctx.tenantId, identity);
     await this.store.deleteFrom('tenant_credentials').where('tenant_id', '=', ctx.tenantId).where('kind', '=', KIND).execute();
+    await this.store.deleteFrom('warehouse_legacy_roles').where('tenant_id', '=', ctx.tenantId).execute();
   }
 
   async removePlace(ctx: IsolationContext): Promise<void> {
-    const { database, schema } = this.#place(ctx);
-    if (ctx.profile === 'mt-standard') await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(this.#admin);
-    else await sql`drop database if exists ${sql.id(database)} with (force)`.execute(this.#admin);
+    const identity = await this.#identity(ctx.tenantId);
+    await this.#forget(this.#place(ctx).maintenance);
+    if (ctx.profile === 'mt-standard') await this.shared.removeSchema(ctx.tenantId, identity);
+    else await this.dedicated.removeDatabase(ctx.tenantId, identity);
   }
 
-  async setReadOnly(ctx: IsolationContext, readOnly: boolean): Promise<void> {
-    const { role } = this.#place(ctx);
-    if ((await sql<{ n: number }>`select count(*)::int as n from pg_roles where rolname = ${role}`.execute(this.#admin)).rows[0]!.n === 0) return;
-    if (readOnly) {
-      await sql`alter role ${sql.id(role)} set default_transaction_read_only = on`.execute(this.#admin);
-      // Open sessions keep their settings: end them, so every session from now on is read-only.
-      await sql`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${role} and pid <> pg_backend_pid()`.execute(this.#admin);
-    } else {
-      await sql`alter role ${sql.id(role)} reset default_transaction_read_only`.execute(this.#admin);
+  /**
+   * The move's write fence: the tenant's role stops logging in and its sessions end. Only a
+   * CREATEROLE holder can give LOGIN back, so nothing the tenant runs can lift it.
+   */
+  async fence(ctx: IsolationContext): Promise<void> {
+    await setRoleLogin(this.#admin, this.#place(ctx).role, false);
+  }
+
+  /** Bytes of the tenant's tables: a catalog read for a shared tenant, a session as the tenant in its own database. */
+  async sizeBytes(ctx: IsolationContext): Promise<number> {
+    if (ctx.profile === 'mt-standard') {
+      const { schema } = this.#place(ctx);
+      const r = await sql<{ bytes: string }>`
+        select coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::text as bytes
+          from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = ${schema} and c.relkind in ('r', 'm', 'p')`.execute(this.#admin);
+      return Number(r.rows[0]?.bytes ?? 0);
     }
+    const rows = await this.withTenant(ctx, (s) =>
+      s.query<{ bytes: string }>(
+        `select coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::text as bytes from pg_catalog.pg_class c
+           join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind in ('r', 'm', 'p')`,
+      ),
+    );
+    return Number(rows[0]?.bytes ?? 0);
   }
 
   /** The tenant's connection (decrypts its password). */
@@ -118,37 +203,196 @@ export class PostgresWarehouse implements Warehouse {
   }
 
   /**
-   * The platform's connection to the tenant's database, switched to the tenant's role for
-   * one transaction (SET LOCAL ROLE), so what runs here has exactly the tenant's rights and
-   * what it creates is owned by the tenant.
+   * Run `fn` in one transaction as the tenant, over a connection that logs in as the
+   * tenant's maintenance role (never the admin pool). Each statement is bounded: one that
+   * runs past the limit has its session ended from the admin pool, whatever the session
+   * itself was told to allow. Sessions are kept for a moment and reused by the next
+   * transaction on the same place (an operation runs several), reset in between.
    */
   async withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T> {
-    const { role, database, schema } = this.#place(ctx);
-    const url = new URL(this.warehouseUrl);
-    url.pathname = `/${database}`;
-    // Shared tenants live in the warehouse database (the pool's); a dedicated one needs a connection to its own database.
-    const own = database !== this.#warehouseDatabase;
-    const client = own ? new pg.Client({ connectionString: url.toString() }) : await this.#pool.connect();
-    if (own) {
-      client.on('error', () => undefined);
-      await client.connect();
-    }
+    const { role, maintenance, database, schema } = this.#place(ctx);
+    const session = await this.#acquire(ctx, role, maintenance, database, schema);
+    const limit = this.#statementTimeoutMs;
+    const guarded = {
+      query: async (text: string, params?: unknown[]) => {
+        const timer = setTimeout(() => void sql`select pg_catalog.pg_terminate_backend(${session.pid}::int)`.execute(this.#admin).catch(() => undefined), limit + 1_000);
+        try {
+          return await session.client.query(text, params);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    };
+    let ok = false;
     try {
-      return await inPgTransaction(client, [`set local role ${pg.escapeIdentifier(role)}`, `set local search_path = ${pg.escapeIdentifier(schema)}`], fn);
+      const result = await inPgTransaction(guarded, [`set local role ${pg.escapeIdentifier(role)}`, `set local search_path = ${pg.escapeIdentifier(schema)}`, `set local statement_timeout = ${limit}`], fn);
+      ok = true;
+      return result;
     } finally {
-      if (own) await (client as pg.Client).end().catch(() => undefined);
-      else (client as pg.PoolClient).release();
+      await this.#release(session, ok);
+    }
+  }
+
+  /** An idle session on the place, or a new maintenance login. */
+  async #acquire(ctx: IsolationContext, role: string, maintenance: string, database: string, schema: string): Promise<TenantConnection> {
+    const key = `${maintenance}@${database}`;
+    const idle = this.#idle.get(key);
+    while (idle && idle.length > 0) {
+      const session = idle.pop()!;
+      clearTimeout(session.timer);
+      if (!session.dead) return session;
+    }
+    if (!(await roleExists(this.#admin, maintenance))) {
+      // A tenant provisioned before maintenance roles existed: make its roles as they are now.
+      const request = { ...(await this.#identity(ctx.tenantId)), password: await this.#password(ctx.tenantId) };
+      await inRoleTransaction(this.#admin, (trx) => ensureTenantRoles(trx, { role, maintenance }, request, ctx.profile === 'mt-standard' ? { inherit: false, searchPath: schema } : { inherit: true }));
+    }
+    const client = await this.#maintenanceLogin(role, maintenance, database);
+    const session: TenantConnection = { key, client, pid: (client as unknown as { processID: number }).processID, dead: false, timer: undefined };
+    const die = () => {
+      session.dead = true;
+    };
+    client.on('error', die);
+    client.on('end', die);
+    return session;
+  }
+
+  /** Reset a session and keep it a moment for the next transaction on its place; a failed one is closed. */
+  async #release(session: TenantConnection, ok: boolean): Promise<void> {
+    if (ok && !session.dead && !this.#closed) {
+      try {
+        await session.client.query('discard all');
+        const idle = this.#idle.get(session.key) ?? [];
+        if (idle.length < 2) {
+          idle.push(session);
+          this.#idle.set(session.key, idle);
+          session.timer = setTimeout(() => {
+            const list = this.#idle.get(session.key);
+            const at = list?.indexOf(session) ?? -1;
+            if (list && at >= 0) list.splice(at, 1);
+            if (list?.length === 0) this.#idle.delete(session.key);
+            void session.client.end().catch(() => undefined);
+          }, SESSION_IDLE_MS);
+          session.timer.unref();
+          return;
+        }
+      } catch {
+        /* not reusable: closed below */
+      }
+    }
+    session.dead = true;
+    await session.client.end().catch(() => undefined);
+  }
+
+  /** Close the idle sessions of a tenant's maintenance role (its place or role is going away). */
+  async #forget(maintenance: string): Promise<void> {
+    for (const [key, list] of [...this.#idle]) {
+      if (!key.startsWith(`${maintenance}@`)) continue;
+      this.#idle.delete(key);
+      for (const session of list) {
+        clearTimeout(session.timer);
+        session.dead = true;
+        await session.client.end().catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Open a session as the tenant's maintenance role: in one transaction reset its settings
+   * (nothing an earlier session left on the role carries over), renew its membership in the
+   * tenant's role and give it LOGIN with a one-time password; connect; and take LOGIN away
+   * again at once (an open session outlives it).
+   */
+  async #maintenanceLogin(role: string, maintenance: string, database: string): Promise<pg.Client> {
+    const previous = this.#logins.get(maintenance) ?? Promise.resolve();
+    const attempt = previous.catch(() => undefined).then(async () => {
+      for (let tries = 1; ; tries++) {
+        const password = randomBytes(24).toString('base64url');
+        await this.#admin.transaction().execute(async (trx) => {
+          // Not worth a disk flush: lost in a server crash, the login just fails and is tried again.
+          await sql`set local synchronous_commit = off`.execute(trx);
+          await sql`alter role ${sql.id(maintenance)} reset all`.execute(trx);
+          await sql`grant ${sql.id(role)} to ${sql.id(maintenance)}`.execute(trx);
+          await setRolePassword(trx, maintenance, password, { login: true });
+        });
+        const u = new URL(this.warehouseUrl);
+        u.username = maintenance;
+        u.password = password;
+        u.pathname = `/${database}`;
+        const client = new pg.Client({ connectionString: u.toString(), options: '-c search_path=pg_catalog,pg_temp', connectionTimeoutMillis: 10_000 });
+        client.on('error', () => undefined);
+        try {
+          await client.connect();
+          return client;
+        } catch (error) {
+          await client.end().catch(() => undefined);
+          if (!LOGIN_RETRY_CODES.has((error as { code?: string }).code ?? '') || tries >= 5) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 20 * tries + Math.random() * 50));
+        } finally {
+          await sql`alter role ${sql.id(maintenance)} nologin`.execute(this.#admin).catch(() => undefined);
+        }
+      }
+    });
+    this.#logins.set(maintenance, attempt);
+    try {
+      return await attempt;
+    } finally {
+      if (this.#logins.get(maintenance) === attempt) this.#logins.delete(maintenance);
     }
   }
 
   async inventory(): Promise<{ schemas: string[]; databases: string[] }> {
     const like = `${this.prefix.replace(/_/g, '\\_')}t\\_%`;
-    const schemas = await sql<{ name: string }>`select nspname as name from pg_namespace where nspname like ${like} order by 1`.execute(this.#admin);
-    const dbs = await sql<{ name: string }>`select datname as name from pg_database where datname like ${`${this.prefix.replace(/_/g, '\\_')}warehouse\\_%`} order by 1`.execute(this.#admin);
+    const schemas = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace where nspname like ${like} order by 1`.execute(this.#admin);
+    const dbs = await sql<{ name: string }>`select datname as name from pg_catalog.pg_database where datname like ${`${this.prefix.replace(/_/g, '\\_')}warehouse\\_%`} order by 1`.execute(this.#admin);
     return { schemas: schemas.rows.map((r) => r.name), databases: dbs.rows.map((r) => r.name) };
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    for (const key of [...this.#idle.keys()]) await this.#forget(key.slice(0, key.indexOf('@')));
     await this.#admin.destroy();
   }
+}
+
+/** How long a tenant session waits, idle, for the next transaction on its place. */
+const SESSION_IDLE_MS = 2_000;
+
+/** A maintenance session on one tenant place. */
+interface TenantConnection {
+  key: string;
+  client: pg.Client;
+  pid: number;
+  dead: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
+/** Whether two PostgreSQL URLs name the same database on the same server. */
+function sameDatabase(a: string, b: string): boolean {
+  const key = (url: string) => {
+    const u = new URL(url);
+    const host = u.searchParams.get('host') ?? u.hostname;
+    return `${host.replace(/^localhost$/, '127.0.0.1')}:${u.port || '5432'}/${decodeURIComponent(u.pathname.slice(1))}`;
+  };
+  return key(a) === key(b);
+}
+
+/**
+ * Databases on the cluster, other than `except` (the warehouse, closed by prepare), that
+ * PUBLIC (so every tenant role) may connect to: reported with what a superuser should run.
+ * The control plane revokes CONNECT only on databases it makes or owns itself (its store,
+ * its warehouse, tenants' databases), never on others'.
+ */
+export async function publicDatabaseWarnings(admin: Kysely<unknown>, except: string[]): Promise<string[]> {
+  const open = await sql<{ name: string }>`
+    select d.datname as name from pg_catalog.pg_database d
+     where d.datallowconn
+       and exists (select 1 from pg_catalog.aclexplode(coalesce(d.datacl, pg_catalog.acldefault('d', d.datdba))) a where a.grantee = 0 and a.privilege_type = 'CONNECT')
+     order by 1`.execute(admin);
+  const foreign = open.rows.map((r) => r.name).filter((name) => !except.includes(name));
+  if (foreign.length === 0) return [];
+  return [
+    `tenant roles can connect to database(s) ${foreign.join(', ')} on the warehouse cluster (PUBLIC has CONNECT there); ` +
+      `a superuser should run: ${foreign.map((d) => `REVOKE CONNECT ON DATABASE ${pg.escapeIdentifier(d)} FROM PUBLIC;`).join(' ')}`,
+  ];
 }

@@ -5,7 +5,8 @@
  * role per shared tenant, a data dir of its own per dedicated tenant). Migrations, archive
  * and restore reach a tenant's data only through {@link Warehouse.withTenant}, which runs as
  * the tenant's own role with its schema as the search path, so the database itself refuses
- * anything outside the tenant's place.
+ * anything outside the tenant's place. On PostgreSQL that session logs in as the tenant
+ * (its maintenance role), so nothing the tenant planted runs with more than its rights.
  */
 import type { IsolationContext } from '../strategy.js';
 
@@ -29,7 +30,7 @@ export interface TenantSession {
 }
 
 /** The part of a `pg` client a session needs. */
-interface PgQueryable {
+export interface PgQueryable {
   query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }>;
 }
 
@@ -63,8 +64,8 @@ export interface ObservedWarehouse {
 /** Tenant databases on one engine. */
 export interface Warehouse {
   readonly engine: 'postgres' | 'pglite';
-  /** Once at start-up: close shared places to PUBLIC. */
-  prepare(): Promise<void>;
+  /** Once at start-up: close shared places to PUBLIC; answers warnings about what it could not close. */
+  prepare(): Promise<string[]>;
   /** Create or repair the tenant's role and schema or database (idempotent). */
   ensure(ctx: IsolationContext): Promise<void>;
   observe(ctx: IsolationContext): Promise<ObservedWarehouse>;
@@ -77,8 +78,13 @@ export interface Warehouse {
    * credentials: a profile move holds both places under one role until the cut-over.
    */
   removePlace(ctx: IsolationContext): Promise<void>;
-  /** Make new sessions of the tenant's role read-only (ending open ones), or writable again. */
-  setReadOnly(ctx: IsolationContext, readOnly: boolean): Promise<void>;
+  /**
+   * A move's write fence: the tenant's own sessions end and its role cannot log in until
+   * {@link setLogin} lets it back, enforced by role attributes the tenant cannot change.
+   */
+  fence(ctx: IsolationContext): Promise<void>;
+  /** Bytes of the tenant's tables (storage metering), read without running anything of the tenant's with more than its rights. */
+  sizeBytes(ctx: IsolationContext): Promise<number>;
   connection(ctx: IsolationContext): Promise<DatabaseConnection>;
   /** Run `fn` in one transaction as the tenant's role, search path = its schema; commits when `fn` resolves. */
   withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T>;
