@@ -83,10 +83,15 @@ export async function leastPrivilege(): Promise<LeastPrivilege> {
   };
 }
 
-/** A control plane on `kind`, with `env` on top; `close()` stops it and removes what it made. */
-export async function startWarehousePlane(kind: WarehouseKind, env: Record<string, string> = {}): Promise<{ plane: TestPlane; prefix: string; close: () => Promise<void> }> {
+/** A control plane on `kind`, with `env` on top (`beforeStart` sees its PostgreSQL set-up first); `close()` stops it and removes what it made. */
+export async function startWarehousePlane(
+  kind: WarehouseKind,
+  env: Record<string, string> = {},
+  options: { beforeStart?: (lp: LeastPrivilege) => Promise<void> } = {},
+): Promise<{ plane: TestPlane; prefix: string; close: () => Promise<void> }> {
   const prefix = `w${randomBytes(3).toString('hex')}_`;
   const lp = kind !== 'embedded' ? await leastPrivilege() : undefined;
+  if (lp) await options.beforeStart?.(lp);
   const s3 = kind === 'engines' ? await startS3() : undefined;
   const plane = await startTestPlane(kind !== 'embedded' ? 'postgres' : 'pglite', {
     ...(lp ? { storeUrl: lp.storeUrl } : {}),
