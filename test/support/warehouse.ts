@@ -87,20 +87,22 @@ export async function leastPrivilege(): Promise<LeastPrivilege> {
 export async function startWarehousePlane(
   kind: WarehouseKind,
   env: Record<string, string> = {},
-  options: { beforeStart?: (lp: LeastPrivilege) => Promise<void> } = {},
+  options: { beforeStart?: (lp: LeastPrivilege) => Promise<void>; derivedPrefix?: boolean; lp?: LeastPrivilege } = {},
 ): Promise<{ plane: TestPlane; prefix: string; close: () => Promise<void> }> {
-  const prefix = `w${randomBytes(3).toString('hex')}_`;
-  const lp = kind !== 'embedded' ? await leastPrivilege() : undefined;
+  let prefix = `w${randomBytes(3).toString('hex')}_`;
+  const lp = kind !== 'embedded' ? (options.lp ?? (await leastPrivilege())) : undefined;
   if (lp) await options.beforeStart?.(lp);
   const s3 = kind === 'engines' ? await startS3() : undefined;
   const plane = await startTestPlane(kind !== 'embedded' ? 'postgres' : 'pglite', {
     ...(lp ? { storeUrl: lp.storeUrl } : {}),
     env: {
-      ...(lp ? { TENANCY_WAREHOUSE_URL: lp.warehouseUrl, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix } : {}),
+      ...(lp ? { TENANCY_WAREHOUSE_URL: lp.warehouseUrl, ...(options.derivedPrefix ? {} : { TENANCY_WAREHOUSE_ROLE_PREFIX: prefix }) } : {}),
       ...(s3 ? { TENANCY_S3_URL: s3.url, TENANCY_NATS_URL: NATS_URL! } : {}),
       ...env,
     },
   });
+  // The installation's own prefix, decided at its first start.
+  if (lp && options.derivedPrefix) prefix = (await plane.database.db.selectFrom('installation').select('warehouse_prefix').executeTakeFirstOrThrow()).warehouse_prefix!;
   return {
     plane,
     prefix: lp ? prefix : '',
@@ -109,7 +111,7 @@ export async function startWarehousePlane(
       await s3?.stop();
       if (lp) {
         await dropPrefixed(prefix);
-        await lp.drop();
+        if (!options.lp) await lp.drop();
         await dropPrefixed(prefix);
       }
     },
