@@ -206,6 +206,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         policyKeys,
         policyConflicts: options.policyConflicts ?? { findPolicyConflicts: (filter) => findPolicyConflicts(db, filter) },
         onApprovalChange: () => announcer.wake(),
+        isolationSelfTest: () => ({ databases, storeUrl: config.databaseUrl, migrations: migrator !== undefined, prefix: installation?.warehousePrefix ?? '' }),
       },
       options.logger ?? false,
     );
@@ -220,9 +221,10 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     });
     relay.onPublished(dispatcher.enqueue);
     relay.onCommitted(() => dispatcher.wake());
+    const installation = config.warehouseUrl ? await loadInstallation(db, config.warehouseRolePrefix) : undefined;
     const platformWarehouse: Warehouse = config.warehouseUrl
       ? new PostgresWarehouse(db, keyRing, config.warehouseUrl, {
-          installation: await loadInstallation(db, config.warehouseRolePrefix),
+          installation: installation!,
           tenantStatementTimeoutMs: config.tenantStatementTimeoutSeconds * 1000,
           ...(config.databaseUrl ? { storeUrl: config.databaseUrl } : {}),
         })

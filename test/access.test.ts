@@ -205,6 +205,7 @@ describe.each(engines())('access on %s', (engine) => {
       'key.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/keys`, undefined, { token }) },
       'key.rotate': { run: (t, token) => call(plane, 'POST', `/v1/tenants/${t}/keys/rotate`, {}, { token }) },
       'root_key.rotate': { run: (_t, token) => call(plane, 'POST', '/v1/root-key/rotate', {}, { token }) },
+      'isolation.verify': { run: (_t, token) => call(plane, 'POST', '/v1/verify/isolation', { dryRun: true }, { token }) },
       'connection.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/connection`, undefined, { token }) },
       'job.read': { run: (_t, token) => call(plane, 'GET', '/v1/jobs', undefined, { token }) },
       'migration.run': { run: (t, token) => call(plane, 'POST', '/v1/migrations', { tenants: [t] }, { token }) },

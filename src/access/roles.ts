@@ -59,6 +59,7 @@ export const ACTIONS = [
   'policy.rollout',
   'policy.conflicts',
   'policy_key.manage',
+  'isolation.verify',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 

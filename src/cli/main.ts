@@ -13,6 +13,7 @@ import { showQuotas, showUsage, usageReport } from './commands/usage-commands.js
 import { approvalReport, decideApproval, exportLineage, getApproval, listApprovals, sovereigntyCheck } from './commands/governance-commands.js';
 import { signPolicyFile } from './commands/policy-commands.js';
 import { serve } from './commands/serve.js';
+import { verifyIsolation } from './commands/verify-commands.js';
 import { apply, describeTenant, getResources, getTenant, getTenants, lifecycle } from './commands/tenant-commands.js';
 
 /** Where the CLI writes. */
@@ -245,6 +246,13 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--usecase <usecase>', 'one use case')
     .option('-f, --file <path>', 'write to a file instead of stdout')
     .action(async (tenant: string, o: { from?: string; to?: string; domain?: string; usecase?: string; file?: string }) => exportLineage(client(), tenant, { from: o.from, to: o.to, domain: o.domain, usecase: o.usecase }, o.file, io.out));
+  const verify = program.command('verify').description('check a running deployment');
+  verify
+    .command('isolation')
+    .description('attack two throw-away tenants from each other over the API and the database; report every probe')
+    .addOption(output())
+    .action(async (o: { output: string }) => verifyIsolation(client(), o.output, io.out));
+
   const policy = program.command('policy').description('policies');
   policy
     .command('sign')

@@ -4,6 +4,7 @@
  * the tenant's phase (a suspended tenant's credentials get 403), auditing every denial.
  */
 import type { FastifyRequest } from 'fastify';
+import type { SelfTestDeps } from '../verify/index.js';
 import type { Kysely } from 'kysely';
 import type { ControlPlaneMetrics } from '../observability/index.js';
 import { can, isPlatformRole, type Action, type ApiKeyStore, type Authenticator, type Principal, type TokenService } from '../access/index.js';
@@ -56,6 +57,8 @@ export interface HttpDeps {
   policyConflicts?: PolicyConflictSource | undefined;
   /** Called after an approval is requested or decided (wakes the notice worker). */
   onApprovalChange?: () => void;
+  /** What the isolation self-test needs beyond the API: the warehouse, the store's URL, whether migrations are set; a getter like `resources`. */
+  isolationSelfTest: () => Omit<SelfTestDeps, 'api'>;
   /** Body limit for most endpoints, and for `POST /v1/apply`. */
   bodyLimitBytes?: number;
   applyBodyLimitBytes?: number;

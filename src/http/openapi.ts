@@ -13,6 +13,7 @@ import { putSecretSchema, retireSchema } from './routes/key-routes.js';
 import { commitQuerySchema, conflictQuerySchema, diffQuerySchema, evaluateSchema, policyKeySchema, policyListQuerySchema, recordSampleSchema, rolloutDecisionSchema, rolloutSchema } from './routes/policy-routes.js';
 import { policyInputSchema } from '../governance/index.js';
 import { jobsQuerySchema, migrationRunSchema } from './routes/job-routes.js';
+import { verifyIsolationSchema } from './routes/verify-routes.js';
 import { listQuerySchema } from './routes/tenant-routes.js';
 import { objectListQuerySchema, quotaAmountSchema, quotaSetSchema, reportQuerySchema, tenantReportQuerySchema, usageQuerySchema } from './routes/usage-routes.js';
 import { tenantUsageBatchSchema, usageBatchSchema } from '../commercial/index.js';
@@ -76,6 +77,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   '/v1/tenants/{id}/keys/rotate': { post: { summary: 'Rotate the tenant key now (old versions still decrypt)', tags: ['keys'], ok: 200, idempotent: true } },
   '/v1/tenants/{id}/keys/rewrap': { post: { summary: 'Re-encrypt stored secrets under the active key version', tags: ['keys'], ok: 200, idempotent: true } },
   '/v1/tenants/{id}/keys/retire': { post: { summary: 'Stop versions below minVersion from decrypting', tags: ['keys'], body: 'RetireKeys', ok: 200, idempotent: true } },
+  '/v1/verify/isolation': { post: { summary: 'Run the isolation self-test: two throw-away tenants attacked from each other over the API and the database, every probe reported, both purged (dryRun: what would run)', tags: ['verify'], body: 'VerifyIsolation', ok: 200 } },
   '/v1/root-key/rotate': { post: { summary: 'Rotate the root key: rewrap every tenant key, data untouched', tags: ['keys'], ok: 200, idempotent: true } },
   '/v1/audit': { get: { summary: 'Audit records (a tenant caller sees its own only)', tags: ['audit'], query: auditQuerySchema, ok: 200 } },
   '/v1/tenants/{id}/audit-events': { post: { summary: "Append an app event to the tenant's audit stream (action app.<action>, same hash chain)", tags: ['audit'], body: 'AppAuditEvent', ok: 201 } },
@@ -227,6 +229,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     WebhookPatch: component(updateWebhookSchema),
     RotateWebhookSecret: component(rotateSecretSchema),
     MigrationRun: component(migrationRunSchema),
+    VerifyIsolation: component(verifyIsolationSchema),
     UsageBatch: component(usageBatchSchema),
     TenantUsageBatch: component(tenantUsageBatchSchema),
     QuotaAmount: component(quotaAmountSchema),

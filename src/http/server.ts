@@ -23,6 +23,7 @@ import { jobRoutes } from './routes/job-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
 import { usageRoutes } from './routes/usage-routes.js';
 import { webhookRoutes } from './routes/webhook-routes.js';
+import { verifyRoutes } from './routes/verify-routes.js';
 import { registerYamlParser } from './yaml-body.js';
 
 /** Default body limit (bytes) for every endpoint except `POST /v1/apply`. */
@@ -117,5 +118,6 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   usageRoutes(app, deps, guard);
   governanceRoutes(app, deps, guard);
   policyRoutes(app, deps, guard);
+  verifyRoutes(app, deps, guard);
   return app;
 }

@@ -87,7 +87,7 @@ export async function leastPrivilege(): Promise<LeastPrivilege> {
 export async function startWarehousePlane(
   kind: WarehouseKind,
   env: Record<string, string> = {},
-  options: { beforeStart?: (lp: LeastPrivilege) => Promise<void>; derivedPrefix?: boolean; lp?: LeastPrivilege } = {},
+  options: { beforeStart?: (lp: LeastPrivilege) => Promise<void>; derivedPrefix?: boolean; lp?: LeastPrivilege; listen?: boolean } = {},
 ): Promise<{ plane: TestPlane; prefix: string; close: () => Promise<void> }> {
   let prefix = `w${randomBytes(3).toString('hex')}_`;
   const lp = kind !== 'embedded' ? (options.lp ?? (await leastPrivilege())) : undefined;
@@ -95,6 +95,7 @@ export async function startWarehousePlane(
   const s3 = kind === 'engines' ? await startS3() : undefined;
   const plane = await startTestPlane(kind !== 'embedded' ? 'postgres' : 'pglite', {
     ...(lp ? { storeUrl: lp.storeUrl } : {}),
+    ...(options.listen ? { listen: true } : {}),
     env: {
       ...(lp ? { TENANCY_WAREHOUSE_URL: lp.warehouseUrl, ...(options.derivedPrefix ? {} : { TENANCY_WAREHOUSE_ROLE_PREFIX: prefix }) } : {}),
       ...(s3 ? { TENANCY_S3_URL: s3.url, TENANCY_NATS_URL: NATS_URL! } : {}),
