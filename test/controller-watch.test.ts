@@ -25,13 +25,14 @@ if (!PG_URL || !NATS_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_UR
 describe.skipIf(!PG_URL || !NATS_URL)('controller watching the outbox across replicas', () => {
   it('reconciles a change made on another replica without waiting for the resync', async () => {
     const database = await freshPostgresDatabase();
+    const warehouse = await freshPostgresDatabase();
     const prefix = `w${randomBytes(3).toString('hex')}_`;
     const dirs = [await mkdtemp(join(tmpdir(), 'tenancy-w1-')), await mkdtemp(join(tmpdir(), 'tenancy-w2-'))];
     const env = {
       TENANCY_ADMIN_TOKEN: ADMIN_TOKEN,
       TENANCY_LOG_LEVEL: 'silent',
       TENANCY_DATABASE_URL: database.url,
-      TENANCY_WAREHOUSE_URL: database.url,
+      TENANCY_WAREHOUSE_URL: warehouse.url,
       TENANCY_WAREHOUSE_ROLE_PREFIX: prefix,
       TENANCY_NATS_URL: NATS_URL!,
       TENANCY_ROOT_KEY: randomBytes(32).toString('base64'),
@@ -57,11 +58,11 @@ describe.skipIf(!PG_URL || !NATS_URL)('controller watching the outbox across rep
       const suspended = await writer.app.inject({ method: 'POST', url: `/v1/tenants/${id}/suspend`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { reason: 'billing hold' } });
       expect(suspended.statusCode, suspended.body).toBe(200);
       // Its database role may no longer log in: the watcher's controller did that, not the writer's.
-      const role = `%${id.replace(/-/g, '_')}`;
+      const role = `${prefix}t_${id.replace(/-/g, '_')}`;
       const until = Date.now() + 45_000;
       let canLogin: boolean | undefined;
       while (Date.now() < until) {
-        const { rows } = await sql<{ rolcanlogin: boolean }>`select rolcanlogin from pg_roles where rolname like ${prefix + '%'} and rolname like ${role}`.execute(watcher.database.db);
+        const { rows } = await sql<{ rolcanlogin: boolean }>`select rolcanlogin from pg_roles where rolname = ${role}`.execute(watcher.database.db);
         canLogin = rows[0]?.rolcanlogin;
         if (canLogin === false) break;
         await new Promise((r) => setTimeout(r, 50));
@@ -70,6 +71,7 @@ describe.skipIf(!PG_URL || !NATS_URL)('controller watching the outbox across rep
     } finally {
       for (const p of planes) await p.close().catch(() => undefined);
       await dropPrefixed(prefix);
+      await warehouse.drop();
       await database.drop();
       for (const d of dirs) await rm(d, { recursive: true, force: true });
     }

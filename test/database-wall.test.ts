@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isolationContext, tenantIdentifier } from '../src/isolation/index.js';
+import { isolationContext, publicDatabaseWarnings, tenantIdentifier } from '../src/isolation/index.js';
+import { Kysely, PostgresDialect } from 'kysely';
 import { PG_URL, type TestPlane } from './support/engines.js';
 import { call, createActive, waitForPhase } from './support/http.js';
 import { startWarehousePlane } from './support/warehouse.js';
@@ -192,6 +193,24 @@ describe.skipIf(!PG_URL)('the database wall holds against a tenant planting func
     await c.query('rollback');
     await c.end();
   }, 60_000);
+});
+
+describe.skipIf(!PG_URL)('databases on the cluster a tenant role could still enter', () => {
+  it('are named in a start-up warning with the statement a superuser should run', async () => {
+    const name = `open_${randomBytes(3).toString('hex')}`;
+    await superuser('postgres', (c) => c.query(`create database ${name}`));
+    const admin = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: PG_URL, max: 1 }) }) });
+    try {
+      const [warning] = await publicDatabaseWarnings(admin, []);
+      expect(warning).toContain(name);
+      expect(warning).toContain(`REVOKE CONNECT ON DATABASE "${name}" FROM PUBLIC;`);
+      await superuser('postgres', (c) => c.query(`revoke connect on database ${name} from public`));
+      expect((await publicDatabaseWarnings(admin, [])).join(' ')).not.toContain(name);
+    } finally {
+      await admin.destroy();
+      await superuser('postgres', (c) => c.query(`drop database if exists ${name}`));
+    }
+  });
 });
 
 describe.skipIf(!PG_URL)("tenant role passwords never reach the server's log in plaintext", () => {
