@@ -91,6 +91,12 @@ export class PostgresWarehouse implements Warehouse {
       throw new TenancyError('warehouse_is_store', 500, 'TENANCY_WAREHOUSE_URL names the control plane\'s own database: tenant roles would reach its tables and locks; give the warehouse a database of its own');
     }
     await this.shared.prepareWarehouse();
+    // A maintenance role left able to log in (a crash between its login and its NOLOGIN) is closed again.
+    const open = await sql<{ name: string }>`
+      select rolname as name from pg_catalog.pg_roles
+       where rolcanlogin and rolname like ${`${this.prefix.replace(/_/g, '\_')}m\_%`}
+         and pg_catalog.shobj_description(oid, 'pg_authid') like ${`tenancy/v1 installation=${this.options.installation.id} %role=maintenance`}`.execute(this.#admin);
+    for (const r of open.rows) await sql`alter role ${sql.id(r.name)} nologin`.execute(this.#admin);
     return publicDatabaseWarnings(this.#admin, [this.#warehouseDatabase]);
   }
 
@@ -329,7 +335,15 @@ export class PostgresWarehouse implements Warehouse {
           if (!LOGIN_RETRY_CODES.has((error as { code?: string }).code ?? '') || tries >= 5) throw error;
           await new Promise((resolve) => setTimeout(resolve, 20 * tries + Math.random() * 50));
         } finally {
-          await sql`alter role ${sql.id(maintenance)} nologin`.execute(this.#admin).catch(() => undefined);
+          // Not flushed either: the password is a one-time secret nobody else holds, and a
+          // login a server crash left on is taken away at the next start (prepare).
+          await this.#admin
+            .transaction()
+            .execute(async (trx) => {
+              await sql`set local synchronous_commit = off`.execute(trx);
+              await sql`alter role ${sql.id(maintenance)} nologin`.execute(trx);
+            })
+            .catch(() => undefined);
         }
       }
     });
