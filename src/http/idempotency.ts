@@ -81,7 +81,8 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, ke
       }
       let response: unknown;
       try {
-        const plain = stored.tenant_id === null ? await keyRing.decryptPlatform('idempotency', stored.response_ciphertext) : await keyRing.decrypt(stored.tenant_id, 'idempotency', stored.response_ciphertext);
+        const sealed = stored.response_ciphertext;
+        const plain = stored.tenant_id === null ? await keyRing.decryptPlatform('idempotency', sealed) : await keyRing.decrypt(stored.tenant_id, 'idempotency', sealed);
         const opened = JSON.parse(plain.toString('utf8')) as { binding?: unknown; response?: unknown };
         if (opened.binding !== binding(stored)) throw new TenancyError('decryption_failed', 400, 'the stored response answers another request');
         response = opened.response;
@@ -91,7 +92,8 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, ke
         throw new TenancyError(
           'idempotency_replay_unavailable',
           409,
-          `this Idempotency-Key's request was already carried out, but its stored response can no longer be read (${why}); nothing was done again. Send a new Idempotency-Key only if you mean to repeat the request`,
+          `this Idempotency-Key's request was already carried out, but its stored response can no longer be read (${why}); nothing was done again. ` +
+            'Send a new Idempotency-Key only if you mean to repeat the request',
           { cause },
         );
       }
@@ -110,7 +112,8 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, ke
     } catch {
       return payload;
     }
-    const row = { principal: request.principal.keyId, key: idem.key, method: request.method, path: request.url.split('?')[0]!, body_hash: idem.bodyHash, status_code: reply.statusCode };
+    const path = request.url.split('?')[0]!;
+    const row = { principal: request.principal.keyId, key: idem.key, method: request.method, path, body_hash: idem.bodyHash, status_code: reply.statusCode };
     const sealed = await seal(ownerOf(request, body), Buffer.from(JSON.stringify({ binding: binding(row), response: body }), 'utf8'));
     await db
       .insertInto('idempotency_keys')

@@ -88,7 +88,8 @@ export function parseByocUrl(value: string, label: string): ByocTarget {
   const shape = 'must hold a postgres://user:password@host:port/database URL';
   if (!/^postgres(ql)?:\/\/[^\s]+$/i.test(value)) throw invalid(label, shape);
   if (value.includes('?') && FILE_PARAMETERS.test(fullyDecoded(value.slice(value.indexOf('?'))))) {
-    throw invalid(label, 'names sslcert, sslkey or sslrootcert: those are files on the control plane\'s disk, not the tenant\'s; use sslmode=verify-full with a publicly trusted certificate');
+    const why = "those are files on the control plane's disk, not the tenant's; use sslmode=verify-full with a publicly trusted certificate";
+    throw invalid(label, `names sslcert, sslkey or sslrootcert: ${why}`);
   }
   let seen: { url: URL; dummyHost: boolean };
   try {
@@ -99,7 +100,8 @@ export function parseByocUrl(value: string, label: string): ByocTarget {
   const keys = [...seen.url.searchParams.keys()];
   for (const key of keys) {
     if (!(ALLOWED_PARAMETERS as readonly string[]).includes(key)) {
-      throw invalid(label, `has the parameter ${JSON.stringify(key.slice(0, 40))}, which the control plane does not accept (it could change where or how it connects); allowed: ${ALLOWED_PARAMETERS.join(', ')}`);
+      const allowed = ALLOWED_PARAMETERS.join(', ');
+      throw invalid(label, `has the parameter ${JSON.stringify(key.slice(0, 40))}, which the control plane does not accept (it could change where or how it connects); allowed: ${allowed}`);
     }
     if (keys.indexOf(key) !== keys.lastIndexOf(key)) throw invalid(label, `repeats the parameter ${key}; give it once`);
   }
@@ -118,7 +120,9 @@ export function parseByocUrl(value: string, label: string): ByocTarget {
   }
   // The parser is the authority: if it found a key the steps above did not, refuse rather than guess.
   const unexpected = Object.keys(parsed).filter((k) => !PARSER_FIELDS.has(k) && !(ALLOWED_PARAMETERS as readonly string[]).includes(k));
-  if (unexpected.length > 0) throw invalid(label, `has parameters the control plane does not accept (${unexpected.join(', ')}); allowed: ${ALLOWED_PARAMETERS.join(', ')}`);
+  if (unexpected.length > 0) {
+    throw invalid(label, `has parameters the control plane does not accept (${unexpected.join(', ')}); allowed: ${ALLOWED_PARAMETERS.join(', ')}`);
+  }
 
   const host = parsed.host ?? '';
   if (host === '') throw invalid(label, `names no host; it ${shape}`);
@@ -129,10 +133,13 @@ export function parseByocUrl(value: string, label: string): ByocTarget {
     throw new TenancyError(
       'byoc_database_forbidden',
       409,
-      `${label} names a Unix-domain socket (${host.slice(0, 200)}): that is always a server on the control plane's own machine, so st-byoc connects over TCP only, even with TENANCY_BYOC_ALLOW_PRIVATE=true`,
+      `${label} names a Unix-domain socket (${host.slice(0, 200)}): that is always a server on the control plane's own machine, ` +
+        'so st-byoc connects over TCP only, even with TENANCY_BYOC_ALLOW_PRIVATE=true',
     );
   }
-  if (isIP(host) === 0 && !DNS_NAME.test(host)) throw invalid(label, `names the host ${JSON.stringify(host.slice(0, 100))}, which is neither a DNS name nor an IP address`);
+  if (isIP(host) === 0 && !DNS_NAME.test(host)) {
+    throw invalid(label, `names the host ${JSON.stringify(host.slice(0, 100))}, which is neither a DNS name nor an IP address`);
+  }
 
   const portText = parsed.port ?? '';
   if (portText.includes(',')) throw invalid(label, `names several ports (${portText.slice(0, 100)}); name exactly one host and port`);
@@ -155,7 +162,8 @@ export function parseByocUrl(value: string, label: string): ByocTarget {
   }
   const password = parsed.password ?? '';
   const auth = encodeURIComponent(user) + (password === '' ? '' : `:${encodeURIComponent(password)}`);
-  const url = `postgres://${auth}@${isIP(host) === 6 ? `[${host}]` : host}:${port}/${encodeURI(database).replace(/[?#]/g, encodeURIComponent)}${query.toString() === '' ? '' : `?${query}`}`;
+  const path = encodeURI(database).replace(/[?#]/g, encodeURIComponent);
+  const url = `postgres://${auth}@${isIP(host) === 6 ? `[${host}]` : host}:${port}/${path}${query.toString() === '' ? '' : `?${query}`}`;
   const applicationName = seen.url.searchParams.get('application_name') ?? undefined;
   return { host, port, user, password, database, ssl, applicationName, url };
 }
@@ -220,7 +228,8 @@ export async function checkedAddress(host: string, options: { allowPrivate: bool
       throw new TenancyError('byoc_database_forbidden', 409, `${label} host ${host} resolves to ${address}, which cannot be judged as an address`, { cause });
     }
     if (range !== 'unicast' && !options.allowPrivate) {
-      throw new TenancyError('byoc_database_forbidden', 409, `${label} host ${host} is a ${range} address (${address}); set TENANCY_BYOC_ALLOW_PRIVATE=true to allow non-public addresses`);
+      const detail = `${label} host ${host} is a ${range} address (${address}); set TENANCY_BYOC_ALLOW_PRIVATE=true to allow non-public addresses`;
+      throw new TenancyError('byoc_database_forbidden', 409, detail);
     }
   }
   // An IPv4-mapped answer is judged as its IPv4 address; connect to that address itself.

@@ -77,7 +77,8 @@ export class ByocWarehouse implements Warehouse {
     try {
       await client.connect();
     } catch (cause) {
-      throw new TenancyError('byoc_database_unreachable', 503, `cannot connect to tenant ${ctx.tenantId}'s database at ${redactUrl(target.url)} (address ${address}): ${(cause as Error).message}`, { cause });
+      const where = `${redactUrl(target.url)} (address ${address})`;
+      throw new TenancyError('byoc_database_unreachable', 503, `cannot connect to tenant ${ctx.tenantId}'s database at ${where}: ${(cause as Error).message}`, { cause });
     }
     try {
       const me = await client.query<{ rolsuper: boolean; rolbypassrls: boolean }>('select rolsuper, rolbypassrls from pg_roles where rolname = current_user');
