@@ -5,6 +5,7 @@
  * connection descriptor hands that URL back; purge never drops the tenant's database.
  */
 import { randomBytes } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,50 @@ import { call, expectProblem, manifest, waitForPhase } from './support/http.js';
 
 const EXAMPLE = fileURLToPath(new URL('../examples/app/migrations', import.meta.url));
 if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: st-byoc tests are SKIPPED');
+
+/** Wait until tenant `id` has a Degraded condition whose message contains `text`; returns the tenant. */
+async function degradedWith(plane: TestPlane, id: string, text: string, timeoutMs = 15_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const t = (await call(plane, 'GET', `/v1/tenants/${id}`)).json();
+    if (t.status.conditions.some((c: any) => c.type === 'Degraded' && c.message.includes(text))) return t;
+    if (Date.now() > deadline) throw new Error(`tenant ${id} has no Degraded condition with "${text}": ${JSON.stringify(t.status)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A database of its own and a role that owns it (not a superuser), as a tenant would run; returns the role's URL. */
+async function tenantDatabase(): Promise<{ url: string; role: string; password: string; database: string; drop: () => Promise<void> }> {
+  const own = await freshPostgresDatabase();
+  const role = `byoc_${randomBytes(3).toString('hex')}`;
+  const password = `byoc-pass-${randomBytes(6).toString('hex')}`;
+  const database = new URL(own.url).pathname.slice(1);
+  const admin = new pg.Client({ connectionString: PG_URL });
+  await admin.connect();
+  await admin.query(`create role ${role} login password '${password}'`);
+  await admin.query(`alter database "${database}" owner to ${role}`);
+  await admin.end();
+  const inside = new pg.Client({ connectionString: own.url });
+  await inside.connect();
+  await inside.query(`grant all on schema public to ${role}`).catch(() => undefined);
+  await inside.end();
+  const url = new URL(own.url);
+  url.username = role;
+  url.password = password;
+  return {
+    url: url.toString(),
+    role,
+    password,
+    database,
+    async drop() {
+      await own.drop();
+      const c = new pg.Client({ connectionString: PG_URL });
+      await c.connect();
+      await c.query(`drop role if exists ${role}`).catch(() => undefined);
+      await c.end();
+    },
+  };
+}
 
 describe('bring your own database (st-byoc)', () => {
   let plane: TestPlane;
@@ -112,6 +157,79 @@ describe('bring your own database (st-byoc)', () => {
       expect(t.status.conditions).toContainEqual(expect.objectContaining({ type: 'Degraded', message: expect.stringContaining('TENANCY_BYOC_ALLOW_PRIVATE') }));
     } finally {
       await strict.stop();
+    }
+  });
+
+  it.skipIf(!PG_URL)('with private addresses allowed, a loopback database still works, written as an IPv4-mapped address with sslmode and application_name', async () => {
+    const own = await tenantDatabase();
+    try {
+      const id = 'byoc-c';
+      await call(plane, 'POST', '/v1/tenants', manifest(id, { profile: 'st-byoc', byoc: { databaseSecret: 'db-url' }, config: { retentionDays: 0 } }));
+      const port = new URL(PG_URL!).port || '5432';
+      const written = `postgres://${own.role}:${own.password}@[::ffff:127.0.0.1]:${port}/${own.database}?sslmode=disable&application_name=byoc-c`;
+      await call(plane, 'PUT', `/v1/tenants/${id}/secrets/db-url`, { value: written });
+      plane.controller.enqueue(id);
+      await waitForPhase(plane, id, 'active', 20_000);
+      const conn = (await call(plane, 'GET', `/v1/tenants/${id}/connection`)).json();
+      expect(conn.database).toMatchObject({ url: `postgres://${own.role}:${own.password}@[::ffff:7f00:1]:${port}/${own.database}?sslmode=disable&application_name=byoc-c`, role: own.role, database: own.database });
+      await call(plane, 'DELETE', `/v1/tenants/${id}`);
+      await waitForPhase(plane, id, 'deleted', 15_000);
+    } finally {
+      await own.drop();
+    }
+  }, 60_000);
+
+  it('refuses a Unix socket even with private addresses allowed: it is always a server on the control plane\'s machine', async () => {
+    const id = 'byoc-d';
+    await call(plane, 'POST', '/v1/tenants', manifest(id, { profile: 'st-byoc', byoc: { databaseSecret: 'db-url' } }));
+    await call(plane, 'PUT', `/v1/tenants/${id}/secrets/db-url`, { value: 'postgres://postgres@/postgres?host=/var/run/postgresql' });
+    plane.controller.enqueue(id);
+    const t = await degradedWith(plane, id, 'names a Unix-domain socket (/var/run/postgresql)');
+    expect(t.status.phase).toBe('provisioning');
+  });
+});
+
+describe('st-byoc reads the database URL as the driver does (private addresses not allowed)', () => {
+  let strict: TestPlane;
+  beforeAll(async () => {
+    strict = await startTestPlane('pglite', { env: { TENANCY_APP_MIGRATIONS: EXAMPLE } });
+  });
+  afterAll(async () => {
+    await strict?.stop();
+  });
+
+  // Each URL names a public host (or none) but could lead the driver to loopback; each must leave
+  // the tenant provisioning with a Degraded condition that names the reason, and reach nothing.
+  const cases: Array<[string, (port: number) => string, string]> = [
+    ['a host parameter beside a public URL host', (p) => `postgres://role:pw@93.184.216.34:${p}/db?host=127.0.0.1`, 'names two hosts, 93.184.216.34 in the URL and 127.0.0.1 in its host parameter'],
+    ['a host parameter as the only host', (p) => `postgres://role:pw@/db?host=127.0.0.1&port=${p}`, 'is a loopback address (127.0.0.1)'],
+    ['hostaddr', (p) => `postgres://role:pw@93.184.216.34:${p}/db?hostaddr=127.0.0.1`, 'the parameter "hostaddr"'],
+    ['a Unix socket', () => 'postgres://role:pw@/db?host=/var/run/postgresql', 'names a Unix-domain socket (/var/run/postgresql)'],
+    ['a %2F-encoded Unix socket', () => 'postgres://role:pw@%2Fvar%2Frun%2Fpostgresql/db', 'names a Unix-domain socket'],
+    ['several hosts', (p) => `postgres://role:pw@93.184.216.34,127.0.0.1:${p}/db`, 'names several hosts (93.184.216.34,127.0.0.1)'],
+    ['an IPv4-mapped loopback address', (p) => `postgres://role:pw@[::ffff:127.0.0.1]:${p}/db`, 'is a loopback address'],
+    ['an IPv4-compatible loopback address', (p) => `postgres://role:pw@[::127.0.0.1]:${p}/db`, 'is a loopback address'],
+    ['a hexadecimal loopback address', (p) => `postgres://role:pw@0x7f000001:${p}/db`, 'is a loopback address (127.0.0.1)'],
+  ];
+
+  it.each(cases.map(([name, url, reason], i) => ({ name, url, reason, id: `byoc-s${i}` })))('refuses $name', async ({ url, reason, id }) => {
+    // Stands in for a database on the control plane's loopback: it only counts who reaches it.
+    let connections = 0;
+    const listener = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (listener.address() as AddressInfo).port;
+      expect((await call(strict, 'POST', '/v1/tenants', manifest(id, { profile: 'st-byoc', byoc: { databaseSecret: 'db-url' } }))).statusCode).toBe(201);
+      expect((await call(strict, 'PUT', `/v1/tenants/${id}/secrets/db-url`, { value: url(port) })).statusCode).toBeLessThan(300);
+      strict.controller.enqueue(id);
+      const t = await degradedWith(strict, id, reason);
+      expect(t.status.phase).toBe('provisioning');
+      expect(connections).toBe(0);
+    } finally {
+      await new Promise((resolve) => listener.close(resolve));
     }
   });
 });

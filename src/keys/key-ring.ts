@@ -7,7 +7,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Schema } from '../infra/sql/index.js';
 
 /** What a ciphertext is for; part of its associated data, so it cannot be reused elsewhere. */
-export const PURPOSES = ['secret', 'object', 'archive', 'column', 'credential', 'webhook'] as const;
+export const PURPOSES = ['secret', 'object', 'archive', 'column', 'credential', 'webhook', 'idempotency'] as const;
 export type Purpose = (typeof PURPOSES)[number];
 
 /** Where a key-ring call reads and writes: the store, or the caller's transaction. */

@@ -99,7 +99,7 @@ export interface OutboxTable {
   published_at: Timestamp | null;
 }
 
-/** `idempotency_keys`: the first response to a POST carrying `Idempotency-Key`. */
+/** `idempotency_keys`: the first response to a POST carrying `Idempotency-Key`, sealed with the key ring. */
 export interface IdempotencyKeysTable {
   principal: string;
   key: string;
@@ -107,7 +107,9 @@ export interface IdempotencyKeysTable {
   path: string;
   body_hash: string;
   status_code: number;
-  response: Json<unknown>;
+  /** The response body, encrypted (purpose `idempotency`) with the tenant's key, or the platform key when `tenant_id` is null. */
+  response_ciphertext: string;
+  tenant_id: string | null;
   created_at: Timestamp;
 }
 

@@ -6,13 +6,12 @@
  * suspending, archiving and purging leave the tenant's own database alone (archive still
  * exports it, and the export is what a purge deletes).
  */
-import { lookup } from 'node:dns/promises';
-import ipaddr from 'ipaddr.js';
 import pg from 'pg';
 import { TenancyError } from '../../errors.js';
 import { redactUrl } from '../../infra/sql/index.js';
 import type { SecretStore } from '../../keys/index.js';
 import type { IsolationContext } from '../strategy.js';
+import { checkedAddress, parseByocUrl, type ByocTarget, type Resolver } from './byoc-target.js';
 import { inPgTransaction, type DatabaseConnection, type ObservedWarehouse, type TenantSession, type Warehouse } from './warehouse.js';
 
 const ACTOR = { id: 'system:controller', correlationId: null };
@@ -24,18 +23,21 @@ export class ByocWarehouse implements Warehouse {
   /**
    * @param options.allowPrivate let URLs point at loopback, private or link-local addresses.
    *   Off by default: a tenant writes its own secret, and the control plane must not become
-   *   its way into the platform's own databases (a confused deputy).
+   *   its way into the platform's own databases (a confused deputy). Unix sockets stay refused
+   *   even then: a socket is always a server on the control plane's own machine.
+   * @param options.resolve DNS, replaceable at the edge for tests.
    */
   constructor(
     private readonly secrets: SecretStore,
-    private readonly options: { allowPrivate: boolean } = { allowPrivate: false },
+    private readonly options: { allowPrivate: boolean; resolve?: Resolver } = { allowPrivate: false },
   ) {}
 
   async prepare(): Promise<string[]> {
     return [];
   }
 
-  async #url(ctx: IsolationContext): Promise<string> {
+  /** The tenant's database URL, read as the driver reads it (see {@link parseByocUrl}). */
+  async #target(ctx: IsolationContext): Promise<ByocTarget> {
     const name = ctx.byocDatabaseSecret;
     if (!name) throw new TenancyError('byoc_not_configured', 409, `tenant ${ctx.tenantId} has profile st-byoc but no spec.byoc.databaseSecret`);
     let value: string;
@@ -47,35 +49,38 @@ export class ByocWarehouse implements Warehouse {
       }
       throw cause;
     }
-    if (!/^postgres(ql)?:\/\/\S+\/[A-Za-z0-9_-]+(\?\S*)?$/.test(value.trim())) {
-      throw new TenancyError('byoc_secret_invalid', 409, `tenant secret ${name} must hold a postgres://user:password@host:port/database URL`);
-    }
-    return value.trim();
+    return parseByocUrl(value.trim(), `tenant secret ${name}`);
+  }
+
+  /** The target, with its host resolved and every address judged; returns the address to connect to. */
+  async #checked(ctx: IsolationContext): Promise<{ target: ByocTarget; address: string }> {
+    const target = await this.#target(ctx);
+    const address = await checkedAddress(target.host, this.options, `tenant ${ctx.tenantId}'s database`);
+    return { target, address };
   }
 
   async #client(ctx: IsolationContext): Promise<pg.Client> {
-    const url = await this.#url(ctx);
-    const u = new URL(url);
-    const hostname = u.hostname.replace(/^\[|\]$/g, '');
-    let address: string;
-    try {
-      address = (await lookup(hostname)).address;
-    } catch (cause) {
-      throw new TenancyError('byoc_database_unreachable', 503, `cannot resolve ${hostname}, the host of tenant ${ctx.tenantId}'s database: ${(cause as Error).message}`, { cause });
-    }
-    const range = ipaddr.process(address).range();
-    if (range !== 'unicast' && !this.options.allowPrivate) {
-      throw new TenancyError('byoc_database_forbidden', 409, `tenant ${ctx.tenantId}'s database host ${hostname} is a ${range} address (${address}); set TENANCY_BYOC_ALLOW_PRIVATE=true to allow non-public addresses`);
-    }
-    // Connect to the address just checked, so a second DNS answer cannot point elsewhere.
-    const pinned = new URL(url);
-    pinned.hostname = address.includes(':') ? `[${address}]` : address;
-    const client = new pg.Client({ connectionString: pinned.toString(), connectionTimeoutMillis: 5_000 });
+    const { target, address } = await this.#checked(ctx);
+    // Every field explicit, the host the address just checked: nothing comes from a connection
+    // string (where a ?host= would win), a second DNS answer, or the control plane's own PG*
+    // variables and .pgpass (a password function keeps the driver from looking there).
+    const client = new pg.Client({
+      host: address,
+      port: target.port,
+      user: target.user,
+      password: async () => target.password,
+      database: target.database,
+      ssl: target.ssl,
+      sslnegotiation: 'postgres',
+      application_name: target.applicationName ?? 'tenancy',
+      connectionTimeoutMillis: 5_000,
+    });
     client.on('error', () => undefined);
     try {
       await client.connect();
     } catch (cause) {
-      throw new TenancyError('byoc_database_unreachable', 503, `cannot connect to tenant ${ctx.tenantId}'s database at ${redactUrl(url)}: ${(cause as Error).message}`, { cause });
+      const where = `${redactUrl(target.url)} (address ${address})`;
+      throw new TenancyError('byoc_database_unreachable', 503, `cannot connect to tenant ${ctx.tenantId}'s database at ${where}: ${(cause as Error).message}`, { cause });
     }
     try {
       const me = await client.query<{ rolsuper: boolean; rolbypassrls: boolean }>('select rolsuper, rolbypassrls from pg_roles where rolname = current_user');
@@ -123,9 +128,9 @@ export class ByocWarehouse implements Warehouse {
   }
 
   async connection(ctx: IsolationContext): Promise<DatabaseConnection> {
-    const url = await this.#url(ctx);
-    const u = new URL(url);
-    return { engine: 'postgres', url, role: decodeURIComponent(u.username), database: decodeURIComponent(u.pathname.slice(1)), schema: 'public', isolation: "the tenant's own database (st-byoc)" };
+    // The URL rebuilt from the checked fields: an app that connects with it goes where the control plane checked.
+    const { target } = await this.#checked(ctx);
+    return { engine: 'postgres', url: target.url, role: target.user, database: target.database, schema: 'public', isolation: "the tenant's own database (st-byoc)" };
   }
 
   async withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T> {
