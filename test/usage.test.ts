@@ -170,6 +170,8 @@ describe.each(engines())('usage and quotas on %s', (engine) => {
     // Tenants cannot meter (or un-meter) themselves.
     expectProblem(await call(plane, 'POST', '/v1/tenants/use-a/usage', { meters: meters(1, new Date().toISOString(), 'self') }, { token: a.token }), 403, 'forbidden');
     expectProblem(await call(plane, 'GET', '/v1/tenants/use-a/usage', undefined, { token: viewer.token }), 403, 'forbidden');
+    // Both tenants have usage this month (the report covers the current month).
+    await call(plane, 'POST', '/v1/tenants/use-a/usage', { meters: meters(1, new Date().toISOString(), 'a-iso') });
     await call(plane, 'POST', '/v1/tenants/use-b/usage', { meters: meters(2, new Date().toISOString(), 'b-iso') });
     const own = (await call(plane, 'GET', '/v1/usage/report', undefined, { token: a.token })).json();
     expect(own.tenants.map((t: any) => t.tenantId)).toEqual(['use-a']);
