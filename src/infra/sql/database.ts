@@ -18,7 +18,7 @@ import * as m0011 from './migrations/0011-controller-resources-marker.js';
 import * as m0020 from './migrations/0020-usage-quotas.js';
 import * as m0040 from './migrations/0040-governance-approvals-lineage.js';
 import * as m0030 from './migrations/0030-policies.js';
-import * as m0045 from './migrations/0045-installation.js';
+import * as m0046 from './migrations/0046-installation.js';
 import * as m0051 from './migrations/0051-idempotency-encrypted.js';
 import { openPglite } from './pglite-engine.js';
 import type { Schema } from './schema.js';
@@ -52,7 +52,7 @@ const migrations: Record<string, Migration> = {
   '0020-usage-quotas': m0020,
   '0040-governance-approvals-lineage': m0040,
   '0030-policies': m0030,
-  '0045-installation': m0045,
+  '0046-installation': m0046,
   '0051-idempotency-encrypted': m0051,
 };
 
