@@ -25,6 +25,8 @@ const ONLY_ISOLATION = process.env.TENANCY_BENCH_ONLY === 'isolation';
 const ONLY_GOVERNANCE = process.env.TENANCY_BENCH_ONLY === 'governance';
 // TENANCY_BENCH_ONLY=sdk runs just the SDK figures (guarded route, noisy neighbour, memory).
 const ONLY_SDK = process.env.TENANCY_BENCH_ONLY === 'sdk';
+// TENANCY_BENCH_ONLY=audit runs just the audit append and verify figures.
+const ONLY_AUDIT = process.env.TENANCY_BENCH_ONLY === 'audit';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -201,6 +203,19 @@ if (ONLY_SDK) {
   writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
   console.log(JSON.stringify(results, null, 2));
   console.error(`\nwritten to ${file.pathname}`);
+  process.exit(0);
+}
+if (ONLY_AUDIT) {
+  results.audit.push(await benchAuditAppend('pglite', undefined));
+  if (PG_URL) {
+    const db = await freshPgDatabase(PG_URL);
+    try {
+      results.audit.push(await benchAuditAppend('postgres', db.url));
+    } finally {
+      await db.drop();
+    }
+  }
+  console.log(JSON.stringify(results.audit, null, 2));
   process.exit(0);
 }
 if (ONLY_GOVERNANCE) {
