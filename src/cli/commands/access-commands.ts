@@ -2,7 +2,7 @@
  * `keys create|list|revoke` and `audit list|verify`.
  */
 import type { ApiKeyInfo } from '../../access/index.js';
-import type { AuditRecord, AuditVerification } from '../../governance/index.js';
+import type { AnchorCheck, AuditRecord, AuditVerification } from '../../governance/index.js';
 import { request, CliError, type ClientOptions } from '../client.js';
 import { outputFormat, structured, table } from '../output.js';
 
@@ -48,6 +48,13 @@ export async function verifyAudit(client: ClientOptions, output: string | undefi
   const format = outputFormat(output);
   const result = await request<AuditVerification>(client, 'GET', '/v1/audit/verify');
   if (format !== 'table') out(structured(result, format));
+  if (format === 'table') for (const line of anchorLines(result.anchors ?? [])) out(line);
   if (!result.ok) throw new CliError(`audit log verification FAILED at seq ${result.seq}: ${result.reason}`);
   if (format === 'table') out(`audit log ok: ${result.records} records, head ${result.head ? `${result.head.seq} ${result.head.hash}` : '(empty)'}, ${result.checkpoints} signed checkpoints`);
+}
+
+/** What the chain was compared with outside the database, one line per anchor store. */
+function anchorLines(anchors: AnchorCheck[]): string[] {
+  if (anchors.length === 0) return ['anchors: none configured (checked against the database alone)'];
+  return anchors.map((a) => `anchors: ${a.count} in ${a.where}${a.newestSeq === null ? '' : `, newest at seq ${a.newestSeq}`}`);
 }
