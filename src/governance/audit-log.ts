@@ -135,6 +135,7 @@ export class AuditLog {
   #lastAnchorAt = 0;
   #running: Promise<AuditAnchor | undefined> | undefined;
   #kickTimer: NodeJS.Timeout | undefined;
+  #kicked = false;
   #interval: NodeJS.Timeout | undefined;
   #closed = false;
 
@@ -347,10 +348,21 @@ export class AuditLog {
 
   #noteAppend(seq: number): void {
     if (seq > this.#lastAppended) this.#lastAppended = seq;
-    if (this.#stores.length === 0 || this.#closed || this.#kickTimer) return;
+    if (this.#stores.length === 0 || this.#closed || this.#kicked) return;
     if (seq - (this.#anchored?.seq ?? 0) < this.#options.everyRecords) return;
-    // After the caller's commit at the earliest, and not more often than minSpacingMs.
-    const wait = Math.max(0, this.#lastAnchorAt + this.#options.minSpacingMs - Date.now());
+    const wait = this.#lastAnchorAt + this.#options.minSpacingMs - Date.now();
+    if (wait <= 0) {
+      clearTimeout(this.#kickTimer);
+      this.#kickTimer = undefined;
+      // Started now, it queues behind the caller's transaction for the head. Not from a timer:
+      // a loop of appends on PGlite can run on promises alone and keep timers from firing.
+      this.#kicked = true;
+      this.anchor()
+        .catch(this.#options.onError)
+        .finally(() => (this.#kicked = false));
+      return;
+    }
+    if (this.#kickTimer) return;
     this.#kickTimer = setTimeout(() => {
       this.#kickTimer = undefined;
       if (!this.#closed) this.anchor().catch(this.#options.onError);
