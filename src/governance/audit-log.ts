@@ -83,6 +83,7 @@ export const CHECKPOINT_INTERVAL = 100;
 export const CHAIN_KEY_LABEL = 'tenancy-audit-chain-link-v1';
 const AUDIT_LOCK_ID = 7_480_001;
 const SYSTEM_AUDIT: Actor = { id: 'system:audit', correlationId: null };
+const MAX_PENDING_ANCHORS = 1000;
 
 type Db = Kysely<Schema> | Transaction<Schema>;
 type Record0 = Omit<AuditRecord, 'prevHash' | 'hash'>;
@@ -291,21 +292,21 @@ export class AuditLog {
     if (this.#anchored) await this.#checkExtends(this.#anchored, seq);
     const anchor = await this.db.transaction().execute(async (trx) => {
       const keyedFrom = this.#keyedFrom ?? (await this.#signedKeyedFrom(trx)) ?? null;
-      const existing = await trx.selectFrom('audit_checkpoints').selectAll().where('seq', '=', seq as never).executeTakeFirst();
-      let a: AuditAnchor;
-      if (existing) {
+      // The checkpoint an append (every 100 records) or another replica already wrote there, else a new one.
+      let a = await this.#insertCheckpoint(trx, seq, head.hash, keyedFrom, { ifAbsent: true });
+      if (!a) {
+        const existing = await trx.selectFrom('audit_checkpoints').selectAll().where('seq', '=', seq as never).executeTakeFirstOrThrow();
         a = { seq, hash: existing.hash, keyedFrom: existing.keyed_from === null ? null : Number(existing.keyed_from), keyId: existing.key_id, signature: existing.signature, ts: new Date(existing.ts).toISOString() };
         if (a.hash !== head.hash || !this.keys.verify(a.keyId, checkpointPayload(seq, a.hash, a.keyedFrom), a.signature)) {
           throw new TenancyError('audit_chain_broken', 500, `the audit checkpoint at seq ${seq} in the database is not validly signed for the record there; not anchoring`);
         }
-      } else {
-        a = await this.#insertCheckpoint(trx, seq, head.hash, keyedFrom);
       }
       await addEvent(trx, SYSTEM_AUDIT, { type: 'audit.checkpoint', tenantId: null, payload: { ...a } });
       return a;
     });
     if (anchor.keyedFrom !== null) this.#keyedFrom ??= anchor.keyedFrom;
-    for (const store of this.#stores) this.#pending.set(store, [...(this.#pending.get(store) ?? []), anchor]);
+    // A store that stays unreachable keeps its newest anchors waiting, not every one since.
+    for (const store of this.#stores) this.#pending.set(store, [...(this.#pending.get(store) ?? []), anchor].slice(-MAX_PENDING_ANCHORS));
     this.#anchored = { seq, hash: anchor.hash };
     await this.#flushPending();
     return anchor;
@@ -384,11 +385,15 @@ export class AuditLog {
     return undefined;
   }
 
-  async #insertCheckpoint(trx: Transaction<Schema>, seq: number, hash: string, keyedFrom: number | null): Promise<AuditAnchor> {
+  async #insertCheckpoint(trx: Transaction<Schema>, seq: number, hash: string, keyedFrom: number | null): Promise<AuditAnchor>;
+  async #insertCheckpoint(trx: Transaction<Schema>, seq: number, hash: string, keyedFrom: number | null, options: { ifAbsent: true }): Promise<AuditAnchor | undefined>;
+  async #insertCheckpoint(trx: Transaction<Schema>, seq: number, hash: string, keyedFrom: number | null, options: { ifAbsent?: boolean } = {}): Promise<AuditAnchor | undefined> {
     const { kid, signature } = this.keys.sign('audit', checkpointPayload(seq, hash, keyedFrom));
     const ts = new Date().toISOString();
-    await trx.insertInto('audit_checkpoints').values({ seq, hash, key_id: kid, signature, ts, keyed_from: keyedFrom }).execute();
-    return { seq, hash, keyedFrom, keyId: kid, signature, ts };
+    let q = trx.insertInto('audit_checkpoints').values({ seq, hash, key_id: kid, signature, ts, keyed_from: keyedFrom });
+    if (options.ifAbsent) q = q.onConflict((oc) => oc.column('seq').doNothing());
+    const [result] = await q.execute();
+    return Number(result?.numInsertedOrUpdatedRows ?? 1) === 0 ? undefined : { seq, hash, keyedFrom, keyId: kid, signature, ts };
   }
 
   /** Records matching the filters, in chain order, with keyset pagination on `seq`. */
