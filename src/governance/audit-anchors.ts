@@ -111,12 +111,14 @@ export class FileAnchorStore implements AnchorStore {
     const out: ListedAnchor[] = [];
     lines.forEach((line, i) => {
       if (line.trim() === '') return;
-      let anchor: AuditAnchor | undefined;
+      let value: unknown;
       try {
-        anchor = parseAnchor(JSON.parse(line));
+        value = JSON.parse(line);
       } catch {
-        anchor = undefined;
+        // A line a crash cut short (the next start goes on on a new line): it anchors nothing.
+        return;
       }
+      const anchor = parseAnchor(value);
       if (!anchor) throw new Error(`line ${i + 1} is not an audit anchor`);
       out.push({ seq: anchor.seq, hash: anchor.hash, load: async () => anchor });
     });
