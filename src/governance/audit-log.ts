@@ -296,7 +296,8 @@ export class AuditLog {
       let a = await this.#insertCheckpoint(trx, seq, head.hash, keyedFrom, { ifAbsent: true });
       if (!a) {
         const existing = await trx.selectFrom('audit_checkpoints').selectAll().where('seq', '=', seq as never).executeTakeFirstOrThrow();
-        a = { seq, hash: existing.hash, keyedFrom: existing.keyed_from === null ? null : Number(existing.keyed_from), keyId: existing.key_id, signature: existing.signature, ts: new Date(existing.ts).toISOString() };
+        const existingKeyedFrom = existing.keyed_from === null ? null : Number(existing.keyed_from);
+        a = { seq, hash: existing.hash, keyedFrom: existingKeyedFrom, keyId: existing.key_id, signature: existing.signature, ts: new Date(existing.ts).toISOString() };
         if (a.hash !== head.hash || !this.keys.verify(a.keyId, checkpointPayload(seq, a.hash, a.keyedFrom), a.signature)) {
           throw new TenancyError('audit_chain_broken', 500, `the audit checkpoint at seq ${seq} in the database is not validly signed for the record there; not anchoring`);
         }
@@ -330,7 +331,8 @@ export class AuditLog {
 
   /** Throws unless the committed records from `from.seq` to `toSeq` chain on from the anchored `from`. */
   async #checkExtends(from: { seq: number; hash: string }, toSeq: number): Promise<void> {
-    const broken = (reason: string) => new TenancyError('audit_chain_broken', 500, `the audit chain no longer extends the anchored checkpoint at seq ${from.seq}: ${reason}; not anchoring (run tenancy audit verify)`);
+    const broken = (reason: string) =>
+      new TenancyError('audit_chain_broken', 500, `the audit chain no longer extends the anchored checkpoint at seq ${from.seq}: ${reason}; not anchoring (run tenancy audit verify)`);
     if (toSeq < from.seq) throw broken(`it ends at seq ${toSeq}`);
     const at = await this.db.selectFrom('audit_log').select('hash').where('seq', '=', from.seq as never).executeTakeFirst();
     if (at?.hash !== from.hash) throw broken(at ? `record ${from.seq} differs` : `record ${from.seq} is missing`);
@@ -484,7 +486,8 @@ export class ChainVerifier {
       hash = recordLink(key, this.#prevHash, r);
       if (hash !== r.hash) {
         if (recordHash(this.#prevHash, r) === r.hash) {
-          return { seq: r.seq, reason: `record ${r.seq} is linked with plain SHA-256 where the chain is keyed from seq ${keyedFrom ?? this.keyedFrom}: it was written without the audit key (forged)` };
+          const from = keyedFrom ?? this.keyedFrom;
+          return { seq: r.seq, reason: `record ${r.seq} is linked with plain SHA-256 where the chain is keyed from seq ${from}: it was written without the audit key (forged)` };
         }
         return { seq: r.seq, reason: `record ${r.seq} was altered (its content does not match its hash)` };
       }

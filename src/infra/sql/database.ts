@@ -151,10 +151,11 @@ async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promis
     } catch (cause) {
       throw new TenancyError('database_unavailable', 500, `cannot connect to PostgreSQL as the owner at ${redactUrl(ownerUrl)}: ${(cause as Error).message}`, { cause });
     }
+    const invalid = (detail: string) => new TenancyError('invalid_config', 400, `invalid configuration: ${detail}`);
     if (them.database !== me.database || them.schema !== me.schema) {
-      throw new TenancyError('invalid_config', 400, `invalid configuration: TENANCY_DATABASE_OWNER_URL must name the same database as TENANCY_DATABASE_URL (got ${them.database}, expected ${me.database})`);
+      throw invalid(`TENANCY_DATABASE_OWNER_URL must name the same database as TENANCY_DATABASE_URL (got ${them.database}, expected ${me.database})`);
     }
-    if (them.role === me.role) throw new TenancyError('invalid_config', 400, `invalid configuration: TENANCY_DATABASE_OWNER_URL must log in as another role than TENANCY_DATABASE_URL (both are ${me.role})`);
+    if (them.role === me.role) throw invalid(`TENANCY_DATABASE_OWNER_URL must log in as another role than TENANCY_DATABASE_URL (both are ${me.role})`);
     const risky = (
       await sql<{ superuser: boolean; createrole: boolean; member: boolean }>`
         select r.rolsuper as superuser, r.rolcreaterole as createrole, pg_catalog.pg_has_role(r.oid, ${them.role}::text, 'MEMBER') as member
@@ -162,7 +163,7 @@ async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promis
     ).rows[0];
     if (risky?.superuser || risky?.createrole || risky?.member) {
       const why = risky.superuser ? 'is a superuser' : risky.createrole ? 'has CREATEROLE' : `is a member of ${them.role}`;
-      throw new TenancyError('invalid_config', 400, `invalid configuration: the TENANCY_DATABASE_URL role ${me.role} ${why}, so it could undo what the owner role guards; give it LOGIN only`);
+      throw invalid(`the TENANCY_DATABASE_URL role ${me.role} ${why}, so it could undo what the owner role guards; give it LOGIN only`);
     }
     await migrate(owner);
     await owner.transaction().execute(async (trx) => {
@@ -177,7 +178,12 @@ async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promis
       ).rows;
       const ownedByRuntime = objects.filter((o) => o.owner === me.role).map((o) => o.name);
       if (ownedByRuntime.length > 0) {
-        throw new TenancyError('invalid_config', 400, `invalid configuration: ${ownedByRuntime.slice(0, 5).join(', ')} ${ownedByRuntime.length > 5 ? 'and more are' : ownedByRuntime.length > 1 ? 'are' : 'is'} owned by the runtime role ${me.role}; run REASSIGN OWNED BY ${me.role} TO ${them.role} (docs/audit.md)`);
+        const names = `${ownedByRuntime.slice(0, 5).join(', ')}${ownedByRuntime.length > 5 ? ' and more' : ''}`;
+        throw new TenancyError(
+          'invalid_config',
+          400,
+          `invalid configuration: ${names} in the store belong to the runtime role ${me.role}; run REASSIGN OWNED BY ${me.role} TO ${them.role} (docs/audit.md)`,
+        );
       }
       const role = sql.id(me.role);
       await sql`grant usage on schema ${sql.id(me.schema)} to ${role}`.execute(trx);
@@ -189,7 +195,8 @@ async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promis
           await sql`grant usage on sequence ${name} to ${role}`.execute(trx);
           continue;
         }
-        const rights = APPEND_ONLY_TABLES.includes(o.name) ? 'select, insert' : MIGRATION_TABLES.includes(o.name) || o.kind === 'v' || o.kind === 'm' ? 'select' : 'select, insert, update, delete';
+        const readOnly = MIGRATION_TABLES.includes(o.name) || o.kind === 'v' || o.kind === 'm';
+        const rights = APPEND_ONLY_TABLES.includes(o.name) ? 'select, insert' : readOnly ? 'select' : 'select, insert, update, delete';
         await sql`revoke all on table ${name} from ${role}`.execute(trx);
         await sql`grant ${sql.raw(rights)} on table ${name} to ${role}`.execute(trx);
       }
