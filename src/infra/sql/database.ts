@@ -42,7 +42,7 @@ export interface Database {
 export type DatabaseTarget = { url: string; ownerUrl?: string | undefined } | { dataDir: string | undefined };
 
 /** Tables the runtime role may only read and append to. */
-export const APPEND_ONLY_TABLES: readonly string[] = ['audit_log', 'audit_checkpoints'];
+const APPEND_ONLY_TABLES: readonly string[] = ['audit_log', 'audit_checkpoints'];
 const MIGRATION_TABLES = ['tenancy_migrations', 'tenancy_migrations_lock'];
 const GRANT_LOCK_ID = 7_480_002;
 
