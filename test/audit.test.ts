@@ -266,7 +266,7 @@ describe.each(engines())('audit anchoring over time on %s', (engine: EngineName)
     } finally {
       await plane.stop();
     }
-  });
+  }, 120_000);
 });
 
 describe('audit anchors in an S3-protocol object store', () => {
@@ -285,7 +285,7 @@ describe('audit anchors in an S3-protocol object store', () => {
       await plane.stop();
       await s3.stop();
     }
-  });
+  }, 120_000);
 });
 
 describe('a chain written before keyed links', () => {
@@ -326,5 +326,5 @@ describe('a chain written before keyed links', () => {
       await database?.close();
       await rm(dir, { recursive: true, force: true });
     }
-  });
+  }, 60_000);
 });
