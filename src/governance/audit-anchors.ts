@@ -191,11 +191,17 @@ export class ObjectAnchorStore implements AnchorStore {
   }
 
   async write(anchor: AuditAnchor): Promise<void> {
-    if (!this.#bucketReady) {
-      await this.objects.ensureBucket(this.bucket);
-      this.#bucketReady = true;
+    try {
+      if (!this.#bucketReady) {
+        await this.objects.ensureBucket(this.bucket);
+        this.#bucketReady = true;
+      }
+      await this.objects.put(this.bucket, this.#key(anchor), Buffer.from(JSON.stringify(anchor)), { contentType: 'application/json' });
+    } catch (error) {
+      // The bucket may be what went missing: make sure of it again next time.
+      this.#bucketReady = false;
+      throw error;
     }
-    await this.objects.put(this.bucket, this.#key(anchor), Buffer.from(JSON.stringify(anchor)), { contentType: 'application/json' });
   }
 
   async list(): Promise<ListedAnchor[]> {
