@@ -25,6 +25,8 @@ const ONLY_ISOLATION = process.env.TENANCY_BENCH_ONLY === 'isolation';
 const ONLY_GOVERNANCE = process.env.TENANCY_BENCH_ONLY === 'governance';
 // TENANCY_BENCH_ONLY=sdk runs just the SDK figures (guarded route, noisy neighbour, memory).
 const ONLY_SDK = process.env.TENANCY_BENCH_ONLY === 'sdk';
+// TENANCY_BENCH_ONLY=audit runs just the audit append and verify figures.
+const ONLY_AUDIT = process.env.TENANCY_BENCH_ONLY === 'audit';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -113,13 +115,18 @@ async function benchEngine(engine, databaseUrl, bare) {
 
 async function benchAuditAppend(engine, databaseUrl) {
   // Appends inside their own writing transactions, through the same AuditLog the API uses.
-  const { AuditLog } = await import('../dist/governance/index.js');
+  const governance = await import('../dist/governance/index.js');
+  const { AuditLog } = governance;
   const { loadSigningKeys } = await import('../dist/keys/index.js');
   const { openDatabase } = await import('../dist/infra/sql/index.js');
+  const { FsObjectStore } = await import('../dist/infra/objects/index.js');
   const dir = `${os.tmpdir()}/tenancy-bench-audit-${randomBytes(4).toString('hex')}`;
   const keys = await loadSigningKeys(`${dir}/signing-keys.json`);
   const database = await openDatabase(databaseUrl ? { url: databaseUrl } : { dataDir: undefined });
   const audit = new AuditLog(database.db, keys);
+  // Anchoring as the control plane does it (file + object store under the bench dir), where the build has it.
+  const anchoring = typeof audit.startAnchoring === 'function';
+  if (anchoring) await audit.startAnchoring({ stores: governance.auditAnchorStores({ dataDir: dir, objects: new FsObjectStore(`${dir}/objects`), instance: 'bench' }) });
   const actor = { id: 'apikey:bench', correlationId: 'bench' };
   const n = 5000;
   const t = performance.now();
@@ -127,6 +134,7 @@ async function benchAuditAppend(engine, databaseUrl) {
     await database.db.transaction().execute((trx) => audit.append(trx, actor, { action: 'tenant.update', target: `tenant/t${i % 100}`, tenantId: `t${i % 100}`, outcome: 'success', details: { generation: i } }));
   }
   const seconds = (performance.now() - t) / 1000;
+  if (anchoring) await audit.close();
   // Baseline in the same run: the same transactions writing a plain row without the chain.
   await database.db.schema.createTable('bench_plain').ifNotExists().addColumn('id', 'serial', (c) => c.primaryKey()).addColumn('details', 'jsonb').execute();
   const tb = performance.now();
@@ -144,6 +152,7 @@ async function benchAuditAppend(engine, databaseUrl) {
     plainInsertTxPerSec: Math.round(n / baseSeconds),
     ratioToPlainInsert: +((n / seconds) / (n / baseSeconds)).toFixed(3),
     verify: { records: result.records, ok: result.ok, recordsPerSec: Math.round(result.records / verifySeconds) },
+    anchors: anchoring ? (result.anchors ?? []).map((a) => a.count) : 'n/a',
   };
 }
 
@@ -201,6 +210,19 @@ if (ONLY_SDK) {
   writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
   console.log(JSON.stringify(results, null, 2));
   console.error(`\nwritten to ${file.pathname}`);
+  process.exit(0);
+}
+if (ONLY_AUDIT) {
+  results.audit.push(await benchAuditAppend('pglite', undefined));
+  if (PG_URL) {
+    const db = await freshPgDatabase(PG_URL);
+    try {
+      results.audit.push(await benchAuditAppend('postgres', db.url));
+    } finally {
+      await db.drop();
+    }
+  }
+  console.log(JSON.stringify(results.audit, null, 2));
   process.exit(0);
 }
 if (ONLY_GOVERNANCE) {

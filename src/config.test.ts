@@ -24,6 +24,8 @@ describe('configuration', () => {
     [{ TENANCY_PORT: 'x' }, '--port / TENANCY_PORT must be a number'],
     [{ TENANCY_HOST: 'bad host' }, '--host / TENANCY_HOST must be a host name or IP address'],
     [{ TENANCY_DATABASE_URL: 'sqlite://x' }, 'TENANCY_DATABASE_URL must be a postgres:// URL'],
+    [{ TENANCY_DATABASE_OWNER_URL: 'postgres://owner@db/tenancy' }, 'TENANCY_DATABASE_OWNER_URL needs TENANCY_DATABASE_URL'],
+    [{ TENANCY_DATABASE_URL: 'postgres://app@db/tenancy', TENANCY_DATABASE_OWNER_URL: 'mysql://owner@db/tenancy' }, 'TENANCY_DATABASE_OWNER_URL must be a postgres:// URL'],
     [{ TENANCY_CONTROLLER_CONCURRENCY: '0' }, 'TENANCY_CONTROLLER_CONCURRENCY must be >= 1'],
     [{ TENANCY_S3_URL: 's3://bucket' }, 'TENANCY_S3_URL must be http(s)://KEY:SECRET@host:port'],
     [{ TENANCY_NATS_URL: 'http://x y' }, 'TENANCY_NATS_URL must be nats://host:port'],

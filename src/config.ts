@@ -13,6 +13,8 @@ export interface Config {
   host: string;
   dataDir: string;
   databaseUrl: string | undefined;
+  /** A role owning the store's schema (`TENANCY_DATABASE_OWNER_URL`, same database): runs migrations, grants `databaseUrl`'s role what it needs; unset = one role owns all. */
+  databaseOwnerUrl: string | undefined;
   adminToken: string | undefined;
   signingKeyFile: string;
   /** Root key file (`TENANCY_ROOT_KEY_FILE`); unset = `<data dir>/root.key`, generated on first start. */
@@ -110,6 +112,7 @@ const schema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL (leave it unset for the embedded database)')
     .optional(),
+  databaseOwnerUrl: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL').optional(),
   adminToken: z
     .string()
     .min(16, 'must be at least 16 characters')
@@ -165,13 +168,15 @@ const schema = z.object({
   publicUrl: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL').optional(),
   policySandboxTimeoutMs: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(50, 'must be >= 50').max(60_000, 'must be <= 60000'),
   policySandboxMemoryMb: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(16, 'must be >= 16').max(1024, 'must be <= 1024'),
-}).refine((c) => (c.approvalsWebhookUrl === undefined) === (c.approvalsWebhookSecret === undefined), { path: ['approvalsWebhookSecret'], message: 'must be set together with TENANCY_APPROVALS_WEBHOOK_URL' });
+}).refine((c) => (c.approvalsWebhookUrl === undefined) === (c.approvalsWebhookSecret === undefined), { path: ['approvalsWebhookSecret'], message: 'must be set together with TENANCY_APPROVALS_WEBHOOK_URL' })
+  .refine((c) => c.databaseOwnerUrl === undefined || c.databaseUrl !== undefined, { path: ['databaseOwnerUrl'], message: 'needs TENANCY_DATABASE_URL (the runtime role in the same database)' });
 
 const NAMES: Record<string, string> = {
   port: '--port / TENANCY_PORT',
   host: '--host / TENANCY_HOST',
   dataDir: '--data-dir / TENANCY_DATA_DIR',
   databaseUrl: 'TENANCY_DATABASE_URL',
+  databaseOwnerUrl: 'TENANCY_DATABASE_OWNER_URL',
   adminToken: 'TENANCY_ADMIN_TOKEN',
   signingKeyFile: 'TENANCY_SIGNING_KEY_FILE',
   rootKeyFile: 'TENANCY_ROOT_KEY_FILE',
@@ -215,6 +220,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     host: flags.host ?? blank(env.TENANCY_HOST) ?? '127.0.0.1',
     dataDir: flags.dataDir ?? blank(env.TENANCY_DATA_DIR) ?? '.tenancy',
     databaseUrl: blank(env.TENANCY_DATABASE_URL),
+    databaseOwnerUrl: blank(env.TENANCY_DATABASE_OWNER_URL),
     adminToken: blank(env.TENANCY_ADMIN_TOKEN),
     signingKeyFile: blank(env.TENANCY_SIGNING_KEY_FILE),
     rootKeyFile: blank(env.TENANCY_ROOT_KEY_FILE),
@@ -252,7 +258,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = String(issue.path[0]);
-    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'rootKey' || key === 's3Url' || key === 'warehouseUrl' || key === 'smtpUrl' || key === 'approvalsWebhookSecret' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
+    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'databaseOwnerUrl' || key === 'rootKey' || key === 's3Url' || key === 'warehouseUrl' || key === 'smtpUrl' || key === 'approvalsWebhookSecret' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
     throw new TenancyError('invalid_config', 400, `invalid configuration: ${NAMES[key] ?? key} ${issue.message}${shown}`);
   }
   const c = result.data;
@@ -262,6 +268,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     host: c.host,
     dataDir,
     databaseUrl: c.databaseUrl,
+    databaseOwnerUrl: c.databaseOwnerUrl,
     adminToken: c.adminToken,
     signingKeyFile: resolve(c.signingKeyFile ?? `${dataDir}/signing-keys.json`),
     rootKeyFile: c.rootKeyFile === undefined ? undefined : resolve(c.rootKeyFile),

@@ -14,6 +14,7 @@ import {
   ApprovalAnnouncer,
   ApprovalGate,
   AuditLog,
+  auditAnchorStores,
   EmailApprovalNotifier,
   EventRelay,
   findPolicyConflicts,
@@ -111,6 +112,8 @@ export interface StartOptions {
   approvalNotifiers?: ApprovalNotifier[];
   /** Waits before each retry of a failed approval notice. */
   approvalNoticeRetryScheduleMs?: number[];
+  /** How often audit checkpoints are anchored while records are appended (default 2,000 ms; 0 = every 100 records and at close only). */
+  auditAnchorIntervalMs?: number;
 }
 
 /** The NATS stream and subject prefix events are published on. */
@@ -129,10 +132,10 @@ export async function startControlPlane(config: Config, options: StartOptions = 
   const rootKey = await loadRootKey({ env: config.rootKey, file: config.rootKeyFile, defaultFile: join(config.dataDir, 'root.key') });
   const prices = parsePriceTable(config.usagePrices);
   const migrationSet = config.appMigrations ? await loadMigrationSet(config.appMigrations) : undefined;
-  const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { dataDir: options.inMemory ? undefined : join(config.dataDir, 'pglite') });
+  const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl, ownerUrl: config.databaseOwnerUrl } : { dataDir: options.inMemory ? undefined : join(config.dataDir, 'pglite') });
   const { db } = database;
+  const audit = new AuditLog(db, signingKeys);
   try {
-    const audit = new AuditLog(db, signingKeys);
     const keyRing = await LocalKeyRing.open(db, rootKey);
     const secrets = new SecretStore(db, keyRing, audit);
     const registry = new TenantRegistry(db, audit);
@@ -211,6 +214,11 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       options.logger ?? false,
     );
     const objects = connectObjectStore({ s3Url: config.s3Url, dataDir: config.dataDir });
+    await audit.startAnchoring({
+      stores: auditAnchorStores({ dataDir: config.dataDir, objects, instance: config.instance }),
+      ...(options.auditAnchorIntervalMs !== undefined ? { intervalMs: options.auditAnchorIntervalMs } : {}),
+      onError: (error) => app.log.error({ err: error }, 'audit anchor failed; will retry'),
+    });
     const queue = await connectJobQueue({ natsUrl: config.natsUrl, db });
     const bus = await connectEventBus({ natsUrl: config.natsUrl, stream: EVENTS_STREAM, subjectPrefix: EVENTS_SUBJECT_PREFIX });
     const relay = new EventRelay(db, bus, {
@@ -329,7 +337,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           await sampler.stop();
           await announcer.stop();
           for (const n of notifiers) await (n as { close?: () => unknown }).close?.();
-          await audit.checkpoint().catch(() => undefined);
+          await audit.close().catch((error) => app.log.error({ err: error }, 'audit anchor at shutdown failed'));
           await bus.close().catch(() => undefined);
           await queue.close().catch(() => undefined);
           await objects.close().catch(() => undefined);
@@ -340,6 +348,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       },
     };
   } catch (error) {
+    await audit.close().catch(() => undefined);
     await database.close();
     throw error;
   }

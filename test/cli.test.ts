@@ -100,7 +100,9 @@ describe('tenancy CLI', () => {
     expect(listed.map((r: any) => r.action)).toEqual(expect.arrayContaining(['tenant.create', 'tenant.suspend', 'tenant.resume']));
     const verified = await run('audit', 'verify');
     expect(verified.code).toBe(0);
-    expect(verified.out).toMatch(/^audit log ok: \d+ records, head \d+ [0-9a-f]{64}, \d+ signed checkpoints$/);
+    const [summary, ...anchors] = verified.out.split('\n');
+    expect(summary).toMatch(/^audit log ok: \d+ records, head \d+ [0-9a-f]{64}, \d+ signed checkpoints$/);
+    expect(anchors).toEqual([expect.stringMatching(/^anchors: \d+ in file \/.*\/audit-anchors\.jsonl, newest at seq \d+$/), expect.stringMatching(/^anchors: \d+ in object store \(fs\) tenancy-audit\/anchors\/default\/, newest at seq \d+$/)]);
   });
 
   it('refuses an invalid folder with one line and applies nothing', async () => {

@@ -106,6 +106,8 @@ describe('a failing resource step', () => {
   it('keeps the tenant provisioning with a Degraded condition, then heals', async () => {
     const plane = await startTestPlane('pglite');
     try {
+      // The audit anchors already made the objects folder at start: a file in its place breaks the store.
+      await rm(join(plane.dataDir, 'objects'), { recursive: true, force: true });
       await writeFile(join(plane.dataDir, 'objects'), 'not a directory');
       const res = await call(plane, 'POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'blocked' }, spec: { name: 'Blocked', plan: 'free' } });
       expect(res.statusCode).toBe(201);

@@ -1,11 +1,14 @@
 /**
  * Properties of the hash chain: an intact chain verifies; changing any field of any
- * record, dropping, duplicating or swapping records is always found.
+ * record, dropping, duplicating or swapping records is always found; a chain keyed from
+ * some record on verifies with the key, and a plain-hashed record after the cut-over is
+ * always found, whether or not a signed checkpoint says where keyed links start.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import canonicalize from 'canonicalize';
-import { ChainVerifier, GENESIS_HASH, canonicalRecord, recordHash, type AuditRecord } from './audit-log.js';
+import { randomBytes } from 'node:crypto';
+import { ChainVerifier, GENESIS_HASH, canonicalRecord, recordHash, recordLink, type AuditRecord } from './audit-log.js';
 
 const entry = fc.record({
   actor: fc.string({ minLength: 1, maxLength: 20 }),
@@ -17,19 +20,22 @@ const entry = fc.record({
   details: fc.dictionary(fc.string({ maxLength: 8 }), fc.oneof(fc.string({ maxLength: 10 }), fc.integer(), fc.boolean())),
 });
 
-function chain(entries: Array<Omit<AuditRecord, 'seq' | 'id' | 'ts' | 'prevHash' | 'hash'>>): AuditRecord[] {
+const KEY = randomBytes(32);
+
+/** A chain of `entries`, plain-hashed below `keyedFrom` and keyed from it on (never keyed when undefined). */
+function chain(entries: Array<Omit<AuditRecord, 'seq' | 'id' | 'ts' | 'prevHash' | 'hash'>>, keyedFrom?: number): AuditRecord[] {
   let prevHash = GENESIS_HASH;
   return entries.map((e, i) => {
     const base = { ...e, seq: i + 1, id: `00000000-0000-7000-8000-${String(i).padStart(12, '0')}`, ts: new Date(1_700_000_000_000 + i * 1000).toISOString() };
-    const hash = recordHash(prevHash, base);
+    const hash = keyedFrom !== undefined && base.seq >= keyedFrom ? recordLink(KEY, prevHash, base) : recordHash(prevHash, base);
     const record = { ...base, prevHash, hash };
     prevHash = hash;
     return record;
   });
 }
 
-function verify(records: AuditRecord[]): { seq: number; reason: string } | undefined {
-  const v = new ChainVerifier();
+function verify(records: AuditRecord[], options: ConstructorParameters<typeof ChainVerifier>[1] = {}): { seq: number; reason: string } | undefined {
+  const v = new ChainVerifier(new Map(), options);
   for (const r of records) {
     const broken = v.push(r);
     if (broken) return broken;
@@ -86,5 +92,40 @@ describe('audit hash chain', () => {
     const results = forged.map((r) => v.push(r));
     expect(results.slice(0, 4)).toEqual([undefined, undefined, undefined, undefined]);
     expect(results[4]?.reason).toContain('signed checkpoint');
+  });
+
+  it('verifies a chain keyed from any record on, with or without a signed cut-over', () => {
+    fc.assert(
+      fc.property(fc.array(entry, { minLength: 1, maxLength: 20 }), fc.nat(), (entries, pick) => {
+        const keyedFrom = (pick % entries.length) + 1;
+        const records = chain(entries, keyedFrom);
+        expect(verify(records, { key: KEY, keyedFrom })).toBeUndefined();
+        const v = new ChainVerifier(new Map(), { key: KEY });
+        expect(records.map((r) => v.push(r)).filter(Boolean)).toEqual([]);
+        expect(v.keyedFrom).toBe(keyedFrom);
+        // Without the key, the keyed part cannot be checked.
+        expect(verify(records)?.seq).toBe(keyedFrom);
+      }),
+    );
+  });
+
+  it('finds a plain-hashed record after the cut-over, linked correctly to its predecessor', () => {
+    fc.assert(
+      fc.property(fc.array(entry, { minLength: 2, maxLength: 20 }), fc.nat(), fc.nat(), fc.boolean(), (entries, pickCut, pickForged, signedCutOver) => {
+        const keyedFrom = (pickCut % (entries.length - 1)) + 1;
+        const forgedSeq = keyedFrom + 1 + (pickForged % (entries.length - keyedFrom));
+        const records = chain(entries, keyedFrom);
+        // Re-chain from the forged record on the plain way, as someone without the key would.
+        let prev = records[forgedSeq - 2]!.hash;
+        for (let i = forgedSeq - 1; i < records.length; i++) {
+          const r = { ...records[i]!, actor: i === forgedSeq - 1 ? 'apikey:forged' : records[i]!.actor, prevHash: prev };
+          r.hash = recordHash(prev, r);
+          records[i] = r;
+          prev = r.hash;
+        }
+        const found = verify(records, { key: KEY, keyedFrom: signedCutOver ? keyedFrom : undefined });
+        expect(found).toEqual({ seq: forgedSeq, reason: expect.stringContaining('written without the audit key') });
+      }),
+    );
   });
 });

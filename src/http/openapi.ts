@@ -81,7 +81,7 @@ const OPERATIONS: Record<string, Record<string, Op>> = {
   '/v1/root-key/rotate': { post: { summary: 'Rotate the root key: rewrap every tenant key, data untouched', tags: ['keys'], ok: 200, idempotent: true } },
   '/v1/audit': { get: { summary: 'Audit records (a tenant caller sees its own only)', tags: ['audit'], query: auditQuerySchema, ok: 200 } },
   '/v1/tenants/{id}/audit-events': { post: { summary: "Append an app event to the tenant's audit stream (action app.<action>, same hash chain)", tags: ['audit'], body: 'AppAuditEvent', ok: 201 } },
-  '/v1/audit/verify': { get: { summary: 'Verify the hash chain and signed checkpoints', tags: ['audit'], ok: 200 } },
+  '/v1/audit/verify': { get: { summary: 'Verify the hash chain, the signed checkpoints, and both against the anchors kept outside the database (named in `anchors`)', tags: ['audit'], ok: 200 } },
   '/v1/events': { get: { summary: 'Replay events as CloudEvents 1.0, oldest first (cursor: after = seq); a tenant caller sees its own only', tags: ['events'], query: eventQuerySchema, ok: 200 } },
   '/v1/webhooks': {
     post: { summary: 'Create a webhook endpoint (platform-wide, or one tenant\'s); the signing secret is shown once', tags: ['webhooks'], body: 'NewWebhook', ok: 201, idempotent: true },

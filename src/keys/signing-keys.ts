@@ -4,7 +4,7 @@
  * several replicas share them; never in the database, so database access alone cannot
  * forge a token or re-sign a rewritten audit chain.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TenancyError } from '../errors.js';
@@ -27,6 +27,12 @@ export interface SigningKeys {
   current(purpose: SigningPurpose): SigningKey;
   find(kid: string): SigningKey | undefined;
   publicJwks(purpose: SigningPurpose): Array<Record<string, unknown>>;
+  /**
+   * A 32-byte secret derived (HKDF-SHA256, `label` as info) from the oldest key of `purpose`,
+   * so it stays the same when a newer key is added. For MACs that whoever holds only the
+   * database must not be able to compute (the audit chain's keyed links).
+   */
+  secret(purpose: SigningPurpose, label: string): Buffer;
   /** Detached Ed25519 signature, base64url. */
   sign(purpose: SigningPurpose, data: string): { kid: string; signature: string };
   verify(kid: string, data: string, signature: string): boolean;
@@ -108,6 +114,11 @@ export async function loadSigningKeys(file: string): Promise<SigningKeys> {
     current,
     find: (kid) => byKid.get(kid),
     publicJwks: (purpose) => keys.filter((k) => k.purpose === purpose).map((k) => k.publicJwk),
+    secret(purpose, label) {
+      const oldest = keys.find((k) => k.purpose === purpose)!;
+      const d = Buffer.from(String((oldest.privateKey.export({ format: 'jwk' }) as { d: string }).d), 'base64url');
+      return Buffer.from(hkdfSync('sha256', d, `tenancy:${oldest.kid}`, label, 32));
+    },
     sign(purpose, data) {
       const key = current(purpose);
       return { kid: key.kid, signature: sign(null, Buffer.from(data), key.privateKey).toString('base64url') };

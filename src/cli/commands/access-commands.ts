@@ -2,7 +2,7 @@
  * `keys create|list|revoke` and `audit list|verify`.
  */
 import type { ApiKeyInfo } from '../../access/index.js';
-import type { AuditRecord, AuditVerification } from '../../governance/index.js';
+import type { AnchorCheck, AuditRecord, AuditVerification } from '../../governance/index.js';
 import { request, CliError, type ClientOptions } from '../client.js';
 import { outputFormat, structured, table } from '../output.js';
 
@@ -43,11 +43,22 @@ export async function listAudit(client: ClientOptions, filters: Record<string, s
   out(table(['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME'], items.map((r) => [r.seq, r.ts, r.actor, r.action, r.target, r.outcome])));
 }
 
-/** `audit verify`: exit non-zero when the chain is broken. */
+/** `audit verify`: exit non-zero when the chain is broken; says which anchors outside the database it was checked against. */
 export async function verifyAudit(client: ClientOptions, output: string | undefined, out: Out): Promise<void> {
   const format = outputFormat(output);
   const result = await request<AuditVerification>(client, 'GET', '/v1/audit/verify');
   if (format !== 'table') out(structured(result, format));
-  if (!result.ok) throw new CliError(`audit log verification FAILED at seq ${result.seq}: ${result.reason}`);
-  if (format === 'table') out(`audit log ok: ${result.records} records, head ${result.head ? `${result.head.seq} ${result.head.hash}` : '(empty)'}, ${result.checkpoints} signed checkpoints`);
+  if (!result.ok) {
+    if (format === 'table') for (const line of anchorLines(result.anchors ?? [])) out(line);
+    throw new CliError(`audit log verification FAILED at seq ${result.seq}: ${result.reason}`);
+  }
+  if (format !== 'table') return;
+  out(`audit log ok: ${result.records} records, head ${result.head ? `${result.head.seq} ${result.head.hash}` : '(empty)'}, ${result.checkpoints} signed checkpoints`);
+  for (const line of anchorLines(result.anchors ?? [])) out(line);
+}
+
+/** What the chain was compared with outside the database, one line per anchor store. */
+function anchorLines(anchors: AnchorCheck[]): string[] {
+  if (anchors.length === 0) return ['anchors: none configured (checked against the database alone)'];
+  return anchors.map((a) => `anchors: ${a.count} in ${a.where}${a.newestSeq === null ? '' : `, newest at seq ${a.newestSeq}`}`);
 }

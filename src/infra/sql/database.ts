@@ -1,6 +1,9 @@
 /**
  * The control-plane store port: a Kysely instance over PGlite (embedded default) or
- * PostgreSQL, picked from the URL in one place, with the same migrations for both.
+ * PostgreSQL, picked from the URL in one place, with the same migrations for both. On
+ * PostgreSQL the schema can belong to a separate owner role that runs the migrations and
+ * grants the runtime role only what it needs, so the role that appends audit records
+ * cannot disable the triggers that keep them append-only.
  */
 import { Kysely, Migrator, PostgresDialect, sql, type Migration, type RawBuilder } from 'kysely';
 import pg from 'pg';
@@ -18,6 +21,7 @@ import * as m0011 from './migrations/0011-controller-resources-marker.js';
 import * as m0020 from './migrations/0020-usage-quotas.js';
 import * as m0040 from './migrations/0040-governance-approvals-lineage.js';
 import * as m0030 from './migrations/0030-policies.js';
+import * as m0045 from './migrations/0045-audit-anchors.js';
 import * as m0046 from './migrations/0046-installation.js';
 import * as m0051 from './migrations/0051-idempotency-encrypted.js';
 import { openPglite } from './pglite-engine.js';
@@ -35,8 +39,16 @@ export interface Database {
   close(): Promise<void>;
 }
 
-/** Where the store lives: a PostgreSQL URL, or a PGlite data dir (undefined = in memory). */
-export type DatabaseTarget = { url: string } | { dataDir: string | undefined };
+/**
+ * Where the store lives: a PostgreSQL URL (with `ownerUrl`, the same database as a role that
+ * owns the schema), or a PGlite data dir (undefined = in memory).
+ */
+export type DatabaseTarget = { url: string; ownerUrl?: string | undefined } | { dataDir: string | undefined };
+
+/** Tables the runtime role may only read and append to. */
+const APPEND_ONLY_TABLES: readonly string[] = ['audit_log', 'audit_checkpoints'];
+const MIGRATION_TABLES = ['tenancy_migrations', 'tenancy_migrations_lock'];
+const GRANT_LOCK_ID = 7_480_002;
 
 const migrations: Record<string, Migration> = {
   '0001-control-plane': m0001,
@@ -52,6 +64,7 @@ const migrations: Record<string, Migration> = {
   '0020-usage-quotas': m0020,
   '0040-governance-approvals-lineage': m0040,
   '0030-policies': m0030,
+  '0045-audit-anchors': m0045,
   '0046-installation': m0046,
   '0051-idempotency-encrypted': m0051,
 };
@@ -75,7 +88,17 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       throw new TenancyError('database_unavailable', 500, `cannot connect to PostgreSQL at ${redactUrl(target.url)}: ${(cause as Error).message}`, { cause });
     }
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-    database = { db, engine: 'postgres', warnings: await closeToPublic(db), close: () => db.destroy() };
+    database = { db, engine: 'postgres', warnings: [], close: () => db.destroy() };
+    if (target.ownerUrl) {
+      try {
+        database.warnings = await migrateAsOwner(db, target.ownerUrl);
+      } catch (error) {
+        await database.close();
+        throw error;
+      }
+      return database;
+    }
+    database.warnings = await closeToPublic(db);
   } else {
     const embedded = await openPglite(target.dataDir);
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: embedded.pool }) });
@@ -131,6 +154,87 @@ export async function migrate(db: Kysely<Schema>): Promise<void> {
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new TenancyError('migration_failed', 500, `control-plane migration ${failed} failed: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * Run the migrations as the owner role behind `ownerUrl`, then give the runtime role (the
+ * one `runtime` logs in as) exactly what it needs on every table and sequence of the
+ * schema, whichever migration made it: read and write ordinary tables, only read and
+ * append the audit tables, only read the migration bookkeeping. The owner connection is
+ * closed afterwards. Refuses a runtime role that could take the owner's powers anyway.
+ */
+async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promise<string[]> {
+  const who = async (k: Kysely<Schema>) =>
+    (await sql<{ role: string; database: string; schema: string }>`select current_user as role, current_database() as database, current_schema() as schema`.execute(k)).rows[0]!;
+  const me = await who(runtime);
+  const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
+  pool.on('error', () => {
+    /* surfaces on the next query */
+  });
+  const owner = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  try {
+    let them;
+    try {
+      them = await who(owner);
+    } catch (cause) {
+      throw new TenancyError('database_unavailable', 500, `cannot connect to PostgreSQL as the owner at ${redactUrl(ownerUrl)}: ${(cause as Error).message}`, { cause });
+    }
+    const invalid = (detail: string) => new TenancyError('invalid_config', 400, `invalid configuration: ${detail}`);
+    if (them.database !== me.database || them.schema !== me.schema) {
+      throw invalid(`TENANCY_DATABASE_OWNER_URL must name the same database as TENANCY_DATABASE_URL (got ${them.database}, expected ${me.database})`);
+    }
+    if (them.role === me.role) throw invalid(`TENANCY_DATABASE_OWNER_URL must log in as another role than TENANCY_DATABASE_URL (both are ${me.role})`);
+    const risky = (
+      await sql<{ superuser: boolean; createrole: boolean; member: boolean }>`
+        select r.rolsuper as superuser, r.rolcreaterole as createrole, pg_catalog.pg_has_role(r.oid, ${them.role}::text, 'MEMBER') as member
+        from pg_catalog.pg_roles r where r.rolname = ${me.role}`.execute(owner)
+    ).rows[0];
+    if (risky?.superuser || risky?.createrole || risky?.member) {
+      const why = risky.superuser ? 'is a superuser' : risky.createrole ? 'has CREATEROLE' : `is a member of ${them.role}`;
+      throw invalid(`the TENANCY_DATABASE_URL role ${me.role} ${why}, so it could undo what the owner role guards; give it LOGIN only`);
+    }
+    await migrate(owner);
+    await owner.transaction().execute(async (trx) => {
+      // Concurrent GRANTs on one object fail in PostgreSQL ("tuple concurrently updated"): one replica at a time.
+      await sql`select pg_advisory_xact_lock(${GRANT_LOCK_ID})`.execute(trx);
+      const objects = (
+        await sql<{ name: string; kind: string; owner: string }>`
+          select c.relname as name, c.relkind::text as kind, pg_catalog.pg_get_userbyid(c.relowner) as owner
+          from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+          where n.nspname = current_schema() and c.relkind in ('r', 'p', 'v', 'm', 'S')
+          order by c.relname`.execute(trx)
+      ).rows;
+      const ownedByRuntime = objects.filter((o) => o.owner === me.role).map((o) => o.name);
+      if (ownedByRuntime.length > 0) {
+        const names = `${ownedByRuntime.slice(0, 5).join(', ')}${ownedByRuntime.length > 5 ? ' and more' : ''}`;
+        throw new TenancyError(
+          'invalid_config',
+          400,
+          `invalid configuration: ${names} in the store belong to the runtime role ${me.role}; run REASSIGN OWNED BY ${me.role} TO ${them.role} (docs/audit.md)`,
+        );
+      }
+      const role = sql.id(me.role);
+      await sql`grant usage on schema ${sql.id(me.schema)} to ${role}`.execute(trx);
+      for (const o of objects) {
+        if (o.owner !== them.role) continue;
+        const name = sql.id(me.schema, o.name);
+        if (o.kind === 'S') {
+          await sql`revoke all on sequence ${name} from ${role}`.execute(trx);
+          await sql`grant usage on sequence ${name} to ${role}`.execute(trx);
+          continue;
+        }
+        const readOnly = MIGRATION_TABLES.includes(o.name) || o.kind === 'v' || o.kind === 'm';
+        const rights = APPEND_ONLY_TABLES.includes(o.name) ? 'select, insert' : readOnly ? 'select' : 'select, insert, update, delete';
+        await sql`revoke all on table ${name} from ${role}`.execute(trx);
+        await sql`grant ${sql.raw(rights)} on table ${name} to ${role}`.execute(trx);
+      }
+      // The runtime role connects by its own grant, so the database can be closed to PUBLIC.
+      await sql`grant connect on database ${sql.id(me.database)} to ${role}`.execute(trx);
+    });
+    return await closeToPublic(owner);
+  } finally {
+    await owner.destroy();
   }
 }
 

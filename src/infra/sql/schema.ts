@@ -78,13 +78,15 @@ export interface AuditLogTable {
   hash: string;
 }
 
-/** `audit_checkpoints`: Ed25519 signatures over the chain head at intervals. */
+/** `audit_checkpoints`: Ed25519 signatures over the chain head at intervals; append-only. */
 export interface AuditCheckpointsTable {
   seq: ColumnType<string | number, number, never>;
   hash: string;
   key_id: string;
   signature: string;
   ts: Timestamp;
+  /** First `seq` whose link is keyed (signed with the checkpoint); null on checkpoints written before keyed links. */
+  keyed_from: ColumnType<string | number | null, number | null | undefined, never>;
 }
 
 /** `outbox`: events written in the same transaction as the change they describe. */
