@@ -8,8 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, countRows, createActive, expectProblem, manifest } from './support/http.js';
 
+/** A "billion laughs": seven nested anchors, each used nine times by the next. */
+const LAUGHS = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefg'.split('').map((n, i) => `${n}: &${n} [${Array(9).fill(`*${'abcdefg'[i]}`).join(', ')}]`)].join('\n') + '\n';
+
 describe.each(engines())('bad input on %s', (engine) => {
   let plane: TestPlane;
+  const yaml = (method: 'POST', url: string, body: string) => call(plane, method, url, body, { headers: { 'content-type': 'application/yaml' } });
   const state = async () => ({ tenants: await countRows(plane, 'tenants'), audit: await countRows(plane, 'audit_log'), docs: await countRows(plane, 'tenant_documents'), keys: await countRows(plane, 'api_keys') });
 
   beforeAll(async () => {
@@ -36,6 +40,18 @@ describe.each(engines())('bad input on %s', (engine) => {
     ['oversized body', () => call(plane, 'POST', '/v1/tenants', manifest('huge', { name: 'x'.repeat(1024 * 1024 + 10) })), 413, 'payload_too_large'],
     ['invalid YAML', () => call(plane, 'POST', '/v1/tenants', 'spec: {name: [oops', { headers: { 'content-type': 'application/yaml' } }), 400, 'invalid_yaml'],
     ['YAML with several documents', () => call(plane, 'POST', '/v1/tenants', 'a: 1\n---\nb: 2\n', { headers: { 'content-type': 'application/yaml' } }), 400, 'invalid_manifest'],
+    ['YAML alias to no anchor', () => yaml('POST', '/v1/tenants', 'a: *undefined_alias\n'), 400, 'invalid_yaml', ['/a']],
+    ['YAML merge of no anchor', () => yaml('POST', '/v1/tenants', 'spec:\n  <<: *nope\n'), 400, 'invalid_yaml', ['/spec/<<']],
+    ['YAML alias inside its anchor', () => yaml('POST', '/v1/tenants', 'metadata: &m\n  labels: *m\n'), 400, 'invalid_yaml', ['/metadata/labels']],
+    ['YAML alias bomb', () => yaml('POST', '/v1/tenants', LAUGHS), 400, 'invalid_yaml', ['']],
+    ['YAML alias to no anchor in a bundle', () => yaml('POST', '/v1/apply', 'apiVersion: tenancy/v1\n---\nkind: *nope\n'), 400, 'invalid_yaml', ['/kind']],
+    ['YAML alias bomb in a bundle', () => yaml('POST', '/v1/apply', LAUGHS), 400, 'invalid_yaml', ['']],
+    ['YAML with too many aliases', () => yaml('POST', '/v1/apply', `x: &x 1\nl: [${Array(101).fill('*x').join(', ')}]\n`), 400, 'invalid_yaml', ['']],
+    ['YAML nested too deep', () => yaml('POST', '/v1/apply', '['.repeat(5000) + ']'.repeat(5000)), 400, 'invalid_yaml', ['']],
+    ['YAML nested too deep, again', () => yaml('POST', '/v1/tenants', '{a: '.repeat(2000) + '1' + '}'.repeat(2000)), 400, 'invalid_yaml', ['']],
+    ['YAML with more documents than a bundle holds', () => yaml('POST', '/v1/apply', '---\na: 1\n'.repeat(1001)), 400, 'invalid_yaml', ['']],
+    ['YAML policy with an alias to no anchor', () => yaml('POST', '/v1/tenants/existing/policies', 'name: p\n<<: *nope\n'), 400, 'invalid_yaml', ['/<<']],
+    ['YAML policy alias bomb', () => yaml('POST', '/v1/tenants/existing/policies', LAUGHS), 400, 'invalid_yaml', ['']],
     ['missing auth', () => call(plane, 'POST', '/v1/tenants', manifest('noauth'), { token: null }), 401, 'unauthenticated'],
     ['bad If-Match', () => call(plane, 'PATCH', '/v1/tenants/existing', { spec: { name: 'x' } }, { headers: { 'if-match': 'W/"abc"' } }), 400, 'invalid_if_match'],
     ['stale If-Match', () => call(plane, 'PATCH', '/v1/tenants/existing', { spec: { name: 'x' } }, { headers: { 'if-match': '"99"' } }), 412, 'precondition_failed'],
