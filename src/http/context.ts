@@ -133,6 +133,26 @@ export class Guard {
   }
 
   /**
+   * Refuse a tenant caller an object it may not see, whether it belongs to another tenant,
+   * to the platform, or does not exist: the same audited denial (reason `not_visible`),
+   * then `error`. Callers reach this from a lookup scoped to the caller's tenant, so an
+   * existing foreign id and an unknown one take the same path, answer and work.
+   */
+  async hidden(request: FastifyRequest, action: Action, target: string, error: TenancyError): Promise<never> {
+    const principal = request.principal;
+    if (principal && principal.tenantId !== null) {
+      await this.deps.audit.record(actorOf(request), {
+        action,
+        target,
+        tenantId: principal.tenantId,
+        outcome: 'denied',
+        details: { reason: 'not_visible', role: principal.role, method: request.method, path: request.url.split('?')[0] },
+      });
+    }
+    throw error;
+  }
+
+  /**
    * The tenant a tenant-less route (list, audit) is scoped to: a tenant caller's own, or
    * the platform caller's `X-Tenant-ID` (validated), or none.
    */
