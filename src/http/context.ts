@@ -59,6 +59,8 @@ export interface HttpDeps {
   /** Body limit for most endpoints, and for `POST /v1/apply`. */
   bodyLimitBytes?: number;
   applyBodyLimitBytes?: number;
+  /** Longest a client may take to send one request, headers and body (default five minutes). */
+  requestTimeoutMs?: number;
 }
 
 declare module 'fastify' {
