@@ -47,7 +47,8 @@ describe('ReceiverGuard', () => {
   });
 
   it('refuses them when a name resolves to them, and as URL literals', async () => {
-    for (const url of ['http://[::127.0.0.1]/hook', 'http://[::7f00:1]:8080/x', 'https://[64:ff9b::a9fe:a9fe]/', 'http://[2002:a00:1::]/', 'http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/']) {
+    const urls = ['http://[::127.0.0.1]/hook', 'http://[::7f00:1]:8080/x', 'https://[64:ff9b::a9fe:a9fe]/', 'http://[2002:a00:1::]/', 'http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/'];
+    for (const url of urls) {
       await expect(strict.check(url), url).rejects.toMatchObject({ code: 'webhook_url_forbidden', status: 422 });
     }
   });

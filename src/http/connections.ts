@@ -50,7 +50,8 @@ export function connectionLimits(requestTimeoutMs = DEFAULT_REQUEST_TIMEOUT_MS):
             ? [431, 'headers_too_large', 'the request headers are too large']
             : [400, 'bad_request', 'the request is not valid HTTP/1.1'];
       const body = JSON.stringify(problem(status, code, detail));
-      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      const headers = `Content-Type: application/problem+json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close`;
+      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n${headers}\r\n\r\n${body}`);
     }
     socket.destroy(error);
   };

@@ -144,8 +144,9 @@ function treeErrors(doc: Document): Array<{ path: string; offset: number; messag
     if (isAlias(node)) {
       const target = anchors.get(node.source);
       const offset = node.range?.[0] ?? 0;
-      if (target === undefined) found.push({ path: toPointer(segmentsOf(path, node)), offset, message: `the alias *${node.source} names no anchor (&${node.source}) before it` });
-      else if (path.includes(target as never)) found.push({ path: toPointer(segmentsOf(path, node)), offset, message: `the alias *${node.source} is inside the node it names` });
+      const at = { path: toPointer(segmentsOf(path, node)), offset };
+      if (target === undefined) found.push({ ...at, message: `the alias *${node.source} names no anchor (&${node.source}) before it` });
+      else if (path.includes(target as never)) found.push({ ...at, message: `the alias *${node.source} is inside the node it names` });
       return undefined;
     }
     if ((isMap(node) || isSeq(node) || isScalar(node)) && node.anchor) anchors.set(node.anchor, node);

@@ -111,7 +111,8 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
    */
   const visible = async (request: FastifyRequest, principal: Principal, action: 'approval.read' | 'approval.decide', id: string): Promise<Approval> => {
     const approval = await approvals.find(id, principal.tenantId ?? undefined);
-    if (!approval) return principal.tenantId === null ? Promise.reject(approvalNotFound(id)) : guard.hidden(request, action, `approval/${id}`, approvalNotFound(id));
+    if (!approval && principal.tenantId === null) throw approvalNotFound(id);
+    if (!approval) return guard.hidden(request, action, `approval/${id}`, approvalNotFound(id));
     await guard.authorize(request, action, approval.tenantId);
     return approval;
   };

@@ -68,7 +68,8 @@ export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard
    */
   const visible = async (request: FastifyRequest, principal: Principal, action: Action, id: string): Promise<WebhookInfo> => {
     const hook = await webhooks.find(id, principal.tenantId ?? undefined);
-    if (!hook) return principal.tenantId === null ? Promise.reject(webhookNotFound(id)) : guard.hidden(request, action, `webhook/${id}`, webhookNotFound(id));
+    if (!hook && principal.tenantId === null) throw webhookNotFound(id);
+    if (!hook) return guard.hidden(request, action, `webhook/${id}`, webhookNotFound(id));
     if (hook.tenantId !== null) await guard.authorize(request, action, hook.tenantId);
     return hook;
   };
