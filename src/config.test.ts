@@ -16,6 +16,12 @@ describe('configuration', () => {
     expect(c).toMatchObject({ webhookRetryScheduleMs: [50, 1500, 120_000], webhookAllowedCidrs: ['127.0.0.1/32', 'fd00::/8'], webhookTimeoutMs: 500 });
   });
 
+  it('reads the request timeout: five minutes unless set, and refuses none at all', () => {
+    expect(loadConfig({}, {}).requestTimeoutMs).toBe(300_000);
+    expect(loadConfig({}, { TENANCY_REQUEST_TIMEOUT_SECONDS: '1.5' }).requestTimeoutMs).toBe(1500);
+    expect(() => loadConfig({}, { TENANCY_REQUEST_TIMEOUT_SECONDS: '0' })).toThrow(/TENANCY_REQUEST_TIMEOUT_SECONDS/);
+  });
+
   it('lets flags win over the environment', () => {
     expect(loadConfig({ port: '9000', host: '0.0.0.0' }, { TENANCY_PORT: '8000', TENANCY_HOST: '::1' })).toMatchObject({ port: 9000, host: '0.0.0.0' });
   });

@@ -39,6 +39,8 @@ export interface Config {
   /** The environment this control plane serves (`TENANCY_ENVIRONMENT`), recorded with every applied migration. */
   environment: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Longest a client may take to send one request, headers and body (`TENANCY_REQUEST_TIMEOUT_SECONDS`). */
+  requestTimeoutMs: number;
   controllerConcurrency: number;
   resyncIntervalSeconds: number;
   /** This installation's name (`TENANCY_INSTANCE`); CloudEvents `source` is `/tenancy/<instance>`. */
@@ -130,6 +132,7 @@ const schema = z.object({
   appMigrations: z.string().min(1).optional(),
   environment: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be a lowercase name such as prod or staging'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
+  requestTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).min(1, 'must be >= 1').max(3600, 'must be <= 3600'),
   controllerConcurrency: z.coerce.number().int().min(1, 'must be >= 1').max(256, 'must be <= 256'),
   resyncIntervalSeconds: z.coerce.number().min(1, 'must be >= 1').max(86_400, 'must be <= 86400'),
   instance: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits, "-")'),
@@ -189,6 +192,7 @@ const NAMES: Record<string, string> = {
   appMigrations: 'TENANCY_APP_MIGRATIONS',
   environment: 'TENANCY_ENVIRONMENT',
   logLevel: 'TENANCY_LOG_LEVEL',
+  requestTimeoutSeconds: 'TENANCY_REQUEST_TIMEOUT_SECONDS',
   controllerConcurrency: 'TENANCY_CONTROLLER_CONCURRENCY',
   resyncIntervalSeconds: 'TENANCY_RESYNC_INTERVAL_SECONDS',
   instance: 'TENANCY_INSTANCE',
@@ -233,6 +237,8 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     appMigrations: blank(env.TENANCY_APP_MIGRATIONS),
     environment: blank(env.TENANCY_ENVIRONMENT) ?? 'prod',
     logLevel: blank(env.TENANCY_LOG_LEVEL) ?? 'info',
+    // Long enough for the largest body (16 MiB) at about 0.5 Mbit/s; a stalled upload is cut off after it.
+    requestTimeoutSeconds: blank(env.TENANCY_REQUEST_TIMEOUT_SECONDS) ?? '300',
     controllerConcurrency: blank(env.TENANCY_CONTROLLER_CONCURRENCY) ?? '4',
     resyncIntervalSeconds: blank(env.TENANCY_RESYNC_INTERVAL_SECONDS) ?? '30',
     instance: blank(env.TENANCY_INSTANCE) ?? 'default',
@@ -281,6 +287,7 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
     appMigrations: c.appMigrations === undefined ? undefined : resolve(c.appMigrations),
     environment: c.environment,
     logLevel: c.logLevel,
+    requestTimeoutMs: Math.round(c.requestTimeoutSeconds * 1000),
     controllerConcurrency: c.controllerConcurrency,
     resyncIntervalSeconds: c.resyncIntervalSeconds,
     instance: c.instance,

@@ -197,6 +197,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         migrations: () => migrations,
         metrics,
         version: VERSION,
+        requestTimeoutMs: config.requestTimeoutMs,
         eventSource,
         webhooks,
         usage,

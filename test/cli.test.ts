@@ -2,6 +2,7 @@
  * The `tenancy` CLI against a real control plane listening on 127.0.0.1: the README
  * walkthrough, output formats, and one-line errors with non-zero exits.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { cp, mkdtemp, mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +122,24 @@ describe('tenancy CLI', () => {
     expect(yamlErr.err).toHaveLength(1);
     expect(yamlErr.err[0]).toMatch(/tenants\/newco\/tenant.yaml:1:\d+/);
     expect(await countRows(plane, 'tenants')).toBe(before);
+  });
+
+  it('refuses YAML aliases to nothing and alias bombs in one line naming file:line:col, before calling the server', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tenancy-cli-'));
+    const laughs = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefg'.split('').map((n, i) => `${n}: &${n} [${Array(9).fill(`*${'abcdefg'[i]}`).join(', ')}]`)].join('\n');
+    const files = { 'nope.yaml': 'apiVersion: tenancy/v1\nkind: Tenant\n<<: *nope\n', 'bomb.yaml': laughs, 'deep.yaml': '['.repeat(3000) + ']'.repeat(3000) };
+    for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
+    await writeFile(join(dir, 'key.pem'), generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+    const audit = await countRows(plane, 'audit_log');
+    for (const name of Object.keys(files)) {
+      for (const argv of [['apply', '-f', join(dir, name)], ['policy', 'sign', '-f', join(dir, name), '--key', join(dir, 'key.pem')]]) {
+        const r = await run(...argv);
+        expect(r.code, argv.join(' ')).toBe(1);
+        expect(r.err, argv.join(' ')).toHaveLength(1);
+        expect(r.err[0]).toMatch(new RegExp(`^tenancy: \\S*${name.replace('.', '\\.')}:\\d+:\\d+: `));
+      }
+    }
+    expect(await countRows(plane, 'audit_log')).toBe(audit);
   });
 
   it('prints one line and exits non-zero for bad usage and unreachable servers', async () => {

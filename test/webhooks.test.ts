@@ -381,6 +381,15 @@ describe.each(engines())('webhook receivers on %s without an allowance', (engine
     'http://[fd00::1]/hook',
     'http://[::ffff:127.0.0.1]/hook',
     'http://[::ffff:10.0.0.1]/hook',
+    'http://[::127.0.0.1]/hook',
+    'http://[::7f00:1]/hook',
+    'http://[::a9fe:a9fe]/latest/meta-data',
+    'http://[::8.8.8.8]/hook',
+    'http://[64:ff9b::7f00:1]/hook',
+    'http://[64:ff9b:1::a00:1]/hook',
+    'http://[::ffff:0:7f00:1]/hook',
+    'http://[2002:7f00:1::]/hook',
+    'http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/hook',
   ])('refuses %s with 422 webhook_url_forbidden and stores nothing', async (url) => {
     const audit = await countRows(plane, 'audit_log');
     const p = expectProblem(await call(plane, 'POST', '/v1/webhooks', { url }), 422, 'webhook_url_forbidden');

@@ -131,8 +131,10 @@ export class ApiKeyStore {
   /** Revoke a key of `tenantId` (null = platform keys); revoking twice is a no-op. */
   async revoke(actor: Actor, id: string, tenantId: string | null): Promise<ApiKeyInfo> {
     const info = await this.db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('api_keys').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
-      if (!row || row.tenant_id !== tenantId) throw notFound('api_key_not_found', `API key ${id} not found`);
+      // Scoped in the query: another tenant's key is not even locked, exactly like an unknown id.
+      const scoped = trx.selectFrom('api_keys').selectAll().where('id', '=', id);
+      const row = await (tenantId === null ? scoped.where('tenant_id', 'is', null) : scoped.where('tenant_id', '=', tenantId)).forUpdate().executeTakeFirst();
+      if (!row) throw notFound('api_key_not_found', `API key ${id} not found`);
       if (row.revoked_at !== null) return toInfo(row);
       const updated = await trx.updateTable('api_keys').set({ revoked_at: new Date().toISOString() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
       await this.audit.append(trx, actor, { action: 'apikey.revoke', target: `apikey/${id}`, tenantId, outcome: 'success', details: { name: row.name, role: row.role } });

@@ -67,10 +67,19 @@ export class JobStore {
     return r ? toJob(r as Row) : undefined;
   }
 
-  /** A job by id; tenant-bound callers pass their tenant and see only its jobs (404 otherwise). */
+  /**
+   * A job by id; tenant-bound callers pass their tenant and see only its jobs: the lookup is
+   * scoped to it, so another tenant's job is the same 404 as an unknown id.
+   */
   async get(id: string, tenantId?: string): Promise<Job> {
-    const job = /^[0-9a-f-]{36}$/.test(id) ? await this.find(id) : undefined;
-    if (!job || (tenantId !== undefined && job.tenantId !== tenantId)) throw new TenancyError('job_not_found', 404, `job ${id.slice(0, 64)} does not exist`);
+    let job: Job | undefined;
+    if (/^[0-9a-f-]{36}$/.test(id)) {
+      let q = this.db.selectFrom('jobs').selectAll().where('id', '=', id);
+      if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+      const r = await q.executeTakeFirst();
+      job = r ? toJob(r as Row) : undefined;
+    }
+    if (!job) throw new TenancyError('job_not_found', 404, `job ${id.slice(0, 64)} does not exist`);
     return job;
   }
 

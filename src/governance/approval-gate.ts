@@ -192,10 +192,15 @@ export class ApprovalGate {
     return toApproval(row);
   }
 
-  /** One approval, or undefined. */
-  async find(id: string): Promise<Approval | undefined> {
+  /**
+   * One approval, or undefined. With `tenantId`, only that tenant's: another tenant's is
+   * undefined by the same query that finds no unknown id.
+   */
+  async find(id: string, tenantId?: string): Promise<Approval | undefined> {
     if (!APPROVAL_ID_PATTERN.test(id)) return undefined;
-    const row = await this.db.selectFrom('approvals').selectAll().where('id', '=', id).executeTakeFirst();
+    let q = this.db.selectFrom('approvals').selectAll().where('id', '=', id);
+    if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+    const row = await q.executeTakeFirst();
     return row ? toApproval(row) : undefined;
   }
 

@@ -1,9 +1,12 @@
 /**
  * The SSRF guard for webhook receivers. A receiver must resolve only to public unicast
  * addresses: private, loopback, link-local, unique-local, carrier-grade NAT, multicast,
- * unspecified, reserved and address-embedding IPv6 ranges are refused (IPv4-mapped IPv6
- * is judged as the IPv4 address it carries), unless the operator allows private
- * receivers or lists their ranges.
+ * unspecified and reserved ranges are refused, unless the operator allows private
+ * receivers or lists their ranges. IPv4-mapped IPv6 (`::ffff:10.0.0.1`) is judged as the
+ * IPv4 address it carries; the other IPv6 forms that carry an IPv4 address (IPv4-compatible
+ * `::/96`, which `[::127.0.0.1]` is, NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, SIIT
+ * `::ffff:0:0/96`, 6to4 `2002::/16`, Teredo `2001::/32`) are refused whatever they carry,
+ * since a translator or tunnel on the way decides where they lead.
  *
  * The URL is checked when a webhook is created or changed, and again at every delivery,
  * inside the connection's own DNS lookup: the address checked is the address connected
@@ -36,11 +39,12 @@ export class ReceiverGuard {
   refusal(address: string): string | undefined {
     if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
     // process() turns IPv4-mapped IPv6 (::ffff:10.0.0.1) into the IPv4 address it carries.
-    const ip = ipaddr.process(address);
-    const range = ip.range();
+    const ip = ipaddr.process(hexTail(address));
+    const range = rangeOf(ip);
     if (range === 'unicast' || this.policy.allowPrivate) return undefined;
     if (this.#ranges.some(([net, bits]) => net.kind() === ip.kind() && ip.match(net, bits))) return undefined;
-    return `${address} is a ${range} address`;
+    const carried = embeddedIpv4(ip);
+    return `${address} is ${EMBEDDING_RANGES.has(range) ? `an address-embedding (${range})` : `a ${range}`} address${carried ? ` carrying ${carried}` : ''}`;
   }
 
   /** Parse a receiver URL: http(s), no credentials in it. */
@@ -99,6 +103,52 @@ export class ReceiverGuard {
       callback(null, first.address, first.family);
     });
   };
+}
+
+/** IPv4-compatible IPv6 (RFC 4291, deprecated): `::a.b.c.d`, which ipaddr.js counts as unicast. */
+const IPV4_COMPATIBLE = ipaddr.parseCIDR('::/96');
+/** The IPv6 ranges ipaddr.js names whose addresses carry an IPv4 address. */
+const EMBEDDING_RANGES = new Set(['ipv4Compatible', 'rfc6052', 'rfc6145', '6to4', 'teredo']);
+
+/**
+ * IPv6 text with its last 32 bits as hex: ipaddr.js reads `::127.0.0.1` (IPv4-compatible, as
+ * DNS lookups print `::7f00:1`) as if it were `::ffff:127.0.0.1` (IPv4-mapped).
+ */
+function hexTail(address: string): string {
+  const m = /^(.*:)(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(address);
+  if (!m) return address;
+  const [a, b, c, d] = m.slice(2).map(Number) as [number, number, number, number];
+  if ([a, b, c, d].some((o) => o > 255)) return address;
+  return `${m[1]}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+}
+
+/** ipaddr.js's range name, with IPv4-compatible addresses (other than `::` and `::1`) named too. */
+function rangeOf(ip: ipaddr.IPv4 | ipaddr.IPv6): string {
+  const range = ip.range();
+  if (range === 'unicast' && ip.kind() === 'ipv6' && ip.match(IPV4_COMPATIBLE)) return 'ipv4Compatible';
+  return range;
+}
+
+/** The IPv4 address an address-embedding IPv6 address carries, for the refusal's message. */
+function embeddedIpv4(ip: ipaddr.IPv4 | ipaddr.IPv6): string | undefined {
+  if (ip.kind() !== 'ipv6') return undefined;
+  const p = (ip as ipaddr.IPv6).parts;
+  const v4 = (hi: number, lo: number) => new ipaddr.IPv4([hi >> 8, hi & 0xff, lo >> 8, lo & 0xff]).toString();
+  switch (rangeOf(ip)) {
+    case 'ipv4Compatible':
+    case 'rfc6145':
+      return v4(p[6]!, p[7]!);
+    case 'rfc6052':
+      // The well-known prefix 64:ff9b::/96 carries it last; the local-use /48 spreads it out.
+      return p[1] === 0xff9b && p[2] === 0 ? v4(p[6]!, p[7]!) : undefined;
+    case '6to4':
+      return v4(p[1]!, p[2]!);
+    case 'teredo':
+      // The client's address, stored inverted in the last 32 bits.
+      return v4(~p[6]! & 0xffff, ~p[7]! & 0xffff);
+    default:
+      return undefined;
+  }
 }
 
 function invalidUrl(message: string): TenancyError {

@@ -134,9 +134,14 @@ export class WebhookStore {
     return (await q.orderBy('id').limit(filter.limit).execute()).map(toInfo);
   }
 
-  /** One endpoint, or undefined. */
-  async find(id: string): Promise<WebhookInfo | undefined> {
-    const row = await this.db.selectFrom('webhooks').selectAll().where('id', '=', id).executeTakeFirst();
+  /**
+   * One endpoint, or undefined. With `tenantId`, only that tenant's: another tenant's (or a
+   * platform-wide one) is undefined by the same query that finds no unknown id.
+   */
+  async find(id: string, tenantId?: string): Promise<WebhookInfo | undefined> {
+    let q = this.db.selectFrom('webhooks').selectAll().where('id', '=', id);
+    if (tenantId !== undefined) q = q.where('tenant_id', '=', tenantId);
+    const row = await q.executeTakeFirst();
     return row ? toInfo(row) : undefined;
   }
 

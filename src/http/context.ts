@@ -62,6 +62,8 @@ export interface HttpDeps {
   /** Body limit for most endpoints, and for `POST /v1/apply`. */
   bodyLimitBytes?: number;
   applyBodyLimitBytes?: number;
+  /** Longest a client may take to send one request, headers and body (default five minutes). */
+  requestTimeoutMs?: number;
 }
 
 declare module 'fastify' {
@@ -133,6 +135,26 @@ export class Guard {
       if (refusal) return deny(new TenancyError(refusal.code, 403, `${refusal.detail}; its credentials are refused`, { extensions: { phase: phase ?? 'deleted' } }), refusal.code);
     }
     return principal;
+  }
+
+  /**
+   * Refuse a tenant caller an object it may not see, whether it belongs to another tenant,
+   * to the platform, or does not exist: the same audited denial (reason `not_visible`),
+   * then `error`. Callers reach this from a lookup scoped to the caller's tenant, so an
+   * existing foreign id and an unknown one take the same path, answer and work.
+   */
+  async hidden(request: FastifyRequest, action: Action, target: string, error: TenancyError): Promise<never> {
+    const principal = request.principal;
+    if (principal && principal.tenantId !== null) {
+      await this.deps.audit.record(actorOf(request), {
+        action,
+        target,
+        tenantId: principal.tenantId,
+        outcome: 'denied',
+        details: { reason: 'not_visible', role: principal.role, method: request.method, path: request.url.split('?')[0] },
+      });
+    }
+    throw error;
   }
 
   /**

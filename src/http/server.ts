@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { sql } from 'kysely';
 import { TenancyError } from '../errors.js';
+import { connectionLimits } from './connections.js';
 import { actorOf, Guard, type HttpDeps } from './context.js';
 import { registerIdempotency } from './idempotency.js';
 import { buildOpenApi, docsPage } from './openapi.js';
@@ -36,7 +37,9 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** Build the server (not listening yet). */
 export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger'] = false): FastifyInstance {
+  const connections = connectionLimits(deps.requestTimeoutMs);
   const app = Fastify({
+    ...connections.options,
     logger,
     bodyLimit: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     genReqId(req) {
@@ -58,6 +61,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   registerYamlParser(app);
 
   app.decorateRequest('principal', undefined);
+  connections.register(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
     (request as { startedAt?: bigint }).startedAt = process.hrtime.bigint();

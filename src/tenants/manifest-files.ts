@@ -6,8 +6,8 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
-import { parseAllDocuments } from 'yaml';
-import { TenancyError, validationError, type FieldError } from '../errors.js';
+import { TenancyError } from '../errors.js';
+import { parseManifestText } from './manifest-text.js';
 
 /** One document read from disk. */
 export interface ManifestFileItem {
@@ -16,26 +16,6 @@ export interface ManifestFileItem {
 }
 
 const MANIFEST_EXTENSIONS = ['.yaml', '.yml', '.json'];
-
-/** Parse YAML (one or more documents) or JSON text; errors carry `file:line:col`. */
-export function parseManifestText(text: string, source: string): unknown[] {
-  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
-  const list = Array.isArray(docs) ? docs : [docs];
-  const errors: FieldError[] = [];
-  const out: unknown[] = [];
-  for (const doc of list) {
-    for (const e of doc.errors) {
-      const pos = e.linePos?.[0];
-      errors.push({ path: '', message: `${source}${pos ? `:${pos.line}:${pos.col}` : ''}: ${e.message.split('\n')[0]}` });
-    }
-    if (doc.errors.length === 0) {
-      const value = doc.toJS({ maxAliasCount: 100 }) as unknown;
-      if (value !== null && value !== undefined) out.push(value);
-    }
-  }
-  if (errors.length > 0) throw validationError(`${source} is not valid YAML or JSON`, errors, 'invalid_yaml');
-  return out;
-}
 
 async function walk(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true });

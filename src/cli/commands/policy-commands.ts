@@ -23,7 +23,14 @@ export async function signPolicyFile(file: string, keyFile: string, keyId: strin
   } catch (error) {
     throw new CliError(`cannot read ${(error as { path?: string }).path ?? file}: ${(error as Error).message}`);
   }
-  const docs = parseManifestText(text, file);
+  let docs: unknown[];
+  try {
+    docs = parseManifestText(text, file);
+  } catch (error) {
+    // One line naming file:line:col, as `apply -f` prints it.
+    const e = error as { detail?: string; errors?: Array<{ message: string }> };
+    throw new CliError(e.errors?.length ? e.errors.map((x) => x.message).join('; ') : (e.detail ?? (error as Error).message));
+  }
   if (docs.length !== 1 || typeof docs[0] !== 'object' || docs[0] === null) throw new CliError(`${file}: expected one policy document`);
   let privateKey;
   try {

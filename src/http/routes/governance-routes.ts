@@ -105,14 +105,14 @@ function conflictsFor(conflicts: PolicyConflict[], tenantId: string, principal: 
 export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
   const { approvals, lineage, registry } = deps;
 
-  /** The approval if the caller may see it; another tenant's is an audited 404. */
+  /**
+   * The approval if the caller may see it. A tenant caller looks only among its tenant's, so
+   * another tenant's approval is the same audited 404 as an unknown id.
+   */
   const visible = async (request: FastifyRequest, principal: Principal, action: 'approval.read' | 'approval.decide', id: string): Promise<Approval> => {
-    const approval = await approvals.find(id);
-    if (!approval) throw approvalNotFound(id);
-    if (principal.tenantId !== null && approval.tenantId !== principal.tenantId) {
-      await deps.audit.record(actorOf(request), { action, target: `approval/${id}`, tenantId: principal.tenantId, outcome: 'denied', details: { reason: 'cross_tenant', role: principal.role, method: request.method, path: request.url.split('?')[0] } });
-      throw approvalNotFound(id);
-    }
+    const approval = await approvals.find(id, principal.tenantId ?? undefined);
+    if (!approval && principal.tenantId === null) throw approvalNotFound(id);
+    if (!approval) return guard.hidden(request, action, `approval/${id}`, approvalNotFound(id));
     await guard.authorize(request, action, approval.tenantId);
     return approval;
   };

@@ -2,7 +2,7 @@
  * `/v1/webhooks`: endpoints (platform-wide, or one tenant's), their delivery log, manual
  * redelivery and secret rotation. A tenant caller sees and manages its own tenant's
  * endpoints only; another tenant's endpoint, or a platform-wide one, answers 404 exactly
- * like one that does not exist (and the attempt is audited as denied).
+ * like one that does not exist, and both attempts are audited as denied the same way.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -62,14 +62,14 @@ function webhookId(raw: string): string {
 export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
   const { webhooks, registry } = deps;
 
-  /** The endpoint if the caller may see it; another tenant's (or a platform one, for a tenant caller) is an audited 404. */
+  /**
+   * The endpoint if the caller may see it. A tenant caller looks only among its tenant's, so
+   * another tenant's endpoint (or a platform one) is the same audited 404 as an unknown id.
+   */
   const visible = async (request: FastifyRequest, principal: Principal, action: Action, id: string): Promise<WebhookInfo> => {
-    const hook = await webhooks.find(id);
-    if (!hook) throw webhookNotFound(id);
-    if (principal.tenantId !== null && hook.tenantId !== principal.tenantId) {
-      await deps.audit.record(actorOf(request), { action, target: `webhook/${id}`, tenantId: principal.tenantId, outcome: 'denied', details: { reason: 'cross_tenant', role: principal.role, method: request.method, path: request.url.split('?')[0] } });
-      throw webhookNotFound(id);
-    }
+    const hook = await webhooks.find(id, principal.tenantId ?? undefined);
+    if (!hook && principal.tenantId === null) throw webhookNotFound(id);
+    if (!hook) return guard.hidden(request, action, `webhook/${id}`, webhookNotFound(id));
     if (hook.tenantId !== null) await guard.authorize(request, action, hook.tenantId);
     return hook;
   };
