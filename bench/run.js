@@ -6,6 +6,7 @@ import { fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { benchEmbeddedCrash } from './embedded-crash.js';
 import { benchGovernance } from './governance.js';
 import { benchIsolation } from './isolation.js';
 import { benchSdk } from './sdk.js';
@@ -27,6 +28,8 @@ const ONLY_GOVERNANCE = process.env.TENANCY_BENCH_ONLY === 'governance';
 const ONLY_SDK = process.env.TENANCY_BENCH_ONLY === 'sdk';
 // TENANCY_BENCH_ONLY=audit runs just the audit append and verify figures.
 const ONLY_AUDIT = process.env.TENANCY_BENCH_ONLY === 'audit';
+// TENANCY_BENCH_ONLY=embedded runs just the embedded engine's provisioning and crash figures.
+const ONLY_EMBEDDED = process.env.TENANCY_BENCH_ONLY === 'embedded';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -212,6 +215,13 @@ if (ONLY_SDK) {
   console.error(`\nwritten to ${file.pathname}`);
   process.exit(0);
 }
+if (ONLY_EMBEDDED) {
+  results.embedded = await benchEmbeddedCrash();
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  writeFileSync(new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}-embedded.json`, import.meta.url), JSON.stringify(results, null, 2) + '\n');
+  console.log(JSON.stringify(results.embedded, null, 2));
+  process.exit(0);
+}
 if (ONLY_AUDIT) {
   results.audit.push(await benchAuditAppend('pglite', undefined));
   if (PG_URL) {
@@ -263,6 +273,7 @@ if (PG_URL && !ONLY_ISOLATION && !ONLY_GOVERNANCE) {
 }
 if (!ONLY_GET && !ONLY_KEYS && !ONLY_GOVERNANCE) {
   results.isolation = [await benchIsolation('pglite')];
+  results.embedded = await benchEmbeddedCrash();
   if (PG_URL) results.isolation.push(await benchIsolation('postgres', PG_URL));
   results.governance.push(await benchGovernance('pglite'));
   if (PG_URL) results.governance.push(await benchGovernance('postgres', PG_URL));

@@ -11,7 +11,7 @@ import lockfile from 'proper-lockfile';
 import { TenancyError } from '../../errors.js';
 
 /** A FIFO mutex: PGlite serves one session, so every user of it waits its turn. */
-class Mutex {
+export class Mutex {
   #tail: Promise<void> = Promise.resolve();
 
   acquire(): Promise<() => void> {
@@ -30,7 +30,7 @@ const LOCK = { stale: 15_000, update: 5_000 };
  * process on this host that no longer exists (killed, crashed) is taken over at once
  * instead of waiting for it to go stale.
  */
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
   const lockPath = `${dataDir}.lock`;
   const take = async () => {
     const release = await lockfile.lock(dataDir, { lockfilePath: lockPath, ...LOCK });

@@ -1,9 +1,12 @@
 /**
- * The embedded warehouse (the default): PGlite, in the control plane's process. Shared
- * tenants get a schema and a role each in one instance (`<dataDir>/warehouse/shared`);
- * dedicated tenants get a PGlite data dir of their own (`<dataDir>/warehouse/tenants/<ident>`),
- * opened when needed and closed again when others are needed more (a small LRU), because
- * each open instance holds its own memory.
+ * The embedded warehouse (the default): PGlite, each instance on a worker thread of the
+ * control plane's process, so that provisioning, migrations and archives never hold up the
+ * thread that answers the API. Shared tenants get a schema and a role each in one instance
+ * (`<dataDir>/warehouse/shared`); dedicated tenants get a PGlite data dir of their own
+ * (`<dataDir>/warehouse/tenants/<ident>`), copied from a template made once per PGlite
+ * version (`<dataDir>/warehouse/template-<version>`; a copy opens in a fraction of initdb's
+ * time), opened when needed and closed again when others are needed more (a small LRU),
+ * because each open instance holds its own memory.
  *
  * PGlite has no network listener and no authentication, so the embedded engine hands out
  * no URL: the tenant's role and schema still bound everything run through
@@ -11,18 +14,25 @@
  * own permission checks refuse other tenants' schemas. A network endpoint per tenant needs
  * the PostgreSQL engine.
  */
-import { access, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { PGlite, Transaction as PgliteTransaction } from '@electric-sql/pglite';
-import { openPglite } from '../../infra/sql/pglite-engine.js';
+import { readFileSync } from 'node:fs';
+import { access, cp, readdir, rename, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { openPgliteThread, type PgliteThread } from '../../infra/sql/pglite-thread.js';
 import { tenantIdentifier } from '../identifiers.js';
 import type { IsolationContext } from '../strategy.js';
 import type { DatabaseConnection, ObservedWarehouse, TenantSession, Warehouse } from './warehouse.js';
 
-interface Instance {
-  pglite: PGlite;
-  close(): Promise<void>;
-}
+type Instance = PgliteThread;
+
+/** The PGlite version: a template is only copied to instances of the version that made it. */
+const PGLITE_VERSION = (JSON.parse(readFileSync(join(dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')), '..', 'package.json'), 'utf8')) as { version: string }).version;
+
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 const quote = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`;
 
@@ -34,6 +44,7 @@ export class PgliteWarehouse implements Warehouse {
   readonly #dedicated = new Map<string, Promise<Instance>>();
   /** Operations in flight per dedicated instance, so the LRU never closes one in use. */
   readonly #inUse = new Map<string, number>();
+  #template: Promise<string> | undefined;
 
   /**
    * @param dir where instances live; undefined keeps them in memory (tests)
@@ -55,10 +66,13 @@ export class PgliteWarehouse implements Warehouse {
     return ctx.profile === 'mt-standard' ? { role, schema: role, database: 'shared' } : { role, schema: 'public', database: role };
   }
 
-  #sharedInstance(): Promise<Instance> {
+  async #sharedInstance(): Promise<Instance> {
+    const current = this.#shared;
+    // A thread that died (out of memory, say) is opened again; its data dir is intact.
+    if (current && !(await current.then((i) => i.alive, () => true)) && this.#shared === current) this.#shared = undefined;
     this.#shared ??= (async () => {
-      const opened = await openPglite(this.dir === undefined ? undefined : join(this.dir, 'shared'));
-      await opened.pglite.exec('revoke all on schema public from public');
+      const opened = await openPgliteThread(this.dir === undefined ? undefined : join(this.dir, 'shared'));
+      await opened.exec('revoke all on schema public from public');
       return opened;
     })().catch((error) => {
       this.#shared = undefined;
@@ -71,18 +85,58 @@ export class PgliteWarehouse implements Warehouse {
     return this.dir === undefined ? undefined : join(this.dir, 'tenants', role);
   }
 
+  /**
+   * The template data dir for new dedicated instances: made once per PGlite version by
+   * initdb, on a temporary path renamed into place when complete (a crash leaves no half
+   * template behind).
+   */
+  #templateDir(): Promise<string> {
+    const dir = join(this.dir!, `template-${PGLITE_VERSION}`);
+    this.#template ??= (async () => {
+      if (await exists(join(dir, 'PG_VERSION'))) return dir;
+      const building = `${dir}.building`;
+      await rm(building, { recursive: true, force: true });
+      await (await openPgliteThread(building)).close();
+      await rm(`${building}.lock`, { recursive: true, force: true });
+      await rm(`${building}.lock.owner`, { force: true });
+      await rm(dir, { recursive: true, force: true });
+      await rename(building, dir);
+      return dir;
+    })().catch((error) => {
+      this.#template = undefined;
+      throw error;
+    });
+    return this.#template;
+  }
+
+  /** Open a dedicated instance, making its data dir from the template when it has none yet. */
+  async #openDedicated(role: string): Promise<Instance> {
+    const dir = this.#dedicatedDir(role);
+    if (dir !== undefined && !(await exists(join(dir, 'PG_VERSION')))) {
+      const template = await this.#templateDir();
+      const copying = `${dir}.copying`;
+      await rm(copying, { recursive: true, force: true });
+      await cp(template, copying, { recursive: true });
+      await rm(dir, { recursive: true, force: true });
+      await rename(copying, dir);
+    }
+    return openPgliteThread(dir);
+  }
+
   /** Run `fn` on the instance holding the tenant, keeping a dedicated one open meanwhile. */
-  async #use<T>(ctx: IsolationContext, fn: (pglite: PGlite) => Promise<T>): Promise<T> {
-    if (ctx.profile === 'mt-standard') return fn((await this.#sharedInstance()).pglite);
+  async #use<T>(ctx: IsolationContext, fn: (db: Instance) => Promise<T>): Promise<T> {
+    if (ctx.profile === 'mt-standard') return fn(await this.#sharedInstance());
     const { role } = this.#names(ctx);
     this.#inUse.set(role, (this.#inUse.get(role) ?? 0) + 1);
     try {
       let instance = this.#dedicated.get(role);
       if (instance) this.#dedicated.delete(role);
-      instance ??= openPglite(this.#dedicatedDir(role));
+      // A thread that died (out of memory, say) is opened again; its data dir is intact.
+      if (instance && !(await instance.then((i) => i.alive, () => false))) instance = undefined;
+      instance ??= this.#openDedicated(role);
       this.#dedicated.set(role, instance);
-      instance.catch(() => this.#dedicated.delete(role));
-      return await fn((await instance).pglite);
+      instance.catch(() => this.#dedicated.get(role) === instance && this.#dedicated.delete(role));
+      return await fn(await instance);
     } finally {
       const left = (this.#inUse.get(role) ?? 1) - 1;
       if (left === 0) this.#inUse.delete(role);
@@ -141,7 +195,7 @@ export class PgliteWarehouse implements Warehouse {
   async remove(ctx: IsolationContext): Promise<void> {
     const { role, schema } = this.#names(ctx);
     if (ctx.profile === 'mt-standard') {
-      const db = (await this.#sharedInstance()).pglite;
+      const db = await this.#sharedInstance();
       await db.exec(`drop schema if exists ${quote(schema)} cascade`);
       const exists = (await db.query('select 1 from pg_roles where rolname = $1', [role])).rows.length > 0;
       if (exists) await db.exec(`drop owned by ${quote(role)}; drop role if exists ${quote(role)}`);
@@ -192,7 +246,7 @@ export class PgliteWarehouse implements Warehouse {
   withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T> {
     const { role, schema } = this.#names(ctx);
     return this.#use(ctx, (db) =>
-      db.transaction(async (tx: PgliteTransaction) => {
+      db.transaction(async (tx) => {
         await tx.exec(`set local role ${quote(role)}; set local search_path = ${quote(schema)}`);
         return fn({
           query: async <R>(text: string, params: unknown[] = []) => (await tx.query<R>(text, params)).rows,
@@ -204,10 +258,10 @@ export class PgliteWarehouse implements Warehouse {
 
   async inventory(): Promise<{ schemas: string[]; databases: string[] }> {
     const like = `${this.prefix.replace(/_/g, '\\_')}t\\_%`;
-    const shared = (await this.#sharedInstance()).pglite;
+    const shared = await this.#sharedInstance();
     const schemas = (await shared.query<{ name: string }>('select nspname as name from pg_namespace where nspname like $1 order by 1', [like])).rows.map((r) => r.name);
     const databases = this.dir === undefined ? [...this.#dedicated.keys()] : await readdir(join(this.dir, 'tenants')).catch(() => [] as string[]);
-    return { schemas, databases: databases.filter((d) => !d.endsWith('.lock') && !d.endsWith('.owner')).sort() };
+    return { schemas, databases: databases.filter((d) => !/\.(lock|owner|copying)$/.test(d)).sort() };
   }
 
   async close(): Promise<void> {
