@@ -72,7 +72,7 @@ async function phases(url) {
 
 async function rssMb(url) {
   const text = await (await fetch(url + '/metrics')).text();
-  const m = /tenancy_process_resident_memory_bytes (\d+)/.exec(text);
+  const m = /process_resident_memory_bytes (\d+)/.exec(text);
   return m ? Math.round(Number(m[1]) / 2 ** 20) : null;
 }
 

@@ -8,6 +8,7 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshPostgresDatabase, PG_URL, startTestPlane, type TestPlane } from './support/engines.js';
+import { isolationContext } from '../src/isolation/index.js';
 import { call, createActive, expectProblem, waitForPhase } from './support/http.js';
 
 if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: warehouse tests are SKIPPED');
@@ -102,6 +103,23 @@ describe.skipIf(!PG_URL)('tenant databases through the control plane (PostgreSQL
     const admin = connect(warehouse.url);
     const schemas = await sql<{ n: number }>`select count(*)::int as n from information_schema.schemata where schema_name = ${`${prefix}t_wh_kept`}`.execute(admin);
     expect(schemas.rows).toEqual([{ n: 1 }]);
+  });
+
+  it('keeps only a handful of tenant sessions open however many tenants it works on', async () => {
+    // Each tenant session is a server connection logged in as the tenant's maintenance role;
+    // kept idle per place for reuse, they once piled up to max_connections in a migration
+    // across hundreds of tenants.
+    const ids = Array.from({ length: 12 }, (_, i) => `wh-many-${i}`);
+    for (const id of ids) await createActive(plane, id, { config: { retentionDays: 0 } });
+    const db = plane.resources.databases;
+    for (const id of ids) {
+      const ctx = isolationContext(id, { plan: 'pro', profile: 'mt-standard', region: 'default', quotas: undefined, byoc: undefined });
+      expect(await db.withTenant(ctx, (s) => s.query<{ n: number }>('select 1 as n'))).toEqual([{ n: 1 }]);
+    }
+    const admin = connect(warehouse.url);
+    const open = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where usename like ${`${prefix.replace(/_/g, '\\_')}m\\_%`}`.execute(admin);
+    expect(open.rows[0]!.n).toBeLessThanOrEqual(4);
+    for (const id of ids) await call(plane, 'DELETE', `/v1/tenants/${id}`);
   });
 
   it('removes schema, database, roles and credentials on purge', async () => {

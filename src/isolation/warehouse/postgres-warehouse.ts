@@ -60,6 +60,7 @@ export class PostgresWarehouse implements Warehouse {
   readonly #statementTimeoutMs: number;
   /** Idle maintenance sessions by place (`<maintenance role>@<database>`). */
   readonly #idle = new Map<string, TenantConnection[]>();
+  #idleCount = 0;
   #closed = false;
 
   constructor(
@@ -245,8 +246,11 @@ export class PostgresWarehouse implements Warehouse {
     const idle = this.#idle.get(key);
     while (idle && idle.length > 0) {
       const session = idle.pop()!;
+      this.#idleCount--;
+      if (idle.length === 0) this.#idle.delete(key);
       clearTimeout(session.timer);
       if (!session.dead) return session;
+      void session.client.end().catch(() => undefined);
     }
     if (!(await roleExists(this.#admin, maintenance))) {
       // A tenant provisioned before maintenance roles existed: make its roles as they are now.
@@ -263,23 +267,30 @@ export class PostgresWarehouse implements Warehouse {
     return session;
   }
 
-  /** Reset a session and keep it a moment for the next transaction on its place; a failed one is closed. */
+  /**
+   * Reset a session and keep it a moment for the next transaction on its place; a failed one
+   * is closed. At most {@link MAX_IDLE_SESSIONS} wait in all (the least recently kept is
+   * closed first), so a migration across thousands of tenants holds no more server
+   * connections than it runs at once plus that handful.
+   */
   async #release(session: TenantConnection, ok: boolean): Promise<void> {
     if (ok && !session.dead && !this.#closed) {
       try {
         await session.client.query('discard all');
         const idle = this.#idle.get(session.key) ?? [];
-        if (idle.length < 2) {
+        if (idle.length < 2 && !session.dead && !this.#closed) {
           idle.push(session);
+          // Most recently kept places last: eviction takes from the front.
+          this.#idle.delete(session.key);
           this.#idle.set(session.key, idle);
-          session.timer = setTimeout(() => {
-            const list = this.#idle.get(session.key);
-            const at = list?.indexOf(session) ?? -1;
-            if (list && at >= 0) list.splice(at, 1);
-            if (list?.length === 0) this.#idle.delete(session.key);
-            void session.client.end().catch(() => undefined);
-          }, SESSION_IDLE_MS);
+          this.#idleCount++;
+          session.timer = setTimeout(() => this.#closeIdle(session), SESSION_IDLE_MS);
           session.timer.unref();
+          while (this.#idleCount > MAX_IDLE_SESSIONS) {
+            const oldest = this.#idle.values().next().value?.[0];
+            if (!oldest) break;
+            this.#closeIdle(oldest);
+          }
           return;
         }
       } catch {
@@ -290,11 +301,26 @@ export class PostgresWarehouse implements Warehouse {
     await session.client.end().catch(() => undefined);
   }
 
+  /** Take an idle session out of the cache and close it. */
+  #closeIdle(session: TenantConnection): void {
+    clearTimeout(session.timer);
+    const list = this.#idle.get(session.key);
+    const at = list?.indexOf(session) ?? -1;
+    if (list && at >= 0) {
+      list.splice(at, 1);
+      this.#idleCount--;
+      if (list.length === 0) this.#idle.delete(session.key);
+    }
+    session.dead = true;
+    void session.client.end().catch(() => undefined);
+  }
+
   /** Close the idle sessions of a tenant's maintenance role (its place or role is going away). */
   async #forget(maintenance: string): Promise<void> {
     for (const [key, list] of [...this.#idle]) {
       if (!key.startsWith(`${maintenance}@`)) continue;
       this.#idle.delete(key);
+      this.#idleCount -= list.length;
       for (const session of list) {
         clearTimeout(session.timer);
         session.dead = true;
@@ -371,6 +397,8 @@ export class PostgresWarehouse implements Warehouse {
 
 /** How long a tenant session waits, idle, for the next transaction on its place. */
 const SESSION_IDLE_MS = 2_000;
+/** How many tenant sessions may wait, idle, in all. */
+const MAX_IDLE_SESSIONS = 4;
 
 /** A maintenance session on one tenant place. */
 interface TenantConnection {
