@@ -11,7 +11,8 @@
  * caller at a time, and a transaction keeps it until commit or rollback.
  */
 import { createRequire } from 'node:module';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TenancyError } from '../../errors.js';
@@ -52,7 +53,8 @@ const plain = (e) => {
   let db;
   try {
     const { PGlite } = await import(workerData.module);
-    db = await PGlite.create(workerData.dataDir === undefined ? {} : { dataDir: workerData.dataDir });
+    const modules = { pgliteWasmModule: workerData.pgliteWasmModule, initdbWasmModule: workerData.initdbWasmModule };
+    db = await PGlite.create(workerData.dataDir === undefined ? modules : { ...modules, dataDir: workerData.dataDir });
     parentPort.postMessage({ id: 0, ok: true });
   } catch (e) {
     parentPort.postMessage({ id: 0, ok: false, error: plain(e) });
@@ -78,7 +80,28 @@ const plain = (e) => {
 })();
 `;
 
-const MODULE = pathToFileURL(createRequire(import.meta.url).resolve('@electric-sql/pglite')).href.replace(/index\.cjs$/, 'index.js');
+const ENTRY = createRequire(import.meta.url).resolve('@electric-sql/pglite');
+const MODULE = pathToFileURL(ENTRY).href.replace(/index\.cjs$/, 'index.js');
+
+/** A compiled WebAssembly module (the project's `lib` has no WebAssembly types). */
+type WasmModule = object;
+const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } }).WebAssembly;
+
+/**
+ * PGlite's two WebAssembly modules, compiled once (off the main thread, by V8) and handed
+ * to every instance's thread, instead of each thread compiling its own copy.
+ */
+let compiled: Promise<{ pgliteWasmModule: WasmModule; initdbWasmModule: WasmModule }> | undefined;
+function wasmModules(): Promise<{ pgliteWasmModule: WasmModule; initdbWasmModule: WasmModule }> {
+  compiled ??= (async () => {
+    const [pglite, initdb] = await Promise.all(['pglite.wasm', 'initdb.wasm'].map(async (file) => wasm.compile(await readFile(join(dirname(ENTRY), file)))));
+    return { pgliteWasmModule: pglite!, initdbWasmModule: initdb! };
+  })().catch((error) => {
+    compiled = undefined;
+    throw error;
+  });
+  return compiled;
+}
 
 interface Reply {
   id: number;
@@ -108,7 +131,7 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Pgl
       throw new TenancyError('data_dir_locked', 500, `the embedded database ${dataDir} is in use by another tenancy process (lock ${dataDir}.lock)`, { cause });
     }
   }
-  const worker = new Worker(WORKER, { eval: true, workerData: { module: MODULE, dataDir } });
+  const worker = new Worker(WORKER, { eval: true, workerData: { module: MODULE, dataDir, ...(await wasmModules()) } });
   const pending = new Map<number, { ok: (r: Reply) => void; fail: (e: Error) => void }>();
   let next = 1;
   let alive = true;
