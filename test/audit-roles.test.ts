@@ -12,7 +12,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startControlPlane, type ControlPlane } from '../src/control-plane.js';
-import { ADMIN_TOKEN, PG_URL, type TestPlane } from './support/engines.js';
+import { ADMIN_TOKEN, PG_URL, type TestPlane, withClient } from './support/engines.js';
 import { call, createActive } from './support/http.js';
 
 const suite = PG_URL ? describe : describe.skip;
@@ -27,15 +27,7 @@ function urlAs(role: string, database: string): string {
   return u.toString();
 }
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const admin = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => withClient(PG_URL!, fn);
 
 suite('the store with a separate owner role', () => {
   const tag = randomBytes(4).toString('hex');

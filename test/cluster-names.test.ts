@@ -7,30 +7,14 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PG_URL, type TestPlane } from './support/engines.js';
+import { PG_URL, pgClient as connect, type TestPlane, withClient } from './support/engines.js';
 import { call, createActive, manifest } from './support/http.js';
 import { leastPrivilege, startWarehousePlane, type LeastPrivilege } from './support/warehouse.js';
 
 if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: cluster-global name tests are SKIPPED');
 
-async function superuser<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: PG_URL });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const superuser = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => withClient(PG_URL!, fn);
 
-async function connect(url: string, database?: string): Promise<pg.Client> {
-  const u = new URL(url);
-  if (database) u.pathname = `/${database}`;
-  const c = new pg.Client({ connectionString: u.toString() });
-  c.on('error', () => undefined);
-  await c.connect();
-  return c;
-}
 
 const descriptor = async (plane: TestPlane, id: string) => (await call(plane, 'GET', `/v1/tenants/${id}/connection`)).json().database as { url: string; role: string; database: string; schema: string };
 

@@ -20,7 +20,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolationContext, publicDatabaseWarnings, tenantIdentifier } from '../src/isolation/index.js';
 import { Kysely, PostgresDialect } from 'kysely';
-import { PG_URL, type TestPlane } from './support/engines.js';
+import { PG_URL, pgClient as connect, type TestPlane, withClient } from './support/engines.js';
 import { call, createActive, waitForPhase } from './support/http.js';
 import { startWarehousePlane } from './support/warehouse.js';
 
@@ -29,27 +29,8 @@ const SERVER_LOG = '/var/log/postgresql/postgresql-15-main.log';
 
 if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: database wall tests are SKIPPED');
 
-/** A client logged in with a connection descriptor's URL (optionally to another database). */
-async function connect(url: string, database?: string): Promise<pg.Client> {
-  const u = new URL(url);
-  if (database) u.pathname = `/${database}`;
-  const c = new pg.Client({ connectionString: u.toString() });
-  c.on('error', () => undefined);
-  await c.connect();
-  return c;
-}
 
-async function superuser<T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const u = new URL(PG_URL!);
-  u.pathname = `/${database}`;
-  const c = new pg.Client({ connectionString: u.toString() });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const superuser = <T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> => withClient(PG_URL!, fn, database);
 
 describe.skipIf(!PG_URL)('the database wall holds against a tenant planting functions', () => {
   let plane: TestPlane;

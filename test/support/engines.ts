@@ -73,3 +73,23 @@ export async function startTestPlane(engine: EngineName, options: { listen?: boo
     },
   });
 }
+
+/** A client logged in with `url`, optionally to another database of the same server; errors after connecting are ignored. */
+export async function pgClient(url: string, database?: string): Promise<pg.Client> {
+  const u = new URL(url);
+  if (database) u.pathname = `/${database}`;
+  const c = new pg.Client({ connectionString: u.toString() });
+  c.on('error', () => undefined);
+  await c.connect();
+  return c;
+}
+
+/** Run `fn` with a client of `url` (optionally in another database), ended afterwards. */
+export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>, database?: string): Promise<T> {
+  const c = await pgClient(url, database);
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}

@@ -57,22 +57,28 @@ function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Make and lock a data dir for an embedded instance (nothing for one in memory); the
+ * returned function unlocks it.
+ */
+export async function claimDataDir(dataDir: string | undefined): Promise<(() => Promise<void>) | undefined> {
+  if (dataDir === undefined) return undefined;
+  await mkdir(dataDir, { recursive: true });
+  try {
+    return await lockDataDir(dataDir);
+  } catch (cause) {
+    throw new TenancyError(
+      'data_dir_locked',
+      500,
+      `the data directory ${dataDir} is in use by another tenancy process (lock ${dataDir}.lock; a crashed process's lock goes stale after 15 s); stop it or use another --data-dir`,
+      { cause },
+    );
+  }
+}
+
 /** Open PGlite: in memory when `dataDir` is undefined, else persisted and locked against other processes. */
 export async function openPglite(dataDir: string | undefined): Promise<{ pool: PostgresPool; pglite: PGlite; close: () => Promise<void> }> {
-  let unlock: (() => Promise<void>) | undefined;
-  if (dataDir !== undefined) {
-    await mkdir(dataDir, { recursive: true });
-    try {
-      unlock = await lockDataDir(dataDir);
-    } catch (cause) {
-      throw new TenancyError(
-        'data_dir_locked',
-        500,
-        `the data directory ${dataDir} is in use by another tenancy process (lock ${dataDir}.lock; a crashed process's lock goes stale after 15 s); stop it or use another --data-dir`,
-        { cause },
-      );
-    }
-  }
+  const unlock = await claimDataDir(dataDir);
   let pglite: PGlite;
   try {
     pglite = await PGlite.create(dataDir === undefined ? {} : { dataDir });

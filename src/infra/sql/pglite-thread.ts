@@ -11,12 +11,12 @@
  * caller at a time, and a transaction keeps it until commit or rollback.
  */
 import { createRequire } from 'node:module';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { TenancyError } from '../../errors.js';
-import { lockDataDir, Mutex } from './pglite-engine.js';
+import { claimDataDir, Mutex } from './pglite-engine.js';
 
 /** Rows of one statement. */
 export interface PgliteResult<R> {
@@ -122,15 +122,7 @@ function rebuilt(error: Reply['error']): Error {
  * and locked against other processes (as {@link openPglite}).
  */
 export async function openPgliteThread(dataDir: string | undefined): Promise<PgliteThread> {
-  let unlock: (() => Promise<void>) | undefined;
-  if (dataDir !== undefined) {
-    await mkdir(dataDir, { recursive: true });
-    try {
-      unlock = await lockDataDir(dataDir);
-    } catch (cause) {
-      throw new TenancyError('data_dir_locked', 500, `the embedded database ${dataDir} is in use by another tenancy process (lock ${dataDir}.lock)`, { cause });
-    }
-  }
+  let unlock = await claimDataDir(dataDir);
   const worker = new Worker(WORKER, { eval: true, workerData: { module: MODULE, dataDir, ...(await wasmModules()) } });
   const pending = new Map<number, { ok: (r: Reply) => void; fail: (e: Error) => void }>();
   let next = 1;
