@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request as undiciRequest, Agent } from 'undici';
 import { loadConfig, startControlPlane } from '../dist/index.js';
-import { addEvent, compileRules, EventRelay, signPolicy } from '../dist/governance/index.js';
+import { compileRules, signPolicy } from '../dist/governance/index.js';
+import { addEvent, EventRelay } from '../dist/ledger/index.js';
 import { connectEventBus } from '../dist/infra/bus/index.js';
 import { freshPgDatabase } from './support.js';
 

@@ -118,8 +118,8 @@ async function benchEngine(engine, databaseUrl, bare) {
 
 async function benchAuditAppend(engine, databaseUrl) {
   // Appends inside their own writing transactions, through the same AuditLog the API uses.
-  const governance = await import('../dist/governance/index.js');
-  const { AuditLog } = governance;
+  const ledger = await import('../dist/ledger/index.js');
+  const { AuditLog } = ledger;
   const { loadSigningKeys } = await import('../dist/keys/index.js');
   const { openDatabase } = await import('../dist/infra/sql/index.js');
   const { FsObjectStore } = await import('../dist/infra/objects/index.js');
@@ -129,7 +129,7 @@ async function benchAuditAppend(engine, databaseUrl) {
   const audit = new AuditLog(database.db, keys);
   // Anchoring as the control plane does it (file + object store under the bench dir), where the build has it.
   const anchoring = typeof audit.startAnchoring === 'function';
-  if (anchoring) await audit.startAnchoring({ stores: governance.auditAnchorStores({ dataDir: dir, objects: new FsObjectStore(`${dir}/objects`), instance: 'bench' }) });
+  if (anchoring) await audit.startAnchoring({ stores: ledger.auditAnchorStores({ dataDir: dir, objects: new FsObjectStore(`${dir}/objects`), instance: 'bench' }) });
   const actor = { id: 'apikey:bench', correlationId: 'bench' };
   const n = 5000;
   const t = performance.now();
@@ -161,7 +161,7 @@ async function benchAuditAppend(engine, databaseUrl) {
 
 async function benchKeys(engine, databaseUrl) {
   // Envelope encryption through the key ring vs one raw AES-256-GCM pass, same sizes, same run.
-  const { AuditLog } = await import('../dist/governance/index.js');
+  const { AuditLog } = await import('../dist/ledger/index.js');
   const { LocalKeyRing, SecretStore, loadSigningKeys, rootKeyFrom } = await import('../dist/keys/index.js');
   const { openDatabase } = await import('../dist/infra/sql/index.js');
   const { TenantRegistry } = await import('../dist/tenants/index.js');

@@ -10,25 +10,8 @@ import { ApiKeyStore, Authenticator, TokenService, keyIdOf } from './access/inde
 import { QuotaStore, UsageSampler, UsageStore, parsePriceTable } from './commercial/index.js';
 import type { Config } from './config.js';
 import { JobStore, MigrationRuns, TenantController } from './controller/index.js';
-import {
-  ApprovalAnnouncer,
-  ApprovalGate,
-  AuditLog,
-  auditAnchorStores,
-  EmailApprovalNotifier,
-  EventRelay,
-  findPolicyConflicts,
-  LineageStore,
-  PolicyKeyStore,
-  PolicyService,
-  ReceiverGuard,
-  registerPolicyApprovals,
-  WebhookApprovalNotifier,
-  WebhookDispatcher,
-  WebhookStore,
-  type ApprovalNotifier,
-  type PolicyConflictSource,
-} from './governance/index.js';
+import { ApprovalAnnouncer, ApprovalGate, EmailApprovalNotifier, findPolicyConflicts, LineageStore, PolicyKeyStore, PolicyService, ReceiverGuard, registerPolicyApprovals, WebhookApprovalNotifier, WebhookDispatcher, WebhookStore, type ApprovalNotifier, type PolicyConflictSource } from './governance/index.js';
+import { AuditLog, auditAnchorStores, EventRelay } from './ledger/index.js';
 import { connectEventBus, type EventBus } from './infra/bus/index.js';
 import { buildServer } from './http/index.js';
 import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';

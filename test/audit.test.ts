@@ -9,7 +9,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AuditLog, CHECKPOINT_INTERVAL, recordHash, type AuditRecord } from '../src/governance/index.js';
+import { AuditLog, CHECKPOINT_INTERVAL, recordHash, type AuditRecord } from '../src/ledger/index.js';
 import { openDatabase, type Database } from '../src/infra/sql/index.js';
 import { loadSigningKeys } from '../src/keys/index.js';
 import { engines, startTestPlane, type EngineName, type TestPlane } from './support/engines.js';

@@ -6,7 +6,8 @@
  * another module (`policyChange`) applied through the gate.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addEvent, type PolicyConflict, type PolicyConflictSource } from '../src/governance/index.js';
+import { type PolicyConflict, type PolicyConflictSource } from '../src/governance/index.js';
+import { addEvent } from '../src/ledger/index.js';
 import { TenancyClient } from '../src/sdk/index.js';
 import { recordLineage } from '../src/sdk/lineage.js';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';

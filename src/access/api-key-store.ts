@@ -7,7 +7,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { TenancyError, notFound } from '../errors.js';
-import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
+import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../infra/sql/index.js';
 import type { Role } from './roles.js';
 
@@ -102,14 +102,15 @@ export class ApiKeyStore {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await this.audit.append(trx, actor, {
+    await this.audit.recordChange(trx, {
+      actor,
       action: 'apikey.create',
       target: `apikey/${id}`,
       tenantId: input.tenantId,
       outcome: 'success',
       details: { name: input.name, role: input.role, ...(input.expiresAt ? { expiresAt: input.expiresAt.toISOString() } : {}) },
+      event: { type: 'apikey.created', tenantId: input.tenantId, payload: { id, role: input.role } },
     });
-    await addEvent(trx, actor, { type: 'apikey.created', tenantId: input.tenantId, payload: { id, role: input.role } });
     return { key: toInfo(row), token };
   }
 
@@ -137,8 +138,7 @@ export class ApiKeyStore {
       if (!row) throw notFound('api_key_not_found', `API key ${id} not found`);
       if (row.revoked_at !== null) return toInfo(row);
       const updated = await trx.updateTable('api_keys').set({ revoked_at: new Date().toISOString() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
-      await this.audit.append(trx, actor, { action: 'apikey.revoke', target: `apikey/${id}`, tenantId, outcome: 'success', details: { name: row.name, role: row.role } });
-      await addEvent(trx, actor, { type: 'apikey.revoked', tenantId, payload: { id } });
+      await this.audit.recordChange(trx, { actor, action: 'apikey.revoke', target: `apikey/${id}`, tenantId, outcome: 'success', details: { name: row.name, role: row.role }, event: { type: 'apikey.revoked', tenantId, payload: { id } } });
       return toInfo(updated);
     });
     this.#forget(id);

@@ -11,7 +11,7 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import { TenancyError, notFound } from '../errors.js';
-import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
+import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../infra/sql/index.js';
 import { effectiveQuotas, type EffectiveQuotas, type TenantSpec } from '../tenants/index.js';
 import { DATABASE_BYTES, REQUESTS, bucketStart, monthOf, monthRange } from './meters.js';
@@ -86,8 +86,7 @@ export class QuotaStore {
   }
 
   async #record(trx: Transaction<Schema>, actor: Actor, action: string, tenantId: string, quota: string, details: Record<string, unknown>): Promise<void> {
-    await this.audit.append(trx, actor, { action, target: `tenant/${tenantId}/quotas/${quota}`, tenantId, outcome: 'success', details });
-    await addEvent(trx, actor, { type: action, tenantId, payload: { tenantId, quota, ...details } });
+    await this.audit.recordChange(trx, { actor, action, target: `tenant/${tenantId}/quotas/${quota}`, tenantId, outcome: 'success', details, event: { type: action, tenantId, payload: { tenantId, quota, ...details } } });
   }
 
   /**
@@ -185,8 +184,7 @@ export class QuotaStore {
         .onConflict((oc) => oc.columns(['tenant_id', 'key']).doUpdateSet({ bytes: object.bytes, content_type: object.contentType, etag: object.etag, updated_at: now }))
         .execute();
       const details = { key: object.key, bytes: object.bytes, previousBytes: previous ? Number(previous.bytes) : null };
-      await this.audit.append(trx, actor, { action: 'object.put', target: `tenant/${tenantId}/objects/${object.key}`, tenantId, outcome: 'success', details });
-      await addEvent(trx, actor, { type: 'object.written', tenantId, payload: { tenantId, ...details } });
+      await this.audit.recordChange(trx, { actor, action: 'object.put', target: `tenant/${tenantId}/objects/${object.key}`, tenantId, outcome: 'success', details, event: { type: 'object.written', tenantId, payload: { tenantId, ...details } } });
     });
   }
 
@@ -206,8 +204,7 @@ export class QuotaStore {
       const previous = await trx.deleteFrom('tenant_objects').where('tenant_id', '=', tenantId).where('key', '=', key).returning('bytes').executeTakeFirst();
       if (previous) await this.#setCounter(trx, tenantId, OBJECT_BYTES_COUNTER, used - Number(previous.bytes));
       const details = { key, bytes: previous ? Number(previous.bytes) : 0, existed: previous !== undefined };
-      await this.audit.append(trx, actor, { action: 'object.delete', target: `tenant/${tenantId}/objects/${key}`, tenantId, outcome: 'success', details });
-      await addEvent(trx, actor, { type: 'object.deleted', tenantId, payload: { tenantId, ...details } });
+      await this.audit.recordChange(trx, { actor, action: 'object.delete', target: `tenant/${tenantId}/objects/${key}`, tenantId, outcome: 'success', details, event: { type: 'object.deleted', tenantId, payload: { tenantId, ...details } } });
       return previous !== undefined;
     });
   }

@@ -7,7 +7,7 @@
  * records nothing twice. It also prunes raw meters past their retention.
  */
 import type { Kysely } from 'kysely';
-import type { Actor } from '../governance/index.js';
+import type { Actor } from '../ledger/index.js';
 import type { Schema } from '../infra/sql/index.js';
 import { DATABASE_BYTES, JOBS, OBJECT_BYTES, MAX_BATCH, bucketStart, type Meter } from './meters.js';
 import type { QuotaStore } from './quota-store.js';

@@ -9,7 +9,7 @@
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { TenancyError, validationError, type FieldError } from '../errors.js';
-import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
+import type { Actor, AuditLog } from '../ledger/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import { effectiveQuotas, type TenantSpec } from '../tenants/index.js';
 import { COST_USD, DEFAULT_RAW_RETENTION_DAYS, GAUGES, MAX_CLOCK_SKEW_MS, monthOf, monthRange, type Meter } from './meters.js';
@@ -222,8 +222,7 @@ export class UsageStore {
         .executeTakeFirst();
       if (!inserted) continue;
       const details = { quota: 'maxCostPerMonthUsd', limit, current, period: month };
-      await this.audit.append(trx, actor, { action: 'quota.exceeded', target: `tenant/${tenantId}/quotas/maxCostPerMonthUsd`, tenantId, outcome: 'success', details });
-      await addEvent(trx, actor, { type: 'quota.exceeded', tenantId, payload: { tenantId, ...details } });
+      await this.audit.recordChange(trx, { actor, action: 'quota.exceeded', target: `tenant/${tenantId}/quotas/maxCostPerMonthUsd`, tenantId, outcome: 'success', details, event: { type: 'quota.exceeded', tenantId, payload: { tenantId, ...details } } });
     }
   }
 

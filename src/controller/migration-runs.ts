@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { TenancyError } from '../errors.js';
-import type { Actor, AuditLog } from '../governance/index.js';
+import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../infra/sql/index.js';
 import { compareVersions, isolationContext, type TenantMigrator } from '../isolation/index.js';
 import type { TenantSpec } from '../tenants/index.js';

@@ -10,7 +10,8 @@ import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool
 import type { ApiKeyStore } from '../access/index.js';
 import type { KeyRing, SecretStore } from '../keys/index.js';
 import { isolationContext, type TenantResources } from '../isolation/index.js';
-import { addEvent, purgeTenantPolicies, type Actor, type AuditLog } from '../governance/index.js';
+import { purgeTenantPolicies } from '../governance/index.js';
+import type { Actor, AuditLog } from '../ledger/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import { keyRotationDays, PLAN_DEFAULTS, retentionDays, setCondition, type Condition, type Phase, type TenantRegistry, type TenantSpec } from '../tenants/index.js';
 
@@ -296,8 +297,7 @@ export class TenantController {
               .set({ observed_generation: row.generation, conditions: json(setCondition(conditions.filter((c) => c.type !== 'Degraded'), ready, now)) })
               .where('id', '=', id)
               .execute();
-            await this.audit.append(trx, ACTOR, { action: 'tenant.reconcile', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { observedGeneration: row.generation } });
-            await addEvent(trx, ACTOR, { type: 'tenant.reconciled', tenantId: id, payload: { id, observedGeneration: row.generation } });
+            await this.audit.recordChange(trx, { actor: ACTOR, action: 'tenant.reconcile', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { observedGeneration: row.generation }, event: { type: 'tenant.reconciled', tenantId: id, payload: { id, observedGeneration: row.generation } } });
           } else changed = false;
       }
     });
@@ -311,8 +311,7 @@ export class TenantController {
       .set({ phase: to, observed_generation: generation, conditions: json(conditions), updated_at: new Date().toISOString() })
       .where('id', '=', id)
       .execute();
-    await this.audit.append(trx, ACTOR, { action, target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from, to, ...details } });
-    await addEvent(trx, ACTOR, { type: action, tenantId: id, payload: { id, from, to, ...details } });
+    await this.audit.recordChange(trx, { actor: ACTOR, action, target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from, to, ...details }, event: { type: action, tenantId: id, payload: { id, from, to, ...details } } });
   }
 
   /**
@@ -382,8 +381,7 @@ export class TenantController {
     }
     await this.db.transaction().execute(async (trx) => {
       await trx.updateTable('tenants').set({ placed_profile: to.profile, moving_from: from.profile, moving_to: null }).where('id', '=', id).execute();
-      await this.audit.append(trx, ACTOR, { action: 'tenant.move', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from: from.profile, to: to.profile, rows: moved.rows, objects: moved.objects, jobId: moved.jobId } });
-      await addEvent(trx, ACTOR, { type: 'tenant.moved', tenantId: id, payload: { id, from: from.profile, to: to.profile, jobId: moved.jobId } });
+      await this.audit.recordChange(trx, { actor: ACTOR, action: 'tenant.move', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from: from.profile, to: to.profile, rows: moved.rows, objects: moved.objects, jobId: moved.jobId }, event: { type: 'tenant.moved', tenantId: id, payload: { id, from: from.profile, to: to.profile, jobId: moved.jobId } } });
     });
     this.registry.notify(id, 'controller');
     await this.#finishMove(id, spec, from.profile, to, moved);
@@ -410,8 +408,7 @@ export class TenantController {
     const days = keyRotationDays(spec);
     if (new Date(active.created_at).getTime() + days * 86_400_000 > now.getTime()) return false;
     const version = await this.keyRing.rotate(id, trx);
-    await this.audit.append(trx, ACTOR, { action: 'tenant.keys.rotate', target: `tenant/${id}/keys`, tenantId: id, outcome: 'success', details: { version, scheduled: true, keyRotationDays: days } });
-    await addEvent(trx, ACTOR, { type: 'tenant.key_rotated', tenantId: id, payload: { id, version } });
+    await this.audit.recordChange(trx, { actor: ACTOR, action: 'tenant.keys.rotate', target: `tenant/${id}/keys`, tenantId: id, outcome: 'success', details: { version, scheduled: true, keyRotationDays: days }, event: { type: 'tenant.key_rotated', tenantId: id, payload: { id, version } } });
     return true;
   }
 
@@ -432,8 +429,7 @@ export class TenantController {
       .set({ purged_at: now.toISOString(), conditions: json(setCondition(conditions, { type: 'Purged', status: 'True', reason: 'RetentionExpired', message: 'tenant data was purged; the id stays reserved' }, now)) })
       .where('id', '=', id)
       .execute();
-    await this.audit.append(trx, ACTOR, { action: 'tenant.purge', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { documents: Number(docs.numDeletedRows), policyVersions, lineageRecords: Number(lineage.numDeletedRows), apiKeysRevoked: keys } });
-    await addEvent(trx, ACTOR, { type: 'tenant.purged', tenantId: id, payload: { id } });
+    await this.audit.recordChange(trx, { actor: ACTOR, action: 'tenant.purge', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { documents: Number(docs.numDeletedRows), policyVersions, lineageRecords: Number(lineage.numDeletedRows), apiKeysRevoked: keys }, event: { type: 'tenant.purged', tenantId: id, payload: { id } } });
   }
 }
 

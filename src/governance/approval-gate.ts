@@ -13,8 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { TenancyError, notFound } from '../errors.js';
 import { json, type Schema } from '../infra/sql/index.js';
-import type { Actor, AuditLog } from './audit-log.js';
-import { addEvent } from './event-outbox.js';
+import type { Actor, AuditLog } from '../ledger/audit-log.js';
 
 /** Kinds of change a tenant's governance can put behind an approval. */
 export const APPROVAL_KINDS = ['policyChange', 'featureEnable', 'budgetIncrease', 'profileMove'] as const;
@@ -187,8 +186,7 @@ export class ApprovalGate {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await this.audit.append(trx, actor, { action: 'approval.request', target: `approval/${id}`, tenantId: request.tenantId, outcome: 'success', details: { kind: request.kind, kinds, summary: request.summary.slice(0, 500) } });
-    await addEvent(trx, actor, { type: 'approval.requested', tenantId: request.tenantId, payload: { id, tenantId: request.tenantId, kind: request.kind, kinds, summary: request.summary.slice(0, 500), requestedBy: actor.id } });
+    await this.audit.recordChange(trx, { actor, action: 'approval.request', target: `approval/${id}`, tenantId: request.tenantId, outcome: 'success', details: { kind: request.kind, kinds, summary: request.summary.slice(0, 500) }, event: { type: 'approval.requested', tenantId: request.tenantId, payload: { id, tenantId: request.tenantId, kind: request.kind, kinds, summary: request.summary.slice(0, 500), requestedBy: actor.id } } });
     return toApproval(row);
   }
 
@@ -250,8 +248,7 @@ export class ApprovalGate {
           .where('id', '=', id)
           .returningAll()
           .executeTakeFirstOrThrow();
-        await this.audit.append(trx, decider, { action: `approval.${decision}`, target: `approval/${id}`, tenantId: current.tenantId, outcome: 'success', details: { kind: current.kind, requestedBy: current.requestedBy, ...(reason ? { reason } : {}) } });
-        await addEvent(trx, decider, { type: `approval.${status}`, tenantId: current.tenantId, payload: { id, tenantId: current.tenantId, kind: current.kind, decidedBy: decider.id, ...(reason ? { reason } : {}) } });
+        await this.audit.recordChange(trx, { actor: decider, action: `approval.${decision}`, target: `approval/${id}`, tenantId: current.tenantId, outcome: 'success', details: { kind: current.kind, requestedBy: current.requestedBy, ...(reason ? { reason } : {}) }, event: { type: `approval.${status}`, tenantId: current.tenantId, payload: { id, tenantId: current.tenantId, kind: current.kind, decidedBy: decider.id, ...(reason ? { reason } : {}) } } });
         return toApproval(updated);
       });
     } catch (error) {
@@ -279,8 +276,7 @@ export class ApprovalGate {
     const tenants = await this.db.transaction().execute(async (trx) => {
       const row = await trx.updateTable('approvals').set({ status: 'stale', decided_at: new Date().toISOString(), decision_reason: detail.slice(0, 1000), notify_attempts: 0, notify_after: null }).where('id', '=', id).where('status', '=', 'pending').returningAll().executeTakeFirst();
       if (!row) return undefined;
-      await this.audit.append(trx, actor, { action: 'approval.stale', target: `approval/${id}`, tenantId: row.tenant_id, outcome: 'failure', details: { detail } });
-      await addEvent(trx, actor, { type: 'approval.stale', tenantId: row.tenant_id, payload: { id, tenantId: row.tenant_id, kind: row.kind } });
+      await this.audit.recordChange(trx, { actor, action: 'approval.stale', target: `approval/${id}`, tenantId: row.tenant_id, outcome: 'failure', details: { detail }, event: { type: 'approval.stale', tenantId: row.tenant_id, payload: { id, tenantId: row.tenant_id, kind: row.kind } } });
       return toApproval(row);
     });
     if (tenants) for (const l of this.#decided) l(tenants, []);

@@ -4,7 +4,7 @@
  */
 import PDFDocument from 'pdfkit';
 import type { Approval } from './approval-gate.js';
-import type { AuditRecord } from './audit-log.js';
+import type { AuditRecord } from '../ledger/audit-log.js';
 
 /** Render `approval` and its audit records into a PDF. */
 export async function approvalReportPdf(approval: Approval, trail: readonly AuditRecord[], generatedAt = new Date()): Promise<Buffer> {

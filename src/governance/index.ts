@@ -1,22 +1,9 @@
 /**
- * Governance: the hash-chained audit log (written in the same transaction as every change,
- * its signed checkpoints anchored outside the database),
- * the event outbox and its relay (CloudEvents on the bus, replay by sequence), and
- * webhooks (signed deliveries with retries), policies (signed, four-stage commit, canary
+ * Governance (on top of the change ledger in `ledger/`): webhooks (signed deliveries with retries), policies (signed, four-stage commit, canary
  * rollout, evaluation; see `policies/`), approvals (a change put behind an approver,
  * announced through notifiers, exported as a PDF), data-sovereignty rules and their one
  * evaluator, lineage records, and the drift map.
  */
-export { AuditLog, ChainVerifier, verifyAuditLog, recordHash, recordLink, canonicalRecord, checkpointPayload, GENESIS_HASH, CHECKPOINT_INTERVAL, CHAIN_KEY_LABEL } from './audit-log.js';
-export type { Actor, AuditEntry, AuditRecord, AuditVerification, AnchorCheck, AnchoringOptions, ChainVerifierOptions, VerifyOptions } from './audit-log.js';
-export { FileAnchorStore, ObjectAnchorStore, auditAnchorStores, parseAnchor, AUDIT_ANCHOR_BUCKET, AUDIT_ANCHOR_FILE } from './audit-anchors.js';
-export type { AnchorStore, AuditAnchor, ListedAnchor } from './audit-anchors.js';
-export { addEvent, readEvents, listEvents, eventHead } from './event-outbox.js';
-export type { OutboxEvent, StoredEvent, EventFilter } from './event-outbox.js';
-export { toCloudEvent, cloudEventType, typeMatches, sequenceOf, TYPE_FILTER_PATTERN, PLATFORM_KEY, CLOUDEVENTS_JSON } from './cloud-event.js';
-export type { CloudEvent } from './cloud-event.js';
-export { EventRelay } from './event-relay.js';
-export type { EventRelayOptions, PublishedHook } from './event-relay.js';
 export { ReceiverGuard } from './webhook-receiver-guard.js';
 export type { ReceiverPolicy } from './webhook-receiver-guard.js';
 export { newSigningSecret, signatureHeader } from './webhook-signing.js';

@@ -8,8 +8,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { Kysely, Selectable } from 'kysely';
 import { z } from 'zod';
 import type { Schema } from '../infra/sql/index.js';
-import type { Actor, AuditLog } from './audit-log.js';
-import { addEvent } from './event-outbox.js';
+import type { Actor, AuditLog } from '../ledger/audit-log.js';
 
 /** Most records one batch may carry. */
 export const MAX_LINEAGE_BATCH = 1_000;
@@ -115,8 +114,7 @@ export class LineageStore {
     await this.db.transaction().execute(async (trx) => {
       for (let i = 0; i < rows.length; i += 200) await trx.insertInto('lineage_records').values(rows.slice(i, i + 200)).execute();
       const domains = [...new Set(rows.map((r) => r.domain))].slice(0, 20);
-      await this.audit.append(trx, actor, { action: 'lineage.record', target: `tenant/${tenantId}/lineage`, tenantId, outcome: 'success', details: { count: rows.length, domains } });
-      await addEvent(trx, actor, { type: 'lineage.recorded', tenantId, payload: { id: tenantId, count: rows.length, domains } });
+      await this.audit.recordChange(trx, { actor, action: 'lineage.record', target: `tenant/${tenantId}/lineage`, tenantId, outcome: 'success', details: { count: rows.length, domains }, event: { type: 'lineage.recorded', tenantId, payload: { id: tenantId, count: rows.length, domains } } });
     });
     return { accepted: rows.length, ids: rows.map((r) => r.id) };
   }

@@ -16,10 +16,9 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import { Agent, fetch } from 'undici';
 import { TenancyError } from '../errors.js';
 import type { Schema } from '../infra/sql/index.js';
-import type { Actor, AuditLog } from './audit-log.js';
-import { CLOUDEVENTS_JSON, typeMatches } from './cloud-event.js';
-import { addEvent } from './event-outbox.js';
-import type { PublishedHook } from './event-relay.js';
+import type { Actor, AuditLog } from '../ledger/audit-log.js';
+import { CLOUDEVENTS_JSON, typeMatches } from '../ledger/cloud-event.js';
+import type { PublishedHook } from '../ledger/event-relay.js';
 import type { ReceiverGuard } from './webhook-receiver-guard.js';
 import { signatureHeader } from './webhook-signing.js';
 import { newDeliveryId, type WebhookStore } from './webhook-store.js';
@@ -323,8 +322,7 @@ export class WebhookDispatcher {
           .returning(['id', 'tenant_id', 'url'])
           .executeTakeFirst();
         if (hook) {
-          await this.audit.append(trx, ACTOR, { action: 'webhook.disable', target: `webhook/${hook.id}`, tenantId: hook.tenant_id, outcome: 'success', details: { reason: 'gone', deliveryId: row.id } });
-          await addEvent(trx, ACTOR, { type: 'webhook.disabled', tenantId: hook.tenant_id, payload: { id: hook.id, reason: 'gone' } });
+          await this.audit.recordChange(trx, { actor: ACTOR, action: 'webhook.disable', target: `webhook/${hook.id}`, tenantId: hook.tenant_id, outcome: 'success', details: { reason: 'gone', deliveryId: row.id }, event: { type: 'webhook.disabled', tenantId: hook.tenant_id, payload: { id: hook.id, reason: 'gone' } } });
         }
       }
     });

@@ -11,8 +11,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { notFound, TenancyError } from '../errors.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import type { Executor, KeyRing } from '../keys/index.js';
-import type { Actor, AuditLog } from './audit-log.js';
-import { addEvent } from './event-outbox.js';
+import type { Actor, AuditLog } from '../ledger/audit-log.js';
 import type { ReceiverGuard } from './webhook-receiver-guard.js';
 import { newSigningSecret } from './webhook-signing.js';
 
@@ -252,8 +251,7 @@ export class WebhookStore {
   }
 
   async #record(trx: Transaction<Schema>, actor: Actor, action: string, eventType: string, id: string, tenantId: string | null, details: Record<string, unknown>): Promise<void> {
-    await this.audit.append(trx, actor, { action, target: `webhook/${id}`, tenantId, outcome: 'success', details });
-    await addEvent(trx, actor, { type: eventType, tenantId, payload: { id, ...details } });
+    await this.audit.recordChange(trx, { actor, action, target: `webhook/${id}`, tenantId, outcome: 'success', details, event: { type: eventType, tenantId, payload: { id, ...details } } });
   }
 
   async #info(exec: Executor, id: string): Promise<WebhookInfo> {

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { TenancyError, validationError } from '../errors.js';
-import type { Actor } from '../governance/index.js';
+import type { Actor } from '../ledger/index.js';
 import { ScopedObjects, validateObjectKey, type ObjectInfo, type ObjectPage, type ObjectStore, type StoredObject } from '../infra/objects/index.js';
 import type { Tenant } from '../tenants/index.js';
 import { isolationContext, strategyFor } from './strategy.js';

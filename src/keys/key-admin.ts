@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, rename, writeFile } from 'node:fs/promises';
 import type { Kysely } from 'kysely';
 import { TenancyError } from '../errors.js';
-import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
+import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../infra/sql/index.js';
 import type { KeyRing } from './key-ring.js';
 import { rootKeyFrom } from './root-key.js';
@@ -23,8 +23,7 @@ export class KeyAdmin {
   async rotate(actor: Actor, tenantId: string): Promise<{ version: number }> {
     return this.db.transaction().execute(async (trx) => {
       const version = await this.keyRing.rotate(tenantId, trx);
-      await this.audit.append(trx, actor, { action: 'tenant.keys.rotate', target: `tenant/${tenantId}/keys`, tenantId, outcome: 'success', details: { version } });
-      await addEvent(trx, actor, { type: 'tenant.key_rotated', tenantId, payload: { id: tenantId, version } });
+      await this.audit.recordChange(trx, { actor, action: 'tenant.keys.rotate', target: `tenant/${tenantId}/keys`, tenantId, outcome: 'success', details: { version }, event: { type: 'tenant.key_rotated', tenantId, payload: { id: tenantId, version } } });
       return { version };
     });
   }

@@ -4,7 +4,7 @@
  * Every write and every read is audited with the actor, in the same transaction.
  */
 import { sql, type Kysely } from 'kysely';
-import { addEvent, type Actor, type AuditLog } from '../governance/index.js';
+import { addEvent, type Actor, type AuditLog } from '../ledger/index.js';
 import { TenancyError, notFound, validationError } from '../errors.js';
 import type { Schema } from '../infra/sql/index.js';
 import type { Executor, KeyRing } from './key-ring.js';
@@ -66,8 +66,7 @@ export class SecretStore {
         .insertInto('tenant_secrets')
         .values({ tenant_id: tenantId, name, version, ciphertext, key_version: keyVersion, rotation_period_days: rotationPeriodDays, rotation_notified_at: null, created_at: createdAt, created_by: actor.id })
         .execute();
-      await this.audit.append(trx, actor, { action: 'secret.write', target: `tenant/${tenantId}/secret/${name}`, tenantId, outcome: 'success', details: { name, version, keyVersion } });
-      await addEvent(trx, actor, { type: 'secret.written', tenantId, payload: { name, version } });
+      await this.audit.recordChange(trx, { actor, action: 'secret.write', target: `tenant/${tenantId}/secret/${name}`, tenantId, outcome: 'success', details: { name, version, keyVersion }, event: { type: 'secret.written', tenantId, payload: { name, version } } });
       return { name, version, keyVersion, createdAt, createdBy: actor.id, rotationPeriodDays };
     });
   }
@@ -105,8 +104,7 @@ export class SecretStore {
       const deleted = await trx.deleteFrom('tenant_secrets').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
       const n = Number(deleted.numDeletedRows);
       if (n === 0) throw notFound('secret_not_found', `secret ${name} not found`);
-      await this.audit.append(trx, actor, { action: 'secret.delete', target: `tenant/${tenantId}/secret/${name}`, tenantId, outcome: 'success', details: { name, versions: n } });
-      await addEvent(trx, actor, { type: 'secret.deleted', tenantId, payload: { name } });
+      await this.audit.recordChange(trx, { actor, action: 'secret.delete', target: `tenant/${tenantId}/secret/${name}`, tenantId, outcome: 'success', details: { name, versions: n }, event: { type: 'secret.deleted', tenantId, payload: { name } } });
       return n;
     });
   }

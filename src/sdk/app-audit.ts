@@ -7,34 +7,9 @@
 import { TenancyError } from '../errors.js';
 import { currentScope } from './request-context.js';
 import type { TenancyClient } from './tenancy-client.js';
+import type { AppAuditEvent, AppAuditRecord } from './types.js';
 
-/** An app event. */
-export interface AppAuditEvent {
-  /** Dot-separated lowercase words (`invoice.paid`); stored as `app.<action>`. */
-  action: string;
-  /** What it was done to (`invoice/inv-42`). */
-  target: string;
-  outcome?: 'success' | 'denied' | 'failure';
-  /** Up to 8 KiB of JSON. */
-  details?: Record<string, unknown>;
-  /** Who did it in the app (default: the caller's key id). */
-  subject?: string;
-}
-
-/** The stored record, as the control plane returns it. */
-export interface AppAuditRecord {
-  seq: number;
-  id: string;
-  ts: string;
-  actor: string;
-  action: string;
-  target: string;
-  tenantId: string;
-  correlationId: string | null;
-  outcome: string;
-  details: Record<string, unknown>;
-  hash: string;
-}
+export type { AppAuditEvent, AppAuditRecord } from './types.js';
 
 /** Writes app events for the current request's tenant. */
 export class AppAuditLogger {

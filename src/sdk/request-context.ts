@@ -6,9 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Logger } from 'pino';
 import { TenancyError } from '../errors.js';
-import type { AppAuditLogger } from './app-audit.js';
-import type { TenantDatabases } from './tenant-db.js';
-import type { Principal, TenantContext } from './types.js';
+import type { AppAuditEvent, AppAuditRecord, Principal, TenantContext, TenantDb } from './types.js';
 
 /** What the middleware knows about the request it admitted. */
 export interface RequestScope {
@@ -19,11 +17,11 @@ export interface RequestScope {
   /** The caller's W3C `traceparent`, when it sent a valid one. */
   traceparent: string | undefined;
   /** The app's per-tenant pools, which `tenantDb()` draws from. */
-  databases: TenantDatabases;
+  databases: { forTenant(tenantId: string): TenantDb };
   /** The SDK's base logger, which `tenantLogger()` binds to this request. */
   logger?: Logger;
   /** Where `auditEvent()` writes. */
-  audit?: AppAuditLogger;
+  audit?: { record(event: AppAuditEvent): Promise<AppAuditRecord> };
 }
 
 const storage = new AsyncLocalStorage<RequestScope>();

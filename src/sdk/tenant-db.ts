@@ -14,7 +14,9 @@ import type { Pool, PoolClient, PoolConfig, QueryResult, QueryResultRow } from '
 import { TenancyError } from '../errors.js';
 import { currentScope } from './request-context.js';
 import type { TenancyClient } from './tenancy-client.js';
-import type { ConnectionDescriptor } from './types.js';
+import type { ConnectionDescriptor, TenantDb } from './types.js';
+
+export type { TenantDb } from './types.js';
 
 /** Anything that runs a query: a `pg` Pool, PoolClient or Client. */
 export interface Queryable {
@@ -82,15 +84,6 @@ export async function enableTenantRls(db: Queryable, table: string, options: Rls
   await db.query(`alter table ${t} force row level security`);
   await db.query(`drop policy if exists ${policy} on ${t}`);
   await db.query(`create policy ${policy} on ${t} for all using (${predicate}) with check (${predicate})`);
-}
-
-/** A handle on one tenant's database. */
-export interface TenantDb {
-  readonly tenantId: string;
-  /** One statement in its own transaction (with `app.tenant_id` set). */
-  query<R extends QueryResultRow = QueryResultRow>(text: string, params?: unknown[]): Promise<R[]>;
-  /** Several statements in one transaction (with `app.tenant_id` set). */
-  transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T>;
 }
 
 /** The current request's tenant database (its own role and schema, pooled). */

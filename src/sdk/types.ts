@@ -2,6 +2,7 @@
  * Shapes the control plane serves to the data plane. They are declared here rather than
  * imported from the server modules, so the SDK pulls in no server code.
  */
+import type { PoolClient, QueryResultRow } from 'pg';
 
 /** Lifecycle phases of a tenant. */
 export type TenantPhase = 'provisioning' | 'active' | 'suspended' | 'archiving' | 'archived' | 'deleting' | 'deleted' | 'failed';
@@ -81,4 +82,41 @@ export interface TenancyEvent {
   time: string;
   data: unknown;
   sequence: string;
+}
+
+/** An app event. */
+export interface AppAuditEvent {
+  /** Dot-separated lowercase words (`invoice.paid`); stored as `app.<action>`. */
+  action: string;
+  /** What it was done to (`invoice/inv-42`). */
+  target: string;
+  outcome?: 'success' | 'denied' | 'failure';
+  /** Up to 8 KiB of JSON. */
+  details?: Record<string, unknown>;
+  /** Who did it in the app (default: the caller's key id). */
+  subject?: string;
+}
+
+/** The stored record, as the control plane returns it. */
+export interface AppAuditRecord {
+  seq: number;
+  id: string;
+  ts: string;
+  actor: string;
+  action: string;
+  target: string;
+  tenantId: string;
+  correlationId: string | null;
+  outcome: string;
+  details: Record<string, unknown>;
+  hash: string;
+}
+
+/** A handle on one tenant's database. */
+export interface TenantDb {
+  readonly tenantId: string;
+  /** One statement in its own transaction (with `app.tenant_id` set). */
+  query<R extends QueryResultRow = QueryResultRow>(text: string, params?: unknown[]): Promise<R[]>;
+  /** Several statements in one transaction (with `app.tenant_id` set). */
+  transaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T>;
 }

@@ -7,18 +7,8 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import { TenancyError, conflict, notFound, toPointer, validationError, type FieldError } from '../errors.js';
-import {
-  addEvent,
-  evaluateSovereignty,
-  sovereigntyRefusal,
-  type Actor,
-  type Approval,
-  type ApprovalGate,
-  type AuditLog,
-  type SovereigntyFacts,
-  type SovereigntyRules,
-  type SovereigntyViolation,
-} from '../governance/index.js';
+import { evaluateSovereignty, sovereigntyRefusal, type Approval, type ApprovalGate, type SovereigntyFacts, type SovereigntyRules, type SovereigntyViolation } from '../governance/index.js';
+import type { Actor, AuditLog } from '../ledger/index.js';
 import { gatedChanges, type GateState } from './approval-rules.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import { diff, jsonEqual, mergePatch, type FieldChange } from './json-diff.js';
@@ -188,8 +178,7 @@ export class TenantRegistry {
     if (!inserted) {
       throw conflict('tenant_exists', `tenant ${id} already exists (ids stay reserved after deletion)`);
     }
-    await this.audit.append(trx, actor, { action: 'tenant.create', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { plan: manifest.spec.plan, profile: manifest.spec.profile } });
-    await addEvent(trx, actor, { type: 'tenant.created', tenantId: id, payload: { id, generation: 1 } });
+    await this.audit.recordChange(trx, { actor, action: 'tenant.create', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { plan: manifest.spec.plan, profile: manifest.spec.profile }, event: { type: 'tenant.created', tenantId: id, payload: { id, generation: 1 } } });
     return tenantFromRow(inserted);
   }
 
@@ -404,14 +393,15 @@ export class TenantRegistry {
       .where('id', '=', row.id)
       .returningAll()
       .executeTakeFirstOrThrow();
-    await this.audit.append(trx, actor, {
+    await this.audit.recordChange(trx, {
+      actor,
       action,
       target: `tenant/${row.id}`,
       tenantId: row.id,
       outcome: 'success',
       details: { generation, changed: changes.map((c) => c.path), ...extra },
+      event: { type: 'tenant.updated', tenantId: row.id, payload: { id: row.id, generation, changed: changes.map((c) => c.path) } },
     });
-    await addEvent(trx, actor, { type: 'tenant.updated', tenantId: row.id, payload: { id: row.id, generation, changed: changes.map((c) => c.path) } });
     return { tenant: tenantFromRow(updated), changes };
   }
 
@@ -439,8 +429,7 @@ export class TenantRegistry {
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirstOrThrow();
-      await this.audit.append(trx, actor, { action: `tenant.${verb}`, target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from, to, ...(reason ? { reason } : {}) } });
-      await addEvent(trx, actor, { type: `tenant.${verb === 'delete' ? 'deleting' : `${verb}${verb.endsWith('e') ? 'd' : 'ed'}`}`, tenantId: id, payload: { id, from, to } });
+      await this.audit.recordChange(trx, { actor, action: `tenant.${verb}`, target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from, to, ...(reason ? { reason } : {}) }, event: { type: `tenant.${verb === 'delete' ? 'deleting' : `${verb}${verb.endsWith('e') ? 'd' : 'ed'}`}`, tenantId: id, payload: { id, from, to } } });
       return tenantFromRow(updated);
     });
     this.notify(id);
@@ -459,8 +448,7 @@ export class TenantRegistry {
         .values({ tenant_id: tenantId, kind: doc.kind, name: doc.name, spec: json(doc.spec), source: doc.source ?? null, updated_at: new Date().toISOString() })
         .onConflict((oc) => oc.columns(['tenant_id', 'kind', 'name']).doUpdateSet({ spec: json(doc.spec), source: doc.source ?? null, updated_at: new Date().toISOString() }))
         .execute();
-      await this.audit.append(trx, actor, { action: 'tenant.document.put', target: `tenant/${tenantId}/${doc.kind}/${doc.name}`, tenantId, outcome: 'success', details: { kind: doc.kind, name: doc.name } });
-      await addEvent(trx, actor, { type: 'tenant.document_changed', tenantId, payload: { id: tenantId, kind: doc.kind, name: doc.name } });
+      await this.audit.recordChange(trx, { actor, action: 'tenant.document.put', target: `tenant/${tenantId}/${doc.kind}/${doc.name}`, tenantId, outcome: 'success', details: { kind: doc.kind, name: doc.name }, event: { type: 'tenant.document_changed', tenantId, payload: { id: tenantId, kind: doc.kind, name: doc.name } } });
       if (existing) updated += 1;
       else created += 1;
     }

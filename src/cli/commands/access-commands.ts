@@ -2,7 +2,7 @@
  * `keys create|list|revoke` and `audit list|verify`.
  */
 import type { ApiKeyInfo } from '../../access/index.js';
-import type { AnchorCheck, AuditRecord, AuditVerification } from '../../governance/index.js';
+import type { AnchorCheck, AuditRecord, AuditVerification } from '../../ledger/index.js';
 import { request, CliError, type ClientOptions } from '../client.js';
 import { outputFormat, structured, table } from '../output.js';
 

@@ -1,7 +1,7 @@
 /**
  * `events list`: replay events (CloudEvents) from the control plane.
  */
-import type { CloudEvent } from '../../governance/index.js';
+import type { CloudEvent } from '../../ledger/index.js';
 import { request, type ClientOptions } from '../client.js';
 import { outputFormat, structured, table } from '../output.js';
 

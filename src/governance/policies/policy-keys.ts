@@ -8,8 +8,7 @@ import { calculateJwkThumbprint } from 'jose';
 import type { Kysely, Transaction } from 'kysely';
 import { conflict, notFound, validationError } from '../../errors.js';
 import { json, type Schema } from '../../infra/sql/index.js';
-import type { Actor, AuditLog } from '../audit-log.js';
-import { addEvent } from '../event-outbox.js';
+import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 
 /** A registered key as the API shows it. */
 export interface PolicyKeyInfo {
@@ -92,7 +91,6 @@ export class PolicyKeyStore {
   }
 
   async #record(trx: Transaction<Schema>, actor: Actor, action: string, type: string, tenantId: string, id: string): Promise<void> {
-    await this.audit.append(trx, actor, { action, target: `tenant/${tenantId}/policy-key/${id}`, tenantId, outcome: 'success', details: { keyId: id } });
-    await addEvent(trx, actor, { type, tenantId, payload: { id: tenantId, keyId: id } });
+    await this.audit.recordChange(trx, { actor, action, target: `tenant/${tenantId}/policy-key/${id}`, tenantId, outcome: 'success', details: { keyId: id }, event: { type, tenantId, payload: { id: tenantId, keyId: id } } });
   }
 }

@@ -15,8 +15,7 @@ import semver from 'semver';
 import { conflict, notFound, TenancyError, toPointer, type FieldError } from '../../errors.js';
 import { json, type Schema } from '../../infra/sql/index.js';
 import { approvalStale, type Approval } from '../approval-gate.js';
-import type { Actor, AuditLog } from '../audit-log.js';
-import { addEvent } from '../event-outbox.js';
+import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 import { checkRules, compileRules, parseRules, type CompiledPolicy, type Decision } from './policy-engine.js';
 import { parsePublicKey, type PolicyKeyStore } from './policy-keys.js';
 import { runSandbox, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './policy-sandbox.js';
@@ -451,14 +450,15 @@ export class PolicyService {
       await trx.insertInto('policy_heads').values({ tenant_id: tenantId, name: body.name, domain_id: body.domainId, usecase_id: body.usecaseId, latest_version: version, stable_version: stable, canary_version: null, canary_by: null, canary_steps: null, canary_step: null, rollout_id: null, rollout_started_at: null, updated_at: now }).execute();
     }
     const payload = { name: body.name, domainId: body.domainId, usecaseId: body.usecaseId, semver: body.semver, version };
-    await this.audit.append(trx, actor, {
+    await this.audit.recordChange(trx, {
+      actor,
       action: 'policy.commit',
       target: `tenant/${tenantId}/policy/${body.name}`,
       tenantId,
       outcome: 'success',
       details: { ...payload, digest: prepared.digest, keyId: prepared.keyId, approvalStatus, ...(options.approval ? { approvalRef: options.approval.ref } : {}), active: stable === version, ...(prepared.source ? { source: prepared.source } : {}) },
+      event: { type: 'policy.committed', tenantId, payload },
     });
-    await addEvent(trx, actor, { type: 'policy.committed', tenantId, payload });
     stages.push({ name: 'commit', ok: true, ms: elapsed(t) });
     const row = await this.#version(trx, tenantId, body.name, version);
     return { policy: toVersionInfo(row), committed: true, active: stable === version, stages };
@@ -509,8 +509,7 @@ export class PolicyService {
         .onConflict((oc) => oc.columns(['tenant_id', 'domain_id', 'usecase_id', 'name']).doUpdateSet(values))
         .execute();
       const details = { domainId: sample.domainId, usecaseId: sample.usecaseId, name: sample.name };
-      await this.audit.append(trx, actor, { action: 'policy.sample.put', target: `tenant/${tenantId}/policy-sample/${sample.domainId}/${sample.usecaseId}/${sample.name}`, tenantId, outcome: 'success', details });
-      await addEvent(trx, actor, { type: 'policy.sample_recorded', tenantId, payload: details });
+      await this.audit.recordChange(trx, { actor, action: 'policy.sample.put', target: `tenant/${tenantId}/policy-sample/${sample.domainId}/${sample.usecaseId}/${sample.name}`, tenantId, outcome: 'success', details, event: { type: 'policy.sample_recorded', tenantId, payload: details } });
       return { created: !existing };
     });
   }
@@ -530,8 +529,7 @@ export class PolicyService {
       const gone = await trx.deleteFrom('policy_samples').where('tenant_id', '=', tenantId).where('domain_id', '=', domainId).where('usecase_id', '=', usecaseId).where('name', '=', name).executeTakeFirst();
       if (Number(gone.numDeletedRows) === 0) throw notFound('policy_sample_not_found', `no sample ${domainId}/${usecaseId}/${name}`);
       const details = { domainId, usecaseId, name };
-      await this.audit.append(trx, actor, { action: 'policy.sample.delete', target: `tenant/${tenantId}/policy-sample/${domainId}/${usecaseId}/${name}`, tenantId, outcome: 'success', details });
-      await addEvent(trx, actor, { type: 'policy.sample_deleted', tenantId, payload: details });
+      await this.audit.recordChange(trx, { actor, action: 'policy.sample.delete', target: `tenant/${tenantId}/policy-sample/${domainId}/${usecaseId}/${name}`, tenantId, outcome: 'success', details, event: { type: 'policy.sample_deleted', tenantId, payload: details } });
     });
   }
 
@@ -599,8 +597,7 @@ export class PolicyService {
       await this.#writableTenant(trx, tenantId);
       const head = await this.#head(trx, tenantId, name, true);
       const { action, event, details } = await change(trx, head);
-      await this.audit.append(trx, actor, { action: `policy.rollout.${action}`, target: `tenant/${tenantId}/policy/${name}`, tenantId, outcome: 'success', details: { name, ...details } });
-      await addEvent(trx, actor, { type: `policy.${event}`, tenantId, payload: { name, domainId: head.domain_id, usecaseId: head.usecase_id, ...details } });
+      await this.audit.recordChange(trx, { actor, action: `policy.rollout.${action}`, target: `tenant/${tenantId}/policy/${name}`, tenantId, outcome: 'success', details: { name, ...details }, event: { type: `policy.${event}`, tenantId, payload: { name, domainId: head.domain_id, usecaseId: head.usecase_id, ...details } } });
       return this.#info(await this.#head(trx, tenantId, name), trx);
     });
     this.invalidate(tenantId);

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { TenancyError } from '../../errors.js';
-import { addEvent } from '../../governance/index.js';
+import { addEvent } from '../../ledger/index.js';
 import { parseOrThrow, tenantIdSchema } from '../../tenants/index.js';
 import { actorOf, tenantIdParam, type Guard, type HttpDeps } from '../context.js';
 

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { eventHead, listEvents, toCloudEvent, TYPE_FILTER_PATTERN } from '../../governance/index.js';
+import { eventHead, listEvents, toCloudEvent, TYPE_FILTER_PATTERN } from '../../ledger/index.js';
 import { parseOrThrow, tenantIdSchema } from '../../tenants/index.js';
 import type { Guard, HttpDeps } from '../context.js';
 

@@ -8,7 +8,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Action, Principal } from '../../access/index.js';
 import { TenancyError, validationError } from '../../errors.js';
-import { DELIVERY_ID_PATTERN, TYPE_FILTER_PATTERN, WEBHOOK_ID_PATTERN, sovereigntyRefusal, transitViolations, webhookNotFound, type WebhookInfo } from '../../governance/index.js';
+import { DELIVERY_ID_PATTERN, WEBHOOK_ID_PATTERN, sovereigntyRefusal, transitViolations, webhookNotFound, type WebhookInfo } from '../../governance/index.js';
+import { TYPE_FILTER_PATTERN } from '../../ledger/index.js';
 import { parseOrThrow, tenantIdSchema } from '../../tenants/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
 

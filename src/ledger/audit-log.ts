@@ -16,16 +16,13 @@ import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import { TenancyError } from '../errors.js';
 import { json, type Schema } from '../infra/sql/index.js';
-import type { SigningKeys } from '../keys/index.js';
+import type { SigningKeys } from '../keys/signing-keys.js';
 import type { AnchorStore, AuditAnchor } from './audit-anchors.js';
 import { addEvent } from './event-outbox.js';
 
-/** Who did something, and under which correlation id. */
-export interface Actor {
-  /** `apikey:<id>`, `system:controller`, `anonymous`… */
-  id: string;
-  correlationId: string | null;
-}
+import type { Actor, OutboxEvent } from './types.js';
+
+export type { Actor } from './types.js';
 
 /** What an append records. */
 export interface AuditEntry {
@@ -34,6 +31,13 @@ export interface AuditEntry {
   tenantId: string | null;
   outcome: 'success' | 'denied' | 'failure';
   details?: Record<string, unknown>;
+}
+
+/** A change as {@link AuditLog.recordChange} records it. */
+export interface Change extends AuditEntry {
+  actor: Actor;
+  /** The event the change publishes; its tenant is the record's unless given. */
+  event?: Omit<OutboxEvent, 'tenantId'> & { tenantId?: string | null };
 }
 
 /** A stored audit record. */
@@ -145,6 +149,19 @@ export class AuditLog {
     private readonly keys: SigningKeys,
   ) {
     this.#chainKey = keys.secret('audit', CHAIN_KEY_LABEL);
+  }
+
+  /**
+   * Record a change in the caller's transaction: its audit record and, when it publishes
+   * one, its event (the outbox row), both or neither. Every module writes its changes
+   * through this one call; {@link append} alone is for what publishes nothing (reads,
+   * denials).
+   */
+  async recordChange(trx: Transaction<Schema>, change: Change): Promise<AuditRecord> {
+    const { actor, event, ...entry } = change;
+    const record = await this.append(trx, actor, entry);
+    if (event) await addEvent(trx, actor, { type: event.type, tenantId: event.tenantId === undefined ? entry.tenantId : event.tenantId, payload: event.payload });
+    return record;
   }
 
   /**

@@ -15,7 +15,8 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import type { EventBus } from '../infra/bus/index.js';
 import type { Schema } from '../infra/sql/index.js';
 import { CLOUDEVENTS_JSON, PLATFORM_KEY, toCloudEvent, type CloudEvent } from './cloud-event.js';
-import { toStoredEvent, type StoredEvent } from './event-outbox.js';
+import { toStoredEvent } from './event-outbox.js';
+import type { StoredEvent } from './types.js';
 
 /** Runs inside the marking transaction for the events just published. */
 export type PublishedHook = (trx: Transaction<Schema>, events: Array<{ event: StoredEvent; cloudEvent: CloudEvent; body: string }>) => Promise<void>;

@@ -6,23 +6,9 @@
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import { json, type Schema } from '../infra/sql/index.js';
-import type { Actor } from './audit-log.js';
-import { TYPE_NAMESPACE } from './cloud-event.js';
+import { TYPE_NAMESPACE, type Actor, type OutboxEvent, type StoredEvent } from './types.js';
 
-/** An event as written to the outbox. */
-export interface OutboxEvent {
-  type: string;
-  tenantId: string | null;
-  payload: Record<string, unknown>;
-}
-
-/** A stored event. */
-export interface StoredEvent extends OutboxEvent {
-  seq: number;
-  id: string;
-  ts: string;
-  correlationId: string | null;
-}
+export type { OutboxEvent, StoredEvent } from './types.js';
 
 /** Write `event` inside `trx`. */
 export async function addEvent(trx: Transaction<Schema>, actor: Actor, event: OutboxEvent): Promise<string> {

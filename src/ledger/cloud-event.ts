@@ -4,10 +4,9 @@
  * (`tenancy.tenant.created`), so existing readers of the table keep working and every
  * event leaving the control plane has one naming scheme.
  */
-import type { StoredEvent } from './event-outbox.js';
+import { TYPE_NAMESPACE, type StoredEvent } from './types.js';
 
-/** The namespace of every published event type. */
-export const TYPE_NAMESPACE = 'tenancy';
+export { TYPE_NAMESPACE } from './types.js';
 /** The subject token (NATS) and key for events that belong to no tenant. */
 export const PLATFORM_KEY = '_platform';
 
