@@ -173,6 +173,9 @@ describe.each(engines())('data sovereignty on %s', (engine) => {
     const owner = await tenantKey(plane, 'sov-fuzz', 'owner');
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('apply', 'check', 'lineage', 'decide'), body, async (target, b) => {
+        // The controller reconciles what earlier runs changed (an audit record and an event
+        // each): let it finish, so that only this call's effects are counted.
+        await plane.controller.idle();
         const before = { ...(await snapshot()), lineage: await lineageRows() };
         const res =
           target === 'apply'
