@@ -55,7 +55,7 @@ function probe(url, tenant) {
       await new Promise((r) => setTimeout(r, every));
     }
   };
-  loop(health, 100, () => fetch(url + '/healthz', { signal: AbortSignal.timeout(60_000) }));
+  loop(health, 100, () => fetch(`${url}/healthz`, { signal: AbortSignal.timeout(60_000) }));
   loop(read, 250, () => api(url, 'GET', `/v1/tenants/${tenant}`));
   return () => {
     stopped = true;
@@ -71,7 +71,7 @@ async function phases(url) {
 }
 
 async function rssMb(url) {
-  const text = await (await fetch(url + '/metrics')).text();
+  const text = await (await fetch(`${url}/metrics`)).text();
   const m = /process_resident_memory_bytes (\d+)/.exec(text);
   return m ? Math.round(Number(m[1]) / 2 ** 20) : null;
 }

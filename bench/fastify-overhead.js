@@ -20,10 +20,10 @@ if (process.argv[2] === 'app') {
     if (hooks) {
       // Callback-style, as the adapter's hooks are; `asyncWork` makes onRequest an async hook with three awaits.
       const addHeaders = (reply) => { for (const k in H) reply.header(k, H[k]); reply.header('X-Request-Id', crypto.randomUUID()); };
-      if (asyncWork) s.addHook('onRequest', async (req, reply) => { await null; await null; await null; if (headers) addHeaders(reply); });
-      else s.addHook('onRequest', (req, reply, done) => { if (headers) addHeaders(reply); done(); });
-      s.addHook('preHandler', (req, reply, done) => (alsOn ? als.run({ t: 1 }, done) : done()));
-      s.addHook('onResponse', (req, reply, done) => done());
+      if (asyncWork) s.addHook('onRequest', async (_req, reply) => { await null; await null; await null; if (headers) addHeaders(reply); });
+      else s.addHook('onRequest', (_req, reply, done) => { if (headers) addHeaders(reply); done(); });
+      s.addHook('preHandler', (_req, _reply, done) => (alsOn ? als.run({ t: 1 }, done) : done()));
+      s.addHook('onResponse', (_req, _reply, done) => done());
     }
     s.get(path, async () => ({ ok: true, tenant: alsOn ? String(als.getStore()?.t) : '-' }));
   });
@@ -40,7 +40,7 @@ if (process.argv[2] === 'app') {
   };
   const apps = { plain: await start('plain'), als: await start('als') };
   const cpu = (child) => { const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' '); return (Number(f[11]) + Number(f[12])) * 10; };
-  const run = ({ child, url }, p) => new Promise((res) => { const c0 = cpu(child); autocannon({ url: url + p, connections: 50, duration: 3, overallRate: 4000 }, (e, r) => res(+(((cpu(child) - c0) * 1000) / r.requests.total).toFixed(1))); });
+  const run = ({ child, url }, p) => new Promise((res) => { const c0 = cpu(child); autocannon({ url: url + p, connections: 50, duration: 3, overallRate: 4000 }, (_e, r) => res(+(((cpu(child) - c0) * 1000) / r.requests.total).toFixed(1))); });
   // [label, app, path]: the first is the same bare route in a process where no AsyncLocalStorage was ever entered.
   const cases = [['/bare (no ALS in process)', 'plain', '/bare'], ...['/bare', '/hooks', '/hooks-als', '/hooks-als-headers', '/hooks-als-headers-await'].map((p) => [p, 'als', p])];
   const out = Object.fromEntries(cases.map(([label]) => [label, []]));

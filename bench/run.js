@@ -210,7 +210,7 @@ if (ONLY_SDK) {
   results.sdk = await benchSdk();
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
   const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}-sdk.json`, import.meta.url);
-  writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results, null, 2));
   console.error(`\nwritten to ${file.pathname}`);
   process.exit(0);
@@ -218,7 +218,7 @@ if (ONLY_SDK) {
 if (ONLY_EMBEDDED) {
   results.embedded = await benchEmbeddedCrash();
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}-embedded.json`, import.meta.url), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}-embedded.json`, import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
   console.log(JSON.stringify(results.embedded, null, 2));
   process.exit(0);
 }
@@ -281,6 +281,6 @@ if (!ONLY_GET && !ONLY_KEYS && !ONLY_GOVERNANCE) {
 if (!ONLY_GET && !ONLY_KEYS && !ONLY_ISOLATION) results.sdk = await benchSdk();
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);
-writeFileSync(file, JSON.stringify(results, null, 2) + '\n');
+writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
 console.log(JSON.stringify(results, null, 2));
 console.error(`\nwritten to ${file.pathname}`);

@@ -152,7 +152,10 @@ function noisyLoad(url, path, token, seconds) {
   return new Promise((ready, reject) => {
     const child = fork(new URL('./sdk-load.js', import.meta.url), [JSON.stringify({ url: `${url}${path}`, token, rate: QUOTA * 20, connections: 16, seconds })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const done = new Promise((resolve) => child.on('message', (m) => m.type === 'done' && resolve(m)));
-    child.once('message', (m) => m.type === 'ready' && ready({ go: () => (child.send('go'), done) }));
+    child.once('message', (m) => m.type === 'ready' && ready({ go: () => {
+    child.send('go');
+    return done;
+  } }));
     child.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited ${code}`)));
   });
 }
@@ -313,7 +316,7 @@ export async function benchSdk() {
   const dataDir = mkdtempSync(join(os.tmpdir(), 'tenancy-bench-sdk-'));
   const plane = await startControlPlane(loadConfig({ dataDir, port: '0', host: '127.0.0.1' }, { TENANCY_ADMIN_TOKEN: TOKEN, TENANCY_LOG_LEVEL: 'silent' }), { listen: true });
   const url = plane.url;
-  const out = { engine: 'pglite control plane; SDK in memory' + (REDIS_URL ? ' and Redis' : ''), loadAverageAtStart: os.loadavg().map((l) => +l.toFixed(2)) };
+  const out = { engine: `pglite control plane; SDK in memory${REDIS_URL ? ' and Redis' : ''}`, loadAverageAtStart: os.loadavg().map((l) => +l.toFixed(2)) };
   try {
     await api(url, 'POST', '/v1/tenants', manifest('sdk-bench', 'enterprise', { maxRequestsPerHour: 1e12, maxConcurrentRequests: 10_000 }));
     await api(url, 'POST', '/v1/tenants', manifest('sdk-noisy', 'pro', { maxRequestsPerHour: 1e12 }));

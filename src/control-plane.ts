@@ -352,7 +352,7 @@ async function ensureAdminKey(apiKeys: ApiKeyStore, config: Config): Promise<str
   if (await apiKeys.hasActivePlatformAdmin()) return undefined;
   const { token } = await apiKeys.create(BOOTSTRAP, { name: 'bootstrap', role: 'platform-admin', tenantId: null });
   const file = join(config.dataDir, 'admin.key');
-  await writeFile(file, token + '\n', { mode: 0o600 });
+  await writeFile(file, `${token}\n`, { mode: 0o600 });
   await chmod(file, 0o600);
   return file;
 }

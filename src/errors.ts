@@ -70,5 +70,5 @@ export function pointerSegment(segment: string | number): string {
 /** Build a JSON pointer from path segments. */
 export function toPointer(path: ReadonlyArray<string | number | symbol>): string {
   if (path.length === 0) return '';
-  return '/' + path.map((p) => pointerSegment(typeof p === 'symbol' ? String(p.description) : p)).join('/');
+  return `/${path.map((p) => pointerSegment(typeof p === 'symbol' ? String(p.description) : p)).join('/')}`;
 }

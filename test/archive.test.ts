@@ -20,14 +20,13 @@ const EXAMPLE = fileURLToPath(new URL('../examples/app/migrations', import.meta.
 
 describe.each(warehouseKinds(SUITE))('archive and restore on the %s warehouse', (kind) => {
   let plane: TestPlane;
-  let prefix = '';
   let close: (() => Promise<void>) | undefined;
   const ctx = async (id: string) => isolationContext(id, (await plane.registry.get(id)).spec);
   const sql = async <R = any>(id: string, text: string, params: unknown[] = []) => plane.resources.databases.withTenant(await ctx(id), (s) => s.query<R>(text, params));
   const place = async (id: string) => strategyFor((await ctx(id)).profile).resources(await ctx(id)).objects;
 
   beforeAll(async () => {
-    ({ plane, prefix, close } = await startWarehousePlane(kind, { TENANCY_APP_MIGRATIONS: EXAMPLE }));
+    ({ plane, close } = await startWarehousePlane(kind, { TENANCY_APP_MIGRATIONS: EXAMPLE }));
   }, 60_000);
 
   afterAll(async () => {
@@ -40,7 +39,7 @@ describe.each(warehouseKinds(SUITE))('archive and restore on the %s warehouse', 
     await sql(id, `create table attachments (id serial primary key, note_id bigint not null references notes(id), label text)`);
     await sql(id, `insert into attachments (note_id, label) select id, 'att-' || title from notes`);
     const objects = await place(id);
-    await plane.objects.put(objects.bucket, `${objects.prefix}docs/readme.txt`, Buffer.from('hello from ' + id));
+    await plane.objects.put(objects.bucket, `${objects.prefix}docs/readme.txt`, Buffer.from(`hello from ${id}`));
     await plane.objects.put(objects.bucket, `${objects.prefix}img/blob.bin`, randomBytes(40_000), { contentType: 'application/octet-stream' });
   }
 

@@ -11,7 +11,7 @@ import { ADMIN_TOKEN, engines, startTestPlane, type TestPlane } from './support/
 import { call, countRows, createActive, expectProblem, manifest } from './support/http.js';
 
 /** A "billion laughs": seven nested anchors, each used nine times by the next. */
-const LAUGHS = ['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefg'.split('').map((n, i) => `${n}: &${n} [${Array(9).fill(`*${'abcdefg'[i]}`).join(', ')}]`)].join('\n') + '\n';
+const LAUGHS = `${['a: &a [x, x, x, x, x, x, x, x, x]', ...'bcdefg'.split('').map((n, i) => `${n}: &${n} [${Array(9).fill(`*${'abcdefg'[i]}`).join(', ')}]`)].join('\n')}\n`;
 
 describe.each(engines())('bad input on %s', (engine) => {
   let plane: TestPlane;
@@ -50,7 +50,7 @@ describe.each(engines())('bad input on %s', (engine) => {
     ['YAML alias bomb in a bundle', () => yaml('POST', '/v1/apply', LAUGHS), 400, 'invalid_yaml', ['']],
     ['YAML with too many aliases', () => yaml('POST', '/v1/apply', `x: &x 1\nl: [${Array(101).fill('*x').join(', ')}]\n`), 400, 'invalid_yaml', ['']],
     ['YAML nested too deep', () => yaml('POST', '/v1/apply', '['.repeat(5000) + ']'.repeat(5000)), 400, 'invalid_yaml', ['']],
-    ['YAML nested too deep, again', () => yaml('POST', '/v1/tenants', '{a: '.repeat(2000) + '1' + '}'.repeat(2000)), 400, 'invalid_yaml', ['']],
+    ['YAML nested too deep, again', () => yaml('POST', '/v1/tenants', `${'{a: '.repeat(2000)}1${'}'.repeat(2000)}`), 400, 'invalid_yaml', ['']],
     ['YAML with more documents than a bundle holds', () => yaml('POST', '/v1/apply', '---\na: 1\n'.repeat(1001)), 400, 'invalid_yaml', ['']],
     ['YAML policy with an alias to no anchor', () => yaml('POST', '/v1/tenants/existing/policies', 'name: p\n<<: *nope\n'), 400, 'invalid_yaml', ['/<<']],
     ['YAML policy alias bomb', () => yaml('POST', '/v1/tenants/existing/policies', LAUGHS), 400, 'invalid_yaml', ['']],

@@ -5,7 +5,7 @@
  * adopts nothing unmarked or marked by another, and leaves no role or database behind when
  * a tenant is purged.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PG_URL, pgClient as connect, type TestPlane, withClient } from './support/engines.js';
 import { call, createActive, manifest } from './support/http.js';

@@ -34,7 +34,7 @@ describe('tenant identifiers', () => {
   it('maps ids one to one and fits PostgreSQL names', () => {
     expect(tenantIdentifier('acme-corp')).toBe('t_acme_corp');
     const long = 'a'.repeat(63);
-    const other = 'a'.repeat(62) + 'b';
+    const other = `${'a'.repeat(62)}b`;
     expect(tenantIdentifier(long).length).toBeLessThanOrEqual(63);
     expect(tenantIdentifier(long)).not.toBe(tenantIdentifier(other));
     expect(() => tenantIdentifier('Bad_Id')).toThrow(/not a tenant id/);
@@ -103,7 +103,7 @@ describe.skipIf(!PG_URL)('shared database mapper on PostgreSQL', () => {
   });
 
   it("gives tenant roles no dangerous attributes", async () => {
-    const rows = await sql<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean; rolcreaterole: boolean; rolcreatedb: boolean; rolreplication: boolean }>`select rolname, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication from pg_roles where rolname like ${prefix + '%'} order by rolname`.execute(admin);
+    const rows = await sql<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean; rolcreaterole: boolean; rolcreatedb: boolean; rolreplication: boolean }>`select rolname, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication from pg_roles where rolname like ${`${prefix}%`} order by rolname`.execute(admin);
     // Each tenant has its role and its maintenance role.
     expect(rows.rows).toHaveLength(4);
     for (const r of rows.rows) expect(r).toMatchObject({ rolsuper: false, rolbypassrls: false, rolcreaterole: false, rolcreatedb: false, rolreplication: false });

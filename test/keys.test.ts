@@ -169,7 +169,7 @@ describe('root key configuration', () => {
     const wrongFile = join(plane.dataDir, 'wrong.key');
     await writeFile(wrongFile, 'not-a-key\n');
     await plane.stop();
-    const config = (env: Record<string, string>) => loadConfig({ port: '0', dataDir: plane.dataDir + '-x' }, { TENANCY_ADMIN_TOKEN: 'test-admin-token-0123456789abcdef', TENANCY_LOG_LEVEL: 'silent', ...env });
+    const config = (env: Record<string, string>) => loadConfig({ port: '0', dataDir: `${plane.dataDir}-x` }, { TENANCY_ADMIN_TOKEN: 'test-admin-token-0123456789abcdef', TENANCY_LOG_LEVEL: 'silent', ...env });
     await expect(startControlPlane(config({ TENANCY_ROOT_KEY_FILE: '/nonexistent/root.key' }), { inMemory: true, listen: false })).rejects.toMatchObject({ code: 'root_key_missing' });
     expect(() => config({ TENANCY_ROOT_KEY: 'short' })).toThrow('TENANCY_ROOT_KEY must be the base64 of 32 bytes');
   });

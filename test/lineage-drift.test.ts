@@ -6,7 +6,7 @@
  * another module (`policyChange`) applied through the gate.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type PolicyConflict, type PolicyConflictSource } from '../src/governance/index.js';
+import type { PolicyConflict, PolicyConflictSource } from '../src/governance/index.js';
 import { addEvent } from '../src/ledger/index.js';
 import { TenancyClient } from '../src/sdk/index.js';
 import { recordLineage } from '../src/sdk/lineage.js';

@@ -41,7 +41,7 @@ describe.each(warehouseKinds(SUITE))('profile moves on the %s warehouse', (kind)
     await sql(id, `create table attachments (id serial primary key, note_id bigint not null references notes(id), label text)`);
     await sql(id, `insert into attachments (note_id, label) select id, 'att-' || title from notes`);
     const place = strategyFor((await placed(id)).profile).resources(await placed(id)).objects;
-    await plane.objects.put(place.bucket, `${place.prefix}docs/a.txt`, Buffer.from('hello ' + id));
+    await plane.objects.put(place.bucket, `${place.prefix}docs/a.txt`, Buffer.from(`hello ${id}`));
   }
 
   async function snapshot(id: string) {

@@ -67,20 +67,20 @@ describe('SDK rate limits and quotas', () => {
     const app = await guarded({ perCredential: { points: 2, durationSeconds: 60 }, perTenant: { points: 3, durationSeconds: 60 } });
     const k1 = await tenantKey(plane, 'lim-rate', 'viewer');
     const k2 = await tenantKey(plane, 'lim-rate', 'viewer');
-    const first = await get(app.url + '/whoami', k1.token);
+    const first = await get(`${app.url}/whoami`, k1.token);
     expect(first.status).toBe(200);
     expect(first.headers.get('ratelimit-policy')).toContain('"credential";q=2;w=60');
     expect(first.headers.get('ratelimit-policy')).toContain('"tenant";q=3;w=60');
     expect(first.headers.get('ratelimit')).toMatch(/"credential";r=1;t=\d+/);
-    expect((await get(app.url + '/whoami', k1.token)).status).toBe(200);
-    const third = await get(app.url + '/whoami', k1.token);
+    expect((await get(`${app.url}/whoami`, k1.token)).status).toBe(200);
+    const third = await get(`${app.url}/whoami`, k1.token);
     expect(problemOf(third)).toMatchObject({ status: 429, code: 'rate_limited' });
     expect(third.body).toMatchObject({ policy: 'credential', limit: 2 });
     expect(Number(third.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(third.headers.get('ratelimit')).toMatch(/"credential";r=0;/);
     // Another key of the same tenant has its own credential budget, but the tenant's is shared.
-    expect((await get(app.url + '/whoami', k2.token)).status).toBe(429);
-    const tenantRefusal = (await get(app.url + '/whoami', k2.token)).body;
+    expect((await get(`${app.url}/whoami`, k2.token)).status).toBe(429);
+    const tenantRefusal = (await get(`${app.url}/whoami`, k2.token)).body;
     expect(tenantRefusal).toMatchObject({ code: 'rate_limited', policy: 'tenant', limit: 3 });
   });
 
@@ -124,8 +124,8 @@ describe('SDK rate limits and quotas', () => {
   it('enforces maxRequestsPerHour from the context, and a raised quota applies without a restart', async () => {
     const app = await guarded({}, 'express');
     const key = await tenantKey(plane, 'lim-hour', 'viewer');
-    for (let i = 0; i < 3; i++) expect((await get(app.url + '/whoami', key.token)).status).toBe(200);
-    const refused = await get(app.url + '/whoami', key.token);
+    for (let i = 0; i < 3; i++) expect((await get(`${app.url}/whoami`, key.token)).status).toBe(200);
+    const refused = await get(`${app.url}/whoami`, key.token);
     expect(problemOf(refused)).toMatchObject({ status: 429, code: 'quota_exceeded' });
     expect(refused.body).toMatchObject({ quota: 'maxRequestsPerHour', limit: 3, current: 3 });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -134,38 +134,38 @@ describe('SDK rate limits and quotas', () => {
     expect(patched.statusCode, patched.body).toBe(200);
     // No restart: the app learns of the change from the event feed (within a poll or two on a
     // quiet machine; the bound is generous for a loaded CI machine).
-    await until(async () => (await get(app.url + '/whoami', key.token)).status === 200, 20_000);
-    const after = await get(app.url + '/whoami', key.token);
+    await until(async () => (await get(`${app.url}/whoami`, key.token)).status === 200, 20_000);
+    const after = await get(`${app.url}/whoami`, key.token);
     expect(after.headers.get('ratelimit-policy')).toContain('"hourly";q=10;w=3600');
   });
 
   it('enforces maxConcurrentRequests and frees the slot when a response ends', async () => {
     const app = await guarded({}, 'hono');
     const key = await tenantKey(plane, 'lim-conc', 'viewer');
-    const slow = [get(app.url + '/slow', key.token), get(app.url + '/slow', key.token)];
+    const slow = [get(`${app.url}/slow`, key.token), get(`${app.url}/slow`, key.token)];
     const tenancy = started[started.length - 1]!.tenancy;
     await until(async () => tenancy.limiter.inFlight('lim-conc') === 2);
-    const refused = await get(app.url + '/whoami', key.token);
+    const refused = await get(`${app.url}/whoami`, key.token);
     expect(problemOf(refused)).toMatchObject({ status: 429, code: 'quota_exceeded' });
     expect(refused.body).toMatchObject({ quota: 'maxConcurrentRequests', limit: 2, current: 2 });
     expect(refused.headers.get('retry-after')).toBe('1');
     app.releaseSlow();
     expect((await Promise.all(slow)).map((r) => r.status)).toEqual([200, 200]);
     expect(tenancy.limiter.inFlight('lim-conc')).toBe(0);
-    expect((await get(app.url + '/whoami', key.token)).status).toBe(200);
+    expect((await get(`${app.url}/whoami`, key.token)).status).toBe(200);
   });
 
   it('with Redis unreachable: reads pass and writes get 503 by default; both modes configurable', async () => {
     const redisUrl = `redis://127.0.0.1:${await closedPort()}`;
     const key = await tenantKey(plane, 'lim-rate', 'owner');
     const byDefault = await guarded({ redisUrl, perTenant: { points: 100, durationSeconds: 60 } });
-    expect((await get(byDefault.url + '/whoami', key.token)).status).toBe(200);
-    const write = await get(byDefault.url + '/things', key.token, {}, 'POST');
+    expect((await get(`${byDefault.url}/whoami`, key.token)).status).toBe(200);
+    const write = await get(`${byDefault.url}/things`, key.token, {}, 'POST');
     expect(problemOf(write)).toMatchObject({ status: 503, code: 'rate_limiter_unavailable' });
     expect(write.headers.get('retry-after')).toBe('1');
     const inverted = await guarded({ redisUrl, perTenant: { points: 100, durationSeconds: 60 }, onStoreFailure: { reads: 'closed', writes: 'open' } }, 'express');
-    expect(problemOf(await get(inverted.url + '/whoami', key.token))).toMatchObject({ status: 503, code: 'rate_limiter_unavailable' });
-    expect((await get(inverted.url + '/things', key.token, {}, 'POST')).status).toBe(200);
+    expect(problemOf(await get(`${inverted.url}/whoami`, key.token))).toMatchObject({ status: 503, code: 'rate_limiter_unavailable' });
+    expect((await get(`${inverted.url}/things`, key.token, {}, 'POST')).status).toBe(200);
   });
 
   it.runIf(REDIS_URL)('shares limits between two app instances through Redis', async () => {
@@ -175,7 +175,7 @@ describe('SDK rate limits and quotas', () => {
     const b = await guarded(limits, 'express');
     const key = await tenantKey(plane, 'lim-redis', 'viewer');
     const statuses: number[] = [];
-    for (const app of [a, b, a, b, a, b]) statuses.push((await get(app.url + '/whoami', key.token)).status);
+    for (const app of [a, b, a, b, a, b]) statuses.push((await get(`${app.url}/whoami`, key.token)).status);
     expect(statuses).toEqual([200, 200, 200, 200, 429, 429]);
   });
 });

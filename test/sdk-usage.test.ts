@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTenancy, currentTenant, PollingEventFeed, QuotaGuard, TenancyClient, tenancyFastify, toProblem, UsageMeter, type Tenancy, type TenantContext } from '../src/sdk/index.js';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, manifest, tenantKey, waitForPhase } from './support/http.js';
-import { get, problemOf, startGuardedApp, type GuardedApp } from './sdk-apps.js';
+import { get, problemOf, startGuardedApp } from './sdk-apps.js';
 
 async function until(fn: () => Promise<boolean>, timeoutMs = 8_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -96,12 +96,12 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
     closers.push(() => app.close());
     const a = await tenantKey(plane, 'meter-a', 'viewer');
     const b = await tenantKey(plane, 'meter-b', 'owner');
-    for (let i = 0; i < 20; i++) expect((await get(app.url + '/whoami', a.token)).status).toBe(200);
-    for (let i = 0; i < 5; i++) expect((await get(app.url + '/things', b.token, {}, 'POST')).status).toBe(200);
+    for (let i = 0; i < 20; i++) expect((await get(`${app.url}/whoami`, a.token)).status).toBe(200);
+    for (let i = 0; i < 5; i++) expect((await get(`${app.url}/things`, b.token, {}, 'POST')).status).toBe(200);
     // A refused request (no credential) is not the tenant's usage.
-    expect((await get(app.url + '/whoami', null)).status).toBe(401);
+    expect((await get(`${app.url}/whoami`, null)).status).toBe(401);
     await until(async () => (await totalOf('meter-a', 'requests')) === 20 && (await totalOf('meter-b', 'requests')) === 5);
-    for (let i = 0; i < 3; i++) await get(app.url + '/whoami', a.token);
+    for (let i = 0; i < 3; i++) await get(`${app.url}/whoami`, a.token);
     await tenancy.close();
     expect(await totalOf('meter-a', 'requests')).toBe(23);
     expect(tenancy.usage.stats()).toMatchObject({ aggregated: 0, pending: 0, dropped: 0 });
@@ -150,16 +150,16 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
     const app = await startGuardedApp('express', tenancy);
     closers.push(() => app.close());
     const key = await tenantKey(plane, 'cap-a', 'owner');
-    expect((await get(app.url + '/things', key.token, {}, 'POST')).status).toBe(200);
+    expect((await get(`${app.url}/things`, key.token, {}, 'POST')).status).toBe(200);
     await call(plane, 'POST', '/v1/tenants/cap-a/usage', { meters: [{ id: 'model-spend', resource: 'cost_usd', amount: 2.5, ts: new Date().toISOString() }] });
-    await until(async () => (await get(app.url + '/things', key.token, {}, 'POST')).status === 403);
-    const refused = await get(app.url + '/things', key.token, {}, 'POST');
+    await until(async () => (await get(`${app.url}/things`, key.token, {}, 'POST')).status === 403);
+    const refused = await get(`${app.url}/things`, key.token, {}, 'POST');
     expect(problemOf(refused)).toMatchObject({ status: 403, code: 'quota_exceeded' });
     expect(refused.body).toMatchObject({ quota: 'maxCostPerMonthUsd', limit: 1, current: 2.5 });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
-    expect((await get(app.url + '/whoami', key.token)).status).toBe(200);
+    expect((await get(`${app.url}/whoami`, key.token)).status).toBe(200);
     expect((await call(plane, 'PATCH', '/v1/tenants/cap-a', { spec: { quotas: { maxCostPerMonthUsd: 10 } } })).statusCode).toBe(200);
-    await until(async () => (await get(app.url + '/things', key.token, {}, 'POST')).status === 200);
+    await until(async () => (await get(`${app.url}/things`, key.token, {}, 'POST')).status === 200);
   });
 
   it('reserves counted quotas from handlers, checks local counts, and holds object writes to the storage quota', async () => {

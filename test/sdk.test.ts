@@ -162,26 +162,26 @@ describe('SDK middleware', () => {
   it('refuses a suspended tenant within a second of the suspend, and serves it again after resume', async () => {
     const app = apps.get('fastify')!;
     const key = await tenantKey(plane, 'sdk-gone', 'viewer');
-    expect((await get(app.url + '/whoami', key.token)).status).toBe(200);
+    expect((await get(`${app.url}/whoami`, key.token)).status).toBe(200);
     const suspended = await call(plane, 'POST', '/v1/tenants/sdk-gone/suspend', { reason: 'test' });
     expect(suspended.statusCode, suspended.body).toBe(200);
     let last: Awaited<ReturnType<typeof get>> | undefined;
-    const elapsed = await until(async () => (last = await get(app.url + '/whoami', key.token)).status === 403);
+    const elapsed = await until(async () => (last = await get(`${app.url}/whoami`, key.token)).status === 403);
     expect(elapsed).toBeLessThan(1_000);
     expect(problemOf(last!)).toMatchObject({ status: 403, code: 'tenant_suspended' });
     expect((await call(plane, 'POST', '/v1/tenants/sdk-gone/resume', {})).statusCode).toBe(200);
-    await until(async () => (await get(app.url + '/whoami', key.token)).status === 200);
+    await until(async () => (await get(`${app.url}/whoami`, key.token)).status === 200);
   });
 
   it('stops admitting a revoked key and its tokens', async () => {
     const app = apps.get('express')!;
     const key = await tenantKey(plane, 'sdk-alpha', 'viewer');
     const { token } = (await call(plane, 'POST', '/v1/tokens', {}, { token: key.token })).json();
-    expect((await get(app.url + '/whoami', key.token)).status).toBe(200);
-    expect((await get(app.url + '/whoami', token)).status).toBe(200);
+    expect((await get(`${app.url}/whoami`, key.token)).status).toBe(200);
+    expect((await get(`${app.url}/whoami`, token)).status).toBe(200);
     expect((await call(plane, 'DELETE', `/v1/tenants/sdk-alpha/api-keys/${key.id}`)).statusCode).toBe(200);
-    await until(async () => (await get(app.url + '/whoami', key.token)).status === 401, 2_000);
-    await until(async () => (await get(app.url + '/whoami', token)).status === 401, 2_000);
+    await until(async () => (await get(`${app.url}/whoami`, key.token)).status === 401, 2_000);
+    await until(async () => (await get(`${app.url}/whoami`, token)).status === 401, 2_000);
   });
 
   it('starts following at the head of the events, replaying only revocations', async () => {
@@ -207,7 +207,7 @@ describe('SDK middleware', () => {
     const offline = await createTenancy({ controlPlane: { url: 'http://127.0.0.1:1', token: appToken, timeoutMs: 500 } });
     const app = await startGuardedApp('hono', offline);
     try {
-      const res = await get(app.url + '/whoami', alpha.token);
+      const res = await get(`${app.url}/whoami`, alpha.token);
       expect(problemOf(res)).toMatchObject({ status: 503, code: 'control_plane_unavailable' });
       expect(res.headers.get('retry-after')).toBe('1');
     } finally {
@@ -237,9 +237,9 @@ describe.runIf(NATS_URL)('SDK cache invalidated over NATS', () => {
 
   it('refuses a suspended tenant within a second', async () => {
     const key = await tenantKey(plane, 'sdk-nats', 'viewer');
-    expect((await get(app.url + '/whoami', key.token)).status).toBe(200);
+    expect((await get(`${app.url}/whoami`, key.token)).status).toBe(200);
     expect((await call(plane, 'POST', '/v1/tenants/sdk-nats/suspend', { reason: 'test' })).statusCode).toBe(200);
-    const elapsed = await until(async () => (await get(app.url + '/whoami', key.token)).status === 403);
+    const elapsed = await until(async () => (await get(`${app.url}/whoami`, key.token)).status === 403);
     expect(elapsed).toBeLessThan(1_000);
   });
 

@@ -67,7 +67,7 @@ describe('tenancy serve (process)', () => {
     const got = await fetch(`${url3}/v1/tenants/persisted`, { headers: { authorization: `Bearer ${token}` } });
     expect(got.status).toBe(200);
     expect(((await got.json()) as any).status.phase).toBe('active');
-    expect(await readFile(keyFile, 'utf8')).toBe(token + '\n');
+    expect(await readFile(keyFile, 'utf8')).toBe(`${token}\n`);
     third.child.kill('SIGINT');
     expect((await third.exit).code).toBe(0);
   }, 60_000);

@@ -84,7 +84,7 @@ describe.each(engines())('usage and quotas on %s', (engine) => {
           for (const d of draws) if (!byId.has(d.id)) byId.set(d.id, { id: `m${d.id}`, resource: d.resource, amount: d.cents / 100, ts: new Date(now - d.hour * HOUR - 1000).toISOString() });
           const sent = draws.map((d) => byId.get(d.id)!);
           const chunks: (typeof sent)[] = Array.from({ length: writers }, () => []);
-          sent.forEach((m, i) => chunks[i % writers]!.push(m));
+          for (const [i, m] of sent.entries()) chunks[i % writers]!.push(m);
           const results = await Promise.all(chunks.filter((c) => c.length > 0).map((c) => call(plane, 'POST', `/v1/tenants/${tenant}/usage`, { meters: c })));
           for (const r of results) expect(r.statusCode, r.body).toBe(200);
           expect(results.reduce((s, r) => s + r.json().accepted, 0)).toBe(byId.size);

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { startControlPlane } from '../src/control-plane.js';
 import { ReceiverGuard, retryAfterMs } from '../src/governance/index.js';
-import { type CloudEvent } from '../src/ledger/index.js';
+import type { CloudEvent } from '../src/ledger/index.js';
 import { LocalKeyRing, rootKeyFrom } from '../src/keys/index.js';
 import { ADMIN_TOKEN, engines, freshPostgresDatabase, startTestPlane, type EngineName, type TestPlane } from './support/engines.js';
 import { call, countRows, createActive, expectProblem, tenantKey } from './support/http.js';
@@ -314,7 +314,7 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
   it('refuses a receiver that is no longer allowed at delivery time', async () => {
     const h = await hook({ tenantId: 'wh-a', url: `${receiver.url}/moved`, eventTypes: ['tenancy.tenant.updated'] });
     // As if the receiver had been allowed when created and the rule changed since.
-    await plane.database.db.updateTable('webhooks').set({ url: receiver.url.replace('127.0.0.1', '127.0.0.2') + '/moved' }).where('id', '=', h.id).execute();
+    await plane.database.db.updateTable('webhooks').set({ url: `${receiver.url.replace('127.0.0.1', '127.0.0.2')}/moved` }).where('id', '=', h.id).execute();
     await touch('wh-a', 'moved');
     const attempt = await until('a refused attempt', async () => (await deliveries(h.id))[0]?.attemptLog[0]);
     expect(attempt.error).toContain('webhook_url_forbidden');

@@ -51,7 +51,7 @@ export async function request<T>(options: ClientOptions, method: string, path: s
     throw new CliError(`cannot reach the control plane at ${options.url} (${cause}); is "tenancy serve" running? (set TENANCY_URL)`);
   }
   const text = await response.text();
-  let parsed: unknown = undefined;
+  let parsed: unknown ;
   try {
     parsed = text === '' ? undefined : JSON.parse(text);
   } catch {

@@ -208,7 +208,7 @@ export class WebhookDispatcher {
 
   async #deliver(row: DeliveryRow & { claim_token: string }, stopping: AbortSignal): Promise<void> {
     const hook = await this.db.selectFrom('webhooks').selectAll().where('id', '=', row.webhook_id).executeTakeFirst();
-    if (!hook || !hook.enabled) return this.#release(row);
+    if (!hook?.enabled) return this.#release(row);
     const started = new Date();
     const t0 = performance.now();
     let outcome: Outcome;

@@ -9,7 +9,7 @@ import { validationError } from '../errors.js';
 
 const PG_MAX = 63;
 
-function fit(name: string, id: string): string {
+function fitIdentifier(name: string, id: string): string {
   if (name.length <= PG_MAX) return name;
   const hash = createHash('sha256').update(id).digest('hex').slice(0, 10);
   return `${name.slice(0, PG_MAX - hash.length - 1)}_${hash}`;
@@ -21,7 +21,7 @@ export function tenantIdentifier(tenantId: string, prefix = ''): string {
     throw validationError(`"${tenantId.slice(0, 70)}" is not a tenant id`, [{ path: '/tenantId', message: 'must be a DNS label' }], 'invalid_tenant_id');
   }
   if (!/^([a-z][a-z0-9_]{0,20})?$/.test(prefix)) throw new Error(`invalid identifier prefix "${prefix}"`);
-  return fit(`${prefix}t_${tenantId.replace(/-/g, '_')}`, `${prefix}:${tenantId}`);
+  return fitIdentifier(`${prefix}t_${tenantId.replace(/-/g, '_')}`, `${prefix}:${tenantId}`);
 }
 
 /**
@@ -31,5 +31,5 @@ export function tenantIdentifier(tenantId: string, prefix = ''): string {
  */
 export function maintenanceIdentifier(tenantId: string, prefix = ''): string {
   tenantIdentifier(tenantId, prefix);
-  return fit(`${prefix}m_${tenantId.replace(/-/g, '_')}`, `${prefix}:maintenance:${tenantId}`);
+  return fitIdentifier(`${prefix}m_${tenantId.replace(/-/g, '_')}`, `${prefix}:maintenance:${tenantId}`);
 }

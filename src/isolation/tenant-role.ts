@@ -14,7 +14,7 @@ import { TenancyError } from '../errors.js';
 type Db = QueryExecutorProvider;
 
 /** A Kysely instance (not a transaction): role and mark are made in one transaction of their own. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the admin pool reaches catalogs and DDL outside the store's schema
 type TransactionalDb = Kysely<any>;
 
 /** Who a tenant role belongs to: this installation, and the tenant it was made for. */

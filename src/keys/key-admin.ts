@@ -46,7 +46,7 @@ export class KeyAdmin {
     if (!file) throw new TenancyError('root_key_not_file', 409, 'the root key comes from TENANCY_ROOT_KEY; rotate it where it is kept, then restart with the new value');
     const next = randomBytes(32);
     const staged = `${file}.next`;
-    await writeFile(staged, next.toString('base64') + '\n', { mode: 0o600 });
+    await writeFile(staged, `${next.toString('base64')}\n`, { mode: 0o600 });
     const result = await this.keyRing.rotateRoot(next);
     await rename(file, `${file}.${oldRootKeyId}.retired`);
     await rename(staged, file);

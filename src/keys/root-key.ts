@@ -52,7 +52,7 @@ export async function loadRootKey(options: { env?: string | undefined; file?: st
   const key = randomBytes(32);
   await mkdir(dirname(options.defaultFile), { recursive: true });
   try {
-    await writeFile(options.defaultFile, key.toString('base64') + '\n', { mode: 0o600, flag: 'wx' });
+    await writeFile(options.defaultFile, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   } catch (error) {
     // Another process created it first: use theirs.
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

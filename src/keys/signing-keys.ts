@@ -92,7 +92,7 @@ export async function loadSigningKeys(file: string): Promise<SigningKeys> {
     await mkdir(dirname(file), { recursive: true });
     try {
       // A new file is created exclusively, so two processes starting at once agree on one set.
-      await writeFile(file, JSON.stringify({ keys: stored }, null, 2) + '\n', { mode: 0o600, flag: text === undefined ? 'wx' : 'w' });
+      await writeFile(file, `${JSON.stringify({ keys: stored }, null, 2)}\n`, { mode: 0o600, flag: text === undefined ? 'wx' : 'w' });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadSigningKeys(file);
       throw error;

@@ -7,7 +7,7 @@ import type { Transaction } from 'kysely';
 import { z } from 'zod';
 import { TenancyError, toPointer, validationError, type FieldError } from '../errors.js';
 import { evaluateSovereignty, sovereigntyRefusal, type Approval, type ApprovalKind, type SovereigntyViolation } from '../governance/index.js';
-import { type Actor } from '../ledger/index.js';
+import type { Actor } from '../ledger/index.js';
 import type { Schema } from '../infra/sql/index.js';
 import { gatedChanges } from './approval-rules.js';
 import type { FieldChange } from './json-diff.js';

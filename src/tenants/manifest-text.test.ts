@@ -48,7 +48,7 @@ describe('parseManifestText', () => {
   it('refuses an alias bomb, and more aliases than the limit', () => {
     const laughs = ['a: &a [x, x, x, x, x, x, x, x, x]'];
     for (const [name, prev] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e'], ['g', 'f']]) laughs.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
-    const bomb = refusal(laughs.join('\n') + '\n');
+    const bomb = refusal(`${laughs.join('\n')}\n`);
     expect(bomb.code).toBe('invalid_yaml');
     expect(bomb.errors![0]!.message).toContain(`its aliases expand to more than ${MAX_YAML_ALIAS_EXPANSION} copies`);
     const many = `x: &x 1\nl: [${Array(MAX_YAML_ALIASES + 1).fill('*x').join(', ')}]\n`;
@@ -60,8 +60,8 @@ describe('parseManifestText', () => {
 
   it('refuses nesting deeper than the limit, in flow and in block style, as often as it is sent', () => {
     const flow = '['.repeat(2000) + ']'.repeat(2000);
-    const block = Array.from({ length: MAX_YAML_DEPTH + 1 }, (_, i) => ' '.repeat(i) + '- ').join('\n') + 'x\n';
-    const map = '{a: '.repeat(1000) + '1' + '}'.repeat(1000);
+    const block = `${Array.from({ length: MAX_YAML_DEPTH + 1 }, (_, i) => `${' '.repeat(i)}- `).join('\n')}x\n`;
+    const map = `${'{a: '.repeat(1000)}1${'}'.repeat(1000)}`;
     for (let i = 0; i < 3; i++) {
       for (const text of [flow, block, map]) {
         const e = refusal(text);

@@ -439,7 +439,7 @@ async function plantedProbes(deps: SelfTestDeps, ids: { a: string; b: string }, 
       await c.end();
     }
   };
-  const verdict = async (step: string) => {
+  const verdict = async () => {
     const c = await connect((await descriptor(api, a)).url!);
     try {
       const rows = (await c.query<{ phase: string; who: string; sess: string; sup: boolean; leak: string | null }>(`select * from ${TRAP_LOG}`)).rows;
@@ -456,7 +456,7 @@ async function plantedProbes(deps: SelfTestDeps, ids: { a: string; b: string }, 
   if (deps.migrations) {
     const run = await api({ method: 'POST', url: '/v1/migrations', body: { tenants: [a] } });
     const job = await waitJob(api, (run.body as { id: string }).id);
-    const v = await verdict('migrate');
+    const v = await verdict();
     report({
       id: 'db.planted.migrate',
       area: 'database',
@@ -472,7 +472,7 @@ async function plantedProbes(deps: SelfTestDeps, ids: { a: string; b: string }, 
   await waitFor(api, a, (t) => t.status.phase === 'archived', 'archived');
   await api({ method: 'POST', url: `/v1/tenants/${a}/restore`, body: {} });
   await waitFor(api, a, (t) => t.status.phase === 'active', 'active after restore');
-  let v = await verdict('archive');
+  let v = await verdict();
   const owner = await connect((await descriptor(api, a)).url!);
   const kept = (await owner.query<{ n: number }>('select count(*)::int as n from iso_trap_t').catch(() => ({ rows: [{ n: -1 }] }))).rows[0]!.n;
   await owner.end();
@@ -487,7 +487,7 @@ async function plantedProbes(deps: SelfTestDeps, ids: { a: string; b: string }, 
   await plant();
   await api({ method: 'PATCH', url: `/v1/tenants/${a}`, body: { spec: { profile: 'st-dedicated' } }, headers: { 'content-type': 'application/merge-patch+json' } });
   await waitFor(api, a, (t) => t.status.placement?.profile === 'st-dedicated' && !t.status.placement.movingFrom && t.status.observedGeneration === t.metadata.generation, 'its dedicated place');
-  v = await verdict('move');
+  v = await verdict();
   report({ id: 'db.planted.move', area: 'database', title: "a profile move runs nothing A planted above A's rights", outcome: v.bad.length === 0 ? 'pass' : 'fail', ...(v.bad.length ? { detail: JSON.stringify(v.bad.slice(0, 3)) } : {}) });
 }
 

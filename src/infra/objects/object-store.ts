@@ -63,6 +63,7 @@ export function validateObjectKey(key: string, path = '/key'): string {
   if (key.length === 0) problems.push('must not be empty');
   if (Buffer.byteLength(key, 'utf8') > 1024) problems.push('must be at most 1024 bytes');
   // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
   if (/[\u0000-\u001f\u007f\\]/.test(key)) problems.push('must not contain control characters or "\\"');
   if (key.startsWith('/')) problems.push('must not start with "/"');
   if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(key)) problems.push('must be well-formed Unicode');

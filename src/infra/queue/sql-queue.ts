@@ -10,7 +10,7 @@ import { subjectMatches, validateName, validateSubject, type JobQueue, type Queu
 
 /** A NATS-style subject filter as an anchored POSIX regular expression. */
 export function filterRegex(pattern: string): string {
-  return '^' + pattern.split('.').map((t) => (t === '*' ? '[^.]+' : t === '>' ? '.+' : t)).join('\\.') + '$';
+  return `^${pattern.split('.').map((t) => (t === '*' ? '[^.]+' : t === '>' ? '.+' : t)).join('\\.')}$`;
 }
 
 /** Queue on the control-plane store (PGlite or PostgreSQL). */

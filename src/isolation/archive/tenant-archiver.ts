@@ -60,7 +60,7 @@ const q = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
 async function exportTable(s: TenantSession, table: string): Promise<{ body: Buffer; rows: number }> {
   const rows = await s.query<{ j: string }>(`select row_to_json(t)::text as j from ${q(table)} t`);
   const lines = rows.map((r) => r.j).sort();
-  return { body: Buffer.from(lines.length ? lines.join('\n') + '\n' : ''), rows: lines.length };
+  return { body: Buffer.from(lines.length ? `${lines.join('\n')}\n` : ''), rows: lines.length };
 }
 
 /** Archives tenants into the object store and brings them back. */

@@ -25,7 +25,7 @@ export interface ObservedDedicatedDatabase {
 
 const DUPLICATE_DATABASE = '42P04';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the admin pool reaches catalogs and DDL outside the store's schema
 type Admin = Kysely<any>;
 
 /** Databases and roles of dedicated tenants on one PostgreSQL cluster (admin connection). */

@@ -22,7 +22,7 @@ export interface ObservedDatabase {
   ownedByTenant: boolean;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the admin pool reaches catalogs and DDL outside the store's schema
 type Admin = Kysely<any>;
 
 /** Whose roles these are, and whether an unmarked legacy role may be taken as the tenant's. */

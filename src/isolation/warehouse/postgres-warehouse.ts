@@ -95,7 +95,7 @@ export class PostgresWarehouse implements Warehouse {
     // A maintenance role left able to log in (a crash between its login and its NOLOGIN) is closed again.
     const open = await sql<{ name: string }>`
       select rolname as name from pg_catalog.pg_roles
-       where rolcanlogin and rolname like ${`${this.prefix.replace(/_/g, '\_')}m\_%`}
+       where rolcanlogin and rolname like ${`${this.prefix.replace(/_/g, '\\_')}m\\_%`}
          and pg_catalog.shobj_description(oid, 'pg_authid') like ${`tenancy/v1 installation=${this.options.installation.id} %role=maintenance`}`.execute(this.#admin);
     for (const r of open.rows) await sql`alter role ${sql.id(r.name)} nologin`.execute(this.#admin);
     return publicDatabaseWarnings(this.#admin, [this.#warehouseDatabase]);
