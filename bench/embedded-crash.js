@@ -17,7 +17,14 @@ const TOKEN = 'bench-admin-token-0123456789';
 
 function serve(repo, dataDir, migrations) {
   const child = spawn(process.execPath, [join(repo, 'bin/tenancy.js'), 'serve', '--port', '0', '--data-dir', dataDir], {
-    env: { ...process.env, TENANCY_ADMIN_TOKEN: TOKEN, TENANCY_APP_MIGRATIONS: migrations, TENANCY_LOG_LEVEL: 'warn', TENANCY_DATABASE_URL: '', TENANCY_WAREHOUSE_URL: '' },
+    env: {
+      ...process.env,
+      TENANCY_ADMIN_TOKEN: TOKEN,
+      TENANCY_APP_MIGRATIONS: migrations,
+      TENANCY_LOG_LEVEL: 'warn',
+      TENANCY_DATABASE_URL: '',
+      TENANCY_WAREHOUSE_URL: '',
+    },
   });
   let stderr = '';
   const url = new Promise((ok, fail) => {
@@ -33,13 +40,23 @@ function serve(repo, dataDir, migrations) {
 }
 
 async function api(url, method, path, body) {
-  const res = await fetch(url + path, { method, headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined, signal: AbortSignal.timeout(60_000) });
+  const res = await fetch(url + path, {
+    method,
+    headers: { authorization: `Bearer ${TOKEN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(60_000),
+  });
   return { status: res.status, json: await res.json().catch(() => null) };
 }
 
 const summary = (ms) => {
   const s = [...ms].sort((a, b) => a - b);
-  return { n: s.length, p50Ms: +pct(s, 50).toFixed(1), p99Ms: +pct(s, 99).toFixed(1), maxMs: +s[s.length - 1].toFixed(1) };
+  return {
+    n: s.length,
+    p50Ms: +pct(s, 50).toFixed(1),
+    p99Ms: +pct(s, 99).toFixed(1),
+    maxMs: +s[s.length - 1].toFixed(1),
+  };
 };
 
 /** Probe `/healthz` every 100 ms and a tenant read every 250 ms until stopped. */
@@ -76,7 +93,9 @@ async function rssMb(url) {
   return m ? Math.round(Number(m[1]) / 2 ** 20) : null;
 }
 
-export async function benchEmbeddedCrash(repo = process.env.TENANCY_BENCH_REPO ?? resolve(fileURLToPath(new URL('..', import.meta.url)))) {
+export async function benchEmbeddedCrash(
+  repo = process.env.TENANCY_BENCH_REPO ?? resolve(fileURLToPath(new URL('..', import.meta.url))),
+) {
   const tenants = Number(process.env.TENANCY_BENCH_EMBEDDED_TENANTS ?? 97);
   const killAfterMs = Number(process.env.TENANCY_BENCH_EMBEDDED_KILL_AFTER_MS ?? 8_000);
   console.error(`\n== embedded engine: ${tenants} tenants, SIGKILL ${killAfterMs} ms into provisioning (${repo})`);
@@ -84,19 +103,33 @@ export async function benchEmbeddedCrash(repo = process.env.TENANCY_BENCH_REPO ?
   const migrations = join(dataDir, 'app-migrations');
   await mkdir(migrations);
   await cp(join(repo, 'examples/app/migrations/0001_notes.sql'), join(migrations, '0001_notes.sql'));
-  await writeFile(join(migrations, '0002_seed.sql'), `insert into notes (title) select 'note ' || g from generate_series(1, 100) g;\n`);
+  await writeFile(
+    join(migrations, '0002_seed.sql'),
+    `insert into notes (title) select 'note ' || g from generate_series(1, 100) g;\n`,
+  );
   const out = { repo, tenants, dedicated: Math.ceil(tenants / 3), killAfterMs };
   try {
     let server = serve(repo, dataDir, migrations);
     let url = await server.url;
-    await api(url, 'POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'probe' }, spec: { name: 'probe', plan: 'pro' } });
-    for (let until = Date.now() + 60_000; (await phases(url)).active !== 1 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 200));
+    await api(url, 'POST', '/v1/tenants', {
+      apiVersion: 'tenancy/v1',
+      kind: 'Tenant',
+      metadata: { id: 'probe' },
+      spec: { name: 'probe', plan: 'pro' },
+    });
+    for (let until = Date.now() + 60_000; (await phases(url)).active !== 1 && Date.now() < until; )
+      await new Promise((r) => setTimeout(r, 200));
     let stop = probe(url, 'probe');
     await new Promise((r) => setTimeout(r, 3_000));
     out.idle = stop();
     stop = probe(url, 'probe');
     for (let i = 0; i < tenants; i++) {
-      await api(url, 'POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: `t${i}` }, spec: { name: `T${i}`, plan: 'pro', profile: i % 3 === 0 ? 'st-dedicated' : 'mt-standard' } });
+      await api(url, 'POST', '/v1/tenants', {
+        apiVersion: 'tenancy/v1',
+        kind: 'Tenant',
+        metadata: { id: `t${i}` },
+        spec: { name: `T${i}`, plan: 'pro', profile: i % 3 === 0 ? 'st-dedicated' : 'mt-standard' },
+      });
     }
     await new Promise((r) => setTimeout(r, killAfterMs));
     out.provisioning = { ...stop(), phasesAtKill: await phases(url) };
@@ -113,7 +146,13 @@ export async function benchEmbeddedCrash(repo = process.env.TENANCY_BENCH_REPO ?
       converged = (await phases(url)).active === tenants + 1;
       if (!converged) await new Promise((r) => setTimeout(r, 1_000));
     }
-    out.afterRestart = { ...stop(), converged, convergedMs: Math.round(performance.now() - restarted), phases: await phases(url), rssMiB: await rssMb(url) };
+    out.afterRestart = {
+      ...stop(),
+      converged,
+      convergedMs: Math.round(performance.now() - restarted),
+      phases: await phases(url),
+      rssMiB: await rssMb(url),
+    };
     server.child.kill('SIGTERM');
     await new Promise((r) => server.child.once('exit', r));
   } finally {

@@ -29,32 +29,61 @@ const DURATION = Number(process.env.TENANCY_BENCH_SECONDS ?? 10);
 const ACTOR = { id: 'system:bench', correlationId: null };
 
 async function api(url, method, path, body) {
-  const res = await fetch(url + path, { method, headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(url + path, {
+    method,
+    headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return res.json();
 }
-
 
 /** Write `n` events to the outbox, 100 per transaction, spread over 10 tenants. */
 async function writeEvents(db, n, tag) {
   for (let i = 0; i < n; i += 100) {
     await db.transaction().execute(async (trx) => {
-      for (let j = i; j < Math.min(n, i + 100); j++) await addEvent(trx, ACTOR, { type: 'bench.event', tenantId: `gov-${j % 10}`, payload: { tag, i: j, note: 'x'.repeat(64) } });
+      for (let j = i; j < Math.min(n, i + 100); j++)
+        await addEvent(trx, ACTOR, {
+          type: 'bench.event',
+          tenantId: `gov-${j % 10}`,
+          payload: { tag, i: j, note: 'x'.repeat(64) },
+        });
     });
   }
 }
 
 /** A sample CloudEvent body of the size the relay publishes. */
 function sampleMessage(i, prefix) {
-  const body = JSON.stringify({ specversion: '1.0', id: randomBytes(16).toString('hex'), source: '/tenancy/bench', type: 'tenancy.bench.event', subject: `gov-${i % 10}`, time: new Date().toISOString(), datacontenttype: 'application/json', data: { tag: 'bare', i, note: 'x'.repeat(64) }, sequence: String(i).padStart(16, '0') });
-  return { subject: `${prefix}.gov-${i % 10}`, id: `bare-${prefix}-${i}-${randomBytes(4).toString('hex')}`, data: Buffer.from(body), contentType: 'application/cloudevents+json' };
+  const body = JSON.stringify({
+    specversion: '1.0',
+    id: randomBytes(16).toString('hex'),
+    source: '/tenancy/bench',
+    type: 'tenancy.bench.event',
+    subject: `gov-${i % 10}`,
+    time: new Date().toISOString(),
+    datacontenttype: 'application/json',
+    data: { tag: 'bare', i, note: 'x'.repeat(64) },
+    sequence: String(i).padStart(16, '0'),
+  });
+  return {
+    subject: `${prefix}.gov-${i % 10}`,
+    id: `bare-${prefix}-${i}-${randomBytes(4).toString('hex')}`,
+    data: Buffer.from(body),
+    contentType: 'application/cloudevents+json',
+  };
 }
 
 /** Relay throughput on a backlog of `n` events, and the same messages published straight to the bus. */
 async function relayFigure(db, bus, subjectPrefix, n) {
   let received = 0;
-  const unsubscribe = bus.engine === 'memory' ? await bus.subscribe(`${subjectPrefix}.>`, () => void (received += 1)) : undefined;
-  const relay = new EventRelay(db, bus, { source: '/tenancy/bench', subjectPrefix, batchSize: 500, pollIntervalMs: 60_000 });
+  const unsubscribe =
+    bus.engine === 'memory' ? await bus.subscribe(`${subjectPrefix}.>`, () => void (received += 1)) : undefined;
+  const relay = new EventRelay(db, bus, {
+    source: '/tenancy/bench',
+    subjectPrefix,
+    batchSize: 500,
+    pollIntervalMs: 60_000,
+  });
   await writeEvents(db, n, subjectPrefix);
   let t = performance.now();
   const published = await relay.drain();
@@ -68,7 +97,14 @@ async function relayFigure(db, bus, subjectPrefix, n) {
   await unsubscribe?.();
   const perSec = Math.round(published / relaySeconds);
   const bare = Math.round(n / bareSeconds);
-  return { events: n, published, ...(bus.engine === 'memory' ? { received: receivedFromRelay } : {}), eventsPerSec: perSec, bareBusPublishPerSec: bare, ratioToBarePublish: +(perSec / bare).toFixed(3) };
+  return {
+    events: n,
+    published,
+    ...(bus.engine === 'memory' ? { received: receivedFromRelay } : {}),
+    eventsPerSec: perSec,
+    bareBusPublishPerSec: bare,
+    ratioToBarePublish: +(perSec / bare).toFixed(3),
+  };
 }
 
 /** A local receiver that answers 204 and counts. */
@@ -80,10 +116,11 @@ async function startReceiver() {
     req.on('end', () => {
       count += 1;
       res.writeHead(204).end();
-      for (const w of [...waiters]) if (count >= w.n) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve();
-      }
+      for (const w of [...waiters])
+        if (count >= w.n) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve();
+        }
     });
   });
   server.keepAliveTimeout = 10_000;
@@ -107,7 +144,11 @@ async function webhookFigure(plane, n, endpoints) {
   const receiver = await startReceiver();
   const ids = [];
   try {
-    for (let e = 0; e < endpoints; e++) ids.push((await api(plane.url, 'POST', '/v1/webhooks', { url: `${receiver.url}/${e}`, eventTypes: ['tenancy.bench.*'] })).id);
+    for (let e = 0; e < endpoints; e++)
+      ids.push(
+        (await api(plane.url, 'POST', '/v1/webhooks', { url: `${receiver.url}/${e}`, eventTypes: ['tenancy.bench.*'] }))
+          .id,
+      );
     const t = performance.now();
     await writeEvents(plane.database.db, Math.ceil(n / endpoints), `webhooks-${endpoints}`);
     const total = Math.ceil(n / endpoints) * endpoints;
@@ -122,7 +163,17 @@ async function webhookFigure(plane, n, endpoints) {
       Array.from({ length: endpoints }, async () => {
         while (next < total) {
           next += 1;
-          const r = await undiciRequest(receiver.url, { method: 'POST', body, headers: { 'content-type': 'application/json', 'webhook-id': 'x', 'webhook-timestamp': '1', 'webhook-signature': 'v1,x' }, dispatcher: agent });
+          const r = await undiciRequest(receiver.url, {
+            method: 'POST',
+            body,
+            headers: {
+              'content-type': 'application/json',
+              'webhook-id': 'x',
+              'webhook-timestamp': '1',
+              'webhook-signature': 'v1,x',
+            },
+            dispatcher: agent,
+          });
           await r.body.dump();
         }
       }),
@@ -131,7 +182,13 @@ async function webhookFigure(plane, n, endpoints) {
     await agent.close();
     const perSec = Math.round(total / seconds);
     const bare = Math.round((receiver.count - before) / bareSeconds);
-    return { endpoints, deliveries: total, deliveriesPerSec: perSec, [`bareHttpPostConcurrency${endpoints}PerSec`]: bare, ratioToBarePost: +(perSec / bare).toFixed(3) };
+    return {
+      endpoints,
+      deliveries: total,
+      deliveriesPerSec: perSec,
+      [`bareHttpPostConcurrency${endpoints}PerSec`]: bare,
+      ratioToBarePost: +(perSec / bare).toFixed(3),
+    };
   } finally {
     for (const id of ids) await api(plane.url, 'DELETE', `/v1/webhooks/${id}`);
     await receiver.close();
@@ -148,40 +205,93 @@ const policyBody = {
   rules: [
     { id: 'deny-large', kind: 'limit', effect: 'deny', when: 'request.amount > 10000.0' },
     { id: 'deny-tagged', kind: 'access', effect: 'deny', when: '"blocked" in request.tags' },
-    { id: 'allow-finance', kind: 'access', effect: 'allow', when: 'request.user.role == "finance" && request.action in ["view", "export"]' },
+    {
+      id: 'allow-finance',
+      kind: 'access',
+      effect: 'allow',
+      when: 'request.user.role == "finance" && request.action in ["view", "export"]',
+    },
   ],
-  samples: [{ name: 'ok', request: { action: 'export', amount: 5, user: { role: 'finance' }, tags: [] }, expect: 'allow' }],
+  samples: [
+    { name: 'ok', request: { action: 'export', amount: 5, user: { role: 'finance' }, tags: [] }, expect: 'allow' },
+  ],
 };
-const evalRequest = (i) => ({ action: i % 3 === 0 ? 'view' : 'export', amount: i % 20_000, user: { role: i % 2 ? 'finance' : 'intern' }, tags: i % 7 === 0 ? ['blocked'] : ['a'] });
+const evalRequest = (i) => ({
+  action: i % 3 === 0 ? 'view' : 'export',
+  amount: i % 20_000,
+  user: { role: i % 2 ? 'finance' : 'intern' },
+  tags: i % 7 === 0 ? ['blocked'] : ['a'],
+});
 
 async function commitBenchPolicy(url, tenant) {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
-  await api(url, 'POST', `/v1/tenants/${tenant}/policy-keys`, { id: 'bench', jwk: publicKey.export({ format: 'jwk' }) });
+  await api(url, 'POST', `/v1/tenants/${tenant}/policy-keys`, {
+    id: 'bench',
+    jwk: publicKey.export({ format: 'jwk' }),
+  });
   await api(url, 'POST', `/v1/tenants/${tenant}/policies`, signPolicy(policyBody, privateKey, 'bench'));
 }
 
 async function policyInProcessFigure(plane) {
-  await api(plane.url, 'POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'gov-policy' }, spec: { name: 'gov', plan: 'pro' } });
+  await api(plane.url, 'POST', '/v1/tenants', {
+    apiVersion: 'tenancy/v1',
+    kind: 'Tenant',
+    metadata: { id: 'gov-policy' },
+    spec: { name: 'gov', plan: 'pro' },
+  });
   await commitBenchPolicy(plane.url, 'gov-policy');
   const requests = Array.from({ length: 1000 }, (_, i) => evalRequest(i));
-  for (let i = 0; i < 2000; i++) await plane.policies.evaluate('gov-policy', { domainId: 'billing', usecaseId: 'export', request: requests[i % 1000] });
+  for (let i = 0; i < 2000; i++)
+    await plane.policies.evaluate('gov-policy', {
+      domainId: 'billing',
+      usecaseId: 'export',
+      request: requests[i % 1000],
+    });
   let t = performance.now();
-  for (let i = 0; i < EVALS; i++) await plane.policies.evaluate('gov-policy', { domainId: 'billing', usecaseId: 'export', request: requests[i % 1000], key: `k${i % 1000}` });
+  for (let i = 0; i < EVALS; i++)
+    await plane.policies.evaluate('gov-policy', {
+      domainId: 'billing',
+      usecaseId: 'export',
+      request: requests[i % 1000],
+      key: `k${i % 1000}`,
+    });
   const perSec = EVALS / ((performance.now() - t) / 1000);
   // The synchronous fast path (cache hits only), as an embedded caller would use it.
   t = performance.now();
-  for (let i = 0; i < EVALS; i++) plane.policies.tryEvaluate('gov-policy', { domainId: 'billing', usecaseId: 'export', request: requests[i % 1000], key: `k${i % 1000}` }) ?? (await plane.policies.evaluate('gov-policy', { domainId: 'billing', usecaseId: 'export', request: requests[i % 1000] }));
+  for (let i = 0; i < EVALS; i++)
+    plane.policies.tryEvaluate('gov-policy', {
+      domainId: 'billing',
+      usecaseId: 'export',
+      request: requests[i % 1000],
+      key: `k${i % 1000}`,
+    }) ??
+      (await plane.policies.evaluate('gov-policy', {
+        domainId: 'billing',
+        usecaseId: 'export',
+        request: requests[i % 1000],
+      }));
   const syncPerSec = EVALS / ((performance.now() - t) / 1000);
   const compiled = compileRules(policyBody);
   t = performance.now();
   for (let i = 0; i < EVALS; i++) compiled.decide(requests[i % 1000]);
   const bare = EVALS / ((performance.now() - t) / 1000);
-  return { evaluations: EVALS, evalsPerSec: Math.round(perSec), syncFastPathPerSec: Math.round(syncPerSec), bareCompiledCelPerSec: Math.round(bare), ratioToBareCel: +(perSec / bare).toFixed(3), syncRatioToBareCel: +(syncPerSec / bare).toFixed(3) };
+  return {
+    evaluations: EVALS,
+    evalsPerSec: Math.round(perSec),
+    syncFastPathPerSec: Math.round(syncPerSec),
+    bareCompiledCelPerSec: Math.round(bare),
+    ratioToBareCel: +(perSec / bare).toFixed(3),
+    syncRatioToBareCel: +(syncPerSec / bare).toFixed(3),
+  };
 }
 
 function startServer(mode, env) {
   return new Promise((resolve, reject) => {
-    const child = fork(fileURLToPath(new URL('./server.js', import.meta.url)), [mode, ...(env?.databaseUrl ? [env.databaseUrl] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(
+      fileURLToPath(new URL('./server.js', import.meta.url)),
+      [mode, ...(env?.databaseUrl ? [env.databaseUrl] : [])],
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    );
     child.once('message', (m) => resolve({ url: m.url, child }));
     child.once('exit', (code) => reject(new Error(`bench server exited ${code}`)));
   });
@@ -195,39 +305,84 @@ async function stopServer(server) {
 
 function load(url, body, headers = {}) {
   return new Promise((resolve, reject) => {
-    autocannon({ url, method: 'POST', connections: 50, duration: DURATION, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) }, (err, r) => {
-      if (err) return reject(err);
-      resolve({ reqPerSec: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors });
-    });
+    autocannon(
+      {
+        url,
+        method: 'POST',
+        connections: 50,
+        duration: DURATION,
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      },
+      (err, r) => {
+        if (err) return reject(err);
+        resolve({
+          reqPerSec: Math.round(r.requests.average),
+          p50Ms: r.latency.p50,
+          p99Ms: r.latency.p99,
+          non2xx: r.non2xx,
+          errors: r.errors,
+        });
+      },
+    );
   });
 }
 
 async function policyHttpFigure(databaseUrl, bareResult) {
   const server = await startServer('plane', { databaseUrl });
   try {
-    await api(server.url, 'POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'gov-http' }, spec: { name: 'gov', plan: 'pro' } });
+    await api(server.url, 'POST', '/v1/tenants', {
+      apiVersion: 'tenancy/v1',
+      kind: 'Tenant',
+      metadata: { id: 'gov-http' },
+      spec: { name: 'gov', plan: 'pro' },
+    });
     await new Promise((r) => setTimeout(r, 500));
     await commitBenchPolicy(server.url, 'gov-http');
     const body = { domainId: 'billing', usecaseId: 'export', request: evalRequest(1), key: 'user-1' };
     const check = await api(server.url, 'POST', '/v1/tenants/gov-http/policies/evaluate', body);
     if (check.decision !== 'allow') throw new Error(`unexpected decision ${JSON.stringify(check)}`);
     const evaluated = await load(`${server.url}/v1/tenants/gov-http/policies/evaluate`, body, auth);
-    return { ...evaluated, bareFastifyPostReqPerSec: bareResult.reqPerSec, ratioToBarePost: +(evaluated.reqPerSec / bareResult.reqPerSec).toFixed(3), addedP99Ms: +(evaluated.p99Ms - bareResult.p99Ms).toFixed(2) };
+    return {
+      ...evaluated,
+      bareFastifyPostReqPerSec: bareResult.reqPerSec,
+      ratioToBarePost: +(evaluated.reqPerSec / bareResult.reqPerSec).toFixed(3),
+      addedP99Ms: +(evaluated.p99Ms - bareResult.p99Ms).toFixed(2),
+    };
   } finally {
     await stopServer(server);
   }
 }
 
 /** The governance figures on one engine (PGlite when `pgUrl` is undefined). */
-export async function benchGovernance(engine, pgUrl, natsUrl = process.env.TENANCY_BENCH_NATS_URL ?? process.env.TENANCY_TEST_NATS_URL) {
+export async function benchGovernance(
+  engine,
+  pgUrl,
+  natsUrl = process.env.TENANCY_BENCH_NATS_URL ?? process.env.TENANCY_TEST_NATS_URL,
+) {
   console.error(`\n== governance on ${engine}`);
   const dataDir = mkdtempSync(join(os.tmpdir(), 'tenancy-bench-gov-'));
   const store = engine === 'postgres' ? await freshPgDatabase(pgUrl) : undefined;
-  const env = { TENANCY_ADMIN_TOKEN: TOKEN, TENANCY_LOG_LEVEL: 'silent', TENANCY_WEBHOOK_ALLOW_PRIVATE: 'true', ...(store ? { TENANCY_DATABASE_URL: store.url } : {}) };
-  const plane = await startControlPlane(loadConfig({ dataDir, port: '0' }, env), { listen: true, relayPollIntervalMs: 20, webhookPollIntervalMs: 50 });
+  const env = {
+    TENANCY_ADMIN_TOKEN: TOKEN,
+    TENANCY_LOG_LEVEL: 'silent',
+    TENANCY_WEBHOOK_ALLOW_PRIVATE: 'true',
+    ...(store ? { TENANCY_DATABASE_URL: store.url } : {}),
+  };
+  const plane = await startControlPlane(loadConfig({ dataDir, port: '0' }, env), {
+    listen: true,
+    relayPollIntervalMs: 20,
+    webhookPollIntervalMs: 50,
+  });
   const out = { engine };
   try {
-    for (let i = 0; i < 10; i++) await api(plane.url, 'POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: `gov-${i}` }, spec: { name: `gov ${i}`, plan: 'pro' } });
+    for (let i = 0; i < 10; i++)
+      await api(plane.url, 'POST', '/v1/tenants', {
+        apiVersion: 'tenancy/v1',
+        kind: 'Tenant',
+        metadata: { id: `gov-${i}` },
+        spec: { name: `gov ${i}`, plan: 'pro' },
+      });
     await plane.controller.idle();
     // The plane's own relay is stopped while the relay figures run on their own relays.
     await plane.relay.drain();
@@ -238,7 +393,11 @@ export async function benchGovernance(engine, pgUrl, natsUrl = process.env.TENAN
     await memoryBus.close();
     if (natsUrl) {
       console.error('outbox relay -> NATS JetStream...');
-      const natsBus = await connectEventBus({ natsUrl, stream: 'tenancy-bench-events', subjectPrefix: 'tenancy.bench' });
+      const natsBus = await connectEventBus({
+        natsUrl,
+        stream: 'tenancy-bench-events',
+        subjectPrefix: 'tenancy.bench',
+      });
       out.relayNats = await relayFigure(plane.database.db, natsBus, 'tenancy.bench', EVENTS);
       await natsBus.close();
     } else {
@@ -246,7 +405,11 @@ export async function benchGovernance(engine, pgUrl, natsUrl = process.env.TENAN
     }
     plane.relay.start();
     console.error('webhook deliveries to a local receiver...');
-    out.webhooks = { note: 'end to end: outbox write -> relay -> fan-out -> signed POST -> 2xx recorded', oneEndpoint: await webhookFigure(plane, Math.round(DELIVERIES / 4), 1), eightEndpoints: await webhookFigure(plane, DELIVERIES, 8) };
+    out.webhooks = {
+      note: 'end to end: outbox write -> relay -> fan-out -> signed POST -> 2xx recorded',
+      oneEndpoint: await webhookFigure(plane, Math.round(DELIVERIES / 4), 1),
+      eightEndpoints: await webhookFigure(plane, DELIVERIES, 8),
+    };
     console.error('policy evaluations in-process...');
     out.policyInProcess = await policyInProcessFigure(plane);
   } finally {
@@ -257,7 +420,12 @@ export async function benchGovernance(engine, pgUrl, natsUrl = process.env.TENAN
   const bare = await startServer('bare');
   let bareResult;
   try {
-    bareResult = await load(`${bare.url}/bare`, { domainId: 'billing', usecaseId: 'export', request: evalRequest(1), key: 'user-1' });
+    bareResult = await load(`${bare.url}/bare`, {
+      domainId: 'billing',
+      usecaseId: 'export',
+      request: evalRequest(1),
+      key: 'user-1',
+    });
   } finally {
     await stopServer(bare);
   }
@@ -272,7 +440,17 @@ export async function benchGovernance(engine, pgUrl, natsUrl = process.env.TENAN
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const pgUrl = process.env.TENANCY_BENCH_DATABASE_URL ?? process.env.TENANCY_TEST_DATABASE_URL;
-  const results = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, loadAverage: os.loadavg().map((l) => +l.toFixed(2)) }, governance: [await benchGovernance('pglite')] };
+  const results = {
+    startedAt: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      loadAverage: os.loadavg().map((l) => +l.toFixed(2)),
+    },
+    governance: [await benchGovernance('pglite')],
+  };
   if (pgUrl) results.governance.push(await benchGovernance('postgres', pgUrl));
   console.log(JSON.stringify(results, null, 2));
 }

@@ -23,12 +23,21 @@ const stats = (ms) => {
 };
 
 async function api(url, method, path, body) {
-  const res = await fetch(url + path, { method, headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(url + path, {
+    method,
+    headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return res.json();
 }
 
-const manifest = (id, profile = 'mt-standard') => ({ apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id }, spec: { name: id, plan: 'pro', profile } });
+const manifest = (id, profile = 'mt-standard') => ({
+  apiVersion: 'tenancy/v1',
+  kind: 'Tenant',
+  metadata: { id },
+  spec: { name: id, plan: 'pro', profile },
+});
 
 async function waitActive(plane, id) {
   for (;;) {
@@ -46,27 +55,40 @@ async function waitJob(url, id) {
   }
 }
 
-
 /** Run the isolation figures on one engine. */
 export async function benchIsolation(engine, pgUrl) {
   const dataDir = mkdtempSync(join(os.tmpdir(), 'tenancy-bench-iso-'));
   const migrations = join(dataDir, 'migrations');
   const prefix = `b${randomBytes(3).toString('hex')}_`;
   const cleanup = [];
-  const env = { TENANCY_ADMIN_TOKEN: TOKEN, TENANCY_LOG_LEVEL: 'silent', TENANCY_APP_MIGRATIONS: migrations, TENANCY_CONTROLLER_CONCURRENCY: '4' };
+  const env = {
+    TENANCY_ADMIN_TOKEN: TOKEN,
+    TENANCY_LOG_LEVEL: 'silent',
+    TENANCY_APP_MIGRATIONS: migrations,
+    TENANCY_CONTROLLER_CONCURRENCY: '4',
+  };
   const { mkdirSync } = await import('node:fs');
   mkdirSync(migrations);
-  copyFileSync(new URL('../examples/app/migrations/0001_notes.sql', import.meta.url), join(migrations, '0001_notes.sql'));
+  copyFileSync(
+    new URL('../examples/app/migrations/0001_notes.sql', import.meta.url),
+    join(migrations, '0001_notes.sql'),
+  );
   if (engine === 'postgres') {
     const store = await freshPgDatabase(pgUrl);
     const warehouse = await freshPgDatabase(pgUrl);
-    Object.assign(env, { TENANCY_DATABASE_URL: store.url, TENANCY_WAREHOUSE_URL: warehouse.url, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix });
+    Object.assign(env, {
+      TENANCY_DATABASE_URL: store.url,
+      TENANCY_WAREHOUSE_URL: warehouse.url,
+      TENANCY_WAREHOUSE_ROLE_PREFIX: prefix,
+    });
     cleanup.push(store.drop, async () => {
       const admin = new pg.Client({ connectionString: pgUrl });
       await admin.connect();
-      for (const d of (await admin.query(`select datname from pg_database where datname like '${prefix}%'`)).rows) await admin.query(`drop database if exists "${d.datname}" with (force)`);
+      for (const d of (await admin.query(`select datname from pg_database where datname like '${prefix}%'`)).rows)
+        await admin.query(`drop database if exists "${d.datname}" with (force)`);
       await warehouse.drop();
-      for (const r of (await admin.query(`select rolname from pg_roles where rolname like '${prefix}%'`)).rows) await admin.query(`drop role if exists "${r.rolname}"`);
+      for (const r of (await admin.query(`select rolname from pg_roles where rolname like '${prefix}%'`)).rows)
+        await admin.query(`drop role if exists "${r.rolname}"`);
       await admin.end();
     });
   }
@@ -94,7 +116,9 @@ export async function benchIsolation(engine, pgUrl) {
       dedicated.push(performance.now() - t);
     }
     out.createToActive = { bareCreate: stats(post), shared: stats(shared), dedicated: stats(dedicated) };
-    out.createToActive.sharedP50OverBareCreate = +(out.createToActive.shared.p50Ms / out.createToActive.bareCreate.p50Ms).toFixed(1);
+    out.createToActive.sharedP50OverBareCreate = +(
+      out.createToActive.shared.p50Ms / out.createToActive.bareCreate.p50Ms
+    ).toFixed(1);
 
     // N shared tenants end to end, created back to back.
     let t = performance.now();
@@ -110,10 +134,17 @@ export async function benchIsolation(engine, pgUrl) {
     for (const id of ids) plane.controller.enqueue(id);
     await plane.controller.idle();
     const passMs = performance.now() - t;
-    out.noopReconcile = { tenants: ids.length, totalMs: Math.round(passMs), perTenantMs: +(passMs / ids.length).toFixed(3) };
+    out.noopReconcile = {
+      tenants: ids.length,
+      totalMs: Math.round(passMs),
+      perTenantMs: +(passMs / ids.length).toFixed(3),
+    };
 
     // One new migration across every tenant, then a no-op run.
-    writeFileSync(join(migrations, '0002_note_tags.sql'), "alter table notes add column tags text[] not null default '{}';\n");
+    writeFileSync(
+      join(migrations, '0002_note_tags.sql'),
+      "alter table notes add column tags text[] not null default '{}';\n",
+    );
     t = performance.now();
     const real = await waitJob(url, (await api(url, 'POST', '/v1/migrations', { concurrency: 4 })).id);
     const realMs = performance.now() - t;
@@ -122,7 +153,11 @@ export async function benchIsolation(engine, pgUrl) {
     const noopMs = performance.now() - t;
     out.migrate = {
       tenants: real.progress.total,
-      newMigration: { state: real.state, totalMs: Math.round(realMs), perTenantMs: +(realMs / real.progress.total).toFixed(2) },
+      newMigration: {
+        state: real.state,
+        totalMs: Math.round(realMs),
+        perTenantMs: +(realMs / real.progress.total).toFixed(2),
+      },
       noop: { state: noop.state, totalMs: Math.round(noopMs), perTenantMs: +(noopMs / noop.progress.total).toFixed(3) },
     };
     out.migrate.noopOverNewMigration = +(noopMs / realMs).toFixed(4);
@@ -133,7 +168,11 @@ export async function benchIsolation(engine, pgUrl) {
     await waitActive(plane, 'mover');
     const { isolationContext } = await import('../dist/isolation/index.js');
     const ctx = isolationContext('mover', (await plane.registry.get('mover')).spec, 'mt-standard');
-    await plane.resources.databases.withTenant(ctx, (s) => s.query(`insert into notes (title, body) select 'note ' || g, repeat('x', 100) from generate_series(1, ${rowsToMove}) g`));
+    await plane.resources.databases.withTenant(ctx, (s) =>
+      s.query(
+        `insert into notes (title, body) select 'note ' || g, repeat('x', 100) from generate_series(1, ${rowsToMove}) g`,
+      ),
+    );
     t = performance.now();
     await api(url, 'PATCH', '/v1/tenants/mover', { spec: { profile: 'st-dedicated' } });
     for (;;) {
@@ -143,7 +182,15 @@ export async function benchIsolation(engine, pgUrl) {
     }
     const moveMs = performance.now() - t;
     const job = (await api(url, 'GET', '/v1/jobs?tenant=mover&kind=move')).items[0];
-    out.move = { rows: rowsToMove, from: 'mt-standard', to: 'st-dedicated', totalMs: Math.round(moveMs), fenceMs: job.result.fenceMs, verified: job.result.verified, rowsPerSec: Math.round((rowsToMove / moveMs) * 1000) };
+    out.move = {
+      rows: rowsToMove,
+      from: 'mt-standard',
+      to: 'st-dedicated',
+      totalMs: Math.round(moveMs),
+      fenceMs: job.result.fenceMs,
+      verified: job.result.verified,
+      rowsPerSec: Math.round((rowsToMove / moveMs) * 1000),
+    };
   } finally {
     await plane.close();
     for (const c of cleanup) await c().catch(() => undefined);
@@ -154,7 +201,11 @@ export async function benchIsolation(engine, pgUrl) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const pgUrl = process.env.TENANCY_BENCH_DATABASE_URL ?? process.env.TENANCY_TEST_DATABASE_URL;
-  const results = { startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version }, isolation: [] };
+  const results = {
+    startedAt: new Date().toISOString(),
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version },
+    isolation: [],
+  };
   results.isolation.push(await benchIsolation('pglite'));
   if (pgUrl) results.isolation.push(await benchIsolation('postgres', pgUrl));
   console.log(JSON.stringify(results, null, 2));

@@ -33,7 +33,9 @@ const ONLY_EMBEDDED = process.env.TENANCY_BENCH_ONLY === 'embedded';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
-    const child = fork(new URL('./server.js', import.meta.url), [mode, ...(databaseUrl ? [databaseUrl] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(new URL('./server.js', import.meta.url), [mode, ...(databaseUrl ? [databaseUrl] : [])], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     child.once('message', (m) => resolve({ url: m.url, child }));
     child.once('exit', (code) => reject(new Error(`bench server exited ${code}`)));
   });
@@ -49,23 +51,43 @@ function load(url, headers = {}) {
   return new Promise((resolve, reject) => {
     autocannon({ url, connections: 50, duration: DURATION, headers }, (err, r) => {
       if (err) return reject(err);
-      resolve({ reqPerSec: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors });
+      resolve({
+        reqPerSec: Math.round(r.requests.average),
+        p50Ms: r.latency.p50,
+        p99Ms: r.latency.p99,
+        non2xx: r.non2xx,
+        errors: r.errors,
+      });
     });
   });
 }
 
 async function timeRequests(n, fn) {
   const ms = await timeSequential(n, fn);
-  return { n, p50Ms: +pct(ms, 50).toFixed(3), p99Ms: +pct(ms, 99).toFixed(3), perSec: Math.round((n / ms.reduce((a, b) => a + b, 0)) * 1000) };
+  return {
+    n,
+    p50Ms: +pct(ms, 50).toFixed(3),
+    p99Ms: +pct(ms, 99).toFixed(3),
+    perSec: Math.round((n / ms.reduce((a, b) => a + b, 0)) * 1000),
+  };
 }
 
 async function api(url, method, path, body) {
-  const res = await fetch(url + path, { method, headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(url + path, {
+    method,
+    headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return res.json();
 }
 
-const manifest = (id, i) => ({ apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id, labels: { tier: ['gold', 'silver', 'bronze'][i % 3] } }, spec: { name: `Tenant ${id}`, plan: ['free', 'starter', 'pro', 'enterprise'][i % 4] } });
+const manifest = (id, i) => ({
+  apiVersion: 'tenancy/v1',
+  kind: 'Tenant',
+  metadata: { id, labels: { tier: ['gold', 'silver', 'bronze'][i % 3] } },
+  spec: { name: `Tenant ${id}`, plan: ['free', 'starter', 'pro', 'enterprise'][i % 4] },
+});
 
 async function benchEngine(engine, databaseUrl, bare) {
   console.error(`\n== ${engine}`);
@@ -77,14 +99,23 @@ async function benchEngine(engine, databaseUrl, bare) {
     await new Promise((r) => setTimeout(r, 300));
     console.error('GET /v1/tenants/{id} under load...');
     const get = await load(`${url}/v1/tenants/bench-0`, auth);
-    out.getTenant = { ...get, bareReqPerSec: bare.reqPerSec, ratioToBare: +(get.reqPerSec / bare.reqPerSec).toFixed(3), addedP99Ms: +(get.p99Ms - bare.p99Ms).toFixed(2) };
+    out.getTenant = {
+      ...get,
+      bareReqPerSec: bare.reqPerSec,
+      ratioToBare: +(get.reqPerSec / bare.reqPerSec).toFixed(3),
+      addedP99Ms: +(get.p99Ms - bare.p99Ms).toFixed(2),
+    };
     if (ONLY_GET) return out;
 
     console.error('secret reads through the API...');
     await api(url, 'PUT', '/v1/tenants/bench-0/secrets/db-password', { value: 'x'.repeat(64) });
     const secretRead = await timeRequests(500, () => api(url, 'GET', '/v1/tenants/bench-0/secrets/db-password'));
     const tenantRead = await timeRequests(500, () => api(url, 'GET', '/v1/tenants/bench-0'));
-    out.secretRead = { ...secretRead, baselineGetTenantP50Ms: tenantRead.p50Ms, baselineGetTenantP99Ms: tenantRead.p99Ms };
+    out.secretRead = {
+      ...secretRead,
+      baselineGetTenantP50Ms: tenantRead.p50Ms,
+      baselineGetTenantP99Ms: tenantRead.p99Ms,
+    };
 
     console.error('POST /v1/tenants...');
     out.createTenant = await timeRequests(500, (i) => api(url, 'POST', '/v1/tenants', manifest(`create-${i}`, i)));
@@ -92,7 +123,9 @@ async function benchEngine(engine, databaseUrl, bare) {
     console.error('seeding 10,000 tenants through /v1/apply...');
     const seedStart = performance.now();
     for (let b = 0; b < 10; b++) {
-      const items = Array.from({ length: 1000 }, (_, j) => ({ manifest: manifest(`seed-${String(b * 1000 + j).padStart(5, '0')}`, j) }));
+      const items = Array.from({ length: 1000 }, (_, j) => ({
+        manifest: manifest(`seed-${String(b * 1000 + j).padStart(5, '0')}`, j),
+      }));
       await api(url, 'POST', '/v1/apply', { items });
     }
     out.applySeed = { tenants: 10_000, bundles: 10, seconds: +((performance.now() - seedStart) / 1000).toFixed(2) };
@@ -104,12 +137,19 @@ async function benchEngine(engine, databaseUrl, bare) {
       const page = await api(url, 'GET', `/v1/tenants?limit=50${cursor ? `&cursor=${cursor}` : ''}`);
       cursor = page.next;
     });
-    out.listFiltered = await timeRequests(200, () => api(url, 'GET', '/v1/tenants?plan=pro&labelSelector=tier%3Dgold&limit=50'));
+    out.listFiltered = await timeRequests(200, () =>
+      api(url, 'GET', '/v1/tenants?plan=pro&labelSelector=tier%3Dgold&limit=50'),
+    );
 
     console.error('audit verify...');
     const verify = await timeRequests(3, () => api(url, 'GET', '/v1/audit/verify'));
     const v = await api(url, 'GET', '/v1/audit/verify');
-    out.auditVerify = { records: v.records, ok: v.ok, p50Ms: verify.p50Ms, recordsPerSec: Math.round(v.records / (verify.p50Ms / 1000)) };
+    out.auditVerify = {
+      records: v.records,
+      ok: v.ok,
+      p50Ms: verify.p50Ms,
+      recordsPerSec: Math.round(v.records / (verify.p50Ms / 1000)),
+    };
   } finally {
     await stop(server);
   }
@@ -129,20 +169,45 @@ async function benchAuditAppend(engine, databaseUrl) {
   const audit = new AuditLog(database.db, keys);
   // Anchoring as the control plane does it (file + object store under the bench dir), where the build has it.
   const anchoring = typeof audit.startAnchoring === 'function';
-  if (anchoring) await audit.startAnchoring({ stores: ledger.auditAnchorStores({ dataDir: dir, objects: new FsObjectStore(`${dir}/objects`), instance: 'bench' }) });
+  if (anchoring)
+    await audit.startAnchoring({
+      stores: ledger.auditAnchorStores({
+        dataDir: dir,
+        objects: new FsObjectStore(`${dir}/objects`),
+        instance: 'bench',
+      }),
+    });
   const actor = { id: 'apikey:bench', correlationId: 'bench' };
   const n = 5000;
   const t = performance.now();
   for (let i = 0; i < n; i++) {
-    await database.db.transaction().execute((trx) => audit.append(trx, actor, { action: 'tenant.update', target: `tenant/t${i % 100}`, tenantId: `t${i % 100}`, outcome: 'success', details: { generation: i } }));
+    await database.db.transaction().execute((trx) =>
+      audit.append(trx, actor, {
+        action: 'tenant.update',
+        target: `tenant/t${i % 100}`,
+        tenantId: `t${i % 100}`,
+        outcome: 'success',
+        details: { generation: i },
+      }),
+    );
   }
   const seconds = (performance.now() - t) / 1000;
   if (anchoring) await audit.close();
   // Baseline in the same run: the same transactions writing a plain row without the chain.
-  await database.db.schema.createTable('bench_plain').ifNotExists().addColumn('id', 'serial', (c) => c.primaryKey()).addColumn('details', 'jsonb').execute();
+  await database.db.schema
+    .createTable('bench_plain')
+    .ifNotExists()
+    .addColumn('id', 'serial', (c) => c.primaryKey())
+    .addColumn('details', 'jsonb')
+    .execute();
   const tb = performance.now();
   for (let i = 0; i < n; i++) {
-    await database.db.transaction().execute((trx) => trx.insertInto('bench_plain').values({ details: JSON.stringify({ generation: i }) }).execute());
+    await database.db.transaction().execute((trx) =>
+      trx
+        .insertInto('bench_plain')
+        .values({ details: JSON.stringify({ generation: i }) })
+        .execute(),
+    );
   }
   const baseSeconds = (performance.now() - tb) / 1000;
   const vt = performance.now();
@@ -153,7 +218,7 @@ async function benchAuditAppend(engine, databaseUrl) {
     engine,
     appendsPerSec: Math.round(n / seconds),
     plainInsertTxPerSec: Math.round(n / baseSeconds),
-    ratioToPlainInsert: +((n / seconds) / (n / baseSeconds)).toFixed(3),
+    ratioToPlainInsert: +(n / seconds / (n / baseSeconds)).toFixed(3),
     verify: { records: result.records, ok: result.ok, recordsPerSec: Math.round(result.records / verifySeconds) },
     anchors: anchoring ? (result.anchors ?? []).map((a) => a.count) : 'n/a',
   };
@@ -173,7 +238,10 @@ async function benchKeys(engine, databaseUrl) {
   await new TenantRegistry(database.db, audit).create(actor, manifest('keys-bench', 0));
   const ring = await LocalKeyRing.open(database.db, rootKeyFrom(rb(32)));
   const out = { engine };
-  for (const [label, size, n] of [['1KiB', 1024, 20000], ['1MiB', 1024 * 1024, 200]]) {
+  for (const [label, size, n] of [
+    ['1KiB', 1024, 20000],
+    ['1MiB', 1024 * 1024, 200],
+  ]) {
     const value = rb(size);
     await ring.encrypt('keys-bench', 'object', value);
     let t = performance.now();
@@ -192,7 +260,13 @@ async function benchKeys(engine, databaseUrl) {
       c.getAuthTag();
     }
     const raw = n / ((performance.now() - t) / 1000);
-    out[label] = { encryptPerSec: Math.round(enc), decryptPerSec: Math.round(dec), encryptMiBPerSec: +((enc * size) / 2 ** 20).toFixed(1), rawAesGcmPerSec: Math.round(raw), encryptRatioToRawAesGcm: +(enc / raw).toFixed(3) };
+    out[label] = {
+      encryptPerSec: Math.round(enc),
+      decryptPerSec: Math.round(dec),
+      encryptMiBPerSec: +((enc * size) / 2 ** 20).toFixed(1),
+      rawAesGcmPerSec: Math.round(raw),
+      encryptRatioToRawAesGcm: +(enc / raw).toFixed(3),
+    };
   }
   const secrets = new SecretStore(database.db, ring, audit);
   for (let i = 0; i < 1000; i++) await secrets.put(actor, 'keys-bench', `s-${i}`, `value-${i}`, null);
@@ -204,8 +278,20 @@ async function benchKeys(engine, databaseUrl) {
   return out;
 }
 
-
-const results = { keys: [], governance: [], startedAt: new Date().toISOString(), machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version }, durationSeconds: DURATION, engines: [], audit: [] };
+const results = {
+  keys: [],
+  governance: [],
+  startedAt: new Date().toISOString(),
+  machine: {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    node: process.version,
+  },
+  durationSeconds: DURATION,
+  engines: [],
+  audit: [],
+};
 if (ONLY_SDK) {
   results.sdk = await benchSdk();
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
@@ -218,7 +304,10 @@ if (ONLY_SDK) {
 if (ONLY_EMBEDDED) {
   results.embedded = await benchEmbeddedCrash();
   mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  writeFileSync(new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}-embedded.json`, import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+  writeFileSync(
+    new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}-embedded.json`, import.meta.url),
+    `${JSON.stringify(results, null, 2)}\n`,
+  );
   console.log(JSON.stringify(results.embedded, null, 2));
   process.exit(0);
 }

@@ -12,7 +12,11 @@ const closers = [];
 if (config.mode !== 'bare-only') {
   const sdk = await import('../dist/sdk/index.js');
   for (const scope of config.scopes) {
-    const tenancy = await sdk.createTenancy({ controlPlane: { url: config.planeUrl, token: config.appToken }, limits: scope.limits, logging: { level: 'warn' } });
+    const tenancy = await sdk.createTenancy({
+      controlPlane: { url: config.planeUrl, token: config.appToken },
+      limits: scope.limits,
+      logging: { level: 'warn' },
+    });
     await tenancy.start();
     closers.push(() => tenancy.close());
     app.register(async (s) => {
@@ -37,7 +41,9 @@ process.on('message', async (m) => {
     // resets the rate): one more full GC 6 s after those does, in both apps alike.
     await new Promise((r) => setTimeout(r, 6_000));
     global.gc?.();
-    const spaces = Object.fromEntries(v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, +(sp.space_size / 2 ** 20).toFixed(1)]));
+    const spaces = Object.fromEntries(
+      v8.getHeapSpaceStatistics().map((sp) => [sp.space_name, +(sp.space_size / 2 ** 20).toFixed(1)]),
+    );
     process.send({ type: 'memory', usage: process.memoryUsage(), spaces });
   }
   if (m.type === 'stop') {

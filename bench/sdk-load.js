@@ -5,9 +5,19 @@ import autocannon from 'autocannon';
 
 const { url, token, rate, connections, seconds } = JSON.parse(process.argv[2]);
 process.once('message', () => {
-  autocannon({ url, connections, duration: seconds, overallRate: rate, headers: { authorization: `Bearer ${token}` } }, (err, r) => {
-    if (err) throw err;
-    process.send({ type: 'done', total: r.requests.total, non2xx: r.non2xx, statusCodes: r.statusCodeStats, reqPerSec: r.requests.average, errors: r.errors });
-  });
+  autocannon(
+    { url, connections, duration: seconds, overallRate: rate, headers: { authorization: `Bearer ${token}` } },
+    (err, r) => {
+      if (err) throw err;
+      process.send({
+        type: 'done',
+        total: r.requests.total,
+        non2xx: r.non2xx,
+        statusCodes: r.statusCodeStats,
+        reqPerSec: r.requests.average,
+        errors: r.errors,
+      });
+    },
+  );
 });
 process.send({ type: 'ready' });

@@ -39,16 +39,33 @@ const stats = (ms) => {
 const MiB = (b) => +(b / 2 ** 20).toFixed(1);
 
 async function api(url, method, path, body) {
-  const res = await fetch(url + path, { method, headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : undefined });
+  const res = await fetch(url + path, {
+    method,
+    headers: { ...auth, ...(body ? { 'content-type': 'application/json' } : {}) },
+    body: body ? JSON.stringify(body) : undefined,
+  });
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return res.json();
 }
 
-const manifest = (id, plan = 'enterprise', quotas = {}) => ({ apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id }, spec: { name: id, plan, quotas } });
+const manifest = (id, plan = 'enterprise', quotas = {}) => ({
+  apiVersion: 'tenancy/v1',
+  kind: 'Tenant',
+  metadata: { id },
+  spec: { name: id, plan, quotas },
+});
 
 function startApp(config) {
   return new Promise((resolve, reject) => {
-    const child = fork(new URL('./sdk-app.js', import.meta.url), [JSON.stringify(config)], { execArgv: ['--expose-gc', ...(process.env.TENANCY_BENCH_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TENANCY_BENCH_PROF_DIR}`] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(new URL('./sdk-app.js', import.meta.url), [JSON.stringify(config)], {
+      execArgv: [
+        '--expose-gc',
+        ...(process.env.TENANCY_BENCH_PROF_DIR
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.TENANCY_BENCH_PROF_DIR}`]
+          : []),
+      ],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     child.once('message', (m) => resolve({ url: m.url, child }));
     child.once('exit', (code) => reject(new Error(`bench app exited ${code}`)));
   });
@@ -86,12 +103,30 @@ function cpuMs(app) {
 function load(app, path, token, seconds) {
   return new Promise((resolve, reject) => {
     const before = cpuMs(app);
-    autocannon({ url: `${app.url}${path}`, connections: 50, duration: seconds, headers: token ? { authorization: `Bearer ${token}` } : {} }, (err, r) => {
-      if (err) return reject(err);
-      const after = cpuMs(app);
-      const cpuUsPerRequest = before !== undefined && after !== undefined && r.requests.total > 0 ? +(((after - before) * 1000) / r.requests.total).toFixed(1) : undefined;
-      resolve({ reqPerSec: Math.round(r.requests.average), p50Ms: r.latency.p50, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors, cpuUsPerRequest });
-    });
+    autocannon(
+      {
+        url: `${app.url}${path}`,
+        connections: 50,
+        duration: seconds,
+        headers: token ? { authorization: `Bearer ${token}` } : {},
+      },
+      (err, r) => {
+        if (err) return reject(err);
+        const after = cpuMs(app);
+        const cpuUsPerRequest =
+          before !== undefined && after !== undefined && r.requests.total > 0
+            ? +(((after - before) * 1000) / r.requests.total).toFixed(1)
+            : undefined;
+        resolve({
+          reqPerSec: Math.round(r.requests.average),
+          p50Ms: r.latency.p50,
+          p99Ms: r.latency.p99,
+          non2xx: r.non2xx,
+          errors: r.errors,
+          cpuUsPerRequest,
+        });
+      },
+    );
   });
 }
 
@@ -135,7 +170,11 @@ async function paced(url, token, rate, seconds) {
     inflight.push(
       (async () => {
         const t = process.hrtime.bigint();
-        const res = await client.request({ path: '/shared', method: 'GET', headers: { authorization: `Bearer ${token}` } });
+        const res = await client.request({
+          path: '/shared',
+          method: 'GET',
+          headers: { authorization: `Bearer ${token}` },
+        });
         await res.body.text();
         if (res.statusCode === 200) ms.push(Number(process.hrtime.bigint() - t) / 1e6);
         else refused++;
@@ -150,12 +189,23 @@ async function paced(url, token, rate, seconds) {
 /** Start the noisy tenant's generator; resolves once it is loaded, with `go()` to start it (resolves with its totals). */
 function noisyLoad(url, path, token, seconds) {
   return new Promise((ready, reject) => {
-    const child = fork(new URL('./sdk-load.js', import.meta.url), [JSON.stringify({ url: `${url}${path}`, token, rate: QUOTA * 20, connections: 16, seconds })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(
+      new URL('./sdk-load.js', import.meta.url),
+      [JSON.stringify({ url: `${url}${path}`, token, rate: QUOTA * 20, connections: 16, seconds })],
+      { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+    );
     const done = new Promise((resolve) => child.on('message', (m) => m.type === 'done' && resolve(m)));
-    child.once('message', (m) => m.type === 'ready' && ready({ go: () => {
-    child.send('go');
-    return done;
-  } }));
+    child.once(
+      'message',
+      (m) =>
+        m.type === 'ready' &&
+        ready({
+          go: () => {
+            child.send('go');
+            return done;
+          },
+        }),
+    );
     child.once('exit', (code) => code !== 0 && reject(new Error(`load generator exited ${code}`)));
   });
 }
@@ -168,10 +218,13 @@ async function guardedVsBare(app, benchKey, guardedPaths) {
   const paths = ['/bare', ...guardedPaths];
   const runs = Object.fromEntries(paths.map((p) => [p, []]));
   const seconds = Math.max(2, Math.round(DURATION / ROUNDS));
-  for (let round = 0; round < ROUNDS; round++) for (const p of paths) runs[p].push(await load(app, p, benchKey, seconds));
+  for (let round = 0; round < ROUNDS; round++)
+    for (const p of paths) runs[p].push(await load(app, p, benchKey, seconds));
   const summary = (p) => ({
     reqPerSec: median(runs[p].map((r) => r.reqPerSec)),
-    cpuUsPerRequest: runs[p].every((r) => r.cpuUsPerRequest !== undefined) ? median(runs[p].map((r) => r.cpuUsPerRequest)) : undefined,
+    cpuUsPerRequest: runs[p].every((r) => r.cpuUsPerRequest !== undefined)
+      ? median(runs[p].map((r) => r.cpuUsPerRequest))
+      : undefined,
     p99Ms: median(runs[p].map((r) => r.p99Ms)),
     non2xx: runs[p].reduce((n, r) => n + r.non2xx, 0),
     rounds: runs[p],
@@ -179,13 +232,35 @@ async function guardedVsBare(app, benchKey, guardedPaths) {
   const bare = summary('/bare');
   const vsBare = (p) => {
     const x = summary(p);
-    return { ...x, ratioToBare: +(x.reqPerSec / bare.reqPerSec).toFixed(3), ...(x.cpuUsPerRequest !== undefined && bare.cpuUsPerRequest !== undefined ? { addedCpuUsPerRequest: +(x.cpuUsPerRequest - bare.cpuUsPerRequest).toFixed(1) } : {}) };
+    return {
+      ...x,
+      ratioToBare: +(x.reqPerSec / bare.reqPerSec).toFixed(3),
+      ...(x.cpuUsPerRequest !== undefined && bare.cpuUsPerRequest !== undefined
+        ? { addedCpuUsPerRequest: +(x.cpuUsPerRequest - bare.cpuUsPerRequest).toFixed(1) }
+        : {}),
+    };
   };
-  const underLoad = { secondsPerRound: seconds, bare, memoryLimiter: vsBare('/guarded'), ...(REDIS_URL ? { redisLimiter: vsBare('/guarded-redis') } : {}) };
+  const underLoad = {
+    secondsPerRound: seconds,
+    bare,
+    memoryLimiter: vsBare('/guarded'),
+    ...(REDIS_URL ? { redisLimiter: vsBare('/guarded-redis') } : {}),
+  };
   console.error('SDK: added latency, interleaved sequential requests...');
   const seq = await interleaved(app.url, paths, benchKey, 3000);
-  const added = (p) => ({ ...seq[p], addedP50Ms: +(seq[p].p50Ms - seq['/bare'].p50Ms).toFixed(3), addedP99Ms: +(seq[p].p99Ms - seq['/bare'].p99Ms).toFixed(3) });
-  return { underLoad, sequential: { bare: seq['/bare'], memoryLimiter: added('/guarded'), ...(REDIS_URL ? { redisLimiter: added('/guarded-redis') } : {}) } };
+  const added = (p) => ({
+    ...seq[p],
+    addedP50Ms: +(seq[p].p50Ms - seq['/bare'].p50Ms).toFixed(3),
+    addedP99Ms: +(seq[p].p99Ms - seq['/bare'].p99Ms).toFixed(3),
+  });
+  return {
+    underLoad,
+    sequential: {
+      bare: seq['/bare'],
+      memoryLimiter: added('/guarded'),
+      ...(REDIS_URL ? { redisLimiter: added('/guarded-redis') } : {}),
+    },
+  };
 }
 
 async function noisyNeighbour(app, noisyKey, victimKey) {
@@ -265,7 +340,14 @@ async function noisyNeighbour(app, noisyKey, victimKey) {
       p99RatioFloodOnTheAppsBareRoute: +(bareRouteStats.p99Ms / aloneStats.p99Ms).toFixed(2),
       p50RatioFloodOnTheAppsBareRoute: +(bareRouteStats.p50Ms / aloneStats.p50Ms).toFixed(2),
     },
-    noisy: { targetPerSec: QUOTA * 20, sentPerSec: Math.round(sent), total: noisy.total, refused: noisy.refused, refusedShare: +(noisy.refused / Math.max(1, noisy.total)).toFixed(3), timesQuota: +(sent / QUOTA).toFixed(1) },
+    noisy: {
+      targetPerSec: QUOTA * 20,
+      sentPerSec: Math.round(sent),
+      total: noisy.total,
+      refused: noisy.refused,
+      refusedShare: +(noisy.refused / Math.max(1, noisy.total)).toFixed(3),
+      timesQuota: +(sent / QUOTA).toFixed(1),
+    },
   };
 }
 
@@ -273,7 +355,10 @@ async function noisyNeighbour(app, noisyKey, victimKey) {
 async function memory(url, appToken, key, perCredential) {
   console.error(`SDK: memory with ${MEMORY_TENANTS} tenants (seeding them)...`);
   const ids = Array.from({ length: MEMORY_TENANTS }, (_, i) => `mem-${String(i).padStart(4, '0')}`);
-  for (let b = 0; b < ids.length; b += 500) await api(url, 'POST', '/v1/apply', { items: ids.slice(b, b + 500).map((id) => ({ manifest: manifest(id, 'pro') })) });
+  for (let b = 0; b < ids.length; b += 500)
+    await api(url, 'POST', '/v1/apply', {
+      items: ids.slice(b, b + 500).map((id) => ({ manifest: manifest(id, 'pro') })),
+    });
   const keys = [];
   for (const id of ids) keys.push(await key(id));
   const serve = async (target, n, path) => {
@@ -305,23 +390,43 @@ async function memory(url, appToken, key, perCredential) {
     appWithoutSdk: mib(bareMem),
     sdkOneTenant: mib(oneMem),
     sdkAllTenants: mib(fullMem),
-    addedBySdk: { rssMiB: MiB(fullMem.rss - bareMem.rss), heapUsedMiB: MiB(fullMem.heapUsed - bareMem.heapUsed), heapTotalMiB: MiB(fullMem.heapTotal - bareMem.heapTotal), externalMiB: MiB(fullMem.external - bareMem.external) },
+    addedBySdk: {
+      rssMiB: MiB(fullMem.rss - bareMem.rss),
+      heapUsedMiB: MiB(fullMem.heapUsed - bareMem.heapUsed),
+      heapTotalMiB: MiB(fullMem.heapTotal - bareMem.heapTotal),
+      externalMiB: MiB(fullMem.external - bareMem.external),
+    },
     heapSpacesMiB: { appWithoutSdk: bareAnswer.spaces, sdkAllTenants: fullAnswer.spaces },
-    perTenantKiB: { heapUsed: +((fullMem.heapUsed - oneMem.heapUsed) / 1024 / (ids.length - 1)).toFixed(2), rss: +((fullMem.rss - oneMem.rss) / 1024 / (ids.length - 1)).toFixed(2) },
+    perTenantKiB: {
+      heapUsed: +((fullMem.heapUsed - oneMem.heapUsed) / 1024 / (ids.length - 1)).toFixed(2),
+      rss: +((fullMem.rss - oneMem.rss) / 1024 / (ids.length - 1)).toFixed(2),
+    },
   };
 }
 
 /** Run the SDK figures (the control plane runs in this process on embedded PGlite). */
 export async function benchSdk() {
   const dataDir = mkdtempSync(join(os.tmpdir(), 'tenancy-bench-sdk-'));
-  const plane = await startControlPlane(loadConfig({ dataDir, port: '0', host: '127.0.0.1' }, { TENANCY_ADMIN_TOKEN: TOKEN, TENANCY_LOG_LEVEL: 'silent' }), { listen: true });
+  const plane = await startControlPlane(
+    loadConfig({ dataDir, port: '0', host: '127.0.0.1' }, { TENANCY_ADMIN_TOKEN: TOKEN, TENANCY_LOG_LEVEL: 'silent' }),
+    { listen: true },
+  );
   const url = plane.url;
-  const out = { engine: `pglite control plane; SDK in memory${REDIS_URL ? ' and Redis' : ''}`, loadAverageAtStart: os.loadavg().map((l) => +l.toFixed(2)) };
+  const out = {
+    engine: `pglite control plane; SDK in memory${REDIS_URL ? ' and Redis' : ''}`,
+    loadAverageAtStart: os.loadavg().map((l) => +l.toFixed(2)),
+  };
   try {
-    await api(url, 'POST', '/v1/tenants', manifest('sdk-bench', 'enterprise', { maxRequestsPerHour: 1e12, maxConcurrentRequests: 10_000 }));
+    await api(
+      url,
+      'POST',
+      '/v1/tenants',
+      manifest('sdk-bench', 'enterprise', { maxRequestsPerHour: 1e12, maxConcurrentRequests: 10_000 }),
+    );
     await api(url, 'POST', '/v1/tenants', manifest('sdk-noisy', 'pro', { maxRequestsPerHour: 1e12 }));
     await api(url, 'POST', '/v1/tenants', manifest('sdk-victim', 'pro', { maxRequestsPerHour: 1e12 }));
-    const key = async (tenant) => (await api(url, 'POST', `/v1/tenants/${tenant}/api-keys`, { name: 'bench', role: 'viewer' })).token;
+    const key = async (tenant) =>
+      (await api(url, 'POST', `/v1/tenants/${tenant}/api-keys`, { name: 'bench', role: 'viewer' })).token;
     const benchKey = await key('sdk-bench');
     const noisyKey = await key('sdk-noisy');
     const victimKey = await key('sdk-victim');
@@ -333,8 +438,13 @@ export async function benchSdk() {
       { path: '/guarded', limits: { perCredential } },
       { path: '/shared', limits: { perTenant: { points: QUOTA, durationSeconds: 1 } } },
     ];
-    if (REDIS_URL) scopes.push({ path: '/guarded-redis', limits: { perCredential, redisUrl: REDIS_URL, keyPrefix: `tenancy-bench:${process.pid}` } });
-    const app = PARTS.has('load') || PARTS.has('noisy') ? await startApp({ planeUrl: url, appToken, scopes }) : undefined;
+    if (REDIS_URL)
+      scopes.push({
+        path: '/guarded-redis',
+        limits: { perCredential, redisUrl: REDIS_URL, keyPrefix: `tenancy-bench:${process.pid}` },
+      });
+    const app =
+      PARTS.has('load') || PARTS.has('noisy') ? await startApp({ planeUrl: url, appToken, scopes }) : undefined;
     if (app) {
       try {
         const guardedPaths = ['/guarded', ...(REDIS_URL ? ['/guarded-redis'] : [])];

@@ -9,7 +9,12 @@ import { loadConfig, startControlPlane } from '../dist/index.js';
 const [mode, databaseUrl] = process.argv.slice(2);
 if (mode === 'bare') {
   const app = Fastify();
-  const body = { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'bench-0' }, spec: { name: 'Bench', plan: 'pro' } };
+  const body = {
+    apiVersion: 'tenancy/v1',
+    kind: 'Tenant',
+    metadata: { id: 'bench-0' },
+    spec: { name: 'Bench', plan: 'pro' },
+  };
   app.get('/bare', async () => body);
   // The POST baseline: parse a JSON body, answer a small JSON decision.
   app.post('/bare', async (request) => ({ decision: request.body?.request ? 'allow' : 'deny', rule: null }));
@@ -17,7 +22,14 @@ if (mode === 'bare') {
   process.send?.({ url });
 } else {
   const dataDir = mkdtempSync(join(tmpdir(), 'tenancy-bench-'));
-  const config = loadConfig({ port: '0', host: '127.0.0.1', dataDir }, { TENANCY_ADMIN_TOKEN: 'bench-admin-token-0123456789', TENANCY_LOG_LEVEL: 'silent', ...(databaseUrl ? { TENANCY_DATABASE_URL: databaseUrl } : {}) });
+  const config = loadConfig(
+    { port: '0', host: '127.0.0.1', dataDir },
+    {
+      TENANCY_ADMIN_TOKEN: 'bench-admin-token-0123456789',
+      TENANCY_LOG_LEVEL: 'silent',
+      ...(databaseUrl ? { TENANCY_DATABASE_URL: databaseUrl } : {}),
+    },
+  );
   const plane = await startControlPlane(config, { logger: false });
   process.send?.({ url: plane.url });
   process.on('SIGTERM', () => plane.close().then(() => process.exit(0)));

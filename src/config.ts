@@ -106,73 +106,169 @@ export interface ConfigFlags {
   dataDir?: string | undefined;
 }
 
-const schema = z.object({
-  port: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(0, 'must be 0..65535').max(65_535, 'must be 0..65535'),
-  host: z.string().min(1, 'must not be empty').regex(/^[A-Za-z0-9.:\-[\]]+$/, 'must be a host name or IP address'),
-  dataDir: z.string().min(1, 'must not be empty'),
-  databaseUrl: z
-    .string()
-    .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL (leave it unset for the embedded database)')
-    .optional(),
-  databaseOwnerUrl: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL').optional(),
-  adminToken: z
-    .string()
-    .min(16, 'must be at least 16 characters')
-    .max(512, 'must be at most 512 characters')
-    .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
-    .optional(),
-  signingKeyFile: z.string().min(1).optional(),
-  rootKeyFile: z.string().min(1).optional(),
-  rootKey: z.string().regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the base64 of 32 bytes').optional(),
-  s3Url: z.string().regex(/^https?:\/\/[^:@/\s]+:[^@/\s]+@[^/\s]+/, 'must be http(s)://KEY:SECRET@host:port').optional(),
-  warehouseUrl: z.string().regex(/^postgres(ql)?:\/\/\S+\/[A-Za-z0-9_]+(\?\S*)?$/, 'must be a postgres:// URL that names a database').optional(),
-  warehouseRolePrefix: z.string().regex(/^([a-z][a-z0-9_]{0,20})?$/, 'must be empty or a lowercase identifier of up to 21 characters').optional(),
-  tenantStatementTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).min(1, 'must be >= 1').max(86_400, 'must be <= 86400'),
-  natsUrl: z.string().regex(/^(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?(,(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?)*$/, 'must be nats://host:port').optional(),
-  appMigrations: z.string().min(1).optional(),
-  environment: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be a lowercase name such as prod or staging'),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { error: 'must be one of fatal, error, warn, info, debug, trace, silent' }),
-  requestTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).min(1, 'must be >= 1').max(3600, 'must be <= 3600'),
-  controllerConcurrency: z.coerce.number().int().min(1, 'must be >= 1').max(256, 'must be <= 256'),
-  resyncIntervalSeconds: z.coerce.number().min(1, 'must be >= 1').max(86_400, 'must be <= 86400'),
-  instance: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits, "-")'),
-  webhookTimeoutSeconds: z.coerce.number({ error: 'must be a number' }).min(0.05, 'must be >= 0.05').max(300, 'must be <= 300'),
-  webhookRetrySchedule: z
-    .string()
-    .refine((v) => parseSchedule(v) !== undefined, 'must be comma-separated durations such as 5s,5m,30m,2h (units ms, s, m, h)')
-    .refine((v) => (parseSchedule(v)?.length ?? 0) <= 50, 'must have at most 50 steps'),
-  webhookAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
-  byocAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
-  webhookAllowedCidrs: z.string().refine(
-    (v) =>
-      v
-        .split(',')
-        .map((c) => c.trim())
-        .filter((c) => c !== '')
-        .every((c) => {
-          try {
-            ipaddr.parseCIDR(c);
-            return true;
-          } catch {
-            return false;
-          }
-        }),
-    'must be comma-separated CIDR ranges such as 10.0.0.0/8,fd00::/8',
-  ),
-  webhookSecretOverlapSeconds: z.coerce.number().int('must be an integer').min(0, 'must be >= 0').max(30 * 86_400, 'must be <= 2592000'),
-  usagePrices: z.string().optional(),
-  usageRawRetentionDays: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(2, 'must be >= 2').max(3650, 'must be <= 3650'),
-  usageSampleIntervalSeconds: z.coerce.number({ error: 'must be a number' }).min(1, 'must be >= 1').max(3600, 'must be <= 3600'),
-  smtpUrl: z.string().regex(/^smtps?:\/\/\S+$/, 'must be an smtp:// or smtps:// URL').refine((v) => URL.canParse(v), 'must be a URL').optional(),
-  approvalsFrom: z.string().min(3).max(320).regex(/^[^\r\n]*@[^\r\n]*$/, 'must be an e-mail address, optionally with a name: "Tenancy <approvals@example.com>"'),
-  approvalsTo: z.string().refine((v) => v.split(',').map((x) => x.trim()).filter((x) => x !== '').every((x) => z.email().safeParse(x).success), 'must be comma-separated e-mail addresses'),
-  approvalsWebhookUrl: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL').optional(),
-  approvalsWebhookSecret: z.string().regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'must be a Standard Webhooks secret: whsec_ and base64').optional(),
-  publicUrl: z.string().refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL').optional(),
-  policySandboxTimeoutMs: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(50, 'must be >= 50').max(60_000, 'must be <= 60000'),
-  policySandboxMemoryMb: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(16, 'must be >= 16').max(1024, 'must be <= 1024'),
-}).refine((c) => (c.approvalsWebhookUrl === undefined) === (c.approvalsWebhookSecret === undefined), { path: ['approvalsWebhookSecret'], message: 'must be set together with TENANCY_APPROVALS_WEBHOOK_URL' })
-  .refine((c) => c.databaseOwnerUrl === undefined || c.databaseUrl !== undefined, { path: ['databaseOwnerUrl'], message: 'needs TENANCY_DATABASE_URL (the runtime role in the same database)' });
+const schema = z
+  .object({
+    port: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be an integer')
+      .min(0, 'must be 0..65535')
+      .max(65_535, 'must be 0..65535'),
+    host: z
+      .string()
+      .min(1, 'must not be empty')
+      .regex(/^[A-Za-z0-9.:\-[\]]+$/, 'must be a host name or IP address'),
+    dataDir: z.string().min(1, 'must not be empty'),
+    databaseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL (leave it unset for the embedded database)')
+      .optional(),
+    databaseOwnerUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// URL')
+      .optional(),
+    adminToken: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .max(512, 'must be at most 512 characters')
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+      .optional(),
+    signingKeyFile: z.string().min(1).optional(),
+    rootKeyFile: z.string().min(1).optional(),
+    rootKey: z
+      .string()
+      .regex(/^[A-Za-z0-9+/]{43}=$/, 'must be the base64 of 32 bytes')
+      .optional(),
+    s3Url: z
+      .string()
+      .regex(/^https?:\/\/[^:@/\s]+:[^@/\s]+@[^/\s]+/, 'must be http(s)://KEY:SECRET@host:port')
+      .optional(),
+    warehouseUrl: z
+      .string()
+      .regex(/^postgres(ql)?:\/\/\S+\/[A-Za-z0-9_]+(\?\S*)?$/, 'must be a postgres:// URL that names a database')
+      .optional(),
+    warehouseRolePrefix: z
+      .string()
+      .regex(/^([a-z][a-z0-9_]{0,20})?$/, 'must be empty or a lowercase identifier of up to 21 characters')
+      .optional(),
+    tenantStatementTimeoutSeconds: z.coerce
+      .number({ error: 'must be a number' })
+      .min(1, 'must be >= 1')
+      .max(86_400, 'must be <= 86400'),
+    natsUrl: z
+      .string()
+      .regex(/^(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?(,(nats:\/\/)?[A-Za-z0-9.-]+(:\d+)?)*$/, 'must be nats://host:port')
+      .optional(),
+    appMigrations: z.string().min(1).optional(),
+    environment: z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be a lowercase name such as prod or staging'),
+    logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+    }),
+    requestTimeoutSeconds: z.coerce
+      .number({ error: 'must be a number' })
+      .min(1, 'must be >= 1')
+      .max(3600, 'must be <= 3600'),
+    controllerConcurrency: z.coerce.number().int().min(1, 'must be >= 1').max(256, 'must be <= 256'),
+    resyncIntervalSeconds: z.coerce.number().min(1, 'must be >= 1').max(86_400, 'must be <= 86400'),
+    instance: z
+      .string()
+      .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'must be a DNS label (lowercase letters, digits, "-")'),
+    webhookTimeoutSeconds: z.coerce
+      .number({ error: 'must be a number' })
+      .min(0.05, 'must be >= 0.05')
+      .max(300, 'must be <= 300'),
+    webhookRetrySchedule: z
+      .string()
+      .refine(
+        (v) => parseSchedule(v) !== undefined,
+        'must be comma-separated durations such as 5s,5m,30m,2h (units ms, s, m, h)',
+      )
+      .refine((v) => (parseSchedule(v)?.length ?? 0) <= 50, 'must have at most 50 steps'),
+    webhookAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
+    byocAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
+    webhookAllowedCidrs: z.string().refine(
+      (v) =>
+        v
+          .split(',')
+          .map((c) => c.trim())
+          .filter((c) => c !== '')
+          .every((c) => {
+            try {
+              ipaddr.parseCIDR(c);
+              return true;
+            } catch {
+              return false;
+            }
+          }),
+      'must be comma-separated CIDR ranges such as 10.0.0.0/8,fd00::/8',
+    ),
+    webhookSecretOverlapSeconds: z.coerce
+      .number()
+      .int('must be an integer')
+      .min(0, 'must be >= 0')
+      .max(30 * 86_400, 'must be <= 2592000'),
+    usagePrices: z.string().optional(),
+    usageRawRetentionDays: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be an integer')
+      .min(2, 'must be >= 2')
+      .max(3650, 'must be <= 3650'),
+    usageSampleIntervalSeconds: z.coerce
+      .number({ error: 'must be a number' })
+      .min(1, 'must be >= 1')
+      .max(3600, 'must be <= 3600'),
+    smtpUrl: z
+      .string()
+      .regex(/^smtps?:\/\/\S+$/, 'must be an smtp:// or smtps:// URL')
+      .refine((v) => URL.canParse(v), 'must be a URL')
+      .optional(),
+    approvalsFrom: z
+      .string()
+      .min(3)
+      .max(320)
+      .regex(
+        /^[^\r\n]*@[^\r\n]*$/,
+        'must be an e-mail address, optionally with a name: "Tenancy <approvals@example.com>"',
+      ),
+    approvalsTo: z.string().refine(
+      (v) =>
+        v
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x !== '')
+          .every((x) => z.email().safeParse(x).success),
+      'must be comma-separated e-mail addresses',
+    ),
+    approvalsWebhookUrl: z
+      .string()
+      .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL')
+      .optional(),
+    approvalsWebhookSecret: z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/]{32,}={0,2}$/, 'must be a Standard Webhooks secret: whsec_ and base64')
+      .optional(),
+    publicUrl: z
+      .string()
+      .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an http:// or https:// URL')
+      .optional(),
+    policySandboxTimeoutMs: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be an integer')
+      .min(50, 'must be >= 50')
+      .max(60_000, 'must be <= 60000'),
+    policySandboxMemoryMb: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be an integer')
+      .min(16, 'must be >= 16')
+      .max(1024, 'must be <= 1024'),
+  })
+  .refine((c) => (c.approvalsWebhookUrl === undefined) === (c.approvalsWebhookSecret === undefined), {
+    path: ['approvalsWebhookSecret'],
+    message: 'must be set together with TENANCY_APPROVALS_WEBHOOK_URL',
+  })
+  .refine((c) => c.databaseOwnerUrl === undefined || c.databaseUrl !== undefined, {
+    path: ['databaseOwnerUrl'],
+    message: 'needs TENANCY_DATABASE_URL (the runtime role in the same database)',
+  });
 
 const NAMES: Record<string, string> = {
   port: '--port / TENANCY_PORT',
@@ -264,8 +360,22 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
   if (!result.success) {
     const issue = result.error.issues[0]!;
     const key = String(issue.path[0]);
-    const shown = key === 'adminToken' || key === 'databaseUrl' || key === 'databaseOwnerUrl' || key === 'rootKey' || key === 's3Url' || key === 'warehouseUrl' || key === 'smtpUrl' || key === 'approvalsWebhookSecret' ? '' : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
-    throw new TenancyError('invalid_config', 400, `invalid configuration: ${NAMES[key] ?? key} ${issue.message}${shown}`);
+    const shown =
+      key === 'adminToken' ||
+      key === 'databaseUrl' ||
+      key === 'databaseOwnerUrl' ||
+      key === 'rootKey' ||
+      key === 's3Url' ||
+      key === 'warehouseUrl' ||
+      key === 'smtpUrl' ||
+      key === 'approvalsWebhookSecret'
+        ? ''
+        : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
+    throw new TenancyError(
+      'invalid_config',
+      400,
+      `invalid configuration: ${NAMES[key] ?? key} ${issue.message}${shown}`,
+    );
   }
   const c = result.data;
   const dataDir = resolve(c.dataDir);

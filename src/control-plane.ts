@@ -10,7 +10,22 @@ import { ApiKeyStore, Authenticator, TokenService, keyIdOf } from './access/inde
 import { QuotaStore, UsageSampler, UsageStore, parsePriceTable } from './commercial/index.js';
 import type { Config } from './config.js';
 import { JobStore, MigrationRuns, TenantController } from './controller/index.js';
-import { ApprovalAnnouncer, ApprovalGate, EmailApprovalNotifier, findPolicyConflicts, LineageStore, PolicyKeyStore, PolicyService, ReceiverGuard, registerPolicyApprovals, WebhookApprovalNotifier, WebhookDispatcher, WebhookStore, type ApprovalNotifier, type PolicyConflictSource } from './governance/index.js';
+import {
+  ApprovalAnnouncer,
+  ApprovalGate,
+  EmailApprovalNotifier,
+  findPolicyConflicts,
+  LineageStore,
+  PolicyKeyStore,
+  PolicyService,
+  ReceiverGuard,
+  registerPolicyApprovals,
+  WebhookApprovalNotifier,
+  WebhookDispatcher,
+  WebhookStore,
+  type ApprovalNotifier,
+  type PolicyConflictSource,
+} from './governance/index.js';
 import { AuditLog, auditAnchorStores, EventRelay } from './ledger/index.js';
 import { connectEventBus, type EventBus } from './infra/bus/index.js';
 import { buildServer } from './http/index.js';
@@ -18,7 +33,20 @@ import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
 import { TenancyError } from './errors.js';
 import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
 import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
-import { ByocWarehouse, isolationContext, loadInstallation, loadMigrationSet, PgliteWarehouse, PostgresWarehouse, RoutingWarehouse, TenantArchiver, TenantMigrator, TenantObjects, TenantResources, type Warehouse } from './isolation/index.js';
+import {
+  ByocWarehouse,
+  isolationContext,
+  loadInstallation,
+  loadMigrationSet,
+  PgliteWarehouse,
+  PostgresWarehouse,
+  RoutingWarehouse,
+  TenantArchiver,
+  TenantMigrator,
+  TenantObjects,
+  TenantResources,
+  type Warehouse,
+} from './isolation/index.js';
 import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
 import { registerTenantApprovals, TenantRegistry } from './tenants/index.js';
@@ -104,7 +132,11 @@ export const EVENTS_STREAM = 'tenancy-events';
 export const EVENTS_SUBJECT_PREFIX = 'tenancy.events';
 
 /** Registry changes that need a reconcile (as published: CloudEvents types). */
-const REGISTRY_EVENTS = new Set(['created', 'updated', 'suspended', 'resumed', 'archived', 'restored', 'deleting', 'document_changed'].map((t) => `tenancy.tenant.${t}`));
+const REGISTRY_EVENTS = new Set(
+  ['created', 'updated', 'suspended', 'resumed', 'archived', 'restored', 'deleting', 'document_changed'].map(
+    (t) => `tenancy.tenant.${t}`,
+  ),
+);
 
 const BOOTSTRAP = { id: 'system:bootstrap', correlationId: null };
 
@@ -112,10 +144,18 @@ const BOOTSTRAP = { id: 'system:bootstrap', correlationId: null };
 export async function startControlPlane(config: Config, options: StartOptions = {}): Promise<ControlPlane> {
   await mkdir(config.dataDir, { recursive: true });
   const signingKeys = await loadSigningKeys(config.signingKeyFile);
-  const rootKey = await loadRootKey({ env: config.rootKey, file: config.rootKeyFile, defaultFile: join(config.dataDir, 'root.key') });
+  const rootKey = await loadRootKey({
+    env: config.rootKey,
+    file: config.rootKeyFile,
+    defaultFile: join(config.dataDir, 'root.key'),
+  });
   const prices = parsePriceTable(config.usagePrices);
   const migrationSet = config.appMigrations ? await loadMigrationSet(config.appMigrations) : undefined;
-  const database = await openDatabase(config.databaseUrl ? { url: config.databaseUrl, ownerUrl: config.databaseOwnerUrl } : { dataDir: options.inMemory ? undefined : join(config.dataDir, 'pglite') });
+  const database = await openDatabase(
+    config.databaseUrl
+      ? { url: config.databaseUrl, ownerUrl: config.databaseOwnerUrl }
+      : { dataDir: options.inMemory ? undefined : join(config.dataDir, 'pglite') },
+  );
   const { db } = database;
   const audit = new AuditLog(db, signingKeys);
   try {
@@ -131,7 +171,10 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const quotas = new QuotaStore(db, audit, usage);
     const jobs = new JobStore(db);
     const eventSource = `/tenancy/${config.instance}`;
-    const receivers = new ReceiverGuard({ allowPrivate: config.webhookAllowPrivate, allowedCidrs: config.webhookAllowedCidrs });
+    const receivers = new ReceiverGuard({
+      allowPrivate: config.webhookAllowPrivate,
+      allowedCidrs: config.webhookAllowedCidrs,
+    });
     const webhooks = new WebhookStore(db, keyRing, audit, receivers, config.webhookSecretOverlapSeconds);
     const dispatcher = new WebhookDispatcher(db, webhooks, audit, receivers, {
       timeoutMs: config.webhookTimeoutMs,
@@ -141,7 +184,9 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       onError: (error) => app.log.warn({ err: error }, 'webhook worker error; will retry'),
     });
     const policyKeys = new PolicyKeyStore(db, audit);
-    const policies = new PolicyService(db, audit, policyKeys, { sandbox: { timeoutMs: config.policySandboxTimeoutMs, memoryMb: config.policySandboxMemoryMb } });
+    const policies = new PolicyService(db, audit, policyKeys, {
+      sandbox: { timeoutMs: config.policySandboxTimeoutMs, memoryMb: config.policySandboxMemoryMb },
+    });
     const approvals = new ApprovalGate(db, audit);
     registerTenantApprovals(approvals, registry);
     registerPolicyApprovals(approvals, policies);
@@ -149,9 +194,23 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const notifiers: ApprovalNotifier[] = options.approvalNotifiers ?? [];
     if (!options.approvalNotifiers) {
       if (config.approvalsWebhookUrl && config.approvalsWebhookSecret) {
-        notifiers.push(new WebhookApprovalNotifier(receivers, { url: config.approvalsWebhookUrl, secret: config.approvalsWebhookSecret, timeoutMs: config.webhookTimeoutMs, userAgent: `Tenancy-Approvals/${VERSION}` }));
+        notifiers.push(
+          new WebhookApprovalNotifier(receivers, {
+            url: config.approvalsWebhookUrl,
+            secret: config.approvalsWebhookSecret,
+            timeoutMs: config.webhookTimeoutMs,
+            userAgent: `Tenancy-Approvals/${VERSION}`,
+          }),
+        );
       }
-      if (config.smtpUrl) notifiers.push(new EmailApprovalNotifier({ smtpUrl: config.smtpUrl, from: config.approvalsFrom, alwaysTo: config.approvalsTo }));
+      if (config.smtpUrl)
+        notifiers.push(
+          new EmailApprovalNotifier({
+            smtpUrl: config.smtpUrl,
+            from: config.approvalsFrom,
+            alwaysTo: config.approvalsTo,
+          }),
+        );
     }
     let publicUrl = config.publicUrl;
     const announcer = new ApprovalAnnouncer(approvals, notifiers, {
@@ -191,9 +250,16 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         lineage,
         policies,
         policyKeys,
-        policyConflicts: options.policyConflicts ?? { findPolicyConflicts: (filter) => findPolicyConflicts(db, filter) },
+        policyConflicts: options.policyConflicts ?? {
+          findPolicyConflicts: (filter) => findPolicyConflicts(db, filter),
+        },
         onApprovalChange: () => announcer.wake(),
-        isolationSelfTest: () => ({ databases, storeUrl: config.databaseUrl, migrations: migrator !== undefined, prefix: installation?.warehousePrefix ?? '' }),
+        isolationSelfTest: () => ({
+          databases,
+          storeUrl: config.databaseUrl,
+          migrations: migrator !== undefined,
+          prefix: installation?.warehousePrefix ?? '',
+        }),
       },
       options.logger ?? false,
     );
@@ -204,12 +270,20 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       onError: (error) => app.log.error({ err: error }, 'audit anchor failed; will retry'),
     });
     const queue = await connectJobQueue({ natsUrl: config.natsUrl, db });
-    const bus = await connectEventBus({ natsUrl: config.natsUrl, stream: EVENTS_STREAM, subjectPrefix: EVENTS_SUBJECT_PREFIX });
+    const bus = await connectEventBus({
+      natsUrl: config.natsUrl,
+      stream: EVENTS_STREAM,
+      subjectPrefix: EVENTS_SUBJECT_PREFIX,
+    });
     const relay = new EventRelay(db, bus, {
       source: eventSource,
       subjectPrefix: EVENTS_SUBJECT_PREFIX,
       ...(options.relayPollIntervalMs !== undefined ? { pollIntervalMs: options.relayPollIntervalMs } : {}),
-      onError: (error, event) => app.log.warn({ err: error, eventId: event?.id, tenantId: event?.tenantId }, 'event relay: publish failed; will retry'),
+      onError: (error, event) =>
+        app.log.warn(
+          { err: error, eventId: event?.id, tenantId: event?.tenantId },
+          'event relay: publish failed; will retry',
+        ),
     });
     relay.onPublished(dispatcher.enqueue);
     relay.onCommitted(() => dispatcher.wake());
@@ -220,18 +294,31 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           tenantStatementTimeoutMs: config.tenantStatementTimeoutSeconds * 1000,
           ...(config.databaseUrl ? { storeUrl: config.databaseUrl } : {}),
         })
-      : new PgliteWarehouse(options.inMemory ? undefined : join(config.dataDir, 'warehouse'), config.warehouseRolePrefix ?? '');
-    const databases: Warehouse = new RoutingWarehouse(platformWarehouse, new ByocWarehouse(secrets, { allowPrivate: config.byocAllowPrivate }));
+      : new PgliteWarehouse(
+          options.inMemory ? undefined : join(config.dataDir, 'warehouse'),
+          config.warehouseRolePrefix ?? '',
+        );
+    const databases: Warehouse = new RoutingWarehouse(
+      platformWarehouse,
+      new ByocWarehouse(secrets, { allowPrivate: config.byocAllowPrivate }),
+    );
     try {
       for (const warning of [...database.warnings, ...(await databases.prepare())]) app.log.warn(warning);
     } catch (cause) {
       await databases.close();
-      throw new TenancyError('warehouse_unavailable', 500, `cannot prepare the warehouse at ${config.warehouseUrl ? redactUrl(config.warehouseUrl) : 'the data dir'}: ${(cause as Error).message}`, { cause });
+      throw new TenancyError(
+        'warehouse_unavailable',
+        500,
+        `cannot prepare the warehouse at ${config.warehouseUrl ? redactUrl(config.warehouseUrl) : 'the data dir'}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
     const migrator = migrationSet ? new TenantMigrator(db, databases, migrationSet, config.environment) : undefined;
     const archiver = new TenantArchiver(db, databases, objects, jobs, migrator);
     const resources = new TenantResources(objects, queue, databases, migrator, archiver);
-    const migrations = new MigrationRuns(db, jobs, migrator, audit, (error) => app.log.warn({ err: error }, 'migration run failed'));
+    const migrations = new MigrationRuns(db, jobs, migrator, audit, (error) =>
+      app.log.warn({ err: error }, 'migration run failed'),
+    );
     const tenantObjects = new TenantObjects(objects, quotas, (id) => registry.get(id));
     const sampler = new UsageSampler(db, usage, quotas, {
       intervalMs: config.usageSampleIntervalSeconds * 1000,
@@ -345,7 +432,11 @@ export async function startControlPlane(config: Config, options: StartOptions = 
 async function ensureAdminKey(apiKeys: ApiKeyStore, config: Config): Promise<string | undefined> {
   if (config.adminToken) {
     if (!(await apiKeys.exists(keyIdOf(config.adminToken)))) {
-      await apiKeys.create(BOOTSTRAP, { name: 'bootstrap (TENANCY_ADMIN_TOKEN)', role: 'platform-admin', tenantId: null }, config.adminToken);
+      await apiKeys.create(
+        BOOTSTRAP,
+        { name: 'bootstrap (TENANCY_ADMIN_TOKEN)', role: 'platform-admin', tenantId: null },
+        config.adminToken,
+      );
     }
     return undefined;
   }

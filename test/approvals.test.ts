@@ -31,7 +31,11 @@ async function startSmtpSink(): Promise<{ port: number; mails: Mail[]; close: ()
     onData(stream, session, callback) {
       simpleParser(stream)
         .then((parsed) => {
-          mails.push({ to: session.envelope.rcptTo.map((r) => r.address), subject: parsed.subject ?? '', text: parsed.text ?? '' });
+          mails.push({
+            to: session.envelope.rcptTo.map((r) => r.address),
+            subject: parsed.subject ?? '',
+            text: parsed.text ?? '',
+          });
           callback();
         })
         .catch(callback);
@@ -43,7 +47,12 @@ async function startSmtpSink(): Promise<{ port: number; mails: Mail[]; close: ()
 }
 
 /** A webhook receiver that fails the first `failFirst` requests with 503. */
-async function startReceiver(failFirst: number): Promise<{ url: string; received: Array<{ headers: IncomingHttpHeaders; body: string }>; attempts: () => number; close: () => Promise<void> }> {
+async function startReceiver(failFirst: number): Promise<{
+  url: string;
+  received: Array<{ headers: IncomingHttpHeaders; body: string }>;
+  attempts: () => number;
+  close: () => Promise<void>;
+}> {
   const received: Array<{ headers: IncomingHttpHeaders; body: string }> = [];
   let attempts = 0;
   const server: Server = createServer((req, res) => {
@@ -61,10 +70,19 @@ async function startReceiver(failFirst: number): Promise<{ url: string; received
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  return { url: `http://127.0.0.1:${port}/approvals`, received, attempts: () => attempts, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  return {
+    url: `http://127.0.0.1:${port}/approvals`,
+    received,
+    attempts: () => attempts,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
 }
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 15_000,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -74,7 +92,12 @@ async function until<T>(what: string, probe: () => T | undefined | Promise<T | u
   }
 }
 
-const GOVERNANCE = { approvals: { require: ['featureEnable', 'budgetIncrease', 'profileMove'], notify: { email: ['approvers@acme.example'] } } };
+const GOVERNANCE = {
+  approvals: {
+    require: ['featureEnable', 'budgetIncrease', 'profileMove'],
+    notify: { email: ['approvers@acme.example'] },
+  },
+};
 
 describe.each(engines())('approvals on %s', (engine) => {
   let plane: TestPlane;
@@ -112,19 +135,43 @@ describe.each(engines())('approvals on %s', (engine) => {
   it('holds a feature enable as pending, changes nothing, then applies it when another approver approves', async () => {
     const before = (await call(plane, 'GET', '/v1/tenants/appr-a')).json();
     const audits = await countRows(plane, 'audit_log');
-    const res = await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { features: { betaSearch: true } } }, { token: requester.token });
+    const res = await call(
+      plane,
+      'PATCH',
+      '/v1/tenants/appr-a',
+      { spec: { features: { betaSearch: true } } },
+      { token: requester.token },
+    );
     expect(res.statusCode, res.body).toBe(202);
     const { approval } = res.json();
     expect(res.headers.location).toBe(`/v1/approvals/${approval.id}`);
-    expect(approval).toMatchObject({ tenantId: 'appr-a', kind: 'featureEnable', kinds: ['featureEnable'], status: 'pending', summary: 'enable betaSearch', requestedBy: `apikey:${requester.id}` });
+    expect(approval).toMatchObject({
+      tenantId: 'appr-a',
+      kind: 'featureEnable',
+      kinds: ['featureEnable'],
+      status: 'pending',
+      summary: 'enable betaSearch',
+      requestedBy: `apikey:${requester.id}`,
+    });
     const held = (await call(plane, 'GET', '/v1/tenants/appr-a')).json();
     expect(held.metadata.generation).toBe(before.metadata.generation);
     expect(held.spec.features?.betaSearch).toBeUndefined();
     expect(await countRows(plane, 'audit_log')).toBe(audits + 1);
 
-    const approved = await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, { reason: 'looks fine' }, { token: owner.token });
+    const approved = await call(
+      plane,
+      'POST',
+      `/v1/approvals/${approval.id}/approve`,
+      { reason: 'looks fine' },
+      { token: owner.token },
+    );
     expect(approved.statusCode, approved.body).toBe(200);
-    expect(approved.json()).toMatchObject({ status: 'approved', decidedBy: `apikey:${owner.id}`, reason: 'looks fine', result: { generation: before.metadata.generation + 1, changed: ['/spec/features'] } });
+    expect(approved.json()).toMatchObject({
+      status: 'approved',
+      decidedBy: `apikey:${owner.id}`,
+      reason: 'looks fine',
+      result: { generation: before.metadata.generation + 1, changed: ['/spec/features'] },
+    });
     const after = (await call(plane, 'GET', '/v1/tenants/appr-a')).json();
     expect(after.spec.features.betaSearch).toBe(true);
     expect(after.metadata.generation).toBe(before.metadata.generation + 1);
@@ -133,21 +180,51 @@ describe.each(engines())('approvals on %s', (engine) => {
     const trail = (await call(plane, 'GET', '/v1/audit?tenant=appr-a&limit=1000')).json().items;
     expect(trail).toEqual(
       expect.arrayContaining([
-        expect.objectContaining({ action: 'approval.request', target: `approval/${approval.id}`, actor: `apikey:${requester.id}` }),
-        expect.objectContaining({ action: 'approval.approve', target: `approval/${approval.id}`, actor: `apikey:${owner.id}` }),
-        expect.objectContaining({ action: 'tenant.update', actor: `apikey:${owner.id}`, details: expect.objectContaining({ approvalId: approval.id }) }),
+        expect.objectContaining({
+          action: 'approval.request',
+          target: `approval/${approval.id}`,
+          actor: `apikey:${requester.id}`,
+        }),
+        expect.objectContaining({
+          action: 'approval.approve',
+          target: `approval/${approval.id}`,
+          actor: `apikey:${owner.id}`,
+        }),
+        expect.objectContaining({
+          action: 'tenant.update',
+          actor: `apikey:${owner.id}`,
+          details: expect.objectContaining({ approvalId: approval.id }),
+        }),
       ]),
     );
-    const events = (await call(plane, 'GET', '/v1/events?limit=1000&tenant=appr-a')).json().items.map((e: any) => e.type);
-    expect(events).toEqual(expect.arrayContaining(['tenancy.approval.requested', 'tenancy.approval.approved', 'tenancy.tenant.updated']));
+    const events = (await call(plane, 'GET', '/v1/events?limit=1000&tenant=appr-a'))
+      .json()
+      .items.map((e: any) => e.type);
+    expect(events).toEqual(
+      expect.arrayContaining(['tenancy.approval.requested', 'tenancy.approval.approved', 'tenancy.tenant.updated']),
+    );
     const twice = await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, {}, { token: owner.token });
     expectProblem(twice, 409, 'approval_not_pending');
   });
 
   it('rejecting leaves the tenant unchanged', async () => {
     const before = (await call(plane, 'GET', '/v1/tenants/appr-a')).json();
-    const { approval } = (await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { features: { rejectMe: true } } }, { token: requester.token })).json();
-    const rejected = await call(plane, 'POST', `/v1/approvals/${approval.id}/reject`, { reason: 'not now' }, { token: owner.token });
+    const { approval } = (
+      await call(
+        plane,
+        'PATCH',
+        '/v1/tenants/appr-a',
+        { spec: { features: { rejectMe: true } } },
+        { token: requester.token },
+      )
+    ).json();
+    const rejected = await call(
+      plane,
+      'POST',
+      `/v1/approvals/${approval.id}/reject`,
+      { reason: 'not now' },
+      { token: owner.token },
+    );
     expect(rejected.statusCode, rejected.body).toBe(200);
     expect(rejected.json()).toMatchObject({ status: 'rejected', reason: 'not now', result: null });
     const after = (await call(plane, 'GET', '/v1/tenants/appr-a')).json();
@@ -156,32 +233,83 @@ describe.each(engines())('approvals on %s', (engine) => {
   });
 
   it('refuses self-approval, approvers outside approverRoles, and other tenants (404)', async () => {
-    const { approval } = (await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { features: { selfish: true } } }, { token: requester.token })).json();
-    expectProblem(await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, {}, { token: requester.token }), 403, 'self_approval');
+    const { approval } = (
+      await call(
+        plane,
+        'PATCH',
+        '/v1/tenants/appr-a',
+        { spec: { features: { selfish: true } } },
+        { token: requester.token },
+      )
+    ).json();
+    expectProblem(
+      await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, {}, { token: requester.token }),
+      403,
+      'self_approval',
+    );
     const other = await tenantKey(plane, 'appr-b', 'owner');
-    expectProblem(await call(plane, 'GET', `/v1/approvals/${approval.id}`, undefined, { token: other.token }), 404, 'approval_not_found');
-    expectProblem(await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, {}, { token: other.token }), 404, 'approval_not_found');
+    expectProblem(
+      await call(plane, 'GET', `/v1/approvals/${approval.id}`, undefined, { token: other.token }),
+      404,
+      'approval_not_found',
+    );
+    expectProblem(
+      await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, {}, { token: other.token }),
+      404,
+      'approval_not_found',
+    );
     expect((await call(plane, 'GET', '/v1/approvals', undefined, { token: other.token })).json().items).toEqual([]);
     const viewer = await tenantKey(plane, 'appr-a', 'viewer');
-    expectProblem(await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, {}, { token: viewer.token }), 403, 'forbidden');
+    expectProblem(
+      await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, {}, { token: viewer.token }),
+      403,
+      'forbidden',
+    );
     expect((await call(plane, 'GET', `/v1/approvals/${approval.id}`)).json().status).toBe('pending');
     expect((await call(plane, 'GET', '/v1/tenants/appr-a')).json().spec.features.selfish).toBeUndefined();
 
     // Only owners decide for this tenant: an admin other than the requester is refused.
-    await createActive(plane, 'appr-c', { governance: { approvals: { require: ['featureEnable'], approverRoles: ['owner'] } } });
+    await createActive(plane, 'appr-c', {
+      governance: { approvals: { require: ['featureEnable'], approverRoles: ['owner'] } },
+    });
     const cAdmin = await tenantKey(plane, 'appr-c', 'admin');
-    const pending = (await call(plane, 'PATCH', '/v1/tenants/appr-c', { spec: { features: { x: true } } })).json().approval;
-    expectProblem(await call(plane, 'POST', `/v1/approvals/${pending.id}/approve`, {}, { token: cAdmin.token }), 403, 'approver_role_required');
+    const pending = (await call(plane, 'PATCH', '/v1/tenants/appr-c', { spec: { features: { x: true } } })).json()
+      .approval;
+    expectProblem(
+      await call(plane, 'POST', `/v1/approvals/${pending.id}/approve`, {}, { token: cAdmin.token }),
+      403,
+      'approver_role_required',
+    );
     // The requester may withdraw its own request.
-    const withdrawn = await call(plane, 'POST', `/v1/approvals/${approval.id}/reject`, { reason: 'withdrawn' }, { token: requester.token });
+    const withdrawn = await call(
+      plane,
+      'POST',
+      `/v1/approvals/${approval.id}/reject`,
+      { reason: 'withdrawn' },
+      { token: requester.token },
+    );
     expect(withdrawn.json().status).toBe('rejected');
   });
 
   it('refuses a stale approval (the tenant changed since) and marks it stale', async () => {
-    const { approval } = (await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { features: { later: true } } }, { token: requester.token })).json();
-    expect((await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { name: 'Renamed meanwhile' } })).statusCode).toBe(200);
+    const { approval } = (
+      await call(
+        plane,
+        'PATCH',
+        '/v1/tenants/appr-a',
+        { spec: { features: { later: true } } },
+        { token: requester.token },
+      )
+    ).json();
+    expect((await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { name: 'Renamed meanwhile' } })).statusCode).toBe(
+      200,
+    );
     const before = (await call(plane, 'GET', '/v1/tenants/appr-a')).json();
-    const p = expectProblem(await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, {}, { token: owner.token }), 409, 'approval_stale');
+    const p = expectProblem(
+      await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, {}, { token: owner.token }),
+      409,
+      'approval_stale',
+    );
     expect(p.detail).toContain('generation');
     expect((await call(plane, 'GET', `/v1/approvals/${approval.id}`)).json().status).toBe('stale');
     const after = (await call(plane, 'GET', '/v1/tenants/appr-a')).json();
@@ -192,16 +320,33 @@ describe.each(engines())('approvals on %s', (engine) => {
   it('gates budget increases and profile moves (platform fields) and lets the platform admin approve', async () => {
     const budget = await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { quotas: { maxCostPerMonthUsd: 5000 } } });
     expect(budget.statusCode, budget.body).toBe(202);
-    expect(budget.json().approval).toMatchObject({ kind: 'budgetIncrease', summary: 'raise maxCostPerMonthUsd 1000 -> 5000' });
+    expect(budget.json().approval).toMatchObject({
+      kind: 'budgetIncrease',
+      summary: 'raise maxCostPerMonthUsd 1000 -> 5000',
+    });
     const lower = await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { quotas: { maxUsers: 10 } } });
     expect(lower.statusCode, lower.body).toBe(200);
-    const move = await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { profile: 'st-dedicated', billing: { committedSpendUsd: 100 } } });
+    const move = await call(plane, 'PATCH', '/v1/tenants/appr-a', {
+      spec: { profile: 'st-dedicated', billing: { committedSpendUsd: 100 } },
+    });
     expect(move.json().approval).toMatchObject({ kind: 'profileMove', kinds: ['profileMove', 'budgetIncrease'] });
     expect((await call(plane, 'GET', '/v1/tenants/appr-a')).json().spec.profile).toBe('mt-standard');
     await call(plane, 'POST', `/v1/approvals/${move.json().approval.id}/reject`, {}, { token: owner.token });
     // The budget request was made before the maxUsers change, so it is stale now; ask again and approve.
-    expectProblem(await call(plane, 'POST', `/v1/approvals/${budget.json().approval.id}/approve`, {}, { token: owner.token }), 409, 'approval_stale');
-    const again = (await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { quotas: { maxCostPerMonthUsd: 5000 } } }, { token: undefined })).json().approval;
+    expectProblem(
+      await call(plane, 'POST', `/v1/approvals/${budget.json().approval.id}/approve`, {}, { token: owner.token }),
+      409,
+      'approval_stale',
+    );
+    const again = (
+      await call(
+        plane,
+        'PATCH',
+        '/v1/tenants/appr-a',
+        { spec: { quotas: { maxCostPerMonthUsd: 5000 } } },
+        { token: undefined },
+      )
+    ).json().approval;
     const ok = await call(plane, 'POST', `/v1/approvals/${again.id}/approve`, {}, { token: owner.token });
     expect(ok.statusCode, ok.body).toBe(200);
     expect((await call(plane, 'GET', '/v1/tenants/appr-a/context')).json().quotas.maxCostPerMonthUsd).toBe(5000);
@@ -211,8 +356,22 @@ describe.each(engines())('approvals on %s', (engine) => {
     const current = (await call(plane, 'GET', '/v1/tenants/appr-a')).json();
     const bundle = {
       items: [
-        { manifest: { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'appr-a' }, spec: { ...current.spec, name: 'Bundled name' } } },
-        { manifest: { apiVersion: 'tenancy/v1', kind: 'TenantFeatures', metadata: { tenant: 'appr-a' }, spec: { flags: { bundleFlag: true } } } },
+        {
+          manifest: {
+            apiVersion: 'tenancy/v1',
+            kind: 'Tenant',
+            metadata: { id: 'appr-a' },
+            spec: { ...current.spec, name: 'Bundled name' },
+          },
+        },
+        {
+          manifest: {
+            apiVersion: 'tenancy/v1',
+            kind: 'TenantFeatures',
+            metadata: { tenant: 'appr-a' },
+            spec: { flags: { bundleFlag: true } },
+          },
+        },
         { manifest: manifest('appr-new') },
       ],
     };
@@ -233,27 +392,59 @@ describe.each(engines())('approvals on %s', (engine) => {
   });
 
   it('announces requests and decisions by e-mail and by a signed webhook (retrying a failing receiver)', async () => {
-    const { approval } = (await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { features: { announced: true } } }, { token: requester.token })).json();
+    const { approval } = (
+      await call(
+        plane,
+        'PATCH',
+        '/v1/tenants/appr-a',
+        { spec: { features: { announced: true } } },
+        { token: requester.token },
+      )
+    ).json();
     const mail = await until('the request e-mail', () => smtp.mails.find((m) => m.subject.includes(approval.id)));
     expect(mail.to).toEqual(['approvers@acme.example']);
     expect(mail.subject).toContain('featureEnable needs approval');
     expect(mail.text).toContain(`https://tenancy.example/v1/approvals/${approval.id}/approve`);
-    const hook = await until('the signed request notice', () => receiver.received.find((r) => r.body.includes(approval.id)));
+    const hook = await until('the signed request notice', () =>
+      receiver.received.find((r) => r.body.includes(approval.id)),
+    );
     expect(receiver.attempts()).toBe(receiver.received.length + 1); // the first delivery was answered 503 and retried
     const verified = new Webhook(secret).verify(hook.body, hook.headers as Record<string, string>) as any;
-    expect(verified).toMatchObject({ type: 'tenancy.approval.requested', id: `${approval.id}.pending`, approval: { id: approval.id, status: 'pending' } });
+    expect(verified).toMatchObject({
+      type: 'tenancy.approval.requested',
+      id: `${approval.id}.pending`,
+      approval: { id: approval.id, status: 'pending' },
+    });
     expect(() => new Webhook(newSigningSecret()).verify(hook.body, hook.headers as Record<string, string>)).toThrow();
 
     await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, {}, { token: owner.token });
-    await until('the decision e-mail', () => smtp.mails.find((m) => m.subject.includes(approval.id) && m.subject.includes('was approved')));
-    const decided = await until('the signed decision notice', () => receiver.received.find((r) => r.body.includes(`${approval.id}.approved`)));
-    expect(new Webhook(secret).verify(decided.body, decided.headers as Record<string, string>)).toMatchObject({ type: 'tenancy.approval.approved' });
+    await until('the decision e-mail', () =>
+      smtp.mails.find((m) => m.subject.includes(approval.id) && m.subject.includes('was approved')),
+    );
+    const decided = await until('the signed decision notice', () =>
+      receiver.received.find((r) => r.body.includes(`${approval.id}.approved`)),
+    );
+    expect(new Webhook(secret).verify(decided.body, decided.headers as Record<string, string>)).toMatchObject({
+      type: 'tenancy.approval.approved',
+    });
   });
 
   it('exports an approval as a PDF report with its id, decision and approver', async () => {
-    const { approval } = (await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { features: { reported: true } } }, { token: requester.token })).json();
+    const { approval } = (
+      await call(
+        plane,
+        'PATCH',
+        '/v1/tenants/appr-a',
+        { spec: { features: { reported: true } } },
+        { token: requester.token },
+      )
+    ).json();
     await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, { reason: 'ship it' }, { token: owner.token });
-    const res = await plane.app.inject({ method: 'GET', url: `/v1/approvals/${approval.id}/report.pdf`, headers: { authorization: `Bearer ${owner.token}` } });
+    const res = await plane.app.inject({
+      method: 'GET',
+      url: `/v1/approvals/${approval.id}/report.pdf`,
+      headers: { authorization: `Bearer ${owner.token}` },
+    });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toBe('application/pdf');
     expect(res.rawPayload.subarray(0, 5).toString()).toBe('%PDF-');
@@ -266,7 +457,11 @@ describe.each(engines())('approvals on %s', (engine) => {
     expect(text).toContain('ship it');
     expect(text).toContain('approval.approve');
     const other = await tenantKey(plane, 'appr-b', 'owner');
-    expectProblem(await call(plane, 'GET', `/v1/approvals/${approval.id}/report.pdf`, undefined, { token: other.token }), 404, 'approval_not_found');
+    expectProblem(
+      await call(plane, 'GET', `/v1/approvals/${approval.id}/report.pdf`, undefined, { token: other.token }),
+      404,
+      'approval_not_found',
+    );
   });
 
   it('refuses bad input with field paths and changes nothing', async () => {
@@ -277,10 +472,34 @@ describe.each(engines())('approvals on %s', (engine) => {
     expectProblem(await call(plane, 'GET', '/v1/approvals/apr_000000000000000000000000'), 404, 'approval_not_found');
     const p = expectProblem(await call(plane, 'GET', '/v1/approvals?status=maybe&limit=0'), 400, 'invalid_query');
     expect(p.errors.map((e: any) => e.path).sort()).toEqual(['/query/limit', '/query/status']);
-    const { approval } = (await call(plane, 'PATCH', '/v1/tenants/appr-a', { spec: { features: { badInput: true } } }, { token: requester.token })).json();
-    const bad = expectProblem(await call(plane, 'POST', `/v1/approvals/${approval.id}/approve`, { reason: 7, extra: 1 }, { token: owner.token }), 400, 'validation_failed');
+    const { approval } = (
+      await call(
+        plane,
+        'PATCH',
+        '/v1/tenants/appr-a',
+        { spec: { features: { badInput: true } } },
+        { token: requester.token },
+      )
+    ).json();
+    const bad = expectProblem(
+      await call(
+        plane,
+        'POST',
+        `/v1/approvals/${approval.id}/approve`,
+        { reason: 7, extra: 1 },
+        { token: owner.token },
+      ),
+      400,
+      'validation_failed',
+    );
     expect(bad.errors.map((e: any) => e.path).sort()).toEqual(['/extra', '/reason']);
-    const governance = expectProblem(await call(plane, 'PATCH', '/v1/tenants/appr-b', { spec: { governance: { approvals: { require: ['coffee'] } } } }), 400, 'invalid_manifest');
+    const governance = expectProblem(
+      await call(plane, 'PATCH', '/v1/tenants/appr-b', {
+        spec: { governance: { approvals: { require: ['coffee'] } } },
+      }),
+      400,
+      'invalid_manifest',
+    );
     expect(governance.errors[0].path).toBe('/spec/governance/approvals/require/0');
     expect((await call(plane, 'GET', `/v1/approvals/${approval.id}`)).json().status).toBe('pending');
     expect(await countRows(plane, 'audit_log')).toBe(audits + 1);

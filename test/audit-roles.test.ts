@@ -16,7 +16,8 @@ import { ADMIN_TOKEN, PG_URL, type TestPlane, withClient } from './support/engin
 import { call, createActive } from './support/http.js';
 
 const suite = PG_URL ? describe : describe.skip;
-if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: the store role-split suite is SKIPPED');
+if (!PG_URL)
+  console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: the store role-split suite is SKIPPED');
 
 /** `PG_URL` logging in as `role` to `database`. */
 function urlAs(role: string, database: string): string {
@@ -39,7 +40,13 @@ suite('the store with a separate owner role', () => {
   let rt: pg.Client;
 
   const start = (env: Record<string, string>) =>
-    startControlPlane(loadConfig({ port: '0', host: '127.0.0.1', dataDir }, { TENANCY_ADMIN_TOKEN: ADMIN_TOKEN, TENANCY_LOG_LEVEL: 'silent', ...env }), { inMemory: true, listen: false, controllerResyncMs: 60_000 });
+    startControlPlane(
+      loadConfig(
+        { port: '0', host: '127.0.0.1', dataDir },
+        { TENANCY_ADMIN_TOKEN: ADMIN_TOKEN, TENANCY_LOG_LEVEL: 'silent', ...env },
+      ),
+      { inMemory: true, listen: false, controllerResyncMs: 60_000 },
+    );
 
   beforeAll(async () => {
     await admin(async (c) => {
@@ -48,7 +55,10 @@ suite('the store with a separate owner role', () => {
       await c.query(`create database ${database} owner ${owner}`);
     });
     dataDir = await mkdtemp(join(tmpdir(), 'tenancy-roles-'));
-    plane = await start({ TENANCY_DATABASE_URL: urlAs(runtime, database), TENANCY_DATABASE_OWNER_URL: urlAs(owner, database) });
+    plane = await start({
+      TENANCY_DATABASE_URL: urlAs(runtime, database),
+      TENANCY_DATABASE_OWNER_URL: urlAs(owner, database),
+    });
     rt = new pg.Client({ connectionString: urlAs(runtime, database) });
     await rt.connect();
   }, 120_000);
@@ -70,7 +80,11 @@ suite('the store with a separate owner role', () => {
     const verified = (await call(testPlane, 'GET', '/v1/audit/verify')).json();
     expect(verified).toMatchObject({ ok: true, keyedFrom: 1 });
     expect(verified.records).toBeGreaterThan(2);
-    const roles = (await rt.query(`select current_user as me, (select pg_catalog.pg_get_userbyid(relowner) from pg_class where relname = 'audit_log') as owner`)).rows[0];
+    const roles = (
+      await rt.query(
+        `select current_user as me, (select pg_catalog.pg_get_userbyid(relowner) from pg_class where relname = 'audit_log') as owner`,
+      )
+    ).rows[0];
     expect(roles).toEqual({ me: runtime, owner });
   });
 
@@ -100,21 +114,54 @@ suite('the store with a separate owner role', () => {
 
   it('grants every table the migrations made: read and write, but only read and append on the audit tables', async () => {
     const rows = (
-      await rt.query<{ name: string; select: boolean; insert: boolean; update: boolean; delete: boolean; truncate: boolean }>(`
+      await rt.query<{
+        name: string;
+        select: boolean;
+        insert: boolean;
+        update: boolean;
+        delete: boolean;
+        truncate: boolean;
+      }>(`
         select c.relname as name, has_table_privilege(c.oid, 'SELECT') as select, has_table_privilege(c.oid, 'INSERT') as insert,
           has_table_privilege(c.oid, 'UPDATE') as update, has_table_privilege(c.oid, 'DELETE') as delete, has_table_privilege(c.oid, 'TRUNCATE') as truncate
         from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'r'`)
     ).rows;
     expect(rows.length).toBeGreaterThan(20);
     const byName = new Map(rows.map((r) => [r.name, r]));
-    for (const audit of ['audit_log', 'audit_checkpoints']) expect(byName.get(audit)).toEqual({ name: audit, select: true, insert: true, update: false, delete: false, truncate: false });
-    expect(byName.get('tenants')).toEqual({ name: 'tenants', select: true, insert: true, update: true, delete: true, truncate: false });
-    expect(byName.get('tenancy_migrations')).toMatchObject({ select: true, insert: false, update: false, delete: false });
-    const ordinary = rows.filter((r) => !['audit_log', 'audit_checkpoints', 'tenancy_migrations', 'tenancy_migrations_lock'].includes(r.name));
-    expect(ordinary.filter((r) => !(r.select && r.insert && r.update && r.delete) || r.truncate).map((r) => r.name)).toEqual([]);
+    for (const audit of ['audit_log', 'audit_checkpoints'])
+      expect(byName.get(audit)).toEqual({
+        name: audit,
+        select: true,
+        insert: true,
+        update: false,
+        delete: false,
+        truncate: false,
+      });
+    expect(byName.get('tenants')).toEqual({
+      name: 'tenants',
+      select: true,
+      insert: true,
+      update: true,
+      delete: true,
+      truncate: false,
+    });
+    expect(byName.get('tenancy_migrations')).toMatchObject({
+      select: true,
+      insert: false,
+      update: false,
+      delete: false,
+    });
+    const ordinary = rows.filter(
+      (r) => !['audit_log', 'audit_checkpoints', 'tenancy_migrations', 'tenancy_migrations_lock'].includes(r.name),
+    );
+    expect(
+      ordinary.filter((r) => !(r.select && r.insert && r.update && r.delete) || r.truncate).map((r) => r.name),
+    ).toEqual([]);
   });
 
   it('refuses an owner URL that logs in as the runtime role', async () => {
-    await expect(start({ TENANCY_DATABASE_URL: urlAs(runtime, database), TENANCY_DATABASE_OWNER_URL: urlAs(runtime, database) })).rejects.toThrow(/must log in as another role/);
+    await expect(
+      start({ TENANCY_DATABASE_URL: urlAs(runtime, database), TENANCY_DATABASE_OWNER_URL: urlAs(runtime, database) }),
+    ).rejects.toThrow(/must log in as another role/);
   });
 });

@@ -11,12 +11,18 @@ import { PG_URL, pgClient as connect, type TestPlane, withClient } from './suppo
 import { call, createActive, manifest } from './support/http.js';
 import { leastPrivilege, startWarehousePlane, type LeastPrivilege } from './support/warehouse.js';
 
-if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: cluster-global name tests are SKIPPED');
+if (!PG_URL)
+  console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: cluster-global name tests are SKIPPED');
 
 const superuser = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => withClient(PG_URL!, fn);
 
-
-const descriptor = async (plane: TestPlane, id: string) => (await call(plane, 'GET', `/v1/tenants/${id}/connection`)).json().database as { url: string; role: string; database: string; schema: string };
+const descriptor = async (plane: TestPlane, id: string) =>
+  (await call(plane, 'GET', `/v1/tenants/${id}/connection`)).json().database as {
+    url: string;
+    role: string;
+    database: string;
+    schema: string;
+  };
 
 /** Poll until the tenant carries a Degraded condition; returns it. */
 async function degraded(plane: TestPlane, id: string): Promise<{ reason: string; message: string }> {
@@ -29,8 +35,18 @@ async function degraded(plane: TestPlane, id: string): Promise<{ reason: string;
   }
 }
 
-async function roleState(role: string): Promise<{ comment: string | null; login: boolean; password: string | null } | undefined> {
-  return superuser(async (c) => (await c.query(`select shobj_description(oid, 'pg_authid') as comment, rolcanlogin as login, rolpassword as password from pg_authid where rolname = $1`, [role])).rows[0]);
+async function roleState(
+  role: string,
+): Promise<{ comment: string | null; login: boolean; password: string | null } | undefined> {
+  return superuser(
+    async (c) =>
+      (
+        await c.query(
+          `select shobj_description(oid, 'pg_authid') as comment, rolcanlogin as login, rolpassword as password from pg_authid where rolname = $1`,
+          [role],
+        )
+      ).rows[0],
+  );
 }
 
 describe.skipIf(!PG_URL)('two installations on one PostgreSQL server', () => {
@@ -65,7 +81,9 @@ describe.skipIf(!PG_URL)('two installations on one PostgreSQL server', () => {
     await expect(connect(x2.url, x1.database)).rejects.toMatchObject({ code: '42501' });
     await expect(connect(d2.url, d1.database)).rejects.toMatchObject({ code: '42501' });
     const own = await connect(x2.url);
-    await expect(own.query(`select v from ${x1.schema}.secret_rows`)).rejects.toMatchObject({ code: expect.stringMatching(/^(42501|42P01|3F000)$/) });
+    await expect(own.query(`select v from ${x1.schema}.secret_rows`)).rejects.toMatchObject({
+      code: expect.stringMatching(/^(42501|42P01|3F000)$/),
+    });
     await own.end();
     // And installation 1's tenant still logs in with its own password and reads its rows.
     const again = await connect(x1.url);
@@ -98,7 +116,10 @@ describe.skipIf(!PG_URL)('a name this installation did not make', () => {
     expect(before?.comment).toMatch(/^tenancy\/v1 installation=\S+ tenant=adopt-y uid=\S+ role=tenant$/);
     expect((await call(second.plane, 'POST', '/v1/tenants', manifest('adopt-y'))).statusCode).toBe(201);
     const condition = await degraded(second.plane, 'adopt-y');
-    expect(condition).toMatchObject({ reason: 'RoleNameTaken', message: expect.stringMatching(/^role_name_taken: role "[^"]+" already exists/) });
+    expect(condition).toMatchObject({
+      reason: 'RoleNameTaken',
+      message: expect.stringMatching(/^role_name_taken: role "[^"]+" already exists/),
+    });
     expect((await call(second.plane, 'GET', '/v1/tenants/adopt-y')).json().status.phase).toBe('provisioning');
     expect(await roleState(role)).toEqual(before);
     const still = await connect((await descriptor(first.plane, 'adopt-y')).url);
@@ -112,12 +133,18 @@ describe.skipIf(!PG_URL)('a name this installation did not make', () => {
     try {
       const before = await roleState(role);
       expect((await call(first.plane, 'POST', '/v1/tenants', manifest('pre-x'))).statusCode).toBe(201);
-      expect(await degraded(first.plane, 'pre-x')).toMatchObject({ reason: 'RoleNameTaken', message: expect.stringContaining('carries no ownership mark') });
+      expect(await degraded(first.plane, 'pre-x')).toMatchObject({
+        reason: 'RoleNameTaken',
+        message: expect.stringContaining('carries no ownership mark'),
+      });
       expect(await roleState(role)).toEqual(before);
       // Deleting the tenant that never got its place leaves the hand-made role alone too.
       await call(first.plane, 'PATCH', '/v1/tenants/pre-x', { spec: { config: { retentionDays: 0 } } });
       await call(first.plane, 'DELETE', '/v1/tenants/pre-x');
-      for (const until = Date.now() + 15_000; !(await call(first.plane, 'GET', '/v1/tenants/pre-x')).json().status?.purgedAt; ) {
+      for (
+        const until = Date.now() + 15_000;
+        !(await call(first.plane, 'GET', '/v1/tenants/pre-x')).json().status?.purgedAt;
+      ) {
         if (Date.now() > until) throw new Error('pre-x was not purged');
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -142,13 +169,24 @@ describe.skipIf(!PG_URL)('a name this installation did not make', () => {
     const names = (id: string) => id.replace(/-/g, '_');
     const leftovers = async () =>
       superuser(async (c) => ({
-        roles: (await c.query(`select rolname from pg_roles where rolname = any($1) order by 1`, [ids.flatMap((id) => [`${first.prefix}t_${names(id)}`, `${first.prefix}m_${names(id)}`])])).rows.map((r) => r.rolname),
-        databases: (await c.query(`select datname from pg_database where datname = any($1) order by 1`, [ids.map((id) => `${first.prefix}warehouse_${names(id)}`)])).rows.map((r) => r.datname),
+        roles: (
+          await c.query(`select rolname from pg_roles where rolname = any($1) order by 1`, [
+            ids.flatMap((id) => [`${first.prefix}t_${names(id)}`, `${first.prefix}m_${names(id)}`]),
+          ])
+        ).rows.map((r) => r.rolname),
+        databases: (
+          await c.query(`select datname from pg_database where datname = any($1) order by 1`, [
+            ids.map((id) => `${first.prefix}warehouse_${names(id)}`),
+          ])
+        ).rows.map((r) => r.datname),
       }));
     expect((await leftovers()).roles).toHaveLength(6);
     for (const id of ids) await call(first.plane, 'DELETE', `/v1/tenants/${id}`);
     for (const id of ids) {
-      for (const until = Date.now() + 20_000; !(await call(first.plane, 'GET', `/v1/tenants/${id}`)).json().status?.purgedAt; ) {
+      for (
+        const until = Date.now() + 20_000;
+        !(await call(first.plane, 'GET', `/v1/tenants/${id}`)).json().status?.purgedAt;
+      ) {
         if (Date.now() > until) throw new Error(`${id} was not purged`);
         await new Promise((r) => setTimeout(r, 50));
       }

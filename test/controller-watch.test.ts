@@ -20,7 +20,10 @@ import { call, createActive, waitForPhase } from './support/http.js';
 import { dropPrefixed } from './support/warehouse.js';
 
 const NATS_URL = process.env.TENANCY_TEST_NATS_URL;
-if (!PG_URL || !NATS_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL and TENANCY_TEST_NATS_URL are both needed: the cross-replica controller test is SKIPPED');
+if (!PG_URL || !NATS_URL)
+  console.warn(
+    '[tenancy tests] TENANCY_TEST_DATABASE_URL and TENANCY_TEST_NATS_URL are both needed: the cross-replica controller test is SKIPPED',
+  );
 
 describe.skipIf(!PG_URL || !NATS_URL)('controller watching the outbox across replicas', () => {
   it('reconciles a change made on another replica without waiting for the resync', async () => {
@@ -39,30 +42,51 @@ describe.skipIf(!PG_URL || !NATS_URL)('controller watching the outbox across rep
     };
     const planes: ControlPlane[] = [];
     try {
-      for (const dir of dirs) planes.push(await startControlPlane(loadConfig({ port: '0', dataDir: dir }, env), { listen: false, controllerResyncMs: 600_000, relayPollIntervalMs: 50 }));
+      for (const dir of dirs)
+        planes.push(
+          await startControlPlane(loadConfig({ port: '0', dataDir: dir }, env), {
+            listen: false,
+            controllerResyncMs: 600_000,
+            relayPollIntervalMs: 50,
+          }),
+        );
       const [watcher, writer] = planes as [ControlPlane, ControlPlane];
       await writer.controller.stop();
       const id = `watch-${randomBytes(3).toString('hex')}`;
-      const res = await writer.app.inject({ method: 'POST', url: '/v1/tenants', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id }, spec: { name: id, plan: 'pro' } } });
+      const res = await writer.app.inject({
+        method: 'POST',
+        url: '/v1/tenants',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        payload: { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id }, spec: { name: id, plan: 'pro' } },
+      });
       expect(res.statusCode).toBe(201);
       // The resync is 10 minutes away: only the watch can bring this tenant up in time.
       const deadline = Date.now() + 45_000;
       let phase = '';
       while (Date.now() < deadline) {
-        phase = (await watcher.database.db.selectFrom('tenants').select('phase').where('id', '=', id).executeTakeFirstOrThrow()).phase;
+        phase = (
+          await watcher.database.db.selectFrom('tenants').select('phase').where('id', '=', id).executeTakeFirstOrThrow()
+        ).phase;
         if (phase === 'active') break;
         await new Promise((r) => setTimeout(r, 50));
       }
       expect(phase).toBe('active');
       // And a suspend on the writer is carried out by the watcher too.
-      const suspended = await writer.app.inject({ method: 'POST', url: `/v1/tenants/${id}/suspend`, headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, payload: { reason: 'billing hold' } });
+      const suspended = await writer.app.inject({
+        method: 'POST',
+        url: `/v1/tenants/${id}/suspend`,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+        payload: { reason: 'billing hold' },
+      });
       expect(suspended.statusCode, suspended.body).toBe(200);
       // Its database role may no longer log in: the watcher's controller did that, not the writer's.
       const role = `${prefix}t_${id.replace(/-/g, '_')}`;
       const until = Date.now() + 45_000;
       let canLogin: boolean | undefined;
       while (Date.now() < until) {
-        const { rows } = await sql<{ rolcanlogin: boolean }>`select rolcanlogin from pg_roles where rolname = ${role}`.execute(watcher.database.db);
+        const { rows } = await sql<{
+          rolcanlogin: boolean;
+        }>`select rolcanlogin from pg_roles where rolname = ${role}`.execute(watcher.database.db);
         canLogin = rows[0]?.rolcanlogin;
         if (canLogin === false) break;
         await new Promise((r) => setTimeout(r, 50));
@@ -115,10 +139,16 @@ describe('verbs and updates racing the controller', () => {
       resources.setActive = original;
       release();
     }
-    const archives = await plane.database.db.selectFrom('tenant_archives').select(['state']).where('tenant_id', '=', id).execute();
+    const archives = await plane.database.db
+      .selectFrom('tenant_archives')
+      .select(['state'])
+      .where('tenant_id', '=', id)
+      .execute();
     expect(archives).toEqual([{ state: 'complete' }]);
     // The live database went to cold storage.
-    expect((await plane.resources.databases.observe(isolationContext(id, (await plane.registry.get(id)).spec))).exists).toBe(false);
+    expect(
+      (await plane.resources.databases.observe(isolationContext(id, (await plane.registry.get(id)).spec))).exists,
+    ).toBe(false);
   }, 60_000);
 
   it('a profile change that an archive overtook is carried out once the tenant is restored onto its old place', async () => {
@@ -126,7 +156,9 @@ describe('verbs and updates racing the controller', () => {
     await createActive(plane, id);
     // The move and the archive are both asked for before the controller takes up either.
     await plane.controller.stop();
-    expect((await call(plane, 'PATCH', `/v1/tenants/${id}`, { spec: { profile: 'st-dedicated' } })).statusCode).toBe(200);
+    expect((await call(plane, 'PATCH', `/v1/tenants/${id}`, { spec: { profile: 'st-dedicated' } })).statusCode).toBe(
+      200,
+    );
     expect((await call(plane, 'POST', `/v1/tenants/${id}/archive`, {})).statusCode).toBe(200);
     plane.controller.start();
     await waitForPhase(plane, id, 'archived', 30_000);
@@ -143,6 +175,12 @@ describe('verbs and updates racing the controller', () => {
     expect(placement?.profile).toBe('st-dedicated');
     const ctx = isolationContext(id, (await plane.registry.get(id)).spec, 'st-dedicated');
     expect((await plane.resources.databases.observe(ctx)).exists).toBe(true);
-    expect((await plane.resources.databases.observe(isolationContext(id, (await plane.registry.get(id)).spec, 'mt-standard'))).exists).toBe(false);
+    expect(
+      (
+        await plane.resources.databases.observe(
+          isolationContext(id, (await plane.registry.get(id)).spec, 'mt-standard'),
+        )
+      ).exists,
+    ).toBe(false);
   }, 90_000);
 });

@@ -29,8 +29,8 @@ const SERVER_LOG = '/var/log/postgresql/postgresql-15-main.log';
 
 if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: database wall tests are SKIPPED');
 
-
-const superuser = <T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> => withClient(PG_URL!, fn, database);
+const superuser = <T>(database: string, fn: (c: pg.Client) => Promise<T>): Promise<T> =>
+  withClient(PG_URL!, fn, database);
 
 describe.skipIf(!PG_URL)('the database wall holds against a tenant planting functions', () => {
   let plane: TestPlane;
@@ -42,16 +42,31 @@ describe.skipIf(!PG_URL)('the database wall holds against a tenant planting func
   const tag = randomBytes(3).toString('hex');
   const escalated = `trap_escalated_${tag}`;
   const role = (id: string) => tenantIdentifier(id, prefix);
-  const descriptor = async (id: string) => (await call(plane, 'GET', `/v1/tenants/${id}/connection`)).json().database as { url: string; schema: string; database: string };
-  const witness = async () => superuser(warehouseDb, async (c) => (await c.query<{ phase: string; who: string; sess: string; sup: boolean; leak: string | null }>('select * from trap_witness.log order by at')).rows);
+  const descriptor = async (id: string) =>
+    (await call(plane, 'GET', `/v1/tenants/${id}/connection`)).json().database as {
+      url: string;
+      schema: string;
+      database: string;
+    };
+  const witness = async () =>
+    superuser(
+      warehouseDb,
+      async (c) =>
+        (
+          await c.query<{ phase: string; who: string; sess: string; sup: boolean; leak: string | null }>(
+            'select * from trap_witness.log order by at',
+          )
+        ).rows,
+    );
   const placed = async (id: string) => {
     const t = await plane.registry.get(id);
     return isolationContext(id, t.spec, t.status.placement?.profile);
   };
-  const rowsOf = async (id: string, table: string) => plane.resources.databases.withTenant(await placed(id), async (s) => {
-    await s.exec(`alter table ${table} no force row level security`);
-    return s.query<{ x: number }>(`select x from ${table} order by x`);
-  });
+  const rowsOf = async (id: string, table: string) =>
+    plane.resources.databases.withTenant(await placed(id), async (s) => {
+      await s.exec(`alter table ${table} no force row level security`);
+      return s.query<{ x: number }>(`select x from ${table} order by x`);
+    });
 
   beforeAll(async () => {
     migrations = await mkdtemp(join(tmpdir(), 'tenancy-wall-'));
@@ -64,7 +79,9 @@ describe.skipIf(!PG_URL)('the database wall holds against a tenant planting func
     storeDb = new URL(plane.databaseUrl!).pathname.slice(1);
     // The witness: a table anyone may append to, outside every tenant's place.
     await superuser(warehouseDb, async (c) => {
-      await c.query(`create schema trap_witness; create table trap_witness.log (at timestamptz default clock_timestamp(), phase text, who text, sess text, sup boolean, leak text)`);
+      await c.query(
+        `create schema trap_witness; create table trap_witness.log (at timestamptz default clock_timestamp(), phase text, who text, sess text, sup boolean, leak text)`,
+      );
       await c.query(`grant usage on schema trap_witness to public; grant insert on trap_witness.log to public`);
     });
     const b = await connect((await descriptor('wall-b')).url);
@@ -98,13 +115,22 @@ describe.skipIf(!PG_URL)('the database wall holds against a tenant planting func
     await c.query(`
       create or replace function trap_trigger() returns trigger language plpgsql as $f$ begin perform trap('trigger on ' || tg_table_name); return new; end $f$`);
     await c.query(`create table if not exists trap_t (x int)`);
-    if ((await c.query('select 1 from trap_t')).rows.length === 0) await c.query(`insert into trap_t values (1), (2), (3)`);
+    if ((await c.query('select 1 from trap_t')).rows.length === 0)
+      await c.query(`insert into trap_t values (1), (2), (3)`);
     await c.query(`alter table trap_t enable row level security; alter table trap_t force row level security`);
     // The policy shows no row to anyone but still runs the trap for every row it looks at.
-    await c.query(`drop policy if exists p on trap_t; create policy p on trap_t using (trap('policy on trap_t') and false)`);
-    await c.query(`alter table tenancy_schema_migrations enable row level security; alter table tenancy_schema_migrations force row level security`);
-    await c.query(`drop policy if exists p on tenancy_schema_migrations; create policy p on tenancy_schema_migrations using (trap('policy on tenancy_schema_migrations')) with check (true)`);
-    await c.query(`drop trigger if exists t on tenancy_schema_migrations; create trigger t before insert on tenancy_schema_migrations for each row execute function trap_trigger()`);
+    await c.query(
+      `drop policy if exists p on trap_t; create policy p on trap_t using (trap('policy on trap_t') and false)`,
+    );
+    await c.query(
+      `alter table tenancy_schema_migrations enable row level security; alter table tenancy_schema_migrations force row level security`,
+    );
+    await c.query(
+      `drop policy if exists p on tenancy_schema_migrations; create policy p on tenancy_schema_migrations using (trap('policy on tenancy_schema_migrations')) with check (true)`,
+    );
+    await c.query(
+      `drop trigger if exists t on tenancy_schema_migrations; create trigger t before insert on tenancy_schema_migrations for each row execute function trap_trigger()`,
+    );
     await c.end();
   }
 
@@ -126,14 +152,19 @@ describe.skipIf(!PG_URL)('the database wall holds against a tenant planting func
     await writeFile(join(migrations, '0003_wall.sql'), 'create table wall_marker (id int);\n');
     const run = (await call(plane, 'POST', '/v1/migrations', {})).json();
     let job: { state: string; error?: string } = run;
-    for (const until = Date.now() + 30_000; Date.now() < until && job.state !== 'succeeded' && job.state !== 'failed'; ) {
+    for (
+      const until = Date.now() + 30_000;
+      Date.now() < until && job.state !== 'succeeded' && job.state !== 'failed';
+    ) {
       await new Promise((r) => setTimeout(r, 100));
       job = (await call(plane, 'GET', `/v1/jobs/${run.id}`)).json();
     }
     expect(job.state, JSON.stringify(job)).toBe('succeeded');
     const rows = await expectNoEscalation();
     // The traps did run (so this proves something): as the tenant, under its migration.
-    expect(rows.map((r) => r.phase)).toEqual(expect.arrayContaining(['policy on tenancy_schema_migrations', 'trigger on tenancy_schema_migrations']));
+    expect(rows.map((r) => r.phase)).toEqual(
+      expect.arrayContaining(['policy on tenancy_schema_migrations', 'trigger on tenancy_schema_migrations']),
+    );
   }, 60_000);
 
   it('archives and restores the tenant without running its policy, and without losing the rows it hides', async () => {
@@ -152,7 +183,12 @@ describe.skipIf(!PG_URL)('the database wall holds against a tenant planting func
     await call(plane, 'PATCH', '/v1/tenants/wall-a', { spec: { profile: 'st-dedicated' } });
     for (const until = Date.now() + 60_000; ; ) {
       const t = (await call(plane, 'GET', '/v1/tenants/wall-a')).json();
-      if (t.status.placement?.profile === 'st-dedicated' && !t.status.placement.movingFrom && t.status.observedGeneration === t.metadata.generation) break;
+      if (
+        t.status.placement?.profile === 'st-dedicated' &&
+        !t.status.placement.movingFrom &&
+        t.status.observedGeneration === t.metadata.generation
+      )
+        break;
       if (Date.now() > until) throw new Error(`not moved: ${JSON.stringify(t.status)}`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -170,7 +206,9 @@ describe.skipIf(!PG_URL)('the database wall holds against a tenant planting func
     await createActive(plane, 'wall-c');
     const cSchema = (await descriptor('wall-c')).schema;
     await c.query('begin');
-    await expect(c.query(`lock table ${cSchema}.tenancy_schema_migrations in access share mode`)).rejects.toMatchObject({ code: '42501' });
+    await expect(c.query(`lock table ${cSchema}.tenancy_schema_migrations in access share mode`)).rejects.toMatchObject(
+      { code: '42501' },
+    );
     await c.query('rollback');
     await c.end();
   }, 60_000);
@@ -180,7 +218,9 @@ describe.skipIf(!PG_URL)('databases on the cluster a tenant role could still ent
   it('are named in a start-up warning with the statement a superuser should run', async () => {
     const name = `open_${randomBytes(3).toString('hex')}`;
     await superuser('postgres', (c) => c.query(`create database ${name}`));
-    const admin = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: PG_URL, max: 1 }) }) });
+    const admin = new Kysely<unknown>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: PG_URL, max: 1 }) }),
+    });
     try {
       const [warning] = await publicDatabaseWarnings(admin, []);
       expect(warning).toContain(name);
@@ -205,7 +245,16 @@ describe.skipIf(!PG_URL)("tenant role passwords never reach the server's log in 
       context.skip();
     }
     // Every statement in the warehouse is logged: what a DBA with log_statement = 'all' would see.
-    const { plane, close } = await startWarehousePlane('postgres', {}, { beforeStart: (lp) => superuser('postgres', (c) => c.query(`alter database ${new URL(lp.warehouseUrl).pathname.slice(1)} set log_statement = 'all'`)).then(() => undefined) });
+    const { plane, close } = await startWarehousePlane(
+      'postgres',
+      {},
+      {
+        beforeStart: (lp) =>
+          superuser('postgres', (c) =>
+            c.query(`alter database ${new URL(lp.warehouseUrl).pathname.slice(1)} set log_statement = 'all'`),
+          ).then(() => undefined),
+      },
+    );
     try {
       const from = (await stat(SERVER_LOG)).size;
       await createActive(plane, 'pw-a');

@@ -18,12 +18,20 @@ describe('embedded engine under provisioning', () => {
   afterAll(async () => plane?.stop());
 
   it('keeps the event loop free while dedicated and shared tenants are provisioned with migrations', async () => {
-    plane = await startTestPlane('pglite', { start: { inMemory: false }, env: { TENANCY_APP_MIGRATIONS: fileURLToPath(new URL('../examples/app/migrations', import.meta.url)) } });
+    plane = await startTestPlane('pglite', {
+      start: { inMemory: false },
+      env: { TENANCY_APP_MIGRATIONS: fileURLToPath(new URL('../examples/app/migrations', import.meta.url)) },
+    });
     const delay = monitorEventLoopDelay({ resolution: 10 });
     delay.enable();
     const ids = ['resp-d1', 'resp-s1', 'resp-d2', 'resp-s2', 'resp-d3', 'resp-s3'];
     for (const id of ids) {
-      const res = await call(plane, 'POST', '/v1/tenants', manifest(id, { profile: id.includes('-d') ? 'st-dedicated' : 'mt-standard' }));
+      const res = await call(
+        plane,
+        'POST',
+        '/v1/tenants',
+        manifest(id, { profile: id.includes('-d') ? 'st-dedicated' : 'mt-standard' }),
+      );
       expect(res.statusCode, res.body).toBe(201);
     }
     // Health answers while the controller works.
@@ -44,8 +52,16 @@ describe('embedded engine under provisioning', () => {
     expect(tenants.filter((e) => e.endsWith('.copying'))).toEqual([]);
 
     // Each dedicated tenant's own data is in its own instance, as its own role.
-    const ctx = isolationContext('resp-d2', { plan: 'pro', profile: 'st-dedicated', region: 'default', quotas: undefined, byoc: undefined });
-    const rows = await plane.resources.databases.withTenant(ctx, (s) => s.query<{ who: string; notes: number }>('select current_user as who, (select count(*)::int from notes) as notes'));
+    const ctx = isolationContext('resp-d2', {
+      plan: 'pro',
+      profile: 'st-dedicated',
+      region: 'default',
+      quotas: undefined,
+      byoc: undefined,
+    });
+    const rows = await plane.resources.databases.withTenant(ctx, (s) =>
+      s.query<{ who: string; notes: number }>('select current_user as who, (select count(*)::int from notes) as notes'),
+    );
     expect(rows[0]).toMatchObject({ who: expect.stringMatching(/t_resp_d2$/), notes: 0 });
   });
 });

@@ -15,13 +15,24 @@ import { loadConfig } from '../src/config.js';
 import { startControlPlane, type ControlPlane, type StartOptions } from '../src/control-plane.js';
 import { EventRelay, type CloudEvent } from '../src/ledger/index.js';
 import { MemoryEventBus, NatsEventBus, type BusMessage, type EventBus } from '../src/infra/bus/index.js';
-import { ADMIN_TOKEN, engines, freshPostgresDatabase, startTestPlane, type EngineName, type TestPlane } from './support/engines.js';
+import {
+  ADMIN_TOKEN,
+  engines,
+  freshPostgresDatabase,
+  startTestPlane,
+  type EngineName,
+  type TestPlane,
+} from './support/engines.js';
 import { call, createActive, expectProblem, manifest, tenantKey } from './support/http.js';
 
 const NATS_URL = process.env.TENANCY_TEST_NATS_URL;
 
 /** Poll `check` until it returns a value other than undefined, or fail after `timeoutMs`. */
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -46,7 +57,10 @@ function collector(): { events: CloudEvent[]; subscribe: (bus: EventBus) => Prom
 }
 
 async function unpublished(plane: { database: ControlPlane['database'] }, tenants?: string[]): Promise<number> {
-  let q = plane.database.db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('published_at', 'is', null);
+  let q = plane.database.db
+    .selectFrom('outbox')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .where('published_at', 'is', null);
   if (tenants) q = q.where('tenant_id', 'in', tenants);
   const r = await q.executeTakeFirstOrThrow();
   return Number(r.n);
@@ -67,9 +81,27 @@ function expectOrderedPerTenant(events: CloudEvent[]): void {
 }
 
 /** A control plane on a data dir (PGlite persisted there) or a PostgreSQL URL that outlives it. */
-async function openPlane(dataDir: string, databaseUrl: string | undefined, options: StartOptions = {}, env: Record<string, string> = {}): Promise<TestPlane> {
-  const config = loadConfig({ port: '0', host: '127.0.0.1', dataDir }, { TENANCY_ADMIN_TOKEN: ADMIN_TOKEN, TENANCY_LOG_LEVEL: 'silent', ...(databaseUrl ? { TENANCY_DATABASE_URL: databaseUrl } : {}), ...env });
-  const plane = await startControlPlane(config, { listen: false, controllerResyncMs: 60_000, relayPollIntervalMs: 50, ...options });
+async function openPlane(
+  dataDir: string,
+  databaseUrl: string | undefined,
+  options: StartOptions = {},
+  env: Record<string, string> = {},
+): Promise<TestPlane> {
+  const config = loadConfig(
+    { port: '0', host: '127.0.0.1', dataDir },
+    {
+      TENANCY_ADMIN_TOKEN: ADMIN_TOKEN,
+      TENANCY_LOG_LEVEL: 'silent',
+      ...(databaseUrl ? { TENANCY_DATABASE_URL: databaseUrl } : {}),
+      ...env,
+    },
+  );
+  const plane = await startControlPlane(config, {
+    listen: false,
+    controllerResyncMs: 60_000,
+    relayPollIntervalMs: 50,
+    ...options,
+  });
   return Object.assign(plane, { dataDir, databaseUrl, stop: () => plane.close() });
 }
 
@@ -90,7 +122,17 @@ describe.each(engines())('events on %s', (engine: EngineName) => {
   it('publishes every outbox event as a CloudEvent, in order per tenant, and marks it published', async () => {
     const requestId = `req-${randomBytes(4).toString('hex')}`;
     for (let i = 0; i < 3; i++) {
-      expect((await call(plane, 'PATCH', '/v1/tenants/ev-a', { spec: { name: `A ${i}` } }, { headers: { 'x-request-id': requestId } })).statusCode).toBe(200);
+      expect(
+        (
+          await call(
+            plane,
+            'PATCH',
+            '/v1/tenants/ev-a',
+            { spec: { name: `A ${i}` } },
+            { headers: { 'x-request-id': requestId } },
+          )
+        ).statusCode,
+      ).toBe(200);
       expect((await call(plane, 'PATCH', '/v1/tenants/ev-b', { spec: { name: `B ${i}` } })).statusCode).toBe(200);
     }
     await call(plane, 'POST', '/v1/tenants/ev-a/suspend', { reason: 'test' });
@@ -118,8 +160,12 @@ describe.each(engines())('events on %s', (engine: EngineName) => {
     expectOrderedPerTenant(bus.events);
     const suspended = bus.events.find((e) => e.type === 'tenancy.tenant.suspended' && e.subject === 'ev-a');
     expect(suspended?.data).toMatchObject({ id: 'ev-a', from: 'active', to: 'suspended' });
-    expect(bus.events.filter((e) => e.subject === 'ev-a' && e.type === 'tenancy.tenant.updated').map((e) => e.correlationid)).toEqual([requestId, requestId, requestId]);
-    expect(bus.events.map((e) => e.type)).toEqual(expect.arrayContaining(['tenancy.tenant.created', 'tenancy.tenant.provisioned', 'tenancy.tenant.resumed']));
+    expect(
+      bus.events.filter((e) => e.subject === 'ev-a' && e.type === 'tenancy.tenant.updated').map((e) => e.correlationid),
+    ).toEqual([requestId, requestId, requestId]);
+    expect(bus.events.map((e) => e.type)).toEqual(
+      expect.arrayContaining(['tenancy.tenant.created', 'tenancy.tenant.provisioned', 'tenancy.tenant.resumed']),
+    );
   });
 
   it('replays history as the same CloudEvents, with type filters and a seq cursor', async () => {
@@ -156,17 +202,32 @@ describe.each(engines())('events on %s', (engine: EngineName) => {
     const mine = (await call(plane, 'GET', '/v1/events?limit=1000', undefined, { token: a.token })).json().items;
     expect(mine.length).toBeGreaterThan(3);
     expect(new Set(mine.map((e: CloudEvent) => e.subject))).toEqual(new Set(['ev-a']));
-    expectProblem(await call(plane, 'GET', '/v1/events?tenant=ev-b', undefined, { token: a.token }), 404, 'tenant_not_found');
-    const headerTry = (await call(plane, 'GET', '/v1/events?limit=1000', undefined, { token: a.token, headers: { 'x-tenant-id': 'ev-b' } })).json().items;
+    expectProblem(
+      await call(plane, 'GET', '/v1/events?tenant=ev-b', undefined, { token: a.token }),
+      404,
+      'tenant_not_found',
+    );
+    const headerTry = (
+      await call(plane, 'GET', '/v1/events?limit=1000', undefined, {
+        token: a.token,
+        headers: { 'x-tenant-id': 'ev-b' },
+      })
+    ).json().items;
     expect(new Set(headerTry.map((e: CloudEvent) => e.subject))).toEqual(new Set(['ev-a']));
     const denied = (await call(plane, 'GET', '/v1/audit?action=event.read&limit=100')).json().items;
-    expect(denied).toEqual(expect.arrayContaining([expect.objectContaining({ outcome: 'denied', details: expect.objectContaining({ reason: 'cross_tenant' }) })]));
+    expect(denied).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ outcome: 'denied', details: expect.objectContaining({ reason: 'cross_tenant' }) }),
+      ]),
+    );
 
     const everything = (await call(plane, 'GET', '/v1/events?limit=1000')).json().items;
     const platformEvents = everything.filter((e: CloudEvent) => e.subject === undefined);
     expect(platformEvents.map((e: CloudEvent) => e.type)).toContain('tenancy.apikey.created');
     expect(new Set(everything.map((e: CloudEvent) => e.subject))).toEqual(new Set(['ev-a', 'ev-b', undefined]));
-    const viaHeader = (await call(plane, 'GET', '/v1/events?limit=1000', undefined, { headers: { 'x-tenant-id': 'ev-b' } })).json().items;
+    const viaHeader = (
+      await call(plane, 'GET', '/v1/events?limit=1000', undefined, { headers: { 'x-tenant-id': 'ev-b' } })
+    ).json().items;
     expect(new Set(viaHeader.map((e: CloudEvent) => e.subject))).toEqual(new Set(['ev-b']));
   });
 
@@ -205,7 +266,11 @@ describe.each(engines())('events on %s', (engine: EngineName) => {
         received.push(e);
       });
       const errors: unknown[] = [];
-      const relay = new EventRelay(plane.database.db, flaky, { source: '/tenancy/default', subjectPrefix: 'tenancy.events', onError: (e) => errors.push(e) });
+      const relay = new EventRelay(plane.database.db, flaky, {
+        source: '/tenancy/default',
+        subjectPrefix: 'tenancy.events',
+        onError: (e) => errors.push(e),
+      });
       const first = await relay.runOnce();
       expect(first).toBeGreaterThan(0);
       expect(errors).toHaveLength(1);
@@ -239,7 +304,14 @@ describe.each(engines())('events on %s', (engine: EngineName) => {
       await first.controller.idle();
       const pending = await unpublished(first);
       expect(pending).toBeGreaterThan(2);
-      const ids = (await first.database.db.selectFrom('outbox').select('id').where('published_at', 'is', null).orderBy('seq').execute()).map((r) => r.id);
+      const ids = (
+        await first.database.db
+          .selectFrom('outbox')
+          .select('id')
+          .where('published_at', 'is', null)
+          .orderBy('seq')
+          .execute()
+      ).map((r) => r.id);
       await first.close();
 
       const after = collector();
@@ -269,7 +341,8 @@ if (engines().includes('postgres')) {
       try {
         planes.push(await openPlane(dirs[0]!, database.url, { subscribe: seen[0]!.subscribe }, env));
         planes.push(await openPlane(dirs[1]!, database.url, { subscribe: seen[1]!.subscribe }, env));
-        for (let i = 0; i < 6; i++) expect((await call(planes[i % 2]!, 'POST', '/v1/tenants', manifest(`dual-${i}`))).statusCode).toBe(201);
+        for (let i = 0; i < 6; i++)
+          expect((await call(planes[i % 2]!, 'POST', '/v1/tenants', manifest(`dual-${i}`))).statusCode).toBe(201);
         // Both controllers provision (and write events) meanwhile: wait until they are done and
         // the relay has caught up with every event written, however late.
         await Promise.all(planes.map((p) => p.controller.idle()));
@@ -286,7 +359,9 @@ if (engines().includes('postgres')) {
         const got = [...seen[0]!.events, ...seen[1]!.events].map((e) => e.id);
         // Every event written was relayed, and nothing was relayed that was not written.
         expect(ids.filter((id) => !got.includes(id))).toEqual([]);
-        const outbox = new Set((await planes[0]!.database.db.selectFrom('outbox').select('id').execute()).map((r) => r.id));
+        const outbox = new Set(
+          (await planes[0]!.database.db.selectFrom('outbox').select('id').execute()).map((r) => r.id),
+        );
         expect(got.filter((id) => !outbox.has(id))).toEqual([]);
         expect(got).toHaveLength(new Set(got).size);
         const holder = seen[0]!.events.length > 0 ? 0 : 1;
@@ -295,7 +370,9 @@ if (engines().includes('postgres')) {
         await planes[holder]!.close();
         const other = planes[1 - holder]!;
         await call(other, 'POST', '/v1/tenants', manifest('dual-after'));
-        await until('the other replica relays', () => (seen[1 - holder]!.events.some((e) => e.subject === 'dual-after') ? true : undefined));
+        await until('the other replica relays', () =>
+          seen[1 - holder]!.events.some((e) => e.subject === 'dual-after') ? true : undefined,
+        );
       } finally {
         for (const p of planes) await p.close();
         await database.drop();
@@ -310,9 +387,19 @@ describe('in-process bus', () => {
     const bus = new MemoryEventBus();
     const got: string[] = [];
     const off = await bus.subscribe('tenancy.events.acme', (m) => void got.push(m.id));
-    for (const [subject, id] of [['tenancy.events.acme', '1'], ['tenancy.events.other', '2'], ['tenancy.events.acme', '3']] as const) await bus.publish({ subject, id, data: Buffer.from('{}'), contentType: 'application/json' });
+    for (const [subject, id] of [
+      ['tenancy.events.acme', '1'],
+      ['tenancy.events.other', '2'],
+      ['tenancy.events.acme', '3'],
+    ] as const)
+      await bus.publish({ subject, id, data: Buffer.from('{}'), contentType: 'application/json' });
     await off();
-    await bus.publish({ subject: 'tenancy.events.acme', id: '4', data: Buffer.from('{}'), contentType: 'application/json' });
+    await bus.publish({
+      subject: 'tenancy.events.acme',
+      id: '4',
+      data: Buffer.from('{}'),
+      contentType: 'application/json',
+    });
     expect(got).toEqual(['1', '3']);
   });
 });
@@ -336,20 +423,32 @@ if (NATS_URL) {
       await call(plane, 'PATCH', `/v1/tenants/${tenant}`, { spec: { name: 'over nats' } });
       await plane.controller.idle();
       await until('published', async () => ((await unpublished(plane)) === 0 ? true : undefined));
-      const outbox = await plane.database.db.selectFrom('outbox').selectAll().where('tenant_id', '=', tenant).orderBy('seq').execute();
+      const outbox = await plane.database.db
+        .selectFrom('outbox')
+        .selectAll()
+        .where('tenant_id', '=', tenant)
+        .orderBy('seq')
+        .execute();
 
       const nc = await connect({ servers: NATS_URL.replace(/^nats:\/\//, '') });
       try {
         const js = jetstream(nc);
         const read = async () => {
-          const consumer = await js.consumers.get('tenancy-events', { filter_subjects: `tenancy.events.${tenant}`, deliver_policy: DeliverPolicy.All });
+          const consumer = await js.consumers.get('tenancy-events', {
+            filter_subjects: `tenancy.events.${tenant}`,
+            deliver_policy: DeliverPolicy.All,
+          });
           const out: Array<{ subject: string; msgId: string | undefined; event: CloudEvent }> = [];
           const info = await consumer.info();
           let left = info.num_pending;
           while (left > 0) {
             const m = await consumer.next({ expires: 2_000 });
             if (!m) break;
-            out.push({ subject: m.subject, msgId: m.headers?.get('Nats-Msg-Id'), event: JSON.parse(m.string()) as CloudEvent });
+            out.push({
+              subject: m.subject,
+              msgId: m.headers?.get('Nats-Msg-Id'),
+              event: JSON.parse(m.string()) as CloudEvent,
+            });
             left -= 1;
           }
           return out;
@@ -360,7 +459,12 @@ if (NATS_URL) {
         expect(messages.map((m) => m.event.type)).toEqual(outbox.map((r) => `tenancy.${r.type}`));
 
         // The relay republishing after a crash (before it marked the event) adds nothing to the stream.
-        await plane.bus.publish({ subject: `tenancy.events.${tenant}`, id: outbox[0]!.id, data: Buffer.from(JSON.stringify(messages[0]!.event)), contentType: 'application/cloudevents+json' });
+        await plane.bus.publish({
+          subject: `tenancy.events.${tenant}`,
+          id: outbox[0]!.id,
+          data: Buffer.from(JSON.stringify(messages[0]!.event)),
+          contentType: 'application/cloudevents+json',
+        });
         expect((await read()).map((m) => m.event.id)).toEqual(outbox.map((r) => r.id));
       } finally {
         await nc.close();
@@ -369,10 +473,17 @@ if (NATS_URL) {
 
     it('gives platform-wide events the _platform subject, and subscribers their filter', async () => {
       const got: CloudEvent[] = [];
-      const off = await plane.bus.subscribe('tenancy.events._platform', (m) => void got.push(JSON.parse(m.data.toString()) as CloudEvent));
+      const off = await plane.bus.subscribe(
+        'tenancy.events._platform',
+        (m) => void got.push(JSON.parse(m.data.toString()) as CloudEvent),
+      );
       try {
-        const key = (await call(plane, 'POST', '/v1/api-keys', { name: `nats ${tag}`, role: 'platform-auditor' })).json();
-        await until('the platform event', () => (got.some((e) => e.type === 'tenancy.apikey.created' && e.data.id === key.id) ? true : undefined));
+        const key = (
+          await call(plane, 'POST', '/v1/api-keys', { name: `nats ${tag}`, role: 'platform-auditor' })
+        ).json();
+        await until('the platform event', () =>
+          got.some((e) => e.type === 'tenancy.apikey.created' && e.data.id === key.id) ? true : undefined,
+        );
         expect(got.every((e) => e.subject === undefined)).toBe(true);
       } finally {
         await off();
@@ -407,7 +518,9 @@ describe('tenancy events list', () => {
       expect(table.out.split('\n')[0]).toMatch(/^SEQ\s+TIME\s+TYPE\s+TENANT\s+ID$/);
       expect(table.out).toMatch(/tenancy\.tenant\.created\s+cli-a/);
       expect(table.out).not.toContain('cli-b');
-      const json = JSON.parse((await run('events', 'list', '--type', 'tenancy.tenant.provisioned', '-o', 'json')).out) as CloudEvent[];
+      const json = JSON.parse(
+        (await run('events', 'list', '--type', 'tenancy.tenant.provisioned', '-o', 'json')).out,
+      ) as CloudEvent[];
       expect(json.map((e) => e.subject).sort()).toEqual(['cli-a', 'cli-b']);
       const yaml = parse((await run('events', 'list', '--tenant', 'cli-b', '-o', 'yaml')).out) as CloudEvent[];
       expect(yaml.every((e) => e.subject === 'cli-b' && e.specversion === '1.0')).toBe(true);

@@ -22,14 +22,27 @@ describe.each(engines())('foreign ids on %s', (engine) => {
     await createActive(plane, 'fid-a');
     await createActive(plane, 'fid-b', { governance: { approvals: { require: ['featureEnable'] } } });
     owner = await tenantKey(plane, 'fid-a', 'owner');
-    const hook = await call(plane, 'POST', '/v1/webhooks', { tenantId: 'fid-b', url: 'http://127.0.0.1:9/b', eventTypes: ['tenancy.nothing.*'] });
+    const hook = await call(plane, 'POST', '/v1/webhooks', {
+      tenantId: 'fid-b',
+      url: 'http://127.0.0.1:9/b',
+      eventTypes: ['tenancy.nothing.*'],
+    });
     expect(hook.statusCode, hook.body).toBe(201);
     foreign.webhook = hook.json().id;
-    const platform = await call(plane, 'POST', '/v1/webhooks', { url: 'http://127.0.0.1:9/p', eventTypes: ['tenancy.nothing.*'] });
+    const platform = await call(plane, 'POST', '/v1/webhooks', {
+      url: 'http://127.0.0.1:9/p',
+      eventTypes: ['tenancy.nothing.*'],
+    });
     expect(platform.statusCode, platform.body).toBe(201);
     foreign.platformWebhook = platform.json().id;
     const admin = await tenantKey(plane, 'fid-b', 'admin');
-    const held = await call(plane, 'PATCH', '/v1/tenants/fid-b', { spec: { features: { secret: true } } }, { token: admin.token });
+    const held = await call(
+      plane,
+      'PATCH',
+      '/v1/tenants/fid-b',
+      { spec: { features: { secret: true } } },
+      { token: admin.token },
+    );
     expect(held.statusCode, held.body).toBe(202);
     foreign.approval = held.json().approval.id;
   });
@@ -46,14 +59,25 @@ describe.each(engines())('foreign ids on %s', (engine) => {
   };
   /** The audit records one request wrote, without what names the id, the request or the chain. */
   const recordsOf = async (run: () => Promise<Awaited<ReturnType<typeof call>>>, id: string) => {
-    const last = Number((await plane.database.db.selectFrom('audit_log').select((eb) => eb.fn.max('seq').as('m')).executeTakeFirstOrThrow()).m ?? 0);
+    const last = Number(
+      (
+        await plane.database.db
+          .selectFrom('audit_log')
+          .select((eb) => eb.fn.max('seq').as('m'))
+          .executeTakeFirstOrThrow()
+      ).m ?? 0,
+    );
     const res = await run();
     const written = await plane.audit.list({ afterSeq: last, limit: 1000 });
-    const records = written.map(({ seq: _s, id: _i, ts: _t, correlationId: _c, prevHash: _p, hash: _h, ...rest }) => JSON.parse(JSON.stringify(rest).split(id).join(':id')));
+    const records = written.map(({ seq: _s, id: _i, ts: _t, correlationId: _c, prevHash: _p, hash: _h, ...rest }) =>
+      JSON.parse(JSON.stringify(rest).split(id).join(':id')),
+    );
     return { res, records };
   };
 
-  const routes: Array<[string, 'GET' | 'POST' | 'PATCH' | 'DELETE', (id: string) => string, unknown, 'webhook' | 'approval']> = [
+  const routes: Array<
+    [string, 'GET' | 'POST' | 'PATCH' | 'DELETE', (id: string) => string, unknown, 'webhook' | 'approval']
+  > = [
     ['read a webhook', 'GET', (id) => `/v1/webhooks/${id}`, undefined, 'webhook'],
     ['change a webhook', 'PATCH', (id) => `/v1/webhooks/${id}`, { enabled: false }, 'webhook'],
     ['delete a webhook', 'DELETE', (id) => `/v1/webhooks/${id}`, undefined, 'webhook'],
@@ -66,25 +90,46 @@ describe.each(engines())('foreign ids on %s', (engine) => {
     ["an approval's report", 'GET', (id) => `/v1/approvals/${id}/report.pdf`, undefined, 'approval'],
   ];
 
-  it.each(routes)('%s: another tenant\'s id answers and audits exactly as an unknown one', async (_name, method, path, body, kind) => {
-    const ids = kind === 'webhook' ? [foreign.webhook, foreign.platformWebhook] : [foreign.approval];
-    const unknown = await recordsOf(() => call(plane, method, path(UNKNOWN[kind]), body, { token: owner.token }), UNKNOWN[kind]);
-    expect(unknown.res.statusCode).toBe(404);
-    for (const id of ids) {
-      const theirs = await recordsOf(() => call(plane, method, path(id), body, { token: owner.token }), id);
-      expect(shape(theirs.res, id)).toEqual(shape(unknown.res, UNKNOWN[kind]));
-      expect(theirs.records).toEqual(unknown.records);
-    }
-    // The denial is on record for the tenant, naming nothing it may not know.
-    expect(unknown.records).toEqual([expect.objectContaining({ tenantId: 'fid-a', outcome: 'denied', target: `${kind}/:id` })]);
-  });
+  it.each(routes)(
+    "%s: another tenant's id answers and audits exactly as an unknown one",
+    async (_name, method, path, body, kind) => {
+      const ids = kind === 'webhook' ? [foreign.webhook, foreign.platformWebhook] : [foreign.approval];
+      const unknown = await recordsOf(
+        () => call(plane, method, path(UNKNOWN[kind]), body, { token: owner.token }),
+        UNKNOWN[kind],
+      );
+      expect(unknown.res.statusCode).toBe(404);
+      for (const id of ids) {
+        const theirs = await recordsOf(() => call(plane, method, path(id), body, { token: owner.token }), id);
+        expect(shape(theirs.res, id)).toEqual(shape(unknown.res, UNKNOWN[kind]));
+        expect(theirs.records).toEqual(unknown.records);
+      }
+      // The denial is on record for the tenant, naming nothing it may not know.
+      expect(unknown.records).toEqual([
+        expect.objectContaining({ tenantId: 'fid-a', outcome: 'denied', target: `${kind}/:id` }),
+      ]);
+    },
+  );
 
   it('leaves the objects as they were and lets their own tenant and the platform see them', async () => {
-    expect((await call(plane, 'GET', `/v1/webhooks/${foreign.webhook}`)).json()).toMatchObject({ tenantId: 'fid-b', enabled: true });
-    expect((await call(plane, 'GET', `/v1/webhooks/${foreign.platformWebhook}`)).json()).toMatchObject({ tenantId: null, enabled: true });
-    expect((await call(plane, 'GET', `/v1/approvals/${foreign.approval}`)).json()).toMatchObject({ tenantId: 'fid-b', status: 'pending' });
+    expect((await call(plane, 'GET', `/v1/webhooks/${foreign.webhook}`)).json()).toMatchObject({
+      tenantId: 'fid-b',
+      enabled: true,
+    });
+    expect((await call(plane, 'GET', `/v1/webhooks/${foreign.platformWebhook}`)).json()).toMatchObject({
+      tenantId: null,
+      enabled: true,
+    });
+    expect((await call(plane, 'GET', `/v1/approvals/${foreign.approval}`)).json()).toMatchObject({
+      tenantId: 'fid-b',
+      status: 'pending',
+    });
     const b = await tenantKey(plane, 'fid-b', 'owner');
-    expect((await call(plane, 'GET', `/v1/webhooks/${foreign.webhook}`, undefined, { token: b.token })).statusCode).toBe(200);
-    expect((await call(plane, 'GET', `/v1/approvals/${foreign.approval}`, undefined, { token: b.token })).statusCode).toBe(200);
+    expect(
+      (await call(plane, 'GET', `/v1/webhooks/${foreign.webhook}`, undefined, { token: b.token })).statusCode,
+    ).toBe(200);
+    expect(
+      (await call(plane, 'GET', `/v1/approvals/${foreign.approval}`, undefined, { token: b.token })).statusCode,
+    ).toBe(200);
   });
 });

@@ -19,7 +19,11 @@ describe('governance CLI', () => {
   const run = async (env: NodeJS.ProcessEnv, ...argv: string[]) => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await main(argv, { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(...l.split('\n')) }, env);
+    const code = await main(
+      argv,
+      { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(...l.split('\n')) },
+      env,
+    );
     return { code, out: out.join('\n'), err: err.join('\n') };
   };
 
@@ -37,7 +41,15 @@ describe('governance CLI', () => {
     const admin = { TENANCY_URL: plane.url, TENANCY_TOKEN: ADMIN_TOKEN };
     const owner = { TENANCY_URL: plane.url, TENANCY_TOKEN: (await tenantKey(plane, 'cli-gov', 'owner')).token };
     const file = join(dir, 'features.yaml');
-    await writeFile(file, stringify({ apiVersion: 'tenancy/v1', kind: 'TenantFeatures', metadata: { tenant: 'cli-gov' }, spec: { flags: { newCheckout: true } } }));
+    await writeFile(
+      file,
+      stringify({
+        apiVersion: 'tenancy/v1',
+        kind: 'TenantFeatures',
+        metadata: { tenant: 'cli-gov' },
+        spec: { flags: { newCheckout: true } },
+      }),
+    );
     const applied = await run(admin, 'apply', '-f', file);
     expect(applied.code, applied.err).toBe(0);
     expect(applied.out).toContain('[needs approval: featureEnable]');
@@ -60,16 +72,46 @@ describe('governance CLI', () => {
   it('checks sovereignty (exit 1 when refused) and exports lineage as JSON Lines', async () => {
     const admin = { TENANCY_URL: plane.url, TENANCY_TOKEN: ADMIN_TOKEN };
     await createActive(plane, 'cli-sov', { region: 'eu-west-1' });
-    await call(plane, 'POST', '/v1/apply', { items: [{ manifest: { apiVersion: 'tenancy/v1', kind: 'DataSovereignty', metadata: { tenant: 'cli-sov' }, spec: { forbiddenRegions: ['cn-*'] } } }] });
-    const refused = await run(admin, 'sovereignty', 'check', 'cli-sov', '--operation', 'move', '--region', 'cn-north-1');
+    await call(plane, 'POST', '/v1/apply', {
+      items: [
+        {
+          manifest: {
+            apiVersion: 'tenancy/v1',
+            kind: 'DataSovereignty',
+            metadata: { tenant: 'cli-sov' },
+            spec: { forbiddenRegions: ['cn-*'] },
+          },
+        },
+      ],
+    });
+    const refused = await run(
+      admin,
+      'sovereignty',
+      'check',
+      'cli-sov',
+      '--operation',
+      'move',
+      '--region',
+      'cn-north-1',
+    );
     expect(refused.code).toBe(1);
     expect(refused.out).toMatch(/sovereignty_violation\s+\/region\s+\/spec\/forbiddenRegions\/0/);
-    expect((await run(admin, 'sovereignty', 'check', 'cli-sov', '--operation', 'move', '--region', 'eu-central-1')).out).toBe('allowed');
+    expect(
+      (await run(admin, 'sovereignty', 'check', 'cli-sov', '--operation', 'move', '--region', 'eu-central-1')).out,
+    ).toBe('allowed');
     const bad = await run(admin, 'sovereignty', 'check', 'cli-sov', '--operation', 'fly');
     expect(bad.code).toBe(1);
     expect(bad.err).toContain('/operation');
 
-    await call(plane, 'POST', '/v1/tenants/cli-sov/lineage', { records: [1, 2, 3].map((i) => ({ domain: 'd', usecase: 'u', sourceId: `s${i}`, queryId: `q${i}`, trustScore: i / 4 })) });
+    await call(plane, 'POST', '/v1/tenants/cli-sov/lineage', {
+      records: [1, 2, 3].map((i) => ({
+        domain: 'd',
+        usecase: 'u',
+        sourceId: `s${i}`,
+        queryId: `q${i}`,
+        trustScore: i / 4,
+      })),
+    });
     const exported = await run(admin, 'lineage', 'export', 'cli-sov');
     expect(exported.out.split('\n').map((l) => JSON.parse(l).sourceId)).toEqual(['s1', 's2', 's3']);
     const out = join(dir, 'lineage.jsonl');

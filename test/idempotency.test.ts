@@ -33,7 +33,10 @@ describe.each(engines())('idempotent replays on %s', (engine: EngineName) => {
     const probes = [secret, secret.slice(-16)];
     for (const probe of probes) expect(text).not.toContain(probe);
     for (const m of text.matchAll(/[A-Za-z0-9+/_-]{16,}={0,2}/g)) {
-      for (const decoded of [Buffer.from(m[0], 'base64').toString('latin1'), Buffer.from(m[0], 'base64url').toString('latin1')]) {
+      for (const decoded of [
+        Buffer.from(m[0], 'base64').toString('latin1'),
+        Buffer.from(m[0], 'base64url').toString('latin1'),
+      ]) {
         for (const probe of probes) expect(decoded).not.toContain(probe);
       }
     }
@@ -69,13 +72,21 @@ describe.each(engines())('idempotent replays on %s', (engine: EngineName) => {
     expect(row.tenant_id).toBeNull();
   });
 
-  it("stores webhook creation and secret rotation sealed, and replays the same secrets", async () => {
-    const hook = await twice('/v1/webhooks', { url: 'http://127.0.0.1:9/hook', tenantId: 'idem-a', enabled: false }, `webhook-${engine}`);
+  it('stores webhook creation and secret rotation sealed, and replays the same secrets', async () => {
+    const hook = await twice(
+      '/v1/webhooks',
+      { url: 'http://127.0.0.1:9/hook', tenantId: 'idem-a', enabled: false },
+      `webhook-${engine}`,
+    );
     expect(hook.secret).toMatch(/^whsec_/);
     const row = await storedRow(`webhook-${engine}`);
     expectNowhere(row, hook.secret);
     expect(row.tenant_id).toBe('idem-a');
-    const platformHook = await twice('/v1/webhooks', { url: 'http://127.0.0.1:9/platform', enabled: false }, `webhook-platform-${engine}`);
+    const platformHook = await twice(
+      '/v1/webhooks',
+      { url: 'http://127.0.0.1:9/platform', enabled: false },
+      `webhook-platform-${engine}`,
+    );
     expectNowhere(await storedRow(`webhook-platform-${engine}`), platformHook.secret);
     const rotated = await twice(`/v1/webhooks/${hook.id}/rotate-secret`, {}, `rotate-${engine}`);
     expect(rotated.secret).not.toBe(hook.secret);
@@ -90,7 +101,7 @@ describe.each(engines())('idempotent replays on %s', (engine: EngineName) => {
     expect(row.tenant_id).toBe('idem-a');
   });
 
-  it("answers 409 for a replay whose tenant was crypto-shredded, and runs nothing again", async () => {
+  it('answers 409 for a replay whose tenant was crypto-shredded, and runs nothing again', async () => {
     await createActive(plane, 'idem-gone', { config: { retentionDays: 0 } });
     const body = { name: 'doomed', role: 'viewer' };
     const headers = { 'idempotency-key': `shred-${engine}` };
@@ -99,11 +110,25 @@ describe.each(engines())('idempotent replays on %s', (engine: EngineName) => {
     await call(plane, 'DELETE', '/v1/tenants/idem-gone');
     await waitForPhase(plane, 'idem-gone', 'deleted', 15_000);
     await plane.controller.idle();
-    const keys = await plane.database.db.selectFrom('tenant_keys').select('state').where('tenant_id', '=', 'idem-gone').execute();
+    const keys = await plane.database.db
+      .selectFrom('tenant_keys')
+      .select('state')
+      .where('tenant_id', '=', 'idem-gone')
+      .execute();
     expect(keys.map((k) => k.state)).toEqual(['destroyed']);
-    const keysBefore = await plane.database.db.selectFrom('api_keys').select('id').where('tenant_id', '=', 'idem-gone').execute();
-    const replay = expectProblem(await call(plane, 'POST', '/v1/tenants/idem-gone/api-keys', body, { headers }), 409, 'idempotency_replay_unavailable');
-    expect(await plane.database.db.selectFrom('api_keys').select('id').where('tenant_id', '=', 'idem-gone').execute()).toEqual(keysBefore);
+    const keysBefore = await plane.database.db
+      .selectFrom('api_keys')
+      .select('id')
+      .where('tenant_id', '=', 'idem-gone')
+      .execute();
+    const replay = expectProblem(
+      await call(plane, 'POST', '/v1/tenants/idem-gone/api-keys', body, { headers }),
+      409,
+      'idempotency_replay_unavailable',
+    );
+    expect(
+      await plane.database.db.selectFrom('api_keys').select('id').where('tenant_id', '=', 'idem-gone').execute(),
+    ).toEqual(keysBefore);
     expect(replay.detail).toContain('the keys of tenant idem-gone were destroyed');
     expectNowhere(await storedRow(`shred-${engine}`), first.json().token);
   });
@@ -112,8 +137,18 @@ describe.each(engines())('idempotent replays on %s', (engine: EngineName) => {
     const a = await twice('/v1/tenants/idem-a/api-keys', { name: 'one', role: 'viewer' }, `moved-a-${engine}`);
     await twice('/v1/tenants/idem-a/api-keys', { name: 'two', role: 'viewer' }, `moved-b-${engine}`);
     const source = await storedRow(`moved-a-${engine}`);
-    await plane.database.db.updateTable('idempotency_keys').set({ response_ciphertext: String(source.response_ciphertext) }).where('key', '=', `moved-b-${engine}`).execute();
-    const replay = await call(plane, 'POST', '/v1/tenants/idem-a/api-keys', { name: 'two', role: 'viewer' }, { headers: { 'idempotency-key': `moved-b-${engine}` } });
+    await plane.database.db
+      .updateTable('idempotency_keys')
+      .set({ response_ciphertext: String(source.response_ciphertext) })
+      .where('key', '=', `moved-b-${engine}`)
+      .execute();
+    const replay = await call(
+      plane,
+      'POST',
+      '/v1/tenants/idem-a/api-keys',
+      { name: 'two', role: 'viewer' },
+      { headers: { 'idempotency-key': `moved-b-${engine}` } },
+    );
     expectProblem(replay, 409, 'idempotency_replay_unavailable');
     expect(replay.body).not.toContain(a.token);
   });

@@ -9,13 +9,21 @@ import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Database } from '../src/infra/sql/index.js';
-import { DedicatedDatabaseMapper, SharedDatabaseMapper, tenantIdentifier, type RoleIdentity, type RoleRequest } from '../src/isolation/index.js';
+import {
+  DedicatedDatabaseMapper,
+  SharedDatabaseMapper,
+  tenantIdentifier,
+  type RoleIdentity,
+  type RoleRequest,
+} from '../src/isolation/index.js';
 import { freshPostgresDatabase, PG_URL } from './support/engines.js';
 
 const password = () => randomBytes(24).toString('base64url');
 const INSTALLATION = `test-${randomBytes(4).toString('hex')}`;
 /** Whose roles the mappers make here: this test's installation, a uid per tenant. */
-const identity = (tenantId: string): RoleIdentity => ({ owner: { installationId: INSTALLATION, tenantId, tenantUid: `uid-${tenantId}` } });
+const identity = (tenantId: string): RoleIdentity => ({
+  owner: { installationId: INSTALLATION, tenantId, tenantUid: `uid-${tenantId}` },
+});
 const request = (tenantId: string, secret: string): RoleRequest => ({ ...identity(tenantId), password: secret });
 /** A connection as a tenant's own role; sessions ended by the mapper surface on its queries. */
 function tenantClient(baseUrl: string, role: string, secret: string, database?: string): Kysely<unknown> {
@@ -28,7 +36,8 @@ function tenantClient(baseUrl: string, role: string, secret: string, database?: 
   return new Kysely<unknown>({ dialect: new PostgresDialect({ pool }) });
 }
 
-if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: PostgreSQL isolation tests are SKIPPED');
+if (!PG_URL)
+  console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: PostgreSQL isolation tests are SKIPPED');
 
 describe('tenant identifiers', () => {
   it('maps ids one to one and fits PostgreSQL names', () => {
@@ -54,7 +63,14 @@ describe('shared database mapper on PGlite', () => {
     const mapper = new SharedDatabaseMapper(db.db, 'postgres');
     const pw = password();
     const first = await mapper.ensure('acme', request('acme', pw));
-    expect(first).toMatchObject({ role: 't_acme', schema: 't_acme', roleExists: true, schemaExists: true, canLogin: false, ownedByTenant: true });
+    expect(first).toMatchObject({
+      role: 't_acme',
+      schema: 't_acme',
+      roleExists: true,
+      schemaExists: true,
+      canLogin: false,
+      ownedByTenant: true,
+    });
     expect(await mapper.ensure('acme', request('acme', pw))).toEqual(first);
     await mapper.enableLogin('acme');
     expect((await mapper.observe('acme'))?.canLogin).toBe(true);
@@ -82,7 +98,9 @@ describe.skipIf(!PG_URL)('shared database mapper on PostgreSQL', () => {
 
   beforeAll(async () => {
     warehouse = await freshPostgresDatabase();
-    admin = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: warehouse.url, max: 2 }) }) });
+    admin = new Kysely<unknown>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: warehouse.url, max: 2 }) }),
+    });
     mapper = new SharedDatabaseMapper(admin, new URL(warehouse.url).pathname.slice(1), prefix);
     await mapper.prepareWarehouse();
     for (const t of ['tenant-a', 'tenant-b']) {
@@ -102,14 +120,30 @@ describe.skipIf(!PG_URL)('shared database mapper on PostgreSQL', () => {
     await warehouse?.drop();
   });
 
-  it("gives tenant roles no dangerous attributes", async () => {
-    const rows = await sql<{ rolname: string; rolsuper: boolean; rolbypassrls: boolean; rolcreaterole: boolean; rolcreatedb: boolean; rolreplication: boolean }>`select rolname, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication from pg_roles where rolname like ${`${prefix}%`} order by rolname`.execute(admin);
+  it('gives tenant roles no dangerous attributes', async () => {
+    const rows = await sql<{
+      rolname: string;
+      rolsuper: boolean;
+      rolbypassrls: boolean;
+      rolcreaterole: boolean;
+      rolcreatedb: boolean;
+      rolreplication: boolean;
+    }>`select rolname, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolreplication from pg_roles where rolname like ${`${prefix}%`} order by rolname`.execute(
+      admin,
+    );
     // Each tenant has its role and its maintenance role.
     expect(rows.rows).toHaveLength(4);
-    for (const r of rows.rows) expect(r).toMatchObject({ rolsuper: false, rolbypassrls: false, rolcreaterole: false, rolcreatedb: false, rolreplication: false });
+    for (const r of rows.rows)
+      expect(r).toMatchObject({
+        rolsuper: false,
+        rolbypassrls: false,
+        rolcreaterole: false,
+        rolcreatedb: false,
+        rolreplication: false,
+      });
   });
 
-  it("lets a tenant work in its own schema by default", async () => {
+  it('lets a tenant work in its own schema by default', async () => {
     const a = connectAs('tenant-a');
     await sql`create table notes (id serial primary key, body text)`.execute(a);
     await sql`insert into notes (body) values ('a note')`.execute(a);
@@ -142,11 +176,15 @@ describe.skipIf(!PG_URL)('shared database mapper on PostgreSQL', () => {
         outcomes.push(`${what}: ALLOWED`);
       } catch (error) {
         const code = (error as { code?: string }).code;
-        outcomes.push(`${what}: ${code === '42501' || code === '42P01' || code === '42704' || code === '22023' ? 'refused' : `error ${code}`}`);
+        outcomes.push(
+          `${what}: ${code === '42501' || code === '42P01' || code === '42704' || code === '22023' ? 'refused' : `error ${code}`}`,
+        );
       }
     }
     expect(outcomes.filter((o) => !o.endsWith('refused'))).toEqual([]);
-    const tables = await sql<{ n: number }>`select count(*)::int as n from information_schema.tables where table_schema = ${b}`.execute(a);
+    const tables = await sql<{
+      n: number;
+    }>`select count(*)::int as n from information_schema.tables where table_schema = ${b}`.execute(a);
     expect(tables.rows[0]!.n).toBe(0);
     const still = await sql<{ body: string }>`select body from ${sql.id(b)}.notes`.execute(admin);
     expect(still.rows).toEqual([{ body: 'b secret' }]);
@@ -171,7 +209,11 @@ describe.skipIf(!PG_URL)('shared database mapper on PostgreSQL', () => {
     await mapper.remove('tenant-c', identity('tenant-c'));
     await mapper.remove('tenant-c', identity('tenant-c'));
     expect(await mapper.observe('tenant-c')).toBeUndefined();
-    const left = await sql<{ n: number }>`select count(*)::int as n from pg_roles where rolname in (${mapper.names('tenant-c').role}, ${mapper.names('tenant-c').maintenance})`.execute(admin);
+    const left = await sql<{
+      n: number;
+    }>`select count(*)::int as n from pg_roles where rolname in (${mapper.names('tenant-c').role}, ${mapper.names('tenant-c').maintenance})`.execute(
+      admin,
+    );
     expect(left.rows[0]!.n).toBe(0);
   });
 });
@@ -190,7 +232,9 @@ describe.skipIf(!PG_URL)('dedicated database mapper on PostgreSQL', () => {
   };
 
   beforeAll(async () => {
-    admin = new Kysely<unknown>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: PG_URL!, max: 2 }) }) });
+    admin = new Kysely<unknown>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: PG_URL!, max: 2 }) }),
+    });
     mapper = new DedicatedDatabaseMapper(admin, prefix);
     for (const t of ['ded-a', 'ded-b']) {
       creds.set(t, password());
@@ -211,7 +255,9 @@ describe.skipIf(!PG_URL)('dedicated database mapper on PostgreSQL', () => {
     expect(observed).toMatchObject({ roleExists: true, databaseExists: true, canLogin: true, ownedByTenant: true });
     expect(await mapper.ensure('ded-a', request('ded-a', creds.get('ded-a')!))).toEqual(observed);
     await sql`create table mine (x int)`.execute(connectAs('ded-a'));
-    await expect(sql`select 1`.execute(connectAs('ded-a', mapper.names('ded-b').database))).rejects.toMatchObject({ code: '42501' });
+    await expect(sql`select 1`.execute(connectAs('ded-a', mapper.names('ded-b').database))).rejects.toMatchObject({
+      code: '42501',
+    });
     const still = await sql<{ body: string }>`select body from notes`.execute(connectAs('ded-b'));
     expect(still.rows).toEqual([{ body: 'b secret' }]);
   });

@@ -40,11 +40,18 @@ describe('the isolation self-test on the embedded default', () => {
     expect(failures(report)).toEqual([]);
     expect(report).toMatchObject({ ok: true, engine: 'pglite' });
     // Every tenant-scoped route of the API was probed (a route is one probe, all roles in it).
-    expect(report.probes.filter((p) => p.id.startsWith('api.') && p.id.includes('/v1/tenants/{id}')).length).toBeGreaterThan(40);
+    expect(
+      report.probes.filter((p) => p.id.startsWith('api.') && p.id.includes('/v1/tenants/{id}')).length,
+    ).toBeGreaterThan(40);
     expect(report.probes.find((p) => p.id === 'db.read')?.outcome).toBe('pass');
     expect(report.probes.find((p) => p.id === 'setup.cleanup')?.outcome).toBe('pass');
     // The probe tenants are gone (purged), the registry as it was.
-    const left = (await call(plane, 'GET', '/v1/tenants?includeDeleted=true')).json().items.filter((t: { metadata: { id: string }; status: { purgedAt?: string } }) => t.metadata.id.startsWith('iso-') && !t.status.purgedAt);
+    const left = (await call(plane, 'GET', '/v1/tenants?includeDeleted=true'))
+      .json()
+      .items.filter(
+        (t: { metadata: { id: string }; status: { purgedAt?: string } }) =>
+          t.metadata.id.startsWith('iso-') && !t.status.purgedAt,
+      );
     expect(left).toEqual([]);
   }, 180_000);
 
@@ -82,8 +89,22 @@ describe.skipIf(!PG_URL)('the isolation self-test on PostgreSQL, least-privilege
     const report = res.json<Report>();
     expect(failures(report)).toEqual([]);
     expect(report.engine).toBe('postgres');
-    for (const id of ['db.read', 'db.set-role', 'db.connect.store', 'db.connect.postgres', 'db.maintenance-login', 'db.fence', 'db.planted.migrate', 'db.planted.archive', 'db.planted.move', 'db.connect.dedicated']) {
-      expect(report.probes.find((p) => p.id === id), id).toMatchObject({ outcome: 'pass' });
+    for (const id of [
+      'db.read',
+      'db.set-role',
+      'db.connect.store',
+      'db.connect.postgres',
+      'db.maintenance-login',
+      'db.fence',
+      'db.planted.migrate',
+      'db.planted.archive',
+      'db.planted.move',
+      'db.connect.dedicated',
+    ]) {
+      expect(
+        report.probes.find((p) => p.id === id),
+        id,
+      ).toMatchObject({ outcome: 'pass' });
     }
     // Function source in a shared warehouse's catalog: a documented limit, reported as such.
     expect(report.probes.find((p) => p.id === 'db.catalog')?.outcome).toBe('warn');
@@ -95,9 +116,15 @@ describe.skipIf(!PG_URL)('the isolation self-test on PostgreSQL, least-privilege
     try {
       const out: string[] = [];
       const err: string[] = [];
-      const code = await main(['verify', 'isolation'], { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(l) }, { TENANCY_URL: ctx.plane.url, TENANCY_TOKEN: ADMIN_TOKEN });
+      const code = await main(
+        ['verify', 'isolation'],
+        { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(l) },
+        { TENANCY_URL: ctx.plane.url, TENANCY_TOKEN: ADMIN_TOKEN },
+      );
       expect(code).not.toBe(0);
-      expect(out.find((l) => l.startsWith('FAIL'))).toMatch(/FAIL\s+database\s+A cannot connect to the control plane's store database/);
+      expect(out.find((l) => l.startsWith('FAIL'))).toMatch(
+        /FAIL\s+database\s+A cannot connect to the control plane's store database/,
+      );
       expect(out.at(-1)).toMatch(/^FAILED: \d+ passed, 1 failed/);
       expect(err).toEqual(['tenancy: isolation self-test: 1 probe(s) failed']);
     } finally {

@@ -34,14 +34,22 @@ describe('object store configuration', () => {
   it('picks the engine from TENANCY_S3_URL and refuses malformed URLs', () => {
     expect(connectObjectStore({ dataDir: '/tmp/x' }).engine).toBe('fs');
     expect(connectObjectStore({ dataDir: '/tmp/x', s3Url: 'http://k:s@127.0.0.1:9000' }).engine).toBe('s3');
-    expect(parseS3Url('https://AK%2B:se%2Fcret@s3.example:443?region=eu-west-1')).toEqual({ endpoint: 'https://s3.example', region: 'eu-west-1', accessKeyId: 'AK+', secretAccessKey: 'se/cret' });
+    expect(parseS3Url('https://AK%2B:se%2Fcret@s3.example:443?region=eu-west-1')).toEqual({
+      endpoint: 'https://s3.example',
+      region: 'eu-west-1',
+      accessKeyId: 'AK+',
+      secretAccessKey: 'se/cret',
+    });
     expect(() => parseS3Url('s3://bucket')).toThrow('TENANCY_S3_URL must be http(s)://KEY:SECRET@host:port');
     expect(() => parseS3Url('not a url')).toThrow('TENANCY_S3_URL must be a URL');
   });
 
   it('reports an unreachable S3 endpoint as a clear error', async () => {
     const store = new S3ObjectStore('http://k:s@127.0.0.1:9');
-    await expect(store.bucketExists('some-bucket')).rejects.toMatchObject({ code: 'object_store_unavailable', status: 503 });
+    await expect(store.bucketExists('some-bucket')).rejects.toMatchObject({
+      code: 'object_store_unavailable',
+      status: 503,
+    });
     await store.close();
   });
 });

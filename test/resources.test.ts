@@ -16,9 +16,17 @@ import { call, createActive, waitForPhase } from './support/http.js';
 
 const NATS_URL = process.env.TENANCY_TEST_NATS_URL;
 
-type Setup = { name: string; engine: EngineName; env: () => Promise<{ env: Record<string, string>; stop: () => Promise<void> }> };
+type Setup = {
+  name: string;
+  engine: EngineName;
+  env: () => Promise<{ env: Record<string, string>; stop: () => Promise<void> }>;
+};
 
-const setups: Setup[] = engines().map((engine) => ({ name: `${engine}, files, store-backed queue`, engine, env: async () => ({ env: {}, stop: async () => undefined }) }));
+const setups: Setup[] = engines().map((engine) => ({
+  name: `${engine}, files, store-backed queue`,
+  engine,
+  env: async () => ({ env: {}, stop: async () => undefined }),
+}));
 if (NATS_URL) {
   setups.push({
     name: 'pglite, S3 protocol, NATS JetStream',
@@ -109,7 +117,12 @@ describe('a failing resource step', () => {
       // The audit anchors already made the objects folder at start: a file in its place breaks the store.
       await rm(join(plane.dataDir, 'objects'), { recursive: true, force: true });
       await writeFile(join(plane.dataDir, 'objects'), 'not a directory');
-      const res = await call(plane, 'POST', '/v1/tenants', { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'blocked' }, spec: { name: 'Blocked', plan: 'free' } });
+      const res = await call(plane, 'POST', '/v1/tenants', {
+        apiVersion: 'tenancy/v1',
+        kind: 'Tenant',
+        metadata: { id: 'blocked' },
+        spec: { name: 'Blocked', plan: 'free' },
+      });
       expect(res.statusCode).toBe(201);
       let t: any;
       for (let i = 0; i < 100; i++) {
@@ -119,7 +132,11 @@ describe('a failing resource step', () => {
         await new Promise((r) => setTimeout(r, 20));
       }
       expect(t.status.phase).toBe('provisioning');
-      expect(t.status.conditions).toEqual(expect.arrayContaining([expect.objectContaining({ type: 'Degraded', status: 'True', reason: 'ResourceStepFailed' })]));
+      expect(t.status.conditions).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ type: 'Degraded', status: 'True', reason: 'ResourceStepFailed' }),
+        ]),
+      );
       await rm(join(plane.dataDir, 'objects'));
       await new Promise((r) => setTimeout(r, 600));
       await plane.controller.resync();

@@ -9,7 +9,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
-import { currentScope, currentTenant, tenancyExpress, tenancyFastify, tenancyHono, tenantFetch, type Tenancy } from '../src/sdk/index.js';
+import {
+  currentScope,
+  currentTenant,
+  tenancyExpress,
+  tenancyFastify,
+  tenancyHono,
+  tenantFetch,
+  type Tenancy,
+} from '../src/sdk/index.js';
 
 export type AdapterName = 'fastify' | 'express' | 'hono';
 export const ADAPTERS: AdapterName[] = ['fastify', 'express', 'hono'];
@@ -34,7 +42,14 @@ async function whoami(echoUrl: string | undefined): Promise<Record<string, unkno
   await sleep(1);
   const scope = currentScope()!;
   const echoed = echoUrl ? await (await tenantFetch(echoUrl)).json() : undefined;
-  return { tenant: first, afterAwait: currentTenant().id, keyId: scope.principal.keyId, requestId: scope.requestId, quotas: scope.tenant.quotas, echoed };
+  return {
+    tenant: first,
+    afterAwait: currentTenant().id,
+    keyId: scope.principal.keyId,
+    requestId: scope.requestId,
+    quotas: scope.tenant.quotas,
+    echoed,
+  };
 }
 
 /** Start an app of `kind` guarded by `tenancy`; `echoUrl` is called with `tenantFetch` when given. */
@@ -54,7 +69,11 @@ export async function startGuardedApp(kind: AdapterName, tenancy: Tenancy, echoU
       return whoami(undefined);
     });
     await app.listen({ host: '127.0.0.1', port: 0 });
-    return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, releaseSlow, close: () => app.close() };
+    return {
+      url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+      releaseSlow,
+      close: () => app.close(),
+    };
   }
   if (kind === 'express') {
     const app = express();
@@ -82,7 +101,9 @@ export async function startGuardedApp(kind: AdapterName, tenancy: Tenancy, echoU
     const headers = new Headers();
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') headers.set(k, v);
     const body = chunks.length > 0 ? Buffer.concat(chunks) : undefined;
-    const response = await app.fetch(new Request(`http://127.0.0.1${req.url}`, { method: req.method!, headers, ...(body ? { body } : {}) }));
+    const response = await app.fetch(
+      new Request(`http://127.0.0.1${req.url}`, { method: req.method!, headers, ...(body ? { body } : {}) }),
+    );
     res.writeHead(response.status, Object.fromEntries(response.headers));
     res.end(Buffer.from(await response.arrayBuffer()));
   });
@@ -99,13 +120,31 @@ async function listen(server: Server, releaseSlow: () => void): Promise<GuardedA
 }
 
 /** Call an app; returns status, headers and parsed body. */
-export async function get(url: string, token: string | null, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; headers: Headers; body: any }> {
-  const res = await fetch(url, { method, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers } });
+export async function get(
+  url: string,
+  token: string | null,
+  headers: Record<string, string> = {},
+  method = 'GET',
+): Promise<{ status: number; headers: Headers; body: any }> {
+  const res = await fetch(url, {
+    method,
+    headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...headers },
+  });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
 }
 
 /** Assert an RFC 9457 problem with `status` and `code`. */
-export function problemOf(res: { status: number; headers: Headers; body: any }): { status: number; code: string; type: string; contentType: string | null } {
-  return { status: res.status, code: res.body?.code, type: res.body?.type, contentType: res.headers.get('content-type') };
+export function problemOf(res: { status: number; headers: Headers; body: any }): {
+  status: number;
+  code: string;
+  type: string;
+  contentType: string | null;
+} {
+  return {
+    status: res.status,
+    code: res.body?.code,
+    type: res.body?.type,
+    contentType: res.headers.get('content-type'),
+  };
 }

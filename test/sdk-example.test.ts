@@ -15,7 +15,10 @@ import { call, createActive, tenantKey } from './support/http.js';
 
 const MIGRATIONS = fileURLToPath(new URL('../examples/app/migrations', import.meta.url));
 const storages = PG_URL ? (['memory', 'postgres'] as const) : (['memory'] as const);
-if (!PG_URL) console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: the example app on a PostgreSQL warehouse is SKIPPED');
+if (!PG_URL)
+  console.warn(
+    '[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: the example app on a PostgreSQL warehouse is SKIPPED',
+  );
 
 interface NotesApp {
   listen(options: { host: string; port: number }): Promise<string>;
@@ -34,13 +37,17 @@ describe.each(storages)('the example notes app (%s storage)', (storage) => {
     warehouse = storage === 'postgres' ? await freshPostgresDatabase() : undefined;
     plane = await startTestPlane(storage === 'postgres' ? 'postgres' : 'pglite', {
       listen: true,
-      env: { TENANCY_APP_MIGRATIONS: MIGRATIONS, ...(warehouse ? { TENANCY_WAREHOUSE_URL: warehouse.url, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix } : {}) },
+      env: {
+        TENANCY_APP_MIGRATIONS: MIGRATIONS,
+        ...(warehouse ? { TENANCY_WAREHOUSE_URL: warehouse.url, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix } : {}),
+      },
     });
     await createActive(plane, 'notes-a');
     await createActive(plane, 'notes-b', { quotas: { maxRequestsPerHour: 4 } });
     keys.a = (await tenantKey(plane, 'notes-a', 'operator')).token;
     keys.b = (await tenantKey(plane, 'notes-b', 'operator')).token;
-    const token = (await call(plane, 'POST', '/v1/api-keys', { name: 'notes app', role: 'platform-operator' })).json().token;
+    const token = (await call(plane, 'POST', '/v1/api-keys', { name: 'notes app', role: 'platform-operator' })).json()
+      .token;
     app = await buildNotesApp({ controlPlaneUrl: plane.url, token, storage });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
   }, 90_000);
@@ -52,15 +59,27 @@ describe.each(storages)('the example notes app (%s storage)', (storage) => {
       await warehouse.drop();
       const admin = new pg.Client({ connectionString: PG_URL });
       await admin.connect();
-      const roles = await admin.query<{ rolname: string }>(`select rolname from pg_roles where rolname like $1`, [`${prefix}%`]);
-      for (const d of (await admin.query<{ datname: string }>(`select datname from pg_database where datname like $1`, [`${prefix}%`])).rows) await admin.query(`drop database if exists "${d.datname}" with (force)`);
+      const roles = await admin.query<{ rolname: string }>(`select rolname from pg_roles where rolname like $1`, [
+        `${prefix}%`,
+      ]);
+      for (const d of (
+        await admin.query<{ datname: string }>(`select datname from pg_database where datname like $1`, [`${prefix}%`])
+      ).rows)
+        await admin.query(`drop database if exists "${d.datname}" with (force)`);
       for (const r of roles.rows) await admin.query(`drop role if exists "${r.rolname}"`).catch(() => undefined);
       await admin.end();
     }
   });
 
   const request = async (method: string, path: string, key: string | null, body?: unknown) => {
-    const res = await fetch(url + path, { method, headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) });
+    const res = await fetch(url + path, {
+      method,
+      headers: {
+        ...(key ? { authorization: `Bearer ${key}` } : {}),
+        ...(body ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
     return { status: res.status, headers: res.headers, body: (await res.json()) as any };
   };
 
@@ -77,7 +96,9 @@ describe.each(storages)('the example notes app (%s storage)', (storage) => {
     expect(listA.headers.get('ratelimit-policy')).toContain('"hourly"');
     if (storage === 'postgres') {
       const ctx = isolationContext('notes-a', (await plane.registry.get('notes-a')).spec);
-      const rows = await plane.resources.databases.withTenant(ctx, (s) => s.query<{ title: string }>('select title from notes'));
+      const rows = await plane.resources.databases.withTenant(ctx, (s) =>
+        s.query<{ title: string }>('select title from notes'),
+      );
       expect(rows.map((r) => r.title)).toEqual(['alpha plan']);
     }
   });
@@ -92,7 +113,12 @@ describe.each(storages)('the example notes app (%s storage)', (storage) => {
     expect((await request('GET', '/me', keys.b!)).body.quotas.maxRequestsPerHour).toBe(4);
     expect((await request('GET', '/notes', keys.b!)).status).toBe(200);
     const over = await request('GET', '/notes', keys.b!);
-    expect([over.status, over.body.code, over.body.quota, over.body.limit]).toEqual([429, 'quota_exceeded', 'maxRequestsPerHour', 4]);
+    expect([over.status, over.body.code, over.body.quota, over.body.limit]).toEqual([
+      429,
+      'quota_exceeded',
+      'maxRequestsPerHour',
+      4,
+    ]);
     expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 });

@@ -12,7 +12,8 @@ import { FairQueueConsumer, type FairQueueMessage } from '../src/sdk/index.js';
 import { freshPostgresDatabase, PG_URL } from './support/engines.js';
 
 const NATS_URL = process.env.TENANCY_TEST_NATS_URL;
-if (!NATS_URL) console.warn('[tenancy tests] TENANCY_TEST_NATS_URL is not set: the fair consumer on NATS JetStream is SKIPPED');
+if (!NATS_URL)
+  console.warn('[tenancy tests] TENANCY_TEST_NATS_URL is not set: the fair consumer on NATS JetStream is SKIPPED');
 
 async function until(fn: () => boolean, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -26,7 +27,11 @@ async function until(fn: () => boolean, timeoutMs = 20_000): Promise<void> {
  * A handler that finishes a job only once every tenant with jobs left has one waiting for
  * the slot, so which tenant goes next is the scheduler's choice, not a race between fetches.
  */
-function judged(seeded: Record<string, number>, consumer: () => FairQueueConsumer, done: string[]): (m: FairQueueMessage, tenantId: string) => Promise<void> {
+function judged(
+  seeded: Record<string, number>,
+  consumer: () => FairQueueConsumer,
+  done: string[],
+): (m: FairQueueMessage, tenantId: string) => Promise<void> {
   const started: Record<string, number> = Object.fromEntries(Object.keys(seeded).map((t) => [t, 0]));
   return async (m, tenantId) => {
     started[tenantId]!++;
@@ -62,10 +67,14 @@ if (PG_URL) {
     },
   ]);
 } else console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: the fair consumer on PostgreSQL is SKIPPED');
-if (NATS_URL) ENGINES.push(['NATS JetStream', async () => {
-  const queue = await NatsJobQueue.connect(NATS_URL);
-  return { queue, stop: () => queue.close() };
-}]);
+if (NATS_URL)
+  ENGINES.push([
+    'NATS JetStream',
+    async () => {
+      const queue = await NatsJobQueue.connect(NATS_URL);
+      return { queue, stop: () => queue.close() };
+    },
+  ]);
 
 describe.each(ENGINES)('fair queue consumer: %s', (_name, factory) => {
   let queue: JobQueue;

@@ -14,7 +14,8 @@ import { call, createActive, tenantKey } from './support/http.js';
 import { get, problemOf, startGuardedApp, type GuardedApp } from './sdk-apps.js';
 
 const REDIS_URL = process.env.TENANCY_TEST_REDIS_URL;
-if (!REDIS_URL) console.warn('[tenancy tests] TENANCY_TEST_REDIS_URL is not set: SDK rate limits shared through Redis are SKIPPED');
+if (!REDIS_URL)
+  console.warn('[tenancy tests] TENANCY_TEST_REDIS_URL is not set: SDK rate limits shared through Redis are SKIPPED');
 
 /** A port nothing listens on (bound, then closed). */
 async function closedPort(): Promise<number> {
@@ -38,8 +39,15 @@ describe('SDK rate limits and quotas', () => {
   let appToken: string;
   const started: Array<{ tenancy: Tenancy; app: GuardedApp }> = [];
 
-  async function guarded(limits: RequestLimiterOptions = {}, kind: 'fastify' | 'express' | 'hono' = 'fastify'): Promise<GuardedApp> {
-    const tenancy = await createTenancy({ controlPlane: { url: plane.url, token: appToken }, events: { pollIntervalMs: 100 }, limits });
+  async function guarded(
+    limits: RequestLimiterOptions = {},
+    kind: 'fastify' | 'express' | 'hono' = 'fastify',
+  ): Promise<GuardedApp> {
+    const tenancy = await createTenancy({
+      controlPlane: { url: plane.url, token: appToken },
+      events: { pollIntervalMs: 100 },
+      limits,
+    });
     const app = await startGuardedApp(kind, tenancy);
     started.push({ tenancy, app });
     return app;
@@ -64,7 +72,10 @@ describe('SDK rate limits and quotas', () => {
   });
 
   it('limits per credential and per tenant, with RateLimit fields and Retry-After', async () => {
-    const app = await guarded({ perCredential: { points: 2, durationSeconds: 60 }, perTenant: { points: 3, durationSeconds: 60 } });
+    const app = await guarded({
+      perCredential: { points: 2, durationSeconds: 60 },
+      perTenant: { points: 3, durationSeconds: 60 },
+    });
     const k1 = await tenantKey(plane, 'lim-rate', 'viewer');
     const k2 = await tenantKey(plane, 'lim-rate', 'viewer');
     const first = await get(`${app.url}/whoami`, k1.token);
@@ -87,10 +98,18 @@ describe('SDK rate limits and quotas', () => {
   it('answers a request whose credential and context are cached without waiting (in memory), and refuses one synchronously', async () => {
     // The hot path's contract: once warm, nothing on it is a promise, so a busy app pays no
     // microtask per request; the first request waits for the control plane.
-    const tenancy = await createTenancy({ controlPlane: { url: plane.url, token: appToken }, events: { pollIntervalMs: 100 }, limits: { perCredential: { points: 2, durationSeconds: 60 } } });
+    const tenancy = await createTenancy({
+      controlPlane: { url: plane.url, token: appToken },
+      events: { pollIntervalMs: 100 },
+      limits: { perCredential: { points: 2, durationSeconds: 60 } },
+    });
     try {
       const key = await tenantKey(plane, 'lim-rate', 'viewer');
-      const request = { method: 'GET', url: '/x', header: (name: string) => (name === 'authorization' ? `Bearer ${key.token}` : undefined) };
+      const request = {
+        method: 'GET',
+        url: '/x',
+        header: (name: string) => (name === 'authorization' ? `Bearer ${key.token}` : undefined),
+      };
       const first = tenancy.enter(request);
       expect(first).toBeInstanceOf(Promise);
       const admitted = await first;
@@ -113,7 +132,11 @@ describe('SDK rate limits and quotas', () => {
       // What the adapters call: the refusal comes back as a value, nothing is thrown.
       const decided = tenancy.decide(request);
       expect(decided).toBeInstanceOf(TenancyError);
-      expect(decided).toMatchObject({ code: 'rate_limited', status: 429, headers: { 'Retry-After': expect.stringMatching(/^\d+$/) } });
+      expect(decided).toMatchObject({
+        code: 'rate_limited',
+        status: 429,
+        headers: { 'Retry-After': expect.stringMatching(/^\d+$/) },
+      });
       // The promise form answers the same.
       await expect(tenancy.admit(request)).rejects.toMatchObject({ code: 'rate_limited' });
     } finally {
@@ -130,7 +153,9 @@ describe('SDK rate limits and quotas', () => {
     expect(refused.body).toMatchObject({ quota: 'maxRequestsPerHour', limit: 3, current: 3 });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(refused.headers.get('ratelimit-policy')).toContain('"hourly";q=3;w=3600');
-    const patched = await call(plane, 'PATCH', '/v1/tenants/lim-hour', { spec: { quotas: { maxRequestsPerHour: 10 } } });
+    const patched = await call(plane, 'PATCH', '/v1/tenants/lim-hour', {
+      spec: { quotas: { maxRequestsPerHour: 10 } },
+    });
     expect(patched.statusCode, patched.body).toBe(200);
     // No restart: the app learns of the change from the event feed (within a poll or two on a
     // quiet machine; the bound is generous for a loaded CI machine).
@@ -163,8 +188,18 @@ describe('SDK rate limits and quotas', () => {
     const write = await get(`${byDefault.url}/things`, key.token, {}, 'POST');
     expect(problemOf(write)).toMatchObject({ status: 503, code: 'rate_limiter_unavailable' });
     expect(write.headers.get('retry-after')).toBe('1');
-    const inverted = await guarded({ redisUrl, perTenant: { points: 100, durationSeconds: 60 }, onStoreFailure: { reads: 'closed', writes: 'open' } }, 'express');
-    expect(problemOf(await get(`${inverted.url}/whoami`, key.token))).toMatchObject({ status: 503, code: 'rate_limiter_unavailable' });
+    const inverted = await guarded(
+      {
+        redisUrl,
+        perTenant: { points: 100, durationSeconds: 60 },
+        onStoreFailure: { reads: 'closed', writes: 'open' },
+      },
+      'express',
+    );
+    expect(problemOf(await get(`${inverted.url}/whoami`, key.token))).toMatchObject({
+      status: 503,
+      code: 'rate_limiter_unavailable',
+    });
     expect((await get(`${inverted.url}/things`, key.token, {}, 'POST')).status).toBe(200);
   });
 

@@ -13,7 +13,17 @@ import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { OpenFeature, ProviderEvents, type EventDetails } from '@openfeature/server-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditEvent, createTenancy, currentTenant, tenancyExpress, tenancyFastify, tenantLogger, TenancyFlagProvider, type Tenancy, type TenancyOptions } from '../src/sdk/index.js';
+import {
+  auditEvent,
+  createTenancy,
+  currentTenant,
+  tenancyExpress,
+  tenancyFastify,
+  tenantLogger,
+  TenancyFlagProvider,
+  type Tenancy,
+  type TenancyOptions,
+} from '../src/sdk/index.js';
 import { inRollout as inRolloutForTest } from '../src/tenants/index.js';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, createActive, expectProblem, tenantKey } from './support/http.js';
@@ -40,7 +50,10 @@ interface Hold {
 }
 
 /** An app with the routes these tests need; `holds` are requests parked in `/hold`. */
-async function startApp(tenancy: Tenancy, kind: 'fastify' | 'express' = 'fastify'): Promise<{ url: string; holds: Hold[]; started: string[]; close(): Promise<void> }> {
+async function startApp(
+  tenancy: Tenancy,
+  kind: 'fastify' | 'express' = 'fastify',
+): Promise<{ url: string; holds: Hold[]; started: string[]; close(): Promise<void> }> {
   const holds: Hold[] = [];
   const started: string[] = [];
   const hold = async () => {
@@ -57,7 +70,11 @@ async function startApp(tenancy: Tenancy, kind: 'fastify' | 'express' = 'fastify
   };
   const flags = async () => {
     const client = OpenFeature.getClient();
-    return { details: await client.getBooleanDetails('newEditor', false), missing: await client.getBooleanDetails('noSuchFlag', true), theme: await client.getStringDetails('theme', 'plain') };
+    return {
+      details: await client.getBooleanDetails('newEditor', false),
+      missing: await client.getBooleanDetails('noSuchFlag', true),
+      theme: await client.getStringDetails('theme', 'plain'),
+    };
   };
   if (kind === 'fastify') {
     const app: FastifyInstance = Fastify();
@@ -70,14 +87,24 @@ async function startApp(tenancy: Tenancy, kind: 'fastify' | 'express' = 'fastify
       return auditEvent({ action: 'invoice.paid', target: `invoice/${id}`, details: { amountCents: 4200 } });
     });
     await app.listen({ port: 0, host: '127.0.0.1' });
-    return { url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`, holds, started, close: () => app.close() };
+    return {
+      url: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`,
+      holds,
+      started,
+      close: () => app.close(),
+    };
   }
   const app = express();
   app.use(tenancyExpress(tenancy));
   app.get('/log', async (_req, res) => void res.json(await log()));
   const server: Server = createServer(app);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, holds, started, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    holds,
+    started,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 describe.each(engines())('SDK operations on %s', (engine) => {
@@ -113,22 +140,39 @@ describe.each(engines())('SDK operations on %s', (engine) => {
     await plane?.stop();
   }, 120_000);
 
-  it.each(['fastify', 'express'] as const)('tenantLogger() lines carry tenant_id, request_id and env on %s', async (kind) => {
-    const tenancy = await sdk();
-    const app = await startApp(tenancy, kind);
-    cleanups.push(app.close);
-    const a = await tenantKey(plane, 'ops-a', 'viewer');
-    const b = await tenantKey(plane, 'ops-b', 'viewer');
-    lines.length = 0;
-    await Promise.all([get(`${app.url}/log`, a.token, { 'x-request-id': `log-a-${kind}` }), get(`${app.url}/log`, b.token, { 'x-request-id': `log-b-${kind}` })]);
-    expect(lines).toHaveLength(4);
-    for (const line of lines) expect(line).toMatchObject({ env: 'test-env', tenant_id: expect.stringMatching(/^ops-[ab]$/), request_id: expect.stringMatching(/^log-[ab]-/) });
-    // Each line has its own request's tenant, also after an await with another request interleaved.
-    for (const line of lines) expect(String(line.request_id).startsWith(`log-${String(line.tenant_id).slice(-1)}-`)).toBe(true);
-    expect(lines.filter((l) => l.msg === 'after await').map((l) => l.tenant_id).sort()).toEqual(['ops-a', 'ops-b']);
-    // Outside a request: the base logger, with env and no tenant.
-    expect(tenantLogger().bindings()).not.toHaveProperty('tenant_id');
-  });
+  it.each(['fastify', 'express'] as const)(
+    'tenantLogger() lines carry tenant_id, request_id and env on %s',
+    async (kind) => {
+      const tenancy = await sdk();
+      const app = await startApp(tenancy, kind);
+      cleanups.push(app.close);
+      const a = await tenantKey(plane, 'ops-a', 'viewer');
+      const b = await tenantKey(plane, 'ops-b', 'viewer');
+      lines.length = 0;
+      await Promise.all([
+        get(`${app.url}/log`, a.token, { 'x-request-id': `log-a-${kind}` }),
+        get(`${app.url}/log`, b.token, { 'x-request-id': `log-b-${kind}` }),
+      ]);
+      expect(lines).toHaveLength(4);
+      for (const line of lines)
+        expect(line).toMatchObject({
+          env: 'test-env',
+          tenant_id: expect.stringMatching(/^ops-[ab]$/),
+          request_id: expect.stringMatching(/^log-[ab]-/),
+        });
+      // Each line has its own request's tenant, also after an await with another request interleaved.
+      for (const line of lines)
+        expect(String(line.request_id).startsWith(`log-${String(line.tenant_id).slice(-1)}-`)).toBe(true);
+      expect(
+        lines
+          .filter((l) => l.msg === 'after await')
+          .map((l) => l.tenant_id)
+          .sort(),
+      ).toEqual(['ops-a', 'ops-b']);
+      // Outside a request: the base logger, with env and no tenant.
+      expect(tenantLogger().bindings()).not.toHaveProperty('tenant_id');
+    },
+  );
 
   it('exports Prometheus metrics whose tenant label is bounded to the top tenants plus "other"', async () => {
     const tenancy = await sdk({ metrics: { topTenants: 1 } });
@@ -154,7 +198,14 @@ describe.each(engines())('SDK operations on %s', (engine) => {
     const a = await tenantKey(plane, 'ops-a', 'viewer');
     const res = await get(`${app.url}/invoices/inv-42/pay`, a.token, { 'x-request-id': 'pay-42' }, 'POST');
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toMatchObject({ action: 'app.invoice.paid', target: 'invoice/inv-42', tenantId: 'ops-a', correlationId: 'pay-42', outcome: 'success', details: { subject: a.id, data: { amountCents: 4200 } } });
+    expect(res.body).toMatchObject({
+      action: 'app.invoice.paid',
+      target: 'invoice/inv-42',
+      tenantId: 'ops-a',
+      correlationId: 'pay-42',
+      outcome: 'success',
+      details: { subject: a.id, data: { amountCents: 4200 } },
+    });
     const stream = (await call(plane, 'GET', '/v1/audit?tenant=ops-a&action=app.invoice.paid')).json().items;
     expect(stream.map((r: any) => r.correlationId)).toContain('pay-42');
     expect((await call(plane, 'GET', '/v1/audit?tenant=ops-b&action=app.invoice.paid')).json().items).toEqual([]);
@@ -164,25 +215,92 @@ describe.each(engines())('SDK operations on %s', (engine) => {
     expect(events.some((e: any) => e.type === 'tenancy.audit.app_event' && e.subject === 'ops-a')).toBe(true);
   });
 
-  it("refuses an app event for another tenant (404, nothing written), bad input (400 with paths), and roles without audit.write", async () => {
+  it('refuses an app event for another tenant (404, nothing written), bad input (400 with paths), and roles without audit.write', async () => {
     const ownerA = await tenantKey(plane, 'ops-a', 'owner');
     const viewerA = await tenantKey(plane, 'ops-a', 'viewer');
-    const before = (await call(plane, 'GET', '/v1/audit?tenant=ops-b&limit=1000')).json().items.filter((r: any) => r.action.startsWith('app.')).length;
-    expectProblem(await call(plane, 'POST', '/v1/tenants/ops-b/audit-events', { action: 'x.y', target: 't/1' }, { token: ownerA.token }), 404, 'tenant_not_found');
-    const after = (await call(plane, 'GET', '/v1/audit?tenant=ops-b&limit=1000')).json().items.filter((r: any) => r.action.startsWith('app.')).length;
+    const before = (await call(plane, 'GET', '/v1/audit?tenant=ops-b&limit=1000'))
+      .json()
+      .items.filter((r: any) => r.action.startsWith('app.')).length;
+    expectProblem(
+      await call(
+        plane,
+        'POST',
+        '/v1/tenants/ops-b/audit-events',
+        { action: 'x.y', target: 't/1' },
+        { token: ownerA.token },
+      ),
+      404,
+      'tenant_not_found',
+    );
+    const after = (await call(plane, 'GET', '/v1/audit?tenant=ops-b&limit=1000'))
+      .json()
+      .items.filter((r: any) => r.action.startsWith('app.')).length;
     expect(after).toBe(before);
-    const rows = async () => Number((await plane.database.db.selectFrom('audit_log').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n);
+    const rows = async () =>
+      Number(
+        (
+          await plane.database.db
+            .selectFrom('audit_log')
+            .select((eb) => eb.fn.countAll<number>().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n,
+      );
     const rowsBefore = await rows();
-    const bad = expectProblem(await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', { action: 'Not An Action', target: 'has space', outcome: 'meh', details: { big: 'x'.repeat(9_000) } }, { token: ownerA.token }), 400, 'validation_failed');
+    const bad = expectProblem(
+      await call(
+        plane,
+        'POST',
+        '/v1/tenants/ops-a/audit-events',
+        { action: 'Not An Action', target: 'has space', outcome: 'meh', details: { big: 'x'.repeat(9_000) } },
+        { token: ownerA.token },
+      ),
+      400,
+      'validation_failed',
+    );
     expect(bad.errors.map((e: any) => e.path).sort()).toEqual(['/action', '/details', '/outcome', '/target']);
-    expectProblem(await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', '{"action":', { token: ownerA.token, headers: { 'content-type': 'application/json' } }), 400, 'invalid_json');
-    expectProblem(await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', ['x'], { token: ownerA.token }), 400, 'validation_failed');
+    expectProblem(
+      await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', '{"action":', {
+        token: ownerA.token,
+        headers: { 'content-type': 'application/json' },
+      }),
+      400,
+      'invalid_json',
+    );
+    expectProblem(
+      await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', ['x'], { token: ownerA.token }),
+      400,
+      'validation_failed',
+    );
     expect(await rows()).toBe(rowsBefore);
-    expectProblem(await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', { action: 'x.y', target: 't/1' }, { token: viewerA.token }), 403, 'forbidden');
-    expectProblem(await call(plane, 'POST', '/v1/tenants/no-such-tenant/audit-events', { action: 'x.y', target: 't/1' }), 404, 'tenant_not_found');
-    const own = await call(plane, 'POST', '/v1/tenants/ops-a/audit-events', { action: 'document.shared', target: 'doc/7' }, { token: ownerA.token });
+    expectProblem(
+      await call(
+        plane,
+        'POST',
+        '/v1/tenants/ops-a/audit-events',
+        { action: 'x.y', target: 't/1' },
+        { token: viewerA.token },
+      ),
+      403,
+      'forbidden',
+    );
+    expectProblem(
+      await call(plane, 'POST', '/v1/tenants/no-such-tenant/audit-events', { action: 'x.y', target: 't/1' }),
+      404,
+      'tenant_not_found',
+    );
+    const own = await call(
+      plane,
+      'POST',
+      '/v1/tenants/ops-a/audit-events',
+      { action: 'document.shared', target: 'doc/7' },
+      { token: ownerA.token },
+    );
     expect(own.statusCode, own.body).toBe(201);
-    expect(own.json()).toMatchObject({ tenantId: 'ops-a', action: 'app.document.shared', actor: `apikey:${ownerA.id}` });
+    expect(own.json()).toMatchObject({
+      tenantId: 'ops-a',
+      action: 'app.document.shared',
+      actor: `apikey:${ownerA.id}`,
+    });
   });
 
   it('serves flags through OpenFeature with reasons, and a manifest change reaches the running app', async () => {
@@ -193,37 +311,73 @@ describe.each(engines())('SDK operations on %s', (engine) => {
     cleanups.push(app.close);
     const a = await tenantKey(plane, 'ops-a', 'viewer');
     const first = (await get(`${app.url}/flags`, a.token)).body;
-    expect(first.details).toMatchObject({ flagKey: 'newEditor', value: false, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' });
+    expect(first.details).toMatchObject({
+      flagKey: 'newEditor',
+      value: false,
+      reason: 'ERROR',
+      errorCode: 'FLAG_NOT_FOUND',
+    });
     expect(first.missing).toMatchObject({ value: true, reason: 'ERROR', errorCode: 'FLAG_NOT_FOUND' });
     // Outside a request, targetingKey names the tenant; the plan's value is STATIC.
-    expect(await OpenFeature.getClient().getBooleanDetails('sso', false, { targetingKey: 'ops-a' })).toMatchObject({ value: true, reason: 'STATIC', variant: 'plan' });
-    expect(await OpenFeature.getClient().getBooleanDetails('sso', false)).toMatchObject({ value: false, reason: 'ERROR', errorCode: 'TARGETING_KEY_MISSING' });
+    expect(await OpenFeature.getClient().getBooleanDetails('sso', false, { targetingKey: 'ops-a' })).toMatchObject({
+      value: true,
+      reason: 'STATIC',
+      variant: 'plan',
+    });
+    expect(await OpenFeature.getClient().getBooleanDetails('sso', false)).toMatchObject({
+      value: false,
+      reason: 'ERROR',
+      errorCode: 'TARGETING_KEY_MISSING',
+    });
 
     const changes: EventDetails[] = [];
     OpenFeature.addHandler(ProviderEvents.ConfigurationChanged, (details) => void changes.push(details!));
-    const patched = await call(plane, 'PATCH', '/v1/tenants/ops-a', { spec: { features: { newEditor: { rollout: 100 }, theme: 'dark' } } });
+    const patched = await call(plane, 'PATCH', '/v1/tenants/ops-a', {
+      spec: { features: { newEditor: { rollout: 100 }, theme: 'dark' } },
+    });
     expect(patched.statusCode, patched.body).toBe(200);
     const elapsed = await until(() => changes.some((c) => flagsOf(c).includes('newEditor')));
     expect(elapsed).toBeLessThan(2_000);
-    expect(changes.find((c) => flagsOf(c).includes('newEditor'))).toMatchObject({ flagsChanged: ['newEditor', 'theme'], metadata: { tenantId: 'ops-a' } });
+    expect(changes.find((c) => flagsOf(c).includes('newEditor'))).toMatchObject({
+      flagsChanged: ['newEditor', 'theme'],
+      metadata: { tenantId: 'ops-a' },
+    });
     const second = (await get(`${app.url}/flags`, a.token)).body;
     expect(second.details).toMatchObject({ value: true, reason: 'SPLIT', variant: 'rollout-in' });
     expect(second.theme).toMatchObject({ value: 'dark', reason: 'TARGETING_MATCH', variant: 'tenant' });
     // The features document wins over the manifest.
-    const doc = { apiVersion: 'tenancy/v1', kind: 'TenantFeatures', metadata: { tenant: 'ops-a' }, spec: { flags: { theme: 'light' } } };
+    const doc = {
+      apiVersion: 'tenancy/v1',
+      kind: 'TenantFeatures',
+      metadata: { tenant: 'ops-a' },
+      spec: { flags: { theme: 'light' } },
+    };
     expect((await call(plane, 'POST', '/v1/apply', { items: [{ manifest: doc }] })).statusCode).toBe(200);
     await until(() => changes.some((c) => flagsOf(c).join() === 'theme'));
-    expect((await get(`${app.url}/flags`, a.token)).body.theme).toMatchObject({ value: 'light', reason: 'TARGETING_MATCH' });
+    expect((await get(`${app.url}/flags`, a.token)).body.theme).toMatchObject({
+      value: 'light',
+      reason: 'TARGETING_MATCH',
+    });
     // A rollout places tenants by the same stable hash on every replica and in the SDK.
     const outside = !inRolloutForTest('newEditor', 'ops-b', 30);
     await call(plane, 'PATCH', '/v1/tenants/ops-b', { spec: { features: { newEditor: { rollout: 30 } } } });
     const b = await tenantKey(plane, 'ops-b', 'viewer');
     await until(async () => (await get(`${app.url}/flags`, b.token)).body.details.errorCode === undefined);
-    expect((await get(`${app.url}/flags`, b.token)).body.details).toMatchObject(outside ? { value: false, reason: 'DEFAULT' } : { value: true, reason: 'SPLIT' });
+    expect((await get(`${app.url}/flags`, b.token)).body.details).toMatchObject(
+      outside ? { value: false, reason: 'DEFAULT' } : { value: true, reason: 'SPLIT' },
+    );
     // A bad rollout spec is refused with its path, and changes nothing.
-    const refused = expectProblem(await call(plane, 'PATCH', '/v1/tenants/ops-b', { spec: { features: { newEditor: { rollout: 101 } } } }), 400, 'invalid_manifest');
-    expect(refused.errors).toEqual([{ path: '/spec/features/newEditor/rollout', message: 'must be a percentage 0..100' }]);
-    expect((await call(plane, 'GET', '/v1/tenants/ops-b')).json().spec.features).toEqual({ newEditor: { rollout: 30 } });
+    const refused = expectProblem(
+      await call(plane, 'PATCH', '/v1/tenants/ops-b', { spec: { features: { newEditor: { rollout: 101 } } } }),
+      400,
+      'invalid_manifest',
+    );
+    expect(refused.errors).toEqual([
+      { path: '/spec/features/newEditor/rollout', message: 'must be a percentage 0..100' },
+    ]);
+    expect((await call(plane, 'GET', '/v1/tenants/ops-b')).json().spec.features).toEqual({
+      newEditor: { rollout: 30 },
+    });
   });
 
   it("schedules fairly in the middleware: a quiet tenant goes between a noisy one's queued requests, and a full queue gets 429", async () => {

@@ -10,7 +10,18 @@ import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTenancy, currentTenant, PollingEventFeed, QuotaGuard, TenancyClient, tenancyFastify, toProblem, UsageMeter, type Tenancy, type TenantContext } from '../src/sdk/index.js';
+import {
+  createTenancy,
+  currentTenant,
+  PollingEventFeed,
+  QuotaGuard,
+  TenancyClient,
+  tenancyFastify,
+  toProblem,
+  UsageMeter,
+  type Tenancy,
+  type TenantContext,
+} from '../src/sdk/index.js';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, manifest, tenantKey, waitForPhase } from './support/http.js';
 import { get, problemOf, startGuardedApp } from './sdk-apps.js';
@@ -42,8 +53,14 @@ async function quotaApp(tenancy: Tenancy): Promise<{ url: string; app: FastifyIn
     return reply.code(p.status).headers(p.headers).send(p.body);
   });
   app.post('/projects', async (_request, reply) => reply.code(201).send(await tenancy.quotas.reserve('maxProjects')));
-  app.post<{ Querystring: { count: string } }>('/users', async (request, reply) => reply.code(201).send(tenancy.quotas.admit('maxUsers', { current: Number(request.query.count) })));
-  app.put<{ Params: { '*': string } }>('/files/*', async (request, reply) => reply.code(201).send(await tenancy.objects.put(request.params['*'], request.body as Buffer, { contentType: 'text/plain' })));
+  app.post<{ Querystring: { count: string } }>('/users', async (request, reply) =>
+    reply.code(201).send(tenancy.quotas.admit('maxUsers', { current: Number(request.query.count) })),
+  );
+  app.put<{ Params: { '*': string } }>('/files/*', async (request, reply) =>
+    reply
+      .code(201)
+      .send(await tenancy.objects.put(request.params['*'], request.body as Buffer, { contentType: 'text/plain' })),
+  );
   app.get<{ Params: { '*': string } }>('/files/*', async (request, reply) => {
     const object = await tenancy.objects.get(request.params['*']);
     if (!object) return reply.code(404).send({ missing: true });
@@ -59,8 +76,16 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
   let appToken: string;
   const closers: Array<() => Promise<void>> = [];
 
-  async function sdk(options: Parameters<typeof createTenancy>[0]['usage'] = {}, quotas: Parameters<typeof createTenancy>[0]['quotas'] = {}): Promise<Tenancy> {
-    const tenancy = await createTenancy({ controlPlane: { url: plane.url, token: appToken }, events: { pollIntervalMs: 50 }, usage: { flushIntervalMs: 100, ...options }, quotas });
+  async function sdk(
+    options: Parameters<typeof createTenancy>[0]['usage'] = {},
+    quotas: Parameters<typeof createTenancy>[0]['quotas'] = {},
+  ): Promise<Tenancy> {
+    const tenancy = await createTenancy({
+      controlPlane: { url: plane.url, token: appToken },
+      events: { pollIntervalMs: 50 },
+      usage: { flushIntervalMs: 100, ...options },
+      quotas,
+    });
     closers.push(() => tenancy.close());
     return tenancy;
   }
@@ -79,7 +104,8 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
       ['cap-a', { quotas: { maxCostPerMonthUsd: 1 } }],
       ['count-a', { quotas: { maxProjects: 2, maxUsers: 5, storageLimitBytes: 100 } }],
     ];
-    for (const [id, spec] of tenants) expect((await call(plane, 'POST', '/v1/tenants', manifest(id, spec))).statusCode).toBe(201);
+    for (const [id, spec] of tenants)
+      expect((await call(plane, 'POST', '/v1/tenants', manifest(id, spec))).statusCode).toBe(201);
     for (const [id] of tenants) await waitForPhase(plane, id, 'active', 60_000);
     appToken = (await call(plane, 'POST', '/v1/api-keys', { name: 'app', role: 'platform-operator' })).json().token;
   }, 120_000);
@@ -100,7 +126,9 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
     for (let i = 0; i < 5; i++) expect((await get(`${app.url}/things`, b.token, {}, 'POST')).status).toBe(200);
     // A refused request (no credential) is not the tenant's usage.
     expect((await get(`${app.url}/whoami`, null)).status).toBe(401);
-    await until(async () => (await totalOf('meter-a', 'requests')) === 20 && (await totalOf('meter-b', 'requests')) === 5);
+    await until(
+      async () => (await totalOf('meter-a', 'requests')) === 20 && (await totalOf('meter-b', 'requests')) === 5,
+    );
     for (let i = 0; i < 3; i++) await get(`${app.url}/whoami`, a.token);
     await tenancy.close();
     expect(await totalOf('meter-a', 'requests')).toBe(23);
@@ -114,12 +142,19 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
   });
 
   it('keeps the buffer bounded, retries what failed with the same ids, drops only a refused tenant, and lets writes through when the cost cannot be read', async () => {
-    const offline = new UsageMeter(new TenancyClient({ url: `http://127.0.0.1:${await closedPort()}`, token: appToken, timeoutMs: 500 }), { maxPending: 5, onError: () => undefined });
+    const offline = new UsageMeter(
+      new TenancyClient({ url: `http://127.0.0.1:${await closedPort()}`, token: appToken, timeoutMs: 500 }),
+      { maxPending: 5, onError: () => undefined },
+    );
     for (let i = 0; i < 8; i++) offline.record('meter-a', 'tokens_in', 1, { id: `bounded-${i}` });
     await offline.flush();
     expect(offline.stats()).toMatchObject({ pending: 5, dropped: 3, sent: 0 });
     // A cost that cannot be read lets writes through, and is not read again on every write.
-    const unreachable = new TenancyClient({ url: `http://127.0.0.1:${await closedPort()}`, token: appToken, timeoutMs: 500 });
+    const unreachable = new TenancyClient({
+      url: `http://127.0.0.1:${await closedPort()}`,
+      token: appToken,
+      timeoutMs: 500,
+    });
     const failures: unknown[] = [];
     const guard = new QuotaGuard(unreachable, new PollingEventFeed(unreachable), { onError: (e) => failures.push(e) });
     const ctx = { id: 'meter-a', quotas: { maxCostPerMonthUsd: 1 } } as TenantContext;
@@ -128,7 +163,9 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
     expect(failures).toHaveLength(1);
 
     const errors: unknown[] = [];
-    const meter = new UsageMeter(new TenancyClient({ url: plane.url, token: appToken }), { onError: (e) => errors.push(e) });
+    const meter = new UsageMeter(new TenancyClient({ url: plane.url, token: appToken }), {
+      onError: (e) => errors.push(e),
+    });
     meter.record('meter-b', 'tokens_in', 7, { id: 'mixed-1' });
     meter.record('ghost-tenant', 'tokens_in', 1, { id: 'mixed-2' });
     meter.record('meter-b', 'tokens_in', 3);
@@ -151,14 +188,18 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
     closers.push(() => app.close());
     const key = await tenantKey(plane, 'cap-a', 'owner');
     expect((await get(`${app.url}/things`, key.token, {}, 'POST')).status).toBe(200);
-    await call(plane, 'POST', '/v1/tenants/cap-a/usage', { meters: [{ id: 'model-spend', resource: 'cost_usd', amount: 2.5, ts: new Date().toISOString() }] });
+    await call(plane, 'POST', '/v1/tenants/cap-a/usage', {
+      meters: [{ id: 'model-spend', resource: 'cost_usd', amount: 2.5, ts: new Date().toISOString() }],
+    });
     await until(async () => (await get(`${app.url}/things`, key.token, {}, 'POST')).status === 403);
     const refused = await get(`${app.url}/things`, key.token, {}, 'POST');
     expect(problemOf(refused)).toMatchObject({ status: 403, code: 'quota_exceeded' });
     expect(refused.body).toMatchObject({ quota: 'maxCostPerMonthUsd', limit: 1, current: 2.5 });
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     expect((await get(`${app.url}/whoami`, key.token)).status).toBe(200);
-    expect((await call(plane, 'PATCH', '/v1/tenants/cap-a', { spec: { quotas: { maxCostPerMonthUsd: 10 } } })).statusCode).toBe(200);
+    expect(
+      (await call(plane, 'PATCH', '/v1/tenants/cap-a', { spec: { quotas: { maxCostPerMonthUsd: 10 } } })).statusCode,
+    ).toBe(200);
     await until(async () => (await get(`${app.url}/things`, key.token, {}, 'POST')).status === 200);
   });
 
@@ -182,14 +223,23 @@ describe.each(engines())('SDK usage metering and quotas on %s', (engine) => {
     expect(users.body).toMatchObject({ quota: 'maxUsers', limit: 5, current: 5, requested: 1 });
 
     const put = async (k: string, bytes: number) => {
-      const res = await fetch(`${url}/files/${k}`, { method: 'PUT', headers: { authorization: `Bearer ${key.token}`, 'content-type': 'text/plain' }, body: 'z'.repeat(bytes) });
+      const res = await fetch(`${url}/files/${k}`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${key.token}`, 'content-type': 'text/plain' },
+        body: 'z'.repeat(bytes),
+      });
       return { status: res.status, body: await res.json() };
     };
     expect(await put('notes/one.txt', 60)).toMatchObject({ status: 201, body: { key: 'notes/one.txt', size: 60 } });
     const over = await put('notes/two.txt', 60);
-    expect(over).toMatchObject({ status: 409, body: { code: 'quota_exceeded', quota: 'storageLimitBytes', limit: 100, current: 60 } });
+    expect(over).toMatchObject({
+      status: 409,
+      body: { code: 'quota_exceeded', quota: 'storageLimitBytes', limit: 100, current: 60 },
+    });
     const back = await fetch(`${url}/files/notes/one.txt`, { headers: { authorization: `Bearer ${key.token}` } });
     expect(await back.text()).toBe('z'.repeat(60));
-    expect((await fetch(`${url}/files/notes/two.txt`, { headers: { authorization: `Bearer ${key.token}` } })).status).toBe(404);
+    expect(
+      (await fetch(`${url}/files/notes/two.txt`, { headers: { authorization: `Bearer ${key.token}` } })).status,
+    ).toBe(404);
   });
 });

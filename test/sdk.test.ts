@@ -44,11 +44,13 @@ describe('the tenancy/sdk subpath', () => {
     expect(pkg.exports['./sdk']).toEqual({ types: './dist/sdk/index.d.ts', default: './dist/sdk/index.js' });
     const files = (await readdir(SDK_DIR, { recursive: true })).filter((f) => f.endsWith('.ts'));
     expect(files).toContain('index.ts');
-    const forbidden = /from '(\.\.\/(\.\.\/)?(http|controller|infra|isolation|tenants|access|governance|keys|cli|observability|control-plane)[/.]|fastify|express|hono|kysely|@electric-sql\/pglite)/;
+    const forbidden =
+      /from '(\.\.\/(\.\.\/)?(http|controller|infra|isolation|tenants|access|governance|keys|cli|observability|control-plane)[/.]|fastify|express|hono|kysely|@electric-sql\/pglite)/;
     const offenders: string[] = [];
     for (const file of files) {
       const text = await readFile(join(SDK_DIR, file), 'utf8');
-      for (const line of text.split('\n')) if (/^\s*(import|export)\b/.test(line) && forbidden.test(line)) offenders.push(`${file}: ${line.trim()}`);
+      for (const line of text.split('\n'))
+        if (/^\s*(import|export)\b/.test(line) && forbidden.test(line)) offenders.push(`${file}: ${line.trim()}`);
     }
     expect(offenders).toEqual([]);
     // The check itself catches a server import.
@@ -82,10 +84,21 @@ describe('SDK middleware', () => {
     beta = await tenantKey(plane, 'sdk-beta', 'viewer');
     appToken = await platformKey(plane, 'platform-operator');
     tokens = new TokenService(await loadSigningKeys(join(plane.dataDir, 'signing-keys.json')));
-    echo = createServer((req, res) => res.end(JSON.stringify({ tenant: req.headers['x-tenant-id'], requestId: req.headers['x-request-id'], traceparent: req.headers.traceparent })));
+    echo = createServer((req, res) =>
+      res.end(
+        JSON.stringify({
+          tenant: req.headers['x-tenant-id'],
+          requestId: req.headers['x-request-id'],
+          traceparent: req.headers.traceparent,
+        }),
+      ),
+    );
     await new Promise<void>((r) => echo.listen(0, '127.0.0.1', r));
     echoUrl = `http://127.0.0.1:${(echo.address() as AddressInfo).port}/`;
-    tenancy = await createTenancy({ controlPlane: { url: plane.url, token: appToken }, events: { pollIntervalMs: 100 } });
+    tenancy = await createTenancy({
+      controlPlane: { url: plane.url, token: appToken },
+      events: { pollIntervalMs: 100 },
+    });
     for (const kind of ADAPTERS) apps.set(kind, await startGuardedApp(kind, tenancy, echoUrl));
   }, 60_000);
 
@@ -103,7 +116,12 @@ describe('SDK middleware', () => {
       const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
       const res = await get(url('/whoami'), alpha.token, { 'x-request-id': 'req-sdk-1', traceparent });
       expect(res.status, JSON.stringify(res.body)).toBe(200);
-      expect(res.body).toMatchObject({ tenant: 'sdk-alpha', afterAwait: 'sdk-alpha', keyId: alpha.id, requestId: 'req-sdk-1' });
+      expect(res.body).toMatchObject({
+        tenant: 'sdk-alpha',
+        afterAwait: 'sdk-alpha',
+        keyId: alpha.id,
+        requestId: 'req-sdk-1',
+      });
       expect(res.headers.get('x-request-id')).toBe('req-sdk-1');
       expect(res.body.echoed.tenant).toBe('sdk-alpha');
       expect(res.body.echoed.requestId).toBe('req-sdk-1');
@@ -124,8 +142,19 @@ describe('SDK middleware', () => {
     it('refuses bad credentials and tenant confusion with problem+json', async () => {
       const operator = await platformKey(plane, 'platform-operator');
       const auditor = await platformKey(plane, 'platform-auditor');
-      const expired = (await tokens.issue({ keyId: alpha.id, tenantId: 'sdk-alpha', role: 'viewer', plan: 'pro', ttlSeconds: -60 })).token;
-      const otherAudience = (await tokens.issue({ keyId: alpha.id, tenantId: 'sdk-alpha', role: 'viewer', plan: 'pro', ttlSeconds: 300, audience: 'elsewhere' })).token;
+      const expired = (
+        await tokens.issue({ keyId: alpha.id, tenantId: 'sdk-alpha', role: 'viewer', plan: 'pro', ttlSeconds: -60 })
+      ).token;
+      const otherAudience = (
+        await tokens.issue({
+          keyId: alpha.id,
+          tenantId: 'sdk-alpha',
+          role: 'viewer',
+          plan: 'pro',
+          ttlSeconds: 300,
+          audience: 'elsewhere',
+        })
+      ).token;
       const [h, p] = expired.split('.');
       const unsigned = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${p}.`;
       const forged = `${h}.${Buffer.from(JSON.stringify({ sub: alpha.id, tenant_id: 'sdk-beta', role: 'owner', iss: 'tenancy', aud: 'tenancy', exp: 9999999999 })).toString('base64url')}.${expired.split('.')[2]}`;
@@ -147,7 +176,13 @@ describe('SDK middleware', () => {
       ];
       for (const [name, token, headers, status, code] of cases) {
         const res = await get(url('/whoami'), token, headers);
-        expect({ name, ...problemOf(res) }).toEqual({ name, status, code, type: `urn:tenancy:problem:${code}`, contentType: expect.stringMatching(/^application\/problem\+json/) });
+        expect({ name, ...problemOf(res) }).toEqual({
+          name,
+          status,
+          code,
+          type: `urn:tenancy:problem:${code}`,
+          contentType: expect.stringMatching(/^application\/problem\+json/),
+        });
         expect(JSON.stringify(res.body)).not.toContain('"tenant":');
       }
       // A field problem names the field, as the control plane's problems do.
@@ -204,7 +239,9 @@ describe('SDK middleware', () => {
   });
 
   it('answers 503 while the control plane cannot be reached, never a stale tenant', async () => {
-    const offline = await createTenancy({ controlPlane: { url: 'http://127.0.0.1:1', token: appToken, timeoutMs: 500 } });
+    const offline = await createTenancy({
+      controlPlane: { url: 'http://127.0.0.1:1', token: appToken, timeoutMs: 500 },
+    });
     const app = await startGuardedApp('hono', offline);
     try {
       const res = await get(`${app.url}/whoami`, alpha.token);
@@ -223,9 +260,15 @@ describe.runIf(NATS_URL)('SDK cache invalidated over NATS', () => {
   let app: GuardedApp;
 
   beforeAll(async () => {
-    plane = await startTestPlane('pglite', { listen: true, env: { TENANCY_NATS_URL: NATS_URL!, TENANCY_INSTANCE: `sdk-${process.pid}` } });
+    plane = await startTestPlane('pglite', {
+      listen: true,
+      env: { TENANCY_NATS_URL: NATS_URL!, TENANCY_INSTANCE: `sdk-${process.pid}` },
+    });
     await createActive(plane, 'sdk-nats');
-    tenancy = await createTenancy({ controlPlane: { url: plane.url, token: await platformKey(plane, 'platform-operator') }, events: { natsUrl: NATS_URL! } });
+    tenancy = await createTenancy({
+      controlPlane: { url: plane.url, token: await platformKey(plane, 'platform-operator') },
+      events: { natsUrl: NATS_URL! },
+    });
     app = await startGuardedApp('fastify', tenancy);
   }, 60_000);
 
@@ -250,10 +293,18 @@ describe.runIf(NATS_URL)('SDK cache invalidated over NATS', () => {
     expect((await call(plane, 'DELETE', `/v1/tenants/sdk-nats-revoked/api-keys/${key.id}`)).statusCode).toBe(200);
     // Only once the revocation has gone out over NATS: a subscriber that starts now cannot get it live.
     await until(async () => {
-      const rows = await plane.database.db.selectFrom('outbox').select('published_at').where('tenant_id', '=', 'sdk-nats-revoked').where('type', 'in', ['apikey.revoked', 'tenancy.apikey.revoked']).execute();
+      const rows = await plane.database.db
+        .selectFrom('outbox')
+        .select('published_at')
+        .where('tenant_id', '=', 'sdk-nats-revoked')
+        .where('type', 'in', ['apikey.revoked', 'tenancy.apikey.revoked'])
+        .execute();
       return rows.length > 0 && rows.every((r) => r.published_at !== null);
     }, 10_000);
-    const fresh = await createTenancy({ controlPlane: { url: plane.url, token: await platformKey(plane, 'platform-operator') }, events: { natsUrl: NATS_URL! } });
+    const fresh = await createTenancy({
+      controlPlane: { url: plane.url, token: await platformKey(plane, 'platform-operator') },
+      events: { natsUrl: NATS_URL! },
+    });
     try {
       await fresh.start();
       await expect(fresh.credentials.resolve(`Bearer ${token}`)).rejects.toMatchObject({ code: 'invalid_credentials' });

@@ -11,7 +11,15 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 const BIN = resolve('bin/tenancy.js');
 
-function start(dataDir: string, extraArgs: string[] = [], env: Record<string, string> = {}): { child: ChildProcessWithoutNullStreams; url: Promise<string>; exit: Promise<{ code: number | null; stderr: string }> } {
+function start(
+  dataDir: string,
+  extraArgs: string[] = [],
+  env: Record<string, string> = {},
+): {
+  child: ChildProcessWithoutNullStreams;
+  url: Promise<string>;
+  exit: Promise<{ code: number | null; stderr: string }>;
+} {
   const child = spawn(process.execPath, [BIN, 'serve', '--port', '0', '--data-dir', dataDir, ...extraArgs], {
     env: { ...process.env, TENANCY_LOG_LEVEL: 'warn', TENANCY_ADMIN_TOKEN: '', TENANCY_DATABASE_URL: '', ...env },
   });
@@ -25,7 +33,9 @@ function start(dataDir: string, extraArgs: string[] = [], env: Record<string, st
     child.on('exit', () => reject(new Error(`exited before listening: ${stderr}`)));
   });
   url.catch(() => undefined);
-  const exit = new Promise<{ code: number | null; stderr: string }>((r) => child.on('exit', (code) => r({ code, stderr })));
+  const exit = new Promise<{ code: number | null; stderr: string }>((r) =>
+    child.on('exit', (code) => r({ code, stderr })),
+  );
   return { child, url, exit };
 }
 
@@ -47,7 +57,12 @@ describe('tenancy serve (process)', () => {
     const created = await fetch(`${url}/v1/tenants`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'persisted' }, spec: { name: 'Persisted', plan: 'free' } }),
+      body: JSON.stringify({
+        apiVersion: 'tenancy/v1',
+        kind: 'Tenant',
+        metadata: { id: 'persisted' },
+        spec: { name: 'Persisted', plan: 'free' },
+      }),
     });
     expect(created.status).toBe(201);
 
@@ -75,20 +90,41 @@ describe('tenancy serve (process)', () => {
   it.each([
     [['--port', 'abc'], {}, 'invalid configuration: --port / TENANCY_PORT must be a number'],
     [['--port', '70000'], {}, 'invalid configuration: --port / TENANCY_PORT must be 0..65535'],
-    [[], { TENANCY_DATABASE_URL: 'mysql://x' }, 'invalid configuration: TENANCY_DATABASE_URL must be a postgres:// URL'],
+    [
+      [],
+      { TENANCY_DATABASE_URL: 'mysql://x' },
+      'invalid configuration: TENANCY_DATABASE_URL must be a postgres:// URL',
+    ],
     [[], { TENANCY_ADMIN_TOKEN: 'short' }, 'invalid configuration: TENANCY_ADMIN_TOKEN must be at least 16 characters'],
     [[], { TENANCY_LOG_LEVEL: 'loud' }, 'invalid configuration: TENANCY_LOG_LEVEL must be one of'],
-    [[], { TENANCY_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }, 'cannot connect to PostgreSQL at postgres://postgres@127.0.0.1:1/none'],
-    [[], { TENANCY_WAREHOUSE_URL: 'postgres://postgres@127.0.0.1:1/warehouse' }, 'cannot prepare the warehouse at postgres://postgres@127.0.0.1:1/warehouse'],
+    [
+      [],
+      { TENANCY_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' },
+      'cannot connect to PostgreSQL at postgres://postgres@127.0.0.1:1/none',
+    ],
+    [
+      [],
+      { TENANCY_WAREHOUSE_URL: 'postgres://postgres@127.0.0.1:1/warehouse' },
+      'cannot prepare the warehouse at postgres://postgres@127.0.0.1:1/warehouse',
+    ],
     [[], { TENANCY_NATS_URL: 'nats://127.0.0.1:1' }, 'cannot connect to NATS at nats://127.0.0.1:1'],
-  ])('stops with one line for bad configuration %j %j', async (args, env, message) => {
-    const dataDir = await mkdtemp(join(tmpdir(), 'tenancy-badcfg-'));
-    dirs.push(dataDir);
-    const { exit } = start(dataDir, args, { TENANCY_WAREHOUSE_URL: '', TENANCY_NATS_URL: '', TENANCY_S3_URL: '', ...env });
-    const { code, stderr } = await exit;
-    expect(code).not.toBe(0);
-    const lines = stderr.trim().split('\n');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(message);
-  }, 30_000);
+  ])(
+    'stops with one line for bad configuration %j %j',
+    async (args, env, message) => {
+      const dataDir = await mkdtemp(join(tmpdir(), 'tenancy-badcfg-'));
+      dirs.push(dataDir);
+      const { exit } = start(dataDir, args, {
+        TENANCY_WAREHOUSE_URL: '',
+        TENANCY_NATS_URL: '',
+        TENANCY_S3_URL: '',
+        ...env,
+      });
+      const { code, stderr } = await exit;
+      expect(code).not.toBe(0);
+      const lines = stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(message);
+    },
+    30_000,
+  );
 });

@@ -14,16 +14,29 @@ describe('tenancy usage', () => {
   const run = async (...argv: string[]) => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await main(argv, { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(...l.split('\n')) }, env);
+    const code = await main(
+      argv,
+      { out: (l) => out.push(...l.split('\n')), err: (l) => err.push(...l.split('\n')) },
+      env,
+    );
     return { code, out: out.join('\n'), err: err.join('\n') };
   };
 
   beforeAll(async () => {
-    plane = await startTestPlane('pglite', { listen: true, env: { TENANCY_USAGE_PRICES: '{"requests": 0.01}' }, start: { manualSampler: true } });
+    plane = await startTestPlane('pglite', {
+      listen: true,
+      env: { TENANCY_USAGE_PRICES: '{"requests": 0.01}' },
+      start: { manualSampler: true },
+    });
     env = { TENANCY_URL: plane.url, TENANCY_TOKEN: ADMIN_TOKEN };
     await createActive(plane, 'cli-a', { quotas: { maxProjects: 4 } });
     const ts = new Date().toISOString();
-    const res = await call(plane, 'POST', '/v1/tenants/cli-a/usage', { meters: [{ id: 'a', resource: 'requests', amount: 150, ts }, { id: 'b', resource: 'cost_usd', amount: 0.5, ts }] });
+    const res = await call(plane, 'POST', '/v1/tenants/cli-a/usage', {
+      meters: [
+        { id: 'a', resource: 'requests', amount: 150, ts },
+        { id: 'b', resource: 'cost_usd', amount: 0.5, ts },
+      ],
+    });
     expect(res.statusCode, res.body).toBe(200);
   }, 60_000);
   afterAll(async () => {

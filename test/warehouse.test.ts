@@ -29,7 +29,9 @@ describe.skipIf(!PG_URL)('tenant databases through the control plane (PostgreSQL
 
   beforeAll(async () => {
     warehouse = await freshPostgresDatabase();
-    plane = await startTestPlane('pglite', { env: { TENANCY_WAREHOUSE_URL: warehouse.url, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix } });
+    plane = await startTestPlane('pglite', {
+      env: { TENANCY_WAREHOUSE_URL: warehouse.url, TENANCY_WAREHOUSE_ROLE_PREFIX: prefix },
+    });
     await createActive(plane, 'wh-a', { config: { retentionDays: 0 } });
     await createActive(plane, 'wh-b', { config: { retentionDays: 0 } });
     await createActive(plane, 'wh-d', { profile: 'st-dedicated', config: { retentionDays: 0 } });
@@ -52,12 +54,21 @@ describe.skipIf(!PG_URL)('tenant databases through the control plane (PostgreSQL
 
   it('hands out a connection with the tenant role, which works in its own schema', async () => {
     const c = await connection('wh-a');
-    expect(c).toMatchObject({ tenantId: 'wh-a', strategy: 'shared', database: { role: `${prefix}t_wh_a`, schema: `${prefix}t_wh_a`, isolation: 'database-enforced' }, objects: { prefix: 'tenants/wh-a/' } });
+    expect(c).toMatchObject({
+      tenantId: 'wh-a',
+      strategy: 'shared',
+      database: { role: `${prefix}t_wh_a`, schema: `${prefix}t_wh_a`, isolation: 'database-enforced' },
+      objects: { prefix: 'tenants/wh-a/' },
+    });
     const a = connect(c.database.url);
     await sql`create table notes (body text)`.execute(a);
     await sql`insert into notes values ('a')`.execute(a);
     expect((await sql<{ body: string }>`select body from notes`.execute(a)).rows).toEqual([{ body: 'a' }]);
-    const stored = await plane.database.db.selectFrom('tenant_credentials').select('ciphertext').where('tenant_id', '=', 'wh-a').executeTakeFirstOrThrow();
+    const stored = await plane.database.db
+      .selectFrom('tenant_credentials')
+      .select('ciphertext')
+      .where('tenant_id', '=', 'wh-a')
+      .executeTakeFirstOrThrow();
     expect(stored.ciphertext).toMatch(/^tnc:v1:/);
     expect(stored.ciphertext).not.toContain(new URL(c.database.url).password);
     const audit = (await call(plane, 'GET', '/v1/audit?tenant=wh-a&action=tenant.connection.read')).json().items;
@@ -67,7 +78,9 @@ describe.skipIf(!PG_URL)('tenant databases through the control plane (PostgreSQL
 
   it("keeps tenant B's credentials out of tenant A's schema", async () => {
     const b = connect((await connection('wh-b')).database.url);
-    await expect(sql`select * from ${sql.id(`${prefix}t_wh_a`)}.notes`.execute(b)).rejects.toMatchObject({ code: '42501' });
+    await expect(sql`select * from ${sql.id(`${prefix}t_wh_a`)}.notes`.execute(b)).rejects.toMatchObject({
+      code: '42501',
+    });
   });
 
   it('gives a dedicated tenant its own database', async () => {
@@ -101,7 +114,11 @@ describe.skipIf(!PG_URL)('tenant databases through the control plane (PostgreSQL
     await expect(sql`select 1`.execute(connect(url))).rejects.toMatchObject({ code: '28000' });
     // The data is still there (kept, not purged): only the platform can reach it.
     const admin = connect(warehouse.url);
-    const schemas = await sql<{ n: number }>`select count(*)::int as n from information_schema.schemata where schema_name = ${`${prefix}t_wh_kept`}`.execute(admin);
+    const schemas = await sql<{
+      n: number;
+    }>`select count(*)::int as n from information_schema.schemata where schema_name = ${`${prefix}t_wh_kept`}`.execute(
+      admin,
+    );
     expect(schemas.rows).toEqual([{ n: 1 }]);
   });
 
@@ -113,11 +130,21 @@ describe.skipIf(!PG_URL)('tenant databases through the control plane (PostgreSQL
     for (const id of ids) await createActive(plane, id, { config: { retentionDays: 0 } });
     const db = plane.resources.databases;
     for (const id of ids) {
-      const ctx = isolationContext(id, { plan: 'pro', profile: 'mt-standard', region: 'default', quotas: undefined, byoc: undefined });
+      const ctx = isolationContext(id, {
+        plan: 'pro',
+        profile: 'mt-standard',
+        region: 'default',
+        quotas: undefined,
+        byoc: undefined,
+      });
       expect(await db.withTenant(ctx, (s) => s.query<{ n: number }>('select 1 as n'))).toEqual([{ n: 1 }]);
     }
     const admin = connect(warehouse.url);
-    const open = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity where usename like ${`${prefix.replace(/_/g, '\\_')}m\\_%`}`.execute(admin);
+    const open = await sql<{
+      n: number;
+    }>`select count(*)::int as n from pg_stat_activity where usename like ${`${prefix.replace(/_/g, '\\_')}m\\_%`}`.execute(
+      admin,
+    );
     expect(open.rows[0]!.n).toBeLessThanOrEqual(4);
     for (const id of ids) await call(plane, 'DELETE', `/v1/tenants/${id}`);
   });
@@ -129,10 +156,20 @@ describe.skipIf(!PG_URL)('tenant databases through the control plane (PostgreSQL
     }
     await plane.controller.idle();
     const admin = connect(warehouse.url);
-    const roles = await sql<{ rolname: string }>`select rolname from pg_roles where rolname in (${`${prefix}t_wh_a`}, ${`${prefix}t_wh_d`})`.execute(admin);
+    const roles = await sql<{
+      rolname: string;
+    }>`select rolname from pg_roles where rolname in (${`${prefix}t_wh_a`}, ${`${prefix}t_wh_d`})`.execute(admin);
     expect(roles.rows).toEqual([]);
-    const dbs = await sql<{ datname: string }>`select datname from pg_database where datname = ${`${prefix}warehouse_wh_d`}`.execute(admin);
+    const dbs = await sql<{
+      datname: string;
+    }>`select datname from pg_database where datname = ${`${prefix}warehouse_wh_d`}`.execute(admin);
     expect(dbs.rows).toEqual([]);
-    expect(await plane.database.db.selectFrom('tenant_credentials').selectAll().where('tenant_id', 'in', ['wh-a', 'wh-d']).execute()).toEqual([]);
+    expect(
+      await plane.database.db
+        .selectFrom('tenant_credentials')
+        .selectAll()
+        .where('tenant_id', 'in', ['wh-a', 'wh-d'])
+        .execute(),
+    ).toEqual([]);
   });
 });

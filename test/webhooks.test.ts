@@ -19,7 +19,14 @@ import { startControlPlane } from '../src/control-plane.js';
 import { ReceiverGuard, retryAfterMs } from '../src/governance/index.js';
 import type { CloudEvent } from '../src/ledger/index.js';
 import { LocalKeyRing, rootKeyFrom } from '../src/keys/index.js';
-import { ADMIN_TOKEN, engines, freshPostgresDatabase, startTestPlane, type EngineName, type TestPlane } from './support/engines.js';
+import {
+  ADMIN_TOKEN,
+  engines,
+  freshPostgresDatabase,
+  startTestPlane,
+  type EngineName,
+  type TestPlane,
+} from './support/engines.js';
 import { call, countRows, createActive, expectProblem, tenantKey } from './support/http.js';
 
 interface Received {
@@ -31,7 +38,13 @@ interface Received {
 type Reply = { status: number; headers?: Record<string, string>; delayMs?: number };
 
 /** A receiver on 127.0.0.1 with an OS-picked port; `replies[path]` decides each answer (default 200). */
-async function startReceiver(): Promise<{ url: string; got: Received[]; replies: Map<string, (n: number) => Reply>; server: Server; close: () => Promise<void> }> {
+async function startReceiver(): Promise<{
+  url: string;
+  got: Received[];
+  replies: Map<string, (n: number) => Reply>;
+  server: Server;
+  close: () => Promise<void>;
+}> {
   const got: Received[] = [];
   const replies = new Map<string, (n: number) => Reply>();
   const server = createServer((req, res) => {
@@ -66,7 +79,11 @@ async function startReceiver(): Promise<{ url: string; got: Received[]; replies:
   };
 }
 
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await check();
@@ -78,15 +95,25 @@ async function until<T>(what: string, check: () => Promise<T | undefined> | T | 
 
 /** Verify a received request independently: the reference library, and HMAC-SHA256 by hand. */
 function verify(r: Received, secret: string): CloudEvent {
-  const headers = { 'webhook-id': String(r.headers['webhook-id']), 'webhook-timestamp': String(r.headers['webhook-timestamp']), 'webhook-signature': String(r.headers['webhook-signature']) };
+  const headers = {
+    'webhook-id': String(r.headers['webhook-id']),
+    'webhook-timestamp': String(r.headers['webhook-timestamp']),
+    'webhook-signature': String(r.headers['webhook-signature']),
+  };
   const event = new Webhook(secret).verify(r.body, headers) as CloudEvent;
-  const expected = createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64')).update(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${r.body}`).digest('base64');
+  const expected = createHmac('sha256', Buffer.from(secret.slice('whsec_'.length), 'base64'))
+    .update(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${r.body}`)
+    .digest('base64');
   expect(headers['webhook-signature'].split(' ')).toContain(`v1,${expected}`);
   return event;
 }
 
 const SCHEDULE = '150ms,300ms,300ms';
-const ENV = { TENANCY_WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32', TENANCY_WEBHOOK_RETRY_SCHEDULE: SCHEDULE, TENANCY_WEBHOOK_TIMEOUT_SECONDS: '0.5' };
+const ENV = {
+  TENANCY_WEBHOOK_ALLOWED_CIDRS: '127.0.0.1/32',
+  TENANCY_WEBHOOK_RETRY_SCHEDULE: SCHEDULE,
+  TENANCY_WEBHOOK_TIMEOUT_SECONDS: '0.5',
+};
 const FAST = { relayPollIntervalMs: 25, webhookPollIntervalMs: 25 };
 
 describe.each(engines())('webhooks on %s', (engine: EngineName) => {
@@ -98,7 +125,8 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
     expect(res.statusCode, res.body).toBe(201);
     return res.json() as { id: string; secret: string; tenantId: string | null; [k: string]: unknown };
   };
-  const deliveries = async (id: string) => (await call(plane, 'GET', `/v1/webhooks/${id}/deliveries?limit=500`)).json().items as any[];
+  const deliveries = async (id: string) =>
+    (await call(plane, 'GET', `/v1/webhooks/${id}/deliveries?limit=500`)).json().items as any[];
   const touch = (tenant: string, name: string) => call(plane, 'PATCH', `/v1/tenants/${tenant}`, { spec: { name } });
 
   beforeAll(async () => {
@@ -113,7 +141,12 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
   });
 
   it('delivers signed CloudEvents that verify, in order per tenant, and a tenant endpoint only its own tenant', async () => {
-    const a = await hook({ tenantId: 'wh-a', url: `${receiver.url}/a`, eventTypes: ['tenancy.tenant.*'], description: 'tenant a' });
+    const a = await hook({
+      tenantId: 'wh-a',
+      url: `${receiver.url}/a`,
+      eventTypes: ['tenancy.tenant.*'],
+      description: 'tenant a',
+    });
     const p = await hook({ url: `${receiver.url}/p`, eventTypes: ['tenancy.tenant.updated'] });
     expect(a.secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     expect(a).toMatchObject({ tenantId: 'wh-a', enabled: true, eventTypes: ['tenancy.tenant.*'] });
@@ -131,7 +164,12 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
     await until('8 tenant deliveries', () => (at('/a').length >= 8 ? true : undefined));
     const forA = at('/a').map((r) => verify(r, a.secret));
     expect(new Set(forA.map((e) => e.subject))).toEqual(new Set(['wh-a']));
-    expect(forA.filter((e) => e.type === 'tenancy.tenant.updated').map((e) => e.data.changed)).toEqual([['/spec/name'], ['/spec/name'], ['/spec/name'], ['/spec/name']]);
+    expect(forA.filter((e) => e.type === 'tenancy.tenant.updated').map((e) => e.data.changed)).toEqual([
+      ['/spec/name'],
+      ['/spec/name'],
+      ['/spec/name'],
+      ['/spec/name'],
+    ]);
     expect(forA.filter((e) => e.type === 'tenancy.tenant.reconciled')).toHaveLength(4);
     const seqs = forA.map((e) => Number(e.sequence));
     expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
@@ -149,10 +187,24 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
       const l = await deliveries(a.id);
       return l.length === 8 && l.every((d) => d.status === 'succeeded') ? l : undefined;
     });
-    expect(log[0]).toMatchObject({ webhookId: a.id, tenantId: 'wh-a', status: 'succeeded', attempts: 1, lastStatusCode: 200, nextAttemptAt: null, eventType: 'tenancy.tenant.updated' });
-    expect(log[0].attemptLog).toEqual([expect.objectContaining({ attempt: 1, statusCode: 200, outcome: 'succeeded', error: null, nextRetryAt: null })]);
+    expect(log[0]).toMatchObject({
+      webhookId: a.id,
+      tenantId: 'wh-a',
+      status: 'succeeded',
+      attempts: 1,
+      lastStatusCode: 200,
+      nextAttemptAt: null,
+      eventType: 'tenancy.tenant.updated',
+    });
+    expect(log[0].attemptLog).toEqual([
+      expect.objectContaining({ attempt: 1, statusCode: 200, outcome: 'succeeded', error: null, nextRetryAt: null }),
+    ]);
     expect(log[0].attemptLog[0].durationMs).toBeGreaterThanOrEqual(0);
-    const rows = await plane.database.db.selectFrom('webhook_deliveries').select(['webhook_id', 'tenant_id']).where('webhook_id', '=', a.id).execute();
+    const rows = await plane.database.db
+      .selectFrom('webhook_deliveries')
+      .select(['webhook_id', 'tenant_id'])
+      .where('webhook_id', '=', a.id)
+      .execute();
     expect(rows.every((r) => r.tenant_id === 'wh-a')).toBe(true);
   });
 
@@ -167,18 +219,56 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
     expect(new Set(listed.map((w: any) => w.tenantId))).toEqual(new Set(['wh-a']));
     expect(JSON.stringify(listed)).not.toContain('whsec_');
     for (const id of [other.id, platform.id]) {
-      expectProblem(await call(plane, 'GET', `/v1/webhooks/${id}`, undefined, { token: owner.token }), 404, 'webhook_not_found');
-      expectProblem(await call(plane, 'PATCH', `/v1/webhooks/${id}`, { enabled: false }, { token: owner.token }), 404, 'webhook_not_found');
-      expectProblem(await call(plane, 'DELETE', `/v1/webhooks/${id}`, undefined, { token: owner.token }), 404, 'webhook_not_found');
-      expectProblem(await call(plane, 'POST', `/v1/webhooks/${id}/rotate-secret`, {}, { token: owner.token }), 404, 'webhook_not_found');
-      expectProblem(await call(plane, 'GET', `/v1/webhooks/${id}/deliveries`, undefined, { token: owner.token }), 404, 'webhook_not_found');
+      expectProblem(
+        await call(plane, 'GET', `/v1/webhooks/${id}`, undefined, { token: owner.token }),
+        404,
+        'webhook_not_found',
+      );
+      expectProblem(
+        await call(plane, 'PATCH', `/v1/webhooks/${id}`, { enabled: false }, { token: owner.token }),
+        404,
+        'webhook_not_found',
+      );
+      expectProblem(
+        await call(plane, 'DELETE', `/v1/webhooks/${id}`, undefined, { token: owner.token }),
+        404,
+        'webhook_not_found',
+      );
+      expectProblem(
+        await call(plane, 'POST', `/v1/webhooks/${id}/rotate-secret`, {}, { token: owner.token }),
+        404,
+        'webhook_not_found',
+      );
+      expectProblem(
+        await call(plane, 'GET', `/v1/webhooks/${id}/deliveries`, undefined, { token: owner.token }),
+        404,
+        'webhook_not_found',
+      );
     }
-    expectProblem(await call(plane, 'GET', '/v1/webhooks/wh_000000000000000000000000', undefined, { token: owner.token }), 404, 'webhook_not_found');
-    expectProblem(await call(plane, 'POST', '/v1/webhooks', { tenantId: 'wh-b', url: `${receiver.url}/x` }, { token: owner.token }), 404, 'tenant_not_found');
-    expectProblem(await call(plane, 'GET', '/v1/webhooks?tenant=wh-b', undefined, { token: owner.token }), 404, 'tenant_not_found');
-    expectProblem(await call(plane, 'POST', '/v1/webhooks', { url: `${receiver.url}/x` }, { token: viewer.token }), 403, 'forbidden');
+    expectProblem(
+      await call(plane, 'GET', '/v1/webhooks/wh_000000000000000000000000', undefined, { token: owner.token }),
+      404,
+      'webhook_not_found',
+    );
+    expectProblem(
+      await call(plane, 'POST', '/v1/webhooks', { tenantId: 'wh-b', url: `${receiver.url}/x` }, { token: owner.token }),
+      404,
+      'tenant_not_found',
+    );
+    expectProblem(
+      await call(plane, 'GET', '/v1/webhooks?tenant=wh-b', undefined, { token: owner.token }),
+      404,
+      'tenant_not_found',
+    );
+    expectProblem(
+      await call(plane, 'POST', '/v1/webhooks', { url: `${receiver.url}/x` }, { token: viewer.token }),
+      403,
+      'forbidden',
+    );
     expect((await call(plane, 'GET', `/v1/webhooks/${other.id}`)).json().url).toBe(`${receiver.url}/b-only`);
-    const denied = (await call(plane, 'GET', '/v1/audit?tenant=wh-a&limit=1000')).json().items.filter((r: any) => r.outcome === 'denied' && r.target === `webhook/${other.id}`);
+    const denied = (await call(plane, 'GET', '/v1/audit?tenant=wh-a&limit=1000'))
+      .json()
+      .items.filter((r: any) => r.outcome === 'denied' && r.target === `webhook/${other.id}`);
     expect(denied.length).toBeGreaterThanOrEqual(5);
     const platformOnly = (await call(plane, 'GET', '/v1/webhooks?scope=platform')).json().items;
     expect(platformOnly.every((w: any) => w.tenantId === null)).toBe(true);
@@ -186,7 +276,9 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
   });
 
   it('retries on the schedule, waits at least Retry-After, and logs every attempt', async () => {
-    receiver.replies.set('/retry', (n) => (n === 1 ? { status: 503, headers: { 'retry-after': '1' } } : n === 2 ? { status: 500 } : { status: 204 }));
+    receiver.replies.set('/retry', (n) =>
+      n === 1 ? { status: 503, headers: { 'retry-after': '1' } } : n === 2 ? { status: 500 } : { status: 204 },
+    );
     const h = await hook({ tenantId: 'wh-a', url: `${receiver.url}/retry`, eventTypes: ['tenancy.tenant.updated'] });
     await touch('wh-a', 'retry me');
     await until('3 attempts', () => (at('/retry').length >= 3 ? true : undefined));
@@ -205,7 +297,9 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
       [2, 500, 'failed'],
       [3, 204, 'succeeded'],
     ]);
-    expect(new Date(d.attemptLog[0].nextRetryAt).getTime() - new Date(d.attemptLog[0].startedAt).getTime()).toBeGreaterThanOrEqual(1000);
+    expect(
+      new Date(d.attemptLog[0].nextRetryAt).getTime() - new Date(d.attemptLog[0].startedAt).getTime(),
+    ).toBeGreaterThanOrEqual(1000);
     expect(d.attemptLog[1].error).toBe('the receiver answered 500');
   });
 
@@ -228,8 +322,18 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
     expect(res.statusCode, res.body).toBe(202);
     await until('redelivered', async () => ((await deliveries(h.id))[0]?.status === 'succeeded' ? true : undefined));
     expect(at('/dead')).toHaveLength(5);
-    expect((await call(plane, 'GET', `/v1/audit?action=webhook.redeliver`)).json().items).toEqual([expect.objectContaining({ target: `webhook/${h.id}/delivery/${d.id}`, tenantId: 'wh-b', details: { eventId: d.eventId, previousStatus: 'dead' } })]);
-    expectProblem(await call(plane, 'POST', `/v1/webhooks/${h.id}/deliveries/01900000-0000-7000-8000-000000000000/redeliver`, {}), 404, 'delivery_not_found');
+    expect((await call(plane, 'GET', `/v1/audit?action=webhook.redeliver`)).json().items).toEqual([
+      expect.objectContaining({
+        target: `webhook/${h.id}/delivery/${d.id}`,
+        tenantId: 'wh-b',
+        details: { eventId: d.eventId, previousStatus: 'dead' },
+      }),
+    ]);
+    expectProblem(
+      await call(plane, 'POST', `/v1/webhooks/${h.id}/deliveries/01900000-0000-7000-8000-000000000000/redeliver`, {}),
+      404,
+      'delivery_not_found',
+    );
   });
 
   it('disables an endpoint that answers 410 Gone, audited, and sends it nothing more', async () => {
@@ -247,9 +351,17 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
     await new Promise((r) => setTimeout(r, 200));
     expect(at('/gone')).toHaveLength(1);
     expect(await deliveries(h.id)).toHaveLength(1);
-    expect((await call(plane, 'GET', `/v1/audit?action=webhook.disable`)).json().items).toEqual([expect.objectContaining({ actor: 'system:webhooks', target: `webhook/${h.id}`, tenantId: 'wh-a' })]);
-    expect((await call(plane, 'GET', '/v1/events?type=tenancy.webhook.disabled')).json().items).toEqual([expect.objectContaining({ subject: 'wh-a', data: { id: h.id, reason: 'gone' } })]);
-    expectProblem(await call(plane, 'POST', `/v1/webhooks/${h.id}/deliveries/${(await deliveries(h.id))[0].id}/redeliver`, {}), 409, 'webhook_disabled');
+    expect((await call(plane, 'GET', `/v1/audit?action=webhook.disable`)).json().items).toEqual([
+      expect.objectContaining({ actor: 'system:webhooks', target: `webhook/${h.id}`, tenantId: 'wh-a' }),
+    ]);
+    expect((await call(plane, 'GET', '/v1/events?type=tenancy.webhook.disabled')).json().items).toEqual([
+      expect.objectContaining({ subject: 'wh-a', data: { id: h.id, reason: 'gone' } }),
+    ]);
+    expectProblem(
+      await call(plane, 'POST', `/v1/webhooks/${h.id}/deliveries/${(await deliveries(h.id))[0].id}/redeliver`, {}),
+      409,
+      'webhook_disabled',
+    );
     const enabled = (await call(plane, 'PATCH', `/v1/webhooks/${h.id}`, { enabled: true })).json();
     expect(enabled).toMatchObject({ enabled: true, disabledReason: null });
   });
@@ -291,13 +403,21 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
     expect(String(after.headers['webhook-signature']).split(' ')).toHaveLength(1);
     verify(after, again.secret);
     expect(() => new Webhook(next.secret).verify(after.body, after.headers as Record<string, string>)).toThrow();
-    expect((await call(plane, 'GET', `/v1/audit?action=webhook.rotate_secret`)).json().items.filter((x: any) => x.target === `webhook/${h.id}`)).toHaveLength(2);
+    expect(
+      (await call(plane, 'GET', `/v1/audit?action=webhook.rotate_secret`))
+        .json()
+        .items.filter((x: any) => x.target === `webhook/${h.id}`),
+    ).toHaveLength(2);
   });
 
   it('stores secrets sealed (tenant key ring, platform key) and keeps platform ones across root rotation', async () => {
     const t = await hook({ tenantId: 'wh-b', url: `${receiver.url}/sealed-t`, eventTypes: ['tenancy.nothing.*'] });
     const p = await hook({ url: `${receiver.url}/sealed-p`, eventTypes: ['tenancy.nothing.*'] });
-    const rows = await plane.database.db.selectFrom('webhooks').select(['id', 'secret_ciphertext']).where('id', 'in', [t.id, p.id]).execute();
+    const rows = await plane.database.db
+      .selectFrom('webhooks')
+      .select(['id', 'secret_ciphertext'])
+      .where('id', 'in', [t.id, p.id])
+      .execute();
     expect(JSON.stringify(rows)).not.toContain(t.secret.slice(6, 30));
     expect(JSON.stringify(rows)).not.toContain(p.secret.slice(6, 30));
     const ct = rows.find((r) => r.id === t.id)!.secret_ciphertext;
@@ -305,7 +425,9 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
     expect((await plane.keyRing.decrypt('wh-b', 'webhook', ct)).toString()).toBe(t.secret);
     await expect(plane.keyRing.decrypt('wh-a', 'webhook', ct)).rejects.toMatchObject({ code: 'decryption_failed' });
     expect((await call(plane, 'POST', '/v1/root-key/rotate', {})).statusCode).toBe(200);
-    const newRoot = rootKeyFrom(Buffer.from((await readFile(join(plane.dataDir, 'root.key'), 'utf8')).trim(), 'base64'));
+    const newRoot = rootKeyFrom(
+      Buffer.from((await readFile(join(plane.dataDir, 'root.key'), 'utf8')).trim(), 'base64'),
+    );
     const fresh = await LocalKeyRing.open(plane.database.db, newRoot);
     expect((await fresh.decryptPlatform('webhook', cp)).toString()).toBe(p.secret);
     expect((await call(plane, 'GET', `/v1/audit?action=webhook.create`)).json().items.length).toBeGreaterThan(3);
@@ -314,7 +436,11 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
   it('refuses a receiver that is no longer allowed at delivery time', async () => {
     const h = await hook({ tenantId: 'wh-a', url: `${receiver.url}/moved`, eventTypes: ['tenancy.tenant.updated'] });
     // As if the receiver had been allowed when created and the rule changed since.
-    await plane.database.db.updateTable('webhooks').set({ url: `${receiver.url.replace('127.0.0.1', '127.0.0.2')}/moved` }).where('id', '=', h.id).execute();
+    await plane.database.db
+      .updateTable('webhooks')
+      .set({ url: `${receiver.url.replace('127.0.0.1', '127.0.0.2')}/moved` })
+      .where('id', '=', h.id)
+      .execute();
     await touch('wh-a', 'moved');
     const attempt = await until('a refused attempt', async () => (await deliveries(h.id))[0]?.attemptLog[0]);
     expect(attempt.error).toContain('webhook_url_forbidden');
@@ -327,32 +453,94 @@ describe.each(engines())('webhooks on %s', (engine: EngineName) => {
     ['a relative url', () => ({ url: '/hook' }), 400, 'validation_failed', ['/url']],
     ['an ftp url', () => ({ url: 'ftp://127.0.0.1/x' }), 400, 'validation_failed', ['/url']],
     ['credentials in the url', () => ({ url: 'http://user:pw@127.0.0.1/x' }), 400, 'validation_failed', ['/url']],
-    ['bad event types', () => ({ url: 'http://127.0.0.1/x', eventTypes: ['tenant.created', 'tenancy.*.x', ''] }), 400, 'validation_failed', ['/eventTypes/0', '/eventTypes/1', '/eventTypes/2']],
-    ['no event types', () => ({ url: 'http://127.0.0.1/x', eventTypes: [] }), 400, 'validation_failed', ['/eventTypes']],
-    ['unknown fields', () => ({ url: 'http://127.0.0.1/x', secret: 'whsec_mine' }), 400, 'validation_failed', ['/secret']],
-    ['wrong types', () => ({ url: 'http://127.0.0.1/x', enabled: 'yes', description: 7 }), 400, 'validation_failed', ['/description', '/enabled']],
-    ['a bad tenant id', () => ({ url: 'http://127.0.0.1/x', tenantId: 'Not_Valid' }), 400, 'validation_failed', ['/tenantId']],
+    [
+      'bad event types',
+      () => ({ url: 'http://127.0.0.1/x', eventTypes: ['tenant.created', 'tenancy.*.x', ''] }),
+      400,
+      'validation_failed',
+      ['/eventTypes/0', '/eventTypes/1', '/eventTypes/2'],
+    ],
+    [
+      'no event types',
+      () => ({ url: 'http://127.0.0.1/x', eventTypes: [] }),
+      400,
+      'validation_failed',
+      ['/eventTypes'],
+    ],
+    [
+      'unknown fields',
+      () => ({ url: 'http://127.0.0.1/x', secret: 'whsec_mine' }),
+      400,
+      'validation_failed',
+      ['/secret'],
+    ],
+    [
+      'wrong types',
+      () => ({ url: 'http://127.0.0.1/x', enabled: 'yes', description: 7 }),
+      400,
+      'validation_failed',
+      ['/description', '/enabled'],
+    ],
+    [
+      'a bad tenant id',
+      () => ({ url: 'http://127.0.0.1/x', tenantId: 'Not_Valid' }),
+      400,
+      'validation_failed',
+      ['/tenantId'],
+    ],
     ['an unknown tenant', () => ({ url: 'http://127.0.0.1/x', tenantId: 'nobody-here' }), 404, 'tenant_not_found'],
     ['malformed JSON', () => '{"url": ', 400, 'invalid_json'],
   ];
   it.each(bad)('refuses a webhook with %s and changes nothing', async (_name, body, status, code, paths) => {
-    const before = { hooks: await plane.database.db.selectFrom('webhooks').select('id').execute(), audit: await countRows(plane, 'audit_log') };
+    const before = {
+      hooks: await plane.database.db.selectFrom('webhooks').select('id').execute(),
+      audit: await countRows(plane, 'audit_log'),
+    };
     const b = body();
-    const res = await call(plane, 'POST', '/v1/webhooks', b, typeof b === 'string' ? { headers: { 'content-type': 'application/json' } } : {});
+    const res = await call(
+      plane,
+      'POST',
+      '/v1/webhooks',
+      b,
+      typeof b === 'string' ? { headers: { 'content-type': 'application/json' } } : {},
+    );
     const problem = expectProblem(res, status, code);
     if (paths) expect(problem.errors.map((e: any) => e.path).sort()).toEqual(paths);
-    expect({ hooks: await plane.database.db.selectFrom('webhooks').select('id').execute(), audit: await countRows(plane, 'audit_log') }).toEqual(before);
+    expect({
+      hooks: await plane.database.db.selectFrom('webhooks').select('id').execute(),
+      audit: await countRows(plane, 'audit_log'),
+    }).toEqual(before);
   });
 
   it('refuses bad ids, patches and queries with stable codes', async () => {
     const h = await hook({ url: `${receiver.url}/bad`, eventTypes: ['tenancy.nothing.*'] });
     expectProblem(await call(plane, 'GET', '/v1/webhooks/not-an-id'), 400, 'invalid_webhook_id');
-    expectProblem(await call(plane, 'POST', `/v1/webhooks/${h.id}/deliveries/xyz/redeliver`, {}), 400, 'invalid_delivery_id');
-    expect(expectProblem(await call(plane, 'PATCH', `/v1/webhooks/${h.id}`, { url: 'nope', colour: 1 }), 400, 'validation_failed').errors.map((e: any) => e.path).sort()).toEqual(['/colour', '/url']);
-    expectProblem(await call(plane, 'POST', `/v1/webhooks/${h.id}/rotate-secret`, { overlapSeconds: -1 }), 400, 'validation_failed');
+    expectProblem(
+      await call(plane, 'POST', `/v1/webhooks/${h.id}/deliveries/xyz/redeliver`, {}),
+      400,
+      'invalid_delivery_id',
+    );
+    expect(
+      expectProblem(
+        await call(plane, 'PATCH', `/v1/webhooks/${h.id}`, { url: 'nope', colour: 1 }),
+        400,
+        'validation_failed',
+      )
+        .errors.map((e: any) => e.path)
+        .sort(),
+    ).toEqual(['/colour', '/url']);
+    expectProblem(
+      await call(plane, 'POST', `/v1/webhooks/${h.id}/rotate-secret`, { overlapSeconds: -1 }),
+      400,
+      'validation_failed',
+    );
     expectProblem(await call(plane, 'GET', `/v1/webhooks/${h.id}/deliveries?status=lost`), 400, 'invalid_query');
     expectProblem(await call(plane, 'GET', '/v1/webhooks?limit=0'), 400, 'invalid_query');
-    expectProblem(await call(plane, 'PATCH', `/v1/webhooks/${h.id}`, { url: 'http://10.1.2.3/x' }), 422, 'webhook_url_forbidden');
+    expectProblem(
+      await call(plane, 'PATCH', `/v1/webhooks/${h.id}`, { url: 'http://10.1.2.3/x' }),
+      422,
+      'webhook_url_forbidden',
+    );
     expect((await call(plane, 'GET', `/v1/webhooks/${h.id}`)).json().url).toBe(`${receiver.url}/bad`);
   });
 });
@@ -403,8 +591,23 @@ describe.each(engines())('webhook receivers on %s without an allowance', (engine
 describe('receiver guard', () => {
   it('allows public unicast, judges IPv4-mapped IPv6 as IPv4, and honours the allowances', () => {
     const strict = new ReceiverGuard({ allowPrivate: false, allowedCidrs: [] });
-    for (const a of ['93.184.215.14', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8']) expect(strict.refusal(a), a).toBeUndefined();
-    for (const a of ['127.0.0.1', '10.1.1.1', '169.254.1.1', '0.0.0.0', '::1', '::', 'fe80::1', 'fc00::1', '::ffff:192.168.0.1', '224.0.0.1', '255.255.255.255', '100.64.1.1']) expect(strict.refusal(a), a).toBeDefined();
+    for (const a of ['93.184.215.14', '8.8.8.8', '2606:4700:4700::1111', '::ffff:8.8.8.8'])
+      expect(strict.refusal(a), a).toBeUndefined();
+    for (const a of [
+      '127.0.0.1',
+      '10.1.1.1',
+      '169.254.1.1',
+      '0.0.0.0',
+      '::1',
+      '::',
+      'fe80::1',
+      'fc00::1',
+      '::ffff:192.168.0.1',
+      '224.0.0.1',
+      '255.255.255.255',
+      '100.64.1.1',
+    ])
+      expect(strict.refusal(a), a).toBeDefined();
     const listed = new ReceiverGuard({ allowPrivate: false, allowedCidrs: ['10.20.0.0/16', 'fd00::/8'] });
     expect(listed.refusal('10.20.3.4')).toBeUndefined();
     expect(listed.refusal('::ffff:10.20.3.4')).toBeUndefined();
@@ -418,7 +621,9 @@ describe('receiver guard', () => {
     const err = await new Promise<unknown>((resolve) => strict.lookup('localhost', { all: true }, (e) => resolve(e)));
     expect(err).toMatchObject({ code: 'webhook_url_forbidden' });
     const open = new ReceiverGuard({ allowPrivate: true, allowedCidrs: [] });
-    const ok = await new Promise<unknown>((resolve) => open.lookup('localhost', {}, (e, address) => resolve(e ?? address)));
+    const ok = await new Promise<unknown>((resolve) =>
+      open.lookup('localhost', {}, (e, address) => resolve(e ?? address)),
+    );
     expect(ok).toMatch(/^(127\.0\.0\.1|::1)$/);
   });
 
@@ -436,7 +641,16 @@ describe.each(engines())('webhook deliveries across a restart on %s', (engine: E
     const dataDir = await mkdtemp(join(tmpdir(), 'tenancy-wh-'));
     const database = engine === 'postgres' ? await freshPostgresDatabase() : undefined;
     const open = async () => {
-      const config = loadConfig({ port: '0', host: '127.0.0.1', dataDir }, { TENANCY_ADMIN_TOKEN: ADMIN_TOKEN, TENANCY_LOG_LEVEL: 'silent', ...ENV, TENANCY_WEBHOOK_TIMEOUT_SECONDS: '30', ...(database ? { TENANCY_DATABASE_URL: database.url } : {}) });
+      const config = loadConfig(
+        { port: '0', host: '127.0.0.1', dataDir },
+        {
+          TENANCY_ADMIN_TOKEN: ADMIN_TOKEN,
+          TENANCY_LOG_LEVEL: 'silent',
+          ...ENV,
+          TENANCY_WEBHOOK_TIMEOUT_SECONDS: '30',
+          ...(database ? { TENANCY_DATABASE_URL: database.url } : {}),
+        },
+      );
       const plane = await startControlPlane(config, { listen: false, controllerResyncMs: 60_000, ...FAST });
       return Object.assign(plane, { dataDir, databaseUrl: database?.url, stop: () => plane.close() }) as TestPlane;
     };
@@ -445,21 +659,37 @@ describe.each(engines())('webhook deliveries across a restart on %s', (engine: E
       receiver.replies.set('/restart', () => (hang ? { status: 200, delayMs: 60_000 } : { status: 200 }));
       const first = await open();
       await createActive(first, 'wh-restart');
-      const h = (await call(first, 'POST', '/v1/webhooks', { tenantId: 'wh-restart', url: `${receiver.url}/restart`, eventTypes: ['tenancy.tenant.updated'] })).json();
+      const h = (
+        await call(first, 'POST', '/v1/webhooks', {
+          tenantId: 'wh-restart',
+          url: `${receiver.url}/restart`,
+          eventTypes: ['tenancy.tenant.updated'],
+        })
+      ).json();
       await call(first, 'PATCH', '/v1/tenants/wh-restart', { spec: { name: 'in flight' } });
       const inFlight = await until('the delivery in flight', () => receiver.got.find((r) => r.path === '/restart'));
       await first.close();
       hang = false;
       const second = await open();
       try {
-        const row = await second.database.db.selectFrom('webhook_deliveries').selectAll().where('webhook_id', '=', h.id).executeTakeFirstOrThrow();
+        const row = await second.database.db
+          .selectFrom('webhook_deliveries')
+          .selectAll()
+          .where('webhook_id', '=', h.id)
+          .executeTakeFirstOrThrow();
         expect(['pending', 'succeeded']).toContain(row.status);
-        await until('delivered again', () => (receiver.got.filter((r) => r.path === '/restart').length >= 2 ? true : undefined));
+        await until('delivered again', () =>
+          receiver.got.filter((r) => r.path === '/restart').length >= 2 ? true : undefined,
+        );
         const again = receiver.got.filter((r) => r.path === '/restart')[1]!;
         expect(again.headers['webhook-id']).toBe(inFlight.headers['webhook-id']);
         verify(again, h.secret);
         const d = await until('succeeded', async () => {
-          const r = await second.database.db.selectFrom('webhook_deliveries').selectAll().where('webhook_id', '=', h.id).executeTakeFirstOrThrow();
+          const r = await second.database.db
+            .selectFrom('webhook_deliveries')
+            .selectAll()
+            .where('webhook_id', '=', h.id)
+            .executeTakeFirstOrThrow();
           return r.status === 'succeeded' ? r : undefined;
         });
         // The attempt cut short by close() was handed back uncounted.

@@ -39,7 +39,10 @@ function postgresStore() {
       return tenantDb().query(`select ${columns} from notes order by id`);
     },
     async add(title, body) {
-      const rows = await tenantDb().query(`insert into notes (title, body) values ($1, $2) returning ${columns}`, [title, body]);
+      const rows = await tenantDb().query(`insert into notes (title, body) values ($1, $2) returning ${columns}`, [
+        title,
+        body,
+      ]);
       return /** @type {Note} */ (rows[0]);
     },
   };
@@ -66,11 +69,24 @@ export async function buildNotesApp(options) {
     const input = /** @type {{ title?: unknown, body?: unknown } | null} */ (request.body);
     const title = input?.title;
     const body = input?.body ?? '';
-    if (typeof title !== 'string' || title.trim() === '' || title.length > 200 || typeof body !== 'string' || body.length > 10_000) {
+    if (
+      typeof title !== 'string' ||
+      title.trim() === '' ||
+      title.length > 200 ||
+      typeof body !== 'string' ||
+      body.length > 10_000
+    ) {
       return reply
         .code(400)
         .type('application/problem+json')
-        .send({ type: 'urn:tenancy:problem:validation_failed', title: 'Bad Request', status: 400, code: 'validation_failed', detail: 'a note needs a title (1..200 characters) and an optional body (string)', errors: [{ path: '/title', message: 'must be 1..200 characters' }] });
+        .send({
+          type: 'urn:tenancy:problem:validation_failed',
+          title: 'Bad Request',
+          status: 400,
+          code: 'validation_failed',
+          detail: 'a note needs a title (1..200 characters) and an optional body (string)',
+          errors: [{ path: '/title', message: 'must be 1..200 characters' }],
+        });
     }
     return reply.code(201).send(await store.add(title.trim(), body));
   });

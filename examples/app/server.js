@@ -17,7 +17,10 @@ const app = await buildNotesApp({
   controlPlaneUrl: env.TENANCY_URL ?? 'http://127.0.0.1:7480',
   token,
   storage: env.NOTES_STORAGE === 'postgres' ? 'postgres' : 'memory',
-  limits: { perCredential: { points: 50, durationSeconds: 1 }, ...(env.TENANCY_REDIS_URL ? { redisUrl: env.TENANCY_REDIS_URL } : {}) },
+  limits: {
+    perCredential: { points: 50, durationSeconds: 1 },
+    ...(env.TENANCY_REDIS_URL ? { redisUrl: env.TENANCY_REDIS_URL } : {}),
+  },
   ...(env.TENANCY_NATS_URL ? { natsUrl: env.TENANCY_NATS_URL } : {}),
 });
 const address = await app.listen({ host: env.HOST ?? '127.0.0.1', port: Number(env.PORT ?? 3000) });

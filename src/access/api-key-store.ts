@@ -83,7 +83,12 @@ export class ApiKeyStore {
   }
 
   /** Create inside the caller's transaction. */
-  async createIn(trx: Transaction<Schema>, actor: Actor, input: NewApiKey, presetToken?: string): Promise<{ key: ApiKeyInfo; token: string }> {
+  async createIn(
+    trx: Transaction<Schema>,
+    actor: Actor,
+    input: NewApiKey,
+    presetToken?: string,
+  ): Promise<{ key: ApiKeyInfo; token: string }> {
     const id = presetToken ? keyIdOf(presetToken) : randomBytes(8).toString('hex');
     const token = presetToken ?? `${API_KEY_PREFIX}${id}_${randomBytes(32).toString('base64url')}`;
     const row = await trx
@@ -108,7 +113,11 @@ export class ApiKeyStore {
       target: `apikey/${id}`,
       tenantId: input.tenantId,
       outcome: 'success',
-      details: { name: input.name, role: input.role, ...(input.expiresAt ? { expiresAt: input.expiresAt.toISOString() } : {}) },
+      details: {
+        name: input.name,
+        role: input.role,
+        ...(input.expiresAt ? { expiresAt: input.expiresAt.toISOString() } : {}),
+      },
       event: { type: 'apikey.created', tenantId: input.tenantId, payload: { id, role: input.role } },
     });
     return { key: toInfo(row), token };
@@ -134,11 +143,29 @@ export class ApiKeyStore {
     const info = await this.db.transaction().execute(async (trx) => {
       // Scoped in the query: another tenant's key is not even locked, exactly like an unknown id.
       const scoped = trx.selectFrom('api_keys').selectAll().where('id', '=', id);
-      const row = await (tenantId === null ? scoped.where('tenant_id', 'is', null) : scoped.where('tenant_id', '=', tenantId)).forUpdate().executeTakeFirst();
+      const row = await (tenantId === null
+        ? scoped.where('tenant_id', 'is', null)
+        : scoped.where('tenant_id', '=', tenantId)
+      )
+        .forUpdate()
+        .executeTakeFirst();
       if (!row) throw notFound('api_key_not_found', `API key ${id} not found`);
       if (row.revoked_at !== null) return toInfo(row);
-      const updated = await trx.updateTable('api_keys').set({ revoked_at: new Date().toISOString() }).where('id', '=', id).returningAll().executeTakeFirstOrThrow();
-      await this.audit.recordChange(trx, { actor, action: 'apikey.revoke', target: `apikey/${id}`, tenantId, outcome: 'success', details: { name: row.name, role: row.role }, event: { type: 'apikey.revoked', tenantId, payload: { id } } });
+      const updated = await trx
+        .updateTable('api_keys')
+        .set({ revoked_at: new Date().toISOString() })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'apikey.revoke',
+        target: `apikey/${id}`,
+        tenantId,
+        outcome: 'success',
+        details: { name: row.name, role: row.role },
+        event: { type: 'apikey.revoked', tenantId, payload: { id } },
+      });
       return toInfo(updated);
     });
     this.#forget(id);
@@ -147,7 +174,13 @@ export class ApiKeyStore {
 
   /** Revoke every key of a tenant inside `trx` (purge). */
   async revokeAllIn(trx: Transaction<Schema>, tenantId: string): Promise<number> {
-    const rows = await trx.updateTable('api_keys').set({ revoked_at: new Date().toISOString() }).where('tenant_id', '=', tenantId).where('revoked_at', 'is', null).returning('id').execute();
+    const rows = await trx
+      .updateTable('api_keys')
+      .set({ revoked_at: new Date().toISOString() })
+      .where('tenant_id', '=', tenantId)
+      .where('revoked_at', 'is', null)
+      .returning('id')
+      .execute();
     for (const r of rows) this.#forget(r.id);
     return rows.length;
   }
@@ -172,7 +205,11 @@ export class ApiKeyStore {
   async authenticate(token: string): Promise<ApiKeyInfo> {
     const now = Date.now();
     const verified = this.#verified.get(token);
-    if (verified && verified.until > now && (verified.info.expiresAt === null || Date.parse(verified.info.expiresAt) > now)) {
+    if (
+      verified &&
+      verified.until > now &&
+      (verified.info.expiresAt === null || Date.parse(verified.info.expiresAt) > now)
+    ) {
       this.#touch(verified.info.id);
       return verified.info;
     }

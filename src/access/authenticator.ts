@@ -28,11 +28,18 @@ export class Authenticator {
   /** The principal for an Authorization header; 401 when missing or invalid. */
   async authenticate(header: string | undefined): Promise<Principal> {
     if (header === undefined || header.trim() === '') {
-      throw new TenancyError('unauthenticated', 401, 'this endpoint needs credentials: send "Authorization: Bearer <API key or token>"', { headers: { 'WWW-Authenticate': 'Bearer realm="tenancy"' } });
+      throw new TenancyError(
+        'unauthenticated',
+        401,
+        'this endpoint needs credentials: send "Authorization: Bearer <API key or token>"',
+        { headers: { 'WWW-Authenticate': 'Bearer realm="tenancy"' } },
+      );
     }
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
     if (!m) {
-      throw new TenancyError('unauthenticated', 401, 'the Authorization header must be "Bearer <API key or token>"', { headers: { 'WWW-Authenticate': 'Bearer realm="tenancy", error="invalid_request"' } });
+      throw new TenancyError('unauthenticated', 401, 'the Authorization header must be "Bearer <API key or token>"', {
+        headers: { 'WWW-Authenticate': 'Bearer realm="tenancy", error="invalid_request"' },
+      });
     }
     const credential = m[1]!;
     if (credential.length > 8_192) throw new TenancyError('invalid_credentials', 401, 'the credential is too long');
@@ -43,7 +50,12 @@ export class Authenticator {
     }
     const claims = await this.tokens.verify(credential);
     const key = await this.keys.active(claims.sub);
-    if (!key) throw new TenancyError('invalid_token', 401, 'the token is not valid: the API key it was issued for is revoked or gone');
+    if (!key)
+      throw new TenancyError(
+        'invalid_token',
+        401,
+        'the token is not valid: the API key it was issued for is revoked or gone',
+      );
     if (key.role !== claims.role || key.tenantId !== claims.tenant_id) {
       throw new TenancyError('invalid_token', 401, 'the token is not valid: its claims no longer match its API key');
     }

@@ -41,7 +41,14 @@ export class TokenService {
   }
 
   /** Sign a token for a key's principal. */
-  async issue(input: { keyId: string; tenantId: string | null; role: Role; plan: string | null; ttlSeconds: number; audience?: string }): Promise<{ token: string; expiresAt: string; claims: TokenClaims }> {
+  async issue(input: {
+    keyId: string;
+    tenantId: string | null;
+    role: Role;
+    plan: string | null;
+    ttlSeconds: number;
+    audience?: string;
+  }): Promise<{ token: string; expiresAt: string; claims: TokenClaims }> {
     const key = this.keys.current('jwt');
     const now = Math.floor(Date.now() / 1000);
     const claims: TokenClaims = {
@@ -69,15 +76,38 @@ export class TokenService {
   async verify(token: string): Promise<TokenClaims> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.#jwks, { algorithms: ['EdDSA'], issuer: JWT_ISSUER, audience: this.audience, clockTolerance: 5 }));
+      ({ payload } = await jwtVerify(token, this.#jwks, {
+        algorithms: ['EdDSA'],
+        issuer: JWT_ISSUER,
+        audience: this.audience,
+        clockTolerance: 5,
+      }));
     } catch (error) {
-      throw new TenancyError('invalid_token', 401, `the token is not valid: ${describeJoseError(error)}`, { cause: error });
+      throw new TenancyError('invalid_token', 401, `the token is not valid: ${describeJoseError(error)}`, {
+        cause: error,
+      });
     }
-    const { sub, role, tenant_id: tenantId, plan, exp, iat, aud } = payload as JWTPayload & { role?: unknown; tenant_id?: unknown; plan?: unknown };
+    const {
+      sub,
+      role,
+      tenant_id: tenantId,
+      plan,
+      exp,
+      iat,
+      aud,
+    } = payload as JWTPayload & { role?: unknown; tenant_id?: unknown; plan?: unknown };
     if (typeof sub !== 'string' || typeof role !== 'string' || (tenantId !== null && typeof tenantId !== 'string')) {
       throw new TenancyError('invalid_token', 401, 'the token is not valid: claims are missing');
     }
-    return { sub, role: role as Role, tenant_id: tenantId as string | null, plan: (plan as string | null) ?? null, aud: String(aud), exp: exp ?? 0, iat: iat ?? 0 };
+    return {
+      sub,
+      role: role as Role,
+      tenant_id: tenantId as string | null,
+      plan: (plan as string | null) ?? null,
+      aud: String(aud),
+      exp: exp ?? 0,
+      iat: iat ?? 0,
+    };
   }
 }
 

@@ -7,7 +7,10 @@ import { join, resolve } from 'node:path';
 
 /** An error the CLI prints as one line before exiting non-zero. */
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
   }
 }
@@ -39,26 +42,40 @@ export function clientOptions(env: NodeJS.ProcessEnv = process.env): ClientOptio
 }
 
 /** Call the API; returns the parsed JSON body or throws a one-line CliError. */
-export async function request<T>(options: ClientOptions, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+export async function request<T>(
+  options: ClientOptions,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<T> {
   const h: Record<string, string> = { accept: 'application/json', ...headers };
   if (options.token) h.authorization = `Bearer ${options.token}`;
   if (body !== undefined) h['content-type'] = method === 'PATCH' ? 'application/merge-patch+json' : 'application/json';
   let response: Response;
   try {
-    response = await fetch(options.url + path, { method, headers: h, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    response = await fetch(options.url + path, {
+      method,
+      headers: h,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
   } catch (error) {
     const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
-    throw new CliError(`cannot reach the control plane at ${options.url} (${cause}); is "tenancy serve" running? (set TENANCY_URL)`);
+    throw new CliError(
+      `cannot reach the control plane at ${options.url} (${cause}); is "tenancy serve" running? (set TENANCY_URL)`,
+    );
   }
   const text = await response.text();
-  let parsed: unknown ;
+  let parsed: unknown;
   try {
     parsed = text === '' ? undefined : JSON.parse(text);
   } catch {
     parsed = text;
   }
   if (!response.ok) {
-    const p = parsed as { detail?: string; code?: string; errors?: Array<{ path: string; message: string }> } | undefined;
+    const p = parsed as
+      | { detail?: string; code?: string; errors?: Array<{ path: string; message: string }> }
+      | undefined;
     if (response.status === 401 && !options.token) {
       throw new CliError('no credentials: set TENANCY_TOKEN, or run from the directory that holds .tenancy/admin.key');
     }

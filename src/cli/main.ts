@@ -10,7 +10,14 @@ import { createKey, listAudit, listKeys, revokeKey, verifyAudit } from './comman
 import { getJob, migrate } from './commands/job-commands.js';
 import { listEvents } from './commands/event-commands.js';
 import { showQuotas, showUsage, usageReport } from './commands/usage-commands.js';
-import { approvalReport, decideApproval, exportLineage, getApproval, listApprovals, sovereigntyCheck } from './commands/governance-commands.js';
+import {
+  approvalReport,
+  decideApproval,
+  exportLineage,
+  getApproval,
+  listApprovals,
+  sovereigntyCheck,
+} from './commands/governance-commands.js';
 import { signPolicyFile } from './commands/policy-commands.js';
 import { serve } from './commands/serve.js';
 import { verifyIsolation } from './commands/verify-commands.js';
@@ -25,7 +32,11 @@ export interface CliIo {
 const defaultIo: CliIo = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
 
 /** Run the CLI with `argv` (without node and script); resolves with the exit code. */
-export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo = defaultIo,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<number> {
   let exitCode = 0;
   const client = () => clientOptions(env);
   const program = new Command('tenancy')
@@ -35,7 +46,11 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     // A command's own options come before its subcommand's (`usage -o` vs `usage report -o csv`).
     .enablePositionalOptions()
     .showSuggestionAfterError(true)
-    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()), outputError: () => undefined });
+    .configureOutput({
+      writeOut: (s) => io.out(s.trimEnd()),
+      writeErr: (s) => io.err(s.trimEnd()),
+      outputError: () => undefined,
+    });
 
   program
     .command('serve')
@@ -52,7 +67,9 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .description('apply manifests from a file or a GitOps folder (prints the plan, then applies)')
     .requiredOption('-f, --filename <path>', 'a YAML/JSON file or a folder such as examples/tenants')
     .option('--dry-run', 'print the plan only')
-    .action(async (o: { filename: string; dryRun?: boolean }) => apply(client(), o.filename, o.dryRun ?? false, io.out));
+    .action(async (o: { filename: string; dryRun?: boolean }) =>
+      apply(client(), o.filename, o.dryRun ?? false, io.out),
+    );
 
   const output = () => new Option('-o, --output <format>', 'table, json or yaml').default('table');
   const get = program.command('get').description('show resources');
@@ -66,8 +83,29 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--region <region>')
     .option('-l, --selector <selector>', 'label selector such as tier=gold,env!=dev')
     .option('--include-deleted', 'also list deleted tenants')
-    .action(async (o: { output: string; phase?: string; plan?: string; profile?: string; region?: string; selector?: string; includeDeleted?: boolean }) =>
-      getTenants(client(), { phase: o.phase, plan: o.plan, profile: o.profile, region: o.region, labelSelector: o.selector, includeDeleted: o.includeDeleted ? 'true' : undefined }, o.output, io.out),
+    .action(
+      async (o: {
+        output: string;
+        phase?: string;
+        plan?: string;
+        profile?: string;
+        region?: string;
+        selector?: string;
+        includeDeleted?: boolean;
+      }) =>
+        getTenants(
+          client(),
+          {
+            phase: o.phase,
+            plan: o.plan,
+            profile: o.profile,
+            region: o.region,
+            labelSelector: o.selector,
+            includeDeleted: o.includeDeleted ? 'true' : undefined,
+          },
+          o.output,
+          io.out,
+        ),
     );
   get
     .command('tenant <id>')
@@ -96,7 +134,16 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--tenant <id...>', 'only these tenants')
     .option('--wait', 'wait for the run, showing progress; non-zero exit if a tenant failed')
     .addOption(output())
-    .action(async (o: { to?: string; waves?: string; concurrency?: string; tenant?: string[]; wait?: boolean; output: string }) => migrate(client(), o, io.out));
+    .action(
+      async (o: {
+        to?: string;
+        waves?: string;
+        concurrency?: string;
+        tenant?: string[];
+        wait?: boolean;
+        output: string;
+      }) => migrate(client(), o, io.out),
+    );
 
   program
     .command('describe')
@@ -104,7 +151,8 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .argument('<kind>', 'tenant')
     .argument('<id>')
     .action(async (kind: string, id: string) => {
-      if (kind !== 'tenant' && kind !== 'tenants') throw new CliError(`cannot describe "${kind}" (try: describe tenant <id>)`);
+      if (kind !== 'tenant' && kind !== 'tenants')
+        throw new CliError(`cannot describe "${kind}" (try: describe tenant <id>)`);
       await describeTenant(client(), id, io.out);
     });
 
@@ -120,10 +168,15 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .command('create')
     .description('create an API key (the token is printed once)')
     .option('--tenant <id>', 'bind the key to a tenant (tenant roles); omit for a platform key')
-    .requiredOption('--role <role>', 'owner|admin|operator|auditor|viewer, or platform-admin|platform-operator|platform-auditor')
+    .requiredOption(
+      '--role <role>',
+      'owner|admin|operator|auditor|viewer, or platform-admin|platform-operator|platform-auditor',
+    )
     .requiredOption('--name <name>', 'a name to recognise the key by')
     .option('--expires-at <datetime>', 'RFC 3339 expiry')
-    .action(async (o: { tenant?: string; role: string; name: string; expiresAt?: string }) => createKey(client(), o, io.out));
+    .action(async (o: { tenant?: string; role: string; name: string; expiresAt?: string }) =>
+      createKey(client(), o, io.out),
+    );
   keys
     .command('list')
     .option('--tenant <id>', "a tenant's keys; omit for platform keys")
@@ -144,8 +197,22 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--until <datetime>')
     .option('--limit <n>', 'at most this many records', '100')
     .addOption(output())
-    .action(async (o: { tenant?: string; actor?: string; action?: string; since?: string; until?: string; limit: string; output: string }) =>
-      listAudit(client(), { tenant: o.tenant, actor: o.actor, action: o.action, since: o.since, until: o.until, limit: o.limit }, o.output, io.out),
+    .action(
+      async (o: {
+        tenant?: string;
+        actor?: string;
+        action?: string;
+        since?: string;
+        until?: string;
+        limit: string;
+        output: string;
+      }) =>
+        listAudit(
+          client(),
+          { tenant: o.tenant, actor: o.actor, action: o.action, since: o.since, until: o.until, limit: o.limit },
+          o.output,
+          io.out,
+        ),
     );
   audit
     .command('verify')
@@ -162,11 +229,15 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--after <seq>', 'only events after this sequence number')
     .option('--limit <n>', 'at most this many events', '100')
     .addOption(output())
-    .action(async (o: { tenant?: string; type?: string; after?: string; limit: string; output: string }) => listEvents(client(), { tenant: o.tenant, type: o.type, after: o.after, limit: o.limit }, o.output, io.out));
+    .action(async (o: { tenant?: string; type?: string; after?: string; limit: string; output: string }) =>
+      listEvents(client(), { tenant: o.tenant, type: o.type, after: o.after, limit: o.limit }, o.output, io.out),
+    );
 
   const usage = program
     .command('usage')
-    .description("a tenant's metered usage; `usage report` for the monthly cost allocation, `usage quotas <id>` for its quotas")
+    .description(
+      "a tenant's metered usage; `usage report` for the monthly cost allocation, `usage quotas <id>` for its quotas",
+    )
     .argument('[id]', 'the tenant')
     .enablePositionalOptions()
     .option('--from <datetime>', 'start (RFC 3339; default: 24 hours, or 30 days per day, before --to)')
@@ -174,10 +245,16 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--granularity <unit>', 'hour or day', 'hour')
     .option('--resource <name>', 'only this resource, such as requests')
     .addOption(output())
-    .action(async (id: string | undefined, o: { from?: string; to?: string; granularity?: string; resource?: string; output: string }) => {
-      if (id === undefined) throw new CliError('name a tenant: tenancy usage <id> (or tenancy usage report --month YYYY-MM)');
-      await showUsage(client(), id, o, io.out);
-    });
+    .action(
+      async (
+        id: string | undefined,
+        o: { from?: string; to?: string; granularity?: string; resource?: string; output: string },
+      ) => {
+        if (id === undefined)
+          throw new CliError('name a tenant: tenancy usage <id> (or tenancy usage report --month YYYY-MM)');
+        await showUsage(client(), id, o, io.out);
+      },
+    );
   usage
     .command('report')
     .description('the monthly cost-allocation report per tenant')
@@ -198,7 +275,9 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--status <status>', 'pending, approved, rejected or stale')
     .option('--limit <n>', 'at most this many', '50')
     .addOption(output())
-    .action(async (o: { tenant?: string; status?: string; limit: string; output: string }) => listApprovals(client(), { tenant: o.tenant, status: o.status, limit: o.limit }, o.output, io.out));
+    .action(async (o: { tenant?: string; status?: string; limit: string; output: string }) =>
+      listApprovals(client(), { tenant: o.tenant, status: o.status, limit: o.limit }, o.output, io.out),
+    );
   approvals
     .command('get <id>')
     .description('one approval and the change it holds')
@@ -207,7 +286,11 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
   for (const decision of ['approve', 'reject'] as const) {
     approvals
       .command(`${decision} <id>`)
-      .description(decision === 'approve' ? 'approve and apply the change' : 'reject the change (the requester may reject to withdraw it)')
+      .description(
+        decision === 'approve'
+          ? 'approve and apply the change'
+          : 'reject the change (the requester may reject to withdraw it)',
+      )
       .option('--reason <text>', 'why')
       .action(async (id: string, o: { reason?: string }) => decideApproval(client(), id, decision, o.reason, io.out));
   }
@@ -219,7 +302,7 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
 
   program
     .command('sovereignty')
-    .description("data-sovereignty rules")
+    .description('data-sovereignty rules')
     .command('check <tenant>')
     .description("would an operation meet the tenant's data-sovereignty rules? (exit 1 when not)")
     .requiredOption('--operation <op>', 'provision, move, delete, store or transfer')
@@ -229,11 +312,31 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--data-class <class>', 'delete: data, logs or backups')
     .option('--created-at <time>', 'delete: when the data was created (RFC 3339)')
     .addOption(output())
-    .action(async (tenant: string, o: { operation: string; region?: string; profile?: string; url?: string; dataClass?: string; createdAt?: string; output: string }) => {
-      const body: Record<string, unknown> = { operation: o.operation };
-      for (const [k, v] of Object.entries({ region: o.region, profile: o.profile, url: o.url, dataClass: o.dataClass, createdAt: o.createdAt })) if (v !== undefined) body[k] = v;
-      exitCode = await sovereigntyCheck(client(), tenant, body, o.output, io.out);
-    });
+    .action(
+      async (
+        tenant: string,
+        o: {
+          operation: string;
+          region?: string;
+          profile?: string;
+          url?: string;
+          dataClass?: string;
+          createdAt?: string;
+          output: string;
+        },
+      ) => {
+        const body: Record<string, unknown> = { operation: o.operation };
+        for (const [k, v] of Object.entries({
+          region: o.region,
+          profile: o.profile,
+          url: o.url,
+          dataClass: o.dataClass,
+          createdAt: o.createdAt,
+        }))
+          if (v !== undefined) body[k] = v;
+        exitCode = await sovereigntyCheck(client(), tenant, body, o.output, io.out);
+      },
+    );
 
   program
     .command('lineage')
@@ -245,7 +348,16 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
     .option('--domain <domain>', 'one domain')
     .option('--usecase <usecase>', 'one use case')
     .option('-f, --file <path>', 'write to a file instead of stdout')
-    .action(async (tenant: string, o: { from?: string; to?: string; domain?: string; usecase?: string; file?: string }) => exportLineage(client(), tenant, { from: o.from, to: o.to, domain: o.domain, usecase: o.usecase }, o.file, io.out));
+    .action(
+      async (tenant: string, o: { from?: string; to?: string; domain?: string; usecase?: string; file?: string }) =>
+        exportLineage(
+          client(),
+          tenant,
+          { from: o.from, to: o.to, domain: o.domain, usecase: o.usecase },
+          o.file,
+          io.out,
+        ),
+    );
   const verify = program.command('verify').description('check a running deployment');
   verify
     .command('isolation')
@@ -256,19 +368,24 @@ export async function main(argv: string[], io: CliIo = defaultIo, env: NodeJS.Pr
   const policy = program.command('policy').description('policies');
   policy
     .command('sign')
-    .description('sign a policy file with an Ed25519 private key (locally); prints the signed YAML, or rewrites the file with --write')
+    .description(
+      'sign a policy file with an Ed25519 private key (locally); prints the signed YAML, or rewrites the file with --write',
+    )
     .requiredOption('-f, --filename <file>', 'a TenantPolicy document or a plain policy (YAML or JSON)')
     .requiredOption('--key <file>', 'the Ed25519 private key (PEM)')
     .option('--key-id <id>', 'the id the public key is registered under (default: its RFC 7638 thumbprint)')
     .option('-w, --write', 'rewrite the file in place')
-    .action(async (o: { filename: string; key: string; keyId?: string; write?: boolean }) => signPolicyFile(o.filename, o.key, o.keyId, o.write ?? false, io.out));
+    .action(async (o: { filename: string; key: string; keyId?: string; write?: boolean }) =>
+      signPolicyFile(o.filename, o.key, o.keyId, o.write ?? false, io.out),
+    );
 
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (error) {
     if (error instanceof CommanderError) {
-      if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+      if (error.exitCode === 0 || error.code === 'commander.helpDisplayed' || error.code === 'commander.version')
+        return 0;
       io.err(`tenancy: ${error.message.replace(/^error: /, '').split('\n')[0]}`);
       return 2;
     }

@@ -9,7 +9,8 @@ export type OutputFormat = 'table' | 'json' | 'yaml';
 /** Validate `-o`. */
 export function outputFormat(value: string | undefined): OutputFormat {
   const v = value ?? 'table';
-  if (v !== 'table' && v !== 'json' && v !== 'yaml') throw new CliError(`unknown output format "${v}" (use table, json or yaml)`);
+  if (v !== 'table' && v !== 'json' && v !== 'yaml')
+    throw new CliError(`unknown output format "${v}" (use table, json or yaml)`);
   return v;
 }
 
@@ -17,7 +18,9 @@ export function outputFormat(value: string | undefined): OutputFormat {
 export function table(headers: string[], rows: Array<Array<string | number | null | undefined>>): string {
   const cells = [headers, ...rows.map((r) => r.map((c) => (c === null || c === undefined ? '-' : String(c))))];
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  return cells.map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!))).join('   ')).join('\n');
+  return cells
+    .map((r) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]!))).join('   '))
+    .join('\n');
 }
 
 /** Render a value as JSON or YAML. */

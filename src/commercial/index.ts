@@ -5,7 +5,15 @@
  * cost). Rate limits and the hourly and concurrency quotas are enforced in the SDK.
  */
 export { UsageStore, costExceeded } from './usage-store.js';
-export type { IngestResult, UsagePoint, UsageQuery, CostLine, TenantCost, CostReport, UsageStoreOptions } from './usage-store.js';
+export type {
+  IngestResult,
+  UsagePoint,
+  UsageQuery,
+  CostLine,
+  TenantCost,
+  CostReport,
+  UsageStoreOptions,
+} from './usage-store.js';
 export { QuotaStore, quotaExceeded, COUNTED_QUOTAS, OBJECT_BYTES_COUNTER } from './quota-store.js';
 export type { CountedQuota, QuotaState, QuotaUse } from './quota-store.js';
 export { UsageSampler } from './usage-sampler.js';

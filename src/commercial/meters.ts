@@ -51,7 +51,9 @@ const amountSchema = z
   .refine((n) => Number.isFinite(n), 'must be finite');
 const tsSchema = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date-time' });
 const meterFields = {
-  id: z.string({ error: 'must be a string' }).regex(METER_ID_PATTERN, 'must be 1..200 characters of A-Z a-z 0-9 . _ : ~ -'),
+  id: z
+    .string({ error: 'must be a string' })
+    .regex(METER_ID_PATTERN, 'must be 1..200 characters of A-Z a-z 0-9 . _ : ~ -'),
   resource: z
     .string({ error: 'must be a string' })
     .regex(RESOURCE_PATTERN, 'must be lowercase letters, digits and _, starting with a letter (at most 63)')
@@ -62,12 +64,22 @@ const meterFields = {
 
 /** `POST /v1/tenants/{id}/usage`: meters of the tenant in the path. */
 export const tenantUsageBatchSchema = z
-  .strictObject({ meters: z.array(z.strictObject(meterFields)).min(1, 'must hold at least one meter').max(MAX_BATCH, `must hold at most ${MAX_BATCH} meters`) })
+  .strictObject({
+    meters: z
+      .array(z.strictObject(meterFields))
+      .min(1, 'must hold at least one meter')
+      .max(MAX_BATCH, `must hold at most ${MAX_BATCH} meters`),
+  })
   .meta({ id: 'TenantUsageBatch' });
 
 /** `POST /v1/usage`: meters of any tenants (a platform recorder such as the SDK). */
 export const usageBatchSchema = z
-  .strictObject({ meters: z.array(z.strictObject({ tenantId: tenantIdSchema, ...meterFields })).min(1, 'must hold at least one meter').max(MAX_BATCH, `must hold at most ${MAX_BATCH} meters`) })
+  .strictObject({
+    meters: z
+      .array(z.strictObject({ tenantId: tenantIdSchema, ...meterFields }))
+      .min(1, 'must hold at least one meter')
+      .max(MAX_BATCH, `must hold at most ${MAX_BATCH} meters`),
+  })
   .meta({ id: 'UsageBatch' });
 
 /** Start of the UTC hour or day that holds `ms`. */

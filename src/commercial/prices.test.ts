@@ -6,7 +6,9 @@ import { costExceeded } from './usage-store.js';
 
 describe('the price table', () => {
   it('parses defaults and per-plan overrides; cost_usd is always face value', () => {
-    const table = parsePriceTable('{"requests": 0.000002, "object_bytes": 0.023, "cost_usd": 5, "plans": {"enterprise": {"requests": 0.000001}}}');
+    const table = parsePriceTable(
+      '{"requests": 0.000002, "object_bytes": 0.023, "cost_usd": 5, "plans": {"enterprise": {"requests": 0.000001}}}',
+    );
     expect(unitPrice(table, 'pro', 'requests')).toBe(0.000002);
     expect(unitPrice(table, 'enterprise', 'requests')).toBe(0.000001);
     expect(unitPrice(table, 'enterprise', 'object_bytes')).toBe(0.023);
@@ -22,8 +24,12 @@ describe('the price table', () => {
     expect(() => parsePriceTable('{"requests": -1}')).toThrow(/TENANCY_USAGE_PRICES \/requests must be >= 0/);
     expect(() => parsePriceTable('{"Bad Name": 1}')).toThrow(/\/Bad Name is not a resource name/);
     expect(() => parsePriceTable('[1]')).toThrow(/must be a JSON object/);
-    expect(() => parsePriceTable('{"plans": {"pro": {"requests": "cheap"}}}')).toThrow(/\/plans\/pro\/requests must be a number/);
-    expect(() => parsePriceTable('{"jobs": true}')).toThrow(expect.objectContaining({ code: 'invalid_config', status: 400 }));
+    expect(() => parsePriceTable('{"plans": {"pro": {"requests": "cheap"}}}')).toThrow(
+      /\/plans\/pro\/requests must be a number/,
+    );
+    expect(() => parsePriceTable('{"jobs": true}')).toThrow(
+      expect.objectContaining({ code: 'invalid_config', status: 400 }),
+    );
   });
 
   it('turns a month of hourly byte samples into GB-months (the average held)', () => {

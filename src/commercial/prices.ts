@@ -22,7 +22,9 @@ export interface PriceTable {
 
 const price = z.number({ error: 'must be a number' }).min(0, 'must be >= 0').max(1e9, 'must be <= 1e9');
 const priceList = z.record(z.string().regex(RESOURCE_PATTERN, 'must be a resource name'), price);
-const tableSchema = z.looseObject({ plans: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be a plan name'), priceList).optional() });
+const tableSchema = z.looseObject({
+  plans: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,30}$/, 'must be a plan name'), priceList).optional(),
+});
 
 /** Parse `TENANCY_USAGE_PRICES`; throws `invalid_config` naming the field. */
 export function parsePriceTable(text: string | undefined): PriceTable {
@@ -31,11 +33,25 @@ export function parsePriceTable(text: string | undefined): PriceTable {
   try {
     raw = JSON.parse(text);
   } catch (cause) {
-    throw new TenancyError('invalid_config', 400, `invalid configuration: TENANCY_USAGE_PRICES is not JSON: ${(cause as Error).message}`, { cause });
+    throw new TenancyError(
+      'invalid_config',
+      400,
+      `invalid configuration: TENANCY_USAGE_PRICES is not JSON: ${(cause as Error).message}`,
+      { cause },
+    );
   }
   const fail = (issue: z.core.$ZodIssue): never => {
-    const message = issue.code === 'invalid_key' ? 'is not a resource name (lowercase letters, digits and _) or plan name' : issue.path.length === 0 ? 'must be a JSON object' : issue.message;
-    throw new TenancyError('invalid_config', 400, `invalid configuration: TENANCY_USAGE_PRICES /${issue.path.join('/')} ${message}`);
+    const message =
+      issue.code === 'invalid_key'
+        ? 'is not a resource name (lowercase letters, digits and _) or plan name'
+        : issue.path.length === 0
+          ? 'must be a JSON object'
+          : issue.message;
+    throw new TenancyError(
+      'invalid_config',
+      400,
+      `invalid configuration: TENANCY_USAGE_PRICES /${issue.path.join('/')} ${message}`,
+    );
   };
   const parsed = tableSchema.safeParse(raw);
   if (!parsed.success) return fail(parsed.error.issues[0]!);

@@ -46,10 +46,19 @@ export interface QuotaUse {
 }
 
 /** The 409 for a count or size over its quota (403 for the monthly cost cap). */
-export function quotaExceeded(tenantId: string, quota: string, limit: number, current: number, detail: string, options: { status?: number; retryAfterSeconds?: number; extra?: Record<string, unknown> } = {}): TenancyError {
+export function quotaExceeded(
+  tenantId: string,
+  quota: string,
+  limit: number,
+  current: number,
+  detail: string,
+  options: { status?: number; retryAfterSeconds?: number; extra?: Record<string, unknown> } = {},
+): TenancyError {
   return new TenancyError('quota_exceeded', options.status ?? 409, `tenant ${tenantId}: ${detail}`, {
     extensions: { quota, limit, current, ...options.extra },
-    ...(options.retryAfterSeconds !== undefined ? { headers: { 'Retry-After': String(options.retryAfterSeconds) } } : {}),
+    ...(options.retryAfterSeconds !== undefined
+      ? { headers: { 'Retry-After': String(options.retryAfterSeconds) } }
+      : {}),
   });
 }
 
@@ -63,8 +72,15 @@ export class QuotaStore {
     private readonly usage: UsageStore,
   ) {}
 
-  async #tenant(exec: Kysely<Schema>, tenantId: string): Promise<{ spec: TenantSpec; quotas: EffectiveQuotas; phase: string }> {
-    const row = await exec.selectFrom('tenants').select(['spec', 'phase']).where('id', '=', tenantId).executeTakeFirst();
+  async #tenant(
+    exec: Kysely<Schema>,
+    tenantId: string,
+  ): Promise<{ spec: TenantSpec; quotas: EffectiveQuotas; phase: string }> {
+    const row = await exec
+      .selectFrom('tenants')
+      .select(['spec', 'phase'])
+      .where('id', '=', tenantId)
+      .executeTakeFirst();
     if (!row) throw notFound('tenant_not_found', `tenant ${tenantId} not found`);
     const spec = row.spec as unknown as TenantSpec;
     return { spec, quotas: effectiveQuotas(spec), phase: row.phase };
@@ -77,16 +93,42 @@ export class QuotaStore {
       .values({ tenant_id: tenantId, quota: counter, used: 0, updated_at: new Date().toISOString() })
       .onConflict((oc) => oc.columns(['tenant_id', 'quota']).doNothing())
       .execute();
-    const row = await trx.selectFrom('quota_counters').select('used').where('tenant_id', '=', tenantId).where('quota', '=', counter).forUpdate().executeTakeFirstOrThrow();
+    const row = await trx
+      .selectFrom('quota_counters')
+      .select('used')
+      .where('tenant_id', '=', tenantId)
+      .where('quota', '=', counter)
+      .forUpdate()
+      .executeTakeFirstOrThrow();
     return Number(row.used);
   }
 
   async #setCounter(trx: Transaction<Schema>, tenantId: string, counter: string, used: number): Promise<void> {
-    await trx.updateTable('quota_counters').set({ used: Math.max(0, used), updated_at: new Date().toISOString() }).where('tenant_id', '=', tenantId).where('quota', '=', counter).execute();
+    await trx
+      .updateTable('quota_counters')
+      .set({ used: Math.max(0, used), updated_at: new Date().toISOString() })
+      .where('tenant_id', '=', tenantId)
+      .where('quota', '=', counter)
+      .execute();
   }
 
-  async #record(trx: Transaction<Schema>, actor: Actor, action: string, tenantId: string, quota: string, details: Record<string, unknown>): Promise<void> {
-    await this.audit.recordChange(trx, { actor, action, target: `tenant/${tenantId}/quotas/${quota}`, tenantId, outcome: 'success', details, event: { type: action, tenantId, payload: { tenantId, quota, ...details } } });
+  async #record(
+    trx: Transaction<Schema>,
+    actor: Actor,
+    action: string,
+    tenantId: string,
+    quota: string,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.audit.recordChange(trx, {
+      actor,
+      action,
+      target: `tenant/${tenantId}/quotas/${quota}`,
+      tenantId,
+      outcome: 'success',
+      details,
+      event: { type: action, tenantId, payload: { tenantId, quota, ...details } },
+    });
   }
 
   /**
@@ -99,7 +141,15 @@ export class QuotaStore {
       assertWritable(tenantId, phase);
       const limit = quotas[quota];
       const used = await this.#lockCounter(trx, tenantId, COUNTER_OF[quota]);
-      if (used + amount > limit) throw quotaExceeded(tenantId, quota, limit, used, `${quota} is ${limit}, ${used} in use; ${amount} more would exceed it`, { extra: { requested: amount } });
+      if (used + amount > limit)
+        throw quotaExceeded(
+          tenantId,
+          quota,
+          limit,
+          used,
+          `${quota} is ${limit}, ${used} in use; ${amount} more would exceed it`,
+          { extra: { requested: amount } },
+        );
       await this.#setCounter(trx, tenantId, COUNTER_OF[quota], used + amount);
       await this.#record(trx, actor, 'quota.reserved', tenantId, quota, { amount, limit, current: used + amount });
       return { quota, limit, current: used + amount };
@@ -157,13 +207,25 @@ export class QuotaStore {
       const { quotas, phase } = await this.#tenant(trx, tenantId);
       assertWritable(tenantId, phase);
       const used = await this.#lockCounter(trx, tenantId, OBJECT_BYTES_COUNTER);
-      const previous = await trx.selectFrom('tenant_objects').select('bytes').where('tenant_id', '=', tenantId).where('key', '=', key).executeTakeFirst();
+      const previous = await trx
+        .selectFrom('tenant_objects')
+        .select('bytes')
+        .where('tenant_id', '=', tenantId)
+        .where('key', '=', key)
+        .executeTakeFirst();
       const grow = Math.max(0, bytes - Number(previous?.bytes ?? 0));
       if (grow > 0) {
         const database = await this.#databaseBytes(trx, tenantId);
         const limit = quotas.storageLimitBytes;
         if (used + database + grow > limit) {
-          throw quotaExceeded(tenantId, 'storageLimitBytes', limit, used + database, `storage limit is ${limit} bytes, ${used + database} in use (objects ${used}, database ${database}); writing ${bytes} bytes would exceed it`, { extra: { requested: bytes } });
+          throw quotaExceeded(
+            tenantId,
+            'storageLimitBytes',
+            limit,
+            used + database,
+            `storage limit is ${limit} bytes, ${used + database} in use (objects ${used}, database ${database}); writing ${bytes} bytes would exceed it`,
+            { extra: { requested: bytes } },
+          );
         }
         await this.#setCounter(trx, tenantId, OBJECT_BYTES_COUNTER, used + grow);
       }
@@ -172,19 +234,53 @@ export class QuotaStore {
   }
 
   /** After the write: record the object's size (replacing the reservation by the true change), audited with its event. */
-  async commitObject(actor: Actor, tenantId: string, object: { key: string; bytes: number; contentType: string; etag: string }, reserved: number): Promise<void> {
+  async commitObject(
+    actor: Actor,
+    tenantId: string,
+    object: { key: string; bytes: number; contentType: string; etag: string },
+    reserved: number,
+  ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       const used = await this.#lockCounter(trx, tenantId, OBJECT_BYTES_COUNTER);
-      const previous = await trx.selectFrom('tenant_objects').select('bytes').where('tenant_id', '=', tenantId).where('key', '=', object.key).executeTakeFirst();
+      const previous = await trx
+        .selectFrom('tenant_objects')
+        .select('bytes')
+        .where('tenant_id', '=', tenantId)
+        .where('key', '=', object.key)
+        .executeTakeFirst();
       const now = new Date().toISOString();
-      await this.#setCounter(trx, tenantId, OBJECT_BYTES_COUNTER, used - reserved + object.bytes - Number(previous?.bytes ?? 0));
+      await this.#setCounter(
+        trx,
+        tenantId,
+        OBJECT_BYTES_COUNTER,
+        used - reserved + object.bytes - Number(previous?.bytes ?? 0),
+      );
       await trx
         .insertInto('tenant_objects')
-        .values({ tenant_id: tenantId, key: object.key, bytes: object.bytes, content_type: object.contentType, etag: object.etag, updated_at: now })
-        .onConflict((oc) => oc.columns(['tenant_id', 'key']).doUpdateSet({ bytes: object.bytes, content_type: object.contentType, etag: object.etag, updated_at: now }))
+        .values({
+          tenant_id: tenantId,
+          key: object.key,
+          bytes: object.bytes,
+          content_type: object.contentType,
+          etag: object.etag,
+          updated_at: now,
+        })
+        .onConflict((oc) =>
+          oc
+            .columns(['tenant_id', 'key'])
+            .doUpdateSet({ bytes: object.bytes, content_type: object.contentType, etag: object.etag, updated_at: now }),
+        )
         .execute();
       const details = { key: object.key, bytes: object.bytes, previousBytes: previous ? Number(previous.bytes) : null };
-      await this.audit.recordChange(trx, { actor, action: 'object.put', target: `tenant/${tenantId}/objects/${object.key}`, tenantId, outcome: 'success', details, event: { type: 'object.written', tenantId, payload: { tenantId, ...details } } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'object.put',
+        target: `tenant/${tenantId}/objects/${object.key}`,
+        tenantId,
+        outcome: 'success',
+        details,
+        event: { type: 'object.written', tenantId, payload: { tenantId, ...details } },
+      });
     });
   }
 
@@ -201,17 +297,35 @@ export class QuotaStore {
   async forgetObject(actor: Actor, tenantId: string, key: string): Promise<boolean> {
     return this.db.transaction().execute(async (trx) => {
       const used = await this.#lockCounter(trx, tenantId, OBJECT_BYTES_COUNTER);
-      const previous = await trx.deleteFrom('tenant_objects').where('tenant_id', '=', tenantId).where('key', '=', key).returning('bytes').executeTakeFirst();
+      const previous = await trx
+        .deleteFrom('tenant_objects')
+        .where('tenant_id', '=', tenantId)
+        .where('key', '=', key)
+        .returning('bytes')
+        .executeTakeFirst();
       if (previous) await this.#setCounter(trx, tenantId, OBJECT_BYTES_COUNTER, used - Number(previous.bytes));
       const details = { key, bytes: previous ? Number(previous.bytes) : 0, existed: previous !== undefined };
-      await this.audit.recordChange(trx, { actor, action: 'object.delete', target: `tenant/${tenantId}/objects/${key}`, tenantId, outcome: 'success', details, event: { type: 'object.deleted', tenantId, payload: { tenantId, ...details } } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'object.delete',
+        target: `tenant/${tenantId}/objects/${key}`,
+        tenantId,
+        outcome: 'success',
+        details,
+        event: { type: 'object.deleted', tenantId, payload: { tenantId, ...details } },
+      });
       return previous !== undefined;
     });
   }
 
   /** Bytes of objects a tenant holds through the handles. */
   async objectBytes(tenantId: string): Promise<number> {
-    const row = await this.db.selectFrom('quota_counters').select('used').where('tenant_id', '=', tenantId).where('quota', '=', OBJECT_BYTES_COUNTER).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('quota_counters')
+      .select('used')
+      .where('tenant_id', '=', tenantId)
+      .where('quota', '=', OBJECT_BYTES_COUNTER)
+      .executeTakeFirst();
     return Number(row?.used ?? 0);
   }
 
@@ -222,14 +336,25 @@ export class QuotaStore {
   async assertCostAllowed(tenantId: string, now = Date.now()): Promise<void> {
     const state = (await this.status(tenantId, now)).find((q) => q.quota === 'maxCostPerMonthUsd')!;
     if (state.exceeded) {
-      throw quotaExceeded(tenantId, 'maxCostPerMonthUsd', state.limit, state.current!, `cost this month is ${state.current} USD, the limit is ${state.limit} USD`, { status: 403, retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(state.resetsAt!) - now) / 1000)) });
+      throw quotaExceeded(
+        tenantId,
+        'maxCostPerMonthUsd',
+        state.limit,
+        state.current!,
+        `cost this month is ${state.current} USD, the limit is ${state.limit} USD`,
+        { status: 403, retryAfterSeconds: Math.max(1, Math.ceil((Date.parse(state.resetsAt!) - now) / 1000)) },
+      );
     }
   }
 
   /** Every quota of the tenant with its limit and current use. */
   async status(tenantId: string, now = Date.now()): Promise<QuotaState[]> {
     const { spec, quotas } = await this.#tenant(this.db, tenantId);
-    const counters = await this.db.selectFrom('quota_counters').select(['quota', 'used']).where('tenant_id', '=', tenantId).execute();
+    const counters = await this.db
+      .selectFrom('quota_counters')
+      .select(['quota', 'used'])
+      .where('tenant_id', '=', tenantId)
+      .execute();
     const counter = (name: string) => Number(counters.find((c) => c.quota === name)?.used ?? 0);
     const hour = bucketStart(now, 'hour');
     const requests = await this.db
@@ -243,7 +368,14 @@ export class QuotaStore {
     const storage = counter(OBJECT_BYTES_COUNTER) + (await this.#databaseBytes(this.db, tenantId));
     const month = monthOf(now);
     const cost = await this.usage.monthCost(tenantId, spec.plan, month);
-    const state = (quota: keyof EffectiveQuotas, current: number | null, unit: string, enforcedBy: QuotaState['enforcedBy'], resetsAt: string | null, exceeded?: boolean): QuotaState => ({
+    const state = (
+      quota: keyof EffectiveQuotas,
+      current: number | null,
+      unit: string,
+      enforcedBy: QuotaState['enforcedBy'],
+      resetsAt: string | null,
+      exceeded?: boolean,
+    ): QuotaState => ({
       quota,
       limit: quotas[quota],
       current,
@@ -254,12 +386,40 @@ export class QuotaStore {
     });
     const hourRequests = Number(requests?.amount ?? 0);
     return [
-      state('maxRequestsPerHour', hourRequests, 'requests', 'sdk', new Date(hour + 3_600_000).toISOString(), hourRequests >= quotas.maxRequestsPerHour),
+      state(
+        'maxRequestsPerHour',
+        hourRequests,
+        'requests',
+        'sdk',
+        new Date(hour + 3_600_000).toISOString(),
+        hourRequests >= quotas.maxRequestsPerHour,
+      ),
       state('maxConcurrentRequests', null, 'requests', 'sdk', null),
-      state('maxUsers', counter(COUNTER_OF.maxUsers), 'users', 'control-plane', null, counter(COUNTER_OF.maxUsers) >= quotas.maxUsers),
-      state('maxProjects', counter(COUNTER_OF.maxProjects), 'projects', 'control-plane', null, counter(COUNTER_OF.maxProjects) >= quotas.maxProjects),
+      state(
+        'maxUsers',
+        counter(COUNTER_OF.maxUsers),
+        'users',
+        'control-plane',
+        null,
+        counter(COUNTER_OF.maxUsers) >= quotas.maxUsers,
+      ),
+      state(
+        'maxProjects',
+        counter(COUNTER_OF.maxProjects),
+        'projects',
+        'control-plane',
+        null,
+        counter(COUNTER_OF.maxProjects) >= quotas.maxProjects,
+      ),
       state('storageLimitBytes', storage, 'bytes', 'control-plane', null, storage >= quotas.storageLimitBytes),
-      state('maxCostPerMonthUsd', cost, 'USD', 'sdk', monthRange(month).to.toISOString(), costExceeded(cost, quotas.maxCostPerMonthUsd)),
+      state(
+        'maxCostPerMonthUsd',
+        cost,
+        'USD',
+        'sdk',
+        monthRange(month).to.toISOString(),
+        costExceeded(cost, quotas.maxCostPerMonthUsd),
+      ),
     ];
   }
 }

@@ -58,7 +58,9 @@ export class UsageSampler {
 
   /** One pass: jobs, storage samples, pruning. Returns how many meters were new. */
   async runOnce(now = Date.now()): Promise<{ jobs: number; samples: number; pruned: number }> {
-    const since = new Date(now - Math.min(this.usage.rawRetentionDays * 86_400_000 - 3_600_000, Math.max(2 * this.#intervalMs, 86_400_000)));
+    const since = new Date(
+      now - Math.min(this.usage.rawRetentionDays * 86_400_000 - 3_600_000, Math.max(2 * this.#intervalMs, 86_400_000)),
+    );
     const jobs = await this.db
       .selectFrom('jobs')
       .innerJoin('tenants', 'tenants.id', 'jobs.tenant_id')
@@ -66,23 +68,49 @@ export class UsageSampler {
       .where('tenants.phase', '!=', 'deleted')
       .where('jobs.finished_at', '>=', since)
       .execute();
-    const jobMeters: Meter[] = jobs.map((j) => ({ tenantId: j.tenant_id!, id: `job:${j.id}`, resource: JOBS, amount: 1, ts: new Date(j.finished_at!).toISOString() }));
+    const jobMeters: Meter[] = jobs.map((j) => ({
+      tenantId: j.tenant_id!,
+      id: `job:${j.id}`,
+      resource: JOBS,
+      amount: 1,
+      ts: new Date(j.finished_at!).toISOString(),
+    }));
     let jobsNew = 0;
-    for (let i = 0; i < jobMeters.length; i += MAX_BATCH) jobsNew += (await this.usage.record(ACTOR, jobMeters.slice(i, i + MAX_BATCH), 'control-plane')).accepted;
+    for (let i = 0; i < jobMeters.length; i += MAX_BATCH)
+      jobsNew += (await this.usage.record(ACTOR, jobMeters.slice(i, i + MAX_BATCH), 'control-plane')).accepted;
 
     const hour = new Date(bucketStart(now, 'hour')).toISOString();
-    const tenants = await this.db.selectFrom('tenants').select('id').where('phase', 'in', ['active', 'suspended']).orderBy('id').execute();
+    const tenants = await this.db
+      .selectFrom('tenants')
+      .select('id')
+      .where('phase', 'in', ['active', 'suspended'])
+      .orderBy('id')
+      .execute();
     const samples: Meter[] = [];
     for (const { id } of tenants) {
-      samples.push({ tenantId: id, id: `${OBJECT_BYTES}:${hour}`, resource: OBJECT_BYTES, amount: await this.quotas.objectBytes(id), ts: hour });
+      samples.push({
+        tenantId: id,
+        id: `${OBJECT_BYTES}:${hour}`,
+        resource: OBJECT_BYTES,
+        amount: await this.quotas.objectBytes(id),
+        ts: hour,
+      });
       const bytes = await this.options.databaseBytes?.(id).catch((error: unknown) => {
         this.options.onError?.(error);
         return undefined;
       });
-      if (bytes !== undefined) samples.push({ tenantId: id, id: `${DATABASE_BYTES}:${hour}`, resource: DATABASE_BYTES, amount: bytes, ts: hour });
+      if (bytes !== undefined)
+        samples.push({
+          tenantId: id,
+          id: `${DATABASE_BYTES}:${hour}`,
+          resource: DATABASE_BYTES,
+          amount: bytes,
+          ts: hour,
+        });
     }
     let samplesNew = 0;
-    for (let i = 0; i < samples.length; i += MAX_BATCH) samplesNew += (await this.usage.record(ACTOR, samples.slice(i, i + MAX_BATCH), 'control-plane')).accepted;
+    for (let i = 0; i < samples.length; i += MAX_BATCH)
+      samplesNew += (await this.usage.record(ACTOR, samples.slice(i, i + MAX_BATCH), 'control-plane')).accepted;
     return { jobs: jobsNew, samples: samplesNew, pruned: await this.usage.prune(now) };
   }
 }

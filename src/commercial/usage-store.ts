@@ -12,7 +12,15 @@ import { TenancyError, validationError, type FieldError } from '../errors.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import { effectiveQuotas, type TenantSpec } from '../tenants/index.js';
-import { COST_USD, DEFAULT_RAW_RETENTION_DAYS, GAUGES, MAX_CLOCK_SKEW_MS, monthOf, monthRange, type Meter } from './meters.js';
+import {
+  COST_USD,
+  DEFAULT_RAW_RETENTION_DAYS,
+  GAUGES,
+  MAX_CLOCK_SKEW_MS,
+  monthOf,
+  monthRange,
+  type Meter,
+} from './meters.js';
 import { quantityOf, roundUsd, unitOf, unitPrice, type PriceTable } from './prices.js';
 
 /** What one ingestion did. */
@@ -100,28 +108,46 @@ export class UsageStore {
    * nothing, when a tenant is unknown or purged, or a meter is stamped outside the window
    * the raw log keeps. `pointer` maps a meter's index to its JSON pointer for errors.
    */
-  async record(actor: Actor, meters: Meter[], source: string, pointer: (i: number) => string = (i) => `/meters/${i}`): Promise<IngestResult> {
+  async record(
+    actor: Actor,
+    meters: Meter[],
+    source: string,
+    pointer: (i: number) => string = (i) => `/meters/${i}`,
+  ): Promise<IngestResult> {
     if (meters.length === 0) return { accepted: 0, duplicates: 0 };
     const now = Date.now();
     const oldest = now - this.rawRetentionDays * 86_400_000;
     const errors: FieldError[] = [];
     meters.forEach((m, i) => {
       const t = Date.parse(m.ts);
-      if (t < oldest) errors.push({ path: `${pointer(i)}/ts`, message: `must be within the last ${this.rawRetentionDays} days` });
-      else if (t > now + MAX_CLOCK_SKEW_MS) errors.push({ path: `${pointer(i)}/ts`, message: 'must not be more than 5 minutes in the future' });
+      if (t < oldest)
+        errors.push({ path: `${pointer(i)}/ts`, message: `must be within the last ${this.rawRetentionDays} days` });
+      else if (t > now + MAX_CLOCK_SKEW_MS)
+        errors.push({ path: `${pointer(i)}/ts`, message: 'must not be more than 5 minutes in the future' });
     });
-    if (errors.length > 0) throw validationError('some meters are stamped outside the accepted window', errors, 'invalid_usage');
+    if (errors.length > 0)
+      throw validationError('some meters are stamped outside the accepted window', errors, 'invalid_usage');
     const tenantIds = [...new Set(meters.map((m) => m.tenantId))];
-    const tenants = await this.db.selectFrom('tenants').select(['id', 'phase', 'spec']).where('id', 'in', tenantIds).execute();
+    const tenants = await this.db
+      .selectFrom('tenants')
+      .select(['id', 'phase', 'spec'])
+      .where('id', 'in', tenantIds)
+      .execute();
     const known = new Map(tenants.map((t) => [t.id, t]));
     meters.forEach((m, i) => {
       const t = known.get(m.tenantId);
       if (!t) errors.push({ path: `${pointer(i)}/tenantId`, message: `tenant ${m.tenantId} not found` });
-      else if (t.phase === 'deleted') errors.push({ path: `${pointer(i)}/tenantId`, message: `tenant ${m.tenantId} is deleted` });
+      else if (t.phase === 'deleted')
+        errors.push({ path: `${pointer(i)}/tenantId`, message: `tenant ${m.tenantId} is deleted` });
     });
     if (errors.length > 0) {
       const missing = errors.some((e) => e.message.endsWith('not found'));
-      throw new TenancyError(missing ? 'tenant_not_found' : 'tenant_deleted', missing ? 404 : 409, missing ? 'the batch names a tenant that does not exist' : 'the batch names a deleted tenant', { errors: errors.slice(0, 100) });
+      throw new TenancyError(
+        missing ? 'tenant_not_found' : 'tenant_deleted',
+        missing ? 404 : 409,
+        missing ? 'the batch names a tenant that does not exist' : 'the batch names a deleted tenant',
+        { errors: errors.slice(0, 100) },
+      );
     }
     for (let attempt = 1; ; attempt++) {
       try {
@@ -143,11 +169,31 @@ export class UsageStore {
               target: `tenant/${tenantId}/usage`,
               tenantId,
               outcome: 'success',
-              details: { source, submitted: n, accepted: e?.accepted ?? 0, duplicates: n - (e?.accepted ?? 0), resources: [...(e?.resources ?? [])].sort() },
+              details: {
+                source,
+                submitted: n,
+                accepted: e?.accepted ?? 0,
+                duplicates: n - (e?.accepted ?? 0),
+                resources: [...(e?.resources ?? [])].sort(),
+              },
             });
           }
-          const priced = [...perTenant].filter(([, e]) => [...e.resources].some((r) => r === COST_USD || this.prices.defaults[r] !== undefined || Object.values(this.prices.plans).some((p) => p[r] !== undefined)));
-          if (priced.length > 0) await this.#alertCosts(trx, actor, priced.map(([id]) => id), known, now);
+          const priced = [...perTenant].filter(([, e]) =>
+            [...e.resources].some(
+              (r) =>
+                r === COST_USD ||
+                this.prices.defaults[r] !== undefined ||
+                Object.values(this.prices.plans).some((p) => p[r] !== undefined),
+            ),
+          );
+          if (priced.length > 0)
+            await this.#alertCosts(
+              trx,
+              actor,
+              priced.map(([id]) => id),
+              known,
+              now,
+            );
           const accepted = rows.reduce((s, r) => s + num(r.accepted), 0);
           return { accepted, duplicates: meters.length - accepted };
         });
@@ -160,9 +206,19 @@ export class UsageStore {
   }
 
   /** The insert-and-roll-up statement; returns what was new per tenant and resource. */
-  async #ingest(trx: Transaction<Schema>, meters: Meter[], source: string): Promise<Array<{ tenant_id: string; resource: string; accepted: number }>> {
+  async #ingest(
+    trx: Transaction<Schema>,
+    meters: Meter[],
+    source: string,
+  ): Promise<Array<{ tenant_id: string; resource: string; accepted: number }>> {
     // Sorted so concurrent batches lock rollup rows in the same order (no deadlock cycles).
-    const input = meters.map((m) => ({ tenant_id: m.tenantId, id: m.id, resource: m.resource, amount: String(m.amount), ts: m.ts }));
+    const input = meters.map((m) => ({
+      tenant_id: m.tenantId,
+      id: m.id,
+      resource: m.resource,
+      amount: String(m.amount),
+      ts: m.ts,
+    }));
     const result = await sql<{ tenant_id: string; resource: string; accepted: number }>`
       with input as (
         select distinct on (tenant_id, id) tenant_id, id, resource, amount, ts
@@ -200,17 +256,34 @@ export class UsageStore {
   }
 
   /** Raise this month's cost alert once per tenant, with its event, for tenants now over their limit. */
-  async #alertCosts(trx: Transaction<Schema>, actor: Actor, tenantIds: string[], tenants: Map<string, { spec: unknown }>, now: number): Promise<void> {
+  async #alertCosts(
+    trx: Transaction<Schema>,
+    actor: Actor,
+    tenantIds: string[],
+    tenants: Map<string, { spec: unknown }>,
+    now: number,
+  ): Promise<void> {
     const month = monthOf(now);
     const sums = await this.#monthSums(trx, month, tenantIds);
     for (const tenantId of tenantIds) {
       const spec = tenants.get(tenantId)!.spec as TenantSpec;
       const limit = effectiveQuotas(spec).maxCostPerMonthUsd;
-      const current = costOf(new Map([[tenantId, sums.get(tenantId) ?? new Map()]]), (r) => unitPrice(this.prices, spec.plan, r), monthRange(month).hours);
+      const current = costOf(
+        new Map([[tenantId, sums.get(tenantId) ?? new Map()]]),
+        (r) => unitPrice(this.prices, spec.plan, r),
+        monthRange(month).hours,
+      );
       if (!costExceeded(current, limit)) continue;
       const inserted = await trx
         .insertInto('quota_alerts')
-        .values({ tenant_id: tenantId, quota: 'maxCostPerMonthUsd', period: month, limit_value: limit, current_value: current, raised_at: new Date(now).toISOString() })
+        .values({
+          tenant_id: tenantId,
+          quota: 'maxCostPerMonthUsd',
+          period: month,
+          limit_value: limit,
+          current_value: current,
+          raised_at: new Date(now).toISOString(),
+        })
         // Once per month and limit: a cap raised within the month and crossed again alerts again.
         .onConflict((oc) =>
           oc
@@ -222,7 +295,15 @@ export class UsageStore {
         .executeTakeFirst();
       if (!inserted) continue;
       const details = { quota: 'maxCostPerMonthUsd', limit, current, period: month };
-      await this.audit.recordChange(trx, { actor, action: 'quota.exceeded', target: `tenant/${tenantId}/quotas/maxCostPerMonthUsd`, tenantId, outcome: 'success', details, event: { type: 'quota.exceeded', tenantId, payload: { tenantId, ...details } } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'quota.exceeded',
+        target: `tenant/${tenantId}/quotas/maxCostPerMonthUsd`,
+        tenantId,
+        outcome: 'success',
+        details,
+        event: { type: 'quota.exceeded', tenantId, payload: { tenantId, ...details } },
+      });
     }
   }
 
@@ -237,11 +318,21 @@ export class UsageStore {
       .where('bucket_start', '<', q.to);
     if (q.resource !== undefined) query = query.where('resource', '=', q.resource);
     const rows = await query.orderBy('bucket_start').orderBy('resource').execute();
-    return rows.map((r) => ({ resource: r.resource, start: new Date(r.bucket_start).toISOString(), amount: num(r.amount), events: num(r.events), max: num(r.max_amount) }));
+    return rows.map((r) => ({
+      resource: r.resource,
+      start: new Date(r.bucket_start).toISOString(),
+      amount: num(r.amount),
+      events: num(r.events),
+      max: num(r.max_amount),
+    }));
   }
 
   /** Sums of one month per tenant and resource (from the daily rollups). */
-  async #monthSums(exec: Kysely<Schema>, month: string, tenantId?: string | string[]): Promise<Map<string, Map<string, number>>> {
+  async #monthSums(
+    exec: Kysely<Schema>,
+    month: string,
+    tenantId?: string | string[],
+  ): Promise<Map<string, Map<string, number>>> {
     const { from, to } = monthRange(month);
     let q = exec
       .selectFrom('usage_rollups')
@@ -274,7 +365,10 @@ export class UsageStore {
   async report(month: string, tenantId?: string): Promise<CostReport> {
     const sums = await this.#monthSums(this.db, month, tenantId);
     const ids = [...sums.keys()].sort();
-    const plans = ids.length === 0 ? [] : await this.db.selectFrom('tenants').select(['id', 'plan']).where('id', 'in', ids).execute();
+    const plans =
+      ids.length === 0
+        ? []
+        : await this.db.selectFrom('tenants').select(['id', 'plan']).where('id', 'in', ids).execute();
     const planOf = new Map(plans.map((p) => [p.id, p.plan]));
     const { hours, to } = monthRange(month);
     const tenants: TenantCost[] = ids.map((id) => {
@@ -284,11 +378,24 @@ export class UsageStore {
         .map(([resource, sum]) => {
           const quantity = quantityOf(resource, sum, hours);
           const price = unitPrice(this.prices, plan, resource);
-          return { resource, unit: unitOf(resource), quantity: GAUGES.has(resource) ? Math.round(quantity * 1e9) / 1e9 : quantity, unitPriceUsd: price, costUsd: roundUsd(quantity * price) };
+          return {
+            resource,
+            unit: unitOf(resource),
+            quantity: GAUGES.has(resource) ? Math.round(quantity * 1e9) / 1e9 : quantity,
+            unitPriceUsd: price,
+            costUsd: roundUsd(quantity * price),
+          };
         });
       return { tenantId: id, plan, lines, totalUsd: roundUsd(lines.reduce((s, l) => s + l.costUsd, 0)) };
     });
-    return { month, currency: 'USD', generatedAt: new Date().toISOString(), partial: Date.now() < to.getTime(), tenants, totalUsd: roundUsd(tenants.reduce((s, t) => s + t.totalUsd, 0)) };
+    return {
+      month,
+      currency: 'USD',
+      generatedAt: new Date().toISOString(),
+      partial: Date.now() < to.getTime(),
+      tenants,
+      totalUsd: roundUsd(tenants.reduce((s, t) => s + t.totalUsd, 0)),
+    };
   }
 
   /** Delete raw meters older than the retention (their rollups stay); returns how many. */
@@ -300,9 +407,15 @@ export class UsageStore {
 }
 
 /** Dollars for one tenant's month sums. */
-function costOf(sums: Map<string, Map<string, number>>, price: (resource: string) => number, monthHours: number): number {
+function costOf(
+  sums: Map<string, Map<string, number>>,
+  price: (resource: string) => number,
+  monthHours: number,
+): number {
   let total = 0;
-  for (const perResource of sums.values()) for (const [resource, sum] of perResource) total += roundUsd(quantityOf(resource, sum, monthHours) * price(resource));
+  for (const perResource of sums.values())
+    for (const [resource, sum] of perResource)
+      total += roundUsd(quantityOf(resource, sum, monthHours) * price(resource));
   return roundUsd(total);
 }
 

@@ -52,12 +52,30 @@ function toJob(r: Row): Job {
 export class JobStore {
   constructor(private readonly db: Kysely<Schema>) {}
 
-  async create(input: { kind: string; tenantId: string | null; params: Record<string, unknown>; total: number; createdBy: string }, db: Kysely<Schema> = this.db): Promise<Job> {
+  async create(
+    input: { kind: string; tenantId: string | null; params: Record<string, unknown>; total: number; createdBy: string },
+    db: Kysely<Schema> = this.db,
+  ): Promise<Job> {
     const now = new Date().toISOString();
     const id = uuidv7();
     await db
       .insertInto('jobs')
-      .values({ id, kind: input.kind, tenant_id: input.tenantId, state: 'queued', progress_done: 0, progress_total: input.total, attempts: 0, last_error: null, params: json(input.params), result: null, created_by: input.createdBy, created_at: now, updated_at: now, finished_at: null })
+      .values({
+        id,
+        kind: input.kind,
+        tenant_id: input.tenantId,
+        state: 'queued',
+        progress_done: 0,
+        progress_total: input.total,
+        attempts: 0,
+        last_error: null,
+        params: json(input.params),
+        result: null,
+        created_by: input.createdBy,
+        created_at: now,
+        updated_at: now,
+        finished_at: null,
+      })
       .execute();
     return (await this.find(id, db))!;
   }
@@ -97,7 +115,12 @@ export class JobStore {
     const now = new Date().toISOString();
     await this.db
       .updateTable('jobs')
-      .set((eb) => ({ state: 'running', attempts: eb('attempts', '+', 1), updated_at: now, ...(total !== undefined ? { progress_total: total } : {}) }))
+      .set((eb) => ({
+        state: 'running',
+        attempts: eb('attempts', '+', 1),
+        updated_at: now,
+        ...(total !== undefined ? { progress_total: total } : {}),
+      }))
       .where('id', '=', id)
       .execute();
   }
@@ -105,23 +128,43 @@ export class JobStore {
   async progress(id: string, done: number, total: number, result?: Record<string, unknown>): Promise<void> {
     await this.db
       .updateTable('jobs')
-      .set({ progress_done: done, progress_total: total, updated_at: new Date().toISOString(), ...(result ? { result: json(result) } : {}) })
+      .set({
+        progress_done: done,
+        progress_total: total,
+        updated_at: new Date().toISOString(),
+        ...(result ? { result: json(result) } : {}),
+      })
       .where('id', '=', id)
       .execute();
   }
 
-  async finish(id: string, outcome: { state: 'succeeded' | 'failed'; result?: Record<string, unknown>; error?: string }): Promise<void> {
+  async finish(
+    id: string,
+    outcome: { state: 'succeeded' | 'failed'; result?: Record<string, unknown>; error?: string },
+  ): Promise<void> {
     const now = new Date().toISOString();
     await this.db
       .updateTable('jobs')
-      .set({ state: outcome.state, last_error: outcome.error ?? null, updated_at: now, finished_at: now, ...(outcome.result ? { result: json(outcome.result) } : {}) })
+      .set({
+        state: outcome.state,
+        last_error: outcome.error ?? null,
+        updated_at: now,
+        finished_at: now,
+        ...(outcome.result ? { result: json(outcome.result) } : {}),
+      })
       .where('id', '=', id)
       .execute();
   }
 
   /** Jobs of `kind` a stopped control plane left unfinished. */
   async unfinished(kind: string): Promise<Job[]> {
-    const rows = await this.db.selectFrom('jobs').selectAll().where('kind', '=', kind).where('state', 'in', ['queued', 'running']).orderBy('created_at').execute();
+    const rows = await this.db
+      .selectFrom('jobs')
+      .selectAll()
+      .where('kind', '=', kind)
+      .where('state', 'in', ['queued', 'running'])
+      .orderBy('created_at')
+      .execute();
     return rows.map((r) => toJob(r as Row));
   }
 }

@@ -56,7 +56,12 @@ export class MigrationRuns {
   ) {}
 
   #migrator(): TenantMigrator {
-    if (!this.migrator) throw new TenancyError('migrations_not_configured', 409, 'no migration folder is configured (set TENANCY_APP_MIGRATIONS)');
+    if (!this.migrator)
+      throw new TenancyError(
+        'migrations_not_configured',
+        409,
+        'no migration folder is configured (set TENANCY_APP_MIGRATIONS)',
+      );
     return this.migrator;
   }
 
@@ -65,11 +70,30 @@ export class MigrationRuns {
     const migrator = this.#migrator();
     await migrator.refresh();
     const to = params.to ?? migrator.latest;
-    if (to === null) throw new TenancyError('migrations_empty', 409, `the migration folder ${migrator.set.dir} holds no migrations`);
+    if (to === null)
+      throw new TenancyError('migrations_empty', 409, `the migration folder ${migrator.set.dir} holds no migrations`);
     migrator.assertKnown(to);
-    const resolved = { to, waves: params.waves ?? [100], concurrency: params.concurrency ?? 4, environment: migrator.environment, ...(params.tenants ? { tenants: params.tenants } : {}) };
-    const job = await this.jobs.create({ kind: MIGRATE_JOB, tenantId: null, params: resolved, total: 0, createdBy: actor.id });
-    await this.audit.record(actor, { action: 'migration.run', target: `job/${job.id}`, tenantId: null, outcome: 'success', details: resolved });
+    const resolved = {
+      to,
+      waves: params.waves ?? [100],
+      concurrency: params.concurrency ?? 4,
+      environment: migrator.environment,
+      ...(params.tenants ? { tenants: params.tenants } : {}),
+    };
+    const job = await this.jobs.create({
+      kind: MIGRATE_JOB,
+      tenantId: null,
+      params: resolved,
+      total: 0,
+      createdBy: actor.id,
+    });
+    await this.audit.record(actor, {
+      action: 'migration.run',
+      target: `job/${job.id}`,
+      tenantId: null,
+      outcome: 'success',
+      details: resolved,
+    });
     this.#launch(job);
     return job;
   }
@@ -101,10 +125,21 @@ export class MigrationRuns {
 
   async #run(job: Job): Promise<void> {
     const migrator = this.#migrator();
-    const p = job.params as { to: string; waves: number[]; concurrency: number; environment: string; tenants?: string[] };
-    let q = this.db.selectFrom('tenants').select(['id', 'spec', 'placed_profile']).where('phase', 'in', ['active', 'suspended']);
+    const p = job.params as {
+      to: string;
+      waves: number[];
+      concurrency: number;
+      environment: string;
+      tenants?: string[];
+    };
+    let q = this.db
+      .selectFrom('tenants')
+      .select(['id', 'spec', 'placed_profile'])
+      .where('phase', 'in', ['active', 'suspended']);
     if (p.tenants) q = q.where('id', 'in', p.tenants.length ? p.tenants : ['']);
-    const tenants = (await q.execute()).map((r) => ({ id: r.id, spec: r.spec as unknown as TenantSpec, placed: r.placed_profile, key: order(r.id) })).sort((a, b) => (a.key < b.key ? -1 : 1));
+    const tenants = (await q.execute())
+      .map((r) => ({ id: r.id, spec: r.spec as unknown as TenantSpec, placed: r.placed_profile, key: order(r.id) }))
+      .sort((a, b) => (a.key < b.key ? -1 : 1));
     const total = tenants.length;
     await this.jobs.start(job.id, total);
     const recorded = await migrator.recordedVersions(p.tenants);
@@ -146,11 +181,25 @@ export class MigrationRuns {
             const outcome = await migrator.apply(isolationContext(t.id, t.spec, t.placed), p.to);
             if (outcome.applied.length) wave.applied++;
             else wave.upToDate++;
-            statuses.push({ tenantId: t.id, wave: w + 1, status: outcome.applied.length ? 'applied' : 'up-to-date', from: outcome.from, to: outcome.to, applied: outcome.applied });
+            statuses.push({
+              tenantId: t.id,
+              wave: w + 1,
+              status: outcome.applied.length ? 'applied' : 'up-to-date',
+              from: outcome.from,
+              to: outcome.to,
+              applied: outcome.applied,
+            });
           } catch (error) {
             wave.failed++;
             const ext = (error as { extensions?: { from?: string | null; reached?: string | null } }).extensions ?? {};
-            statuses.push({ tenantId: t.id, wave: w + 1, status: 'failed', from: ext.from ?? recorded.get(t.id) ?? null, to: ext.reached ?? ext.from ?? recorded.get(t.id) ?? null, error: (error as { detail?: string }).detail ?? (error as Error).message });
+            statuses.push({
+              tenantId: t.id,
+              wave: w + 1,
+              status: 'failed',
+              from: ext.from ?? recorded.get(t.id) ?? null,
+              to: ext.reached ?? ext.from ?? recorded.get(t.id) ?? null,
+              error: (error as { detail?: string }).detail ?? (error as Error).message,
+            });
           }
           done++;
           await report();
@@ -175,7 +224,25 @@ export class MigrationRuns {
       tenants: statuses.filter((s) => s.status !== 'up-to-date' || (s.applied?.length ?? 0) > 0).slice(0, 5_000),
     };
     await this.jobs.progress(job.id, done, total);
-    await this.jobs.finish(job.id, firstFailure ? { state: 'failed', result, error: `stopped after wave ${firstFailure.wave}: tenant ${firstFailure.tenantId}: ${firstFailure.error}` } : { state: 'succeeded', result });
-    await this.audit.record({ id: 'system:migrations', correlationId: null }, { action: 'migration.run.finished', target: `job/${job.id}`, tenantId: null, outcome: firstFailure ? 'failure' : 'success', details: result.counts });
+    await this.jobs.finish(
+      job.id,
+      firstFailure
+        ? {
+            state: 'failed',
+            result,
+            error: `stopped after wave ${firstFailure.wave}: tenant ${firstFailure.tenantId}: ${firstFailure.error}`,
+          }
+        : { state: 'succeeded', result },
+    );
+    await this.audit.record(
+      { id: 'system:migrations', correlationId: null },
+      {
+        action: 'migration.run.finished',
+        target: `job/${job.id}`,
+        tenantId: null,
+        outcome: firstFailure ? 'failure' : 'success',
+        details: result.counts,
+      },
+    );
   }
 }

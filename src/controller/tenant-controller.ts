@@ -13,7 +13,16 @@ import { isolationContext, type TenantResources } from '../isolation/index.js';
 import { purgeTenantPolicies } from '../governance/index.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
-import { keyRotationDays, PLAN_DEFAULTS, retentionDays, setCondition, type Condition, type Phase, type TenantRegistry, type TenantSpec } from '../tenants/index.js';
+import {
+  keyRotationDays,
+  PLAN_DEFAULTS,
+  retentionDays,
+  setCondition,
+  type Condition,
+  type Phase,
+  type TenantRegistry,
+  type TenantSpec,
+} from '../tenants/index.js';
 
 /** Controller settings. */
 export interface ControllerOptions {
@@ -46,11 +55,17 @@ function hasWork(eb: ExpressionBuilder<Schema, 'tenants'>): Expression<SqlBool> 
     eb('moving_to', 'is not', null),
     eb('moving_from', 'is not', null),
     // A profile change that an archive overtook: restored onto its old place, it moves now.
-    eb.and([eb('phase', '=', 'active'), sql<boolean>`tenants.placed_profile is not null and tenants.placed_profile <> tenants.spec->>'profile'`]),
+    eb.and([
+      eb('phase', '=', 'active'),
+      sql<boolean>`tenants.placed_profile is not null and tenants.placed_profile <> tenants.spec->>'profile'`,
+    ]),
     sql<boolean>`tenants.resources_phase is distinct from tenants.phase`,
     sql<boolean>`tenants.resources_generation is distinct from tenants.generation`,
     eb.and([eb('phase', '=', 'deleted'), eb('purged_at', 'is', null), eb('purge_after', '<=', new Date())]),
-    eb.and([eb('phase', 'in', ['active', 'suspended']), sql<boolean>`exists (select 1 from tenant_keys k where k.tenant_id = tenants.id and k.state = 'active' and k.created_at + make_interval(days => ${ROTATION_DAYS_SQL}) <= now())`]),
+    eb.and([
+      eb('phase', 'in', ['active', 'suspended']),
+      sql<boolean>`exists (select 1 from tenant_keys k where k.tenant_id = tenants.id and k.state = 'active' and k.created_at + make_interval(days => ${ROTATION_DAYS_SQL}) <= now())`,
+    ]),
   ]);
 }
 
@@ -59,7 +74,11 @@ const NAMED_FAILURES = new Set(['role_name_taken', 'database_name_taken', 'schem
 
 function degradedReason(error: unknown): string {
   const code = (error as { code?: unknown }).code;
-  if (typeof code === 'string' && NAMED_FAILURES.has(code)) return code.split('_').map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+  if (typeof code === 'string' && NAMED_FAILURES.has(code))
+    return code
+      .split('_')
+      .map((w) => w[0]!.toUpperCase() + w.slice(1))
+      .join('');
   return 'ResourceStepFailed';
 }
 
@@ -125,7 +144,12 @@ export class TenantController {
 
   #quiet(): boolean {
     const now = Date.now();
-    return this.#running.size === 0 && this.#unchecked.size === 0 && !this.#triaging && [...this.#pending].every((id) => (this.#failures.get(id)?.retryAt ?? 0) > now);
+    return (
+      this.#running.size === 0 &&
+      this.#unchecked.size === 0 &&
+      !this.#triaging &&
+      [...this.#pending].every((id) => (this.#failures.get(id)?.retryAt ?? 0) > now)
+    );
   }
 
   /** Queue a tenant; a tenant already running is reconciled again after it finishes. */
@@ -151,7 +175,9 @@ export class TenantController {
           for (const id of batch) this.#unchecked.delete(id);
           let due: string[];
           try {
-            due = (await this.db.selectFrom('tenants').select('id').where('id', 'in', batch).where(hasWork).execute()).map((r) => r.id);
+            due = (
+              await this.db.selectFrom('tenants').select('id').where('id', 'in', batch).where(hasWork).execute()
+            ).map((r) => r.id);
           } catch (error) {
             // Unable to tell: reconcile them all (each reconcile checks again).
             this.options.onError?.('*', error);
@@ -233,7 +259,8 @@ export class TenantController {
 
   /** One reconcile of one tenant: read desired state, converge, write status. */
   async reconcile(id: string): Promise<void> {
-    if (!(await this.db.selectFrom('tenants').select('id').where('id', '=', id).where(hasWork).executeTakeFirst())) return;
+    if (!(await this.db.selectFrom('tenants').select('id').where('id', '=', id).where(hasWork).executeTakeFirst()))
+      return;
     const seen = await this.#externalSteps(id);
     let changed = true;
     let stale = false;
@@ -254,9 +281,15 @@ export class TenantController {
       }
       // The resource steps just run leave the tenant's resources as its settled phase needs
       // them (provisioning ends active, archiving archived, deleting deleted): record that.
-      const settled = ({ provisioning: 'active', archiving: 'archived', deleting: 'deleted' } as Record<string, string>)[row.phase] ?? row.phase;
+      const settled =
+        ({ provisioning: 'active', archiving: 'archived', deleting: 'deleted' } as Record<string, string>)[row.phase] ??
+        row.phase;
       if (row.resources_phase !== settled || row.resources_generation !== row.generation) {
-        await trx.updateTable('tenants').set({ resources_phase: settled, resources_generation: row.generation }).where('id', '=', id).execute();
+        await trx
+          .updateTable('tenants')
+          .set({ resources_phase: settled, resources_generation: row.generation })
+          .where('id', '=', id)
+          .execute();
       }
       const phase = row.phase as Phase;
       const now = new Date();
@@ -264,40 +297,117 @@ export class TenantController {
       switch (phase) {
         case 'provisioning':
           await this.keyRing.ensureTenantKey(id, trx);
-          await trx.updateTable('tenants').set({ placed_profile: row.placed_profile ?? (row.spec as unknown as TenantSpec).profile }).where('id', '=', id).execute();
+          await trx
+            .updateTable('tenants')
+            .set({ placed_profile: row.placed_profile ?? (row.spec as unknown as TenantSpec).profile })
+            .where('id', '=', id)
+            .execute();
           // Restored onto the place it was archived from while its spec names another: the move comes next.
-          movePending = row.placed_profile !== null && row.placed_profile !== (row.spec as unknown as TenantSpec).profile;
-          await this.#setStatus(trx, id, phase, 'active', row.generation, setCondition(conditions.filter((c) => c.type !== 'Degraded'), { type: 'Ready', status: 'True', reason: 'Provisioned', message: 'the tenant is ready' }, now), 'tenant.provisioned');
+          movePending =
+            row.placed_profile !== null && row.placed_profile !== (row.spec as unknown as TenantSpec).profile;
+          await this.#setStatus(
+            trx,
+            id,
+            phase,
+            'active',
+            row.generation,
+            setCondition(
+              conditions.filter((c) => c.type !== 'Degraded'),
+              { type: 'Ready', status: 'True', reason: 'Provisioned', message: 'the tenant is ready' },
+              now,
+            ),
+            'tenant.provisioned',
+          );
           return;
         case 'archiving':
-          await this.#setStatus(trx, id, phase, 'archived', row.generation, setCondition(conditions, { type: 'Ready', status: 'False', reason: 'Archived', message: 'the tenant is archived' }, now), 'tenant.archived');
+          await this.#setStatus(
+            trx,
+            id,
+            phase,
+            'archived',
+            row.generation,
+            setCondition(
+              conditions,
+              { type: 'Ready', status: 'False', reason: 'Archived', message: 'the tenant is archived' },
+              now,
+            ),
+            'tenant.archived',
+          );
           return;
         case 'deleting': {
           const days = retentionDays(row.spec as unknown as TenantSpec);
           const purgeAfter = new Date(now.getTime() + days * 86_400_000);
-          await trx.updateTable('tenants').set({ deleted_at: now.toISOString(), purge_after: purgeAfter.toISOString() }).where('id', '=', id).execute();
-          const deleted = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'Deleted', message: `data is kept until ${purgeAfter.toISOString()} (${days} days), then purged` }, now);
-          await this.#setStatus(trx, id, phase, 'deleted', row.generation, deleted, 'tenant.deleted', { purgeAfter: purgeAfter.toISOString() });
+          await trx
+            .updateTable('tenants')
+            .set({ deleted_at: now.toISOString(), purge_after: purgeAfter.toISOString() })
+            .where('id', '=', id)
+            .execute();
+          const deleted = setCondition(
+            conditions,
+            {
+              type: 'Ready',
+              status: 'False',
+              reason: 'Deleted',
+              message: `data is kept until ${purgeAfter.toISOString()} (${days} days), then purged`,
+            },
+            now,
+          );
+          await this.#setStatus(trx, id, phase, 'deleted', row.generation, deleted, 'tenant.deleted', {
+            purgeAfter: purgeAfter.toISOString(),
+          });
           if (days === 0) await this.#purge(trx, id, deleted, now);
           return;
         }
         case 'deleted':
-          if (row.purged_at === null && row.purge_after !== null && new Date(row.purge_after).getTime() <= now.getTime()) await this.#purge(trx, id, conditions, now);
+          if (
+            row.purged_at === null &&
+            row.purge_after !== null &&
+            new Date(row.purge_after).getTime() <= now.getTime()
+          )
+            await this.#purge(trx, id, conditions, now);
           else changed = false;
           return;
         default:
-          if (phase === 'active' || phase === 'suspended') changed = (await this.#rotateIfDue(trx, id, row.spec as unknown as TenantSpec, now)) || changed;
+          if (phase === 'active' || phase === 'suspended')
+            changed = (await this.#rotateIfDue(trx, id, row.spec as unknown as TenantSpec, now)) || changed;
           if (row.generation !== row.observed_generation) {
             const ready: Omit<Condition, 'lastTransitionTime'> =
               phase === 'active'
-                ? { type: 'Ready', status: 'True', reason: 'Reconciled', message: `generation ${row.generation} is in effect` }
-                : { type: 'Ready', status: 'False', reason: phase === 'suspended' ? 'Suspended' : 'Failed', message: `generation ${row.generation} observed while ${phase}` };
+                ? {
+                    type: 'Ready',
+                    status: 'True',
+                    reason: 'Reconciled',
+                    message: `generation ${row.generation} is in effect`,
+                  }
+                : {
+                    type: 'Ready',
+                    status: 'False',
+                    reason: phase === 'suspended' ? 'Suspended' : 'Failed',
+                    message: `generation ${row.generation} observed while ${phase}`,
+                  };
             await trx
               .updateTable('tenants')
-              .set({ observed_generation: row.generation, conditions: json(setCondition(conditions.filter((c) => c.type !== 'Degraded'), ready, now)) })
+              .set({
+                observed_generation: row.generation,
+                conditions: json(
+                  setCondition(
+                    conditions.filter((c) => c.type !== 'Degraded'),
+                    ready,
+                    now,
+                  ),
+                ),
+              })
               .where('id', '=', id)
               .execute();
-            await this.audit.recordChange(trx, { actor: ACTOR, action: 'tenant.reconcile', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { observedGeneration: row.generation }, event: { type: 'tenant.reconciled', tenantId: id, payload: { id, observedGeneration: row.generation } } });
+            await this.audit.recordChange(trx, {
+              actor: ACTOR,
+              action: 'tenant.reconcile',
+              target: `tenant/${id}`,
+              tenantId: id,
+              outcome: 'success',
+              details: { observedGeneration: row.generation },
+              event: { type: 'tenant.reconciled', tenantId: id, payload: { id, observedGeneration: row.generation } },
+            });
           } else changed = false;
       }
     });
@@ -305,13 +415,35 @@ export class TenantController {
     if (stale || movePending) this.enqueue(id);
   }
 
-  async #setStatus(trx: Transaction<Schema>, id: string, from: Phase, to: Phase, generation: number, conditions: Condition[], action: string, details: Record<string, unknown> = {}): Promise<void> {
+  async #setStatus(
+    trx: Transaction<Schema>,
+    id: string,
+    from: Phase,
+    to: Phase,
+    generation: number,
+    conditions: Condition[],
+    action: string,
+    details: Record<string, unknown> = {},
+  ): Promise<void> {
     await trx
       .updateTable('tenants')
-      .set({ phase: to, observed_generation: generation, conditions: json(conditions), updated_at: new Date().toISOString() })
+      .set({
+        phase: to,
+        observed_generation: generation,
+        conditions: json(conditions),
+        updated_at: new Date().toISOString(),
+      })
       .where('id', '=', id)
       .execute();
-    await this.audit.recordChange(trx, { actor: ACTOR, action, target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from, to, ...details }, event: { type: action, tenantId: id, payload: { id, from, to, ...details } } });
+    await this.audit.recordChange(trx, {
+      actor: ACTOR,
+      action,
+      target: `tenant/${id}`,
+      tenantId: id,
+      outcome: 'success',
+      details: { from, to, ...details },
+      event: { type: action, tenantId: id, payload: { id, from, to, ...details } },
+    });
   }
 
   /**
@@ -321,11 +453,19 @@ export class TenantController {
   async #externalSteps(id: string): Promise<{ phase: string; generation: number } | undefined> {
     const resources = this.options.resources;
     if (!resources) return undefined;
-    const row = await this.db.selectFrom('tenants').select(['phase', 'generation', 'spec', 'purged_at', 'purge_after', 'placed_profile', 'moving_from', 'moving_to']).where('id', '=', id).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('tenants')
+      .select(['phase', 'generation', 'spec', 'purged_at', 'purge_after', 'placed_profile', 'moving_from', 'moving_to'])
+      .where('id', '=', id)
+      .executeTakeFirst();
     if (!row) return undefined;
     const spec = row.spec as unknown as TenantSpec;
     const ctx = isolationContext(id, spec, row.placed_profile);
-    const purgeDue = row.phase === 'deleted' && row.purged_at === null && row.purge_after !== null && new Date(row.purge_after).getTime() <= Date.now();
+    const purgeDue =
+      row.phase === 'deleted' &&
+      row.purged_at === null &&
+      row.purge_after !== null &&
+      new Date(row.purge_after).getTime() <= Date.now();
     const deletingNow = row.phase === 'deleting' && retentionDays(spec) === 0;
     try {
       // A move cut over before a crash: its old place goes first, whatever happened since.
@@ -339,10 +479,15 @@ export class TenantController {
         await resources.ensure(ctx);
         // A tenant back from an archive had its login and consumer turned off: it ends active.
         await resources.setActive(ctx, true);
-      }
-      else if (purgeDue || deletingNow) await resources.remove(ctx);
+      } else if (purgeDue || deletingNow) await resources.remove(ctx);
       else if (row.phase === 'archiving') await resources.archive(ctx);
-      else if (row.phase === 'suspended' || row.phase === 'archived' || row.phase === 'deleting' || row.phase === 'deleted') await resources.setActive(ctx, false);
+      else if (
+        row.phase === 'suspended' ||
+        row.phase === 'archived' ||
+        row.phase === 'deleting' ||
+        row.phase === 'deleted'
+      )
+        await resources.setActive(ctx, false);
       else if (row.phase === 'active') {
         if (row.placed_profile && row.placed_profile !== spec.profile) await this.#move(id, spec, ctx);
         await resources.setActive(isolationContext(id, spec, spec.profile), true);
@@ -350,10 +495,23 @@ export class TenantController {
     } catch (error) {
       const message = (error as { detail?: string; message?: string }).detail ?? (error as Error).message;
       await this.db.transaction().execute(async (trx) => {
-        const current = await trx.selectFrom('tenants').select('conditions').where('id', '=', id).forUpdate().executeTakeFirst();
+        const current = await trx
+          .selectFrom('tenants')
+          .select('conditions')
+          .where('id', '=', id)
+          .forUpdate()
+          .executeTakeFirst();
         if (!current) return;
-        const conditions = setCondition(current.conditions as Condition[], { type: 'Degraded', status: 'True', reason: degradedReason(error), message: message.slice(0, 500) }, new Date());
-        await trx.updateTable('tenants').set({ conditions: json(conditions) }).where('id', '=', id).execute();
+        const conditions = setCondition(
+          current.conditions as Condition[],
+          { type: 'Degraded', status: 'True', reason: degradedReason(error), message: message.slice(0, 500) },
+          new Date(),
+        );
+        await trx
+          .updateTable('tenants')
+          .set({ conditions: json(conditions) })
+          .where('id', '=', id)
+          .execute();
       });
       this.registry.notify(id, 'controller');
       throw error;
@@ -380,22 +538,54 @@ export class TenantController {
       throw error;
     }
     await this.db.transaction().execute(async (trx) => {
-      await trx.updateTable('tenants').set({ placed_profile: to.profile, moving_from: from.profile, moving_to: null }).where('id', '=', id).execute();
-      await this.audit.recordChange(trx, { actor: ACTOR, action: 'tenant.move', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from: from.profile, to: to.profile, rows: moved.rows, objects: moved.objects, jobId: moved.jobId }, event: { type: 'tenant.moved', tenantId: id, payload: { id, from: from.profile, to: to.profile, jobId: moved.jobId } } });
+      await trx
+        .updateTable('tenants')
+        .set({ placed_profile: to.profile, moving_from: from.profile, moving_to: null })
+        .where('id', '=', id)
+        .execute();
+      await this.audit.recordChange(trx, {
+        actor: ACTOR,
+        action: 'tenant.move',
+        target: `tenant/${id}`,
+        tenantId: id,
+        outcome: 'success',
+        details: { from: from.profile, to: to.profile, rows: moved.rows, objects: moved.objects, jobId: moved.jobId },
+        event: {
+          type: 'tenant.moved',
+          tenantId: id,
+          payload: { id, from: from.profile, to: to.profile, jobId: moved.jobId },
+        },
+      });
     });
     this.registry.notify(id, 'controller');
     await this.#finishMove(id, spec, from.profile, to, moved);
   }
 
-  async #finishMove(id: string, spec: TenantSpec, fromProfile: string, to: ReturnType<typeof isolationContext>, moved?: { jobId: string; fencedSince: number }): Promise<void> {
+  async #finishMove(
+    id: string,
+    spec: TenantSpec,
+    fromProfile: string,
+    to: ReturnType<typeof isolationContext>,
+    moved?: { jobId: string; fencedSince: number },
+  ): Promise<void> {
     await this.options.resources!.finishMove(isolationContext(id, spec, fromProfile), to);
     await this.db.transaction().execute(async (trx) => {
       await trx.updateTable('tenants').set({ moving_from: null }).where('id', '=', id).execute();
       const fenceMs = moved ? Date.now() - moved.fencedSince : null;
-      await this.audit.append(trx, ACTOR, { action: 'tenant.move.finish', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from: fromProfile, to: to.profile, fenceMs, oldPlaceRemoved: true } });
+      await this.audit.append(trx, ACTOR, {
+        action: 'tenant.move.finish',
+        target: `tenant/${id}`,
+        tenantId: id,
+        outcome: 'success',
+        details: { from: fromProfile, to: to.profile, fenceMs, oldPlaceRemoved: true },
+      });
       if (moved) {
         const job = await trx.selectFrom('jobs').select('result').where('id', '=', moved.jobId).executeTakeFirst();
-        await trx.updateTable('jobs').set({ result: json({ ...((job?.result as Record<string, unknown> | null) ?? {}), fenceMs }) }).where('id', '=', moved.jobId).execute();
+        await trx
+          .updateTable('jobs')
+          .set({ result: json({ ...((job?.result as Record<string, unknown> | null) ?? {}), fenceMs }) })
+          .where('id', '=', moved.jobId)
+          .execute();
       }
     });
     this.registry.notify(id, 'controller');
@@ -403,12 +593,25 @@ export class TenantController {
 
   /** Rotate the tenant's key when its active version is older than the rotation period. */
   async #rotateIfDue(trx: Transaction<Schema>, id: string, spec: TenantSpec, now: Date): Promise<boolean> {
-    const active = await trx.selectFrom('tenant_keys').select(['version', 'created_at']).where('tenant_id', '=', id).where('state', '=', 'active').executeTakeFirst();
+    const active = await trx
+      .selectFrom('tenant_keys')
+      .select(['version', 'created_at'])
+      .where('tenant_id', '=', id)
+      .where('state', '=', 'active')
+      .executeTakeFirst();
     if (!active) return false;
     const days = keyRotationDays(spec);
     if (new Date(active.created_at).getTime() + days * 86_400_000 > now.getTime()) return false;
     const version = await this.keyRing.rotate(id, trx);
-    await this.audit.recordChange(trx, { actor: ACTOR, action: 'tenant.keys.rotate', target: `tenant/${id}/keys`, tenantId: id, outcome: 'success', details: { version, scheduled: true, keyRotationDays: days }, event: { type: 'tenant.key_rotated', tenantId: id, payload: { id, version } } });
+    await this.audit.recordChange(trx, {
+      actor: ACTOR,
+      action: 'tenant.keys.rotate',
+      target: `tenant/${id}/keys`,
+      tenantId: id,
+      outcome: 'success',
+      details: { version, scheduled: true, keyRotationDays: days },
+      event: { type: 'tenant.key_rotated', tenantId: id, payload: { id, version } },
+    });
     return true;
   }
 
@@ -419,17 +622,49 @@ export class TenantController {
    */
   async #purge(trx: Transaction<Schema>, id: string, conditions: Condition[], now: Date): Promise<void> {
     const shredded = await this.keyRing.destroyTenantKeys(id, trx);
-    await this.audit.append(trx, ACTOR, { action: 'tenant.keys.shred', target: `tenant/${id}/keys`, tenantId: id, outcome: 'success', details: { keyIds: shredded } });
+    await this.audit.append(trx, ACTOR, {
+      action: 'tenant.keys.shred',
+      target: `tenant/${id}/keys`,
+      tenantId: id,
+      outcome: 'success',
+      details: { keyIds: shredded },
+    });
     const docs = await trx.deleteFrom('tenant_documents').where('tenant_id', '=', id).executeTakeFirst();
     const lineage = await trx.deleteFrom('lineage_records').where('tenant_id', '=', id).executeTakeFirst();
     const policyVersions = await purgeTenantPolicies(trx, id);
     const keys = await this.apiKeys.revokeAllIn(trx, id);
     await trx
       .updateTable('tenants')
-      .set({ purged_at: now.toISOString(), conditions: json(setCondition(conditions, { type: 'Purged', status: 'True', reason: 'RetentionExpired', message: 'tenant data was purged; the id stays reserved' }, now)) })
+      .set({
+        purged_at: now.toISOString(),
+        conditions: json(
+          setCondition(
+            conditions,
+            {
+              type: 'Purged',
+              status: 'True',
+              reason: 'RetentionExpired',
+              message: 'tenant data was purged; the id stays reserved',
+            },
+            now,
+          ),
+        ),
+      })
       .where('id', '=', id)
       .execute();
-    await this.audit.recordChange(trx, { actor: ACTOR, action: 'tenant.purge', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { documents: Number(docs.numDeletedRows), policyVersions, lineageRecords: Number(lineage.numDeletedRows), apiKeysRevoked: keys }, event: { type: 'tenant.purged', tenantId: id, payload: { id } } });
+    await this.audit.recordChange(trx, {
+      actor: ACTOR,
+      action: 'tenant.purge',
+      target: `tenant/${id}`,
+      tenantId: id,
+      outcome: 'success',
+      details: {
+        documents: Number(docs.numDeletedRows),
+        policyVersions,
+        lineageRecords: Number(lineage.numDeletedRows),
+        apiKeysRevoked: keys,
+      },
+      event: { type: 'tenant.purged', tenantId: id, payload: { id } },
+    });
   }
 }
-

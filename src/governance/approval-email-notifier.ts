@@ -23,7 +23,11 @@ export class EmailApprovalNotifier implements ApprovalNotifier {
 
   constructor(private readonly options: EmailApprovalNotifierOptions) {
     const timeout = options.timeoutMs ?? 10_000;
-    this.#transport = nodemailer.createTransport(options.smtpUrl, { connectionTimeout: timeout, greetingTimeout: timeout, socketTimeout: timeout } as never);
+    this.#transport = nodemailer.createTransport(options.smtpUrl, {
+      connectionTimeout: timeout,
+      greetingTimeout: timeout,
+      socketTimeout: timeout,
+    } as never);
   }
 
   async notify(notice: ApprovalNotice): Promise<void> {
@@ -40,7 +44,9 @@ export class EmailApprovalNotifier implements ApprovalNotifier {
       ...(a.decidedBy ? [`Decided by:   ${a.decidedBy} at ${a.decidedAt}`] : []),
       ...(a.reason ? [`Reason:       ${a.reason}`] : []),
       '',
-      notice.event === 'approval.requested' ? `Approve:  POST ${notice.link}/approve\nReject:   POST ${notice.link}/reject` : `Details:  ${notice.link}`,
+      notice.event === 'approval.requested'
+        ? `Approve:  POST ${notice.link}/approve\nReject:   POST ${notice.link}/reject`
+        : `Details:  ${notice.link}`,
     ];
     await this.#transport.sendMail({
       from: this.options.from,

@@ -72,7 +72,12 @@ export interface ApprovalRequest {
  * which tenants changed. Throw {@link approvalStale} when the change's base moved on.
  * `prepared` is what the applier's `prepare` step returned (undefined without one).
  */
-export type ApprovalApplier<P = unknown> = (trx: Transaction<Schema>, approval: Approval, actor: Actor, prepared: P) => Promise<{ result: Record<string, unknown>; tenants: string[] }>;
+export type ApprovalApplier<P = unknown> = (
+  trx: Transaction<Schema>,
+  approval: Approval,
+  actor: Actor,
+  prepared: P,
+) => Promise<{ result: Record<string, unknown>; tenants: string[] }>;
 
 /**
  * An applier with a step that runs before the decision's transaction opens: work that
@@ -149,7 +154,10 @@ export class ApprovalGate {
    */
   onApproved<P>(applier: string, apply: ApprovalApplier<undefined> | StagedApprovalApplier<P>): void {
     if (this.#appliers.has(applier)) throw new Error(`an applier for ${applier} is already registered`);
-    this.#appliers.set(applier, typeof apply === 'function' ? { apply: apply as ApprovalApplier } : (apply as StagedApprovalApplier));
+    this.#appliers.set(
+      applier,
+      typeof apply === 'function' ? { apply: apply as ApprovalApplier } : (apply as StagedApprovalApplier),
+    );
   }
 
   /** Called after a decision commits (with the tenants an approval changed), e.g. to invalidate caches. */
@@ -178,7 +186,9 @@ export class ApprovalGate {
         requested_role: request.requestedRole ?? null,
         requested_at: now,
         correlation_id: actor.correlationId,
-        approver_roles: json(request.approverRoles && request.approverRoles.length > 0 ? [...request.approverRoles] : [...APPROVER_ROLES]),
+        approver_roles: json(
+          request.approverRoles && request.approverRoles.length > 0 ? [...request.approverRoles] : [...APPROVER_ROLES],
+        ),
         notify: json(request.notify ?? {}),
         notified_status: null,
         notify_after: null,
@@ -186,7 +196,26 @@ export class ApprovalGate {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await this.audit.recordChange(trx, { actor, action: 'approval.request', target: `approval/${id}`, tenantId: request.tenantId, outcome: 'success', details: { kind: request.kind, kinds, summary: request.summary.slice(0, 500) }, event: { type: 'approval.requested', tenantId: request.tenantId, payload: { id, tenantId: request.tenantId, kind: request.kind, kinds, summary: request.summary.slice(0, 500), requestedBy: actor.id } } });
+    await this.audit.recordChange(trx, {
+      actor,
+      action: 'approval.request',
+      target: `approval/${id}`,
+      tenantId: request.tenantId,
+      outcome: 'success',
+      details: { kind: request.kind, kinds, summary: request.summary.slice(0, 500) },
+      event: {
+        type: 'approval.requested',
+        tenantId: request.tenantId,
+        payload: {
+          id,
+          tenantId: request.tenantId,
+          kind: request.kind,
+          kinds,
+          summary: request.summary.slice(0, 500),
+          requestedBy: actor.id,
+        },
+      },
+    });
     return toApproval(row);
   }
 
@@ -236,7 +265,12 @@ export class ApprovalGate {
         let result: Record<string, unknown> | null = null;
         if (decision === 'approve') {
           const entry = this.#appliers.get(row!.applier);
-          if (!entry) throw new TenancyError('approval_unappliable', 409, `nothing in this control plane applies "${row!.applier}" changes yet; the approval stays pending`);
+          if (!entry)
+            throw new TenancyError(
+              'approval_unappliable',
+              409,
+              `nothing in this control plane applies "${row!.applier}" changes yet; the approval stays pending`,
+            );
           const applied = await entry.apply(trx, current, decider, prepared);
           result = applied.result;
           touched = applied.tenants;
@@ -244,15 +278,44 @@ export class ApprovalGate {
         const status: ApprovalStatus = decision === 'approve' ? 'approved' : 'rejected';
         const updated = await trx
           .updateTable('approvals')
-          .set({ status, decided_by: decider.id, decided_role: decider.role, decided_at: new Date().toISOString(), decision_reason: reason ?? null, result: json(result), notify_attempts: 0, notify_after: null, notify_error: null })
+          .set({
+            status,
+            decided_by: decider.id,
+            decided_role: decider.role,
+            decided_at: new Date().toISOString(),
+            decision_reason: reason ?? null,
+            result: json(result),
+            notify_attempts: 0,
+            notify_after: null,
+            notify_error: null,
+          })
           .where('id', '=', id)
           .returningAll()
           .executeTakeFirstOrThrow();
-        await this.audit.recordChange(trx, { actor: decider, action: `approval.${decision}`, target: `approval/${id}`, tenantId: current.tenantId, outcome: 'success', details: { kind: current.kind, requestedBy: current.requestedBy, ...(reason ? { reason } : {}) }, event: { type: `approval.${status}`, tenantId: current.tenantId, payload: { id, tenantId: current.tenantId, kind: current.kind, decidedBy: decider.id, ...(reason ? { reason } : {}) } } });
+        await this.audit.recordChange(trx, {
+          actor: decider,
+          action: `approval.${decision}`,
+          target: `approval/${id}`,
+          tenantId: current.tenantId,
+          outcome: 'success',
+          details: { kind: current.kind, requestedBy: current.requestedBy, ...(reason ? { reason } : {}) },
+          event: {
+            type: `approval.${status}`,
+            tenantId: current.tenantId,
+            payload: {
+              id,
+              tenantId: current.tenantId,
+              kind: current.kind,
+              decidedBy: decider.id,
+              ...(reason ? { reason } : {}),
+            },
+          },
+        });
         return toApproval(updated);
       });
     } catch (error) {
-      if (error instanceof TenancyError && error.code === 'approval_stale') await this.#markStale(decider, id, error.detail);
+      if (error instanceof TenancyError && error.code === 'approval_stale')
+        await this.#markStale(decider, id, error.detail);
       throw error;
     }
     for (const l of this.#decided) l(approval, touched);
@@ -263,27 +326,67 @@ export class ApprovalGate {
   #decidable(row: Row | undefined, decider: Decider, id: string, decision: 'approve' | 'reject'): Approval {
     if (!row || (decider.tenantId !== null && row.tenant_id !== decider.tenantId)) throw approvalNotFound(id);
     const current = toApproval(row);
-    if (current.status !== 'pending') throw new TenancyError('approval_not_pending', 409, `approval ${id} is already ${current.status}`, { extensions: { approvalStatus: current.status } });
+    if (current.status !== 'pending')
+      throw new TenancyError('approval_not_pending', 409, `approval ${id} is already ${current.status}`, {
+        extensions: { approvalStatus: current.status },
+      });
     const withdrawal = current.requestedBy === decider.id && decision === 'reject';
-    if (current.requestedBy === decider.id && decision === 'approve') throw new TenancyError('self_approval', 403, 'the requester of a change cannot approve it; another approver must decide (the requester may reject it to withdraw it)');
+    if (current.requestedBy === decider.id && decision === 'approve')
+      throw new TenancyError(
+        'self_approval',
+        403,
+        'the requester of a change cannot approve it; another approver must decide (the requester may reject it to withdraw it)',
+      );
     if (!withdrawal && !current.approverRoles.includes(decider.role)) {
-      throw new TenancyError('approver_role_required', 403, `role ${decider.role} is not an approver for this change (approvers: ${current.approverRoles.join(', ')})`, { extensions: { approverRoles: current.approverRoles } });
+      throw new TenancyError(
+        'approver_role_required',
+        403,
+        `role ${decider.role} is not an approver for this change (approvers: ${current.approverRoles.join(', ')})`,
+        { extensions: { approverRoles: current.approverRoles } },
+      );
     }
     return current;
   }
 
   async #markStale(actor: Actor, id: string, detail: string): Promise<void> {
     const tenants = await this.db.transaction().execute(async (trx) => {
-      const row = await trx.updateTable('approvals').set({ status: 'stale', decided_at: new Date().toISOString(), decision_reason: detail.slice(0, 1000), notify_attempts: 0, notify_after: null }).where('id', '=', id).where('status', '=', 'pending').returningAll().executeTakeFirst();
+      const row = await trx
+        .updateTable('approvals')
+        .set({
+          status: 'stale',
+          decided_at: new Date().toISOString(),
+          decision_reason: detail.slice(0, 1000),
+          notify_attempts: 0,
+          notify_after: null,
+        })
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .returningAll()
+        .executeTakeFirst();
       if (!row) return undefined;
-      await this.audit.recordChange(trx, { actor, action: 'approval.stale', target: `approval/${id}`, tenantId: row.tenant_id, outcome: 'failure', details: { detail }, event: { type: 'approval.stale', tenantId: row.tenant_id, payload: { id, tenantId: row.tenant_id, kind: row.kind } } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'approval.stale',
+        target: `approval/${id}`,
+        tenantId: row.tenant_id,
+        outcome: 'failure',
+        details: { detail },
+        event: {
+          type: 'approval.stale',
+          tenantId: row.tenant_id,
+          payload: { id, tenantId: row.tenant_id, kind: row.kind },
+        },
+      });
       return toApproval(row);
     });
     if (tenants) for (const l of this.#decided) l(tenants, []);
   }
 
   /** Approvals whose status the notifiers have not been told about and that are due. */
-  async claimUnannounced(limit: number, leaseMs: number): Promise<Array<Approval & { notify: { email?: string[] }; attempts: number }>> {
+  async claimUnannounced(
+    limit: number,
+    leaseMs: number,
+  ): Promise<Array<Approval & { notify: { email?: string[] }; attempts: number }>> {
     return this.db.transaction().execute(async (trx) => {
       const rows = await trx
         .selectFrom('approvals')
@@ -310,13 +413,26 @@ export class ApprovalGate {
   }
 
   /** Record that notifiers were told about `status` (or, with `error`, when to try again). */
-  async markAnnounced(id: string, status: string, outcome: { error?: string; retryAt?: Date; attempts: number }): Promise<void> {
+  async markAnnounced(
+    id: string,
+    status: string,
+    outcome: { error?: string; retryAt?: Date; attempts: number },
+  ): Promise<void> {
     await this.db
       .updateTable('approvals')
       .set(
         outcome.retryAt
-          ? { notify_attempts: outcome.attempts, notify_after: outcome.retryAt.toISOString(), notify_error: outcome.error ?? null }
-          : { notified_status: status, notify_attempts: outcome.attempts, notify_after: null, notify_error: outcome.error ?? null },
+          ? {
+              notify_attempts: outcome.attempts,
+              notify_after: outcome.retryAt.toISOString(),
+              notify_error: outcome.error ?? null,
+            }
+          : {
+              notified_status: status,
+              notify_attempts: outcome.attempts,
+              notify_after: null,
+              notify_error: outcome.error ?? null,
+            },
       )
       .where('id', '=', id)
       .where('status', '=', status)

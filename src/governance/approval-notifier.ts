@@ -92,8 +92,17 @@ export class ApprovalAnnouncer {
       const attempts = a.attempts + 1;
       const schedule = this.options.retryScheduleMs ?? DEFAULT_RETRIES;
       if (failures.length === 0) await this.gate.markAnnounced(a.id, a.status, { attempts });
-      else if (attempts > schedule.length) await this.gate.markAnnounced(a.id, a.status, { attempts, error: `gave up after ${attempts} attempts: ${failures.join('; ')}` });
-      else await this.gate.markAnnounced(a.id, a.status, { attempts, error: failures.join('; '), retryAt: new Date(Date.now() + schedule[attempts - 1]!) });
+      else if (attempts > schedule.length)
+        await this.gate.markAnnounced(a.id, a.status, {
+          attempts,
+          error: `gave up after ${attempts} attempts: ${failures.join('; ')}`,
+        });
+      else
+        await this.gate.markAnnounced(a.id, a.status, {
+          attempts,
+          error: failures.join('; '),
+          retryAt: new Date(Date.now() + schedule[attempts - 1]!),
+        });
     }
     return claimed.length;
   }

@@ -7,8 +7,16 @@ import type { Approval } from './approval-gate.js';
 import type { AuditRecord } from '../ledger/audit-log.js';
 
 /** Render `approval` and its audit records into a PDF. */
-export async function approvalReportPdf(approval: Approval, trail: readonly AuditRecord[], generatedAt = new Date()): Promise<Buffer> {
-  const doc = new PDFDocument({ size: 'A4', margin: 50, info: { Title: `Approval ${approval.id}`, Subject: approval.summary.slice(0, 200), Creator: 'Tenancy' } });
+export async function approvalReportPdf(
+  approval: Approval,
+  trail: readonly AuditRecord[],
+  generatedAt = new Date(),
+): Promise<Buffer> {
+  const doc = new PDFDocument({
+    size: 'A4',
+    margin: 50,
+    info: { Title: `Approval ${approval.id}`, Subject: approval.summary.slice(0, 200), Creator: 'Tenancy' },
+  });
   const chunks: Buffer[] = [];
   doc.on('data', (c: Buffer) => chunks.push(c));
   const done = new Promise<Buffer>((resolve, reject) => {
@@ -33,11 +41,26 @@ export async function approvalReportPdf(approval: Approval, trail: readonly Audi
   ];
   doc.fontSize(11);
   for (const [k, v] of rows) doc.font('Helvetica-Bold').text(`${k}: `, { continued: true }).font('Helvetica').text(v);
-  doc.moveDown().font('Helvetica-Bold').text('Proposed change').font('Courier').fontSize(8).text(JSON.stringify(approval.change, null, 2).slice(0, 20_000));
-  if (approval.result) doc.moveDown().font('Helvetica-Bold').fontSize(11).text('Result').font('Courier').fontSize(8).text(JSON.stringify(approval.result, null, 2).slice(0, 10_000));
+  doc
+    .moveDown()
+    .font('Helvetica-Bold')
+    .text('Proposed change')
+    .font('Courier')
+    .fontSize(8)
+    .text(JSON.stringify(approval.change, null, 2).slice(0, 20_000));
+  if (approval.result)
+    doc
+      .moveDown()
+      .font('Helvetica-Bold')
+      .fontSize(11)
+      .text('Result')
+      .font('Courier')
+      .fontSize(8)
+      .text(JSON.stringify(approval.result, null, 2).slice(0, 10_000));
   doc.moveDown().font('Helvetica-Bold').fontSize(11).text('Audit trail');
   doc.font('Helvetica').fontSize(9);
-  for (const r of trail) doc.text(`#${r.seq}  ${r.ts}  ${r.action}  ${r.actor}  ${r.outcome}  hash ${r.hash.slice(0, 16)}…`);
+  for (const r of trail)
+    doc.text(`#${r.seq}  ${r.ts}  ${r.action}  ${r.actor}  ${r.outcome}  hash ${r.hash.slice(0, 16)}…`);
   if (trail.length === 0) doc.text('no records');
   doc.end();
   return done;

@@ -36,7 +36,12 @@ export class WebhookApprovalNotifier implements ApprovalNotifier {
     const literal = this.receivers.literal(url);
     const refused = literal === undefined ? undefined : this.receivers.refusal(literal);
     if (refused !== undefined) throw new Error(`webhook_url_forbidden: ${refused}`);
-    const body = JSON.stringify({ type: `tenancy.${notice.event}`, id: notice.id, link: notice.link, approval: notice.approval });
+    const body = JSON.stringify({
+      type: `tenancy.${notice.event}`,
+      id: notice.id,
+      link: notice.link,
+      approval: notice.approval,
+    });
     const now = new Date();
     const response = await fetch(url, {
       method: 'POST',

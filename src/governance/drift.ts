@@ -32,7 +32,11 @@ export interface TenantDrift {
   baseline: { from: string; to: string; count: number; mean: number | null; stddev: number | null };
   driftScore: number | null;
   drifting: boolean;
-  qualityTrend: { slopePerDay: number | null; direction: 'improving' | 'declining' | 'stable' | 'unknown'; daily: Array<{ day: string; averageTrust: number; count: number }> };
+  qualityTrend: {
+    slopePerDay: number | null;
+    direction: 'improving' | 'declining' | 'stable' | 'unknown';
+    daily: Array<{ day: string; averageTrust: number; count: number }>;
+  };
 }
 
 const DAY_MS = 86_400_000;
@@ -56,7 +60,11 @@ export function slope(points: ReadonlyArray<{ x: number; y: number }>): number |
 }
 
 /** Drift figures for `tenantIds` at `now`, computed in a few grouped queries. */
-export async function computeDrift(db: Kysely<Schema>, tenantIds: readonly string[], now = new Date()): Promise<TenantDrift[]> {
+export async function computeDrift(
+  db: Kysely<Schema>,
+  tenantIds: readonly string[],
+  now = new Date(),
+): Promise<TenantDrift[]> {
   if (tenantIds.length === 0) return [];
   const ids = [...tenantIds];
   const weekStart = new Date(now.getTime() - 7 * DAY_MS);
@@ -64,7 +72,12 @@ export async function computeDrift(db: Kysely<Schema>, tenantIds: readonly strin
   const nowIso = now.toISOString();
   const week = await db
     .selectFrom('lineage_records')
-    .select(['tenant_id', sql<number>`floor(extract(epoch from (${nowIso}::timestamptz - ts)) / 86400)`.as('days_ago'), sql<number>`count(*)`.as('n'), sql<number>`avg(trust_score)`.as('mean')])
+    .select([
+      'tenant_id',
+      sql<number>`floor(extract(epoch from (${nowIso}::timestamptz - ts)) / 86400)`.as('days_ago'),
+      sql<number>`count(*)`.as('n'),
+      sql<number>`avg(trust_score)`.as('mean'),
+    ])
     .where('tenant_id', 'in', ids)
     .where('ts', '>', weekStart)
     .where('ts', '<=', now)
@@ -72,7 +85,12 @@ export async function computeDrift(db: Kysely<Schema>, tenantIds: readonly strin
     .execute();
   const base = await db
     .selectFrom('lineage_records')
-    .select(['tenant_id', sql<number>`count(*)`.as('n'), sql<number>`avg(trust_score)`.as('mean'), sql<number>`stddev_pop(trust_score)`.as('sd')])
+    .select([
+      'tenant_id',
+      sql<number>`count(*)`.as('n'),
+      sql<number>`avg(trust_score)`.as('mean'),
+      sql<number>`stddev_pop(trust_score)`.as('sd'),
+    ])
     .where('tenant_id', 'in', ids)
     .where('ts', '>', baseStart)
     .where('ts', '<=', weekStart)
@@ -99,14 +117,19 @@ export async function computeDrift(db: Kysely<Schema>, tenantIds: readonly strin
       e.sum += d.mean * d.n;
       byDay.set(d.daysAgo, e);
     }
-    const daily = [...byDay.entries()].sort((a, b) => b[0] - a[0]).map(([daysAgo, e]) => ({ daysAgo, count: e.n, averageTrust: e.sum / e.n }));
+    const daily = [...byDay.entries()]
+      .sort((a, b) => b[0] - a[0])
+      .map(([daysAgo, e]) => ({ daysAgo, count: e.n, averageTrust: e.sum / e.n }));
     const count7 = daily.reduce((s, d) => s + d.count, 0);
     const avg7 = count7 > 0 ? daily.reduce((s, d) => s + d.averageTrust * d.count, 0) / count7 : null;
     const b = base.find((r) => r.tenant_id === tenantId);
     const bCount = b ? Number(b.n) : 0;
     const bMean = bCount > 0 ? Number(b!.mean) : null;
     const bSd = bCount > 0 ? Number(b!.sd ?? 0) : null;
-    const driftScore = avg7 !== null && bMean !== null && bSd !== null ? Math.abs(avg7 - bMean) / Math.max(bSd, DRIFT_STDDEV_FLOOR) : null;
+    const driftScore =
+      avg7 !== null && bMean !== null && bSd !== null
+        ? Math.abs(avg7 - bMean) / Math.max(bSd, DRIFT_STDDEV_FLOOR)
+        : null;
     const s = slope(daily.map((d) => ({ x: -d.daysAgo, y: d.averageTrust })));
     return {
       tenantId,
@@ -114,13 +137,24 @@ export async function computeDrift(db: Kysely<Schema>, tenantIds: readonly strin
       policyChanges7d: Number(policy.find((p) => p.tenant_id === tenantId)?.n ?? 0),
       lineage7d: count7,
       averageTrust7d: avg7 === null ? null : round(avg7),
-      baseline: { from: baseStart.toISOString(), to: weekStart.toISOString(), count: bCount, mean: bMean === null ? null : round(bMean), stddev: bSd === null ? null : round(bSd) },
+      baseline: {
+        from: baseStart.toISOString(),
+        to: weekStart.toISOString(),
+        count: bCount,
+        mean: bMean === null ? null : round(bMean),
+        stddev: bSd === null ? null : round(bSd),
+      },
       driftScore: driftScore === null ? null : round(driftScore),
       drifting: driftScore !== null && driftScore >= DRIFT_THRESHOLD,
       qualityTrend: {
         slopePerDay: s === null ? null : round(s),
-        direction: s === null ? 'unknown' : s > TREND_EPSILON ? 'improving' : s < -TREND_EPSILON ? 'declining' : 'stable',
-        daily: daily.map((d) => ({ day: new Date(now.getTime() - (d.daysAgo + 1) * DAY_MS).toISOString(), averageTrust: round(d.averageTrust), count: d.count })),
+        direction:
+          s === null ? 'unknown' : s > TREND_EPSILON ? 'improving' : s < -TREND_EPSILON ? 'declining' : 'stable',
+        daily: daily.map((d) => ({
+          day: new Date(now.getTime() - (d.daysAgo + 1) * DAY_MS).toISOString(),
+          averageTrust: round(d.averageTrust),
+          count: d.count,
+        })),
       },
     };
   });

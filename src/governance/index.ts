@@ -11,8 +11,26 @@ export { WebhookStore, webhookNotFound, WEBHOOK_ID_PATTERN, DELIVERY_ID_PATTERN 
 export type { WebhookInfo, DeliveryInfo, DeliveryAttempt, NewWebhook, WebhookChanges } from './webhook-store.js';
 export { WebhookDispatcher, retryAfterMs } from './webhook-dispatcher.js';
 export type { WebhookDispatcherOptions } from './webhook-dispatcher.js';
-export { ApprovalGate, approvalStale, approvalNotFound, APPROVAL_KINDS, APPROVER_ROLES, APPROVAL_STATUSES, APPROVAL_ID_PATTERN } from './approval-gate.js';
-export type { Approval, ApprovalKind, ApproverRole, ApprovalStatus, ApprovalRequest, ApprovalApplier, StagedApprovalApplier, ApprovalFilter, Decider } from './approval-gate.js';
+export {
+  ApprovalGate,
+  approvalStale,
+  approvalNotFound,
+  APPROVAL_KINDS,
+  APPROVER_ROLES,
+  APPROVAL_STATUSES,
+  APPROVAL_ID_PATTERN,
+} from './approval-gate.js';
+export type {
+  Approval,
+  ApprovalKind,
+  ApproverRole,
+  ApprovalStatus,
+  ApprovalRequest,
+  ApprovalApplier,
+  StagedApprovalApplier,
+  ApprovalFilter,
+  Decider,
+} from './approval-gate.js';
 export { ApprovalAnnouncer } from './approval-notifier.js';
 export type { ApprovalNotifier, ApprovalNotice, ApprovalAnnouncerOptions } from './approval-notifier.js';
 export { WebhookApprovalNotifier } from './approval-webhook-notifier.js';
@@ -20,8 +38,21 @@ export type { WebhookApprovalNotifierOptions } from './approval-webhook-notifier
 export { EmailApprovalNotifier } from './approval-email-notifier.js';
 export type { EmailApprovalNotifierOptions } from './approval-email-notifier.js';
 export { approvalReportPdf } from './approval-report.js';
-export { sovereigntySpecSchema, evaluateSovereignty, transitViolations, sovereigntyRefusal, atRestLevelOf, AT_REST_LEVELS } from './sovereignty.js';
-export type { SovereigntyRules, SovereigntyFacts, SovereigntyOperation, SovereigntyViolation, AtRestLevel } from './sovereignty.js';
+export {
+  sovereigntySpecSchema,
+  evaluateSovereignty,
+  transitViolations,
+  sovereigntyRefusal,
+  atRestLevelOf,
+  AT_REST_LEVELS,
+} from './sovereignty.js';
+export type {
+  SovereigntyRules,
+  SovereigntyFacts,
+  SovereigntyOperation,
+  SovereigntyViolation,
+  AtRestLevel,
+} from './sovereignty.js';
 export { LineageStore, lineageBatchSchema, lineageRecordSchema, MAX_LINEAGE_BATCH } from './lineage-store.js';
 export type { LineageRecord, LineageInput, LineageFilter } from './lineage-store.js';
 export { computeDrift, slope, DRIFT_STDDEV_FLOOR, DRIFT_THRESHOLD, POLICY_COMMITTED_TYPES } from './drift.js';

@@ -15,8 +15,19 @@ export const MAX_LINEAGE_BATCH = 1_000;
 /** How far in the future a record's timestamp may be (clock skew). */
 export const LINEAGE_FUTURE_SKEW_MS = 5 * 60_000;
 
-const name = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters').regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'must be letters, digits, ".", "_", ":", "/", "-", starting with a letter or digit');
-const ref = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+const name = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(
+    /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/,
+    'must be letters, digits, ".", "_", ":", "/", "-", starting with a letter or digit',
+  );
+const ref = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(256, 'must be at most 256 characters')
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
 
 export const lineageRecordSchema = z
   .strictObject({
@@ -27,7 +38,12 @@ export const lineageRecordSchema = z
     chunkId: ref.optional(),
     trustScore: z.number({ error: 'must be a number from 0 to 1' }).min(0, 'must be >= 0').max(1, 'must be <= 1'),
     agentId: ref.optional(),
-    policyVersion: z.string().min(1).max(64, 'must be at most 64 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional(),
+    policyVersion: z
+      .string()
+      .min(1)
+      .max(64, 'must be at most 64 characters')
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+      .optional(),
     timestamp: z.iso
       .datetime({ offset: true, error: 'must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z' })
       .refine((t) => Date.parse(t) <= Date.now() + LINEAGE_FUTURE_SKEW_MS, 'must not be in the future')
@@ -36,7 +52,12 @@ export const lineageRecordSchema = z
   .meta({ id: 'LineageRecord' });
 
 export const lineageBatchSchema = z
-  .strictObject({ records: z.array(lineageRecordSchema).min(1, 'needs at least one record').max(MAX_LINEAGE_BATCH, `at most ${MAX_LINEAGE_BATCH} records per batch`) })
+  .strictObject({
+    records: z
+      .array(lineageRecordSchema)
+      .min(1, 'needs at least one record')
+      .max(MAX_LINEAGE_BATCH, `at most ${MAX_LINEAGE_BATCH} records per batch`),
+  })
   .meta({ id: 'LineageBatch', description: 'Lineage records to store for the tenant; all or nothing.' });
 
 export type LineageInput = z.infer<typeof lineageRecordSchema>;
@@ -94,7 +115,11 @@ export class LineageStore {
   ) {}
 
   /** Store a validated batch for `tenantId` in one transaction. */
-  async record(actor: Actor, tenantId: string, records: readonly LineageInput[]): Promise<{ accepted: number; ids: string[] }> {
+  async record(
+    actor: Actor,
+    tenantId: string,
+    records: readonly LineageInput[],
+  ): Promise<{ accepted: number; ids: string[] }> {
     const now = new Date().toISOString();
     const rows = records.map((r) => ({
       id: uuidv7(),
@@ -112,9 +137,21 @@ export class LineageStore {
       recorded_by: actor.id,
     }));
     await this.db.transaction().execute(async (trx) => {
-      for (let i = 0; i < rows.length; i += 200) await trx.insertInto('lineage_records').values(rows.slice(i, i + 200)).execute();
+      for (let i = 0; i < rows.length; i += 200)
+        await trx
+          .insertInto('lineage_records')
+          .values(rows.slice(i, i + 200))
+          .execute();
       const domains = [...new Set(rows.map((r) => r.domain))].slice(0, 20);
-      await this.audit.recordChange(trx, { actor, action: 'lineage.record', target: `tenant/${tenantId}/lineage`, tenantId, outcome: 'success', details: { count: rows.length, domains }, event: { type: 'lineage.recorded', tenantId, payload: { id: tenantId, count: rows.length, domains } } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'lineage.record',
+        target: `tenant/${tenantId}/lineage`,
+        tenantId,
+        outcome: 'success',
+        details: { count: rows.length, domains },
+        event: { type: 'lineage.recorded', tenantId, payload: { id: tenantId, count: rows.length, domains } },
+      });
     });
     return { accepted: rows.length, ids: rows.map((r) => r.id) };
   }

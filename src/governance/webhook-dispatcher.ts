@@ -40,7 +40,16 @@ export interface WebhookDispatcherOptions {
 }
 
 type DeliveryRow = Selectable<Schema['webhook_deliveries']>;
-type Outcome = { ok: true; statusCode: number } | { ok: false; statusCode: number | null; error: string; retryAfterMs?: number | undefined; gone?: boolean; permanent?: boolean };
+type Outcome =
+  | { ok: true; statusCode: number }
+  | {
+      ok: false;
+      statusCode: number | null;
+      error: string;
+      retryAfterMs?: number | undefined;
+      gone?: boolean;
+      permanent?: boolean;
+    };
 
 const ACTOR: Actor = { id: 'system:webhooks', correlationId: null };
 /** Extra lease beyond the timeout: a claimed row whose worker died becomes due again after this. */
@@ -80,12 +89,19 @@ export class WebhookDispatcher {
     this.#concurrency = Math.max(1, options.concurrency ?? 8);
     this.#pollIntervalMs = options.pollIntervalMs ?? 500;
     // The guard's lookup runs for every new connection, so the address checked is the one connected to.
-    this.#agent = new Agent({ connect: { lookup: receivers.lookup, timeout: options.timeoutMs }, keepAliveTimeout: 10_000 });
+    this.#agent = new Agent({
+      connect: { lookup: receivers.lookup, timeout: options.timeoutMs },
+      keepAliveTimeout: 10_000,
+    });
   }
 
   /** The relay hook: one pending delivery per matching enabled endpoint, in the marking transaction. */
   readonly enqueue: PublishedHook = async (trx, published) => {
-    const hooks = await trx.selectFrom('webhooks').select(['id', 'tenant_id', 'event_types']).where('enabled', '=', true).execute();
+    const hooks = await trx
+      .selectFrom('webhooks')
+      .select(['id', 'tenant_id', 'event_types'])
+      .where('enabled', '=', true)
+      .execute();
     if (hooks.length === 0) return;
     const now = new Date().toISOString();
     const rows = [];
@@ -217,7 +233,12 @@ export class WebhookDispatcher {
       secrets = await this.store.signingSecrets(hook, started);
     } catch (error) {
       // The tenant's keys were destroyed (or the secret altered): no delivery can ever be signed.
-      outcome = { ok: false, statusCode: null, error: `the signing secret cannot be decrypted: ${(error as Error).message}`, permanent: true };
+      outcome = {
+        ok: false,
+        statusCode: null,
+        error: `the signing secret cannot be decrypted: ${(error as Error).message}`,
+        permanent: true,
+      };
     }
     if (secrets !== undefined) {
       outcome = await this.#send(hook.url, row, secrets, started, stopping);
@@ -226,7 +247,13 @@ export class WebhookDispatcher {
     await this.#record(row, started, Math.round(performance.now() - t0), outcome!);
   }
 
-  async #send(url: string, row: DeliveryRow, secrets: string[], started: Date, stopping: AbortSignal): Promise<Outcome> {
+  async #send(
+    url: string,
+    row: DeliveryRow,
+    secrets: string[],
+    started: Date,
+    stopping: AbortSignal,
+  ): Promise<Outcome> {
     try {
       // An address literal connects without a lookup, so check it here; names are checked at connect time.
       const literal = this.receivers.literal(this.receivers.parse(url));
@@ -250,8 +277,20 @@ export class WebhookDispatcher {
       const status = response.status;
       if (status >= 200 && status < 300) return { ok: true, statusCode: status };
       const wait = retryAfterMs(response.headers.get('retry-after'));
-      if (status === 410) return { ok: false, statusCode: status, error: 'the receiver answered 410 Gone; the endpoint was disabled', gone: true };
-      if (status >= 300 && status < 400) return { ok: false, statusCode: status, error: `redirects are not followed (Location: ${(response.headers.get('location') ?? '').slice(0, 200)})`, retryAfterMs: wait };
+      if (status === 410)
+        return {
+          ok: false,
+          statusCode: status,
+          error: 'the receiver answered 410 Gone; the endpoint was disabled',
+          gone: true,
+        };
+      if (status >= 300 && status < 400)
+        return {
+          ok: false,
+          statusCode: status,
+          error: `redirects are not followed (Location: ${(response.headers.get('location') ?? '').slice(0, 200)})`,
+          retryAfterMs: wait,
+        };
       return { ok: false, statusCode: status, error: `the receiver answered ${status}`, retryAfterMs: wait };
     } catch (error) {
       return { ok: false, statusCode: null, error: describe(error, this.options.timeoutMs) };
@@ -268,7 +307,12 @@ export class WebhookDispatcher {
       .execute();
   }
 
-  async #record(row: DeliveryRow & { claim_token: string }, started: Date, durationMs: number, outcome: Outcome): Promise<void> {
+  async #record(
+    row: DeliveryRow & { claim_token: string },
+    started: Date,
+    durationMs: number,
+    outcome: Outcome,
+  ): Promise<void> {
     const attempt = row.attempts + 1;
     let status: DeliveryRow['status'];
     let next: Date | null = null;
@@ -279,7 +323,8 @@ export class WebhookDispatcher {
       status = 'pending';
       const base = this.options.retryScheduleMs[attempt - 1]!;
       let wait = base * (1 - this.#jitter + 2 * this.#jitter * Math.random());
-      if (outcome.retryAfterMs !== undefined) wait = Math.max(wait, Math.min(outcome.retryAfterMs, this.#maxRetryAfterMs));
+      if (outcome.retryAfterMs !== undefined)
+        wait = Math.max(wait, Math.min(outcome.retryAfterMs, this.#maxRetryAfterMs));
       next = new Date(Date.now() + wait);
     }
     await this.db.transaction().execute(async (trx) => {
@@ -316,13 +361,25 @@ export class WebhookDispatcher {
       if (!outcome.ok && outcome.gone) {
         const hook = await trx
           .updateTable('webhooks')
-          .set({ enabled: false, disabled_reason: 'the receiver answered 410 Gone', updated_at: new Date().toISOString() })
+          .set({
+            enabled: false,
+            disabled_reason: 'the receiver answered 410 Gone',
+            updated_at: new Date().toISOString(),
+          })
           .where('id', '=', row.webhook_id)
           .where('enabled', '=', true)
           .returning(['id', 'tenant_id', 'url'])
           .executeTakeFirst();
         if (hook) {
-          await this.audit.recordChange(trx, { actor: ACTOR, action: 'webhook.disable', target: `webhook/${hook.id}`, tenantId: hook.tenant_id, outcome: 'success', details: { reason: 'gone', deliveryId: row.id }, event: { type: 'webhook.disabled', tenantId: hook.tenant_id, payload: { id: hook.id, reason: 'gone' } } });
+          await this.audit.recordChange(trx, {
+            actor: ACTOR,
+            action: 'webhook.disable',
+            target: `webhook/${hook.id}`,
+            tenantId: hook.tenant_id,
+            outcome: 'success',
+            details: { reason: 'gone', deliveryId: row.id },
+            event: { type: 'webhook.disabled', tenantId: hook.tenant_id, payload: { id: hook.id, reason: 'gone' } },
+          });
         }
       }
     });

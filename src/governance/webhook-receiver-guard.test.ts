@@ -31,7 +31,8 @@ describe('ReceiverGuard', () => {
   });
 
   it('still allows public IPv6 and public IPv4 written as IPv4-mapped IPv6, and refuses :: and ::1 as before', () => {
-    for (const a of ['2606:4700:4700::1111', '2a00:1450:4001::200e', '::ffff:8.8.8.8', '::ffff:808:808', '8.8.8.8']) expect(strict.refusal(a), a).toBeUndefined();
+    for (const a of ['2606:4700:4700::1111', '2a00:1450:4001::200e', '::ffff:8.8.8.8', '::ffff:808:808', '8.8.8.8'])
+      expect(strict.refusal(a), a).toBeUndefined();
     expect(strict.refusal('::ffff:127.0.0.1')).toBe('::ffff:127.0.0.1 is a loopback address');
     expect(strict.refusal('::')).toContain('unspecified');
     expect(strict.refusal('::1')).toContain('loopback');
@@ -47,7 +48,13 @@ describe('ReceiverGuard', () => {
   });
 
   it('refuses them when a name resolves to them, and as URL literals', async () => {
-    const urls = ['http://[::127.0.0.1]/hook', 'http://[::7f00:1]:8080/x', 'https://[64:ff9b::a9fe:a9fe]/', 'http://[2002:a00:1::]/', 'http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/'];
+    const urls = [
+      'http://[::127.0.0.1]/hook',
+      'http://[::7f00:1]:8080/x',
+      'https://[64:ff9b::a9fe:a9fe]/',
+      'http://[2002:a00:1::]/',
+      'http://[2001:0:4136:e378:8000:63bf:80ff:fffe]/',
+    ];
     for (const url of urls) {
       await expect(strict.check(url), url).rejects.toMatchObject({ code: 'webhook_url_forbidden', status: 422 });
     }

@@ -56,7 +56,10 @@ export class ReceiverGuard {
       throw invalidUrl('must be an absolute http:// or https:// URL');
     }
     if (url.protocol !== 'https:' && url.protocol !== 'http:') throw invalidUrl('must be an http:// or https:// URL');
-    if (url.username !== '' || url.password !== '') throw invalidUrl('must not carry credentials (user:password@); receivers authenticate deliveries by their signature');
+    if (url.username !== '' || url.password !== '')
+      throw invalidUrl(
+        'must not carry credentials (user:password@); receivers authenticate deliveries by their signature',
+      );
     return url;
   }
 
@@ -79,7 +82,10 @@ export class ReceiverGuard {
       try {
         addresses = (await lookupAll(url.hostname, { all: true, verbatim: true })).map((a) => a.address);
       } catch (cause) {
-        throw new TenancyError('webhook_url_unresolvable', 422, `the receiver host ${url.hostname} does not resolve`, { cause, errors: [{ path: '/url', message: 'the host does not resolve' }] });
+        throw new TenancyError('webhook_url_unresolvable', 422, `the receiver host ${url.hostname} does not resolve`, {
+          cause,
+          errors: [{ path: '/url', message: 'the host does not resolve' }],
+        });
       }
     }
     for (const a of addresses) {

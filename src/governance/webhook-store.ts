@@ -119,13 +119,21 @@ export class WebhookStore {
           updated_at: now,
         })
         .execute();
-      await this.#record(trx, actor, 'webhook.create', 'webhook.created', id, input.tenantId, { url: input.url, eventTypes: input.eventTypes, enabled: input.enabled });
+      await this.#record(trx, actor, 'webhook.create', 'webhook.created', id, input.tenantId, {
+        url: input.url,
+        eventTypes: input.eventTypes,
+        enabled: input.enabled,
+      });
       return { ...(await this.#info(trx, id)), secret };
     });
   }
 
   /** Endpoints, in id order; `tenantId` undefined lists every endpoint, null the platform-wide ones. */
-  async list(filter: { tenantId?: string | null | undefined; after?: string | undefined; limit: number }): Promise<WebhookInfo[]> {
+  async list(filter: {
+    tenantId?: string | null | undefined;
+    after?: string | undefined;
+    limit: number;
+  }): Promise<WebhookInfo[]> {
     let q = this.db.selectFrom('webhooks').selectAll();
     if (filter.tenantId === null) q = q.where('tenant_id', 'is', null);
     else if (filter.tenantId !== undefined) q = q.where('tenant_id', '=', filter.tenantId);
@@ -155,13 +163,19 @@ export class WebhookStore {
         .set({
           ...(changes.url !== undefined ? { url: changes.url } : {}),
           ...(changes.eventTypes !== undefined ? { event_types: json(changes.eventTypes) } : {}),
-          ...(changes.enabled !== undefined ? { enabled: changes.enabled, disabled_reason: changes.enabled ? null : row.disabled_reason } : {}),
+          ...(changes.enabled !== undefined
+            ? { enabled: changes.enabled, disabled_reason: changes.enabled ? null : row.disabled_reason }
+            : {}),
           ...(changes.description !== undefined ? { description: changes.description } : {}),
           updated_at: new Date().toISOString(),
         })
         .where('id', '=', id)
         .execute();
-      await this.#record(trx, actor, 'webhook.update', 'webhook.updated', id, row.tenant_id, { changed: Object.keys(changes).filter((k) => changes[k as keyof WebhookChanges] !== undefined).sort() });
+      await this.#record(trx, actor, 'webhook.update', 'webhook.updated', id, row.tenant_id, {
+        changed: Object.keys(changes)
+          .filter((k) => changes[k as keyof WebhookChanges] !== undefined)
+          .sort(),
+      });
       return this.#info(trx, id);
     });
   }
@@ -181,7 +195,11 @@ export class WebhookStore {
    * New secret; the previous one keeps signing (both signatures are sent) for
    * `overlapSeconds` (default: the configured overlap), so receivers can switch over.
    */
-  async rotateSecret(actor: Actor, id: string, overlapSeconds = this.secretOverlapSeconds): Promise<WebhookInfo & { secret: string }> {
+  async rotateSecret(
+    actor: Actor,
+    id: string,
+    overlapSeconds = this.secretOverlapSeconds,
+  ): Promise<WebhookInfo & { secret: string }> {
     const secret = newSigningSecret();
     return this.db.transaction().execute(async (trx) => {
       const row = await trx.selectFrom('webhooks').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
@@ -192,28 +210,44 @@ export class WebhookStore {
         .set({
           secret_ciphertext: await this.#seal(row.tenant_id, secret, trx),
           previous_secret_ciphertext: overlapSeconds > 0 ? row.secret_ciphertext : null,
-          previous_secret_expires_at: overlapSeconds > 0 ? new Date(now.getTime() + overlapSeconds * 1000).toISOString() : null,
+          previous_secret_expires_at:
+            overlapSeconds > 0 ? new Date(now.getTime() + overlapSeconds * 1000).toISOString() : null,
           secret_rotated_at: now.toISOString(),
           updated_at: now.toISOString(),
         })
         .where('id', '=', id)
         .execute();
-      await this.#record(trx, actor, 'webhook.rotate_secret', 'webhook.secret_rotated', id, row.tenant_id, { overlapSeconds });
+      await this.#record(trx, actor, 'webhook.rotate_secret', 'webhook.secret_rotated', id, row.tenant_id, {
+        overlapSeconds,
+      });
       return { ...(await this.#info(trx, id)), secret };
     });
   }
 
   /** The secrets that sign now: the current one, and the previous one during its overlap. */
-  async signingSecrets(row: Pick<Selectable<Schema['webhooks']>, 'tenant_id' | 'secret_ciphertext' | 'previous_secret_ciphertext' | 'previous_secret_expires_at'>, now = new Date()): Promise<string[]> {
+  async signingSecrets(
+    row: Pick<
+      Selectable<Schema['webhooks']>,
+      'tenant_id' | 'secret_ciphertext' | 'previous_secret_ciphertext' | 'previous_secret_expires_at'
+    >,
+    now = new Date(),
+  ): Promise<string[]> {
     const secrets = [await this.#open(row.tenant_id, row.secret_ciphertext)];
-    if (row.previous_secret_ciphertext !== null && row.previous_secret_expires_at !== null && new Date(row.previous_secret_expires_at) > now) {
+    if (
+      row.previous_secret_ciphertext !== null &&
+      row.previous_secret_expires_at !== null &&
+      new Date(row.previous_secret_expires_at) > now
+    ) {
       secrets.push(await this.#open(row.tenant_id, row.previous_secret_ciphertext));
     }
     return secrets;
   }
 
   /** An endpoint's deliveries in id (creation) order, with their attempts. */
-  async deliveries(webhookId: string, filter: { status?: DeliveryInfo['status'] | undefined; after?: string | undefined; limit: number }): Promise<DeliveryInfo[]> {
+  async deliveries(
+    webhookId: string,
+    filter: { status?: DeliveryInfo['status'] | undefined; after?: string | undefined; limit: number },
+  ): Promise<DeliveryInfo[]> {
     let q = this.db.selectFrom('webhook_deliveries').selectAll().where('webhook_id', '=', webhookId);
     if (filter.status !== undefined) q = q.where('status', '=', filter.status);
     if (filter.after !== undefined) q = q.where('id', '>', filter.after);
@@ -224,17 +258,43 @@ export class WebhookStore {
   /** Deliver again now (any status); the attempt count goes on. */
   async redeliver(actor: Actor, webhookId: string, deliveryId: string): Promise<DeliveryInfo> {
     return this.db.transaction().execute(async (trx) => {
-      const hook = await trx.selectFrom('webhooks').select(['enabled', 'tenant_id']).where('id', '=', webhookId).executeTakeFirst();
+      const hook = await trx
+        .selectFrom('webhooks')
+        .select(['enabled', 'tenant_id'])
+        .where('id', '=', webhookId)
+        .executeTakeFirst();
       if (!hook) throw webhookNotFound(webhookId);
-      if (!hook.enabled) throw new TenancyError('webhook_disabled', 409, `webhook ${webhookId} is disabled; enable it (PATCH {"enabled": true}) before redelivering`);
-      const row = await trx.selectFrom('webhook_deliveries').selectAll().where('id', '=', deliveryId).where('webhook_id', '=', webhookId).forUpdate().executeTakeFirst();
+      if (!hook.enabled)
+        throw new TenancyError(
+          'webhook_disabled',
+          409,
+          `webhook ${webhookId} is disabled; enable it (PATCH {"enabled": true}) before redelivering`,
+        );
+      const row = await trx
+        .selectFrom('webhook_deliveries')
+        .selectAll()
+        .where('id', '=', deliveryId)
+        .where('webhook_id', '=', webhookId)
+        .forUpdate()
+        .executeTakeFirst();
       if (!row) throw notFound('delivery_not_found', `delivery ${deliveryId} of webhook ${webhookId} not found`);
       await trx
         .updateTable('webhook_deliveries')
-        .set({ status: 'pending', next_attempt_at: sql<string>`now()`, claim_token: null, updated_at: new Date().toISOString() })
+        .set({
+          status: 'pending',
+          next_attempt_at: sql<string>`now()`,
+          claim_token: null,
+          updated_at: new Date().toISOString(),
+        })
         .where('id', '=', deliveryId)
         .execute();
-      await this.audit.append(trx, actor, { action: 'webhook.redeliver', target: `webhook/${webhookId}/delivery/${deliveryId}`, tenantId: hook.tenant_id, outcome: 'success', details: { eventId: row.event_id, previousStatus: row.status } });
+      await this.audit.append(trx, actor, {
+        action: 'webhook.redeliver',
+        target: `webhook/${webhookId}/delivery/${deliveryId}`,
+        tenantId: hook.tenant_id,
+        outcome: 'success',
+        details: { eventId: row.event_id, previousStatus: row.status },
+      });
       const updated = await trx.selectFrom('webhook_deliveries').selectAll().where('id', '=', deliveryId).execute();
       return (await this.#withAttempts(trx, updated))[0]!;
     });
@@ -242,16 +302,37 @@ export class WebhookStore {
 
   async #seal(tenantId: string | null, secret: string, exec: Executor): Promise<string> {
     const plain = Buffer.from(secret, 'utf8');
-    return tenantId === null ? this.keyRing.encryptPlatform('webhook', plain, exec) : this.keyRing.encrypt(tenantId, 'webhook', plain, exec);
+    return tenantId === null
+      ? this.keyRing.encryptPlatform('webhook', plain, exec)
+      : this.keyRing.encrypt(tenantId, 'webhook', plain, exec);
   }
 
   async #open(tenantId: string | null, ciphertext: string): Promise<string> {
-    const plain = tenantId === null ? await this.keyRing.decryptPlatform('webhook', ciphertext) : await this.keyRing.decrypt(tenantId, 'webhook', ciphertext);
+    const plain =
+      tenantId === null
+        ? await this.keyRing.decryptPlatform('webhook', ciphertext)
+        : await this.keyRing.decrypt(tenantId, 'webhook', ciphertext);
     return plain.toString('utf8');
   }
 
-  async #record(trx: Transaction<Schema>, actor: Actor, action: string, eventType: string, id: string, tenantId: string | null, details: Record<string, unknown>): Promise<void> {
-    await this.audit.recordChange(trx, { actor, action, target: `webhook/${id}`, tenantId, outcome: 'success', details, event: { type: eventType, tenantId, payload: { id, ...details } } });
+  async #record(
+    trx: Transaction<Schema>,
+    actor: Actor,
+    action: string,
+    eventType: string,
+    id: string,
+    tenantId: string | null,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.audit.recordChange(trx, {
+      actor,
+      action,
+      target: `webhook/${id}`,
+      tenantId,
+      outcome: 'success',
+      details,
+      event: { type: eventType, tenantId, payload: { id, ...details } },
+    });
   }
 
   async #info(exec: Executor, id: string): Promise<WebhookInfo> {
@@ -274,7 +355,15 @@ export class WebhookStore {
     const byDelivery = new Map<string, DeliveryAttempt[]>();
     for (const a of attempts) {
       const list = byDelivery.get(a.delivery_id) ?? [];
-      list.push({ attempt: a.attempt, startedAt: iso(a.started_at)!, durationMs: a.duration_ms, statusCode: a.status_code, error: a.error, outcome: a.outcome as DeliveryAttempt['outcome'], nextRetryAt: iso(a.next_retry_at) });
+      list.push({
+        attempt: a.attempt,
+        startedAt: iso(a.started_at)!,
+        durationMs: a.duration_ms,
+        statusCode: a.status_code,
+        error: a.error,
+        outcome: a.outcome as DeliveryAttempt['outcome'],
+        nextRetryAt: iso(a.next_retry_at),
+      });
       byDelivery.set(a.delivery_id, list);
     }
     return rows.map((r) => ({
@@ -311,7 +400,10 @@ function toInfo(r: Selectable<Schema['webhooks']>): WebhookInfo {
     description: r.description,
     disabledReason: r.disabled_reason,
     secretRotatedAt: iso(r.secret_rotated_at),
-    previousSecretExpiresAt: r.previous_secret_expires_at !== null && new Date(r.previous_secret_expires_at) > new Date() ? iso(r.previous_secret_expires_at) : null,
+    previousSecretExpiresAt:
+      r.previous_secret_expires_at !== null && new Date(r.previous_secret_expires_at) > new Date()
+        ? iso(r.previous_secret_expires_at)
+        : null,
     createdAt: iso(r.created_at)!,
     createdBy: r.created_by,
     updatedAt: iso(r.updated_at)!,

@@ -7,9 +7,24 @@ import type { FastifyRequest } from 'fastify';
 import type { SelfTestDeps } from '../verify/index.js';
 import type { Kysely } from 'kysely';
 import type { ControlPlaneMetrics } from '../observability/index.js';
-import { can, isPlatformRole, type Action, type ApiKeyStore, type Authenticator, type Principal, type TokenService } from '../access/index.js';
+import {
+  can,
+  isPlatformRole,
+  type Action,
+  type ApiKeyStore,
+  type Authenticator,
+  type Principal,
+  type TokenService,
+} from '../access/index.js';
 import { TenancyError, validationError } from '../errors.js';
-import type { ApprovalGate, LineageStore, PolicyConflictSource, PolicyKeyStore, PolicyService, WebhookStore } from '../governance/index.js';
+import type {
+  ApprovalGate,
+  LineageStore,
+  PolicyConflictSource,
+  PolicyKeyStore,
+  PolicyService,
+  WebhookStore,
+} from '../governance/index.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema, SqlEngine } from '../infra/sql/index.js';
 import type { KeyRing, SecretStore, SigningKeys } from '../keys/index.js';
@@ -85,7 +100,12 @@ export function actorOf(request: FastifyRequest): Actor {
 /** Validate a tenant id taken from the URL. */
 export function tenantIdParam(value: string, path = '/path/id'): string {
   const r = tenantIdSchema.safeParse(value);
-  if (!r.success) throw validationError(`"${value.slice(0, 80)}" is not a valid tenant id`, [{ path, message: r.error.issues[0]!.message }], 'invalid_tenant_id');
+  if (!r.success)
+    throw validationError(
+      `"${value.slice(0, 80)}" is not a valid tenant id`,
+      [{ path, message: r.error.issues[0]!.message }],
+      'invalid_tenant_id',
+    );
   return r.data;
 }
 
@@ -117,7 +137,7 @@ export class Guard {
     const deny = async (error: TenancyError, reason: string): Promise<never> => {
       await this.deps.audit.record(actorOf(request), {
         action,
-        target: tenantId ? `tenant/${tenantId}` : request.routeOptions.url ?? request.url,
+        target: tenantId ? `tenant/${tenantId}` : (request.routeOptions.url ?? request.url),
         tenantId: principal.tenantId ?? tenantId ?? null,
         outcome: 'denied',
         details: { reason, role: principal.role, method: request.method, path: request.url.split('?')[0] },
@@ -128,12 +148,24 @@ export class Guard {
       return deny(new TenancyError('tenant_not_found', 404, `tenant ${tenantId} not found`), 'cross_tenant');
     }
     if (!can(principal.role, action)) {
-      return deny(new TenancyError('forbidden', 403, `role ${principal.role} may not ${action}`, { extensions: { role: principal.role, action } }), 'role');
+      return deny(
+        new TenancyError('forbidden', 403, `role ${principal.role} may not ${action}`, {
+          extensions: { role: principal.role, action },
+        }),
+        'role',
+      );
     }
     if (principal.tenantId !== null) {
       const phase = await this.#phaseOf(principal.tenantId);
-      const refusal = phase === undefined ? { code: 'tenant_deleted', detail: 'the tenant is gone' } : credentialRefusal(phase);
-      if (refusal) return deny(new TenancyError(refusal.code, 403, `${refusal.detail}; its credentials are refused`, { extensions: { phase: phase ?? 'deleted' } }), refusal.code);
+      const refusal =
+        phase === undefined ? { code: 'tenant_deleted', detail: 'the tenant is gone' } : credentialRefusal(phase);
+      if (refusal)
+        return deny(
+          new TenancyError(refusal.code, 403, `${refusal.detail}; its credentials are refused`, {
+            extensions: { phase: phase ?? 'deleted' },
+          }),
+          refusal.code,
+        );
     }
     return principal;
   }
@@ -152,7 +184,12 @@ export class Guard {
         target,
         tenantId: principal.tenantId,
         outcome: 'denied',
-        details: { reason: 'not_visible', role: principal.role, method: request.method, path: request.url.split('?')[0] },
+        details: {
+          reason: 'not_visible',
+          role: principal.role,
+          method: request.method,
+          path: request.url.split('?')[0],
+        },
       });
     }
     throw error;
@@ -166,7 +203,12 @@ export class Guard {
     if (principal.tenantId !== null) return principal.tenantId;
     const header = request.headers['x-tenant-id'];
     if (header === undefined) return undefined;
-    if (Array.isArray(header)) throw validationError('X-Tenant-ID may appear once', [{ path: '/headers/x-tenant-id', message: 'repeated' }], 'invalid_header');
+    if (Array.isArray(header))
+      throw validationError(
+        'X-Tenant-ID may appear once',
+        [{ path: '/headers/x-tenant-id', message: 'repeated' }],
+        'invalid_header',
+      );
     return tenantIdParam(header, '/headers/x-tenant-id');
   }
 
@@ -175,7 +217,11 @@ export class Guard {
     const id = tenantIdParam(raw);
     const header = request.headers['x-tenant-id'];
     if (typeof header === 'string' && header !== id) {
-      throw validationError('X-Tenant-ID names a different tenant than the path', [{ path: '/headers/x-tenant-id', message: `is "${header.slice(0, 63)}" but the path names "${id}"` }], 'tenant_mismatch');
+      throw validationError(
+        'X-Tenant-ID names a different tenant than the path',
+        [{ path: '/headers/x-tenant-id', message: `is "${header.slice(0, 63)}" but the path names "${id}"` }],
+        'tenant_mismatch',
+      );
     }
     return id;
   }

@@ -24,12 +24,23 @@ declare module 'fastify' {
 }
 
 function bodyHash(body: unknown): string {
-  return createHash('sha256').update(JSON.stringify(body ?? null)).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify(body ?? null))
+    .digest('hex');
 }
 
 /** What a stored response answers: the caller, the key and the request. */
-function binding(row: { principal: string; key: string; method: string; path: string; body_hash: string; status_code: number }): string {
-  return createHash('sha256').update(JSON.stringify([row.principal, row.key, row.method, row.path, row.body_hash, row.status_code])).digest('hex');
+function binding(row: {
+  principal: string;
+  key: string;
+  method: string;
+  path: string;
+  body_hash: string;
+  status_code: number;
+}): string {
+  return createHash('sha256')
+    .update(JSON.stringify([row.principal, row.key, row.method, row.path, row.body_hash, row.status_code]))
+    .digest('hex');
 }
 
 /** The tenant a response belongs to, if any: the path's, then the caller's, then the one the response names. */
@@ -54,7 +65,10 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, ke
   });
 
   /** Seal with the owner's key; a tenant with no usable key ring (gone, or shredded by this very request) gets the platform key. */
-  async function seal(owner: string | null, plaintext: Buffer): Promise<{ ciphertext: string; tenantId: string | null }> {
+  async function seal(
+    owner: string | null,
+    plaintext: Buffer,
+  ): Promise<{ ciphertext: string; tenantId: string | null }> {
     if (owner !== null) {
       try {
         return { ciphertext: await keyRing.encrypt(owner, 'idempotency', plaintext), tenantId: owner };
@@ -70,25 +84,45 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, ke
     const header = request.headers['idempotency-key'];
     if (header === undefined) return;
     if (Array.isArray(header) || !/^[\x21-\x7e]{1,255}$/.test(header)) {
-      throw validationError('Idempotency-Key must be 1..255 printable ASCII characters, sent once', [{ path: '/headers/idempotency-key', message: 'invalid' }], 'invalid_idempotency_key');
+      throw validationError(
+        'Idempotency-Key must be 1..255 printable ASCII characters, sent once',
+        [{ path: '/headers/idempotency-key', message: 'invalid' }],
+        'invalid_idempotency_key',
+      );
     }
     const hash = bodyHash(request.body);
     const path = request.url.split('?')[0]!;
-    const stored = await db.selectFrom('idempotency_keys').selectAll().where('principal', '=', request.principal.keyId).where('key', '=', header).executeTakeFirst();
+    const stored = await db
+      .selectFrom('idempotency_keys')
+      .selectAll()
+      .where('principal', '=', request.principal.keyId)
+      .where('key', '=', header)
+      .executeTakeFirst();
     if (stored) {
       if (stored.method !== request.method || stored.path !== path || stored.body_hash !== hash) {
-        throw new TenancyError('idempotency_key_reused', 422, 'this Idempotency-Key was used for a different request; use a new key');
+        throw new TenancyError(
+          'idempotency_key_reused',
+          422,
+          'this Idempotency-Key was used for a different request; use a new key',
+        );
       }
       let response: unknown;
       try {
         const sealed = stored.response_ciphertext;
-        const plain = stored.tenant_id === null ? await keyRing.decryptPlatform('idempotency', sealed) : await keyRing.decrypt(stored.tenant_id, 'idempotency', sealed);
+        const plain =
+          stored.tenant_id === null
+            ? await keyRing.decryptPlatform('idempotency', sealed)
+            : await keyRing.decrypt(stored.tenant_id, 'idempotency', sealed);
         const opened = JSON.parse(plain.toString('utf8')) as { binding?: unknown; response?: unknown };
-        if (opened.binding !== binding(stored)) throw new TenancyError('decryption_failed', 400, 'the stored response answers another request');
+        if (opened.binding !== binding(stored))
+          throw new TenancyError('decryption_failed', 400, 'the stored response answers another request');
         response = opened.response;
       } catch (cause) {
         if (!isTenancyError(cause) && !(cause instanceof SyntaxError)) throw cause;
-        const why = isTenancyError(cause) && cause.code === 'tenant_keys_destroyed' ? `the keys of tenant ${stored.tenant_id} were destroyed` : 'it does not decrypt';
+        const why =
+          isTenancyError(cause) && cause.code === 'tenant_keys_destroyed'
+            ? `the keys of tenant ${stored.tenant_id} were destroyed`
+            : 'it does not decrypt';
         throw new TenancyError(
           'idempotency_replay_unavailable',
           409,
@@ -97,7 +131,11 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, ke
           { cause },
         );
       }
-      return reply.code(stored.status_code).header('Idempotent-Replayed', 'true').type('application/json; charset=utf-8').send(response);
+      return reply
+        .code(stored.status_code)
+        .header('Idempotent-Replayed', 'true')
+        .type('application/json; charset=utf-8')
+        .send(response);
     }
     request.idempotency = { key: header, bodyHash: hash };
     return undefined;
@@ -105,7 +143,14 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, ke
 
   async function store(request: FastifyRequest, reply: FastifyReply, payload: unknown) {
     const idem = request.idempotency;
-    if (!idem || !request.principal || reply.statusCode < 200 || reply.statusCode >= 300 || reply.getHeader('idempotent-replayed')) return payload;
+    if (
+      !idem ||
+      !request.principal ||
+      reply.statusCode < 200 ||
+      reply.statusCode >= 300 ||
+      reply.getHeader('idempotent-replayed')
+    )
+      return payload;
     let body: unknown = null;
     try {
       body = typeof payload === 'string' ? JSON.parse(payload) : null;
@@ -113,11 +158,26 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, ke
       return payload;
     }
     const path = request.url.split('?')[0]!;
-    const row = { principal: request.principal.keyId, key: idem.key, method: request.method, path, body_hash: idem.bodyHash, status_code: reply.statusCode };
-    const sealed = await seal(ownerOf(request, body), Buffer.from(JSON.stringify({ binding: binding(row), response: body }), 'utf8'));
+    const row = {
+      principal: request.principal.keyId,
+      key: idem.key,
+      method: request.method,
+      path,
+      body_hash: idem.bodyHash,
+      status_code: reply.statusCode,
+    };
+    const sealed = await seal(
+      ownerOf(request, body),
+      Buffer.from(JSON.stringify({ binding: binding(row), response: body }), 'utf8'),
+    );
     await db
       .insertInto('idempotency_keys')
-      .values({ ...row, response_ciphertext: sealed.ciphertext, tenant_id: sealed.tenantId, created_at: new Date().toISOString() })
+      .values({
+        ...row,
+        response_ciphertext: sealed.ciphertext,
+        tenant_id: sealed.tenantId,
+        created_at: new Date().toISOString(),
+      })
       .onConflict((oc) => oc.columns(['principal', 'key']).doNothing())
       .execute();
     return payload;

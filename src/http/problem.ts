@@ -42,9 +42,18 @@ const TITLES: Record<number, string> = {
 
 /** Map Fastify's client-error codes to stable Tenancy codes. */
 const FASTIFY_CODES: Record<string, { code: string; detail?: string }> = {
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: { code: 'unsupported_media_type', detail: 'send application/json (application/merge-patch+json for PATCH, application/yaml for manifests)' },
-  FST_ERR_CTP_BODY_TOO_LARGE: { code: 'payload_too_large', detail: 'the request body is larger than the limit for this endpoint' },
-  FST_ERR_CTP_EMPTY_JSON_BODY: { code: 'invalid_json', detail: 'the body is empty; send a JSON document (at least {})' },
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: {
+    code: 'unsupported_media_type',
+    detail: 'send application/json (application/merge-patch+json for PATCH, application/yaml for manifests)',
+  },
+  FST_ERR_CTP_BODY_TOO_LARGE: {
+    code: 'payload_too_large',
+    detail: 'the request body is larger than the limit for this endpoint',
+  },
+  FST_ERR_CTP_EMPTY_JSON_BODY: {
+    code: 'invalid_json',
+    detail: 'the body is empty; send a JSON document (at least {})',
+  },
   FST_ERR_CTP_INVALID_JSON_BODY: { code: 'invalid_json' },
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: { code: 'invalid_content_length' },
   FST_ERR_CTP_INVALID_TYPE: { code: 'unsupported_media_type' },
@@ -72,15 +81,40 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   if (error instanceof TenancyError) {
     const status = error.status >= 500 && error.status !== 503 ? 500 : error.status;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
-    return sendProblem(reply, problem(status, error.code, error.detail, { ...base, ...(error.errors ? { errors: error.errors } : {}), ...error.extensions }), error.headers);
+    return sendProblem(
+      reply,
+      problem(status, error.code, error.detail, {
+        ...base,
+        ...(error.errors ? { errors: error.errors } : {}),
+        ...error.extensions,
+      }),
+      error.headers,
+    );
   }
   const fe = error as FastifyError;
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
-    const code = mapped?.code ?? (fe.statusCode === 413 ? 'payload_too_large' : fe.statusCode === 415 ? 'unsupported_media_type' : fe.statusCode === 400 && error instanceof SyntaxError ? 'invalid_json' : 'bad_request');
-    const detail = mapped?.detail ?? (code === 'invalid_json' ? `the body is not valid JSON: ${error.message}` : error.message);
+    const code =
+      mapped?.code ??
+      (fe.statusCode === 413
+        ? 'payload_too_large'
+        : fe.statusCode === 415
+          ? 'unsupported_media_type'
+          : fe.statusCode === 400 && error instanceof SyntaxError
+            ? 'invalid_json'
+            : 'bad_request');
+    const detail =
+      mapped?.detail ?? (code === 'invalid_json' ? `the body is not valid JSON: ${error.message}` : error.message);
     return sendProblem(reply, problem(fe.statusCode, code, detail, base));
   }
   request.log.error({ err: error }, 'unhandled error');
-  return sendProblem(reply, problem(500, 'internal_error', `an internal error occurred; quote correlation id ${request.id} when reporting it`, base));
+  return sendProblem(
+    reply,
+    problem(
+      500,
+      'internal_error',
+      `an internal error occurred; quote correlation id ${request.id} when reporting it`,
+      base,
+    ),
+  );
 }

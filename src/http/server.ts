@@ -55,9 +55,21 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   const { httpRequests, httpDuration } = deps.metrics;
 
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, problem(404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`, { instance: request.url.split('?')[0]!, correlationId: request.id })));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(
+      reply,
+      problem(404, 'not_found', `no route for ${request.method} ${request.url.split('?')[0]}`, {
+        instance: request.url.split('?')[0]!,
+        correlationId: request.id,
+      }),
+    ),
+  );
   app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser('application/merge-patch+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.addContentTypeParser(
+    'application/merge-patch+json',
+    { parseAs: 'string' },
+    app.getDefaultJsonParser('error', 'error'),
+  );
   registerYamlParser(app);
 
   app.decorateRequest('principal', undefined);
@@ -86,7 +98,8 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
     const route = request.routeOptions.url ?? 'unmatched';
     httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
     const started = (request as { startedAt?: bigint }).startedAt;
-    if (started) httpDuration.observe({ method: request.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
+    if (started)
+      httpDuration.observe({ method: request.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
   });
 
   const openapi = buildOpenApi(deps.version);
@@ -101,13 +114,23 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
     }
   });
   app.get('/metrics', publicRoute, async (_request, reply) => {
-    const phases = await deps.db.selectFrom('tenants').select(['phase', (eb) => eb.fn.countAll<number>().as('n')]).groupBy('phase').execute();
-    const lines = ['# HELP tenancy_tenants Tenants by lifecycle phase', '# TYPE tenancy_tenants gauge', ...phases.map((p) => `tenancy_tenants{phase="${p.phase}"} ${Number(p.n)}`)];
+    const phases = await deps.db
+      .selectFrom('tenants')
+      .select(['phase', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('phase')
+      .execute();
+    const lines = [
+      '# HELP tenancy_tenants Tenants by lifecycle phase',
+      '# TYPE tenancy_tenants gauge',
+      ...phases.map((p) => `tenancy_tenants{phase="${p.phase}"} ${Number(p.n)}`),
+    ];
     const body = `${(await deps.metrics.registry.metrics()) + lines.join('\n')}\n`;
     return reply.type(deps.metrics.registry.contentType).send(body);
   });
   app.get('/openapi.json', publicRoute, async () => openapi);
-  app.get('/docs', publicRoute, async (_request, reply) => reply.type('text/html; charset=utf-8').send(docsPage(openapi)));
+  app.get('/docs', publicRoute, async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').send(docsPage(openapi)),
+  );
   app.get('/.well-known/jwks.json', publicRoute, async () => deps.tokens.jwks());
 
   tenantRoutes(app, deps, guard);

@@ -12,11 +12,15 @@ export class YamlDocuments {
 
 /** Accept YAML bodies (`application/yaml`, `application/x-yaml`, `text/yaml`). */
 export function registerYamlParser(app: FastifyInstance): void {
-  app.addContentTypeParser(['application/yaml', 'application/x-yaml', 'text/yaml'], { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, new YamlDocuments(parseManifestText(String(body), 'request body')));
-    } catch (error) {
-      done(error as Error, undefined);
-    }
-  });
+  app.addContentTypeParser(
+    ['application/yaml', 'application/x-yaml', 'text/yaml'],
+    { parseAs: 'string' },
+    (_request, body, done) => {
+      try {
+        done(null, new YamlDocuments(parseManifestText(String(body), 'request body')));
+      } catch (error) {
+        done(error as Error, undefined);
+      }
+    },
+  );
 }

@@ -19,7 +19,13 @@ function cpu(millicores: number): string {
 export function computePlan(ctx: IsolationContext, plan: ResourcePlan): K8sObject[] {
   const labels = { [TENANT_LABEL]: ctx.tenantId, 'tenancy.io/plan': ctx.plan, 'tenancy.io/region': ctx.region };
   const ns = plan.compute.namespace;
-  const dnsEgress = { to: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }], ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }] };
+  const dnsEgress = {
+    to: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+    ports: [
+      { protocol: 'UDP', port: 53 },
+      { protocol: 'TCP', port: 53 },
+    ],
+  };
   if (plan.compute.dedicatedNamespace) {
     const memoryMi = Math.max(256, Math.round(ctx.quotas.computeLimitMillicores * 2));
     return [
@@ -28,20 +34,47 @@ export function computePlan(ctx: IsolationContext, plan: ResourcePlan): K8sObjec
         apiVersion: 'v1',
         kind: 'ResourceQuota',
         metadata: { name: 'tenant-quota', namespace: ns, labels },
-        spec: { hard: { 'limits.cpu': cpu(ctx.quotas.computeLimitMillicores), 'requests.cpu': cpu(ctx.quotas.computeLimitMillicores), 'limits.memory': `${memoryMi}Mi`, 'requests.storage': String(ctx.quotas.storageLimitBytes), pods: String(Math.max(1, Math.ceil(ctx.quotas.computeLimitMillicores / 250))) } },
+        spec: {
+          hard: {
+            'limits.cpu': cpu(ctx.quotas.computeLimitMillicores),
+            'requests.cpu': cpu(ctx.quotas.computeLimitMillicores),
+            'limits.memory': `${memoryMi}Mi`,
+            'requests.storage': String(ctx.quotas.storageLimitBytes),
+            pods: String(Math.max(1, Math.ceil(ctx.quotas.computeLimitMillicores / 250))),
+          },
+        },
       },
       {
         apiVersion: 'v1',
         kind: 'LimitRange',
         metadata: { name: 'tenant-defaults', namespace: ns, labels },
-        spec: { limits: [{ type: 'Container', default: { cpu: '500m', memory: '512Mi' }, defaultRequest: { cpu: '100m', memory: '128Mi' }, max: { cpu: cpu(ctx.quotas.computeLimitMillicores) } }] },
+        spec: {
+          limits: [
+            {
+              type: 'Container',
+              default: { cpu: '500m', memory: '512Mi' },
+              defaultRequest: { cpu: '100m', memory: '128Mi' },
+              max: { cpu: cpu(ctx.quotas.computeLimitMillicores) },
+            },
+          ],
+        },
       },
-      { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'default-deny', namespace: ns, labels }, spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] } },
+      {
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'NetworkPolicy',
+        metadata: { name: 'default-deny', namespace: ns, labels },
+        spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+      },
       {
         apiVersion: 'networking.k8s.io/v1',
         kind: 'NetworkPolicy',
         metadata: { name: 'allow-same-namespace-and-dns', namespace: ns, labels },
-        spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'], ingress: [{ from: [{ podSelector: {} }] }], egress: [{ to: [{ podSelector: {} }] }, dnsEgress] },
+        spec: {
+          podSelector: {},
+          policyTypes: ['Ingress', 'Egress'],
+          ingress: [{ from: [{ podSelector: {} }] }],
+          egress: [{ to: [{ podSelector: {} }] }, dnsEgress],
+        },
       },
     ];
   }
@@ -61,7 +94,12 @@ export function computePlan(ctx: IsolationContext, plan: ResourcePlan): K8sObjec
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: { name: `tenant-${ctx.tenantId}-quota-share`, namespace: ns, labels },
-      data: { computeLimitMillicores: String(ctx.quotas.computeLimitMillicores), networkBandwidthMbps: String(ctx.quotas.networkBandwidthMbps), maxConcurrentRequests: String(ctx.quotas.maxConcurrentRequests), podLabel: `${TENANT_LABEL}=${ctx.tenantId}` },
+      data: {
+        computeLimitMillicores: String(ctx.quotas.computeLimitMillicores),
+        networkBandwidthMbps: String(ctx.quotas.networkBandwidthMbps),
+        maxConcurrentRequests: String(ctx.quotas.maxConcurrentRequests),
+        podLabel: `${TENANT_LABEL}=${ctx.tenantId}`,
+      },
     },
   ];
 }

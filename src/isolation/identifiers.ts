@@ -18,7 +18,11 @@ function fitIdentifier(name: string, id: string): string {
 /** `acme-corp` -> `t_acme_corp` (with an optional prefix, e.g. per warehouse): schema and role name. */
 export function tenantIdentifier(tenantId: string, prefix = ''): string {
   if (!TENANT_ID_PATTERN.test(tenantId) || tenantId.length > 63) {
-    throw validationError(`"${tenantId.slice(0, 70)}" is not a tenant id`, [{ path: '/tenantId', message: 'must be a DNS label' }], 'invalid_tenant_id');
+    throw validationError(
+      `"${tenantId.slice(0, 70)}" is not a tenant id`,
+      [{ path: '/tenantId', message: 'must be a DNS label' }],
+      'invalid_tenant_id',
+    );
   }
   if (!/^([a-z][a-z0-9_]{0,20})?$/.test(prefix)) throw new Error(`invalid identifier prefix "${prefix}"`);
   return fitIdentifier(`${prefix}t_${tenantId.replace(/-/g, '_')}`, `${prefix}:${tenantId}`);

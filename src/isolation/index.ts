@@ -12,8 +12,20 @@ export { SharedDatabaseMapper } from './shared/shared-database-mapper.js';
 export type { ObservedDatabase, RoleIdentity, RoleRequest } from './shared/shared-database-mapper.js';
 export { DedicatedDatabaseMapper } from './dedicated/dedicated-database-mapper.js';
 export type { ObservedDedicatedDatabase } from './dedicated/dedicated-database-mapper.js';
-export { isolationContext, strategyFor, sharedStrategy, dedicatedStrategy, DEFAULT_STRATEGY_SETTINGS } from './strategy.js';
-export type { IsolationStrategy, IsolationContext, ResourcePlan, DatabasePlacement, StrategySettings } from './strategy.js';
+export {
+  isolationContext,
+  strategyFor,
+  sharedStrategy,
+  dedicatedStrategy,
+  DEFAULT_STRATEGY_SETTINGS,
+} from './strategy.js';
+export type {
+  IsolationStrategy,
+  IsolationContext,
+  ResourcePlan,
+  DatabasePlacement,
+  StrategySettings,
+} from './strategy.js';
 export { computePlan } from './compute-plan.js';
 export { TenantResources, PREFIX_MARKER } from './tenant-resources.js';
 export type { ObservedResources } from './tenant-resources.js';

@@ -27,10 +27,17 @@ export function derivedPrefix(installationId: string): string {
  * the stored prefix, or a new one derived from the id, stored once for good.
  */
 export async function loadInstallation(db: Kysely<Schema>, override: string | undefined): Promise<Installation> {
-  const row = await db.selectFrom('installation').select(['installation_id', 'warehouse_prefix']).executeTakeFirstOrThrow();
+  const row = await db
+    .selectFrom('installation')
+    .select(['installation_id', 'warehouse_prefix'])
+    .executeTakeFirstOrThrow();
   if (override !== undefined) return { id: row.installation_id, warehousePrefix: override };
   if (row.warehouse_prefix !== null) return { id: row.installation_id, warehousePrefix: row.warehouse_prefix };
-  await db.updateTable('installation').set({ warehouse_prefix: derivedPrefix(row.installation_id) }).where('warehouse_prefix', 'is', null).execute();
+  await db
+    .updateTable('installation')
+    .set({ warehouse_prefix: derivedPrefix(row.installation_id) })
+    .where('warehouse_prefix', 'is', null)
+    .execute();
   const decided = await db.selectFrom('installation').select('warehouse_prefix').executeTakeFirstOrThrow();
   return { id: row.installation_id, warehousePrefix: decided.warehouse_prefix! };
 }

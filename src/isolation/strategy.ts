@@ -23,7 +23,11 @@ export interface IsolationContext {
  * The isolation context of a tenant, from its spec; `placedProfile` (where its resources
  * are, when known) wins over the spec's profile, which differs only while a move is due.
  */
-export function isolationContext(tenantId: string, spec: Pick<TenantSpec, 'plan' | 'profile' | 'region' | 'quotas' | 'byoc'>, placedProfile?: string | null): IsolationContext {
+export function isolationContext(
+  tenantId: string,
+  spec: Pick<TenantSpec, 'plan' | 'profile' | 'region' | 'quotas' | 'byoc'>,
+  placedProfile?: string | null,
+): IsolationContext {
   return {
     tenantId,
     profile: (placedProfile as Profile | null | undefined) ?? spec.profile,
@@ -35,7 +39,9 @@ export function isolationContext(tenantId: string, spec: Pick<TenantSpec, 'plan'
 }
 
 /** Where a tenant's relational data lives. */
-export type DatabasePlacement = { kind: 'schema'; database: string; schema: string; role: string } | { kind: 'database'; database: string; schema: 'public'; role: string };
+export type DatabasePlacement =
+  | { kind: 'schema'; database: string; schema: string; role: string }
+  | { kind: 'database'; database: string; schema: 'public'; role: string };
 
 /** Every resource a tenant should have, by kind. */
 export interface ResourcePlan {
@@ -79,7 +85,11 @@ export function sharedStrategy(settings: StrategySettings = DEFAULT_STRATEGY_SET
         strategy: 'shared',
         database: { kind: 'schema', database: settings.warehouseDatabase, schema: ident, role: ident },
         objects: { bucket: settings.sharedBucket, prefix: `tenants/${ctx.tenantId}/` },
-        queue: { stream: settings.sharedStream, subject: `${settings.sharedStream}.${ctx.tenantId}`, consumer: ctx.tenantId },
+        queue: {
+          stream: settings.sharedStream,
+          subject: `${settings.sharedStream}.${ctx.tenantId}`,
+          consumer: ctx.tenantId,
+        },
         compute: { namespace: settings.sharedNamespace, dedicatedNamespace: false },
       };
     },
@@ -94,7 +104,12 @@ export function dedicatedStrategy(settings: StrategySettings = DEFAULT_STRATEGY_
       const ident = tenantIdentifier(ctx.tenantId, settings.identifierPrefix);
       return {
         strategy: 'dedicated',
-        database: { kind: 'database', database: `warehouse_${ident.replace(/^t_/, '')}`.slice(0, 63), schema: 'public', role: ident },
+        database: {
+          kind: 'database',
+          database: `warehouse_${ident.replace(/^t_/, '')}`.slice(0, 63),
+          schema: 'public',
+          role: ident,
+        },
         objects: { bucket: `data-${ctx.tenantId}`.slice(0, 63).replace(/-+$/, ''), prefix: '' },
         queue: { stream: `jobs-${ctx.tenantId}`, subject: `jobs-${ctx.tenantId}.>`, consumer: ctx.tenantId },
         compute: { namespace: `tenant-${ctx.tenantId}`.slice(0, 63).replace(/-+$/, ''), dedicatedNamespace: true },
@@ -104,6 +119,9 @@ export function dedicatedStrategy(settings: StrategySettings = DEFAULT_STRATEGY_
 }
 
 /** The strategy for a profile. */
-export function strategyFor(profile: Profile, settings: StrategySettings = DEFAULT_STRATEGY_SETTINGS): IsolationStrategy {
+export function strategyFor(
+  profile: Profile,
+  settings: StrategySettings = DEFAULT_STRATEGY_SETTINGS,
+): IsolationStrategy {
   return profile === 'mt-standard' ? sharedStrategy(settings) : dedicatedStrategy(settings);
 }

@@ -8,7 +8,14 @@
 import { createHash } from 'node:crypto';
 import { TenancyError, validationError } from '../errors.js';
 import type { Actor } from '../ledger/index.js';
-import { ScopedObjects, validateObjectKey, type ObjectInfo, type ObjectPage, type ObjectStore, type StoredObject } from '../infra/objects/index.js';
+import {
+  ScopedObjects,
+  validateObjectKey,
+  type ObjectInfo,
+  type ObjectPage,
+  type ObjectStore,
+  type StoredObject,
+} from '../infra/objects/index.js';
 import type { Tenant } from '../tenants/index.js';
 import { isolationContext, strategyFor } from './strategy.js';
 import { PREFIX_MARKER } from './tenant-resources.js';
@@ -17,7 +24,12 @@ import { PREFIX_MARKER } from './tenant-resources.js';
 export interface ObjectQuota {
   /** Reserve the growth of writing `bytes` to `key`; throws when over the limit. Returns what was reserved. */
   reserveObject(tenantId: string, key: string, bytes: number): Promise<number>;
-  commitObject(actor: Actor, tenantId: string, object: { key: string; bytes: number; contentType: string; etag: string }, reserved: number): Promise<void>;
+  commitObject(
+    actor: Actor,
+    tenantId: string,
+    object: { key: string; bytes: number; contentType: string; etag: string },
+    reserved: number,
+  ): Promise<void>;
   abortObject(tenantId: string, reserved: number): Promise<void>;
   forgetObject(actor: Actor, tenantId: string, key: string): Promise<boolean>;
 }
@@ -37,7 +49,11 @@ export class TenantObjects {
     const tenant = await this.tenantOf(tenantId);
     const phase = tenant.status.phase;
     if (phase !== 'active' && (write || phase !== 'suspended')) {
-      throw new TenancyError(`tenant_${phase}`, 409, `tenant ${tenantId} is ${phase}; its objects are ${write ? 'writable' : 'readable'} while it is active`);
+      throw new TenancyError(
+        `tenant_${phase}`,
+        409,
+        `tenant ${tenantId} is ${phase}; its objects are ${write ? 'writable' : 'readable'} while it is active`,
+      );
     }
     const ctx = isolationContext(tenantId, tenant.spec, tenant.status.placement?.profile);
     const { bucket, prefix } = strategyFor(ctx.profile).resources(ctx).objects;
@@ -46,12 +62,23 @@ export class TenantObjects {
 
   #key(key: string): string {
     validateObjectKey(key, '/path/key');
-    if (RESERVED_KEY.test(key)) throw validationError(`"${key.slice(0, 80)}" is reserved`, [{ path: '/path/key', message: 'must not start with .tenancy' }], 'invalid_object_key');
+    if (RESERVED_KEY.test(key))
+      throw validationError(
+        `"${key.slice(0, 80)}" is reserved`,
+        [{ path: '/path/key', message: 'must not start with .tenancy' }],
+        'invalid_object_key',
+      );
     return key;
   }
 
   /** Write an object; 409 `quota_exceeded` (storageLimitBytes) when it would not fit. */
-  async put(actor: Actor, tenantId: string, key: string, body: Buffer, contentType = 'application/octet-stream'): Promise<ObjectInfo> {
+  async put(
+    actor: Actor,
+    tenantId: string,
+    key: string,
+    body: Buffer,
+    contentType = 'application/octet-stream',
+  ): Promise<ObjectInfo> {
     this.#key(key);
     const scope = await this.#scope(tenantId, true);
     const reserved = await this.quota.reserveObject(tenantId, key, body.length);
@@ -85,6 +112,11 @@ export class TenantObjects {
   /** A page of the tenant's objects in key order (Tenancy's own markers left out). */
   async list(tenantId: string, options: { prefix?: string; after?: string; limit?: number } = {}): Promise<ObjectPage> {
     const page = await (await this.#scope(tenantId, false)).list(options);
-    return { items: page.items.filter((o) => o.key !== PREFIX_MARKER && !RESERVED_KEY.test(o.key)).map((o) => ({ ...o, etag: o.etag.replace(/^"|"$/g, '') })), next: page.next };
+    return {
+      items: page.items
+        .filter((o) => o.key !== PREFIX_MARKER && !RESERVED_KEY.test(o.key))
+        .map((o) => ({ ...o, etag: o.etag.replace(/^"|"$/g, '') })),
+      next: page.next,
+    };
   }
 }

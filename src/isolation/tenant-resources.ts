@@ -39,7 +39,10 @@ export class TenantResources {
   async setActive(ctx: IsolationContext, active: boolean): Promise<void> {
     await this.databases.setLogin(ctx, active);
     const plan = strategyFor(ctx.profile).resources(ctx);
-    if ((await this.queue.streamExists(plan.queue.stream)) && (await this.queue.consumerPaused(plan.queue.stream, plan.queue.consumer)) === active) {
+    if (
+      (await this.queue.streamExists(plan.queue.stream)) &&
+      (await this.queue.consumerPaused(plan.queue.stream, plan.queue.consumer)) === active
+    ) {
       await this.queue.setConsumerPaused(plan.queue.stream, plan.queue.consumer, !active);
     }
   }
@@ -50,7 +53,12 @@ export class TenantResources {
     await this.databases.ensure(ctx);
     await this.objects.ensureBucket(plan.objects.bucket);
     if (plan.objects.prefix) {
-      await this.objects.put(plan.objects.bucket, `${plan.objects.prefix}${PREFIX_MARKER}`, Buffer.from(JSON.stringify({ tenant: ctx.tenantId })), { contentType: 'application/json' });
+      await this.objects.put(
+        plan.objects.bucket,
+        `${plan.objects.prefix}${PREFIX_MARKER}`,
+        Buffer.from(JSON.stringify({ tenant: ctx.tenantId })),
+        { contentType: 'application/json' },
+      );
     }
     // A tenant coming back from an archive gets its data back (at its archived migration version) first.
     await this.archiver?.restore(ctx);
@@ -68,8 +76,16 @@ export class TenantResources {
   async observe(ctx: IsolationContext): Promise<ObservedResources> {
     const plan = strategyFor(ctx.profile).resources(ctx);
     const bucket = await this.objects.bucketExists(plan.objects.bucket);
-    const prefix = plan.objects.prefix ? bucket && (await this.objects.get(plan.objects.bucket, `${plan.objects.prefix}${PREFIX_MARKER}`)) !== undefined : bucket;
-    return { plan, database: (await this.databases.observe(ctx)).exists, bucket, prefix, stream: await this.queue.streamExists(plan.queue.stream) };
+    const prefix = plan.objects.prefix
+      ? bucket && (await this.objects.get(plan.objects.bucket, `${plan.objects.prefix}${PREFIX_MARKER}`)) !== undefined
+      : bucket;
+    return {
+      plan,
+      database: (await this.databases.observe(ctx)).exists,
+      bucket,
+      prefix,
+      stream: await this.queue.streamExists(plan.queue.stream),
+    };
   }
 
   /** Remove the tenant's objects and queue; shared places stay for the other tenants. */
@@ -78,7 +94,8 @@ export class TenantResources {
     if (plan.objects.prefix) await this.objects.deletePrefix(plan.objects.bucket, plan.objects.prefix);
     else await this.objects.removeBucket(plan.objects.bucket, { force: true });
     if (plan.compute.dedicatedNamespace) await this.queue.removeStream(plan.queue.stream);
-    else if (await this.queue.streamExists(plan.queue.stream)) await this.queue.removeConsumer(plan.queue.stream, plan.queue.consumer);
+    else if (await this.queue.streamExists(plan.queue.stream))
+      await this.queue.removeConsumer(plan.queue.stream, plan.queue.consumer);
     await this.databases.remove(ctx);
     await this.migrator?.forget(ctx.tenantId);
     await this.archiver?.purge(ctx.tenantId);
@@ -93,30 +110,62 @@ export class TenantResources {
    * {@link finishMove} and lets the tenant log in again. Any failure removes the half-made
    * new place, lifts the fence and rethrows: the tenant stays where it was, intact.
    */
-  async move(from: IsolationContext, to: IsolationContext): Promise<{ jobId: string; fencedSince: number; rows: number; objects: number }> {
+  async move(
+    from: IsolationContext,
+    to: IsolationContext,
+  ): Promise<{ jobId: string; fencedSince: number; rows: number; objects: number }> {
     const archiver = this.archiver;
     if (!archiver) throw new Error('moves need the archiver');
-    const job = await archiver.jobs.create({ kind: 'move', tenantId: from.tenantId, params: { from: from.profile, to: to.profile }, total: 0, createdBy: 'system:controller' });
+    const job = await archiver.jobs.create({
+      kind: 'move',
+      tenantId: from.tenantId,
+      params: { from: from.profile, to: to.profile },
+      total: 0,
+      createdBy: 'system:controller',
+    });
     await archiver.jobs.start(job.id);
     const staging = `${from.tenantId}/move-${new Date().toISOString().replace(/[:.]/g, '-')}/`;
     const fencedSince = Date.now();
     await this.databases.fence(from);
     try {
-      const manifest = await archiver.exportData(from, staging, (done, total) => archiver.jobs.progress(job.id, done, total * 2));
+      const manifest = await archiver.exportData(from, staging, (done, total) =>
+        archiver.jobs.progress(job.id, done, total * 2),
+      );
       const total = manifest.tables.length + manifest.objects.length;
       const plan = strategyFor(to.profile).resources(to);
       await this.objects.ensureBucket(plan.objects.bucket);
-      await archiver.importData(to, manifest, staging, `${archiver.bucket}/${staging}`, (done) => archiver.jobs.progress(job.id, total + done, total * 2));
-      if (plan.objects.prefix) await this.objects.put(plan.objects.bucket, `${plan.objects.prefix}${PREFIX_MARKER}`, Buffer.from(JSON.stringify({ tenant: to.tenantId })), { contentType: 'application/json' });
+      await archiver.importData(to, manifest, staging, `${archiver.bucket}/${staging}`, (done) =>
+        archiver.jobs.progress(job.id, total + done, total * 2),
+      );
+      if (plan.objects.prefix)
+        await this.objects.put(
+          plan.objects.bucket,
+          `${plan.objects.prefix}${PREFIX_MARKER}`,
+          Buffer.from(JSON.stringify({ tenant: to.tenantId })),
+          { contentType: 'application/json' },
+        );
       await this.#ensureQueue(to);
       await this.objects.deletePrefix(archiver.bucket, staging);
       const rows = manifest.tables.reduce((n, t) => n + t.rows, 0);
-      await archiver.jobs.finish(job.id, { state: 'succeeded', result: { from: from.profile, to: to.profile, tables: manifest.tables.length, rows, objects: manifest.objects.length, verified: true } });
+      await archiver.jobs.finish(job.id, {
+        state: 'succeeded',
+        result: {
+          from: from.profile,
+          to: to.profile,
+          tables: manifest.tables.length,
+          rows,
+          objects: manifest.objects.length,
+          verified: true,
+        },
+      });
       return { jobId: job.id, fencedSince, rows, objects: manifest.objects.length };
     } catch (error) {
       await this.abandonMove(from, to, { reopen: true }).catch(() => undefined);
       await this.objects.deletePrefix(archiver.bucket, staging).catch(() => undefined);
-      await archiver.jobs.finish(job.id, { state: 'failed', error: (error as { detail?: string }).detail ?? (error as Error).message });
+      await archiver.jobs.finish(job.id, {
+        state: 'failed',
+        error: (error as { detail?: string }).detail ?? (error as Error).message,
+      });
       throw error;
     }
   }
@@ -135,7 +184,8 @@ export class TenantResources {
     const made = strategyFor(to.profile).resources(to);
     if (made.queue.stream !== old.queue.stream) {
       if (made.compute.dedicatedNamespace) await this.queue.removeStream(made.queue.stream);
-      else if (await this.queue.streamExists(made.queue.stream)) await this.queue.removeConsumer(made.queue.stream, made.queue.consumer);
+      else if (await this.queue.streamExists(made.queue.stream))
+        await this.queue.removeConsumer(made.queue.stream, made.queue.consumer);
     }
     if (options.reopen) await this.databases.setLogin(from, true);
   }
@@ -148,7 +198,8 @@ export class TenantResources {
     const now = strategyFor(to.profile).resources(to);
     if (old.queue.stream !== now.queue.stream) {
       if (old.compute.dedicatedNamespace) await this.queue.removeStream(old.queue.stream);
-      else if (await this.queue.streamExists(old.queue.stream)) await this.queue.removeConsumer(old.queue.stream, old.queue.consumer);
+      else if (await this.queue.streamExists(old.queue.stream))
+        await this.queue.removeConsumer(old.queue.stream, old.queue.consumer);
     }
   }
 

@@ -18,7 +18,10 @@ const sasl = createRequire(import.meta.url)('pg/lib/crypto/sasl.js') as {
 async function authenticates(verifier: string, password: string): Promise<boolean> {
   const [, rest] = verifier.split('$', 2) as [string, string];
   const [iterations, salt] = rest.split(':') as [string, string];
-  const [storedKey, serverKey] = verifier.split('$')[2]!.split(':').map((b) => Buffer.from(b, 'base64')) as [Buffer, Buffer];
+  const [storedKey, serverKey] = verifier
+    .split('$')[2]!
+    .split(':')
+    .map((b) => Buffer.from(b, 'base64')) as [Buffer, Buffer];
   const session = sasl.startSession(['SCRAM-SHA-256']) as { clientNonce: string; response: string; message: string };
   const clientFirstBare = session.response.slice(session.response.indexOf('n=*'));
   const serverFirst = `r=${session.clientNonce}servernonce,s=${salt},i=${iterations}`;
@@ -42,7 +45,12 @@ describe('SCRAM verifiers', () => {
     expect(verifier).not.toContain('correct-horse');
     expect(await authenticates(verifier, 'correct-horse-battery-staple')).toBe(true);
     expect(await authenticates(verifier, 'correct-horse-battery-stapler')).toBe(false);
-    expect(await authenticates(await scramVerifierAsync('abcdefghijklmnopqrstuvwxyz012345'), 'abcdefghijklmnopqrstuvwxyz012345')).toBe(true);
+    expect(
+      await authenticates(
+        await scramVerifierAsync('abcdefghijklmnopqrstuvwxyz012345'),
+        'abcdefghijklmnopqrstuvwxyz012345',
+      ),
+    ).toBe(true);
   });
 
   it('differ for the same password (a fresh salt each time)', () => {

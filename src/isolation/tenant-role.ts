@@ -37,7 +37,12 @@ const SCRAM_ITERATIONS = 4096;
  * stores: `CREATE/ALTER ROLE … PASSWORD '<verifier>'` stores it as is, so the plaintext is
  * never sent. Passwords here are generated ASCII, for which SASLprep is the identity.
  */
-export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = SCRAM_ITERATIONS, derived?: Buffer): string {
+export function scramVerifier(
+  password: string,
+  salt: Buffer = randomBytes(16),
+  iterations = SCRAM_ITERATIONS,
+  derived?: Buffer,
+): string {
   if (!/^[\x21-\x7e]+$/.test(password)) throw new Error('SCRAM verifiers are made for printable ASCII passwords only');
   const salted = derived ?? pbkdf2Sync(password, salt, iterations, 32, 'sha256');
   const clientKey = createHmac('sha256', salted).update('Client Key').digest();
@@ -49,13 +54,17 @@ export function scramVerifier(password: string, salt: Buffer = randomBytes(16), 
 /** {@link scramVerifier} without holding the event loop for the key derivation. */
 export async function scramVerifierAsync(password: string): Promise<string> {
   const salt = randomBytes(16);
-  const salted = await new Promise<Buffer>((resolve, reject) => pbkdf2(password, salt, SCRAM_ITERATIONS, 32, 'sha256', (error, key) => (error ? reject(error) : resolve(key))));
+  const salted = await new Promise<Buffer>((resolve, reject) =>
+    pbkdf2(password, salt, SCRAM_ITERATIONS, 32, 'sha256', (error, key) => (error ? reject(error) : resolve(key))),
+  );
   return scramVerifier(password, salt, SCRAM_ITERATIONS, salted);
 }
 
 /** Whether `role` exists. */
 export async function roleExists(db: Db, role: string): Promise<boolean> {
-  const r = await sql<{ n: number }>`select count(*)::int as n from pg_catalog.pg_roles where rolname = ${role}`.execute(db);
+  const r = await sql<{
+    n: number;
+  }>`select count(*)::int as n from pg_catalog.pg_roles where rolname = ${role}`.execute(db);
   return r.rows[0]!.n > 0;
 }
 
@@ -68,7 +77,12 @@ async function roleComment(db: Db, role: string): Promise<{ comment: string | nu
 }
 
 /** The error for a name another installation (or anyone else) already holds. */
-export function nameTaken(code: 'role_name_taken' | 'database_name_taken' | 'schema_name_taken', kind: string, name: string, why: string): TenancyError {
+export function nameTaken(
+  code: 'role_name_taken' | 'database_name_taken' | 'schema_name_taken',
+  kind: string,
+  name: string,
+  why: string,
+): TenancyError {
   return new TenancyError(
     code,
     409,
@@ -90,23 +104,43 @@ function attributes(inherit: boolean): ReturnType<typeof sql.raw> {
  * than the marks be marked once. Another process creating the role at the same moment
  * fails the transaction with 42710 (duplicate object): run it again.
  */
-export async function ensureMarkedRole(db: Db, role: string, mark: string, options: { inherit: boolean; adoptUnmarked?: boolean }): Promise<'created' | 'existing'> {
+export async function ensureMarkedRole(
+  db: Db,
+  role: string,
+  mark: string,
+  options: { inherit: boolean; adoptUnmarked?: boolean },
+): Promise<'created' | 'existing'> {
   const found = await roleComment(db, role);
   if (!found) {
     await sql`create role ${sql.id(role)} nologin ${attributes(options.inherit)}`.execute(db);
     await sql`comment on role ${sql.id(role)} is ${sql.lit(mark)}`.execute(db);
     return 'created';
   }
-  if (found.superuser) throw nameTaken('role_name_taken', 'role', role, 'it is a superuser, or may replicate or bypass row-level security');
+  if (found.superuser)
+    throw nameTaken(
+      'role_name_taken',
+      'role',
+      role,
+      'it is a superuser, or may replicate or bypass row-level security',
+    );
   if (found.comment !== mark) {
     if (!(options.adoptUnmarked && found.comment === null)) {
-      throw nameTaken('role_name_taken', 'role', role, found.comment === null ? 'it carries no ownership mark' : 'its ownership mark names another installation or tenant');
+      throw nameTaken(
+        'role_name_taken',
+        'role',
+        role,
+        found.comment === null
+          ? 'it carries no ownership mark'
+          : 'its ownership mark names another installation or tenant',
+      );
     }
     await sql`comment on role ${sql.id(role)} is ${sql.lit(mark)}`.execute(db);
   }
   // Repair what a CREATEROLE holder may (an operator may have changed it by hand); LOGIN is left as it is.
   // SUPERUSER, REPLICATION and BYPASSRLS only a superuser can change: a role holding one was refused above.
-  await sql`alter role ${sql.id(role)} ${sql.raw(`nocreatedb nocreaterole ${options.inherit ? 'inherit' : 'noinherit'}`)}`.execute(db);
+  await sql`alter role ${sql.id(role)} ${sql.raw(`nocreatedb nocreaterole ${options.inherit ? 'inherit' : 'noinherit'}`)}`.execute(
+    db,
+  );
   return 'existing';
 }
 
@@ -122,15 +156,23 @@ export async function inRoleTransaction<T>(db: TransactionalDb, fn: (trx: Db) =>
 }
 
 /** Set the role's password from a SCRAM verifier (the role must exist: the statement cannot fail on a duplicate). */
-export async function setRolePassword(db: Db, role: string, password: string, options: { login?: boolean } = {}): Promise<void> {
-  if (!/^[A-Za-z0-9_-]{16,128}$/.test(password)) throw new Error('role passwords are generated: 16..128 URL-safe characters');
+export async function setRolePassword(
+  db: Db,
+  role: string,
+  password: string,
+  options: { login?: boolean } = {},
+): Promise<void> {
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(password))
+    throw new Error('role passwords are generated: 16..128 URL-safe characters');
   const login = options.login === undefined ? sql`` : sql.raw(options.login ? ' login' : ' nologin');
   await sql`alter role ${sql.id(role)}${login} password ${sql.lit(await scramVerifierAsync(password))}`.execute(db);
 }
 
 /** End every session the role has open (its own logins, not the platform's maintenance sessions). */
 export async function endSessions(db: Db, role: string): Promise<void> {
-  await sql`select pg_catalog.pg_terminate_backend(pid) from pg_catalog.pg_stat_activity where usename = ${role} and pid <> pg_catalog.pg_backend_pid()`.execute(db);
+  await sql`select pg_catalog.pg_terminate_backend(pid) from pg_catalog.pg_stat_activity where usename = ${role} and pid <> pg_catalog.pg_backend_pid()`.execute(
+    db,
+  );
 }
 
 /** Let the role log in, or stop it and end its open sessions. A missing role is a no-op. */
@@ -146,7 +188,9 @@ export async function setRoleLogin(db: Db, role: string, enabled: boolean): Prom
  */
 export async function isOurRole(db: Db, role: string, mark: string, adoptUnmarked = false): Promise<boolean> {
   const found = await roleComment(db, role);
-  return found !== undefined && !found.superuser && (found.comment === mark || (adoptUnmarked && found.comment === null));
+  return (
+    found !== undefined && !found.superuser && (found.comment === mark || (adoptUnmarked && found.comment === null))
+  );
 }
 
 /** End the role's sessions, drop what it owns in the connected database and its grants, then the role. */

@@ -23,7 +23,15 @@ export class KeyAdmin {
   async rotate(actor: Actor, tenantId: string): Promise<{ version: number }> {
     return this.db.transaction().execute(async (trx) => {
       const version = await this.keyRing.rotate(tenantId, trx);
-      await this.audit.recordChange(trx, { actor, action: 'tenant.keys.rotate', target: `tenant/${tenantId}/keys`, tenantId, outcome: 'success', details: { version }, event: { type: 'tenant.key_rotated', tenantId, payload: { id: tenantId, version } } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'tenant.keys.rotate',
+        target: `tenant/${tenantId}/keys`,
+        tenantId,
+        outcome: 'success',
+        details: { version },
+        event: { type: 'tenant.key_rotated', tenantId, payload: { id: tenantId, version } },
+      });
       return { version };
     });
   }
@@ -32,7 +40,13 @@ export class KeyAdmin {
   async retire(actor: Actor, tenantId: string, minVersion: number): Promise<{ retired: number }> {
     return this.db.transaction().execute(async (trx) => {
       const retired = await this.keyRing.retireBelow(tenantId, minVersion, trx);
-      await this.audit.append(trx, actor, { action: 'tenant.keys.retire', target: `tenant/${tenantId}/keys`, tenantId, outcome: 'success', details: { minVersion, retired } });
+      await this.audit.append(trx, actor, {
+        action: 'tenant.keys.retire',
+        target: `tenant/${tenantId}/keys`,
+        tenantId,
+        outcome: 'success',
+        details: { minVersion, retired },
+      });
       return { retired };
     });
   }
@@ -43,7 +57,12 @@ export class KeyAdmin {
    */
   async rotateRoot(actor: Actor, file: string | undefined): Promise<{ rootKeyId: string; rewrapped: number }> {
     const oldRootKeyId = this.keyRing.rootKeyId;
-    if (!file) throw new TenancyError('root_key_not_file', 409, 'the root key comes from TENANCY_ROOT_KEY; rotate it where it is kept, then restart with the new value');
+    if (!file)
+      throw new TenancyError(
+        'root_key_not_file',
+        409,
+        'the root key comes from TENANCY_ROOT_KEY; rotate it where it is kept, then restart with the new value',
+      );
     const next = randomBytes(32);
     const staged = `${file}.next`;
     await writeFile(staged, `${next.toString('base64')}\n`, { mode: 0o600 });
@@ -51,7 +70,13 @@ export class KeyAdmin {
     await rename(file, `${file}.${oldRootKeyId}.retired`);
     await rename(staged, file);
     await chmod(file, 0o600);
-    await this.audit.record(actor, { action: 'root_key.rotate', target: 'root-key', tenantId: null, outcome: 'success', details: { from: oldRootKeyId, to: rootKeyFrom(next).id, rewrapped: result.rewrapped } });
+    await this.audit.record(actor, {
+      action: 'root_key.rotate',
+      target: 'root-key',
+      tenantId: null,
+      outcome: 'success',
+      details: { from: oldRootKeyId, to: rootKeyFrom(next).id, rewrapped: result.rewrapped },
+    });
     return result;
   }
 }

@@ -52,7 +52,12 @@ export class LocalKeyRing implements KeyRing {
     if (!meta) {
       await db
         .insertInto('key_ring_meta')
-        .values({ id: 'root', root_key_id: root.id, check_value: seal(root.key, CHECK_PLAINTEXT, 'tenancy:root-check').toString('base64'), updated_at: new Date().toISOString() })
+        .values({
+          id: 'root',
+          root_key_id: root.id,
+          check_value: seal(root.key, CHECK_PLAINTEXT, 'tenancy:root-check').toString('base64'),
+          updated_at: new Date().toISOString(),
+        })
         .onConflict((oc) => oc.column('id').doNothing())
         .execute();
     } else {
@@ -65,7 +70,11 @@ export class LocalKeyRing implements KeyRing {
         }
       }
       if (!ok) {
-        throw new TenancyError('root_key_mismatch', 500, `the root key in use (id ${root.id}) is not the one this store's tenant keys are wrapped with (id ${meta.root_key_id}); set TENANCY_ROOT_KEY_FILE or TENANCY_ROOT_KEY to the right key`);
+        throw new TenancyError(
+          'root_key_mismatch',
+          500,
+          `the root key in use (id ${root.id}) is not the one this store's tenant keys are wrapped with (id ${meta.root_key_id}); set TENANCY_ROOT_KEY_FILE or TENANCY_ROOT_KEY to the right key`,
+        );
       }
     }
     return new LocalKeyRing(db, root);
@@ -77,12 +86,22 @@ export class LocalKeyRing implements KeyRing {
   }
 
   async ensureTenantKey(tenantId: string, exec: Executor = this.db): Promise<number> {
-    const rows = await exec.selectFrom('tenant_keys').select(['version', 'state']).where('tenant_id', '=', tenantId).orderBy('version', 'desc').execute();
+    const rows = await exec
+      .selectFrom('tenant_keys')
+      .select(['version', 'state'])
+      .where('tenant_id', '=', tenantId)
+      .orderBy('version', 'desc')
+      .execute();
     if (rows.some((r) => r.state === 'destroyed')) throw this.#destroyed(tenantId);
     const active = rows.find((r) => r.state === 'active');
     if (active) return active.version;
     await this.#insertVersion(exec, tenantId, 1);
-    const again = await exec.selectFrom('tenant_keys').select('version').where('tenant_id', '=', tenantId).where('state', '=', 'active').executeTakeFirstOrThrow();
+    const again = await exec
+      .selectFrom('tenant_keys')
+      .select('version')
+      .where('tenant_id', '=', tenantId)
+      .where('state', '=', 'active')
+      .executeTakeFirstOrThrow();
     return again.version;
   }
 
@@ -90,9 +109,18 @@ export class LocalKeyRing implements KeyRing {
     const run = async (trx: Executor) => {
       await sql`select pg_advisory_xact_lock(7480002, hashtext(${tenantId}))`.execute(trx);
       const current = await this.ensureTenantKey(tenantId, trx);
-      const max = await trx.selectFrom('tenant_keys').select((eb) => eb.fn.max('version').as('v')).where('tenant_id', '=', tenantId).executeTakeFirstOrThrow();
+      const max = await trx
+        .selectFrom('tenant_keys')
+        .select((eb) => eb.fn.max('version').as('v'))
+        .where('tenant_id', '=', tenantId)
+        .executeTakeFirstOrThrow();
       const next = Number(max.v) + 1;
-      await trx.updateTable('tenant_keys').set({ state: 'decrypt-only' }).where('tenant_id', '=', tenantId).where('version', '=', current).execute();
+      await trx
+        .updateTable('tenant_keys')
+        .set({ state: 'decrypt-only' })
+        .where('tenant_id', '=', tenantId)
+        .where('version', '=', current)
+        .execute();
       await this.#insertVersion(trx, tenantId, next);
       this.#active.delete(tenantId);
       return next;
@@ -102,7 +130,11 @@ export class LocalKeyRing implements KeyRing {
 
   async retireBelow(tenantId: string, minVersion: number, exec: Executor = this.db): Promise<number> {
     const active = await this.ensureTenantKey(tenantId, exec);
-    if (minVersion > active) throw conflict('key_version_not_found', `tenant ${tenantId} has no key version ${minVersion}; the active version is ${active}`);
+    if (minVersion > active)
+      throw conflict(
+        'key_version_not_found',
+        `tenant ${tenantId} has no key version ${minVersion}; the active version is ${active}`,
+      );
     const rows = await exec
       .updateTable('tenant_keys')
       .set({ state: 'retired', retired_at: new Date().toISOString() })
@@ -116,9 +148,21 @@ export class LocalKeyRing implements KeyRing {
   }
 
   async versions(tenantId: string, exec: Executor = this.db): Promise<KeyVersionInfo[]> {
-    const rows = await exec.selectFrom('tenant_keys').selectAll().where('tenant_id', '=', tenantId).orderBy('version').execute();
+    const rows = await exec
+      .selectFrom('tenant_keys')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .orderBy('version')
+      .execute();
     const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
-    return rows.map((r) => ({ keyId: `tenant/${tenantId}/v${r.version}`, version: r.version, state: r.state as KeyVersionInfo['state'], createdAt: iso(r.created_at)!, retiredAt: iso(r.retired_at), destroyedAt: iso(r.destroyed_at) }));
+    return rows.map((r) => ({
+      keyId: `tenant/${tenantId}/v${r.version}`,
+      version: r.version,
+      state: r.state as KeyVersionInfo['state'],
+      createdAt: iso(r.created_at)!,
+      retiredAt: iso(r.retired_at),
+      destroyedAt: iso(r.destroyed_at),
+    }));
   }
 
   async encrypt(tenantId: string, purpose: Purpose, plaintext: Buffer, exec: Executor = this.db): Promise<string> {
@@ -149,7 +193,8 @@ export class LocalKeyRing implements KeyRing {
   }
 
   async decryptPlatform(purpose: Purpose, ciphertext: string, exec: Executor = this.db): Promise<Buffer> {
-    if (ciphertextVersion(ciphertext) !== PLATFORM_VERSION) throw new TenancyError('decryption_failed', 400, 'the ciphertext does not decrypt with the platform key');
+    if (ciphertextVersion(ciphertext) !== PLATFORM_VERSION)
+      throw new TenancyError('decryption_failed', 400, 'the ciphertext does not decrypt with the platform key');
     const kek = await this.#platformKek(exec);
     return envelopeDecrypt(kek, ciphertext, `:platform:${purpose}`);
   }
@@ -158,16 +203,29 @@ export class LocalKeyRing implements KeyRing {
   async #platformKek(exec: Executor): Promise<Buffer> {
     const cached = this.#keks.get(':platform');
     if (cached) return cached;
-    let row = await exec.selectFrom('platform_keys').selectAll().where('version', '=', PLATFORM_VERSION).executeTakeFirst();
+    let row = await exec
+      .selectFrom('platform_keys')
+      .selectAll()
+      .where('version', '=', PLATFORM_VERSION)
+      .executeTakeFirst();
     if (!row) {
       const kek = newKey();
       await exec
         .insertInto('platform_keys')
-        .values({ version: PLATFORM_VERSION, root_key_id: this.#root.id, wrapped_key: seal(this.#root.key, kek, platformAad(PLATFORM_VERSION)).toString('base64'), created_at: new Date().toISOString() })
+        .values({
+          version: PLATFORM_VERSION,
+          root_key_id: this.#root.id,
+          wrapped_key: seal(this.#root.key, kek, platformAad(PLATFORM_VERSION)).toString('base64'),
+          created_at: new Date().toISOString(),
+        })
         .onConflict((oc) => oc.column('version').doNothing())
         .execute();
       kek.fill(0);
-      row = await exec.selectFrom('platform_keys').selectAll().where('version', '=', PLATFORM_VERSION).executeTakeFirstOrThrow();
+      row = await exec
+        .selectFrom('platform_keys')
+        .selectAll()
+        .where('version', '=', PLATFORM_VERSION)
+        .executeTakeFirstOrThrow();
     }
     const kek = open(this.#root.key, Buffer.from(row.wrapped_key, 'base64'), platformAad(row.version));
     this.#keks.set(':platform', kek);
@@ -190,12 +248,20 @@ export class LocalKeyRing implements KeyRing {
   async rotateRoot(newRootKey: Buffer): Promise<{ rootKeyId: string; rewrapped: number }> {
     const next = rootKeyFrom(newRootKey);
     const rewrapped = await this.db.transaction().execute(async (trx) => {
-      const rows = await trx.selectFrom('tenant_keys').selectAll().where('wrapped_key', 'is not', null).forUpdate().execute();
+      const rows = await trx
+        .selectFrom('tenant_keys')
+        .selectAll()
+        .where('wrapped_key', 'is not', null)
+        .forUpdate()
+        .execute();
       for (const r of rows) {
         const kek = open(this.#root.key, Buffer.from(r.wrapped_key!, 'base64'), kekAad(r.tenant_id, r.version));
         await trx
           .updateTable('tenant_keys')
-          .set({ wrapped_key: seal(next.key, kek, kekAad(r.tenant_id, r.version)).toString('base64'), root_key_id: next.id })
+          .set({
+            wrapped_key: seal(next.key, kek, kekAad(r.tenant_id, r.version)).toString('base64'),
+            root_key_id: next.id,
+          })
           .where('tenant_id', '=', r.tenant_id)
           .where('version', '=', r.version)
           .execute();
@@ -204,12 +270,20 @@ export class LocalKeyRing implements KeyRing {
       const platform = await trx.selectFrom('platform_keys').selectAll().forUpdate().execute();
       for (const r of platform) {
         const kek = open(this.#root.key, Buffer.from(r.wrapped_key, 'base64'), platformAad(r.version));
-        await trx.updateTable('platform_keys').set({ wrapped_key: seal(next.key, kek, platformAad(r.version)).toString('base64'), root_key_id: next.id }).where('version', '=', r.version).execute();
+        await trx
+          .updateTable('platform_keys')
+          .set({ wrapped_key: seal(next.key, kek, platformAad(r.version)).toString('base64'), root_key_id: next.id })
+          .where('version', '=', r.version)
+          .execute();
         kek.fill(0);
       }
       await trx
         .updateTable('key_ring_meta')
-        .set({ root_key_id: next.id, check_value: seal(next.key, CHECK_PLAINTEXT, 'tenancy:root-check').toString('base64'), updated_at: new Date().toISOString() })
+        .set({
+          root_key_id: next.id,
+          check_value: seal(next.key, CHECK_PLAINTEXT, 'tenancy:root-check').toString('base64'),
+          updated_at: new Date().toISOString(),
+        })
         .where('id', '=', 'root')
         .execute();
       return rows.length;
@@ -241,10 +315,24 @@ export class LocalKeyRing implements KeyRing {
     const cacheKey = `${tenantId}:${version}`;
     const cached = this.#keks.get(cacheKey);
     if (cached) return cached;
-    const row = await exec.selectFrom('tenant_keys').selectAll().where('tenant_id', '=', tenantId).where('version', '=', version).executeTakeFirst();
-    if (!row) throw new TenancyError('decryption_failed', 400, 'the ciphertext does not decrypt for this tenant and purpose (wrong tenant, wrong purpose, destroyed key, or altered data)');
+    const row = await exec
+      .selectFrom('tenant_keys')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('version', '=', version)
+      .executeTakeFirst();
+    if (!row)
+      throw new TenancyError(
+        'decryption_failed',
+        400,
+        'the ciphertext does not decrypt for this tenant and purpose (wrong tenant, wrong purpose, destroyed key, or altered data)',
+      );
     if (row.state === 'destroyed' || row.wrapped_key === null) throw this.#destroyed(tenantId);
-    if (row.state === 'retired') throw conflict('key_version_retired', `key version ${version} of tenant ${tenantId} is retired; rewrap data before retiring versions`);
+    if (row.state === 'retired')
+      throw conflict(
+        'key_version_retired',
+        `key version ${version} of tenant ${tenantId} is retired; rewrap data before retiring versions`,
+      );
     const kek = open(this.#root.key, Buffer.from(row.wrapped_key, 'base64'), kekAad(tenantId, version));
     if (this.#keks.size > 10_000) this.#keks.clear();
     this.#keks.set(cacheKey, kek);
@@ -252,6 +340,10 @@ export class LocalKeyRing implements KeyRing {
   }
 
   #destroyed(tenantId: string): TenancyError {
-    return new TenancyError('tenant_keys_destroyed', 410, `the keys of tenant ${tenantId} were destroyed; its encrypted data can no longer be read`);
+    return new TenancyError(
+      'tenant_keys_destroyed',
+      410,
+      `the keys of tenant ${tenantId} were destroyed; its encrypted data can no longer be read`,
+    );
   }
 }

@@ -33,19 +33,31 @@ function decode(text: string, where: string): Buffer {
 }
 
 /** Load the root key from the environment or file, generating the embedded default when allowed. */
-export async function loadRootKey(options: { env?: string | undefined; file?: string | undefined; defaultFile: string }): Promise<RootKey> {
+export async function loadRootKey(options: {
+  env?: string | undefined;
+  file?: string | undefined;
+  defaultFile: string;
+}): Promise<RootKey> {
   if (options.env) return rootKeyFrom(decode(options.env, 'TENANCY_ROOT_KEY'));
   if (options.file) {
     let text: string;
     try {
       text = await readFile(options.file, 'utf8');
     } catch (cause) {
-      throw new TenancyError('root_key_missing', 500, `cannot read the root key file ${options.file} (TENANCY_ROOT_KEY_FILE): ${(cause as Error).message}`, { cause });
+      throw new TenancyError(
+        'root_key_missing',
+        500,
+        `cannot read the root key file ${options.file} (TENANCY_ROOT_KEY_FILE): ${(cause as Error).message}`,
+        { cause },
+      );
     }
     return rootKeyFrom(decode(text, `the root key file ${options.file}`), options.file);
   }
   try {
-    return rootKeyFrom(decode(await readFile(options.defaultFile, 'utf8'), `the root key file ${options.defaultFile}`), options.defaultFile);
+    return rootKeyFrom(
+      decode(await readFile(options.defaultFile, 'utf8'), `the root key file ${options.defaultFile}`),
+      options.defaultFile,
+    );
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
@@ -56,7 +68,10 @@ export async function loadRootKey(options: { env?: string | undefined; file?: st
   } catch (error) {
     // Another process created it first: use theirs.
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    return rootKeyFrom(decode(await readFile(options.defaultFile, 'utf8'), `the root key file ${options.defaultFile}`), options.defaultFile);
+    return rootKeyFrom(
+      decode(await readFile(options.defaultFile, 'utf8'), `the root key file ${options.defaultFile}`),
+      options.defaultFile,
+    );
   }
   await chmod(options.defaultFile, 0o600);
   return rootKeyFrom(key, options.defaultFile);

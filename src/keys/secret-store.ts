@@ -37,7 +37,11 @@ export interface SecretValue {
 /** Validate a secret name from a URL. */
 export function secretName(raw: string): string {
   if (!SECRET_NAME_PATTERN.test(raw)) {
-    throw validationError('not a valid secret name', [{ path: '/path/name', message: 'must match [a-z0-9][a-z0-9._-]{0,127}' }], 'invalid_secret_name');
+    throw validationError(
+      'not a valid secret name',
+      [{ path: '/path/name', message: 'must match [a-z0-9][a-z0-9._-]{0,127}' }],
+      'invalid_secret_name',
+    );
   }
   return raw;
 }
@@ -51,22 +55,55 @@ export class SecretStore {
   ) {}
 
   /** Store a new version of `name`. */
-  async put(actor: Actor, tenantId: string, name: string, value: string, rotationPeriodDays: number | null): Promise<Omit<SecretValue, 'value'> & { rotationPeriodDays: number | null }> {
+  async put(
+    actor: Actor,
+    tenantId: string,
+    name: string,
+    value: string,
+    rotationPeriodDays: number | null,
+  ): Promise<Omit<SecretValue, 'value'> & { rotationPeriodDays: number | null }> {
     if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) {
-      throw new TenancyError('secret_too_large', 413, `a secret value may hold at most ${MAX_SECRET_BYTES} bytes`, { errors: [{ path: '/value', message: `larger than ${MAX_SECRET_BYTES} bytes` }] });
+      throw new TenancyError('secret_too_large', 413, `a secret value may hold at most ${MAX_SECRET_BYTES} bytes`, {
+        errors: [{ path: '/value', message: `larger than ${MAX_SECRET_BYTES} bytes` }],
+      });
     }
     return this.db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(7480003, hashtext(${`${tenantId}/${name}`}))`.execute(trx);
-      const last = await trx.selectFrom('tenant_secrets').select('version').where('tenant_id', '=', tenantId).where('name', '=', name).orderBy('version', 'desc').limit(1).executeTakeFirst();
+      const last = await trx
+        .selectFrom('tenant_secrets')
+        .select('version')
+        .where('tenant_id', '=', tenantId)
+        .where('name', '=', name)
+        .orderBy('version', 'desc')
+        .limit(1)
+        .executeTakeFirst();
       const version = (last?.version ?? 0) + 1;
       const ciphertext = await this.keyRing.encrypt(tenantId, 'secret', Buffer.from(value, 'utf8'), trx);
       const keyVersion = Number(/^tnc:v(\d+):/.exec(ciphertext)![1]);
       const createdAt = new Date().toISOString();
       await trx
         .insertInto('tenant_secrets')
-        .values({ tenant_id: tenantId, name, version, ciphertext, key_version: keyVersion, rotation_period_days: rotationPeriodDays, rotation_notified_at: null, created_at: createdAt, created_by: actor.id })
+        .values({
+          tenant_id: tenantId,
+          name,
+          version,
+          ciphertext,
+          key_version: keyVersion,
+          rotation_period_days: rotationPeriodDays,
+          rotation_notified_at: null,
+          created_at: createdAt,
+          created_by: actor.id,
+        })
         .execute();
-      await this.audit.recordChange(trx, { actor, action: 'secret.write', target: `tenant/${tenantId}/secret/${name}`, tenantId, outcome: 'success', details: { name, version, keyVersion }, event: { type: 'secret.written', tenantId, payload: { name, version } } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'secret.write',
+        target: `tenant/${tenantId}/secret/${name}`,
+        tenantId,
+        outcome: 'success',
+        details: { name, version, keyVersion },
+        event: { type: 'secret.written', tenantId, payload: { name, version } },
+      });
       return { name, version, keyVersion, createdAt, createdBy: actor.id, rotationPeriodDays };
     });
   }
@@ -77,21 +114,53 @@ export class SecretStore {
       let q = trx.selectFrom('tenant_secrets').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name);
       q = version === undefined ? q.orderBy('version', 'desc').limit(1) : q.where('version', '=', version);
       const row = await q.executeTakeFirst();
-      if (!row) throw notFound('secret_not_found', version === undefined ? `secret ${name} not found` : `secret ${name} has no version ${version}`);
+      if (!row)
+        throw notFound(
+          'secret_not_found',
+          version === undefined ? `secret ${name} not found` : `secret ${name} has no version ${version}`,
+        );
       const value = (await this.#open(tenantId, name, row.version, row.ciphertext, trx)).toString('utf8');
-      await this.audit.append(trx, actor, { action: 'secret.read', target: `tenant/${tenantId}/secret/${name}`, tenantId, outcome: 'success', details: { name, version: row.version } });
-      return { name, version: row.version, value, keyVersion: row.key_version, createdAt: new Date(row.created_at).toISOString(), createdBy: row.created_by };
+      await this.audit.append(trx, actor, {
+        action: 'secret.read',
+        target: `tenant/${tenantId}/secret/${name}`,
+        tenantId,
+        outcome: 'success',
+        details: { name, version: row.version },
+      });
+      return {
+        name,
+        version: row.version,
+        value,
+        keyVersion: row.key_version,
+        createdAt: new Date(row.created_at).toISOString(),
+        createdBy: row.created_by,
+      };
     });
   }
 
   /** Names and versions (no values). */
   async list(tenantId: string): Promise<SecretInfo[]> {
-    const rows = await this.db.selectFrom('tenant_secrets').select(['name', 'version', 'key_version', 'rotation_period_days', 'created_at']).where('tenant_id', '=', tenantId).orderBy('name').orderBy('version').execute();
+    const rows = await this.db
+      .selectFrom('tenant_secrets')
+      .select(['name', 'version', 'key_version', 'rotation_period_days', 'created_at'])
+      .where('tenant_id', '=', tenantId)
+      .orderBy('name')
+      .orderBy('version')
+      .execute();
     const byName = new Map<string, SecretInfo>();
     for (const r of rows) {
-      const due = r.rotation_period_days === null ? null : new Date(new Date(r.created_at).getTime() + r.rotation_period_days * 86_400_000).toISOString();
+      const due =
+        r.rotation_period_days === null
+          ? null
+          : new Date(new Date(r.created_at).getTime() + r.rotation_period_days * 86_400_000).toISOString();
       const info = byName.get(r.name);
-      const latest = { latestVersion: r.version, keyVersion: r.key_version, rotationPeriodDays: r.rotation_period_days, rotationDueAt: due, updatedAt: new Date(r.created_at).toISOString() };
+      const latest = {
+        latestVersion: r.version,
+        keyVersion: r.key_version,
+        rotationPeriodDays: r.rotation_period_days,
+        rotationDueAt: due,
+        updatedAt: new Date(r.created_at).toISOString(),
+      };
       if (info) Object.assign(info, latest, { versions: [...info.versions, r.version] });
       else byName.set(r.name, { name: r.name, versions: [r.version], ...latest });
     }
@@ -101,10 +170,22 @@ export class SecretStore {
   /** Delete every version of `name`. */
   async remove(actor: Actor, tenantId: string, name: string): Promise<number> {
     return this.db.transaction().execute(async (trx) => {
-      const deleted = await trx.deleteFrom('tenant_secrets').where('tenant_id', '=', tenantId).where('name', '=', name).executeTakeFirst();
+      const deleted = await trx
+        .deleteFrom('tenant_secrets')
+        .where('tenant_id', '=', tenantId)
+        .where('name', '=', name)
+        .executeTakeFirst();
       const n = Number(deleted.numDeletedRows);
       if (n === 0) throw notFound('secret_not_found', `secret ${name} not found`);
-      await this.audit.recordChange(trx, { actor, action: 'secret.delete', target: `tenant/${tenantId}/secret/${name}`, tenantId, outcome: 'success', details: { name, versions: n }, event: { type: 'secret.deleted', tenantId, payload: { name } } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'secret.delete',
+        target: `tenant/${tenantId}/secret/${name}`,
+        tenantId,
+        outcome: 'success',
+        details: { name, versions: n },
+        event: { type: 'secret.deleted', tenantId, payload: { name } },
+      });
       return n;
     });
   }
@@ -113,14 +194,32 @@ export class SecretStore {
   async rewrap(actor: Actor, tenantId: string): Promise<{ rewrapped: number; keyVersion: number }> {
     return this.db.transaction().execute(async (trx) => {
       const active = await this.keyRing.ensureTenantKey(tenantId, trx);
-      const rows = await trx.selectFrom('tenant_secrets').select(['name', 'version', 'ciphertext']).where('tenant_id', '=', tenantId).where('key_version', '<', active).forUpdate().execute();
+      const rows = await trx
+        .selectFrom('tenant_secrets')
+        .select(['name', 'version', 'ciphertext'])
+        .where('tenant_id', '=', tenantId)
+        .where('key_version', '<', active)
+        .forUpdate()
+        .execute();
       for (const r of rows) {
         const plain = await this.#open(tenantId, r.name, r.version, r.ciphertext, trx);
         const ciphertext = await this.keyRing.encrypt(tenantId, 'secret', plain, trx);
         plain.fill(0);
-        await trx.updateTable('tenant_secrets').set({ ciphertext, key_version: active }).where('tenant_id', '=', tenantId).where('name', '=', r.name).where('version', '=', r.version).execute();
+        await trx
+          .updateTable('tenant_secrets')
+          .set({ ciphertext, key_version: active })
+          .where('tenant_id', '=', tenantId)
+          .where('name', '=', r.name)
+          .where('version', '=', r.version)
+          .execute();
       }
-      await this.audit.append(trx, actor, { action: 'tenant.keys.rewrap', target: `tenant/${tenantId}/keys`, tenantId, outcome: 'success', details: { rewrapped: rows.length, keyVersion: active } });
+      await this.audit.append(trx, actor, {
+        action: 'tenant.keys.rewrap',
+        target: `tenant/${tenantId}/keys`,
+        tenantId,
+        outcome: 'success',
+        details: { rewrapped: rows.length, keyVersion: active },
+      });
       return { rewrapped: rows.length, keyVersion: active };
     });
   }
@@ -129,8 +228,16 @@ export class SecretStore {
     try {
       return await this.keyRing.decrypt(tenantId, 'secret', ciphertext, exec);
     } catch (error) {
-      if (error instanceof TenancyError && (error.code === 'decryption_failed' || error.code === 'invalid_ciphertext')) {
-        throw new TenancyError('secret_undecryptable', 409, `secret ${name} version ${version} does not decrypt with tenant ${tenantId}'s keys (the stored value was altered or moved); nothing was changed`, { cause: error });
+      if (
+        error instanceof TenancyError &&
+        (error.code === 'decryption_failed' || error.code === 'invalid_ciphertext')
+      ) {
+        throw new TenancyError(
+          'secret_undecryptable',
+          409,
+          `secret ${name} version ${version} does not decrypt with tenant ${tenantId}'s keys (the stored value was altered or moved); nothing was changed`,
+          { cause: error },
+        );
       }
       throw error;
     }
@@ -145,11 +252,31 @@ export class SecretStore {
         .where('s.rotation_period_days', 'is not', null)
         .where('s.rotation_notified_at', 'is', null)
         .where(sql<boolean>`s.created_at + make_interval(days => s.rotation_period_days) <= now()`)
-        .where(({ not, exists, selectFrom }) => not(exists(selectFrom('tenant_secrets as n').select('n.version').whereRef('n.tenant_id', '=', 's.tenant_id').whereRef('n.name', '=', 's.name').whereRef('n.version', '>', 's.version'))))
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('tenant_secrets as n')
+                .select('n.version')
+                .whereRef('n.tenant_id', '=', 's.tenant_id')
+                .whereRef('n.name', '=', 's.name')
+                .whereRef('n.version', '>', 's.version'),
+            ),
+          ),
+        )
         .execute();
       for (const d of due) {
-        await trx.updateTable('tenant_secrets').set({ rotation_notified_at: new Date().toISOString() }).where('tenant_id', '=', d.tenant_id).where('name', '=', d.name).where('version', '=', d.version).execute();
-        await addEvent(trx, actor, { type: 'secret.rotation_due', tenantId: d.tenant_id, payload: { name: d.name, version: d.version } });
+        await trx
+          .updateTable('tenant_secrets')
+          .set({ rotation_notified_at: new Date().toISOString() })
+          .where('tenant_id', '=', d.tenant_id)
+          .where('name', '=', d.name)
+          .where('version', '=', d.version)
+          .execute();
+        await addEvent(trx, actor, {
+          type: 'secret.rotation_due',
+          tenantId: d.tenant_id,
+          payload: { name: d.name, version: d.version },
+        });
       }
       return due.length;
     });

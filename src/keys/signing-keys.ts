@@ -4,7 +4,16 @@
  * several replicas share them; never in the database, so database access alone cannot
  * forge a token or re-sign a rewritten audit chain.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+  sign,
+  verify,
+  type KeyObject,
+} from 'node:crypto';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { TenancyError } from '../errors.js';
@@ -58,7 +67,12 @@ function generate(purpose: SigningPurpose): StoredKey {
 function materialize(stored: StoredKey): SigningKey {
   const privateKey = createPrivateKey({ key: stored.privateJwk as never, format: 'jwk' });
   const publicKey = createPublicKey(privateKey);
-  const publicJwk = { ...(publicKey.export({ format: 'jwk' }) as Record<string, unknown>), kid: stored.kid, alg: 'EdDSA', use: 'sig' };
+  const publicJwk = {
+    ...(publicKey.export({ format: 'jwk' }) as Record<string, unknown>),
+    kid: stored.kid,
+    alg: 'EdDSA',
+    use: 'sig',
+  };
   return { kid: stored.kid, purpose: stored.purpose, privateKey, publicKey, publicJwk, createdAt: stored.createdAt };
 }
 
@@ -70,7 +84,12 @@ export async function loadSigningKeys(file: string): Promise<SigningKeys> {
     text = await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new TenancyError('signing_keys_unreadable', 500, `cannot read signing keys at ${file}: ${(error as Error).message}`, { cause: error });
+      throw new TenancyError(
+        'signing_keys_unreadable',
+        500,
+        `cannot read signing keys at ${file}: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
   if (text !== undefined) {
@@ -78,7 +97,12 @@ export async function loadSigningKeys(file: string): Promise<SigningKeys> {
       stored = (JSON.parse(text) as { keys: StoredKey[] }).keys;
       if (!Array.isArray(stored)) throw new Error('no "keys" array');
     } catch (error) {
-      throw new TenancyError('signing_keys_invalid', 500, `signing key file ${file} is not valid: ${(error as Error).message}`, { cause: error });
+      throw new TenancyError(
+        'signing_keys_invalid',
+        500,
+        `signing key file ${file} is not valid: ${(error as Error).message}`,
+        { cause: error },
+      );
     }
   }
   let changed = false;
@@ -92,7 +116,10 @@ export async function loadSigningKeys(file: string): Promise<SigningKeys> {
     await mkdir(dirname(file), { recursive: true });
     try {
       // A new file is created exclusively, so two processes starting at once agree on one set.
-      await writeFile(file, `${JSON.stringify({ keys: stored }, null, 2)}\n`, { mode: 0o600, flag: text === undefined ? 'wx' : 'w' });
+      await writeFile(file, `${JSON.stringify({ keys: stored }, null, 2)}\n`, {
+        mode: 0o600,
+        flag: text === undefined ? 'wx' : 'w',
+      });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'EEXIST') return loadSigningKeys(file);
       throw error;
@@ -103,7 +130,12 @@ export async function loadSigningKeys(file: string): Promise<SigningKeys> {
   try {
     keys = stored.map(materialize);
   } catch (error) {
-    throw new TenancyError('signing_keys_invalid', 500, `signing key file ${file} holds a key that is not Ed25519: ${(error as Error).message}`, { cause: error });
+    throw new TenancyError(
+      'signing_keys_invalid',
+      500,
+      `signing key file ${file} holds a key that is not Ed25519: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
   const byKid = new Map(keys.map((k) => [k.kid, k]));
   const current = (purpose: SigningPurpose): SigningKey => {

@@ -11,7 +11,14 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { FsObjectStore } from '../infra/objects/index.js';
 import { FileAnchorStore, ObjectAnchorStore, type AuditAnchor } from './audit-anchors.js';
 
-const anchor = (seq: number): AuditAnchor => ({ seq, hash: randomBytes(32).toString('hex'), keyedFrom: 1, keyId: 'audit-0123456789ab', signature: randomBytes(64).toString('base64url'), ts: new Date().toISOString() });
+const anchor = (seq: number): AuditAnchor => ({
+  seq,
+  hash: randomBytes(32).toString('hex'),
+  keyedFrom: 1,
+  keyId: 'audit-0123456789ab',
+  signature: randomBytes(64).toString('base64url'),
+  ts: new Date().toISOString(),
+});
 
 describe('audit anchor stores', () => {
   let dir: string;

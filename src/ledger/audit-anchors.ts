@@ -58,7 +58,8 @@ export function parseAnchor(value: unknown): AuditAnchor | undefined {
   const keyedFrom = a.keyedFrom ?? null;
   if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return undefined;
   if (typeof a.hash !== 'string' || !HASH.test(a.hash)) return undefined;
-  if (keyedFrom !== null && (typeof keyedFrom !== 'number' || !Number.isSafeInteger(keyedFrom) || keyedFrom < 1)) return undefined;
+  if (keyedFrom !== null && (typeof keyedFrom !== 'number' || !Number.isSafeInteger(keyedFrom) || keyedFrom < 1))
+    return undefined;
   if (typeof a.keyId !== 'string' || typeof a.signature !== 'string' || typeof a.ts !== 'string') return undefined;
   return { seq, hash: a.hash, keyedFrom, keyId: a.keyId, signature: a.signature, ts: a.ts };
 }
@@ -196,7 +197,9 @@ export class ObjectAnchorStore implements AnchorStore {
         await this.objects.ensureBucket(this.bucket);
         this.#bucketReady = true;
       }
-      await this.objects.put(this.bucket, this.#key(anchor), Buffer.from(JSON.stringify(anchor)), { contentType: 'application/json' });
+      await this.objects.put(this.bucket, this.#key(anchor), Buffer.from(JSON.stringify(anchor)), {
+        contentType: 'application/json',
+      });
     } catch (error) {
       // The bucket may be what went missing: make sure of it again next time.
       this.#bucketReady = false;
@@ -209,7 +212,11 @@ export class ObjectAnchorStore implements AnchorStore {
     let after: string | undefined;
     for (;;) {
       // The S3 engine pages by 1,000 whatever is asked; the file engine answers in one call.
-      const page = await this.objects.list(this.bucket, { prefix: this.prefix, ...(after !== undefined ? { after } : {}), limit: Number.MAX_SAFE_INTEGER });
+      const page = await this.objects.list(this.bucket, {
+        prefix: this.prefix,
+        ...(after !== undefined ? { after } : {}),
+        limit: Number.MAX_SAFE_INTEGER,
+      });
       for (const item of page.items) {
         const m = /^(\d{16})-([0-9a-f]{64})\.json$/.exec(item.key.slice(this.prefix.length));
         if (!m) throw new Error(`object ${item.key} is not an audit anchor`);
@@ -241,5 +248,8 @@ export class ObjectAnchorStore implements AnchorStore {
 
 /** The anchor stores of a control plane: `<dataDir>/audit-anchors.jsonl`, and `tenancy-audit/anchors/<instance>/` in its object store. */
 export function auditAnchorStores(options: { dataDir: string; objects: ObjectStore; instance: string }): AnchorStore[] {
-  return [new FileAnchorStore(join(options.dataDir, AUDIT_ANCHOR_FILE)), new ObjectAnchorStore(options.objects, AUDIT_ANCHOR_BUCKET, `anchors/${options.instance}/`)];
+  return [
+    new FileAnchorStore(join(options.dataDir, AUDIT_ANCHOR_FILE)),
+    new ObjectAnchorStore(options.objects, AUDIT_ANCHOR_BUCKET, `anchors/${options.instance}/`),
+  ];
 }

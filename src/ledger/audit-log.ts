@@ -65,7 +65,14 @@ export interface AnchorCheck {
 
 /** Result of a verify pass; `anchors` lists the stores outside the database it compared the chain with. */
 export type AuditVerification =
-  | { ok: true; records: number; head: { seq: number; hash: string } | null; checkpoints: number; keyedFrom: number | null; anchors: AnchorCheck[] }
+  | {
+      ok: true;
+      records: number;
+      head: { seq: number; hash: string } | null;
+      checkpoints: number;
+      keyedFrom: number | null;
+      anchors: AnchorCheck[];
+    }
   | { ok: false; records: number; seq: number; reason: string; anchors: AnchorCheck[] };
 
 /** How and where {@link AuditLog.startAnchoring} anchors checkpoints. */
@@ -103,7 +110,9 @@ export function recordHash(prevHash: string, r: Record0): string {
  * make a record that links.
  */
 export function recordLink(key: Buffer, prevHash: string, r: Record0): string {
-  return createHmac('sha256', key).update(`${prevHash}\n${canonicalRecord(r)}`).digest('hex');
+  return createHmac('sha256', key)
+    .update(`${prevHash}\n${canonicalRecord(r)}`)
+    .digest('hex');
 }
 
 /**
@@ -122,7 +131,9 @@ export function canonicalRecord(r: Record0): string {
 
 /** What a checkpoint's signature covers; `keyedFrom` is null only on checkpoints signed before keyed links. */
 export function checkpointPayload(seq: number, hash: string, keyedFrom: number | null): string {
-  return keyedFrom === null ? `tenancy-audit-checkpoint:${seq}:${hash}` : `tenancy-audit-checkpoint:v2:${seq}:${hash}:keyed-from:${keyedFrom}`;
+  return keyedFrom === null
+    ? `tenancy-audit-checkpoint:${seq}:${hash}`
+    : `tenancy-audit-checkpoint:v2:${seq}:${hash}:keyed-from:${keyedFrom}`;
 }
 
 /** Append-only writer and reader of the audit log, and the anchorer of its checkpoints. */
@@ -131,7 +142,12 @@ export class AuditLog {
   /** First keyed `seq`, once a signed checkpoint or anchor has said it. */
   #keyedFrom: number | undefined;
   #stores: AnchorStore[] = [];
-  #options: Required<Omit<AnchoringOptions, 'stores'>> = { intervalMs: 2000, everyRecords: CHECKPOINT_INTERVAL, minSpacingMs: 200, onError: () => undefined };
+  #options: Required<Omit<AnchoringOptions, 'stores'>> = {
+    intervalMs: 2000,
+    everyRecords: CHECKPOINT_INTERVAL,
+    minSpacingMs: 200,
+    onError: () => undefined,
+  };
   /** The newest checkpoint this process anchored (or found anchored at start). */
   #anchored: { seq: number; hash: string } | undefined;
   /** Anchors a store could not take yet, written before its next one. */
@@ -160,7 +176,12 @@ export class AuditLog {
   async recordChange(trx: Transaction<Schema>, change: Change): Promise<AuditRecord> {
     const { actor, event, ...entry } = change;
     const record = await this.append(trx, actor, entry);
-    if (event) await addEvent(trx, actor, { type: event.type, tenantId: event.tenantId === undefined ? entry.tenantId : event.tenantId, payload: event.payload });
+    if (event)
+      await addEvent(trx, actor, {
+        type: event.type,
+        tenantId: event.tenantId === undefined ? entry.tenantId : event.tenantId,
+        payload: event.payload,
+      });
     return record;
   }
 
@@ -170,7 +191,12 @@ export class AuditLog {
    */
   async append(trx: Transaction<Schema>, actor: Actor, entry: AuditEntry): Promise<AuditRecord> {
     await sql`select pg_advisory_xact_lock(${AUDIT_LOCK_ID})`.execute(trx);
-    const last = await trx.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const last = await trx
+      .selectFrom('audit_log')
+      .select(['seq', 'hash'])
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     const seq = last ? Number(last.seq) + 1 : 1;
     const prevHash = last?.hash ?? GENESIS_HASH;
     // Until a committed, signed checkpoint says where keyed links start, this record starts
@@ -206,7 +232,8 @@ export class AuditLog {
         hash,
       })
       .execute();
-    if (keyedFrom === undefined || seq % CHECKPOINT_INTERVAL === 0) await this.#insertCheckpoint(trx, seq, hash, keyedFrom ?? seq);
+    if (keyedFrom === undefined || seq % CHECKPOINT_INTERVAL === 0)
+      await this.#insertCheckpoint(trx, seq, hash, keyedFrom ?? seq);
     this.#noteAppend(seq);
     return { ...record, prevHash, hash };
   }
@@ -235,10 +262,21 @@ export class AuditLog {
       try {
         latest = await store.latest();
       } catch (error) {
-        this.#options.onError(new TenancyError('audit_anchor_unavailable', 503, `cannot read the audit anchors in ${store.where}: ${(error as Error).message}`, { cause: error }));
+        this.#options.onError(
+          new TenancyError(
+            'audit_anchor_unavailable',
+            503,
+            `cannot read the audit anchors in ${store.where}: ${(error as Error).message}`,
+            { cause: error },
+          ),
+        );
         continue;
       }
-      if (!latest || !this.keys.verify(latest.keyId, checkpointPayload(latest.seq, latest.hash, latest.keyedFrom), latest.signature)) continue;
+      if (
+        !latest ||
+        !this.keys.verify(latest.keyId, checkpointPayload(latest.seq, latest.hash, latest.keyedFrom), latest.signature)
+      )
+        continue;
       if (!this.#anchored || latest.seq > this.#anchored.seq) this.#anchored = { seq: latest.seq, hash: latest.hash };
       if (latest.keyedFrom !== null) this.#keyedFrom ??= latest.keyedFrom;
     }
@@ -260,7 +298,13 @@ export class AuditLog {
       if ((this.#keyedFrom ?? (await this.#signedKeyedFrom(trx))) !== undefined) return;
       const head = await trx.selectFrom('audit_log').select('seq').orderBy('seq', 'desc').limit(1).executeTakeFirst();
       if (!head) return;
-      await this.append(trx, SYSTEM_AUDIT, { action: 'audit.chain_keyed', target: 'audit', tenantId: null, outcome: 'success', details: { keyedFrom: Number(head.seq) + 1 } });
+      await this.append(trx, SYSTEM_AUDIT, {
+        action: 'audit.chain_keyed',
+        target: 'audit',
+        tenantId: null,
+        outcome: 'success',
+        details: { keyedFrom: Number(head.seq) + 1 },
+      });
     });
   }
 
@@ -298,7 +342,12 @@ export class AuditLog {
 
   async #anchorOnce(): Promise<AuditAnchor | undefined> {
     this.#lastAnchorAt = Date.now();
-    const head = await this.db.selectFrom('audit_log').select(['seq', 'hash']).orderBy('seq', 'desc').limit(1).executeTakeFirst();
+    const head = await this.db
+      .selectFrom('audit_log')
+      .select(['seq', 'hash'])
+      .orderBy('seq', 'desc')
+      .limit(1)
+      .executeTakeFirst();
     if (!head) return undefined;
     const seq = Number(head.seq);
     if (this.#anchored && seq === this.#anchored.seq && head.hash === this.#anchored.hash) {
@@ -312,11 +361,29 @@ export class AuditLog {
       // The checkpoint an append (every 100 records) or another replica already wrote there, else a new one.
       let a = await this.#insertCheckpoint(trx, seq, head.hash, keyedFrom, { ifAbsent: true });
       if (!a) {
-        const existing = await trx.selectFrom('audit_checkpoints').selectAll().where('seq', '=', seq as never).executeTakeFirstOrThrow();
+        const existing = await trx
+          .selectFrom('audit_checkpoints')
+          .selectAll()
+          .where('seq', '=', seq as never)
+          .executeTakeFirstOrThrow();
         const existingKeyedFrom = existing.keyed_from === null ? null : Number(existing.keyed_from);
-        a = { seq, hash: existing.hash, keyedFrom: existingKeyedFrom, keyId: existing.key_id, signature: existing.signature, ts: new Date(existing.ts).toISOString() };
-        if (a.hash !== head.hash || !this.keys.verify(a.keyId, checkpointPayload(seq, a.hash, a.keyedFrom), a.signature)) {
-          throw new TenancyError('audit_chain_broken', 500, `the audit checkpoint at seq ${seq} in the database is not validly signed for the record there; not anchoring`);
+        a = {
+          seq,
+          hash: existing.hash,
+          keyedFrom: existingKeyedFrom,
+          keyId: existing.key_id,
+          signature: existing.signature,
+          ts: new Date(existing.ts).toISOString(),
+        };
+        if (
+          a.hash !== head.hash ||
+          !this.keys.verify(a.keyId, checkpointPayload(seq, a.hash, a.keyedFrom), a.signature)
+        ) {
+          throw new TenancyError(
+            'audit_chain_broken',
+            500,
+            `the audit checkpoint at seq ${seq} in the database is not validly signed for the record there; not anchoring`,
+          );
         }
       }
       await addEvent(trx, SYSTEM_AUDIT, { type: 'audit.checkpoint', tenantId: null, payload: { ...a } });
@@ -324,7 +391,8 @@ export class AuditLog {
     });
     if (anchor.keyedFrom !== null) this.#keyedFrom ??= anchor.keyedFrom;
     // A store that stays unreachable keeps its newest anchors waiting, not every one since.
-    for (const store of this.#stores) this.#pending.set(store, [...(this.#pending.get(store) ?? []), anchor].slice(-MAX_PENDING_ANCHORS));
+    for (const store of this.#stores)
+      this.#pending.set(store, [...(this.#pending.get(store) ?? []), anchor].slice(-MAX_PENDING_ANCHORS));
     this.#anchored = { seq, hash: anchor.hash };
     await this.#flushPending();
     return anchor;
@@ -339,7 +407,14 @@ export class AuditLog {
           await store.write(waiting[0]!);
           waiting.shift();
         } catch (error) {
-          this.#options.onError(new TenancyError('audit_anchor_unavailable', 503, `cannot write the audit anchor at seq ${waiting[0]!.seq} to ${store.where}: ${(error as Error).message}`, { cause: error }));
+          this.#options.onError(
+            new TenancyError(
+              'audit_anchor_unavailable',
+              503,
+              `cannot write the audit anchor at seq ${waiting[0]!.seq} to ${store.where}: ${(error as Error).message}`,
+              { cause: error },
+            ),
+          );
           break;
         }
       }
@@ -349,14 +424,29 @@ export class AuditLog {
   /** Throws unless the committed records from `from.seq` to `toSeq` chain on from the anchored `from`. */
   async #checkExtends(from: { seq: number; hash: string }, toSeq: number): Promise<void> {
     const broken = (reason: string) =>
-      new TenancyError('audit_chain_broken', 500, `the audit chain no longer extends the anchored checkpoint at seq ${from.seq}: ${reason}; not anchoring (run tenancy audit verify)`);
+      new TenancyError(
+        'audit_chain_broken',
+        500,
+        `the audit chain no longer extends the anchored checkpoint at seq ${from.seq}: ${reason}; not anchoring (run tenancy audit verify)`,
+      );
     if (toSeq < from.seq) throw broken(`it ends at seq ${toSeq}`);
-    const at = await this.db.selectFrom('audit_log').select('hash').where('seq', '=', from.seq as never).executeTakeFirst();
+    const at = await this.db
+      .selectFrom('audit_log')
+      .select('hash')
+      .where('seq', '=', from.seq as never)
+      .executeTakeFirst();
     if (at?.hash !== from.hash) throw broken(at ? `record ${from.seq} differs` : `record ${from.seq} is missing`);
     const keyedFrom = this.#keyedFrom ?? (await this.#signedKeyedFrom(this.db));
     const verifier = new ChainVerifier(new Map(), { key: this.#chainKey, keyedFrom, start: from });
     for (let after = from.seq; after < toSeq; ) {
-      const rows = await this.db.selectFrom('audit_log').selectAll().where('seq', '>', after as never).where('seq', '<=', toSeq as never).orderBy('seq', 'asc').limit(20_000).execute();
+      const rows = await this.db
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('seq', '>', after as never)
+        .where('seq', '<=', toSeq as never)
+        .orderBy('seq', 'asc')
+        .limit(20_000)
+        .execute();
       if (rows.length === 0) throw broken(`record ${after + 1} is missing`);
       for (const row of rows) {
         const problem = verifier.push(toRecord(row));
@@ -393,7 +483,13 @@ export class AuditLog {
   /** The keyed-from `seq` a validly signed checkpoint in the database states, cached once found. */
   async #signedKeyedFrom(db: Db): Promise<number | undefined> {
     if (this.#keyedFrom !== undefined) return this.#keyedFrom;
-    const rows = await db.selectFrom('audit_checkpoints').selectAll().where('keyed_from', 'is not', null).orderBy('seq', 'desc').limit(10).execute();
+    const rows = await db
+      .selectFrom('audit_checkpoints')
+      .selectAll()
+      .where('keyed_from', 'is not', null)
+      .orderBy('seq', 'desc')
+      .limit(10)
+      .execute();
     for (const cp of rows) {
       const keyedFrom = Number(cp.keyed_from);
       if (this.keys.verify(cp.key_id, checkpointPayload(Number(cp.seq), cp.hash, keyedFrom), cp.signature)) {
@@ -404,19 +500,49 @@ export class AuditLog {
     return undefined;
   }
 
-  async #insertCheckpoint(trx: Transaction<Schema>, seq: number, hash: string, keyedFrom: number | null): Promise<AuditAnchor>;
-  async #insertCheckpoint(trx: Transaction<Schema>, seq: number, hash: string, keyedFrom: number | null, options: { ifAbsent: true }): Promise<AuditAnchor | undefined>;
-  async #insertCheckpoint(trx: Transaction<Schema>, seq: number, hash: string, keyedFrom: number | null, options: { ifAbsent?: boolean } = {}): Promise<AuditAnchor | undefined> {
+  async #insertCheckpoint(
+    trx: Transaction<Schema>,
+    seq: number,
+    hash: string,
+    keyedFrom: number | null,
+  ): Promise<AuditAnchor>;
+  async #insertCheckpoint(
+    trx: Transaction<Schema>,
+    seq: number,
+    hash: string,
+    keyedFrom: number | null,
+    options: { ifAbsent: true },
+  ): Promise<AuditAnchor | undefined>;
+  async #insertCheckpoint(
+    trx: Transaction<Schema>,
+    seq: number,
+    hash: string,
+    keyedFrom: number | null,
+    options: { ifAbsent?: boolean } = {},
+  ): Promise<AuditAnchor | undefined> {
     const { kid, signature } = this.keys.sign('audit', checkpointPayload(seq, hash, keyedFrom));
     const ts = new Date().toISOString();
-    let q = trx.insertInto('audit_checkpoints').values({ seq, hash, key_id: kid, signature, ts, keyed_from: keyedFrom });
+    let q = trx
+      .insertInto('audit_checkpoints')
+      .values({ seq, hash, key_id: kid, signature, ts, keyed_from: keyedFrom });
     if (options.ifAbsent) q = q.onConflict((oc) => oc.column('seq').doNothing());
     const [result] = await q.execute();
-    return Number(result?.numInsertedOrUpdatedRows ?? 1) === 0 ? undefined : { seq, hash, keyedFrom, keyId: kid, signature, ts };
+    return Number(result?.numInsertedOrUpdatedRows ?? 1) === 0
+      ? undefined
+      : { seq, hash, keyedFrom, keyId: kid, signature, ts };
   }
 
   /** Records matching the filters, in chain order, with keyset pagination on `seq`. */
-  async list(filter: { tenantId?: string | undefined; actor?: string | undefined; action?: string | undefined; target?: string | undefined; since?: Date | undefined; until?: Date | undefined; afterSeq?: number | undefined; limit: number }): Promise<AuditRecord[]> {
+  async list(filter: {
+    tenantId?: string | undefined;
+    actor?: string | undefined;
+    action?: string | undefined;
+    target?: string | undefined;
+    since?: Date | undefined;
+    until?: Date | undefined;
+    afterSeq?: number | undefined;
+    limit: number;
+  }): Promise<AuditRecord[]> {
     let q = this.db.selectFrom('audit_log').selectAll();
     if (filter.tenantId !== undefined) q = q.where('tenant_id', '=', filter.tenantId);
     if (filter.actor !== undefined) q = q.where('actor', '=', filter.actor);
@@ -493,9 +619,16 @@ export class ChainVerifier {
   /** The reason `r` breaks the chain, or undefined when it continues it. */
   push(r: AuditRecord): { seq: number; reason: string } | undefined {
     if (r.seq !== this.#expectedSeq) {
-      return { seq: this.#expectedSeq, reason: r.seq > this.#expectedSeq ? `record ${this.#expectedSeq} is missing (next present is ${r.seq})` : `record ${r.seq} is out of order (expected ${this.#expectedSeq})` };
+      return {
+        seq: this.#expectedSeq,
+        reason:
+          r.seq > this.#expectedSeq
+            ? `record ${this.#expectedSeq} is missing (next present is ${r.seq})`
+            : `record ${r.seq} is out of order (expected ${this.#expectedSeq})`,
+      };
     }
-    if (r.prevHash !== this.#prevHash) return { seq: r.seq, reason: `record ${r.seq} does not link to record ${r.seq - 1} (prev_hash differs)` };
+    if (r.prevHash !== this.#prevHash)
+      return { seq: r.seq, reason: `record ${r.seq} does not link to record ${r.seq - 1} (prev_hash differs)` };
     const key = this.#key;
     const keyedFrom = this.options.keyedFrom;
     let hash: string;
@@ -504,7 +637,10 @@ export class ChainVerifier {
       if (hash !== r.hash) {
         if (recordHash(this.#prevHash, r) === r.hash) {
           const from = keyedFrom ?? this.keyedFrom;
-          return { seq: r.seq, reason: `record ${r.seq} is linked with plain SHA-256 where the chain is keyed from seq ${from}: it was written without the audit key (forged)` };
+          return {
+            seq: r.seq,
+            reason: `record ${r.seq} is linked with plain SHA-256 where the chain is keyed from seq ${from}: it was written without the audit key (forged)`,
+          };
         }
         return { seq: r.seq, reason: `record ${r.seq} was altered (its content does not match its hash)` };
       }
@@ -526,7 +662,10 @@ export class ChainVerifier {
     const signed = this.checkpoints.get(r.seq);
     if (signed !== undefined && signed !== hash) {
       const where = this.#anchoredAt.get(r.seq);
-      return { seq: r.seq, reason: `record ${r.seq} differs from the signed checkpoint${where ? ` anchored in ${where}` : ''} (the chain was rewritten)` };
+      return {
+        seq: r.seq,
+        reason: `record ${r.seq} differs from the signed checkpoint${where ? ` anchored in ${where}` : ''} (the chain was rewritten)`,
+      };
     }
     this.#prevHash = hash;
     this.#expectedSeq += 1;
@@ -536,7 +675,9 @@ export class ChainVerifier {
 
   /** The head after the records pushed so far. */
   get head(): { seq: number; hash: string } | null {
-    return this.#expectedSeq === (this.options.start?.seq ?? 0) + 1 ? (this.options.start ?? null) : { seq: this.#expectedSeq - 1, hash: this.#prevHash };
+    return this.#expectedSeq === (this.options.start?.seq ?? 0) + 1
+      ? (this.options.start ?? null)
+      : { seq: this.#expectedSeq - 1, hash: this.#prevHash };
   }
 }
 
@@ -554,10 +695,20 @@ export interface VerifyOptions {
  * the database: an anchored checkpoint missing from the database or different there, a chain
  * that stops below the newest anchor, or an anchor that is not validly signed all fail.
  */
-export async function verifyAuditLog(db: Db, keys: SigningKeys, options: VerifyOptions = {}): Promise<AuditVerification> {
+export async function verifyAuditLog(
+  db: Db,
+  keys: SigningKeys,
+  options: VerifyOptions = {},
+): Promise<AuditVerification> {
   const batchSize = options.batchSize ?? 20_000;
   const checks: AnchorCheck[] = [];
-  const fail = (records: number, seq: number, reason: string): AuditVerification => ({ ok: false, records, seq, reason, anchors: checks });
+  const fail = (records: number, seq: number, reason: string): AuditVerification => ({
+    ok: false,
+    records,
+    seq,
+    reason,
+    anchors: checks,
+  });
   const checkpoints = await db.selectFrom('audit_checkpoints').selectAll().orderBy('seq', 'asc').execute();
   const signed = new Map<number, string>();
   let keyedFrom: { value: number; seq: number } | undefined;
@@ -568,7 +719,12 @@ export async function verifyAuditLog(db: Db, keys: SigningKeys, options: VerifyO
       return fail(0, seq, `checkpoint at seq ${seq} has an invalid signature`);
     }
     if (cpKeyedFrom !== null) {
-      if (keyedFrom && keyedFrom.value !== cpKeyedFrom) return fail(0, seq, `checkpoints at seq ${keyedFrom.seq} and ${seq} disagree on where keyed links start (${keyedFrom.value} and ${cpKeyedFrom})`);
+      if (keyedFrom && keyedFrom.value !== cpKeyedFrom)
+        return fail(
+          0,
+          seq,
+          `checkpoints at seq ${keyedFrom.seq} and ${seq} disagree on where keyed links start (${keyedFrom.value} and ${cpKeyedFrom})`,
+        );
       keyedFrom ??= { value: cpKeyedFrom, seq };
     }
     signed.set(seq, cp.hash);
@@ -594,8 +750,17 @@ export async function verifyAuditLog(db: Db, keys: SigningKeys, options: VerifyO
       }
       // Not in the database as anchored: which of the two was tampered with, the anchor's signature says.
       const full = await a.load();
-      if (!full || full.seq !== a.seq || full.hash !== a.hash || !keys.verify(full.keyId, checkpointPayload(full.seq, full.hash, full.keyedFrom), full.signature)) {
-        return fail(0, a.seq, `the anchor at seq ${a.seq} in ${store.where} is not validly signed (the anchor store was tampered with)`);
+      if (
+        !full ||
+        full.seq !== a.seq ||
+        full.hash !== a.hash ||
+        !keys.verify(full.keyId, checkpointPayload(full.seq, full.hash, full.keyedFrom), full.signature)
+      ) {
+        return fail(
+          0,
+          a.seq,
+          `the anchor at seq ${a.seq} in ${store.where} is not validly signed (the anchor store was tampered with)`,
+        );
       }
       return fail(
         0,
@@ -605,11 +770,19 @@ export async function verifyAuditLog(db: Db, keys: SigningKeys, options: VerifyO
           : `checkpoint ${a.seq} in the database differs from the one anchored in ${store.where} (the chain was rewritten)`,
       );
     }
-    if (newest && (!newestAnchor || newest.seq > newestAnchor.seq)) newestAnchor = { seq: newest.seq, where: store.where };
+    if (newest && (!newestAnchor || newest.seq > newestAnchor.seq))
+      newestAnchor = { seq: newest.seq, where: store.where };
   }
 
   const verifier = new ChainVerifier(signed, { key: options.chainKey, keyedFrom: keyedFrom?.value, anchoredAt });
-  const fetchAfter = (afterSeq: number) => db.selectFrom('audit_log').selectAll().where('seq', '>', afterSeq as never).orderBy('seq', 'asc').limit(batchSize).execute();
+  const fetchAfter = (afterSeq: number) =>
+    db
+      .selectFrom('audit_log')
+      .selectAll()
+      .where('seq', '>', afterSeq as never)
+      .orderBy('seq', 'asc')
+      .limit(batchSize)
+      .execute();
   // Fetch the next batch while hashing this one.
   let pending = fetchAfter(0);
   for (;;) {
@@ -626,11 +799,26 @@ export async function verifyAuditLog(db: Db, keys: SigningKeys, options: VerifyO
   }
   const records = verifier.records;
   if (newestAnchor && newestAnchor.seq > records) {
-    return fail(records, records + 1, `records after ${records} are missing (a signed checkpoint anchored in ${newestAnchor.where} covers seq ${newestAnchor.seq})`);
+    return fail(
+      records,
+      records + 1,
+      `records after ${records} are missing (a signed checkpoint anchored in ${newestAnchor.where} covers seq ${newestAnchor.seq})`,
+    );
   }
   const lastCheckpoint = checkpoints[checkpoints.length - 1];
   if (lastCheckpoint && Number(lastCheckpoint.seq) > records) {
-    return fail(records, records + 1, `records after ${records} are missing (a signed checkpoint covers seq ${Number(lastCheckpoint.seq)})`);
+    return fail(
+      records,
+      records + 1,
+      `records after ${records} are missing (a signed checkpoint covers seq ${Number(lastCheckpoint.seq)})`,
+    );
   }
-  return { ok: true, records, head: verifier.head, checkpoints: checkpoints.length, keyedFrom: keyedFrom?.value ?? verifier.keyedFrom, anchors: checks };
+  return {
+    ok: true,
+    records,
+    head: verifier.head,
+    checkpoints: checkpoints.length,
+    keyedFrom: keyedFrom?.value ?? verifier.keyedFrom,
+    anchors: checks,
+  };
 }

@@ -39,13 +39,21 @@ export interface EventFilter {
 }
 
 /** Events after `afterSeq`, oldest first. */
-export async function readEvents(db: Kysely<Schema>, afterSeq: number, limit: number, tenantId?: string): Promise<StoredEvent[]> {
+export async function readEvents(
+  db: Kysely<Schema>,
+  afterSeq: number,
+  limit: number,
+  tenantId?: string,
+): Promise<StoredEvent[]> {
   return listEvents(db, { afterSeq, limit, tenantId });
 }
 
 /** Events matching `filter`, oldest first. */
 export async function listEvents(db: Kysely<Schema>, filter: EventFilter): Promise<StoredEvent[]> {
-  let q = db.selectFrom('outbox').selectAll().where('seq', '>', filter.afterSeq as never);
+  let q = db
+    .selectFrom('outbox')
+    .selectAll()
+    .where('seq', '>', filter.afterSeq as never);
   if (filter.tenantId !== undefined) q = q.where('tenant_id', '=', filter.tenantId);
   const type = filter.type;
   if (type !== undefined && type !== '*') {
@@ -54,7 +62,10 @@ export async function listEvents(db: Kysely<Schema>, filter: EventFilter): Promi
     if (type.endsWith('.*')) {
       const prefix = type.slice(0, -1);
       const shortPrefix = short.slice(0, -1);
-      q = shortPrefix === '' ? q : q.where(sql<boolean>`(starts_with(type, ${prefix}) or starts_with(type, ${shortPrefix}))`);
+      q =
+        shortPrefix === ''
+          ? q
+          : q.where(sql<boolean>`(starts_with(type, ${prefix}) or starts_with(type, ${shortPrefix}))`);
     } else {
       q = q.where('type', 'in', [type, short]);
     }

@@ -19,7 +19,10 @@ import { toStoredEvent } from './event-outbox.js';
 import type { StoredEvent } from './types.js';
 
 /** Runs inside the marking transaction for the events just published. */
-export type PublishedHook = (trx: Transaction<Schema>, events: Array<{ event: StoredEvent; cloudEvent: CloudEvent; body: string }>) => Promise<void>;
+export type PublishedHook = (
+  trx: Transaction<Schema>,
+  events: Array<{ event: StoredEvent; cloudEvent: CloudEvent; body: string }>,
+) => Promise<void>;
 
 /** Relay settings. */
 export interface EventRelayOptions {
@@ -124,7 +127,10 @@ export class EventRelay {
           this.options.onError?.(error);
         })
         .finally(() => {
-          const backoff = this.#failures === 0 ? this.#pollIntervalMs : Math.min(this.#maxBackoffMs, this.#pollIntervalMs * 2 ** Math.min(this.#failures, 16));
+          const backoff =
+            this.#failures === 0
+              ? this.#pollIntervalMs
+              : Math.min(this.#maxBackoffMs, this.#pollIntervalMs * 2 ** Math.min(this.#failures, 16));
           this.#schedule(backoff);
         });
     }, delayMs);
@@ -141,7 +147,12 @@ export class EventRelay {
         oc
           .column('name')
           .doUpdateSet({ holder: this.holder, lease_until: until })
-          .where((eb) => eb.or([eb('event_relay_lease.holder', '=', this.holder), eb('event_relay_lease.lease_until', '<', sql<Date>`now()`)])),
+          .where((eb) =>
+            eb.or([
+              eb('event_relay_lease.holder', '=', this.holder),
+              eb('event_relay_lease.lease_until', '<', sql<Date>`now()`),
+            ]),
+          ),
       )
       .returning('holder')
       .executeTakeFirst();
@@ -150,7 +161,13 @@ export class EventRelay {
 
   async #round(): Promise<number> {
     if (!(await this.#acquireLease())) return 0;
-    const rows = await this.db.selectFrom('outbox').selectAll().where('published_at', 'is', null).orderBy('seq', 'asc').limit(this.#batchSize).execute();
+    const rows = await this.db
+      .selectFrom('outbox')
+      .selectAll()
+      .where('published_at', 'is', null)
+      .orderBy('seq', 'asc')
+      .limit(this.#batchSize)
+      .execute();
     if (rows.length === 0) {
       this.#failures = 0;
       return 0;
@@ -166,7 +183,12 @@ export class EventRelay {
       const cloudEvent = toCloudEvent(event, this.options.source);
       const body = JSON.stringify(cloudEvent);
       try {
-        await this.bus.publish({ subject: this.subjectOf(event.tenantId), id: event.id, data: Buffer.from(body), contentType: CLOUDEVENTS_JSON });
+        await this.bus.publish({
+          subject: this.subjectOf(event.tenantId),
+          id: event.id,
+          data: Buffer.from(body),
+          contentType: CLOUDEVENTS_JSON,
+        });
         published.push({ event, cloudEvent, body });
       } catch (error) {
         blocked.add(key);
@@ -176,13 +198,22 @@ export class EventRelay {
     }
     if (published.length > 0) {
       const marked = await this.db.transaction().execute(async (trx) => {
-        const lease = await trx.selectFrom('event_relay_lease').select('holder').where('name', '=', LEASE_NAME).forUpdate().executeTakeFirst();
+        const lease = await trx
+          .selectFrom('event_relay_lease')
+          .select('holder')
+          .where('name', '=', LEASE_NAME)
+          .forUpdate()
+          .executeTakeFirst();
         // Another replica took over while we published: leave marking (and fan-out) to it; it republishes, which is at-least-once.
         if (lease?.holder !== this.holder) return false;
         await trx
           .updateTable('outbox')
           .set({ published_at: new Date().toISOString() })
-          .where('id', 'in', published.map((p) => p.event.id))
+          .where(
+            'id',
+            'in',
+            published.map((p) => p.event.id),
+          )
           .execute();
         for (const hook of this.#hooks) await hook(trx, published);
         return true;

@@ -5,13 +5,49 @@
  * `AuditLog.recordChange(trx, {actor, action, target, tenantId, outcome, details, event})`,
  * in the caller's transaction.
  */
-export { AuditLog, ChainVerifier, verifyAuditLog, recordHash, recordLink, canonicalRecord, checkpointPayload, GENESIS_HASH, CHECKPOINT_INTERVAL, CHAIN_KEY_LABEL } from './audit-log.js';
-export type { Actor, AuditEntry, AuditRecord, AuditVerification, AnchorCheck, AnchoringOptions, Change, ChainVerifierOptions, VerifyOptions } from './audit-log.js';
-export { FileAnchorStore, ObjectAnchorStore, auditAnchorStores, parseAnchor, AUDIT_ANCHOR_BUCKET, AUDIT_ANCHOR_FILE } from './audit-anchors.js';
+export {
+  AuditLog,
+  ChainVerifier,
+  verifyAuditLog,
+  recordHash,
+  recordLink,
+  canonicalRecord,
+  checkpointPayload,
+  GENESIS_HASH,
+  CHECKPOINT_INTERVAL,
+  CHAIN_KEY_LABEL,
+} from './audit-log.js';
+export type {
+  Actor,
+  AuditEntry,
+  AuditRecord,
+  AuditVerification,
+  AnchorCheck,
+  AnchoringOptions,
+  Change,
+  ChainVerifierOptions,
+  VerifyOptions,
+} from './audit-log.js';
+export {
+  FileAnchorStore,
+  ObjectAnchorStore,
+  auditAnchorStores,
+  parseAnchor,
+  AUDIT_ANCHOR_BUCKET,
+  AUDIT_ANCHOR_FILE,
+} from './audit-anchors.js';
 export type { AnchorStore, AuditAnchor, ListedAnchor } from './audit-anchors.js';
 export { addEvent, readEvents, listEvents, eventHead } from './event-outbox.js';
 export type { OutboxEvent, StoredEvent, EventFilter } from './event-outbox.js';
-export { toCloudEvent, cloudEventType, typeMatches, sequenceOf, TYPE_FILTER_PATTERN, PLATFORM_KEY, CLOUDEVENTS_JSON } from './cloud-event.js';
+export {
+  toCloudEvent,
+  cloudEventType,
+  typeMatches,
+  sequenceOf,
+  TYPE_FILTER_PATTERN,
+  PLATFORM_KEY,
+  CLOUDEVENTS_JSON,
+} from './cloud-event.js';
 export type { CloudEvent } from './cloud-event.js';
 export { EventRelay } from './event-relay.js';
 export type { EventRelayOptions, PublishedHook } from './event-relay.js';

@@ -18,9 +18,18 @@ export class AppAuditLogger {
   /** Append `event` to the current tenant's audit stream; throws `no_tenant_context` outside a request. */
   async record(event: AppAuditEvent): Promise<AppAuditRecord> {
     const scope = currentScope();
-    if (!scope) throw new TenancyError('no_tenant_context', 500, 'auditEvent() was called outside a request admitted by the Tenancy middleware');
+    if (!scope)
+      throw new TenancyError(
+        'no_tenant_context',
+        500,
+        'auditEvent() was called outside a request admitted by the Tenancy middleware',
+      );
     const body = { ...event, subject: event.subject ?? scope.principal.keyId };
-    return this.client.request<AppAuditRecord>('POST', `/v1/tenants/${encodeURIComponent(scope.tenant.id)}/audit-events`, { body });
+    return this.client.request<AppAuditRecord>(
+      'POST',
+      `/v1/tenants/${encodeURIComponent(scope.tenant.id)}/audit-events`,
+      { body },
+    );
   }
 }
 
@@ -30,6 +39,11 @@ export class AppAuditLogger {
  */
 export function auditEvent(event: AppAuditEvent): Promise<AppAuditRecord> {
   const scope = currentScope();
-  if (!scope?.audit) throw new TenancyError('no_tenant_context', 500, 'auditEvent() was called outside a request admitted by the Tenancy middleware');
+  if (!scope?.audit)
+    throw new TenancyError(
+      'no_tenant_context',
+      500,
+      'auditEvent() was called outside a request admitted by the Tenancy middleware',
+    );
   return scope.audit.record(event);
 }

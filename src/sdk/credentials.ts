@@ -24,9 +24,16 @@ export interface CredentialOptions {
 const API_KEY_PREFIX = 'tnc_';
 
 /** SHA-256 of a credential: the one-shot `crypto.hash` (Node >= 20.12) is about twice as fast on this hot path. */
-const sha256 = (typeof (crypto as { hash?: unknown }).hash === 'function'
-  ? (value: string) => (crypto as unknown as { hash(algorithm: string, data: string, encoding: string): string }).hash('sha256', value, 'base64url')
-  : (value: string) => crypto.createHash('sha256').update(value).digest('base64url')) as (value: string) => string;
+const sha256 = (
+  typeof (crypto as { hash?: unknown }).hash === 'function'
+    ? (value: string) =>
+        (crypto as unknown as { hash(algorithm: string, data: string, encoding: string): string }).hash(
+          'sha256',
+          value,
+          'base64url',
+        )
+    : (value: string) => crypto.createHash('sha256').update(value).digest('base64url')
+) as (value: string) => string;
 /** JWTs live at most an hour: a revocation only has to be remembered that long. */
 const REVOCATION_MEMORY_MS = 3_600_000 + 60_000;
 
@@ -54,14 +61,26 @@ export class CredentialResolver {
   /** The principal for an Authorization header; 401 when it is missing or invalid. */
   async resolve(header: string | undefined): Promise<Principal> {
     if (header === undefined || header.trim() === '') {
-      throw new TenancyError('unauthenticated', 401, 'this endpoint needs credentials: send "Authorization: Bearer <API key or token>"', { headers: { 'WWW-Authenticate': 'Bearer realm="tenancy"' } });
+      throw new TenancyError(
+        'unauthenticated',
+        401,
+        'this endpoint needs credentials: send "Authorization: Bearer <API key or token>"',
+        { headers: { 'WWW-Authenticate': 'Bearer realm="tenancy"' } },
+      );
     }
     const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) throw new TenancyError('unauthenticated', 401, 'the Authorization header must be "Bearer <API key or token>"', { headers: { 'WWW-Authenticate': 'Bearer realm="tenancy", error="invalid_request"' } });
+    if (!m)
+      throw new TenancyError('unauthenticated', 401, 'the Authorization header must be "Bearer <API key or token>"', {
+        headers: { 'WWW-Authenticate': 'Bearer realm="tenancy", error="invalid_request"' },
+      });
     const credential = m[1]!;
     if (credential.length > 8_192) throw new TenancyError('invalid_credentials', 401, 'the credential is too long');
-    const principal = !credential.startsWith(API_KEY_PREFIX) && credential.split('.').length === 3 ? await this.#verifyJwt(credential) : await this.#resolveKey(credential);
-    if (this.#revoked.has(principal.keyId)) throw new TenancyError('invalid_credentials', 401, 'the credential has been revoked');
+    const principal =
+      !credential.startsWith(API_KEY_PREFIX) && credential.split('.').length === 3
+        ? await this.#verifyJwt(credential)
+        : await this.#resolveKey(credential);
+    if (this.#revoked.has(principal.keyId))
+      throw new TenancyError('invalid_credentials', 401, 'the credential has been revoked');
     return principal;
   }
 
@@ -103,12 +122,28 @@ export class CredentialResolver {
   async #verifyJwt(token: string): Promise<Principal> {
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, this.#jwks, { algorithms: ['EdDSA'], issuer: this.#issuer, audience: this.#audience, requiredClaims: ['exp', 'sub'], clockTolerance: 5 }));
+      ({ payload } = await jwtVerify(token, this.#jwks, {
+        algorithms: ['EdDSA'],
+        issuer: this.#issuer,
+        audience: this.#audience,
+        requiredClaims: ['exp', 'sub'],
+        clockTolerance: 5,
+      }));
     } catch (error) {
-      if (error instanceof joseErrors.JWKSTimeout || (error instanceof Error && /fetch failed|ECONNREFUSED/.test(error.message))) {
-        throw new TenancyError('control_plane_unavailable', 503, 'the control plane\'s signing keys could not be fetched', { cause: error, headers: { 'Retry-After': '1' } });
+      if (
+        error instanceof joseErrors.JWKSTimeout ||
+        (error instanceof Error && /fetch failed|ECONNREFUSED/.test(error.message))
+      ) {
+        throw new TenancyError(
+          'control_plane_unavailable',
+          503,
+          "the control plane's signing keys could not be fetched",
+          { cause: error, headers: { 'Retry-After': '1' } },
+        );
       }
-      throw new TenancyError('invalid_token', 401, `the token is not valid: ${describeJoseError(error)}`, { cause: error });
+      throw new TenancyError('invalid_token', 401, `the token is not valid: ${describeJoseError(error)}`, {
+        cause: error,
+      });
     }
     const { sub, role, tenant_id: tenantId } = payload as JWTPayload & { role?: unknown; tenant_id?: unknown };
     if (typeof sub !== 'string' || typeof role !== 'string' || (tenantId !== null && typeof tenantId !== 'string')) {

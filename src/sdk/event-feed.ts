@@ -142,7 +142,10 @@ export interface NatsFeedOptions {
 
 /** Minimal view of a NATS connection (the client library is loaded only when NATS is configured). */
 interface NatsLike {
-  subscribe(subject: string, options: { callback: (error: Error | null, msg: { string(): string }) => void }): { unsubscribe(): void };
+  subscribe(
+    subject: string,
+    options: { callback: (error: Error | null, msg: { string(): string }) => void },
+  ): { unsubscribe(): void };
   status(): AsyncIterable<{ type: string }>;
   flush(): Promise<void>;
   isClosed(): boolean;
@@ -176,7 +179,11 @@ export class NatsEventFeed implements EventFeed {
   async start(): Promise<void> {
     if (this.#nc) return;
     const { connect } = await import('@nats-io/transport-node');
-    const nc = (await connect({ servers: this.options.url.replace(/^nats:\/\//, ''), timeout: 5_000, maxReconnectAttempts: -1 })) as unknown as NatsLike;
+    const nc = (await connect({
+      servers: this.options.url.replace(/^nats:\/\//, ''),
+      timeout: 5_000,
+      maxReconnectAttempts: -1,
+    })) as unknown as NatsLike;
     this.#nc = nc;
     nc.subscribe(`${this.options.subjectPrefix ?? 'tenancy.events'}.>`, {
       callback: (error, msg) => {

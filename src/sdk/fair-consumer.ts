@@ -74,7 +74,11 @@ export class FairQueueConsumer {
   ) {
     if (!(options.concurrency >= 1)) throw new RangeError('concurrency must be at least 1');
     this.#prefetch = Math.max(1, options.prefetch ?? 1);
-    this.#scheduler = new FairScheduler({ capacity: options.concurrency, maxQueuedPerTenant: 1, maxWaitMs: 2 ** 31 - 1 });
+    this.#scheduler = new FairScheduler({
+      capacity: options.concurrency,
+      maxQueuedPerTenant: 1,
+      maxWaitMs: 2 ** 31 - 1,
+    });
     this.#weights = { ...PLAN_WEIGHTS, ...options.weights };
   }
 
@@ -120,7 +124,12 @@ export class FairQueueConsumer {
       if (!binding) return;
       let batch: FairQueueMessage[];
       try {
-        batch = await this.queue.fetch(binding.stream, binding.consumer, this.#prefetch, this.options.fetchExpiresMs ?? 1_000);
+        batch = await this.queue.fetch(
+          binding.stream,
+          binding.consumer,
+          this.#prefetch,
+          this.options.fetchExpiresMs ?? 1_000,
+        );
       } catch (error) {
         this.options.onError?.(error, tenantId);
         await sleep(idleMs);
@@ -130,7 +139,10 @@ export class FairQueueConsumer {
         await sleep(idleMs);
         continue;
       }
-      const share = { weight: binding.weight ?? this.#weights[binding.plan ?? ''] ?? 1, cap: binding.cap ?? Math.max(1, Math.floor(this.options.concurrency / 4)) };
+      const share = {
+        weight: binding.weight ?? this.#weights[binding.plan ?? ''] ?? 1,
+        cap: binding.cap ?? Math.max(1, Math.floor(this.options.concurrency / 4)),
+      };
       for (const message of batch) {
         // One waiter per tenant at a time: the scheduler picks among tenants, and the rest
         // of this batch stays here (leased, not lost) until this one has a slot.
@@ -147,7 +159,9 @@ export class FairQueueConsumer {
         await message.ack();
       } catch (error) {
         this.options.onError?.(error, tenantId);
-        await message.nak(this.options.retryDelayMs ?? 1_000).catch((e: unknown) => this.options.onError?.(e, tenantId));
+        await message
+          .nak(this.options.retryDelayMs ?? 1_000)
+          .catch((e: unknown) => this.options.onError?.(e, tenantId));
       } finally {
         release();
       }

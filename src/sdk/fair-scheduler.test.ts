@@ -33,11 +33,16 @@ function fifo(capacity: number): Slots {
  * Submit work in the given order with every slot busy, then complete one piece at a time
  * and return the order in which tenants got slots. Fully deterministic: no timers.
  */
-async function dispatchOrder(slots: Slots, submissions: Array<[string, TenantShare]>, capacity: number): Promise<string[]> {
+async function dispatchOrder(
+  slots: Slots,
+  submissions: Array<[string, TenantShare]>,
+  capacity: number,
+): Promise<string[]> {
   const order: string[] = [];
   const held: ReleaseSlot[] = [];
   // Occupy every slot first, so everything below has to queue.
-  for (let i = 0; i < capacity; i++) held.push((await slots.acquire(`filler-${i}`, { weight: 1, cap: 1 })) as ReleaseSlot);
+  for (let i = 0; i < capacity; i++)
+    held.push((await slots.acquire(`filler-${i}`, { weight: 1, cap: 1 })) as ReleaseSlot);
   const pending = submissions.map(([tenant, share]) =>
     Promise.resolve(slots.acquire(tenant, share)).then((release) => {
       order.push(tenant);
@@ -73,7 +78,10 @@ describe('FairScheduler', () => {
   });
 
   it('a noisy tenant cannot starve another: B is served within a few slots, not after all of A', async () => {
-    const submissions: Array<[string, TenantShare]> = [...Array.from({ length: 50 }, (): [string, TenantShare] => ['noisy', share()]), ...Array.from({ length: 5 }, (): [string, TenantShare] => ['quiet', share()])];
+    const submissions: Array<[string, TenantShare]> = [
+      ...Array.from({ length: 50 }, (): [string, TenantShare] => ['noisy', share()]),
+      ...Array.from({ length: 5 }, (): [string, TenantShare] => ['quiet', share()]),
+    ];
     const fair = await dispatchOrder(new FairScheduler({ capacity: 1, maxQueuedPerTenant: 100 }), submissions, 1);
     const lastQuiet = fair.lastIndexOf('quiet');
     // Equal weights alternate: quiet's 5 pieces are done by the 10th slot handed out.
@@ -98,13 +106,20 @@ describe('FairScheduler', () => {
     const s = new FairScheduler({ capacity: 1, maxQueuedPerTenant: 1000 });
     // B works alone for a while (virtual time moves on); A was idle all along.
     for (let i = 0; i < 30; i++) ((await s.acquire('b', share())) as ReleaseSlot)();
-    const order = await dispatchOrder(s, [...Array.from({ length: 10 }, (): [string, TenantShare] => ['a', share()]), ...Array.from({ length: 10 }, (): [string, TenantShare] => ['b', share()])], 1);
+    const order = await dispatchOrder(
+      s,
+      [
+        ...Array.from({ length: 10 }, (): [string, TenantShare] => ['a', share()]),
+        ...Array.from({ length: 10 }, (): [string, TenantShare] => ['b', share()]),
+      ],
+      1,
+    );
     // Interleaved from the start: A does not get 10 in a row for having been idle.
     expect(order.slice(0, 6).filter((t) => t === 'a').length).toBeLessThanOrEqual(4);
     expect(order.slice(0, 6).filter((t) => t === 'b').length).toBeGreaterThanOrEqual(2);
   });
 
-  it("holds a tenant to its cap even with free slots, while others use them", async () => {
+  it('holds a tenant to its cap even with free slots, while others use them', async () => {
     const s = new FairScheduler({ capacity: 10, maxQueuedPerTenant: 5 });
     const a1 = s.acquire('a', share(1, 2)) as ReleaseSlot;
     s.acquire('a', share(1, 2));
@@ -138,10 +153,17 @@ describe('FairScheduler', () => {
     expect(s.acquire('c', share())).toBeInstanceOf(Promise);
   });
 
-  it("without a queue, a tenant at its cap gets quota_exceeded (maxConcurrentRequests) at once", () => {
+  it('without a queue, a tenant at its cap gets quota_exceeded (maxConcurrentRequests) at once', () => {
     const s = new FairScheduler();
     s.acquire('a', share(1, 1));
-    expect(() => s.acquire('a', share(1, 1))).toThrow(expect.objectContaining({ code: 'quota_exceeded', status: 429, extensions: expect.objectContaining({ quota: 'maxConcurrentRequests', limit: 1, current: 1 }), headers: { 'Retry-After': '1' } }));
+    expect(() => s.acquire('a', share(1, 1))).toThrow(
+      expect.objectContaining({
+        code: 'quota_exceeded',
+        status: 429,
+        extensions: expect.objectContaining({ quota: 'maxConcurrentRequests', limit: 1, current: 1 }),
+        headers: { 'Retry-After': '1' },
+      }),
+    );
   });
 
   it('refuses a waiter that waited longer than maxWaitMs', async () => {

@@ -103,7 +103,8 @@ export class FairScheduler {
       this.#tenants.set(tenantId, state);
     }
     state.cap = share.cap;
-    if (state.waiting.length === 0 && state.running < state.cap && this.#running < this.#capacity) return this.#grant(tenantId, state);
+    if (state.waiting.length === 0 && state.running < state.cap && this.#running < this.#capacity)
+      return this.#grant(tenantId, state);
     if (state.waiting.length >= this.#maxQueued) throw this.#refusal(tenantId, state, 'queue_full');
     const weight = share.weight > 0 ? share.weight : 1;
     const tag = Math.max(this.#virtual, state.lastFinish);
@@ -195,16 +196,36 @@ export class FairScheduler {
     const slots = Math.max(1, Math.min(state.cap, this.#capacity));
     const retryAfter = Math.max(1, Math.ceil(((state.waiting.length + 1) * this.#serviceMs) / slots / 1000));
     const headers = { 'Retry-After': String(retryAfter) };
-    const waited = why === 'timeout' ? `waited ${this.#maxWaitMs} ms` : this.#maxQueued > 0 ? `has ${state.waiting.length} requests waiting` : 'cannot wait';
+    const waited =
+      why === 'timeout'
+        ? `waited ${this.#maxWaitMs} ms`
+        : this.#maxQueued > 0
+          ? `has ${state.waiting.length} requests waiting`
+          : 'cannot wait';
     if (state.running >= state.cap) {
-      return refusalError('quota_exceeded', 429, `tenant ${tenantId} has ${state.running} requests in flight, its limit is ${state.cap}`, {
-        extensions: { quota: 'maxConcurrentRequests', limit: state.cap, current: state.running, queued: state.waiting.length },
-        headers,
-      });
+      return refusalError(
+        'quota_exceeded',
+        429,
+        `tenant ${tenantId} has ${state.running} requests in flight, its limit is ${state.cap}`,
+        {
+          extensions: {
+            quota: 'maxConcurrentRequests',
+            limit: state.cap,
+            current: state.running,
+            queued: state.waiting.length,
+          },
+          headers,
+        },
+      );
     }
-    return refusalError('capacity_exceeded', 429, `this instance is at capacity and tenant ${tenantId} ${waited}; try again later`, {
-      extensions: { capacity: this.#capacity, queued: state.waiting.length },
-      headers,
-    });
+    return refusalError(
+      'capacity_exceeded',
+      429,
+      `this instance is at capacity and tenant ${tenantId} ${waited}; try again later`,
+      {
+        extensions: { capacity: this.#capacity, queued: state.waiting.length },
+        headers,
+      },
+    );
   }
 }

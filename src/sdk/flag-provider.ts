@@ -55,7 +55,10 @@ export class TenancyFlagProvider implements Provider {
     this.#maxWatched = options.maxWatched ?? 10_000;
     tenancy.feed.onEvent((event) => this.#onEvent(event));
     tenancy.feed.onReset(() => {
-      if (!this.#closed) this.events.emit(ProviderEvents.ConfigurationChanged, { message: 'the event feed reconnected; flags may have changed' });
+      if (!this.#closed)
+        this.events.emit(ProviderEvents.ConfigurationChanged, {
+          message: 'the event feed reconnected; flags may have changed',
+        });
     });
   }
 
@@ -68,25 +71,42 @@ export class TenancyFlagProvider implements Provider {
     this.#closed = true;
   }
 
-  resolveBooleanEvaluation(flagKey: string, defaultValue: boolean, context: EvaluationContext): Promise<ResolutionDetails<boolean>> {
+  resolveBooleanEvaluation(
+    flagKey: string,
+    defaultValue: boolean,
+    context: EvaluationContext,
+  ): Promise<ResolutionDetails<boolean>> {
     return this.#resolve(flagKey, defaultValue, context, 'boolean');
   }
 
-  resolveStringEvaluation(flagKey: string, defaultValue: string, context: EvaluationContext): Promise<ResolutionDetails<string>> {
+  resolveStringEvaluation(
+    flagKey: string,
+    defaultValue: string,
+    context: EvaluationContext,
+  ): Promise<ResolutionDetails<string>> {
     return this.#resolve(flagKey, defaultValue, context, 'string');
   }
 
   /** A numeric flag is a string flag holding a number (`"25"`); anything else is a type mismatch. */
-  async resolveNumberEvaluation(flagKey: string, defaultValue: number, context: EvaluationContext): Promise<ResolutionDetails<number>> {
+  async resolveNumberEvaluation(
+    flagKey: string,
+    defaultValue: number,
+    context: EvaluationContext,
+  ): Promise<ResolutionDetails<number>> {
     const details = await this.#resolve<string | number>(flagKey, defaultValue, context, 'string');
     if (typeof details.value === 'number') return details as ResolutionDetails<number>;
     const n = Number(details.value);
-    if (details.value.trim() === '' || !Number.isFinite(n)) throw new TypeMismatchError(`flag ${flagKey} is "${details.value}", not a number`);
+    if (details.value.trim() === '' || !Number.isFinite(n))
+      throw new TypeMismatchError(`flag ${flagKey} is "${details.value}", not a number`);
     return { ...details, value: n };
   }
 
   /** An object flag is a string flag holding JSON. */
-  async resolveObjectEvaluation<T extends JsonValue>(flagKey: string, defaultValue: T, context: EvaluationContext): Promise<ResolutionDetails<T>> {
+  async resolveObjectEvaluation<T extends JsonValue>(
+    flagKey: string,
+    defaultValue: T,
+    context: EvaluationContext,
+  ): Promise<ResolutionDetails<T>> {
     const details = await this.#resolve<string | T>(flagKey, defaultValue, context, 'string');
     if (typeof details.value !== 'string') return details as ResolutionDetails<T>;
     try {
@@ -96,13 +116,20 @@ export class TenancyFlagProvider implements Provider {
     }
   }
 
-  async #resolve<T>(flagKey: string, defaultValue: T, context: EvaluationContext, type: 'boolean' | 'string'): Promise<ResolutionDetails<T>> {
+  async #resolve<T>(
+    flagKey: string,
+    defaultValue: T,
+    context: EvaluationContext,
+    type: 'boolean' | 'string',
+  ): Promise<ResolutionDetails<T>> {
     const tenant = await this.#tenant(context);
     const flag = flagOf(tenant, flagKey);
     if (!flag) throw new FlagNotFoundError(`tenant ${tenant.id} has no flag ${flagKey}`);
     const flagMetadata = { tenantId: tenant.id, source: flag.source, generation: tenant.generation };
-    if (flag.value === undefined) return { value: defaultValue, reason: flag.reason, variant: flag.variant, flagMetadata };
-    if (typeof flag.value !== type) throw new TypeMismatchError(`flag ${flagKey} is a ${typeof flag.value}, not a ${type}`);
+    if (flag.value === undefined)
+      return { value: defaultValue, reason: flag.reason, variant: flag.variant, flagMetadata };
+    if (typeof flag.value !== type)
+      throw new TypeMismatchError(`flag ${flagKey} is a ${typeof flag.value}, not a ${type}`);
     return { value: flag.value as T, reason: flag.reason, variant: flag.variant, flagMetadata };
   }
 
@@ -112,10 +139,14 @@ export class TenancyFlagProvider implements Provider {
     const scope = currentScope();
     let tenant: TenantContext;
     if (key === undefined || key === '') {
-      if (!scope) throw new TargetingKeyMissingError('no targetingKey and no current request: evaluate inside a request, or pass the tenant id as targetingKey');
+      if (!scope)
+        throw new TargetingKeyMissingError(
+          'no targetingKey and no current request: evaluate inside a request, or pass the tenant id as targetingKey',
+        );
       tenant = scope.tenant;
     } else {
-      if (!TENANT_ID.test(key)) throw new TargetingKeyMissingError(`targetingKey "${key.slice(0, 80)}" is not a tenant id`);
+      if (!TENANT_ID.test(key))
+        throw new TargetingKeyMissingError(`targetingKey "${key.slice(0, 80)}" is not a tenant id`);
       tenant = scope && scope.tenant.id === key ? scope.tenant : await this.tenancy.contexts.get(key);
     }
     this.#watch(tenant);
@@ -143,9 +174,15 @@ export class TenancyFlagProvider implements Provider {
         const before = this.#watched.get(id);
         if (!before) return;
         const after = snapshot(tenant);
-        const changed = [...new Set([...before.keys(), ...after.keys()])].filter((k) => before.get(k) !== after.get(k)).sort();
+        const changed = [...new Set([...before.keys(), ...after.keys()])]
+          .filter((k) => before.get(k) !== after.get(k))
+          .sort();
         this.#watched.set(id, after);
-        if (changed.length > 0) this.events.emit(ProviderEvents.ConfigurationChanged, { flagsChanged: changed, metadata: { tenantId: id, generation: tenant.generation } });
+        if (changed.length > 0)
+          this.events.emit(ProviderEvents.ConfigurationChanged, {
+            flagsChanged: changed,
+            metadata: { tenantId: id, generation: tenant.generation },
+          });
       },
       () => {
         // The tenant is gone or the control plane is away: the next evaluation says so.
@@ -157,7 +194,9 @@ export class TenancyFlagProvider implements Provider {
 /** The tenant's resolution of a flag; contexts from before reasons existed count as targeted values. */
 function flagOf(tenant: TenantContext, key: string): FlagResolution | undefined {
   if (tenant.flags) return Object.hasOwn(tenant.flags, key) ? tenant.flags[key] : undefined;
-  return Object.hasOwn(tenant.features, key) ? { value: tenant.features[key]!, reason: 'TARGETING_MATCH', variant: 'tenant', source: 'manifest' } : undefined;
+  return Object.hasOwn(tenant.features, key)
+    ? { value: tenant.features[key]!, reason: 'TARGETING_MATCH', variant: 'tenant', source: 'manifest' }
+    : undefined;
 }
 
 function snapshot(tenant: TenantContext): Map<string, string> {

@@ -44,7 +44,12 @@ export type { FlagProviderOptions } from './flag-provider.js';
 export { FairScheduler, PLAN_WEIGHTS } from './fair-scheduler.js';
 export type { FairSchedulerOptions, TenantShare, ReleaseSlot } from './fair-scheduler.js';
 export { FairQueueConsumer } from './fair-consumer.js';
-export type { FairQueueConsumerOptions, FairQueueMessage, FairQueueSource, TenantQueueBinding } from './fair-consumer.js';
+export type {
+  FairQueueConsumerOptions,
+  FairQueueMessage,
+  FairQueueSource,
+  TenantQueueBinding,
+} from './fair-consumer.js';
 export { UsageMeter } from './usage-meter.js';
 export type { UsageMeterOptions, UsageMeterStats } from './usage-meter.js';
 export { QuotaGuard } from './quota-guard.js';
@@ -54,6 +59,14 @@ export type { TenantObjectsOptions, TenantObjectInfo } from './tenant-objects.js
 export { toProblem, PROBLEM_CONTENT_TYPE } from './problem.js';
 export type { ProblemBody, ProblemResponse } from './problem.js';
 export { TenancyError } from '../errors.js';
-export type { TenantContext, TenantQuotas, TenantPhase, Principal, ConnectionDescriptor, TenancyEvent, FlagResolution } from './types.js';
+export type {
+  TenantContext,
+  TenantQuotas,
+  TenantPhase,
+  Principal,
+  ConnectionDescriptor,
+  TenancyEvent,
+  FlagResolution,
+} from './types.js';
 export { recordLineage } from './lineage.js';
 export type { LineageEntry, RecordLineageOptions } from './lineage.js';

@@ -30,14 +30,29 @@ export interface RecordLineageOptions {
 }
 
 /** Store `entries` for the tenant; resolves with the ids the control plane assigned, in order. */
-export async function recordLineage(client: TenancyClient, entries: readonly LineageEntry[], options: RecordLineageOptions = {}): Promise<string[]> {
+export async function recordLineage(
+  client: TenancyClient,
+  entries: readonly LineageEntry[],
+  options: RecordLineageOptions = {},
+): Promise<string[]> {
   const tenantId = options.tenantId ?? currentScope()?.tenant.id;
-  if (!tenantId) throw new TenancyError('tenant_required', 400, 'recordLineage needs a tenant: call it inside a request, or pass tenantId');
+  if (!tenantId)
+    throw new TenancyError(
+      'tenant_required',
+      400,
+      'recordLineage needs a tenant: call it inside a request, or pass tenantId',
+    );
   const size = Math.min(Math.max(1, options.batchSize ?? 1_000), 1_000);
   const ids: string[] = [];
   for (let i = 0; i < entries.length; i += size) {
-    const records = entries.slice(i, i + size).map((e) => ({ ...e, ...(e.timestamp instanceof Date ? { timestamp: e.timestamp.toISOString() } : {}) }));
-    const res = await client.request<{ accepted: number; ids: string[] }>('POST', `/v1/tenants/${encodeURIComponent(tenantId)}/lineage`, { body: { records } });
+    const records = entries
+      .slice(i, i + size)
+      .map((e) => ({ ...e, ...(e.timestamp instanceof Date ? { timestamp: e.timestamp.toISOString() } : {}) }));
+    const res = await client.request<{ accepted: number; ids: string[] }>(
+      'POST',
+      `/v1/tenants/${encodeURIComponent(tenantId)}/lineage`,
+      { body: { records } },
+    );
     ids.push(...res.ids);
   }
   return ids;

@@ -58,7 +58,15 @@ export function toProblem(error: unknown, instance: string, correlationId: strin
     for (const name in given) headers[name] = given[name]!;
     headers['X-Request-Id'] = correlationId;
     headers['content-type'] = PROBLEM_CONTENT_TYPE;
-    const body: ProblemBody = { type: `urn:tenancy:problem:${error.code}`, title: TITLES[status] ?? 'Error', status, detail: error.detail, code: error.code, instance, correlationId };
+    const body: ProblemBody = {
+      type: `urn:tenancy:problem:${error.code}`,
+      title: TITLES[status] ?? 'Error',
+      status,
+      detail: error.detail,
+      code: error.code,
+      instance,
+      correlationId,
+    };
     // Field errors as the control plane answers them (`errors[].path` names the field).
     if (error.errors) body.errors = error.errors;
     const extensions = error.extensions;
@@ -68,6 +76,14 @@ export function toProblem(error: unknown, instance: string, correlationId: strin
   return {
     status: 500,
     headers: { 'X-Request-Id': correlationId, 'content-type': PROBLEM_CONTENT_TYPE },
-    body: { type: 'urn:tenancy:problem:internal_error', title: TITLES[500]!, status: 500, detail: `an internal error occurred; quote correlation id ${correlationId} when reporting it`, code: 'internal_error', instance, correlationId },
+    body: {
+      type: 'urn:tenancy:problem:internal_error',
+      title: TITLES[500]!,
+      status: 500,
+      detail: `an internal error occurred; quote correlation id ${correlationId} when reporting it`,
+      code: 'internal_error',
+      instance,
+      correlationId,
+    },
   };
 }

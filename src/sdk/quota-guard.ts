@@ -76,7 +76,8 @@ export class QuotaGuard {
     this.#ttlMs = options.costTtlMs ?? 5_000;
     // Only a cost alert needs an immediate read; otherwise the cached cost is refreshed after costTtlMs.
     feed.onEvent((event) => {
-      if (event.type === 'tenancy.quota.exceeded' && event.subject && this.#costs.has(event.subject)) void this.#refresh(event.subject);
+      if (event.type === 'tenancy.quota.exceeded' && event.subject && this.#costs.has(event.subject))
+        void this.#refresh(event.subject);
     });
     feed.onReset(() => this.#costs.clear());
   }
@@ -104,10 +105,15 @@ export class QuotaGuard {
     const now = Date.now();
     if (entry.resetsAt <= now) return;
     if (entry.current > 0 && entry.current >= limit) {
-      throw new TenancyError('quota_exceeded', 403, `tenant ${tenant.id}: cost this month is ${entry.current} USD, the limit is ${limit} USD`, {
-        extensions: { quota: 'maxCostPerMonthUsd', limit, current: entry.current },
-        headers: { 'Retry-After': String(Math.max(1, Math.ceil((entry.resetsAt - now) / 1000))) },
-      });
+      throw new TenancyError(
+        'quota_exceeded',
+        403,
+        `tenant ${tenant.id}: cost this month is ${entry.current} USD, the limit is ${limit} USD`,
+        {
+          extensions: { quota: 'maxCostPerMonthUsd', limit, current: entry.current },
+          headers: { 'Retry-After': String(Math.max(1, Math.ceil((entry.resetsAt - now) / 1000))) },
+        },
+      );
     }
   }
 
@@ -119,13 +125,19 @@ export class QuotaGuard {
       .then((items) => {
         const cost = items.find((q) => q.quota === 'maxCostPerMonthUsd');
         if (!cost) return;
-        if (this.#costs.size >= 10_000 && !this.#costs.has(tenantId)) this.#costs.delete(this.#costs.keys().next().value!);
-        this.#costs.set(tenantId, { current: cost.current ?? 0, resetsAt: cost.resetsAt ? Date.parse(cost.resetsAt) : Number.POSITIVE_INFINITY, fetchedAt: Date.now() });
+        if (this.#costs.size >= 10_000 && !this.#costs.has(tenantId))
+          this.#costs.delete(this.#costs.keys().next().value!);
+        this.#costs.set(tenantId, {
+          current: cost.current ?? 0,
+          resetsAt: cost.resetsAt ? Date.parse(cost.resetsAt) : Number.POSITIVE_INFINITY,
+          fetchedAt: Date.now(),
+        });
       })
       .catch((error: unknown) => {
         this.options.onError?.(error);
         // Unknown cost passes; remembered as such for a TTL, so writes do not each wait on a failing read.
-        if (!this.#costs.has(tenantId)) this.#costs.set(tenantId, { current: 0, resetsAt: Number.POSITIVE_INFINITY, fetchedAt: Date.now() });
+        if (!this.#costs.has(tenantId))
+          this.#costs.set(tenantId, { current: 0, resetsAt: Number.POSITIVE_INFINITY, fetchedAt: Date.now() });
       })
       .finally(() => this.#inflight.delete(tenantId));
     this.#inflight.set(tenantId, refreshing);
@@ -134,7 +146,11 @@ export class QuotaGuard {
 
   /** Every quota of a tenant (default: the current request's) with its limit and use. */
   async status(tenantId: string = currentTenant().id): Promise<QuotaStatus[]> {
-    const { items } = await this.client.request<{ items: QuotaStatus[] }>('GET', `/v1/tenants/${encodeURIComponent(tenantId)}/quotas`, { propagate: false });
+    const { items } = await this.client.request<{ items: QuotaStatus[] }>(
+      'GET',
+      `/v1/tenants/${encodeURIComponent(tenantId)}/quotas`,
+      { propagate: false },
+    );
     return items;
   }
 
@@ -144,17 +160,27 @@ export class QuotaGuard {
    * instance of the app.
    */
   reserve(quota: CountedQuota, amount = 1, tenantId: string = currentTenant().id): Promise<QuotaUse> {
-    return this.client.request<QuotaUse>('POST', `/v1/tenants/${encodeURIComponent(tenantId)}/quotas/${quota}/reserve`, { body: { amount } });
+    return this.client.request<QuotaUse>(
+      'POST',
+      `/v1/tenants/${encodeURIComponent(tenantId)}/quotas/${quota}/reserve`,
+      { body: { amount } },
+    );
   }
 
   /** Give back what a deletion (or a failed create) freed. */
   release(quota: CountedQuota, amount = 1, tenantId: string = currentTenant().id): Promise<QuotaUse> {
-    return this.client.request<QuotaUse>('POST', `/v1/tenants/${encodeURIComponent(tenantId)}/quotas/${quota}/release`, { body: { amount } });
+    return this.client.request<QuotaUse>(
+      'POST',
+      `/v1/tenants/${encodeURIComponent(tenantId)}/quotas/${quota}/release`,
+      { body: { amount } },
+    );
   }
 
   /** Set the counter to the app's true count (a periodic reconcile). */
   set(quota: CountedQuota, current: number, tenantId: string = currentTenant().id): Promise<QuotaUse> {
-    return this.client.request<QuotaUse>('PUT', `/v1/tenants/${encodeURIComponent(tenantId)}/quotas/${quota}`, { body: { current } });
+    return this.client.request<QuotaUse>('PUT', `/v1/tenants/${encodeURIComponent(tenantId)}/quotas/${quota}`, {
+      body: { current },
+    });
   }
 
   /**
@@ -162,11 +188,20 @@ export class QuotaGuard {
    * the insert) against the tenant's current limit: throws 409 `quota_exceeded` when
    * `current + amount` would exceed it. No call to the control plane.
    */
-  admit(quota: CountedQuota, use: { current: number; amount?: number }, tenant: TenantContext = currentTenant()): QuotaUse {
+  admit(
+    quota: CountedQuota,
+    use: { current: number; amount?: number },
+    tenant: TenantContext = currentTenant(),
+  ): QuotaUse {
     const limit = tenant.quotas[quota];
     const amount = use.amount ?? 1;
     if (use.current + amount > limit) {
-      throw new TenancyError('quota_exceeded', 409, `tenant ${tenant.id}: ${quota} is ${limit}, ${use.current} in use; ${amount} more would exceed it`, { extensions: { quota, limit, current: use.current, requested: amount } });
+      throw new TenancyError(
+        'quota_exceeded',
+        409,
+        `tenant ${tenant.id}: ${quota} is ${limit}, ${use.current} in use; ${amount} more would exceed it`,
+        { extensions: { quota, limit, current: use.current, requested: amount } },
+      );
     }
     return { quota, limit, current: use.current + amount };
   }

@@ -47,6 +47,11 @@ export function currentScope(): RequestScope | undefined {
  */
 export function currentTenant(): TenantContext {
   const scope = storage.getStore();
-  if (!scope) throw new TenancyError('no_tenant_context', 500, 'currentTenant() was called outside a request admitted by the Tenancy middleware');
+  if (!scope)
+    throw new TenancyError(
+      'no_tenant_context',
+      500,
+      'currentTenant() was called outside a request admitted by the Tenancy middleware',
+    );
   return scope.tenant;
 }

@@ -13,7 +13,13 @@
 import { createRequire } from 'node:module';
 import type { RateLimiterRedis as Redis, RateLimiterRes as Res } from 'rate-limiter-flexible';
 import { TenancyError } from '../errors.js';
-import { FairScheduler, PLAN_WEIGHTS, refusalError, type FairSchedulerOptions, type ReleaseSlot } from './fair-scheduler.js';
+import {
+  FairScheduler,
+  PLAN_WEIGHTS,
+  refusalError,
+  type FairSchedulerOptions,
+  type ReleaseSlot,
+} from './fair-scheduler.js';
 import type { Principal, TenantContext } from './types.js';
 
 // The package's index loads every store it supports (Mongo, MySQL, DynamoDB, Etcd, ...),
@@ -30,7 +36,9 @@ type RateLimiterRes = Res;
 interface MemoryStorage {
   incrby(key: string, value: number, durationSec: number): RateLimiterRes;
 }
-const MemoryStorage = load('rate-limiter-flexible/lib/component/MemoryStorage/MemoryStorage.js') as new () => MemoryStorage;
+const MemoryStorage = load(
+  'rate-limiter-flexible/lib/component/MemoryStorage/MemoryStorage.js',
+) as new () => MemoryStorage;
 
 /** Where a meter counts: synchronously in memory, or a promise from Redis (rejected with a `RateLimiterRes` past the limit, an Error when Redis fails). */
 type Counter = (key: string) => RateLimiterRes | Promise<RateLimiterRes>;
@@ -134,12 +142,21 @@ export class RequestLimiter {
     const { weights, ...scheduling } = options.scheduling ?? {};
     // A queue only helps where there is a shared capacity to wait for: the default keeps
     // one waiter-less refusal per tenant cap, as before scheduling existed.
-    this.#scheduler = new FairScheduler({ maxQueuedPerTenant: scheduling.capacity !== undefined ? 16 : 0, ...scheduling });
+    this.#scheduler = new FairScheduler({
+      maxQueuedPerTenant: scheduling.capacity !== undefined ? 16 : 0,
+      ...scheduling,
+    });
     this.#weights = { ...PLAN_WEIGHTS, ...weights };
     const prefix = options.keyPrefix ?? 'tenancy:rl';
     const make = (name: string, points: number, duration: number): Counter => {
       if (store) {
-        const redisLimiter = new (load('rate-limiter-flexible/lib/RateLimiterRedis.js') as typeof Redis)({ storeClient: store, rejectIfRedisNotReady: true, keyPrefix: `${prefix}:${name}`, points, duration });
+        const redisLimiter = new (load('rate-limiter-flexible/lib/RateLimiterRedis.js') as typeof Redis)({
+          storeClient: store,
+          rejectIfRedisNotReady: true,
+          keyPrefix: `${prefix}:${name}`,
+          points,
+          duration,
+        });
         return (key) => redisLimiter.consume(key);
       }
       // Each meter its own store, so keys need no prefix; the limit is compared in admit().
@@ -148,15 +165,42 @@ export class RequestLimiter {
     };
     if (options.perTenant) {
       const p = options.perTenant;
-      this.#meters.push({ name: 'tenant', count: make('tenant', p.points, p.durationSeconds), key: (t) => t.id, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('tenant', p.durationSeconds), blocked: new Map() });
+      this.#meters.push({
+        name: 'tenant',
+        count: make('tenant', p.points, p.durationSeconds),
+        key: (t) => t.id,
+        limit: () => p.points,
+        windowSeconds: p.durationSeconds,
+        code: 'rate_limited',
+        policy: policyOf('tenant', p.durationSeconds),
+        blocked: new Map(),
+      });
     }
     if (options.perCredential) {
       const p = options.perCredential;
-      this.#meters.push({ name: 'credential', count: make('credential', p.points, p.durationSeconds), key: (_t, pr) => pr.keyId, limit: () => p.points, windowSeconds: p.durationSeconds, code: 'rate_limited', policy: policyOf('credential', p.durationSeconds), blocked: new Map() });
+      this.#meters.push({
+        name: 'credential',
+        count: make('credential', p.points, p.durationSeconds),
+        key: (_t, pr) => pr.keyId,
+        limit: () => p.points,
+        windowSeconds: p.durationSeconds,
+        code: 'rate_limited',
+        policy: policyOf('credential', p.durationSeconds),
+        blocked: new Map(),
+      });
     }
     // The quota differs per tenant and may change at any time, so the store only counts
     // (its own limit is out of reach) and the comparison with the current quota is ours.
-    this.#meters.push({ name: 'hourly', count: make('hourly', Number.MAX_SAFE_INTEGER, HOUR_SECONDS), key: (t) => t.id, limit: (t) => t.quotas.maxRequestsPerHour, windowSeconds: HOUR_SECONDS, code: 'quota_exceeded', policy: policyOf('hourly', HOUR_SECONDS), blocked: new Map() });
+    this.#meters.push({
+      name: 'hourly',
+      count: make('hourly', Number.MAX_SAFE_INTEGER, HOUR_SECONDS),
+      key: (t) => t.id,
+      limit: (t) => t.quotas.maxRequestsPerHour,
+      windowSeconds: HOUR_SECONDS,
+      code: 'quota_exceeded',
+      policy: policyOf('hourly', HOUR_SECONDS),
+      blocked: new Map(),
+    });
   }
 
   /** Build a limiter; with `redisUrl`, connects to Redis (loaded only then). */
@@ -166,7 +210,13 @@ export class RequestLimiter {
     // No offline queue: while Redis is away a command fails at once instead of waiting, so
     // the failure mode applies without adding latency to every request. Auto-pipelining sends
     // the commands of concurrent requests in one write (a third more requests per second under load).
-    const redis = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, connectTimeout: 2_000, lazyConnect: false, enableAutoPipelining: true });
+    const redis = new Redis(options.redisUrl, {
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2_000,
+      lazyConnect: false,
+      enableAutoPipelining: true,
+    });
     redis.on('error', () => undefined);
     return new RequestLimiter(options, redis as unknown as RedisLike);
   }
@@ -186,17 +236,23 @@ export class RequestLimiter {
       const key = meter.key(tenant, principal);
       const block = meter.blocked.get(key);
       if (block === undefined) continue;
-      if (block.resetAt > now && block.limit === meter.limit(tenant)) return this.#refusal(meter, tenant, block.limit, block.current, block.resetAt - now);
+      if (block.resetAt > now && block.limit === meter.limit(tenant))
+        return this.#refusal(meter, tenant, block.limit, block.current, block.resetAt - now);
       meter.blocked.delete(key);
     }
     if (!this.redis) {
       // One synchronous count per meter.
       const outcomes: RateLimiterRes[] = new Array(meters.length);
-      for (let i = 0; i < meters.length; i++) outcomes[i] = meters[i]!.count(meters[i]!.key(tenant, principal)) as RateLimiterRes;
+      for (let i = 0; i < meters.length; i++)
+        outcomes[i] = meters[i]!.count(meters[i]!.key(tenant, principal)) as RateLimiterRes;
       return this.#settle(tenant, principal, write, outcomes);
     }
     // Redis: the meters' round trips overlap. A refusal comes back as a rejected RateLimiterRes.
-    return Promise.all(meters.map((m) => (m.count(m.key(tenant, principal)) as Promise<RateLimiterRes>).catch((error: unknown) => error))).then((outcomes) => {
+    return Promise.all(
+      meters.map((m) =>
+        (m.count(m.key(tenant, principal)) as Promise<RateLimiterRes>).catch((error: unknown) => error),
+      ),
+    ).then((outcomes) => {
       const settled = this.#settle(tenant, principal, write, outcomes);
       if (settled instanceof TenancyError) throw settled;
       return settled;
@@ -204,7 +260,12 @@ export class RequestLimiter {
   }
 
   /** Compare the meters' counts with their limits, build the headers, take a concurrency slot. */
-  #settle(tenant: TenantContext, principal: Principal, write: boolean, outcomes: unknown[]): Granted | TenancyError | Promise<Granted> {
+  #settle(
+    tenant: TenantContext,
+    principal: Principal,
+    write: boolean,
+    outcomes: unknown[],
+  ): Granted | TenancyError | Promise<Granted> {
     const meters = this.#meters;
     let remaining = '';
     let refusal: TenancyError | undefined;
@@ -224,13 +285,29 @@ export class RequestLimiter {
         refusal = this.#refusal(meter, tenant, limit, res.consumedPoints - 1, res.msBeforeNext);
         if (res.msBeforeNext > 0) {
           if (meter.blocked.size >= MAX_BLOCKED) meter.blocked.clear();
-          meter.blocked.set(meter.key(tenant, principal), { resetAt: Date.now() + res.msBeforeNext, limit, current: res.consumedPoints - 1 });
+          meter.blocked.set(meter.key(tenant, principal), {
+            resetAt: Date.now() + res.msBeforeNext,
+            limit,
+            current: res.consumedPoints - 1,
+          });
         }
       }
     }
-    const headers: Record<string, string> = answered === 0 ? {} : { 'RateLimit-Policy': answered === meters.length ? this.#policyOf(tenant) : this.#partialPolicy(tenant, outcomes), RateLimit: remaining };
+    const headers: Record<string, string> =
+      answered === 0
+        ? {}
+        : {
+            'RateLimit-Policy':
+              answered === meters.length ? this.#policyOf(tenant) : this.#partialPolicy(tenant, outcomes),
+            RateLimit: remaining,
+          };
     if (answered < meters.length && (write ? this.#writes : this.#reads) === 'closed') {
-      return refusalError('rate_limiter_unavailable', 503, 'the rate limiter cannot reach its store; try again shortly', { headers: { 'Retry-After': '1' } });
+      return refusalError(
+        'rate_limiter_unavailable',
+        503,
+        'the rate limiter cannot reach its store; try again shortly',
+        { headers: { 'Retry-After': '1' } },
+      );
     }
     if (refusal) {
       Object.assign(refusal.headers, headers);
@@ -271,17 +348,30 @@ export class RequestLimiter {
 
   /** The policy items of the meters that answered (a store failure left the others out). */
   #partialPolicy(tenant: TenantContext, outcomes: unknown[]): string {
-    return this.#meters.filter((_m, i) => outcomes[i] instanceof RateLimiterRes).map((m) => m.policy(m.limit(tenant))).join(', ');
+    return this.#meters
+      .filter((_m, i) => outcomes[i] instanceof RateLimiterRes)
+      .map((m) => m.policy(m.limit(tenant)))
+      .join(', ');
   }
 
   /** The 429 of a meter whose limit is used up, with its `RateLimit` fields. */
   #refusal(meter: Meter, tenant: TenantContext, limit: number, current: number, msLeft: number): TenancyError {
     const resetSeconds = msLeft > 1000 ? Math.ceil(msLeft / 1000) : 1;
-    const extensions = meter.code === 'quota_exceeded' ? { quota: 'maxRequestsPerHour', limit, current } : { policy: meter.name, limit, windowSeconds: meter.windowSeconds };
-    const detail = meter.code === 'quota_exceeded' ? `tenant ${tenant.id} used its quota of ${limit} requests per hour` : `the ${meter.name} rate limit of ${limit} requests per ${meter.windowSeconds} s is used up`;
+    const extensions =
+      meter.code === 'quota_exceeded'
+        ? { quota: 'maxRequestsPerHour', limit, current }
+        : { policy: meter.name, limit, windowSeconds: meter.windowSeconds };
+    const detail =
+      meter.code === 'quota_exceeded'
+        ? `tenant ${tenant.id} used its quota of ${limit} requests per hour`
+        : `the ${meter.name} rate limit of ${limit} requests per ${meter.windowSeconds} s is used up`;
     return refusalError(meter.code, 429, detail, {
       extensions,
-      headers: { 'Retry-After': String(resetSeconds), 'RateLimit-Policy': meter.policy(limit), RateLimit: `"${meter.name}";r=0;t=${resetSeconds}` },
+      headers: {
+        'Retry-After': String(resetSeconds),
+        'RateLimit-Policy': meter.policy(limit),
+        RateLimit: `"${meter.name}";r=0;t=${resetSeconds}`,
+      },
     });
   }
 
@@ -291,7 +381,10 @@ export class RequestLimiter {
    * by the fair scheduler when the instance has a capacity.
    */
   #acquire(tenant: TenantContext): ReleaseSlot | Promise<ReleaseSlot> {
-    return this.#scheduler.acquire(tenant.id, { weight: this.#weights[tenant.plan] ?? 1, cap: tenant.quotas.maxConcurrentRequests });
+    return this.#scheduler.acquire(tenant.id, {
+      weight: this.#weights[tenant.plan] ?? 1,
+      cap: tenant.quotas.maxConcurrentRequests,
+    });
   }
 
   /** Requests in flight for a tenant in this instance. */

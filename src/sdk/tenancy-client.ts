@@ -74,14 +74,22 @@ export class TenancyClient {
     try {
       res = await this.#send(method, this.url + path, headers, body);
     } catch (cause) {
-      throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy control plane could not be reached', { cause, headers: { 'Retry-After': '1' } });
+      throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy control plane could not be reached', {
+        cause,
+        headers: { 'Retry-After': '1' },
+      });
     }
     if (res.status >= 200 && res.status < 300) return (res.text === '' ? undefined : JSON.parse(res.text)) as T;
     throw problemError(res.status, res.text, res.retryAfter);
   }
 
   /** One HTTP exchange, the whole of it (connect to last byte) within the timeout. */
-  #send(method: string, url: string, headers: Record<string, string>, body: string | undefined): Promise<{ status: number; text: string; retryAfter: string | null }> {
+  #send(
+    method: string,
+    url: string,
+    headers: Record<string, string>,
+    body: string | undefined,
+  ): Promise<{ status: number; text: string; retryAfter: string | null }> {
     return new Promise((resolve, reject) => {
       const req = this.#transport.request(url, { method, headers, agent: this.#agent }, (res) => {
         let text = '';
@@ -90,7 +98,11 @@ export class TenancyClient {
         res.on('end', () => {
           clearTimeout(timer);
           const retryAfter = res.headers['retry-after'];
-          resolve({ status: res.statusCode ?? 0, text, retryAfter: typeof retryAfter === 'string' ? retryAfter : null });
+          resolve({
+            status: res.statusCode ?? 0,
+            text,
+            retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
+          });
         });
         res.on('aborted', () => fail(new Error('the control plane closed the connection mid-answer')));
         res.on('error', fail);
@@ -113,17 +125,29 @@ export class TenancyClient {
 
   /** The tenant context (plan, phase, quotas, features, region). */
   context(tenantId: string): Promise<TenantContext> {
-    return this.request<TenantContext>('GET', `/v1/tenants/${encodeURIComponent(tenantId)}/context`, { propagate: false });
+    return this.request<TenantContext>('GET', `/v1/tenants/${encodeURIComponent(tenantId)}/context`, {
+      propagate: false,
+    });
   }
 
   /** The tenant's connection descriptor (needs `connection.read`; audited by the control plane). */
   connection(tenantId: string): Promise<ConnectionDescriptor> {
-    return this.request<ConnectionDescriptor>('GET', `/v1/tenants/${encodeURIComponent(tenantId)}/connection`, { propagate: false });
+    return this.request<ConnectionDescriptor>('GET', `/v1/tenants/${encodeURIComponent(tenantId)}/connection`, {
+      propagate: false,
+    });
   }
 
   /** A page of events after the cursor `after`, oldest first. */
-  events(after: number | undefined, limit = 1000, type?: string): Promise<{ items: TenancyEvent[]; next: number | null; head?: number }> {
-    const query = [...(after !== undefined ? [`after=${after}`] : []), `limit=${limit}`, ...(type ? [`type=${encodeURIComponent(type)}`] : [])].join('&');
+  events(
+    after: number | undefined,
+    limit = 1000,
+    type?: string,
+  ): Promise<{ items: TenancyEvent[]; next: number | null; head?: number }> {
+    const query = [
+      ...(after !== undefined ? [`after=${after}`] : []),
+      `limit=${limit}`,
+      ...(type ? [`type=${encodeURIComponent(type)}`] : []),
+    ].join('&');
     return this.request('GET', `/v1/events?${query}`, { propagate: false });
   }
 
@@ -144,11 +168,22 @@ function problemError(status: number, text: string, retryAfter: string | null = 
   } catch {
     // not JSON: fall through with the status alone
   }
-  if (status >= 500) return new TenancyError('control_plane_error', 502, `the Tenancy control plane answered ${status}`);
+  if (status >= 500)
+    return new TenancyError('control_plane_error', 502, `the Tenancy control plane answered ${status}`);
   const code = typeof body.code === 'string' ? body.code : `http_${status}`;
   const detail = typeof body.detail === 'string' ? body.detail : `the Tenancy control plane answered ${status}`;
   // Keep the problem's own members (a quota refusal's quota, limit, current) and field errors.
-  const { type: _type, title: _title, status: _status, detail: _detail, code: _code, instance: _instance, correlationId: _correlationId, errors, ...extensions } = body;
+  const {
+    type: _type,
+    title: _title,
+    status: _status,
+    detail: _detail,
+    code: _code,
+    instance: _instance,
+    correlationId: _correlationId,
+    errors,
+    ...extensions
+  } = body;
   return new TenancyError(code, status, detail, {
     extensions,
     ...(Array.isArray(errors) ? { errors: errors as Array<{ path: string; message: string }> } : {}),

@@ -27,7 +27,13 @@ export interface TenancyOptions {
   /** The control plane: its URL and the app's own credential (a platform key with `tenant.read` and `event.read`). */
   controlPlane: { url: string; token: string; timeoutMs?: number };
   /** How changes reach the caches: NATS when `natsUrl` is set, else polling `GET /v1/events`. */
-  events?: { natsUrl?: string; subjectPrefix?: string; pollIntervalMs?: number; maxLagMs?: number; onError?: (error: unknown) => void };
+  events?: {
+    natsUrl?: string;
+    subjectPrefix?: string;
+    pollIntervalMs?: number;
+    maxLagMs?: number;
+    onError?: (error: unknown) => void;
+  };
   /** JWT checks and API-key caching. */
   credentials?: CredentialOptions;
   /** Platform roles whose credentials may name the tenant with `X-Tenant-ID` (default platform-admin, platform-operator). */
@@ -66,12 +72,15 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 const TENANT_ID = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const READS = new Set(['GET', 'HEAD', 'OPTIONS', 'get', 'head', 'options']);
 /** Lifecycle events after which a tenant's database logins or password may have changed. */
-const POOL_EVENTS = new Set(['suspended', 'resumed', 'archived', 'restored', 'deleting', 'deleted', 'purged'].map((e) => `tenancy.tenant.${e}`));
+const POOL_EVENTS = new Set(
+  ['suspended', 'resumed', 'archived', 'restored', 'deleting', 'deleted', 'purged'].map((e) => `tenancy.tenant.${e}`),
+);
 
 /** Phases whose tenants are refused, with the control plane's codes. */
 function refusal(phase: TenantPhase): { code: string; detail: string } | undefined {
   if (phase === 'suspended') return { code: 'tenant_suspended', detail: 'the tenant is suspended' };
-  if (phase === 'archiving' || phase === 'archived') return { code: 'tenant_archived', detail: 'the tenant is archived' };
+  if (phase === 'archiving' || phase === 'archived')
+    return { code: 'tenant_archived', detail: 'the tenant is archived' };
   if (phase === 'deleting' || phase === 'deleted') return { code: 'tenant_deleted', detail: 'the tenant is deleted' };
   return undefined;
 }
@@ -123,8 +132,15 @@ export class Tenancy {
     this.client = new TenancyClient(options.controlPlane);
     const ev = options.events ?? {};
     this.feed = ev.natsUrl
-      ? new NatsEventFeed({ url: ev.natsUrl, ...(ev.subjectPrefix ? { subjectPrefix: ev.subjectPrefix } : {}) }, this.client)
-      : new PollingEventFeed(this.client, { ...(ev.pollIntervalMs !== undefined ? { intervalMs: ev.pollIntervalMs } : {}), ...(ev.maxLagMs !== undefined ? { maxLagMs: ev.maxLagMs } : {}), ...(ev.onError ? { onError: ev.onError } : {}) });
+      ? new NatsEventFeed(
+          { url: ev.natsUrl, ...(ev.subjectPrefix ? { subjectPrefix: ev.subjectPrefix } : {}) },
+          this.client,
+        )
+      : new PollingEventFeed(this.client, {
+          ...(ev.pollIntervalMs !== undefined ? { intervalMs: ev.pollIntervalMs } : {}),
+          ...(ev.maxLagMs !== undefined ? { maxLagMs: ev.maxLagMs } : {}),
+          ...(ev.onError ? { onError: ev.onError } : {}),
+        });
     this.contexts = new TenantContextCache(this.client, this.feed, options.contextCache);
     this.credentials = new CredentialResolver(this.client, options.credentials);
     this.limiter = limiter;
@@ -182,7 +198,10 @@ export class Tenancy {
    * V8 (every throw walks the stack for the message's location, even when caught), and a
    * tenant flooding past its limit is refused on every request it sends.
    */
-  decide(request: IncomingRequest, correlation = correlationOf(request)): Admission | TenancyError | Promise<Admission> {
+  decide(
+    request: IncomingRequest,
+    correlation = correlationOf(request),
+  ): Admission | TenancyError | Promise<Admission> {
     const known: { tenantId?: string } = {};
     let result: Step;
     try {
@@ -248,42 +267,68 @@ export class Tenancy {
           return this.#admit(request, correlation, known);
         },
         (cause: unknown) => {
-          throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy event feed could not start', { cause, headers: { 'Retry-After': '1' } });
+          throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy event feed could not start', {
+            cause,
+            headers: { 'Retry-After': '1' },
+          });
         },
       );
     }
     const authorization = request.header('authorization');
     const principal = this.credentials.peek(authorization);
-    if (principal === undefined) return this.credentials.resolve(authorization).then((p) => this.#forPrincipal(request, correlation, known, p));
+    if (principal === undefined)
+      return this.credentials.resolve(authorization).then((p) => this.#forPrincipal(request, correlation, known, p));
     return this.#forPrincipal(request, correlation, known, principal);
   }
 
-  #forPrincipal(request: IncomingRequest, correlation: Correlation, known: { tenantId?: string }, principal: Principal): Step {
+  #forPrincipal(
+    request: IncomingRequest,
+    correlation: Correlation,
+    known: { tenantId?: string },
+    principal: Principal,
+  ): Step {
     const named = request.header('x-tenant-id');
     if (named !== undefined && !TENANT_ID.test(named)) {
-      return new TenancyError('invalid_header', 400, 'X-Tenant-ID is not a valid tenant id', { errors: [{ path: '/headers/x-tenant-id', message: 'must be a DNS label' }] });
+      return new TenancyError('invalid_header', 400, 'X-Tenant-ID is not a valid tenant id', {
+        errors: [{ path: '/headers/x-tenant-id', message: 'must be a DNS label' }],
+      });
     }
     let tenantId: string;
     if (principal.tenantId !== null) {
       // A tenant credential is its tenant; a header naming another is refused without
       // looking that tenant up, so the answer says nothing about whether it exists.
-      if (named !== undefined && named !== principal.tenantId) return new TenancyError('tenant_mismatch', 403, 'X-Tenant-ID names a different tenant than the credential');
+      if (named !== undefined && named !== principal.tenantId)
+        return new TenancyError('tenant_mismatch', 403, 'X-Tenant-ID names a different tenant than the credential');
       tenantId = principal.tenantId;
     } else {
-      if (!this.#trusted.has(principal.role)) return new TenancyError('forbidden', 403, `role ${principal.role} may not act for tenants here`, { extensions: { role: principal.role } });
-      if (named === undefined) return new TenancyError('tenant_required', 400, 'a platform credential must name the tenant with X-Tenant-ID');
+      if (!this.#trusted.has(principal.role))
+        return new TenancyError('forbidden', 403, `role ${principal.role} may not act for tenants here`, {
+          extensions: { role: principal.role },
+        });
+      if (named === undefined)
+        return new TenancyError('tenant_required', 400, 'a platform credential must name the tenant with X-Tenant-ID');
       tenantId = named;
     }
     const tenant = this.contexts.peek(tenantId);
-    if (tenant === undefined) return this.contexts.get(tenantId).then((t) => this.#forTenant(request, correlation, known, principal, t));
+    if (tenant === undefined)
+      return this.contexts.get(tenantId).then((t) => this.#forTenant(request, correlation, known, principal, t));
     return this.#forTenant(request, correlation, known, principal, tenant);
   }
 
-  #forTenant(request: IncomingRequest, correlation: Correlation, known: { tenantId?: string }, principal: Principal, tenant: TenantContext): Step {
+  #forTenant(
+    request: IncomingRequest,
+    correlation: Correlation,
+    known: { tenantId?: string },
+    principal: Principal,
+    tenant: TenantContext,
+  ): Step {
     // Labelled only once the tenant exists: a trusted caller's typo is no metric label.
     known.tenantId = tenant.id;
     const refused = refusal(tenant.phase);
-    if (refused) return refusalError(refused.code, 403, `${refused.detail}; its requests are refused`, { extensions: { phase: tenant.phase } });
+    if (refused)
+      return refusalError(refused.code, 403, `${refused.detail}; its requests are refused`, {
+        extensions: { phase: tenant.phase },
+      });
     const write = !READS.has(request.method);
     const cost = this.quotas.checkCost(tenant, write);
     if (cost) return cost.then(() => this.#limit(correlation, principal, tenant, write));
@@ -301,7 +346,19 @@ export class Tenancy {
     this.usage.request(tenant.id);
     const { requestId, traceparent } = correlation;
     granted.headers['X-Request-Id'] = requestId;
-    return { scope: { tenant, principal, requestId, traceparent, databases: this.databases, logger: this.logger, audit: this.audit }, headers: granted.headers, release: granted.release };
+    return {
+      scope: {
+        tenant,
+        principal,
+        requestId,
+        traceparent,
+        databases: this.databases,
+        logger: this.logger,
+        audit: this.audit,
+      },
+      headers: granted.headers,
+      release: granted.release,
+    };
   }
 
   /** Flush usage, stop following events and close the limiter's store. */

@@ -41,7 +41,11 @@ export function quoteIdentifier(name: string): string {
  * Run `fn` in one transaction with `app.tenant_id` = `tenantId`. Commits when `fn`
  * resolves, rolls back when it throws; the setting ends with the transaction either way.
  */
-export async function withTenantTransaction<T>(source: ClientSource, tenantId: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+export async function withTenantTransaction<T>(
+  source: ClientSource,
+  tenantId: string,
+  fn: (client: PoolClient) => Promise<T>,
+): Promise<T> {
   const client = await source.connect();
   let broken: Error | undefined;
   try {
@@ -89,7 +93,12 @@ export async function enableTenantRls(db: Queryable, table: string, options: Rls
 /** The current request's tenant database (its own role and schema, pooled). */
 export function tenantDb(): TenantDb {
   const scope = currentScope();
-  if (!scope) throw new TenancyError('no_tenant_context', 500, 'tenantDb() was called outside a request admitted by the Tenancy middleware');
+  if (!scope)
+    throw new TenancyError(
+      'no_tenant_context',
+      500,
+      'tenantDb() was called outside a request admitted by the Tenancy middleware',
+    );
   return scope.databases.forTenant(scope.tenant.id);
 }
 
@@ -124,7 +133,8 @@ export class TenantDatabases {
     const source: ClientSource = { connect: async () => (await this.pool(tenantId)).connect() };
     return {
       tenantId,
-      query: async <R extends QueryResultRow>(text: string, params?: unknown[]) => withTenantTransaction(source, tenantId, async (c) => (await c.query<R>(text, params)).rows),
+      query: async <R extends QueryResultRow>(text: string, params?: unknown[]) =>
+        withTenantTransaction(source, tenantId, async (c) => (await c.query<R>(text, params)).rows),
       transaction: (fn) => withTenantTransaction(source, tenantId, fn),
     };
   }
@@ -170,7 +180,11 @@ export class TenantDatabases {
     const descriptor: ConnectionDescriptor = await this.client.connection(tenantId);
     const url = descriptor.database.url;
     if (url === null) {
-      throw new TenancyError('tenant_database_unavailable', 503, 'the tenant database has no network endpoint (embedded warehouse); configure TENANCY_WAREHOUSE_URL');
+      throw new TenancyError(
+        'tenant_database_unavailable',
+        503,
+        'the tenant database has no network endpoint (embedded warehouse); configure TENANCY_WAREHOUSE_URL',
+      );
     }
     const { default: pg } = await import('pg');
     const config: PoolConfig = {

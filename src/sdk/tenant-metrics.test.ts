@@ -30,7 +30,13 @@ describe('TenantMetrics', () => {
 
   it('re-ranks by traffic: the busiest tenants get their own label, a demoted one loses its series', async () => {
     const m = make(2);
-    for (const [id, n] of [['early', 1], ['quiet', 1], ['busy', 30], ['busier', 50]] as const) for (let i = 0; i < n; i++) m.admitted(id)();
+    for (const [id, n] of [
+      ['early', 1],
+      ['quiet', 1],
+      ['busy', 30],
+      ['busier', 50],
+    ] as const)
+      for (let i = 0; i < n; i++) m.admitted(id)();
     expect(m.labeler.top.sort()).toEqual(['early', 'quiet']);
     expect(m.rank().sort()).toEqual(['early', 'quiet']);
     expect(m.labeler.top.sort()).toEqual(['busier', 'busy']);

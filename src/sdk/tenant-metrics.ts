@@ -113,7 +113,8 @@ class TenantHistogram {
 
   observe(tenant: string, seconds: number): void {
     let series = this.#series.get(tenant);
-    if (!series) this.#series.set(tenant, (series = { buckets: new Float64Array(this.bounds.length), sum: 0, count: 0 }));
+    if (!series)
+      this.#series.set(tenant, (series = { buckets: new Float64Array(this.bounds.length), sum: 0, count: 0 }));
     const bounds = this.bounds;
     let i = 0;
     while (i < bounds.length && seconds > bounds[i]!) i++;
@@ -131,7 +132,13 @@ class TenantHistogram {
   }
 
   /** prom-client's shape of a metric (what `Registry.metrics()` and `getMetricsAsJSON()` read). */
-  get(): { name: string; help: string; type: string; aggregator: string; values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> } {
+  get(): {
+    name: string;
+    help: string;
+    type: string;
+    aggregator: string;
+    values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }>;
+  } {
     const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
     for (const [tenant, series] of this.#series) {
       let cumulative = 0;
@@ -185,7 +192,9 @@ export class TenantMetrics {
     this.#duration = new TenantHistogram(
       `${prefix}request_duration_seconds`,
       'Time from admission to the end of the response of admitted requests, by tenant (bounded like requests_total)',
-      [...(options.buckets ?? [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])].sort((a, b) => a - b),
+      [...(options.buckets ?? [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])].sort(
+        (a, b) => a - b,
+      ),
     );
     this.registry.registerMetric(this.#duration as never);
     this.#timer = setInterval(() => this.rank(), options.rankIntervalMs ?? 60_000);

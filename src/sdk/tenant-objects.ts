@@ -40,9 +40,17 @@ export class TenantObjectsClient {
     if (contentType) headers['content-type'] = contentType;
     let res: Response;
     try {
-      res = await fetch(this.#url + path, { method, headers, ...(body ? { body } : {}), signal: AbortSignal.timeout(this.#timeoutMs) });
+      res = await fetch(this.#url + path, {
+        method,
+        headers,
+        ...(body ? { body } : {}),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
     } catch (cause) {
-      throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy control plane could not be reached', { cause, headers: { 'Retry-After': '1' } });
+      throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy control plane could not be reached', {
+        cause,
+        headers: { 'Retry-After': '1' },
+      });
     }
     if (res.ok || res.status === 404) return res;
     const text = await res.text();
@@ -52,9 +60,25 @@ export class TenantObjectsClient {
     } catch {
       // not JSON
     }
-    if (res.status >= 500) throw new TenancyError('control_plane_error', 502, `the Tenancy control plane answered ${res.status}`);
-    const { type: _t, title: _ti, status: _s, detail, code, instance: _i, correlationId: _c, errors: _e, ...extensions } = problem;
-    throw new TenancyError(typeof code === 'string' ? code : `http_${res.status}`, res.status, typeof detail === 'string' ? detail : `the control plane answered ${res.status}`, { extensions });
+    if (res.status >= 500)
+      throw new TenancyError('control_plane_error', 502, `the Tenancy control plane answered ${res.status}`);
+    const {
+      type: _t,
+      title: _ti,
+      status: _s,
+      detail,
+      code,
+      instance: _i,
+      correlationId: _c,
+      errors: _e,
+      ...extensions
+    } = problem;
+    throw new TenancyError(
+      typeof code === 'string' ? code : `http_${res.status}`,
+      res.status,
+      typeof detail === 'string' ? detail : `the control plane answered ${res.status}`,
+      { extensions },
+    );
   }
 
   #path(tenantId: string, key?: string): string {
@@ -63,22 +87,37 @@ export class TenantObjectsClient {
   }
 
   /** Write `body` at `key`; 409 `quota_exceeded` when the tenant's storage would go over its limit. */
-  async put(key: string, body: Buffer | string, options: { contentType?: string; tenantId?: string } = {}): Promise<TenantObjectInfo> {
+  async put(
+    key: string,
+    body: Buffer | string,
+    options: { contentType?: string; tenantId?: string } = {},
+  ): Promise<TenantObjectInfo> {
     const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    const res = await this.#call('PUT', this.#path(options.tenantId ?? currentTenant().id, key), bytes, options.contentType ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream'));
+    const res = await this.#call(
+      'PUT',
+      this.#path(options.tenantId ?? currentTenant().id, key),
+      bytes,
+      options.contentType ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream'),
+    );
     if (res.status === 404) throw new TenancyError('tenant_not_found', 404, 'the tenant was not found');
     return (await res.json()) as TenantObjectInfo;
   }
 
   /** The object's bytes and type, or undefined when there is none. */
-  async get(key: string, options: { tenantId?: string } = {}): Promise<{ body: Buffer; contentType: string } | undefined> {
+  async get(
+    key: string,
+    options: { tenantId?: string } = {},
+  ): Promise<{ body: Buffer; contentType: string } | undefined> {
     const res = await this.#call('GET', this.#path(options.tenantId ?? currentTenant().id, key));
     if (res.status === 404) {
       const p = (await res.json().catch(() => ({}))) as { code?: string };
       if (p.code === 'object_not_found') return undefined;
       throw new TenancyError(p.code ?? 'not_found', 404, 'not found');
     }
-    return { body: Buffer.from(await res.arrayBuffer()), contentType: res.headers.get('content-type') ?? 'application/octet-stream' };
+    return {
+      body: Buffer.from(await res.arrayBuffer()),
+      contentType: res.headers.get('content-type') ?? 'application/octet-stream',
+    };
   }
 
   /** Delete an object (a missing one is success); whether it was there. */
@@ -89,7 +128,9 @@ export class TenantObjectsClient {
   }
 
   /** A page of the tenant's objects in key order. */
-  async list(options: { prefix?: string; after?: string; limit?: number; tenantId?: string } = {}): Promise<{ items: TenantObjectInfo[]; next: string | null }> {
+  async list(
+    options: { prefix?: string; after?: string; limit?: number; tenantId?: string } = {},
+  ): Promise<{ items: TenantObjectInfo[]; next: string | null }> {
     const q = new URLSearchParams();
     if (options.prefix !== undefined) q.set('prefix', options.prefix);
     if (options.after !== undefined) q.set('after', options.after);

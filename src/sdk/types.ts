@@ -5,7 +5,15 @@
 import type { PoolClient, QueryResultRow } from 'pg';
 
 /** Lifecycle phases of a tenant. */
-export type TenantPhase = 'provisioning' | 'active' | 'suspended' | 'archiving' | 'archived' | 'deleting' | 'deleted' | 'failed';
+export type TenantPhase =
+  | 'provisioning'
+  | 'active'
+  | 'suspended'
+  | 'archiving'
+  | 'archived'
+  | 'deleting'
+  | 'deleted'
+  | 'failed';
 
 /** Effective quotas: plan defaults overridden by the manifest. */
 export interface TenantQuotas {

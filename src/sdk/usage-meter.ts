@@ -97,8 +97,14 @@ export class UsageMeter {
    */
   record(tenantId: string, resource: string, amount = 1, options: { id?: string; ts?: Date } = {}): void {
     if (!this.#enabled) return;
-    if (!RESOURCE.test(resource)) throw new TenancyError('invalid_resource', 400, `"${resource.slice(0, 70)}" is not a resource name (lowercase letters, digits and _)`);
-    if (!Number.isFinite(amount) || amount < 0) throw new TenancyError('invalid_amount', 400, 'a usage amount must be a finite number >= 0');
+    if (!RESOURCE.test(resource))
+      throw new TenancyError(
+        'invalid_resource',
+        400,
+        `"${resource.slice(0, 70)}" is not a resource name (lowercase letters, digits and _)`,
+      );
+    if (!Number.isFinite(amount) || amount < 0)
+      throw new TenancyError('invalid_amount', 400, 'a usage amount must be a finite number >= 0');
     const ms = options.ts?.getTime() ?? Date.now();
     if (options.id !== undefined) {
       this.#enqueue([{ tenantId, id: options.id, resource, amount, ts: new Date(ms).toISOString() }]);
@@ -138,7 +144,13 @@ export class UsageMeter {
     if (over > 0) {
       this.#pending.splice(0, over);
       this.#dropped += over;
-      this.options.onError?.(new TenancyError('usage_buffer_full', 503, `${over} usage meters dropped: more than ${this.#maxPending} were waiting for the control plane`));
+      this.options.onError?.(
+        new TenancyError(
+          'usage_buffer_full',
+          503,
+          `${over} usage meters dropped: more than ${this.#maxPending} were waiting for the control plane`,
+        ),
+      );
     }
   }
 
@@ -164,7 +176,13 @@ export class UsageMeter {
     if (this.#aggregates.size > 0) {
       const batch: PendingMeter[] = [];
       for (const a of this.#aggregates.values()) {
-        batch.push({ tenantId: a.tenantId, id: `sdk:${this.#instance}:${(this.#seq++).toString(36)}`, resource: a.resource, amount: a.amount, ts: new Date(a.firstMs).toISOString() });
+        batch.push({
+          tenantId: a.tenantId,
+          id: `sdk:${this.#instance}:${(this.#seq++).toString(36)}`,
+          resource: a.resource,
+          amount: a.amount,
+          ts: new Date(a.firstMs).toISOString(),
+        });
       }
       this.#aggregates.clear();
       this.#enqueue(batch);
@@ -202,7 +220,12 @@ export class UsageMeter {
   }
 
   stats(): UsageMeterStats {
-    return { aggregated: this.#aggregates.size + this.#requests.size, pending: this.#pending.length, sent: this.#sent, dropped: this.#dropped };
+    return {
+      aggregated: this.#aggregates.size + this.#requests.size,
+      pending: this.#pending.length,
+      sent: this.#sent,
+      dropped: this.#dropped,
+    };
   }
 
   /** Stop the timer and flush once more. */

@@ -20,7 +20,11 @@ export interface GateState {
 }
 
 /** Kinds (in order of weight) and a one-line summary of what needs approval; empty when nothing does. */
-export function gatedChanges(before: GateState, after: GateState, tenantId = ''): { kinds: ApprovalKind[]; summary: string } {
+export function gatedChanges(
+  before: GateState,
+  after: GateState,
+  tenantId = '',
+): { kinds: ApprovalKind[]; summary: string } {
   const require = new Set(before.spec.governance?.approvals?.require ?? []);
   const kinds: ApprovalKind[] = [];
   const parts: string[] = [];

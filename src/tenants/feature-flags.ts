@@ -47,13 +47,24 @@ function resolveAt(tenantId: string, name: string, layers: Layer[], i: number): 
     const layer = layers[j]!;
     if (!Object.hasOwn(layer.flags, name)) continue;
     const v = layer.flags[name]!;
-    if (!isRollout(v)) return { value: v, reason: layer.source === 'plan' ? 'STATIC' : 'TARGETING_MATCH', variant: layer.source === 'plan' ? 'plan' : 'tenant', source: layer.source };
+    if (!isRollout(v))
+      return {
+        value: v,
+        reason: layer.source === 'plan' ? 'STATIC' : 'TARGETING_MATCH',
+        variant: layer.source === 'plan' ? 'plan' : 'tenant',
+        source: layer.source,
+      };
     const inside = v.value ?? true;
-    if (inRollout(v.seed ?? name, tenantId, v.rollout)) return { value: inside, reason: 'SPLIT', variant: 'rollout-in', source: layer.source };
-    if (v.otherwise !== undefined) return { value: v.otherwise, reason: 'SPLIT', variant: 'rollout-out', source: layer.source };
+    if (inRollout(v.seed ?? name, tenantId, v.rollout))
+      return { value: inside, reason: 'SPLIT', variant: 'rollout-in', source: layer.source };
+    if (v.otherwise !== undefined)
+      return { value: v.otherwise, reason: 'SPLIT', variant: 'rollout-out', source: layer.source };
     const below = resolveAt(tenantId, name, layers, j - 1);
-    if (below?.value !== undefined) return { value: below.value, reason: 'DEFAULT', variant: 'default', source: below.source };
-    return typeof inside === 'boolean' ? { value: false, reason: 'DEFAULT', variant: 'default', source: layer.source } : { reason: 'DEFAULT', variant: 'default', source: layer.source };
+    if (below?.value !== undefined)
+      return { value: below.value, reason: 'DEFAULT', variant: 'default', source: below.source };
+    return typeof inside === 'boolean'
+      ? { value: false, reason: 'DEFAULT', variant: 'default', source: layer.source }
+      : { reason: 'DEFAULT', variant: 'default', source: layer.source };
   }
   return undefined;
 }

@@ -4,8 +4,20 @@
  * transaction), putting changes the tenant's governance names behind approvals and
  * refusing what its data-sovereignty rules forbid. Other modules read tenants through this file only.
  */
-export { TenantRegistry, parseLabelSelector, sovereigntyFacts, TENANT_CHANGE_APPLIER, SOVEREIGNTY_SPEC_PATH } from './tenant-registry.js';
-export type { TenantContext, TenantListFilter, LabelRequirement, UpdateOptions, UpdateResult } from './tenant-registry.js';
+export {
+  TenantRegistry,
+  parseLabelSelector,
+  sovereigntyFacts,
+  TENANT_CHANGE_APPLIER,
+  SOVEREIGNTY_SPEC_PATH,
+} from './tenant-registry.js';
+export type {
+  TenantContext,
+  TenantListFilter,
+  LabelRequirement,
+  UpdateOptions,
+  UpdateResult,
+} from './tenant-registry.js';
 export { applyBundle, parseBundle, bundleSchema, MAX_BUNDLE_ITEMS } from './apply-bundle.js';
 export type { ApplyResult, PlanItem, ApplyOptions, DocumentCommitter } from './apply-bundle.js';
 export { registerTenantApprovals } from './tenant-approvals.js';
@@ -33,7 +45,13 @@ export { PLAN_DEFAULTS, effectiveQuotas, effectiveFeatures, retentionDays, keyRo
 export { resolveFeatureFlags, rolloutBucket, inRollout } from './feature-flags.js';
 export type { FlagResolution, FlagReason } from './feature-flags.js';
 export { readManifestPath } from './manifest-files.js';
-export { MAX_YAML_ALIASES, MAX_YAML_ALIAS_EXPANSION, MAX_YAML_DEPTH, MAX_YAML_DOCUMENTS, parseManifestText } from './manifest-text.js';
+export {
+  MAX_YAML_ALIASES,
+  MAX_YAML_ALIAS_EXPANSION,
+  MAX_YAML_DEPTH,
+  MAX_YAML_DOCUMENTS,
+  parseManifestText,
+} from './manifest-text.js';
 export type { ManifestFileItem } from './manifest-files.js';
 export { mergePatch, diff } from './json-diff.js';
 export type { FieldChange } from './json-diff.js';

@@ -46,7 +46,8 @@ export function diff(before: unknown, after: unknown, path = ''): FieldChange[] 
     return keys.flatMap((k) => {
       const p = `${path}/${pointerSegment(k)}`;
       if (before[k] === undefined && after[k] !== undefined) return [{ path: p, op: 'add' as const, to: after[k] }];
-      if (before[k] !== undefined && after[k] === undefined) return [{ path: p, op: 'remove' as const, from: before[k] }];
+      if (before[k] !== undefined && after[k] === undefined)
+        return [{ path: p, op: 'remove' as const, from: before[k] }];
       return diff(before[k], after[k], p);
     });
   }

@@ -4,7 +4,16 @@
  */
 import { TenancyError } from '../errors.js';
 
-export const PHASES = ['provisioning', 'active', 'suspended', 'archiving', 'archived', 'deleting', 'deleted', 'failed'] as const;
+export const PHASES = [
+  'provisioning',
+  'active',
+  'suspended',
+  'archiving',
+  'archived',
+  'deleting',
+  'deleted',
+  'failed',
+] as const;
 export type Phase = (typeof PHASES)[number];
 
 export const VERBS = ['update', 'suspend', 'resume', 'archive', 'restore', 'delete'] as const;

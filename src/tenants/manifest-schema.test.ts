@@ -22,7 +22,12 @@ describe('tenant ids', () => {
 });
 
 describe('manifest parsing', () => {
-  const base = { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id: 'acme' }, spec: { name: 'Acme', plan: 'pro' } };
+  const base = {
+    apiVersion: 'tenancy/v1',
+    kind: 'Tenant',
+    metadata: { id: 'acme' },
+    spec: { name: 'Acme', plan: 'pro' },
+  };
 
   it('fills profile, region and environments defaults', () => {
     const m = parseOrThrow(tenantManifestSchema, base, 'm');
@@ -60,7 +65,13 @@ describe('docs/manifests.md', () => {
     const { PLAN_DEFAULTS } = await import('./plans.js');
     const text = await readFile(new URL('../../docs/manifests.md', import.meta.url), 'utf8');
     const plans = Object.keys(PLAN_DEFAULTS) as Array<keyof typeof PLAN_DEFAULTS>;
-    const row = (name: string) => text.split('\n').find((l) => l.startsWith(`| \`${name}\` |`))?.split('|').slice(2, -1).map((c) => c.trim());
+    const row = (name: string) =>
+      text
+        .split('\n')
+        .find((l) => l.startsWith(`| \`${name}\` |`))
+        ?.split('|')
+        .slice(2, -1)
+        .map((c) => c.trim());
     for (const key of Object.keys(PLAN_DEFAULTS.free.quotas) as Array<keyof typeof PLAN_DEFAULTS.free.quotas>) {
       expect(row(`quotas.${key}`), key).toEqual(plans.map((p) => String(PLAN_DEFAULTS[p].quotas[key])));
     }

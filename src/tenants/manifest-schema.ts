@@ -6,7 +6,13 @@
 import { z } from 'zod';
 import { validationError, toPointer, type FieldError } from '../errors.js';
 import { APPROVAL_KINDS, APPROVER_ROLES, sovereigntySpecSchema } from '../governance/index.js';
-import { namespaceIdSchema, parsePublicKey, policySpecSchema, POLICY_KEY_ID_PATTERN, RULE_KIND_PATTERN } from '../governance/index.js';
+import {
+  namespaceIdSchema,
+  parsePublicKey,
+  policySpecSchema,
+  POLICY_KEY_ID_PATTERN,
+  RULE_KIND_PATTERN,
+} from '../governance/index.js';
 
 /** Tenant ids are DNS labels: immutable, and safe to derive schema, bucket and subject names from. */
 export const TENANT_ID_PATTERN = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -15,7 +21,10 @@ export const tenantIdSchema = z
   .string()
   .min(1, 'must not be empty')
   .max(63, 'must be at most 63 characters')
-  .regex(TENANT_ID_PATTERN, 'must be a DNS label: lowercase letters, digits and "-", starting with a letter and ending with a letter or digit');
+  .regex(
+    TENANT_ID_PATTERN,
+    'must be a DNS label: lowercase letters, digits and "-", starting with a letter and ending with a letter or digit',
+  );
 
 export const PLANS = ['free', 'starter', 'pro', 'enterprise'] as const;
 export const PROFILES = ['mt-standard', 'st-dedicated', 'st-byoc'] as const;
@@ -23,18 +32,38 @@ export const COMPLIANCE_REGIMES = ['HIPAA', 'SOX', 'GDPR', 'PCI-DSS', 'SOC2', 'I
 
 const labelKey = z
   .string()
-  .regex(/^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/, 'must be a label key: [prefix/]name of letters, digits, ".", "_", "-" (name up to 63)');
+  .regex(
+    /^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/,
+    'must be a label key: [prefix/]name of letters, digits, ".", "_", "-" (name up to 63)',
+  );
 const labelValue = z
   .string()
-  .regex(/^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/, 'must be a label value: up to 63 letters, digits, ".", "_", "-", starting and ending alphanumeric');
-const flagName = z.string().regex(/^[a-zA-Z][a-zA-Z0-9._-]{0,127}$/, 'must be a flag name: a letter, then letters, digits, ".", "_", "-" (up to 128)');
-const featureScalar = z.union([z.boolean(), z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters')], { error: 'must be true, false or a string' });
+  .regex(
+    /^([A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/,
+    'must be a label value: up to 63 letters, digits, ".", "_", "-", starting and ending alphanumeric',
+  );
+const flagName = z
+  .string()
+  .regex(
+    /^[a-zA-Z][a-zA-Z0-9._-]{0,127}$/,
+    'must be a flag name: a letter, then letters, digits, ".", "_", "-" (up to 128)',
+  );
+const featureScalar = z.union(
+  [z.boolean(), z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters')],
+  { error: 'must be true, false or a string' },
+);
 /** A percentage rollout: a stable hash of the tenant id puts each tenant inside or outside. */
 export const rolloutSchema = z
   .strictObject({
-    rollout: z.number({ error: 'must be a percentage 0..100' }).min(0, 'must be a percentage 0..100').max(100, 'must be a percentage 0..100').describe('percent of tenants that get `value`'),
+    rollout: z
+      .number({ error: 'must be a percentage 0..100' })
+      .min(0, 'must be a percentage 0..100')
+      .max(100, 'must be a percentage 0..100')
+      .describe('percent of tenants that get `value`'),
     value: featureScalar.optional().describe('the value inside the rollout (default true)'),
-    otherwise: featureScalar.optional().describe('the value outside it (default: the plan\'s value, else false for a boolean flag)'),
+    otherwise: featureScalar
+      .optional()
+      .describe("the value outside it (default: the plan's value, else false for a boolean flag)"),
     seed: z
       .string()
       .regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1..64 letters, digits, ".", "_", "-"')
@@ -42,16 +71,24 @@ export const rolloutSchema = z
       .describe('hash seed (default the flag name); tenants keep their place while the percentage grows'),
   })
   .superRefine((r, ctx) => {
-    if (r.otherwise !== undefined && typeof r.otherwise !== typeof (r.value ?? true)) ctx.addIssue({ code: 'custom', path: ['otherwise'], message: 'must have the same type as value' });
+    if (r.otherwise !== undefined && typeof r.otherwise !== typeof (r.value ?? true))
+      ctx.addIssue({ code: 'custom', path: ['otherwise'], message: 'must have the same type as value' });
   })
   .meta({ id: 'FeatureRollout' });
-const featureValue = z.union([z.boolean(), z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters'), rolloutSchema], {
-  error: 'must be true, false, a string, or a rollout such as { rollout: 25 }',
-});
+const featureValue = z.union(
+  [z.boolean(), z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters'), rolloutSchema],
+  {
+    error: 'must be true, false, a string, or a rollout such as { rollout: 25 }',
+  },
+);
 const count = z.number().int('must be an integer').min(0, 'must be >= 0').max(Number.MAX_SAFE_INTEGER);
 
-export const labelsSchema = z.record(labelKey, labelValue).refine((l) => Object.keys(l).length <= 64, 'at most 64 labels');
-export const featuresSchema = z.record(flagName, featureValue).refine((f) => Object.keys(f).length <= 512, 'at most 512 flags');
+export const labelsSchema = z
+  .record(labelKey, labelValue)
+  .refine((l) => Object.keys(l).length <= 64, 'at most 64 labels');
+export const featuresSchema = z
+  .record(flagName, featureValue)
+  .refine((f) => Object.keys(f).length <= 512, 'at most 512 flags');
 
 export const quotasSchema = z
   .strictObject({
@@ -71,7 +108,10 @@ export const tenantSpecSchema = z
     name: z.string().trim().min(1, 'must not be empty').max(200),
     plan: z.enum(PLANS),
     profile: z.enum(PROFILES).default('mt-standard'),
-    region: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be a region name such as eu-west-1').default('default'),
+    region: z
+      .string()
+      .regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be a region name such as eu-west-1')
+      .default('default'),
     environments: z
       .array(tenantIdSchema)
       .min(1, 'needs at least one environment')
@@ -84,7 +124,12 @@ export const tenantSpecSchema = z
       .strictObject({
         retentionDays: z.number().int().min(0).max(3650).optional(),
         encryption: z.enum(['standard', 'enhanced']).optional(),
-        keyRotationDays: z.number().int('must be an integer').min(1, 'must be >= 1').max(3650, 'must be <= 3650').optional(),
+        keyRotationDays: z
+          .number()
+          .int('must be an integer')
+          .min(1, 'must be >= 1')
+          .max(3650, 'must be <= 3650')
+          .optional(),
       })
       .optional(),
     contact: z
@@ -99,7 +144,10 @@ export const tenantSpecSchema = z
       .optional(),
     billing: z
       .strictObject({
-        currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD').optional(),
+        currency: z
+          .string()
+          .regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD')
+          .optional(),
         billingEmail: z.email('must be an email address').optional(),
         paymentTermsDays: z.number().int().min(0).max(120).optional(),
         purchaseOrder: z.string().min(1).max(100).optional(),
@@ -122,18 +170,28 @@ export const tenantSpecSchema = z
               .optional()
               .describe('roles that may decide (default: all of platform-admin, owner, admin)'),
             notify: z
-              .strictObject({ email: z.array(z.email('must be an email address')).min(1).max(20, 'at most 20 addresses').optional() })
+              .strictObject({
+                email: z.array(z.email('must be an email address')).min(1).max(20, 'at most 20 addresses').optional(),
+              })
               .optional(),
           })
           .optional(),
         policy: z
           .strictObject({
             allowedRuleKinds: z
-              .array(z.string().regex(RULE_KIND_PATTERN, 'must be a rule kind: a letter, then lowercase letters, digits or "-"'))
+              .array(
+                z
+                  .string()
+                  .regex(RULE_KIND_PATTERN, 'must be a rule kind: a letter, then lowercase letters, digits or "-"'),
+              )
               .max(100)
               .optional()
               .describe("rule kinds the tenant's policies may use; unset: any"),
-            allowedDomains: z.array(namespaceIdSchema).max(100).optional().describe("domains the tenant's policies may live in; unset: any"),
+            allowedDomains: z
+              .array(namespaceIdSchema)
+              .max(100)
+              .optional()
+              .describe("domains the tenant's policies may live in; unset: any"),
             signingKeys: z
               .array(
                 z
@@ -143,18 +201,31 @@ export const tenantSpecSchema = z
                     jwk: z.record(z.string(), z.unknown()).optional(),
                   })
                   .superRefine((k, ctx) => {
-                    if ((k.jwk === undefined) === (k.publicKeyPem === undefined)) return void ctx.addIssue({ code: 'custom', path: ['publicKeyPem'], message: 'give exactly one of publicKeyPem and jwk' });
+                    if ((k.jwk === undefined) === (k.publicKeyPem === undefined))
+                      return void ctx.addIssue({
+                        code: 'custom',
+                        path: ['publicKeyPem'],
+                        message: 'give exactly one of publicKeyPem and jwk',
+                      });
                     try {
                       parsePublicKey(k);
                     } catch (error) {
-                      ctx.addIssue({ code: 'custom', path: [k.jwk ? 'jwk' : 'publicKeyPem'], message: (error as { errors?: Array<{ message: string }> }).errors?.[0]?.message ?? 'not an Ed25519 public key' });
+                      ctx.addIssue({
+                        code: 'custom',
+                        path: [k.jwk ? 'jwk' : 'publicKeyPem'],
+                        message:
+                          (error as { errors?: Array<{ message: string }> }).errors?.[0]?.message ??
+                          'not an Ed25519 public key',
+                      });
                     }
                   }),
               )
               .max(20)
               .refine((keys) => new Set(keys.map((k) => k.id)).size === keys.length, 'key ids must be unique')
               .optional()
-              .describe("Ed25519 public keys that may sign the tenant's policies, besides those registered through /v1/tenants/{id}/policy-keys (lets a GitOps folder carry its trust anchor)"),
+              .describe(
+                "Ed25519 public keys that may sign the tenant's policies, besides those registered through /v1/tenants/{id}/policy-keys (lets a GitOps folder carry its trust anchor)",
+              ),
           })
           .optional(),
       })
@@ -171,9 +242,15 @@ export const tenantSpecSchema = z
   })
   .superRefine((spec, ctx) => {
     if (spec.profile === 'st-byoc' && !spec.byoc) {
-      ctx.addIssue({ code: 'custom', path: ['byoc'], message: "profile st-byoc needs byoc.databaseSecret: the name of a tenant secret holding the postgres:// URL of the tenant's own database" });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['byoc'],
+        message:
+          "profile st-byoc needs byoc.databaseSecret: the name of a tenant secret holding the postgres:// URL of the tenant's own database",
+      });
     }
-    if (spec.profile !== 'st-byoc' && spec.byoc) ctx.addIssue({ code: 'custom', path: ['byoc'], message: 'applies to profile st-byoc only' });
+    if (spec.profile !== 'st-byoc' && spec.byoc)
+      ctx.addIssue({ code: 'custom', path: ['byoc'], message: 'applies to profile st-byoc only' });
   })
   .meta({ id: 'TenantSpec', description: 'Desired state of a tenant.' });
 
@@ -188,7 +265,10 @@ export const tenantManifestSchema = z
 
 const documentMetadata = z.strictObject({
   tenant: tenantIdSchema,
-  name: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'must be a lowercase name of letters, digits, "." and "-"').optional(),
+  name: z
+    .string()
+    .regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'must be a lowercase name of letters, digits, "." and "-"')
+    .optional(),
 });
 const freeFormSpec = z.record(z.string(), z.unknown());
 
@@ -270,7 +350,13 @@ export function zodFieldErrors(error: z.ZodError, prefix: ReadonlyArray<string |
 }
 
 /** Parse with a schema or throw a 400 listing every field problem under `prefix`. */
-export function parseOrThrow<S extends z.ZodType>(schema: S, input: unknown, what: string, prefix: ReadonlyArray<string | number> = [], code = 'validation_failed'): z.infer<S> {
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  what: string,
+  prefix: ReadonlyArray<string | number> = [],
+  code = 'validation_failed',
+): z.infer<S> {
   const result = schema.safeParse(input);
   if (!result.success) throw validationError(`${what} is invalid`, zodFieldErrors(result.error, prefix), code);
   return result.data;

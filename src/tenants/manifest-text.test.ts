@@ -7,7 +7,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { TenancyError } from '../errors.js';
-import { MAX_YAML_ALIAS_EXPANSION, MAX_YAML_ALIASES, MAX_YAML_DEPTH, MAX_YAML_DOCUMENTS, parseManifestText } from './manifest-text.js';
+import {
+  MAX_YAML_ALIAS_EXPANSION,
+  MAX_YAML_ALIASES,
+  MAX_YAML_DEPTH,
+  MAX_YAML_DOCUMENTS,
+  parseManifestText,
+} from './manifest-text.js';
 
 /** The error `text` is refused with (fails the test if it parses). */
 function refusal(text: string, source = 'm.yaml'): TenancyError {
@@ -47,15 +53,27 @@ describe('parseManifestText', () => {
 
   it('refuses an alias bomb, and more aliases than the limit', () => {
     const laughs = ['a: &a [x, x, x, x, x, x, x, x, x]'];
-    for (const [name, prev] of [['b', 'a'], ['c', 'b'], ['d', 'c'], ['e', 'd'], ['f', 'e'], ['g', 'f']]) laughs.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
+    for (const [name, prev] of [
+      ['b', 'a'],
+      ['c', 'b'],
+      ['d', 'c'],
+      ['e', 'd'],
+      ['f', 'e'],
+      ['g', 'f'],
+    ])
+      laughs.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(', ')}]`);
     const bomb = refusal(`${laughs.join('\n')}\n`);
     expect(bomb.code).toBe('invalid_yaml');
     expect(bomb.errors![0]!.message).toContain(`its aliases expand to more than ${MAX_YAML_ALIAS_EXPANSION} copies`);
-    const many = `x: &x 1\nl: [${Array(MAX_YAML_ALIASES + 1).fill('*x').join(', ')}]\n`;
+    const many = `x: &x 1\nl: [${Array(MAX_YAML_ALIASES + 1)
+      .fill('*x')
+      .join(', ')}]\n`;
     const e = refusal(many);
     expect(e.code).toBe('invalid_yaml');
     expect(e.errors![0]!.message).toContain(`more than ${MAX_YAML_ALIASES} aliases`);
-    expect(parseManifestText(`x: &x 1\nl: [${Array(MAX_YAML_ALIASES).fill('*x').join(', ')}]\n`, 'm.yaml')).toHaveLength(1);
+    expect(
+      parseManifestText(`x: &x 1\nl: [${Array(MAX_YAML_ALIASES).fill('*x').join(', ')}]\n`, 'm.yaml'),
+    ).toHaveLength(1);
   });
 
   it('refuses nesting deeper than the limit, in flow and in block style, as often as it is sent', () => {
@@ -97,7 +115,26 @@ describe('parseManifestText', () => {
 
   it('answers any text with values or invalid_yaml, never another error', () => {
     const piece = fc.constantFrom(
-      ...['a: ', 'b', '*x', '&x ', '*y', '&y ', '<<: ', '[', ']', '{', '}', ', ', '- ', '\n', '  ', '? ', ': ', '---\n'],
+      ...[
+        'a: ',
+        'b',
+        '*x',
+        '&x ',
+        '*y',
+        '&y ',
+        '<<: ',
+        '[',
+        ']',
+        '{',
+        '}',
+        ', ',
+        '- ',
+        '\n',
+        '  ',
+        '? ',
+        ': ',
+        '---\n',
+      ],
       ...['"q"', "'s'", '!!binary ', '!!str ', '#c', '|\n', '1', '~'],
     );
     fc.assert(

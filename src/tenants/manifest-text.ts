@@ -9,7 +9,21 @@
  * that expands too far, is refused like a syntax error: `invalid_yaml`, with the JSON
  * pointer of where it is in its document and `file:line:col` in the message.
  */
-import { Composer, isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, Parser, visit, type CST, type Document, type Node as YamlNode } from 'yaml';
+import {
+  Composer,
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  Lexer,
+  LineCounter,
+  Parser,
+  visit,
+  type CST,
+  type Document,
+  type Node as YamlNode,
+} from 'yaml';
 import { TenancyError, toPointer, validationError, type FieldError } from '../errors.js';
 import { MAX_BUNDLE_ITEMS } from './apply-bundle.js';
 
@@ -45,7 +59,8 @@ export function parseManifestText(text: string, source: string): unknown[] {
 
   const tokens = syntaxTree(text, lines);
   const tooMuch = tokens instanceof Refused ? tokens : boundsOf(tokens);
-  if (tooMuch) throw validationError(detail, [{ path: '', message: `${at(tooMuch.offset)}: ${tooMuch.message}` }], 'invalid_yaml');
+  if (tooMuch)
+    throw validationError(detail, [{ path: '', message: `${at(tooMuch.offset)}: ${tooMuch.message}` }], 'invalid_yaml');
 
   const docs = Array.from(new Composer({ uniqueKeys: false, logLevel: 'error' }).compose(tokens as CST.Token[]));
   const errors: FieldError[] = [];
@@ -61,8 +76,14 @@ export function parseManifestText(text: string, source: string): unknown[] {
       value = doc.toJS({ maxAliasCount: MAX_YAML_ALIAS_EXPANSION });
     } catch (cause) {
       // The library refuses aliases that expand too far (a "billion laughs") while it builds the value.
-      const why = cause instanceof ReferenceError ? `its aliases expand to more than ${MAX_YAML_ALIAS_EXPANSION} copies` : (cause as Error).message.split('\n')[0];
-      throw new TenancyError('invalid_yaml', 400, detail, { cause, errors: [{ path: '', message: `${at(doc.range[0])}: ${why}` }] });
+      const why =
+        cause instanceof ReferenceError
+          ? `its aliases expand to more than ${MAX_YAML_ALIAS_EXPANSION} copies`
+          : (cause as Error).message.split('\n')[0];
+      throw new TenancyError('invalid_yaml', 400, detail, {
+        cause,
+        errors: [{ path: '', message: `${at(doc.range[0])}: ${why}` }],
+      });
     }
     if (value !== null && value !== undefined) out.push(value);
   }
@@ -81,14 +102,16 @@ function syntaxTree(text: string, lines: LineCounter): CST.Token[] | Refused {
   let flowDepth = 0;
   let documents = 0;
   const take = (token: CST.Token): Refused | undefined => {
-    if (token.type === 'document' && ++documents > MAX_YAML_DOCUMENTS) return new Refused(token.offset, `more than ${MAX_YAML_DOCUMENTS} documents`);
+    if (token.type === 'document' && ++documents > MAX_YAML_DOCUMENTS)
+      return new Refused(token.offset, `more than ${MAX_YAML_DOCUMENTS} documents`);
     tokens.push(token);
     return undefined;
   };
   for (const lexeme of new Lexer().lex(text)) {
     if (lexeme === '[' || lexeme === '{') {
       flowDepth += 1;
-      if (flowDepth > MAX_YAML_DEPTH) return new Refused(parser.offset, `nested more than ${MAX_YAML_DEPTH} levels deep`);
+      if (flowDepth > MAX_YAML_DEPTH)
+        return new Refused(parser.offset, `nested more than ${MAX_YAML_DEPTH} levels deep`);
     } else if (lexeme === ']' || lexeme === '}') flowDepth = Math.max(0, flowDepth - 1);
     for (const token of parser.next(lexeme)) {
       const refused = take(token);
@@ -115,7 +138,8 @@ function boundsOf(tokens: CST.Token[]): Refused | undefined {
       case 'block-map':
       case 'block-seq':
       case 'flow-collection':
-        if (depth + 1 > MAX_YAML_DEPTH) return new Refused(token.offset, `nested more than ${MAX_YAML_DEPTH} levels deep`);
+        if (depth + 1 > MAX_YAML_DEPTH)
+          return new Refused(token.offset, `nested more than ${MAX_YAML_DEPTH} levels deep`);
         for (const item of token.items) {
           if (item.key) pending.push([item.key, depth + 1]);
           if (item.value) pending.push([item.value, depth + 1]);
@@ -123,7 +147,8 @@ function boundsOf(tokens: CST.Token[]): Refused | undefined {
         break;
       case 'alias':
         aliases += 1;
-        if (aliases > MAX_YAML_ALIASES) return new Refused(token.offset, `more than ${MAX_YAML_ALIASES} aliases (*name)`);
+        if (aliases > MAX_YAML_ALIASES)
+          return new Refused(token.offset, `more than ${MAX_YAML_ALIASES} aliases (*name)`);
         break;
       default:
         break;
@@ -145,8 +170,10 @@ function treeErrors(doc: Document): Array<{ path: string; offset: number; messag
       const target = anchors.get(node.source);
       const offset = node.range?.[0] ?? 0;
       const at = { path: toPointer(segmentsOf(path, node)), offset };
-      if (target === undefined) found.push({ ...at, message: `the alias *${node.source} names no anchor (&${node.source}) before it` });
-      else if (path.includes(target as never)) found.push({ ...at, message: `the alias *${node.source} is inside the node it names` });
+      if (target === undefined)
+        found.push({ ...at, message: `the alias *${node.source} names no anchor (&${node.source}) before it` });
+      else if (path.includes(target as never))
+        found.push({ ...at, message: `the alias *${node.source} is inside the node it names` });
       return undefined;
     }
     if ((isMap(node) || isSeq(node) || isScalar(node)) && node.anchor) anchors.set(node.anchor, node);
@@ -156,7 +183,11 @@ function treeErrors(doc: Document): Array<{ path: string; offset: number; messag
         const name = keyName(pair.key);
         if (seen.has(name)) {
           const offset = (pair.key as YamlNode | null)?.range?.[0] ?? node.range?.[0] ?? 0;
-          found.push({ path: toPointer([...segmentsOf([...path, node], pair), name]), offset, message: `the key "${name.slice(0, 80)}" is given twice` });
+          found.push({
+            path: toPointer([...segmentsOf([...path, node], pair), name]),
+            offset,
+            message: `the key "${name.slice(0, 80)}" is given twice`,
+          });
         }
         seen.add(name);
       }

@@ -11,17 +11,30 @@ import type { Schema } from '../infra/sql/index.js';
 import { applyItems, parseBundle } from './apply-bundle.js';
 import { TENANT_CHANGE_APPLIER, type TenantRegistry } from './tenant-registry.js';
 
-async function assertFresh(trx: Transaction<Schema>, registry: TenantRegistry, approval: Approval, tenants: readonly string[]): Promise<void> {
+async function assertFresh(
+  trx: Transaction<Schema>,
+  registry: TenantRegistry,
+  approval: Approval,
+  tenants: readonly string[],
+): Promise<void> {
   const base = approval.base as { generations?: Record<string, number>; documents?: Record<string, string> };
   for (const id of tenants) {
-    const row = await trx.selectFrom('tenants').select('generation').where('id', '=', id).forUpdate().executeTakeFirst();
+    const row = await trx
+      .selectFrom('tenants')
+      .select('generation')
+      .where('id', '=', id)
+      .forUpdate()
+      .executeTakeFirst();
     const expected = base.generations?.[id];
     if (expected === undefined) {
       if (row) throw approvalStale(`tenant ${id} was created after the change was requested`);
       continue;
     }
     if (!row) throw approvalStale(`tenant ${id} no longer exists`);
-    if (row.generation !== expected) throw approvalStale(`tenant ${id} is at generation ${row.generation}, but the change was requested at generation ${expected}`);
+    if (row.generation !== expected)
+      throw approvalStale(
+        `tenant ${id} is at generation ${row.generation}, but the change was requested at generation ${expected}`,
+      );
     if (base.documents?.[id] !== undefined && (await registry.documentsFingerprint(trx, id)) !== base.documents[id]) {
       throw approvalStale(`the documents of tenant ${id} changed after the change was requested`);
     }
@@ -35,8 +48,17 @@ export function registerTenantApprovals(gate: ApprovalGate, registry: TenantRegi
     const change = approval.change as { type?: string; patch?: unknown; bundle?: unknown };
     if (change.type === 'patch') {
       await assertFresh(trx, registry, approval, [approval.tenantId]);
-      const { tenant, changes } = await registry.updateIn(trx, actor, approval.tenantId, change.patch, { approvalId: approval.id });
-      return { result: { tenant: tenant.metadata.id, generation: tenant.metadata.generation, changed: changes.map((c) => c.path) }, tenants: [tenant.metadata.id] };
+      const { tenant, changes } = await registry.updateIn(trx, actor, approval.tenantId, change.patch, {
+        approvalId: approval.id,
+      });
+      return {
+        result: {
+          tenant: tenant.metadata.id,
+          generation: tenant.metadata.generation,
+          changed: changes.map((c) => c.path),
+        },
+        tenants: [tenant.metadata.id],
+      };
     }
     if (change.type === 'bundle') {
       const { items } = parseBundle(change.bundle);

@@ -7,14 +7,31 @@ import { createHash } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import { TenancyError, conflict, notFound, toPointer, validationError, type FieldError } from '../errors.js';
-import { evaluateSovereignty, sovereigntyRefusal, type Approval, type ApprovalGate, type SovereigntyFacts, type SovereigntyRules, type SovereigntyViolation } from '../governance/index.js';
+import {
+  evaluateSovereignty,
+  sovereigntyRefusal,
+  type Approval,
+  type ApprovalGate,
+  type SovereigntyFacts,
+  type SovereigntyRules,
+  type SovereigntyViolation,
+} from '../governance/index.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import { gatedChanges, type GateState } from './approval-rules.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import { diff, jsonEqual, mergePatch, type FieldChange } from './json-diff.js';
 import { nextPhase, PHASES, type Phase, type Verb } from './lifecycle.js';
 import type { FlagResolution } from './feature-flags.js';
-import { parseOrThrow, tenantManifestSchema, type FeatureValue, type Plan, type Profile, type TenantManifest, type TenantDocument, type TenantSpec } from './manifest-schema.js';
+import {
+  parseOrThrow,
+  tenantManifestSchema,
+  type FeatureValue,
+  type Plan,
+  type Profile,
+  type TenantManifest,
+  type TenantDocument,
+  type TenantSpec,
+} from './manifest-schema.js';
 import { effectiveFeatures, effectiveQuotas, keyRotationDays, PLAN_DEFAULTS, type EffectiveQuotas } from './plans.js';
 import { setCondition, tenantFromRow, type Tenant, type TenantRow } from './tenant.js';
 
@@ -33,7 +50,9 @@ export interface TenantListFilter {
 }
 
 /** One term of a label selector (`k=v`, `k!=v`, `k`, `!k`). */
-export type LabelRequirement = { key: string; op: 'eq' | 'neq'; value: string } | { key: string; op: 'exists' | 'absent' };
+export type LabelRequirement =
+  | { key: string; op: 'eq' | 'neq'; value: string }
+  | { key: string; op: 'exists' | 'absent' };
 
 /** What a tenant-facing subsystem needs to know: the tenant context. */
 export interface TenantContext {
@@ -89,7 +108,12 @@ export const SOVEREIGNTY_SPEC_PATH: Record<SovereigntyViolation['field'], string
 
 /** The facts sovereignty rules are checked against, from a spec. */
 export function sovereigntyFacts(spec: TenantSpec): SovereigntyFacts {
-  return { region: spec.region, profile: spec.profile, encryption: spec.config?.encryption ?? PLAN_DEFAULTS[spec.plan].encryption, keyRotationDays: keyRotationDays(spec) };
+  return {
+    region: spec.region,
+    profile: spec.profile,
+    encryption: spec.config?.encryption ?? PLAN_DEFAULTS[spec.plan].encryption,
+    keyRotationDays: keyRotationDays(spec),
+  };
 }
 
 /** Called after a commit that changed a tenant (cache invalidation, controller wake-up); `source` says who changed it. */
@@ -167,7 +191,15 @@ export class TenantRegistry {
         region: manifest.spec.region,
         phase: 'provisioning',
         observed_generation: 0,
-        conditions: json([{ type: 'Ready', status: 'False', reason: 'Provisioning', message: 'waiting for the controller', lastTransitionTime: now }]),
+        conditions: json([
+          {
+            type: 'Ready',
+            status: 'False',
+            reason: 'Provisioning',
+            message: 'waiting for the controller',
+            lastTransitionTime: now,
+          },
+        ]),
         status_reason: null,
         created_at: now,
         updated_at: now,
@@ -178,7 +210,15 @@ export class TenantRegistry {
     if (!inserted) {
       throw conflict('tenant_exists', `tenant ${id} already exists (ids stay reserved after deletion)`);
     }
-    await this.audit.recordChange(trx, { actor, action: 'tenant.create', target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { plan: manifest.spec.plan, profile: manifest.spec.profile }, event: { type: 'tenant.created', tenantId: id, payload: { id, generation: 1 } } });
+    await this.audit.recordChange(trx, {
+      actor,
+      action: 'tenant.create',
+      target: `tenant/${id}`,
+      tenantId: id,
+      outcome: 'success',
+      details: { plan: manifest.spec.plan, profile: manifest.spec.profile },
+      event: { type: 'tenant.created', tenantId: id, payload: { id, generation: 1 } },
+    });
     return tenantFromRow(inserted);
   }
 
@@ -224,7 +264,10 @@ export class TenantRegistry {
       .where('tenant_id', '=', id)
       .where('kind', '=', 'TenantFeatures')
       .execute();
-    const docFlags: Record<string, FeatureValue> = Object.assign({}, ...docs.map((d) => (d.spec as { flags?: Record<string, FeatureValue> }).flags ?? {}));
+    const docFlags: Record<string, FeatureValue> = Object.assign(
+      {},
+      ...docs.map((d) => (d.spec as { flags?: Record<string, FeatureValue> }).flags ?? {}),
+    );
     const { features, flags } = effectiveFeatures(tenant.metadata.id, tenant.spec, docFlags);
     return {
       id: tenant.metadata.id,
@@ -246,8 +289,20 @@ export class TenantRegistry {
   /** The documents stored for a tenant (features, router, sovereignty, policies). */
   async documents(id: string): Promise<TenantDocument[]> {
     await this.get(id);
-    const rows = await this.db.selectFrom('tenant_documents').selectAll().where('tenant_id', '=', id).orderBy('kind').orderBy('name').execute();
-    return rows.map((r) => ({ kind: r.kind as TenantDocument['kind'], tenant: r.tenant_id, name: r.name, spec: r.spec as Record<string, unknown>, ...(r.source ? { source: r.source } : {}) }));
+    const rows = await this.db
+      .selectFrom('tenant_documents')
+      .selectAll()
+      .where('tenant_id', '=', id)
+      .orderBy('kind')
+      .orderBy('name')
+      .execute();
+    return rows.map((r) => ({
+      kind: r.kind as TenantDocument['kind'],
+      tenant: r.tenant_id,
+      name: r.name,
+      spec: r.spec as Record<string, unknown>,
+      ...(r.source ? { source: r.source } : {}),
+    }));
   }
 
   /** A page of tenants in id order; `next` is the cursor for the following page. */
@@ -266,7 +321,10 @@ export class TenantRegistry {
       else q = q.where(sql<boolean>`not (labels ? ${req.key})`);
     }
     if (filter.after !== undefined) q = q.where('id', '>', filter.after);
-    const rows = await q.orderBy('id').limit(filter.limit + 1).execute();
+    const rows = await q
+      .orderBy('id')
+      .limit(filter.limit + 1)
+      .execute();
     const page = rows.slice(0, filter.limit);
     const next = rows.length > filter.limit ? page[page.length - 1]!.id : null;
     return { items: page.map(tenantFromRow), next };
@@ -285,20 +343,42 @@ export class TenantRegistry {
   }
 
   /** {@link update} inside `trx` (an approval applies its change in the decision's transaction). */
-  async updateIn(trx: Transaction<Schema>, actor: Actor, id: string, patch: unknown, options: UpdateOptions = {}): Promise<UpdateResult> {
+  async updateIn(
+    trx: Transaction<Schema>,
+    actor: Actor,
+    id: string,
+    patch: unknown,
+    options: UpdateOptions = {},
+  ): Promise<UpdateResult> {
     checkPatchShape(patch, options);
     const row = await this.#lockRow(trx, id);
     if (options.expectedGeneration !== undefined && options.expectedGeneration !== row.generation) {
-      throw new TenancyError('precondition_failed', 412, `tenant ${id} is at generation ${row.generation}, not ${options.expectedGeneration}`, { extensions: { generation: row.generation } });
+      throw new TenancyError(
+        'precondition_failed',
+        412,
+        `tenant ${id} is at generation ${row.generation}, not ${options.expectedGeneration}`,
+        { extensions: { generation: row.generation } },
+      );
     }
     nextPhase('update', row.phase as Phase, id);
     const current = { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id, labels: row.labels }, spec: row.spec };
     const merged = mergePatch(current, patch);
     const manifest = this.validate(merged);
     const before = row.spec as unknown as TenantSpec;
-    if (before.region !== manifest.spec.region || before.profile !== manifest.spec.profile || before.plan !== manifest.spec.plan || !jsonEqual(before.config ?? null, manifest.spec.config ?? null)) {
-      const violations = await this.sovereigntyViolations(trx, id, manifest.spec, before.region !== manifest.spec.region ? 'move' : 'provision');
-      if (violations.length > 0) throw sovereigntyRefusal(violations, (v) => toPointer(SOVEREIGNTY_SPEC_PATH[v.field]), `changing tenant ${id}`);
+    if (
+      before.region !== manifest.spec.region ||
+      before.profile !== manifest.spec.profile ||
+      before.plan !== manifest.spec.plan ||
+      !jsonEqual(before.config ?? null, manifest.spec.config ?? null)
+    ) {
+      const violations = await this.sovereigntyViolations(
+        trx,
+        id,
+        manifest.spec,
+        before.region !== manifest.spec.region ? 'move' : 'provision',
+      );
+      if (violations.length > 0)
+        throw sovereigntyRefusal(violations, (v) => toPointer(SOVEREIGNTY_SPEC_PATH[v.field]), `changing tenant ${id}`);
     }
     if (this.#approvals && options.approvalId === undefined) {
       const flags = await this.documentFlags(trx, id);
@@ -310,7 +390,10 @@ export class TenantRegistry {
           kinds: gated.kinds,
           summary: gated.summary,
           payload: { type: 'patch', patch: patch as Record<string, unknown> },
-          base: { generations: { [id]: row.generation }, documents: { [id]: await this.documentsFingerprint(trx, id) } },
+          base: {
+            generations: { [id]: row.generation },
+            documents: { [id]: await this.documentsFingerprint(trx, id) },
+          },
           applier: TENANT_CHANGE_APPLIER,
           ...approvalSettings(before),
           ...(options.role ? { requestedRole: options.role } : {}),
@@ -318,32 +401,68 @@ export class TenantRegistry {
         return { tenant: tenantFromRow(row), changes: [], approval };
       }
     }
-    return this.#writeSpec(trx, actor, row, manifest, 'tenant.update', options.approvalId ? { approvalId: options.approvalId } : undefined);
+    return this.#writeSpec(
+      trx,
+      actor,
+      row,
+      manifest,
+      'tenant.update',
+      options.approvalId ? { approvalId: options.approvalId } : undefined,
+    );
   }
 
   /** Every sovereignty rule `spec` breaks for tenant `id` (the documents as seen by `trx`). */
-  async sovereigntyViolations(trx: Transaction<Schema> | Kysely<Schema>, id: string, spec: TenantSpec, operation: 'provision' | 'move'): Promise<SovereigntyViolation[]> {
+  async sovereigntyViolations(
+    trx: Transaction<Schema> | Kysely<Schema>,
+    id: string,
+    spec: TenantSpec,
+    operation: 'provision' | 'move',
+  ): Promise<SovereigntyViolation[]> {
     const out: SovereigntyViolation[] = [];
-    for (const rules of await this.sovereigntyRules(trx, id)) out.push(...evaluateSovereignty(rules, { operation, facts: sovereigntyFacts(spec) }));
+    for (const rules of await this.sovereigntyRules(trx, id))
+      out.push(...evaluateSovereignty(rules, { operation, facts: sovereigntyFacts(spec) }));
     return out;
   }
 
   /** The tenant's data-sovereignty rules (one per DataSovereignty document; all of them hold). */
   async sovereigntyRules(trx: Transaction<Schema> | Kysely<Schema>, id: string): Promise<SovereigntyRules[]> {
-    const docs = await trx.selectFrom('tenant_documents').select('spec').where('tenant_id', '=', id).where('kind', '=', 'DataSovereignty').orderBy('name').execute();
+    const docs = await trx
+      .selectFrom('tenant_documents')
+      .select('spec')
+      .where('tenant_id', '=', id)
+      .where('kind', '=', 'DataSovereignty')
+      .orderBy('name')
+      .execute();
     return docs.map((d) => d.spec as SovereigntyRules);
   }
 
   /** The flags of the tenant's TenantFeatures documents, merged in name order. */
-  async documentFlags(trx: Transaction<Schema> | Kysely<Schema>, id: string): Promise<Record<string, boolean | string>> {
-    const docs = await trx.selectFrom('tenant_documents').select('spec').where('tenant_id', '=', id).where('kind', '=', 'TenantFeatures').orderBy('name').execute();
+  async documentFlags(
+    trx: Transaction<Schema> | Kysely<Schema>,
+    id: string,
+  ): Promise<Record<string, boolean | string>> {
+    const docs = await trx
+      .selectFrom('tenant_documents')
+      .select('spec')
+      .where('tenant_id', '=', id)
+      .where('kind', '=', 'TenantFeatures')
+      .orderBy('name')
+      .execute();
     return Object.assign({}, ...docs.map((d) => (d.spec as { flags?: Record<string, boolean | string> }).flags ?? {}));
   }
 
   /** A hash of every document of the tenant: an approval based on other documents is stale. */
   async documentsFingerprint(trx: Transaction<Schema> | Kysely<Schema>, id: string): Promise<string> {
-    const docs = await trx.selectFrom('tenant_documents').select(['kind', 'name', 'spec']).where('tenant_id', '=', id).orderBy('kind').orderBy('name').execute();
-    return createHash('sha256').update(JSON.stringify(docs.map((d) => [d.kind, d.name, d.spec]))).digest('hex');
+    const docs = await trx
+      .selectFrom('tenant_documents')
+      .select(['kind', 'name', 'spec'])
+      .where('tenant_id', '=', id)
+      .orderBy('kind')
+      .orderBy('name')
+      .execute();
+    return createHash('sha256')
+      .update(JSON.stringify(docs.map((d) => [d.kind, d.name, d.spec])))
+      .digest('hex');
   }
 
   /**
@@ -351,29 +470,63 @@ export class TenantRegistry {
    * and generation, and (only for tenants whose governance requires approvals) the document
    * flags and fingerprint. One query for the common case of tenants without approvals.
    */
-  async gateStates(trx: Transaction<Schema>, ids: readonly string[]): Promise<Map<string, GateState & { generation: number; documents?: string }>> {
+  async gateStates(
+    trx: Transaction<Schema>,
+    ids: readonly string[],
+  ): Promise<Map<string, GateState & { generation: number; documents?: string }>> {
     const out = new Map<string, GateState & { generation: number; documents?: string }>();
     if (ids.length === 0) return out;
-    const rows = await trx.selectFrom('tenants').select(['id', 'spec', 'generation']).where('id', 'in', [...ids]).execute();
+    const rows = await trx
+      .selectFrom('tenants')
+      .select(['id', 'spec', 'generation'])
+      .where('id', 'in', [...ids])
+      .execute();
     for (const row of rows) {
       const spec = row.spec as unknown as TenantSpec;
       const gated = (spec.governance?.approvals?.require?.length ?? 0) > 0;
-      out.set(row.id, gated ? { spec, generation: row.generation, docFlags: await this.documentFlags(trx, row.id), documents: await this.documentsFingerprint(trx, row.id) } : { spec, generation: row.generation, docFlags: {} });
+      out.set(
+        row.id,
+        gated
+          ? {
+              spec,
+              generation: row.generation,
+              docFlags: await this.documentFlags(trx, row.id),
+              documents: await this.documentsFingerprint(trx, row.id),
+            }
+          : { spec, generation: row.generation, docFlags: {} },
+      );
     }
     return out;
   }
 
   /** The data-sovereignty rules of each of `ids` (tenants without rules are absent), in one query. */
-  async sovereigntyRulesOf(trx: Transaction<Schema> | Kysely<Schema>, ids: readonly string[]): Promise<Map<string, SovereigntyRules[]>> {
+  async sovereigntyRulesOf(
+    trx: Transaction<Schema> | Kysely<Schema>,
+    ids: readonly string[],
+  ): Promise<Map<string, SovereigntyRules[]>> {
     const out = new Map<string, SovereigntyRules[]>();
     if (ids.length === 0) return out;
-    const docs = await trx.selectFrom('tenant_documents').select(['tenant_id', 'spec']).where('tenant_id', 'in', [...ids]).where('kind', '=', 'DataSovereignty').orderBy('tenant_id').orderBy('name').execute();
+    const docs = await trx
+      .selectFrom('tenant_documents')
+      .select(['tenant_id', 'spec'])
+      .where('tenant_id', 'in', [...ids])
+      .where('kind', '=', 'DataSovereignty')
+      .orderBy('tenant_id')
+      .orderBy('name')
+      .execute();
     for (const d of docs) out.set(d.tenant_id, [...(out.get(d.tenant_id) ?? []), d.spec as SovereigntyRules]);
     return out;
   }
 
   /** Store a validated manifest over an existing row (update and apply); no-op when nothing differs. */
-  async #writeSpec(trx: Transaction<Schema>, actor: Actor, row: TenantRow, manifest: TenantManifest, action: string, extra?: Record<string, unknown>): Promise<{ tenant: Tenant; changes: FieldChange[] }> {
+  async #writeSpec(
+    trx: Transaction<Schema>,
+    actor: Actor,
+    row: TenantRow,
+    manifest: TenantManifest,
+    action: string,
+    extra?: Record<string, unknown>,
+  ): Promise<{ tenant: Tenant; changes: FieldChange[] }> {
     const before = { metadata: { labels: row.labels }, spec: row.spec };
     const after = { metadata: { labels: manifest.metadata.labels ?? {} }, spec: manifest.spec };
     const changes = diff(before, after);
@@ -400,7 +553,11 @@ export class TenantRegistry {
       tenantId: row.id,
       outcome: 'success',
       details: { generation, changed: changes.map((c) => c.path), ...extra },
-      event: { type: 'tenant.updated', tenantId: row.id, payload: { id: row.id, generation, changed: changes.map((c) => c.path) } },
+      event: {
+        type: 'tenant.updated',
+        tenantId: row.id,
+        payload: { id: row.id, generation, changed: changes.map((c) => c.path) },
+      },
     });
     return { tenant: tenantFromRow(updated), changes };
   }
@@ -416,20 +573,49 @@ export class TenantRegistry {
       const to = nextPhase(verb, from, id);
       if (verb === 'delete') {
         const createdAt = new Date(row.created_at);
-        const violations = (await this.sovereigntyRules(trx, id)).flatMap((rules) => evaluateSovereignty(rules, { operation: 'delete', dataClass: 'data', createdAt }));
+        const violations = (await this.sovereigntyRules(trx, id)).flatMap((rules) =>
+          evaluateSovereignty(rules, { operation: 'delete', dataClass: 'data', createdAt }),
+        );
         if (violations.length > 0) throw sovereigntyRefusal(violations, () => '', `deleting tenant ${id}`);
       }
       const now = new Date();
       let conditions = row.conditions as Tenant['status']['conditions'];
-      const readyReason = { suspend: 'Suspended', resume: 'Resumed', archive: 'Archiving', restore: 'Restoring', delete: 'Deleting' }[verb];
-      conditions = setCondition(conditions, { type: 'Ready', status: verb === 'resume' ? 'True' : 'False', reason: readyReason, message: reason ?? `${verb} requested` }, now);
+      const readyReason = {
+        suspend: 'Suspended',
+        resume: 'Resumed',
+        archive: 'Archiving',
+        restore: 'Restoring',
+        delete: 'Deleting',
+      }[verb];
+      conditions = setCondition(
+        conditions,
+        {
+          type: 'Ready',
+          status: verb === 'resume' ? 'True' : 'False',
+          reason: readyReason,
+          message: reason ?? `${verb} requested`,
+        },
+        now,
+      );
       const updated = await trx
         .updateTable('tenants')
         .set({ phase: to, status_reason: reason ?? null, conditions: json(conditions), updated_at: now.toISOString() })
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirstOrThrow();
-      await this.audit.recordChange(trx, { actor, action: `tenant.${verb}`, target: `tenant/${id}`, tenantId: id, outcome: 'success', details: { from, to, ...(reason ? { reason } : {}) }, event: { type: `tenant.${verb === 'delete' ? 'deleting' : `${verb}${verb.endsWith('e') ? 'd' : 'ed'}`}`, tenantId: id, payload: { id, from, to } } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: `tenant.${verb}`,
+        target: `tenant/${id}`,
+        tenantId: id,
+        outcome: 'success',
+        details: { from, to, ...(reason ? { reason } : {}) },
+        event: {
+          type: `tenant.${verb === 'delete' ? 'deleting' : `${verb}${verb.endsWith('e') ? 'd' : 'ed'}`}`,
+          tenantId: id,
+          payload: { id, from, to },
+        },
+      });
       return tenantFromRow(updated);
     });
     this.notify(id);
@@ -437,18 +623,48 @@ export class TenantRegistry {
   }
 
   /** Store documents for a tenant inside `trx` (apply); replaces any with the same kind and name. */
-  async putDocuments(trx: Transaction<Schema>, actor: Actor, tenantId: string, docs: TenantDocument[]): Promise<{ created: number; updated: number }> {
+  async putDocuments(
+    trx: Transaction<Schema>,
+    actor: Actor,
+    tenantId: string,
+    docs: TenantDocument[],
+  ): Promise<{ created: number; updated: number }> {
     let created = 0;
     let updated = 0;
     for (const doc of docs) {
-      const existing = await trx.selectFrom('tenant_documents').select('spec').where('tenant_id', '=', tenantId).where('kind', '=', doc.kind).where('name', '=', doc.name).executeTakeFirst();
+      const existing = await trx
+        .selectFrom('tenant_documents')
+        .select('spec')
+        .where('tenant_id', '=', tenantId)
+        .where('kind', '=', doc.kind)
+        .where('name', '=', doc.name)
+        .executeTakeFirst();
       if (existing && jsonEqual(existing.spec, doc.spec)) continue;
       await trx
         .insertInto('tenant_documents')
-        .values({ tenant_id: tenantId, kind: doc.kind, name: doc.name, spec: json(doc.spec), source: doc.source ?? null, updated_at: new Date().toISOString() })
-        .onConflict((oc) => oc.columns(['tenant_id', 'kind', 'name']).doUpdateSet({ spec: json(doc.spec), source: doc.source ?? null, updated_at: new Date().toISOString() }))
+        .values({
+          tenant_id: tenantId,
+          kind: doc.kind,
+          name: doc.name,
+          spec: json(doc.spec),
+          source: doc.source ?? null,
+          updated_at: new Date().toISOString(),
+        })
+        .onConflict((oc) =>
+          oc
+            .columns(['tenant_id', 'kind', 'name'])
+            .doUpdateSet({ spec: json(doc.spec), source: doc.source ?? null, updated_at: new Date().toISOString() }),
+        )
         .execute();
-      await this.audit.recordChange(trx, { actor, action: 'tenant.document.put', target: `tenant/${tenantId}/${doc.kind}/${doc.name}`, tenantId, outcome: 'success', details: { kind: doc.kind, name: doc.name }, event: { type: 'tenant.document_changed', tenantId, payload: { id: tenantId, kind: doc.kind, name: doc.name } } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'tenant.document.put',
+        target: `tenant/${tenantId}/${doc.kind}/${doc.name}`,
+        tenantId,
+        outcome: 'success',
+        details: { kind: doc.kind, name: doc.name },
+        event: { type: 'tenant.document_changed', tenantId, payload: { id: tenantId, kind: doc.kind, name: doc.name } },
+      });
       if (existing) updated += 1;
       else created += 1;
     }
@@ -456,7 +672,12 @@ export class TenantRegistry {
   }
 
   /** Update inside `trx` from a full manifest (apply). */
-  async replaceSpec(trx: Transaction<Schema>, actor: Actor, manifest: TenantManifest, extra?: Record<string, unknown>): Promise<{ tenant: Tenant; changes: FieldChange[] }> {
+  async replaceSpec(
+    trx: Transaction<Schema>,
+    actor: Actor,
+    manifest: TenantManifest,
+    extra?: Record<string, unknown>,
+  ): Promise<{ tenant: Tenant; changes: FieldChange[] }> {
     const row = await this.#lockRow(trx, manifest.metadata.id);
     const before = { metadata: { labels: row.labels }, spec: row.spec };
     const after = { metadata: { labels: manifest.metadata.labels ?? {} }, spec: manifest.spec };
@@ -507,31 +728,50 @@ export { PHASES };
 /** Shape checks of a patch that need no database. */
 function checkPatchShape(patch: unknown, options: UpdateOptions): asserts patch is Record<string, unknown> {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) {
-    throw validationError('the patch must be a JSON object', [{ path: '', message: 'must be an object with "spec" and/or "metadata"' }]);
+    throw validationError('the patch must be a JSON object', [
+      { path: '', message: 'must be an object with "spec" and/or "metadata"' },
+    ]);
   }
   const errors: FieldError[] = [];
   for (const key of Object.keys(patch)) {
-    if (!UPDATABLE_TOP_LEVEL.has(key)) errors.push({ path: `/${key}`, message: 'unknown or immutable field (only metadata.labels and spec can change)' });
+    if (!UPDATABLE_TOP_LEVEL.has(key))
+      errors.push({
+        path: `/${key}`,
+        message: 'unknown or immutable field (only metadata.labels and spec can change)',
+      });
   }
   const metaPatch = (patch as { metadata?: unknown }).metadata;
   if (metaPatch !== undefined) {
-    if (typeof metaPatch !== 'object' || metaPatch === null || Array.isArray(metaPatch)) errors.push({ path: '/metadata', message: 'must be an object' });
-    else for (const key of Object.keys(metaPatch)) if (key !== 'labels') errors.push({ path: `/metadata/${key}`, message: key === 'id' ? 'is immutable' : 'unknown or immutable field' });
+    if (typeof metaPatch !== 'object' || metaPatch === null || Array.isArray(metaPatch))
+      errors.push({ path: '/metadata', message: 'must be an object' });
+    else
+      for (const key of Object.keys(metaPatch))
+        if (key !== 'labels')
+          errors.push({
+            path: `/metadata/${key}`,
+            message: key === 'id' ? 'is immutable' : 'unknown or immutable field',
+          });
   }
   const specPatch = (patch as { spec?: unknown }).spec;
   if (specPatch !== undefined && options.lockedSpecFields && typeof specPatch === 'object' && specPatch !== null) {
     for (const field of options.lockedSpecFields) {
-      if (field in specPatch) errors.push({ path: `/spec/${field}`, message: 'only a platform role may change this field' });
+      if (field in specPatch)
+        errors.push({ path: `/spec/${field}`, message: 'only a platform role may change this field' });
     }
   }
   if (errors.length > 0) {
     const forbidden = errors.every((e) => e.message.startsWith('only a platform role'));
-    throw forbidden ? new TenancyError('forbidden_field', 403, 'the patch changes fields your role may not change', { errors }) : validationError('the patch is invalid', errors);
+    throw forbidden
+      ? new TenancyError('forbidden_field', 403, 'the patch changes fields your role may not change', { errors })
+      : validationError('the patch is invalid', errors);
   }
 }
 
 /** Approver roles and recipients from a tenant's stored governance settings. */
 export function approvalSettings(spec: TenantSpec): { approverRoles?: string[]; notify?: { email?: string[] } } {
   const a = spec.governance?.approvals;
-  return { ...(a?.approverRoles ? { approverRoles: a.approverRoles } : {}), ...(a?.notify ? { notify: a.notify } : {}) };
+  return {
+    ...(a?.approverRoles ? { approverRoles: a.approverRoles } : {}),
+    ...(a?.notify ? { notify: a.notify } : {}),
+  };
 }

@@ -54,7 +54,8 @@ export function tenantFromRow(row: TenantRow): Tenant {
   if (row.deleted_at) status.deletedAt = new Date(row.deleted_at).toISOString();
   if (row.purge_after) status.purgeAfter = new Date(row.purge_after).toISOString();
   if (row.purged_at) status.purgedAt = new Date(row.purged_at).toISOString();
-  if (row.placed_profile) status.placement = { profile: row.placed_profile, ...(row.moving_from ? { movingFrom: row.moving_from } : {}) };
+  if (row.placed_profile)
+    status.placement = { profile: row.placed_profile, ...(row.moving_from ? { movingFrom: row.moving_from } : {}) };
   return {
     apiVersion: 'tenancy/v1',
     kind: 'Tenant',
@@ -72,8 +73,13 @@ export function tenantFromRow(row: TenantRow): Tenant {
 }
 
 /** Set or replace a condition, keeping `lastTransitionTime` when its status did not change. */
-export function setCondition(conditions: Condition[], next: Omit<Condition, 'lastTransitionTime'>, now: Date): Condition[] {
+export function setCondition(
+  conditions: Condition[],
+  next: Omit<Condition, 'lastTransitionTime'>,
+  now: Date,
+): Condition[] {
   const existing = conditions.find((c) => c.type === next.type);
-  const lastTransitionTime = existing && existing.status === next.status ? existing.lastTransitionTime : now.toISOString();
+  const lastTransitionTime =
+    existing && existing.status === next.status ? existing.lastTransitionTime : now.toISOString();
   return [...conditions.filter((c) => c.type !== next.type), { ...next, lastTransitionTime }];
 }

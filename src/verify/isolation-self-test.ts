@@ -91,22 +91,42 @@ export async function verifyIsolation(deps: SelfTestDeps): Promise<IsolationRepo
   try {
     for (const id of [a, b]) {
       const created = await api({ method: 'POST', url: '/v1/tenants', body: manifest(id) });
-      if (created.status !== 201) throw new Error(`could not create probe tenant ${id}: ${created.status} ${JSON.stringify(created.body)}`);
+      if (created.status !== 201)
+        throw new Error(`could not create probe tenant ${id}: ${created.status} ${JSON.stringify(created.body)}`);
     }
     await waitFor(api, a, (t) => t.status.phase === 'active');
     await waitFor(api, b, (t) => t.status.phase === 'active');
-    report({ id: 'setup.tenants', area: 'setup', title: `probe tenants ${a} (attacker) and ${b} (victim) are active`, outcome: 'pass' });
+    report({
+      id: 'setup.tenants',
+      area: 'setup',
+      title: `probe tenants ${a} (attacker) and ${b} (victim) are active`,
+      outcome: 'pass',
+    });
     await apiProbes(deps, { a, b, ghost }, report);
     if (engine === 'postgres') await databaseProbes(deps, { a, b }, report);
     else await embeddedProbes(deps, { a, b }, report);
   } catch (error) {
-    report({ id: 'setup.error', area: 'setup', title: 'the self-test ran to the end', outcome: 'fail', detail: (error as Error).message.slice(0, 500) });
+    report({
+      id: 'setup.error',
+      area: 'setup',
+      title: 'the self-test ran to the end',
+      outcome: 'fail',
+      detail: (error as Error).message.slice(0, 500),
+    });
   } finally {
     await cleanUp(api, [a, b], report);
   }
   const summary = { pass: 0, fail: 0, warn: 0, skip: 0 };
   for (const p of probes) summary[p.outcome] += 1;
-  return { ok: summary.fail === 0, engine, tenants: { attacker: a, victim: b }, startedAt: new Date(started).toISOString(), durationMs: Date.now() - started, summary, probes };
+  return {
+    ok: summary.fail === 0,
+    engine,
+    tenants: { attacker: a, victim: b },
+    startedAt: new Date(started).toISOString(),
+    durationMs: Date.now() - started,
+    summary,
+    probes,
+  };
 }
 
 function manifest(id: string, profile = 'mt-standard'): Record<string, unknown> {
@@ -121,7 +141,13 @@ function manifest(id: string, profile = 'mt-standard'): Record<string, unknown> 
 interface TenantView {
   metadata: { generation: number };
   spec: TenantSpec;
-  status: { phase: string; observedGeneration: number; placement?: { profile: string; movingFrom?: string | null }; purgedAt?: string | null; conditions: Array<{ type: string; message: string }> };
+  status: {
+    phase: string;
+    observedGeneration: number;
+    placement?: { profile: string; movingFrom?: string | null };
+    purgedAt?: string | null;
+    conditions: Array<{ type: string; message: string }>;
+  };
 }
 
 async function tenant(api: SelfTestDeps['api'], id: string): Promise<TenantView> {
@@ -130,12 +156,20 @@ async function tenant(api: SelfTestDeps['api'], id: string): Promise<TenantView>
   return res.body as TenantView;
 }
 
-async function waitFor(api: SelfTestDeps['api'], id: string, done: (t: TenantView) => boolean, what = 'the expected state'): Promise<TenantView> {
+async function waitFor(
+  api: SelfTestDeps['api'],
+  id: string,
+  done: (t: TenantView) => boolean,
+  what = 'the expected state',
+): Promise<TenantView> {
   const until = Date.now() + TIMEOUT_MS;
   for (;;) {
     const t = await tenant(api, id);
     if (done(t)) return t;
-    if (Date.now() > until) throw new Error(`probe tenant ${id} did not reach ${what} in time (phase ${t.status.phase}; ${t.status.conditions.map((c) => `${c.type}: ${c.message}`).join('; ')})`);
+    if (Date.now() > until)
+      throw new Error(
+        `probe tenant ${id} did not reach ${what} in time (phase ${t.status.phase}; ${t.status.conditions.map((c) => `${c.type}: ${c.message}`).join('; ')})`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -146,17 +180,36 @@ function shape(res: ApiResponse): string {
   return `${res.status}${code ? ` ${code}` : ''}`;
 }
 
-async function apiProbes(deps: SelfTestDeps, ids: { a: string; b: string; ghost: string }, report: (p: Probe) => void): Promise<void> {
+async function apiProbes(
+  deps: SelfTestDeps,
+  ids: { a: string; b: string; ghost: string },
+  report: (p: Probe) => void,
+): Promise<void> {
   const { api } = deps;
   const { a, b, ghost } = ids;
   // What B holds: a secret, an object, an API key (its id is probed by the key routes).
-  await api({ method: 'PUT', url: `/v1/tenants/${b}/secrets/probe-secret`, body: { value: `victim-${randomBytes(6).toString('hex')}` } });
-  await api({ method: 'PUT', url: `/v1/tenants/${b}/objects/probe.txt`, body: 'victim object', headers: { 'content-type': 'text/plain' } });
-  const bKey = (await api({ method: 'POST', url: `/v1/tenants/${b}/api-keys`, body: { name: 'probe', role: 'viewer' } })).body as { id: string };
+  await api({
+    method: 'PUT',
+    url: `/v1/tenants/${b}/secrets/probe-secret`,
+    body: { value: `victim-${randomBytes(6).toString('hex')}` },
+  });
+  await api({
+    method: 'PUT',
+    url: `/v1/tenants/${b}/objects/probe.txt`,
+    body: 'victim object',
+    headers: { 'content-type': 'text/plain' },
+  });
+  const bKey = (
+    await api({ method: 'POST', url: `/v1/tenants/${b}/api-keys`, body: { name: 'probe', role: 'viewer' } })
+  ).body as { id: string };
   // A's credentials: one API key per tenant role, and a JWT.
   const creds: Array<{ name: string; token: string }> = [];
   for (const role of TENANT_ROLES) {
-    const res = await api({ method: 'POST', url: `/v1/tenants/${a}/api-keys`, body: { name: `isolation probe ${role}`, role } });
+    const res = await api({
+      method: 'POST',
+      url: `/v1/tenants/${a}/api-keys`,
+      body: { name: `isolation probe ${role}`, role },
+    });
     if (res.status !== 201) throw new Error(`could not create a ${role} key for ${a}: ${res.status}`);
     creds.push({ name: role, token: (res.body as { token: string }).token });
   }
@@ -164,7 +217,9 @@ async function apiProbes(deps: SelfTestDeps, ids: { a: string; b: string; ghost:
   if (jwt.status === 200) creds.push({ name: 'owner JWT', token: (jwt.body as { token: string }).token });
   const before = await victimState(api, b);
 
-  const doc = (await api({ method: 'GET', url: '/openapi.json' })).body as { paths: Record<string, Record<string, unknown>> };
+  const doc = (await api({ method: 'GET', url: '/openapi.json' })).body as {
+    paths: Record<string, Record<string, unknown>>;
+  };
   const fill = (path: string, id: string) =>
     path
       .replace('{id}', id)
@@ -178,14 +233,34 @@ async function apiProbes(deps: SelfTestDeps, ids: { a: string; b: string; ghost:
     for (const method of Object.keys(ops)) {
       const m = method.toUpperCase() as ApiRequest['method'];
       const body = m === 'GET' || m === 'DELETE' ? undefined : {};
-      const headers: Record<string, string> | undefined = m === 'PATCH' ? { 'content-type': 'application/merge-patch+json' } : undefined;
+      const headers: Record<string, string> | undefined =
+        m === 'PATCH' ? { 'content-type': 'application/merge-patch+json' } : undefined;
       const differences: string[] = [];
       for (const cred of creds) {
-        const victim = await api({ method: m, url: fill(path, b), body, token: cred.token, ...(headers ? { headers } : {}) });
-        const none = await api({ method: m, url: fill(path, ghost), body, token: cred.token, ...(headers ? { headers } : {}) });
-        if (victim.status < 400 || shape(victim) !== shape(none)) differences.push(`${cred.name}: ${shape(victim)} (unknown tenant: ${shape(none)})`);
+        const victim = await api({
+          method: m,
+          url: fill(path, b),
+          body,
+          token: cred.token,
+          ...(headers ? { headers } : {}),
+        });
+        const none = await api({
+          method: m,
+          url: fill(path, ghost),
+          body,
+          token: cred.token,
+          ...(headers ? { headers } : {}),
+        });
+        if (victim.status < 400 || shape(victim) !== shape(none))
+          differences.push(`${cred.name}: ${shape(victim)} (unknown tenant: ${shape(none)})`);
       }
-      report({ id: `api.${m.toLowerCase()} ${path}`, area: 'api', title: `${m} ${path} as every role of ${a}, aimed at ${b}, answers as for a tenant that does not exist`, outcome: differences.length ? 'fail' : 'pass', ...(differences.length ? { detail: differences.join('; ') } : {}) });
+      report({
+        id: `api.${m.toLowerCase()} ${path}`,
+        area: 'api',
+        title: `${m} ${path} as every role of ${a}, aimed at ${b}, answers as for a tenant that does not exist`,
+        outcome: differences.length ? 'fail' : 'pass',
+        ...(differences.length ? { detail: differences.join('; ') } : {}),
+      });
     }
   }
 
@@ -205,13 +280,29 @@ async function apiProbes(deps: SelfTestDeps, ids: { a: string; b: string; ghost:
       for (const cred of creds) {
         const victim = await api({ method: 'GET', url: `/v1/tenants/${encode(b)}${suffix}`, token: cred.token });
         const none = await api({ method: 'GET', url: `/v1/tenants/${encode(ghost)}${suffix}`, token: cred.token });
-        if (victim.status < 400 || shape(victim) !== shape(none) || JSON.stringify(victim.body).includes('victim-')) differences.push(`${cred.name} ${suffix || '/'}: ${shape(victim)} vs ${shape(none)}`);
+        if (victim.status < 400 || shape(victim) !== shape(none) || JSON.stringify(victim.body).includes('victim-'))
+          differences.push(`${cred.name} ${suffix || '/'}: ${shape(victim)} vs ${shape(none)}`);
       }
     }
-    report({ id: `api.encoding.${name}`, area: 'api', title: `B's id ${name} in the path does not reach B`, outcome: differences.length ? 'fail' : 'pass', ...(differences.length ? { detail: differences.join('; ') } : {}) });
+    report({
+      id: `api.encoding.${name}`,
+      area: 'api',
+      title: `B's id ${name} in the path does not reach B`,
+      outcome: differences.length ? 'fail' : 'pass',
+      ...(differences.length ? { detail: differences.join('; ') } : {}),
+    });
   }
 
-  const lists = ['/v1/audit', '/v1/jobs', '/v1/events', '/v1/usage/report', '/v1/principal', '/v1/approvals', '/v1/webhooks', '/v1/tenants'];
+  const lists = [
+    '/v1/audit',
+    '/v1/jobs',
+    '/v1/events',
+    '/v1/usage/report',
+    '/v1/principal',
+    '/v1/approvals',
+    '/v1/webhooks',
+    '/v1/tenants',
+  ];
   const leaks: string[] = [];
   for (const route of lists) {
     for (const cred of creds) {
@@ -222,26 +313,49 @@ async function apiProbes(deps: SelfTestDeps, ids: { a: string; b: string; ghost:
       ] as Array<[string, ApiRequest]>) {
         const res = await api(request);
         // A's own records (its denied requests name B because A named B) are A's business.
-        if (res.status < 400 && JSON.stringify(withoutOwn(res.body, a)).includes(b)) leaks.push(`${cred.name} ${how} ${route}: ${res.status} names ${b}`);
+        if (res.status < 400 && JSON.stringify(withoutOwn(res.body, a)).includes(b))
+          leaks.push(`${cred.name} ${how} ${route}: ${res.status} names ${b}`);
       }
     }
   }
-  report({ id: 'api.spoofing', area: 'api', title: `a spoofed X-Tenant-ID or ?tenant= on the list routes shows A nothing of ${b}`, outcome: leaks.length ? 'fail' : 'pass', ...(leaks.length ? { detail: leaks.slice(0, 20).join('; ') } : {}) });
+  report({
+    id: 'api.spoofing',
+    area: 'api',
+    title: `a spoofed X-Tenant-ID or ?tenant= on the list routes shows A nothing of ${b}`,
+    outcome: leaks.length ? 'fail' : 'pass',
+    ...(leaks.length ? { detail: leaks.slice(0, 20).join('; ') } : {}),
+  });
 
   const after = await victimState(api, b);
-  report({ id: 'api.state', area: 'api', title: `${b}'s state is unchanged after every probe`, outcome: after === before ? 'pass' : 'fail', ...(after === before ? {} : { detail: `before ${before}; after ${after}` }) });
+  report({
+    id: 'api.state',
+    area: 'api',
+    title: `${b}'s state is unchanged after every probe`,
+    outcome: after === before ? 'pass' : 'fail',
+    ...(after === before ? {} : { detail: `before ${before}; after ${after}` }),
+  });
 }
 
 /** The body without list items that belong to `tenant` (its own audit records, events, jobs). */
 function withoutOwn(body: unknown, tenant: string): unknown {
   if (typeof body !== 'object' || body === null || !Array.isArray((body as { items?: unknown }).items)) return body;
-  const items = (body as { items: Array<Record<string, unknown>> }).items.filter((i) => i.tenantId !== tenant && i.tenantid !== tenant && i.tenant !== tenant);
+  const items = (body as { items: Array<Record<string, unknown>> }).items.filter(
+    (i) => i.tenantId !== tenant && i.tenantid !== tenant && i.tenant !== tenant,
+  );
   return { ...body, items };
 }
 
 /** What an attack could change of the victim: its spec and phase, secrets, keys and objects. */
 async function victimState(api: SelfTestDeps['api'], id: string): Promise<string> {
-  const parts = await Promise.all([`/v1/tenants/${id}`, `/v1/tenants/${id}/secrets`, `/v1/tenants/${id}/api-keys`, `/v1/tenants/${id}/objects`, `/v1/tenants/${id}/secrets/probe-secret`].map((url) => api({ method: 'GET', url })));
+  const parts = await Promise.all(
+    [
+      `/v1/tenants/${id}`,
+      `/v1/tenants/${id}/secrets`,
+      `/v1/tenants/${id}/api-keys`,
+      `/v1/tenants/${id}/objects`,
+      `/v1/tenants/${id}/secrets/probe-secret`,
+    ].map((url) => api({ method: 'GET', url })),
+  );
   const t = parts[0]!.body as TenantView;
   return JSON.stringify([t.metadata.generation, t.status.phase, t.spec, ...parts.slice(1).map((p) => p.body)]);
 }
@@ -288,7 +402,11 @@ async function placement(api: SelfTestDeps['api'], id: string): Promise<Isolatio
   return isolationContext(id, t.spec, t.status.placement?.profile);
 }
 
-async function databaseProbes(deps: SelfTestDeps, ids: { a: string; b: string }, report: (p: Probe) => void): Promise<void> {
+async function databaseProbes(
+  deps: SelfTestDeps,
+  ids: { a: string; b: string },
+  report: (p: Probe) => void,
+): Promise<void> {
   const { api } = deps;
   const { a, b } = ids;
   const dA = await descriptor(api, a);
@@ -297,7 +415,9 @@ async function databaseProbes(deps: SelfTestDeps, ids: { a: string; b: string },
   const victim = await connect(dB.url);
   const bSchema = pg.escapeIdentifier(dB.schema);
   try {
-    await victim.query(`create table probe_secret (v text); insert into probe_secret values ('victim-row'); create function probe_fn() returns text language sql as $$ select 'victim-source' $$`);
+    await victim.query(
+      `create table probe_secret (v text); insert into probe_secret values ('victim-row'); create function probe_fn() returns text language sql as $$ select 'victim-source' $$`,
+    );
   } finally {
     await victim.end();
   }
@@ -320,35 +440,64 @@ async function databaseProbes(deps: SelfTestDeps, ids: { a: string; b: string },
     await check('create', "A cannot create in B's schema", `create table ${bSchema}.planted (x int)`);
     await check('function', "A cannot call B's function", `select ${bSchema}.probe_fn()`);
     await check('set-role', 'A cannot become B (SET ROLE)', `set role ${pg.escapeIdentifier(dB.role)}`);
-    await check('lock', "A cannot take B's migration lock", `lock table ${bSchema}.tenancy_schema_migrations in access share mode`);
+    await check(
+      'lock',
+      "A cannot take B's migration lock",
+      `lock table ${bSchema}.tenancy_schema_migrations in access share mode`,
+    );
     await check('create-role', 'A cannot create a role', `create role iso_probe_${randomBytes(3).toString('hex')}`);
-    await check('create-database', 'A cannot create a database', `create database iso_probe_${randomBytes(3).toString('hex')}`, { transaction: false });
+    await check(
+      'create-database',
+      'A cannot create a database',
+      `create database iso_probe_${randomBytes(3).toString('hex')}`,
+      { transaction: false },
+    );
     await check('superuser', 'A cannot make itself superuser', 'alter role current_user superuser');
     await check('createrole', 'A cannot give itself CREATEROLE', 'alter role current_user createrole');
     await check('bypassrls', 'A cannot give itself BYPASSRLS', 'alter role current_user bypassrls');
     await check('alter-b', "A cannot change B's role", `alter role ${pg.escapeIdentifier(dB.role)} nologin`);
-    await check('grant-b', "A cannot make itself a member of B's role", `grant ${pg.escapeIdentifier(dB.role)} to current_user`);
+    await check(
+      'grant-b',
+      "A cannot make itself a member of B's role",
+      `grant ${pg.escapeIdentifier(dB.role)} to current_user`,
+    );
     await check('public', 'A cannot create in public', 'create table public.planted (x int)');
-    const source = await attacker.query<{ prosrc: string }>(`select prosrc from pg_catalog.pg_proc where pronamespace = $1::regnamespace`, [dB.schema]).catch(() => ({ rows: [] as Array<{ prosrc: string }> }));
+    const source = await attacker
+      .query<{ prosrc: string }>(`select prosrc from pg_catalog.pg_proc where pronamespace = $1::regnamespace`, [
+        dB.schema,
+      ])
+      .catch(() => ({ rows: [] as Array<{ prosrc: string }> }));
     report({
       id: 'db.catalog',
       area: 'database',
       title: "A cannot read B's function source in the catalog",
       outcome: source.rows.length ? 'warn' : 'pass',
-      detail: source.rows.length ? 'visible to every role of a shared warehouse (catalogs are readable by all); a documented limit of schema-per-tenant: use the dedicated profile when code or names are sensitive' : 'not visible',
+      detail: source.rows.length
+        ? 'visible to every role of a shared warehouse (catalogs are readable by all); a documented limit of schema-per-tenant: use the dedicated profile when code or names are sensitive'
+        : 'not visible',
     });
   } finally {
     await attacker.end();
   }
 
   const databases: Array<[string, string, boolean]> = [
-    ['store', deps.storeUrl ? decodeURIComponent(new URL(deps.storeUrl).pathname.slice(1)) : '', deps.storeUrl !== undefined && sameServer(deps.storeUrl, dA.url)],
+    [
+      'store',
+      deps.storeUrl ? decodeURIComponent(new URL(deps.storeUrl).pathname.slice(1)) : '',
+      deps.storeUrl !== undefined && sameServer(deps.storeUrl, dA.url),
+    ],
     ['postgres', 'postgres', true],
     ['template1', 'template1', true],
   ];
   for (const [name, database, applies] of databases) {
     if (!applies) {
-      report({ id: `db.connect.${name}`, area: 'database', title: `A cannot connect to the ${name} database`, outcome: 'skip', detail: 'the store is not on the warehouse cluster' });
+      report({
+        id: `db.connect.${name}`,
+        area: 'database',
+        title: `A cannot connect to the ${name} database`,
+        outcome: 'skip',
+        detail: 'the store is not on the warehouse cluster',
+      });
       continue;
     }
     const r = await refused(async () => (await connect(dA.url!, { database })).end());
@@ -357,12 +506,20 @@ async function databaseProbes(deps: SelfTestDeps, ids: { a: string; b: string },
       area: 'database',
       title: `A cannot connect to the ${name === 'store' ? "control plane's store" : name} database (nor reach what is locked there)`,
       outcome: r.refused ? 'pass' : 'fail',
-      detail: r.refused ? r.detail : `${r.detail}: a superuser should run REVOKE CONNECT ON DATABASE ${pg.escapeIdentifier(database)} FROM PUBLIC`,
+      detail: r.refused
+        ? r.detail
+        : `${r.detail}: a superuser should run REVOKE CONNECT ON DATABASE ${pg.escapeIdentifier(database)} FROM PUBLIC`,
     });
   }
   const maintenance = `${deps.prefix}m_${a.replace(/-/g, '_')}`;
   const login = await refused(async () => (await connect(dA.url!, { user: maintenance })).end());
-  report({ id: 'db.maintenance-login', area: 'database', title: "A cannot log in as its own maintenance role (the control plane's way in)", outcome: login.refused ? 'pass' : 'fail', detail: login.detail });
+  report({
+    id: 'db.maintenance-login',
+    area: 'database',
+    title: "A cannot log in as its own maintenance role (the control plane's way in)",
+    outcome: login.refused ? 'pass' : 'fail',
+    detail: login.detail,
+  });
 
   await fenceProbe(deps, a, dA.url, report);
   await plantedProbes(deps, ids, report);
@@ -370,11 +527,18 @@ async function databaseProbes(deps: SelfTestDeps, ids: { a: string; b: string },
   // After the move A has a database of its own: B cannot enter it.
   const moved = await descriptor(api, a);
   const enter = await refused(async () => (await connect(dB.url!, { database: moved.database })).end());
-  report({ id: 'db.connect.dedicated', area: 'database', title: "B cannot connect to A's dedicated database", outcome: enter.refused ? 'pass' : 'fail', detail: enter.detail });
+  report({
+    id: 'db.connect.dedicated',
+    area: 'database',
+    title: "B cannot connect to A's dedicated database",
+    outcome: enter.refused ? 'pass' : 'fail',
+    detail: enter.detail,
+  });
 }
 
 function sameServer(a: string, b: string): boolean {
-  const host = (u: URL) => `${(u.searchParams.get('host') ?? u.hostname).replace(/^localhost$/, '127.0.0.1')}:${u.port || '5432'}`;
+  const host = (u: URL) =>
+    `${(u.searchParams.get('host') ?? u.hostname).replace(/^localhost$/, '127.0.0.1')}:${u.port || '5432'}`;
   return host(new URL(a)) === host(new URL(b));
 }
 
@@ -403,7 +567,11 @@ async function fenceProbe(deps: SelfTestDeps, a: string, url: string, report: (p
 const TRAP_LOG = 'iso_probe_trap_log';
 
 /** A plants traps; the control plane migrates, archives, restores and moves A; the traps report who ran them. */
-async function plantedProbes(deps: SelfTestDeps, ids: { a: string; b: string }, report: (p: Probe) => void): Promise<void> {
+async function plantedProbes(
+  deps: SelfTestDeps,
+  ids: { a: string; b: string },
+  report: (p: Probe) => void,
+): Promise<void> {
   const { api } = deps;
   const { a, b } = ids;
   const dB = await descriptor(api, b);
@@ -424,16 +592,31 @@ async function plantedProbes(deps: SelfTestDeps, ids: { a: string; b: string }, 
           return true;
         exception when others then return true;
         end $f$`);
-      await c.query(`create or replace function iso_trap_trigger() returns trigger language plpgsql as $f$ begin perform iso_trap('trigger on ' || tg_table_name); return new; end $f$`);
+      await c.query(
+        `create or replace function iso_trap_trigger() returns trigger language plpgsql as $f$ begin perform iso_trap('trigger on ' || tg_table_name); return new; end $f$`,
+      );
       await c.query(`create table if not exists iso_trap_t (x int)`);
-      if ((await c.query('select 1 from iso_trap_t')).rows.length === 0) await c.query('insert into iso_trap_t values (1), (2), (3)');
-      await c.query(`alter table iso_trap_t enable row level security; alter table iso_trap_t force row level security`);
-      await c.query(`drop policy if exists p on iso_trap_t; create policy p on iso_trap_t using (iso_trap('policy on iso_trap_t') and false)`);
-      const migrations = await c.query(`select 1 from pg_catalog.pg_tables where schemaname = current_schema() and tablename = 'tenancy_schema_migrations'`);
+      if ((await c.query('select 1 from iso_trap_t')).rows.length === 0)
+        await c.query('insert into iso_trap_t values (1), (2), (3)');
+      await c.query(
+        `alter table iso_trap_t enable row level security; alter table iso_trap_t force row level security`,
+      );
+      await c.query(
+        `drop policy if exists p on iso_trap_t; create policy p on iso_trap_t using (iso_trap('policy on iso_trap_t') and false)`,
+      );
+      const migrations = await c.query(
+        `select 1 from pg_catalog.pg_tables where schemaname = current_schema() and tablename = 'tenancy_schema_migrations'`,
+      );
       if (migrations.rows.length) {
-        await c.query(`alter table tenancy_schema_migrations enable row level security; alter table tenancy_schema_migrations force row level security`);
-        await c.query(`drop policy if exists p on tenancy_schema_migrations; create policy p on tenancy_schema_migrations using (iso_trap('policy on tenancy_schema_migrations')) with check (true)`);
-        await c.query(`drop trigger if exists t on tenancy_schema_migrations; create trigger t before insert on tenancy_schema_migrations for each row execute function iso_trap_trigger()`);
+        await c.query(
+          `alter table tenancy_schema_migrations enable row level security; alter table tenancy_schema_migrations force row level security`,
+        );
+        await c.query(
+          `drop policy if exists p on tenancy_schema_migrations; create policy p on tenancy_schema_migrations using (iso_trap('policy on tenancy_schema_migrations')) with check (true)`,
+        );
+        await c.query(
+          `drop trigger if exists t on tenancy_schema_migrations; create trigger t before insert on tenancy_schema_migrations for each row execute function iso_trap_trigger()`,
+        );
       }
     } finally {
       await c.end();
@@ -442,7 +625,11 @@ async function plantedProbes(deps: SelfTestDeps, ids: { a: string; b: string }, 
   const verdict = async () => {
     const c = await connect((await descriptor(api, a)).url!);
     try {
-      const rows = (await c.query<{ phase: string; who: string; sess: string; sup: boolean; leak: string | null }>(`select * from ${TRAP_LOG}`)).rows;
+      const rows = (
+        await c.query<{ phase: string; who: string; sess: string; sup: boolean; leak: string | null }>(
+          `select * from ${TRAP_LOG}`,
+        )
+      ).rows;
       const mine = new Set([tenantIdentifier(a, deps.prefix), `${deps.prefix}m_${a.replace(/-/g, '_')}`]);
       const bad = rows.filter((r) => r.sup || r.leak !== null || !mine.has(r.who) || !mine.has(r.sess));
       const trapped = await c.query<{ n: number }>('select count(*)::int as n from iso_trap_t').catch(() => undefined);
@@ -465,7 +652,13 @@ async function plantedProbes(deps: SelfTestDeps, ids: { a: string; b: string }, 
       detail: `migration job ${job}; ${v.ran} trap runs${v.bad.length ? `; escalated: ${JSON.stringify(v.bad.slice(0, 3))}` : ''}`,
     });
   } else {
-    report({ id: 'db.planted.migrate', area: 'database', title: "a migration rollout runs A's planted policy and trigger no higher than A", outcome: 'skip', detail: 'no app migrations configured (TENANCY_APP_MIGRATIONS)' });
+    report({
+      id: 'db.planted.migrate',
+      area: 'database',
+      title: "a migration rollout runs A's planted policy and trigger no higher than A",
+      outcome: 'skip',
+      detail: 'no app migrations configured (TENANCY_APP_MIGRATIONS)',
+    });
   }
 
   await api({ method: 'POST', url: `/v1/tenants/${a}/archive`, body: {} });
@@ -474,7 +667,9 @@ async function plantedProbes(deps: SelfTestDeps, ids: { a: string; b: string }, 
   await waitFor(api, a, (t) => t.status.phase === 'active', 'active after restore');
   let v = await verdict();
   const owner = await connect((await descriptor(api, a)).url!);
-  const kept = (await owner.query<{ n: number }>('select count(*)::int as n from iso_trap_t').catch(() => ({ rows: [{ n: -1 }] }))).rows[0]!.n;
+  const kept = (
+    await owner.query<{ n: number }>('select count(*)::int as n from iso_trap_t').catch(() => ({ rows: [{ n: -1 }] }))
+  ).rows[0]!.n;
   await owner.end();
   report({
     id: 'db.planted.archive',
@@ -485,10 +680,29 @@ async function plantedProbes(deps: SelfTestDeps, ids: { a: string; b: string }, 
   });
 
   await plant();
-  await api({ method: 'PATCH', url: `/v1/tenants/${a}`, body: { spec: { profile: 'st-dedicated' } }, headers: { 'content-type': 'application/merge-patch+json' } });
-  await waitFor(api, a, (t) => t.status.placement?.profile === 'st-dedicated' && !t.status.placement.movingFrom && t.status.observedGeneration === t.metadata.generation, 'its dedicated place');
+  await api({
+    method: 'PATCH',
+    url: `/v1/tenants/${a}`,
+    body: { spec: { profile: 'st-dedicated' } },
+    headers: { 'content-type': 'application/merge-patch+json' },
+  });
+  await waitFor(
+    api,
+    a,
+    (t) =>
+      t.status.placement?.profile === 'st-dedicated' &&
+      !t.status.placement.movingFrom &&
+      t.status.observedGeneration === t.metadata.generation,
+    'its dedicated place',
+  );
   v = await verdict();
-  report({ id: 'db.planted.move', area: 'database', title: "a profile move runs nothing A planted above A's rights", outcome: v.bad.length === 0 ? 'pass' : 'fail', ...(v.bad.length ? { detail: JSON.stringify(v.bad.slice(0, 3)) } : {}) });
+  report({
+    id: 'db.planted.move',
+    area: 'database',
+    title: "a profile move runs nothing A planted above A's rights",
+    outcome: v.bad.length === 0 ? 'pass' : 'fail',
+    ...(v.bad.length ? { detail: JSON.stringify(v.bad.slice(0, 3)) } : {}),
+  });
 }
 
 async function waitJob(api: SelfTestDeps['api'], id: string): Promise<string> {
@@ -502,22 +716,49 @@ async function waitJob(api: SelfTestDeps['api'], id: string): Promise<string> {
 }
 
 /** The embedded warehouse has no network endpoint: no tenant connects to it. What can be checked in process, is. */
-async function embeddedProbes(deps: SelfTestDeps, ids: { a: string; b: string }, report: (p: Probe) => void): Promise<void> {
+async function embeddedProbes(
+  deps: SelfTestDeps,
+  ids: { a: string; b: string },
+  report: (p: Probe) => void,
+): Promise<void> {
   const { api } = deps;
   const dA = await descriptor(api, ids.a);
-  report({ id: 'db.endpoint', area: 'database', title: 'the embedded warehouse hands a tenant no URL to connect with', outcome: dA.url === null ? 'pass' : 'fail', detail: dA.url === null ? 'url: null' : 'a URL was handed out' });
+  report({
+    id: 'db.endpoint',
+    area: 'database',
+    title: 'the embedded warehouse hands a tenant no URL to connect with',
+    outcome: dA.url === null ? 'pass' : 'fail',
+    detail: dA.url === null ? 'url: null' : 'a URL was handed out',
+  });
   const ctxA = await placement(api, ids.a);
   const ctxB = await placement(api, ids.b);
-  await deps.databases.withTenant(ctxB, (s) => s.exec(`create table if not exists probe_secret (v text); insert into probe_secret values ('victim-row')`));
+  await deps.databases.withTenant(ctxB, (s) =>
+    s.exec(`create table if not exists probe_secret (v text); insert into probe_secret values ('victim-row')`),
+  );
   const bSchema = pg.escapeIdentifier((await descriptor(api, ids.b)).schema);
-  const r = await refused(() => deps.databases.withTenant(ctxA, (s) => s.query(`select * from ${bSchema}.probe_secret`)));
-  report({ id: 'db.read', area: 'database', title: "work the control plane does as A cannot read B's table", outcome: r.refused ? 'pass' : 'fail', detail: r.detail });
+  const r = await refused(() =>
+    deps.databases.withTenant(ctxA, (s) => s.query(`select * from ${bSchema}.probe_secret`)),
+  );
+  report({
+    id: 'db.read',
+    area: 'database',
+    title: "work the control plane does as A cannot read B's table",
+    outcome: r.refused ? 'pass' : 'fail',
+    detail: r.detail,
+  });
   for (const [id, title] of [
     ['db.connect', 'database connections as a tenant (store, other databases, maintenance role)'],
     ['db.planted', 'planted functions run by archive, move and migrate'],
     ['db.fence', "a move's write fence against the tenant's own sessions"],
   ]) {
-    report({ id: id!, area: 'database', title: title!, outcome: 'skip', detail: 'embedded warehouse: no tenant can connect to it, so none can plant code or hold sessions there; isolation is enforced by the application (use TENANCY_WAREHOUSE_URL for database-enforced isolation)' });
+    report({
+      id: id!,
+      area: 'database',
+      title: title!,
+      outcome: 'skip',
+      detail:
+        'embedded warehouse: no tenant can connect to it, so none can plant code or hold sessions there; isolation is enforced by the application (use TENANCY_WAREHOUSE_URL for database-enforced isolation)',
+    });
   }
 }
 
@@ -537,5 +778,11 @@ async function cleanUp(api: SelfTestDeps['api'], ids: string[], report: (p: Prob
       await new Promise((r) => setTimeout(r, 100));
     }
   }
-  report({ id: 'setup.cleanup', area: 'setup', title: 'both probe tenants are purged', outcome: left.length ? 'warn' : 'pass', ...(left.length ? { detail: `not yet purged: ${left.join(', ')}` } : {}) });
+  report({
+    id: 'setup.cleanup',
+    area: 'setup',
+    title: 'both probe tenants are purged',
+    outcome: left.length ? 'warn' : 'pass',
+    ...(left.length ? { detail: `not yet purged: ${left.join(', ')}` } : {}),
+  });
 }

@@ -19,7 +19,9 @@ export type EngineName = 'pglite' | 'postgres';
 /** Engines to run shared suites on; PostgreSQL is announced as skipped when absent. */
 export function engines(): EngineName[] {
   if (!PG_URL) {
-    console.warn('[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: PostgreSQL suites are SKIPPED (PGlite suites run)');
+    console.warn(
+      '[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: PostgreSQL suites are SKIPPED (PGlite suites run)',
+    );
     return ['pglite'];
   }
   return ['pglite', 'postgres'];
@@ -54,15 +56,33 @@ export interface TestPlane extends ControlPlane {
 }
 
 /** Start a control plane on `engine`; `listen` binds 127.0.0.1 on an OS-chosen port; `storeUrl` names a PostgreSQL store made by the caller. */
-export async function startTestPlane(engine: EngineName, options: { listen?: boolean; env?: Record<string, string>; start?: StartOptions; storeUrl?: string } = {}): Promise<TestPlane> {
+export async function startTestPlane(
+  engine: EngineName,
+  options: { listen?: boolean; env?: Record<string, string>; start?: StartOptions; storeUrl?: string } = {},
+): Promise<TestPlane> {
   const dataDir = await mkdtemp(join(tmpdir(), 'tenancy-test-'));
   // A store the caller made (and drops) itself, or a fresh one dropped on stop.
-  const database = engine === 'postgres' ? (options.storeUrl ? { url: options.storeUrl, drop: async () => undefined } : await freshPostgresDatabase()) : undefined;
+  const database =
+    engine === 'postgres'
+      ? options.storeUrl
+        ? { url: options.storeUrl, drop: async () => undefined }
+        : await freshPostgresDatabase()
+      : undefined;
   const config = loadConfig(
     { port: '0', host: '127.0.0.1', dataDir },
-    { TENANCY_ADMIN_TOKEN: ADMIN_TOKEN, TENANCY_LOG_LEVEL: 'silent', ...(database ? { TENANCY_DATABASE_URL: database.url } : {}), ...options.env },
+    {
+      TENANCY_ADMIN_TOKEN: ADMIN_TOKEN,
+      TENANCY_LOG_LEVEL: 'silent',
+      ...(database ? { TENANCY_DATABASE_URL: database.url } : {}),
+      ...options.env,
+    },
   );
-  const plane = await startControlPlane(config, { inMemory: engine === 'pglite', listen: options.listen ?? false, controllerResyncMs: 60_000, ...options.start });
+  const plane = await startControlPlane(config, {
+    inMemory: engine === 'pglite',
+    listen: options.listen ?? false,
+    controllerResyncMs: 60_000,
+    ...options.start,
+  });
   return Object.assign(plane, {
     dataDir,
     databaseUrl: database?.url,

@@ -8,7 +8,13 @@ import { ADMIN_TOKEN, type TestPlane } from './engines.js';
 export type Res = LightMyRequestResponse & { body: string; json: <T = any>() => T };
 
 /** Call the API as `token` (default: the platform admin). */
-export async function call(plane: TestPlane, method: InjectOptions['method'], url: string, body?: unknown, options: { token?: string | null; headers?: Record<string, string> } = {}): Promise<Res> {
+export async function call(
+  plane: TestPlane,
+  method: InjectOptions['method'],
+  url: string,
+  body?: unknown,
+  options: { token?: string | null; headers?: Record<string, string> } = {},
+): Promise<Res> {
   const headers: Record<string, string> = { ...(options.headers ?? {}) };
   const token = options.token === undefined ? ADMIN_TOKEN : options.token;
   if (token !== null) headers.authorization = `Bearer ${token}`;
@@ -36,12 +42,26 @@ export function expectProblem(res: Res, status: number, code: string): any {
 }
 
 /** A minimal valid manifest. */
-export function manifest(id: string, spec: Record<string, unknown> = {}, labels?: Record<string, string>): Record<string, unknown> {
-  return { apiVersion: 'tenancy/v1', kind: 'Tenant', metadata: { id, ...(labels ? { labels } : {}) }, spec: { name: `Tenant ${id}`, plan: 'pro', ...spec } };
+export function manifest(
+  id: string,
+  spec: Record<string, unknown> = {},
+  labels?: Record<string, string>,
+): Record<string, unknown> {
+  return {
+    apiVersion: 'tenancy/v1',
+    kind: 'Tenant',
+    metadata: { id, ...(labels ? { labels } : {}) },
+    spec: { name: `Tenant ${id}`, plan: 'pro', ...spec },
+  };
 }
 
 /** Create a tenant and wait until the controller made it active. */
-export async function createActive(plane: TestPlane, id: string, spec: Record<string, unknown> = {}, labels?: Record<string, string>): Promise<any> {
+export async function createActive(
+  plane: TestPlane,
+  id: string,
+  spec: Record<string, unknown> = {},
+  labels?: Record<string, string>,
+): Promise<any> {
   const res = await call(plane, 'POST', '/v1/tenants', manifest(id, spec, labels));
   expect(res.statusCode, res.body).toBe(201);
   return waitForPhase(plane, id, 'active');
@@ -55,13 +75,18 @@ export async function waitForPhase(plane: TestPlane, id: string, phase: string, 
     const res = await call(plane, 'GET', `/v1/tenants/${id}`);
     const t = res.json();
     if (t.status?.phase === phase) return t;
-    if (Date.now() > until) throw new Error(`tenant ${id} is ${t.status?.phase}, not ${phase}: ${JSON.stringify(t.status?.conditions)}`);
+    if (Date.now() > until)
+      throw new Error(`tenant ${id} is ${t.status?.phase}, not ${phase}: ${JSON.stringify(t.status?.conditions)}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
 
 /** Create a tenant API key with `role`; returns its token and id. */
-export async function tenantKey(plane: TestPlane, tenant: string, role: string): Promise<{ token: string; id: string }> {
+export async function tenantKey(
+  plane: TestPlane,
+  tenant: string,
+  role: string,
+): Promise<{ token: string; id: string }> {
   const res = await call(plane, 'POST', `/v1/tenants/${tenant}/api-keys`, { name: `${role} key`, role });
   expect(res.statusCode, res.body).toBe(201);
   return { token: res.json().token, id: res.json().id };
@@ -72,11 +97,21 @@ export async function tenantKey(plane: TestPlane, tenant: string, role: string):
  * events the audit anchorer writes in the background (every few seconds while records
  * are appended), which belong to no request.
  */
-export async function countRows(plane: TestPlane, table: 'tenants' | 'audit_log' | 'api_keys' | 'tenant_documents' | 'outbox'): Promise<number> {
+export async function countRows(
+  plane: TestPlane,
+  table: 'tenants' | 'audit_log' | 'api_keys' | 'tenant_documents' | 'outbox',
+): Promise<number> {
   const db = plane.database.db;
   const r =
     table === 'outbox'
-      ? await db.selectFrom('outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('type', '<>', 'audit.checkpoint').executeTakeFirstOrThrow()
-      : await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+      ? await db
+          .selectFrom('outbox')
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .where('type', '<>', 'audit.checkpoint')
+          .executeTakeFirstOrThrow()
+      : await db
+          .selectFrom(table)
+          .select((eb) => eb.fn.countAll<number>().as('n'))
+          .executeTakeFirstOrThrow();
   return Number(r.n);
 }

@@ -6,7 +6,10 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobQueue } from '../../src/infra/queue/index.js';
 
-export function runJobQueueSuite(name: string, factory: () => Promise<{ queue: JobQueue; stop: () => Promise<void> }>): void {
+export function runJobQueueSuite(
+  name: string,
+  factory: () => Promise<{ queue: JobQueue; stop: () => Promise<void> }>,
+): void {
   describe(`job queue: ${name}`, () => {
     let queue: JobQueue;
     let stop: () => Promise<void>;
@@ -33,7 +36,9 @@ export function runJobQueueSuite(name: string, factory: () => Promise<{ queue: J
       expect(a.stream).toBe(shared);
       expect(b.seq).toBe(a.seq + 1);
       expect((await queue.publish(`jobs${tag}-acme.export.csv`, Buffer.from('d1'))).stream).toBe(dedicated);
-      await expect(queue.publish(`nowhere${tag}.x`, Buffer.from('x'))).rejects.toMatchObject({ code: 'no_stream_for_subject' });
+      await expect(queue.publish(`nowhere${tag}.x`, Buffer.from('x'))).rejects.toMatchObject({
+        code: 'no_stream_for_subject',
+      });
     });
 
     it("delivers to a tenant's consumer only that tenant's subject, until acknowledged", async () => {
@@ -86,7 +91,9 @@ export function runJobQueueSuite(name: string, factory: () => Promise<{ queue: J
       await expect(queue.publish('jobs..a', Buffer.from('x'))).rejects.toMatchObject({ code: 'invalid_subject' });
       await expect(queue.ensureConsumer(shared, 'c', 'a.>.b')).rejects.toMatchObject({ code: 'invalid_subject' });
       await expect(queue.fetch(shared, 'nobody', 1, 1000)).rejects.toMatchObject({ code: 'consumer_not_found' });
-      await expect(queue.ensureConsumer(`missing_${tag}`, 'c', 'a.b')).rejects.toMatchObject({ code: 'stream_not_found' });
+      await expect(queue.ensureConsumer(`missing_${tag}`, 'c', 'a.b')).rejects.toMatchObject({
+        code: 'stream_not_found',
+      });
     });
 
     it('removes streams with their consumers; removing twice is fine', async () => {

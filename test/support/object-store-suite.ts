@@ -7,7 +7,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ScopedObjects, type ObjectStore } from '../../src/infra/objects/index.js';
 
-export function runObjectStoreSuite(name: string, factory: () => Promise<{ store: ObjectStore; stop: () => Promise<void> }>): void {
+export function runObjectStoreSuite(
+  name: string,
+  factory: () => Promise<{ store: ObjectStore; stop: () => Promise<void> }>,
+): void {
   describe(`object store: ${name}`, () => {
     let store: ObjectStore;
     let stop: () => Promise<void>;
@@ -28,7 +31,9 @@ export function runObjectStoreSuite(name: string, factory: () => Promise<{ store
     });
 
     it('puts, gets, overwrites and deletes objects; a missing object is undefined', async () => {
-      const info = await store.put(bucket, 'tenants/acme/report.csv', Buffer.from('a,b\n1,2\n'), { contentType: 'text/csv' });
+      const info = await store.put(bucket, 'tenants/acme/report.csv', Buffer.from('a,b\n1,2\n'), {
+        contentType: 'text/csv',
+      });
       expect(info).toMatchObject({ key: 'tenants/acme/report.csv', size: 8 });
       const got = await store.get(bucket, 'tenants/acme/report.csv');
       expect(got?.body.toString()).toBe('a,b\n1,2\n');
@@ -67,8 +72,22 @@ export function runObjectStoreSuite(name: string, factory: () => Promise<{ store
     });
 
     it('refuses keys that could escape a prefix, and bad bucket names, before the engine sees them', async () => {
-      for (const key of ['\ud800x', '', '../etc/passwd', 'a/../../b', './a', '/abs', 'a//b', 'back\\slash', 'nul\u0000', 'x'.repeat(1025)]) {
-        await expect(store.put(bucket, key, Buffer.from('x')), JSON.stringify(key)).rejects.toMatchObject({ code: 'invalid_object_key', status: 400 });
+      for (const key of [
+        '\ud800x',
+        '',
+        '../etc/passwd',
+        'a/../../b',
+        './a',
+        '/abs',
+        'a//b',
+        'back\\slash',
+        'nul\u0000',
+        'x'.repeat(1025),
+      ]) {
+        await expect(store.put(bucket, key, Buffer.from('x')), JSON.stringify(key)).rejects.toMatchObject({
+          code: 'invalid_object_key',
+          status: 400,
+        });
       }
       for (const b of ['A', 'ab', 'has_underscore', '-start', 'end-', 'a--b', 'x'.repeat(64)]) {
         await expect(store.ensureBucket(b), b).rejects.toMatchObject({ code: 'invalid_bucket' });
@@ -93,7 +112,8 @@ export function runObjectStoreSuite(name: string, factory: () => Promise<{ store
             return;
           }
           const raw = await store.list(bucket, { prefix: 'tenants/' });
-          for (const o of raw.items) expect(o.key.startsWith('tenants/a/') || o.key.startsWith('tenants/b/')).toBe(true);
+          for (const o of raw.items)
+            expect(o.key.startsWith('tenants/a/') || o.key.startsWith('tenants/b/')).toBe(true);
           expect((await b.list()).items.map((o) => o.key)).toEqual(['notes/1.txt']);
         }),
         { numRuns: 25 },

@@ -24,7 +24,13 @@ export function newPolicyKey(id = `k-${Math.random().toString(36).slice(2, 10)}`
 /** Register a fresh key with `tenant` (as the platform admin unless `token` is given). */
 export async function registerPolicyKey(plane: TestPlane, tenant: string, token?: string): Promise<PolicyKey> {
   const key = newPolicyKey();
-  const res = await call(plane, 'POST', `/v1/tenants/${tenant}/policy-keys`, { id: key.id, jwk: key.publicKey.export({ format: 'jwk' }) }, token ? { token } : {});
+  const res = await call(
+    plane,
+    'POST',
+    `/v1/tenants/${tenant}/policy-keys`,
+    { id: key.id, jwk: key.publicKey.export({ format: 'jwk' }) },
+    token ? { token } : {},
+  );
   expect(res.statusCode, res.body).toBe(201);
   return key;
 }
@@ -40,11 +46,24 @@ export function policyDoc(overrides: Record<string, unknown> = {}): Record<strin
     defaultEffect: 'deny',
     rules: [
       { id: 'deny-large', kind: 'limit', effect: 'deny', when: 'request.amount > 10000.0' },
-      { id: 'allow-finance', kind: 'access', effect: 'allow', when: 'request.user.role == "finance" && request.action in ["view", "export"]' },
+      {
+        id: 'allow-finance',
+        kind: 'access',
+        effect: 'allow',
+        when: 'request.user.role == "finance" && request.action in ["view", "export"]',
+      },
     ],
     samples: [
-      { name: 'finance-export', request: { action: 'export', amount: 50, user: { role: 'finance' }, tags: [] }, expect: 'allow' },
-      { name: 'large', request: { action: 'export', amount: 50000, user: { role: 'finance' }, tags: [] }, expect: 'deny' },
+      {
+        name: 'finance-export',
+        request: { action: 'export', amount: 50, user: { role: 'finance' }, tags: [] },
+        expect: 'allow',
+      },
+      {
+        name: 'large',
+        request: { action: 'export', amount: 50000, user: { role: 'finance' }, tags: [] },
+        expect: 'deny',
+      },
     ],
     ...overrides,
   };
@@ -56,6 +75,18 @@ export function sign(doc: Record<string, unknown>, key: PolicyKey): Record<strin
 }
 
 /** Commit a signed document; returns the response. */
-export async function commitPolicy(plane: TestPlane, tenant: string, doc: Record<string, unknown>, key: PolicyKey | null, options: { token?: string; query?: string } = {}): Promise<Res> {
-  return call(plane, 'POST', `/v1/tenants/${tenant}/policies${options.query ?? ''}`, key ? sign(doc, key) : doc, options.token ? { token: options.token } : {});
+export async function commitPolicy(
+  plane: TestPlane,
+  tenant: string,
+  doc: Record<string, unknown>,
+  key: PolicyKey | null,
+  options: { token?: string; query?: string } = {},
+): Promise<Res> {
+  return call(
+    plane,
+    'POST',
+    `/v1/tenants/${tenant}/policies${options.query ?? ''}`,
+    key ? sign(doc, key) : doc,
+    options.token ? { token: options.token } : {},
+  );
 }

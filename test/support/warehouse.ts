@@ -17,9 +17,17 @@ export type WarehouseKind = 'embedded' | 'postgres' | 'engines';
 
 /** The kinds this machine can run; the others are announced as skipped. */
 export function warehouseKinds(suite: string): WarehouseKind[] {
-  if (!PG_URL) console.warn(`[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: ${suite} on a PostgreSQL warehouse are SKIPPED`);
-  else if (!NATS_URL) console.warn(`[tenancy tests] TENANCY_TEST_NATS_URL is not set: ${suite} with S3 and NATS are SKIPPED`);
-  return ['embedded', ...(PG_URL ? (['postgres'] as const) : []), ...(PG_URL && NATS_URL ? (['engines'] as const) : [])];
+  if (!PG_URL)
+    console.warn(
+      `[tenancy tests] TENANCY_TEST_DATABASE_URL is not set: ${suite} on a PostgreSQL warehouse are SKIPPED`,
+    );
+  else if (!NATS_URL)
+    console.warn(`[tenancy tests] TENANCY_TEST_NATS_URL is not set: ${suite} with S3 and NATS are SKIPPED`);
+  return [
+    'embedded',
+    ...(PG_URL ? (['postgres'] as const) : []),
+    ...(PG_URL && NATS_URL ? (['engines'] as const) : []),
+  ];
 }
 
 /** Drop every database and role whose name starts with `prefix`. */
@@ -27,7 +35,8 @@ export async function dropPrefixed(prefix: string): Promise<void> {
   const admin = new pg.Client({ connectionString: PG_URL });
   await admin.connect();
   try {
-    for (const d of (await admin.query(`select datname from pg_database where datname like $1`, [`${prefix}%`])).rows) await admin.query(`drop database if exists "${d.datname}" with (force)`);
+    for (const d of (await admin.query(`select datname from pg_database where datname like $1`, [`${prefix}%`])).rows)
+      await admin.query(`drop database if exists "${d.datname}" with (force)`);
     for (const r of (await admin.query(`select rolname from pg_roles where rolname like $1`, [`${prefix}%`])).rows) {
       await admin.query(`drop owned by "${r.rolname}" cascade`).catch(() => undefined);
       await admin.query(`drop role if exists "${r.rolname}"`).catch(() => undefined);
@@ -73,7 +82,8 @@ export async function leastPrivilege(): Promise<LeastPrivilege> {
       const c = new pg.Client({ connectionString: PG_URL });
       await c.connect();
       try {
-        for (const db of [`${role}_store`, `${role}_warehouse`]) await c.query(`drop database if exists ${db} with (force)`);
+        for (const db of [`${role}_store`, `${role}_warehouse`])
+          await c.query(`drop database if exists ${db} with (force)`);
         await c.query(`drop owned by ${role} cascade`).catch(() => undefined);
         await c.query(`drop role if exists ${role}`);
       } finally {
@@ -87,7 +97,12 @@ export async function leastPrivilege(): Promise<LeastPrivilege> {
 export async function startWarehousePlane(
   kind: WarehouseKind,
   env: Record<string, string> = {},
-  options: { beforeStart?: (lp: LeastPrivilege) => Promise<void>; derivedPrefix?: boolean; lp?: LeastPrivilege; listen?: boolean } = {},
+  options: {
+    beforeStart?: (lp: LeastPrivilege) => Promise<void>;
+    derivedPrefix?: boolean;
+    lp?: LeastPrivilege;
+    listen?: boolean;
+  } = {},
 ): Promise<{ plane: TestPlane; prefix: string; close: () => Promise<void> }> {
   let prefix = `w${randomBytes(3).toString('hex')}_`;
   const lp = kind !== 'embedded' ? (options.lp ?? (await leastPrivilege())) : undefined;
@@ -97,13 +112,20 @@ export async function startWarehousePlane(
     ...(lp ? { storeUrl: lp.storeUrl } : {}),
     ...(options.listen ? { listen: true } : {}),
     env: {
-      ...(lp ? { TENANCY_WAREHOUSE_URL: lp.warehouseUrl, ...(options.derivedPrefix ? {} : { TENANCY_WAREHOUSE_ROLE_PREFIX: prefix }) } : {}),
+      ...(lp
+        ? {
+            TENANCY_WAREHOUSE_URL: lp.warehouseUrl,
+            ...(options.derivedPrefix ? {} : { TENANCY_WAREHOUSE_ROLE_PREFIX: prefix }),
+          }
+        : {}),
       ...(s3 ? { TENANCY_S3_URL: s3.url, TENANCY_NATS_URL: NATS_URL! } : {}),
       ...env,
     },
   });
   // The installation's own prefix, decided at its first start.
-  if (lp && options.derivedPrefix) prefix = (await plane.database.db.selectFrom('installation').select('warehouse_prefix').executeTakeFirstOrThrow()).warehouse_prefix!;
+  if (lp && options.derivedPrefix)
+    prefix = (await plane.database.db.selectFrom('installation').select('warehouse_prefix').executeTakeFirstOrThrow())
+      .warehouse_prefix!;
   return {
     plane,
     prefix: lp ? prefix : '',

@@ -8,39 +8,75 @@ import { outputFormat, structured, table } from '../output.js';
 
 type Out = (line: string) => void;
 
-const base = (tenant: string | undefined) => (tenant ? `/v1/tenants/${encodeURIComponent(tenant)}/api-keys` : '/v1/api-keys');
+const base = (tenant: string | undefined) =>
+  tenant ? `/v1/tenants/${encodeURIComponent(tenant)}/api-keys` : '/v1/api-keys';
 
 /** `keys create`. */
-export async function createKey(client: ClientOptions, opts: { tenant?: string; role: string; name: string; expiresAt?: string }, out: Out): Promise<void> {
-  const created = await request<ApiKeyInfo & { token: string }>(client, 'POST', base(opts.tenant), { name: opts.name, role: opts.role, ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : {}) });
-  out(`created key ${created.id} (${created.role}${created.tenantId ? ` for tenant ${created.tenantId}` : ''}); the token is shown once:`);
+export async function createKey(
+  client: ClientOptions,
+  opts: { tenant?: string; role: string; name: string; expiresAt?: string },
+  out: Out,
+): Promise<void> {
+  const created = await request<ApiKeyInfo & { token: string }>(client, 'POST', base(opts.tenant), {
+    name: opts.name,
+    role: opts.role,
+    ...(opts.expiresAt ? { expiresAt: opts.expiresAt } : {}),
+  });
+  out(
+    `created key ${created.id} (${created.role}${created.tenantId ? ` for tenant ${created.tenantId}` : ''}); the token is shown once:`,
+  );
   out(created.token);
 }
 
 /** `keys list`. */
-export async function listKeys(client: ClientOptions, tenant: string | undefined, output: string | undefined, out: Out): Promise<void> {
+export async function listKeys(
+  client: ClientOptions,
+  tenant: string | undefined,
+  output: string | undefined,
+  out: Out,
+): Promise<void> {
   const format = outputFormat(output);
   const { items } = await request<{ items: ApiKeyInfo[] }>(client, 'GET', base(tenant));
   if (format !== 'table') return out(structured(items, format));
   if (items.length === 0) return out('no keys');
-  out(table(['ID', 'NAME', 'ROLE', 'TENANT', 'CREATED', 'EXPIRES', 'LAST USED', 'REVOKED'], items.map((k) => [k.id, k.name, k.role, k.tenantId, k.createdAt, k.expiresAt, k.lastUsedAt, k.revokedAt])));
+  out(
+    table(
+      ['ID', 'NAME', 'ROLE', 'TENANT', 'CREATED', 'EXPIRES', 'LAST USED', 'REVOKED'],
+      items.map((k) => [k.id, k.name, k.role, k.tenantId, k.createdAt, k.expiresAt, k.lastUsedAt, k.revokedAt]),
+    ),
+  );
 }
 
 /** `keys revoke`. */
-export async function revokeKey(client: ClientOptions, keyId: string, tenant: string | undefined, out: Out): Promise<void> {
+export async function revokeKey(
+  client: ClientOptions,
+  keyId: string,
+  tenant: string | undefined,
+  out: Out,
+): Promise<void> {
   const key = await request<ApiKeyInfo>(client, 'DELETE', `${base(tenant)}/${encodeURIComponent(keyId)}`);
   out(`revoked key ${key.id}`);
 }
 
 /** `audit list`. */
-export async function listAudit(client: ClientOptions, filters: Record<string, string | undefined>, output: string | undefined, out: Out): Promise<void> {
+export async function listAudit(
+  client: ClientOptions,
+  filters: Record<string, string | undefined>,
+  output: string | undefined,
+  out: Out,
+): Promise<void> {
   const format = outputFormat(output);
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, v);
   const { items } = await request<{ items: AuditRecord[] }>(client, 'GET', `/v1/audit?${params}`);
   if (format !== 'table') return out(structured(items, format));
   if (items.length === 0) return out('no audit records');
-  out(table(['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME'], items.map((r) => [r.seq, r.ts, r.actor, r.action, r.target, r.outcome])));
+  out(
+    table(
+      ['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME'],
+      items.map((r) => [r.seq, r.ts, r.actor, r.action, r.target, r.outcome]),
+    ),
+  );
 }
 
 /** `audit verify`: exit non-zero when the chain is broken; says which anchors outside the database it was checked against. */
@@ -53,12 +89,16 @@ export async function verifyAudit(client: ClientOptions, output: string | undefi
     throw new CliError(`audit log verification FAILED at seq ${result.seq}: ${result.reason}`);
   }
   if (format !== 'table') return;
-  out(`audit log ok: ${result.records} records, head ${result.head ? `${result.head.seq} ${result.head.hash}` : '(empty)'}, ${result.checkpoints} signed checkpoints`);
+  out(
+    `audit log ok: ${result.records} records, head ${result.head ? `${result.head.seq} ${result.head.hash}` : '(empty)'}, ${result.checkpoints} signed checkpoints`,
+  );
   for (const line of anchorLines(result.anchors ?? [])) out(line);
 }
 
 /** What the chain was compared with outside the database, one line per anchor store. */
 function anchorLines(anchors: AnchorCheck[]): string[] {
   if (anchors.length === 0) return ['anchors: none configured (checked against the database alone)'];
-  return anchors.map((a) => `anchors: ${a.count} in ${a.where}${a.newestSeq === null ? '' : `, newest at seq ${a.newestSeq}`}`);
+  return anchors.map(
+    (a) => `anchors: ${a.count} in ${a.where}${a.newestSeq === null ? '' : `, newest at seq ${a.newestSeq}`}`,
+  );
 }

@@ -10,36 +10,69 @@ import { age, outputFormat, structured, table } from '../output.js';
 type Out = (line: string) => void;
 
 /** `approvals list`. */
-export async function listApprovals(client: ClientOptions, filters: { tenant?: string | undefined; status?: string | undefined; limit?: string | undefined }, output: string | undefined, out: Out): Promise<void> {
+export async function listApprovals(
+  client: ClientOptions,
+  filters: { tenant?: string | undefined; status?: string | undefined; limit?: string | undefined },
+  output: string | undefined,
+  out: Out,
+): Promise<void> {
   const format = outputFormat(output);
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, v);
   const { items } = await request<{ items: Approval[] }>(client, 'GET', `/v1/approvals?${params}`);
   if (format !== 'table') return out(structured(items, format));
   if (items.length === 0) return out('no approvals');
-  out(table(['ID', 'TENANT', 'KIND', 'STATUS', 'REQUESTED BY', 'AGE', 'SUMMARY'], items.map((a) => [a.id, a.tenantId, a.kinds.join(','), a.status, a.requestedBy, age(a.requestedAt), a.summary])));
+  out(
+    table(
+      ['ID', 'TENANT', 'KIND', 'STATUS', 'REQUESTED BY', 'AGE', 'SUMMARY'],
+      items.map((a) => [a.id, a.tenantId, a.kinds.join(','), a.status, a.requestedBy, age(a.requestedAt), a.summary]),
+    ),
+  );
 }
 
 /** `approvals get <id>`. */
-export async function getApproval(client: ClientOptions, id: string, output: string | undefined, out: Out): Promise<void> {
+export async function getApproval(
+  client: ClientOptions,
+  id: string,
+  output: string | undefined,
+  out: Out,
+): Promise<void> {
   const format = outputFormat(output);
   const a = await request<Approval>(client, 'GET', `/v1/approvals/${encodeURIComponent(id)}`);
   if (format !== 'table') return out(structured(a, format));
-  out(table(['ID', 'TENANT', 'KIND', 'STATUS', 'REQUESTED BY', 'DECIDED BY'], [[a.id, a.tenantId, a.kinds.join(','), a.status, a.requestedBy, a.decidedBy ?? '-']]));
+  out(
+    table(
+      ['ID', 'TENANT', 'KIND', 'STATUS', 'REQUESTED BY', 'DECIDED BY'],
+      [[a.id, a.tenantId, a.kinds.join(','), a.status, a.requestedBy, a.decidedBy ?? '-']],
+    ),
+  );
   out(`summary: ${a.summary}`);
   out(structured({ change: a.change }, 'yaml').trimEnd());
 }
 
 /** `approvals approve|reject <id>`. */
-export async function decideApproval(client: ClientOptions, id: string, decision: 'approve' | 'reject', reason: string | undefined, out: Out): Promise<void> {
-  const a = await request<Approval>(client, 'POST', `/v1/approvals/${encodeURIComponent(id)}/${decision}`, reason ? { reason } : {});
+export async function decideApproval(
+  client: ClientOptions,
+  id: string,
+  decision: 'approve' | 'reject',
+  reason: string | undefined,
+  out: Out,
+): Promise<void> {
+  const a = await request<Approval>(
+    client,
+    'POST',
+    `/v1/approvals/${encodeURIComponent(id)}/${decision}`,
+    reason ? { reason } : {},
+  );
   out(`approval ${a.id} ${a.status}${a.status === 'approved' ? `: ${a.summary}` : ''}`);
 }
 
 async function download(client: ClientOptions, path: string): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(client.url + path, { headers: client.token ? { authorization: `Bearer ${client.token}` } : {} });
+    response = await fetch(client.url + path, {
+      headers: client.token ? { authorization: `Bearer ${client.token}` } : {},
+    });
   } catch (error) {
     throw new CliError(`cannot reach the control plane at ${client.url} (${(error as Error).message})`);
   }
@@ -59,17 +92,38 @@ export async function approvalReport(client: ClientOptions, id: string, file: st
 }
 
 /** `sovereignty check <tenant> --operation …`: prints the verdict; exits 1 when not allowed. */
-export async function sovereigntyCheck(client: ClientOptions, tenant: string, body: Record<string, unknown>, output: string | undefined, out: Out): Promise<number> {
+export async function sovereigntyCheck(
+  client: ClientOptions,
+  tenant: string,
+  body: Record<string, unknown>,
+  output: string | undefined,
+  out: Out,
+): Promise<number> {
   const format = outputFormat(output);
-  const res = await request<{ allowed: boolean; violations: Array<{ code: string; path: string; rule: string; detail: string }> }>(client, 'POST', `/v1/tenants/${encodeURIComponent(tenant)}/sovereignty/check`, body);
+  const res = await request<{
+    allowed: boolean;
+    violations: Array<{ code: string; path: string; rule: string; detail: string }>;
+  }>(client, 'POST', `/v1/tenants/${encodeURIComponent(tenant)}/sovereignty/check`, body);
   if (format !== 'table') out(structured(res, format));
   else if (res.allowed) out('allowed');
-  else out(table(['CODE', 'PATH', 'RULE', 'DETAIL'], res.violations.map((v) => [v.code, v.path, v.rule, v.detail])));
+  else
+    out(
+      table(
+        ['CODE', 'PATH', 'RULE', 'DETAIL'],
+        res.violations.map((v) => [v.code, v.path, v.rule, v.detail]),
+      ),
+    );
   return res.allowed ? 0 : 1;
 }
 
 /** `lineage export <tenant>`: JSON Lines to stdout (or a file). */
-export async function exportLineage(client: ClientOptions, tenant: string, filters: Record<string, string | undefined>, file: string | undefined, out: Out): Promise<void> {
+export async function exportLineage(
+  client: ClientOptions,
+  tenant: string,
+  filters: Record<string, string | undefined>,
+  file: string | undefined,
+  out: Out,
+): Promise<void> {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, v);
   const response = await download(client, `/v1/tenants/${encodeURIComponent(tenant)}/lineage/export?${params}`);

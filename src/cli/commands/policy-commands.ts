@@ -15,7 +15,13 @@ import { CliError } from '../client.js';
 type Out = (line: string) => void;
 
 /** `policy sign -f <file> --key <private.pem> [--key-id <id>] [--write]`. */
-export async function signPolicyFile(file: string, keyFile: string, keyId: string | undefined, write: boolean, out: Out): Promise<void> {
+export async function signPolicyFile(
+  file: string,
+  keyFile: string,
+  keyId: string | undefined,
+  write: boolean,
+  out: Out,
+): Promise<void> {
   let text: string;
   let keyText: string;
   try {
@@ -29,18 +35,26 @@ export async function signPolicyFile(file: string, keyFile: string, keyId: strin
   } catch (error) {
     // One line naming file:line:col, as `apply -f` prints it.
     const e = error as { detail?: string; errors?: Array<{ message: string }> };
-    throw new CliError(e.errors?.length ? e.errors.map((x) => x.message).join('; ') : (e.detail ?? (error as Error).message));
+    throw new CliError(
+      e.errors?.length ? e.errors.map((x) => x.message).join('; ') : (e.detail ?? (error as Error).message),
+    );
   }
-  if (docs.length !== 1 || typeof docs[0] !== 'object' || docs[0] === null) throw new CliError(`${file}: expected one policy document`);
+  if (docs.length !== 1 || typeof docs[0] !== 'object' || docs[0] === null)
+    throw new CliError(`${file}: expected one policy document`);
   let privateKey;
   try {
     privateKey = createPrivateKey(keyText);
   } catch (error) {
     throw new CliError(`${keyFile}: not a private key (${(error as Error).message.split('\n')[0]})`);
   }
-  if (privateKey.asymmetricKeyType !== 'ed25519') throw new CliError(`${keyFile}: policy keys are Ed25519, this is ${privateKey.asymmetricKeyType}`);
+  if (privateKey.asymmetricKeyType !== 'ed25519')
+    throw new CliError(`${keyFile}: policy keys are Ed25519, this is ${privateKey.asymmetricKeyType}`);
   const id = keyId ?? (await calculateJwkThumbprint(createPublicKey(privateKey).export({ format: 'jwk' }) as never));
-  const doc = docs[0] as Record<string, unknown> & { kind?: unknown; metadata?: { name?: unknown }; spec?: Record<string, unknown> };
+  const doc = docs[0] as Record<string, unknown> & {
+    kind?: unknown;
+    metadata?: { name?: unknown };
+    spec?: Record<string, unknown>;
+  };
   let signed: Record<string, unknown>;
   if (doc.kind === 'TenantPolicy') {
     const { originSignature: _old, ...spec } = doc.spec ?? {};

@@ -15,8 +15,13 @@ export async function serve(flags: ConfigFlags, io: { err: (line: string) => voi
     return r.startsWith('..') ? p : r;
   };
   io.err(`tenancy: control plane listening on ${plane.url}`);
-  io.err(`tenancy: state in ${config.databaseUrl ? `PostgreSQL at ${redactUrl(config.databaseUrl)}` : `${shown(config.dataDir)}/ (embedded PGlite)`}`);
-  if (plane.adminKeyFile) io.err(`tenancy: created a platform-admin token in ${shown(plane.adminKeyFile)} (mode 0600); the CLI reads it from there`);
+  io.err(
+    `tenancy: state in ${config.databaseUrl ? `PostgreSQL at ${redactUrl(config.databaseUrl)}` : `${shown(config.dataDir)}/ (embedded PGlite)`}`,
+  );
+  if (plane.adminKeyFile)
+    io.err(
+      `tenancy: created a platform-admin token in ${shown(plane.adminKeyFile)} (mode 0600); the CLI reads it from there`,
+    );
   else if (config.adminToken) io.err('tenancy: platform-admin token preset by TENANCY_ADMIN_TOKEN');
   io.err(`tenancy: API docs at ${plane.url}/docs`);
   return new Promise<number>((resolve) => {

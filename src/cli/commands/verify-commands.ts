@@ -18,9 +18,16 @@ export async function verifyIsolation(client: ClientOptions, output: string | un
   if (format !== 'table') out(structured(report, format));
   else {
     const rows = [...report.probes].sort((a, b) => ORDER[a.outcome] - ORDER[b.outcome]);
-    out(table(['RESULT', 'AREA', 'PROBE', 'DETAIL'], rows.map((p) => [p.outcome.toUpperCase(), p.area, p.title, p.outcome === 'pass' ? '' : (p.detail ?? '')])));
+    out(
+      table(
+        ['RESULT', 'AREA', 'PROBE', 'DETAIL'],
+        rows.map((p) => [p.outcome.toUpperCase(), p.area, p.title, p.outcome === 'pass' ? '' : (p.detail ?? '')]),
+      ),
+    );
     const s = report.summary;
-    out(`${report.ok ? 'ok' : 'FAILED'}: ${s.pass} passed, ${s.fail} failed, ${s.warn} warnings, ${s.skip} skipped (${report.engine} warehouse, ${(report.durationMs / 1000).toFixed(1)} s)`);
+    out(
+      `${report.ok ? 'ok' : 'FAILED'}: ${s.pass} passed, ${s.fail} failed, ${s.warn} warnings, ${s.skip} skipped (${report.engine} warehouse, ${(report.durationMs / 1000).toFixed(1)} s)`,
+    );
   }
   if (!report.ok) throw new CliError(`isolation self-test: ${report.summary.fail} probe(s) failed`);
 }

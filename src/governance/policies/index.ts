@@ -5,8 +5,33 @@
  * for conflicts. Also the tenants' Ed25519 policy signing keys, and the approval of
  * commits for tenants whose governance requires `policyChange`.
  */
-export { PolicyService, purgeTenantPolicies, STAGES, DEFAULT_ROLLOUT_STEPS, rolloutBucket, allowlistOf } from './policy-service.js';
-export type { ApprovalGate, ApprovalStatus, CommitOptions, PolicyApprovalRequester, PolicyChangeRequest, PolicySubmission, CommitResult, EvaluateInput, EvaluateResult, PolicyDecision, PolicyInfo, PolicyVersionInfo, PreparedPolicy, RolloutInfo, SampleResult, StageName, StageReport } from './policy-service.js';
+export {
+  PolicyService,
+  purgeTenantPolicies,
+  STAGES,
+  DEFAULT_ROLLOUT_STEPS,
+  rolloutBucket,
+  allowlistOf,
+} from './policy-service.js';
+export type {
+  ApprovalGate,
+  ApprovalStatus,
+  CommitOptions,
+  PolicyApprovalRequester,
+  PolicyChangeRequest,
+  PolicySubmission,
+  CommitResult,
+  EvaluateInput,
+  EvaluateResult,
+  PolicyDecision,
+  PolicyInfo,
+  PolicyVersionInfo,
+  PreparedPolicy,
+  RolloutInfo,
+  SampleResult,
+  StageName,
+  StageReport,
+} from './policy-service.js';
 export { registerPolicyApprovals, POLICY_CHANGE_APPLIER } from './policy-approvals.js';
 export { PolicyKeyStore, parsePublicKey, POLICY_KEY_ID_PATTERN } from './policy-keys.js';
 export type { PolicyKeyInfo } from './policy-keys.js';

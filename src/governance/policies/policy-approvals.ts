@@ -53,7 +53,10 @@ function approvalsOf(spec: Record<string, unknown> | undefined): GovernanceAppro
   return ((spec?.governance as Record<string, unknown> | undefined)?.approvals ?? {}) as GovernanceApprovals;
 }
 
-async function storedApprovals(db: Kysely<Schema> | Transaction<Schema>, tenantId: string): Promise<GovernanceApprovals> {
+async function storedApprovals(
+  db: Kysely<Schema> | Transaction<Schema>,
+  tenantId: string,
+): Promise<GovernanceApprovals> {
   const row = await db.selectFrom('tenants').select('spec').where('id', '=', tenantId).executeTakeFirst();
   return approvalsOf(row?.spec);
 }
@@ -64,10 +67,18 @@ async function storedApprovals(db: Kysely<Schema> | Transaction<Schema>, tenantI
  */
 export function registerPolicyApprovals(gate: ApprovalGate, policies: PolicyService): void {
   // The tenant's stored settings decide (read in the commit's transaction).
-  policies.approvalGate = async ({ tenantId }, trx) => ((await storedApprovals(trx, tenantId)).require?.includes('policyChange') ? 'required' : 'not_required');
+  policies.approvalGate = async ({ tenantId }, trx) =>
+    (await storedApprovals(trx, tenantId)).require?.includes('policyChange') ? 'required' : 'not_required';
   policies.approvalRequester = async (trx, actor, change: PolicyChangeRequest) => {
     const settings = await storedApprovals(trx, change.tenantId);
-    const payload: StoredPolicyChange = { type: 'policy', name: change.name, semver: change.semver, document: change.document, activate: change.activate, source: change.source };
+    const payload: StoredPolicyChange = {
+      type: 'policy',
+      name: change.name,
+      semver: change.semver,
+      document: change.document,
+      activate: change.activate,
+      source: change.source,
+    };
     return gate.requestApproval(trx, actor, {
       tenantId: change.tenantId,
       kind: 'policyChange',
@@ -87,13 +98,18 @@ export function registerPolicyApprovals(gate: ApprovalGate, policies: PolicyServ
       const change = storedChange(approval);
       const basedOn = baseVersion(approval);
       const latest = await latestVersion(policies, approval.tenantId, change.name);
-      if (latest !== basedOn) throw approvalStale(`policy ${change.name} is at version ${latest}, but the change was requested at version ${basedOn}`);
+      if (latest !== basedOn)
+        throw approvalStale(
+          `policy ${change.name} is at version ${latest}, but the change was requested at version ${basedOn}`,
+        );
       try {
         return await policies.prepare(approval.tenantId, change.document, { source: change.source });
       } catch (error) {
         if (error instanceof TenancyError && STALE_WHEN.has(error.code)) {
           const stage = (error.extensions as { stage?: string } | undefined)?.stage;
-          throw approvalStale(`the policy no longer passes the ${stage ?? 'commit'} stage (${error.code}: ${error.detail})`);
+          throw approvalStale(
+            `the policy no longer passes the ${stage ?? 'commit'} stage (${error.code}: ${error.detail})`,
+          );
         }
         throw error;
       }
@@ -101,8 +117,13 @@ export function registerPolicyApprovals(gate: ApprovalGate, policies: PolicyServ
     // Inside it: the commit stage, re-checking the base under the policy's row lock.
     apply: async (trx, approval, actor, prepared) => {
       const change = storedChange(approval);
-      const committed = await policies.commitPrepared(trx, actor, prepared, { source: change.source, activate: change.activate, approval: { ref: approval.id, basedOnVersion: baseVersion(approval) } });
-      if (!committed.committed) throw approvalStale(`policy ${change.name} already has this document as version ${committed.policy.version}`);
+      const committed = await policies.commitPrepared(trx, actor, prepared, {
+        source: change.source,
+        activate: change.activate,
+        approval: { ref: approval.id, basedOnVersion: baseVersion(approval) },
+      });
+      if (!committed.committed)
+        throw approvalStale(`policy ${change.name} already has this document as version ${committed.policy.version}`);
       const { name, version, semver } = committed.policy;
       return { result: { policy: name, version, semver, active: committed.active }, tenants: [approval.tenantId] };
     },
@@ -114,10 +135,22 @@ export function registerPolicyApprovals(gate: ApprovalGate, policies: PolicyServ
 
 function storedChange(approval: Approval): StoredPolicyChange {
   const change = approval.change as Partial<StoredPolicyChange>;
-  if (change.type !== 'policy' || typeof change.name !== 'string' || typeof change.document !== 'object' || change.document === null) {
+  if (
+    change.type !== 'policy' ||
+    typeof change.name !== 'string' ||
+    typeof change.document !== 'object' ||
+    change.document === null
+  ) {
     throw new Error(`approval ${approval.id} does not hold a policy change`);
   }
-  return { type: 'policy', name: change.name, semver: String(change.semver), document: change.document, activate: change.activate !== false, source: change.source ?? null };
+  return {
+    type: 'policy',
+    name: change.name,
+    semver: String(change.semver),
+    document: change.document,
+    activate: change.activate !== false,
+    source: change.source ?? null,
+  };
 }
 
 function baseVersion(approval: Approval): number {

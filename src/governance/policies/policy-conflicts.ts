@@ -33,11 +33,19 @@ interface ActivePolicy {
  * Conflicts among active policies, optionally only those involving `tenantId`. One
  * conflict is reported per tenant pair and namespace (the first differing request).
  */
-export async function findPolicyConflicts(database: { db: Kysely<Schema> } | Kysely<Schema>, opts: { tenantId?: string; sandbox?: SandboxLimits } = {}): Promise<PolicyConflict[]> {
+export async function findPolicyConflicts(
+  database: { db: Kysely<Schema> } | Kysely<Schema>,
+  opts: { tenantId?: string; sandbox?: SandboxLimits } = {},
+): Promise<PolicyConflict[]> {
   const db = 'db' in database && !('selectFrom' in database) ? database.db : (database as Kysely<Schema>);
   let q = db
     .selectFrom('policy_heads as h')
-    .innerJoin('policy_versions as v', (j) => j.onRef('v.tenant_id', '=', 'h.tenant_id').onRef('v.name', '=', 'h.name').onRef('v.version', '=', 'h.stable_version'))
+    .innerJoin('policy_versions as v', (j) =>
+      j
+        .onRef('v.tenant_id', '=', 'h.tenant_id')
+        .onRef('v.name', '=', 'h.name')
+        .onRef('v.version', '=', 'h.stable_version'),
+    )
     .innerJoin('tenants as t', 't.id', 'h.tenant_id')
     .select(['h.tenant_id', 'h.name', 'h.domain_id', 'h.usecase_id', 'v.body'])
     .where('t.phase', 'not in', ['deleting', 'deleted']);
@@ -45,7 +53,12 @@ export async function findPolicyConflicts(database: { db: Kysely<Schema> } | Kys
     const mine = db.selectFrom('policy_heads').select(['domain_id']).where('tenant_id', '=', opts.tenantId);
     q = q.where('h.domain_id', 'in', mine);
   }
-  const rows = await q.orderBy('h.domain_id').orderBy('h.usecase_id').orderBy('h.tenant_id').orderBy('h.name').execute();
+  const rows = await q
+    .orderBy('h.domain_id')
+    .orderBy('h.usecase_id')
+    .orderBy('h.tenant_id')
+    .orderBy('h.name')
+    .execute();
   const namespaces = new Map<string, Map<string, ActivePolicy[]>>();
   for (const r of rows) {
     const ns = `${r.domain_id}/${r.usecase_id}`;
@@ -62,8 +75,17 @@ export async function findPolicyConflicts(database: { db: Kysely<Schema> } | Kys
     if (tenants.length < 2) continue;
     const samples = new Map<string, Array<{ name: string; request: Record<string, unknown> }>>();
     for (const tenantId of tenants) {
-      const recorded = await db.selectFrom('policy_samples').select(['name', 'request']).where('tenant_id', '=', tenantId).where('domain_id', '=', domainId).where('usecase_id', '=', usecaseId).orderBy('name').execute();
-      const own = byTenant.get(tenantId)!.flatMap((p) => (p.body.samples ?? []).map((s) => ({ name: `${p.name}/${s.name}`, request: s.request })));
+      const recorded = await db
+        .selectFrom('policy_samples')
+        .select(['name', 'request'])
+        .where('tenant_id', '=', tenantId)
+        .where('domain_id', '=', domainId)
+        .where('usecase_id', '=', usecaseId)
+        .orderBy('name')
+        .execute();
+      const own = byTenant
+        .get(tenantId)!
+        .flatMap((p) => (p.body.samples ?? []).map((s) => ({ name: `${p.name}/${s.name}`, request: s.request })));
       samples.set(tenantId, [...own, ...recorded.map((r) => ({ name: r.name, request: r.request }))]);
     }
     // One sandbox run per namespace: every tenant's requests under every tenant's policies.
@@ -71,7 +93,11 @@ export async function findPolicyConflicts(database: { db: Kysely<Schema> } | Kys
     const requests = tenants.flatMap((t) => samples.get(t)!.map((s) => ({ ...s, owner: t })));
     if (requests.length === 0) continue;
     const outcome = await runSandbox(
-      policies.map((p) => ({ fields: p.body.fields, defaultEffect: p.body.defaultEffect ?? 'deny', rules: p.body.rules })),
+      policies.map((p) => ({
+        fields: p.body.fields,
+        defaultEffect: p.body.defaultEffect ?? 'deny',
+        rules: p.body.rules,
+      })),
       requests.map((r) => r.request),
       opts.sandbox ?? DEFAULT_SANDBOX_LIMITS,
     );
@@ -114,7 +140,13 @@ export async function findPolicyConflicts(database: { db: Kysely<Schema> } | Kys
 }
 
 /** A tenant's combined answer: a deny from any policy decides, else the first policy's allow. */
-function combine(policies: ActivePolicy[], decisions: Decision[]): { decision: 'allow' | 'deny'; policy: string; rule: string | null } {
-  const i = Math.max(0, decisions.findIndex((d) => d.decision === 'deny'));
+function combine(
+  policies: ActivePolicy[],
+  decisions: Decision[],
+): { decision: 'allow' | 'deny'; policy: string; rule: string | null } {
+  const i = Math.max(
+    0,
+    decisions.findIndex((d) => d.decision === 'deny'),
+  );
   return { decision: decisions[i]!.decision, policy: policies[i]!.name, rule: decisions[i]!.rule };
 }

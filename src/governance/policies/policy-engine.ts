@@ -12,7 +12,13 @@ import { Environment } from '@marcbachmann/cel-js';
 import type { FieldSchema, PolicyBody } from './policy-schema.js';
 
 /** Parse-time limits on every expression (AST size and depth, literal sizes). */
-export const CEL_LIMITS = { maxAstNodes: 2000, maxDepth: 60, maxListElements: 500, maxMapEntries: 500, maxCallArguments: 16 };
+export const CEL_LIMITS = {
+  maxAstNodes: 2000,
+  maxDepth: 60,
+  maxListElements: 500,
+  maxMapEntries: 500,
+  maxCallArguments: 16,
+};
 
 /** What a compiled rule set answers for one request. */
 export interface Decision {
@@ -29,22 +35,41 @@ export interface CompiledPolicy {
 }
 
 /** The policy body fields the engine needs. */
-export type EngineInput = Pick<PolicyBody, 'fields' | 'defaultEffect'> & { rules: Array<{ id: string; effect: 'allow' | 'deny'; when: string }> };
+export type EngineInput = Pick<PolicyBody, 'fields' | 'defaultEffect'> & {
+  rules: Array<{ id: string; effect: 'allow' | 'deny'; when: string }>;
+};
 
 /**
  * Compile a policy. Self-contained (see the module comment): `Env` is the CEL
  * `Environment` class. Throws on an expression that does not parse.
  */
-export function compilePolicy(Env: typeof Environment, policy: EngineInput, limits: Record<string, number>): CompiledPolicy {
+export function compilePolicy(
+  Env: typeof Environment,
+  policy: EngineInput,
+  limits: Record<string, number>,
+): CompiledPolicy {
   const toCel = (fields: Record<string, unknown>): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     for (const [name, type] of Object.entries(fields)) {
       if (typeof type !== 'string') out[name] = toCel(type as Record<string, unknown>);
-      else out[name] = ({ string: 'string', number: 'double', boolean: 'bool', 'string[]': 'list<string>', 'number[]': 'list<double>' } as Record<string, string>)[type] ?? 'dyn';
+      else
+        out[name] =
+          (
+            {
+              string: 'string',
+              number: 'double',
+              boolean: 'bool',
+              'string[]': 'list<string>',
+              'number[]': 'list<double>',
+            } as Record<string, string>
+          )[type] ?? 'dyn';
     }
     return out;
   };
-  const env = new Env({ limits, unlistedVariablesAreDyn: false }).registerVariable({ name: 'request', schema: toCel(policy.fields) } as never);
+  const env = new Env({ limits, unlistedVariablesAreDyn: false }).registerVariable({
+    name: 'request',
+    schema: toCel(policy.fields),
+  } as never);
   const rules = policy.rules.map((r) => ({ id: r.id, effect: r.effect, run: env.parse(r.when) }));
   const fallback = policy.defaultEffect;
   return {
@@ -101,7 +126,10 @@ export function checkRules(fields: FieldSchema, rules: Array<{ when: string }>):
   const problems: RuleProblem[] = [];
   let env: Environment;
   try {
-    env = new Environment({ limits: CEL_LIMITS, unlistedVariablesAreDyn: false }).registerVariable({ name: 'request', schema: toCelSchema(fields) } as never);
+    env = new Environment({ limits: CEL_LIMITS, unlistedVariablesAreDyn: false }).registerVariable({
+      name: 'request',
+      schema: toCelSchema(fields),
+    } as never);
   } catch (error) {
     return [{ path: '/fields', message: firstLine(error), code: 'policy_rule_invalid' }];
   }
@@ -117,9 +145,21 @@ export function checkRules(fields: FieldSchema, rules: Array<{ when: string }>):
     if (!result.valid) {
       const message = firstLine(result.error);
       const unknown = /No such key: (\S+)|Unknown variable: (\S+)/.exec(message);
-      problems.push(unknown ? { path, message: `references an unknown field ${unknown[1] ?? unknown[2]} (declare it under fields)`, code: 'policy_unknown_field' } : { path, message, code: 'policy_rule_invalid' });
+      problems.push(
+        unknown
+          ? {
+              path,
+              message: `references an unknown field ${unknown[1] ?? unknown[2]} (declare it under fields)`,
+              code: 'policy_unknown_field',
+            }
+          : { path, message, code: 'policy_rule_invalid' },
+      );
     } else if (result.type !== 'bool' && result.type !== 'dyn') {
-      problems.push({ path, message: `must be a boolean expression (it is ${result.type})`, code: 'policy_rule_invalid' });
+      problems.push({
+        path,
+        message: `must be a boolean expression (it is ${result.type})`,
+        code: 'policy_rule_invalid',
+      });
     }
   });
   return problems;
@@ -128,11 +168,22 @@ export function checkRules(fields: FieldSchema, rules: Array<{ when: string }>):
 function toCelSchema(fields: FieldSchema): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [name, type] of Object.entries(fields)) {
-    out[name] = typeof type === 'string' ? { string: 'string', number: 'double', boolean: 'bool', 'string[]': 'list<string>', 'number[]': 'list<double>' }[type] : toCelSchema(type);
+    out[name] =
+      typeof type === 'string'
+        ? {
+            string: 'string',
+            number: 'double',
+            boolean: 'bool',
+            'string[]': 'list<string>',
+            'number[]': 'list<double>',
+          }[type]
+        : toCelSchema(type);
   }
   return out;
 }
 
 function firstLine(error: unknown): string {
-  return String((error as Error)?.message ?? error).split('\n')[0]!.trim();
+  return String((error as Error)?.message ?? error)
+    .split('\n')[0]!
+    .trim();
 }

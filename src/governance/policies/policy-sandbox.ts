@@ -69,7 +69,11 @@ function takeWorker(memoryMb: number): Worker {
   return new Worker(WORKER_SOURCE, {
     eval: true,
     workerData: { celUrl: CEL_URL },
-    resourceLimits: { maxOldGenerationSizeMb: memoryMb, maxYoungGenerationSizeMb: Math.max(4, Math.floor(memoryMb / 4)), stackSizeMb: 4 },
+    resourceLimits: {
+      maxOldGenerationSizeMb: memoryMb,
+      maxYoungGenerationSizeMb: Math.max(4, Math.floor(memoryMb / 4)),
+      stackSizeMb: 4,
+    },
     env: {},
     // Nothing of the host's flags or loaders (a test runner's, say) is carried into the sandbox.
     execArgv: [],
@@ -98,7 +102,11 @@ function giveBack(worker: Worker, memoryMb: number): void {
  * Decide every request under every policy in a sandbox worker: `results[r][p]` is request
  * `r` under policy `p`.
  */
-export function runSandbox(policies: EngineInput[], requests: Array<Record<string, unknown>>, limits: SandboxLimits = DEFAULT_SANDBOX_LIMITS): Promise<SandboxOutcome> {
+export function runSandbox(
+  policies: EngineInput[],
+  requests: Array<Record<string, unknown>>,
+  limits: SandboxLimits = DEFAULT_SANDBOX_LIMITS,
+): Promise<SandboxOutcome> {
   const started = performance.now();
   const ms = () => Math.round((performance.now() - started) * 10) / 10;
   return new Promise((resolve) => {
@@ -114,19 +122,45 @@ export function runSandbox(policies: EngineInput[], requests: Array<Record<strin
     };
     const timeout = (message: string) => () => finish({ ok: false, reason: 'timeout', message, ms: ms() });
     let timer = setTimeout(timeout(`the sandbox did not start within ${STARTUP_LIMIT_MS} ms`), STARTUP_LIMIT_MS);
-    worker.on('message', (m: { ready: true } | { ok: true; results: Decision[][] } | { ok: false; message: string }) => {
-      if ('ready' in m) {
-        clearTimeout(timer);
-        timer = setTimeout(timeout(`the rules did not finish on the samples within ${limits.timeoutMs} ms`), limits.timeoutMs);
-        return;
-      }
-      finish(m.ok ? { ok: true, results: m.results, ms: ms() } : { ok: false, reason: 'error', message: m.message, ms: ms() }, true);
-    });
+    worker.on(
+      'message',
+      (m: { ready: true } | { ok: true; results: Decision[][] } | { ok: false; message: string }) => {
+        if ('ready' in m) {
+          clearTimeout(timer);
+          timer = setTimeout(
+            timeout(`the rules did not finish on the samples within ${limits.timeoutMs} ms`),
+            limits.timeoutMs,
+          );
+          return;
+        }
+        finish(
+          m.ok
+            ? { ok: true, results: m.results, ms: ms() }
+            : { ok: false, reason: 'error', message: m.message, ms: ms() },
+          true,
+        );
+      },
+    );
     worker.on('error', (error: Error & { code?: string }) => {
       const memory = error.code === 'ERR_WORKER_OUT_OF_MEMORY' || /out of memory|heap/i.test(error.message);
-      finish({ ok: false, reason: memory ? 'memory' : 'error', message: memory ? `the sandbox exceeded its ${limits.memoryMb} MB heap` : error.message.split('\n')[0]!, ms: ms() });
+      finish({
+        ok: false,
+        reason: memory ? 'memory' : 'error',
+        message: memory ? `the sandbox exceeded its ${limits.memoryMb} MB heap` : error.message.split('\n')[0]!,
+        ms: ms(),
+      });
     });
-    worker.on('exit', (code) => finish({ ok: false, reason: 'error', message: `the sandbox exited (${code}) without an answer`, ms: ms() }));
-    worker.postMessage({ limits: CEL_LIMITS, policies: policies.map((p) => ({ fields: p.fields, defaultEffect: p.defaultEffect, rules: p.rules.map((r) => ({ id: r.id, effect: r.effect, when: r.when })) })), requests });
+    worker.on('exit', (code) =>
+      finish({ ok: false, reason: 'error', message: `the sandbox exited (${code}) without an answer`, ms: ms() }),
+    );
+    worker.postMessage({
+      limits: CEL_LIMITS,
+      policies: policies.map((p) => ({
+        fields: p.fields,
+        defaultEffect: p.defaultEffect,
+        rules: p.rules.map((r) => ({ id: r.id, effect: r.effect, when: r.when })),
+      })),
+      requests,
+    });
   });
 }

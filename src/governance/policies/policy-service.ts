@@ -123,7 +123,10 @@ export interface PreparedPolicy {
  * What the approvals module answers for a commit that did not come through it. Called
  * inside the commit's transaction: read through `trx`, never the plain connection.
  */
-export type ApprovalGate = (request: { tenantId: string; name: string; domainId: string; usecaseId: string; semver: string; digest: string }, trx: Transaction<Schema>) => Promise<'not_required' | 'required'>;
+export type ApprovalGate = (
+  request: { tenantId: string; name: string; domainId: string; usecaseId: string; semver: string; digest: string },
+  trx: Transaction<Schema>,
+) => Promise<'not_required' | 'required'>;
 
 /** A commit the tenant's governance puts behind an approval, as handed to {@link PolicyApprovalRequester}. */
 export interface PolicyChangeRequest {
@@ -144,10 +147,16 @@ export interface PolicyChangeRequest {
 }
 
 /** Files a pending approval for a gated commit inside the commit's transaction (set by the approvals wiring). */
-export type PolicyApprovalRequester = (trx: Transaction<Schema>, actor: Actor, change: PolicyChangeRequest) => Promise<Approval>;
+export type PolicyApprovalRequester = (
+  trx: Transaction<Schema>,
+  actor: Actor,
+  change: PolicyChangeRequest,
+) => Promise<Approval>;
 
 /** What {@link PolicyService.submit} did: committed (or found unchanged), or filed a pending approval. */
-export type PolicySubmission = { outcome: 'committed'; result: CommitResult } | { outcome: 'pending'; approval: Approval; stages: StageReport[] };
+export type PolicySubmission =
+  | { outcome: 'committed'; result: CommitResult }
+  | { outcome: 'pending'; approval: Approval; stages: StageReport[] };
 
 /** Options of a commit. */
 export interface CommitOptions {
@@ -205,9 +214,18 @@ type VersionRow = Selectable<Schema['policy_versions']>;
 type Db = Kysely<Schema> | Transaction<Schema>;
 
 /** A commit stage failed: the problem carries every stage's report. */
-function stageFailure(code: string, status: number, detail: string, stages: StageReport[], errors?: FieldError[]): TenancyError {
+function stageFailure(
+  code: string,
+  status: number,
+  detail: string,
+  stages: StageReport[],
+  errors?: FieldError[],
+): TenancyError {
   const failed = stages.find((s) => !s.ok)?.name;
-  return new TenancyError(code, status, detail, { ...(errors && errors.length > 0 ? { errors } : {}), extensions: { stage: failed, stages } });
+  return new TenancyError(code, status, detail, {
+    ...(errors && errors.length > 0 ? { errors } : {}),
+    extensions: { stage: failed, stages },
+  });
 }
 
 const iso = (d: Date | string): string => new Date(d).toISOString();
@@ -245,7 +263,11 @@ export class PolicyService {
    * when a request is filed). Throws a 400/409/422 problem naming the failing stage, with
    * every stage's report in `stages`.
    */
-  async prepare(tenantId: string, raw: unknown, options: Pick<CommitOptions, 'source' | 'tenantSpec'> = {}): Promise<PreparedPolicy> {
+  async prepare(
+    tenantId: string,
+    raw: unknown,
+    options: Pick<CommitOptions, 'source' | 'tenantSpec'> = {},
+  ): Promise<PreparedPolicy> {
     const stages: StageReport[] = [];
     // 1. parse: the document's shape and every expression's syntax; nothing runs.
     let t = performance.now();
@@ -253,14 +275,32 @@ export class PolicyService {
     const parseErrors: FieldError[] = [];
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
-        if (issue.code === 'unrecognized_keys') for (const k of issue.keys) parseErrors.push({ path: toPointer([...issue.path.map(String), k]), message: 'unknown field' });
-        else parseErrors.push({ path: toPointer(issue.path.map((p) => (typeof p === 'symbol' ? String(p.description) : p))), message: issue.message });
+        if (issue.code === 'unrecognized_keys')
+          for (const k of issue.keys)
+            parseErrors.push({ path: toPointer([...issue.path.map(String), k]), message: 'unknown field' });
+        else
+          parseErrors.push({
+            path: toPointer(issue.path.map((p) => (typeof p === 'symbol' ? String(p.description) : p))),
+            message: issue.message,
+          });
       }
     } else {
       parseErrors.push(...parseRules(parsed.data.rules).map(({ path, message }) => ({ path, message })));
     }
-    stages.push({ name: 'parse', ok: parseErrors.length === 0, ms: elapsed(t), ...(parseErrors.length > 0 ? { errors: parseErrors } : {}) });
-    if (!parsed.success || parseErrors.length > 0) throw stageFailure('policy_parse_failed', 400, `the policy does not parse (${parseErrors.length} problem(s)); nothing was committed`, stages, parseErrors);
+    stages.push({
+      name: 'parse',
+      ok: parseErrors.length === 0,
+      ms: elapsed(t),
+      ...(parseErrors.length > 0 ? { errors: parseErrors } : {}),
+    });
+    if (!parsed.success || parseErrors.length > 0)
+      throw stageFailure(
+        'policy_parse_failed',
+        400,
+        `the policy does not parse (${parseErrors.length} problem(s)); nothing was committed`,
+        stages,
+        parseErrors,
+      );
     const input = parsed.data;
     const { originSignature, ...bodyFields } = input;
     const body: PolicyBody = { ...bodyFields, samples: bodyFields.samples };
@@ -272,34 +312,85 @@ export class PolicyService {
     const errors: Array<FieldError & { code: string }> = [];
     const tenant = await this.#tenant(tenantId, options.tenantSpec);
     if (!originSignature) {
-      errors.push({ path: '/originSignature', message: "is required: sign the policy with one of the tenant's policy keys", code: 'policy_unsigned' });
+      errors.push({
+        path: '/originSignature',
+        message: "is required: sign the policy with one of the tenant's policy keys",
+        code: 'policy_unsigned',
+      });
     } else {
-      const pem = (await this.keys.publicKey(tenantId, originSignature.keyId)) ?? manifestKey(tenant.spec, originSignature.keyId);
-      if (!pem) errors.push({ path: '/originSignature/keyId', message: `tenant ${tenantId} has no policy key ${originSignature.keyId}`, code: 'policy_signature_invalid' });
-      else if (!verifyPolicySignature(document, pem, originSignature.signature)) errors.push({ path: '/originSignature/signature', message: `does not verify with key ${originSignature.keyId} over the canonical document`, code: 'policy_signature_invalid' });
+      const pem =
+        (await this.keys.publicKey(tenantId, originSignature.keyId)) ?? manifestKey(tenant.spec, originSignature.keyId);
+      if (!pem)
+        errors.push({
+          path: '/originSignature/keyId',
+          message: `tenant ${tenantId} has no policy key ${originSignature.keyId}`,
+          code: 'policy_signature_invalid',
+        });
+      else if (!verifyPolicySignature(document, pem, originSignature.signature))
+        errors.push({
+          path: '/originSignature/signature',
+          message: `does not verify with key ${originSignature.keyId} over the canonical document`,
+          code: 'policy_signature_invalid',
+        });
     }
     const allow = allowlistOf(tenant.spec);
-    if (allow.domains && !allow.domains.includes(body.domainId)) errors.push({ path: '/domainId', message: `domain ${body.domainId} is not in the tenant's allowedDomains (${allow.domains.join(', ') || 'none'})`, code: 'policy_domain_not_allowed' });
+    if (allow.domains && !allow.domains.includes(body.domainId))
+      errors.push({
+        path: '/domainId',
+        message: `domain ${body.domainId} is not in the tenant's allowedDomains (${allow.domains.join(', ') || 'none'})`,
+        code: 'policy_domain_not_allowed',
+      });
     if (allow.kinds) {
       body.rules.forEach((r, i) => {
-        if (!allow.kinds!.includes(r.kind)) errors.push({ path: `/rules/${i}/kind`, message: `rule kind ${r.kind} is not in the tenant's allowedRuleKinds (${allow.kinds!.join(', ') || 'none'})`, code: 'policy_rule_kind_not_allowed' });
+        if (!allow.kinds!.includes(r.kind))
+          errors.push({
+            path: `/rules/${i}/kind`,
+            message: `rule kind ${r.kind} is not in the tenant's allowedRuleKinds (${allow.kinds!.join(', ') || 'none'})`,
+            code: 'policy_rule_kind_not_allowed',
+          });
       });
     }
-    for (const p of checkRules(body.fields, body.rules)) errors.push({ path: p.path, message: p.message, code: p.code });
-    const head = await this.db.selectFrom('policy_heads').selectAll().where('tenant_id', '=', tenantId).where('name', '=', body.name).executeTakeFirst();
+    for (const p of checkRules(body.fields, body.rules))
+      errors.push({ path: p.path, message: p.message, code: p.code });
+    const head = await this.db
+      .selectFrom('policy_heads')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('name', '=', body.name)
+      .executeTakeFirst();
     let unchangedVersion: number | null = null;
     if (head) {
       if (head.domain_id !== body.domainId || head.usecase_id !== body.usecaseId) {
-        errors.push({ path: head.domain_id !== body.domainId ? '/domainId' : '/usecaseId', message: `policy ${body.name} lives in ${head.domain_id}/${head.usecase_id}; a policy cannot move (use a new name)`, code: 'policy_namespace_changed' });
+        errors.push({
+          path: head.domain_id !== body.domainId ? '/domainId' : '/usecaseId',
+          message: `policy ${body.name} lives in ${head.domain_id}/${head.usecase_id}; a policy cannot move (use a new name)`,
+          code: 'policy_namespace_changed',
+        });
       }
       const latest = await this.#version(this.db, tenantId, body.name, head.latest_version);
       if (latest.digest === digest) unchangedVersion = latest.version;
-      else if (!semver.gt(body.semver, latest.semver)) errors.push({ path: '/semver', message: `must be greater than the latest version's ${latest.semver} (version ${latest.version})`, code: 'policy_semver_not_increasing' });
+      else if (!semver.gt(body.semver, latest.semver))
+        errors.push({
+          path: '/semver',
+          message: `must be greater than the latest version's ${latest.semver} (version ${latest.version})`,
+          code: 'policy_semver_not_increasing',
+        });
     }
-    stages.push({ name: 'validate', ok: errors.length === 0, ms: elapsed(t), ...(errors.length > 0 ? { errors: errors.map(({ path, message }) => ({ path, message })) } : {}) });
+    stages.push({
+      name: 'validate',
+      ok: errors.length === 0,
+      ms: elapsed(t),
+      ...(errors.length > 0 ? { errors: errors.map(({ path, message }) => ({ path, message })) } : {}),
+    });
     if (errors.length > 0) {
       const code = errors[0]!.code;
-      throw stageFailure(code, code === 'policy_semver_not_increasing' ? 409 : 422, `the policy is not valid: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; nothing was committed`, stages, errors.map(({ path, message }) => ({ path, message })));
+      throw stageFailure(
+        code,
+        code === 'policy_semver_not_increasing' ? 409 : 422,
+        `the policy is not valid: ${errors[0]!.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}; nothing was committed`,
+        stages,
+        errors.map(({ path, message }) => ({ path, message })),
+      );
     }
 
     // 3. sandbox: every sample (the document's and the recorded ones) in a bounded worker.
@@ -307,31 +398,94 @@ export class PolicyService {
     if (unchangedVersion !== null) {
       stages.push({ name: 'sandbox', ok: true, ms: elapsed(t), skipped: true });
     } else {
-      const recorded = await this.db.selectFrom('policy_samples').selectAll().where('tenant_id', '=', tenantId).where('domain_id', '=', body.domainId).where('usecase_id', '=', body.usecaseId).orderBy('name').execute();
+      const recorded = await this.db
+        .selectFrom('policy_samples')
+        .selectAll()
+        .where('tenant_id', '=', tenantId)
+        .where('domain_id', '=', body.domainId)
+        .where('usecase_id', '=', body.usecaseId)
+        .orderBy('name')
+        .execute();
       const samples: Array<PolicySample & { from: 'policy' | 'recorded' }> = [
         ...body.samples.map((s) => ({ ...s, from: 'policy' as const })),
-        ...recorded.map((r) => ({ name: r.name, request: r.request, ...(r.expect ? { expect: r.expect } : {}), from: 'recorded' as const })),
+        ...recorded.map((r) => ({
+          name: r.name,
+          request: r.request,
+          ...(r.expect ? { expect: r.expect } : {}),
+          from: 'recorded' as const,
+        })),
       ];
-      const outcome = await runSandbox([body], samples.map((s) => s.request), this.sandboxLimits);
+      const outcome = await runSandbox(
+        [body],
+        samples.map((s) => s.request),
+        this.sandboxLimits,
+      );
       if (!outcome.ok) {
-        const code = outcome.reason === 'timeout' ? 'policy_sandbox_timeout' : outcome.reason === 'memory' ? 'policy_sandbox_memory_exceeded' : 'policy_sandbox_failed';
+        const code =
+          outcome.reason === 'timeout'
+            ? 'policy_sandbox_timeout'
+            : outcome.reason === 'memory'
+              ? 'policy_sandbox_memory_exceeded'
+              : 'policy_sandbox_failed';
         const errs = [{ path: '/rules', message: outcome.message }];
         stages.push({ name: 'sandbox', ok: false, ms: outcome.ms, errors: errs });
-        throw stageFailure(code, 422, `the sandbox stopped the policy: ${outcome.message}; nothing was committed`, stages, errs);
+        throw stageFailure(
+          code,
+          422,
+          `the sandbox stopped the policy: ${outcome.message}; nothing was committed`,
+          stages,
+          errs,
+        );
       }
       const results: SampleResult[] = samples.map((s, i) => {
         const d = outcome.results[i]![0]!;
-        return { name: s.name, from: s.from, decision: d.decision, rule: d.rule, expect: s.expect ?? null, ok: s.expect === undefined || s.expect === d.decision, errors: d.errors };
+        return {
+          name: s.name,
+          from: s.from,
+          decision: d.decision,
+          rule: d.rule,
+          expect: s.expect ?? null,
+          ok: s.expect === undefined || s.expect === d.decision,
+          errors: d.errors,
+        };
       });
       const mismatches: FieldError[] = results.flatMap((r) => {
         if (r.ok) return [];
         const index = r.from === 'policy' ? body.samples.findIndex((s) => s.name === r.name) : -1;
-        return [{ path: r.from === 'policy' ? `/samples/${index}/expect` : `/recordedSamples/${r.name}`, message: `sample ${r.name} expects ${r.expect} but the policy decides ${r.decision} (rule ${r.rule ?? 'default'})` }];
+        return [
+          {
+            path: r.from === 'policy' ? `/samples/${index}/expect` : `/recordedSamples/${r.name}`,
+            message: `sample ${r.name} expects ${r.expect} but the policy decides ${r.decision} (rule ${r.rule ?? 'default'})`,
+          },
+        ];
       });
-      stages.push({ name: 'sandbox', ok: mismatches.length === 0, ms: elapsed(t), samples: results, ...(mismatches.length > 0 ? { errors: mismatches } : {}) });
-      if (mismatches.length > 0) throw stageFailure('policy_sample_mismatch', 422, `${mismatches.length} sample(s) are not decided as they expect; nothing was committed`, stages, mismatches);
+      stages.push({
+        name: 'sandbox',
+        ok: mismatches.length === 0,
+        ms: elapsed(t),
+        samples: results,
+        ...(mismatches.length > 0 ? { errors: mismatches } : {}),
+      });
+      if (mismatches.length > 0)
+        throw stageFailure(
+          'policy_sample_mismatch',
+          422,
+          `${mismatches.length} sample(s) are not decided as they expect; nothing was committed`,
+          stages,
+          mismatches,
+        );
     }
-    return { tenantId, body, document, digest, keyId: originSignature!.keyId, signature: originSignature!.signature, unchangedVersion, stages, source: options.source ?? null };
+    return {
+      tenantId,
+      body,
+      document,
+      digest,
+      keyId: originSignature!.keyId,
+      signature: originSignature!.signature,
+      unchangedVersion,
+      stages,
+      source: options.source ?? null,
+    };
   }
 
   /** All four stages: a new immutable version, or a problem naming the stage that failed. */
@@ -348,23 +502,37 @@ export class PolicyService {
    * approval in the commit stage's transaction instead, after the same checks (stages 1-3
    * ran, the semver still increases, no rollout in the way), and nothing is committed.
    */
-  async submit(actor: Actor, tenantId: string, raw: unknown, options: Omit<CommitOptions, 'approval'> & { role?: string | undefined } = {}): Promise<PolicySubmission> {
+  async submit(
+    actor: Actor,
+    tenantId: string,
+    raw: unknown,
+    options: Omit<CommitOptions, 'approval'> & { role?: string | undefined } = {},
+  ): Promise<PolicySubmission> {
     const prepared = await this.prepare(tenantId, raw, options);
     const requester = this.approvalRequester;
     const outcome = await this.db.transaction().execute((trx) =>
-      this.#commitIn(trx, actor, prepared, options, requester ? (latestVersion) => requester(trx, actor, {
-        tenantId,
-        name: prepared.body.name,
-        domainId: prepared.body.domainId,
-        usecaseId: prepared.body.usecaseId,
-        semver: prepared.body.semver,
-        digest: prepared.digest,
-        document: prepared.document,
-        activate: options.activate ?? true,
-        source: prepared.source,
-        latestVersion,
-        role: options.role,
-      }) : undefined),
+      this.#commitIn(
+        trx,
+        actor,
+        prepared,
+        options,
+        requester
+          ? (latestVersion) =>
+              requester(trx, actor, {
+                tenantId,
+                name: prepared.body.name,
+                domainId: prepared.body.domainId,
+                usecaseId: prepared.body.usecaseId,
+                semver: prepared.body.semver,
+                digest: prepared.digest,
+                document: prepared.document,
+                activate: options.activate ?? true,
+                source: prepared.source,
+                latestVersion,
+                role: options.role,
+              })
+          : undefined,
+      ),
     );
     if ('approval' in outcome) return { outcome: 'pending', approval: outcome.approval, stages: prepared.stages };
     this.invalidate(tenantId);
@@ -375,7 +543,13 @@ export class PolicyService {
    * Commit a document the approvals module approved: the same four stages, and the
    * version records `approvalStatus: approved` with the approval's reference.
    */
-  async commitAfterApproval(actor: Actor, tenantId: string, raw: unknown, approval: { ref: string }, options: Omit<CommitOptions, 'approval'> = {}): Promise<CommitResult> {
+  async commitAfterApproval(
+    actor: Actor,
+    tenantId: string,
+    raw: unknown,
+    approval: { ref: string },
+    options: Omit<CommitOptions, 'approval'> = {},
+  ): Promise<CommitResult> {
     return this.commit(actor, tenantId, raw, { ...options, approval });
   }
 
@@ -384,11 +558,22 @@ export class PolicyService {
    * in one; an approval commits in its decision's). A gated commit fails with 409
    * `policy_approval_required`: {@link submit} is what files approvals.
    */
-  async commitPrepared(trx: Transaction<Schema>, actor: Actor, prepared: PreparedPolicy, options: CommitOptions = {}): Promise<CommitResult> {
+  async commitPrepared(
+    trx: Transaction<Schema>,
+    actor: Actor,
+    prepared: PreparedPolicy,
+    options: CommitOptions = {},
+  ): Promise<CommitResult> {
     return (await this.#commitIn(trx, actor, prepared, options)) as CommitResult;
   }
 
-  async #commitIn(trx: Transaction<Schema>, actor: Actor, prepared: PreparedPolicy, options: CommitOptions, request?: (latestVersion: number) => Promise<Approval>): Promise<CommitResult | { approval: Approval }> {
+  async #commitIn(
+    trx: Transaction<Schema>,
+    actor: Actor,
+    prepared: PreparedPolicy,
+    options: CommitOptions,
+    request?: (latestVersion: number) => Promise<Approval>,
+  ): Promise<CommitResult | { approval: Approval }> {
     const t = performance.now();
     const stages = [...prepared.stages];
     const { tenantId, body } = prepared;
@@ -396,30 +581,82 @@ export class PolicyService {
       stages.push({ name: 'commit', ok: false, ms: elapsed(t), errors: [{ path, message }] });
       throw stageFailure(code, status, `${message}; nothing was committed`, stages, [{ path, message }]);
     };
-    const phase = await trx.selectFrom('tenants').select('phase').where('id', '=', tenantId).forUpdate().executeTakeFirst();
+    const phase = await trx
+      .selectFrom('tenants')
+      .select('phase')
+      .where('id', '=', tenantId)
+      .forUpdate()
+      .executeTakeFirst();
     if (!phase && !options.tenantSpec) throw notFound('tenant_not_found', `tenant ${tenantId} not found`);
-    if (phase && (phase.phase === 'deleting' || phase.phase === 'deleted')) fail(`tenant_${phase.phase}`, 409, `tenant ${tenantId} is ${phase.phase}`, '');
+    if (phase && (phase.phase === 'deleting' || phase.phase === 'deleted'))
+      fail(`tenant_${phase.phase}`, 409, `tenant ${tenantId} is ${phase.phase}`, '');
     // The head row serializes commits of one policy; re-check what validate saw.
-    const head = await trx.selectFrom('policy_heads').selectAll().where('tenant_id', '=', tenantId).where('name', '=', body.name).forUpdate().executeTakeFirst();
+    const head = await trx
+      .selectFrom('policy_heads')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('name', '=', body.name)
+      .forUpdate()
+      .executeTakeFirst();
     const latest = head ? await this.#version(trx, tenantId, body.name, head.latest_version) : undefined;
     const basedOn = options.approval?.basedOnVersion;
     if (basedOn !== undefined && (latest?.version ?? 0) !== basedOn) {
-      throw approvalStale(latest ? `policy ${body.name} is at version ${latest.version} (${latest.semver}), but the change was requested at version ${basedOn}` : `policy ${body.name} has no versions any more`);
+      throw approvalStale(
+        latest
+          ? `policy ${body.name} is at version ${latest.version} (${latest.semver}), but the change was requested at version ${basedOn}`
+          : `policy ${body.name} has no versions any more`,
+      );
     }
     if (latest && latest.digest === prepared.digest) {
       stages.push({ name: 'commit', ok: true, ms: elapsed(t), skipped: true });
-      return { policy: toVersionInfo(latest), committed: false, active: head!.stable_version === latest.version, stages };
+      return {
+        policy: toVersionInfo(latest),
+        committed: false,
+        active: head!.stable_version === latest.version,
+        stages,
+      };
     }
-    if (latest && !semver.gt(body.semver, latest.semver)) fail('policy_semver_not_increasing', 409, `semver must be greater than the latest version's ${latest.semver} (committed meanwhile)`, '/semver');
+    if (latest && !semver.gt(body.semver, latest.semver))
+      fail(
+        'policy_semver_not_increasing',
+        409,
+        `semver must be greater than the latest version's ${latest.semver} (committed meanwhile)`,
+        '/semver',
+      );
     const activate = options.activate ?? true;
-    if (head && head.canary_version !== null && activate && basedOn !== undefined) throw approvalStale(`a rollout of version ${head.canary_version} of policy ${body.name} started after the change was requested`);
-    if (head && head.canary_version !== null && activate) fail('policy_rollout_in_progress', 409, `policy ${body.name} has a rollout of version ${head.canary_version} in progress; promote or roll it back first, or commit with activate=false`, '');
+    if (head && head.canary_version !== null && activate && basedOn !== undefined)
+      throw approvalStale(
+        `a rollout of version ${head.canary_version} of policy ${body.name} started after the change was requested`,
+      );
+    if (head && head.canary_version !== null && activate)
+      fail(
+        'policy_rollout_in_progress',
+        409,
+        `policy ${body.name} has a rollout of version ${head.canary_version} in progress; promote or roll it back first, or commit with activate=false`,
+        '',
+      );
     let approvalStatus: ApprovalStatus = 'not_required';
     if (options.approval) approvalStatus = 'approved';
     else if (this.approvalGate) {
-      const needed = await this.approvalGate({ tenantId, name: body.name, domainId: body.domainId, usecaseId: body.usecaseId, semver: body.semver, digest: prepared.digest }, trx);
+      const needed = await this.approvalGate(
+        {
+          tenantId,
+          name: body.name,
+          domainId: body.domainId,
+          usecaseId: body.usecaseId,
+          semver: body.semver,
+          digest: prepared.digest,
+        },
+        trx,
+      );
       if (needed === 'required' && request) return { approval: await request(latest?.version ?? 0) };
-      if (needed === 'required') fail('policy_approval_required', 409, `tenant ${tenantId} requires approval for policy changes: commit policy ${body.name} through POST /v1/tenants/${tenantId}/policies, which files an approval request`, '');
+      if (needed === 'required')
+        fail(
+          'policy_approval_required',
+          409,
+          `tenant ${tenantId} requires approval for policy changes: commit policy ${body.name} through POST /v1/tenants/${tenantId}/policies, which files an approval request`,
+          '',
+        );
     }
     const version = (latest?.version ?? 0) + 1;
     const now = new Date().toISOString();
@@ -445,18 +682,54 @@ export class PolicyService {
       .execute();
     const stable = !head || activate ? version : head.stable_version;
     if (head) {
-      await trx.updateTable('policy_heads').set({ latest_version: version, stable_version: stable, updated_at: now }).where('tenant_id', '=', tenantId).where('name', '=', body.name).execute();
+      await trx
+        .updateTable('policy_heads')
+        .set({ latest_version: version, stable_version: stable, updated_at: now })
+        .where('tenant_id', '=', tenantId)
+        .where('name', '=', body.name)
+        .execute();
     } else {
-      await trx.insertInto('policy_heads').values({ tenant_id: tenantId, name: body.name, domain_id: body.domainId, usecase_id: body.usecaseId, latest_version: version, stable_version: stable, canary_version: null, canary_by: null, canary_steps: null, canary_step: null, rollout_id: null, rollout_started_at: null, updated_at: now }).execute();
+      await trx
+        .insertInto('policy_heads')
+        .values({
+          tenant_id: tenantId,
+          name: body.name,
+          domain_id: body.domainId,
+          usecase_id: body.usecaseId,
+          latest_version: version,
+          stable_version: stable,
+          canary_version: null,
+          canary_by: null,
+          canary_steps: null,
+          canary_step: null,
+          rollout_id: null,
+          rollout_started_at: null,
+          updated_at: now,
+        })
+        .execute();
     }
-    const payload = { name: body.name, domainId: body.domainId, usecaseId: body.usecaseId, semver: body.semver, version };
+    const payload = {
+      name: body.name,
+      domainId: body.domainId,
+      usecaseId: body.usecaseId,
+      semver: body.semver,
+      version,
+    };
     await this.audit.recordChange(trx, {
       actor,
       action: 'policy.commit',
       target: `tenant/${tenantId}/policy/${body.name}`,
       tenantId,
       outcome: 'success',
-      details: { ...payload, digest: prepared.digest, keyId: prepared.keyId, approvalStatus, ...(options.approval ? { approvalRef: options.approval.ref } : {}), active: stable === version, ...(prepared.source ? { source: prepared.source } : {}) },
+      details: {
+        ...payload,
+        digest: prepared.digest,
+        keyId: prepared.keyId,
+        approvalStatus,
+        ...(options.approval ? { approvalRef: options.approval.ref } : {}),
+        active: stable === version,
+        ...(prepared.source ? { source: prepared.source } : {}),
+      },
       event: { type: 'policy.committed', tenantId, payload },
     });
     stages.push({ name: 'commit', ok: true, ms: elapsed(t) });
@@ -467,7 +740,10 @@ export class PolicyService {
   // ---------------------------------------------------------------- reads
 
   /** A tenant's policies, by name. */
-  async list(tenantId: string, filter: { domainId?: string | undefined; usecaseId?: string | undefined } = {}): Promise<PolicyInfo[]> {
+  async list(
+    tenantId: string,
+    filter: { domainId?: string | undefined; usecaseId?: string | undefined } = {},
+  ): Promise<PolicyInfo[]> {
     let q = this.db.selectFrom('policy_heads').selectAll().where('tenant_id', '=', tenantId);
     if (filter.domainId) q = q.where('domain_id', '=', filter.domainId);
     if (filter.usecaseId) q = q.where('usecase_id', '=', filter.usecaseId);
@@ -485,7 +761,13 @@ export class PolicyService {
   /** Every version of a policy, oldest first. */
   async versions(tenantId: string, name: string): Promise<PolicyVersionInfo[]> {
     await this.#head(this.db, tenantId, name);
-    const rows = await this.db.selectFrom('policy_versions').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name).orderBy('version').execute();
+    const rows = await this.db
+      .selectFrom('policy_versions')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('name', '=', name)
+      .orderBy('version')
+      .execute();
     return rows.map(toVersionInfo);
   }
 
@@ -498,106 +780,285 @@ export class PolicyService {
   // ---------------------------------------------------------------- samples
 
   /** Record (or replace) a sample request for a domain and use case. */
-  async putSample(actor: Actor, tenantId: string, sample: { domainId: string; usecaseId: string; name: string; request: Record<string, unknown>; expect?: 'allow' | 'deny' | undefined }): Promise<{ created: boolean }> {
+  async putSample(
+    actor: Actor,
+    tenantId: string,
+    sample: {
+      domainId: string;
+      usecaseId: string;
+      name: string;
+      request: Record<string, unknown>;
+      expect?: 'allow' | 'deny' | undefined;
+    },
+  ): Promise<{ created: boolean }> {
     return this.db.transaction().execute(async (trx) => {
       await this.#writableTenant(trx, tenantId);
-      const existing = await trx.selectFrom('policy_samples').select('name').where('tenant_id', '=', tenantId).where('domain_id', '=', sample.domainId).where('usecase_id', '=', sample.usecaseId).where('name', '=', sample.name).executeTakeFirst();
-      const values = { request: json(sample.request), expect: sample.expect ?? null, created_at: new Date().toISOString(), created_by: actor.id };
+      const existing = await trx
+        .selectFrom('policy_samples')
+        .select('name')
+        .where('tenant_id', '=', tenantId)
+        .where('domain_id', '=', sample.domainId)
+        .where('usecase_id', '=', sample.usecaseId)
+        .where('name', '=', sample.name)
+        .executeTakeFirst();
+      const values = {
+        request: json(sample.request),
+        expect: sample.expect ?? null,
+        created_at: new Date().toISOString(),
+        created_by: actor.id,
+      };
       await trx
         .insertInto('policy_samples')
-        .values({ tenant_id: tenantId, domain_id: sample.domainId, usecase_id: sample.usecaseId, name: sample.name, ...values })
+        .values({
+          tenant_id: tenantId,
+          domain_id: sample.domainId,
+          usecase_id: sample.usecaseId,
+          name: sample.name,
+          ...values,
+        })
         .onConflict((oc) => oc.columns(['tenant_id', 'domain_id', 'usecase_id', 'name']).doUpdateSet(values))
         .execute();
       const details = { domainId: sample.domainId, usecaseId: sample.usecaseId, name: sample.name };
-      await this.audit.recordChange(trx, { actor, action: 'policy.sample.put', target: `tenant/${tenantId}/policy-sample/${sample.domainId}/${sample.usecaseId}/${sample.name}`, tenantId, outcome: 'success', details, event: { type: 'policy.sample_recorded', tenantId, payload: details } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'policy.sample.put',
+        target: `tenant/${tenantId}/policy-sample/${sample.domainId}/${sample.usecaseId}/${sample.name}`,
+        tenantId,
+        outcome: 'success',
+        details,
+        event: { type: 'policy.sample_recorded', tenantId, payload: details },
+      });
       return { created: !existing };
     });
   }
 
   /** Recorded samples, optionally of one domain and use case. */
-  async listSamples(tenantId: string, filter: { domainId?: string | undefined; usecaseId?: string | undefined } = {}): Promise<Array<{ domainId: string; usecaseId: string; name: string; request: Record<string, unknown>; expect: 'allow' | 'deny' | null; createdAt: string; createdBy: string }>> {
+  async listSamples(
+    tenantId: string,
+    filter: { domainId?: string | undefined; usecaseId?: string | undefined } = {},
+  ): Promise<
+    Array<{
+      domainId: string;
+      usecaseId: string;
+      name: string;
+      request: Record<string, unknown>;
+      expect: 'allow' | 'deny' | null;
+      createdAt: string;
+      createdBy: string;
+    }>
+  > {
     let q = this.db.selectFrom('policy_samples').selectAll().where('tenant_id', '=', tenantId);
     if (filter.domainId) q = q.where('domain_id', '=', filter.domainId);
     if (filter.usecaseId) q = q.where('usecase_id', '=', filter.usecaseId);
     const rows = await q.orderBy('domain_id').orderBy('usecase_id').orderBy('name').execute();
-    return rows.map((r) => ({ domainId: r.domain_id, usecaseId: r.usecase_id, name: r.name, request: r.request, expect: r.expect, createdAt: iso(r.created_at), createdBy: r.created_by }));
+    return rows.map((r) => ({
+      domainId: r.domain_id,
+      usecaseId: r.usecase_id,
+      name: r.name,
+      request: r.request,
+      expect: r.expect,
+      createdAt: iso(r.created_at),
+      createdBy: r.created_by,
+    }));
   }
 
   /** Delete a recorded sample. */
   async deleteSample(actor: Actor, tenantId: string, domainId: string, usecaseId: string, name: string): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
-      const gone = await trx.deleteFrom('policy_samples').where('tenant_id', '=', tenantId).where('domain_id', '=', domainId).where('usecase_id', '=', usecaseId).where('name', '=', name).executeTakeFirst();
-      if (Number(gone.numDeletedRows) === 0) throw notFound('policy_sample_not_found', `no sample ${domainId}/${usecaseId}/${name}`);
+      const gone = await trx
+        .deleteFrom('policy_samples')
+        .where('tenant_id', '=', tenantId)
+        .where('domain_id', '=', domainId)
+        .where('usecase_id', '=', usecaseId)
+        .where('name', '=', name)
+        .executeTakeFirst();
+      if (Number(gone.numDeletedRows) === 0)
+        throw notFound('policy_sample_not_found', `no sample ${domainId}/${usecaseId}/${name}`);
       const details = { domainId, usecaseId, name };
-      await this.audit.recordChange(trx, { actor, action: 'policy.sample.delete', target: `tenant/${tenantId}/policy-sample/${domainId}/${usecaseId}/${name}`, tenantId, outcome: 'success', details, event: { type: 'policy.sample_deleted', tenantId, payload: details } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: 'policy.sample.delete',
+        target: `tenant/${tenantId}/policy-sample/${domainId}/${usecaseId}/${name}`,
+        tenantId,
+        outcome: 'success',
+        details,
+        event: { type: 'policy.sample_deleted', tenantId, payload: details },
+      });
     });
   }
 
   // ---------------------------------------------------------------- rollout
 
   /** Start a canary of a committed version at the first step (default 10%, then 50%, then 100%). */
-  async startRollout(actor: Actor, tenantId: string, name: string, input: { version: number; by: 'traffic' | 'tenant'; steps?: number[] | undefined; reason?: string | undefined }): Promise<PolicyInfo> {
+  async startRollout(
+    actor: Actor,
+    tenantId: string,
+    name: string,
+    input: { version: number; by: 'traffic' | 'tenant'; steps?: number[] | undefined; reason?: string | undefined },
+  ): Promise<PolicyInfo> {
     const steps = input.steps ?? DEFAULT_ROLLOUT_STEPS;
-    return this.#rolloutChange(tenantId, name, async (trx, head) => {
-      if (head.canary_version !== null) throw conflict('policy_rollout_in_progress', `a rollout of version ${head.canary_version} is in progress; promote or roll it back first`);
-      if (input.version === head.stable_version) throw conflict('policy_version_already_stable', `version ${input.version} is already the stable version`);
-      await this.#version(trx, tenantId, name, input.version);
-      const rolloutId = `ro_${randomBytes(8).toString('hex')}`;
-      const now = new Date().toISOString();
-      await trx
-        .updateTable('policy_heads')
-        .set({ canary_version: input.version, canary_by: input.by, canary_steps: JSON.stringify(steps), canary_step: 0, rollout_id: rolloutId, rollout_started_at: now, updated_at: now })
-        .where('tenant_id', '=', tenantId)
-        .where('name', '=', name)
-        .execute();
-      return { action: 'start', event: 'rollout_started', details: { rolloutId, version: input.version, stableVersion: head.stable_version, by: input.by, steps, percent: steps[0]!, ...(input.reason ? { reason: input.reason } : {}) } };
-    }, actor);
+    return this.#rolloutChange(
+      tenantId,
+      name,
+      async (trx, head) => {
+        if (head.canary_version !== null)
+          throw conflict(
+            'policy_rollout_in_progress',
+            `a rollout of version ${head.canary_version} is in progress; promote or roll it back first`,
+          );
+        if (input.version === head.stable_version)
+          throw conflict('policy_version_already_stable', `version ${input.version} is already the stable version`);
+        await this.#version(trx, tenantId, name, input.version);
+        const rolloutId = `ro_${randomBytes(8).toString('hex')}`;
+        const now = new Date().toISOString();
+        await trx
+          .updateTable('policy_heads')
+          .set({
+            canary_version: input.version,
+            canary_by: input.by,
+            canary_steps: JSON.stringify(steps),
+            canary_step: 0,
+            rollout_id: rolloutId,
+            rollout_started_at: now,
+            updated_at: now,
+          })
+          .where('tenant_id', '=', tenantId)
+          .where('name', '=', name)
+          .execute();
+        return {
+          action: 'start',
+          event: 'rollout_started',
+          details: {
+            rolloutId,
+            version: input.version,
+            stableVersion: head.stable_version,
+            by: input.by,
+            steps,
+            percent: steps[0]!,
+            ...(input.reason ? { reason: input.reason } : {}),
+          },
+        };
+      },
+      actor,
+    );
   }
 
   /** Move the canary to its next step; past the last step the canary version becomes stable. */
   async promote(actor: Actor, tenantId: string, name: string, reason?: string): Promise<PolicyInfo> {
-    return this.#rolloutChange(tenantId, name, async (trx, head) => {
-      if (head.canary_version === null) throw conflict('policy_no_rollout', `policy ${name} has no rollout in progress`);
-      const steps = head.canary_steps ?? DEFAULT_ROLLOUT_STEPS;
-      const next = (head.canary_step ?? 0) + 1;
-      const now = new Date().toISOString();
-      const base = { rolloutId: head.rollout_id, version: head.canary_version, ...(reason ? { reason } : {}) };
-      if (next >= steps.length || steps[next - 1] === 100) {
+    return this.#rolloutChange(
+      tenantId,
+      name,
+      async (trx, head) => {
+        if (head.canary_version === null)
+          throw conflict('policy_no_rollout', `policy ${name} has no rollout in progress`);
+        const steps = head.canary_steps ?? DEFAULT_ROLLOUT_STEPS;
+        const next = (head.canary_step ?? 0) + 1;
+        const now = new Date().toISOString();
+        const base = { rolloutId: head.rollout_id, version: head.canary_version, ...(reason ? { reason } : {}) };
+        if (next >= steps.length || steps[next - 1] === 100) {
+          await trx
+            .updateTable('policy_heads')
+            .set({
+              stable_version: head.canary_version,
+              canary_version: null,
+              canary_by: null,
+              canary_steps: null,
+              canary_step: null,
+              rollout_id: null,
+              rollout_started_at: null,
+              updated_at: now,
+            })
+            .where('tenant_id', '=', tenantId)
+            .where('name', '=', name)
+            .execute();
+          return {
+            action: 'complete',
+            event: 'rollout_completed',
+            details: { ...base, previousStableVersion: head.stable_version, percent: 100 },
+          };
+        }
         await trx
           .updateTable('policy_heads')
-          .set({ stable_version: head.canary_version, canary_version: null, canary_by: null, canary_steps: null, canary_step: null, rollout_id: null, rollout_started_at: null, updated_at: now })
+          .set({ canary_step: next, updated_at: now })
           .where('tenant_id', '=', tenantId)
           .where('name', '=', name)
           .execute();
-        return { action: 'complete', event: 'rollout_completed', details: { ...base, previousStableVersion: head.stable_version, percent: 100 } };
-      }
-      await trx.updateTable('policy_heads').set({ canary_step: next, updated_at: now }).where('tenant_id', '=', tenantId).where('name', '=', name).execute();
-      return { action: 'promote', event: 'rollout_promoted', details: { ...base, from: steps[next - 1]!, percent: steps[next]! } };
-    }, actor);
+        return {
+          action: 'promote',
+          event: 'rollout_promoted',
+          details: { ...base, from: steps[next - 1]!, percent: steps[next]! },
+        };
+      },
+      actor,
+    );
   }
 
   /** Abandon the canary: all traffic goes back to the stable version. */
   async rollback(actor: Actor, tenantId: string, name: string, reason?: string): Promise<PolicyInfo> {
-    return this.#rolloutChange(tenantId, name, async (trx, head) => {
-      if (head.canary_version === null) throw conflict('policy_no_rollout', `policy ${name} has no rollout in progress`);
-      const steps = head.canary_steps ?? DEFAULT_ROLLOUT_STEPS;
-      const now = new Date().toISOString();
-      await trx
-        .updateTable('policy_heads')
-        .set({ canary_version: null, canary_by: null, canary_steps: null, canary_step: null, rollout_id: null, rollout_started_at: null, updated_at: now })
-        .where('tenant_id', '=', tenantId)
-        .where('name', '=', name)
-        .execute();
-      return { action: 'rollback', event: 'rollout_rolled_back', details: { rolloutId: head.rollout_id, version: head.canary_version, stableVersion: head.stable_version, percent: steps[head.canary_step ?? 0]!, ...(reason ? { reason } : {}) } };
-    }, actor);
+    return this.#rolloutChange(
+      tenantId,
+      name,
+      async (trx, head) => {
+        if (head.canary_version === null)
+          throw conflict('policy_no_rollout', `policy ${name} has no rollout in progress`);
+        const steps = head.canary_steps ?? DEFAULT_ROLLOUT_STEPS;
+        const now = new Date().toISOString();
+        await trx
+          .updateTable('policy_heads')
+          .set({
+            canary_version: null,
+            canary_by: null,
+            canary_steps: null,
+            canary_step: null,
+            rollout_id: null,
+            rollout_started_at: null,
+            updated_at: now,
+          })
+          .where('tenant_id', '=', tenantId)
+          .where('name', '=', name)
+          .execute();
+        return {
+          action: 'rollback',
+          event: 'rollout_rolled_back',
+          details: {
+            rolloutId: head.rollout_id,
+            version: head.canary_version,
+            stableVersion: head.stable_version,
+            percent: steps[head.canary_step ?? 0]!,
+            ...(reason ? { reason } : {}),
+          },
+        };
+      },
+      actor,
+    );
   }
 
-  async #rolloutChange(tenantId: string, name: string, change: (trx: Transaction<Schema>, head: HeadRow) => Promise<{ action: string; event: string; details: Record<string, unknown> }>, actor: Actor): Promise<PolicyInfo> {
+  async #rolloutChange(
+    tenantId: string,
+    name: string,
+    change: (
+      trx: Transaction<Schema>,
+      head: HeadRow,
+    ) => Promise<{ action: string; event: string; details: Record<string, unknown> }>,
+    actor: Actor,
+  ): Promise<PolicyInfo> {
     const info = await this.db.transaction().execute(async (trx) => {
       await this.#writableTenant(trx, tenantId);
       const head = await this.#head(trx, tenantId, name, true);
       const { action, event, details } = await change(trx, head);
-      await this.audit.recordChange(trx, { actor, action: `policy.rollout.${action}`, target: `tenant/${tenantId}/policy/${name}`, tenantId, outcome: 'success', details: { name, ...details }, event: { type: `policy.${event}`, tenantId, payload: { name, domainId: head.domain_id, usecaseId: head.usecase_id, ...details } } });
+      await this.audit.recordChange(trx, {
+        actor,
+        action: `policy.rollout.${action}`,
+        target: `tenant/${tenantId}/policy/${name}`,
+        tenantId,
+        outcome: 'success',
+        details: { name, ...details },
+        event: {
+          type: `policy.${event}`,
+          tenantId,
+          payload: { name, domainId: head.domain_id, usecaseId: head.usecase_id, ...details },
+        },
+      });
       return this.#info(await this.#head(trx, tenantId, name), trx);
     });
     this.invalidate(tenantId);
@@ -644,7 +1105,8 @@ export class PolicyService {
       let canary = false;
       if (head.canary_version !== null && head.rollout_id !== null) {
         const percent = (head.canary_steps ?? DEFAULT_ROLLOUT_STEPS)[head.canary_step ?? 0] ?? 0;
-        const key = head.canary_by === 'tenant' ? tenantId : (trafficKey ??= input.key ?? canonicalize(input.request) ?? '');
+        const key =
+          head.canary_by === 'tenant' ? tenantId : (trafficKey ??= input.key ?? canonicalize(input.request) ?? '');
         if (rolloutBucket(head.rollout_id, key) < percent) {
           version = head.canary_version;
           canary = true;
@@ -653,13 +1115,34 @@ export class PolicyService {
       const entry = this.#compiled.get(`${tenantId}/${head.name}/${version}`);
       if (!entry) return undefined;
       const d = entry.compiled.decide(input.request);
-      decisions.push({ policy: head.name, version, semver: entry.semver, canary, decision: d.decision, rule: d.rule, ...(d.errors.length > 0 ? { errors: d.errors } : {}) });
+      decisions.push({
+        policy: head.name,
+        version,
+        semver: entry.semver,
+        canary,
+        decision: d.decision,
+        rule: d.rule,
+        ...(d.errors.length > 0 ? { errors: d.errors } : {}),
+      });
     }
     if (decisions.length === 0) {
-      throw notFound('policy_not_found', input.policy !== undefined ? `tenant ${tenantId} has no policy ${input.policy} in ${input.domainId}/${input.usecaseId}` : `tenant ${tenantId} has no policy in ${input.domainId}/${input.usecaseId}`);
+      throw notFound(
+        'policy_not_found',
+        input.policy !== undefined
+          ? `tenant ${tenantId} has no policy ${input.policy} in ${input.domainId}/${input.usecaseId}`
+          : `tenant ${tenantId} has no policy in ${input.domainId}/${input.usecaseId}`,
+      );
     }
     const decisive = decisions.find((d) => d.decision === 'deny') ?? decisions[0]!;
-    return { decision: decisive.decision, rule: decisive.rule, policy: decisive.policy, version: decisive.version, semver: decisive.semver, canary: decisive.canary, policies: decisions };
+    return {
+      decision: decisive.decision,
+      rule: decisive.rule,
+      policy: decisive.policy,
+      version: decisive.version,
+      semver: decisive.semver,
+      canary: decisive.canary,
+      policies: decisions,
+    };
   }
 
   /** Forget cached heads of a tenant (after a change here; other replicas' caches expire). */
@@ -670,19 +1153,33 @@ export class PolicyService {
   async #loadHeads(tenantId: string, domainId: string, usecaseId: string): Promise<HeadRow[]> {
     const key = `${tenantId}/${domainId}/${usecaseId}`;
     const now = Date.now();
-    const heads = await this.db.selectFrom('policy_heads').selectAll().where('tenant_id', '=', tenantId).where('domain_id', '=', domainId).where('usecase_id', '=', usecaseId).orderBy('name').execute();
+    const heads = await this.db
+      .selectFrom('policy_heads')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('domain_id', '=', domainId)
+      .where('usecase_id', '=', usecaseId)
+      .orderBy('name')
+      .execute();
     if (this.#heads.size > 10_000) this.#heads.clear();
     this.#heads.set(key, { until: now + (this.options.headCacheMs ?? 1_000), heads });
     return heads;
   }
 
-  async #loadCompiled(tenantId: string, name: string, version: number): Promise<{ semver: string; compiled: CompiledPolicy }> {
+  async #loadCompiled(
+    tenantId: string,
+    name: string,
+    version: number,
+  ): Promise<{ semver: string; compiled: CompiledPolicy }> {
     const key = `${tenantId}/${name}/${version}`;
     const hit = this.#compiled.get(key);
     if (hit) return hit;
     const row = await this.#version(this.db, tenantId, name, version);
     const body = row.body as unknown as PolicyBody;
-    const entry = { semver: row.semver, compiled: compileRules({ fields: body.fields, defaultEffect: body.defaultEffect ?? 'deny', rules: body.rules }) };
+    const entry = {
+      semver: row.semver,
+      compiled: compileRules({ fields: body.fields, defaultEffect: body.defaultEffect ?? 'deny', rules: body.rules }),
+    };
     if (this.#compiled.size > 5_000) this.#compiled.delete(this.#compiled.keys().next().value!);
     this.#compiled.set(key, entry);
     return entry;
@@ -691,19 +1188,25 @@ export class PolicyService {
   // ---------------------------------------------------------------- helpers
 
   async #tenant(tenantId: string, given?: Record<string, unknown>): Promise<{ spec: Record<string, unknown> }> {
-    const row = await this.db.selectFrom('tenants').select(['spec', 'phase']).where('id', '=', tenantId).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('tenants')
+      .select(['spec', 'phase'])
+      .where('id', '=', tenantId)
+      .executeTakeFirst();
     if (!row) {
       if (given) return { spec: given };
       throw notFound('tenant_not_found', `tenant ${tenantId} not found`);
     }
-    if (row.phase === 'deleting' || row.phase === 'deleted') throw conflict(`tenant_${row.phase}`, `tenant ${tenantId} is ${row.phase}; its policies cannot change`);
+    if (row.phase === 'deleting' || row.phase === 'deleted')
+      throw conflict(`tenant_${row.phase}`, `tenant ${tenantId} is ${row.phase}; its policies cannot change`);
     return { spec: given ?? row.spec };
   }
 
   async #writableTenant(trx: Transaction<Schema>, tenantId: string): Promise<void> {
     const row = await trx.selectFrom('tenants').select('phase').where('id', '=', tenantId).executeTakeFirst();
     if (!row) throw notFound('tenant_not_found', `tenant ${tenantId} not found`);
-    if (row.phase === 'deleting' || row.phase === 'deleted') throw conflict(`tenant_${row.phase}`, `tenant ${tenantId} is ${row.phase}; its policies cannot change`);
+    if (row.phase === 'deleting' || row.phase === 'deleted')
+      throw conflict(`tenant_${row.phase}`, `tenant ${tenantId} is ${row.phase}; its policies cannot change`);
   }
 
   async #head(db: Db, tenantId: string, name: string, lock = false): Promise<HeadRow> {
@@ -715,7 +1218,13 @@ export class PolicyService {
   }
 
   async #version(db: Db, tenantId: string, name: string, version: number): Promise<VersionRow> {
-    const row = await db.selectFrom('policy_versions').selectAll().where('tenant_id', '=', tenantId).where('name', '=', name).where('version', '=', version).executeTakeFirst();
+    const row = await db
+      .selectFrom('policy_versions')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('name', '=', name)
+      .where('version', '=', version)
+      .executeTakeFirst();
     if (!row) throw notFound('policy_version_not_found', `policy ${name} has no version ${version}`);
     return row;
   }
@@ -733,7 +1242,15 @@ export class PolicyService {
       stableSemver: stable.semver,
       rollout:
         head.canary_version !== null && head.rollout_id !== null
-          ? { id: head.rollout_id, version: head.canary_version, by: head.canary_by ?? 'traffic', steps, step: head.canary_step ?? 0, percent: steps[head.canary_step ?? 0] ?? 0, startedAt: iso(head.rollout_started_at!) }
+          ? {
+              id: head.rollout_id,
+              version: head.canary_version,
+              by: head.canary_by ?? 'traffic',
+              steps,
+              step: head.canary_step ?? 0,
+              percent: steps[head.canary_step ?? 0] ?? 0,
+              startedAt: iso(head.rollout_started_at!),
+            }
           : null,
       updatedAt: iso(head.updated_at),
     };
@@ -757,7 +1274,12 @@ export async function purgeTenantPolicies(trx: Transaction<Schema>, tenantId: st
 
 /** A signing key declared in the tenant's manifest (`spec.governance.policy.signingKeys`), as PEM. */
 function manifestKey(spec: Record<string, unknown>, id: string): string | undefined {
-  const keys = (((spec.governance as Record<string, unknown> | undefined)?.policy ?? {}) as { signingKeys?: Array<{ id: string; publicKeyPem?: string; jwk?: Record<string, unknown> }> }).signingKeys ?? [];
+  const keys =
+    (
+      ((spec.governance as Record<string, unknown> | undefined)?.policy ?? {}) as {
+        signingKeys?: Array<{ id: string; publicKeyPem?: string; jwk?: Record<string, unknown> }>;
+      }
+    ).signingKeys ?? [];
   const key = keys.find((k) => k.id === id);
   if (!key) return undefined;
   try {
@@ -768,8 +1290,14 @@ function manifestKey(spec: Record<string, unknown>, id: string): string | undefi
 }
 
 /** The tenant's allowlist (`spec.governance.policy`); undefined lists allow everything. */
-export function allowlistOf(spec: Record<string, unknown>): { kinds: string[] | undefined; domains: string[] | undefined } {
-  const policy = ((spec.governance as Record<string, unknown> | undefined)?.policy ?? {}) as { allowedRuleKinds?: string[]; allowedDomains?: string[] };
+export function allowlistOf(spec: Record<string, unknown>): {
+  kinds: string[] | undefined;
+  domains: string[] | undefined;
+} {
+  const policy = ((spec.governance as Record<string, unknown> | undefined)?.policy ?? {}) as {
+    allowedRuleKinds?: string[];
+    allowedDomains?: string[];
+  };
   return { kinds: policy.allowedRuleKinds, domains: policy.allowedDomains };
 }
 

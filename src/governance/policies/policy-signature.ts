@@ -20,15 +20,28 @@ export function policyDigest(document: Record<string, unknown>): string {
 }
 
 /** Sign a policy document with an Ed25519 private key (the tenant's tooling does this; tests too). */
-export function signPolicy(document: Record<string, unknown>, privateKey: KeyObject, keyId: string): Record<string, unknown> {
+export function signPolicy(
+  document: Record<string, unknown>,
+  privateKey: KeyObject,
+  keyId: string,
+): Record<string, unknown> {
   const signature = sign(null, Buffer.from(signedPayload(document)), privateKey).toString('base64url');
   return { ...document, originSignature: { keyId, alg: 'EdDSA', signature } };
 }
 
 /** Whether `signature` (base64url) is `publicKey`'s Ed25519 signature over the document. */
-export function verifyPolicySignature(document: Record<string, unknown>, publicKeyPem: string, signature: string): boolean {
+export function verifyPolicySignature(
+  document: Record<string, unknown>,
+  publicKeyPem: string,
+  signature: string,
+): boolean {
   try {
-    return verify(null, Buffer.from(signedPayload(document)), createPublicKey(publicKeyPem), Buffer.from(signature, 'base64url'));
+    return verify(
+      null,
+      Buffer.from(signedPayload(document)),
+      createPublicKey(publicKeyPem),
+      Buffer.from(signature, 'base64url'),
+    );
   } catch {
     return false;
   }

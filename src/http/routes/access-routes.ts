@@ -5,12 +5,24 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { DEFAULT_TOKEN_TTL_SECONDS, MAX_TOKEN_TTL_SECONDS, PLATFORM_ROLES, TENANT_ROLES, mayGrant, type Role } from '../../access/index.js';
+import {
+  DEFAULT_TOKEN_TTL_SECONDS,
+  MAX_TOKEN_TTL_SECONDS,
+  PLATFORM_ROLES,
+  TENANT_ROLES,
+  mayGrant,
+  type Role,
+} from '../../access/index.js';
 import { TenancyError, validationError } from '../../errors.js';
 import { parseOrThrow } from '../../tenants/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
 
-const keyName = z.string().trim().min(1, 'must not be empty').max(100).regex(/^[\x20-\x7e]+$/, 'must be printable ASCII');
+const keyName = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(100)
+  .regex(/^[\x20-\x7e]+$/, 'must be printable ASCII');
 const expiresAt = z.iso.datetime({ offset: true, message: 'must be an RFC 3339 date-time' }).optional();
 
 export const tenantKeySchema = z
@@ -20,18 +32,33 @@ export const platformKeySchema = z
   .strictObject({ name: keyName, role: z.enum(PLATFORM_ROLES), expiresAt })
   .meta({ id: 'NewPlatformApiKey' });
 export const tokenRequestSchema = z
-  .strictObject({ ttlSeconds: z.number().int('must be an integer').min(60, 'must be >= 60').max(MAX_TOKEN_TTL_SECONDS, `must be <= ${MAX_TOKEN_TTL_SECONDS}`).optional() })
+  .strictObject({
+    ttlSeconds: z
+      .number()
+      .int('must be an integer')
+      .min(60, 'must be >= 60')
+      .max(MAX_TOKEN_TTL_SECONDS, `must be <= ${MAX_TOKEN_TTL_SECONDS}`)
+      .optional(),
+  })
   .meta({ id: 'TokenRequest' });
 
 function expiry(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const date = new Date(value);
-  if (date.getTime() <= Date.now()) throw validationError('the key would already be expired', [{ path: '/expiresAt', message: 'must be in the future' }]);
+  if (date.getTime() <= Date.now())
+    throw validationError('the key would already be expired', [
+      { path: '/expiresAt', message: 'must be in the future' },
+    ]);
   return date;
 }
 
 const keyIdParam = (raw: string) => {
-  if (!/^[0-9a-z]{16}$/.test(raw)) throw validationError('not an API key id', [{ path: '/path/keyId', message: 'must be the 16-character id shown in the key prefix' }], 'invalid_key_id');
+  if (!/^[0-9a-z]{16}$/.test(raw))
+    throw validationError(
+      'not an API key id',
+      [{ path: '/path/keyId', message: 'must be the 16-character id shown in the key prefix' }],
+      'invalid_key_id',
+    );
   return raw;
 };
 
@@ -40,7 +67,8 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
   const { apiKeys } = deps;
   const checkGrant = (request: FastifyRequest, role: Role) => {
     const granter = request.principal!.role;
-    if (!mayGrant(granter, role)) throw new TenancyError('forbidden', 403, `role ${granter} may not create a key with role ${role}`);
+    if (!mayGrant(granter, role))
+      throw new TenancyError('forbidden', 403, `role ${granter} may not create a key with role ${role}`);
   };
 
   app.post<{ Params: { id: string } }>('/v1/tenants/:id/api-keys', async (request, reply) => {
@@ -50,8 +78,14 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     checkGrant(request, body.role);
     const phase = await deps.registry.phaseOf(id);
     if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${id} not found`);
-    if (phase === 'deleting' || phase === 'deleted') throw new TenancyError(`tenant_${phase}`, 409, `cannot create keys for tenant ${id}: it is ${phase}`);
-    const created = await apiKeys.create(actorOf(request), { name: body.name, role: body.role, tenantId: id, expiresAt: expiry(body.expiresAt) });
+    if (phase === 'deleting' || phase === 'deleted')
+      throw new TenancyError(`tenant_${phase}`, 409, `cannot create keys for tenant ${id}: it is ${phase}`);
+    const created = await apiKeys.create(actorOf(request), {
+      name: body.name,
+      role: body.role,
+      tenantId: id,
+      expiresAt: expiry(body.expiresAt),
+    });
     return reply.code(201).send({ ...created.key, token: created.token });
   });
 
@@ -71,7 +105,12 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
   app.post('/v1/api-keys', async (request, reply) => {
     await guard.authorize(request, 'platform_apikey.manage');
     const body = parseOrThrow(platformKeySchema, request.body, 'the API key request');
-    const created = await apiKeys.create(actorOf(request), { name: body.name, role: body.role, tenantId: null, expiresAt: expiry(body.expiresAt) });
+    const created = await apiKeys.create(actorOf(request), {
+      name: body.name,
+      role: body.role,
+      tenantId: null,
+      expiresAt: expiry(body.expiresAt),
+    });
     return reply.code(201).send({ ...created.key, token: created.token });
   });
 
@@ -83,7 +122,8 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
   app.delete<{ Params: { keyId: string } }>('/v1/api-keys/:keyId', async (request) => {
     await guard.authorize(request, 'platform_apikey.manage');
     const keyId = keyIdParam(request.params.keyId);
-    if (keyId === request.principal!.keyId) throw new TenancyError('cannot_revoke_self', 409, 'a key cannot revoke itself; use another platform-admin key');
+    if (keyId === request.principal!.keyId)
+      throw new TenancyError('cannot_revoke_self', 409, 'a key cannot revoke itself; use another platform-admin key');
     return apiKeys.revoke(actorOf(request), keyId, null);
   });
 
@@ -97,10 +137,17 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
 
   app.post('/v1/tokens', async (request) => {
     const principal = await guard.authorize(request, 'token.create');
-    if (principal.via !== 'api_key') throw new TenancyError('api_key_required', 403, 'exchange an API key for a token, not a token');
+    if (principal.via !== 'api_key')
+      throw new TenancyError('api_key_required', 403, 'exchange an API key for a token, not a token');
     const body = parseOrThrow(tokenRequestSchema, request.body ?? {}, 'the token request');
     const plan = principal.tenantId === null ? null : (await deps.registry.get(principal.tenantId)).spec.plan;
-    const issued = await deps.tokens.issue({ keyId: principal.keyId, tenantId: principal.tenantId, role: principal.role, plan, ttlSeconds: body.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS });
+    const issued = await deps.tokens.issue({
+      keyId: principal.keyId,
+      tenantId: principal.tenantId,
+      role: principal.role,
+      plan,
+      ttlSeconds: body.ttlSeconds ?? DEFAULT_TOKEN_TTL_SECONDS,
+    });
     return { token: issued.token, tokenType: 'Bearer', expiresAt: issued.expiresAt, claims: issued.claims };
   });
 }

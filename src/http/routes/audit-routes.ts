@@ -20,26 +20,51 @@ export const appAuditEventSchema = z
       .string()
       .max(100, 'must be at most 100 characters')
       .regex(/^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,7}$/, 'must be dot-separated lowercase words such as invoice.paid'),
-    target: z.string().min(1, 'must not be empty').max(300, 'must be at most 300 characters').regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces, such as invoice/inv-42'),
-    outcome: z.enum(['success', 'denied', 'failure'], { error: 'must be success, denied or failure' }).default('success'),
-    subject: z.string().min(1).max(200, 'must be at most 200 characters').optional().describe('who in the app did it (the caller\'s key id or user id)'),
+    target: z
+      .string()
+      .min(1, 'must not be empty')
+      .max(300, 'must be at most 300 characters')
+      .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces, such as invoice/inv-42'),
+    outcome: z
+      .enum(['success', 'denied', 'failure'], { error: 'must be success, denied or failure' })
+      .default('success'),
+    subject: z
+      .string()
+      .min(1)
+      .max(200, 'must be at most 200 characters')
+      .optional()
+      .describe("who in the app did it (the caller's key id or user id)"),
     details: z
       .record(z.string(), z.unknown())
-      .refine((d) => JSON.stringify(d).length <= APP_AUDIT_DETAILS_MAX_BYTES, `must be at most ${APP_AUDIT_DETAILS_MAX_BYTES} bytes as JSON`)
+      .refine(
+        (d) => JSON.stringify(d).length <= APP_AUDIT_DETAILS_MAX_BYTES,
+        `must be at most ${APP_AUDIT_DETAILS_MAX_BYTES} bytes as JSON`,
+      )
       .optional(),
   })
-  .meta({ id: 'AppAuditEvent', description: 'An app event for the tenant\'s audit stream; stored with action app.<action>.' });
+  .meta({
+    id: 'AppAuditEvent',
+    description: "An app event for the tenant's audit stream; stored with action app.<action>.",
+  });
 
 const datetime = z.iso.datetime({ offset: true, message: 'must be an RFC 3339 date-time' });
 
 export const auditQuerySchema = z.strictObject({
   tenant: tenantIdSchema.optional(),
   actor: z.string().min(1).max(200).optional(),
-  action: z.string().regex(/^[a-z_]+(\.[a-z_]+)*$/, 'must be an action such as tenant.create').optional(),
+  action: z
+    .string()
+    .regex(/^[a-z_]+(\.[a-z_]+)*$/, 'must be an action such as tenant.create')
+    .optional(),
   since: datetime.optional(),
   until: datetime.optional(),
   after: z.coerce.number().int().min(0).optional(),
-  limit: z.coerce.number().int('must be an integer').min(1, 'must be 1..1000').max(1000, 'must be 1..1000').default(100),
+  limit: z.coerce
+    .number()
+    .int('must be an integer')
+    .min(1, 'must be 1..1000')
+    .max(1000, 'must be 1..1000')
+    .default(100),
 });
 
 /** Register audit routes. */
@@ -71,7 +96,8 @@ export function auditRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     const body = parseOrThrow(appAuditEventSchema, request.body, 'the audit event');
     const phase = await deps.registry.phaseOf(id);
     if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${id} not found`);
-    if (phase === 'deleting' || phase === 'deleted') throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its audit stream takes no new events`);
+    if (phase === 'deleting' || phase === 'deleted')
+      throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its audit stream takes no new events`);
     const actor = actorOf(request);
     const record = await deps.db.transaction().execute(async (trx) => {
       const r = await deps.audit.append(trx, actor, {
@@ -79,9 +105,16 @@ export function auditRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
         target: body.target,
         tenantId: id,
         outcome: body.outcome,
-        details: { ...(body.subject !== undefined ? { subject: body.subject } : {}), ...(body.details !== undefined ? { data: body.details } : {}) },
+        details: {
+          ...(body.subject !== undefined ? { subject: body.subject } : {}),
+          ...(body.details !== undefined ? { data: body.details } : {}),
+        },
       });
-      await addEvent(trx, actor, { type: 'audit.app_event', tenantId: id, payload: { seq: r.seq, id: r.id, action: r.action, target: r.target, outcome: r.outcome } });
+      await addEvent(trx, actor, {
+        type: 'audit.app_event',
+        tenantId: id,
+        payload: { seq: r.seq, id: r.id, action: r.action, target: r.target, outcome: r.outcome },
+      });
       return r;
     });
     return reply.code(201).send(record);

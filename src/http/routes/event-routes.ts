@@ -11,9 +11,21 @@ import type { Guard, HttpDeps } from '../context.js';
 
 export const eventQuerySchema = z.strictObject({
   tenant: tenantIdSchema.optional(),
-  type: z.string().max(200, 'must be at most 200 characters').regex(TYPE_FILTER_PATTERN, 'must be *, a type such as tenancy.tenant.created, or a prefix such as tenancy.tenant.*').optional(),
+  type: z
+    .string()
+    .max(200, 'must be at most 200 characters')
+    .regex(
+      TYPE_FILTER_PATTERN,
+      'must be *, a type such as tenancy.tenant.created, or a prefix such as tenancy.tenant.*',
+    )
+    .optional(),
   after: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').optional(),
-  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be 1..1000').max(1000, 'must be 1..1000').default(100),
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(1, 'must be 1..1000')
+    .max(1000, 'must be 1..1000')
+    .default(100),
 });
 
 /** Register event routes. */
@@ -28,7 +40,10 @@ export function eventRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     const tenantId = principal.tenantId ?? q.tenant ?? guard.scopeOf(request, principal);
     const events = await listEvents(deps.db, { afterSeq: q.after ?? 0, limit: q.limit, tenantId, type: q.type });
     const last = events[events.length - 1];
-    const page = { items: events.map((e) => toCloudEvent(e, deps.eventSource)), next: events.length === q.limit && last ? last.seq : null };
+    const page = {
+      items: events.map((e) => toCloudEvent(e, deps.eventSource)),
+      next: events.length === q.limit && last ? last.seq : null,
+    };
     // A reader starting afresh (no cursor) also learns where the history it may see ends now,
     // so it can follow from there without replaying it all.
     return q.after === undefined ? { ...page, head: await eventHead(deps.db, tenantId) } : page;

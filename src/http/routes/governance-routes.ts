@@ -28,30 +28,69 @@ import { actorOf, type Guard, type HttpDeps } from '../context.js';
 
 const regionName = z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be a region name such as eu-west-1');
 const datetime = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z' });
-const lineageName = z.string().min(1).max(128).regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'must be a domain or use-case name');
+const lineageName = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'must be a domain or use-case name');
 
 export const approvalListQuerySchema = z.strictObject({
   tenant: tenantIdSchema.optional(),
   status: z.enum(APPROVAL_STATUSES, { error: `must be one of ${APPROVAL_STATUSES.join(', ')}` }).optional(),
   after: z.string().regex(APPROVAL_ID_PATTERN, 'must be an approval id').optional(),
-  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be 1..500').max(500, 'must be 1..500').default(50),
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(1, 'must be 1..500')
+    .max(500, 'must be 1..500')
+    .default(50),
 });
 
-export const decisionSchema = z.strictObject({ reason: z.string().trim().min(1, 'must not be empty').max(1000, 'must be at most 1000 characters').optional() }).meta({ id: 'ApprovalDecision' });
+export const decisionSchema = z
+  .strictObject({
+    reason: z.string().trim().min(1, 'must not be empty').max(1000, 'must be at most 1000 characters').optional(),
+  })
+  .meta({ id: 'ApprovalDecision' });
 
 export const sovereigntyCheckSchema = z
   .discriminatedUnion(
     'operation',
     [
-      z.strictObject({ operation: z.literal('provision'), region: regionName.optional(), profile: z.enum(['mt-standard', 'st-dedicated', 'st-byoc']).optional(), encryption: z.enum(['standard', 'enhanced']).optional(), keyRotationDays: z.number().int().min(1).max(3650).optional() }),
-      z.strictObject({ operation: z.literal('move'), region: regionName.optional(), profile: z.enum(['mt-standard', 'st-dedicated', 'st-byoc']).optional() }),
-      z.strictObject({ operation: z.literal('delete'), dataClass: z.enum(['data', 'logs', 'backups']).default('data'), createdAt: datetime.optional() }),
-      z.strictObject({ operation: z.literal('store'), region: regionName.optional(), atRest: z.enum(AT_REST_LEVELS).optional() }),
-      z.strictObject({ operation: z.literal('transfer'), region: regionName, url: z.string().max(2048).optional(), consent: z.boolean().optional() }),
+      z.strictObject({
+        operation: z.literal('provision'),
+        region: regionName.optional(),
+        profile: z.enum(['mt-standard', 'st-dedicated', 'st-byoc']).optional(),
+        encryption: z.enum(['standard', 'enhanced']).optional(),
+        keyRotationDays: z.number().int().min(1).max(3650).optional(),
+      }),
+      z.strictObject({
+        operation: z.literal('move'),
+        region: regionName.optional(),
+        profile: z.enum(['mt-standard', 'st-dedicated', 'st-byoc']).optional(),
+      }),
+      z.strictObject({
+        operation: z.literal('delete'),
+        dataClass: z.enum(['data', 'logs', 'backups']).default('data'),
+        createdAt: datetime.optional(),
+      }),
+      z.strictObject({
+        operation: z.literal('store'),
+        region: regionName.optional(),
+        atRest: z.enum(AT_REST_LEVELS).optional(),
+      }),
+      z.strictObject({
+        operation: z.literal('transfer'),
+        region: regionName,
+        url: z.string().max(2048).optional(),
+        consent: z.boolean().optional(),
+      }),
     ],
     { error: 'operation must be one of provision, move, delete, store, transfer' },
   )
-  .meta({ id: 'SovereigntyCheck', description: 'A proposed operation; omitted fields take the tenant\'s current values.' });
+  .meta({
+    id: 'SovereigntyCheck',
+    description: "A proposed operation; omitted fields take the tenant's current values.",
+  });
 
 export const lineageQuerySchema = z.strictObject({
   from: datetime.optional(),
@@ -59,17 +98,32 @@ export const lineageQuerySchema = z.strictObject({
   domain: lineageName.optional(),
   usecase: lineageName.optional(),
   cursor: z.string().min(1).max(200).optional(),
-  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be 1..1000').max(1000, 'must be 1..1000').default(100),
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(1, 'must be 1..1000')
+    .max(1000, 'must be 1..1000')
+    .default(100),
 });
 const exportQuerySchema = lineageQuerySchema.omit({ cursor: true, limit: true });
 
 export const driftListQuerySchema = z.strictObject({
   after: tenantIdSchema.optional(),
-  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be 1..200').max(200, 'must be 1..200').default(50),
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(1, 'must be 1..200')
+    .max(200, 'must be 1..200')
+    .default(50),
 });
 
 function approvalId(raw: string): string {
-  if (!APPROVAL_ID_PATTERN.test(raw)) throw validationError('not an approval id', [{ path: '/path/id', message: 'must be apr_ and 24 hex digits' }], 'invalid_approval_id');
+  if (!APPROVAL_ID_PATTERN.test(raw))
+    throw validationError(
+      'not an approval id',
+      [{ path: '/path/id', message: 'must be apr_ and 24 hex digits' }],
+      'invalid_approval_id',
+    );
   return raw;
 }
 
@@ -80,25 +134,49 @@ function encodeCursor(ts: string, id: string): string {
 function decodeCursor(cursor: string): { ts: string; id: string } {
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { ts?: unknown; id?: unknown };
-    if (typeof v.ts === 'string' && !Number.isNaN(Date.parse(v.ts)) && typeof v.id === 'string' && /^[0-9a-f-]{36}$/.test(v.id)) return { ts: v.ts, id: v.id };
+    if (
+      typeof v.ts === 'string' &&
+      !Number.isNaN(Date.parse(v.ts)) &&
+      typeof v.id === 'string' &&
+      /^[0-9a-f-]{36}$/.test(v.id)
+    )
+      return { ts: v.ts, id: v.id };
   } catch {
     /* reported below */
   }
-  throw validationError('the cursor is not valid', [{ path: '/query/cursor', message: 'use the "next" value of a previous page' }], 'invalid_cursor');
+  throw validationError(
+    'the cursor is not valid',
+    [{ path: '/query/cursor', message: 'use the "next" value of a previous page' }],
+    'invalid_cursor',
+  );
 }
 
 function timeRange(q: { from?: string | undefined; to?: string | undefined }): { from?: Date; to?: Date } {
   const from = q.from ? new Date(q.from) : undefined;
   const to = q.to ? new Date(q.to) : undefined;
-  if (from && to && from > to) throw validationError('the time range is empty', [{ path: '/query/from', message: 'must not be after "to"' }], 'invalid_query');
+  if (from && to && from > to)
+    throw validationError(
+      'the time range is empty',
+      [{ path: '/query/from', message: 'must not be after "to"' }],
+      'invalid_query',
+    );
   return { ...(from ? { from } : {}), ...(to ? { to } : {}) };
 }
 
 /** Conflicts as a tenant caller may see them: only those involving it, the other tenant withheld. */
-function conflictsFor(conflicts: PolicyConflict[], tenantId: string, principal: Principal): Array<PolicyConflict | Omit<PolicyConflict, 'detail'>> {
+function conflictsFor(
+  conflicts: PolicyConflict[],
+  tenantId: string,
+  principal: Principal,
+): Array<PolicyConflict | Omit<PolicyConflict, 'detail'>> {
   const mine = conflicts.filter((c) => c.tenants.includes(tenantId));
   if (principal.tenantId === null) return mine;
-  return mine.map((c) => ({ tenants: [tenantId, '(another tenant)'] as [string, string], domainId: c.domainId, usecaseId: c.usecaseId, rule: c.rule }));
+  return mine.map((c) => ({
+    tenants: [tenantId, '(another tenant)'] as [string, string],
+    domainId: c.domainId,
+    usecaseId: c.usecaseId,
+    rule: c.rule,
+  }));
 }
 
 /** Register the governance routes. */
@@ -109,7 +187,12 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
    * The approval if the caller may see it. A tenant caller looks only among its tenant's, so
    * another tenant's approval is the same audited 404 as an unknown id.
    */
-  const visible = async (request: FastifyRequest, principal: Principal, action: 'approval.read' | 'approval.decide', id: string): Promise<Approval> => {
+  const visible = async (
+    request: FastifyRequest,
+    principal: Principal,
+    action: 'approval.read' | 'approval.decide',
+    id: string,
+  ): Promise<Approval> => {
     const approval = await approvals.find(id, principal.tenantId ?? undefined);
     if (!approval && principal.tenantId === null) throw approvalNotFound(id);
     if (!approval) return guard.hidden(request, action, `approval/${id}`, approvalNotFound(id));
@@ -120,7 +203,8 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
   app.get('/v1/approvals', async (request) => {
     const principal = await guard.authorize(request, 'approval.read');
     const q = parseOrThrow(approvalListQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
-    if (principal.tenantId !== null && q.tenant !== undefined && q.tenant !== principal.tenantId) await guard.authorize(request, 'approval.read', q.tenant);
+    if (principal.tenantId !== null && q.tenant !== undefined && q.tenant !== principal.tenantId)
+      await guard.authorize(request, 'approval.read', q.tenant);
     const tenantId = principal.tenantId ?? q.tenant ?? guard.scopeOf(request, principal);
     const items = await approvals.list({ tenantId, status: q.status, after: q.after, limit: q.limit });
     const last = items[items.length - 1];
@@ -138,7 +222,12 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
       const id = approvalId(request.params.id);
       const body = parseOrThrow(decisionSchema, request.body ?? {}, 'the decision');
       await visible(request, principal, 'approval.decide', id);
-      const decided = await approvals.decide({ ...actorOf(request), role: principal.role, tenantId: principal.tenantId }, id, decision, body.reason);
+      const decided = await approvals.decide(
+        { ...actorOf(request), role: principal.role, tenantId: principal.tenantId },
+        id,
+        decision,
+        body.reason,
+      );
       deps.onApprovalChange?.();
       return decided;
     });
@@ -149,7 +238,11 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
     const approval = await visible(request, principal, 'approval.read', approvalId(request.params.id));
     const trail = await deps.audit.list({ target: `approval/${approval.id}`, limit: 1000 });
     const pdf = await approvalReportPdf(approval, trail);
-    return reply.type('application/pdf').header('Content-Disposition', `attachment; filename="${approval.id}.pdf"`).header('Cache-Control', 'no-store').send(pdf);
+    return reply
+      .type('application/pdf')
+      .header('Content-Disposition', `attachment; filename="${approval.id}.pdf"`)
+      .header('Cache-Control', 'no-store')
+      .send(pdf);
   });
 
   app.post<{ Params: { id: string } }>('/v1/tenants/:id/sovereignty/check', async (request) => {
@@ -162,13 +255,28 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
     let op: SovereigntyOperation;
     switch (body.operation) {
       case 'provision':
-        op = { operation: 'provision', facts: { region: body.region ?? current.region, profile: body.profile ?? current.profile, encryption: body.encryption ?? current.encryption, keyRotationDays: body.keyRotationDays ?? current.keyRotationDays } };
+        op = {
+          operation: 'provision',
+          facts: {
+            region: body.region ?? current.region,
+            profile: body.profile ?? current.profile,
+            encryption: body.encryption ?? current.encryption,
+            keyRotationDays: body.keyRotationDays ?? current.keyRotationDays,
+          },
+        };
         break;
       case 'move':
-        op = { operation: 'move', facts: { ...current, region: body.region ?? current.region, profile: body.profile ?? current.profile } };
+        op = {
+          operation: 'move',
+          facts: { ...current, region: body.region ?? current.region, profile: body.profile ?? current.profile },
+        };
         break;
       case 'delete':
-        op = { operation: 'delete', dataClass: body.dataClass, createdAt: body.createdAt ? new Date(body.createdAt) : new Date(tenant.metadata.createdAt) };
+        op = {
+          operation: 'delete',
+          dataClass: body.dataClass,
+          createdAt: body.createdAt ? new Date(body.createdAt) : new Date(tenant.metadata.createdAt),
+        };
         break;
       case 'store':
         op = { operation: 'store', region: body.region ?? current.region, atRest: body.atRest, facts: current };
@@ -179,7 +287,10 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
     }
     const rules = await registry.sovereigntyRules(deps.db, id);
     const violations: SovereigntyViolation[] = rules.flatMap((r) => evaluateSovereignty(r, op));
-    const pathOf = (v: SovereigntyViolation) => (v.field === 'createdAt' && !(body.operation === 'delete' && body.createdAt) ? '/metadata/createdAt' : `/${v.field}`);
+    const pathOf = (v: SovereigntyViolation) =>
+      v.field === 'createdAt' && !(body.operation === 'delete' && body.createdAt)
+        ? '/metadata/createdAt'
+        : `/${v.field}`;
     return {
       tenantId: id,
       operation: body.operation,
@@ -195,7 +306,8 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
     const body = parseOrThrow(lineageBatchSchema, request.body, 'the lineage batch');
     const phase = await registry.phaseOf(id);
     if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${id} not found`);
-    if (phase === 'deleting' || phase === 'deleted') throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; it takes no new lineage`);
+    if (phase === 'deleting' || phase === 'deleted')
+      throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; it takes no new lineage`);
     const stored = await lineage.record(actorOf(request), id, body.records);
     return reply.code(201).send(stored);
   });
@@ -205,7 +317,14 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
     await guard.authorize(request, 'lineage.read', id);
     const q = parseOrThrow(lineageQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
     await registry.get(id);
-    const items = await lineage.list({ tenantId: id, ...timeRange(q), domain: q.domain, usecase: q.usecase, after: q.cursor ? decodeCursor(q.cursor) : undefined, limit: q.limit });
+    const items = await lineage.list({
+      tenantId: id,
+      ...timeRange(q),
+      domain: q.domain,
+      usecase: q.usecase,
+      after: q.cursor ? decodeCursor(q.cursor) : undefined,
+      limit: q.limit,
+    });
     const last = items[items.length - 1];
     return { items, next: items.length === q.limit && last ? encodeCursor(last.timestamp, last.id) : null };
   });
@@ -233,7 +352,9 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
     const principal = await guard.authorize(request, 'governance.drift.read', id);
     await registry.get(id);
     const [drift] = await computeDrift(deps.db, [id]);
-    const conflicts = deps.policyConflicts ? conflictsFor(await deps.policyConflicts.findPolicyConflicts({ tenantId: id }), id, principal) : [];
+    const conflicts = deps.policyConflicts
+      ? conflictsFor(await deps.policyConflicts.findPolicyConflicts({ tenantId: id }), id, principal)
+      : [];
     return { ...drift!, conflicts, conflictsAvailable: deps.policyConflicts !== undefined };
   });
 
@@ -250,6 +371,12 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
       const all = await deps.policyConflicts.findPolicyConflicts(only !== undefined ? { tenantId: only } : {});
       conflicts = only !== undefined ? conflictsFor(all, only, principal) : all;
     }
-    return { generatedAt: now.toISOString(), items, conflicts, conflictsAvailable: deps.policyConflicts !== undefined, next: page.next };
+    return {
+      generatedAt: now.toISOString(),
+      items,
+      conflicts,
+      conflictsAvailable: deps.policyConflicts !== undefined,
+      next: page.next,
+    };
   });
 }

@@ -8,13 +8,17 @@ import { parseOrThrow, tenantIdSchema } from '../../tenants/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
 
 const version = z.string().regex(/^\d{1,12}$/, 'must be a migration version (digits)');
-const percent = z.union([z.number(), z.string().regex(/^\d{1,3}%?$/, 'must be a percentage such as 10%')]).transform((v) => Number(String(v).replace('%', '')));
+const percent = z
+  .union([z.number(), z.string().regex(/^\d{1,3}%?$/, 'must be a percentage such as 10%')])
+  .transform((v) => Number(String(v).replace('%', '')));
 
 export const migrationRunSchema = z
   .strictObject({
     to: version.optional(),
     waves: z
-      .array(percent.pipe(z.number().int('must be a whole percentage').min(1, 'must be 1..100').max(100, 'must be 1..100')))
+      .array(
+        percent.pipe(z.number().int('must be a whole percentage').min(1, 'must be 1..100').max(100, 'must be 1..100')),
+      )
       .min(1, 'must name at least one wave')
       .max(20, 'must name at most 20 waves')
       .refine((w) => w.every((p, i) => i === 0 || p > w[i - 1]!), 'must increase, such as 10%, 50%, 100%')
@@ -27,7 +31,10 @@ export const migrationRunSchema = z
 
 export const jobsQuerySchema = z.strictObject({
   tenant: tenantIdSchema.optional(),
-  kind: z.string().regex(/^[a-z][a-z-]{0,30}$/, 'must be a job kind such as migrate').optional(),
+  kind: z
+    .string()
+    .regex(/^[a-z][a-z-]{0,30}$/, 'must be a job kind such as migrate')
+    .optional(),
   state: z.enum(['queued', 'running', 'succeeded', 'failed']).optional(),
   limit: z.coerce.number().int('must be an integer').min(1, 'must be 1..500').max(500, 'must be 1..500').default(50),
 });
@@ -58,10 +65,23 @@ export function jobRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): v
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'tenant.read', id);
     await deps.registry.get(id);
-    const rows = await deps.db.selectFrom('tenant_migrations').selectAll().where('tenant_id', '=', id).orderBy('environment').orderBy('version').execute();
+    const rows = await deps.db
+      .selectFrom('tenant_migrations')
+      .selectAll()
+      .where('tenant_id', '=', id)
+      .orderBy('environment')
+      .orderBy('version')
+      .execute();
     return {
       tenantId: id,
-      items: rows.map((r) => ({ environment: r.environment, version: r.version, name: r.name, checksum: r.checksum, appliedAt: new Date(r.applied_at).toISOString(), durationMs: r.duration_ms })),
+      items: rows.map((r) => ({
+        environment: r.environment,
+        version: r.version,
+        name: r.name,
+        checksum: r.checksum,
+        appliedAt: new Date(r.applied_at).toISOString(),
+        durationMs: r.duration_ms,
+      })),
     };
   });
 }

@@ -13,11 +13,20 @@ import { actorOf, type Guard, type HttpDeps } from '../context.js';
 export const putSecretSchema = z
   .strictObject({
     value: z.string().max(MAX_SECRET_BYTES, `must be at most ${MAX_SECRET_BYTES} characters`),
-    rotationPeriodDays: z.number().int('must be an integer').min(1, 'must be >= 1').max(3650, 'must be <= 3650').optional(),
+    rotationPeriodDays: z
+      .number()
+      .int('must be an integer')
+      .min(1, 'must be >= 1')
+      .max(3650, 'must be <= 3650')
+      .optional(),
   })
   .meta({ id: 'PutSecret' });
-export const retireSchema = z.strictObject({ minVersion: z.number().int('must be an integer').min(1, 'must be >= 1') }).meta({ id: 'RetireKeys' });
-const versionQuery = z.strictObject({ version: z.coerce.number().int('must be an integer').min(1, 'must be >= 1').optional() });
+export const retireSchema = z
+  .strictObject({ minVersion: z.number().int('must be an integer').min(1, 'must be >= 1') })
+  .meta({ id: 'RetireKeys' });
+const versionQuery = z.strictObject({
+  version: z.coerce.number().int('must be an integer').min(1, 'must be >= 1').optional(),
+});
 
 /** Register secret and key routes. */
 export function keyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
@@ -27,7 +36,8 @@ export function keyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): v
   const writable = async (id: string) => {
     const phase = await registry.phaseOf(id);
     if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${id} not found`);
-    if (phase === 'deleting' || phase === 'deleted') throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its keys and secrets cannot change`);
+    if (phase === 'deleting' || phase === 'deleted')
+      throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its keys and secrets cannot change`);
   };
 
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/secrets', async (request) => {
@@ -46,8 +56,11 @@ export function keyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): v
     // The st-byoc database URL carries the tenant's data: with encryption.inTransit it must require TLS.
     const tenant = await registry.get(id);
     if (tenant.spec.byoc?.databaseSecret === name) {
-      const violations = (await registry.sovereigntyRules(deps.db, id)).flatMap((rules) => transitViolations(rules, body.value));
-      if (violations.length > 0) throw sovereigntyRefusal(violations, () => '/value', `the database URL in secret ${name}`);
+      const violations = (await registry.sovereigntyRules(deps.db, id)).flatMap((rules) =>
+        transitViolations(rules, body.value),
+      );
+      if (violations.length > 0)
+        throw sovereigntyRefusal(violations, () => '/value', `the database URL in secret ${name}`);
     }
     const stored = await secrets.put(actorOf(request), id, name, body.value, body.rotationPeriodDays ?? null);
     return reply.code(stored.version === 1 ? 201 : 200).send(stored);

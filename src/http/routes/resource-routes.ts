@@ -29,14 +29,38 @@ export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guar
     const tenant = await deps.registry.get(id);
     const environment = env ?? tenant.spec.environments[0]!;
     if (!tenant.spec.environments.includes(environment)) {
-      throw new TenancyError('environment_not_found', 404, `tenant ${id} has no environment ${environment} (it has ${tenant.spec.environments.join(', ')})`, { errors: [{ path: '/query/env', message: 'must be one of the tenant environments' }] });
+      throw new TenancyError(
+        'environment_not_found',
+        404,
+        `tenant ${id} has no environment ${environment} (it has ${tenant.spec.environments.join(', ')})`,
+        { errors: [{ path: '/query/env', message: 'must be one of the tenant environments' }] },
+      );
     }
     const phase = tenant.status.phase;
-    if (phase !== 'active') throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its connection is available while it is active`);
+    if (phase !== 'active')
+      throw new TenancyError(
+        `tenant_${phase}`,
+        409,
+        `tenant ${id} is ${phase}; its connection is available while it is active`,
+      );
     const isolation = isolationContext(id, tenant.spec, tenant.status.placement?.profile);
     const plan = strategyFor(isolation.profile).resources(isolation);
     const database = await deps.resources().databases.connection(isolation);
-    await deps.audit.record(actorOf(request), { action: 'tenant.connection.read', target: `tenant/${id}/connection`, tenantId: id, outcome: 'success', details: { role: database.role } });
-    return reply.header('Cache-Control', 'no-store').send({ tenantId: id, environment, region: isolation.region, strategy: plan.strategy, database, objects: plan.objects, queue: plan.queue });
+    await deps.audit.record(actorOf(request), {
+      action: 'tenant.connection.read',
+      target: `tenant/${id}/connection`,
+      tenantId: id,
+      outcome: 'success',
+      details: { role: database.role },
+    });
+    return reply.header('Cache-Control', 'no-store').send({
+      tenantId: id,
+      environment,
+      region: isolation.region,
+      strategy: plan.strategy,
+      database,
+      objects: plan.objects,
+      queue: plan.queue,
+    });
   });
 }

@@ -14,7 +14,10 @@ export const listQuerySchema = z.strictObject({
   phase: z.enum(PHASES).optional(),
   plan: z.enum(PLANS).optional(),
   profile: z.enum(PROFILES).optional(),
-  region: z.string().regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be a region name').optional(),
+  region: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,62}$/, 'must be a region name')
+    .optional(),
   labelSelector: z.string().min(1).max(1024).optional(),
   includeDeleted: z.enum(['true', 'false']).optional(),
   limit: z.coerce.number().int('must be an integer').min(1, 'must be 1..500').max(500, 'must be 1..500').default(50),
@@ -34,7 +37,12 @@ export function parseIfMatch(header: string | string[] | undefined): number | un
   const value = Array.isArray(header) ? header.join(',') : header;
   if (value.trim() === '*') return undefined;
   const m = /^\s*(?:W\/)?"(\d{1,9})"\s*$/.exec(value);
-  if (!m) throw validationError('If-Match must be an ETag from this API, such as "3"', [{ path: '/headers/if-match', message: `cannot use ${JSON.stringify(value.slice(0, 40))}` }], 'invalid_if_match');
+  if (!m)
+    throw validationError(
+      'If-Match must be an ETag from this API, such as "3"',
+      [{ path: '/headers/if-match', message: `cannot use ${JSON.stringify(value.slice(0, 40))}` }],
+      'invalid_if_match',
+    );
   return Number(m[1]);
 }
 
@@ -49,12 +57,21 @@ function decodeCursor(cursor: string): string {
   } catch {
     /* reported below */
   }
-  throw validationError('the cursor is not valid', [{ path: '/query/cursor', message: 'use the "next" value of a previous page' }], 'invalid_cursor');
+  throw validationError(
+    'the cursor is not valid',
+    [{ path: '/query/cursor', message: 'use the "next" value of a previous page' }],
+    'invalid_cursor',
+  );
 }
 
 function singleManifest(body: unknown): unknown {
   if (body instanceof YamlDocuments) {
-    if (body.documents.length !== 1) throw validationError('send exactly one manifest', [{ path: '', message: `found ${body.documents.length} YAML documents; use POST /v1/apply for several` }], 'invalid_manifest');
+    if (body.documents.length !== 1)
+      throw validationError(
+        'send exactly one manifest',
+        [{ path: '', message: `found ${body.documents.length} YAML documents; use POST /v1/apply for several` }],
+        'invalid_manifest',
+      );
     return body.documents[0];
   }
   return body;
@@ -63,12 +80,17 @@ function singleManifest(body: unknown): unknown {
 /** Register the tenant routes. */
 export function tenantRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
   const { registry } = deps;
-  const locked = (request: FastifyRequest) => (request.principal && isPlatformRole(request.principal.role) ? undefined : PLATFORM_ONLY_SPEC_FIELDS);
+  const locked = (request: FastifyRequest) =>
+    request.principal && isPlatformRole(request.principal.role) ? undefined : PLATFORM_ONLY_SPEC_FIELDS;
 
   app.post('/v1/tenants', async (request, reply) => {
     await guard.authorize(request, 'tenant.create');
     const tenant = await registry.create(actorOf(request), singleManifest(request.body));
-    return reply.code(201).header('Location', `/v1/tenants/${tenant.metadata.id}`).header('ETag', etagOf(tenant)).send(tenant);
+    return reply
+      .code(201)
+      .header('Location', `/v1/tenants/${tenant.metadata.id}`)
+      .header('ETag', etagOf(tenant))
+      .send(tenant);
   });
 
   app.get('/v1/tenants', async (request) => {
@@ -111,10 +133,18 @@ export function tenantRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'tenant.update', id);
     const expectedGeneration = parseIfMatch(request.headers['if-match']);
-    const { tenant, changes, approval } = await registry.update(actorOf(request), id, request.body, { expectedGeneration, lockedSpecFields: locked(request), role: request.principal?.role });
+    const { tenant, changes, approval } = await registry.update(actorOf(request), id, request.body, {
+      expectedGeneration,
+      lockedSpecFields: locked(request),
+      role: request.principal?.role,
+    });
     if (approval) {
       deps.onApprovalChange?.();
-      return reply.code(202).header('Location', `/v1/approvals/${approval.id}`).header('ETag', etagOf(tenant)).send({ status: 'pending_approval', approval });
+      return reply
+        .code(202)
+        .header('Location', `/v1/approvals/${approval.id}`)
+        .header('ETag', etagOf(tenant))
+        .send({ status: 'pending_approval', approval });
     }
     return reply.header('ETag', etagOf(tenant)).send({ ...tenant, changes });
   });
@@ -136,7 +166,11 @@ export function tenantRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     if (expectedGeneration !== undefined) {
       const current = await registry.get(id);
       if (current.metadata.generation !== expectedGeneration) {
-        throw new TenancyError('precondition_failed', 412, `tenant ${id} is at generation ${current.metadata.generation}, not ${expectedGeneration}`);
+        throw new TenancyError(
+          'precondition_failed',
+          412,
+          `tenant ${id} is at generation ${current.metadata.generation}, not ${expectedGeneration}`,
+        );
       }
     }
     const tenant = await registry.transition(actorOf(request), id, 'delete');

@@ -12,7 +12,16 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { COUNTED_QUOTAS, monthOf, reportCsv, RESOURCE_PATTERN, tenantUsageBatchSchema, usageBatchSchema, type CountedQuota, type CostReport } from '../../commercial/index.js';
+import {
+  COUNTED_QUOTAS,
+  monthOf,
+  reportCsv,
+  RESOURCE_PATTERN,
+  tenantUsageBatchSchema,
+  usageBatchSchema,
+  type CountedQuota,
+  type CostReport,
+} from '../../commercial/index.js';
 import { notFound, validationError } from '../../errors.js';
 import { parseOrThrow, tenantIdSchema } from '../../tenants/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
@@ -36,23 +45,56 @@ export const usageQuerySchema = z.strictObject({
   resource: z.string().regex(RESOURCE_PATTERN, 'must be a resource name such as requests').optional(),
 });
 /** `GET /v1/usage/report` query. */
-export const reportQuerySchema = z.strictObject({ month: monthSchema.optional(), format: formatSchema.optional(), tenant: tenantIdSchema.optional() });
+export const reportQuerySchema = z.strictObject({
+  month: monthSchema.optional(),
+  format: formatSchema.optional(),
+  tenant: tenantIdSchema.optional(),
+});
 /** `GET /v1/tenants/{id}/usage/report` query. */
-export const tenantReportQuerySchema = z.strictObject({ month: monthSchema.optional(), format: formatSchema.optional() });
+export const tenantReportQuerySchema = z.strictObject({
+  month: monthSchema.optional(),
+  format: formatSchema.optional(),
+});
 /** Body of reserve and release. */
-export const quotaAmountSchema = z.strictObject({ amount: z.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be 1..1000000').max(1_000_000, 'must be 1..1000000').default(1) }).meta({ id: 'QuotaAmount' });
+export const quotaAmountSchema = z
+  .strictObject({
+    amount: z
+      .number({ error: 'must be a number' })
+      .int('must be an integer')
+      .min(1, 'must be 1..1000000')
+      .max(1_000_000, 'must be 1..1000000')
+      .default(1),
+  })
+  .meta({ id: 'QuotaAmount' });
 /** Body of `PUT /v1/tenants/{id}/quotas/{quota}`. */
-export const quotaSetSchema = z.strictObject({ current: z.number({ error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').max(1e12, 'must be <= 1e12') }).meta({ id: 'QuotaSet' });
+export const quotaSetSchema = z
+  .strictObject({
+    current: z
+      .number({ error: 'must be a number' })
+      .int('must be an integer')
+      .min(0, 'must be >= 0')
+      .max(1e12, 'must be <= 1e12'),
+  })
+  .meta({ id: 'QuotaSet' });
 /** `GET /v1/tenants/{id}/objects` query. */
 export const objectListQuerySchema = z.strictObject({
   prefix: z.string().max(1024, 'must be at most 1024 characters').optional(),
   after: z.string().max(1024, 'must be at most 1024 characters').optional(),
-  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be 1..1000').max(1000, 'must be 1..1000').default(100),
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(1, 'must be 1..1000')
+    .max(1000, 'must be 1..1000')
+    .default(100),
 });
 
 function countedQuota(raw: string): CountedQuota {
   if (!(COUNTED_QUOTAS as readonly string[]).includes(raw)) {
-    throw validationError(`"${raw.slice(0, 40)}" is not a counted quota`, [{ path: '/path/quota', message: `must be one of ${COUNTED_QUOTAS.join(', ')}` }], 'invalid_quota');
+    throw validationError(
+      `"${raw.slice(0, 40)}" is not a counted quota`,
+      [{ path: '/path/quota', message: `must be one of ${COUNTED_QUOTAS.join(', ')}` }],
+      'invalid_quota',
+    );
   }
   return raw as CountedQuota;
 }
@@ -70,14 +112,21 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
 
   const sendReport = (reply: FastifyReply, report: CostReport, csv: boolean, name: string) => {
     if (!csv) return reply.send(report);
-    return reply.type('text/csv; charset=utf-8').header('Content-Disposition', `attachment; filename="${name}"`).send(reportCsv(report));
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('Content-Disposition', `attachment; filename="${name}"`)
+      .send(reportCsv(report));
   };
 
   app.post<{ Params: { id: string } }>('/v1/tenants/:id/usage', async (request) => {
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'usage.write', id);
     const body = parseOrThrow(tenantUsageBatchSchema, request.body, 'the usage batch', [], 'invalid_usage');
-    return usage.record(actorOf(request), body.meters.map((m) => ({ ...m, tenantId: id })), request.principal!.actorId);
+    return usage.record(
+      actorOf(request),
+      body.meters.map((m) => ({ ...m, tenantId: id })),
+      request.principal!.actorId,
+    );
   });
 
   app.post('/v1/usage', async (request) => {
@@ -97,14 +146,33 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     const unit = q.granularity === 'hour' ? HOUR_MS : DAY_MS;
     const to = q.to !== undefined ? Date.parse(q.to) : Math.ceil(Date.now() / unit) * unit;
     const from = q.from !== undefined ? Date.parse(q.from) : to - (q.granularity === 'hour' ? DAY_MS : 30 * DAY_MS);
-    if (from >= to) throw validationError('the range is empty', [{ path: '/query/from', message: 'must be before to' }], 'invalid_query');
+    if (from >= to)
+      throw validationError(
+        'the range is empty',
+        [{ path: '/query/from', message: 'must be before to' }],
+        'invalid_query',
+      );
     if (to - from > MAX_SPAN_MS[q.granularity]) {
-      throw validationError('the range is too long', [{ path: '/query/from', message: `must be at most ${MAX_SPAN_MS[q.granularity] / DAY_MS} days before to for granularity ${q.granularity}` }], 'invalid_query');
+      throw validationError(
+        'the range is too long',
+        [
+          {
+            path: '/query/from',
+            message: `must be at most ${MAX_SPAN_MS[q.granularity] / DAY_MS} days before to for granularity ${q.granularity}`,
+          },
+        ],
+        'invalid_query',
+      );
     }
     await deps.registry.get(id);
     // Buckets are whole hours or days: a range starting inside one includes it.
     const start = Math.floor(from / unit) * unit;
-    const items = await usage.series(id, { from: new Date(start), to: new Date(to), granularity: q.granularity, resource: q.resource });
+    const items = await usage.series(id, {
+      from: new Date(start),
+      to: new Date(to),
+      granularity: q.granularity,
+      resource: q.resource,
+    });
     const totals = new Map<string, { resource: string; amount: number; events: number }>();
     for (const p of items) {
       const t = totals.get(p.resource) ?? { resource: p.resource, amount: 0, events: 0 };
@@ -112,7 +180,14 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
       t.events += p.events;
       totals.set(p.resource, t);
     }
-    return { tenantId: id, granularity: q.granularity, from: new Date(start).toISOString(), to: new Date(to).toISOString(), totals: [...totals.values()].sort((a, b) => a.resource.localeCompare(b.resource)), items };
+    return {
+      tenantId: id,
+      granularity: q.granularity,
+      from: new Date(start).toISOString(),
+      to: new Date(to).toISOString(),
+      totals: [...totals.values()].sort((a, b) => a.resource.localeCompare(b.resource)),
+      items,
+    };
   });
 
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/usage/report', async (request, reply) => {
@@ -131,7 +206,12 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     const tenant = principal.tenantId ?? q.tenant ?? guard.scopeOf(request, principal);
     if (tenant !== undefined && principal.tenantId === null) await deps.registry.get(tenant);
     const month = q.month ?? monthOf(Date.now());
-    return sendReport(reply, await usage.report(month, tenant), wantsCsv(request, q.format), tenant ? `usage-${tenant}-${month}.csv` : `usage-${month}.csv`);
+    return sendReport(
+      reply,
+      await usage.report(month, tenant),
+      wantsCsv(request, q.format),
+      tenant ? `usage-${tenant}-${month}.csv` : `usage-${month}.csv`,
+    );
   });
 
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/quotas', async (request) => {
@@ -174,17 +254,23 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
   // Object bodies are raw bytes of any type: a scope of their own without the JSON and YAML parsers.
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: OBJECT_BODY_LIMIT_BYTES }, (_request, body, done) => done(null, body));
+    scope.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: OBJECT_BODY_LIMIT_BYTES }, (_request, body, done) =>
+      done(null, body),
+    );
     const keyOf = (request: FastifyRequest<{ Params: { '*': string } }>) => request.params['*'];
 
-    scope.put<{ Params: { id: string; '*': string } }>('/v1/tenants/:id/objects/*', { bodyLimit: OBJECT_BODY_LIMIT_BYTES }, async (request, reply) => {
-      const id = guard.pathTenant(request, request.params.id);
-      await guard.authorize(request, 'object.write', id);
-      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-      const contentType = (request.headers['content-type'] ?? 'application/octet-stream').slice(0, 200);
-      const info = await deps.tenantObjects().put(actorOf(request), id, keyOf(request), body, contentType);
-      return reply.code(201).send(info);
-    });
+    scope.put<{ Params: { id: string; '*': string } }>(
+      '/v1/tenants/:id/objects/*',
+      { bodyLimit: OBJECT_BODY_LIMIT_BYTES },
+      async (request, reply) => {
+        const id = guard.pathTenant(request, request.params.id);
+        await guard.authorize(request, 'object.write', id);
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        const contentType = (request.headers['content-type'] ?? 'application/octet-stream').slice(0, 200);
+        const info = await deps.tenantObjects().put(actorOf(request), id, keyOf(request), body, contentType);
+        return reply.code(201).send(info);
+      },
+    );
 
     scope.get<{ Params: { id: string; '*': string } }>('/v1/tenants/:id/objects/*', async (request, reply) => {
       const id = guard.pathTenant(request, request.params.id);

@@ -18,10 +18,19 @@ export function verifyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     const body = parseOrThrow(verifyIsolationSchema, request.body ?? {}, 'the request');
     const setup = deps.isolationSelfTest();
     // What a run would do, without making anything.
-    if (body.dryRun) return { dryRun: true, engine: setup.databases.engine, areas: ['api', setup.databases.engine === 'postgres' ? 'database' : 'database (embedded: in-process probes)'], migrations: setup.migrations };
+    if (body.dryRun)
+      return {
+        dryRun: true,
+        engine: setup.databases.engine,
+        areas: ['api', setup.databases.engine === 'postgres' ? 'database' : 'database (embedded: in-process probes)'],
+        migrations: setup.migrations,
+      };
     const caller = request.headers.authorization!;
     const api = async (r: ApiRequest): Promise<ApiResponse> => {
-      const headers: Record<string, string> = { authorization: r.token ? `Bearer ${r.token}` : caller, ...(r.headers ?? {}) };
+      const headers: Record<string, string> = {
+        authorization: r.token ? `Bearer ${r.token}` : caller,
+        ...(r.headers ?? {}),
+      };
       const options: InjectOptions = { method: r.method, url: r.url, headers };
       if (r.body !== undefined) {
         if (typeof r.body === 'string') options.payload = r.body;

@@ -8,7 +8,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Action, Principal } from '../../access/index.js';
 import { TenancyError, validationError } from '../../errors.js';
-import { DELIVERY_ID_PATTERN, WEBHOOK_ID_PATTERN, sovereigntyRefusal, transitViolations, webhookNotFound, type WebhookInfo } from '../../governance/index.js';
+import {
+  DELIVERY_ID_PATTERN,
+  WEBHOOK_ID_PATTERN,
+  sovereigntyRefusal,
+  transitViolations,
+  webhookNotFound,
+  type WebhookInfo,
+} from '../../governance/index.js';
 import { TYPE_FILTER_PATTERN } from '../../ledger/index.js';
 import { parseOrThrow, tenantIdSchema } from '../../tenants/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
@@ -16,10 +23,24 @@ import { actorOf, type Guard, type HttpDeps } from '../context.js';
 const urlSchema = z
   .string()
   .max(2048, 'must be at most 2048 characters')
-  .refine((v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol), 'must be an absolute http:// or https:// URL')
-  .refine((v) => !URL.canParse(v) || (new URL(v).username === '' && new URL(v).password === ''), 'must not carry credentials (user:password@)');
+  .refine(
+    (v) => URL.canParse(v) && /^https?:$/.test(new URL(v).protocol),
+    'must be an absolute http:// or https:// URL',
+  )
+  .refine(
+    (v) => !URL.canParse(v) || (new URL(v).username === '' && new URL(v).password === ''),
+    'must not carry credentials (user:password@)',
+  );
 const eventTypesSchema = z
-  .array(z.string().max(200, 'must be at most 200 characters').regex(TYPE_FILTER_PATTERN, 'must be *, a type such as tenancy.tenant.created, or a prefix such as tenancy.tenant.*'))
+  .array(
+    z
+      .string()
+      .max(200, 'must be at most 200 characters')
+      .regex(
+        TYPE_FILTER_PATTERN,
+        'must be *, a type such as tenancy.tenant.created, or a prefix such as tenancy.tenant.*',
+      ),
+  )
   .min(1, 'must name at least one type')
   .max(50, 'must have at most 50 entries');
 const descriptionSchema = z.string().max(500, 'must be at most 500 characters');
@@ -41,21 +62,47 @@ export const updateWebhookSchema = z
     description: descriptionSchema.nullable().optional(),
   })
   .meta({ id: 'WebhookPatch' });
-export const rotateSecretSchema = z.strictObject({ overlapSeconds: z.number().int('must be an integer').min(0, 'must be >= 0').max(30 * 86_400, 'must be <= 2592000').optional() }).meta({ id: 'RotateWebhookSecret' });
+export const rotateSecretSchema = z
+  .strictObject({
+    overlapSeconds: z
+      .number()
+      .int('must be an integer')
+      .min(0, 'must be >= 0')
+      .max(30 * 86_400, 'must be <= 2592000')
+      .optional(),
+  })
+  .meta({ id: 'RotateWebhookSecret' });
 export const webhookListQuerySchema = z.strictObject({
   tenant: tenantIdSchema.optional(),
   scope: z.enum(['platform', 'tenant', 'all'], { error: 'must be platform, tenant or all' }).default('all'),
   after: z.string().regex(WEBHOOK_ID_PATTERN, 'must be a webhook id').optional(),
-  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be 1..500').max(500, 'must be 1..500').default(100),
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(1, 'must be 1..500')
+    .max(500, 'must be 1..500')
+    .default(100),
 });
 export const deliveryQuerySchema = z.strictObject({
-  status: z.enum(['pending', 'succeeded', 'failed', 'dead'], { error: 'must be pending, succeeded, failed or dead' }).optional(),
+  status: z
+    .enum(['pending', 'succeeded', 'failed', 'dead'], { error: 'must be pending, succeeded, failed or dead' })
+    .optional(),
   after: z.string().regex(DELIVERY_ID_PATTERN, 'must be a delivery id').optional(),
-  limit: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(1, 'must be 1..500').max(500, 'must be 1..500').default(50),
+  limit: z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be an integer')
+    .min(1, 'must be 1..500')
+    .max(500, 'must be 1..500')
+    .default(50),
 });
 
 function webhookId(raw: string): string {
-  if (!WEBHOOK_ID_PATTERN.test(raw)) throw validationError('not a webhook id', [{ path: '/path/id', message: 'must be wh_ and 24 hex digits' }], 'invalid_webhook_id');
+  if (!WEBHOOK_ID_PATTERN.test(raw))
+    throw validationError(
+      'not a webhook id',
+      [{ path: '/path/id', message: 'must be wh_ and 24 hex digits' }],
+      'invalid_webhook_id',
+    );
   return raw;
 }
 
@@ -67,7 +114,12 @@ export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard
    * The endpoint if the caller may see it. A tenant caller looks only among its tenant's, so
    * another tenant's endpoint (or a platform one) is the same audited 404 as an unknown id.
    */
-  const visible = async (request: FastifyRequest, principal: Principal, action: Action, id: string): Promise<WebhookInfo> => {
+  const visible = async (
+    request: FastifyRequest,
+    principal: Principal,
+    action: Action,
+    id: string,
+  ): Promise<WebhookInfo> => {
     const hook = await webhooks.find(id, principal.tenantId ?? undefined);
     if (!hook && principal.tenantId === null) throw webhookNotFound(id);
     if (!hook) return guard.hidden(request, action, `webhook/${id}`, webhookNotFound(id));
@@ -80,31 +132,46 @@ export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard
     if (tenantId === null) return;
     const phase = await registry.phaseOf(tenantId);
     if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${tenantId} not found`);
-    if (phase === 'deleting' || phase === 'deleted') throw new TenancyError(`tenant_${phase}`, 409, `tenant ${tenantId} is ${phase}; its webhooks cannot change`);
+    if (phase === 'deleting' || phase === 'deleted')
+      throw new TenancyError(`tenant_${phase}`, 409, `tenant ${tenantId} is ${phase}; its webhooks cannot change`);
   };
 
   /** A tenant whose data-sovereignty rules require encryption in transit takes https receivers only. */
   const transitAllowed = async (tenantId: string | null, url: string | undefined) => {
     if (tenantId === null || url === undefined) return;
-    const violations = (await registry.sovereigntyRules(deps.db, tenantId)).flatMap((rules) => transitViolations(rules, url));
+    const violations = (await registry.sovereigntyRules(deps.db, tenantId)).flatMap((rules) =>
+      transitViolations(rules, url),
+    );
     if (violations.length > 0) throw sovereigntyRefusal(violations, () => '/url', 'this webhook');
   };
 
   app.post('/v1/webhooks', async (request, reply) => {
     const principal = await guard.authorize(request, 'webhook.manage');
     const body = parseOrThrow(createWebhookSchema, request.body, 'the webhook');
-    if (principal.tenantId !== null && body.tenantId !== undefined && body.tenantId !== principal.tenantId) await guard.authorize(request, 'webhook.manage', body.tenantId);
+    if (principal.tenantId !== null && body.tenantId !== undefined && body.tenantId !== principal.tenantId)
+      await guard.authorize(request, 'webhook.manage', body.tenantId);
     const tenantId = principal.tenantId ?? body.tenantId ?? null;
     await writableTenant(tenantId);
     await transitAllowed(tenantId, body.url);
-    const created = await webhooks.create(actorOf(request), { tenantId, url: body.url, eventTypes: body.eventTypes, enabled: body.enabled, description: body.description ?? null });
-    return reply.code(201).header('Location', `/v1/webhooks/${created.id}`).header('Cache-Control', 'no-store').send(created);
+    const created = await webhooks.create(actorOf(request), {
+      tenantId,
+      url: body.url,
+      eventTypes: body.eventTypes,
+      enabled: body.enabled,
+      description: body.description ?? null,
+    });
+    return reply
+      .code(201)
+      .header('Location', `/v1/webhooks/${created.id}`)
+      .header('Cache-Control', 'no-store')
+      .send(created);
   });
 
   app.get('/v1/webhooks', async (request) => {
     const principal = await guard.authorize(request, 'webhook.read');
     const q = parseOrThrow(webhookListQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
-    if (principal.tenantId !== null && q.tenant !== undefined && q.tenant !== principal.tenantId) await guard.authorize(request, 'webhook.read', q.tenant);
+    if (principal.tenantId !== null && q.tenant !== undefined && q.tenant !== principal.tenantId)
+      await guard.authorize(request, 'webhook.read', q.tenant);
     const tenant = principal.tenantId ?? q.tenant ?? guard.scopeOf(request, principal);
     const tenantId = tenant !== undefined ? tenant : q.scope === 'platform' ? null : undefined;
     let items = await webhooks.list({ tenantId, after: q.after, limit: q.limit });
@@ -141,7 +208,9 @@ export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard
     const body = parseOrThrow(rotateSecretSchema, request.body ?? {}, 'the request');
     const hook = await visible(request, principal, 'webhook.manage', id);
     await writableTenant(hook.tenantId);
-    return reply.header('Cache-Control', 'no-store').send(await webhooks.rotateSecret(actorOf(request), id, body.overlapSeconds));
+    return reply
+      .header('Cache-Control', 'no-store')
+      .send(await webhooks.rotateSecret(actorOf(request), id, body.overlapSeconds));
   });
 
   app.get<{ Params: { id: string } }>('/v1/webhooks/:id/deliveries', async (request) => {
@@ -154,13 +223,21 @@ export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard
     return { items, next: items.length === q.limit && last ? last.id : null };
   });
 
-  app.post<{ Params: { id: string; deliveryId: string } }>('/v1/webhooks/:id/deliveries/:deliveryId/redeliver', async (request, reply) => {
-    const principal = await guard.authorize(request, 'webhook.manage');
-    const id = webhookId(request.params.id);
-    if (!DELIVERY_ID_PATTERN.test(request.params.deliveryId)) throw validationError('not a delivery id', [{ path: '/path/deliveryId', message: 'must be a UUIDv7' }], 'invalid_delivery_id');
-    await visible(request, principal, 'webhook.manage', id);
-    const delivery = await webhooks.redeliver(actorOf(request), id, request.params.deliveryId);
-    deps.onRedeliver?.();
-    return reply.code(202).send(delivery);
-  });
+  app.post<{ Params: { id: string; deliveryId: string } }>(
+    '/v1/webhooks/:id/deliveries/:deliveryId/redeliver',
+    async (request, reply) => {
+      const principal = await guard.authorize(request, 'webhook.manage');
+      const id = webhookId(request.params.id);
+      if (!DELIVERY_ID_PATTERN.test(request.params.deliveryId))
+        throw validationError(
+          'not a delivery id',
+          [{ path: '/path/deliveryId', message: 'must be a UUIDv7' }],
+          'invalid_delivery_id',
+        );
+      await visible(request, principal, 'webhook.manage', id);
+      const delivery = await webhooks.redeliver(actorOf(request), id, request.params.deliveryId);
+      deps.onRedeliver?.();
+      return reply.code(202).send(delivery);
+    },
+  );
 }

@@ -21,7 +21,8 @@ export class MemoryEventBus implements EventBus {
         failures.push(error);
       }
     }
-    if (failures.length > 0) throw new AggregateError(failures, `${failures.length} subscriber(s) failed on ${message.subject}`);
+    if (failures.length > 0)
+      throw new AggregateError(failures, `${failures.length} subscriber(s) failed on ${message.subject}`);
   }
 
   async subscribe(filter: string, handler: BusHandler): Promise<() => Promise<void>> {

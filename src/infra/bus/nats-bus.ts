@@ -4,7 +4,13 @@
  * the relay's at-least-once becomes once on the stream) and its content type.
  */
 import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
-import { DeliverPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { TenancyError } from '../../errors.js';
 import type { BusHandler, BusMessage, EventBus } from './event-bus.js';
 
@@ -34,7 +40,9 @@ export class NatsEventBus implements EventBus {
     try {
       nc = await connect({ servers: url.replace(/^nats:\/\//, ''), timeout: 5_000, maxReconnectAttempts: -1 });
     } catch (cause) {
-      throw new TenancyError('bus_unavailable', 503, `cannot connect to NATS at ${url}: ${(cause as Error).message}`, { cause });
+      throw new TenancyError('bus_unavailable', 503, `cannot connect to NATS at ${url}: ${(cause as Error).message}`, {
+        cause,
+      });
     }
     try {
       const jsm = await jetstreamManager(nc);
@@ -50,7 +58,12 @@ export class NatsEventBus implements EventBus {
       return new NatsEventBus(nc, jsm, jetstream(nc), options.stream);
     } catch (cause) {
       await nc.close().catch(() => undefined);
-      throw new TenancyError('bus_unavailable', 503, `cannot prepare the NATS stream ${options.stream}: ${(cause as Error).message}`, { cause });
+      throw new TenancyError(
+        'bus_unavailable',
+        503,
+        `cannot prepare the NATS stream ${options.stream}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
   }
 
@@ -61,12 +74,20 @@ export class NatsEventBus implements EventBus {
   }
 
   async subscribe(filter: string, handler: BusHandler): Promise<() => Promise<void>> {
-    const consumer = await this.js.consumers.get(this.stream, { filter_subjects: filter, deliver_policy: DeliverPolicy.New });
+    const consumer = await this.js.consumers.get(this.stream, {
+      filter_subjects: filter,
+      deliver_policy: DeliverPolicy.New,
+    });
     const messages = await consumer.consume();
     const done = (async () => {
       for await (const m of messages) {
         try {
-          await handler({ subject: m.subject, id: m.headers?.get('Nats-Msg-Id') ?? String(m.seq), data: Buffer.from(m.data), contentType: m.headers?.get('Content-Type') ?? 'application/octet-stream' });
+          await handler({
+            subject: m.subject,
+            id: m.headers?.get('Nats-Msg-Id') ?? String(m.seq),
+            data: Buffer.from(m.data),
+            contentType: m.headers?.get('Content-Type') ?? 'application/octet-stream',
+          });
         } catch {
           // An ordered consumer has no redelivery; a subscriber that must not miss a message uses a durable consumer on the stream.
         }

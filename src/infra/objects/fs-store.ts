@@ -7,7 +7,16 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { bucketNotEmpty, bucketNotFound, validateBucket, validateObjectKey, type ObjectInfo, type ObjectPage, type ObjectStore, type StoredObject } from './object-store.js';
+import {
+  bucketNotEmpty,
+  bucketNotFound,
+  validateBucket,
+  validateObjectKey,
+  type ObjectInfo,
+  type ObjectPage,
+  type ObjectStore,
+  type StoredObject,
+} from './object-store.js';
 
 const hashKey = (key: string) => createHash('sha256').update(key).digest('hex');
 
@@ -47,7 +56,12 @@ export class FsObjectStore implements ObjectStore {
     const dir = this.#bucketDir(bucket);
     if (!(await this.bucketExists(bucket))) throw bucketNotFound(bucket);
     const h = hashKey(key);
-    const info: ObjectInfo = { key, size: body.length, etag: `"${createHash('md5').update(body).digest('hex')}"`, contentType: options.contentType ?? 'application/octet-stream' };
+    const info: ObjectInfo = {
+      key,
+      size: body.length,
+      etag: `"${createHash('md5').update(body).digest('hex')}"`,
+      contentType: options.contentType ?? 'application/octet-stream',
+    };
     const tmp = randomBytes(6).toString('hex');
     await writeFile(join(dir, `${h}.${tmp}.tmp`), body);
     await rename(join(dir, `${h}.${tmp}.tmp`), join(dir, `${h}.data`));
@@ -101,7 +115,11 @@ export class FsObjectStore implements ObjectStore {
 
   async list(bucket: string, options: { prefix?: string; after?: string; limit?: number } = {}): Promise<ObjectPage> {
     const limit = options.limit ?? 1000;
-    const all = (await this.#all(bucket)).filter((o) => (options.prefix === undefined || o.key.startsWith(options.prefix)) && (options.after === undefined || o.key > options.after));
+    const all = (await this.#all(bucket)).filter(
+      (o) =>
+        (options.prefix === undefined || o.key.startsWith(options.prefix)) &&
+        (options.after === undefined || o.key > options.after),
+    );
     const items = all.slice(0, limit);
     return { items, next: all.length > limit ? items[items.length - 1]!.key : null };
   }

@@ -49,7 +49,16 @@ const BUCKET = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 /** Validate a bucket name (S3 rules, without dots so names stay DNS- and path-safe). */
 export function validateBucket(bucket: string): string {
   if (!BUCKET.test(bucket) || bucket.includes('--')) {
-    throw validationError(`"${bucket.slice(0, 70)}" is not a valid bucket name`, [{ path: '/bucket', message: 'must be 3..63 lowercase letters, digits and single "-", starting and ending alphanumeric' }], 'invalid_bucket');
+    throw validationError(
+      `"${bucket.slice(0, 70)}" is not a valid bucket name`,
+      [
+        {
+          path: '/bucket',
+          message: 'must be 3..63 lowercase letters, digits and single "-", starting and ending alphanumeric',
+        },
+      ],
+      'invalid_bucket',
+    );
   }
   return bucket;
 }
@@ -66,16 +75,33 @@ export function validateObjectKey(key: string, path = '/key'): string {
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
   if (/[\u0000-\u001f\u007f\\]/.test(key)) problems.push('must not contain control characters or "\\"');
   if (key.startsWith('/')) problems.push('must not start with "/"');
-  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(key)) problems.push('must be well-formed Unicode');
+  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(key))
+    problems.push('must be well-formed Unicode');
   if (key.split('/').some((s) => s === '.' || s === '..')) problems.push('must not contain "." or ".." segments');
-  if (key.split('/').slice(0, -1).some((s) => s === '')) problems.push('must not contain empty segments ("//")');
-  if (problems.length > 0) throw validationError(`"${key.slice(0, 80)}" is not a valid object key`, [{ path, message: problems.join('; ') }], 'invalid_object_key');
+  if (
+    key
+      .split('/')
+      .slice(0, -1)
+      .some((s) => s === '')
+  )
+    problems.push('must not contain empty segments ("//")');
+  if (problems.length > 0)
+    throw validationError(
+      `"${key.slice(0, 80)}" is not a valid object key`,
+      [{ path, message: problems.join('; ') }],
+      'invalid_object_key',
+    );
   return key;
 }
 
 /** Wrap an engine failure so callers see one error type with the cause kept. */
 export function objectStoreError(operation: string, cause: unknown): TenancyError {
-  return new TenancyError('object_store_unavailable', 503, `object store ${operation} failed: ${(cause as Error).message ?? String(cause)}`, { cause });
+  return new TenancyError(
+    'object_store_unavailable',
+    503,
+    `object store ${operation} failed: ${(cause as Error).message ?? String(cause)}`,
+    { cause },
+  );
 }
 
 /** The bucket does not exist. */

@@ -18,18 +18,41 @@ import {
 } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { TenancyError } from '../../errors.js';
-import { bucketNotEmpty, bucketNotFound, objectStoreError, validateBucket, validateObjectKey, type ObjectInfo, type ObjectPage, type ObjectStore, type StoredObject } from './object-store.js';
+import {
+  bucketNotEmpty,
+  bucketNotFound,
+  objectStoreError,
+  validateBucket,
+  validateObjectKey,
+  type ObjectInfo,
+  type ObjectPage,
+  type ObjectStore,
+  type StoredObject,
+} from './object-store.js';
 
 /** Parse `TENANCY_S3_URL`; a bad URL is a clear configuration error. */
-export function parseS3Url(url: string): { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string } {
+export function parseS3Url(url: string): {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+} {
   let u: URL;
   try {
     u = new URL(url);
   } catch {
-    throw new TenancyError('invalid_config', 400, 'invalid configuration: TENANCY_S3_URL must be a URL such as http://KEY:SECRET@127.0.0.1:9000');
+    throw new TenancyError(
+      'invalid_config',
+      400,
+      'invalid configuration: TENANCY_S3_URL must be a URL such as http://KEY:SECRET@127.0.0.1:9000',
+    );
   }
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.username || !u.password) {
-    throw new TenancyError('invalid_config', 400, 'invalid configuration: TENANCY_S3_URL must be http(s)://KEY:SECRET@host:port');
+    throw new TenancyError(
+      'invalid_config',
+      400,
+      'invalid configuration: TENANCY_S3_URL must be http(s)://KEY:SECRET@host:port',
+    );
   }
   return {
     endpoint: `${u.protocol}//${u.host}`,
@@ -92,7 +115,12 @@ export class S3ObjectStore implements ObjectStore {
         await this.#client.send(new HeadBucketCommand({ Bucket: bucket }));
         return true;
       } catch (error) {
-        if (code(error) === 'NotFound' || code(error) === 'NoSuchBucket' || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return false;
+        if (
+          code(error) === 'NotFound' ||
+          code(error) === 'NoSuchBucket' ||
+          (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+        )
+          return false;
         throw error;
       }
     });
@@ -118,7 +146,15 @@ export class S3ObjectStore implements ObjectStore {
     const contentType = options.contentType ?? 'application/octet-stream';
     return this.#send('put', async () => {
       try {
-        const res = await this.#client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: contentType, ContentMD5: createHash('md5').update(body).digest('base64') }));
+        const res = await this.#client.send(
+          new PutObjectCommand({
+            Bucket: bucket,
+            Key: key,
+            Body: body,
+            ContentType: contentType,
+            ContentMD5: createHash('md5').update(body).digest('base64'),
+          }),
+        );
         return { key, size: body.length, etag: res.ETag ?? '', contentType };
       } catch (error) {
         if (code(error) === 'NoSuchBucket') throw bucketNotFound(bucket);
@@ -134,7 +170,13 @@ export class S3ObjectStore implements ObjectStore {
       try {
         const res = await this.#client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
         const body = Buffer.from(await res.Body!.transformToByteArray());
-        return { key, body, size: body.length, etag: res.ETag ?? '', contentType: res.ContentType ?? 'application/octet-stream' };
+        return {
+          key,
+          body,
+          size: body.length,
+          etag: res.ETag ?? '',
+          contentType: res.ContentType ?? 'application/octet-stream',
+        };
       } catch (error) {
         if (code(error) === 'NoSuchKey') return undefined;
         if (code(error) === 'NoSuchBucket') throw bucketNotFound(bucket);
@@ -156,8 +198,15 @@ export class S3ObjectStore implements ObjectStore {
       try {
         // ListObjects (v1) with Marker: supported by every S3-compatible server, and
         // "after a key" is exactly the cursor this port exposes.
-        const res = await this.#client.send(new ListObjectsCommand({ Bucket: bucket, Prefix: options.prefix, Marker: options.after, MaxKeys: limit }));
-        const items = (res.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, etag: o.ETag ?? '', contentType: 'application/octet-stream' }));
+        const res = await this.#client.send(
+          new ListObjectsCommand({ Bucket: bucket, Prefix: options.prefix, Marker: options.after, MaxKeys: limit }),
+        );
+        const items = (res.Contents ?? []).map((o) => ({
+          key: o.Key!,
+          size: o.Size ?? 0,
+          etag: o.ETag ?? '',
+          contentType: 'application/octet-stream',
+        }));
         return { items, next: res.IsTruncated && items.length > 0 ? items[items.length - 1]!.key : null };
       } catch (error) {
         if (code(error) === 'NoSuchBucket') return { items: [], next: null };
@@ -171,7 +220,14 @@ export class S3ObjectStore implements ObjectStore {
     for (;;) {
       const page = await this.list(bucket, { prefix, limit: 1000 });
       if (page.items.length === 0) return deleted;
-      await this.#send('delete objects', () => this.#client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: page.items.map((o) => ({ Key: o.key })), Quiet: true } })));
+      await this.#send('delete objects', () =>
+        this.#client.send(
+          new DeleteObjectsCommand({
+            Bucket: bucket,
+            Delete: { Objects: page.items.map((o) => ({ Key: o.key })), Quiet: true },
+          }),
+        ),
+      );
       deleted += page.items.length;
     }
   }

@@ -3,7 +3,13 @@
  * validated as relative keys and joined under the prefix, and keys read back are
  * stripped of it, so a caller can neither name nor see anything outside its prefix.
  */
-import { validateObjectKey, type ObjectInfo, type ObjectPage, type ObjectStore, type StoredObject } from './object-store.js';
+import {
+  validateObjectKey,
+  type ObjectInfo,
+  type ObjectPage,
+  type ObjectStore,
+  type StoredObject,
+} from './object-store.js';
 
 /** Objects confined to `bucket` under `prefix` (empty prefix = the whole bucket). */
 export class ScopedObjects {
@@ -42,7 +48,10 @@ export class ScopedObjects {
       ...(options.after !== undefined ? { after: this.prefix + options.after } : {}),
       ...(options.limit !== undefined ? { limit: options.limit } : {}),
     });
-    return { items: page.items.map((o) => this.#strip(o)), next: page.next === null ? null : page.next.slice(this.prefix.length) };
+    return {
+      items: page.items.map((o) => this.#strip(o)),
+      next: page.next === null ? null : page.next.slice(this.prefix.length),
+    };
   }
 
   /** Delete everything in scope. */

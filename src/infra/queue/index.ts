@@ -14,6 +14,9 @@ export { subjectMatches, validateName, validateSubject } from './job-queue.js';
 export type { JobQueue, QueueMessage } from './job-queue.js';
 
 /** NATS JetStream when `natsUrl` is set, else the store-backed engine. */
-export async function connectJobQueue(options: { natsUrl?: string | undefined; db: Kysely<Schema> }): Promise<JobQueue> {
+export async function connectJobQueue(options: {
+  natsUrl?: string | undefined;
+  db: Kysely<Schema>;
+}): Promise<JobQueue> {
   return options.natsUrl ? NatsJobQueue.connect(options.natsUrl) : new SqlJobQueue(options.db);
 }

@@ -42,7 +42,11 @@ export interface JobQueue {
 /** Stream and consumer names: letters, digits, "-" and "_". */
 export function validateName(name: string, what: 'stream' | 'consumer'): string {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) {
-    throw validationError(`"${name.slice(0, 70)}" is not a valid ${what} name`, [{ path: `/${what}`, message: 'must be 1..64 letters, digits, "-" or "_"' }], `invalid_${what}_name`);
+    throw validationError(
+      `"${name.slice(0, 70)}" is not a valid ${what} name`,
+      [{ path: `/${what}`, message: 'must be 1..64 letters, digits, "-" or "_"' }],
+      `invalid_${what}_name`,
+    );
   }
   return name;
 }
@@ -53,9 +57,22 @@ export function validateSubject(subject: string, wildcards: boolean): string {
   const ok =
     subject.length > 0 &&
     subject.length <= 256 &&
-    tokens.every((t, i) => (wildcards && (t === '*' || (t === '>' && i === tokens.length - 1))) || /^[A-Za-z0-9_-]+$/.test(t));
+    tokens.every(
+      (t, i) => (wildcards && (t === '*' || (t === '>' && i === tokens.length - 1))) || /^[A-Za-z0-9_-]+$/.test(t),
+    );
   if (!ok) {
-    throw validationError(`"${subject.slice(0, 70)}" is not a valid subject`, [{ path: '/subject', message: wildcards ? 'dot-separated tokens of letters, digits, "-", "_", or "*" and a final ">"' : 'dot-separated tokens of letters, digits, "-" or "_"' }], 'invalid_subject');
+    throw validationError(
+      `"${subject.slice(0, 70)}" is not a valid subject`,
+      [
+        {
+          path: '/subject',
+          message: wildcards
+            ? 'dot-separated tokens of letters, digits, "-", "_", or "*" and a final ">"'
+            : 'dot-separated tokens of letters, digits, "-" or "_"',
+        },
+      ],
+      'invalid_subject',
+    );
   }
   return subject;
 }

@@ -3,7 +3,13 @@
  * consumers with explicit acknowledgement, through the maintained `@nats-io` clients.
  */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  jetstream,
+  jetstreamManager,
+  type JetStreamClient,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import { TenancyError } from '../../errors.js';
 import { validateName, validateSubject, type JobQueue, type QueueMessage } from './job-queue.js';
@@ -34,7 +40,12 @@ export class NatsJobQueue implements JobQueue {
     try {
       nc = await connect({ servers: url.replace(/^nats:\/\//, ''), timeout: 5_000, maxReconnectAttempts: 10 });
     } catch (cause) {
-      throw new TenancyError('queue_unavailable', 503, `cannot connect to NATS at ${url}: ${(cause as Error).message}`, { cause });
+      throw new TenancyError(
+        'queue_unavailable',
+        503,
+        `cannot connect to NATS at ${url}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
     const jsm = await jetstreamManager(nc);
     return new NatsJobQueue(nc, jsm, jetstream(nc), ackWaitMs);
@@ -88,7 +99,8 @@ export class NatsJobQueue implements JobQueue {
         () => true,
         () => false,
       );
-      if (!captured) throw new TenancyError('no_stream_for_subject', 404, `no stream captures subject ${subject}`, { cause: error });
+      if (!captured)
+        throw new TenancyError('no_stream_for_subject', 404, `no stream captures subject ${subject}`, { cause: error });
       throw wrap('publish', error);
     }
   }
@@ -97,9 +109,15 @@ export class NatsJobQueue implements JobQueue {
     validateName(stream, 'stream');
     validateName(name, 'consumer');
     validateSubject(filterSubject, true);
-    if (!(await this.streamExists(stream))) throw new TenancyError('stream_not_found', 404, `stream ${stream} does not exist`);
+    if (!(await this.streamExists(stream)))
+      throw new TenancyError('stream_not_found', 404, `stream ${stream} does not exist`);
     try {
-      await this.jsm.consumers.add(stream, { durable_name: name, filter_subject: filterSubject, ack_policy: AckPolicy.Explicit, ack_wait: this.ackWaitMs * 1_000_000 });
+      await this.jsm.consumers.add(stream, {
+        durable_name: name,
+        filter_subject: filterSubject,
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: this.ackWaitMs * 1_000_000,
+      });
     } catch (error) {
       throw wrap('ensure consumer', error);
     }
@@ -129,7 +147,9 @@ export class NatsJobQueue implements JobQueue {
   }
 
   async consumerPaused(stream: string, name: string): Promise<boolean> {
-    const entry = await (await this.#pausedBucket()).get(`${validateName(stream, 'stream')}.${validateName(name, 'consumer')}`);
+    const entry = await (await this.#pausedBucket()).get(
+      `${validateName(stream, 'stream')}.${validateName(name, 'consumer')}`,
+    );
     return entry?.operation === 'PUT';
   }
 
@@ -141,11 +161,15 @@ export class NatsJobQueue implements JobQueue {
     try {
       c = await this.js.consumers.get(stream, consumer);
     } catch (error) {
-      if (isNotFound(error)) throw new TenancyError('consumer_not_found', 404, `consumer ${consumer} of stream ${stream} does not exist`);
+      if (isNotFound(error))
+        throw new TenancyError('consumer_not_found', 404, `consumer ${consumer} of stream ${stream} does not exist`);
       throw wrap('fetch', error);
     }
     const out: QueueMessage[] = [];
-    const messages = await c.fetch({ max_messages: Math.max(1, Math.min(max, 1000)), expires: Math.max(1_000, expiresMs) });
+    const messages = await c.fetch({
+      max_messages: Math.max(1, Math.min(max, 1000)),
+      expires: Math.max(1_000, expiresMs),
+    });
     for await (const m of messages) {
       out.push({
         stream,
@@ -171,5 +195,7 @@ export class NatsJobQueue implements JobQueue {
 
 function wrap(operation: string, error: unknown): TenancyError {
   if (error instanceof TenancyError) return error;
-  return new TenancyError('queue_unavailable', 503, `NATS ${operation} failed: ${(error as Error).message}`, { cause: error });
+  return new TenancyError('queue_unavailable', 503, `NATS ${operation} failed: ${(error as Error).message}`, {
+    cause: error,
+  });
 }

@@ -10,7 +10,10 @@ import { subjectMatches, validateName, validateSubject, type JobQueue, type Queu
 
 /** A NATS-style subject filter as an anchored POSIX regular expression. */
 export function filterRegex(pattern: string): string {
-  return `^${pattern.split('.').map((t) => (t === '*' ? '[^.]+' : t === '>' ? '.+' : t)).join('\\.')}$`;
+  return `^${pattern
+    .split('.')
+    .map((t) => (t === '*' ? '[^.]+' : t === '>' ? '.+' : t))
+    .join('\\.')}$`;
 }
 
 /** Queue on the control-plane store (PGlite or PostgreSQL). */
@@ -25,12 +28,20 @@ export class SqlJobQueue implements JobQueue {
   async ensureStream(name: string, subjects: string[]): Promise<void> {
     validateName(name, 'stream');
     for (const s of subjects) validateSubject(s, true);
-    const others = await this.db.selectFrom('queue_streams').select(['name', 'subjects']).where('name', '<>', name).execute();
+    const others = await this.db
+      .selectFrom('queue_streams')
+      .select(['name', 'subjects'])
+      .where('name', '<>', name)
+      .execute();
     for (const o of others) {
       for (const s of subjects) {
         for (const t of o.subjects as string[]) {
           if (s === t || subjectMatches(s, t.replace(/[*>]/g, 'x')) || subjectMatches(t, s.replace(/[*>]/g, 'x'))) {
-            throw new TenancyError('subjects_overlap', 409, `stream ${name} would capture subject ${s}, which stream ${o.name} already captures`);
+            throw new TenancyError(
+              'subjects_overlap',
+              409,
+              `stream ${name} would capture subject ${s}, which stream ${o.name} already captures`,
+            );
           }
         }
       }
@@ -44,7 +55,10 @@ export class SqlJobQueue implements JobQueue {
 
   async streamExists(name: string): Promise<boolean> {
     validateName(name, 'stream');
-    return (await this.db.selectFrom('queue_streams').select('name').where('name', '=', name).executeTakeFirst()) !== undefined;
+    return (
+      (await this.db.selectFrom('queue_streams').select('name').where('name', '=', name).executeTakeFirst()) !==
+      undefined
+    );
   }
 
   async removeStream(name: string): Promise<void> {
@@ -59,9 +73,16 @@ export class SqlJobQueue implements JobQueue {
     if (!stream) throw new TenancyError('no_stream_for_subject', 404, `no stream captures subject ${subject}`);
     return this.db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(7480004, hashtext(${stream.name}))`.execute(trx);
-      const last = await trx.selectFrom('queue_messages').select((eb) => eb.fn.max('seq').as('seq')).where('stream', '=', stream.name).executeTakeFirst();
+      const last = await trx
+        .selectFrom('queue_messages')
+        .select((eb) => eb.fn.max('seq').as('seq'))
+        .where('stream', '=', stream.name)
+        .executeTakeFirst();
       const seq = Number(last?.seq ?? 0) + 1;
-      await trx.insertInto('queue_messages').values({ stream: stream.name, seq, subject, data, published_at: new Date().toISOString() }).execute();
+      await trx
+        .insertInto('queue_messages')
+        .values({ stream: stream.name, seq, subject, data, published_at: new Date().toISOString() })
+        .execute();
       return { stream: stream.name, seq };
     });
   }
@@ -70,7 +91,8 @@ export class SqlJobQueue implements JobQueue {
     validateName(stream, 'stream');
     validateName(name, 'consumer');
     validateSubject(filterSubject, true);
-    if (!(await this.streamExists(stream))) throw new TenancyError('stream_not_found', 404, `stream ${stream} does not exist`);
+    if (!(await this.streamExists(stream)))
+      throw new TenancyError('stream_not_found', 404, `stream ${stream} does not exist`);
     await this.db
       .insertInto('queue_consumers')
       .values({ stream, name, filter_subject: filterSubject })
@@ -79,26 +101,51 @@ export class SqlJobQueue implements JobQueue {
   }
 
   async removeConsumer(stream: string, name: string): Promise<void> {
-    await this.db.deleteFrom('queue_consumers').where('stream', '=', validateName(stream, 'stream')).where('name', '=', validateName(name, 'consumer')).execute();
+    await this.db
+      .deleteFrom('queue_consumers')
+      .where('stream', '=', validateName(stream, 'stream'))
+      .where('name', '=', validateName(name, 'consumer'))
+      .execute();
   }
 
   async setConsumerPaused(stream: string, name: string, paused: boolean): Promise<void> {
-    await this.db.updateTable('queue_consumers').set({ paused }).where('stream', '=', validateName(stream, 'stream')).where('name', '=', validateName(name, 'consumer')).execute();
+    await this.db
+      .updateTable('queue_consumers')
+      .set({ paused })
+      .where('stream', '=', validateName(stream, 'stream'))
+      .where('name', '=', validateName(name, 'consumer'))
+      .execute();
   }
 
   async consumerPaused(stream: string, name: string): Promise<boolean> {
-    const c = await this.db.selectFrom('queue_consumers').select('paused').where('stream', '=', validateName(stream, 'stream')).where('name', '=', validateName(name, 'consumer')).executeTakeFirst();
+    const c = await this.db
+      .selectFrom('queue_consumers')
+      .select('paused')
+      .where('stream', '=', validateName(stream, 'stream'))
+      .where('name', '=', validateName(name, 'consumer'))
+      .executeTakeFirst();
     return c?.paused ?? false;
   }
 
   async fetch(stream: string, consumer: string, max: number): Promise<QueueMessage[]> {
     validateName(stream, 'stream');
     validateName(consumer, 'consumer');
-    const c = await this.db.selectFrom('queue_consumers').select(['filter_subject', 'paused']).where('stream', '=', stream).where('name', '=', consumer).executeTakeFirst();
-    if (!c) throw new TenancyError('consumer_not_found', 404, `consumer ${consumer} of stream ${stream} does not exist`);
+    const c = await this.db
+      .selectFrom('queue_consumers')
+      .select(['filter_subject', 'paused'])
+      .where('stream', '=', stream)
+      .where('name', '=', consumer)
+      .executeTakeFirst();
+    if (!c)
+      throw new TenancyError('consumer_not_found', 404, `consumer ${consumer} of stream ${stream} does not exist`);
     if (c.paused) return [];
     const rows = await this.db.transaction().execute(async (trx) => {
-      const due = await sql<{ seq: string | number; subject: string; data: Buffer | Uint8Array; delivery_count: number | null }>`
+      const due = await sql<{
+        seq: string | number;
+        subject: string;
+        data: Buffer | Uint8Array;
+        delivery_count: number | null;
+      }>`
         select m.seq, m.subject, m.data, d.delivery_count
         from queue_messages m
         left join queue_deliveries d on d.stream = m.stream and d.consumer = ${consumer} and d.seq = m.seq
@@ -110,8 +157,20 @@ export class SqlJobQueue implements JobQueue {
       for (const r of due.rows) {
         await trx
           .insertInto('queue_deliveries')
-          .values({ stream, consumer, seq: Number(r.seq), acked: false, lease_until: new Date(Date.now() + this.ackWaitMs).toISOString(), delivery_count: 1 })
-          .onConflict((oc) => oc.columns(['stream', 'consumer', 'seq']).doUpdateSet((eb) => ({ lease_until: new Date(Date.now() + this.ackWaitMs).toISOString(), delivery_count: eb('queue_deliveries.delivery_count', '+', 1) })))
+          .values({
+            stream,
+            consumer,
+            seq: Number(r.seq),
+            acked: false,
+            lease_until: new Date(Date.now() + this.ackWaitMs).toISOString(),
+            delivery_count: 1,
+          })
+          .onConflict((oc) =>
+            oc.columns(['stream', 'consumer', 'seq']).doUpdateSet((eb) => ({
+              lease_until: new Date(Date.now() + this.ackWaitMs).toISOString(),
+              delivery_count: eb('queue_deliveries.delivery_count', '+', 1),
+            })),
+          )
           .execute();
       }
       return due.rows;
@@ -125,10 +184,23 @@ export class SqlJobQueue implements JobQueue {
         data: Buffer.from(r.data),
         deliveryCount: (r.delivery_count ?? 0) + 1,
         ack: async () => {
-          await this.db.updateTable('queue_deliveries').set({ acked: true }).where('stream', '=', stream).where('consumer', '=', consumer).where('seq', '=', seq as never).execute();
+          await this.db
+            .updateTable('queue_deliveries')
+            .set({ acked: true })
+            .where('stream', '=', stream)
+            .where('consumer', '=', consumer)
+            .where('seq', '=', seq as never)
+            .execute();
         },
         nak: async (delayMs = 0) => {
-          await this.db.updateTable('queue_deliveries').set({ lease_until: new Date(Date.now() + delayMs).toISOString() }).where('stream', '=', stream).where('consumer', '=', consumer).where('seq', '=', seq as never).where('acked', '=', false).execute();
+          await this.db
+            .updateTable('queue_deliveries')
+            .set({ lease_until: new Date(Date.now() + delayMs).toISOString() })
+            .where('stream', '=', stream)
+            .where('consumer', '=', consumer)
+            .where('seq', '=', seq as never)
+            .where('acked', '=', false)
+            .execute();
         },
       };
     });

@@ -85,7 +85,12 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       client.release();
     } catch (cause) {
       await pool.end();
-      throw new TenancyError('database_unavailable', 500, `cannot connect to PostgreSQL at ${redactUrl(target.url)}: ${(cause as Error).message}`, { cause });
+      throw new TenancyError(
+        'database_unavailable',
+        500,
+        `cannot connect to PostgreSQL at ${redactUrl(target.url)}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
     const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
     database = { db, engine: 'postgres', warnings: [], close: () => db.destroy() };
@@ -137,9 +142,13 @@ async function closeToPublic(db: Kysely<Schema>): Promise<string[]> {
   const before = await state();
   if (!before.open) return [];
   // A role that does not own the database gets a warning from PostgreSQL, not an error: look again.
-  await sql`revoke connect, temporary on database ${sql.id(before.name)} from public`.execute(db).catch(() => undefined);
+  await sql`revoke connect, temporary on database ${sql.id(before.name)} from public`
+    .execute(db)
+    .catch(() => undefined);
   if (!(await state()).open) return [];
-  return [`the store database ${before.name} is open to PUBLIC (every role on the cluster may connect) and this role cannot change that; its owner should run: REVOKE CONNECT, TEMPORARY ON DATABASE "${before.name}" FROM PUBLIC;`];
+  return [
+    `the store database ${before.name} is open to PUBLIC (every role on the cluster may connect) and this role cannot change that; its owner should run: REVOKE CONNECT, TEMPORARY ON DATABASE "${before.name}" FROM PUBLIC;`,
+  ];
 }
 
 /** Apply pending control-plane migrations; safe to run from several processes at once. */
@@ -153,7 +162,12 @@ export async function migrate(db: Kysely<Schema>): Promise<void> {
   const { error, results } = await migrator.migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
-    throw new TenancyError('migration_failed', 500, `control-plane migration ${failed} failed: ${(error as Error).message}`, { cause: error });
+    throw new TenancyError(
+      'migration_failed',
+      500,
+      `control-plane migration ${failed} failed: ${(error as Error).message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -166,7 +180,13 @@ export async function migrate(db: Kysely<Schema>): Promise<void> {
  */
 async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promise<string[]> {
   const who = async (k: Kysely<Schema>) =>
-    (await sql<{ role: string; database: string; schema: string }>`select current_user as role, current_database() as database, current_schema() as schema`.execute(k)).rows[0]!;
+    (
+      await sql<{
+        role: string;
+        database: string;
+        schema: string;
+      }>`select current_user as role, current_database() as database, current_schema() as schema`.execute(k)
+    ).rows[0]!;
   const me = await who(runtime);
   const pool = new pg.Pool({ connectionString: ownerUrl, max: 1 });
   pool.on('error', () => {
@@ -178,21 +198,37 @@ async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promis
     try {
       them = await who(owner);
     } catch (cause) {
-      throw new TenancyError('database_unavailable', 500, `cannot connect to PostgreSQL as the owner at ${redactUrl(ownerUrl)}: ${(cause as Error).message}`, { cause });
+      throw new TenancyError(
+        'database_unavailable',
+        500,
+        `cannot connect to PostgreSQL as the owner at ${redactUrl(ownerUrl)}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
     const invalid = (detail: string) => new TenancyError('invalid_config', 400, `invalid configuration: ${detail}`);
     if (them.database !== me.database || them.schema !== me.schema) {
-      throw invalid(`TENANCY_DATABASE_OWNER_URL must name the same database as TENANCY_DATABASE_URL (got ${them.database}, expected ${me.database})`);
+      throw invalid(
+        `TENANCY_DATABASE_OWNER_URL must name the same database as TENANCY_DATABASE_URL (got ${them.database}, expected ${me.database})`,
+      );
     }
-    if (them.role === me.role) throw invalid(`TENANCY_DATABASE_OWNER_URL must log in as another role than TENANCY_DATABASE_URL (both are ${me.role})`);
+    if (them.role === me.role)
+      throw invalid(
+        `TENANCY_DATABASE_OWNER_URL must log in as another role than TENANCY_DATABASE_URL (both are ${me.role})`,
+      );
     const risky = (
       await sql<{ superuser: boolean; createrole: boolean; member: boolean }>`
         select r.rolsuper as superuser, r.rolcreaterole as createrole, pg_catalog.pg_has_role(r.oid, ${them.role}::text, 'MEMBER') as member
         from pg_catalog.pg_roles r where r.rolname = ${me.role}`.execute(owner)
     ).rows[0];
     if (risky?.superuser || risky?.createrole || risky?.member) {
-      const why = risky.superuser ? 'is a superuser' : risky.createrole ? 'has CREATEROLE' : `is a member of ${them.role}`;
-      throw invalid(`the TENANCY_DATABASE_URL role ${me.role} ${why}, so it could undo what the owner role guards; give it LOGIN only`);
+      const why = risky.superuser
+        ? 'is a superuser'
+        : risky.createrole
+          ? 'has CREATEROLE'
+          : `is a member of ${them.role}`;
+      throw invalid(
+        `the TENANCY_DATABASE_URL role ${me.role} ${why}, so it could undo what the owner role guards; give it LOGIN only`,
+      );
     }
     await migrate(owner);
     await owner.transaction().execute(async (trx) => {
@@ -225,7 +261,11 @@ async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promis
           continue;
         }
         const readOnly = MIGRATION_TABLES.includes(o.name) || o.kind === 'v' || o.kind === 'm';
-        const rights = APPEND_ONLY_TABLES.includes(o.name) ? 'select, insert' : readOnly ? 'select' : 'select, insert, update, delete';
+        const rights = APPEND_ONLY_TABLES.includes(o.name)
+          ? 'select, insert'
+          : readOnly
+            ? 'select'
+            : 'select, insert, update, delete';
         await sql`revoke all on table ${name} from ${role}`.execute(trx);
         await sql`grant ${sql.raw(rights)} on table ${name} to ${role}`.execute(trx);
       }

@@ -41,7 +41,10 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
     return await take();
   } catch (error) {
     if ((error as { code?: string }).code !== 'ELOCKED') throw error;
-    const owner = await readFile(`${lockPath}.owner`, 'utf8').then((t) => JSON.parse(t) as { pid: number; host: string }, () => undefined);
+    const owner = await readFile(`${lockPath}.owner`, 'utf8').then(
+      (t) => JSON.parse(t) as { pid: number; host: string },
+      () => undefined,
+    );
     if (!owner || owner.host !== hostname() || owner.pid === process.pid || alive(owner.pid)) throw error;
     await rm(lockPath, { recursive: true, force: true });
     return take();
@@ -77,14 +80,21 @@ export async function claimDataDir(dataDir: string | undefined): Promise<(() => 
 }
 
 /** Open PGlite: in memory when `dataDir` is undefined, else persisted and locked against other processes. */
-export async function openPglite(dataDir: string | undefined): Promise<{ pool: PostgresPool; pglite: PGlite; close: () => Promise<void> }> {
+export async function openPglite(
+  dataDir: string | undefined,
+): Promise<{ pool: PostgresPool; pglite: PGlite; close: () => Promise<void> }> {
   const unlock = await claimDataDir(dataDir);
   let pglite: PGlite;
   try {
     pglite = await PGlite.create(dataDir === undefined ? {} : { dataDir });
   } catch (cause) {
     await unlock?.();
-    throw new TenancyError('database_unavailable', 500, `could not open the embedded database in ${dataDir ?? 'memory'}: ${(cause as Error).message}`, { cause });
+    throw new TenancyError(
+      'database_unavailable',
+      500,
+      `could not open the embedded database in ${dataDir ?? 'memory'}: ${(cause as Error).message}`,
+      { cause },
+    );
   }
   const mutex = new Mutex();
   let release: (() => void) | undefined;

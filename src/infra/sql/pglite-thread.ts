@@ -85,7 +85,8 @@ const MODULE = pathToFileURL(ENTRY).href.replace(/index\.cjs$/, 'index.js');
 
 /** A compiled WebAssembly module (the project's `lib` has no WebAssembly types). */
 type WasmModule = object;
-const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } }).WebAssembly;
+const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Array): Promise<WasmModule> } })
+  .WebAssembly;
 
 /**
  * PGlite's two WebAssembly modules, compiled once (off the main thread, by V8) and handed
@@ -94,7 +95,9 @@ const wasm = (globalThis as unknown as { WebAssembly: { compile(bytes: Uint8Arra
 let compiled: Promise<{ pgliteWasmModule: WasmModule; initdbWasmModule: WasmModule }> | undefined;
 function wasmModules(): Promise<{ pgliteWasmModule: WasmModule; initdbWasmModule: WasmModule }> {
   compiled ??= (async () => {
-    const [pglite, initdb] = await Promise.all(['pglite.wasm', 'initdb.wasm'].map(async (file) => wasm.compile(await readFile(join(dirname(ENTRY), file)))));
+    const [pglite, initdb] = await Promise.all(
+      ['pglite.wasm', 'initdb.wasm'].map(async (file) => wasm.compile(await readFile(join(dirname(ENTRY), file)))),
+    );
     return { pgliteWasmModule: pglite!, initdbWasmModule: initdb! };
   })().catch((error) => {
     compiled = undefined;
@@ -143,7 +146,9 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Pgl
     void unlock?.().catch(() => undefined);
     unlock = undefined;
   };
-  worker.on('error', (error) => gone(new Error(`the embedded database thread failed: ${error.message}`, { cause: error })));
+  worker.on('error', (error) =>
+    gone(new Error(`the embedded database thread failed: ${error.message}`, { cause: error })),
+  );
   worker.on('exit', (code) => gone(new Error(`the embedded database thread exited (${code})`)));
   // Pending work keeps the process alive, an idle instance does not.
   const call = (message: { op: string; text?: string; params?: unknown[] }, id = next++): Promise<Reply> =>
@@ -162,13 +167,20 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Pgl
   } catch (cause) {
     await worker.terminate();
     await unlock?.();
-    throw new TenancyError('database_unavailable', 500, `could not open the embedded database in ${dataDir ?? 'memory'}: ${(cause as Error).message}`, { cause });
+    throw new TenancyError(
+      'database_unavailable',
+      500,
+      `could not open the embedded database in ${dataDir ?? 'memory'}: ${(cause as Error).message}`,
+      { cause },
+    );
   }
   worker.unref();
 
   const mutex = new Mutex();
   const raw: PgliteSession = {
-    query: async <R>(text: string, params: unknown[] = []) => ({ rows: (await call({ op: 'query', text, params })).rows as R[] }),
+    query: async <R>(text: string, params: unknown[] = []) => ({
+      rows: (await call({ op: 'query', text, params })).rows as R[],
+    }),
     exec: async (script: string) => void (await call({ op: 'exec', text: script })),
   };
   const held = async <T>(fn: () => Promise<T>): Promise<T> => {

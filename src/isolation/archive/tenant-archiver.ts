@@ -48,7 +48,14 @@ export interface ArchiveManifest {
   profile: string;
   engine: string;
   migrationVersion: string | null;
-  tables: Array<{ name: string; rows: number; bytes: number; sha256: string; columns: ColumnDef[]; primaryKey: string[] }>;
+  tables: Array<{
+    name: string;
+    rows: number;
+    bytes: number;
+    sha256: string;
+    columns: ColumnDef[];
+    primaryKey: string[];
+  }>;
   sequences: Array<{ name: string; value: number | null }>;
   objects: Array<{ key: string; bytes: number; sha256: string; contentType: string }>;
 }
@@ -76,15 +83,42 @@ export class TenantArchiver {
 
   /** Export the tenant, then remove its live database and objects. Safe to run again after a crash. */
   async archive(ctx: IsolationContext): Promise<{ location: string; manifest: ArchiveManifest }> {
-    let row = await this.store.selectFrom('tenant_archives').selectAll().where('tenant_id', '=', ctx.tenantId).where('state', 'in', ['exporting', 'complete']).orderBy('id', 'desc').executeTakeFirst();
+    let row = await this.store
+      .selectFrom('tenant_archives')
+      .selectAll()
+      .where('tenant_id', '=', ctx.tenantId)
+      .where('state', 'in', ['exporting', 'complete'])
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
     if (!row) {
       const id = new Date().toISOString().replace(/[:.]/g, '-');
-      const job = await this.jobs.create({ kind: 'archive', tenantId: ctx.tenantId, params: { archive: id }, total: 0, createdBy: 'system:controller' });
+      const job = await this.jobs.create({
+        kind: 'archive',
+        tenantId: ctx.tenantId,
+        params: { archive: id },
+        total: 0,
+        createdBy: 'system:controller',
+      });
       await this.store
         .insertInto('tenant_archives')
-        .values({ tenant_id: ctx.tenantId, id, state: 'exporting', location: `${this.bucket}/${ctx.tenantId}/${id}/`, job_id: job.id, manifest: null, created_at: new Date().toISOString(), completed_at: null, restored_at: null })
+        .values({
+          tenant_id: ctx.tenantId,
+          id,
+          state: 'exporting',
+          location: `${this.bucket}/${ctx.tenantId}/${id}/`,
+          job_id: job.id,
+          manifest: null,
+          created_at: new Date().toISOString(),
+          completed_at: null,
+          restored_at: null,
+        })
         .execute();
-      row = (await this.store.selectFrom('tenant_archives').selectAll().where('tenant_id', '=', ctx.tenantId).where('id', '=', id).executeTakeFirstOrThrow());
+      row = await this.store
+        .selectFrom('tenant_archives')
+        .selectAll()
+        .where('tenant_id', '=', ctx.tenantId)
+        .where('id', '=', id)
+        .executeTakeFirstOrThrow();
     }
     const prefix = `${ctx.tenantId}/${row.id}/`;
     const jobId = row.job_id!;
@@ -95,16 +129,34 @@ export class TenantArchiver {
         manifest = await this.exportData(ctx, prefix, (done, total) => this.jobs.progress(jobId, done, total));
       } catch (error) {
         await this.jobs.progress(jobId, 0, 0);
-        await this.store.updateTable('jobs').set({ last_error: (error as Error).message.slice(0, 1000), updated_at: new Date().toISOString() }).where('id', '=', jobId).execute();
+        await this.store
+          .updateTable('jobs')
+          .set({ last_error: (error as Error).message.slice(0, 1000), updated_at: new Date().toISOString() })
+          .where('id', '=', jobId)
+          .execute();
         throw error;
       }
-      await this.store.updateTable('tenant_archives').set({ state: 'complete', manifest: json(manifest as unknown as Record<string, unknown>), completed_at: new Date().toISOString() }).where('tenant_id', '=', ctx.tenantId).where('id', '=', row.id).execute();
+      await this.store
+        .updateTable('tenant_archives')
+        .set({
+          state: 'complete',
+          manifest: json(manifest as unknown as Record<string, unknown>),
+          completed_at: new Date().toISOString(),
+        })
+        .where('tenant_id', '=', ctx.tenantId)
+        .where('id', '=', row.id)
+        .execute();
     }
     // The export is complete and in cold storage: now the live copies go.
     await this.#removeLive(ctx);
-    const counts = { tables: manifest!.tables.length, rows: manifest!.tables.reduce((n, t) => n + t.rows, 0), objects: manifest!.objects.length };
+    const counts = {
+      tables: manifest!.tables.length,
+      rows: manifest!.tables.reduce((n, t) => n + t.rows, 0),
+      objects: manifest!.objects.length,
+    };
     const job = await this.jobs.find(jobId);
-    if (job && job.state !== 'succeeded') await this.jobs.finish(jobId, { state: 'succeeded', result: { location: row.location, ...counts } });
+    if (job && job.state !== 'succeeded')
+      await this.jobs.finish(jobId, { state: 'succeeded', result: { location: row.location, ...counts } });
     return { location: row.location, manifest: manifest! };
   }
 
@@ -112,12 +164,26 @@ export class TenantArchiver {
    * Export the tenant's tables, sequences and objects under `prefix` in the archive bucket,
    * `manifest.json` last (archive, and the staging copy of a profile move).
    */
-  async exportData(ctx: IsolationContext, prefix: string, progress: Progress = async () => undefined): Promise<ArchiveManifest> {
+  async exportData(
+    ctx: IsolationContext,
+    prefix: string,
+    progress: Progress = async () => undefined,
+  ): Promise<ArchiveManifest> {
     await this.objects.ensureBucket(this.bucket);
     const plan = strategyFor(ctx.profile).resources(ctx);
     const liveObjects = await this.#listLive(ctx);
     const database = (await this.warehouse.observe(ctx)).exists;
-    const manifest: ArchiveManifest = { format: FORMAT, tenantId: ctx.tenantId, archivedAt: new Date().toISOString(), profile: ctx.profile, engine: this.warehouse.engine, migrationVersion: null, tables: [], sequences: [], objects: [] };
+    const manifest: ArchiveManifest = {
+      format: FORMAT,
+      tenantId: ctx.tenantId,
+      archivedAt: new Date().toISOString(),
+      profile: ctx.profile,
+      engine: this.warehouse.engine,
+      migrationVersion: null,
+      tables: [],
+      sequences: [],
+      objects: [],
+    };
     let done = 0;
     if (database) {
       await this.warehouse.withTenant(ctx, async (s) => {
@@ -133,10 +199,16 @@ export class TenantArchiver {
         );
         for (const f of forced) await s.exec(`alter table ${q(f.name)} no force row level security`);
         await s.exec('set local row_security = off');
-        const tables = (await s.query<{ name: string }>(`select tablename as name from pg_tables where schemaname = current_schema() order by tablename`)).map((r) => r.name);
+        const tables = (
+          await s.query<{ name: string }>(
+            `select tablename as name from pg_tables where schemaname = current_schema() order by tablename`,
+          )
+        ).map((r) => r.name);
         const hasMigrations = tables.includes(TENANT_MIGRATIONS_TABLE);
         if (hasMigrations) {
-          const v = await s.query<{ version: string }>(`select version from ${TENANT_MIGRATIONS_TABLE} order by length(version) desc, version desc limit 1`);
+          const v = await s.query<{ version: string }>(
+            `select version from ${TENANT_MIGRATIONS_TABLE} order by length(version) desc, version desc limit 1`,
+          );
           manifest.migrationVersion = v[0]?.version ?? null;
         }
         await progress(0, tables.length + liveObjects.length);
@@ -156,11 +228,22 @@ export class TenantArchiver {
             [table],
           );
           const { body, rows } = await exportTable(s, table);
-          await this.objects.put(this.bucket, `${prefix}tables/${table}.jsonl`, body, { contentType: 'application/jsonl' });
-          manifest.tables.push({ name: table, rows, bytes: body.length, sha256: sha256(body), columns, primaryKey: pk.map((p) => p.name) });
+          await this.objects.put(this.bucket, `${prefix}tables/${table}.jsonl`, body, {
+            contentType: 'application/jsonl',
+          });
+          manifest.tables.push({
+            name: table,
+            rows,
+            bytes: body.length,
+            sha256: sha256(body),
+            columns,
+            primaryKey: pk.map((p) => p.name),
+          });
           await progress(++done, tables.length + liveObjects.length);
         }
-        const seqs = await s.query<{ name: string; value: string | number | null }>(`select sequencename as name, last_value as value from pg_sequences where schemaname = current_schema() order by sequencename`);
+        const seqs = await s.query<{ name: string; value: string | number | null }>(
+          `select sequencename as name, last_value as value from pg_sequences where schemaname = current_schema() order by sequencename`,
+        );
         manifest.sequences = seqs.map((r) => ({ name: r.name, value: r.value === null ? null : Number(r.value) }));
         await s.exec('rollback to savepoint tenancy_export');
       });
@@ -169,11 +252,18 @@ export class TenantArchiver {
       const object = await this.objects.get(plan.objects.bucket, `${plan.objects.prefix}${key}`);
       if (!object) continue;
       await this.objects.put(this.bucket, `${prefix}objects/${key}`, object.body, { contentType: object.contentType });
-      manifest.objects.push({ key, bytes: object.body.length, sha256: sha256(object.body), contentType: object.contentType });
+      manifest.objects.push({
+        key,
+        bytes: object.body.length,
+        sha256: sha256(object.body),
+        contentType: object.contentType,
+      });
       await progress(++done, manifest.tables.length + liveObjects.length);
     }
     // The manifest goes last: an archive without one is incomplete and is written again.
-    await this.objects.put(this.bucket, `${prefix}manifest.json`, Buffer.from(JSON.stringify(manifest, null, 2)), { contentType: 'application/json' });
+    await this.objects.put(this.bucket, `${prefix}manifest.json`, Buffer.from(JSON.stringify(manifest, null, 2)), {
+      contentType: 'application/json',
+    });
     return manifest;
   }
 
@@ -184,7 +274,11 @@ export class TenantArchiver {
     const keys: string[] = [];
     let after: string | undefined;
     for (;;) {
-      const page = await this.objects.list(plan.objects.bucket, { prefix: plan.objects.prefix, ...(after ? { after } : {}), limit: 1000 });
+      const page = await this.objects.list(plan.objects.bucket, {
+        prefix: plan.objects.prefix,
+        ...(after ? { after } : {}),
+        limit: 1000,
+      });
       keys.push(...page.items.map((i) => i.key.slice(plan.objects.prefix.length)));
       if (!page.next) return keys;
       after = page.next;
@@ -200,9 +294,19 @@ export class TenantArchiver {
   }
 
   /** The archive a restore should bring back, if any. */
-  async pendingRestore(tenantId: string): Promise<{ id: string; location: string; manifest: ArchiveManifest } | undefined> {
-    const row = await this.store.selectFrom('tenant_archives').selectAll().where('tenant_id', '=', tenantId).where('state', '=', 'complete').orderBy('id', 'desc').executeTakeFirst();
-    return row ? { id: row.id, location: row.location, manifest: row.manifest as unknown as ArchiveManifest } : undefined;
+  async pendingRestore(
+    tenantId: string,
+  ): Promise<{ id: string; location: string; manifest: ArchiveManifest } | undefined> {
+    const row = await this.store
+      .selectFrom('tenant_archives')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('state', '=', 'complete')
+      .orderBy('id', 'desc')
+      .executeTakeFirst();
+    return row
+      ? { id: row.id, location: row.location, manifest: row.manifest as unknown as ArchiveManifest }
+      : undefined;
   }
 
   /**
@@ -214,20 +318,53 @@ export class TenantArchiver {
     if (!pending) return false;
     const { manifest } = pending;
     const prefix = `${ctx.tenantId}/${pending.id}/`;
-    const job = await this.jobs.create({ kind: 'restore', tenantId: ctx.tenantId, params: { archive: pending.id }, total: manifest.tables.length + manifest.objects.length + 1, createdBy: 'system:controller' });
+    const job = await this.jobs.create({
+      kind: 'restore',
+      tenantId: ctx.tenantId,
+      params: { archive: pending.id },
+      total: manifest.tables.length + manifest.objects.length + 1,
+      createdBy: 'system:controller',
+    });
     await this.jobs.start(job.id);
     try {
       const stored = await this.objects.get(this.bucket, `${prefix}manifest.json`);
-      if (!stored) throw new TenancyError('archive_incomplete', 409, `archive ${pending.location} has no manifest in cold storage`);
-      if (canonicalize(manifest) !== canonicalize(JSON.parse(stored.body.toString('utf8')))) throw new TenancyError('archive_checksum_mismatch', 409, `archive ${pending.location}: manifest.json differs from the recorded manifest`);
+      if (!stored)
+        throw new TenancyError(
+          'archive_incomplete',
+          409,
+          `archive ${pending.location} has no manifest in cold storage`,
+        );
+      if (canonicalize(manifest) !== canonicalize(JSON.parse(stored.body.toString('utf8'))))
+        throw new TenancyError(
+          'archive_checksum_mismatch',
+          409,
+          `archive ${pending.location}: manifest.json differs from the recorded manifest`,
+        );
       const total = manifest.tables.length + manifest.objects.length + 1;
       await this.importData(ctx, manifest, prefix, pending.location, (done) => this.jobs.progress(job.id, done, total));
       await this.jobs.progress(job.id, total, total);
-      await this.store.updateTable('tenant_archives').set({ state: 'restored', restored_at: new Date().toISOString() }).where('tenant_id', '=', ctx.tenantId).where('id', '=', pending.id).execute();
-      await this.jobs.finish(job.id, { state: 'succeeded', result: { location: pending.location, tables: manifest.tables.length, rows: manifest.tables.reduce((n, t) => n + t.rows, 0), objects: manifest.objects.length, verified: true } });
+      await this.store
+        .updateTable('tenant_archives')
+        .set({ state: 'restored', restored_at: new Date().toISOString() })
+        .where('tenant_id', '=', ctx.tenantId)
+        .where('id', '=', pending.id)
+        .execute();
+      await this.jobs.finish(job.id, {
+        state: 'succeeded',
+        result: {
+          location: pending.location,
+          tables: manifest.tables.length,
+          rows: manifest.tables.reduce((n, t) => n + t.rows, 0),
+          objects: manifest.objects.length,
+          verified: true,
+        },
+      });
       return true;
     } catch (error) {
-      await this.jobs.finish(job.id, { state: 'failed', error: (error as { detail?: string }).detail ?? (error as Error).message });
+      await this.jobs.finish(job.id, {
+        state: 'failed',
+        error: (error as { detail?: string }).detail ?? (error as Error).message,
+      });
       throw error;
     }
   }
@@ -239,37 +376,64 @@ export class TenantArchiver {
    * with their checksums checked. Throws, leaving a half-made place to be made anew by the
    * next attempt, when anything differs.
    */
-  async importData(ctx: IsolationContext, manifest: ArchiveManifest, prefix: string, location: string, progress: (done: number) => Promise<void> = async () => undefined): Promise<void> {
+  async importData(
+    ctx: IsolationContext,
+    manifest: ArchiveManifest,
+    prefix: string,
+    location: string,
+    progress: (done: number) => Promise<void> = async () => undefined,
+  ): Promise<void> {
     // Start from a clean database: a restore interrupted half-way leaves nothing behind.
     await this.warehouse.removePlace(ctx);
     await this.warehouse.ensure(ctx);
     if (manifest.migrationVersion !== null && this.migrator) {
       await this.migrator.refresh();
-      if (this.migrator.set.migrations.some((m) => BigInt(m.version) === BigInt(manifest.migrationVersion!))) await this.migrator.apply(ctx, manifest.migrationVersion);
+      if (this.migrator.set.migrations.some((m) => BigInt(m.version) === BigInt(manifest.migrationVersion!)))
+        await this.migrator.apply(ctx, manifest.migrationVersion);
     }
     let done = 0;
     const bodies = new Map<string, Buffer>();
     for (const t of manifest.tables) {
       const file = await this.objects.get(this.bucket, `${prefix}tables/${t.name}.jsonl`);
-      if (!file || sha256(file.body) !== t.sha256) throw new TenancyError('archive_checksum_mismatch', 409, `archive ${location}: table ${t.name} is ${file ? 'corrupt (checksum differs)' : 'missing'}`);
+      if (!file || sha256(file.body) !== t.sha256)
+        throw new TenancyError(
+          'archive_checksum_mismatch',
+          409,
+          `archive ${location}: table ${t.name} is ${file ? 'corrupt (checksum differs)' : 'missing'}`,
+        );
       bodies.set(t.name, file.body);
     }
     await this.warehouse.withTenant(ctx, async (s) => {
-      const existing = new Set((await s.query<{ name: string }>(`select tablename as name from pg_tables where schemaname = current_schema()`)).map((r) => r.name));
+      const existing = new Set(
+        (
+          await s.query<{ name: string }>(`select tablename as name from pg_tables where schemaname = current_schema()`)
+        ).map((r) => r.name),
+      );
       // Tables outside the migration set come back from their recorded definitions, sequences first (their defaults use them).
       for (const seq of manifest.sequences) await s.exec(`create sequence if not exists ${q(seq.name)}`);
       for (const t of manifest.tables) {
         if (existing.has(t.name)) continue;
-        const cols = t.columns.map((c) => `${q(c.name)} ${c.type}${c.notNull ? ' not null' : ''}${c.default ? ` default ${c.default}` : ''}`);
+        const cols = t.columns.map(
+          (c) => `${q(c.name)} ${c.type}${c.notNull ? ' not null' : ''}${c.default ? ` default ${c.default}` : ''}`,
+        );
         if (t.primaryKey.length) cols.push(`primary key (${t.primaryKey.map(q).join(', ')})`);
         await s.exec(`create table ${q(t.name)} (${cols.join(', ')})`);
       }
       // Replayed migrations may have written rows of their own (seed data): the archive is the whole truth.
       if (manifest.tables.length) await s.exec(`truncate table ${manifest.tables.map((t) => q(t.name)).join(', ')}`);
-      for (const name of await this.#loadOrder(s, manifest.tables.map((t) => t.name))) {
-        const lines = bodies.get(name)!.toString('utf8').split('\n').filter((l) => l !== '');
+      for (const name of await this.#loadOrder(
+        s,
+        manifest.tables.map((t) => t.name),
+      )) {
+        const lines = bodies
+          .get(name)!
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== '');
         for (let i = 0; i < lines.length; i += BATCH) {
-          await s.query(`insert into ${q(name)} select * from json_populate_recordset(null::${q(name)}, $1::json)`, [`[${lines.slice(i, i + BATCH).join(',')}]`]);
+          await s.query(`insert into ${q(name)} select * from json_populate_recordset(null::${q(name)}, $1::json)`, [
+            `[${lines.slice(i, i + BATCH).join(',')}]`,
+          ]);
         }
       }
       for (const seq of manifest.sequences) {
@@ -279,7 +443,11 @@ export class TenantArchiver {
       for (const t of manifest.tables) {
         const again = await exportTable(s, t.name);
         if (again.rows !== t.rows || sha256(again.body) !== t.sha256) {
-          throw new TenancyError('restore_verification_failed', 409, `restored table ${t.name} does not match its archive (${again.rows} rows, expected ${t.rows})`);
+          throw new TenancyError(
+            'restore_verification_failed',
+            409,
+            `restored table ${t.name} does not match its archive (${again.rows} rows, expected ${t.rows})`,
+          );
         }
         await progress(++done);
       }
@@ -288,8 +456,15 @@ export class TenantArchiver {
     await this.objects.ensureBucket(plan.objects.bucket);
     for (const o of manifest.objects) {
       const file = await this.objects.get(this.bucket, `${prefix}objects/${o.key}`);
-      if (!file || sha256(file.body) !== o.sha256) throw new TenancyError('archive_checksum_mismatch', 409, `archive ${location}: object ${o.key} is ${file ? 'corrupt (checksum differs)' : 'missing'}`);
-      await this.objects.put(plan.objects.bucket, `${plan.objects.prefix}${o.key}`, file.body, { contentType: o.contentType });
+      if (!file || sha256(file.body) !== o.sha256)
+        throw new TenancyError(
+          'archive_checksum_mismatch',
+          409,
+          `archive ${location}: object ${o.key} is ${file ? 'corrupt (checksum differs)' : 'missing'}`,
+        );
+      await this.objects.put(plan.objects.bucket, `${plan.objects.prefix}${o.key}`, file.body, {
+        contentType: o.contentType,
+      });
       await progress(++done);
     }
   }

@@ -38,11 +38,19 @@ export class DedicatedDatabaseMapper {
   /** Names for a tenant. */
   names(tenantId: string): { role: string; database: string; maintenance: string } {
     const role = tenantIdentifier(tenantId, this.prefix);
-    return { role, database: `${this.prefix}warehouse_${role.slice(this.prefix.length + 2)}`.slice(0, 63), maintenance: maintenanceIdentifier(tenantId, this.prefix) };
+    return {
+      role,
+      database: `${this.prefix}warehouse_${role.slice(this.prefix.length + 2)}`.slice(0, 63),
+      maintenance: maintenanceIdentifier(tenantId, this.prefix),
+    };
   }
 
   async #owner(database: string): Promise<string | undefined> {
-    const d = await sql<{ owner: string }>`select pg_catalog.pg_get_userbyid(datdba) as owner from pg_catalog.pg_database where datname = ${database}`.execute(this.admin);
+    const d = await sql<{
+      owner: string;
+    }>`select pg_catalog.pg_get_userbyid(datdba) as owner from pg_catalog.pg_database where datname = ${database}`.execute(
+      this.admin,
+    );
     return d.rows[0]?.owner;
   }
 
@@ -50,14 +58,17 @@ export class DedicatedDatabaseMapper {
   async ensure(tenantId: string, request: RoleRequest): Promise<ObservedDedicatedDatabase> {
     const { role, database, maintenance } = this.names(tenantId);
     // A role that was shared before a profile move loses its old schema as search path.
-    await inRoleTransaction(this.admin, (trx) => ensureTenantRoles(trx, { role, maintenance }, request, { inherit: true }));
+    await inRoleTransaction(this.admin, (trx) =>
+      ensureTenantRoles(trx, { role, maintenance }, request, { inherit: true }),
+    );
     const owner = await this.#owner(database);
     if (owner === undefined) {
       try {
         await sql`create database ${sql.id(database)} owner ${sql.id(role)}`.execute(this.admin);
       } catch (error) {
         if ((error as { code?: string }).code !== DUPLICATE_DATABASE) throw error;
-        if ((await this.#owner(database)) !== role) throw nameTaken('database_name_taken', 'database', database, 'another role owns it');
+        if ((await this.#owner(database)) !== role)
+          throw nameTaken('database_name_taken', 'database', database, 'another role owns it');
       }
     } else if (owner !== role) {
       throw nameTaken('database_name_taken', 'database', database, `it is owned by ${owner}`);
@@ -72,10 +83,19 @@ export class DedicatedDatabaseMapper {
 
   async observe(tenantId: string): Promise<ObservedDedicatedDatabase | undefined> {
     const { role, database } = this.names(tenantId);
-    const r = await sql<{ rolcanlogin: boolean }>`select rolcanlogin from pg_catalog.pg_roles where rolname = ${role}`.execute(this.admin);
+    const r = await sql<{
+      rolcanlogin: boolean;
+    }>`select rolcanlogin from pg_catalog.pg_roles where rolname = ${role}`.execute(this.admin);
     const owner = await this.#owner(database);
     if (r.rows.length === 0 && owner === undefined) return undefined;
-    return { role, database, roleExists: r.rows.length > 0, databaseExists: owner !== undefined, canLogin: r.rows[0]?.rolcanlogin ?? false, ownedByTenant: owner === role };
+    return {
+      role,
+      database,
+      roleExists: r.rows.length > 0,
+      databaseExists: owner !== undefined,
+      canLogin: r.rows[0]?.rolcanlogin ?? false,
+      ownedByTenant: owner === role,
+    };
   }
 
   async disableLogin(tenantId: string): Promise<void> {
@@ -98,7 +118,9 @@ export class DedicatedDatabaseMapper {
   async remove(tenantId: string, identity: RoleIdentity): Promise<void> {
     const { role, maintenance } = this.names(tenantId);
     await this.removeDatabase(tenantId, identity);
-    if (await isOurRole(this.admin, maintenance, roleMark(identity.owner, 'maintenance'))) await dropRole(this.admin, maintenance);
-    if (await isOurRole(this.admin, role, roleMark(identity.owner, 'tenant'), identity.adoptUnmarked)) await dropRole(this.admin, role);
+    if (await isOurRole(this.admin, maintenance, roleMark(identity.owner, 'maintenance')))
+      await dropRole(this.admin, maintenance);
+    if (await isOurRole(this.admin, role, roleMark(identity.owner, 'tenant'), identity.adoptUnmarked))
+      await dropRole(this.admin, role);
   }
 }

@@ -47,16 +47,27 @@ export async function loadMigrationSet(dir: string): Promise<MigrationSet> {
   try {
     names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
   } catch (cause) {
-    throw new TenancyError('invalid_migration_set', 400, `cannot read the migration folder ${dir}: ${(cause as Error).message}`, { cause });
+    throw new TenancyError(
+      'invalid_migration_set',
+      400,
+      `cannot read the migration folder ${dir}: ${(cause as Error).message}`,
+      { cause },
+    );
   }
   const migrations: AppMigration[] = [];
   for (const file of names.sort()) {
     if (!file.endsWith('.sql')) continue;
     const m = FILE.exec(file);
-    if (!m) throw invalid(`migration file ${join(dir, file)} must be named <version>_<name>.sql (digits, then lowercase letters, digits, _ or -)`);
+    if (!m)
+      throw invalid(
+        `migration file ${join(dir, file)} must be named <version>_<name>.sql (digits, then lowercase letters, digits, _ or -)`,
+      );
     const sql = await readFile(join(dir, file), 'utf8');
     if (sql.trim() === '') throw invalid(`migration file ${join(dir, file)} is empty`);
-    if (/^\s*(begin|commit|rollback)\s*;/im.test(sql)) throw invalid(`migration file ${join(dir, file)} manages its own transaction; each migration already runs in one`);
+    if (/^\s*(begin|commit|rollback)\s*;/im.test(sql))
+      throw invalid(
+        `migration file ${join(dir, file)} manages its own transaction; each migration already runs in one`,
+      );
     const version = m[1]!;
     const clash = migrations.find((x) => sameVersion(x.version, version));
     if (clash) throw invalid(`migration files ${clash.version}_${clash.name}.sql and ${file} share version ${version}`);

@@ -64,15 +64,23 @@ export class TenantMigrator {
   /** Check a target version names a migration in the set. */
   assertKnown(version: string): void {
     if (!this.set.migrations.some((m) => sameVersion(m.version, version))) {
-      throw new TenancyError('unknown_migration_version', 400, `version ${version} is not in the migration set (${this.set.migrations.map((m) => m.version).join(', ') || 'empty'})`, {
-        errors: [{ path: '/to', message: 'must name a migration in the set' }],
-      });
+      throw new TenancyError(
+        'unknown_migration_version',
+        400,
+        `version ${version} is not in the migration set (${this.set.migrations.map((m) => m.version).join(', ') || 'empty'})`,
+        {
+          errors: [{ path: '/to', message: 'must name a migration in the set' }],
+        },
+      );
     }
   }
 
   /** Highest version the store has recorded per tenant (the fast no-op check). */
   async recordedVersions(tenantIds?: string[]): Promise<Map<string, string>> {
-    let q = this.store.selectFrom('tenant_migrations').select(['tenant_id', 'version']).where('environment', '=', this.environment);
+    let q = this.store
+      .selectFrom('tenant_migrations')
+      .select(['tenant_id', 'version'])
+      .where('environment', '=', this.environment);
     if (tenantIds) q = q.where('tenant_id', 'in', tenantIds.length ? tenantIds : ['']);
     const out = new Map<string, string>();
     for (const r of await q.execute()) {
@@ -86,15 +94,25 @@ export class TenantMigrator {
   async apply(ctx: IsolationContext, to: string | null = this.set.latest): Promise<MigrateOutcome> {
     const target = to === null ? [] : this.set.migrations.filter((m) => compareVersions(m.version, to) <= 0);
     let applied = await this.#tenantRecords(ctx);
-    const from = applied.length ? applied.reduce((a, b) => (compareVersions(a.version, b.version) >= 0 ? a : b)).version : null;
+    const from = applied.length
+      ? applied.reduce((a, b) => (compareVersions(a.version, b.version) >= 0 ? a : b)).version
+      : null;
     for (const row of applied) {
       const known = this.set.migrations.find((m) => sameVersion(m.version, row.version));
       if (known && known.checksum !== row.checksum) {
-        throw new TenancyError('migration_checksum_mismatch', 409, `migration ${known.version}_${known.name}.sql was changed after tenant ${ctx.tenantId} applied it (checksum differs); add a new migration instead of editing an applied one`);
+        throw new TenancyError(
+          'migration_checksum_mismatch',
+          409,
+          `migration ${known.version}_${known.name}.sql was changed after tenant ${ctx.tenantId} applied it (checksum differs); add a new migration instead of editing an applied one`,
+        );
       }
     }
     if (to !== null && from !== null && compareVersions(from, to) > 0) {
-      throw new TenancyError('migration_downgrade_unsupported', 409, `tenant ${ctx.tenantId} is at ${from}, past ${to}; migrations are forward-only`);
+      throw new TenancyError(
+        'migration_downgrade_unsupported',
+        409,
+        `tenant ${ctx.tenantId} is at ${from}, past ${to}; migrations are forward-only`,
+      );
     }
     const done: string[] = [];
     let reached = from;
@@ -110,39 +128,72 @@ export class TenantMigrator {
           const seen = await s.query(`select 1 from ${TENANT_MIGRATIONS_TABLE} where version = $1`, [m.version]);
           if (seen.length) return false;
           await s.exec(m.sql);
-          await s.query(`insert into ${TENANT_MIGRATIONS_TABLE} (version, name, checksum, applied_at, duration_ms) values ($1, $2, $3, now(), $4)`, [m.version, m.name, m.checksum, Date.now() - started]);
+          await s.query(
+            `insert into ${TENANT_MIGRATIONS_TABLE} (version, name, checksum, applied_at, duration_ms) values ($1, $2, $3, now(), $4)`,
+            [m.version, m.name, m.checksum, Date.now() - started],
+          );
           return true;
         });
         if (ran) done.push(m.version);
         reached = m.version;
       } catch (cause) {
         const message = (cause as Error).message;
-        throw new TenancyError('migration_failed', 409, `migration ${m.version}_${m.name}.sql failed for tenant ${ctx.tenantId}: ${message}`, { cause, extensions: { tenantId: ctx.tenantId, version: m.version, from, reached } });
+        throw new TenancyError(
+          'migration_failed',
+          409,
+          `migration ${m.version}_${m.name}.sql failed for tenant ${ctx.tenantId}: ${message}`,
+          { cause, extensions: { tenantId: ctx.tenantId, version: m.version, from, reached } },
+        );
       }
     }
     if (done.length || (await this.recordedVersions([ctx.tenantId])).get(ctx.tenantId) !== applied.at(-1)?.version) {
       applied = await this.#tenantRecords(ctx);
       await this.#syncStore(ctx.tenantId, applied);
     }
-    return { tenantId: ctx.tenantId, from, to: applied.length ? applied.reduce((a, b) => (compareVersions(a.version, b.version) >= 0 ? a : b)).version : null, applied: done };
+    return {
+      tenantId: ctx.tenantId,
+      from,
+      to: applied.length
+        ? applied.reduce((a, b) => (compareVersions(a.version, b.version) >= 0 ? a : b)).version
+        : null,
+      applied: done,
+    };
   }
 
   /** The tenant's own record (creating its table on first use). */
   async #tenantRecords(ctx: IsolationContext): Promise<AppliedRow[]> {
     const rows = await this.warehouse.withTenant(ctx, async (s) => {
-      await s.exec(`create table if not exists ${TENANT_MIGRATIONS_TABLE} (version text primary key, name text not null, checksum text not null, applied_at timestamptz not null, duration_ms integer not null)`);
-      return s.query<AppliedRow>(`select version, name, checksum, applied_at, duration_ms from ${TENANT_MIGRATIONS_TABLE}`);
+      await s.exec(
+        `create table if not exists ${TENANT_MIGRATIONS_TABLE} (version text primary key, name text not null, checksum text not null, applied_at timestamptz not null, duration_ms integer not null)`,
+      );
+      return s.query<AppliedRow>(
+        `select version, name, checksum, applied_at, duration_ms from ${TENANT_MIGRATIONS_TABLE}`,
+      );
     });
     return rows.sort((a, b) => compareVersions(a.version, b.version));
   }
 
   async #syncStore(tenantId: string, rows: AppliedRow[]): Promise<void> {
     await this.store.transaction().execute(async (trx) => {
-      await trx.deleteFrom('tenant_migrations').where('tenant_id', '=', tenantId).where('environment', '=', this.environment).execute();
+      await trx
+        .deleteFrom('tenant_migrations')
+        .where('tenant_id', '=', tenantId)
+        .where('environment', '=', this.environment)
+        .execute();
       if (rows.length === 0) return;
       await trx
         .insertInto('tenant_migrations')
-        .values(rows.map((r) => ({ tenant_id: tenantId, environment: this.environment, version: r.version, name: r.name, checksum: r.checksum, applied_at: new Date(r.applied_at).toISOString(), duration_ms: r.duration_ms })))
+        .values(
+          rows.map((r) => ({
+            tenant_id: tenantId,
+            environment: this.environment,
+            version: r.version,
+            name: r.name,
+            checksum: r.checksum,
+            applied_at: new Date(r.applied_at).toISOString(),
+            duration_ms: r.duration_ms,
+          })),
+        )
         .execute();
     });
   }

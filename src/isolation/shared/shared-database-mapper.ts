@@ -10,7 +10,17 @@
  */
 import { sql, type Kysely, type QueryExecutorProvider } from 'kysely';
 import { maintenanceIdentifier, tenantIdentifier } from '../identifiers.js';
-import { dropRole, ensureMarkedRole, inRoleTransaction, isOurRole, nameTaken, roleMark, setRoleLogin, setRolePassword, type RoleOwner } from '../tenant-role.js';
+import {
+  dropRole,
+  ensureMarkedRole,
+  inRoleTransaction,
+  isOurRole,
+  nameTaken,
+  roleMark,
+  setRoleLogin,
+  setRolePassword,
+  type RoleOwner,
+} from '../tenant-role.js';
 
 /** What exists for a tenant in the warehouse. */
 export interface ObservedDatabase {
@@ -41,19 +51,30 @@ export interface RoleRequest extends RoleIdentity {
  * Make the tenant's role and its maintenance role (marked), and give the control plane
  * membership where it needs it. Run inside a transaction ({@link inRoleTransaction}).
  */
-export async function ensureTenantRoles(admin: QueryExecutorProvider, names: { role: string; maintenance: string }, request: RoleRequest, options: { inherit: boolean; searchPath?: string }): Promise<void> {
+export async function ensureTenantRoles(
+  admin: QueryExecutorProvider,
+  names: { role: string; maintenance: string },
+  request: RoleRequest,
+  options: { inherit: boolean; searchPath?: string },
+): Promise<void> {
   const { role, maintenance } = names;
-  await ensureMarkedRole(admin, role, roleMark(request.owner, 'tenant'), { inherit: options.inherit, ...(request.adoptUnmarked ? { adoptUnmarked: true } : {}) });
+  await ensureMarkedRole(admin, role, roleMark(request.owner, 'tenant'), {
+    inherit: options.inherit,
+    ...(request.adoptUnmarked ? { adoptUnmarked: true } : {}),
+  });
   await ensureMarkedRole(admin, maintenance, roleMark(request.owner, 'maintenance'), { inherit: false });
   await sql`grant ${sql.id(role)} to ${sql.id(maintenance)}`.execute(admin);
   // A control plane without superuser acts on the tenant's database and sessions through membership.
-  const me = await sql<{ rolsuper: boolean }>`select rolsuper from pg_catalog.pg_roles where rolname = current_user`.execute(admin);
+  const me = await sql<{
+    rolsuper: boolean;
+  }>`select rolsuper from pg_catalog.pg_roles where rolname = current_user`.execute(admin);
   if (!me.rows[0]?.rolsuper) {
     await sql`grant ${sql.id(role)} to current_user`.execute(admin);
     await sql`grant ${sql.id(maintenance)} to current_user`.execute(admin);
   }
   await setRolePassword(admin, role, request.password);
-  if (options.searchPath) await sql`alter role ${sql.id(role)} set search_path = ${sql.id(options.searchPath)}`.execute(admin);
+  if (options.searchPath)
+    await sql`alter role ${sql.id(role)} set search_path = ${sql.id(options.searchPath)}`.execute(admin);
   else await sql`alter role ${sql.id(role)} reset search_path`.execute(admin);
 }
 
@@ -83,13 +104,19 @@ export class SharedDatabaseMapper {
     // One transaction: roles, mark, schema and grants appear together, with one commit.
     await inRoleTransaction(this.warehouse, async (trx) => {
       await ensureTenantRoles(trx, { role, maintenance }, request, { inherit: false, searchPath: schema });
-      const owner = await sql<{ owner: string }>`select pg_catalog.pg_get_userbyid(nspowner) as owner from pg_catalog.pg_namespace where nspname = ${schema}`.execute(trx);
+      const owner = await sql<{
+        owner: string;
+      }>`select pg_catalog.pg_get_userbyid(nspowner) as owner from pg_catalog.pg_namespace where nspname = ${schema}`.execute(
+        trx,
+      );
       if (owner.rows.length === 0) {
         await sql`create schema ${sql.id(schema)} authorization ${sql.id(role)}`.execute(trx);
       } else if (owner.rows[0]!.owner !== role) {
         throw nameTaken('schema_name_taken', 'schema', schema, `it is owned by ${owner.rows[0]!.owner}`);
       }
-      await sql`grant connect on database ${sql.id(this.databaseName)} to ${sql.id(role)}, ${sql.id(maintenance)}`.execute(trx);
+      await sql`grant connect on database ${sql.id(this.databaseName)} to ${sql.id(role)}, ${sql.id(maintenance)}`.execute(
+        trx,
+      );
     });
     return (await this.observe(tenantId))!;
   }
@@ -97,10 +124,23 @@ export class SharedDatabaseMapper {
   /** What exists now, or undefined when nothing of the tenant does. */
   async observe(tenantId: string): Promise<ObservedDatabase | undefined> {
     const { role, schema } = this.names(tenantId);
-    const r = await sql<{ rolcanlogin: boolean }>`select rolcanlogin from pg_catalog.pg_roles where rolname = ${role}`.execute(this.warehouse);
-    const s = await sql<{ owner: string }>`select pg_catalog.pg_get_userbyid(nspowner) as owner from pg_catalog.pg_namespace where nspname = ${schema}`.execute(this.warehouse);
+    const r = await sql<{
+      rolcanlogin: boolean;
+    }>`select rolcanlogin from pg_catalog.pg_roles where rolname = ${role}`.execute(this.warehouse);
+    const s = await sql<{
+      owner: string;
+    }>`select pg_catalog.pg_get_userbyid(nspowner) as owner from pg_catalog.pg_namespace where nspname = ${schema}`.execute(
+      this.warehouse,
+    );
     if (r.rows.length === 0 && s.rows.length === 0) return undefined;
-    return { role, schema, roleExists: r.rows.length > 0, schemaExists: s.rows.length > 0, canLogin: r.rows[0]?.rolcanlogin ?? false, ownedByTenant: s.rows[0]?.owner === role };
+    return {
+      role,
+      schema,
+      roleExists: r.rows.length > 0,
+      schemaExists: s.rows.length > 0,
+      canLogin: r.rows[0]?.rolcanlogin ?? false,
+      ownedByTenant: s.rows[0]?.owner === role,
+    };
   }
 
   /** Stop the role from logging in and end its open sessions (suspend). */
@@ -120,15 +160,22 @@ export class SharedDatabaseMapper {
   async remove(tenantId: string, identity: RoleIdentity): Promise<void> {
     const { role, maintenance } = this.names(tenantId);
     await this.removeSchema(tenantId, identity);
-    if (await isOurRole(this.warehouse, maintenance, roleMark(identity.owner, 'maintenance'))) await dropRole(this.warehouse, maintenance);
-    if (await isOurRole(this.warehouse, role, roleMark(identity.owner, 'tenant'), identity.adoptUnmarked)) await dropRole(this.warehouse, role);
+    if (await isOurRole(this.warehouse, maintenance, roleMark(identity.owner, 'maintenance')))
+      await dropRole(this.warehouse, maintenance);
+    if (await isOurRole(this.warehouse, role, roleMark(identity.owner, 'tenant'), identity.adoptUnmarked))
+      await dropRole(this.warehouse, role);
   }
 
   /** Drop the schema with everything in it, when the tenant's own (marked) role owns it; the roles stay. */
   async removeSchema(tenantId: string, identity: RoleIdentity): Promise<void> {
     const { role, schema } = this.names(tenantId);
     if (!(await isOurRole(this.warehouse, role, roleMark(identity.owner, 'tenant'), identity.adoptUnmarked))) return;
-    const owner = await sql<{ owner: string }>`select pg_catalog.pg_get_userbyid(nspowner) as owner from pg_catalog.pg_namespace where nspname = ${schema}`.execute(this.warehouse);
-    if (owner.rows[0]?.owner === role) await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(this.warehouse);
+    const owner = await sql<{
+      owner: string;
+    }>`select pg_catalog.pg_get_userbyid(nspowner) as owner from pg_catalog.pg_namespace where nspname = ${schema}`.execute(
+      this.warehouse,
+    );
+    if (owner.rows[0]?.owner === role)
+      await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(this.warehouse);
   }
 }

@@ -24,7 +24,8 @@ const ALLOWED_PARAMETERS = ['host', 'port', 'sslmode', 'ssl', 'uselibpqcompat', 
 const PARSER_FIELDS = new Set(['user', 'password', 'host', 'port', 'database', 'ssl']);
 /** Parameters that make the parser read a file; refused before it runs, however they are spelled. */
 const FILE_PARAMETERS = /sslcert|sslkey|sslrootcert/i;
-const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
+const DNS_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/;
 
 /** TLS settings for the tenant's database, as `pg` takes them. */
 export type ByocTls = false | ConnectionOptions;
@@ -88,7 +89,8 @@ export function parseByocUrl(value: string, label: string): ByocTarget {
   const shape = 'must hold a postgres://user:password@host:port/database URL';
   if (!/^postgres(ql)?:\/\/[^\s]+$/i.test(value)) throw invalid(label, shape);
   if (value.includes('?') && FILE_PARAMETERS.test(fullyDecoded(value.slice(value.indexOf('?'))))) {
-    const why = "those are files on the control plane's disk, not the tenant's; use sslmode=verify-full with a publicly trusted certificate";
+    const why =
+      "those are files on the control plane's disk, not the tenant's; use sslmode=verify-full with a publicly trusted certificate";
     throw invalid(label, `names sslcert, sslkey or sslrootcert: ${why}`);
   }
   let seen: { url: URL; dummyHost: boolean };
@@ -101,33 +103,52 @@ export function parseByocUrl(value: string, label: string): ByocTarget {
   for (const key of keys) {
     if (!(ALLOWED_PARAMETERS as readonly string[]).includes(key)) {
       const allowed = ALLOWED_PARAMETERS.join(', ');
-      throw invalid(label, `has the parameter ${JSON.stringify(key.slice(0, 40))}, which the control plane does not accept (it could change where or how it connects); allowed: ${allowed}`);
+      throw invalid(
+        label,
+        `has the parameter ${JSON.stringify(key.slice(0, 40))}, which the control plane does not accept (it could change where or how it connects); allowed: ${allowed}`,
+      );
     }
     if (keys.indexOf(key) !== keys.lastIndexOf(key)) throw invalid(label, `repeats the parameter ${key}; give it once`);
   }
   const urlHost = seen.dummyHost ? '' : seen.url.hostname;
   const hostParameter = seen.url.searchParams.get('host');
   if (urlHost !== '' && hostParameter !== null) {
-    throw invalid(label, `names two hosts, ${urlHost} in the URL and ${hostParameter.slice(0, 100)} in its host parameter (which the driver would connect to); name one`);
+    throw invalid(
+      label,
+      `names two hosts, ${urlHost} in the URL and ${hostParameter.slice(0, 100)} in its host parameter (which the driver would connect to); name one`,
+    );
   }
-  if (seen.url.port !== '' && seen.url.searchParams.has('port')) throw invalid(label, 'names two ports, one in the URL and one in its port parameter; name one');
+  if (seen.url.port !== '' && seen.url.searchParams.has('port'))
+    throw invalid(label, 'names two ports, one in the URL and one in its port parameter; name one');
 
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(value);
   } catch (cause) {
-    throw invalid(label, `is not a URL the database driver can read (${(cause as Error).message.slice(0, 200)}); it ${shape}`, cause);
+    throw invalid(
+      label,
+      `is not a URL the database driver can read (${(cause as Error).message.slice(0, 200)}); it ${shape}`,
+      cause,
+    );
   }
   // The parser is the authority: if it found a key the steps above did not, refuse rather than guess.
-  const unexpected = Object.keys(parsed).filter((k) => !PARSER_FIELDS.has(k) && !(ALLOWED_PARAMETERS as readonly string[]).includes(k));
+  const unexpected = Object.keys(parsed).filter(
+    (k) => !PARSER_FIELDS.has(k) && !(ALLOWED_PARAMETERS as readonly string[]).includes(k),
+  );
   if (unexpected.length > 0) {
-    throw invalid(label, `has parameters the control plane does not accept (${unexpected.join(', ')}); allowed: ${ALLOWED_PARAMETERS.join(', ')}`);
+    throw invalid(
+      label,
+      `has parameters the control plane does not accept (${unexpected.join(', ')}); allowed: ${ALLOWED_PARAMETERS.join(', ')}`,
+    );
   }
 
   const host = parsed.host ?? '';
   if (host === '') throw invalid(label, `names no host; it ${shape}`);
   if (host.includes(',')) {
-    throw invalid(label, `names several hosts (${host.slice(0, 200)}); name exactly one: the control plane connects only to an address it has checked`);
+    throw invalid(
+      label,
+      `names several hosts (${host.slice(0, 200)}); name exactly one: the control plane connects only to an address it has checked`,
+    );
   }
   if (host.includes('/') || host.includes('\\')) {
     throw new TenancyError(
@@ -138,13 +159,18 @@ export function parseByocUrl(value: string, label: string): ByocTarget {
     );
   }
   if (isIP(host) === 0 && !DNS_NAME.test(host)) {
-    throw invalid(label, `names the host ${JSON.stringify(host.slice(0, 100))}, which is neither a DNS name nor an IP address`);
+    throw invalid(
+      label,
+      `names the host ${JSON.stringify(host.slice(0, 100))}, which is neither a DNS name nor an IP address`,
+    );
   }
 
   const portText = parsed.port ?? '';
-  if (portText.includes(',')) throw invalid(label, `names several ports (${portText.slice(0, 100)}); name exactly one host and port`);
+  if (portText.includes(','))
+    throw invalid(label, `names several ports (${portText.slice(0, 100)}); name exactly one host and port`);
   const port = portText === '' ? 5432 : /^[0-9]{1,5}$/.test(portText) ? Number(portText) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw invalid(label, `names the port ${JSON.stringify(portText.slice(0, 20))}; a port is 1..65535`);
+  if (!(port >= 1 && port <= 65535))
+    throw invalid(label, `names the port ${JSON.stringify(portText.slice(0, 20))}; a port is 1..65535`);
 
   const user = parsed.user ?? '';
   if (user === '') throw invalid(label, `names no user; it ${shape}`);
@@ -175,9 +201,15 @@ function tlsOf(ssl: unknown, label: string): ByocTls {
   if (ssl === 'no-verify') return { rejectUnauthorized: false };
   if (typeof ssl === 'object' && ssl !== null) {
     const given = ssl as ConnectionOptions;
-    return { rejectUnauthorized: given.rejectUnauthorized !== false, ...(given.checkServerIdentity ? { checkServerIdentity: given.checkServerIdentity } : {}) };
+    return {
+      rejectUnauthorized: given.rejectUnauthorized !== false,
+      ...(given.checkServerIdentity ? { checkServerIdentity: given.checkServerIdentity } : {}),
+    };
   }
-  throw invalid(label, `has ssl=${JSON.stringify(String(ssl).slice(0, 20))}; use sslmode (disable, require, verify-full, no-verify) or ssl=true, 1, 0 or no-verify`);
+  throw invalid(
+    label,
+    `has ssl=${JSON.stringify(String(ssl).slice(0, 20))}; use sslmode (disable, require, verify-full, no-verify) or ssl=true, 1, 0 or no-verify`,
+  );
 }
 
 /**
@@ -204,7 +236,8 @@ export function addressRange(address: string): string {
 export type Resolver = (host: string) => Promise<string[]>;
 
 /** The system resolver, every answer in its own order. */
-export const systemResolver: Resolver = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+export const systemResolver: Resolver = async (host) =>
+  (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
 
 /**
  * Resolve `host` and judge every address it has; returns the first, which is the one to
@@ -212,20 +245,39 @@ export const systemResolver: Resolver = async (host) => (await lookup(host, { al
  * refused unless `allowPrivate`, so a second answer cannot lead somewhere the first would not.
  * `label` names the tenant in messages.
  */
-export async function checkedAddress(host: string, options: { allowPrivate: boolean; resolve?: Resolver }, label: string): Promise<string> {
+export async function checkedAddress(
+  host: string,
+  options: { allowPrivate: boolean; resolve?: Resolver },
+  label: string,
+): Promise<string> {
   let addresses: string[];
   try {
     addresses = await (options.resolve ?? systemResolver)(host);
   } catch (cause) {
-    throw new TenancyError('byoc_database_unreachable', 503, `cannot resolve ${host}, the host of ${label}: ${(cause as Error).message}`, { cause });
+    throw new TenancyError(
+      'byoc_database_unreachable',
+      503,
+      `cannot resolve ${host}, the host of ${label}: ${(cause as Error).message}`,
+      { cause },
+    );
   }
-  if (addresses.length === 0) throw new TenancyError('byoc_database_unreachable', 503, `cannot resolve ${host}, the host of ${label}: no addresses`);
+  if (addresses.length === 0)
+    throw new TenancyError(
+      'byoc_database_unreachable',
+      503,
+      `cannot resolve ${host}, the host of ${label}: no addresses`,
+    );
   for (const address of addresses) {
     let range: string;
     try {
       range = addressRange(address);
     } catch (cause) {
-      throw new TenancyError('byoc_database_forbidden', 409, `${label} host ${host} resolves to ${address}, which cannot be judged as an address`, { cause });
+      throw new TenancyError(
+        'byoc_database_forbidden',
+        409,
+        `${label} host ${host} resolves to ${address}, which cannot be judged as an address`,
+        { cause },
+      );
     }
     if (range !== 'unicast' && !options.allowPrivate) {
       const detail = `${label} host ${host} is a ${range} address (${address}); set TENANCY_BYOC_ALLOW_PRIVATE=true to allow non-public addresses`;
@@ -234,5 +286,7 @@ export async function checkedAddress(host: string, options: { allowPrivate: bool
   }
   // An IPv4-mapped answer is judged as its IPv4 address; connect to that address itself.
   const first = ipaddr.parse(addresses[0]!);
-  return first.kind() === 'ipv6' && (first as ipaddr.IPv6).isIPv4MappedAddress() ? (first as ipaddr.IPv6).toIPv4Address().toString() : addresses[0]!;
+  return first.kind() === 'ipv6' && (first as ipaddr.IPv6).isIPv4MappedAddress()
+    ? (first as ipaddr.IPv6).toIPv4Address().toString()
+    : addresses[0]!;
 }

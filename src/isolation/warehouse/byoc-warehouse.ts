@@ -12,7 +12,13 @@ import { redactUrl } from '../../infra/sql/index.js';
 import type { SecretStore } from '../../keys/index.js';
 import type { IsolationContext } from '../strategy.js';
 import { checkedAddress, parseByocUrl, type ByocTarget, type Resolver } from './byoc-target.js';
-import { inPgTransaction, type DatabaseConnection, type ObservedWarehouse, type TenantSession, type Warehouse } from './warehouse.js';
+import {
+  inPgTransaction,
+  type DatabaseConnection,
+  type ObservedWarehouse,
+  type TenantSession,
+  type Warehouse,
+} from './warehouse.js';
 
 const ACTOR = { id: 'system:controller', correlationId: null };
 
@@ -39,13 +45,23 @@ export class ByocWarehouse implements Warehouse {
   /** The tenant's database URL, read as the driver reads it (see {@link parseByocUrl}). */
   async #target(ctx: IsolationContext): Promise<ByocTarget> {
     const name = ctx.byocDatabaseSecret;
-    if (!name) throw new TenancyError('byoc_not_configured', 409, `tenant ${ctx.tenantId} has profile st-byoc but no spec.byoc.databaseSecret`);
+    if (!name)
+      throw new TenancyError(
+        'byoc_not_configured',
+        409,
+        `tenant ${ctx.tenantId} has profile st-byoc but no spec.byoc.databaseSecret`,
+      );
     let value: string;
     try {
       value = (await this.secrets.read(ACTOR, ctx.tenantId, name)).value;
     } catch (cause) {
       if ((cause as { status?: number }).status === 404) {
-        throw new TenancyError('byoc_secret_missing', 409, `tenant secret ${name} is not set: store the tenant database's postgres:// URL with PUT /v1/tenants/${ctx.tenantId}/secrets/${name}`, { cause });
+        throw new TenancyError(
+          'byoc_secret_missing',
+          409,
+          `tenant secret ${name} is not set: store the tenant database's postgres:// URL with PUT /v1/tenants/${ctx.tenantId}/secrets/${name}`,
+          { cause },
+        );
       }
       throw cause;
     }
@@ -80,12 +96,23 @@ export class ByocWarehouse implements Warehouse {
       await client.connect();
     } catch (cause) {
       const where = `${redactUrl(target.url)} (address ${address})`;
-      throw new TenancyError('byoc_database_unreachable', 503, `cannot connect to tenant ${ctx.tenantId}'s database at ${where}: ${(cause as Error).message}`, { cause });
+      throw new TenancyError(
+        'byoc_database_unreachable',
+        503,
+        `cannot connect to tenant ${ctx.tenantId}'s database at ${where}: ${(cause as Error).message}`,
+        { cause },
+      );
     }
     try {
-      const me = await client.query<{ rolsuper: boolean; rolbypassrls: boolean }>('select rolsuper, rolbypassrls from pg_roles where rolname = current_user');
+      const me = await client.query<{ rolsuper: boolean; rolbypassrls: boolean }>(
+        'select rolsuper, rolbypassrls from pg_roles where rolname = current_user',
+      );
       if (me.rows[0]?.rolsuper || me.rows[0]?.rolbypassrls) {
-        throw new TenancyError('byoc_role_too_powerful', 409, `the role in tenant ${ctx.tenantId}'s database URL is a superuser or bypasses row-level security; give the platform a role that owns only the tenant's database`);
+        throw new TenancyError(
+          'byoc_role_too_powerful',
+          409,
+          `the role in tenant ${ctx.tenantId}'s database URL is a superuser or bypasses row-level security; give the platform a role that owns only the tenant's database`,
+        );
       }
     } catch (error) {
       await client.end().catch(() => undefined);
@@ -122,7 +149,9 @@ export class ByocWarehouse implements Warehouse {
 
   async sizeBytes(ctx: IsolationContext): Promise<number> {
     const rows = await this.withTenant(ctx, (session) =>
-      session.query<{ bytes: string }>("select coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::text as bytes from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and c.relkind in ('r', 'm', 'p')"),
+      session.query<{ bytes: string }>(
+        "select coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::text as bytes from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and c.relkind in ('r', 'm', 'p')",
+      ),
     );
     return Number(rows[0]?.bytes ?? 0);
   }
@@ -130,7 +159,14 @@ export class ByocWarehouse implements Warehouse {
   async connection(ctx: IsolationContext): Promise<DatabaseConnection> {
     // The URL rebuilt from the checked fields: an app that connects with it goes where the control plane checked.
     const { target } = await this.#checked(ctx);
-    return { engine: 'postgres', url: target.url, role: target.user, database: target.database, schema: 'public', isolation: "the tenant's own database (st-byoc)" };
+    return {
+      engine: 'postgres',
+      url: target.url,
+      role: target.user,
+      database: target.database,
+      schema: 'public',
+      isolation: "the tenant's own database (st-byoc)",
+    };
   }
 
   async withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T> {

@@ -26,7 +26,14 @@ import type { DatabaseConnection, ObservedWarehouse, TenantSession, Warehouse } 
 type Instance = PgliteThread;
 
 /** The PGlite version: a template is only copied to instances of the version that made it. */
-const PGLITE_VERSION = (JSON.parse(readFileSync(join(dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')), '..', 'package.json'), 'utf8')) as { version: string }).version;
+const PGLITE_VERSION = (
+  JSON.parse(
+    readFileSync(
+      join(dirname(createRequire(import.meta.url).resolve('@electric-sql/pglite')), '..', 'package.json'),
+      'utf8',
+    ),
+  ) as { version: string }
+).version;
 
 const exists = (path: string): Promise<boolean> =>
   access(path).then(
@@ -63,13 +70,23 @@ export class PgliteWarehouse implements Warehouse {
 
   #names(ctx: IsolationContext): { role: string; schema: string; database: string } {
     const role = tenantIdentifier(ctx.tenantId, this.prefix);
-    return ctx.profile === 'mt-standard' ? { role, schema: role, database: 'shared' } : { role, schema: 'public', database: role };
+    return ctx.profile === 'mt-standard'
+      ? { role, schema: role, database: 'shared' }
+      : { role, schema: 'public', database: role };
   }
 
   async #sharedInstance(): Promise<Instance> {
     const current = this.#shared;
     // A thread that died (out of memory, say) is opened again; its data dir is intact.
-    if (current && !(await current.then((i) => i.alive, () => true)) && this.#shared === current) this.#shared = undefined;
+    if (
+      current &&
+      !(await current.then(
+        (i) => i.alive,
+        () => true,
+      )) &&
+      this.#shared === current
+    )
+      this.#shared = undefined;
     this.#shared ??= (async () => {
       const opened = await openPgliteThread(this.dir === undefined ? undefined : join(this.dir, 'shared'));
       await opened.exec('revoke all on schema public from public');
@@ -132,7 +149,14 @@ export class PgliteWarehouse implements Warehouse {
       let instance = this.#dedicated.get(role);
       if (instance) this.#dedicated.delete(role);
       // A thread that died (out of memory, say) is opened again; its data dir is intact.
-      if (instance && !(await instance.then((i) => i.alive, () => false))) instance = undefined;
+      if (
+        instance &&
+        !(await instance.then(
+          (i) => i.alive,
+          () => false,
+        ))
+      )
+        instance = undefined;
       instance ??= this.#openDedicated(role);
       this.#dedicated.set(role, instance);
       instance.catch(() => this.#dedicated.get(role) === instance && this.#dedicated.delete(role));
@@ -159,12 +183,19 @@ export class PgliteWarehouse implements Warehouse {
   async ensure(ctx: IsolationContext): Promise<void> {
     const { role, schema } = this.#names(ctx);
     await this.#use(ctx, async (db) => {
-      const exists = (await db.query<{ n: number }>('select count(*)::int as n from pg_roles where rolname = $1', [role])).rows[0]!.n > 0;
-      if (!exists) await db.exec(`create role ${quote(role)} login nosuperuser nocreatedb nocreaterole noinherit nobypassrls noreplication`);
+      const exists =
+        (await db.query<{ n: number }>('select count(*)::int as n from pg_roles where rolname = $1', [role])).rows[0]!
+          .n > 0;
+      if (!exists)
+        await db.exec(
+          `create role ${quote(role)} login nosuperuser nocreatedb nocreaterole noinherit nobypassrls noreplication`,
+        );
       if (schema === 'public') {
         await db.exec(`revoke all on schema public from public; alter schema public owner to ${quote(role)}`);
       } else {
-        await db.exec(`create schema if not exists ${quote(schema)} authorization ${quote(role)}; alter schema ${quote(schema)} owner to ${quote(role)}`);
+        await db.exec(
+          `create schema if not exists ${quote(schema)} authorization ${quote(role)}; alter schema ${quote(schema)} owner to ${quote(role)}`,
+        );
       }
     });
   }
@@ -178,10 +209,14 @@ export class PgliteWarehouse implements Warehouse {
       );
       if (!present) return { exists: false, canLogin: false };
     }
-    if (ctx.profile !== 'mt-standard' && this.dir === undefined && !this.#dedicated.has(role)) return { exists: false, canLogin: false };
+    if (ctx.profile !== 'mt-standard' && this.dir === undefined && !this.#dedicated.has(role))
+      return { exists: false, canLogin: false };
     return this.#use(ctx, async (db) => {
       const r = await db.query<{ rolcanlogin: boolean }>('select rolcanlogin from pg_roles where rolname = $1', [role]);
-      const s = await db.query<{ owner: string }>('select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = $1', [schema]);
+      const s = await db.query<{ owner: string }>(
+        'select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = $1',
+        [schema],
+      );
       return { exists: r.rows.length > 0 && s.rows[0]?.owner === role, canLogin: r.rows[0]?.rolcanlogin ?? false };
     });
   }
@@ -226,7 +261,9 @@ export class PgliteWarehouse implements Warehouse {
 
   async sizeBytes(ctx: IsolationContext): Promise<number> {
     const rows = await this.withTenant(ctx, (session) =>
-      session.query<{ bytes: string }>("select coalesce(sum(pg_total_relation_size(c.oid)), 0)::text as bytes from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and c.relkind in ('r', 'm', 'p')"),
+      session.query<{ bytes: string }>(
+        "select coalesce(sum(pg_total_relation_size(c.oid)), 0)::text as bytes from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = current_schema() and c.relkind in ('r', 'm', 'p')",
+      ),
     );
     return Number(rows[0]?.bytes ?? 0);
   }
@@ -237,9 +274,15 @@ export class PgliteWarehouse implements Warehouse {
       engine: 'pglite',
       url: null,
       role,
-      database: this.dir === undefined ? `memory:${database}` : ctx.profile === 'mt-standard' ? join(this.dir, 'shared') : this.#dedicatedDir(role)!,
+      database:
+        this.dir === undefined
+          ? `memory:${database}`
+          : ctx.profile === 'mt-standard'
+            ? join(this.dir, 'shared')
+            : this.#dedicatedDir(role)!,
       schema,
-      isolation: 'role-enforced (embedded PGlite: no network endpoint; set TENANCY_WAREHOUSE_URL for per-tenant PostgreSQL logins)',
+      isolation:
+        'role-enforced (embedded PGlite: no network endpoint; set TENANCY_WAREHOUSE_URL for per-tenant PostgreSQL logins)',
     };
   }
 
@@ -259,8 +302,16 @@ export class PgliteWarehouse implements Warehouse {
   async inventory(): Promise<{ schemas: string[]; databases: string[] }> {
     const like = `${this.prefix.replace(/_/g, '\\_')}t\\_%`;
     const shared = await this.#sharedInstance();
-    const schemas = (await shared.query<{ name: string }>('select nspname as name from pg_namespace where nspname like $1 order by 1', [like])).rows.map((r) => r.name);
-    const databases = this.dir === undefined ? [...this.#dedicated.keys()] : await readdir(join(this.dir, 'tenants')).catch(() => [] as string[]);
+    const schemas = (
+      await shared.query<{ name: string }>(
+        'select nspname as name from pg_namespace where nspname like $1 order by 1',
+        [like],
+      )
+    ).rows.map((r) => r.name);
+    const databases =
+      this.dir === undefined
+        ? [...this.#dedicated.keys()]
+        : await readdir(join(this.dir, 'tenants')).catch(() => [] as string[]);
     return { schemas, databases: databases.filter((d) => !/\.(lock|owner|copying)$/.test(d)).sort() };
   }
 

@@ -26,7 +26,13 @@ import type { Installation } from '../installation.js';
 import { SharedDatabaseMapper, ensureTenantRoles, type RoleIdentity } from '../shared/shared-database-mapper.js';
 import type { IsolationContext } from '../strategy.js';
 import { inRoleTransaction, roleExists, setRoleLogin, setRolePassword } from '../tenant-role.js';
-import { inPgTransaction, type DatabaseConnection, type ObservedWarehouse, type TenantSession, type Warehouse } from './warehouse.js';
+import {
+  inPgTransaction,
+  type DatabaseConnection,
+  type ObservedWarehouse,
+  type TenantSession,
+  type Warehouse,
+} from './warehouse.js';
 
 const KIND = 'database-role';
 
@@ -89,20 +95,31 @@ export class PostgresWarehouse implements Warehouse {
    */
   async prepare(): Promise<string[]> {
     if (this.options.storeUrl && sameDatabase(this.options.storeUrl, this.warehouseUrl)) {
-      throw new TenancyError('warehouse_is_store', 500, 'TENANCY_WAREHOUSE_URL names the control plane\'s own database: tenant roles would reach its tables and locks; give the warehouse a database of its own');
+      throw new TenancyError(
+        'warehouse_is_store',
+        500,
+        "TENANCY_WAREHOUSE_URL names the control plane's own database: tenant roles would reach its tables and locks; give the warehouse a database of its own",
+      );
     }
     await this.shared.prepareWarehouse();
     // A maintenance role left able to log in (a crash between its login and its NOLOGIN) is closed again.
     const open = await sql<{ name: string }>`
       select rolname as name from pg_catalog.pg_roles
        where rolcanlogin and rolname like ${`${this.prefix.replace(/_/g, '\\_')}m\\_%`}
-         and pg_catalog.shobj_description(oid, 'pg_authid') like ${`tenancy/v1 installation=${this.options.installation.id} %role=maintenance`}`.execute(this.#admin);
+         and pg_catalog.shobj_description(oid, 'pg_authid') like ${`tenancy/v1 installation=${this.options.installation.id} %role=maintenance`}`.execute(
+      this.#admin,
+    );
     for (const r of open.rows) await sql`alter role ${sql.id(r.name)} nologin`.execute(this.#admin);
     return publicDatabaseWarnings(this.#admin, [this.#warehouseDatabase]);
   }
 
   async #password(tenantId: string): Promise<string> {
-    const row = await this.store.selectFrom('tenant_credentials').select('ciphertext').where('tenant_id', '=', tenantId).where('kind', '=', KIND).executeTakeFirst();
+    const row = await this.store
+      .selectFrom('tenant_credentials')
+      .select('ciphertext')
+      .where('tenant_id', '=', tenantId)
+      .where('kind', '=', KIND)
+      .executeTakeFirst();
     if (row) return (await this.keyRing.decrypt(tenantId, 'credential', row.ciphertext)).toString('utf8');
     const password = randomBytes(24).toString('base64url');
     const ciphertext = await this.keyRing.encrypt(tenantId, 'credential', Buffer.from(password));
@@ -112,7 +129,12 @@ export class PostgresWarehouse implements Warehouse {
       .onConflict((oc) => oc.columns(['tenant_id', 'kind']).doNothing())
       .execute();
     // Another replica may have stored one first: use what is stored.
-    const stored = await this.store.selectFrom('tenant_credentials').select('ciphertext').where('tenant_id', '=', tenantId).where('kind', '=', KIND).executeTakeFirstOrThrow();
+    const stored = await this.store
+      .selectFrom('tenant_credentials')
+      .select('ciphertext')
+      .where('tenant_id', '=', tenantId)
+      .where('kind', '=', KIND)
+      .executeTakeFirstOrThrow();
     return (await this.keyRing.decrypt(tenantId, 'credential', stored.ciphertext)).toString('utf8');
   }
 
@@ -125,8 +147,15 @@ export class PostgresWarehouse implements Warehouse {
       uid = row.uid;
       this.#uids.set(tenantId, uid);
     }
-    const legacy = await this.store.selectFrom('warehouse_legacy_roles').select('tenant_id').where('tenant_id', '=', tenantId).executeTakeFirst();
-    return { owner: { installationId: this.options.installation.id, tenantId, tenantUid: uid }, adoptUnmarked: legacy !== undefined };
+    const legacy = await this.store
+      .selectFrom('warehouse_legacy_roles')
+      .select('tenant_id')
+      .where('tenant_id', '=', tenantId)
+      .executeTakeFirst();
+    return {
+      owner: { installationId: this.options.installation.id, tenantId, tenantUid: uid },
+      adoptUnmarked: legacy !== undefined,
+    };
   }
 
   #place(ctx: IsolationContext): { role: string; maintenance: string; database: string; schema: string } {
@@ -139,13 +168,20 @@ export class PostgresWarehouse implements Warehouse {
     if (ctx.profile === 'mt-standard') await this.shared.ensure(ctx.tenantId, request);
     else await this.dedicated.ensure(ctx.tenantId, request);
     // Marked now: the legacy allowance has done its work.
-    if (request.adoptUnmarked) await this.store.deleteFrom('warehouse_legacy_roles').where('tenant_id', '=', ctx.tenantId).execute();
+    if (request.adoptUnmarked)
+      await this.store.deleteFrom('warehouse_legacy_roles').where('tenant_id', '=', ctx.tenantId).execute();
   }
 
   async observe(ctx: IsolationContext): Promise<ObservedWarehouse> {
-    const seen = ctx.profile === 'mt-standard' ? await this.shared.observe(ctx.tenantId) : await this.dedicated.observe(ctx.tenantId);
+    const seen =
+      ctx.profile === 'mt-standard'
+        ? await this.shared.observe(ctx.tenantId)
+        : await this.dedicated.observe(ctx.tenantId);
     if (!seen) return { exists: false, canLogin: false };
-    const exists = 'schemaExists' in seen ? seen.roleExists && seen.schemaExists && seen.ownedByTenant : seen.roleExists && seen.databaseExists && seen.ownedByTenant;
+    const exists =
+      'schemaExists' in seen
+        ? seen.roleExists && seen.schemaExists && seen.ownedByTenant
+        : seen.roleExists && seen.databaseExists && seen.ownedByTenant;
     return { exists, canLogin: seen.canLogin };
   }
 
@@ -160,7 +196,11 @@ export class PostgresWarehouse implements Warehouse {
     await this.dedicated.removeDatabase(ctx.tenantId, identity);
     await this.shared.remove(ctx.tenantId, identity);
     await this.dedicated.remove(ctx.tenantId, identity);
-    await this.store.deleteFrom('tenant_credentials').where('tenant_id', '=', ctx.tenantId).where('kind', '=', KIND).execute();
+    await this.store
+      .deleteFrom('tenant_credentials')
+      .where('tenant_id', '=', ctx.tenantId)
+      .where('kind', '=', KIND)
+      .execute();
     await this.store.deleteFrom('warehouse_legacy_roles').where('tenant_id', '=', ctx.tenantId).execute();
   }
 
@@ -222,7 +262,13 @@ export class PostgresWarehouse implements Warehouse {
     const limit = this.#statementTimeoutMs;
     const guarded = {
       query: async (text: string, params?: unknown[]) => {
-        const timer = setTimeout(() => void sql`select pg_catalog.pg_terminate_backend(${session.pid}::int)`.execute(this.#admin).catch(() => undefined), limit + 1_000);
+        const timer = setTimeout(
+          () =>
+            void sql`select pg_catalog.pg_terminate_backend(${session.pid}::int)`
+              .execute(this.#admin)
+              .catch(() => undefined),
+          limit + 1_000,
+        );
         try {
           return await session.client.query(text, params);
         } finally {
@@ -232,7 +278,15 @@ export class PostgresWarehouse implements Warehouse {
     };
     let ok = false;
     try {
-      const result = await inPgTransaction(guarded, [`set local role ${pg.escapeIdentifier(role)}`, `set local search_path = ${pg.escapeIdentifier(schema)}`, `set local statement_timeout = ${limit}`], fn);
+      const result = await inPgTransaction(
+        guarded,
+        [
+          `set local role ${pg.escapeIdentifier(role)}`,
+          `set local search_path = ${pg.escapeIdentifier(schema)}`,
+          `set local statement_timeout = ${limit}`,
+        ],
+        fn,
+      );
       ok = true;
       return result;
     } finally {
@@ -241,7 +295,13 @@ export class PostgresWarehouse implements Warehouse {
   }
 
   /** An idle session on the place, or a new maintenance login. */
-  async #acquire(ctx: IsolationContext, role: string, maintenance: string, database: string, schema: string): Promise<TenantConnection> {
+  async #acquire(
+    ctx: IsolationContext,
+    role: string,
+    maintenance: string,
+    database: string,
+    schema: string,
+  ): Promise<TenantConnection> {
     const key = `${maintenance}@${database}`;
     const idle = this.#idle.get(key);
     while (idle && idle.length > 0) {
@@ -255,10 +315,23 @@ export class PostgresWarehouse implements Warehouse {
     if (!(await roleExists(this.#admin, maintenance))) {
       // A tenant provisioned before maintenance roles existed: make its roles as they are now.
       const request = { ...(await this.#identity(ctx.tenantId)), password: await this.#password(ctx.tenantId) };
-      await inRoleTransaction(this.#admin, (trx) => ensureTenantRoles(trx, { role, maintenance }, request, ctx.profile === 'mt-standard' ? { inherit: false, searchPath: schema } : { inherit: true }));
+      await inRoleTransaction(this.#admin, (trx) =>
+        ensureTenantRoles(
+          trx,
+          { role, maintenance },
+          request,
+          ctx.profile === 'mt-standard' ? { inherit: false, searchPath: schema } : { inherit: true },
+        ),
+      );
     }
     const client = await this.#maintenanceLogin(role, maintenance, database);
-    const session: TenantConnection = { key, client, pid: (client as unknown as { processID: number }).processID, dead: false, timer: undefined };
+    const session: TenantConnection = {
+      key,
+      client,
+      pid: (client as unknown as { processID: number }).processID,
+      dead: false,
+      timer: undefined,
+    };
     const die = () => {
       session.dead = true;
     };
@@ -337,42 +410,48 @@ export class PostgresWarehouse implements Warehouse {
    */
   async #maintenanceLogin(role: string, maintenance: string, database: string): Promise<pg.Client> {
     const previous = this.#logins.get(maintenance) ?? Promise.resolve();
-    const attempt = previous.catch(() => undefined).then(async () => {
-      for (let tries = 1; ; tries++) {
-        const password = randomBytes(24).toString('base64url');
-        await this.#admin.transaction().execute(async (trx) => {
-          // Not worth a disk flush: lost in a server crash, the login just fails and is tried again.
-          await sql`set local synchronous_commit = off`.execute(trx);
-          await sql`alter role ${sql.id(maintenance)} reset all`.execute(trx);
-          await sql`grant ${sql.id(role)} to ${sql.id(maintenance)}`.execute(trx);
-          await setRolePassword(trx, maintenance, password, { login: true });
-        });
-        const u = new URL(this.warehouseUrl);
-        u.username = maintenance;
-        u.password = password;
-        u.pathname = `/${database}`;
-        const client = new pg.Client({ connectionString: u.toString(), options: '-c search_path=pg_catalog,pg_temp', connectionTimeoutMillis: 10_000 });
-        client.on('error', () => undefined);
-        try {
-          await client.connect();
-          return client;
-        } catch (error) {
-          await client.end().catch(() => undefined);
-          if (!LOGIN_RETRY_CODES.has((error as { code?: string }).code ?? '') || tries >= 5) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 20 * tries + Math.random() * 50));
-        } finally {
-          // Not flushed either: the password is a one-time secret nobody else holds, and a
-          // login a server crash left on is taken away at the next start (prepare).
-          await this.#admin
-            .transaction()
-            .execute(async (trx) => {
-              await sql`set local synchronous_commit = off`.execute(trx);
-              await sql`alter role ${sql.id(maintenance)} nologin`.execute(trx);
-            })
-            .catch(() => undefined);
+    const attempt = previous
+      .catch(() => undefined)
+      .then(async () => {
+        for (let tries = 1; ; tries++) {
+          const password = randomBytes(24).toString('base64url');
+          await this.#admin.transaction().execute(async (trx) => {
+            // Not worth a disk flush: lost in a server crash, the login just fails and is tried again.
+            await sql`set local synchronous_commit = off`.execute(trx);
+            await sql`alter role ${sql.id(maintenance)} reset all`.execute(trx);
+            await sql`grant ${sql.id(role)} to ${sql.id(maintenance)}`.execute(trx);
+            await setRolePassword(trx, maintenance, password, { login: true });
+          });
+          const u = new URL(this.warehouseUrl);
+          u.username = maintenance;
+          u.password = password;
+          u.pathname = `/${database}`;
+          const client = new pg.Client({
+            connectionString: u.toString(),
+            options: '-c search_path=pg_catalog,pg_temp',
+            connectionTimeoutMillis: 10_000,
+          });
+          client.on('error', () => undefined);
+          try {
+            await client.connect();
+            return client;
+          } catch (error) {
+            await client.end().catch(() => undefined);
+            if (!LOGIN_RETRY_CODES.has((error as { code?: string }).code ?? '') || tries >= 5) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 20 * tries + Math.random() * 50));
+          } finally {
+            // Not flushed either: the password is a one-time secret nobody else holds, and a
+            // login a server crash left on is taken away at the next start (prepare).
+            await this.#admin
+              .transaction()
+              .execute(async (trx) => {
+                await sql`set local synchronous_commit = off`.execute(trx);
+                await sql`alter role ${sql.id(maintenance)} nologin`.execute(trx);
+              })
+              .catch(() => undefined);
+          }
         }
-      }
-    });
+      });
     this.#logins.set(maintenance, attempt);
     try {
       return await attempt;
@@ -383,8 +462,14 @@ export class PostgresWarehouse implements Warehouse {
 
   async inventory(): Promise<{ schemas: string[]; databases: string[] }> {
     const like = `${this.prefix.replace(/_/g, '\\_')}t\\_%`;
-    const schemas = await sql<{ name: string }>`select nspname as name from pg_catalog.pg_namespace where nspname like ${like} order by 1`.execute(this.#admin);
-    const dbs = await sql<{ name: string }>`select datname as name from pg_catalog.pg_database where datname like ${`${this.prefix.replace(/_/g, '\\_')}warehouse\\_%`} order by 1`.execute(this.#admin);
+    const schemas = await sql<{
+      name: string;
+    }>`select nspname as name from pg_catalog.pg_namespace where nspname like ${like} order by 1`.execute(this.#admin);
+    const dbs = await sql<{
+      name: string;
+    }>`select datname as name from pg_catalog.pg_database where datname like ${`${this.prefix.replace(/_/g, '\\_')}warehouse\\_%`} order by 1`.execute(
+      this.#admin,
+    );
     return { schemas: schemas.rows.map((r) => r.name), databases: dbs.rows.map((r) => r.name) };
   }
 

@@ -38,7 +38,11 @@ export interface PgQueryable {
  * Run `fn` as one transaction on a PostgreSQL connection: `setup` statements first (role,
  * search path), commit when `fn` resolves, roll back when it throws.
  */
-export async function inPgTransaction<T>(client: PgQueryable, setup: string[], fn: (session: TenantSession) => Promise<T>): Promise<T> {
+export async function inPgTransaction<T>(
+  client: PgQueryable,
+  setup: string[],
+  fn: (session: TenantSession) => Promise<T>,
+): Promise<T> {
   await client.query('begin');
   try {
     for (const statement of setup) await client.query(statement);

@@ -26,7 +26,9 @@ export interface ExpressResponseLike {
 }
 
 /** Express middleware running the Tenancy pipeline. */
-export function tenancyExpress(tenancy: Tenancy): (req: ExpressRequestLike, res: ExpressResponseLike, next: (error?: unknown) => void) => void {
+export function tenancyExpress(
+  tenancy: Tenancy,
+): (req: ExpressRequestLike, res: ExpressResponseLike, next: (error?: unknown) => void) => void {
   return (req, res, next) => {
     const url = req.originalUrl ?? req.url ?? '/';
     const incoming = { method: req.method ?? 'GET', url, header: (name: string) => headerOf(req.headers, name) };

@@ -25,8 +25,14 @@ export interface FastifyReplyLike {
 
 /** What the adapter uses of a Fastify instance (callback-style hooks: no promise per request). */
 export interface FastifyLike {
-  addHook(name: 'onRequest' | 'preHandler', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: (error?: Error) => void) => void): unknown;
-  addHook(name: 'onResponse', hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: () => void) => void): unknown;
+  addHook(
+    name: 'onRequest' | 'preHandler',
+    hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: (error?: Error) => void) => void,
+  ): unknown;
+  addHook(
+    name: 'onResponse',
+    hook: (request: FastifyRequestLike, reply: FastifyReplyLike, done: () => void) => void,
+  ): unknown;
   addHook(name: 'onRequestAbort', hook: (request: FastifyRequestLike, done: () => void) => void): unknown;
 }
 

@@ -13,10 +13,16 @@ export interface HonoContextLike {
 }
 
 /** Hono middleware running the Tenancy pipeline. */
-export function tenancyHono(tenancy: Tenancy): (c: HonoContextLike, next: () => Promise<void>) => Promise<Response | undefined> {
+export function tenancyHono(
+  tenancy: Tenancy,
+): (c: HonoContextLike, next: () => Promise<void>) => Promise<Response | undefined> {
   return async (c, next) => {
     const url = new URL(c.req.url);
-    const incoming = { method: c.req.method, url: url.pathname + url.search, header: (name: string) => c.req.header(name) };
+    const incoming = {
+      method: c.req.method,
+      url: url.pathname + url.search,
+      header: (name: string) => c.req.header(name),
+    };
     const correlation = correlationOf(incoming);
     let admission;
     try {

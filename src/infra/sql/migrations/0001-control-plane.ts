@@ -120,7 +120,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const table of ['idempotency_keys', 'outbox', 'audit_checkpoints', 'audit_log', 'api_keys', 'tenant_documents', 'tenants']) {
+  for (const table of [
+    'idempotency_keys',
+    'outbox',
+    'audit_checkpoints',
+    'audit_log',
+    'api_keys',
+    'tenant_documents',
+    'tenants',
+  ]) {
     await sql`drop table if exists ${sql.table(table)} cascade`.execute(db);
   }
   await sql`drop function if exists audit_log_append_only cascade`.execute(db);

@@ -5,7 +5,9 @@
 import { sql, type Kysely } from 'kysely';
 
 export async function up(db: Kysely<unknown>): Promise<void> {
-  await sql`create table queue_streams (name text primary key, subjects jsonb not null, created_at timestamptz not null)`.execute(db);
+  await sql`create table queue_streams (name text primary key, subjects jsonb not null, created_at timestamptz not null)`.execute(
+    db,
+  );
   await sql`
     create table queue_messages (
       stream text not null references queue_streams(name) on delete cascade,
@@ -36,5 +38,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const t of ['queue_deliveries', 'queue_consumers', 'queue_messages', 'queue_streams']) await sql`drop table if exists ${sql.table(t)}`.execute(db);
+  for (const t of ['queue_deliveries', 'queue_consumers', 'queue_messages', 'queue_streams'])
+    await sql`drop table if exists ${sql.table(t)}`.execute(db);
 }

@@ -65,7 +65,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       updated_at timestamptz not null,
       unique (webhook_id, event_id)
     )`.execute(db);
-  await sql`create index webhook_deliveries_due_idx on webhook_deliveries (next_attempt_at) where status = 'pending'`.execute(db);
+  await sql`create index webhook_deliveries_due_idx on webhook_deliveries (next_attempt_at) where status = 'pending'`.execute(
+    db,
+  );
   await sql`create index webhook_deliveries_webhook_idx on webhook_deliveries (webhook_id, id)`.execute(db);
 
   await sql`
@@ -83,6 +85,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const t of ['webhook_attempts', 'webhook_deliveries', 'webhooks', 'platform_keys', 'event_relay_lease']) await sql`drop table if exists ${sql.table(t)}`.execute(db);
+  for (const t of ['webhook_attempts', 'webhook_deliveries', 'webhooks', 'platform_keys', 'event_relay_lease'])
+    await sql`drop table if exists ${sql.table(t)}`.execute(db);
   await sql`drop index if exists outbox_tenant_seq_idx`.execute(db);
 }

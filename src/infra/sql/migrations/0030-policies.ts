@@ -38,7 +38,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       committed_by text not null,
       primary key (tenant_id, name, version)
     )`.execute(db);
-  await sql`create index policy_versions_namespace_idx on policy_versions (domain_id, usecase_id, tenant_id)`.execute(db);
+  await sql`create index policy_versions_namespace_idx on policy_versions (domain_id, usecase_id, tenant_id)`.execute(
+    db,
+  );
   await sql`
     create function policy_versions_immutable() returns trigger language plpgsql as $$
     begin
@@ -86,6 +88,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const t of ['policy_samples', 'policy_heads', 'policy_versions', 'policy_keys']) await sql`drop table if exists ${sql.table(t)}`.execute(db);
+  for (const t of ['policy_samples', 'policy_heads', 'policy_versions', 'policy_keys'])
+    await sql`drop table if exists ${sql.table(t)}`.execute(db);
   await sql`drop function if exists policy_versions_immutable cascade`.execute(db);
 }

@@ -36,7 +36,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )`.execute(db);
   await sql`create index approvals_tenant_idx on approvals (tenant_id, id)`.execute(db);
   await sql`create index approvals_pending_idx on approvals (status, id) where status = 'pending'`.execute(db);
-  await sql`create index approvals_notify_idx on approvals (notify_after) where notified_status is distinct from status`.execute(db);
+  await sql`create index approvals_notify_idx on approvals (notify_after) where notified_status is distinct from status`.execute(
+    db,
+  );
 
   await sql`
     create table lineage_records (

@@ -18,9 +18,13 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`
     insert into installation (installation_id, warehouse_prefix)
     select replace(gen_random_uuid()::text, '-', ''),
-           case when exists (select 1 from tenant_credentials where kind = 'database-role') then '' else null end`.execute(db);
+           case when exists (select 1 from tenant_credentials where kind = 'database-role') then '' else null end`.execute(
+    db,
+  );
   await sql`create table warehouse_legacy_roles (tenant_id text primary key references tenants(id))`.execute(db);
-  await sql`insert into warehouse_legacy_roles (tenant_id) select tenant_id from tenant_credentials where kind = 'database-role'`.execute(db);
+  await sql`insert into warehouse_legacy_roles (tenant_id) select tenant_id from tenant_credentials where kind = 'database-role'`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
