@@ -93,14 +93,16 @@ export async function tenantKey(
 }
 
 /**
- * Count rows of a control-plane table. For the outbox, without the `audit.checkpoint`
- * events the audit anchorer writes in the background (every few seconds while records
- * are appended), which belong to no request.
+ * Count rows of a control-plane table, once the controller has finished what earlier
+ * calls gave it (a reconcile writes audit records and events of its own, in the background,
+ * which belong to no request). For the outbox, without the `audit.checkpoint` events the
+ * audit anchorer writes in the background (every few seconds while records are appended).
  */
 export async function countRows(
   plane: TestPlane,
   table: 'tenants' | 'audit_log' | 'api_keys' | 'tenant_documents' | 'outbox',
 ): Promise<number> {
+  await plane.controller.idle();
   const db = plane.database.db;
   const r =
     table === 'outbox'
