@@ -12,7 +12,13 @@ import type { Kysely } from 'kysely';
 import { TenancyError } from '../errors.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../infra/sql/index.js';
-import { compareVersions, isolationContext, type TenantMigrator } from '../isolation/index.js';
+import {
+  type AppliedMigration,
+  appliedMigrations,
+  compareVersions,
+  isolationContext,
+  type TenantMigrator,
+} from '../isolation/index.js';
 import type { TenantSpec } from '../tenants/index.js';
 import type { Job, JobStore } from './jobs.js';
 
@@ -54,6 +60,11 @@ export class MigrationRuns {
     private readonly audit: AuditLog,
     private readonly onError: (error: unknown) => void = () => undefined,
   ) {}
+
+  /** What the store records as applied to a tenant (whether or not migrations are configured now). */
+  applied(tenantId: string): Promise<AppliedMigration[]> {
+    return appliedMigrations(this.db, tenantId);
+  }
 
   #migrator(): TenantMigrator {
     if (!this.migrator)

@@ -114,15 +114,11 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
     }
   });
   app.get('/metrics', publicRoute, async (_request, reply) => {
-    const phases = await deps.db
-      .selectFrom('tenants')
-      .select(['phase', (eb) => eb.fn.countAll<number>().as('n')])
-      .groupBy('phase')
-      .execute();
+    const phases = await deps.registry.countByPhase();
     const lines = [
       '# HELP tenancy_tenants Tenants by lifecycle phase',
       '# TYPE tenancy_tenants gauge',
-      ...phases.map((p) => `tenancy_tenants{phase="${p.phase}"} ${Number(p.n)}`),
+      ...phases.map((p) => `tenancy_tenants{phase="${p.phase}"} ${p.count}`),
     ];
     const body = `${(await deps.metrics.registry.metrics()) + lines.join('\n')}\n`;
     return reply.type(deps.metrics.registry.contentType).send(body);

@@ -168,6 +168,35 @@ export class AuditLog {
   }
 
   /**
+   * Record an app's own event for a tenant (`app.<action>`), in its own transaction, and
+   * publish it as `audit.app_event` carrying the record's sequence number.
+   */
+  async recordAppEvent(
+    actor: Actor,
+    tenantId: string,
+    event: { action: string; target: string; outcome: AuditEntry['outcome']; subject?: string; details?: unknown },
+  ): Promise<AuditRecord> {
+    return this.db.transaction().execute(async (trx) => {
+      const r = await this.append(trx, actor, {
+        action: `app.${event.action}`,
+        target: event.target,
+        tenantId,
+        outcome: event.outcome,
+        details: {
+          ...(event.subject !== undefined ? { subject: event.subject } : {}),
+          ...(event.details !== undefined ? { data: event.details } : {}),
+        },
+      });
+      await addEvent(trx, actor, {
+        type: 'audit.app_event',
+        tenantId,
+        payload: { seq: r.seq, id: r.id, action: r.action, target: r.target, outcome: r.outcome },
+      });
+      return r;
+    });
+  }
+
+  /**
    * Record a change in the caller's transaction: its audit record and, when it publishes
    * one, its event (the outbox row), both or neither. Every module writes its changes
    * through this one call; {@link append} alone is for what publishes nothing (reads,

@@ -250,6 +250,16 @@ export class TenantRegistry {
   }
 
   /** The tenant's phase, or undefined when there is no such tenant (a cheap read for guards). */
+  /** How many tenants are in each lifecycle phase (phases with none are left out). */
+  async countByPhase(): Promise<Array<{ phase: Phase; count: number }>> {
+    const rows = await this.db
+      .selectFrom('tenants')
+      .select(['phase', (eb) => eb.fn.countAll<number>().as('n')])
+      .groupBy('phase')
+      .execute();
+    return rows.map((r) => ({ phase: r.phase as Phase, count: Number(r.n) }));
+  }
+
   async phaseOf(id: string): Promise<Phase | undefined> {
     const row = await this.db.selectFrom('tenants').select('phase').where('id', '=', id).executeTakeFirst();
     return row?.phase as Phase | undefined;

@@ -7,7 +7,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { TenancyError } from '../../errors.js';
-import { addEvent } from '../../ledger/index.js';
 import { parseOrThrow, tenantIdSchema } from '../../tenants/index.js';
 import { actorOf, tenantIdParam, type Guard, type HttpDeps } from '../context.js';
 
@@ -98,25 +97,7 @@ export function auditRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${id} not found`);
     if (phase === 'deleting' || phase === 'deleted')
       throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its audit stream takes no new events`);
-    const actor = actorOf(request);
-    const record = await deps.db.transaction().execute(async (trx) => {
-      const r = await deps.audit.append(trx, actor, {
-        action: `app.${body.action}`,
-        target: body.target,
-        tenantId: id,
-        outcome: body.outcome,
-        details: {
-          ...(body.subject !== undefined ? { subject: body.subject } : {}),
-          ...(body.details !== undefined ? { data: body.details } : {}),
-        },
-      });
-      await addEvent(trx, actor, {
-        type: 'audit.app_event',
-        tenantId: id,
-        payload: { seq: r.seq, id: r.id, action: r.action, target: r.target, outcome: r.outcome },
-      });
-      return r;
-    });
+    const record = await deps.audit.recordAppEvent(actorOf(request), id, body);
     return reply.code(201).send(record);
   });
 

@@ -65,23 +65,6 @@ export function jobRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): v
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'tenant.read', id);
     await deps.registry.get(id);
-    const rows = await deps.db
-      .selectFrom('tenant_migrations')
-      .selectAll()
-      .where('tenant_id', '=', id)
-      .orderBy('environment')
-      .orderBy('version')
-      .execute();
-    return {
-      tenantId: id,
-      items: rows.map((r) => ({
-        environment: r.environment,
-        version: r.version,
-        name: r.name,
-        checksum: r.checksum,
-        appliedAt: new Date(r.applied_at).toISOString(),
-        durationMs: r.duration_ms,
-      })),
-    };
+    return { tenantId: id, items: await deps.migrations().applied(id) };
   });
 }

@@ -33,6 +33,35 @@ interface AppliedRow {
   duration_ms: number;
 }
 
+/** A migration the store records as applied to a tenant, in one environment. */
+export interface AppliedMigration {
+  environment: string;
+  version: string;
+  name: string;
+  checksum: string;
+  appliedAt: string;
+  durationMs: number;
+}
+
+/** Every migration the store records as applied to `tenantId`, by environment and version. */
+export async function appliedMigrations(store: Kysely<Schema>, tenantId: string): Promise<AppliedMigration[]> {
+  const rows = await store
+    .selectFrom('tenant_migrations')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .orderBy('environment')
+    .orderBy('version')
+    .execute();
+  return rows.map((r) => ({
+    environment: r.environment,
+    version: r.version,
+    name: r.name,
+    checksum: r.checksum,
+    appliedAt: new Date(r.applied_at).toISOString(),
+    durationMs: r.duration_ms,
+  }));
+}
+
 /** Runs migration sets against tenants. */
 export class TenantMigrator {
   constructor(
