@@ -13,7 +13,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { TenancyError, notFound } from '../errors.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../infra/sql/index.js';
-import { effectiveQuotas, type EffectiveQuotas, type TenantSpec } from '../tenants/index.js';
+import { effectiveQuotas, tenantFacts, type EffectiveQuotas, type TenantSpec } from '../tenants/index.js';
 import { DATABASE_BYTES, REQUESTS, bucketStart, monthOf, monthRange } from './meters.js';
 import { costExceeded, type UsageStore } from './usage-store.js';
 
@@ -76,14 +76,9 @@ export class QuotaStore {
     exec: Kysely<Schema>,
     tenantId: string,
   ): Promise<{ spec: TenantSpec; quotas: EffectiveQuotas; phase: string }> {
-    const row = await exec
-      .selectFrom('tenants')
-      .select(['spec', 'phase'])
-      .where('id', '=', tenantId)
-      .executeTakeFirst();
+    const row = await tenantFacts(exec, tenantId);
     if (!row) throw notFound('tenant_not_found', `tenant ${tenantId} not found`);
-    const spec = row.spec as unknown as TenantSpec;
-    return { spec, quotas: effectiveQuotas(spec), phase: row.phase };
+    return { spec: row.spec, quotas: effectiveQuotas(row.spec), phase: row.phase };
   }
 
   /** Lock (creating it at 0) a counter row; returns its use. */

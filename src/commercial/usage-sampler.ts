@@ -12,6 +12,7 @@ import type { Schema } from '../infra/sql/index.js';
 import { DATABASE_BYTES, JOBS, OBJECT_BYTES, MAX_BATCH, bucketStart, type Meter } from './meters.js';
 import type { QuotaStore } from './quota-store.js';
 import type { UsageStore } from './usage-store.js';
+import { tenantsWhere } from '../tenants/index.js';
 
 /** Options for {@link UsageSampler}. */
 export interface UsageSamplerOptions {
@@ -80,12 +81,7 @@ export class UsageSampler {
       jobsNew += (await this.usage.record(ACTOR, jobMeters.slice(i, i + MAX_BATCH), 'control-plane')).accepted;
 
     const hour = new Date(bucketStart(now, 'hour')).toISOString();
-    const tenants = await this.db
-      .selectFrom('tenants')
-      .select('id')
-      .where('phase', 'in', ['active', 'suspended'])
-      .orderBy('id')
-      .execute();
+    const tenants = await tenantsWhere(this.db, { phases: ['active', 'suspended'] });
     const samples: Meter[] = [];
     for (const { id } of tenants) {
       samples.push({

@@ -11,7 +11,7 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { TenancyError, validationError, type FieldError } from '../errors.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
-import { effectiveQuotas, type TenantSpec } from '../tenants/index.js';
+import { effectiveQuotas, tenantsWhere, type TenantSpec } from '../tenants/index.js';
 import {
   COST_USD,
   DEFAULT_RAW_RETENTION_DAYS,
@@ -128,11 +128,7 @@ export class UsageStore {
     if (errors.length > 0)
       throw validationError('some meters are stamped outside the accepted window', errors, 'invalid_usage');
     const tenantIds = [...new Set(meters.map((m) => m.tenantId))];
-    const tenants = await this.db
-      .selectFrom('tenants')
-      .select(['id', 'phase', 'spec'])
-      .where('id', 'in', tenantIds)
-      .execute();
+    const tenants = await tenantsWhere(this.db, { ids: tenantIds });
     const known = new Map(tenants.map((t) => [t.id, t]));
     meters.forEach((m, i) => {
       const t = known.get(m.tenantId);
@@ -365,10 +361,7 @@ export class UsageStore {
   async report(month: string, tenantId?: string): Promise<CostReport> {
     const sums = await this.#monthSums(this.db, month, tenantId);
     const ids = [...sums.keys()].sort();
-    const plans =
-      ids.length === 0
-        ? []
-        : await this.db.selectFrom('tenants').select(['id', 'plan']).where('id', 'in', ids).execute();
+    const plans = ids.length === 0 ? [] : await tenantsWhere(this.db, { ids });
     const planOf = new Map(plans.map((p) => [p.id, p.plan]));
     const { hours, to } = monthRange(month);
     const tenants: TenantCost[] = ids.map((id) => {

@@ -19,7 +19,7 @@ import {
   isolationContext,
   type TenantMigrator,
 } from '../isolation/index.js';
-import type { TenantSpec } from '../tenants/index.js';
+import { tenantsWhere } from '../tenants/index.js';
 import type { Job, JobStore } from './jobs.js';
 
 export const MIGRATE_JOB = 'migrate';
@@ -143,13 +143,10 @@ export class MigrationRuns {
       environment: string;
       tenants?: string[];
     };
-    let q = this.db
-      .selectFrom('tenants')
-      .select(['id', 'spec', 'placed_profile'])
-      .where('phase', 'in', ['active', 'suspended']);
-    if (p.tenants) q = q.where('id', 'in', p.tenants.length ? p.tenants : ['']);
-    const tenants = (await q.execute())
-      .map((r) => ({ id: r.id, spec: r.spec as unknown as TenantSpec, placed: r.placed_profile, key: order(r.id) }))
+    const tenants = (
+      await tenantsWhere(this.db, { phases: ['active', 'suspended'], ...(p.tenants ? { ids: p.tenants } : {}) })
+    )
+      .map((r) => ({ id: r.id, spec: r.spec, placed: r.placedProfile, key: order(r.id) }))
       .sort((a, b) => (a.key < b.key ? -1 : 1));
     const total = tenants.length;
     await this.jobs.start(job.id, total);

@@ -55,3 +55,5 @@ export {
 export type { ManifestFileItem } from './manifest-files.js';
 export { mergePatch, diff } from './json-diff.js';
 export type { FieldChange } from './json-diff.js';
+export { tenantFacts, tenantsWhere } from './tenant-rows.js';
+export type { TenantFacts } from './tenant-rows.js';

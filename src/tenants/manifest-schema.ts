@@ -5,14 +5,10 @@
  */
 import { z } from 'zod';
 import { validationError, toPointer, type FieldError } from '../errors.js';
-import { APPROVAL_KINDS, APPROVER_ROLES, sovereigntySpecSchema } from '../governance/index.js';
-import {
-  namespaceIdSchema,
-  parsePublicKey,
-  policySpecSchema,
-  POLICY_KEY_ID_PATTERN,
-  RULE_KIND_PATTERN,
-} from '../governance/index.js';
+import { APPROVAL_KINDS, APPROVER_ROLES } from '../governance/approval-gate.js';
+import { sovereigntySpecSchema } from '../governance/sovereignty.js';
+import { parsePublicKey, POLICY_KEY_ID_PATTERN } from '../governance/policies/policy-keys.js';
+import { namespaceIdSchema, policySpecSchema, RULE_KIND_PATTERN } from '../governance/policies/policy-schema.js';
 
 /** Tenant ids are DNS labels: immutable, and safe to derive schema, bucket and subject names from. */
 export const TENANT_ID_PATTERN = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;

@@ -10,6 +10,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import { TenancyError } from '../../errors.js';
 import type { Schema } from '../../infra/sql/index.js';
+import { tenantFacts } from '../../tenants/tenant-rows.js';
 import { approvalStale, type Approval, type ApprovalGate } from '../approval-gate.js';
 import type { PolicyChangeRequest, PolicyService, PreparedPolicy } from './policy-service.js';
 
@@ -57,8 +58,7 @@ async function storedApprovals(
   db: Kysely<Schema> | Transaction<Schema>,
   tenantId: string,
 ): Promise<GovernanceApprovals> {
-  const row = await db.selectFrom('tenants').select('spec').where('id', '=', tenantId).executeTakeFirst();
-  return approvalsOf(row?.spec);
+  return approvalsOf((await tenantFacts(db, tenantId))?.spec);
 }
 
 /**

@@ -33,6 +33,7 @@ import {
   type TenantSession,
   type Warehouse,
 } from './warehouse.js';
+import { tenantFacts } from '../../tenants/tenant-rows.js';
 
 const KIND = 'database-role';
 
@@ -142,7 +143,7 @@ export class PostgresWarehouse implements Warehouse {
   async #identity(tenantId: string): Promise<RoleIdentity> {
     let uid = this.#uids.get(tenantId);
     if (uid === undefined) {
-      const row = await this.store.selectFrom('tenants').select('uid').where('id', '=', tenantId).executeTakeFirst();
+      const row = await tenantFacts(this.store, tenantId);
       if (!row) throw new TenancyError('tenant_not_found', 404, `tenant ${tenantId} does not exist`);
       uid = row.uid;
       this.#uids.set(tenantId, uid);
