@@ -21,6 +21,7 @@ import { parsePublicKey, type PolicyKeyStore } from './policy-keys.js';
 import { runSandbox, DEFAULT_SANDBOX_LIMITS, type SandboxLimits } from './policy-sandbox.js';
 import { policyInputSchema, type PolicyBody, type PolicySample } from './policy-schema.js';
 import { policyDigest, verifyPolicySignature } from './policy-signature.js';
+import { tenantFacts } from '../../tenants/tenant-rows.js';
 
 /** The stages of a commit, in order. */
 export const STAGES = ['parse', 'validate', 'sandbox', 'commit'] as const;
@@ -581,12 +582,7 @@ export class PolicyService {
       stages.push({ name: 'commit', ok: false, ms: elapsed(t), errors: [{ path, message }] });
       throw stageFailure(code, status, `${message}; nothing was committed`, stages, [{ path, message }]);
     };
-    const phase = await trx
-      .selectFrom('tenants')
-      .select('phase')
-      .where('id', '=', tenantId)
-      .forUpdate()
-      .executeTakeFirst();
+    const phase = await tenantFacts(trx, tenantId, { lock: true });
     if (!phase && !options.tenantSpec) throw notFound('tenant_not_found', `tenant ${tenantId} not found`);
     if (phase && (phase.phase === 'deleting' || phase.phase === 'deleted'))
       fail(`tenant_${phase.phase}`, 409, `tenant ${tenantId} is ${phase.phase}`, '');
@@ -1188,22 +1184,18 @@ export class PolicyService {
   // ---------------------------------------------------------------- helpers
 
   async #tenant(tenantId: string, given?: Record<string, unknown>): Promise<{ spec: Record<string, unknown> }> {
-    const row = await this.db
-      .selectFrom('tenants')
-      .select(['spec', 'phase'])
-      .where('id', '=', tenantId)
-      .executeTakeFirst();
+    const row = await tenantFacts(this.db, tenantId);
     if (!row) {
       if (given) return { spec: given };
       throw notFound('tenant_not_found', `tenant ${tenantId} not found`);
     }
     if (row.phase === 'deleting' || row.phase === 'deleted')
       throw conflict(`tenant_${row.phase}`, `tenant ${tenantId} is ${row.phase}; its policies cannot change`);
-    return { spec: given ?? row.spec };
+    return { spec: given ?? (row.spec as unknown as Record<string, unknown>) };
   }
 
   async #writableTenant(trx: Transaction<Schema>, tenantId: string): Promise<void> {
-    const row = await trx.selectFrom('tenants').select('phase').where('id', '=', tenantId).executeTakeFirst();
+    const row = await tenantFacts(trx, tenantId);
     if (!row) throw notFound('tenant_not_found', `tenant ${tenantId} not found`);
     if (row.phase === 'deleting' || row.phase === 'deleted')
       throw conflict(`tenant_${row.phase}`, `tenant ${tenantId} is ${row.phase}; its policies cannot change`);
