@@ -3,7 +3,7 @@
  * (steps done / total), attempts and the last error, so a caller can follow one with
  * `GET /v1/jobs/{id}` and a restarted control plane can pick up what was interrupted.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import { TenancyError } from '../errors.js';
 import { json, type Schema } from '../infra/sql/index.js';
@@ -46,6 +46,21 @@ function toJob(r: Row): Job {
     updatedAt: iso(r.updated_at)!,
     finishedAt: iso(r.finished_at),
   };
+}
+
+/** Add `fields` to a job's result, inside the caller's transaction. */
+export async function mergeJobResult(
+  trx: Transaction<Schema>,
+  id: string,
+  fields: Record<string, unknown>,
+): Promise<void> {
+  const job = await trx.selectFrom('jobs').select('result').where('id', '=', id).executeTakeFirst();
+  if (!job) return;
+  await trx
+    .updateTable('jobs')
+    .set({ result: json({ ...((job.result as Record<string, unknown> | null) ?? {}), ...fields }) })
+    .where('id', '=', id)
+    .execute();
 }
 
 /** The jobs table. */

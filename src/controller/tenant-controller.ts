@@ -10,12 +10,13 @@ import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool
 import type { ApiKeyStore } from '../access/index.js';
 import type { KeyRing, SecretStore } from '../keys/index.js';
 import { isolationContext, type TenantResources } from '../isolation/index.js';
-import { purgeTenantPolicies } from '../governance/index.js';
+import { purgeTenantLineage, purgeTenantPolicies } from '../governance/index.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import { json, type Schema } from '../infra/sql/index.js';
 import {
   keyRotationDays,
   PLAN_DEFAULTS,
+  purgeTenantDocuments,
   retentionDays,
   setCondition,
   type Condition,
@@ -23,6 +24,7 @@ import {
   type TenantRegistry,
   type TenantSpec,
 } from '../tenants/index.js';
+import { mergeJobResult } from './jobs.js';
 
 /** Controller settings. */
 export interface ControllerOptions {
@@ -579,14 +581,7 @@ export class TenantController {
         outcome: 'success',
         details: { from: fromProfile, to: to.profile, fenceMs, oldPlaceRemoved: true },
       });
-      if (moved) {
-        const job = await trx.selectFrom('jobs').select('result').where('id', '=', moved.jobId).executeTakeFirst();
-        await trx
-          .updateTable('jobs')
-          .set({ result: json({ ...((job?.result as Record<string, unknown> | null) ?? {}), fenceMs }) })
-          .where('id', '=', moved.jobId)
-          .execute();
-      }
+      if (moved) await mergeJobResult(trx, moved.jobId, { fenceMs });
     });
     this.registry.notify(id, 'controller');
   }
@@ -629,8 +624,8 @@ export class TenantController {
       outcome: 'success',
       details: { keyIds: shredded },
     });
-    const docs = await trx.deleteFrom('tenant_documents').where('tenant_id', '=', id).executeTakeFirst();
-    const lineage = await trx.deleteFrom('lineage_records').where('tenant_id', '=', id).executeTakeFirst();
+    const documents = await purgeTenantDocuments(trx, id);
+    const lineageRecords = await purgeTenantLineage(trx, id);
     const policyVersions = await purgeTenantPolicies(trx, id);
     const keys = await this.apiKeys.revokeAllIn(trx, id);
     await trx
@@ -659,9 +654,9 @@ export class TenantController {
       tenantId: id,
       outcome: 'success',
       details: {
-        documents: Number(docs.numDeletedRows),
+        documents,
         policyVersions,
-        lineageRecords: Number(lineage.numDeletedRows),
+        lineageRecords,
         apiKeysRevoked: keys,
       },
       event: { type: 'tenant.purged', tenantId: id, payload: { id } },

@@ -53,7 +53,13 @@ export type {
   SovereigntyViolation,
   AtRestLevel,
 } from './sovereignty.js';
-export { LineageStore, lineageBatchSchema, lineageRecordSchema, MAX_LINEAGE_BATCH } from './lineage-store.js';
+export {
+  LineageStore,
+  purgeTenantLineage,
+  lineageBatchSchema,
+  lineageRecordSchema,
+  MAX_LINEAGE_BATCH,
+} from './lineage-store.js';
 export type { LineageRecord, LineageInput, LineageFilter } from './lineage-store.js';
 export { computeDrift, slope, DRIFT_STDDEV_FLOOR, DRIFT_THRESHOLD, POLICY_COMMITTED_TYPES } from './drift.js';
 export type { TenantDrift, PolicyConflictSource } from './drift.js';

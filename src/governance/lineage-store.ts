@@ -5,7 +5,7 @@
  * per tenant in time order with keyset pagination, and export as JSON Lines.
  */
 import { v7 as uuidv7 } from 'uuid';
-import type { Kysely, Selectable } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
 import { z } from 'zod';
 import type { Schema } from '../infra/sql/index.js';
 import type { Actor, AuditLog } from '../ledger/audit-log.js';
@@ -105,6 +105,12 @@ function toRecord(r: Selectable<Schema['lineage_records']>): LineageRecord {
     timestamp: new Date(r.ts).toISOString(),
     recordedAt: new Date(r.recorded_at).toISOString(),
   };
+}
+
+/** Delete a tenant's lineage records (its purge), inside the caller's transaction; how many. */
+export async function purgeTenantLineage(trx: Transaction<Schema>, tenantId: string): Promise<number> {
+  const r = await trx.deleteFrom('lineage_records').where('tenant_id', '=', tenantId).executeTakeFirst();
+  return Number(r.numDeletedRows);
 }
 
 /** Stores and reads lineage per tenant. */

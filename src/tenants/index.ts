@@ -57,3 +57,4 @@ export { mergePatch, diff } from './json-diff.js';
 export type { FieldChange } from './json-diff.js';
 export { tenantFacts, tenantsWhere } from './tenant-rows.js';
 export type { TenantFacts } from './tenant-rows.js';
+export { purgeTenantDocuments } from './tenant-rows.js';

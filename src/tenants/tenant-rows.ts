@@ -1,5 +1,6 @@
 /**
- * Reads of the `tenants` table for the other modules. The tenants module owns the table:
+ * The tenants module's tables for the other modules: reads of `tenants`, and the purge of a
+ * tenant's documents. The tenants module owns the table:
  * other modules ask these functions (inside their own transaction when they pass one)
  * instead of querying it, so its columns can change in one place.
  */
@@ -58,4 +59,10 @@ export async function tenantsWhere(db: Db, filter: { ids?: string[]; phases?: Ph
   if (filter.ids) q = q.where('id', 'in', filter.ids.length ? filter.ids : ['']);
   if (filter.phases) q = q.where('phase', 'in', filter.phases.length ? filter.phases : ['']);
   return (await q.orderBy('id').execute()).map(facts);
+}
+
+/** Delete a tenant's documents (its purge), inside the caller's transaction; how many. */
+export async function purgeTenantDocuments(trx: Transaction<Schema>, tenantId: string): Promise<number> {
+  const r = await trx.deleteFrom('tenant_documents').where('tenant_id', '=', tenantId).executeTakeFirst();
+  return Number(r.numDeletedRows);
 }
