@@ -254,6 +254,14 @@ export class WebhookDispatcher {
     started: Date,
     stopping: AbortSignal,
   ): Promise<Outcome> {
+    // The attempt's own timer, held until the attempt ends: a signal from AbortSignal.timeout
+    // inside AbortSignal.any can be collected before it fires (Node 20), and then an attempt
+    // waited as long as the receiver took.
+    const timeout = new AbortController();
+    const timer = setTimeout(
+      () => timeout.abort(new DOMException(`timed out after ${this.options.timeoutMs} ms`, 'TimeoutError')),
+      this.options.timeoutMs,
+    );
     try {
       // An address literal connects without a lookup, so check it here; names are checked at connect time.
       const literal = this.receivers.literal(this.receivers.parse(url));
@@ -263,7 +271,7 @@ export class WebhookDispatcher {
         method: 'POST',
         redirect: 'manual',
         dispatcher: this.#agent,
-        signal: AbortSignal.any([stopping, AbortSignal.timeout(this.options.timeoutMs)]),
+        signal: AbortSignal.any([stopping, timeout.signal]),
         headers: {
           'content-type': `${CLOUDEVENTS_JSON}; charset=utf-8`,
           'user-agent': this.options.userAgent ?? 'Tenancy-Webhooks',
@@ -294,6 +302,8 @@ export class WebhookDispatcher {
       return { ok: false, statusCode: status, error: `the receiver answered ${status}`, retryAfterMs: wait };
     } catch (error) {
       return { ok: false, statusCode: null, error: describe(error, this.options.timeoutMs) };
+    } finally {
+      clearTimeout(timer);
     }
   }
 
