@@ -43,6 +43,18 @@ const exists = (path: string): Promise<boolean> =>
 
 const quote = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`;
 
+/**
+ * Make `dir` with `make`, on the path `<dir>.<suffix>` first and renamed into place when
+ * complete, so a crash never leaves a half-made one where it is looked for.
+ */
+async function buildInPlace(dir: string, suffix: string, make: (path: string) => Promise<void>): Promise<void> {
+  const temporary = `${dir}.${suffix}`;
+  await rm(temporary, { recursive: true, force: true });
+  await make(temporary);
+  await rm(dir, { recursive: true, force: true });
+  await rename(temporary, dir);
+}
+
 /** Tenant databases on embedded PGlite instances. */
 export class PgliteWarehouse implements Warehouse {
   readonly engine = 'pglite' as const;
@@ -111,13 +123,11 @@ export class PgliteWarehouse implements Warehouse {
     const dir = join(this.dir!, `template-${PGLITE_VERSION}`);
     this.#template ??= (async () => {
       if (await exists(join(dir, 'PG_VERSION'))) return dir;
-      const building = `${dir}.building`;
-      await rm(building, { recursive: true, force: true });
-      await (await openPgliteThread(building)).close();
-      await rm(`${building}.lock`, { recursive: true, force: true });
-      await rm(`${building}.lock.owner`, { force: true });
-      await rm(dir, { recursive: true, force: true });
-      await rename(building, dir);
+      await buildInPlace(dir, 'building', async (building) => {
+        await (await openPgliteThread(building)).close();
+        await rm(`${building}.lock`, { recursive: true, force: true });
+        await rm(`${building}.lock.owner`, { force: true });
+      });
       return dir;
     })().catch((error) => {
       this.#template = undefined;
@@ -131,11 +141,7 @@ export class PgliteWarehouse implements Warehouse {
     const dir = this.#dedicatedDir(role);
     if (dir !== undefined && !(await exists(join(dir, 'PG_VERSION')))) {
       const template = await this.#templateDir();
-      const copying = `${dir}.copying`;
-      await rm(copying, { recursive: true, force: true });
-      await cp(template, copying, { recursive: true });
-      await rm(dir, { recursive: true, force: true });
-      await rename(copying, dir);
+      await buildInPlace(dir, 'copying', (copying) => cp(template, copying, { recursive: true }));
     }
     return openPgliteThread(dir);
   }
