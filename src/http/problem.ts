@@ -4,41 +4,10 @@
  * answered as a bare 500 with no internals.
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { TenancyError, type FieldError } from '../errors.js';
+import { internalProblem, PROBLEM_CONTENT_TYPE, type Problem, problem, problemOf } from '../contract/index.js';
+import { TenancyError } from '../errors.js';
 
-/** An RFC 9457 problem document with Tenancy's members. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: string;
-  instance?: string;
-  correlationId?: string;
-  errors?: FieldError[];
-  [extension: string]: unknown;
-}
-
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  406: 'Not Acceptable',
-  408: 'Request Timeout',
-  409: 'Conflict',
-  411: 'Length Required',
-  412: 'Precondition Failed',
-  413: 'Content Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Content',
-  428: 'Precondition Required',
-  429: 'Too Many Requests',
-  431: 'Request Header Fields Too Large',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
+export { type Problem, problem };
 
 /** Map Fastify's client-error codes to stable Tenancy codes. */
 const FASTIFY_CODES: Record<string, { code: string; detail?: string }> = {
@@ -60,19 +29,9 @@ const FASTIFY_CODES: Record<string, { code: string; detail?: string }> = {
   FST_ERR_BAD_URL: { code: 'invalid_url' },
 };
 
-/** Problem `type` URIs are stable URNs keyed by code. */
-export function problemType(code: string): string {
-  return `urn:tenancy:problem:${code}`;
-}
-
-/** Build a problem document. */
-export function problem(status: number, code: string, detail: string, extra: Partial<Problem> = {}): Problem {
-  return { type: problemType(code), title: TITLES[status] ?? 'Error', status, detail, code, ...extra };
-}
-
 /** Send a problem document. */
 export function sendProblem(reply: FastifyReply, body: Problem, headers: Record<string, string> = {}): FastifyReply {
-  return reply.code(body.status).headers(headers).type('application/problem+json; charset=utf-8').send(body);
+  return reply.code(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 
 /** Fastify error handler. */
@@ -81,15 +40,7 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
   if (error instanceof TenancyError) {
     const status = error.status >= 500 && error.status !== 503 ? 500 : error.status;
     if (status >= 500) request.log.error({ err: error }, 'request failed');
-    return sendProblem(
-      reply,
-      problem(status, error.code, error.detail, {
-        ...base,
-        ...(error.errors ? { errors: error.errors } : {}),
-        ...error.extensions,
-      }),
-      error.headers,
-    );
+    return sendProblem(reply, problemOf(error, status, base.instance, base.correlationId), error.headers);
   }
   const fe = error as FastifyError;
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
@@ -108,13 +59,5 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
     return sendProblem(reply, problem(fe.statusCode, code, detail, base));
   }
   request.log.error({ err: error }, 'unhandled error');
-  return sendProblem(
-    reply,
-    problem(
-      500,
-      'internal_error',
-      `an internal error occurred; quote correlation id ${request.id} when reporting it`,
-      base,
-    ),
-  );
+  return sendProblem(reply, internalProblem(base.instance, base.correlationId));
 }

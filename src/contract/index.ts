@@ -1,0 +1,15 @@
+/**
+ * The wire contract the control plane and the SDK share: the error catalogue (every code, its
+ * status and title), problem documents, and the shapes both sides put on the wire. It imports
+ * no module of the product, so the SDK can use it without carrying the server.
+ */
+export { ERROR_CATALOGUE, type ErrorCode, type ErrorEntry, errorEntry, isErrorCode } from './error-catalogue.js';
+export {
+  internalProblem,
+  PROBLEM_CONTENT_TYPE,
+  type Problem,
+  problem,
+  problemOf,
+  problemTitle,
+  problemType,
+} from './problem.js';
