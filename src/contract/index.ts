@@ -13,3 +13,4 @@ export {
   problemTitle,
   problemType,
 } from './problem.js';
+export { credentialRefusal, TENANT_PHASES, type TenantPhase } from './tenant-phase.js';

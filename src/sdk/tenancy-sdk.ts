@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { credentialRefusal } from '../contract/index.js';
 import { TenancyError } from '../errors.js';
 import { AppAuditLogger } from './app-audit.js';
 import { TenantContextCache, type ContextCacheOptions } from './context-cache.js';
@@ -20,7 +21,7 @@ import { TenancyClient } from './tenancy-client.js';
 import { TenantDatabases, type TenantDatabasesOptions } from './tenant-db.js';
 import { createBaseLogger, type LoggingOptions } from './tenant-logger.js';
 import { TenantMetrics, type MetricsOptions } from './tenant-metrics.js';
-import type { Principal, TenantContext, TenantPhase } from './types.js';
+import type { Principal, TenantContext } from './types.js';
 
 /** Options for {@link createTenancy}. */
 export interface TenancyOptions {
@@ -75,15 +76,6 @@ const READS = new Set(['GET', 'HEAD', 'OPTIONS', 'get', 'head', 'options']);
 const POOL_EVENTS = new Set(
   ['suspended', 'resumed', 'archived', 'restored', 'deleting', 'deleted', 'purged'].map((e) => `tenancy.tenant.${e}`),
 );
-
-/** Phases whose tenants are refused, with the control plane's codes. */
-function refusal(phase: TenantPhase): { code: string; detail: string } | undefined {
-  if (phase === 'suspended') return { code: 'tenant_suspended', detail: 'the tenant is suspended' };
-  if (phase === 'archiving' || phase === 'archived')
-    return { code: 'tenant_archived', detail: 'the tenant is archived' };
-  if (phase === 'deleting' || phase === 'deleted') return { code: 'tenant_deleted', detail: 'the tenant is deleted' };
-  return undefined;
-}
 
 /** A request's correlation id and trace. */
 export interface Correlation {
@@ -324,7 +316,7 @@ export class Tenancy {
   ): Step {
     // Labelled only once the tenant exists: a trusted caller's typo is no metric label.
     known.tenantId = tenant.id;
-    const refused = refusal(tenant.phase);
+    const refused = credentialRefusal(tenant.phase);
     if (refused)
       return refusalError(refused.code, 403, `${refused.detail}; its requests are refused`, {
         extensions: { phase: tenant.phase },

@@ -4,16 +4,10 @@
  */
 import type { PoolClient, QueryResultRow } from 'pg';
 
-/** Lifecycle phases of a tenant. */
-export type TenantPhase =
-  | 'provisioning'
-  | 'active'
-  | 'suspended'
-  | 'archiving'
-  | 'archived'
-  | 'deleting'
-  | 'deleted'
-  | 'failed';
+import type { TenantPhase } from '../contract/index.js';
+
+/** Lifecycle phases of a tenant (the contract's). */
+export type { TenantPhase };
 
 /** Effective quotas: plan defaults overridden by the manifest. */
 export interface TenantQuotas {

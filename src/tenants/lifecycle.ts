@@ -2,19 +2,13 @@
  * The tenant lifecycle state machine: which verb may run in which phase, and where it leads.
  * Transient phases (provisioning, archiving, deleting) are finished by the controller.
  */
+import { credentialRefusal, TENANT_PHASES, type TenantPhase } from '../contract/index.js';
 import { TenancyError } from '../errors.js';
 
-export const PHASES = [
-  'provisioning',
-  'active',
-  'suspended',
-  'archiving',
-  'archived',
-  'deleting',
-  'deleted',
-  'failed',
-] as const;
-export type Phase = (typeof PHASES)[number];
+/** Every lifecycle phase (the contract's list: the SDK knows the same phases). */
+export const PHASES = TENANT_PHASES;
+/** A lifecycle phase. */
+export type Phase = TenantPhase;
 
 export const VERBS = ['update', 'suspend', 'resume', 'archive', 'restore', 'delete'] as const;
 export type Verb = (typeof VERBS)[number];
@@ -40,18 +34,4 @@ export function nextPhase(verb: Verb, phase: Phase, tenantId: string): Phase {
   return rule.to === 'same' ? phase : rule.to;
 }
 
-/** Phases in which a tenant's credentials are refused, with the code they get. */
-export function credentialRefusal(phase: Phase): { code: string; detail: string } | undefined {
-  switch (phase) {
-    case 'suspended':
-      return { code: 'tenant_suspended', detail: 'the tenant is suspended' };
-    case 'archiving':
-    case 'archived':
-      return { code: 'tenant_archived', detail: 'the tenant is archived' };
-    case 'deleting':
-    case 'deleted':
-      return { code: 'tenant_deleted', detail: 'the tenant is deleted' };
-    default:
-      return undefined;
-  }
-}
+export { credentialRefusal };
