@@ -4,6 +4,7 @@
  * constant time; a short cache keeps authentication off the database on hot paths, and
  * revocation clears it at once in this process (other replicas within the cache TTL).
  */
+import { API_KEY_PREFIX } from '../contract/index.js';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { TenancyError, notFound } from '../errors.js';
@@ -11,7 +12,7 @@ import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../infra/sql/index.js';
 import type { Role } from './roles.js';
 
-export const API_KEY_PREFIX = 'tnc_';
+export { API_KEY_PREFIX };
 
 /** What the API shows of a key (never its secret or hash). */
 export interface ApiKeyInfo {

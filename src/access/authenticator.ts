@@ -2,8 +2,9 @@
  * Turns an `Authorization: Bearer …` header into a principal: an API key (`tnc_…`) or a
  * JWT issued for one. A JWT stops working as soon as the key it was issued for is revoked.
  */
+import { bearerCredential, isJwt } from '../contract/index.js';
 import { TenancyError } from '../errors.js';
-import { API_KEY_PREFIX, keyIdOf, type ApiKeyStore } from './api-key-store.js';
+import { keyIdOf, type ApiKeyStore } from './api-key-store.js';
 import type { Role } from './roles.js';
 import type { TokenService } from './token-service.js';
 
@@ -27,24 +28,8 @@ export class Authenticator {
 
   /** The principal for an Authorization header; 401 when missing or invalid. */
   async authenticate(header: string | undefined): Promise<Principal> {
-    if (header === undefined || header.trim() === '') {
-      throw new TenancyError(
-        'unauthenticated',
-        401,
-        'this endpoint needs credentials: send "Authorization: Bearer <API key or token>"',
-        { headers: { 'WWW-Authenticate': 'Bearer realm="tenancy"' } },
-      );
-    }
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m) {
-      throw new TenancyError('unauthenticated', 401, 'the Authorization header must be "Bearer <API key or token>"', {
-        headers: { 'WWW-Authenticate': 'Bearer realm="tenancy", error="invalid_request"' },
-      });
-    }
-    const credential = m[1]!;
-    if (credential.length > 8_192) throw new TenancyError('invalid_credentials', 401, 'the credential is too long');
-    const looksLikeJwt = !credential.startsWith(API_KEY_PREFIX) && credential.split('.').length === 3;
-    if (!looksLikeJwt) {
+    const credential = bearerCredential(header);
+    if (!isJwt(credential)) {
       const key = await this.keys.authenticate(credential);
       return { actorId: `apikey:${key.id}`, keyId: key.id, role: key.role, tenantId: key.tenantId, via: 'api_key' };
     }

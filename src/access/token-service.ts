@@ -3,7 +3,8 @@
  * `/.well-known/jwks.json`. Verification pins the algorithm, issuer and audience and
  * checks exp/nbf, so `alg: none`, HS256 confusion and tokens for another audience fail.
  */
-import { SignJWT, jwtVerify, errors as joseErrors, createLocalJWKSet, type JWTPayload } from 'jose';
+import { SignJWT, jwtVerify, createLocalJWKSet, type JWTPayload } from 'jose';
+import { describeJoseError } from '../contract/index.js';
 import { TenancyError } from '../errors.js';
 import type { SigningKeys } from '../keys/index.js';
 import type { Role } from './roles.js';
@@ -109,14 +110,4 @@ export class TokenService {
       iat: iat ?? 0,
     };
   }
-}
-
-function describeJoseError(error: unknown): string {
-  if (error instanceof joseErrors.JWTExpired) return 'it has expired';
-  if (error instanceof joseErrors.JWTClaimValidationFailed) return `claim "${error.claim}" failed (${error.reason})`;
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'its algorithm is not allowed (only EdDSA)';
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'its signature does not verify';
-  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'it was not signed by a known key';
-  if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid) return 'it is malformed';
-  return 'it could not be verified';
 }

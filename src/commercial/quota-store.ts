@@ -10,6 +10,7 @@
  * concurrent reservations from any number of app instances never overshoot.
  */
 import type { Kysely, Transaction } from 'kysely';
+import type { QuotaStatus, QuotaUse } from '../contract/index.js';
 import { TenancyError, notFound } from '../errors.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../infra/sql/index.js';
@@ -25,25 +26,9 @@ export type CountedQuota = (typeof COUNTED_QUOTAS)[number];
 export const OBJECT_BYTES_COUNTER = 'objectBytes';
 
 /** One quota's state. */
-export interface QuotaState {
-  quota: keyof EffectiveQuotas;
-  limit: number;
-  /** Current use; null where the control plane cannot know it (concurrency is per app instance). */
-  current: number | null;
-  unit: string;
-  exceeded: boolean;
-  /** Where it is enforced. */
-  enforcedBy: 'sdk' | 'control-plane';
-  /** When the use starts again from zero (hourly and monthly quotas). */
-  resetsAt: string | null;
-}
+export type QuotaState = QuotaStatus<keyof EffectiveQuotas>;
 
-/** A reservation's outcome. */
-export interface QuotaUse {
-  quota: string;
-  limit: number;
-  current: number;
-}
+export type { QuotaUse };
 
 /** The 409 for a count or size over its quota (403 for the monthly cost cap). */
 export function quotaExceeded(

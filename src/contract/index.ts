@@ -14,3 +14,5 @@ export {
   problemType,
 } from './problem.js';
 export { credentialRefusal, TENANT_PHASES, type TenantPhase } from './tenant-phase.js';
+export type { AuditRecord, CountedQuota, DatabaseConnection, QuotaStatus, QuotaUse } from './wire.js';
+export { API_KEY_PREFIX, bearerCredential, describeJoseError, isJwt, MAX_CREDENTIAL_LENGTH } from './credentials.js';

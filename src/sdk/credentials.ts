@@ -6,6 +6,7 @@
  */
 import * as crypto from 'node:crypto';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import { bearerCredential, describeJoseError, isJwt } from '../contract/index.js';
 import { TenancyError } from '../errors.js';
 import type { TenancyClient } from './tenancy-client.js';
 import type { Principal } from './types.js';
@@ -20,8 +21,6 @@ export interface CredentialOptions {
   apiKeyTtlMs?: number;
   maxEntries?: number;
 }
-
-const API_KEY_PREFIX = 'tnc_';
 
 /** SHA-256 of a credential: the one-shot `crypto.hash` (Node >= 20.12) is about twice as fast on this hot path. */
 const sha256 = (
@@ -60,25 +59,8 @@ export class CredentialResolver {
 
   /** The principal for an Authorization header; 401 when it is missing or invalid. */
   async resolve(header: string | undefined): Promise<Principal> {
-    if (header === undefined || header.trim() === '') {
-      throw new TenancyError(
-        'unauthenticated',
-        401,
-        'this endpoint needs credentials: send "Authorization: Bearer <API key or token>"',
-        { headers: { 'WWW-Authenticate': 'Bearer realm="tenancy"' } },
-      );
-    }
-    const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!m)
-      throw new TenancyError('unauthenticated', 401, 'the Authorization header must be "Bearer <API key or token>"', {
-        headers: { 'WWW-Authenticate': 'Bearer realm="tenancy", error="invalid_request"' },
-      });
-    const credential = m[1]!;
-    if (credential.length > 8_192) throw new TenancyError('invalid_credentials', 401, 'the credential is too long');
-    const principal =
-      !credential.startsWith(API_KEY_PREFIX) && credential.split('.').length === 3
-        ? await this.#verifyJwt(credential)
-        : await this.#resolveKey(credential);
+    const credential = bearerCredential(header);
+    const principal = isJwt(credential) ? await this.#verifyJwt(credential) : await this.#resolveKey(credential);
     if (this.#revoked.has(principal.keyId))
       throw new TenancyError('invalid_credentials', 401, 'the credential has been revoked');
     return principal;
@@ -151,14 +133,4 @@ export class CredentialResolver {
     }
     return { keyId: sub, role, tenantId, via: 'jwt' };
   }
-}
-
-function describeJoseError(error: unknown): string {
-  if (error instanceof joseErrors.JWTExpired) return 'it has expired';
-  if (error instanceof joseErrors.JWTClaimValidationFailed) return `claim "${error.claim}" failed (${error.reason})`;
-  if (error instanceof joseErrors.JOSEAlgNotAllowed) return 'its algorithm is not allowed (only EdDSA)';
-  if (error instanceof joseErrors.JWSSignatureVerificationFailed) return 'its signature does not verify';
-  if (error instanceof joseErrors.JWKSNoMatchingKey) return 'it was not signed by a known key';
-  if (error instanceof joseErrors.JWSInvalid || error instanceof joseErrors.JWTInvalid) return 'it is malformed';
-  return 'it could not be verified';
 }

@@ -14,6 +14,7 @@
  * The limit always comes from the tenant context, so a quota changed in the manifest
  * applies as soon as the context does, with no restart.
  */
+import type { CountedQuota, QuotaUse, QuotaStatus as WireQuotaStatus } from '../contract/index.js';
 import { TenancyError } from '../errors.js';
 import type { EventFeed } from './event-feed.js';
 import { currentTenant } from './request-context.js';
@@ -34,25 +35,9 @@ export interface QuotaGuardOptions {
 }
 
 /** One quota as `GET /v1/tenants/{id}/quotas` reports it. */
-export interface QuotaStatus {
-  quota: keyof TenantQuotas;
-  limit: number;
-  current: number | null;
-  unit: string;
-  exceeded: boolean;
-  enforcedBy: 'sdk' | 'control-plane';
-  resetsAt: string | null;
-}
+export type QuotaStatus = WireQuotaStatus<keyof TenantQuotas>;
 
-/** A counted quota's use after a change. */
-export interface QuotaUse {
-  quota: string;
-  limit: number;
-  current: number;
-}
-
-/** Quotas an app counts itself or reserves through the control plane. */
-export type CountedQuota = 'maxUsers' | 'maxProjects';
+export type { CountedQuota, QuotaUse };
 
 interface CostEntry {
   current: number;

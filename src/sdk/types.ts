@@ -4,7 +4,7 @@
  */
 import type { PoolClient, QueryResultRow } from 'pg';
 
-import type { TenantPhase } from '../contract/index.js';
+import type { AuditRecord, DatabaseConnection, TenantPhase } from '../contract/index.js';
 
 /** Lifecycle phases of a tenant (the contract's). */
 export type { TenantPhase };
@@ -63,15 +63,7 @@ export interface ConnectionDescriptor {
   tenantId: string;
   region: string;
   strategy: string;
-  database: {
-    engine: 'postgres' | 'pglite';
-    /** PostgreSQL URL with the tenant's own role; null on the embedded warehouse (no network endpoint). */
-    url: string | null;
-    role: string;
-    database: string;
-    schema: string;
-    isolation: string;
-  };
+  database: DatabaseConnection;
   objects: Record<string, unknown>;
   queue: Record<string, unknown>;
 }
@@ -99,20 +91,8 @@ export interface AppAuditEvent {
   subject?: string;
 }
 
-/** The stored record, as the control plane returns it. */
-export interface AppAuditRecord {
-  seq: number;
-  id: string;
-  ts: string;
-  actor: string;
-  action: string;
-  target: string;
-  tenantId: string;
-  correlationId: string | null;
-  outcome: string;
-  details: Record<string, unknown>;
-  hash: string;
-}
+/** The stored record, as the control plane returns it (an app event always has its tenant). */
+export type AppAuditRecord = AuditRecord & { tenantId: string };
 
 /** A handle on one tenant's database. */
 export interface TenantDb {
