@@ -26,7 +26,7 @@ import {
   type ApprovalNotifier,
   type PolicyConflictSource,
 } from './governance/index.js';
-import { AuditLog, auditAnchorStores, EventRelay } from './ledger/index.js';
+import { AuditLog, auditAnchorStores, EventRelay, IdempotencyStore } from './ledger/index.js';
 import { connectEventBus, type EventBus } from './infra/bus/index.js';
 import { buildServer } from './http/index.js';
 import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
@@ -232,6 +232,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         authenticator,
         signingKeys,
         keyRing,
+        idempotency: new IdempotencyStore(db, keyRing),
         secrets,
         rootKeyFile: rootKey.file,
         resources: () => resources,

@@ -25,7 +25,7 @@ import type {
   PolicyService,
   WebhookStore,
 } from '../governance/index.js';
-import type { Actor, AuditLog } from '../ledger/index.js';
+import type { Actor, AuditLog, IdempotencyStore } from '../ledger/index.js';
 import type { Schema, SqlEngine } from '../infra/sql/index.js';
 import type { KeyRing, SecretStore, SigningKeys } from '../keys/index.js';
 import type { TenantObjects, TenantResources } from '../isolation/index.js';
@@ -44,6 +44,8 @@ export interface HttpDeps {
   authenticator: Authenticator;
   signingKeys: SigningKeys;
   keyRing: KeyRing;
+  /** Stored answers of idempotent POSTs. */
+  idempotency: IdempotencyStore;
   secrets: SecretStore;
   /** The tenants' resources (objects, queue, databases); a getter because it is wired after the server. */
   resources: () => TenantResources;

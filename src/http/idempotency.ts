@@ -5,41 +5,24 @@
  *
  * A response can carry a secret the client sees only once (an API key's token, a webhook's
  * signing secret), and a client retrying after a lost response needs exactly that secret, so
- * every stored response is encrypted with the key ring: with the key of the tenant it belongs
- * to (the path's tenant, the caller's, or the response's `tenantId`), so crypto-shredding the
- * tenant makes its replays unreadable too, and with the platform key otherwise. The plaintext
- * also names the request it answers, so a sealed response moved to another row does not replay.
+ * every stored response is sealed by the ledger's `IdempotencyStore` with the key of the
+ * tenant it belongs to (the path's tenant, the caller's, or the response's `tenantId`), chosen
+ * here, or with the platform key otherwise.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Kysely } from 'kysely';
-import { isTenancyError, TenancyError, validationError } from '../errors.js';
-import type { Schema } from '../infra/sql/index.js';
-import type { KeyRing } from '../keys/index.js';
+import { validationError } from '../errors.js';
+import type { IdempotencyStore, IdempotentRequest } from '../ledger/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    idempotency: { key: string; bodyHash: string } | undefined;
+    idempotency: IdempotentRequest | undefined;
   }
 }
 
 function bodyHash(body: unknown): string {
   return createHash('sha256')
     .update(JSON.stringify(body ?? null))
-    .digest('hex');
-}
-
-/** What a stored response answers: the caller, the key and the request. */
-function binding(row: {
-  principal: string;
-  key: string;
-  method: string;
-  path: string;
-  body_hash: string;
-  status_code: number;
-}): string {
-  return createHash('sha256')
-    .update(JSON.stringify([row.principal, row.key, row.method, row.path, row.body_hash, row.status_code]))
     .digest('hex');
 }
 
@@ -53,7 +36,7 @@ function ownerOf(request: FastifyRequest, body: unknown): string | null {
 }
 
 /** Install the hooks (after authentication has set `request.principal`). */
-export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, keyRing: KeyRing): void {
+export function registerIdempotency(app: FastifyInstance, answers: IdempotencyStore): void {
   app.decorateRequest('idempotency', undefined);
 
   // Only POST routes carry the hooks, so reads pay nothing for idempotency.
@@ -63,21 +46,6 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, ke
     route.preHandler = [...toArray(route.preHandler), replay];
     route.onSend = [...toArray(route.onSend), store];
   });
-
-  /** Seal with the owner's key; a tenant with no usable key ring (gone, or shredded by this very request) gets the platform key. */
-  async function seal(
-    owner: string | null,
-    plaintext: Buffer,
-  ): Promise<{ ciphertext: string; tenantId: string | null }> {
-    if (owner !== null) {
-      try {
-        return { ciphertext: await keyRing.encrypt(owner, 'idempotency', plaintext), tenantId: owner };
-      } catch {
-        // Fall through: still encrypted, with the platform key.
-      }
-    }
-    return { ciphertext: await keyRing.encryptPlatform('idempotency', plaintext), tenantId: null };
-  }
 
   async function replay(request: FastifyRequest, reply: FastifyReply) {
     if (!request.principal) return;
@@ -90,54 +58,22 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, ke
         'invalid_idempotency_key',
       );
     }
-    const hash = bodyHash(request.body);
-    const path = request.url.split('?')[0]!;
-    const stored = await db
-      .selectFrom('idempotency_keys')
-      .selectAll()
-      .where('principal', '=', request.principal.keyId)
-      .where('key', '=', header)
-      .executeTakeFirst();
+    const idem: IdempotentRequest = {
+      principal: request.principal.keyId,
+      key: header,
+      method: request.method,
+      path: request.url.split('?')[0]!,
+      bodyHash: bodyHash(request.body),
+    };
+    const stored = await answers.find(idem);
     if (stored) {
-      if (stored.method !== request.method || stored.path !== path || stored.body_hash !== hash) {
-        throw new TenancyError(
-          'idempotency_key_reused',
-          422,
-          'this Idempotency-Key was used for a different request; use a new key',
-        );
-      }
-      let response: unknown;
-      try {
-        const sealed = stored.response_ciphertext;
-        const plain =
-          stored.tenant_id === null
-            ? await keyRing.decryptPlatform('idempotency', sealed)
-            : await keyRing.decrypt(stored.tenant_id, 'idempotency', sealed);
-        const opened = JSON.parse(plain.toString('utf8')) as { binding?: unknown; response?: unknown };
-        if (opened.binding !== binding(stored))
-          throw new TenancyError('decryption_failed', 400, 'the stored response answers another request');
-        response = opened.response;
-      } catch (cause) {
-        if (!isTenancyError(cause) && !(cause instanceof SyntaxError)) throw cause;
-        const why =
-          isTenancyError(cause) && cause.code === 'tenant_keys_destroyed'
-            ? `the keys of tenant ${stored.tenant_id} were destroyed`
-            : 'it does not decrypt';
-        throw new TenancyError(
-          'idempotency_replay_unavailable',
-          409,
-          `this Idempotency-Key's request was already carried out, but its stored response can no longer be read (${why}); nothing was done again. ` +
-            'Send a new Idempotency-Key only if you mean to repeat the request',
-          { cause },
-        );
-      }
       return reply
-        .code(stored.status_code)
+        .code(stored.statusCode)
         .header('Idempotent-Replayed', 'true')
         .type('application/json; charset=utf-8')
-        .send(response);
+        .send(stored.response);
     }
-    request.idempotency = { key: header, bodyHash: hash };
+    request.idempotency = idem;
     return undefined;
   }
 
@@ -157,29 +93,7 @@ export function registerIdempotency(app: FastifyInstance, db: Kysely<Schema>, ke
     } catch {
       return payload;
     }
-    const path = request.url.split('?')[0]!;
-    const row = {
-      principal: request.principal.keyId,
-      key: idem.key,
-      method: request.method,
-      path,
-      body_hash: idem.bodyHash,
-      status_code: reply.statusCode,
-    };
-    const sealed = await seal(
-      ownerOf(request, body),
-      Buffer.from(JSON.stringify({ binding: binding(row), response: body }), 'utf8'),
-    );
-    await db
-      .insertInto('idempotency_keys')
-      .values({
-        ...row,
-        response_ciphertext: sealed.ciphertext,
-        tenant_id: sealed.tenantId,
-        created_at: new Date().toISOString(),
-      })
-      .onConflict((oc) => oc.columns(['principal', 'key']).doNothing())
-      .execute();
+    await answers.save(idem, reply.statusCode, body, ownerOf(request, body));
     return payload;
   }
 }

@@ -93,7 +93,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
       throw error;
     }
   });
-  registerIdempotency(app, deps.db, deps.keyRing);
+  registerIdempotency(app, deps.idempotency);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });

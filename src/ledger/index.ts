@@ -51,3 +51,9 @@ export {
 export type { CloudEvent } from './cloud-event.js';
 export { EventRelay } from './event-relay.js';
 export type { EventRelayOptions, PublishedHook } from './event-relay.js';
+export {
+  IdempotencyStore,
+  type IdempotentRequest,
+  type ResponseSealer,
+  type StoredAnswer,
+} from './idempotency-store.js';
