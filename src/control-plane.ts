@@ -34,18 +34,13 @@ import { TenancyError } from './errors.js';
 import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
 import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
 import {
-  ByocWarehouse,
   isolationContext,
-  loadInstallation,
   loadMigrationSet,
-  PgliteWarehouse,
-  PostgresWarehouse,
-  RoutingWarehouse,
+  openWarehouse,
   TenantArchiver,
   TenantMigrator,
   TenantObjects,
   TenantResources,
-  type Warehouse,
 } from './isolation/index.js';
 import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
@@ -288,21 +283,17 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     });
     relay.onPublished(dispatcher.enqueue);
     relay.onCommitted(() => dispatcher.wake());
-    const installation = config.warehouseUrl ? await loadInstallation(db, config.warehouseRolePrefix) : undefined;
-    const platformWarehouse: Warehouse = config.warehouseUrl
-      ? new PostgresWarehouse(db, keyRing, config.warehouseUrl, {
-          installation: installation!,
-          tenantStatementTimeoutMs: config.tenantStatementTimeoutSeconds * 1000,
-          ...(config.databaseUrl ? { storeUrl: config.databaseUrl } : {}),
-        })
-      : new PgliteWarehouse(
-          options.inMemory ? undefined : join(config.dataDir, 'warehouse'),
-          config.warehouseRolePrefix ?? '',
-        );
-    const databases: Warehouse = new RoutingWarehouse(
-      platformWarehouse,
-      new ByocWarehouse(secrets, { allowPrivate: config.byocAllowPrivate }),
-    );
+    const { warehouse: databases, installation } = await openWarehouse({
+      warehouseUrl: config.warehouseUrl,
+      store: db,
+      storeUrl: config.databaseUrl,
+      keyRing,
+      secrets,
+      dataDir: options.inMemory ? undefined : join(config.dataDir, 'warehouse'),
+      rolePrefix: config.warehouseRolePrefix,
+      tenantStatementTimeoutMs: config.tenantStatementTimeoutSeconds * 1000,
+      byocAllowPrivate: config.byocAllowPrivate,
+    });
     try {
       for (const warning of [...database.warnings, ...(await databases.prepare())]) app.log.warn(warning);
     } catch (cause) {
@@ -332,8 +323,9 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         // few (at most 4 open at once) and the controller's work needs them.
         const placed = tenant.status.placement?.profile;
         if (!placed || tenant.status.placement?.movingFrom || placed !== tenant.spec.profile) return undefined;
-        if (databases.engine === 'pglite' && placed !== 'mt-standard') return undefined;
-        return databases.sizeBytes(isolationContext(id, tenant.spec, placed));
+        const ctx = isolationContext(id, tenant.spec, placed);
+        if (!databases.samplable(ctx)) return undefined;
+        return databases.sizeBytes(ctx);
       },
       onError: (error) => app.log.warn({ err: error }, 'usage sampling failed; will retry'),
     });

@@ -15,6 +15,7 @@ export type { ObservedDedicatedDatabase } from './dedicated/dedicated-database-m
 export {
   isolationContext,
   strategyFor,
+  databaseLayout,
   sharedStrategy,
   dedicatedStrategy,
   DEFAULT_STRATEGY_SETTINGS,
@@ -24,6 +25,7 @@ export type {
   IsolationContext,
   ResourcePlan,
   DatabasePlacement,
+  DatabaseHost,
   StrategySettings,
 } from './strategy.js';
 export { computePlan } from './compute-plan.js';
@@ -35,6 +37,8 @@ export { PostgresWarehouse, publicDatabaseWarnings } from './warehouse/postgres-
 export type { PostgresWarehouseOptions } from './warehouse/postgres-warehouse.js';
 export { PgliteWarehouse } from './warehouse/pglite-warehouse.js';
 export { ByocWarehouse, RoutingWarehouse } from './warehouse/byoc-warehouse.js';
+export { openWarehouse } from './warehouse/index.js';
+export type { WarehouseOptions } from './warehouse/index.js';
 export type { Warehouse, TenantSession, DatabaseConnection, ObservedWarehouse } from './warehouse/warehouse.js';
 export { loadMigrationSet, compareVersions, sameVersion } from './migrations/migration-set.js';
 export type { MigrationSet, AppMigration } from './migrations/migration-set.js';

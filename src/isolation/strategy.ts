@@ -52,9 +52,16 @@ export interface ResourcePlan {
   compute: { namespace: string; dedicatedNamespace: boolean };
 }
 
+/** Who runs the server a tenant's database is on: the installation's warehouse, or the tenant (st-byoc). */
+export type DatabaseHost = 'platform' | 'tenant';
+
 /** Names the resources for a tenant. */
 export interface IsolationStrategy {
   readonly name: 'shared' | 'dedicated';
+  /** How the plan places the tenant's relational data (`resources(ctx).database.kind`). */
+  readonly databaseKind: DatabasePlacement['kind'];
+  /** Whose server that database is on. */
+  readonly databaseHost: DatabaseHost;
   resources(ctx: IsolationContext): ResourcePlan;
 }
 
@@ -79,6 +86,8 @@ export const DEFAULT_STRATEGY_SETTINGS: StrategySettings = {
 export function sharedStrategy(settings: StrategySettings = DEFAULT_STRATEGY_SETTINGS): IsolationStrategy {
   return {
     name: 'shared',
+    databaseKind: 'schema',
+    databaseHost: 'platform',
     resources(ctx) {
       const ident = tenantIdentifier(ctx.tenantId, settings.identifierPrefix);
       return {
@@ -96,10 +105,19 @@ export function sharedStrategy(settings: StrategySettings = DEFAULT_STRATEGY_SET
   };
 }
 
-/** st-dedicated and st-byoc: a database, a bucket, a stream and a namespace of the tenant's own. */
-export function dedicatedStrategy(settings: StrategySettings = DEFAULT_STRATEGY_SETTINGS): IsolationStrategy {
+/**
+ * st-dedicated and st-byoc: a database, a bucket, a stream and a namespace of the tenant's
+ * own; the database on the platform's warehouse, or (`databaseHost: 'tenant'`, st-byoc) on
+ * the tenant's own server.
+ */
+export function dedicatedStrategy(
+  settings: StrategySettings = DEFAULT_STRATEGY_SETTINGS,
+  databaseHost: DatabaseHost = 'platform',
+): IsolationStrategy {
   return {
     name: 'dedicated',
+    databaseKind: 'database',
+    databaseHost,
     resources(ctx) {
       const ident = tenantIdentifier(ctx.tenantId, settings.identifierPrefix);
       return {
@@ -118,10 +136,28 @@ export function dedicatedStrategy(settings: StrategySettings = DEFAULT_STRATEGY_
   };
 }
 
-/** The strategy for a profile. */
+/** The strategy for a profile: the one place a profile name is turned into a placement. */
 export function strategyFor(
   profile: Profile,
   settings: StrategySettings = DEFAULT_STRATEGY_SETTINGS,
 ): IsolationStrategy {
-  return profile === 'mt-standard' ? sharedStrategy(settings) : dedicatedStrategy(settings);
+  if (profile === 'mt-standard') return sharedStrategy(settings);
+  return dedicatedStrategy(settings, profile === 'st-byoc' ? 'tenant' : 'platform');
+}
+
+/** The strategies of the default settings, by profile: what the warehouses ask on every call. */
+const DEFAULT_STRATEGIES = new Map<Profile, IsolationStrategy>();
+
+/**
+ * How a tenant's database is placed under its strategy: `kind` (a schema in a shared
+ * database, or a database of its own) and `host` (the platform's warehouse, or the
+ * tenant's server). Warehouses branch on this, never on a profile name.
+ */
+export function databaseLayout(ctx: Pick<IsolationContext, 'profile'>): {
+  kind: DatabasePlacement['kind'];
+  host: DatabaseHost;
+} {
+  let strategy = DEFAULT_STRATEGIES.get(ctx.profile);
+  if (!strategy) DEFAULT_STRATEGIES.set(ctx.profile, (strategy = strategyFor(ctx.profile)));
+  return { kind: strategy.databaseKind, host: strategy.databaseHost };
 }

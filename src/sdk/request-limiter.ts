@@ -10,9 +10,8 @@
  * problems with `Retry-After`. When Redis cannot answer, reads pass and writes get 503
  * `rate_limiter_unavailable` by default (a configurable choice, see docs/sdk.md).
  */
-import { createRequire } from 'node:module';
-import type { RateLimiterRedis as Redis, RateLimiterRes as Res } from 'rate-limiter-flexible';
 import { TenancyError } from '../errors.js';
+import { connectCounters, type Counter, type Counters, type WindowCount } from './counters/index.js';
 import {
   FairScheduler,
   PLAN_WEIGHTS,
@@ -21,27 +20,6 @@ import {
   type ReleaseSlot,
 } from './fair-scheduler.js';
 import type { Principal, TenantContext } from './types.js';
-
-// The package's index loads every store it supports (Mongo, MySQL, DynamoDB, Etcd, ...),
-// some 6 MiB of RSS an app never uses: the SDK loads the two stores it offers, Redis only when configured.
-const load = createRequire(import.meta.url);
-const RateLimiterRes = load('rate-limiter-flexible/lib/RateLimiterRes.js') as typeof Res;
-type RateLimiterRes = Res;
-/**
- * The in-memory store behind the package's `RateLimiterMemory`, used directly: it counts
- * synchronously, where `RateLimiterMemory.consume` wraps every count in a promise. A request
- * the memory meters admit then needs no promise and no microtask, which is most of the
- * limiter's cost on a busy route (same fixed windows, same expiry, same `RateLimiterRes`).
- */
-interface MemoryStorage {
-  incrby(key: string, value: number, durationSec: number): RateLimiterRes;
-}
-const MemoryStorage = load(
-  'rate-limiter-flexible/lib/component/MemoryStorage/MemoryStorage.js',
-) as new () => MemoryStorage;
-
-/** Where a meter counts: synchronously in memory, or a promise from Redis (rejected with a `RateLimiterRes` past the limit, an Error when Redis fails). */
-type Counter = (key: string) => RateLimiterRes | Promise<RateLimiterRes>;
 
 /** A rate-limit policy: `points` requests per `durationSeconds`. */
 export interface RatePolicy {
@@ -81,6 +59,7 @@ export interface Granted {
 
 interface Meter {
   name: string;
+  /** Where the meter counts (see {@link Counters}): synchronously in memory, or a promise from Redis. */
   count: Counter;
   key: (tenant: TenantContext, principal: Principal) => string;
   /** The limit: fixed for configured policies, the tenant's quota for the hourly one. */
@@ -115,13 +94,6 @@ function policyOf(name: string, windowSeconds: number): (limit: number) => strin
 
 const HOUR_SECONDS = 3_600;
 
-/** Minimal view of the Redis client, so the module compiles without loading it. */
-interface RedisLike {
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  quit(): Promise<unknown>;
-  disconnect(): void;
-}
-
 /** The limiter; one per app instance. */
 export class RequestLimiter {
   readonly #meters: Meter[] = [];
@@ -134,9 +106,8 @@ export class RequestLimiter {
 
   private constructor(
     options: RequestLimiterOptions,
-    private readonly redis: RedisLike | undefined,
+    private readonly counters: Counters,
   ) {
-    const store = redis;
     this.#reads = options.onStoreFailure?.reads ?? 'open';
     this.#writes = options.onStoreFailure?.writes ?? 'closed';
     const { weights, ...scheduling } = options.scheduling ?? {};
@@ -147,27 +118,12 @@ export class RequestLimiter {
       ...scheduling,
     });
     this.#weights = { ...PLAN_WEIGHTS, ...weights };
-    const prefix = options.keyPrefix ?? 'tenancy:rl';
-    const make = (name: string, points: number, duration: number): Counter => {
-      if (store) {
-        const redisLimiter = new (load('rate-limiter-flexible/lib/RateLimiterRedis.js') as typeof Redis)({
-          storeClient: store,
-          rejectIfRedisNotReady: true,
-          keyPrefix: `${prefix}:${name}`,
-          points,
-          duration,
-        });
-        return (key) => redisLimiter.consume(key);
-      }
-      // Each meter its own store, so keys need no prefix; the limit is compared in admit().
-      const memory = new MemoryStorage();
-      return (key) => memory.incrby(key, 1, duration);
-    };
+    // Each meter its own counter, which only counts: the limits are compared in #settle().
     if (options.perTenant) {
       const p = options.perTenant;
       this.#meters.push({
         name: 'tenant',
-        count: make('tenant', p.points, p.durationSeconds),
+        count: counters.fixedWindow('tenant', p.durationSeconds),
         key: (t) => t.id,
         limit: () => p.points,
         windowSeconds: p.durationSeconds,
@@ -180,7 +136,7 @@ export class RequestLimiter {
       const p = options.perCredential;
       this.#meters.push({
         name: 'credential',
-        count: make('credential', p.points, p.durationSeconds),
+        count: counters.fixedWindow('credential', p.durationSeconds),
         key: (_t, pr) => pr.keyId,
         limit: () => p.points,
         windowSeconds: p.durationSeconds,
@@ -193,7 +149,7 @@ export class RequestLimiter {
     // (its own limit is out of reach) and the comparison with the current quota is ours.
     this.#meters.push({
       name: 'hourly',
-      count: make('hourly', Number.MAX_SAFE_INTEGER, HOUR_SECONDS),
+      count: counters.fixedWindow('hourly', HOUR_SECONDS),
       key: (t) => t.id,
       limit: (t) => t.quotas.maxRequestsPerHour,
       windowSeconds: HOUR_SECONDS,
@@ -203,29 +159,21 @@ export class RequestLimiter {
     });
   }
 
-  /** Build a limiter; with `redisUrl`, connects to Redis (loaded only then). */
+  /** Build a limiter; with `redisUrl`, its counters are in Redis (loaded only then). */
   static async create(options: RequestLimiterOptions = {}): Promise<RequestLimiter> {
-    if (!options.redisUrl) return new RequestLimiter(options, undefined);
-    const { Redis } = await import('ioredis');
-    // No offline queue: while Redis is away a command fails at once instead of waiting, so
-    // the failure mode applies without adding latency to every request. Auto-pipelining sends
-    // the commands of concurrent requests in one write (a third more requests per second under load).
-    const redis = new Redis(options.redisUrl, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      connectTimeout: 2_000,
-      lazyConnect: false,
-      enableAutoPipelining: true,
+    const counters = await connectCounters({
+      redisUrl: options.redisUrl,
+      keyPrefix: options.keyPrefix ?? 'tenancy:rl',
     });
-    redis.on('error', () => undefined);
-    return new RequestLimiter(options, redis as unknown as RedisLike);
+    return new RequestLimiter(options, counters);
   }
 
   /**
-   * Count the request against every meter. In memory the answer is synchronous: a
-   * `Granted`, or the 429/503 problem returned (not thrown: a throw costs a stack walk,
-   * and a flood is refused on every request); with Redis, or when the request waits for a
-   * fair-scheduling slot, it is a promise that rejects with the problem.
+   * Count the request against every meter. When every count answers at once (in memory)
+   * the answer is synchronous: a `Granted`, or the 429/503 problem returned (not thrown: a
+   * throw costs a stack walk, and a flood is refused on every request); when a count is a
+   * promise (Redis), or the request waits for a fair-scheduling slot, it is a promise that
+   * rejects with the problem.
    */
   admit(tenant: TenantContext, principal: Principal, write: boolean): Granted | TenancyError | Promise<Granted> {
     const meters = this.#meters;
@@ -240,20 +188,18 @@ export class RequestLimiter {
         return this.#refusal(meter, tenant, block.limit, block.current, block.resetAt - now);
       meter.blocked.delete(key);
     }
-    if (!this.redis) {
-      // One synchronous count per meter.
-      const outcomes: RateLimiterRes[] = new Array(meters.length);
-      for (let i = 0; i < meters.length; i++)
-        outcomes[i] = meters[i]!.count(meters[i]!.key(tenant, principal)) as RateLimiterRes;
-      return this.#settle(tenant, principal, write, outcomes);
+    // One count per meter; a count that is a promise (Redis) makes the answer one, and the
+    // meters' round trips overlap.
+    const outcomes: Array<WindowCount | Promise<WindowCount | undefined>> = new Array(meters.length);
+    let pending = false;
+    for (let i = 0; i < meters.length; i++) {
+      const outcome = meters[i]!.count(meters[i]!.key(tenant, principal));
+      if (outcome instanceof Promise) pending = true;
+      outcomes[i] = outcome;
     }
-    // Redis: the meters' round trips overlap. A refusal comes back as a rejected RateLimiterRes.
-    return Promise.all(
-      meters.map((m) =>
-        (m.count(m.key(tenant, principal)) as Promise<RateLimiterRes>).catch((error: unknown) => error),
-      ),
-    ).then((outcomes) => {
-      const settled = this.#settle(tenant, principal, write, outcomes);
+    if (!pending) return this.#settle(tenant, principal, write, outcomes as WindowCount[]);
+    return Promise.all(outcomes).then((counted) => {
+      const settled = this.#settle(tenant, principal, write, counted);
       if (settled instanceof TenancyError) throw settled;
       return settled;
     });
@@ -264,7 +210,7 @@ export class RequestLimiter {
     tenant: TenantContext,
     principal: Principal,
     write: boolean,
-    outcomes: unknown[],
+    outcomes: Array<WindowCount | undefined>,
   ): Granted | TenancyError | Promise<Granted> {
     const meters = this.#meters;
     let remaining = '';
@@ -273,7 +219,8 @@ export class RequestLimiter {
     for (let i = 0; i < meters.length; i++) {
       const meter = meters[i]!;
       const outcome = outcomes[i];
-      if (!(outcome instanceof RateLimiterRes)) continue;
+      // No answer: the store could not count (see the failure modes below).
+      if (outcome === undefined) continue;
       answered++;
       const res = outcome;
       const limit = meter.limit(tenant);
@@ -347,9 +294,9 @@ export class RequestLimiter {
   }
 
   /** The policy items of the meters that answered (a store failure left the others out). */
-  #partialPolicy(tenant: TenantContext, outcomes: unknown[]): string {
+  #partialPolicy(tenant: TenantContext, outcomes: Array<WindowCount | undefined>): string {
     return this.#meters
-      .filter((_m, i) => outcomes[i] instanceof RateLimiterRes)
+      .filter((_m, i) => outcomes[i] !== undefined)
       .map((m) => m.policy(m.limit(tenant)))
       .join(', ');
   }
@@ -398,8 +345,6 @@ export class RequestLimiter {
   }
 
   async close(): Promise<void> {
-    if (!this.redis) return;
-    await Promise.race([this.redis.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 500).unref())]);
-    this.redis.disconnect();
+    await this.counters.close();
   }
 }

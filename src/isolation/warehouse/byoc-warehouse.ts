@@ -10,7 +10,7 @@ import pg from 'pg';
 import { TenancyError } from '../../errors.js';
 import { redactUrl } from '../../infra/sql/index.js';
 import type { SecretStore } from '../../keys/index.js';
-import type { IsolationContext } from '../strategy.js';
+import { databaseLayout, type IsolationContext } from '../strategy.js';
 import { checkedAddress, parseByocUrl, type ByocTarget, type Resolver } from './byoc-target.js';
 import {
   inPgTransaction,
@@ -147,6 +147,11 @@ export class ByocWarehouse implements Warehouse {
   /** The tenant's own database and roles: the platform has nothing to fence there. */
   async fence(): Promise<void> {}
 
+  /** The tenant's own server: measuring it holds nothing of the platform's. */
+  samplable(): boolean {
+    return true;
+  }
+
   async sizeBytes(ctx: IsolationContext): Promise<number> {
     const rows = await this.withTenant(ctx, (session) =>
       session.query<{ bytes: string }>(
@@ -185,7 +190,7 @@ export class ByocWarehouse implements Warehouse {
   async close(): Promise<void> {}
 }
 
-/** Routes st-byoc tenants to their own databases and everyone else to the platform's warehouse. */
+/** Routes tenants whose strategy hosts their database on their own server (st-byoc) there, everyone else to the platform's warehouse. */
 export class RoutingWarehouse implements Warehouse {
   constructor(
     private readonly platform: Warehouse,
@@ -197,7 +202,7 @@ export class RoutingWarehouse implements Warehouse {
   }
 
   #for(ctx: IsolationContext): Warehouse {
-    return ctx.profile === 'st-byoc' ? this.byoc : this.platform;
+    return databaseLayout(ctx).host === 'tenant' ? this.byoc : this.platform;
   }
 
   prepare(): Promise<string[]> {
@@ -223,6 +228,13 @@ export class RoutingWarehouse implements Warehouse {
   }
   sizeBytes(ctx: IsolationContext): Promise<number> {
     return this.#for(ctx).sizeBytes(ctx);
+  }
+  /**
+   * The platform's answer too: an embedded platform has never sampled a tenant of the
+   * database kind, a brought database included.
+   */
+  samplable(ctx: IsolationContext): boolean {
+    return this.platform.samplable(ctx) && this.#for(ctx).samplable(ctx);
   }
   connection(ctx: IsolationContext): Promise<DatabaseConnection> {
     return this.#for(ctx).connection(ctx);

@@ -20,7 +20,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { openPgliteThread, type PgliteThread } from '../../infra/sql/pglite-thread.js';
 import { tenantIdentifier } from '../identifiers.js';
-import type { IsolationContext } from '../strategy.js';
+import { databaseLayout, type IsolationContext } from '../strategy.js';
 import type { DatabaseConnection, ObservedWarehouse, TenantSession, Warehouse } from './warehouse.js';
 
 type Instance = PgliteThread;
@@ -42,6 +42,9 @@ const exists = (path: string): Promise<boolean> =>
   );
 
 const quote = (identifier: string): string => `"${identifier.replace(/"/g, '""')}"`;
+
+/** Whether the tenant's strategy places it in a schema of the shared instance (else an instance of its own). */
+const inSharedInstance = (ctx: IsolationContext): boolean => databaseLayout(ctx).kind === 'schema';
 
 /**
  * Make `dir` with `make`, on the path `<dir>.<suffix>` first and renamed into place when
@@ -82,7 +85,7 @@ export class PgliteWarehouse implements Warehouse {
 
   #names(ctx: IsolationContext): { role: string; schema: string; database: string } {
     const role = tenantIdentifier(ctx.tenantId, this.prefix);
-    return ctx.profile === 'mt-standard'
+    return inSharedInstance(ctx)
       ? { role, schema: role, database: 'shared' }
       : { role, schema: 'public', database: role };
   }
@@ -148,7 +151,7 @@ export class PgliteWarehouse implements Warehouse {
 
   /** Run `fn` on the instance holding the tenant, keeping a dedicated one open meanwhile. */
   async #use<T>(ctx: IsolationContext, fn: (db: Instance) => Promise<T>): Promise<T> {
-    if (ctx.profile === 'mt-standard') return fn(await this.#sharedInstance());
+    if (inSharedInstance(ctx)) return fn(await this.#sharedInstance());
     const { role } = this.#names(ctx);
     this.#inUse.set(role, (this.#inUse.get(role) ?? 0) + 1);
     try {
@@ -208,14 +211,14 @@ export class PgliteWarehouse implements Warehouse {
 
   async observe(ctx: IsolationContext): Promise<ObservedWarehouse> {
     const { role, schema } = this.#names(ctx);
-    if (ctx.profile !== 'mt-standard' && this.dir !== undefined && !this.#dedicated.has(role)) {
+    if (!inSharedInstance(ctx) && this.dir !== undefined && !this.#dedicated.has(role)) {
       const present = await access(join(this.#dedicatedDir(role)!, 'PG_VERSION')).then(
         () => true,
         () => false,
       );
       if (!present) return { exists: false, canLogin: false };
     }
-    if (ctx.profile !== 'mt-standard' && this.dir === undefined && !this.#dedicated.has(role))
+    if (!inSharedInstance(ctx) && this.dir === undefined && !this.#dedicated.has(role))
       return { exists: false, canLogin: false };
     return this.#use(ctx, async (db) => {
       const r = await db.query<{ rolcanlogin: boolean }>('select rolcanlogin from pg_roles where rolname = $1', [role]);
@@ -235,7 +238,7 @@ export class PgliteWarehouse implements Warehouse {
 
   async remove(ctx: IsolationContext): Promise<void> {
     const { role, schema } = this.#names(ctx);
-    if (ctx.profile === 'mt-standard') {
+    if (inSharedInstance(ctx)) {
       const db = await this.#sharedInstance();
       await db.exec(`drop schema if exists ${quote(schema)} cascade`);
       const exists = (await db.query('select 1 from pg_roles where rolname = $1', [role])).rows.length > 0;
@@ -274,6 +277,11 @@ export class PgliteWarehouse implements Warehouse {
     return Number(rows[0]?.bytes ?? 0);
   }
 
+  /** A shared tenant's schema is measured in the instance that is open anyway; a dedicated instance is not opened for it. */
+  samplable(ctx: IsolationContext): boolean {
+    return inSharedInstance(ctx);
+  }
+
   async connection(ctx: IsolationContext): Promise<DatabaseConnection> {
     const { role, schema, database } = this.#names(ctx);
     return {
@@ -283,7 +291,7 @@ export class PgliteWarehouse implements Warehouse {
       database:
         this.dir === undefined
           ? `memory:${database}`
-          : ctx.profile === 'mt-standard'
+          : inSharedInstance(ctx)
             ? join(this.dir, 'shared')
             : this.#dedicatedDir(role)!,
       schema,

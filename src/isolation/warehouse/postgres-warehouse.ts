@@ -24,8 +24,9 @@ import type { KeyRing } from '../../keys/index.js';
 import { DedicatedDatabaseMapper } from '../dedicated/dedicated-database-mapper.js';
 import type { Installation } from '../installation.js';
 import { SharedDatabaseMapper, ensureTenantRoles, type RoleIdentity } from '../shared/shared-database-mapper.js';
-import type { IsolationContext } from '../strategy.js';
-import { inRoleTransaction, roleExists, setRoleLogin, setRolePassword } from '../tenant-role.js';
+import { databaseLayout, type IsolationContext } from '../strategy.js';
+import { inRoleTransaction, roleExists, setRoleLogin } from '../tenant-role.js';
+import { TenantSessions, type TenantPlace } from './postgres-sessions.js';
 import {
   inPgTransaction,
   type DatabaseConnection,
@@ -40,8 +41,8 @@ const KIND = 'database-role';
 /** Settings of the admin pool: nothing a tenant can name is resolved through a search path, and a tenant's locks cannot hold DDL forever. */
 const ADMIN_OPTIONS = '-c search_path=pg_catalog,pg_temp -c lock_timeout=30000';
 
-/** What a tenant-session login may retry: another process switched the maintenance role's login meanwhile. */
-const LOGIN_RETRY_CODES = new Set(['28P01', '28000']);
+/** Whether the tenant's strategy places it in a schema of the shared warehouse (else a database of its own). */
+const inSharedWarehouse = (ctx: IsolationContext): boolean => databaseLayout(ctx).kind === 'schema';
 
 /** Options beyond the connection. */
 export interface PostgresWarehouseOptions {
@@ -62,13 +63,9 @@ export class PostgresWarehouse implements Warehouse {
   readonly #admin: Kysely<unknown>;
   readonly #pool: pg.Pool;
   readonly #uids = new Map<string, string>();
-  /** Maintenance logins in flight per role: one at a time, so two never switch one role's login under each other. */
-  readonly #logins = new Map<string, Promise<unknown>>();
   readonly #statementTimeoutMs: number;
-  /** Idle maintenance sessions by place (`<maintenance role>@<database>`). */
-  readonly #idle = new Map<string, TenantConnection[]>();
-  #idleCount = 0;
-  #closed = false;
+  /** Sessions as tenants (maintenance logins), kept a moment for reuse. */
+  readonly #sessions: TenantSessions;
 
   constructor(
     private readonly store: Kysely<Schema>,
@@ -83,6 +80,7 @@ export class PostgresWarehouse implements Warehouse {
     this.shared = new SharedDatabaseMapper(this.#admin, this.#warehouseDatabase, this.prefix);
     this.dedicated = new DedicatedDatabaseMapper(this.#admin, this.prefix);
     this.#statementTimeoutMs = options.tenantStatementTimeoutMs ?? 300_000;
+    this.#sessions = new TenantSessions(this.#admin, warehouseUrl);
   }
 
   /** The prefix of this installation's roles and databases. */
@@ -159,14 +157,14 @@ export class PostgresWarehouse implements Warehouse {
     };
   }
 
-  #place(ctx: IsolationContext): { role: string; maintenance: string; database: string; schema: string } {
-    if (ctx.profile === 'mt-standard') return { ...this.shared.names(ctx.tenantId), database: this.#warehouseDatabase };
+  #place(ctx: IsolationContext): TenantPlace {
+    if (inSharedWarehouse(ctx)) return { ...this.shared.names(ctx.tenantId), database: this.#warehouseDatabase };
     return { ...this.dedicated.names(ctx.tenantId), schema: 'public' };
   }
 
   async ensure(ctx: IsolationContext): Promise<void> {
     const request = { ...(await this.#identity(ctx.tenantId)), password: await this.#password(ctx.tenantId) };
-    if (ctx.profile === 'mt-standard') await this.shared.ensure(ctx.tenantId, request);
+    if (inSharedWarehouse(ctx)) await this.shared.ensure(ctx.tenantId, request);
     else await this.dedicated.ensure(ctx.tenantId, request);
     // Marked now: the legacy allowance has done its work.
     if (request.adoptUnmarked)
@@ -174,10 +172,9 @@ export class PostgresWarehouse implements Warehouse {
   }
 
   async observe(ctx: IsolationContext): Promise<ObservedWarehouse> {
-    const seen =
-      ctx.profile === 'mt-standard'
-        ? await this.shared.observe(ctx.tenantId)
-        : await this.dedicated.observe(ctx.tenantId);
+    const seen = inSharedWarehouse(ctx)
+      ? await this.shared.observe(ctx.tenantId)
+      : await this.dedicated.observe(ctx.tenantId);
     if (!seen) return { exists: false, canLogin: false };
     const exists =
       'schemaExists' in seen
@@ -192,7 +189,7 @@ export class PostgresWarehouse implements Warehouse {
 
   async remove(ctx: IsolationContext): Promise<void> {
     const identity = await this.#identity(ctx.tenantId);
-    await this.#forget(this.#place(ctx).maintenance);
+    await this.#sessions.forget(this.#place(ctx).maintenance);
     // Whatever the profile, both kinds of place go: a move may have left either behind.
     await this.dedicated.removeDatabase(ctx.tenantId, identity);
     await this.shared.remove(ctx.tenantId, identity);
@@ -207,8 +204,8 @@ export class PostgresWarehouse implements Warehouse {
 
   async removePlace(ctx: IsolationContext): Promise<void> {
     const identity = await this.#identity(ctx.tenantId);
-    await this.#forget(this.#place(ctx).maintenance);
-    if (ctx.profile === 'mt-standard') await this.shared.removeSchema(ctx.tenantId, identity);
+    await this.#sessions.forget(this.#place(ctx).maintenance);
+    if (inSharedWarehouse(ctx)) await this.shared.removeSchema(ctx.tenantId, identity);
     else await this.dedicated.removeDatabase(ctx.tenantId, identity);
   }
 
@@ -222,7 +219,7 @@ export class PostgresWarehouse implements Warehouse {
 
   /** Bytes of the tenant's tables: a catalog read for a shared tenant, a session as the tenant in its own database. */
   async sizeBytes(ctx: IsolationContext): Promise<number> {
-    if (ctx.profile === 'mt-standard') {
+    if (inSharedWarehouse(ctx)) {
       const { schema } = this.#place(ctx);
       const r = await sql<{ bytes: string }>`
         select coalesce(sum(pg_catalog.pg_total_relation_size(c.oid)), 0)::text as bytes
@@ -237,6 +234,11 @@ export class PostgresWarehouse implements Warehouse {
       ),
     );
     return Number(rows[0]?.bytes ?? 0);
+  }
+
+  /** Always: measuring opens at most one short session, on a server made for many. */
+  samplable(): boolean {
+    return true;
   }
 
   /** The tenant's connection (decrypts its password). */
@@ -258,8 +260,9 @@ export class PostgresWarehouse implements Warehouse {
    * transaction on the same place (an operation runs several), reset in between.
    */
   async withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T> {
-    const { role, maintenance, database, schema } = this.#place(ctx);
-    const session = await this.#acquire(ctx, role, maintenance, database, schema);
+    const place = this.#place(ctx);
+    const { role, schema } = place;
+    const session = await this.#sessions.acquire(place, () => this.#ensureMaintenanceRole(ctx, place));
     const limit = this.#statementTimeoutMs;
     const guarded = {
       query: async (text: string, params?: unknown[]) => {
@@ -291,174 +294,22 @@ export class PostgresWarehouse implements Warehouse {
       ok = true;
       return result;
     } finally {
-      await this.#release(session, ok);
+      await this.#sessions.release(session, ok);
     }
   }
 
-  /** An idle session on the place, or a new maintenance login. */
-  async #acquire(
-    ctx: IsolationContext,
-    role: string,
-    maintenance: string,
-    database: string,
-    schema: string,
-  ): Promise<TenantConnection> {
-    const key = `${maintenance}@${database}`;
-    const idle = this.#idle.get(key);
-    while (idle && idle.length > 0) {
-      const session = idle.pop()!;
-      this.#idleCount--;
-      if (idle.length === 0) this.#idle.delete(key);
-      clearTimeout(session.timer);
-      if (!session.dead) return session;
-      void session.client.end().catch(() => undefined);
-    }
-    if (!(await roleExists(this.#admin, maintenance))) {
-      // A tenant provisioned before maintenance roles existed: make its roles as they are now.
-      const request = { ...(await this.#identity(ctx.tenantId)), password: await this.#password(ctx.tenantId) };
-      await inRoleTransaction(this.#admin, (trx) =>
-        ensureTenantRoles(
-          trx,
-          { role, maintenance },
-          request,
-          ctx.profile === 'mt-standard' ? { inherit: false, searchPath: schema } : { inherit: true },
-        ),
-      );
-    }
-    const client = await this.#maintenanceLogin(role, maintenance, database);
-    const session: TenantConnection = {
-      key,
-      client,
-      pid: (client as unknown as { processID: number }).processID,
-      dead: false,
-      timer: undefined,
-    };
-    const die = () => {
-      session.dead = true;
-    };
-    client.on('error', die);
-    client.on('end', die);
-    return session;
-  }
-
-  /**
-   * Reset a session and keep it a moment for the next transaction on its place; a failed one
-   * is closed. At most {@link MAX_IDLE_SESSIONS} wait in all (the least recently kept is
-   * closed first), so a migration across thousands of tenants holds no more server
-   * connections than it runs at once plus that handful.
-   */
-  async #release(session: TenantConnection, ok: boolean): Promise<void> {
-    if (ok && !session.dead && !this.#closed) {
-      try {
-        await session.client.query('discard all');
-        const idle = this.#idle.get(session.key) ?? [];
-        if (idle.length < 2 && !session.dead && !this.#closed) {
-          idle.push(session);
-          // Most recently kept places last: eviction takes from the front.
-          this.#idle.delete(session.key);
-          this.#idle.set(session.key, idle);
-          this.#idleCount++;
-          session.timer = setTimeout(() => this.#closeIdle(session), SESSION_IDLE_MS);
-          session.timer.unref();
-          while (this.#idleCount > MAX_IDLE_SESSIONS) {
-            const oldest = this.#idle.values().next().value?.[0];
-            if (!oldest) break;
-            this.#closeIdle(oldest);
-          }
-          return;
-        }
-      } catch {
-        /* not reusable: closed below */
-      }
-    }
-    session.dead = true;
-    await session.client.end().catch(() => undefined);
-  }
-
-  /** Take an idle session out of the cache and close it. */
-  #closeIdle(session: TenantConnection): void {
-    clearTimeout(session.timer);
-    const list = this.#idle.get(session.key);
-    const at = list?.indexOf(session) ?? -1;
-    if (list && at >= 0) {
-      list.splice(at, 1);
-      this.#idleCount--;
-      if (list.length === 0) this.#idle.delete(session.key);
-    }
-    session.dead = true;
-    void session.client.end().catch(() => undefined);
-  }
-
-  /** Close the idle sessions of a tenant's maintenance role (its place or role is going away). */
-  async #forget(maintenance: string): Promise<void> {
-    for (const [key, list] of [...this.#idle]) {
-      if (!key.startsWith(`${maintenance}@`)) continue;
-      this.#idle.delete(key);
-      this.#idleCount -= list.length;
-      for (const session of list) {
-        clearTimeout(session.timer);
-        session.dead = true;
-        await session.client.end().catch(() => undefined);
-      }
-    }
-  }
-
-  /**
-   * Open a session as the tenant's maintenance role: in one transaction reset its settings
-   * (nothing an earlier session left on the role carries over), renew its membership in the
-   * tenant's role and give it LOGIN with a one-time password; connect; and take LOGIN away
-   * again at once (an open session outlives it).
-   */
-  async #maintenanceLogin(role: string, maintenance: string, database: string): Promise<pg.Client> {
-    const previous = this.#logins.get(maintenance) ?? Promise.resolve();
-    const attempt = previous
-      .catch(() => undefined)
-      .then(async () => {
-        for (let tries = 1; ; tries++) {
-          const password = randomBytes(24).toString('base64url');
-          await this.#admin.transaction().execute(async (trx) => {
-            // Not worth a disk flush: lost in a server crash, the login just fails and is tried again.
-            await sql`set local synchronous_commit = off`.execute(trx);
-            await sql`alter role ${sql.id(maintenance)} reset all`.execute(trx);
-            await sql`grant ${sql.id(role)} to ${sql.id(maintenance)}`.execute(trx);
-            await setRolePassword(trx, maintenance, password, { login: true });
-          });
-          const u = new URL(this.warehouseUrl);
-          u.username = maintenance;
-          u.password = password;
-          u.pathname = `/${database}`;
-          const client = new pg.Client({
-            connectionString: u.toString(),
-            options: '-c search_path=pg_catalog,pg_temp',
-            connectionTimeoutMillis: 10_000,
-          });
-          client.on('error', () => undefined);
-          try {
-            await client.connect();
-            return client;
-          } catch (error) {
-            await client.end().catch(() => undefined);
-            if (!LOGIN_RETRY_CODES.has((error as { code?: string }).code ?? '') || tries >= 5) throw error;
-            await new Promise((resolve) => setTimeout(resolve, 20 * tries + Math.random() * 50));
-          } finally {
-            // Not flushed either: the password is a one-time secret nobody else holds, and a
-            // login a server crash left on is taken away at the next start (prepare).
-            await this.#admin
-              .transaction()
-              .execute(async (trx) => {
-                await sql`set local synchronous_commit = off`.execute(trx);
-                await sql`alter role ${sql.id(maintenance)} nologin`.execute(trx);
-              })
-              .catch(() => undefined);
-          }
-        }
-      });
-    this.#logins.set(maintenance, attempt);
-    try {
-      return await attempt;
-    } finally {
-      if (this.#logins.get(maintenance) === attempt) this.#logins.delete(maintenance);
-    }
+  /** A tenant provisioned before maintenance roles existed: make its roles as they are now. */
+  async #ensureMaintenanceRole(ctx: IsolationContext, place: TenantPlace): Promise<void> {
+    if (await roleExists(this.#admin, place.maintenance)) return;
+    const request = { ...(await this.#identity(ctx.tenantId)), password: await this.#password(ctx.tenantId) };
+    await inRoleTransaction(this.#admin, (trx) =>
+      ensureTenantRoles(
+        trx,
+        { role: place.role, maintenance: place.maintenance },
+        request,
+        inSharedWarehouse(ctx) ? { inherit: false, searchPath: place.schema } : { inherit: true },
+      ),
+    );
   }
 
   async inventory(): Promise<{ schemas: string[]; databases: string[] }> {
@@ -475,24 +326,9 @@ export class PostgresWarehouse implements Warehouse {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    for (const key of [...this.#idle.keys()]) await this.#forget(key.slice(0, key.indexOf('@')));
+    await this.#sessions.close();
     await this.#admin.destroy();
   }
-}
-
-/** How long a tenant session waits, idle, for the next transaction on its place. */
-const SESSION_IDLE_MS = 2_000;
-/** How many tenant sessions may wait, idle, in all. */
-const MAX_IDLE_SESSIONS = 4;
-
-/** A maintenance session on one tenant place. */
-interface TenantConnection {
-  key: string;
-  client: pg.Client;
-  pid: number;
-  dead: boolean;
-  timer: NodeJS.Timeout | undefined;
 }
 
 /** Whether two PostgreSQL URLs name the same database on the same server. */

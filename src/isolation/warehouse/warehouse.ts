@@ -89,6 +89,12 @@ export interface Warehouse {
   fence(ctx: IsolationContext): Promise<void>;
   /** Bytes of the tenant's tables (storage metering), read without running anything of the tenant's with more than its rights. */
   sizeBytes(ctx: IsolationContext): Promise<number>;
+  /**
+   * Whether background metering may measure the tenant now with {@link sizeBytes}: not where
+   * measuring would open a place the controller's work needs (an embedded dedicated
+   * instance: few are open at once).
+   */
+  samplable(ctx: IsolationContext): boolean;
   connection(ctx: IsolationContext): Promise<DatabaseConnection>;
   /** Run `fn` in one transaction as the tenant's role, search path = its schema; commits when `fn` resolves. */
   withTenant<T>(ctx: IsolationContext, fn: (session: TenantSession) => Promise<T>): Promise<T>;
