@@ -10,7 +10,7 @@ import { notFound } from '../../errors.js';
 import { json, type Schema } from '../../infra/sql/index.js';
 import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 import { tenantFacts } from '../../tenants/tenant-rows.js';
-import { approvalStale, type Approval } from '../approval-gate.js';
+import { approvalStale, type Approval } from '../approvals/approval-model.js';
 import type { PreparedPolicy } from './policy-prepare.js';
 import { elapsed, stageFailure, type StageReport } from './policy-stages.js';
 import {
