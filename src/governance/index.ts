@@ -1,25 +1,32 @@
 /**
- * Governance (on top of the change ledger in `ledger/`): webhooks (signed deliveries with retries), policies (signed, four-stage commit, canary
- * rollout, evaluation; see `policies/`), approvals (a change put behind an approver,
- * announced through notifiers, exported as a PDF), data-sovereignty rules and their one
- * evaluator, lineage records, and the drift map.
+ * Governance (on top of the change ledger in `ledger/`), one folder per feature: webhooks
+ * (signed deliveries with retries; `webhooks/`), policies (signed, four-stage commit, canary
+ * rollout, evaluation; `policies/`), approvals (a change put behind an approver, announced
+ * through notifiers, exported as a PDF; `approvals/`), data-sovereignty rules and their one
+ * evaluator (`sovereignty/`), lineage records (`lineage/`), and the drift map (`drift/`).
  */
-export { ReceiverGuard } from './webhook-receiver-guard.js';
-export type { ReceiverPolicy } from './webhook-receiver-guard.js';
-export { newSigningSecret, signatureHeader } from './webhook-signing.js';
-export { WebhookStore, webhookNotFound, WEBHOOK_ID_PATTERN, DELIVERY_ID_PATTERN } from './webhook-store.js';
-export type { WebhookInfo, DeliveryInfo, DeliveryAttempt, NewWebhook, WebhookChanges } from './webhook-store.js';
-export { WebhookDispatcher, retryAfterMs } from './webhook-dispatcher.js';
-export type { WebhookDispatcherOptions } from './webhook-dispatcher.js';
+export { ReceiverGuard } from './webhooks/webhook-receiver-guard.js';
+export type { ReceiverPolicy } from './webhooks/webhook-receiver-guard.js';
+export { newSigningSecret, signatureHeader } from './webhooks/webhook-signing.js';
+export { WebhookStore, webhookNotFound, WEBHOOK_ID_PATTERN, DELIVERY_ID_PATTERN } from './webhooks/webhook-store.js';
+export type {
+  WebhookInfo,
+  DeliveryInfo,
+  DeliveryAttempt,
+  NewWebhook,
+  WebhookChanges,
+} from './webhooks/webhook-store.js';
+export { WebhookDispatcher, retryAfterMs } from './webhooks/webhook-dispatcher.js';
+export type { WebhookDispatcherOptions } from './webhooks/webhook-dispatcher.js';
+export { ApprovalGate } from './approvals/approval-gate.js';
 export {
-  ApprovalGate,
   approvalStale,
   approvalNotFound,
   APPROVAL_KINDS,
   APPROVER_ROLES,
   APPROVAL_STATUSES,
   APPROVAL_ID_PATTERN,
-} from './approval-gate.js';
+} from './approvals/approval-model.js';
 export type {
   Approval,
   ApprovalKind,
@@ -30,14 +37,14 @@ export type {
   StagedApprovalApplier,
   ApprovalFilter,
   Decider,
-} from './approval-gate.js';
-export { ApprovalAnnouncer } from './approval-notifier.js';
-export type { ApprovalNotifier, ApprovalNotice, ApprovalAnnouncerOptions } from './approval-notifier.js';
-export { WebhookApprovalNotifier } from './approval-webhook-notifier.js';
-export type { WebhookApprovalNotifierOptions } from './approval-webhook-notifier.js';
-export { EmailApprovalNotifier } from './approval-email-notifier.js';
-export type { EmailApprovalNotifierOptions } from './approval-email-notifier.js';
-export { approvalReportPdf } from './approval-report.js';
+} from './approvals/approval-model.js';
+export { ApprovalAnnouncer } from './approvals/approval-notifier.js';
+export type { ApprovalNotifier, ApprovalNotice, ApprovalAnnouncerOptions } from './approvals/approval-notifier.js';
+export { WebhookApprovalNotifier } from './approvals/approval-webhook-notifier.js';
+export type { WebhookApprovalNotifierOptions } from './approvals/approval-webhook-notifier.js';
+export { EmailApprovalNotifier } from './approvals/approval-email-notifier.js';
+export type { EmailApprovalNotifierOptions } from './approvals/approval-email-notifier.js';
+export { approvalReportPdf } from './approvals/approval-report.js';
 export {
   sovereigntySpecSchema,
   evaluateSovereignty,
@@ -45,24 +52,24 @@ export {
   sovereigntyRefusal,
   atRestLevelOf,
   AT_REST_LEVELS,
-} from './sovereignty.js';
+} from './sovereignty/sovereignty.js';
 export type {
   SovereigntyRules,
   SovereigntyFacts,
   SovereigntyOperation,
   SovereigntyViolation,
   AtRestLevel,
-} from './sovereignty.js';
+} from './sovereignty/sovereignty.js';
 export {
   LineageStore,
   purgeTenantLineage,
   lineageBatchSchema,
   lineageRecordSchema,
   MAX_LINEAGE_BATCH,
-} from './lineage-store.js';
-export type { LineageRecord, LineageInput, LineageFilter } from './lineage-store.js';
-export { computeDrift, slope, DRIFT_STDDEV_FLOOR, DRIFT_THRESHOLD, POLICY_COMMITTED_TYPES } from './drift.js';
-export type { TenantDrift, PolicyConflictSource } from './drift.js';
+} from './lineage/lineage-store.js';
+export type { LineageRecord, LineageInput, LineageFilter } from './lineage/lineage-store.js';
+export { computeDrift, slope, DRIFT_STDDEV_FLOOR, DRIFT_THRESHOLD, POLICY_COMMITTED_TYPES } from './drift/drift.js';
+export type { TenantDrift, PolicyConflictSource } from './drift/drift.js';
 export {
   PolicyService,
   registerPolicyApprovals,

@@ -5,8 +5,8 @@
  */
 import { z } from 'zod';
 import { validationError, toPointer, type FieldError } from '../errors.js';
-import { APPROVAL_KINDS, APPROVER_ROLES } from '../governance/approval-gate.js';
-import { sovereigntySpecSchema } from '../governance/sovereignty.js';
+import { APPROVAL_KINDS, APPROVER_ROLES } from '../governance/approvals/approval-model.js';
+import { sovereigntySpecSchema } from '../governance/sovereignty/sovereignty.js';
 import { parsePublicKey, POLICY_KEY_ID_PATTERN } from '../governance/policies/policy-keys.js';
 import { namespaceIdSchema, policySpecSchema, RULE_KIND_PATTERN } from '../governance/policies/policy-schema.js';
 

@@ -5,33 +5,23 @@
  * for conflicts. Also the tenants' Ed25519 policy signing keys, and the approval of
  * commits for tenants whose governance requires `policyChange`.
  */
-export {
-  PolicyService,
-  purgeTenantPolicies,
-  STAGES,
-  DEFAULT_ROLLOUT_STEPS,
-  rolloutBucket,
-  allowlistOf,
-} from './policy-service.js';
+export { PolicyService } from './policy-service.js';
+export { STAGES } from './policy-stages.js';
+export type { SampleResult, StageName, StageReport } from './policy-stages.js';
+export { purgeTenantPolicies, DEFAULT_ROLLOUT_STEPS } from './policy-store.js';
+export type { ApprovalStatus, PolicyInfo, PolicyVersionInfo, RolloutInfo } from './policy-store.js';
+export { allowlistOf } from './policy-prepare.js';
+export type { PreparedPolicy } from './policy-prepare.js';
 export type {
   ApprovalGate,
-  ApprovalStatus,
   CommitOptions,
+  CommitResult,
   PolicyApprovalRequester,
   PolicyChangeRequest,
   PolicySubmission,
-  CommitResult,
-  EvaluateInput,
-  EvaluateResult,
-  PolicyDecision,
-  PolicyInfo,
-  PolicyVersionInfo,
-  PreparedPolicy,
-  RolloutInfo,
-  SampleResult,
-  StageName,
-  StageReport,
-} from './policy-service.js';
+} from './policy-commit.js';
+export { rolloutBucket } from './policy-rollout.js';
+export type { EvaluateInput, EvaluateResult, PolicyDecision } from './policy-evaluator.js';
 export { registerPolicyApprovals, POLICY_CHANGE_APPLIER } from './policy-approvals.js';
 export { PolicyKeyStore, parsePublicKey, POLICY_KEY_ID_PATTERN } from './policy-keys.js';
 export type { PolicyKeyInfo } from './policy-keys.js';

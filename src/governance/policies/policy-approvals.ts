@@ -11,8 +11,11 @@ import type { Kysely, Transaction } from 'kysely';
 import { TenancyError } from '../../errors.js';
 import type { Schema } from '../../infra/sql/index.js';
 import { tenantFacts } from '../../tenants/tenant-rows.js';
-import { approvalStale, type Approval, type ApprovalGate } from '../approval-gate.js';
-import type { PolicyChangeRequest, PolicyService, PreparedPolicy } from './policy-service.js';
+import type { ApprovalGate } from '../approvals/approval-gate.js';
+import { approvalStale, type Approval } from '../approvals/approval-model.js';
+import type { PolicyChangeRequest } from './policy-commit.js';
+import type { PreparedPolicy } from './policy-prepare.js';
+import type { PolicyService } from './policy-service.js';
 
 /** The applier name (and approval kind) of policy commits. */
 export const POLICY_CHANGE_APPLIER = 'policyChange';

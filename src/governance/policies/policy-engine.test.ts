@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { checkRules, compileRules, parseRules } from './policy-engine.js';
 import { runSandbox } from './policy-sandbox.js';
 import { policyDigest, signPolicy, verifyPolicySignature } from './policy-signature.js';
-import { rolloutBucket } from './policy-service.js';
+import { rolloutBucket } from './policy-rollout.js';
 
 const fields = { action: 'string', amount: 'number', user: { role: 'string' }, tags: 'string[]' } as const;
 const rules = [

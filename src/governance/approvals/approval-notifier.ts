@@ -8,7 +8,8 @@
  * told about, so a crash or a failing receiver only delays them (retried with backoff, at
  * least once; the message id `<approval id>.<status>` lets receivers drop duplicates).
  */
-import type { Approval, ApprovalGate } from './approval-gate.js';
+import type { ApprovalGate } from './approval-gate.js';
+import type { Approval } from './approval-model.js';
 
 /** One announcement. */
 export interface ApprovalNotice {

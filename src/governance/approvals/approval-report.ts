@@ -3,8 +3,8 @@
  * and when, the change itself, and the audit trail of the approval.
  */
 import PDFDocument from 'pdfkit';
-import type { Approval } from './approval-gate.js';
-import type { AuditRecord } from '../ledger/audit-log.js';
+import type { Approval } from './approval-model.js';
+import type { AuditRecord } from '../../ledger/audit-log.js';
 
 /** Render `approval` and its audit records into a PDF. */
 export async function approvalReportPdf(

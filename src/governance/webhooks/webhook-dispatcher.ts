@@ -14,11 +14,11 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { Agent, fetch } from 'undici';
-import { TenancyError } from '../errors.js';
-import type { Schema } from '../infra/sql/index.js';
-import type { Actor, AuditLog } from '../ledger/audit-log.js';
-import { CLOUDEVENTS_JSON, typeMatches } from '../ledger/cloud-event.js';
-import type { PublishedHook } from '../ledger/event-relay.js';
+import { TenancyError } from '../../errors.js';
+import type { Schema } from '../../infra/sql/index.js';
+import type { Actor, AuditLog } from '../../ledger/audit-log.js';
+import { CLOUDEVENTS_JSON, typeMatches } from '../../ledger/cloud-event.js';
+import type { PublishedHook } from '../../ledger/event-relay.js';
 import type { ReceiverGuard } from './webhook-receiver-guard.js';
 import { signatureHeader } from './webhook-signing.js';
 import { newDeliveryId, type WebhookStore } from './webhook-store.js';

@@ -6,7 +6,7 @@
  */
 import picomatch from 'picomatch';
 import { z } from 'zod';
-import { TenancyError, type FieldError } from '../errors.js';
+import { TenancyError, type FieldError } from '../../errors.js';
 
 /** Region globs: lowercase letters, digits and "-", with `*`, `?`, `[a-z]` classes and `{a,b}` alternatives. */
 const REGION_GLOB = /^[a-z0-9*?[\]{},-]{1,64}$/;

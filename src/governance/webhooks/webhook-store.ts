@@ -8,10 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
-import { notFound, TenancyError } from '../errors.js';
-import { json, type Schema } from '../infra/sql/index.js';
-import type { Executor, KeyRing } from '../keys/index.js';
-import type { Actor, AuditLog } from '../ledger/audit-log.js';
+import { notFound, TenancyError } from '../../errors.js';
+import { json, type Schema } from '../../infra/sql/index.js';
+import type { Executor, KeyRing } from '../../keys/index.js';
+import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 import type { ReceiverGuard } from './webhook-receiver-guard.js';
 import { newSigningSecret } from './webhook-signing.js';
 

@@ -16,7 +16,7 @@ import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { promisify } from 'node:util';
 import type { LookupFunction } from 'node:net';
 import ipaddr from 'ipaddr.js';
-import { TenancyError } from '../errors.js';
+import { TenancyError } from '../../errors.js';
 
 /** What the operator allows beyond public addresses. */
 export interface ReceiverPolicy {

@@ -14,8 +14,8 @@
  *   (per day; `improving` above +0.005, `declining` below −0.005, else `stable`).
  */
 import { sql, type Kysely } from 'kysely';
-import type { Schema } from '../infra/sql/index.js';
-import type { PolicyConflict } from './policies/index.js';
+import type { Schema } from '../../infra/sql/index.js';
+import type { PolicyConflict } from '../policies/index.js';
 
 /** Where conflicts between tenant policies come from (the policy service implements it). */
 export interface PolicyConflictSource {

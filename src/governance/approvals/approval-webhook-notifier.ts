@@ -6,8 +6,8 @@
  */
 import { Agent, fetch } from 'undici';
 import type { ApprovalNotice, ApprovalNotifier } from './approval-notifier.js';
-import type { ReceiverGuard } from './webhook-receiver-guard.js';
-import { signatureHeader } from './webhook-signing.js';
+import type { ReceiverGuard } from '../webhooks/webhook-receiver-guard.js';
+import { signatureHeader } from '../webhooks/webhook-signing.js';
 
 /** Settings of {@link WebhookApprovalNotifier}. */
 export interface WebhookApprovalNotifierOptions {
