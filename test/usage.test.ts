@@ -662,7 +662,7 @@ describe('the storage quota on the S3 protocol (s3rver)', () => {
 
 describe('usage in the OpenAPI description', () => {
   it('lists the usage, quota and object operations with the schemas that validate them', async () => {
-    const { buildOpenApi } = await import('../src/http/openapi.js');
+    const { buildOpenApi } = await import('../src/http/openapi/index.js');
     const doc = buildOpenApi('test') as any;
     for (const path of [
       '/v1/usage',

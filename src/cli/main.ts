@@ -6,18 +6,11 @@ import { Command, CommanderError, Option } from 'commander';
 import { isTenancyError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { clientOptions, CliError } from './client.js';
+import { addGovernanceCommands } from './governance-program.js';
 import { createKey, listAudit, listKeys, revokeKey, verifyAudit } from './commands/access-commands.js';
 import { getJob, migrate } from './commands/job-commands.js';
 import { listEvents } from './commands/event-commands.js';
 import { showQuotas, showUsage, usageReport } from './commands/usage-commands.js';
-import {
-  approvalReport,
-  decideApproval,
-  exportLineage,
-  getApproval,
-  listApprovals,
-  sovereigntyCheck,
-} from './commands/governance-commands.js';
 import { signPolicyFile } from './commands/policy-commands.js';
 import { serve } from './commands/serve.js';
 import { verifyIsolation } from './commands/verify-commands.js';
@@ -267,97 +260,8 @@ export async function main(
     .description("a tenant's quotas: limit, current use, where each is enforced")
     .addOption(output())
     .action(async (id: string, o: { output: string }) => showQuotas(client(), id, o.output, io.out));
-  const approvals = program.command('approvals').description('changes waiting for (or decided by) an approver');
-  approvals
-    .command('list')
-    .description('approvals, newest first')
-    .option('--tenant <id>', "one tenant's approvals")
-    .option('--status <status>', 'pending, approved, rejected or stale')
-    .option('--limit <n>', 'at most this many', '50')
-    .addOption(output())
-    .action(async (o: { tenant?: string; status?: string; limit: string; output: string }) =>
-      listApprovals(client(), { tenant: o.tenant, status: o.status, limit: o.limit }, o.output, io.out),
-    );
-  approvals
-    .command('get <id>')
-    .description('one approval and the change it holds')
-    .addOption(output())
-    .action(async (id: string, o: { output: string }) => getApproval(client(), id, o.output, io.out));
-  for (const decision of ['approve', 'reject'] as const) {
-    approvals
-      .command(`${decision} <id>`)
-      .description(
-        decision === 'approve'
-          ? 'approve and apply the change'
-          : 'reject the change (the requester may reject to withdraw it)',
-      )
-      .option('--reason <text>', 'why')
-      .action(async (id: string, o: { reason?: string }) => decideApproval(client(), id, decision, o.reason, io.out));
-  }
-  approvals
-    .command('report <id>')
-    .description('save the approval as a PDF report')
-    .requiredOption('-f, --file <path>', 'where to write the PDF')
-    .action(async (id: string, o: { file: string }) => approvalReport(client(), id, o.file, io.out));
+  addGovernanceCommands(program, { client, io, output, setExitCode: (code) => (exitCode = code) });
 
-  program
-    .command('sovereignty')
-    .description('data-sovereignty rules')
-    .command('check <tenant>')
-    .description("would an operation meet the tenant's data-sovereignty rules? (exit 1 when not)")
-    .requiredOption('--operation <op>', 'provision, move, delete, store or transfer')
-    .option('--region <region>', 'the region the operation targets')
-    .option('--profile <profile>', 'provision/move: the profile')
-    .option('--url <url>', 'transfer: where the data goes')
-    .option('--data-class <class>', 'delete: data, logs or backups')
-    .option('--created-at <time>', 'delete: when the data was created (RFC 3339)')
-    .addOption(output())
-    .action(
-      async (
-        tenant: string,
-        o: {
-          operation: string;
-          region?: string;
-          profile?: string;
-          url?: string;
-          dataClass?: string;
-          createdAt?: string;
-          output: string;
-        },
-      ) => {
-        const body: Record<string, unknown> = { operation: o.operation };
-        for (const [k, v] of Object.entries({
-          region: o.region,
-          profile: o.profile,
-          url: o.url,
-          dataClass: o.dataClass,
-          createdAt: o.createdAt,
-        }))
-          if (v !== undefined) body[k] = v;
-        exitCode = await sovereigntyCheck(client(), tenant, body, o.output, io.out);
-      },
-    );
-
-  program
-    .command('lineage')
-    .description('lineage records')
-    .command('export <tenant>')
-    .description("the tenant's lineage records as JSON Lines")
-    .option('--from <time>', 'from this time (RFC 3339, inclusive)')
-    .option('--to <time>', 'until this time (exclusive)')
-    .option('--domain <domain>', 'one domain')
-    .option('--usecase <usecase>', 'one use case')
-    .option('-f, --file <path>', 'write to a file instead of stdout')
-    .action(
-      async (tenant: string, o: { from?: string; to?: string; domain?: string; usecase?: string; file?: string }) =>
-        exportLineage(
-          client(),
-          tenant,
-          { from: o.from, to: o.to, domain: o.domain, usecase: o.usecase },
-          o.file,
-          io.out,
-        ),
-    );
   const verify = program.command('verify').description('check a running deployment');
   verify
     .command('isolation')

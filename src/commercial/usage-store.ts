@@ -22,62 +22,9 @@ import {
   type Meter,
 } from './meters.js';
 import { quantityOf, roundUsd, unitOf, unitPrice, type PriceTable } from './prices.js';
+import type { CostReport, IngestResult, TenantCost, UsagePoint, UsageQuery } from './usage-types.js';
 
-/** What one ingestion did. */
-export interface IngestResult {
-  /** Meters stored now. */
-  accepted: number;
-  /** Meters whose id the tenant had already recorded (ignored). */
-  duplicates: number;
-}
-
-/** One bucket of a usage series. */
-export interface UsagePoint {
-  resource: string;
-  /** Start of the UTC hour or day. */
-  start: string;
-  amount: number;
-  /** How many meters made it up. */
-  events: number;
-  /** The largest single meter in the bucket (for gauges: the peak sample). */
-  max: number;
-}
-
-/** A usage query. */
-export interface UsageQuery {
-  from: Date;
-  to: Date;
-  granularity: 'hour' | 'day';
-  resource?: string | undefined;
-}
-
-/** One line of a cost-allocation report. */
-export interface CostLine {
-  resource: string;
-  unit: string;
-  quantity: number;
-  unitPriceUsd: number;
-  costUsd: number;
-}
-
-/** One tenant's part of a monthly report. */
-export interface TenantCost {
-  tenantId: string;
-  plan: string;
-  lines: CostLine[];
-  totalUsd: number;
-}
-
-/** The monthly cost-allocation report. */
-export interface CostReport {
-  month: string;
-  currency: 'USD';
-  generatedAt: string;
-  /** Whether the month is still running (the figures will grow). */
-  partial: boolean;
-  tenants: TenantCost[];
-  totalUsd: number;
-}
+export type { CostLine, CostReport, IngestResult, TenantCost, UsagePoint, UsageQuery } from './usage-types.js';
 
 /** Options for {@link UsageStore}. */
 export interface UsageStoreOptions {
@@ -228,24 +175,10 @@ export class UsageStore {
         returning tenant_id, resource, amount, ts
       ),
       hours as (
-        insert into usage_rollups (tenant_id, granularity, bucket_start, resource, amount, events, max_amount, updated_at)
-        select tenant_id, 'hour', date_trunc('hour', ts, 'UTC'), resource, sum(amount), count(*), max(amount), now()
-        from ins group by tenant_id, date_trunc('hour', ts, 'UTC'), resource
-        order by tenant_id, 3, resource
-        on conflict (tenant_id, granularity, bucket_start, resource) do update
-          set amount = usage_rollups.amount + excluded.amount, events = usage_rollups.events + excluded.events,
-              max_amount = greatest(usage_rollups.max_amount, excluded.max_amount), updated_at = excluded.updated_at
-        returning 1
+        ${rollupInsert('hour')}
       ),
       days as (
-        insert into usage_rollups (tenant_id, granularity, bucket_start, resource, amount, events, max_amount, updated_at)
-        select tenant_id, 'day', date_trunc('day', ts, 'UTC'), resource, sum(amount), count(*), max(amount), now()
-        from ins group by tenant_id, date_trunc('day', ts, 'UTC'), resource
-        order by tenant_id, 3, resource
-        on conflict (tenant_id, granularity, bucket_start, resource) do update
-          set amount = usage_rollups.amount + excluded.amount, events = usage_rollups.events + excluded.events,
-              max_amount = greatest(usage_rollups.max_amount, excluded.max_amount), updated_at = excluded.updated_at
-        returning 1
+        ${rollupInsert('day')}
       )
       select tenant_id, resource, count(*)::int as accepted from ins group by tenant_id, resource`.execute(trx);
     return result.rows;
@@ -418,4 +351,20 @@ function costOf(
  */
 export function costExceeded(current: number, limit: number): boolean {
   return current > 0 && current >= limit;
+}
+
+/**
+ * The upsert that adds the rows new in the `ins` CTE to the `granularity` rollups: one
+ * statement for hours and days alike, locking bucket rows in one order.
+ */
+function rollupInsert(granularity: 'hour' | 'day') {
+  const g = sql.raw(`'${granularity}'`);
+  return sql`insert into usage_rollups (tenant_id, granularity, bucket_start, resource, amount, events, max_amount, updated_at)
+        select tenant_id, ${g}, date_trunc(${g}, ts, 'UTC'), resource, sum(amount), count(*), max(amount), now()
+        from ins group by tenant_id, date_trunc(${g}, ts, 'UTC'), resource
+        order by tenant_id, 3, resource
+        on conflict (tenant_id, granularity, bucket_start, resource) do update
+          set amount = usage_rollups.amount + excluded.amount, events = usage_rollups.events + excluded.events,
+              max_amount = greatest(usage_rollups.max_amount, excluded.max_amount), updated_at = excluded.updated_at
+        returning 1`;
 }

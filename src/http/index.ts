@@ -3,4 +3,4 @@
  */
 export { buildServer, DEFAULT_BODY_LIMIT_BYTES, APPLY_BODY_LIMIT_BYTES } from './server.js';
 export type { HttpDeps } from './context.js';
-export { buildOpenApi } from './openapi.js';
+export { buildOpenApi } from './openapi/index.js';

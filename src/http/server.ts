@@ -10,7 +10,7 @@ import { TenancyError } from '../errors.js';
 import { connectionLimits } from './connections.js';
 import { actorOf, Guard, type HttpDeps } from './context.js';
 import { registerIdempotency } from './idempotency.js';
-import { buildOpenApi, docsPage } from './openapi.js';
+import { buildOpenApi, docsPage } from './openapi/index.js';
 import { errorHandler, problem, sendProblem } from './problem.js';
 import { accessRoutes } from './routes/access-routes.js';
 import { applyRoutes } from './routes/apply-routes.js';

@@ -8,7 +8,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import canonicalize from 'canonicalize';
 import { randomBytes } from 'node:crypto';
-import { ChainVerifier, GENESIS_HASH, canonicalRecord, recordHash, recordLink, type AuditRecord } from './audit-log.js';
+import { ChainVerifier, GENESIS_HASH, canonicalRecord, recordHash, recordLink } from './audit-chain.js';
+import type { AuditRecord } from './audit-types.js';
 
 const entry = fc.record({
   actor: fc.string({ minLength: 1, maxLength: 20 }),

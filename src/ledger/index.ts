@@ -5,10 +5,9 @@
  * `AuditLog.recordChange(trx, {actor, action, target, tenantId, outcome, details, event})`,
  * in the caller's transaction.
  */
+export { AuditLog } from './audit-log.js';
 export {
-  AuditLog,
   ChainVerifier,
-  verifyAuditLog,
   recordHash,
   recordLink,
   canonicalRecord,
@@ -16,18 +15,19 @@ export {
   GENESIS_HASH,
   CHECKPOINT_INTERVAL,
   CHAIN_KEY_LABEL,
-} from './audit-log.js';
+} from './audit-chain.js';
+export { verifyAuditLog } from './audit-verify.js';
+export type { Actor } from './types.js';
 export type {
-  Actor,
   AuditEntry,
   AuditRecord,
   AuditVerification,
   AnchorCheck,
   AnchoringOptions,
   Change,
-  ChainVerifierOptions,
-  VerifyOptions,
-} from './audit-log.js';
+} from './audit-types.js';
+export type { ChainVerifierOptions } from './audit-chain.js';
+export type { VerifyOptions } from './audit-verify.js';
 export {
   FileAnchorStore,
   ObjectAnchorStore,

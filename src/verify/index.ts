@@ -5,4 +5,4 @@
  * connection descriptors, so it checks what a tenant would meet, not what the code intends.
  */
 export { verifyIsolation } from './isolation-self-test.js';
-export type { ApiRequest, ApiResponse, IsolationReport, Probe, SelfTestDeps } from './isolation-self-test.js';
+export type { ApiRequest, ApiResponse, IsolationReport, Probe, SelfTestDeps } from './self-test-types.js';

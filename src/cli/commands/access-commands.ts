@@ -4,7 +4,8 @@
 import type { ApiKeyInfo } from '../../access/index.js';
 import type { AnchorCheck, AuditRecord, AuditVerification } from '../../ledger/index.js';
 import { request, CliError, type ClientOptions } from '../client.js';
-import { outputFormat, structured, table } from '../output.js';
+import { filterParams, showList } from '../command-helpers.js';
+import { outputFormat, structured } from '../output.js';
 
 type Out = (line: string) => void;
 
@@ -36,15 +37,11 @@ export async function listKeys(
   out: Out,
 ): Promise<void> {
   const format = outputFormat(output);
-  const { items } = await request<{ items: ApiKeyInfo[] }>(client, 'GET', base(tenant));
-  if (format !== 'table') return out(structured(items, format));
-  if (items.length === 0) return out('no keys');
-  out(
-    table(
-      ['ID', 'NAME', 'ROLE', 'TENANT', 'CREATED', 'EXPIRES', 'LAST USED', 'REVOKED'],
-      items.map((k) => [k.id, k.name, k.role, k.tenantId, k.createdAt, k.expiresAt, k.lastUsedAt, k.revokedAt]),
-    ),
-  );
+  await showList<ApiKeyInfo>(client, base(tenant), format, out, {
+    empty: 'no keys',
+    headers: ['ID', 'NAME', 'ROLE', 'TENANT', 'CREATED', 'EXPIRES', 'LAST USED', 'REVOKED'],
+    row: (k) => [k.id, k.name, k.role, k.tenantId, k.createdAt, k.expiresAt, k.lastUsedAt, k.revokedAt],
+  });
 }
 
 /** `keys revoke`. */
@@ -66,17 +63,11 @@ export async function listAudit(
   out: Out,
 ): Promise<void> {
   const format = outputFormat(output);
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, v);
-  const { items } = await request<{ items: AuditRecord[] }>(client, 'GET', `/v1/audit?${params}`);
-  if (format !== 'table') return out(structured(items, format));
-  if (items.length === 0) return out('no audit records');
-  out(
-    table(
-      ['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME'],
-      items.map((r) => [r.seq, r.ts, r.actor, r.action, r.target, r.outcome]),
-    ),
-  );
+  await showList<AuditRecord>(client, `/v1/audit?${filterParams(filters)}`, format, out, {
+    empty: 'no audit records',
+    headers: ['SEQ', 'TIME', 'ACTOR', 'ACTION', 'TARGET', 'OUTCOME'],
+    row: (r) => [r.seq, r.ts, r.actor, r.action, r.target, r.outcome],
+  });
 }
 
 /** `audit verify`: exit non-zero when the chain is broken; says which anchors outside the database it was checked against. */

@@ -2,8 +2,9 @@
  * `events list`: replay events (CloudEvents) from the control plane.
  */
 import type { CloudEvent } from '../../ledger/index.js';
-import { request, type ClientOptions } from '../client.js';
-import { outputFormat, structured, table } from '../output.js';
+import type { ClientOptions } from '../client.js';
+import { filterParams, showList } from '../command-helpers.js';
+import { outputFormat } from '../output.js';
 
 type Out = (line: string) => void;
 
@@ -20,15 +21,9 @@ export async function listEvents(
   out: Out,
 ): Promise<void> {
   const format = outputFormat(output);
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, v);
-  const { items } = await request<{ items: CloudEvent[]; next: number | null }>(client, 'GET', `/v1/events?${params}`);
-  if (format !== 'table') return out(structured(items, format));
-  if (items.length === 0) return out('no events');
-  out(
-    table(
-      ['SEQ', 'TIME', 'TYPE', 'TENANT', 'ID'],
-      items.map((e) => [Number(e.sequence), e.time, e.type, e.subject ?? '(platform)', e.id]),
-    ),
-  );
+  await showList<CloudEvent>(client, `/v1/events?${filterParams(filters)}`, format, out, {
+    empty: 'no events',
+    headers: ['SEQ', 'TIME', 'TYPE', 'TENANT', 'ID'],
+    row: (e) => [Number(e.sequence), e.time, e.type, e.subject ?? '(platform)', e.id],
+  });
 }

@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import type { Approval } from '../../governance/index.js';
 import { CliError, request, type ClientOptions } from '../client.js';
+import { filterParams, showList, showOne } from '../command-helpers.js';
 import { age, outputFormat, structured, table } from '../output.js';
 
 type Out = (line: string) => void;
@@ -17,17 +18,11 @@ export async function listApprovals(
   out: Out,
 ): Promise<void> {
   const format = outputFormat(output);
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, v);
-  const { items } = await request<{ items: Approval[] }>(client, 'GET', `/v1/approvals?${params}`);
-  if (format !== 'table') return out(structured(items, format));
-  if (items.length === 0) return out('no approvals');
-  out(
-    table(
-      ['ID', 'TENANT', 'KIND', 'STATUS', 'REQUESTED BY', 'AGE', 'SUMMARY'],
-      items.map((a) => [a.id, a.tenantId, a.kinds.join(','), a.status, a.requestedBy, age(a.requestedAt), a.summary]),
-    ),
-  );
+  await showList<Approval>(client, `/v1/approvals?${filterParams(filters)}`, format, out, {
+    empty: 'no approvals',
+    headers: ['ID', 'TENANT', 'KIND', 'STATUS', 'REQUESTED BY', 'AGE', 'SUMMARY'],
+    row: (a) => [a.id, a.tenantId, a.kinds.join(','), a.status, a.requestedBy, age(a.requestedAt), a.summary],
+  });
 }
 
 /** `approvals get <id>`. */
@@ -38,16 +33,16 @@ export async function getApproval(
   out: Out,
 ): Promise<void> {
   const format = outputFormat(output);
-  const a = await request<Approval>(client, 'GET', `/v1/approvals/${encodeURIComponent(id)}`);
-  if (format !== 'table') return out(structured(a, format));
-  out(
-    table(
-      ['ID', 'TENANT', 'KIND', 'STATUS', 'REQUESTED BY', 'DECIDED BY'],
-      [[a.id, a.tenantId, a.kinds.join(','), a.status, a.requestedBy, a.decidedBy ?? '-']],
-    ),
-  );
-  out(`summary: ${a.summary}`);
-  out(structured({ change: a.change }, 'yaml').trimEnd());
+  await showOne<Approval>(client, `/v1/approvals/${encodeURIComponent(id)}`, format, out, (a) => {
+    out(
+      table(
+        ['ID', 'TENANT', 'KIND', 'STATUS', 'REQUESTED BY', 'DECIDED BY'],
+        [[a.id, a.tenantId, a.kinds.join(','), a.status, a.requestedBy, a.decidedBy ?? '-']],
+      ),
+    );
+    out(`summary: ${a.summary}`);
+    out(structured({ change: a.change }, 'yaml').trimEnd());
+  });
 }
 
 /** `approvals approve|reject <id>`. */
@@ -124,8 +119,7 @@ export async function exportLineage(
   file: string | undefined,
   out: Out,
 ): Promise<void> {
-  const params = new URLSearchParams();
-  for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, v);
+  const params = filterParams(filters);
   const response = await download(client, `/v1/tenants/${encodeURIComponent(tenant)}/lineage/export?${params}`);
   const text = await response.text();
   if (file) {

@@ -4,6 +4,7 @@
  */
 import type { Job } from '../../controller/jobs.js';
 import { request, CliError, type ClientOptions } from '../client.js';
+import { showOne } from '../command-helpers.js';
 import { outputFormat, structured, table } from '../output.js';
 
 type Out = (line: string) => void;
@@ -20,12 +21,21 @@ interface TenantStatus {
 /** `get job <id>`. */
 export async function getJob(client: ClientOptions, id: string, output: string | undefined, out: Out): Promise<void> {
   const format = outputFormat(output);
-  const job = await request<Job>(client, 'GET', `/v1/jobs/${encodeURIComponent(id)}`);
-  if (format !== 'table') return out(structured(job, format));
-  out(
-    table(
-      ['ID', 'KIND', 'STATE', 'PROGRESS', 'ATTEMPTS', 'LAST ERROR'],
-      [[job.id, job.kind, job.state, `${job.progress.done}/${job.progress.total}`, job.attempts, job.lastError ?? '-']],
+  await showOne<Job>(client, `/v1/jobs/${encodeURIComponent(id)}`, format, out, (job) =>
+    out(
+      table(
+        ['ID', 'KIND', 'STATE', 'PROGRESS', 'ATTEMPTS', 'LAST ERROR'],
+        [
+          [
+            job.id,
+            job.kind,
+            job.state,
+            `${job.progress.done}/${job.progress.total}`,
+            job.attempts,
+            job.lastError ?? '-',
+          ],
+        ],
+      ),
     ),
   );
 }

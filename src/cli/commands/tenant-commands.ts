@@ -3,6 +3,7 @@
  */
 import { readManifestPath, type ApplyResult, type Tenant } from '../../tenants/index.js';
 import { request, CliError, type ClientOptions } from '../client.js';
+import { filterParams, showOne } from '../command-helpers.js';
 import { age, outputFormat, structured, table } from '../output.js';
 
 type Out = (line: string) => void;
@@ -74,8 +75,7 @@ export async function getTenants(
   const items: Tenant[] = [];
   let cursor: string | null = null;
   do {
-    const params = new URLSearchParams();
-    for (const [k, v] of Object.entries(filters)) if (v !== undefined) params.set(k, v);
+    const params = filterParams(filters);
     params.set('limit', '500');
     if (cursor) params.set('cursor', cursor);
     const page: { items: Tenant[]; next: string | null } = await request(client, 'GET', `/v1/tenants?${params}`);
@@ -95,9 +95,9 @@ export async function getTenant(
   out: Out,
 ): Promise<void> {
   const format = outputFormat(output);
-  const tenant = await request<Tenant>(client, 'GET', `/v1/tenants/${encodeURIComponent(id)}`);
-  if (format !== 'table') return out(structured(tenant, format));
-  out(table(TENANT_HEADERS, [tenantRow(tenant)]));
+  await showOne<Tenant>(client, `/v1/tenants/${encodeURIComponent(id)}`, format, out, (tenant) =>
+    out(table(TENANT_HEADERS, [tenantRow(tenant)])),
+  );
 }
 
 /** `describe tenant <id>`: spec, effective context, conditions and documents. */

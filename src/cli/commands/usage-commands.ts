@@ -4,6 +4,7 @@
  */
 import type { CostReport, QuotaState, UsagePoint } from '../../commercial/index.js';
 import { CliError, request, type ClientOptions } from '../client.js';
+import { showList } from '../command-helpers.js';
 import { outputFormat, structured, table } from '../output.js';
 
 type Out = (line: string) => void;
@@ -97,12 +98,8 @@ export async function showQuotas(
   out: Out,
 ): Promise<void> {
   const format = outputFormat(output);
-  const { items } = await request<{ items: QuotaState[] }>(client, 'GET', `/v1/tenants/${tenantArg(id)}/quotas`);
-  if (format !== 'table') return out(structured(items, format));
-  out(
-    table(
-      ['QUOTA', 'LIMIT', 'CURRENT', 'UNIT', 'EXCEEDED', 'ENFORCED BY', 'RESETS'],
-      items.map((q) => [q.quota, q.limit, q.current, q.unit, q.exceeded ? 'yes' : 'no', q.enforcedBy, q.resetsAt]),
-    ),
-  );
+  await showList<QuotaState>(client, `/v1/tenants/${tenantArg(id)}/quotas`, format, out, {
+    headers: ['QUOTA', 'LIMIT', 'CURRENT', 'UNIT', 'EXCEEDED', 'ENFORCED BY', 'RESETS'],
+    row: (q) => [q.quota, q.limit, q.current, q.unit, q.exceeded ? 'yes' : 'no', q.enforcedBy, q.resetsAt],
+  });
 }

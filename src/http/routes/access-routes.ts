@@ -3,7 +3,7 @@
  * `POST /v1/tokens`, which exchanges the calling key for a short-lived JWT, and
  * `GET /v1/principal`, which tells a data-plane app who an API key belongs to.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import {
   DEFAULT_TOKEN_TTL_SECONDS,
@@ -70,6 +70,21 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     if (!mayGrant(granter, role))
       throw new TenancyError('forbidden', 403, `role ${granter} may not create a key with role ${role}`);
   };
+  /** Create a key for `tenantId` (null: a platform key) and answer 201 with it and its one-time token. */
+  const issueKey = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    body: { name: string; role: Role; expiresAt?: string | undefined },
+    tenantId: string | null,
+  ) => {
+    const created = await apiKeys.create(actorOf(request), {
+      name: body.name,
+      role: body.role,
+      tenantId,
+      expiresAt: expiry(body.expiresAt),
+    });
+    return reply.code(201).send({ ...created.key, token: created.token });
+  };
 
   app.post<{ Params: { id: string } }>('/v1/tenants/:id/api-keys', async (request, reply) => {
     const id = guard.pathTenant(request, request.params.id);
@@ -80,13 +95,7 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${id} not found`);
     if (phase === 'deleting' || phase === 'deleted')
       throw new TenancyError(`tenant_${phase}`, 409, `cannot create keys for tenant ${id}: it is ${phase}`);
-    const created = await apiKeys.create(actorOf(request), {
-      name: body.name,
-      role: body.role,
-      tenantId: id,
-      expiresAt: expiry(body.expiresAt),
-    });
-    return reply.code(201).send({ ...created.key, token: created.token });
+    return issueKey(request, reply, body, id);
   });
 
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/api-keys', async (request) => {
@@ -105,13 +114,7 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
   app.post('/v1/api-keys', async (request, reply) => {
     await guard.authorize(request, 'platform_apikey.manage');
     const body = parseOrThrow(platformKeySchema, request.body, 'the API key request');
-    const created = await apiKeys.create(actorOf(request), {
-      name: body.name,
-      role: body.role,
-      tenantId: null,
-      expiresAt: expiry(body.expiresAt),
-    });
-    return reply.code(201).send({ ...created.key, token: created.token });
+    return issueKey(request, reply, body, null);
   });
 
   app.get('/v1/api-keys', async (request) => {

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { pageLimit } from '../route-params.js';
 import { eventHead, listEvents, toCloudEvent, TYPE_FILTER_PATTERN } from '../../ledger/index.js';
 import { parseOrThrow, tenantIdSchema } from '../../tenants/index.js';
 import type { Guard, HttpDeps } from '../context.js';
@@ -20,12 +21,7 @@ export const eventQuerySchema = z.strictObject({
     )
     .optional(),
   after: z.coerce.number({ error: 'must be a number' }).int('must be an integer').min(0, 'must be >= 0').optional(),
-  limit: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(1, 'must be 1..1000')
-    .max(1000, 'must be 1..1000')
-    .default(100),
+  limit: pageLimit(1000, 100),
 });
 
 /** Register event routes. */

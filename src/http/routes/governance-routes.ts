@@ -7,6 +7,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { checkedId, pageLimit } from '../route-params.js';
 import type { Principal } from '../../access/index.js';
 import { TenancyError, validationError } from '../../errors.js';
 import {
@@ -38,12 +39,7 @@ export const approvalListQuerySchema = z.strictObject({
   tenant: tenantIdSchema.optional(),
   status: z.enum(APPROVAL_STATUSES, { error: `must be one of ${APPROVAL_STATUSES.join(', ')}` }).optional(),
   after: z.string().regex(APPROVAL_ID_PATTERN, 'must be an approval id').optional(),
-  limit: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(1, 'must be 1..500')
-    .max(500, 'must be 1..500')
-    .default(50),
+  limit: pageLimit(500, 50),
 });
 
 export const decisionSchema = z
@@ -98,33 +94,21 @@ export const lineageQuerySchema = z.strictObject({
   domain: lineageName.optional(),
   usecase: lineageName.optional(),
   cursor: z.string().min(1).max(200).optional(),
-  limit: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(1, 'must be 1..1000')
-    .max(1000, 'must be 1..1000')
-    .default(100),
+  limit: pageLimit(1000, 100),
 });
 const exportQuerySchema = lineageQuerySchema.omit({ cursor: true, limit: true });
 
 export const driftListQuerySchema = z.strictObject({
   after: tenantIdSchema.optional(),
-  limit: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(1, 'must be 1..200')
-    .max(200, 'must be 1..200')
-    .default(50),
+  limit: pageLimit(200, 50),
 });
 
 function approvalId(raw: string): string {
-  if (!APPROVAL_ID_PATTERN.test(raw))
-    throw validationError(
-      'not an approval id',
-      [{ path: '/path/id', message: 'must be apr_ and 24 hex digits' }],
-      'invalid_approval_id',
-    );
-  return raw;
+  return checkedId(raw, APPROVAL_ID_PATTERN, {
+    title: 'not an approval id',
+    message: 'must be apr_ and 24 hex digits',
+    code: 'invalid_approval_id',
+  });
 }
 
 function encodeCursor(ts: string, id: string): string {

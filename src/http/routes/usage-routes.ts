@@ -12,6 +12,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { pageLimit } from '../route-params.js';
 import {
   COUNTED_QUOTAS,
   monthOf,
@@ -80,12 +81,7 @@ export const quotaSetSchema = z
 export const objectListQuerySchema = z.strictObject({
   prefix: z.string().max(1024, 'must be at most 1024 characters').optional(),
   after: z.string().max(1024, 'must be at most 1024 characters').optional(),
-  limit: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(1, 'must be 1..1000')
-    .max(1000, 'must be 1..1000')
-    .default(100),
+  limit: pageLimit(1000, 100),
 });
 
 function countedQuota(raw: string): CountedQuota {

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
+import { checkedId, pageLimit } from '../route-params.js';
 import type { Action, Principal } from '../../access/index.js';
 import { TenancyError, validationError } from '../../errors.js';
 import {
@@ -76,34 +77,22 @@ export const webhookListQuerySchema = z.strictObject({
   tenant: tenantIdSchema.optional(),
   scope: z.enum(['platform', 'tenant', 'all'], { error: 'must be platform, tenant or all' }).default('all'),
   after: z.string().regex(WEBHOOK_ID_PATTERN, 'must be a webhook id').optional(),
-  limit: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(1, 'must be 1..500')
-    .max(500, 'must be 1..500')
-    .default(100),
+  limit: pageLimit(500, 100),
 });
 export const deliveryQuerySchema = z.strictObject({
   status: z
     .enum(['pending', 'succeeded', 'failed', 'dead'], { error: 'must be pending, succeeded, failed or dead' })
     .optional(),
   after: z.string().regex(DELIVERY_ID_PATTERN, 'must be a delivery id').optional(),
-  limit: z.coerce
-    .number({ error: 'must be a number' })
-    .int('must be an integer')
-    .min(1, 'must be 1..500')
-    .max(500, 'must be 1..500')
-    .default(50),
+  limit: pageLimit(500, 50),
 });
 
 function webhookId(raw: string): string {
-  if (!WEBHOOK_ID_PATTERN.test(raw))
-    throw validationError(
-      'not a webhook id',
-      [{ path: '/path/id', message: 'must be wh_ and 24 hex digits' }],
-      'invalid_webhook_id',
-    );
-  return raw;
+  return checkedId(raw, WEBHOOK_ID_PATTERN, {
+    title: 'not a webhook id',
+    message: 'must be wh_ and 24 hex digits',
+    code: 'invalid_webhook_id',
+  });
 }
 
 /** Register webhook routes. */

@@ -15,60 +15,21 @@
  * difference rolls the load back. Objects are checked against their checksums as they are
  * copied back. Every step is idempotent, so a crash anywhere is healed by running it again.
  */
-import { createHash } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Kysely } from 'kysely';
 import { TenancyError } from '../../errors.js';
 import type { ObjectStore } from '../../infra/objects/index.js';
 import { json, type Schema } from '../../infra/sql/index.js';
 import type { JobStore } from '../../controller/jobs.js';
-import { TENANT_MIGRATIONS_TABLE, type TenantMigrator } from '../migrations/tenant-migrator.js';
+import type { TenantMigrator } from '../migrations/tenant-migrator.js';
 import { strategyFor, type IsolationContext } from '../strategy.js';
-import type { TenantSession, Warehouse } from '../warehouse/warehouse.js';
+import type { Warehouse } from '../warehouse/warehouse.js';
+import { ARCHIVE_BUCKET, type ArchiveIo, type ArchiveManifest, type Progress } from './archive-format.js';
+import { exportTenantData } from './archive-export.js';
+import { importTenantData } from './archive-import.js';
 
-export const ARCHIVE_BUCKET = 'archive';
-const FORMAT = 'tenancy-archive/v1';
-const BATCH = 1_000;
-
-type Progress = (done: number, total: number) => Promise<void>;
-
-interface ColumnDef {
-  name: string;
-  type: string;
-  notNull: boolean;
-  /** The column default as SQL (e.g. nextval of its sequence), or null. */
-  default: string | null;
-}
-
-/** What an archive holds, with its checksums. */
-export interface ArchiveManifest {
-  format: typeof FORMAT;
-  tenantId: string;
-  archivedAt: string;
-  profile: string;
-  engine: string;
-  migrationVersion: string | null;
-  tables: Array<{
-    name: string;
-    rows: number;
-    bytes: number;
-    sha256: string;
-    columns: ColumnDef[];
-    primaryKey: string[];
-  }>;
-  sequences: Array<{ name: string; value: number | null }>;
-  objects: Array<{ key: string; bytes: number; sha256: string; contentType: string }>;
-}
-
-const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
-const q = (identifier: string) => `"${identifier.replace(/"/g, '""')}"`;
-
-/** Export one table as sorted JSON Lines. */
-async function exportTable(s: TenantSession, table: string): Promise<{ body: Buffer; rows: number }> {
-  const rows = await s.query<{ j: string }>(`select row_to_json(t)::text as j from ${q(table)} t`);
-  const lines = rows.map((r) => r.j).sort();
-  return { body: Buffer.from(lines.length ? `${lines.join('\n')}\n` : ''), rows: lines.length };
-}
+export { ARCHIVE_BUCKET } from './archive-format.js';
+export type { ArchiveManifest } from './archive-format.js';
 
 /** Archives tenants into the object store and brings them back. */
 export class TenantArchiver {
@@ -169,120 +130,12 @@ export class TenantArchiver {
     prefix: string,
     progress: Progress = async () => undefined,
   ): Promise<ArchiveManifest> {
-    await this.objects.ensureBucket(this.bucket);
-    const plan = strategyFor(ctx.profile).resources(ctx);
-    const liveObjects = await this.#listLive(ctx);
-    const database = (await this.warehouse.observe(ctx)).exists;
-    const manifest: ArchiveManifest = {
-      format: FORMAT,
-      tenantId: ctx.tenantId,
-      archivedAt: new Date().toISOString(),
-      profile: ctx.profile,
-      engine: this.warehouse.engine,
-      migrationVersion: null,
-      tables: [],
-      sequences: [],
-      objects: [],
-    };
-    let done = 0;
-    if (database) {
-      await this.warehouse.withTenant(ctx, async (s) => {
-        // One transaction: the export is a consistent snapshot of the tenant's data.
-        await s.exec('set transaction isolation level repeatable read');
-        // Row-level security forced on the owner would hide rows (and run the tenant's policy
-        // functions): lift it for the export, as the owner may, and undo that afterwards.
-        // With row_security off, anything still in the way fails the export instead of shortening it.
-        await s.exec('savepoint tenancy_export');
-        const forced = await s.query<{ name: string }>(
-          `select c.relname as name from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
-            where n.nspname = current_schema() and c.relkind in ('r', 'p') and c.relforcerowsecurity`,
-        );
-        for (const f of forced) await s.exec(`alter table ${q(f.name)} no force row level security`);
-        await s.exec('set local row_security = off');
-        const tables = (
-          await s.query<{ name: string }>(
-            `select tablename as name from pg_tables where schemaname = current_schema() order by tablename`,
-          )
-        ).map((r) => r.name);
-        const hasMigrations = tables.includes(TENANT_MIGRATIONS_TABLE);
-        if (hasMigrations) {
-          const v = await s.query<{ version: string }>(
-            `select version from ${TENANT_MIGRATIONS_TABLE} order by length(version) desc, version desc limit 1`,
-          );
-          manifest.migrationVersion = v[0]?.version ?? null;
-        }
-        await progress(0, tables.length + liveObjects.length);
-        for (const table of tables) {
-          if (table === TENANT_MIGRATIONS_TABLE) continue;
-          const columns = await s.query<ColumnDef>(
-            `select a.attname as name, format_type(a.atttypid, a.atttypmod) as type, a.attnotnull as "notNull", pg_get_expr(d.adbin, d.adrelid) as default
-               from pg_attribute a join pg_class c on c.oid = a.attrelid join pg_namespace n on n.oid = c.relnamespace
-               left join pg_attrdef d on d.adrelid = a.attrelid and d.adnum = a.attnum
-              where n.nspname = current_schema() and c.relname = $1 and a.attnum > 0 and not a.attisdropped order by a.attnum`,
-            [table],
-          );
-          const pk = await s.query<{ name: string }>(
-            `select a.attname as name from pg_index i join pg_class c on c.oid = i.indrelid join pg_namespace n on n.oid = c.relnamespace
-               join pg_attribute a on a.attrelid = c.oid and a.attnum = any(i.indkey)
-              where n.nspname = current_schema() and c.relname = $1 and i.indisprimary order by array_position(i.indkey, a.attnum)`,
-            [table],
-          );
-          const { body, rows } = await exportTable(s, table);
-          await this.objects.put(this.bucket, `${prefix}tables/${table}.jsonl`, body, {
-            contentType: 'application/jsonl',
-          });
-          manifest.tables.push({
-            name: table,
-            rows,
-            bytes: body.length,
-            sha256: sha256(body),
-            columns,
-            primaryKey: pk.map((p) => p.name),
-          });
-          await progress(++done, tables.length + liveObjects.length);
-        }
-        const seqs = await s.query<{ name: string; value: string | number | null }>(
-          `select sequencename as name, last_value as value from pg_sequences where schemaname = current_schema() order by sequencename`,
-        );
-        manifest.sequences = seqs.map((r) => ({ name: r.name, value: r.value === null ? null : Number(r.value) }));
-        await s.exec('rollback to savepoint tenancy_export');
-      });
-    }
-    for (const key of liveObjects) {
-      const object = await this.objects.get(plan.objects.bucket, `${plan.objects.prefix}${key}`);
-      if (!object) continue;
-      await this.objects.put(this.bucket, `${prefix}objects/${key}`, object.body, { contentType: object.contentType });
-      manifest.objects.push({
-        key,
-        bytes: object.body.length,
-        sha256: sha256(object.body),
-        contentType: object.contentType,
-      });
-      await progress(++done, manifest.tables.length + liveObjects.length);
-    }
-    // The manifest goes last: an archive without one is incomplete and is written again.
-    await this.objects.put(this.bucket, `${prefix}manifest.json`, Buffer.from(JSON.stringify(manifest, null, 2)), {
-      contentType: 'application/json',
-    });
-    return manifest;
+    return exportTenantData(this.#io(), ctx, prefix, progress);
   }
 
-  /** The tenant's object keys, relative to its prefix or bucket (the prefix marker included). */
-  async #listLive(ctx: IsolationContext): Promise<string[]> {
-    const plan = strategyFor(ctx.profile).resources(ctx);
-    if (!(await this.objects.bucketExists(plan.objects.bucket))) return [];
-    const keys: string[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const page = await this.objects.list(plan.objects.bucket, {
-        prefix: plan.objects.prefix,
-        ...(after ? { after } : {}),
-        limit: 1000,
-      });
-      keys.push(...page.items.map((i) => i.key.slice(plan.objects.prefix.length)));
-      if (!page.next) return keys;
-      after = page.next;
-    }
+  /** What the export and import work with. */
+  #io(): ArchiveIo {
+    return { warehouse: this.warehouse, objects: this.objects, bucket: this.bucket, migrator: this.migrator };
   }
 
   async #removeLive(ctx: IsolationContext): Promise<void> {
@@ -383,110 +236,7 @@ export class TenantArchiver {
     location: string,
     progress: (done: number) => Promise<void> = async () => undefined,
   ): Promise<void> {
-    // Start from a clean database: a restore interrupted half-way leaves nothing behind.
-    await this.warehouse.removePlace(ctx);
-    await this.warehouse.ensure(ctx);
-    if (manifest.migrationVersion !== null && this.migrator) {
-      await this.migrator.refresh();
-      if (this.migrator.set.migrations.some((m) => BigInt(m.version) === BigInt(manifest.migrationVersion!)))
-        await this.migrator.apply(ctx, manifest.migrationVersion);
-    }
-    let done = 0;
-    const bodies = new Map<string, Buffer>();
-    for (const t of manifest.tables) {
-      const file = await this.objects.get(this.bucket, `${prefix}tables/${t.name}.jsonl`);
-      if (!file || sha256(file.body) !== t.sha256)
-        throw new TenancyError(
-          'archive_checksum_mismatch',
-          409,
-          `archive ${location}: table ${t.name} is ${file ? 'corrupt (checksum differs)' : 'missing'}`,
-        );
-      bodies.set(t.name, file.body);
-    }
-    await this.warehouse.withTenant(ctx, async (s) => {
-      const existing = new Set(
-        (
-          await s.query<{ name: string }>(`select tablename as name from pg_tables where schemaname = current_schema()`)
-        ).map((r) => r.name),
-      );
-      // Tables outside the migration set come back from their recorded definitions, sequences first (their defaults use them).
-      for (const seq of manifest.sequences) await s.exec(`create sequence if not exists ${q(seq.name)}`);
-      for (const t of manifest.tables) {
-        if (existing.has(t.name)) continue;
-        const cols = t.columns.map(
-          (c) => `${q(c.name)} ${c.type}${c.notNull ? ' not null' : ''}${c.default ? ` default ${c.default}` : ''}`,
-        );
-        if (t.primaryKey.length) cols.push(`primary key (${t.primaryKey.map(q).join(', ')})`);
-        await s.exec(`create table ${q(t.name)} (${cols.join(', ')})`);
-      }
-      // Replayed migrations may have written rows of their own (seed data): the archive is the whole truth.
-      if (manifest.tables.length) await s.exec(`truncate table ${manifest.tables.map((t) => q(t.name)).join(', ')}`);
-      for (const name of await this.#loadOrder(
-        s,
-        manifest.tables.map((t) => t.name),
-      )) {
-        const lines = bodies
-          .get(name)!
-          .toString('utf8')
-          .split('\n')
-          .filter((l) => l !== '');
-        for (let i = 0; i < lines.length; i += BATCH) {
-          await s.query(`insert into ${q(name)} select * from json_populate_recordset(null::${q(name)}, $1::json)`, [
-            `[${lines.slice(i, i + BATCH).join(',')}]`,
-          ]);
-        }
-      }
-      for (const seq of manifest.sequences) {
-        if (seq.value !== null) await s.query(`select setval($1::regclass, $2)`, [q(seq.name), seq.value]);
-      }
-      // Verify inside the same transaction: any difference rolls the whole load back.
-      for (const t of manifest.tables) {
-        const again = await exportTable(s, t.name);
-        if (again.rows !== t.rows || sha256(again.body) !== t.sha256) {
-          throw new TenancyError(
-            'restore_verification_failed',
-            409,
-            `restored table ${t.name} does not match its archive (${again.rows} rows, expected ${t.rows})`,
-          );
-        }
-        await progress(++done);
-      }
-    });
-    const plan = strategyFor(ctx.profile).resources(ctx);
-    await this.objects.ensureBucket(plan.objects.bucket);
-    for (const o of manifest.objects) {
-      const file = await this.objects.get(this.bucket, `${prefix}objects/${o.key}`);
-      if (!file || sha256(file.body) !== o.sha256)
-        throw new TenancyError(
-          'archive_checksum_mismatch',
-          409,
-          `archive ${location}: object ${o.key} is ${file ? 'corrupt (checksum differs)' : 'missing'}`,
-        );
-      await this.objects.put(plan.objects.bucket, `${plan.objects.prefix}${o.key}`, file.body, {
-        contentType: o.contentType,
-      });
-      await progress(++done);
-    }
-  }
-
-  /** Parents before children, by the foreign keys among the tenant's tables. */
-  async #loadOrder(s: TenantSession, tables: string[]): Promise<string[]> {
-    const edges = await s.query<{ child: string; parent: string }>(
-      `select cc.relname as child, pc.relname as parent from pg_constraint k
-         join pg_class cc on cc.oid = k.conrelid join pg_class pc on pc.oid = k.confrelid join pg_namespace n on n.oid = cc.relnamespace
-        where k.contype = 'f' and n.nspname = current_schema() and cc.oid <> pc.oid`,
-    );
-    const out: string[] = [];
-    const seen = new Set<string>();
-    const visit = (t: string, path: Set<string>) => {
-      if (seen.has(t) || path.has(t)) return;
-      path.add(t);
-      for (const e of edges) if (e.child === t) visit(e.parent, path);
-      seen.add(t);
-      if (tables.includes(t)) out.push(t);
-    };
-    for (const t of tables) visit(t, new Set());
-    return out;
+    return importTenantData(this.#io(), ctx, manifest, prefix, location, progress);
   }
 
   /** Delete every archive of the tenant from cold storage (purge). */

@@ -1,0 +1,23 @@
+/**
+ * The compact description of one API operation that the OpenAPI builder expands.
+ */
+import type { z } from 'zod';
+
+/** One operation: its summary, tags, request body component, query schema and response shape. */
+export type Op = {
+  summary: string;
+  tags: string[];
+  body?: string;
+  query?: z.ZodObject;
+  ok: number;
+  okSchema?: string;
+  okType?: string;
+  ifMatch?: boolean;
+  idempotent?: boolean;
+  public?: boolean;
+  csv?: boolean;
+  raw?: boolean;
+};
+
+/** Operations by path, then by lower-case HTTP method; key order is the document's order. */
+export type Operations = Record<string, Record<string, Op>>;
