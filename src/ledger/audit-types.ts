@@ -2,6 +2,7 @@
  * The audit log's record types: what an append records, a stored record, the result of a
  * verify pass, and how checkpoints are anchored.
  */
+import type { AuditRecord } from '../contract/index.js';
 import type { AnchorStore } from './audit-anchors.js';
 import type { Actor, OutboxEvent } from './types.js';
 
@@ -21,21 +22,8 @@ export interface Change extends AuditEntry {
   event?: Omit<OutboxEvent, 'tenantId'> & { tenantId?: string | null };
 }
 
-/** A stored audit record. */
-export interface AuditRecord {
-  seq: number;
-  id: string;
-  ts: string;
-  actor: string;
-  action: string;
-  target: string;
-  tenantId: string | null;
-  correlationId: string | null;
-  outcome: string;
-  details: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-}
+/** A stored audit record (the wire contract's shape). */
+export type { AuditRecord };
 
 /** The anchors one store held when the chain was verified against them. */
 export interface AnchorCheck {

@@ -94,3 +94,21 @@ export function toStoredEvent(r: Selectable<Schema['outbox']>): StoredEvent {
     payload: r.payload as Record<string, unknown>,
   };
 }
+
+/** How many events of the given types each tenant published in the window (`after`, `until`]; tenants with none are absent. */
+export async function countEventsByTenant(
+  db: Kysely<Schema>,
+  filter: { tenantIds: readonly string[]; types: readonly string[]; after: Date; until: Date },
+): Promise<Map<string, number>> {
+  if (filter.tenantIds.length === 0 || filter.types.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('outbox')
+    .select(['tenant_id', sql<number>`count(*)`.as('n')])
+    .where('tenant_id', 'in', [...filter.tenantIds])
+    .where('type', 'in', [...filter.types])
+    .where('ts', '>', filter.after)
+    .where('ts', '<=', filter.until)
+    .groupBy('tenant_id')
+    .execute();
+  return new Map(rows.map((r) => [r.tenant_id!, Number(r.n)]));
+}

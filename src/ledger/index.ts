@@ -37,7 +37,7 @@ export {
   AUDIT_ANCHOR_FILE,
 } from './audit-anchors.js';
 export type { AnchorStore, AuditAnchor, ListedAnchor } from './audit-anchors.js';
-export { addEvent, readEvents, listEvents, eventHead } from './event-outbox.js';
+export { addEvent, readEvents, listEvents, eventHead, countEventsByTenant } from './event-outbox.js';
 export type { OutboxEvent, StoredEvent, EventFilter } from './event-outbox.js';
 export {
   toCloudEvent,

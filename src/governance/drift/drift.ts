@@ -15,6 +15,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Schema } from '../../infra/sql/index.js';
+import { countEventsByTenant } from '../../ledger/index.js';
 import type { PolicyConflict } from '../policies/index.js';
 
 /** Where conflicts between tenant policies come from (the policy service implements it). */
@@ -96,15 +97,12 @@ export async function computeDrift(
     .where('ts', '<=', weekStart)
     .groupBy('tenant_id')
     .execute();
-  const policy = await db
-    .selectFrom('outbox')
-    .select(['tenant_id', sql<number>`count(*)`.as('n')])
-    .where('tenant_id', 'in', ids)
-    .where('type', 'in', POLICY_COMMITTED_TYPES)
-    .where('ts', '>', weekStart)
-    .where('ts', '<=', now)
-    .groupBy('tenant_id')
-    .execute();
+  const policy = await countEventsByTenant(db, {
+    tenantIds: ids,
+    types: POLICY_COMMITTED_TYPES,
+    after: weekStart,
+    until: now,
+  });
   return ids.map((tenantId) => {
     const days = week
       .filter((w) => w.tenant_id === tenantId)
@@ -134,7 +132,7 @@ export async function computeDrift(
     return {
       tenantId,
       window: { from: weekStart.toISOString(), to: nowIso },
-      policyChanges7d: Number(policy.find((p) => p.tenant_id === tenantId)?.n ?? 0),
+      policyChanges7d: policy.get(tenantId) ?? 0,
       lineage7d: count7,
       averageTrust7d: avg7 === null ? null : round(avg7),
       baseline: {

@@ -8,18 +8,11 @@
  * anything outside the tenant's place. On PostgreSQL that session logs in as the tenant
  * (its maintenance role), so nothing the tenant planted runs with more than its rights.
  */
+import type { DatabaseConnection } from '../../contract/index.js';
 import type { IsolationContext } from '../strategy.js';
 
-/** Where a tenant connects, with its own role. */
-export interface DatabaseConnection {
-  engine: 'postgres' | 'pglite';
-  /** A PostgreSQL URL with the tenant's role and password; null on the embedded engine (no network endpoint). */
-  url: string | null;
-  role: string;
-  database: string;
-  schema: string;
-  isolation: string;
-}
+/** Where a tenant connects, with its own role (the wire contract's shape). */
+export type { DatabaseConnection };
 
 /** A transaction running as the tenant's role in its schema. */
 export interface TenantSession {
