@@ -21,7 +21,6 @@ import type { Kysely } from 'kysely';
 import { TenancyError } from '../../errors.js';
 import type { ObjectStore } from '../../infra/objects/index.js';
 import { json, type Schema } from '../../infra/sql/index.js';
-import type { JobStore } from '../../controller/jobs.js';
 import { TENANT_MIGRATIONS_TABLE, type TenantMigrator } from '../migrations/tenant-migrator.js';
 import { strategyFor, type IsolationContext } from '../strategy.js';
 import type { TenantSession, Warehouse } from '../warehouse/warehouse.js';
@@ -31,6 +30,28 @@ const FORMAT = 'tenancy-archive/v1';
 const BATCH = 1_000;
 
 type Progress = (done: number, total: number) => Promise<void>;
+
+/**
+ * Where the archiver reports its long operations (archive, restore, a move's copy): a job
+ * each, with progress and an outcome. Declared here so isolation depends on no caller; the
+ * composition root passes the control plane's job store.
+ */
+export interface ArchiveProgress {
+  create(input: {
+    kind: string;
+    tenantId: string | null;
+    params: Record<string, unknown>;
+    total: number;
+    createdBy: string;
+  }): Promise<{ id: string }>;
+  start(id: string): Promise<void>;
+  progress(id: string, done: number, total: number): Promise<void>;
+  find(id: string): Promise<{ state: string } | undefined>;
+  finish(
+    id: string,
+    outcome: { state: 'succeeded' | 'failed'; result?: Record<string, unknown>; error?: string },
+  ): Promise<void>;
+}
 
 interface ColumnDef {
   name: string;
@@ -76,7 +97,7 @@ export class TenantArchiver {
     private readonly store: Kysely<Schema>,
     private readonly warehouse: Warehouse,
     private readonly objects: ObjectStore,
-    readonly jobs: JobStore,
+    readonly jobs: ArchiveProgress,
     private readonly migrator: TenantMigrator | undefined,
     readonly bucket = ARCHIVE_BUCKET,
   ) {}
