@@ -58,3 +58,5 @@ export type { FieldChange } from './json-diff.js';
 export { tenantFacts, tenantsWhere } from './tenant-rows.js';
 export type { TenantFacts } from './tenant-rows.js';
 export { purgeTenantDocuments } from './tenant-rows.js';
+export { reconcileState, tenantConditions, tenantIdsWithWork, writeObservedState } from './reconcile-rows.js';
+export type { ObservedStatePatch, ReconcileState } from './reconcile-rows.js';
