@@ -4,20 +4,12 @@
  * transaction), putting changes the tenant's governance names behind approvals and
  * refusing what its data-sovereignty rules forbid. Other modules read tenants through this file only.
  */
-export {
-  TenantRegistry,
-  parseLabelSelector,
-  sovereigntyFacts,
-  TENANT_CHANGE_APPLIER,
-  SOVEREIGNTY_SPEC_PATH,
-} from './tenant-registry.js';
-export type {
-  TenantContext,
-  TenantListFilter,
-  LabelRequirement,
-  UpdateOptions,
-  UpdateResult,
-} from './tenant-registry.js';
+export { TenantRegistry } from './tenant-registry.js';
+export type { TenantContext } from './tenant-registry.js';
+export { parseLabelSelector } from './tenant-listing.js';
+export type { TenantListFilter, LabelRequirement } from './tenant-listing.js';
+export { sovereigntyFacts, TENANT_CHANGE_APPLIER, SOVEREIGNTY_SPEC_PATH } from './tenant-change-rules.js';
+export type { UpdateOptions, UpdateResult } from './tenant-change-rules.js';
 export { applyBundle, parseBundle, bundleSchema, MAX_BUNDLE_ITEMS } from './apply-bundle.js';
 export type { ApplyResult, PlanItem, ApplyOptions, DocumentCommitter } from './apply-bundle.js';
 export { registerTenantApprovals } from './tenant-approvals.js';
