@@ -2,7 +2,9 @@
  * Tenants: the manifest schema, plan defaults, the lifecycle state machine, and the
  * registry that stores desired state (with its audit record and event in the same
  * transaction), putting changes the tenant's governance names behind approvals and
- * refusing what its data-sovereignty rules forbid. Other modules read tenants through this file only.
+ * refusing what its data-sovereignty rules forbid. The module owns the `tenants` table: other
+ * modules, the controller included (its reconcile reads and observed-state writes), read and
+ * write tenants through this file only.
  */
 export { TenantRegistry } from './tenant-registry.js';
 export type { TenantContext } from './tenant-registry.js';
