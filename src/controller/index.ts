@@ -1,5 +1,7 @@
 /**
- * Controller: the reconcile loop that moves tenants from desired to observed state.
+ * Controller: the reconcile loop that moves tenants from desired to observed state. A work
+ * queue feeds it; a reconcile runs its phase's ordered, idempotent steps (steps/), each
+ * writing its own condition; jobs and migration runs are the long operations it follows.
  */
 export { TenantController } from './tenant-controller.js';
 export type { ControllerOptions } from './tenant-controller.js';

@@ -2,22 +2,16 @@
  * Tenants: the manifest schema, plan defaults, the lifecycle state machine, and the
  * registry that stores desired state (with its audit record and event in the same
  * transaction), putting changes the tenant's governance names behind approvals and
- * refusing what its data-sovereignty rules forbid. Other modules read tenants through this file only.
+ * refusing what its data-sovereignty rules forbid. The module owns the `tenants` table: other
+ * modules, the controller included (its reconcile reads and observed-state writes), read and
+ * write tenants through this file only.
  */
-export {
-  TenantRegistry,
-  parseLabelSelector,
-  sovereigntyFacts,
-  TENANT_CHANGE_APPLIER,
-  SOVEREIGNTY_SPEC_PATH,
-} from './tenant-registry.js';
-export type {
-  TenantContext,
-  TenantListFilter,
-  LabelRequirement,
-  UpdateOptions,
-  UpdateResult,
-} from './tenant-registry.js';
+export { TenantRegistry } from './tenant-registry.js';
+export type { TenantContext } from './tenant-registry.js';
+export { parseLabelSelector } from './tenant-listing.js';
+export type { TenantListFilter, LabelRequirement } from './tenant-listing.js';
+export { sovereigntyFacts, TENANT_CHANGE_APPLIER, SOVEREIGNTY_SPEC_PATH } from './tenant-change-rules.js';
+export type { UpdateOptions, UpdateResult } from './tenant-change-rules.js';
 export { applyBundle, parseBundle, bundleSchema, MAX_BUNDLE_ITEMS } from './apply-bundle.js';
 export type { ApplyResult, PlanItem, ApplyOptions, DocumentCommitter } from './apply-bundle.js';
 export { registerTenantApprovals } from './tenant-approvals.js';
@@ -58,3 +52,5 @@ export type { FieldChange } from './json-diff.js';
 export { tenantFacts, tenantsWhere } from './tenant-rows.js';
 export type { TenantFacts } from './tenant-rows.js';
 export { purgeTenantDocuments } from './tenant-rows.js';
+export { reconcileState, tenantConditions, tenantIdsWithWork, writeObservedState } from './reconcile-rows.js';
+export type { ObservedStatePatch, ReconcileState } from './reconcile-rows.js';

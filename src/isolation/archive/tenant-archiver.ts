@@ -20,7 +20,6 @@ import type { Kysely } from 'kysely';
 import { TenancyError } from '../../errors.js';
 import type { ObjectStore } from '../../infra/objects/index.js';
 import { json, type Schema } from '../../infra/sql/index.js';
-import type { JobStore } from '../../controller/jobs.js';
 import type { TenantMigrator } from '../migrations/tenant-migrator.js';
 import { strategyFor, type IsolationContext } from '../strategy.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
@@ -31,13 +30,35 @@ import { importTenantData } from './archive-import.js';
 export { ARCHIVE_BUCKET } from './archive-format.js';
 export type { ArchiveManifest } from './archive-format.js';
 
+/**
+ * Where the archiver reports its long operations (archive, restore, a move's copy): a job
+ * each, with progress and an outcome. Declared here so isolation depends on no caller; the
+ * composition root passes the control plane's job store.
+ */
+export interface ArchiveProgress {
+  create(input: {
+    kind: string;
+    tenantId: string | null;
+    params: Record<string, unknown>;
+    total: number;
+    createdBy: string;
+  }): Promise<{ id: string }>;
+  start(id: string): Promise<void>;
+  progress(id: string, done: number, total: number): Promise<void>;
+  find(id: string): Promise<{ state: string } | undefined>;
+  finish(
+    id: string,
+    outcome: { state: 'succeeded' | 'failed'; result?: Record<string, unknown>; error?: string },
+  ): Promise<void>;
+}
+
 /** Archives tenants into the object store and brings them back. */
 export class TenantArchiver {
   constructor(
     private readonly store: Kysely<Schema>,
     private readonly warehouse: Warehouse,
     private readonly objects: ObjectStore,
-    readonly jobs: JobStore,
+    readonly jobs: ArchiveProgress,
     private readonly migrator: TenantMigrator | undefined,
     readonly bucket = ARCHIVE_BUCKET,
   ) {}
