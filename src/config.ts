@@ -81,7 +81,6 @@ export function loadConfig(flags: ConfigFlags = {}, env: NodeJS.ProcessEnv = pro
         : ` (got "${String((raw as Record<string, unknown>)[key])}")`;
     throw new TenancyError(
       'invalid_config',
-      400,
       `invalid configuration: ${SETTING_NAMES[key] ?? key} ${issue.message}${shown}`,
     );
   }

@@ -300,7 +300,6 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       await databases.close();
       throw new TenancyError(
         'warehouse_unavailable',
-        500,
         `cannot prepare the warehouse at ${config.warehouseUrl ? redactUrl(config.warehouseUrl) : 'the data dir'}: ${(cause as Error).message}`,
         { cause },
       );

@@ -1,9 +1,11 @@
 /**
  * The one error type that crosses module boundaries.
- * Every failure a user can cause is a `TenancyError` with a stable snake_case `code`,
- * an HTTP status and a public `detail`; the HTTP layer turns it into problem+json and the
- * CLI into one line. Anything else is a bug and is reported as an internal error.
+ * Every failure a user can cause is a `TenancyError` with a stable snake_case `code` from the
+ * error catalogue (`contract/error-catalogue.ts`, which also gives its HTTP status and title)
+ * and a public `detail`; the HTTP layer turns it into problem+json and the CLI into one line.
+ * Anything else is a bug and is reported as an internal error.
  */
+import { ERROR_CATALOGUE, type ErrorCode } from './contract/error-catalogue.js';
 
 /** One field-level problem; `path` is a JSON pointer into the input. */
 export interface FieldError {
@@ -19,22 +21,25 @@ export interface TenancyErrorOptions {
   extensions?: Record<string, unknown>;
   /** Response headers that belong to this error (e.g. `Retry-After`). */
   headers?: Record<string, string>;
+  /** One of the code's `also` statuses, where the situation calls for it; default: the catalogue's. */
+  status?: number;
 }
 
 /** Base error with a stable `code`, an HTTP `status` and a `detail` that is safe to show. */
 export class TenancyError extends Error {
-  readonly code: string;
+  /** A catalogue code (an error read off the wire, {@link errorFromWire}, may carry a newer one). */
+  readonly code: ErrorCode;
   readonly status: number;
   readonly detail: string;
   readonly errors: FieldError[] | undefined;
   readonly extensions: Record<string, unknown>;
   readonly headers: Record<string, string>;
 
-  constructor(code: string, status: number, detail: string, options: TenancyErrorOptions = {}) {
+  constructor(code: ErrorCode, detail: string, options: TenancyErrorOptions = {}) {
     super(detail, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'TenancyError';
     this.code = code;
-    this.status = status;
+    this.status = options.status ?? ERROR_CATALOGUE[code]?.status ?? 500;
     this.detail = detail;
     this.errors = options.errors;
     this.extensions = options.extensions ?? {};
@@ -42,19 +47,36 @@ export class TenancyError extends Error {
   }
 }
 
+/**
+ * A problem another Tenancy process answered with (the SDK reading the control plane's reply):
+ * its code and status are kept as sent, even a code this version's catalogue does not know.
+ */
+export function errorFromWire(
+  code: string,
+  status: number,
+  detail: string,
+  options: Omit<TenancyErrorOptions, 'status'> = {},
+): TenancyError {
+  return new TenancyError(code as ErrorCode, detail, { ...options, status });
+}
+
 /** Input failed validation; `errors` lists every field problem. */
-export function validationError(detail: string, errors: FieldError[], code = 'validation_failed'): TenancyError {
-  return new TenancyError(code, 400, detail, { errors });
+export function validationError(
+  detail: string,
+  errors: FieldError[],
+  code: ErrorCode = 'validation_failed',
+): TenancyError {
+  return new TenancyError(code, detail, { errors });
 }
 
 /** The named resource does not exist (or is not visible to the caller). */
-export function notFound(code: string, detail: string): TenancyError {
-  return new TenancyError(code, 404, detail);
+export function notFound(code: ErrorCode, detail: string): TenancyError {
+  return new TenancyError(code, detail);
 }
 
 /** The request conflicts with the current state. */
-export function conflict(code: string, detail: string, extensions?: Record<string, unknown>): TenancyError {
-  return new TenancyError(code, 409, detail, extensions ? { extensions } : {});
+export function conflict(code: ErrorCode, detail: string, extensions?: Record<string, unknown>): TenancyError {
+  return new TenancyError(code, detail, extensions ? { extensions } : {});
 }
 
 /** Type guard that survives module duplication (checks the shape, not only the prototype). */

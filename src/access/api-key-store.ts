@@ -216,7 +216,7 @@ export class ApiKeyStore {
     }
     const id = keyIdOf(token);
     const row = await this.#lookup(id);
-    const unauthorized = (why: string) => new TenancyError('invalid_credentials', 401, `the API key is ${why}`);
+    const unauthorized = (why: string) => new TenancyError('invalid_credentials', `the API key is ${why}`);
     if (!row) throw unauthorized('not valid');
     const expected = Buffer.from(row.secret_hash, 'hex');
     const actual = Buffer.from(hashToken(token), 'hex');

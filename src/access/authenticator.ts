@@ -38,11 +38,10 @@ export class Authenticator {
     if (!key)
       throw new TenancyError(
         'invalid_token',
-        401,
         'the token is not valid: the API key it was issued for is revoked or gone',
       );
     if (key.role !== claims.role || key.tenantId !== claims.tenant_id) {
-      throw new TenancyError('invalid_token', 401, 'the token is not valid: its claims no longer match its API key');
+      throw new TenancyError('invalid_token', 'the token is not valid: its claims no longer match its API key');
     }
     return { actorId: `apikey:${key.id}`, keyId: key.id, role: key.role, tenantId: key.tenantId, via: 'jwt' };
   }

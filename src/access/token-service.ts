@@ -84,7 +84,7 @@ export class TokenService {
         clockTolerance: 5,
       }));
     } catch (error) {
-      throw new TenancyError('invalid_token', 401, `the token is not valid: ${describeJoseError(error)}`, {
+      throw new TenancyError('invalid_token', `the token is not valid: ${describeJoseError(error)}`, {
         cause: error,
       });
     }
@@ -98,7 +98,7 @@ export class TokenService {
       aud,
     } = payload as JWTPayload & { role?: unknown; tenant_id?: unknown; plan?: unknown };
     if (typeof sub !== 'string' || typeof role !== 'string' || (tenantId !== null && typeof tenantId !== 'string')) {
-      throw new TenancyError('invalid_token', 401, 'the token is not valid: claims are missing');
+      throw new TenancyError('invalid_token', 'the token is not valid: claims are missing');
     }
     return {
       sub,

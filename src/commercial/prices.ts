@@ -35,7 +35,6 @@ export function parsePriceTable(text: string | undefined): PriceTable {
   } catch (cause) {
     throw new TenancyError(
       'invalid_config',
-      400,
       `invalid configuration: TENANCY_USAGE_PRICES is not JSON: ${(cause as Error).message}`,
       { cause },
     );
@@ -49,7 +48,6 @@ export function parsePriceTable(text: string | undefined): PriceTable {
           : issue.message;
     throw new TenancyError(
       'invalid_config',
-      400,
       `invalid configuration: TENANCY_USAGE_PRICES /${issue.path.join('/')} ${message}`,
     );
   };

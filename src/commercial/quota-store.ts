@@ -39,7 +39,8 @@ export function quotaExceeded(
   detail: string,
   options: { status?: number; retryAfterSeconds?: number; extra?: Record<string, unknown> } = {},
 ): TenancyError {
-  return new TenancyError('quota_exceeded', options.status ?? 409, `tenant ${tenantId}: ${detail}`, {
+  return new TenancyError('quota_exceeded', `tenant ${tenantId}: ${detail}`, {
+    status: options.status ?? 409,
     extensions: { quota, limit, current, ...options.extra },
     ...(options.retryAfterSeconds !== undefined
       ? { headers: { 'Retry-After': String(options.retryAfterSeconds) } }
@@ -407,6 +408,6 @@ export class QuotaStore {
 /** Counts and objects change only while the tenant is live. */
 function assertWritable(tenantId: string, phase: string): void {
   if (phase === 'deleting' || phase === 'deleted' || phase === 'archiving' || phase === 'archived') {
-    throw new TenancyError(`tenant_${phase}`, 409, `tenant ${tenantId} is ${phase}; its quotas cannot be used`);
+    throw new TenancyError(`tenant_${phase}`, `tenant ${tenantId} is ${phase}; its quotas cannot be used`);
   }
 }

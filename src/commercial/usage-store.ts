@@ -87,9 +87,8 @@ export class UsageStore {
       const missing = errors.some((e) => e.message.endsWith('not found'));
       throw new TenancyError(
         missing ? 'tenant_not_found' : 'tenant_deleted',
-        missing ? 404 : 409,
         missing ? 'the batch names a tenant that does not exist' : 'the batch names a deleted tenant',
-        { errors: errors.slice(0, 100) },
+        { status: missing ? 404 : 409, errors: errors.slice(0, 100) },
       );
     }
     for (let attempt = 1; ; attempt++) {

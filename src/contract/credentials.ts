@@ -17,20 +17,19 @@ export function bearerCredential(header: string | undefined): string {
   if (header === undefined || header.trim() === '') {
     throw new TenancyError(
       'unauthenticated',
-      401,
       'this endpoint needs credentials: send "Authorization: Bearer <API key or token>"',
       { headers: { 'WWW-Authenticate': 'Bearer realm="tenancy"' } },
     );
   }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!m) {
-    throw new TenancyError('unauthenticated', 401, 'the Authorization header must be "Bearer <API key or token>"', {
+    throw new TenancyError('unauthenticated', 'the Authorization header must be "Bearer <API key or token>"', {
       headers: { 'WWW-Authenticate': 'Bearer realm="tenancy", error="invalid_request"' },
     });
   }
   const credential = m[1]!;
   if (credential.length > MAX_CREDENTIAL_LENGTH) {
-    throw new TenancyError('invalid_credentials', 401, 'the credential is too long');
+    throw new TenancyError('invalid_credentials', 'the credential is too long');
   }
   return credential;
 }

@@ -112,7 +112,7 @@ export class JobStore {
       const r = await q.executeTakeFirst();
       job = r ? toJob(r as Row) : undefined;
     }
-    if (!job) throw new TenancyError('job_not_found', 404, `job ${id.slice(0, 64)} does not exist`);
+    if (!job) throw new TenancyError('job_not_found', `job ${id.slice(0, 64)} does not exist`);
     return job;
   }
 

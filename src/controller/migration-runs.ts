@@ -70,7 +70,6 @@ export class MigrationRuns {
     if (!this.migrator)
       throw new TenancyError(
         'migrations_not_configured',
-        409,
         'no migration folder is configured (set TENANCY_APP_MIGRATIONS)',
       );
     return this.migrator;
@@ -82,7 +81,7 @@ export class MigrationRuns {
     await migrator.refresh();
     const to = params.to ?? migrator.latest;
     if (to === null)
-      throw new TenancyError('migrations_empty', 409, `the migration folder ${migrator.set.dir} holds no migrations`);
+      throw new TenancyError('migrations_empty', `the migration folder ${migrator.set.dir} holds no migrations`);
     migrator.assertKnown(to);
     const resolved = {
       to,

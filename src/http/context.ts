@@ -135,7 +135,7 @@ export class Guard {
    */
   async authorize(request: FastifyRequest, action: Action, tenantId?: string): Promise<Principal> {
     const principal = request.principal;
-    if (!principal) throw new TenancyError('unauthenticated', 401, 'this endpoint needs credentials');
+    if (!principal) throw new TenancyError('unauthenticated', 'this endpoint needs credentials');
     const deny = async (error: TenancyError, reason: string): Promise<never> => {
       await this.deps.audit.record(actorOf(request), {
         action,
@@ -147,11 +147,11 @@ export class Guard {
       throw error;
     };
     if (principal.tenantId !== null && tenantId !== undefined && tenantId !== principal.tenantId) {
-      return deny(new TenancyError('tenant_not_found', 404, `tenant ${tenantId} not found`), 'cross_tenant');
+      return deny(new TenancyError('tenant_not_found', `tenant ${tenantId} not found`), 'cross_tenant');
     }
     if (!can(principal.role, action)) {
       return deny(
-        new TenancyError('forbidden', 403, `role ${principal.role} may not ${action}`, {
+        new TenancyError('forbidden', `role ${principal.role} may not ${action}`, {
           extensions: { role: principal.role, action },
         }),
         'role',
@@ -160,10 +160,13 @@ export class Guard {
     if (principal.tenantId !== null) {
       const phase = await this.#phaseOf(principal.tenantId);
       const refusal =
-        phase === undefined ? { code: 'tenant_deleted', detail: 'the tenant is gone' } : credentialRefusal(phase);
+        phase === undefined
+          ? { code: 'tenant_deleted' as const, detail: 'the tenant is gone' }
+          : credentialRefusal(phase);
       if (refusal)
         return deny(
-          new TenancyError(refusal.code, 403, `${refusal.detail}; its credentials are refused`, {
+          new TenancyError(refusal.code, `${refusal.detail}; its credentials are refused`, {
+            status: 403,
             extensions: { phase: phase ?? 'deleted' },
           }),
           refusal.code,

@@ -2,6 +2,7 @@
  * Parameter rules the route files share: the `limit` of a paged list, and an id in the path
  * checked against its pattern.
  */
+import type { ErrorCode } from '../contract/index.js';
 import { z } from 'zod';
 import { validationError } from '../errors.js';
 
@@ -19,7 +20,7 @@ export function pageLimit(max: number, fallback: number) {
 export function checkedId(
   raw: string,
   pattern: RegExp,
-  problem: { title: string; message: string; code: string },
+  problem: { title: string; message: string; code: ErrorCode },
 ): string {
   if (!pattern.test(raw))
     throw validationError(problem.title, [{ path: '/path/id', message: problem.message }], problem.code);

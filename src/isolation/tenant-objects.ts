@@ -51,7 +51,6 @@ export class TenantObjects {
     if (phase !== 'active' && (write || phase !== 'suspended')) {
       throw new TenancyError(
         `tenant_${phase}`,
-        409,
         `tenant ${tenantId} is ${phase}; its objects are ${write ? 'writable' : 'readable'} while it is active`,
       );
     }

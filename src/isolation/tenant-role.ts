@@ -85,7 +85,6 @@ export function nameTaken(
 ): TenancyError {
   return new TenancyError(
     code,
-    409,
     `${code}: ${kind} "${name}" already exists and was not made by this installation for this tenant (${why}); it is left unchanged. ` +
       'Drop or rename it, or give this installation another TENANCY_WAREHOUSE_ROLE_PREFIX.',
   );

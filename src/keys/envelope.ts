@@ -38,7 +38,6 @@ export function open(key: Buffer, sealed: Buffer, aad: string): Buffer {
 function decryptionFailed(cause?: unknown): TenancyError {
   return new TenancyError(
     'decryption_failed',
-    400,
     'the ciphertext does not decrypt for this tenant and purpose (wrong tenant, wrong purpose, destroyed key, or altered data)',
     cause ? { cause } : {},
   );
@@ -61,8 +60,7 @@ export function envelopeEncrypt(kek: Buffer, keyVersion: number, plaintext: Buff
 /** The key version a ciphertext names, or a `invalid_ciphertext` error. */
 export function ciphertextVersion(ciphertext: string): number {
   const m = /^tnc:v([1-9][0-9]{0,8}):([A-Za-z0-9_-]+)$/.exec(ciphertext);
-  if (!m)
-    throw new TenancyError('invalid_ciphertext', 400, 'not a Tenancy ciphertext (expected tnc:v<version>:<data>)');
+  if (!m) throw new TenancyError('invalid_ciphertext', 'not a Tenancy ciphertext (expected tnc:v<version>:<data>)');
   return Number(m[1]);
 }
 

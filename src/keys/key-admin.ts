@@ -60,7 +60,6 @@ export class KeyAdmin {
     if (!file)
       throw new TenancyError(
         'root_key_not_file',
-        409,
         'the root key comes from TENANCY_ROOT_KEY; rotate it where it is kept, then restart with the new value',
       );
     const next = randomBytes(32);

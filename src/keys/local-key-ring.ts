@@ -72,7 +72,6 @@ export class LocalKeyRing implements KeyRing {
       if (!ok) {
         throw new TenancyError(
           'root_key_mismatch',
-          500,
           `the root key in use (id ${root.id}) is not the one this store's tenant keys are wrapped with (id ${meta.root_key_id}); set TENANCY_ROOT_KEY_FILE or TENANCY_ROOT_KEY to the right key`,
         );
       }
@@ -194,7 +193,7 @@ export class LocalKeyRing implements KeyRing {
 
   async decryptPlatform(purpose: Purpose, ciphertext: string, exec: Executor = this.db): Promise<Buffer> {
     if (ciphertextVersion(ciphertext) !== PLATFORM_VERSION)
-      throw new TenancyError('decryption_failed', 400, 'the ciphertext does not decrypt with the platform key');
+      throw new TenancyError('decryption_failed', 'the ciphertext does not decrypt with the platform key');
     const kek = await this.#platformKek(exec);
     return envelopeDecrypt(kek, ciphertext, `:platform:${purpose}`);
   }
@@ -324,7 +323,6 @@ export class LocalKeyRing implements KeyRing {
     if (!row)
       throw new TenancyError(
         'decryption_failed',
-        400,
         'the ciphertext does not decrypt for this tenant and purpose (wrong tenant, wrong purpose, destroyed key, or altered data)',
       );
     if (row.state === 'destroyed' || row.wrapped_key === null) throw this.#destroyed(tenantId);
@@ -342,7 +340,6 @@ export class LocalKeyRing implements KeyRing {
   #destroyed(tenantId: string): TenancyError {
     return new TenancyError(
       'tenant_keys_destroyed',
-      410,
       `the keys of tenant ${tenantId} were destroyed; its encrypted data can no longer be read`,
     );
   }

@@ -27,7 +27,7 @@ function decode(text: string, where: string): Buffer {
   const trimmed = text.trim();
   const key = Buffer.from(trimmed, 'base64');
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) || key.length !== 32) {
-    throw new TenancyError('invalid_root_key', 500, `${where} must hold a base64-encoded 32-byte key`);
+    throw new TenancyError('invalid_root_key', `${where} must hold a base64-encoded 32-byte key`);
   }
   return key;
 }
@@ -46,7 +46,6 @@ export async function loadRootKey(options: {
     } catch (cause) {
       throw new TenancyError(
         'root_key_missing',
-        500,
         `cannot read the root key file ${options.file} (TENANCY_ROOT_KEY_FILE): ${(cause as Error).message}`,
         { cause },
       );

@@ -63,7 +63,7 @@ export class SecretStore {
     rotationPeriodDays: number | null,
   ): Promise<Omit<SecretValue, 'value'> & { rotationPeriodDays: number | null }> {
     if (Buffer.byteLength(value, 'utf8') > MAX_SECRET_BYTES) {
-      throw new TenancyError('secret_too_large', 413, `a secret value may hold at most ${MAX_SECRET_BYTES} bytes`, {
+      throw new TenancyError('secret_too_large', `a secret value may hold at most ${MAX_SECRET_BYTES} bytes`, {
         errors: [{ path: '/value', message: `larger than ${MAX_SECRET_BYTES} bytes` }],
       });
     }
@@ -234,7 +234,6 @@ export class SecretStore {
       ) {
         throw new TenancyError(
           'secret_undecryptable',
-          409,
           `secret ${name} version ${version} does not decrypt with tenant ${tenantId}'s keys (the stored value was altered or moved); nothing was changed`,
           { cause: error },
         );

@@ -86,7 +86,6 @@ export async function loadSigningKeys(file: string): Promise<SigningKeys> {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
       throw new TenancyError(
         'signing_keys_unreadable',
-        500,
         `cannot read signing keys at ${file}: ${(error as Error).message}`,
         { cause: error },
       );
@@ -99,7 +98,6 @@ export async function loadSigningKeys(file: string): Promise<SigningKeys> {
     } catch (error) {
       throw new TenancyError(
         'signing_keys_invalid',
-        500,
         `signing key file ${file} is not valid: ${(error as Error).message}`,
         { cause: error },
       );
@@ -132,7 +130,6 @@ export async function loadSigningKeys(file: string): Promise<SigningKeys> {
   } catch (error) {
     throw new TenancyError(
       'signing_keys_invalid',
-      500,
       `signing key file ${file} holds a key that is not Ed25519: ${(error as Error).message}`,
       { cause: error },
     );

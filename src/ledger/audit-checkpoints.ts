@@ -77,7 +77,6 @@ export class CheckpointAnchorer {
         this.#options.onError(
           new TenancyError(
             'audit_anchor_unavailable',
-            503,
             `cannot read the audit anchors in ${store.where}: ${(error as Error).message}`,
             { cause: error },
           ),
@@ -188,7 +187,6 @@ export class CheckpointAnchorer {
         ) {
           throw new TenancyError(
             'audit_chain_broken',
-            500,
             `the audit checkpoint at seq ${seq} in the database is not validly signed for the record there; not anchoring`,
           );
         }
@@ -217,7 +215,6 @@ export class CheckpointAnchorer {
           this.#options.onError(
             new TenancyError(
               'audit_anchor_unavailable',
-              503,
               `cannot write the audit anchor at seq ${waiting[0]!.seq} to ${store.where}: ${(error as Error).message}`,
               { cause: error },
             ),
@@ -233,7 +230,6 @@ export class CheckpointAnchorer {
     const broken = (reason: string) =>
       new TenancyError(
         'audit_chain_broken',
-        500,
         `the audit chain no longer extends the anchored checkpoint at seq ${from.seq}: ${reason}; not anchoring (run tenancy audit verify)`,
       );
     if (toSeq < from.seq) throw broken(`it ends at seq ${toSeq}`);

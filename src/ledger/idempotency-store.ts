@@ -64,7 +64,6 @@ export class IdempotencyStore {
     if (stored.method !== request.method || stored.path !== request.path || stored.body_hash !== request.bodyHash) {
       throw new TenancyError(
         'idempotency_key_reused',
-        422,
         'this Idempotency-Key was used for a different request; use a new key',
       );
     }
@@ -76,7 +75,7 @@ export class IdempotencyStore {
           : await this.sealer.decrypt(stored.tenant_id, 'idempotency', sealed);
       const opened = JSON.parse(plain.toString('utf8')) as { binding?: unknown; response?: unknown };
       if (opened.binding !== binding(request, stored.status_code))
-        throw new TenancyError('decryption_failed', 400, 'the stored response answers another request');
+        throw new TenancyError('decryption_failed', 'the stored response answers another request');
       return { statusCode: stored.status_code, response: opened.response };
     } catch (cause) {
       if (!isTenancyError(cause) && !(cause instanceof SyntaxError)) throw cause;
@@ -86,7 +85,6 @@ export class IdempotencyStore {
           : 'it does not decrypt';
       throw new TenancyError(
         'idempotency_replay_unavailable',
-        409,
         `this Idempotency-Key's request was already carried out, but its stored response can no longer be read (${why}); nothing was done again. ` +
           'Send a new Idempotency-Key only if you mean to repeat the request',
         { cause },

@@ -21,7 +21,6 @@ export class AppAuditLogger {
     if (!scope)
       throw new TenancyError(
         'no_tenant_context',
-        500,
         'auditEvent() was called outside a request admitted by the Tenancy middleware',
       );
     const body = { ...event, subject: event.subject ?? scope.principal.keyId };
@@ -42,7 +41,6 @@ export function auditEvent(event: AppAuditEvent): Promise<AppAuditRecord> {
   if (!scope?.audit)
     throw new TenancyError(
       'no_tenant_context',
-      500,
       'auditEvent() was called outside a request admitted by the Tenancy middleware',
     );
   return scope.audit.record(event);

@@ -86,7 +86,7 @@ export class TenantContextCache {
     } catch (error) {
       // The app's own credential was refused: a deployment fault, not the caller's.
       if (error instanceof TenancyError && (error.status === 401 || error.status === 403)) {
-        throw new TenancyError('control_plane_error', 502, "the control plane refused the app's credential", {
+        throw new TenancyError('control_plane_error', "the control plane refused the app's credential", {
           cause: error,
         });
       }

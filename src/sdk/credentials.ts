@@ -62,7 +62,7 @@ export class CredentialResolver {
     const credential = bearerCredential(header);
     const principal = isJwt(credential) ? await this.#verifyJwt(credential) : await this.#resolveKey(credential);
     if (this.#revoked.has(principal.keyId))
-      throw new TenancyError('invalid_credentials', 401, 'the credential has been revoked');
+      throw new TenancyError('invalid_credentials', 'the credential has been revoked');
     return principal;
   }
 
@@ -116,20 +116,18 @@ export class CredentialResolver {
         error instanceof joseErrors.JWKSTimeout ||
         (error instanceof Error && /fetch failed|ECONNREFUSED/.test(error.message))
       ) {
-        throw new TenancyError(
-          'control_plane_unavailable',
-          503,
-          "the control plane's signing keys could not be fetched",
-          { cause: error, headers: { 'Retry-After': '1' } },
-        );
+        throw new TenancyError('control_plane_unavailable', "the control plane's signing keys could not be fetched", {
+          cause: error,
+          headers: { 'Retry-After': '1' },
+        });
       }
-      throw new TenancyError('invalid_token', 401, `the token is not valid: ${describeJoseError(error)}`, {
+      throw new TenancyError('invalid_token', `the token is not valid: ${describeJoseError(error)}`, {
         cause: error,
       });
     }
     const { sub, role, tenant_id: tenantId } = payload as JWTPayload & { role?: unknown; tenant_id?: unknown };
     if (typeof sub !== 'string' || typeof role !== 'string' || (tenantId !== null && typeof tenantId !== 'string')) {
-      throw new TenancyError('invalid_token', 401, 'the token is not valid: claims are missing');
+      throw new TenancyError('invalid_token', 'the token is not valid: claims are missing');
     }
     return { keyId: sub, role, tenantId, via: 'jwt' };
   }

@@ -205,9 +205,9 @@ export class FairScheduler {
     if (state.running >= state.cap) {
       return refusalError(
         'quota_exceeded',
-        429,
         `tenant ${tenantId} has ${state.running} requests in flight, its limit is ${state.cap}`,
         {
+          status: 429,
           extensions: {
             quota: 'maxConcurrentRequests',
             limit: state.cap,
@@ -220,7 +220,6 @@ export class FairScheduler {
     }
     return refusalError(
       'capacity_exceeded',
-      429,
       `this instance is at capacity and tenant ${tenantId} ${waited}; try again later`,
       {
         extensions: { capacity: this.#capacity, queued: state.waiting.length },

@@ -39,7 +39,6 @@ export async function recordLineage(
   if (!tenantId)
     throw new TenancyError(
       'tenant_required',
-      400,
       'recordLineage needs a tenant: call it inside a request, or pass tenantId',
     );
   const size = Math.min(Math.max(1, options.batchSize ?? 1_000), 1_000);

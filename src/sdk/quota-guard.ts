@@ -92,9 +92,9 @@ export class QuotaGuard {
     if (entry.current > 0 && entry.current >= limit) {
       throw new TenancyError(
         'quota_exceeded',
-        403,
         `tenant ${tenant.id}: cost this month is ${entry.current} USD, the limit is ${limit} USD`,
         {
+          status: 403,
           extensions: { quota: 'maxCostPerMonthUsd', limit, current: entry.current },
           headers: { 'Retry-After': String(Math.max(1, Math.ceil((entry.resetsAt - now) / 1000))) },
         },
@@ -183,7 +183,6 @@ export class QuotaGuard {
     if (use.current + amount > limit) {
       throw new TenancyError(
         'quota_exceeded',
-        409,
         `tenant ${tenant.id}: ${quota} is ${limit}, ${use.current} in use; ${amount} more would exceed it`,
         { extensions: { quota, limit, current: use.current, requested: amount } },
       );

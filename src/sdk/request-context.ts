@@ -50,7 +50,6 @@ export function currentTenant(): TenantContext {
   if (!scope)
     throw new TenancyError(
       'no_tenant_context',
-      500,
       'currentTenant() was called outside a request admitted by the Tenancy middleware',
     );
   return scope.tenant;

@@ -249,12 +249,9 @@ export class RequestLimiter {
             RateLimit: remaining,
           };
     if (answered < meters.length && (write ? this.#writes : this.#reads) === 'closed') {
-      return refusalError(
-        'rate_limiter_unavailable',
-        503,
-        'the rate limiter cannot reach its store; try again shortly',
-        { headers: { 'Retry-After': '1' } },
-      );
+      return refusalError('rate_limiter_unavailable', 'the rate limiter cannot reach its store; try again shortly', {
+        headers: { 'Retry-After': '1' },
+      });
     }
     if (refusal) {
       Object.assign(refusal.headers, headers);
@@ -312,7 +309,8 @@ export class RequestLimiter {
       meter.code === 'quota_exceeded'
         ? `tenant ${tenant.id} used its quota of ${limit} requests per hour`
         : `the ${meter.name} rate limit of ${limit} requests per ${meter.windowSeconds} s is used up`;
-    return refusalError(meter.code, 429, detail, {
+    return refusalError(meter.code, detail, {
+      status: 429,
       extensions,
       headers: {
         'Retry-After': String(resetSeconds),

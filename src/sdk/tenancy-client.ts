@@ -10,7 +10,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { TenancyError } from '../errors.js';
+import { errorFromWire, TenancyError } from '../errors.js';
 import { propagationHeaders } from './propagation.js';
 import type { ConnectionDescriptor, Principal, TenancyEvent, TenantContext } from './types.js';
 
@@ -74,7 +74,7 @@ export class TenancyClient {
     try {
       res = await this.#send(method, this.url + path, headers, body);
     } catch (cause) {
-      throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy control plane could not be reached', {
+      throw new TenancyError('control_plane_unavailable', 'the Tenancy control plane could not be reached', {
         cause,
         headers: { 'Retry-After': '1' },
       });
@@ -168,8 +168,7 @@ function problemError(status: number, text: string, retryAfter: string | null = 
   } catch {
     // not JSON: fall through with the status alone
   }
-  if (status >= 500)
-    return new TenancyError('control_plane_error', 502, `the Tenancy control plane answered ${status}`);
+  if (status >= 500) return new TenancyError('control_plane_error', `the Tenancy control plane answered ${status}`);
   const code = typeof body.code === 'string' ? body.code : `http_${status}`;
   const detail = typeof body.detail === 'string' ? body.detail : `the Tenancy control plane answered ${status}`;
   // Keep the problem's own members (a quota refusal's quota, limit, current) and field errors.
@@ -184,7 +183,7 @@ function problemError(status: number, text: string, retryAfter: string | null = 
     errors,
     ...extensions
   } = body;
-  return new TenancyError(code, status, detail, {
+  return errorFromWire(code, status, detail, {
     extensions,
     ...(Array.isArray(errors) ? { errors: errors as Array<{ path: string; message: string }> } : {}),
     ...(retryAfter !== null ? { headers: { 'Retry-After': retryAfter } } : {}),

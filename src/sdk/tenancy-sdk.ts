@@ -259,7 +259,7 @@ export class Tenancy {
           return this.#admit(request, correlation, known);
         },
         (cause: unknown) => {
-          throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy event feed could not start', {
+          throw new TenancyError('control_plane_unavailable', 'the Tenancy event feed could not start', {
             cause,
             headers: { 'Retry-After': '1' },
           });
@@ -281,7 +281,7 @@ export class Tenancy {
   ): Step {
     const named = request.header('x-tenant-id');
     if (named !== undefined && !TENANT_ID.test(named)) {
-      return new TenancyError('invalid_header', 400, 'X-Tenant-ID is not a valid tenant id', {
+      return new TenancyError('invalid_header', 'X-Tenant-ID is not a valid tenant id', {
         errors: [{ path: '/headers/x-tenant-id', message: 'must be a DNS label' }],
       });
     }
@@ -290,15 +290,17 @@ export class Tenancy {
       // A tenant credential is its tenant; a header naming another is refused without
       // looking that tenant up, so the answer says nothing about whether it exists.
       if (named !== undefined && named !== principal.tenantId)
-        return new TenancyError('tenant_mismatch', 403, 'X-Tenant-ID names a different tenant than the credential');
+        return new TenancyError('tenant_mismatch', 'X-Tenant-ID names a different tenant than the credential', {
+          status: 403,
+        });
       tenantId = principal.tenantId;
     } else {
       if (!this.#trusted.has(principal.role))
-        return new TenancyError('forbidden', 403, `role ${principal.role} may not act for tenants here`, {
+        return new TenancyError('forbidden', `role ${principal.role} may not act for tenants here`, {
           extensions: { role: principal.role },
         });
       if (named === undefined)
-        return new TenancyError('tenant_required', 400, 'a platform credential must name the tenant with X-Tenant-ID');
+        return new TenancyError('tenant_required', 'a platform credential must name the tenant with X-Tenant-ID');
       tenantId = named;
     }
     const tenant = this.contexts.peek(tenantId);
@@ -318,7 +320,8 @@ export class Tenancy {
     known.tenantId = tenant.id;
     const refused = credentialRefusal(tenant.phase);
     if (refused)
-      return refusalError(refused.code, 403, `${refused.detail}; its requests are refused`, {
+      return refusalError(refused.code, `${refused.detail}; its requests are refused`, {
+        status: 403,
         extensions: { phase: tenant.phase },
       });
     const write = !READS.has(request.method);

@@ -32,7 +32,7 @@ export interface ClientSource {
 export function quoteIdentifier(name: string): string {
   const parts = name.split('.');
   if (parts.length > 2 || parts.some((p) => p.length === 0 || p.length > 63 || p.includes('\0'))) {
-    throw new TenancyError('invalid_identifier', 400, `"${name.slice(0, 80)}" is not a valid table name`);
+    throw new TenancyError('invalid_identifier', `"${name.slice(0, 80)}" is not a valid table name`);
   }
   return parts.map((p) => `"${p.replace(/"/g, '""')}"`).join('.');
 }
@@ -96,7 +96,6 @@ export function tenantDb(): TenantDb {
   if (!scope)
     throw new TenancyError(
       'no_tenant_context',
-      500,
       'tenantDb() was called outside a request admitted by the Tenancy middleware',
     );
   return scope.databases.forTenant(scope.tenant.id);
@@ -182,7 +181,6 @@ export class TenantDatabases {
     if (url === null) {
       throw new TenancyError(
         'tenant_database_unavailable',
-        503,
         'the tenant database has no network endpoint (embedded warehouse); configure TENANCY_WAREHOUSE_URL',
       );
     }

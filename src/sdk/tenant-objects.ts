@@ -4,7 +4,7 @@
  * write is held to its `storageLimitBytes` (409 `quota_exceeded` with limit and current).
  * Calls default to the tenant of the current request.
  */
-import { TenancyError } from '../errors.js';
+import { errorFromWire, TenancyError } from '../errors.js';
 import { propagationHeaders } from './propagation.js';
 import { currentTenant } from './request-context.js';
 
@@ -47,7 +47,7 @@ export class TenantObjectsClient {
         signal: AbortSignal.timeout(this.#timeoutMs),
       });
     } catch (cause) {
-      throw new TenancyError('control_plane_unavailable', 503, 'the Tenancy control plane could not be reached', {
+      throw new TenancyError('control_plane_unavailable', 'the Tenancy control plane could not be reached', {
         cause,
         headers: { 'Retry-After': '1' },
       });
@@ -61,7 +61,7 @@ export class TenantObjectsClient {
       // not JSON
     }
     if (res.status >= 500)
-      throw new TenancyError('control_plane_error', 502, `the Tenancy control plane answered ${res.status}`);
+      throw new TenancyError('control_plane_error', `the Tenancy control plane answered ${res.status}`);
     const {
       type: _t,
       title: _ti,
@@ -73,7 +73,7 @@ export class TenantObjectsClient {
       errors: _e,
       ...extensions
     } = problem;
-    throw new TenancyError(
+    throw errorFromWire(
       typeof code === 'string' ? code : `http_${res.status}`,
       res.status,
       typeof detail === 'string' ? detail : `the control plane answered ${res.status}`,
@@ -99,7 +99,7 @@ export class TenantObjectsClient {
       bytes,
       options.contentType ?? (typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream'),
     );
-    if (res.status === 404) throw new TenancyError('tenant_not_found', 404, 'the tenant was not found');
+    if (res.status === 404) throw new TenancyError('tenant_not_found', 'the tenant was not found');
     return (await res.json()) as TenantObjectInfo;
   }
 
@@ -112,7 +112,7 @@ export class TenantObjectsClient {
     if (res.status === 404) {
       const p = (await res.json().catch(() => ({}))) as { code?: string };
       if (p.code === 'object_not_found') return undefined;
-      throw new TenancyError(p.code ?? 'not_found', 404, 'not found');
+      throw errorFromWire(p.code ?? 'not_found', 404, 'not found');
     }
     return {
       body: Buffer.from(await res.arrayBuffer()),
@@ -123,7 +123,7 @@ export class TenantObjectsClient {
   /** Delete an object (a missing one is success); whether it was there. */
   async delete(key: string, options: { tenantId?: string } = {}): Promise<boolean> {
     const res = await this.#call('DELETE', this.#path(options.tenantId ?? currentTenant().id, key));
-    if (res.status === 404) throw new TenancyError('tenant_not_found', 404, 'the tenant was not found');
+    if (res.status === 404) throw new TenancyError('tenant_not_found', 'the tenant was not found');
     return ((await res.json()) as { deleted: boolean }).deleted;
   }
 
@@ -136,7 +136,7 @@ export class TenantObjectsClient {
     if (options.after !== undefined) q.set('after', options.after);
     if (options.limit !== undefined) q.set('limit', String(options.limit));
     const res = await this.#call('GET', `${this.#path(options.tenantId ?? currentTenant().id)}?${q}`);
-    if (res.status === 404) throw new TenancyError('tenant_not_found', 404, 'the tenant was not found');
+    if (res.status === 404) throw new TenancyError('tenant_not_found', 'the tenant was not found');
     return (await res.json()) as { items: TenantObjectInfo[]; next: string | null };
   }
 }

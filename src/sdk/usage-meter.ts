@@ -100,11 +100,10 @@ export class UsageMeter {
     if (!RESOURCE.test(resource))
       throw new TenancyError(
         'invalid_resource',
-        400,
         `"${resource.slice(0, 70)}" is not a resource name (lowercase letters, digits and _)`,
       );
     if (!Number.isFinite(amount) || amount < 0)
-      throw new TenancyError('invalid_amount', 400, 'a usage amount must be a finite number >= 0');
+      throw new TenancyError('invalid_amount', 'a usage amount must be a finite number >= 0');
     const ms = options.ts?.getTime() ?? Date.now();
     if (options.id !== undefined) {
       this.#enqueue([{ tenantId, id: options.id, resource, amount, ts: new Date(ms).toISOString() }]);
@@ -147,7 +146,6 @@ export class UsageMeter {
       this.options.onError?.(
         new TenancyError(
           'usage_buffer_full',
-          503,
           `${over} usage meters dropped: more than ${this.#maxPending} were waiting for the control plane`,
         ),
       );

@@ -229,9 +229,8 @@ export async function applyBundle(
     const first = refusals[0]!;
     throw new TenancyError(
       first.code,
-      first.status,
       `${refusals.length} document(s) of the bundle were refused (first: ${first.detail}); nothing was applied`,
-      { errors: refusedPaths, extensions: first.extensions },
+      { status: first.status, errors: refusedPaths, extensions: first.extensions },
     );
   }
   let outcome: ApplyOutcome | undefined;
@@ -249,7 +248,6 @@ export async function applyBundle(
     if (others.length > 0) {
       throw new TenancyError(
         'approval_split_required',
-        409,
         `the bundle changes tenants ${[first![0], ...others.map((o) => o[0])].join(', ')} in ways their governance puts behind approvals; apply each of those tenants in its own bundle`,
         {
           errors: [first!, ...others].map(([t, g]) => ({ path: '/items', message: `tenant ${t}: ${g.summary}` })),
@@ -262,7 +260,6 @@ export async function applyBundle(
       // document's own pipeline (the policy sandbox) cannot run: keep those apart.
       throw new TenancyError(
         'approval_split_required',
-        409,
         `the bundle changes tenant ${first![0]} in ways its governance puts behind an approval, and also holds documents committed through their own pipeline (${[...new Set(own.map((i) => ('document' in i ? i.document.kind : '')))].join(', ')}); apply those in a bundle of their own`,
         {
           errors: own.map((i) => ({
@@ -401,7 +398,6 @@ export async function applyItems(
   if (errors.length > 0) {
     throw new TenancyError(
       'apply_conflict',
-      409,
       `${errors.length} item(s) cannot be applied in the tenants' current state; nothing was applied`,
       { errors },
     );
@@ -433,7 +429,8 @@ export async function applyItems(
       (v) => pathOf(violations.find((x) => x.v === v)!.tenant, v),
       'the bundle',
     );
-    throw new TenancyError(refusal.code, refusal.status, `${refusal.detail}; nothing was applied`, {
+    throw new TenancyError(refusal.code, `${refusal.detail}; nothing was applied`, {
+      status: refusal.status,
       errors: refusal.errors ?? [],
       extensions: refusal.extensions,
     });

@@ -27,7 +27,7 @@ export const TRANSITIONS: Record<Verb, { from: readonly Phase[]; to: Phase | 'sa
 export function nextPhase(verb: Verb, phase: Phase, tenantId: string): Phase {
   const rule = TRANSITIONS[verb];
   if (!rule.from.includes(phase)) {
-    throw new TenancyError(`tenant_${phase}`, 409, `cannot ${verb} tenant ${tenantId}: it is ${phase}`, {
+    throw new TenancyError(`tenant_${phase}`, `cannot ${verb} tenant ${tenantId}: it is ${phase}`, {
       extensions: { phase, verb, allowedFrom: rule.from },
     });
   }

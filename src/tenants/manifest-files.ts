@@ -36,10 +36,10 @@ export async function readManifestPath(path: string): Promise<ManifestFileItem[]
   try {
     info = await stat(absolute);
   } catch {
-    throw new TenancyError('file_not_found', 400, `${path}: no such file or directory`);
+    throw new TenancyError('file_not_found', `${path}: no such file or directory`);
   }
   const files = info.isDirectory() ? await walk(absolute) : [absolute];
-  if (files.length === 0) throw new TenancyError('no_manifests', 400, `${path}: no .yaml, .yml or .json files found`);
+  if (files.length === 0) throw new TenancyError('no_manifests', `${path}: no .yaml, .yml or .json files found`);
   const items: ManifestFileItem[] = [];
   for (const file of files) {
     const fromCwd = relative(process.cwd(), file);

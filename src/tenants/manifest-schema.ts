@@ -4,6 +4,7 @@
  * so the API description cannot drift from what is accepted.
  */
 import { z } from 'zod';
+import type { ErrorCode } from '../contract/index.js';
 import { validationError, toPointer, type FieldError } from '../errors.js';
 import { APPROVAL_KINDS, APPROVER_ROLES } from '../governance/approvals/approval-model.js';
 import { sovereigntySpecSchema } from '../governance/sovereignty/sovereignty.js';
@@ -351,7 +352,7 @@ export function parseOrThrow<S extends z.ZodType>(
   input: unknown,
   what: string,
   prefix: ReadonlyArray<string | number> = [],
-  code = 'validation_failed',
+  code: ErrorCode = 'validation_failed',
 ): z.infer<S> {
   const result = schema.safeParse(input);
   if (!result.success) throw validationError(`${what} is invalid`, zodFieldErrors(result.error, prefix), code);

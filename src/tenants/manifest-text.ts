@@ -80,7 +80,7 @@ export function parseManifestText(text: string, source: string): unknown[] {
         cause instanceof ReferenceError
           ? `its aliases expand to more than ${MAX_YAML_ALIAS_EXPANSION} copies`
           : (cause as Error).message.split('\n')[0];
-      throw new TenancyError('invalid_yaml', 400, detail, {
+      throw new TenancyError('invalid_yaml', detail, {
         cause,
         errors: [{ path: '', message: `${at(doc.range[0])}: ${why}` }],
       });

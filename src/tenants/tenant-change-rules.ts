@@ -92,7 +92,7 @@ export function checkPatchShape(patch: unknown, options: UpdateOptions): asserts
   if (errors.length > 0) {
     const forbidden = errors.every((e) => e.message.startsWith('only a platform role'));
     throw forbidden
-      ? new TenancyError('forbidden_field', 403, 'the patch changes fields your role may not change', { errors })
+      ? new TenancyError('forbidden_field', 'the patch changes fields your role may not change', { errors })
       : validationError('the patch is invalid', errors);
   }
 }

@@ -239,7 +239,6 @@ export class TenantRegistry {
     if (options.expectedGeneration !== undefined && options.expectedGeneration !== row.generation) {
       throw new TenancyError(
         'precondition_failed',
-        412,
         `tenant ${id} is at generation ${row.generation}, not ${options.expectedGeneration}`,
         { extensions: { generation: row.generation } },
       );

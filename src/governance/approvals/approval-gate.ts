@@ -160,7 +160,6 @@ export class ApprovalGate {
           if (!entry)
             throw new TenancyError(
               'approval_unappliable',
-              409,
               `nothing in this control plane applies "${row!.applier}" changes yet; the approval stays pending`,
             );
           const applied = await entry.apply(trx, current, decider, prepared);
@@ -219,20 +218,18 @@ export class ApprovalGate {
     if (!row || (decider.tenantId !== null && row.tenant_id !== decider.tenantId)) throw approvalNotFound(id);
     const current = toApproval(row);
     if (current.status !== 'pending')
-      throw new TenancyError('approval_not_pending', 409, `approval ${id} is already ${current.status}`, {
+      throw new TenancyError('approval_not_pending', `approval ${id} is already ${current.status}`, {
         extensions: { approvalStatus: current.status },
       });
     const withdrawal = current.requestedBy === decider.id && decision === 'reject';
     if (current.requestedBy === decider.id && decision === 'approve')
       throw new TenancyError(
         'self_approval',
-        403,
         'the requester of a change cannot approve it; another approver must decide (the requester may reject it to withdraw it)',
       );
     if (!withdrawal && !current.approverRoles.includes(decider.role)) {
       throw new TenancyError(
         'approver_role_required',
-        403,
         `role ${decider.role} is not an approver for this change (approvers: ${current.approverRoles.join(', ')})`,
         { extensions: { approverRoles: current.approverRoles } },
       );

@@ -96,7 +96,7 @@ export interface Decider extends Actor {
 
 /** The error an applier throws when the tenant changed since the request. */
 export function approvalStale(detail: string): TenancyError {
-  return new TenancyError('approval_stale', 409, `${detail}; the approval was marked stale: request the change again`);
+  return new TenancyError('approval_stale', `${detail}; the approval was marked stale: request the change again`);
 }
 
 /** 404 for an approval that does not exist or is not visible to the caller. */

@@ -4,6 +4,7 @@
  * the new immutable version and the policy's head, audited and evented (`policy.committed`
  * carries `{ name, domainId, usecaseId, semver, version }`).
  */
+import type { ErrorCode } from '../../contract/index.js';
 import type { Transaction } from 'kysely';
 import semver from 'semver';
 import { notFound } from '../../errors.js';
@@ -107,7 +108,7 @@ export async function commitStage(
   const t = performance.now();
   const stages = [...prepared.stages];
   const { tenantId, body } = prepared;
-  const fail = (code: string, status: number, message: string, path: string): never => {
+  const fail = (code: ErrorCode, status: number, message: string, path: string): never => {
     stages.push({ name: 'commit', ok: false, ms: elapsed(t), errors: [{ path, message }] });
     throw stageFailure(code, status, `${message}; nothing was committed`, stages, [{ path, message }]);
   };

@@ -3,6 +3,7 @@
  * shape and every expression's syntax), validate (signature, the tenant's allowlist, field
  * references, semver) and sandbox (every sample decided in a bounded worker).
  */
+import type { ErrorCode } from '../../contract/index.js';
 import type { Kysely } from 'kysely';
 import semver from 'semver';
 import { toPointer, type FieldError } from '../../errors.js';
@@ -130,7 +131,7 @@ async function validateStage(
   stages: StageReport[],
 ): Promise<number | null> {
   const t = performance.now();
-  const errors: Array<FieldError & { code: string }> = [];
+  const errors: Array<FieldError & { code: ErrorCode }> = [];
   const tenant = await writableTenant(deps.db, tenantId, tenantSpec);
   if (!originSignature) {
     errors.push({

@@ -2,6 +2,7 @@
  * The stages of a policy commit (parse, validate, sandbox, commit) and their reports: a
  * failure at any stage commits nothing, and its problem carries every stage's report.
  */
+import type { ErrorCode } from '../../contract/index.js';
 import { TenancyError, type FieldError } from '../../errors.js';
 import type { Decision } from './policy-engine.js';
 
@@ -35,14 +36,15 @@ export interface StageReport {
 
 /** A commit stage failed: the problem carries every stage's report. */
 export function stageFailure(
-  code: string,
+  code: ErrorCode,
   status: number,
   detail: string,
   stages: StageReport[],
   errors?: FieldError[],
 ): TenancyError {
   const failed = stages.find((s) => !s.ok)?.name;
-  return new TenancyError(code, status, detail, {
+  return new TenancyError(code, detail, {
+    status: status,
     ...(errors && errors.length > 0 ? { errors } : {}),
     extensions: { stage: failed, stages },
   });

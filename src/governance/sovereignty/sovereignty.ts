@@ -316,9 +316,9 @@ export function sovereigntyRefusal(
   }));
   return new TenancyError(
     code,
-    STATUS[code],
     `${what} breaks the tenant's data-sovereignty rules: ${violations.map((v) => v.detail).join('; ')}`,
     {
+      status: STATUS[code],
       errors,
       extensions: {
         violations: violations.map((v) => ({ code: v.code, path: pathOf(v), rule: v.rule, detail: v.detail })),

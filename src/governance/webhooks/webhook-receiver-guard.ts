@@ -82,7 +82,7 @@ export class ReceiverGuard {
       try {
         addresses = (await lookupAll(url.hostname, { all: true, verbatim: true })).map((a) => a.address);
       } catch (cause) {
-        throw new TenancyError('webhook_url_unresolvable', 422, `the receiver host ${url.hostname} does not resolve`, {
+        throw new TenancyError('webhook_url_unresolvable', `the receiver host ${url.hostname} does not resolve`, {
           cause,
           errors: [{ path: '/url', message: 'the host does not resolve' }],
         });
@@ -158,13 +158,12 @@ function embeddedIpv4(ip: ipaddr.IPv4 | ipaddr.IPv6): string | undefined {
 }
 
 function invalidUrl(message: string): TenancyError {
-  return new TenancyError('validation_failed', 400, 'the webhook is invalid', { errors: [{ path: '/url', message }] });
+  return new TenancyError('validation_failed', 'the webhook is invalid', { errors: [{ path: '/url', message }] });
 }
 
 function forbidden(host: string, why: string): TenancyError & NodeJS.ErrnoException {
   return new TenancyError(
     'webhook_url_forbidden',
-    422,
     `the receiver ${host} is not allowed: ${why}; receivers must be public unless the operator allows private ones (TENANCY_WEBHOOK_ALLOW_PRIVATE, TENANCY_WEBHOOK_ALLOWED_CIDRS)`,
     { errors: [{ path: '/url', message: `resolves to a forbidden address (${why})` }] },
   );

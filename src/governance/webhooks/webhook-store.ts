@@ -267,7 +267,6 @@ export class WebhookStore {
       if (!hook.enabled)
         throw new TenancyError(
           'webhook_disabled',
-          409,
           `webhook ${webhookId} is disabled; enable it (PATCH {"enabled": true}) before redelivering`,
         );
       const row = await trx

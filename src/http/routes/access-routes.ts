@@ -68,7 +68,7 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
   const checkGrant = (request: FastifyRequest, role: Role) => {
     const granter = request.principal!.role;
     if (!mayGrant(granter, role))
-      throw new TenancyError('forbidden', 403, `role ${granter} may not create a key with role ${role}`);
+      throw new TenancyError('forbidden', `role ${granter} may not create a key with role ${role}`);
   };
   /** Create a key for `tenantId` (null: a platform key) and answer 201 with it and its one-time token. */
   const issueKey = async (
@@ -92,9 +92,9 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     const body = parseOrThrow(tenantKeySchema, request.body, 'the API key request');
     checkGrant(request, body.role);
     const phase = await deps.registry.phaseOf(id);
-    if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${id} not found`);
+    if (phase === undefined) throw new TenancyError('tenant_not_found', `tenant ${id} not found`);
     if (phase === 'deleting' || phase === 'deleted')
-      throw new TenancyError(`tenant_${phase}`, 409, `cannot create keys for tenant ${id}: it is ${phase}`);
+      throw new TenancyError(`tenant_${phase}`, `cannot create keys for tenant ${id}: it is ${phase}`);
     return issueKey(request, reply, body, id);
   });
 
@@ -126,7 +126,7 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     await guard.authorize(request, 'platform_apikey.manage');
     const keyId = keyIdParam(request.params.keyId);
     if (keyId === request.principal!.keyId)
-      throw new TenancyError('cannot_revoke_self', 409, 'a key cannot revoke itself; use another platform-admin key');
+      throw new TenancyError('cannot_revoke_self', 'a key cannot revoke itself; use another platform-admin key');
     return apiKeys.revoke(actorOf(request), keyId, null);
   });
 
@@ -141,7 +141,7 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
   app.post('/v1/tokens', async (request) => {
     const principal = await guard.authorize(request, 'token.create');
     if (principal.via !== 'api_key')
-      throw new TenancyError('api_key_required', 403, 'exchange an API key for a token, not a token');
+      throw new TenancyError('api_key_required', 'exchange an API key for a token, not a token');
     const body = parseOrThrow(tokenRequestSchema, request.body ?? {}, 'the token request');
     const plan = principal.tenantId === null ? null : (await deps.registry.get(principal.tenantId)).spec.plan;
     const issued = await deps.tokens.issue({

@@ -94,9 +94,9 @@ export function auditRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     await guard.authorize(request, 'audit.write', id);
     const body = parseOrThrow(appAuditEventSchema, request.body, 'the audit event');
     const phase = await deps.registry.phaseOf(id);
-    if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${id} not found`);
+    if (phase === undefined) throw new TenancyError('tenant_not_found', `tenant ${id} not found`);
     if (phase === 'deleting' || phase === 'deleted')
-      throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its audit stream takes no new events`);
+      throw new TenancyError(`tenant_${phase}`, `tenant ${id} is ${phase}; its audit stream takes no new events`);
     const record = await deps.audit.recordAppEvent(actorOf(request), id, body);
     return reply.code(201).send(record);
   });

@@ -289,9 +289,9 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
     await guard.authorize(request, 'lineage.write', id);
     const body = parseOrThrow(lineageBatchSchema, request.body, 'the lineage batch');
     const phase = await registry.phaseOf(id);
-    if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${id} not found`);
+    if (phase === undefined) throw new TenancyError('tenant_not_found', `tenant ${id} not found`);
     if (phase === 'deleting' || phase === 'deleted')
-      throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; it takes no new lineage`);
+      throw new TenancyError(`tenant_${phase}`, `tenant ${id} is ${phase}; it takes no new lineage`);
     const stored = await lineage.record(actorOf(request), id, body.records);
     return reply.code(201).send(stored);
   });

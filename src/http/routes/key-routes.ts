@@ -35,9 +35,9 @@ export function keyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): v
   /** Secrets and keys change only while the tenant's keys can still exist. */
   const writable = async (id: string) => {
     const phase = await registry.phaseOf(id);
-    if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${id} not found`);
+    if (phase === undefined) throw new TenancyError('tenant_not_found', `tenant ${id} not found`);
     if (phase === 'deleting' || phase === 'deleted')
-      throw new TenancyError(`tenant_${phase}`, 409, `tenant ${id} is ${phase}; its keys and secrets cannot change`);
+      throw new TenancyError(`tenant_${phase}`, `tenant ${id} is ${phase}; its keys and secrets cannot change`);
   };
 
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/secrets', async (request) => {

@@ -31,7 +31,6 @@ export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guar
     if (!tenant.spec.environments.includes(environment)) {
       throw new TenancyError(
         'environment_not_found',
-        404,
         `tenant ${id} has no environment ${environment} (it has ${tenant.spec.environments.join(', ')})`,
         { errors: [{ path: '/query/env', message: 'must be one of the tenant environments' }] },
       );
@@ -40,7 +39,6 @@ export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guar
     if (phase !== 'active')
       throw new TenancyError(
         `tenant_${phase}`,
-        409,
         `tenant ${id} is ${phase}; its connection is available while it is active`,
       );
     const isolation = isolationContext(id, tenant.spec, tenant.status.placement?.profile);

@@ -168,7 +168,6 @@ export function tenantRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
       if (current.metadata.generation !== expectedGeneration) {
         throw new TenancyError(
           'precondition_failed',
-          412,
           `tenant ${id} is at generation ${current.metadata.generation}, not ${expectedGeneration}`,
         );
       }

@@ -120,9 +120,9 @@ export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard
   const writableTenant = async (tenantId: string | null) => {
     if (tenantId === null) return;
     const phase = await registry.phaseOf(tenantId);
-    if (phase === undefined) throw new TenancyError('tenant_not_found', 404, `tenant ${tenantId} not found`);
+    if (phase === undefined) throw new TenancyError('tenant_not_found', `tenant ${tenantId} not found`);
     if (phase === 'deleting' || phase === 'deleted')
-      throw new TenancyError(`tenant_${phase}`, 409, `tenant ${tenantId} is ${phase}; its webhooks cannot change`);
+      throw new TenancyError(`tenant_${phase}`, `tenant ${tenantId} is ${phase}; its webhooks cannot change`);
   };
 
   /** A tenant whose data-sovereignty rules require encryption in transit takes https receivers only. */

@@ -40,7 +40,7 @@ export class NatsEventBus implements EventBus {
     try {
       nc = await connect({ servers: url.replace(/^nats:\/\//, ''), timeout: 5_000, maxReconnectAttempts: -1 });
     } catch (cause) {
-      throw new TenancyError('bus_unavailable', 503, `cannot connect to NATS at ${url}: ${(cause as Error).message}`, {
+      throw new TenancyError('bus_unavailable', `cannot connect to NATS at ${url}: ${(cause as Error).message}`, {
         cause,
       });
     }
@@ -60,7 +60,6 @@ export class NatsEventBus implements EventBus {
       await nc.close().catch(() => undefined);
       throw new TenancyError(
         'bus_unavailable',
-        503,
         `cannot prepare the NATS stream ${options.stream}: ${(cause as Error).message}`,
         { cause },
       );

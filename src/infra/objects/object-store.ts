@@ -98,7 +98,6 @@ export function validateObjectKey(key: string, path = '/key'): string {
 export function objectStoreError(operation: string, cause: unknown): TenancyError {
   return new TenancyError(
     'object_store_unavailable',
-    503,
     `object store ${operation} failed: ${(cause as Error).message ?? String(cause)}`,
     { cause },
   );
@@ -106,10 +105,10 @@ export function objectStoreError(operation: string, cause: unknown): TenancyErro
 
 /** The bucket does not exist. */
 export function bucketNotFound(bucket: string): TenancyError {
-  return new TenancyError('bucket_not_found', 404, `bucket ${bucket} does not exist`);
+  return new TenancyError('bucket_not_found', `bucket ${bucket} does not exist`);
 }
 
 /** The bucket still holds objects. */
 export function bucketNotEmpty(bucket: string): TenancyError {
-  return new TenancyError('bucket_not_empty', 409, `bucket ${bucket} is not empty`);
+  return new TenancyError('bucket_not_empty', `bucket ${bucket} is not empty`);
 }

@@ -43,14 +43,12 @@ export function parseS3Url(url: string): {
   } catch {
     throw new TenancyError(
       'invalid_config',
-      400,
       'invalid configuration: TENANCY_S3_URL must be a URL such as http://KEY:SECRET@127.0.0.1:9000',
     );
   }
   if ((u.protocol !== 'http:' && u.protocol !== 'https:') || !u.username || !u.password) {
     throw new TenancyError(
       'invalid_config',
-      400,
       'invalid configuration: TENANCY_S3_URL must be http(s)://KEY:SECRET@host:port',
     );
   }

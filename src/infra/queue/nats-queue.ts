@@ -40,12 +40,9 @@ export class NatsJobQueue implements JobQueue {
     try {
       nc = await connect({ servers: url.replace(/^nats:\/\//, ''), timeout: 5_000, maxReconnectAttempts: 10 });
     } catch (cause) {
-      throw new TenancyError(
-        'queue_unavailable',
-        503,
-        `cannot connect to NATS at ${url}: ${(cause as Error).message}`,
-        { cause },
-      );
+      throw new TenancyError('queue_unavailable', `cannot connect to NATS at ${url}: ${(cause as Error).message}`, {
+        cause,
+      });
     }
     const jsm = await jetstreamManager(nc);
     return new NatsJobQueue(nc, jsm, jetstream(nc), ackWaitMs);
@@ -100,7 +97,7 @@ export class NatsJobQueue implements JobQueue {
         () => false,
       );
       if (!captured)
-        throw new TenancyError('no_stream_for_subject', 404, `no stream captures subject ${subject}`, { cause: error });
+        throw new TenancyError('no_stream_for_subject', `no stream captures subject ${subject}`, { cause: error });
       throw wrap('publish', error);
     }
   }
@@ -110,7 +107,7 @@ export class NatsJobQueue implements JobQueue {
     validateName(name, 'consumer');
     validateSubject(filterSubject, true);
     if (!(await this.streamExists(stream)))
-      throw new TenancyError('stream_not_found', 404, `stream ${stream} does not exist`);
+      throw new TenancyError('stream_not_found', `stream ${stream} does not exist`);
     try {
       await this.jsm.consumers.add(stream, {
         durable_name: name,
@@ -162,7 +159,7 @@ export class NatsJobQueue implements JobQueue {
       c = await this.js.consumers.get(stream, consumer);
     } catch (error) {
       if (isNotFound(error))
-        throw new TenancyError('consumer_not_found', 404, `consumer ${consumer} of stream ${stream} does not exist`);
+        throw new TenancyError('consumer_not_found', `consumer ${consumer} of stream ${stream} does not exist`);
       throw wrap('fetch', error);
     }
     const out: QueueMessage[] = [];
@@ -195,7 +192,7 @@ export class NatsJobQueue implements JobQueue {
 
 function wrap(operation: string, error: unknown): TenancyError {
   if (error instanceof TenancyError) return error;
-  return new TenancyError('queue_unavailable', 503, `NATS ${operation} failed: ${(error as Error).message}`, {
+  return new TenancyError('queue_unavailable', `NATS ${operation} failed: ${(error as Error).message}`, {
     cause: error,
   });
 }

@@ -39,7 +39,6 @@ export class SqlJobQueue implements JobQueue {
           if (s === t || subjectMatches(s, t.replace(/[*>]/g, 'x')) || subjectMatches(t, s.replace(/[*>]/g, 'x'))) {
             throw new TenancyError(
               'subjects_overlap',
-              409,
               `stream ${name} would capture subject ${s}, which stream ${o.name} already captures`,
             );
           }
@@ -70,7 +69,7 @@ export class SqlJobQueue implements JobQueue {
     validateSubject(subject, false);
     const streams = await this.db.selectFrom('queue_streams').select(['name', 'subjects']).execute();
     const stream = streams.find((s) => (s.subjects as string[]).some((p) => subjectMatches(p, subject)));
-    if (!stream) throw new TenancyError('no_stream_for_subject', 404, `no stream captures subject ${subject}`);
+    if (!stream) throw new TenancyError('no_stream_for_subject', `no stream captures subject ${subject}`);
     return this.db.transaction().execute(async (trx) => {
       await sql`select pg_advisory_xact_lock(7480004, hashtext(${stream.name}))`.execute(trx);
       const last = await trx
@@ -92,7 +91,7 @@ export class SqlJobQueue implements JobQueue {
     validateName(name, 'consumer');
     validateSubject(filterSubject, true);
     if (!(await this.streamExists(stream)))
-      throw new TenancyError('stream_not_found', 404, `stream ${stream} does not exist`);
+      throw new TenancyError('stream_not_found', `stream ${stream} does not exist`);
     await this.db
       .insertInto('queue_consumers')
       .values({ stream, name, filter_subject: filterSubject })
@@ -136,8 +135,7 @@ export class SqlJobQueue implements JobQueue {
       .where('stream', '=', stream)
       .where('name', '=', consumer)
       .executeTakeFirst();
-    if (!c)
-      throw new TenancyError('consumer_not_found', 404, `consumer ${consumer} of stream ${stream} does not exist`);
+    if (!c) throw new TenancyError('consumer_not_found', `consumer ${consumer} of stream ${stream} does not exist`);
     if (c.paused) return [];
     const rows = await this.db.transaction().execute(async (trx) => {
       const due = await sql<{

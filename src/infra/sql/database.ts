@@ -87,7 +87,6 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       await pool.end();
       throw new TenancyError(
         'database_unavailable',
-        500,
         `cannot connect to PostgreSQL at ${redactUrl(target.url)}: ${(cause as Error).message}`,
         { cause },
       );
@@ -164,9 +163,8 @@ export async function migrate(db: Kysely<Schema>): Promise<void> {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new TenancyError(
       'migration_failed',
-      500,
       `control-plane migration ${failed} failed: ${(error as Error).message}`,
-      { cause: error },
+      { status: 500, cause: error },
     );
   }
 }
@@ -200,12 +198,11 @@ async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promis
     } catch (cause) {
       throw new TenancyError(
         'database_unavailable',
-        500,
         `cannot connect to PostgreSQL as the owner at ${redactUrl(ownerUrl)}: ${(cause as Error).message}`,
         { cause },
       );
     }
-    const invalid = (detail: string) => new TenancyError('invalid_config', 400, `invalid configuration: ${detail}`);
+    const invalid = (detail: string) => new TenancyError('invalid_config', `invalid configuration: ${detail}`);
     if (them.database !== me.database || them.schema !== me.schema) {
       throw invalid(
         `TENANCY_DATABASE_OWNER_URL must name the same database as TENANCY_DATABASE_URL (got ${them.database}, expected ${me.database})`,
@@ -246,7 +243,6 @@ async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promis
         const names = `${ownedByRuntime.slice(0, 5).join(', ')}${ownedByRuntime.length > 5 ? ' and more' : ''}`;
         throw new TenancyError(
           'invalid_config',
-          400,
           `invalid configuration: ${names} in the store belong to the runtime role ${me.role}; run REASSIGN OWNED BY ${me.role} TO ${them.role} (docs/audit.md)`,
         );
       }

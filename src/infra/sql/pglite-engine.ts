@@ -72,7 +72,6 @@ export async function claimDataDir(dataDir: string | undefined): Promise<(() => 
   } catch (cause) {
     throw new TenancyError(
       'data_dir_locked',
-      500,
       `the data directory ${dataDir} is in use by another tenancy process (lock ${dataDir}.lock; a crashed process's lock goes stale after 15 s); stop it or use another --data-dir`,
       { cause },
     );
@@ -91,7 +90,6 @@ export async function openPglite(
     await unlock?.();
     throw new TenancyError(
       'database_unavailable',
-      500,
       `could not open the embedded database in ${dataDir ?? 'memory'}: ${(cause as Error).message}`,
       { cause },
     );

@@ -169,7 +169,6 @@ export async function openPgliteThread(dataDir: string | undefined): Promise<Pgl
     await unlock?.();
     throw new TenancyError(
       'database_unavailable',
-      500,
       `could not open the embedded database in ${dataDir ?? 'memory'}: ${(cause as Error).message}`,
       { cause },
     );

@@ -38,7 +38,6 @@ export async function importTenantData(
     if (!file || sha256(file.body) !== t.sha256)
       throw new TenancyError(
         'archive_checksum_mismatch',
-        409,
         `archive ${location}: table ${t.name} is ${file ? 'corrupt (checksum differs)' : 'missing'}`,
       );
     bodies.set(t.name, file.body);
@@ -85,7 +84,6 @@ export async function importTenantData(
       if (again.rows !== t.rows || sha256(again.body) !== t.sha256) {
         throw new TenancyError(
           'restore_verification_failed',
-          409,
           `restored table ${t.name} does not match its archive (${again.rows} rows, expected ${t.rows})`,
         );
       }
@@ -99,7 +97,6 @@ export async function importTenantData(
     if (!file || sha256(file.body) !== o.sha256)
       throw new TenancyError(
         'archive_checksum_mismatch',
-        409,
         `archive ${location}: object ${o.key} is ${file ? 'corrupt (checksum differs)' : 'missing'}`,
       );
     await io.objects.put(plan.objects.bucket, `${plan.objects.prefix}${o.key}`, file.body, {

@@ -203,15 +203,10 @@ export class TenantArchiver {
     try {
       const stored = await this.objects.get(this.bucket, `${prefix}manifest.json`);
       if (!stored)
-        throw new TenancyError(
-          'archive_incomplete',
-          409,
-          `archive ${pending.location} has no manifest in cold storage`,
-        );
+        throw new TenancyError('archive_incomplete', `archive ${pending.location} has no manifest in cold storage`);
       if (canonicalize(manifest) !== canonicalize(JSON.parse(stored.body.toString('utf8'))))
         throw new TenancyError(
           'archive_checksum_mismatch',
-          409,
           `archive ${pending.location}: manifest.json differs from the recorded manifest`,
         );
       const total = manifest.tables.length + manifest.objects.length + 1;

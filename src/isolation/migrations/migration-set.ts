@@ -29,7 +29,7 @@ export interface MigrationSet {
 
 const FILE = /^(\d{1,12})_([a-z0-9][a-z0-9_-]{0,99})\.sql$/;
 
-const invalid = (message: string) => new TenancyError('invalid_migration_set', 400, message);
+const invalid = (message: string) => new TenancyError('invalid_migration_set', message);
 
 /** Compare two versions numerically. */
 export function compareVersions(a: string, b: string): number {
@@ -49,7 +49,6 @@ export async function loadMigrationSet(dir: string): Promise<MigrationSet> {
   } catch (cause) {
     throw new TenancyError(
       'invalid_migration_set',
-      400,
       `cannot read the migration folder ${dir}: ${(cause as Error).message}`,
       { cause },
     );

@@ -95,7 +95,6 @@ export class TenantMigrator {
     if (!this.set.migrations.some((m) => sameVersion(m.version, version))) {
       throw new TenancyError(
         'unknown_migration_version',
-        400,
         `version ${version} is not in the migration set (${this.set.migrations.map((m) => m.version).join(', ') || 'empty'})`,
         {
           errors: [{ path: '/to', message: 'must name a migration in the set' }],
@@ -131,7 +130,6 @@ export class TenantMigrator {
       if (known && known.checksum !== row.checksum) {
         throw new TenancyError(
           'migration_checksum_mismatch',
-          409,
           `migration ${known.version}_${known.name}.sql was changed after tenant ${ctx.tenantId} applied it (checksum differs); add a new migration instead of editing an applied one`,
         );
       }
@@ -139,7 +137,6 @@ export class TenantMigrator {
     if (to !== null && from !== null && compareVersions(from, to) > 0) {
       throw new TenancyError(
         'migration_downgrade_unsupported',
-        409,
         `tenant ${ctx.tenantId} is at ${from}, past ${to}; migrations are forward-only`,
       );
     }
@@ -169,7 +166,6 @@ export class TenantMigrator {
         const message = (cause as Error).message;
         throw new TenancyError(
           'migration_failed',
-          409,
           `migration ${m.version}_${m.name}.sql failed for tenant ${ctx.tenantId}: ${message}`,
           { cause, extensions: { tenantId: ctx.tenantId, version: m.version, from, reached } },
         );

@@ -45,7 +45,7 @@ export interface ByocTarget {
 }
 
 function invalid(label: string, reason: string, cause?: unknown): TenancyError {
-  return new TenancyError('byoc_secret_invalid', 409, `${label} ${reason}`, cause === undefined ? {} : { cause });
+  return new TenancyError('byoc_secret_invalid', `${label} ${reason}`, cause === undefined ? {} : { cause });
 }
 
 /** Decode percent escapes until nothing changes, so a spelled-out parameter name cannot hide. */
@@ -153,7 +153,6 @@ export function parseByocUrl(value: string, label: string): ByocTarget {
   if (host.includes('/') || host.includes('\\')) {
     throw new TenancyError(
       'byoc_database_forbidden',
-      409,
       `${label} names a Unix-domain socket (${host.slice(0, 200)}): that is always a server on the control plane's own machine, ` +
         'so st-byoc connects over TCP only, even with TENANCY_BYOC_ALLOW_PRIVATE=true',
     );
@@ -256,17 +255,12 @@ export async function checkedAddress(
   } catch (cause) {
     throw new TenancyError(
       'byoc_database_unreachable',
-      503,
       `cannot resolve ${host}, the host of ${label}: ${(cause as Error).message}`,
       { cause },
     );
   }
   if (addresses.length === 0)
-    throw new TenancyError(
-      'byoc_database_unreachable',
-      503,
-      `cannot resolve ${host}, the host of ${label}: no addresses`,
-    );
+    throw new TenancyError('byoc_database_unreachable', `cannot resolve ${host}, the host of ${label}: no addresses`);
   for (const address of addresses) {
     let range: string;
     try {
@@ -274,14 +268,13 @@ export async function checkedAddress(
     } catch (cause) {
       throw new TenancyError(
         'byoc_database_forbidden',
-        409,
         `${label} host ${host} resolves to ${address}, which cannot be judged as an address`,
         { cause },
       );
     }
     if (range !== 'unicast' && !options.allowPrivate) {
       const detail = `${label} host ${host} is a ${range} address (${address}); set TENANCY_BYOC_ALLOW_PRIVATE=true to allow non-public addresses`;
-      throw new TenancyError('byoc_database_forbidden', 409, detail);
+      throw new TenancyError('byoc_database_forbidden', detail);
     }
   }
   // An IPv4-mapped answer is judged as its IPv4 address; connect to that address itself.

@@ -48,7 +48,6 @@ export class ByocWarehouse implements Warehouse {
     if (!name)
       throw new TenancyError(
         'byoc_not_configured',
-        409,
         `tenant ${ctx.tenantId} has profile st-byoc but no spec.byoc.databaseSecret`,
       );
     let value: string;
@@ -58,7 +57,6 @@ export class ByocWarehouse implements Warehouse {
       if ((cause as { status?: number }).status === 404) {
         throw new TenancyError(
           'byoc_secret_missing',
-          409,
           `tenant secret ${name} is not set: store the tenant database's postgres:// URL with PUT /v1/tenants/${ctx.tenantId}/secrets/${name}`,
           { cause },
         );
@@ -98,7 +96,6 @@ export class ByocWarehouse implements Warehouse {
       const where = `${redactUrl(target.url)} (address ${address})`;
       throw new TenancyError(
         'byoc_database_unreachable',
-        503,
         `cannot connect to tenant ${ctx.tenantId}'s database at ${where}: ${(cause as Error).message}`,
         { cause },
       );
@@ -110,7 +107,6 @@ export class ByocWarehouse implements Warehouse {
       if (me.rows[0]?.rolsuper || me.rows[0]?.rolbypassrls) {
         throw new TenancyError(
           'byoc_role_too_powerful',
-          409,
           `the role in tenant ${ctx.tenantId}'s database URL is a superuser or bypasses row-level security; give the platform a role that owns only the tenant's database`,
         );
       }

@@ -96,7 +96,6 @@ export class PostgresWarehouse implements Warehouse {
     if (this.options.storeUrl && sameDatabase(this.options.storeUrl, this.warehouseUrl)) {
       throw new TenancyError(
         'warehouse_is_store',
-        500,
         "TENANCY_WAREHOUSE_URL names the control plane's own database: tenant roles would reach its tables and locks; give the warehouse a database of its own",
       );
     }
@@ -142,7 +141,7 @@ export class PostgresWarehouse implements Warehouse {
     let uid = this.#uids.get(tenantId);
     if (uid === undefined) {
       const row = await tenantFacts(this.store, tenantId);
-      if (!row) throw new TenancyError('tenant_not_found', 404, `tenant ${tenantId} does not exist`);
+      if (!row) throw new TenancyError('tenant_not_found', `tenant ${tenantId} does not exist`);
       uid = row.uid;
       this.#uids.set(tenantId, uid);
     }
