@@ -44,7 +44,7 @@ import {
 } from './isolation/index.js';
 import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
-import { registerTenantApprovals, TenantRegistry } from './tenants/index.js';
+import { liveTenantIds, registerTenantApprovals, TenantRegistry } from './tenants/index.js';
 import { VERSION } from './version.js';
 
 /** A running control plane. */
@@ -247,7 +247,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         policies,
         policyKeys,
         policyConflicts: options.policyConflicts ?? {
-          findPolicyConflicts: (filter) => findPolicyConflicts(db, filter),
+          findPolicyConflicts: (filter) => findPolicyConflicts(db, { ...filter, liveTenantIds: liveTenantIds(db) }),
         },
         onApprovalChange: () => announcer.wake(),
         isolationSelfTest: () => ({
@@ -312,6 +312,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     );
     const tenantObjects = new TenantObjects(objects, quotas, (id) => registry.get(id));
     const sampler = new UsageSampler(db, usage, quotas, {
+      finishedJobs: (since) => jobs.finishedSince(since),
       intervalMs: config.usageSampleIntervalSeconds * 1000,
       // The tenant's tables, measured as its own role in its own place.
       databaseBytes: async (id) => {

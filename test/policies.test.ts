@@ -14,7 +14,7 @@ import { parse, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../src/cli/main.js';
 import { findPolicyConflicts, verifyPolicySignature } from '../src/governance/index.js';
-import { readManifestPath } from '../src/tenants/index.js';
+import { liveTenantIds, readManifestPath } from '../src/tenants/index.js';
 import { engines, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, createActive, expectProblem, manifest, tenantKey } from './support/http.js';
 import { commitPolicy, newPolicyKey, policyDoc, registerPolicyKey, sign, type PolicyKey } from './support/policies.js';
@@ -1286,7 +1286,7 @@ describe.each(engines())('policies on %s', (engine) => {
     await mk('conf-x', 'allow');
     await mk('conf-y', 'deny');
     await mk('conf-z', 'allow');
-    const all = await findPolicyConflicts(plane.database);
+    const all = await findPolicyConflicts(plane.database, { liveTenantIds: liveTenantIds(plane.database.db) });
     const pairs = all
       .filter((c) => c.domainId === 'data')
       .map((c) => c.tenants.join('+'))
@@ -1297,7 +1297,10 @@ describe.each(engines())('policies on %s', (engine) => {
       rule: 'share/allow-share vs share/deny-share',
       detail: expect.stringContaining('conf-y decides deny'),
     });
-    const onlyZ = await findPolicyConflicts(plane.database, { tenantId: 'conf-z' });
+    const onlyZ = await findPolicyConflicts(plane.database, {
+      tenantId: 'conf-z',
+      liveTenantIds: liveTenantIds(plane.database.db),
+    });
     expect(onlyZ.map((c) => c.tenants.join('+'))).toEqual(['conf-y+conf-z']);
     const http = (await call(plane, 'GET', '/v1/policy-conflicts?tenant=conf-x')).json().items;
     expect(http.map((c: any) => c.tenants)).toEqual([['conf-x', 'conf-y']]);

@@ -12,7 +12,7 @@ import {
   listApprovals,
   sovereigntyCheck,
 } from './commands/governance-commands.js';
-import type { CliIo } from './main.js';
+import type { CliIo } from './io.js';
 
 /** What a group of commands takes from `main`: the client, the output, the `-o` option and the exit code. */
 export interface CommandContext {

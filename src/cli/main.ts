@@ -7,6 +7,7 @@ import { isTenancyError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { clientOptions, CliError } from './client.js';
 import { addGovernanceCommands } from './governance-program.js';
+import type { CliIo } from './io.js';
 import { createKey, listAudit, listKeys, revokeKey, verifyAudit } from './commands/access-commands.js';
 import { getJob, migrate } from './commands/job-commands.js';
 import { listEvents } from './commands/event-commands.js';
@@ -16,11 +17,7 @@ import { serve } from './commands/serve.js';
 import { verifyIsolation } from './commands/verify-commands.js';
 import { apply, describeTenant, getResources, getTenant, getTenants, lifecycle } from './commands/tenant-commands.js';
 
-/** Where the CLI writes. */
-export interface CliIo {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
+export type { CliIo };
 
 const defaultIo: CliIo = { out: (l) => process.stdout.write(`${l}\n`), err: (l) => process.stderr.write(`${l}\n`) };
 

@@ -20,6 +20,8 @@ export interface UsageSamplerOptions {
   intervalMs?: number;
   /** Bytes of a tenant's database tables; undefined when it cannot be measured now. */
   databaseBytes?: (tenantId: string) => Promise<number | undefined>;
+  /** Jobs that finished since a time, of tenants that are not deleted (the control plane's job store). */
+  finishedJobs?: (since: Date) => Promise<Array<{ id: string; tenantId: string; finishedAt: string }>>;
   onError?: (error: unknown) => void;
 }
 
@@ -62,19 +64,13 @@ export class UsageSampler {
     const since = new Date(
       now - Math.min(this.usage.rawRetentionDays * 86_400_000 - 3_600_000, Math.max(2 * this.#intervalMs, 86_400_000)),
     );
-    const jobs = await this.db
-      .selectFrom('jobs')
-      .innerJoin('tenants', 'tenants.id', 'jobs.tenant_id')
-      .select(['jobs.id', 'jobs.tenant_id', 'jobs.finished_at'])
-      .where('tenants.phase', '!=', 'deleted')
-      .where('jobs.finished_at', '>=', since)
-      .execute();
+    const jobs = (await this.options.finishedJobs?.(since)) ?? [];
     const jobMeters: Meter[] = jobs.map((j) => ({
-      tenantId: j.tenant_id!,
+      tenantId: j.tenantId,
       id: `job:${j.id}`,
       resource: JOBS,
       amount: 1,
-      ts: new Date(j.finished_at!).toISOString(),
+      ts: j.finishedAt,
     }));
     let jobsNew = 0;
     for (let i = 0; i < jobMeters.length; i += MAX_BATCH)

@@ -7,6 +7,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import { TenancyError } from '../errors.js';
 import { json, type Schema } from '../infra/sql/index.js';
+import { tenantIdsWhere } from '../tenants/index.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed';
 
@@ -169,6 +170,26 @@ export class JobStore {
       })
       .where('id', '=', id)
       .execute();
+  }
+
+  /** Note why a running job's last attempt failed (it stays running; a retry may still finish it). */
+  async recordError(id: string, message: string): Promise<void> {
+    await this.db
+      .updateTable('jobs')
+      .set({ last_error: message.slice(0, 1000), updated_at: new Date().toISOString() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Jobs that finished since `since`, of tenants that are not deleted (what the usage sampler meters). */
+  async finishedSince(since: Date): Promise<Array<{ id: string; tenantId: string; finishedAt: string }>> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select(['id', 'tenant_id', 'finished_at'])
+      .where('finished_at', '>=', since)
+      .where('tenant_id', 'in', tenantIdsWhere(this.db, { notPhases: ['deleted'] }))
+      .execute();
+    return rows.map((r) => ({ id: r.id, tenantId: r.tenant_id!, finishedAt: new Date(r.finished_at!).toISOString() }));
   }
 
   /** Jobs of `kind` a stopped control plane left unfinished. */

@@ -14,3 +14,4 @@ export { KeyAdmin } from './key-admin.js';
 export { SecretStore, secretName, SECRET_NAME_PATTERN, MAX_SECRET_BYTES } from './secret-store.js';
 export type { SecretInfo, SecretValue } from './secret-store.js';
 export { ciphertextVersion } from './envelope.js';
+export { activeKeyOlderThan, activeTenantKey } from './tenant-key-rows.js';

@@ -49,7 +49,7 @@ export {
 export type { ManifestFileItem } from './manifest-files.js';
 export { mergePatch, diff } from './json-diff.js';
 export type { FieldChange } from './json-diff.js';
-export { tenantFacts, tenantsWhere } from './tenant-rows.js';
+export { liveTenantIds, tenantFacts, tenantIdsWhere, tenantsWhere } from './tenant-rows.js';
 export type { TenantFacts } from './tenant-rows.js';
 export { purgeTenantDocuments } from './tenant-rows.js';
 export { reconcileState, tenantConditions, tenantIdsWithWork, writeObservedState } from './reconcile-rows.js';

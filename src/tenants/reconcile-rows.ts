@@ -6,6 +6,7 @@
  */
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Updateable } from 'kysely';
 import { json, type Schema } from '../infra/sql/index.js';
+import { activeKeyOlderThan } from '../keys/index.js';
 import type { Phase } from './lifecycle.js';
 import type { TenantSpec } from './manifest-schema.js';
 import { PLAN_DEFAULTS } from './plans.js';
@@ -38,7 +39,7 @@ function hasWork(eb: ExpressionBuilder<Schema, 'tenants'>): Expression<SqlBool> 
     eb.and([eb('phase', '=', 'deleted'), eb('purged_at', 'is', null), eb('purge_after', '<=', new Date())]),
     eb.and([
       eb('phase', 'in', ['active', 'suspended']),
-      sql<boolean>`exists (select 1 from tenant_keys k where k.tenant_id = tenants.id and k.state = 'active' and k.created_at + make_interval(days => ${ROTATION_DAYS_SQL}) <= now())`,
+      activeKeyOlderThan(sql.ref<string>('tenants.id'), ROTATION_DAYS_SQL),
     ]),
   ]);
 }

@@ -61,6 +61,22 @@ export async function tenantsWhere(db: Db, filter: { ids?: string[]; phases?: Ph
   return (await q.orderBy('id').execute()).map(facts);
 }
 
+/**
+ * The ids of the tenants in (or not in) the given phases, as a subquery another module's query
+ * uses (`where tenant_id in (...)`): one read, and the tenants table named only here.
+ */
+export function tenantIdsWhere(db: Db, filter: { phases?: readonly Phase[]; notPhases?: readonly Phase[] }) {
+  let q = db.selectFrom('tenants').select('id');
+  if (filter.phases) q = q.where('phase', 'in', filter.phases.length ? [...filter.phases] : ['']);
+  if (filter.notPhases?.length) q = q.where('phase', 'not in', [...filter.notPhases]);
+  return q;
+}
+
+/** The ids of the tenants that are not being deleted or gone, as a subquery (see {@link tenantIdsWhere}). */
+export function liveTenantIds(db: Db) {
+  return tenantIdsWhere(db, { notPhases: ['deleting', 'deleted'] });
+}
+
 /** Delete a tenant's documents (its purge), inside the caller's transaction; how many. */
 export async function purgeTenantDocuments(trx: Transaction<Schema>, tenantId: string): Promise<number> {
   const r = await trx.deleteFrom('tenant_documents').where('tenant_id', '=', tenantId).executeTakeFirst();

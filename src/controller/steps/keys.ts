@@ -3,6 +3,7 @@
  * one is older than the tenant's rotation period (manifest `config.keyRotationDays`, else
  * the plan default). Both run in the status transaction.
  */
+import { activeTenantKey } from '../../keys/index.js';
 import { keyRotationDays } from '../../tenants/index.js';
 import { CONTROLLER_ACTOR as ACTOR, type ReconcileStep, type StatusStepContext } from './step.js';
 
@@ -22,15 +23,10 @@ export const rotateKey: ReconcileStep<StatusStepContext> = {
   phases: ['active', 'suspended'],
   async run(ctx) {
     const { trx, id, now, services } = ctx;
-    const active = await trx
-      .selectFrom('tenant_keys')
-      .select(['version', 'created_at'])
-      .where('tenant_id', '=', id)
-      .where('state', '=', 'active')
-      .executeTakeFirst();
+    const active = await activeTenantKey(trx, id);
     if (!active) return undefined;
     const days = keyRotationDays(ctx.spec);
-    if (new Date(active.created_at).getTime() + days * 86_400_000 > now.getTime()) return undefined;
+    if (active.createdAt.getTime() + days * 86_400_000 > now.getTime()) return undefined;
     const version = await services.keyRing.rotate(id, trx);
     await services.audit.recordChange(trx, {
       actor: ACTOR,

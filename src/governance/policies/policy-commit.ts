@@ -13,6 +13,7 @@ import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 import { tenantFacts } from '../../tenants/tenant-rows.js';
 import { approvalStale, type Approval } from '../approvals/approval-model.js';
 import type { PreparedPolicy } from './policy-prepare.js';
+import type { CommitOptions } from './policy-stages.js';
 import { elapsed, stageFailure, type StageReport } from './policy-stages.js';
 import {
   findVersion,
@@ -71,20 +72,7 @@ export type PolicySubmission =
   | { outcome: 'committed'; result: CommitResult }
   | { outcome: 'pending'; approval: Approval; stages: StageReport[] };
 
-/** Options of a commit. */
-export interface CommitOptions {
-  source?: string | null | undefined;
-  /** Make the new version stable at once (default). False keeps the current stable version (for a canary rollout next). */
-  activate?: boolean | undefined;
-  /**
-   * Set by the approvals module when it commits an approved request. With `basedOnVersion`
-   * (the latest version when the request was filed) a policy that moved on since, or a
-   * rollout that started since, refuses the commit as `approval_stale`.
-   */
-  approval?: { ref: string; basedOnVersion?: number | undefined } | undefined;
-  /** The tenant's spec when it is not stored yet (a bundle that creates the tenant). */
-  tenantSpec?: Record<string, unknown> | undefined;
-}
+export type { CommitOptions };
 
 /** What the commit stage writes with: the audit log, and the approvals module's gate when wired. */
 export interface CommitDeps {

@@ -6,7 +6,7 @@
  * sample never runs unbounded against another tenant's rules): one run per domain and
  * use case, every tenant's requests under every tenant's policies.
  */
-import type { Kysely } from 'kysely';
+import type { Kysely, SelectQueryBuilder } from 'kysely';
 import type { Schema } from '../../infra/sql/index.js';
 import type { Decision } from './policy-engine.js';
 import { DEFAULT_SANDBOX_LIMITS, runSandbox, type SandboxLimits } from './policy-sandbox.js';
@@ -35,7 +35,12 @@ interface ActivePolicy {
  */
 export async function findPolicyConflicts(
   database: { db: Kysely<Schema> } | Kysely<Schema>,
-  opts: { tenantId?: string; sandbox?: SandboxLimits } = {},
+  opts: {
+    /** The tenants whose policies count: a subquery of ids the tenants module gives (`liveTenantIds`). */
+    liveTenantIds: SelectQueryBuilder<Schema, keyof Schema, { id: string }>;
+    tenantId?: string;
+    sandbox?: SandboxLimits;
+  },
 ): Promise<PolicyConflict[]> {
   const db = 'db' in database && !('selectFrom' in database) ? database.db : (database as Kysely<Schema>);
   let q = db
@@ -46,9 +51,8 @@ export async function findPolicyConflicts(
         .onRef('v.name', '=', 'h.name')
         .onRef('v.version', '=', 'h.stable_version'),
     )
-    .innerJoin('tenants as t', 't.id', 'h.tenant_id')
     .select(['h.tenant_id', 'h.name', 'h.domain_id', 'h.usecase_id', 'v.body'])
-    .where('t.phase', 'not in', ['deleting', 'deleted']);
+    .where('h.tenant_id', 'in', opts.liveTenantIds);
   if (opts.tenantId !== undefined) {
     const mine = db.selectFrom('policy_heads').select(['domain_id']).where('tenant_id', '=', opts.tenantId);
     q = q.where('h.domain_id', 'in', mine);

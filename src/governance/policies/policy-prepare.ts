@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import semver from 'semver';
 import { toPointer, type FieldError } from '../../errors.js';
 import type { Schema } from '../../infra/sql/index.js';
-import type { CommitOptions } from './policy-commit.js';
+import type { CommitOptions } from './policy-stages.js';
 import { checkRules, parseRules } from './policy-engine.js';
 import { parsePublicKey, type PolicyKeyStore } from './policy-keys.js';
 import { recordedSamples } from './policy-samples.js';

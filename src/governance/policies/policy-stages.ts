@@ -54,3 +54,18 @@ export function stageFailure(
 export function elapsed(t: number): number {
   return Math.round((performance.now() - t) * 10) / 10;
 }
+
+/** Options of a commit. */
+export interface CommitOptions {
+  source?: string | null | undefined;
+  /** Make the new version stable at once (default). False keeps the current stable version (for a canary rollout next). */
+  activate?: boolean | undefined;
+  /**
+   * Set by the approvals module when it commits an approved request. With `basedOnVersion`
+   * (the latest version when the request was filed) a policy that moved on since, or a
+   * rollout that started since, refuses the commit as `approval_stale`.
+   */
+  approval?: { ref: string; basedOnVersion?: number | undefined } | undefined;
+  /** The tenant's spec when it is not stored yet (a bundle that creates the tenant). */
+  tenantSpec?: Record<string, unknown> | undefined;
+}

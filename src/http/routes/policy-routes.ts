@@ -16,7 +16,7 @@ import {
   sampleSchema,
   type PolicyVersionInfo,
 } from '../../governance/index.js';
-import { diff, parseOrThrow } from '../../tenants/index.js';
+import { diff, liveTenantIds, parseOrThrow } from '../../tenants/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
 import { YamlDocuments } from '../yaml-body.js';
 
@@ -341,6 +341,7 @@ export function policyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     const q = parseOrThrow(conflictQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
     return {
       items: await findPolicyConflicts(deps.db, {
+        liveTenantIds: liveTenantIds(deps.db),
         ...(q.tenant ? { tenantId: q.tenant } : {}),
         sandbox: policies.sandboxLimits,
       }),

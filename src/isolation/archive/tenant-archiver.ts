@@ -46,6 +46,8 @@ export interface ArchiveProgress {
   start(id: string): Promise<void>;
   progress(id: string, done: number, total: number): Promise<void>;
   find(id: string): Promise<{ state: string } | undefined>;
+  /** Note why the last attempt failed; the job stays running. */
+  recordError(id: string, message: string): Promise<void>;
   finish(
     id: string,
     outcome: { state: 'succeeded' | 'failed'; result?: Record<string, unknown>; error?: string },
@@ -111,11 +113,7 @@ export class TenantArchiver {
         manifest = await this.exportData(ctx, prefix, (done, total) => this.jobs.progress(jobId, done, total));
       } catch (error) {
         await this.jobs.progress(jobId, 0, 0);
-        await this.store
-          .updateTable('jobs')
-          .set({ last_error: (error as Error).message.slice(0, 1000), updated_at: new Date().toISOString() })
-          .where('id', '=', jobId)
-          .execute();
+        await this.jobs.recordError(jobId, (error as Error).message);
         throw error;
       }
       await this.store
