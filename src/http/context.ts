@@ -33,55 +33,65 @@ import type { QuotaStore, UsageStore } from '../commercial/index.js';
 import type { JobStore, MigrationRuns } from '../controller/index.js';
 import { credentialRefusal, tenantIdSchema, type Phase, type TenantRegistry } from '../tenants/index.js';
 
-/** Services the HTTP layer is built from. */
+/**
+ * Services the HTTP layer is built from, one group per module, so a route file names the
+ * module it talks to (`deps.governance.webhooks`). Getters are services wired after the server.
+ */
 export interface HttpDeps {
-  db: Kysely<Schema>;
-  engine: SqlEngine;
-  registry: TenantRegistry;
-  audit: AuditLog;
-  apiKeys: ApiKeyStore;
-  tokens: TokenService;
-  authenticator: Authenticator;
-  signingKeys: SigningKeys;
-  keyRing: KeyRing;
-  /** Stored answers of idempotent POSTs. */
-  idempotency: IdempotencyStore;
-  secrets: SecretStore;
-  /** The tenants' resources (objects, queue, databases); a getter because it is wired after the server. */
-  resources: () => TenantResources;
-  jobs: JobStore;
-  /** Migration runs; a getter like `resources`. */
-  migrations: () => MigrationRuns;
-  /** The root key's file, when file-based (root rotation rewrites it). */
-  rootKeyFile: string | undefined;
-  metrics: ControlPlaneMetrics;
-  version: string;
-  /** CloudEvents `source` of this installation (`/tenancy/<instance>`). */
-  eventSource: string;
-  webhooks: WebhookStore;
-  /** Meters, rollups and the cost report. */
-  usage: UsageStore;
-  /** Quota accounting (counts, storage, monthly cost). */
-  quotas: QuotaStore;
-  /** Tenant object handles; a getter like `resources`. */
-  tenantObjects: () => TenantObjects;
-  policies: PolicyService;
-  policyKeys: PolicyKeyStore;
-  /** Called after a manual redelivery commits (wakes the delivery worker). */
-  onRedeliver?: () => void;
-  approvals: ApprovalGate;
-  lineage: LineageStore;
-  /** Conflicts between tenant policies for the drift map (the policy service); unset = none known. */
-  policyConflicts?: PolicyConflictSource | undefined;
-  /** Called after an approval is requested or decided (wakes the notice worker). */
-  onApprovalChange?: () => void;
-  /** What the isolation self-test needs beyond the API: the warehouse, the store's URL, whether migrations are set; a getter like `resources`. */
-  isolationSelfTest: () => Omit<SelfTestDeps, 'api'>;
-  /** Body limit for most endpoints, and for `POST /v1/apply`. */
-  bodyLimitBytes?: number;
-  applyBodyLimitBytes?: number;
-  /** Longest a client may take to send one request, headers and body (default five minutes). */
-  requestTimeoutMs?: number;
+  /** The control plane's own store (route helpers of other modules take it). */
+  store: { db: Kysely<Schema>; engine: SqlEngine };
+  tenants: { registry: TenantRegistry };
+  ledger: {
+    audit: AuditLog;
+    /** Stored answers of idempotent POSTs. */
+    idempotency: IdempotencyStore;
+    /** CloudEvents `source` of this installation (`/tenancy/<instance>`). */
+    eventSource: string;
+  };
+  access: { apiKeys: ApiKeyStore; tokens: TokenService; authenticator: Authenticator; signingKeys: SigningKeys };
+  keys: {
+    keyRing: KeyRing;
+    secrets: SecretStore;
+    /** The root key's file, when file-based (root rotation rewrites it). */
+    rootKeyFile: string | undefined;
+  };
+  isolation: {
+    /** The tenants' resources (objects, queue, databases). */
+    resources: () => TenantResources;
+    /** Tenant object handles (storage quota applied). */
+    tenantObjects: () => TenantObjects;
+    /** What the isolation self-test needs beyond the API: the warehouse, the store's URL, whether migrations are set. */
+    isolationSelfTest: () => Omit<SelfTestDeps, 'api'>;
+  };
+  controller: { jobs: JobStore; migrations: () => MigrationRuns };
+  governance: {
+    webhooks: WebhookStore;
+    policies: PolicyService;
+    policyKeys: PolicyKeyStore;
+    approvals: ApprovalGate;
+    lineage: LineageStore;
+    /** Conflicts between tenant policies for the drift map (the policy service); unset = none known. */
+    policyConflicts?: PolicyConflictSource | undefined;
+    /** Called after a manual redelivery commits (wakes the delivery worker). */
+    onRedeliver?: () => void;
+    /** Called after an approval is requested or decided (wakes the notice worker). */
+    onApprovalChange?: () => void;
+  };
+  commercial: {
+    /** Meters, rollups and the cost report. */
+    usage: UsageStore;
+    /** Quota accounting (counts, storage, monthly cost). */
+    quotas: QuotaStore;
+  };
+  server: {
+    metrics: ControlPlaneMetrics;
+    version: string;
+    /** Body limit for most endpoints, and for `POST /v1/apply`. */
+    bodyLimitBytes?: number;
+    applyBodyLimitBytes?: number;
+    /** Longest a client may take to send one request, headers and body (default five minutes). */
+    requestTimeoutMs?: number;
+  };
 }
 
 declare module 'fastify' {
@@ -116,14 +126,14 @@ export class Guard {
   readonly #phases = new Map<string, { phase: Phase | undefined; until: number }>();
 
   constructor(private readonly deps: HttpDeps) {
-    deps.registry.onChange((id) => this.#phases.delete(id));
+    deps.tenants.registry.onChange((id) => this.#phases.delete(id));
   }
 
   async #phaseOf(id: string): Promise<Phase | undefined> {
     const now = Date.now();
     const hit = this.#phases.get(id);
     if (hit && hit.until > now) return hit.phase;
-    const phase = await this.deps.registry.phaseOf(id);
+    const phase = await this.deps.tenants.registry.phaseOf(id);
     if (this.#phases.size > 50_000) this.#phases.clear();
     this.#phases.set(id, { phase, until: now + 2_000 });
     return phase;
@@ -137,7 +147,7 @@ export class Guard {
     const principal = request.principal;
     if (!principal) throw new TenancyError('unauthenticated', 'this endpoint needs credentials');
     const deny = async (error: TenancyError, reason: string): Promise<never> => {
-      await this.deps.audit.record(actorOf(request), {
+      await this.deps.ledger.audit.record(actorOf(request), {
         action,
         target: tenantId ? `tenant/${tenantId}` : (request.routeOptions.url ?? request.url),
         tenantId: principal.tenantId ?? tenantId ?? null,
@@ -184,7 +194,7 @@ export class Guard {
   async hidden(request: FastifyRequest, action: Action, target: string, error: TenancyError): Promise<never> {
     const principal = request.principal;
     if (principal && principal.tenantId !== null) {
-      await this.deps.audit.record(actorOf(request), {
+      await this.deps.ledger.audit.record(actorOf(request), {
         action,
         target,
         tenantId: principal.tenantId,

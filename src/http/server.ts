@@ -37,11 +37,11 @@ const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** Build the server (not listening yet). */
 export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger'] = false): FastifyInstance {
-  const connections = connectionLimits(deps.requestTimeoutMs);
+  const connections = connectionLimits(deps.server.requestTimeoutMs);
   const app = Fastify({
     ...connections.options,
     logger,
-    bodyLimit: deps.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
+    bodyLimit: deps.server.bodyLimitBytes ?? DEFAULT_BODY_LIMIT_BYTES,
     genReqId(req) {
       const given = req.headers['x-request-id'];
       if (typeof given === 'string' && REQUEST_ID.test(given)) return given;
@@ -52,7 +52,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
   });
   const guard = new Guard(deps);
-  const { httpRequests, httpDuration } = deps.metrics;
+  const { httpRequests, httpDuration } = deps.server.metrics;
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) =>
@@ -79,10 +79,10 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
     (request as { startedAt?: bigint }).startedAt = process.hrtime.bigint();
     if (request.routeOptions.config?.public || !request.url.startsWith('/v1/')) return;
     try {
-      request.principal = await deps.authenticator.authenticate(request.headers.authorization);
+      request.principal = await deps.access.authenticator.authenticate(request.headers.authorization);
     } catch (error) {
       if (error instanceof TenancyError && error.status === 401) {
-        await deps.audit.record(actorOf(request), {
+        await deps.ledger.audit.record(actorOf(request), {
           action: 'auth.authenticate',
           target: request.routeOptions.url ?? request.url.split('?')[0]!,
           tenantId: null,
@@ -93,7 +93,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
       throw error;
     }
   });
-  registerIdempotency(app, deps.idempotency);
+  registerIdempotency(app, deps.ledger.idempotency);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     httpRequests.inc({ method: request.method, route, status: String(reply.statusCode) });
@@ -102,32 +102,32 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
       httpDuration.observe({ method: request.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
   });
 
-  const openapi = buildOpenApi(deps.version);
+  const openapi = buildOpenApi(deps.server.version);
   const publicRoute = { config: { public: true } };
   app.get('/healthz', publicRoute, async () => ({ status: 'ok' }));
   app.get('/readyz', publicRoute, async (_request, reply) => {
     try {
-      await sql`select 1`.execute(deps.db);
-      return { status: 'ready', engine: deps.engine };
+      await sql`select 1`.execute(deps.store.db);
+      return { status: 'ready', engine: deps.store.engine };
     } catch {
       return sendProblem(reply, problem(503, 'not_ready', 'the control-plane database is not reachable'));
     }
   });
   app.get('/metrics', publicRoute, async (_request, reply) => {
-    const phases = await deps.registry.countByPhase();
+    const phases = await deps.tenants.registry.countByPhase();
     const lines = [
       '# HELP tenancy_tenants Tenants by lifecycle phase',
       '# TYPE tenancy_tenants gauge',
       ...phases.map((p) => `tenancy_tenants{phase="${p.phase}"} ${p.count}`),
     ];
-    const body = `${(await deps.metrics.registry.metrics()) + lines.join('\n')}\n`;
-    return reply.type(deps.metrics.registry.contentType).send(body);
+    const body = `${(await deps.server.metrics.registry.metrics()) + lines.join('\n')}\n`;
+    return reply.type(deps.server.metrics.registry.contentType).send(body);
   });
   app.get('/openapi.json', publicRoute, async () => openapi);
   app.get('/docs', publicRoute, async (_request, reply) =>
     reply.type('text/html; charset=utf-8').send(docsPage(openapi)),
   );
-  app.get('/.well-known/jwks.json', publicRoute, async () => deps.tokens.jwks());
+  app.get('/.well-known/jwks.json', publicRoute, async () => deps.access.tokens.jwks());
 
   tenantRoutes(app, deps, guard);
   applyRoutes(app, deps, guard);

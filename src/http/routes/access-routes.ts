@@ -64,7 +64,7 @@ const keyIdParam = (raw: string) => {
 
 /** Register API-key and token routes. */
 export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
-  const { apiKeys } = deps;
+  const { apiKeys } = deps.access;
   const checkGrant = (request: FastifyRequest, role: Role) => {
     const granter = request.principal!.role;
     if (!mayGrant(granter, role))
@@ -91,7 +91,7 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     await guard.authorize(request, 'apikey.create', id);
     const body = parseOrThrow(tenantKeySchema, request.body, 'the API key request');
     checkGrant(request, body.role);
-    const phase = await deps.registry.phaseOf(id);
+    const phase = await deps.tenants.registry.phaseOf(id);
     if (phase === undefined) throw new TenancyError('tenant_not_found', `tenant ${id} not found`);
     if (phase === 'deleting' || phase === 'deleted')
       throw new TenancyError(`tenant_${phase}`, `cannot create keys for tenant ${id}: it is ${phase}`);
@@ -101,7 +101,7 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/api-keys', async (request) => {
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'apikey.list', id);
-    await deps.registry.get(id);
+    await deps.tenants.registry.get(id);
     return { items: await apiKeys.list(id) };
   });
 
@@ -143,8 +143,8 @@ export function accessRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     if (principal.via !== 'api_key')
       throw new TenancyError('api_key_required', 'exchange an API key for a token, not a token');
     const body = parseOrThrow(tokenRequestSchema, request.body ?? {}, 'the token request');
-    const plan = principal.tenantId === null ? null : (await deps.registry.get(principal.tenantId)).spec.plan;
-    const issued = await deps.tokens.issue({
+    const plan = principal.tenantId === null ? null : (await deps.tenants.registry.get(principal.tenantId)).spec.plan;
+    const issued = await deps.access.tokens.issue({
       keyId: principal.keyId,
       tenantId: principal.tenantId,
       role: principal.role,

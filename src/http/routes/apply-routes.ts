@@ -13,19 +13,19 @@ import { YamlDocuments } from '../yaml-body.js';
 export function applyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
   app.post<{ Querystring: { dryRun?: string } }>(
     '/v1/apply',
-    { bodyLimit: deps.applyBodyLimitBytes ?? 8 * 1024 * 1024 },
+    { bodyLimit: deps.server.applyBodyLimitBytes ?? 8 * 1024 * 1024 },
     async (request, reply) => {
       await guard.authorize(request, 'tenant.apply');
       let body = request.body;
       if (body instanceof YamlDocuments) {
         body = { dryRun: request.query.dryRun === 'true', items: body.documents.map((manifest) => ({ manifest })) };
       }
-      const result = await applyBundle(deps.registry, actorOf(request), body, {
+      const result = await applyBundle(deps.tenants.registry, actorOf(request), body, {
         role: request.principal?.role,
-        committers: { TenantPolicy: policyCommitter(deps.policies) },
+        committers: { TenantPolicy: policyCommitter(deps.governance.policies) },
       });
       if (result.approval) {
-        deps.onApprovalChange?.();
+        deps.governance.onApprovalChange?.();
         return reply.code(202).header('Location', `/v1/approvals/${result.approval.id}`).send(result);
       }
       return result;

@@ -76,7 +76,7 @@ export function auditRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
       await guard.authorize(request, 'audit.read', q.tenant);
     }
     const tenantId = principal.tenantId ?? q.tenant ?? scope;
-    const items = await deps.audit.list({
+    const items = await deps.ledger.audit.list({
       tenantId,
       actor: q.actor,
       action: q.action,
@@ -93,16 +93,16 @@ export function auditRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     const id = tenantIdParam(request.params.id);
     await guard.authorize(request, 'audit.write', id);
     const body = parseOrThrow(appAuditEventSchema, request.body, 'the audit event');
-    const phase = await deps.registry.phaseOf(id);
+    const phase = await deps.tenants.registry.phaseOf(id);
     if (phase === undefined) throw new TenancyError('tenant_not_found', `tenant ${id} not found`);
     if (phase === 'deleting' || phase === 'deleted')
       throw new TenancyError(`tenant_${phase}`, `tenant ${id} is ${phase}; its audit stream takes no new events`);
-    const record = await deps.audit.recordAppEvent(actorOf(request), id, body);
+    const record = await deps.ledger.audit.recordAppEvent(actorOf(request), id, body);
     return reply.code(201).send(record);
   });
 
   app.get('/v1/audit/verify', async (request) => {
     await guard.authorize(request, 'audit.verify');
-    return deps.audit.verify();
+    return deps.ledger.audit.verify();
   });
 }

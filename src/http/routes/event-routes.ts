@@ -34,14 +34,14 @@ export function eventRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
       await guard.authorize(request, 'event.read', q.tenant);
     }
     const tenantId = principal.tenantId ?? q.tenant ?? guard.scopeOf(request, principal);
-    const events = await listEvents(deps.db, { afterSeq: q.after ?? 0, limit: q.limit, tenantId, type: q.type });
+    const events = await listEvents(deps.store.db, { afterSeq: q.after ?? 0, limit: q.limit, tenantId, type: q.type });
     const last = events[events.length - 1];
     const page = {
-      items: events.map((e) => toCloudEvent(e, deps.eventSource)),
+      items: events.map((e) => toCloudEvent(e, deps.ledger.eventSource)),
       next: events.length === q.limit && last ? last.seq : null,
     };
     // A reader starting afresh (no cursor) also learns where the history it may see ends now,
     // so it can follow from there without replaying it all.
-    return q.after === undefined ? { ...page, head: await eventHead(deps.db, tenantId) } : page;
+    return q.after === undefined ? { ...page, head: await eventHead(deps.store.db, tenantId) } : page;
   });
 }

@@ -165,7 +165,8 @@ function conflictsFor(
 
 /** Register the governance routes. */
 export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
-  const { approvals, lineage, registry } = deps;
+  const { approvals, lineage } = deps.governance;
+  const { registry } = deps.tenants;
 
   /**
    * The approval if the caller may see it. A tenant caller looks only among its tenant's, so
@@ -212,7 +213,7 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
         decision,
         body.reason,
       );
-      deps.onApprovalChange?.();
+      deps.governance.onApprovalChange?.();
       return decided;
     });
   }
@@ -220,7 +221,7 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
   app.get<{ Params: { id: string } }>('/v1/approvals/:id/report.pdf', async (request, reply) => {
     const principal = await guard.authorize(request, 'approval.read');
     const approval = await visible(request, principal, 'approval.read', approvalId(request.params.id));
-    const trail = await deps.audit.list({ target: `approval/${approval.id}`, limit: 1000 });
+    const trail = await deps.ledger.audit.list({ target: `approval/${approval.id}`, limit: 1000 });
     const pdf = await approvalReportPdf(approval, trail);
     return reply
       .type('application/pdf')
@@ -269,7 +270,7 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
         op = { operation: 'transfer', region: body.region, url: body.url, consent: body.consent };
         break;
     }
-    const rules = await registry.sovereigntyRules(deps.db, id);
+    const rules = await registry.sovereigntyRules(deps.store.db, id);
     const violations: SovereigntyViolation[] = rules.flatMap((r) => evaluateSovereignty(r, op));
     const pathOf = (v: SovereigntyViolation) =>
       v.field === 'createdAt' && !(body.operation === 'delete' && body.createdAt)
@@ -335,11 +336,11 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
     const id = guard.pathTenant(request, request.params.id);
     const principal = await guard.authorize(request, 'governance.drift.read', id);
     await registry.get(id);
-    const [drift] = await computeDrift(deps.db, [id]);
-    const conflicts = deps.policyConflicts
-      ? conflictsFor(await deps.policyConflicts.findPolicyConflicts({ tenantId: id }), id, principal)
+    const [drift] = await computeDrift(deps.store.db, [id]);
+    const conflicts = deps.governance.policyConflicts
+      ? conflictsFor(await deps.governance.policyConflicts.findPolicyConflicts({ tenantId: id }), id, principal)
       : [];
-    return { ...drift!, conflicts, conflictsAvailable: deps.policyConflicts !== undefined };
+    return { ...drift!, conflicts, conflictsAvailable: deps.governance.policyConflicts !== undefined };
   });
 
   app.get('/v1/governance/drift', async (request) => {
@@ -349,17 +350,19 @@ export function governanceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gu
     const page = await registry.list({ onlyId: only, after: q.after, limit: q.limit });
     const ids = page.items.map((t) => t.metadata.id);
     const now = new Date();
-    const items = await computeDrift(deps.db, ids, now);
+    const items = await computeDrift(deps.store.db, ids, now);
     let conflicts: Array<PolicyConflict | Omit<PolicyConflict, 'detail'>> = [];
-    if (deps.policyConflicts) {
-      const all = await deps.policyConflicts.findPolicyConflicts(only !== undefined ? { tenantId: only } : {});
+    if (deps.governance.policyConflicts) {
+      const all = await deps.governance.policyConflicts.findPolicyConflicts(
+        only !== undefined ? { tenantId: only } : {},
+      );
       conflicts = only !== undefined ? conflictsFor(all, only, principal) : all;
     }
     return {
       generatedAt: now.toISOString(),
       items,
       conflicts,
-      conflictsAvailable: deps.policyConflicts !== undefined,
+      conflictsAvailable: deps.governance.policyConflicts !== undefined,
       next: page.next,
     };
   });

@@ -46,25 +46,25 @@ export function jobRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): v
     const q = parseOrThrow(jobsQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
     if (principal.tenantId !== null && q.tenant !== undefined) await guard.authorize(request, 'job.read', q.tenant);
     const tenantId = principal.tenantId ?? q.tenant ?? guard.scopeOf(request, principal);
-    return { items: await deps.jobs.list({ tenantId, kind: q.kind, state: q.state, limit: q.limit }) };
+    return { items: await deps.controller.jobs.list({ tenantId, kind: q.kind, state: q.state, limit: q.limit }) };
   });
 
   app.get<{ Params: { id: string } }>('/v1/jobs/:id', async (request) => {
     const principal = await guard.authorize(request, 'job.read');
-    return deps.jobs.get(request.params.id, principal.tenantId ?? undefined);
+    return deps.controller.jobs.get(request.params.id, principal.tenantId ?? undefined);
   });
 
   app.post('/v1/migrations', async (request, reply) => {
     await guard.authorize(request, 'migration.run');
     const body = parseOrThrow(migrationRunSchema, request.body ?? {}, 'the migration run');
-    const job = await deps.migrations().start(actorOf(request), body);
+    const job = await deps.controller.migrations().start(actorOf(request), body);
     return reply.code(202).header('Location', `/v1/jobs/${job.id}`).send(job);
   });
 
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/migrations', async (request) => {
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'tenant.read', id);
-    await deps.registry.get(id);
-    return { tenantId: id, items: await deps.migrations().applied(id) };
+    await deps.tenants.registry.get(id);
+    return { tenantId: id, items: await deps.controller.migrations().applied(id) };
   });
 }

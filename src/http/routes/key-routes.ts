@@ -30,8 +30,9 @@ const versionQuery = z.strictObject({
 
 /** Register secret and key routes. */
 export function keyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
-  const { secrets, keyRing, registry } = deps;
-  const admin = new KeyAdmin(deps.db, keyRing, deps.audit);
+  const { secrets, keyRing } = deps.keys;
+  const { registry } = deps.tenants;
+  const admin = new KeyAdmin(deps.store.db, keyRing, deps.ledger.audit);
   /** Secrets and keys change only while the tenant's keys can still exist. */
   const writable = async (id: string) => {
     const phase = await registry.phaseOf(id);
@@ -56,7 +57,7 @@ export function keyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): v
     // The st-byoc database URL carries the tenant's data: with encryption.inTransit it must require TLS.
     const tenant = await registry.get(id);
     if (tenant.spec.byoc?.databaseSecret === name) {
-      const violations = (await registry.sovereigntyRules(deps.db, id)).flatMap((rules) =>
+      const violations = (await registry.sovereigntyRules(deps.store.db, id)).flatMap((rules) =>
         transitViolations(rules, body.value),
       );
       if (violations.length > 0)
@@ -114,6 +115,6 @@ export function keyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): v
 
   app.post('/v1/root-key/rotate', async (request) => {
     await guard.authorize(request, 'root_key.rotate');
-    return admin.rotateRoot(actorOf(request), deps.rootKeyFile);
+    return admin.rotateRoot(actorOf(request), deps.keys.rootKeyFile);
   });
 }

@@ -159,7 +159,7 @@ function diffable(v: PolicyVersionInfo): Record<string, unknown> {
 
 /** Register policy routes. */
 export function policyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
-  const { policies, policyKeys } = deps;
+  const { policies, policyKeys } = deps.governance;
 
   app.post<{ Params: { id: string } }>('/v1/tenants/:id/policy-keys', async (request, reply) => {
     const id = guard.pathTenant(request, request.params.id);
@@ -175,7 +175,7 @@ export function policyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/policy-keys', async (request) => {
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'policy.read', id);
-    await deps.registry.get(id);
+    await deps.tenants.registry.get(id);
     return { items: await policyKeys.list(id) };
   });
 
@@ -213,7 +213,7 @@ export function policyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     });
     if (submitted.outcome === 'pending') {
       // The tenant's governance requires approval for policy changes: nothing was committed.
-      deps.onApprovalChange?.();
+      deps.governance.onApprovalChange?.();
       return reply
         .code(202)
         .header('Location', `/v1/approvals/${submitted.approval.id}`)
@@ -231,7 +231,7 @@ export function policyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'policy.read', id);
     const q = parseOrThrow(policyListQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
-    await deps.registry.get(id);
+    await deps.tenants.registry.get(id);
     return { items: await policies.list(id, q) };
   });
 
@@ -254,7 +254,7 @@ export function policyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'policy.read', id);
     const q = parseOrThrow(policyListQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
-    await deps.registry.get(id);
+    await deps.tenants.registry.get(id);
     return { items: await policies.listSamples(id, q) };
   });
 
@@ -340,8 +340,8 @@ export function policyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     await guard.authorize(request, 'policy.conflicts');
     const q = parseOrThrow(conflictQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
     return {
-      items: await findPolicyConflicts(deps.db, {
-        liveTenantIds: liveTenantIds(deps.db),
+      items: await findPolicyConflicts(deps.store.db, {
+        liveTenantIds: liveTenantIds(deps.store.db),
         ...(q.tenant ? { tenantId: q.tenant } : {}),
         sandbox: policies.sandboxLimits,
       }),

@@ -16,7 +16,7 @@ export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guar
   app.get<{ Params: { id: string } }>('/v1/tenants/:id/resources', async (request) => {
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'tenant.read', id);
-    const tenant = await deps.registry.get(id);
+    const tenant = await deps.tenants.registry.get(id);
     const isolation = isolationContext(id, tenant.spec, tenant.status.placement?.profile);
     const plan = strategyFor(isolation.profile).resources(isolation);
     return { tenant: id, profile: isolation.profile, ...plan, kubernetes: computePlan(isolation, plan) };
@@ -26,7 +26,7 @@ export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guar
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'connection.read', id);
     const { env } = parseOrThrow(connectionQuery, request.query, 'the query', ['query'], 'invalid_query');
-    const tenant = await deps.registry.get(id);
+    const tenant = await deps.tenants.registry.get(id);
     const environment = env ?? tenant.spec.environments[0]!;
     if (!tenant.spec.environments.includes(environment)) {
       throw new TenancyError(
@@ -43,8 +43,8 @@ export function resourceRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guar
       );
     const isolation = isolationContext(id, tenant.spec, tenant.status.placement?.profile);
     const plan = strategyFor(isolation.profile).resources(isolation);
-    const database = await deps.resources().databases.connection(isolation);
-    await deps.audit.record(actorOf(request), {
+    const database = await deps.isolation.resources().databases.connection(isolation);
+    await deps.ledger.audit.record(actorOf(request), {
       action: 'tenant.connection.read',
       target: `tenant/${id}/connection`,
       tenantId: id,

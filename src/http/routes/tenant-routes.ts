@@ -79,7 +79,7 @@ function singleManifest(body: unknown): unknown {
 
 /** Register the tenant routes. */
 export function tenantRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
-  const { registry } = deps;
+  const { registry } = deps.tenants;
   const locked = (request: FastifyRequest) =>
     request.principal && isPlatformRole(request.principal.role) ? undefined : PLATFORM_ONLY_SPEC_FIELDS;
 
@@ -139,7 +139,7 @@ export function tenantRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
       role: request.principal?.role,
     });
     if (approval) {
-      deps.onApprovalChange?.();
+      deps.governance.onApprovalChange?.();
       return reply
         .code(202)
         .header('Location', `/v1/approvals/${approval.id}`)

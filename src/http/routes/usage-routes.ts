@@ -104,7 +104,7 @@ function wantsCsv(request: FastifyRequest, format: 'json' | 'csv' | undefined): 
 
 /** Register usage, quota and object routes. */
 export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
-  const { usage, quotas } = deps;
+  const { usage, quotas } = deps.commercial;
 
   const sendReport = (reply: FastifyReply, report: CostReport, csv: boolean, name: string) => {
     if (!csv) return reply.send(report);
@@ -160,7 +160,7 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
         'invalid_query',
       );
     }
-    await deps.registry.get(id);
+    await deps.tenants.registry.get(id);
     // Buckets are whole hours or days: a range starting inside one includes it.
     const start = Math.floor(from / unit) * unit;
     const items = await usage.series(id, {
@@ -190,7 +190,7 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'usage.read', id);
     const q = parseOrThrow(tenantReportQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
-    await deps.registry.get(id);
+    await deps.tenants.registry.get(id);
     const month = q.month ?? monthOf(Date.now());
     return sendReport(reply, await usage.report(month, id), wantsCsv(request, q.format), `usage-${id}-${month}.csv`);
   });
@@ -200,7 +200,7 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     const q = parseOrThrow(reportQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
     if (principal.tenantId !== null && q.tenant !== undefined) await guard.authorize(request, 'usage.read', q.tenant);
     const tenant = principal.tenantId ?? q.tenant ?? guard.scopeOf(request, principal);
-    if (tenant !== undefined && principal.tenantId === null) await deps.registry.get(tenant);
+    if (tenant !== undefined && principal.tenantId === null) await deps.tenants.registry.get(tenant);
     const month = q.month ?? monthOf(Date.now());
     return sendReport(
       reply,
@@ -244,7 +244,7 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'object.read', id);
     const q = parseOrThrow(objectListQuerySchema, request.query, 'the query', ['query'], 'invalid_query');
-    return deps.tenantObjects().list(id, q);
+    return deps.isolation.tenantObjects().list(id, q);
   });
 
   // Object bodies are raw bytes of any type: a scope of their own without the JSON and YAML parsers.
@@ -263,7 +263,7 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
         await guard.authorize(request, 'object.write', id);
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const contentType = (request.headers['content-type'] ?? 'application/octet-stream').slice(0, 200);
-        const info = await deps.tenantObjects().put(actorOf(request), id, keyOf(request), body, contentType);
+        const info = await deps.isolation.tenantObjects().put(actorOf(request), id, keyOf(request), body, contentType);
         return reply.code(201).send(info);
       },
     );
@@ -272,7 +272,7 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
       const id = guard.pathTenant(request, request.params.id);
       await guard.authorize(request, 'object.read', id);
       const key = keyOf(request);
-      const object = await deps.tenantObjects().get(id, key);
+      const object = await deps.isolation.tenantObjects().get(id, key);
       if (!object) throw notFound('object_not_found', `object ${key.slice(0, 200)} not found`);
       return reply.type(object.contentType).header('ETag', `"${object.etag}"`).send(object.body);
     });
@@ -281,7 +281,7 @@ export function usageRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
       const id = guard.pathTenant(request, request.params.id);
       await guard.authorize(request, 'object.write', id);
       const key = keyOf(request);
-      return { key, deleted: await deps.tenantObjects().delete(actorOf(request), id, key) };
+      return { key, deleted: await deps.isolation.tenantObjects().delete(actorOf(request), id, key) };
     });
   });
 }

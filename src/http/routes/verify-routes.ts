@@ -16,7 +16,7 @@ export function verifyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
   app.post('/v1/verify/isolation', async (request) => {
     await guard.authorize(request, 'isolation.verify');
     const body = parseOrThrow(verifyIsolationSchema, request.body ?? {}, 'the request');
-    const setup = deps.isolationSelfTest();
+    const setup = deps.isolation.isolationSelfTest();
     // What a run would do, without making anything.
     if (body.dryRun)
       return {

@@ -97,7 +97,8 @@ function webhookId(raw: string): string {
 
 /** Register webhook routes. */
 export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
-  const { webhooks, registry } = deps;
+  const { webhooks } = deps.governance;
+  const { registry } = deps.tenants;
 
   /**
    * The endpoint if the caller may see it. A tenant caller looks only among its tenant's, so
@@ -128,7 +129,7 @@ export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard
   /** A tenant whose data-sovereignty rules require encryption in transit takes https receivers only. */
   const transitAllowed = async (tenantId: string | null, url: string | undefined) => {
     if (tenantId === null || url === undefined) return;
-    const violations = (await registry.sovereigntyRules(deps.db, tenantId)).flatMap((rules) =>
+    const violations = (await registry.sovereigntyRules(deps.store.db, tenantId)).flatMap((rules) =>
       transitViolations(rules, url),
     );
     if (violations.length > 0) throw sovereigntyRefusal(violations, () => '/url', 'this webhook');
@@ -225,7 +226,7 @@ export function webhookRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard
         );
       await visible(request, principal, 'webhook.manage', id);
       const delivery = await webhooks.redeliver(actorOf(request), id, request.params.deliveryId);
-      deps.onRedeliver?.();
+      deps.governance.onRedeliver?.();
       return reply.code(202).send(delivery);
     },
   );
