@@ -3,24 +3,23 @@
  * sure a platform-admin credential exists, starts the controller and the HTTP server, and
  * closes everything cleanly (PGlite checkpoint included) on shutdown.
  */
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
-import { ApiKeyStore, Authenticator, TokenService, keyIdOf } from './access/index.js';
+import { ApiKeyStore, Authenticator, ensureAdminKey, TokenService } from './access/index.js';
 import { QuotaStore, UsageSampler, UsageStore, parsePriceTable } from './commercial/index.js';
 import type { Config } from './config.js';
-import { JobStore, MigrationRuns, TenantController } from './controller/index.js';
+import { JobStore, MigrationRuns, TenantController, watchRegistryEvents } from './controller/index.js';
 import {
   ApprovalAnnouncer,
   ApprovalGate,
-  EmailApprovalNotifier,
+  approvalNotifiersFrom,
   findPolicyConflicts,
   LineageStore,
   PolicyKeyStore,
   PolicyService,
   ReceiverGuard,
   registerPolicyApprovals,
-  WebhookApprovalNotifier,
   WebhookDispatcher,
   WebhookStore,
   type ApprovalNotifier,
@@ -126,15 +125,6 @@ export interface StartOptions {
 export const EVENTS_STREAM = 'tenancy-events';
 export const EVENTS_SUBJECT_PREFIX = 'tenancy.events';
 
-/** Registry changes that need a reconcile (as published: CloudEvents types). */
-const REGISTRY_EVENTS = new Set(
-  ['created', 'updated', 'suspended', 'resumed', 'archived', 'restored', 'deleting', 'document_changed'].map(
-    (t) => `tenancy.tenant.${t}`,
-  ),
-);
-
-const BOOTSTRAP = { id: 'system:bootstrap', correlationId: null };
-
 /** Start the control plane described by `config`. */
 export async function startControlPlane(config: Config, options: StartOptions = {}): Promise<ControlPlane> {
   await mkdir(config.dataDir, { recursive: true });
@@ -160,7 +150,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     const apiKeys = new ApiKeyStore(db, audit);
     const tokens = new TokenService(signingKeys);
     const authenticator = new Authenticator(apiKeys, tokens);
-    const adminKeyFile = await ensureAdminKey(apiKeys, config);
+    const adminKeyFile = await ensureAdminKey(apiKeys, { adminToken: config.adminToken, dataDir: config.dataDir });
     const metrics = createMetrics();
     const usage = new UsageStore(db, audit, { prices, rawRetentionDays: config.usageRawRetentionDays });
     const quotas = new QuotaStore(db, audit, usage);
@@ -186,27 +176,20 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     registerTenantApprovals(approvals, registry);
     registerPolicyApprovals(approvals, policies);
     const lineage = new LineageStore(db, audit);
-    const notifiers: ApprovalNotifier[] = options.approvalNotifiers ?? [];
-    if (!options.approvalNotifiers) {
-      if (config.approvalsWebhookUrl && config.approvalsWebhookSecret) {
-        notifiers.push(
-          new WebhookApprovalNotifier(receivers, {
-            url: config.approvalsWebhookUrl,
-            secret: config.approvalsWebhookSecret,
-            timeoutMs: config.webhookTimeoutMs,
-            userAgent: `Tenancy-Approvals/${VERSION}`,
-          }),
-        );
-      }
-      if (config.smtpUrl)
-        notifiers.push(
-          new EmailApprovalNotifier({
-            smtpUrl: config.smtpUrl,
-            from: config.approvalsFrom,
-            alwaysTo: config.approvalsTo,
-          }),
-        );
-    }
+    const notifiers =
+      options.approvalNotifiers ??
+      approvalNotifiersFrom(
+        {
+          webhookUrl: config.approvalsWebhookUrl,
+          webhookSecret: config.approvalsWebhookSecret,
+          webhookTimeoutMs: config.webhookTimeoutMs,
+          smtpUrl: config.smtpUrl,
+          from: config.approvalsFrom,
+          alwaysTo: config.approvalsTo,
+          userAgent: `Tenancy-Approvals/${VERSION}`,
+        },
+        receivers,
+      );
     let publicUrl = config.publicUrl;
     const announcer = new ApprovalAnnouncer(approvals, notifiers, {
       get baseUrl() {
@@ -329,16 +312,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     });
     controller.start();
     await migrations.resume();
-    // The controller also watches the registry through the published outbox, so a change
-    // made on another replica (NATS) is reconciled here without waiting for the resync.
-    const unwatch = await bus.subscribe(`${EVENTS_SUBJECT_PREFIX}.>`, (message) => {
-      try {
-        const event = JSON.parse(message.data.toString('utf8')) as { type?: string; subject?: string };
-        if (event.subject && REGISTRY_EVENTS.has(event.type ?? '')) controller.enqueue(event.subject);
-      } catch {
-        /* not a CloudEvent of ours: nothing to reconcile */
-      }
-    });
+    const unwatch = await watchRegistryEvents(bus, EVENTS_SUBJECT_PREFIX, controller);
     await options.subscribe?.(bus);
     relay.start();
     dispatcher.start();
@@ -408,27 +382,4 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     await database.close();
     throw error;
   }
-}
-
-/**
- * Make sure a platform-admin credential exists: the preset `TENANCY_ADMIN_TOKEN`, or on
- * first start a generated one written to `<dataDir>/admin.key` (mode 0600).
- */
-async function ensureAdminKey(apiKeys: ApiKeyStore, config: Config): Promise<string | undefined> {
-  if (config.adminToken) {
-    if (!(await apiKeys.exists(keyIdOf(config.adminToken)))) {
-      await apiKeys.create(
-        BOOTSTRAP,
-        { name: 'bootstrap (TENANCY_ADMIN_TOKEN)', role: 'platform-admin', tenantId: null },
-        config.adminToken,
-      );
-    }
-    return undefined;
-  }
-  if (await apiKeys.hasActivePlatformAdmin()) return undefined;
-  const { token } = await apiKeys.create(BOOTSTRAP, { name: 'bootstrap', role: 'platform-admin', tenantId: null });
-  const file = join(config.dataDir, 'admin.key');
-  await writeFile(file, `${token}\n`, { mode: 0o600 });
-  await chmod(file, 0o600);
-  return file;
 }

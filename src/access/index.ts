@@ -26,3 +26,4 @@ export {
   isTenantRole,
 } from './roles.js';
 export type { Role, PlatformRole, TenantRole, Action } from './roles.js';
+export { ensureAdminKey } from './bootstrap.js';

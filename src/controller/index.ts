@@ -9,3 +9,4 @@ export { JobStore } from './jobs.js';
 export type { Job, JobState } from './jobs.js';
 export { MigrationRuns, MIGRATE_JOB } from './migration-runs.js';
 export type { MigrationRunParams, TenantRunStatus } from './migration-runs.js';
+export { watchRegistryEvents } from './registry-watch.js';

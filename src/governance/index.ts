@@ -39,6 +39,7 @@ export type {
   Decider,
 } from './approvals/approval-model.js';
 export { ApprovalAnnouncer } from './approvals/approval-notifier.js';
+export { approvalNotifiersFrom, type ApprovalNotifierSettings } from './approvals/approval-notifiers.js';
 export type { ApprovalNotifier, ApprovalNotice, ApprovalAnnouncerOptions } from './approvals/approval-notifier.js';
 export { WebhookApprovalNotifier } from './approvals/approval-webhook-notifier.js';
 export type { WebhookApprovalNotifierOptions } from './approvals/approval-webhook-notifier.js';
