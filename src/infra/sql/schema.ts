@@ -3,9 +3,8 @@
  * One schema for PGlite and PostgreSQL; JSON columns are written through {@link json}.
  */
 import type { ColumnType, Generated } from 'kysely';
-
-type Timestamp = ColumnType<Date, Date | string, Date | string>;
-type Json<T> = ColumnType<T, string, string>;
+import type { QueueTables } from '../queue/tables.js';
+import type { Json, Timestamp } from './column-types.js';
 
 /** `tenants`: desired state (spec, generation) and observed state (phase, conditions). */
 export interface TenantsTable {
@@ -147,34 +146,6 @@ export interface TenantSecretsTable {
   rotation_notified_at: Timestamp | null;
   created_at: Timestamp;
   created_by: string;
-}
-
-/** Embedded queue engine tables. */
-export interface QueueStreamsTable {
-  name: string;
-  subjects: Json<string[]>;
-  created_at: Timestamp;
-}
-export interface QueueMessagesTable {
-  stream: string;
-  seq: ColumnType<string | number, number, never>;
-  subject: string;
-  data: Buffer;
-  published_at: Timestamp;
-}
-export interface QueueConsumersTable {
-  stream: string;
-  name: string;
-  filter_subject: string;
-  paused: ColumnType<boolean, boolean | undefined, boolean>;
-}
-export interface QueueDeliveriesTable {
-  stream: string;
-  consumer: string;
-  seq: ColumnType<string | number, number, never>;
-  acked: boolean;
-  lease_until: Timestamp;
-  delivery_count: number;
 }
 
 /** `tenant_credentials`: generated resource credentials, encrypted with the tenant's key. */
@@ -464,7 +435,7 @@ export interface LineageRecordsTable {
 }
 
 /** The whole control-plane schema. */
-export interface Schema {
+export interface Schema extends QueueTables {
   tenants: TenantsTable;
   tenant_documents: TenantDocumentsTable;
   api_keys: ApiKeysTable;
@@ -475,10 +446,6 @@ export interface Schema {
   key_ring_meta: KeyRingMetaTable;
   tenant_keys: TenantKeysTable;
   tenant_secrets: TenantSecretsTable;
-  queue_streams: QueueStreamsTable;
-  queue_messages: QueueMessagesTable;
-  queue_consumers: QueueConsumersTable;
-  queue_deliveries: QueueDeliveriesTable;
   tenant_credentials: TenantCredentialsTable;
   installation: InstallationTable;
   warehouse_legacy_roles: WarehouseLegacyRolesTable;
