@@ -29,7 +29,8 @@ import {
 import { AuditLog, auditAnchorStores, EventRelay, IdempotencyStore } from './ledger/index.js';
 import { connectEventBus, type EventBus } from './infra/bus/index.js';
 import { buildServer } from './http/index.js';
-import { openDatabase, redactUrl, type Database, type Schema } from './infra/sql/index.js';
+import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
+import type { Schema } from './schema.js';
 import { TenancyError } from './errors.js';
 import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
 import { connectJobQueue, type JobQueue } from './infra/queue/index.js';

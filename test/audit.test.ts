@@ -15,7 +15,7 @@ import { loadSigningKeys } from '../src/keys/index.js';
 import { engines, startTestPlane, type EngineName, type TestPlane } from './support/engines.js';
 import { call, countRows, createActive, expectProblem, manifest } from './support/http.js';
 import { startS3 } from './support/s3.js';
-import type { Schema } from '../src/infra/sql/index.js';
+import type { Schema } from '../src/schema.js';
 
 const ANCHOR_BUCKET = 'tenancy-audit';
 const ANCHOR_PREFIX = 'anchors/default/';

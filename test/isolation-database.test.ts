@@ -17,7 +17,7 @@ import {
   type RoleRequest,
 } from '../src/isolation/index.js';
 import { freshPostgresDatabase, PG_URL } from './support/engines.js';
-import type { Schema } from '../src/infra/sql/index.js';
+import type { Schema } from '../src/schema.js';
 
 const password = () => randomBytes(24).toString('base64url');
 const INSTALLATION = `test-${randomBytes(4).toString('hex')}`;

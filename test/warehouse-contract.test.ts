@@ -10,7 +10,7 @@ import { LocalKeyRing, rootKeyFrom } from '../src/keys/index.js';
 import { PG_URL } from './support/engines.js';
 import { dropPrefixed, leastPrivilege, warehouseKinds } from './support/warehouse.js';
 import { registeredTenants, runWarehouseSuite } from './support/warehouse-suite.js';
-import type { Schema } from '../src/infra/sql/index.js';
+import type { Schema } from '../src/schema.js';
 
 const kinds = warehouseKinds('warehouse contract suites');
 

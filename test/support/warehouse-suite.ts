@@ -14,7 +14,7 @@ import { isolationContext, type IsolationContext, type Warehouse } from '../../s
 import { loadSigningKeys, type KeyRing } from '../../src/keys/index.js';
 import { TenantRegistry } from '../../src/tenants/index.js';
 import { manifest } from './http.js';
-import type { Schema } from '../../src/infra/sql/index.js';
+import type { Schema } from '../../src/schema.js';
 
 /** Register a tenant in the store (no controller runs) and answer its isolation context. */
 export type TenantMaker = (id: string, profile: 'mt-standard' | 'st-dedicated') => Promise<IsolationContext>;
