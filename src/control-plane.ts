@@ -29,6 +29,7 @@ import { AuditLog, auditAnchorStores, EventRelay, IdempotencyStore } from './led
 import { connectEventBus, type EventBus } from './infra/bus/index.js';
 import { buildServer } from './http/index.js';
 import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
+import type { Schema } from './schema.js';
 import { TenancyError } from './errors.js';
 import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
 import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
@@ -49,7 +50,7 @@ import { VERSION } from './version.js';
 /** A running control plane. */
 export interface ControlPlane {
   app: FastifyInstance;
-  database: Database;
+  database: Database<Schema>;
   registry: TenantRegistry;
   audit: AuditLog;
   apiKeys: ApiKeyStore;
@@ -136,7 +137,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
   });
   const prices = parsePriceTable(config.usagePrices);
   const migrationSet = config.appMigrations ? await loadMigrationSet(config.appMigrations) : undefined;
-  const database = await openDatabase(
+  const database = await openDatabase<Schema>(
     config.databaseUrl
       ? { url: config.databaseUrl, ownerUrl: config.databaseOwnerUrl }
       : { dataDir: options.inMemory ? undefined : join(config.dataDir, 'pglite') },

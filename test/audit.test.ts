@@ -15,6 +15,7 @@ import { loadSigningKeys } from '../src/keys/index.js';
 import { engines, startTestPlane, type EngineName, type TestPlane } from './support/engines.js';
 import { call, countRows, createActive, expectProblem, manifest } from './support/http.js';
 import { startS3 } from './support/s3.js';
+import type { Schema } from '../src/schema.js';
 
 const ANCHOR_BUCKET = 'tenancy-audit';
 const ANCHOR_PREFIX = 'anchors/default/';
@@ -481,9 +482,9 @@ describe('a chain written before keyed links', () => {
   it('is keyed from the next record on, verifies, and refuses plain records after the cut-over', async () => {
     const dir = join((await import('node:os')).tmpdir(), `tenancy-audit-legacy-${randomBytes(4).toString('hex')}`);
     const keys = await loadSigningKeys(join(dir, 'signing-keys.json'));
-    let database: Database | undefined;
+    let database: Database<Schema> | undefined;
     try {
-      database = await openDatabase({ dataDir: undefined });
+      database = await openDatabase<Schema>({ dataDir: undefined });
       const db = database.db;
       // 150 records as the earlier code wrote them: plain SHA-256 links, a v1 checkpoint at 100.
       let prev = '0'.repeat(64);

@@ -17,6 +17,7 @@ import {
   type RoleRequest,
 } from '../src/isolation/index.js';
 import { freshPostgresDatabase, PG_URL } from './support/engines.js';
+import type { Schema } from '../src/schema.js';
 
 const password = () => randomBytes(24).toString('base64url');
 const INSTALLATION = `test-${randomBytes(4).toString('hex')}`;
@@ -51,9 +52,9 @@ describe('tenant identifiers', () => {
 });
 
 describe('shared database mapper on PGlite', () => {
-  let db: Database;
+  let db: Database<Schema>;
   beforeAll(async () => {
-    db = await openDatabase({ dataDir: undefined });
+    db = await openDatabase<Schema>({ dataDir: undefined });
   });
   afterAll(async () => {
     await db?.close();

@@ -4,21 +4,21 @@
  */
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../src/infra/sql/index.js';
-import { NatsJobQueue, SqlJobQueue, filterRegex, subjectMatches } from '../src/infra/queue/index.js';
+import { NatsJobQueue, SqlJobQueue, filterRegex, subjectMatches, type QueueTables } from '../src/infra/queue/index.js';
 import { freshPostgresDatabase, PG_URL } from './support/engines.js';
 import { runJobQueueSuite } from './support/job-queue-suite.js';
 
 const NATS_URL = process.env.TENANCY_TEST_NATS_URL;
 
 runJobQueueSuite('store-backed on PGlite', async () => {
-  const db = await openDatabase({ dataDir: undefined });
+  const db = await openDatabase<QueueTables>({ dataDir: undefined });
   return { queue: new SqlJobQueue(db.db), stop: () => db.close() };
 });
 
 if (PG_URL) {
   runJobQueueSuite('store-backed on PostgreSQL', async () => {
     const fresh = await freshPostgresDatabase();
-    const db = await openDatabase({ url: fresh.url });
+    const db = await openDatabase<QueueTables>({ url: fresh.url });
     return {
       queue: new SqlJobQueue(db.db),
       async stop() {

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NatsJobQueue, SqlJobQueue, type JobQueue } from '../src/infra/queue/index.js';
+import { NatsJobQueue, SqlJobQueue, type JobQueue, type QueueTables } from '../src/infra/queue/index.js';
 import { openDatabase } from '../src/infra/sql/index.js';
 import { FairQueueConsumer, type FairQueueMessage } from '../src/sdk/index.js';
 import { freshPostgresDatabase, PG_URL } from './support/engines.js';
@@ -46,7 +46,7 @@ const ENGINES: Array<[string, Factory]> = [
   [
     'store-backed on PGlite',
     async () => {
-      const db = await openDatabase({ dataDir: undefined });
+      const db = await openDatabase<QueueTables>({ dataDir: undefined });
       return { queue: new SqlJobQueue(db.db), stop: () => db.close() };
     },
   ],
@@ -56,7 +56,7 @@ if (PG_URL) {
     'store-backed on PostgreSQL',
     async () => {
       const fresh = await freshPostgresDatabase();
-      const db = await openDatabase({ url: fresh.url });
+      const db = await openDatabase<QueueTables>({ url: fresh.url });
       return {
         queue: new SqlJobQueue(db.db),
         async stop() {

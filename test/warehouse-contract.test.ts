@@ -10,11 +10,12 @@ import { LocalKeyRing, rootKeyFrom } from '../src/keys/index.js';
 import { PG_URL } from './support/engines.js';
 import { dropPrefixed, leastPrivilege, warehouseKinds } from './support/warehouse.js';
 import { registeredTenants, runWarehouseSuite } from './support/warehouse-suite.js';
+import type { Schema } from '../src/schema.js';
 
 const kinds = warehouseKinds('warehouse contract suites');
 
 runWarehouseSuite('embedded PGlite', async () => {
-  const store = await openDatabase({ dataDir: undefined });
+  const store = await openDatabase<Schema>({ dataDir: undefined });
   const keyRing = await LocalKeyRing.open(store.db, rootKeyFrom(randomBytes(32)));
   const tenants = await registeredTenants(store, keyRing);
   return {
@@ -31,7 +32,7 @@ if (PG_URL && kinds.includes('postgres')) {
   runWarehouseSuite('PostgreSQL (least-privileged)', async () => {
     const lp = await leastPrivilege();
     const prefix = `w${randomBytes(3).toString('hex')}_`;
-    const store = await openDatabase({ url: lp.storeUrl });
+    const store = await openDatabase<Schema>({ url: lp.storeUrl });
     const keyRing = await LocalKeyRing.open(store.db, rootKeyFrom(randomBytes(32)));
     const tenants = await registeredTenants(store, keyRing);
     const warehouse = new PostgresWarehouse(store.db, keyRing, lp.warehouseUrl, {

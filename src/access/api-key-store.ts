@@ -9,7 +9,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { TenancyError, notFound } from '../errors.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import type { Role } from './roles.js';
 
 export { API_KEY_PREFIX };

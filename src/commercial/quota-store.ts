@@ -13,7 +13,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { QuotaStatus, QuotaUse } from '../contract/index.js';
 import { TenancyError, notFound } from '../errors.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import { effectiveQuotas, tenantFacts, type EffectiveQuotas, type TenantSpec } from '../tenants/index.js';
 import { DATABASE_BYTES, REQUESTS, bucketStart, monthOf, monthRange } from './meters.js';
 import { costExceeded, type UsageStore } from './usage-store.js';

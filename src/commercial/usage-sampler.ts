@@ -8,7 +8,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Actor } from '../ledger/index.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import { DATABASE_BYTES, JOBS, OBJECT_BYTES, MAX_BATCH, bucketStart, type Meter } from './meters.js';
 import type { QuotaStore } from './quota-store.js';
 import type { UsageStore } from './usage-store.js';

@@ -10,7 +10,8 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { TenancyError, validationError, type FieldError } from '../errors.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
-import { json, type Schema } from '../infra/sql/index.js';
+import { json } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import { effectiveQuotas, tenantsWhere, type TenantSpec } from '../tenants/index.js';
 import {
   COST_USD,

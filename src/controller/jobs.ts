@@ -6,7 +6,8 @@
 import type { Kysely, Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import { TenancyError } from '../errors.js';
-import { json, type Schema } from '../infra/sql/index.js';
+import { json } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import { tenantIdsWhere } from '../tenants/index.js';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed';

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { TenancyError } from '../errors.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import {
   type AppliedMigration,
   appliedMigrations,

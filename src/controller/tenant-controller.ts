@@ -11,7 +11,7 @@ import type { ApiKeyStore } from '../access/index.js';
 import type { KeyRing, SecretStore } from '../keys/index.js';
 import { isolationContext, type TenantResources } from '../isolation/index.js';
 import type { AuditLog } from '../ledger/index.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import {
   reconcileState,
   retentionDays,

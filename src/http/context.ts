@@ -26,7 +26,8 @@ import type {
   WebhookStore,
 } from '../governance/index.js';
 import type { Actor, AuditLog, IdempotencyStore } from '../ledger/index.js';
-import type { Schema, SqlEngine } from '../infra/sql/index.js';
+import type { SqlEngine } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import type { KeyRing, SecretStore, SigningKeys } from '../keys/index.js';
 import type { TenantObjects, TenantResources } from '../isolation/index.js';
 import type { QuotaStore, UsageStore } from '../commercial/index.js';

@@ -7,7 +7,7 @@ import { chmod, rename, writeFile } from 'node:fs/promises';
 import type { Kysely } from 'kysely';
 import { TenancyError } from '../errors.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import type { KeyRing } from './key-ring.js';
 import { rootKeyFrom } from './root-key.js';
 

@@ -4,7 +4,7 @@
  * (Vault transit, a cloud KMS) is a sibling implementation of this interface.
  */
 import type { Kysely, Transaction } from 'kysely';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 
 /** What a ciphertext is for; part of its associated data, so it cannot be reused elsewhere. */
 export const PURPOSES = ['secret', 'object', 'archive', 'column', 'credential', 'webhook', 'idempotency'] as const;

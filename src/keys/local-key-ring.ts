@@ -6,7 +6,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import { TenancyError, conflict } from '../errors.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import { ciphertextVersion, envelopeDecrypt, envelopeEncrypt, newKey, open, seal } from './envelope.js';
 import type { Executor, KeyRing, KeyVersionInfo, Purpose } from './key-ring.js';
 import { rootKeyFrom, type RootKey } from './root-key.js';

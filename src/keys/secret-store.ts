@@ -6,7 +6,7 @@
 import { sql, type Kysely } from 'kysely';
 import { addEvent, type Actor, type AuditLog } from '../ledger/index.js';
 import { TenancyError, notFound, validationError } from '../errors.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import type { Executor, KeyRing } from './key-ring.js';
 
 export const SECRET_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,127}$/;

@@ -4,7 +4,7 @@
  * "has work" query. The keys module owns `tenant_keys`; nobody else names it.
  */
 import { sql, type Expression, type Kysely, type RawBuilder, type SqlBool, type Transaction } from 'kysely';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 
 /** A tenant's active key version and when it was made, or undefined when it has none (shredded, not yet made). */
 export async function activeTenantKey(

@@ -6,7 +6,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import canonicalize from 'canonicalize';
 import type { Selectable } from 'kysely';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import type { AuditRecord } from './audit-types.js';
 
 /** The `prevHash` of the first record. */

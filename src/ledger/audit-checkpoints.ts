@@ -5,7 +5,7 @@
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { TenancyError } from '../errors.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
 import type { AnchorStore, AuditAnchor } from './audit-anchors.js';
 import { CHECKPOINT_INTERVAL, ChainVerifier, checkpointPayload, toRecord } from './audit-chain.js';

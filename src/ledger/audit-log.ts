@@ -12,7 +12,8 @@
  */
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
-import { json, type Schema } from '../infra/sql/index.js';
+import { json } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
 import type { AuditAnchor } from './audit-anchors.js';
 import {

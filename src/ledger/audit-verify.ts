@@ -3,7 +3,7 @@
  * and the chain against the anchors held outside the database.
  */
 import type { Kysely, Transaction } from 'kysely';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import type { SigningKeys } from '../keys/signing-keys.js';
 import type { AnchorStore } from './audit-anchors.js';
 import { ChainVerifier, checkpointPayload, toRecord } from './audit-chain.js';

@@ -5,7 +5,8 @@
  */
 import { sql, type Kysely, type Selectable, type Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
-import { json, type Schema } from '../infra/sql/index.js';
+import { json } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import { TYPE_NAMESPACE, type Actor, type OutboxEvent, type StoredEvent } from './types.js';
 
 export type { OutboxEvent, StoredEvent } from './types.js';

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { EventBus } from '../infra/bus/index.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import { CLOUDEVENTS_JSON, PLATFORM_KEY, toCloudEvent, type CloudEvent } from './cloud-event.js';
 import { toStoredEvent } from './event-outbox.js';
 import type { StoredEvent } from './types.js';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { isTenancyError, TenancyError } from '../errors.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 
 /** The encryption the store needs: the key ring's envelope encryption, per tenant and for the platform. */
 export interface ResponseSealer {

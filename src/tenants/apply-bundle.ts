@@ -14,7 +14,7 @@ import {
   type SovereigntyViolation,
 } from '../governance/index.js';
 import type { Actor } from '../ledger/index.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import { gatedChanges } from './approval-rules.js';
 import type { FieldChange } from './json-diff.js';
 import { nextPhase, type Phase } from './lifecycle.js';

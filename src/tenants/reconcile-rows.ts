@@ -5,8 +5,9 @@
  * transaction when it passes one, instead of querying the table.
  */
 import { sql, type Expression, type ExpressionBuilder, type Kysely, type SqlBool, type Updateable } from 'kysely';
-import { json, type Schema } from '../infra/sql/index.js';
+import { json } from '../infra/sql/index.js';
 import { activeKeyOlderThan } from '../keys/index.js';
+import type { Schema } from '../schema.js';
 import type { Phase } from './lifecycle.js';
 import type { TenantSpec } from './manifest-schema.js';
 import { PLAN_DEFAULTS } from './plans.js';

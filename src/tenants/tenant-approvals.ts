@@ -7,7 +7,7 @@
 import type { Transaction } from 'kysely';
 import { approvalStale, type Approval, type ApprovalGate } from '../governance/index.js';
 import type { Actor } from '../ledger/index.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import { applyItems, parseBundle } from './apply-bundle.js';
 import { TENANT_CHANGE_APPLIER, type TenantRegistry } from './tenant-registry.js';
 

@@ -4,7 +4,8 @@
  */
 import { sql, type Kysely } from 'kysely';
 import { validationError, type FieldError } from '../errors.js';
-import { json, type Schema } from '../infra/sql/index.js';
+import { json } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import type { Phase } from './lifecycle.js';
 import { tenantFromRow, type Tenant } from './tenant.js';
 

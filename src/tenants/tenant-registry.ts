@@ -16,7 +16,7 @@ import {
 } from '../governance/index.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import { gatedChanges, type GateState } from './approval-rules.js';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import { jsonEqual, mergePatch, type FieldChange } from './json-diff.js';
 import { nextPhase, type Phase, type Verb } from './lifecycle.js';
 import type { FlagResolution } from './feature-flags.js';

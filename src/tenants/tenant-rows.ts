@@ -5,7 +5,7 @@
  * instead of querying it, so its columns can change in one place.
  */
 import type { Kysely, Transaction } from 'kysely';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import type { Phase } from './lifecycle.js';
 import type { TenantSpec } from './manifest-schema.js';
 

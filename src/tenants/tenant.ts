@@ -2,7 +2,7 @@
  * The tenant resource as the API returns it, and its conversion from a stored row.
  */
 import type { Selectable } from 'kysely';
-import type { Schema } from '../infra/sql/index.js';
+import type { Schema } from '../schema.js';
 import type { Phase } from './lifecycle.js';
 import type { TenantSpec } from './manifest-schema.js';
 

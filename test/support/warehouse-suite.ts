@@ -14,6 +14,7 @@ import { isolationContext, type IsolationContext, type Warehouse } from '../../s
 import { loadSigningKeys, type KeyRing } from '../../src/keys/index.js';
 import { TenantRegistry } from '../../src/tenants/index.js';
 import { manifest } from './http.js';
+import type { Schema } from '../../src/schema.js';
 
 /** Register a tenant in the store (no controller runs) and answer its isolation context. */
 export type TenantMaker = (id: string, profile: 'mt-standard' | 'st-dedicated') => Promise<IsolationContext>;
@@ -27,7 +28,7 @@ export interface WarehouseUnderTest {
 
 /** Tenants registered in `store` (with their key rings), as the controller would find them. */
 export async function registeredTenants(
-  store: Database,
+  store: Database<Schema>,
   keyRing: KeyRing,
 ): Promise<{ tenant: TenantMaker; stop: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'tenancy-warehouse-suite-'));

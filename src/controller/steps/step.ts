@@ -10,7 +10,7 @@ import type { IsolationContext, TenantResources } from '../../isolation/index.js
 import type { Actor, AuditLog } from '../../ledger/index.js';
 import type { KeyRing } from '../../keys/index.js';
 import type { Kysely } from 'kysely';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import {
   setCondition,
   type Condition,

@@ -12,7 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { TenancyError } from '../../errors.js';
-import { json, type Schema } from '../../infra/sql/index.js';
+import { json } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 import {
   APPROVAL_ID_PATTERN,

@@ -5,7 +5,7 @@
  */
 import type { Selectable, Transaction } from 'kysely';
 import { TenancyError, notFound } from '../../errors.js';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { Actor } from '../../ledger/audit-log.js';
 
 /** Kinds of change a tenant's governance can put behind an approval. */

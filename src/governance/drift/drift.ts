@@ -14,7 +14,7 @@
  *   (per day; `improving` above +0.005, `declining` below −0.005, else `stable`).
  */
 import { sql, type Kysely } from 'kysely';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import { countEventsByTenant } from '../../ledger/index.js';
 import type { PolicyConflict } from '../policies/index.js';
 

@@ -7,7 +7,7 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { z } from 'zod';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 
 /** Most records one batch may carry. */

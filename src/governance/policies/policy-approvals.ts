@@ -9,7 +9,7 @@
  */
 import type { Kysely, Transaction } from 'kysely';
 import { TenancyError } from '../../errors.js';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import { tenantFacts } from '../../tenants/tenant-rows.js';
 import type { ApprovalGate } from '../approvals/approval-gate.js';
 import { approvalStale, type Approval } from '../approvals/approval-model.js';

@@ -7,7 +7,7 @@
  * use case, every tenant's requests under every tenant's policies.
  */
 import type { Kysely, SelectQueryBuilder } from 'kysely';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { Decision } from './policy-engine.js';
 import { DEFAULT_SANDBOX_LIMITS, runSandbox, type SandboxLimits } from './policy-sandbox.js';
 import type { PolicyBody } from './policy-schema.js';

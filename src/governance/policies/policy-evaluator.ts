@@ -6,7 +6,7 @@
 import canonicalize from 'canonicalize';
 import type { Kysely } from 'kysely';
 import { notFound } from '../../errors.js';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import { compileRules, type CompiledPolicy, type Decision } from './policy-engine.js';
 import { rolloutBucket } from './policy-rollout.js';
 import type { PolicyBody } from './policy-schema.js';

@@ -7,7 +7,8 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { calculateJwkThumbprint } from 'jose';
 import type { Kysely, Transaction } from 'kysely';
 import { conflict, notFound, validationError } from '../../errors.js';
-import { json, type Schema } from '../../infra/sql/index.js';
+import { json } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 
 /** A registered key as the API shows it. */

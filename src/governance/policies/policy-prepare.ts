@@ -7,7 +7,7 @@ import type { ErrorCode } from '../../contract/index.js';
 import type { Kysely } from 'kysely';
 import semver from 'semver';
 import { toPointer, type FieldError } from '../../errors.js';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { CommitOptions } from './policy-stages.js';
 import { checkRules, parseRules } from './policy-engine.js';
 import { parsePublicKey, type PolicyKeyStore } from './policy-keys.js';

@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
 import { conflict } from '../../errors.js';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 import {
   DEFAULT_ROLLOUT_STEPS,

@@ -5,7 +5,8 @@
  */
 import type { Kysely, Selectable } from 'kysely';
 import { notFound } from '../../errors.js';
-import { json, type Schema } from '../../infra/sql/index.js';
+import { json } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 import { iso, writableTenant, type Db } from './policy-store.js';
 

@@ -10,7 +10,7 @@
  * `{ name, domainId, usecaseId, semver, version }`.
  */
 import type { Kysely, Transaction } from 'kysely';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 import {
   commitStage,

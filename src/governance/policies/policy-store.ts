@@ -5,7 +5,7 @@
  */
 import { sql, type Kysely, type Selectable, type Transaction, type Updateable } from 'kysely';
 import { conflict, notFound } from '../../errors.js';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import { tenantFacts } from '../../tenants/tenant-rows.js';
 
 /** A committed version. */

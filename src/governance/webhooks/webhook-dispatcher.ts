@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import { Agent, fetch } from 'undici';
 import { TenancyError } from '../../errors.js';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { Actor, AuditLog } from '../../ledger/audit-log.js';
 import { CLOUDEVENTS_JSON, typeMatches } from '../../ledger/cloud-event.js';
 import type { PublishedHook } from '../../ledger/event-relay.js';

@@ -5,7 +5,8 @@
  */
 import { sql, type Kysely } from 'kysely';
 import { TenancyError } from '../../errors.js';
-import { json, type Schema } from '../sql/index.js';
+import { json } from '../sql/index.js';
+import type { QueueTables } from './tables.js';
 import { subjectMatches, validateName, validateSubject, type JobQueue, type QueueMessage } from './job-queue.js';
 
 /** A NATS-style subject filter as an anchored POSIX regular expression. */
@@ -16,14 +17,21 @@ export function filterRegex(pattern: string): string {
     .join('\\.')}$`;
 }
 
-/** Queue on the control-plane store (PGlite or PostgreSQL). */
-export class SqlJobQueue implements JobQueue {
+/**
+ * Queue on the control-plane store (PGlite or PostgreSQL). `DB` is the store's whole schema,
+ * whatever other tables it has: the queue reads and writes only its own.
+ */
+export class SqlJobQueue<DB extends QueueTables = QueueTables> implements JobQueue {
   readonly engine = 'sql' as const;
+  private readonly db: Kysely<QueueTables>;
 
   constructor(
-    private readonly db: Kysely<Schema>,
+    db: Kysely<DB>,
     private readonly ackWaitMs = 30_000,
-  ) {}
+  ) {
+    // Kysely is invariant in its schema; a store with more tables than the queue's still serves it.
+    this.db = db as unknown as Kysely<QueueTables>;
+  }
 
   async ensureStream(name: string, subjects: string[]): Promise<void> {
     validateName(name, 'stream');

@@ -25,14 +25,16 @@ import * as m0045 from './migrations/0045-audit-anchors.js';
 import * as m0046 from './migrations/0046-installation.js';
 import * as m0051 from './migrations/0051-idempotency-encrypted.js';
 import { openPglite } from './pglite-engine.js';
-import type { Schema } from './schema.js';
 
 /** Which engine serves the store. */
 export type SqlEngine = 'pglite' | 'postgres';
 
-/** An open store: the query builder, its engine, and how to close it cleanly. */
-export interface Database {
-  db: Kysely<Schema>;
+/**
+ * An open store: the query builder over the tables `DB` names, its engine, and how to close it
+ * cleanly. The port knows no table; its caller names the schema it expects.
+ */
+export interface Database<DB> {
+  db: Kysely<DB>;
   engine: SqlEngine;
   /** What could not be made safe at open (e.g. the store's database left open to PUBLIC), for the log. */
   warnings: string[];
@@ -73,8 +75,8 @@ const migrations: Record<string, Migration> = {
 pg.types.setTypeParser(20, (v) => Number(v));
 
 /** Open the store and bring its schema up to date. */
-export async function openDatabase(target: DatabaseTarget): Promise<Database> {
-  let database: Database;
+export async function openDatabase<DB>(target: DatabaseTarget): Promise<Database<DB>> {
+  let database: Database<DB>;
   if ('url' in target) {
     const pool = new pg.Pool({ connectionString: target.url, max: 10 });
     pool.on('error', () => {
@@ -91,7 +93,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
         { cause },
       );
     }
-    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     database = { db, engine: 'postgres', warnings: [], close: () => db.destroy() };
     if (target.ownerUrl) {
       try {
@@ -105,7 +107,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
     database.warnings = await closeToPublic(db);
   } else {
     const embedded = await openPglite(target.dataDir);
-    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool: embedded.pool }) });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool: embedded.pool }) });
     database = {
       db,
       engine: 'pglite',
@@ -130,7 +132,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
  * cluster, and what the control plane locks and reads here must be out of their reach.
  * Revoked when this role owns the database; otherwise a warning says what to run.
  */
-async function closeToPublic(db: Kysely<Schema>): Promise<string[]> {
+async function closeToPublic<DB>(db: Kysely<DB>): Promise<string[]> {
   const state = async () =>
     (
       await sql<{ name: string; open: boolean }>`
@@ -151,7 +153,7 @@ async function closeToPublic(db: Kysely<Schema>): Promise<string[]> {
 }
 
 /** Apply pending control-plane migrations; safe to run from several processes at once. */
-export async function migrate(db: Kysely<Schema>): Promise<void> {
+export async function migrate<DB>(db: Kysely<DB>): Promise<void> {
   const migrator = new Migrator({
     db,
     provider: { getMigrations: async () => migrations },
@@ -176,8 +178,8 @@ export async function migrate(db: Kysely<Schema>): Promise<void> {
  * append the audit tables, only read the migration bookkeeping. The owner connection is
  * closed afterwards. Refuses a runtime role that could take the owner's powers anyway.
  */
-async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promise<string[]> {
-  const who = async (k: Kysely<Schema>) =>
+async function migrateAsOwner<DB>(runtime: Kysely<DB>, ownerUrl: string): Promise<string[]> {
+  const who = async (k: Kysely<DB>) =>
     (
       await sql<{
         role: string;
@@ -190,7 +192,7 @@ async function migrateAsOwner(runtime: Kysely<Schema>, ownerUrl: string): Promis
   pool.on('error', () => {
     /* surfaces on the next query */
   });
-  const owner = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const owner = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   try {
     let them;
     try {

@@ -8,7 +8,7 @@
  */
 import type { Kysely } from 'kysely';
 import { TenancyError } from '../../errors.js';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { IsolationContext } from '../strategy.js';
 import type { Warehouse } from '../warehouse/warehouse.js';
 import { compareVersions, loadMigrationSet, sameVersion, type MigrationSet } from './migration-set.js';

@@ -4,7 +4,7 @@
  * picked from configuration in {@link openWarehouse}.
  */
 import type { Kysely } from 'kysely';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { KeyRing, SecretStore } from '../../keys/index.js';
 import { loadInstallation, type Installation } from '../installation.js';
 import { ByocWarehouse, RoutingWarehouse } from './byoc-warehouse.js';

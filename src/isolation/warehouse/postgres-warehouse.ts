@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { TenancyError } from '../../errors.js';
-import type { Schema } from '../../infra/sql/index.js';
+import type { Schema } from '../../schema.js';
 import type { KeyRing } from '../../keys/index.js';
 import { DedicatedDatabaseMapper } from '../dedicated/dedicated-database-mapper.js';
 import type { Installation } from '../installation.js';
