@@ -14,8 +14,9 @@ export type {
   CostReport,
   UsageStoreOptions,
 } from './usage-store.js';
-export { QuotaStore, quotaExceeded, COUNTED_QUOTAS, OBJECT_BYTES_COUNTER } from './quota-store.js';
-export type { CountedQuota, QuotaState, QuotaUse } from './quota-store.js';
+export { QuotaStore } from './quota-store.js';
+export { quotaExceeded, COUNTED_QUOTAS, OBJECT_BYTES_COUNTER } from './quota-counters.js';
+export type { CountedQuota, QuotaState, QuotaUse } from './quota-counters.js';
 export { UsageSampler } from './usage-sampler.js';
 export type { UsageSamplerOptions } from './usage-sampler.js';
 export { parsePriceTable, unitPrice, unitOf, quantityOf, roundUsd } from './prices.js';

@@ -8,15 +8,13 @@
 export { ReceiverGuard } from './webhooks/webhook-receiver-guard.js';
 export type { ReceiverPolicy } from './webhooks/webhook-receiver-guard.js';
 export { newSigningSecret, signatureHeader } from './webhooks/webhook-signing.js';
-export { WebhookStore, webhookNotFound, WEBHOOK_ID_PATTERN, DELIVERY_ID_PATTERN } from './webhooks/webhook-store.js';
-export type {
-  WebhookInfo,
-  DeliveryInfo,
-  DeliveryAttempt,
-  NewWebhook,
-  WebhookChanges,
-} from './webhooks/webhook-store.js';
-export { WebhookDispatcher, retryAfterMs } from './webhooks/webhook-dispatcher.js';
+export { WebhookStore } from './webhooks/webhook-store.js';
+export { webhookNotFound, WEBHOOK_ID_PATTERN } from './webhooks/webhook-rows.js';
+export type { WebhookInfo, NewWebhook, WebhookChanges } from './webhooks/webhook-rows.js';
+export { DELIVERY_ID_PATTERN } from './webhooks/webhook-deliveries.js';
+export type { DeliveryInfo, DeliveryAttempt } from './webhooks/webhook-deliveries.js';
+export { WebhookDispatcher } from './webhooks/webhook-dispatcher.js';
+export { retryAfterMs } from './webhooks/webhook-attempt.js';
 export type { WebhookDispatcherOptions } from './webhooks/webhook-dispatcher.js';
 export { ApprovalGate } from './approvals/approval-gate.js';
 export {

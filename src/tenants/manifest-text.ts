@@ -25,7 +25,7 @@ import {
   type Node as YamlNode,
 } from 'yaml';
 import { TenancyError, toPointer, validationError, type FieldError } from '../errors.js';
-import { MAX_BUNDLE_ITEMS } from './apply-bundle.js';
+import { MAX_BUNDLE_ITEMS } from './bundle-schema.js';
 
 /** Deepest nesting of mappings and sequences accepted (a manifest needs fewer than ten). */
 export const MAX_YAML_DEPTH = 64;

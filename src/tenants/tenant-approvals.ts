@@ -8,7 +8,8 @@ import type { Transaction } from 'kysely';
 import { approvalStale, type Approval, type ApprovalGate } from '../governance/index.js';
 import type { Actor } from '../ledger/index.js';
 import type { Schema } from '../schema.js';
-import { applyItems, parseBundle } from './apply-bundle.js';
+import { applyItems } from './apply-items.js';
+import { parseBundle } from './bundle-schema.js';
 import { TENANT_CHANGE_APPLIER, type TenantRegistry } from './tenant-registry.js';
 
 async function assertFresh(

@@ -9,19 +9,28 @@
  * transaction: Standard Webhooks headers, redirects not followed (3xx is a failure), a
  * per-attempt timeout, and the receiver's address checked at connect time. Each attempt
  * is logged; a failure is retried on the schedule (with jitter, at least `Retry-After`),
- * 410 Gone disables the endpoint, and after the last step the delivery is `dead`.
+ * 410 Gone disables the endpoint, and after the last step the delivery is `dead`. The
+ * attempt itself (request and record) is in `webhook-attempt.ts`; this file schedules.
  */
 import { randomUUID } from 'node:crypto';
-import { sql, type Kysely, type Selectable } from 'kysely';
-import { Agent, fetch } from 'undici';
-import { TenancyError } from '../../errors.js';
+import { sql, type Kysely } from 'kysely';
+import { Agent } from 'undici';
 import type { Schema } from '../../schema.js';
-import type { Actor, AuditLog } from '../../ledger/audit-log.js';
-import { CLOUDEVENTS_JSON, typeMatches } from '../../ledger/cloud-event.js';
+import type { AuditLog } from '../../ledger/audit-log.js';
+import { typeMatches } from '../../ledger/cloud-event.js';
 import type { PublishedHook } from '../../ledger/event-relay.js';
+import {
+  recordAttempt,
+  sendAttempt,
+  type ClaimedRow,
+  type DeliveryRow,
+  type Outcome,
+  type RetrySettings,
+  type SendSettings,
+} from './webhook-attempt.js';
+import { newDeliveryId } from './webhook-deliveries.js';
 import type { ReceiverGuard } from './webhook-receiver-guard.js';
-import { signatureHeader } from './webhook-signing.js';
-import { newDeliveryId, type WebhookStore } from './webhook-store.js';
+import type { WebhookStore } from './webhook-store.js';
 
 /** Dispatcher settings. */
 export interface WebhookDispatcherOptions {
@@ -39,37 +48,15 @@ export interface WebhookDispatcherOptions {
   onError?: (error: unknown) => void;
 }
 
-type DeliveryRow = Selectable<Schema['webhook_deliveries']>;
-type Outcome =
-  | { ok: true; statusCode: number }
-  | {
-      ok: false;
-      statusCode: number | null;
-      error: string;
-      retryAfterMs?: number | undefined;
-      gone?: boolean;
-      permanent?: boolean;
-    };
-
-const ACTOR: Actor = { id: 'system:webhooks', correlationId: null };
 /** Extra lease beyond the timeout: a claimed row whose worker died becomes due again after this. */
 const CLAIM_MARGIN_MS = 30_000;
-
-/** Parse `Retry-After` (delta-seconds or an HTTP date) into milliseconds from now. */
-export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
 
 /** Fans events out to endpoints and delivers them. */
 export class WebhookDispatcher {
   readonly #inFlight = new Map<string, { abort: AbortController; done: Promise<void> }>();
   readonly #agent: Agent;
-  readonly #jitter: number;
-  readonly #maxRetryAfterMs: number;
+  readonly #send: SendSettings;
+  readonly #retry: RetrySettings;
   readonly #concurrency: number;
   readonly #pollIntervalMs: number;
   #timer: NodeJS.Timeout | undefined;
@@ -81,11 +68,9 @@ export class WebhookDispatcher {
     private readonly db: Kysely<Schema>,
     private readonly store: WebhookStore,
     private readonly audit: AuditLog,
-    private readonly receivers: ReceiverGuard,
+    receivers: ReceiverGuard,
     private readonly options: WebhookDispatcherOptions,
   ) {
-    this.#jitter = options.jitter ?? 0.1;
-    this.#maxRetryAfterMs = options.maxRetryAfterMs ?? 24 * 3_600_000;
     this.#concurrency = Math.max(1, options.concurrency ?? 8);
     this.#pollIntervalMs = options.pollIntervalMs ?? 500;
     // The guard's lookup runs for every new connection, so the address checked is the one connected to.
@@ -93,6 +78,12 @@ export class WebhookDispatcher {
       connect: { lookup: receivers.lookup, timeout: options.timeoutMs },
       keepAliveTimeout: 10_000,
     });
+    this.#send = { agent: this.#agent, receivers, timeoutMs: options.timeoutMs, userAgent: options.userAgent };
+    this.#retry = {
+      retryScheduleMs: options.retryScheduleMs,
+      jitter: options.jitter ?? 0.1,
+      maxRetryAfterMs: options.maxRetryAfterMs ?? 24 * 3_600_000,
+    };
   }
 
   /** The relay hook: one pending delivery per matching enabled endpoint, in the marking transaction. */
@@ -186,7 +177,7 @@ export class WebhookDispatcher {
     this.#timer.unref();
   }
 
-  async #claim(limit: number): Promise<Array<DeliveryRow & { claim_token: string }>> {
+  async #claim(limit: number): Promise<ClaimedRow[]> {
     const token = randomUUID();
     const leaseMs = this.options.timeoutMs + CLAIM_MARGIN_MS;
     // One request in flight per endpoint, its oldest due event first: a healthy receiver gets
@@ -211,7 +202,7 @@ export class WebhookDispatcher {
     return rows.map((r) => ({ ...r, claim_token: token })).sort((a, b) => Number(a.event_seq) - Number(b.event_seq));
   }
 
-  #launch(row: DeliveryRow & { claim_token: string }): void {
+  #launch(row: ClaimedRow): void {
     const abort = new AbortController();
     const done = this.#deliver(row, abort.signal)
       .catch((error) => this.options.onError?.(error))
@@ -222,7 +213,7 @@ export class WebhookDispatcher {
     this.#inFlight.set(row.id, { abort, done });
   }
 
-  async #deliver(row: DeliveryRow & { claim_token: string }, stopping: AbortSignal): Promise<void> {
+  async #deliver(row: ClaimedRow, stopping: AbortSignal): Promise<void> {
     const hook = await this.db.selectFrom('webhooks').selectAll().where('id', '=', row.webhook_id).executeTakeFirst();
     if (!hook?.enabled) return this.#release(row);
     const started = new Date();
@@ -241,74 +232,14 @@ export class WebhookDispatcher {
       };
     }
     if (secrets !== undefined) {
-      outcome = await this.#send(hook.url, row, secrets, started, stopping);
+      outcome = await sendAttempt(this.#send, hook.url, row, secrets, started, stopping);
       if (stopping.aborted) return this.#release(row);
     }
-    await this.#record(row, started, Math.round(performance.now() - t0), outcome!);
-  }
-
-  async #send(
-    url: string,
-    row: DeliveryRow,
-    secrets: string[],
-    started: Date,
-    stopping: AbortSignal,
-  ): Promise<Outcome> {
-    // The attempt's own timer, held until the attempt ends: a signal from AbortSignal.timeout
-    // inside AbortSignal.any can be collected before it fires (Node 20), and then an attempt
-    // waited as long as the receiver took.
-    const timeout = new AbortController();
-    const timer = setTimeout(
-      () => timeout.abort(new DOMException(`timed out after ${this.options.timeoutMs} ms`, 'TimeoutError')),
-      this.options.timeoutMs,
-    );
-    try {
-      // An address literal connects without a lookup, so check it here; names are checked at connect time.
-      const literal = this.receivers.literal(this.receivers.parse(url));
-      const refused = literal === undefined ? undefined : this.receivers.refusal(literal);
-      if (refused !== undefined) return { ok: false, statusCode: null, error: `webhook_url_forbidden: ${refused}` };
-      const response = await fetch(url, {
-        method: 'POST',
-        redirect: 'manual',
-        dispatcher: this.#agent,
-        signal: AbortSignal.any([stopping, timeout.signal]),
-        headers: {
-          'content-type': `${CLOUDEVENTS_JSON}; charset=utf-8`,
-          'user-agent': this.options.userAgent ?? 'Tenancy-Webhooks',
-          'webhook-id': row.event_id,
-          'webhook-timestamp': String(Math.floor(started.getTime() / 1000)),
-          'webhook-signature': signatureHeader(secrets, row.event_id, started, row.body),
-        },
-        body: row.body,
-      });
-      await response.body?.cancel().catch(() => undefined);
-      const status = response.status;
-      if (status >= 200 && status < 300) return { ok: true, statusCode: status };
-      const wait = retryAfterMs(response.headers.get('retry-after'));
-      if (status === 410)
-        return {
-          ok: false,
-          statusCode: status,
-          error: 'the receiver answered 410 Gone; the endpoint was disabled',
-          gone: true,
-        };
-      if (status >= 300 && status < 400)
-        return {
-          ok: false,
-          statusCode: status,
-          error: `redirects are not followed (Location: ${(response.headers.get('location') ?? '').slice(0, 200)})`,
-          retryAfterMs: wait,
-        };
-      return { ok: false, statusCode: status, error: `the receiver answered ${status}`, retryAfterMs: wait };
-    } catch (error) {
-      return { ok: false, statusCode: null, error: describe(error, this.options.timeoutMs) };
-    } finally {
-      clearTimeout(timer);
-    }
+    await recordAttempt(this.db, this.audit, this.#retry, row, started, Math.round(performance.now() - t0), outcome!);
   }
 
   /** Hand a claimed row back as due now, without counting an attempt. */
-  async #release(row: DeliveryRow & { claim_token: string }): Promise<void> {
+  async #release(row: ClaimedRow): Promise<void> {
     await this.db
       .updateTable('webhook_deliveries')
       .set({ claim_token: null, next_attempt_at: sql<string>`now()` })
@@ -316,91 +247,4 @@ export class WebhookDispatcher {
       .where('claim_token', '=', row.claim_token)
       .execute();
   }
-
-  async #record(
-    row: DeliveryRow & { claim_token: string },
-    started: Date,
-    durationMs: number,
-    outcome: Outcome,
-  ): Promise<void> {
-    const attempt = row.attempts + 1;
-    let status: DeliveryRow['status'];
-    let next: Date | null = null;
-    if (outcome.ok) status = 'succeeded';
-    else if (outcome.gone || outcome.permanent) status = 'failed';
-    else if (attempt > this.options.retryScheduleMs.length) status = 'dead';
-    else {
-      status = 'pending';
-      const base = this.options.retryScheduleMs[attempt - 1]!;
-      let wait = base * (1 - this.#jitter + 2 * this.#jitter * Math.random());
-      if (outcome.retryAfterMs !== undefined)
-        wait = Math.max(wait, Math.min(outcome.retryAfterMs, this.#maxRetryAfterMs));
-      next = new Date(Date.now() + wait);
-    }
-    await this.db.transaction().execute(async (trx) => {
-      const updated = await trx
-        .updateTable('webhook_deliveries')
-        .set({
-          status,
-          attempts: attempt,
-          next_attempt_at: next?.toISOString() ?? null,
-          claim_token: null,
-          last_status_code: outcome.statusCode,
-          last_error: outcome.ok ? null : outcome.error.slice(0, 1000),
-          updated_at: new Date().toISOString(),
-        })
-        .where('id', '=', row.id)
-        .where('claim_token', '=', row.claim_token)
-        .returning('id')
-        .executeTakeFirst();
-      // Deleted meanwhile, or reclaimed after our lease ran out: the other claim records its own attempt.
-      if (!updated) return;
-      await trx
-        .insertInto('webhook_attempts')
-        .values({
-          delivery_id: row.id,
-          attempt,
-          started_at: started.toISOString(),
-          duration_ms: durationMs,
-          status_code: outcome.statusCode,
-          error: outcome.ok ? null : outcome.error.slice(0, 1000),
-          outcome: outcome.ok ? 'succeeded' : 'failed',
-          next_retry_at: next?.toISOString() ?? null,
-        })
-        .execute();
-      if (!outcome.ok && outcome.gone) {
-        const hook = await trx
-          .updateTable('webhooks')
-          .set({
-            enabled: false,
-            disabled_reason: 'the receiver answered 410 Gone',
-            updated_at: new Date().toISOString(),
-          })
-          .where('id', '=', row.webhook_id)
-          .where('enabled', '=', true)
-          .returning(['id', 'tenant_id', 'url'])
-          .executeTakeFirst();
-        if (hook) {
-          await this.audit.recordChange(trx, {
-            actor: ACTOR,
-            action: 'webhook.disable',
-            target: `webhook/${hook.id}`,
-            tenantId: hook.tenant_id,
-            outcome: 'success',
-            details: { reason: 'gone', deliveryId: row.id },
-            event: { type: 'webhook.disabled', tenantId: hook.tenant_id, payload: { id: hook.id, reason: 'gone' } },
-          });
-        }
-      }
-    });
-  }
-}
-
-function describe(error: unknown, timeoutMs: number): string {
-  const e = error as Error & { cause?: unknown };
-  if (e.name === 'TimeoutError') return `timed out after ${timeoutMs} ms`;
-  const cause = e.cause as (Error & { code?: string }) | undefined;
-  if (cause instanceof TenancyError) return `${cause.code}: ${cause.detail}`;
-  if (cause?.code) return `${cause.code}: ${cause.message}`;
-  return cause?.message ?? e.message;
 }
