@@ -45,7 +45,7 @@ describe('the tenancy/sdk subpath', () => {
     const files = (await readdir(SDK_DIR, { recursive: true })).filter((f) => f.endsWith('.ts'));
     expect(files).toContain('index.ts');
     const forbidden =
-      /from '(\.\.\/(\.\.\/)?(http|controller|infra|isolation|tenants|access|governance|keys|cli|observability|control-plane)[/.]|fastify|express|hono|kysely|@electric-sql\/pglite)/;
+      /from '(\.\.\/(\.\.\/)?(http|controller|infra|isolation|tenants|access|governance|keys|ledger|commercial|verify|schema|cli|observability|control-plane)[/.]|fastify|express|hono|kysely|@electric-sql\/pglite)/;
     const offenders: string[] = [];
     for (const file of files) {
       const text = await readFile(join(SDK_DIR, file), 'utf8');
