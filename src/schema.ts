@@ -7,6 +7,7 @@
  * `infra/` never imports this file: the store port is generic in its schema.
  */
 import type { AccessTables } from './access/tables.js';
+import type { AiTables } from './ai/tables.js';
 import type { CommercialTables } from './commercial/tables.js';
 import type { ControllerTables } from './controller/tables.js';
 import type { GovernanceTables } from './governance/tables.js';
@@ -26,4 +27,5 @@ export interface Schema
     IsolationTables,
     ControllerTables,
     GovernanceTables,
-    CommercialTables {}
+    CommercialTables,
+    AiTables {}

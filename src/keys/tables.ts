@@ -48,10 +48,20 @@ export interface PlatformKeysTable {
   created_at: Timestamp;
 }
 
+/** `platform_secrets`: versioned platform-wide secret values (model provider keys), sealed with the platform key. */
+export interface PlatformSecretsTable {
+  name: string;
+  version: number;
+  ciphertext: string;
+  created_at: Timestamp;
+  created_by: string;
+}
+
 /** The tables keys owns. */
 export interface KeysTables {
   key_ring_meta: KeyRingMetaTable;
   tenant_keys: TenantKeysTable;
   tenant_secrets: TenantSecretsTable;
   platform_keys: PlatformKeysTable;
+  platform_secrets: PlatformSecretsTable;
 }

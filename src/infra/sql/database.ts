@@ -24,6 +24,7 @@ import * as m0030 from './migrations/0030-policies.js';
 import * as m0045 from './migrations/0045-audit-anchors.js';
 import * as m0046 from './migrations/0046-installation.js';
 import * as m0051 from './migrations/0051-idempotency-encrypted.js';
+import * as m0060 from './migrations/0060-model-router.js';
 import { openPglite } from './pglite-engine.js';
 
 /** Which engine serves the store. */
@@ -69,6 +70,7 @@ const migrations: Record<string, Migration> = {
   '0045-audit-anchors': m0045,
   '0046-installation': m0046,
   '0051-idempotency-encrypted': m0051,
+  '0060-model-router': m0060,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.
