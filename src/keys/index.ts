@@ -11,6 +11,8 @@ export { PURPOSES } from './key-ring.js';
 export type { KeyRing, KeyVersionInfo, Purpose, Executor } from './key-ring.js';
 export { LocalKeyRing } from './local-key-ring.js';
 export { KeyAdmin } from './key-admin.js';
+export { PlatformSecretStore } from './platform-secrets.js';
+export type { PlatformSecretInfo } from './platform-secrets.js';
 export { SecretStore, secretName, SECRET_NAME_PATTERN, MAX_SECRET_BYTES } from './secret-store.js';
 export type { SecretInfo, SecretValue } from './secret-store.js';
 export { ciphertextVersion } from './envelope.js';

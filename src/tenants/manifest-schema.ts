@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { ErrorCode } from '../contract/index.js';
 import { validationError, toPointer, type FieldError } from '../errors.js';
 import { APPROVAL_KINDS, APPROVER_ROLES } from '../governance/approvals/approval-model.js';
+import { routerDocumentSpecSchema } from '../ai/router-spec.js';
 import { sovereigntySpecSchema } from '../governance/sovereignty/sovereignty.js';
 import { parsePublicKey, POLICY_KEY_ID_PATTERN } from '../governance/policies/policy-keys.js';
 import { namespaceIdSchema, policySpecSchema, RULE_KIND_PATTERN } from '../governance/policies/policy-schema.js';
@@ -267,7 +268,6 @@ const documentMetadata = z.strictObject({
     .regex(/^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/, 'must be a lowercase name of letters, digits, "." and "-"')
     .optional(),
 });
-const freeFormSpec = z.record(z.string(), z.unknown());
 
 export const featuresDocumentSchema = z.strictObject({
   apiVersion: z.literal('tenancy/v1'),
@@ -279,7 +279,7 @@ export const routerDocumentSchema = z.strictObject({
   apiVersion: z.literal('tenancy/v1'),
   kind: z.literal('TenantRouter'),
   metadata: documentMetadata,
-  spec: freeFormSpec,
+  spec: routerDocumentSpecSchema,
 });
 export const sovereigntyDocumentSchema = z.strictObject({
   apiVersion: z.literal('tenancy/v1'),
