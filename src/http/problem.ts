@@ -34,13 +34,21 @@ export function sendProblem(reply: FastifyReply, body: Problem, headers: Record<
   return reply.code(body.status).headers(headers).type(PROBLEM_CONTENT_TYPE).send(body);
 }
 
-/** Fastify error handler. */
-export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+/**
+ * The problem document for an error: a `TenancyError` as it is (5xx other than 503 as a bare
+ * 500 unless `keepStatus`: the model gateway answers 502 and 504 as such), Fastify's client
+ * errors with stable codes, anything else logged and answered as a bare 500.
+ */
+export function problemFor(
+  error: FastifyError | Error,
+  request: FastifyRequest,
+  keepStatus = false,
+): { body: Problem; headers: Record<string, string> } {
   const base = { instance: request.url.split('?')[0]!, correlationId: request.id };
   if (error instanceof TenancyError) {
-    const status = error.status >= 500 && error.status !== 503 ? 500 : error.status;
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
-    return sendProblem(reply, problemOf(error, status, base.instance, base.correlationId), error.headers);
+    const status = !keepStatus && error.status >= 500 && error.status !== 503 ? 500 : error.status;
+    if (status >= 500 && !keepStatus) request.log.error({ err: error }, 'request failed');
+    return { body: problemOf(error, status, base.instance, base.correlationId), headers: error.headers ?? {} };
   }
   const fe = error as FastifyError;
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
@@ -56,8 +64,14 @@ export function errorHandler(error: FastifyError | Error, request: FastifyReques
             : 'bad_request');
     const detail =
       mapped?.detail ?? (code === 'invalid_json' ? `the body is not valid JSON: ${error.message}` : error.message);
-    return sendProblem(reply, problem(fe.statusCode, code, detail, base));
+    return { body: problem(fe.statusCode, code, detail, base), headers: {} };
   }
   request.log.error({ err: error }, 'unhandled error');
-  return sendProblem(reply, internalProblem(base.instance, base.correlationId));
+  return { body: internalProblem(base.instance, base.correlationId), headers: {} };
+}
+
+/** Fastify error handler. */
+export function errorHandler(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const { body, headers } = problemFor(error, request);
+  return sendProblem(reply, body, headers);
 }

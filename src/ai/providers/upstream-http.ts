@@ -125,9 +125,10 @@ export async function* readEvents(
       while (queue.length > 0) yield queue.shift()!;
     }
   } finally {
-    // Stop reading (and close the connection) whenever the consumer stops early.
-    await iterator.return?.().catch(() => undefined);
+    // Stop reading (and close the connection) whenever the consumer stops early or the
+    // stream stalled: destroying first ends a read still pending, so return() cannot hang.
     res.body.destroy();
+    await iterator.return?.().catch(() => undefined);
   }
 }
 

@@ -1,0 +1,437 @@
+/**
+ * The model router: for one tenant's request it builds the chain (the chosen model, then its
+ * fallbacks; the fallbacks alone once the budget threshold downgraded the tenant), and walks
+ * it. Per candidate: skip it while its breaker (this tenant's, for this model) is open; hold
+ * the call's worst-case cost in the budget ledger (prompt tokens counted, `max_tokens` at the
+ * output price), or try a cheaper candidate when it does not fit; call the provider, retrying
+ * 429 and 5xx with backoff (honouring `Retry-After`); settle the hold with the provider's
+ * reported usage. Streaming is in `chat-stream.ts`, on the same walk.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TenancyError } from '../errors.js';
+import type { PlatformSecretStore } from '../keys/index.js';
+import type { Breakers } from './breakers.js';
+import type { BudgetLedger, Reservation, WindowUsage } from './budget-ledger.js';
+import type { BudgetNotices } from './budget-notices.js';
+import type { ModelCatalogue } from './catalogue.js';
+import type { ChatRequestInput, EmbeddingsRequestInput } from './chat-schema.js';
+import type { RouterMetering } from './metering.js';
+import { chainFor, chosenModel, namedModels, sovereigntyBlock, type Candidate, type TenantRouting, type TenantRoutings } from './tenant-routing.js';
+import { costMicros, embeddingInputTokens, promptTokens } from './tokens.js';
+import {
+  UpstreamError,
+  type ChatCompletion,
+  type ChatRequest,
+  type EmbeddingsResponse,
+  type ProviderAdapter,
+  type ProviderTarget,
+  type ProviderType,
+} from './types.js';
+
+/** What the router is built from. */
+export interface ModelRouterDeps {
+  catalogue: ModelCatalogue;
+  routings: TenantRoutings;
+  ledger: BudgetLedger;
+  breakers: Breakers;
+  adapters: Record<ProviderType, ProviderAdapter>;
+  secrets: PlatformSecretStore;
+  metering: RouterMetering;
+  notices: BudgetNotices;
+}
+
+/** A candidate the walk settled on, with its hold. */
+export interface Attempt {
+  candidate: Candidate;
+  target: ProviderTarget;
+  reservation: Reservation | undefined;
+  body: ChatRequest;
+  maxTokens: number;
+  promptTokens: number;
+}
+
+/** How one walk went, for the final error. */
+interface WalkState {
+  exhausted: WindowUsage[];
+  breakerOpen: string[];
+  tooLong: string[];
+  lastError: UpstreamError | undefined;
+}
+
+const MAX_RETRIES = 2;
+const MAX_RETRY_WAIT_MS = 2_000;
+const RESERVATION_TTL_MS = 15 * 60_000;
+/** Streamed text is counted in pieces, which can count a few tokens more than the whole: the hold allows for it. */
+const OUTPUT_MARGIN = (maxTokens: number) => Math.ceil(maxTokens * 1.1) + 16;
+
+/** The tenant-scoped model router. */
+export class ModelRouter {
+  readonly #keys = new Map<string, { value: string; until: number }>();
+  /** Tenants downgraded by the budget threshold, until the window that crossed it resets. */
+  readonly #downgraded = new Map<string, number>();
+
+  constructor(readonly deps: ModelRouterDeps) {}
+
+  /** The models the tenant may use now (its router's, in the catalogue, allowed by its sovereignty rules). */
+  async models(tenantId: string): Promise<Array<{ id: string; kind: string; provider: string; region: string; contextWindow: number }>> {
+    const routing = await this.deps.routings.of(tenantId);
+    const catalogue = await this.deps.catalogue.snapshot();
+    const out = [];
+    for (const name of namedModels(routing.spec)) {
+      const resolved = catalogue.models.get(name);
+      if (!resolved || sovereigntyBlock(routing.rules, resolved)) continue;
+      out.push({
+        id: name,
+        kind: resolved.model.kind,
+        provider: resolved.provider.name,
+        region: resolved.provider.region,
+        contextWindow: resolved.model.contextWindow,
+      });
+    }
+    return out;
+  }
+
+  async #apiKey(secret: string | undefined): Promise<string | undefined> {
+    if (secret === undefined) return undefined;
+    const hit = this.#keys.get(secret);
+    if (hit && hit.until > Date.now()) return hit.value;
+    const { value } = await this.deps.secrets.open(secret).catch((cause) => {
+      throw new TenancyError('upstream_error', `the provider's API key (platform secret ${secret}) cannot be opened`, {
+        status: 503,
+        cause,
+      });
+    });
+    this.#keys.set(secret, { value, until: Date.now() + 30_000 });
+    return value;
+  }
+
+  #isDowngraded(tenantId: string): boolean {
+    const until = this.#downgraded.get(tenantId);
+    if (until === undefined) return false;
+    if (Date.now() < until) return true;
+    this.#downgraded.delete(tenantId);
+    return false;
+  }
+
+  /**
+   * Walk the chain for a chat request, calling `run` with each candidate that got a hold
+   * until one succeeds. `run` throws an {@link UpstreamError} to move on (it has settled
+   * nothing); it returns to stop. Everything else ends the walk.
+   */
+  async walk<T>(
+    tenantId: string,
+    input: ChatRequestInput,
+    run: (attempt: Attempt) => Promise<T>,
+  ): Promise<T> {
+    const routing = await this.deps.routings.of(tenantId);
+    const catalogue = await this.deps.catalogue.snapshot();
+    const first = chosenModel(routing.spec, input.model, input.metadata);
+    const prompt = promptTokens(input.messages as ChatRequest['messages'], input.tools);
+    const state: WalkState = { exhausted: [], breakerOpen: [], tooLong: [], lastError: undefined };
+    let downgraded = this.#isDowngraded(tenantId);
+    for (let pass = 0; pass < 2; pass++) {
+      const chain = chainFor(routing, catalogue, first, { downgraded, kind: 'chat' });
+      let restart = false;
+      for (const candidate of chain) {
+        const { model } = candidate;
+        const n = input.n ?? 1;
+        const requestedMax = input.max_completion_tokens ?? input.max_tokens ?? routing.spec.primary.maxTokens;
+        const maxTokens = requestedMax ?? Math.max(1, Math.min(4096, model.contextWindow - prompt));
+        if (prompt + maxTokens > model.contextWindow) {
+          state.tooLong.push(`${model.name} (${model.contextWindow} tokens)`);
+          continue;
+        }
+        if (!this.deps.breakers.allow(tenantId, model.name)) {
+          state.breakerOpen.push(model.name);
+          continue;
+        }
+        const worst = costMicros(model, prompt, OUTPUT_MARGIN(maxTokens) * n);
+        const reservation = await this.#reserve(routing, worst, state);
+        if (reservation === null) continue;
+        if (reservation !== undefined && !downgraded && this.#crossed(routing, reservation.windows)) {
+          if (routing.action === 'deny') {
+            await this.deps.ledger.settle(reservation.reservation, 0);
+            throw this.#thresholdRefusal(routing, reservation.windows);
+          }
+          this.#downgrade(routing, reservation.windows);
+          if (!routing.spec.fallback.includes(model.name)) {
+            await this.deps.ledger.settle(reservation.reservation, 0);
+            downgraded = true;
+            restart = true;
+            break;
+          }
+        }
+        const body = this.#upstreamBody(input, routing, candidate, maxTokens);
+        const target = await this.#target(candidate);
+        try {
+          return await run({
+            candidate,
+            target,
+            reservation: reservation?.reservation,
+            body,
+            maxTokens,
+            promptTokens: prompt,
+          });
+        } catch (error) {
+          if (!(error instanceof UpstreamError)) throw error;
+          state.lastError = error;
+        }
+      }
+      if (!restart) break;
+    }
+    throw this.#walkFailure(routing, state);
+  }
+
+  /** A hold for `amount`; undefined without limits, null when it does not fit (noted in `state`). */
+  async #reserve(
+    routing: TenantRouting,
+    amount: number,
+    state: WalkState,
+  ): Promise<{ reservation: Reservation; windows: WindowUsage[] } | undefined | null> {
+    if (routing.limits.dailyMicros === undefined && routing.limits.monthlyMicros === undefined) return undefined;
+    const r = await this.deps.ledger.reserve(routing.tenantId, routing.limits, amount, { ttlMs: RESERVATION_TTL_MS });
+    if (r.ok) return { reservation: r.reservation, windows: r.windows };
+    state.exhausted.push(r.exhausted);
+    return null;
+  }
+
+  #crossed(routing: TenantRouting, windows: WindowUsage[]): WindowUsage | undefined {
+    return windows.find(
+      (w) => w.limitMicros !== null && w.limitMicros > 0 && (w.spentMicros + w.reservedMicros) / w.limitMicros >= routing.threshold,
+    ) ?? windows.find((w) => w.limitMicros === 0);
+  }
+
+  #downgrade(routing: TenantRouting, windows: WindowUsage[]): void {
+    const crossed = this.#crossed(routing, windows)!;
+    this.#downgraded.set(routing.tenantId, crossed.resetsAt.getTime());
+    this.deps.notices.notify(routing.tenantId, 'threshold', crossed, {
+      threshold: routing.threshold,
+      action: routing.action,
+    });
+  }
+
+  #thresholdRefusal(routing: TenantRouting, windows: WindowUsage[]): TenancyError {
+    const crossed = this.#crossed(routing, windows)!;
+    this.deps.notices.notify(routing.tenantId, 'threshold', crossed, { threshold: routing.threshold, action: 'deny' });
+    return budgetError('budget_threshold_reached', `the tenant's ${crossed.window} model budget reached its ${Math.round(routing.threshold * 100)}% threshold (action deny)`, crossed);
+  }
+
+  #walkFailure(routing: TenantRouting, state: WalkState): TenancyError {
+    if (state.lastError) return upstreamFailure(state.lastError);
+    if (state.exhausted.length > 0) {
+      const w = state.exhausted.reduce((a, b) => (a.resetsAt < b.resetsAt ? b : a));
+      this.deps.notices.notify(routing.tenantId, 'exhausted', w);
+      return budgetError('budget_exhausted', `the tenant's ${w.window} model budget cannot hold this request's worst-case cost`, w);
+    }
+    if (state.breakerOpen.length > 0)
+      return new TenancyError('models_unavailable', `every model of the chain is failing for this tenant (circuit open: ${state.breakerOpen.join(', ')}); retry later`, {
+        headers: { 'retry-after': '15' },
+      });
+    return new TenancyError('context_length_exceeded', `the prompt plus max_tokens is longer than the context window of ${state.tooLong.join(', ')}`, {
+      errors: [{ path: '/max_tokens', message: 'prompt tokens plus max_tokens exceed the model context window' }],
+    });
+  }
+
+  #upstreamBody(input: ChatRequestInput, routing: TenantRouting, candidate: Candidate, maxTokens: number): ChatRequest {
+    const { metadata: _m, max_completion_tokens: _c, stream_options: _s, model: _model, ...rest } = input;
+    const body = { ...rest, model: candidate.model.upstreamModel, max_tokens: maxTokens } as unknown as ChatRequest;
+    if (body.temperature === undefined && routing.spec.primary.temperature !== undefined)
+      body.temperature = routing.spec.primary.temperature;
+    return body;
+  }
+
+  async #target(candidate: Candidate): Promise<ProviderTarget> {
+    const p = candidate.provider;
+    return {
+      name: p.name,
+      type: p.type,
+      baseUrl: p.baseUrl,
+      region: p.region,
+      apiKey: await this.#apiKey(p.apiKeySecret),
+      timeoutMs: p.timeoutMs,
+      ...(p.mock ? { mock: p.mock } : {}),
+    };
+  }
+
+  /** Call `fn` with retries of retryable failures; every attempt counts on the breaker. */
+  async withRetries<T>(routing: TenantRouting, model: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await fn();
+        this.deps.breakers.record(routing.tenantId, model, true, routing.breaker);
+        return result;
+      } catch (error) {
+        const e = error instanceof UpstreamError ? error : new UpstreamError('network', (error as Error).message, { cause: error });
+        this.deps.breakers.record(routing.tenantId, model, !e.countsAsFailure, routing.breaker);
+        const wait = e.retryAfterMs ?? 100 * 2 ** attempt;
+        if (!e.retryable || attempt >= MAX_RETRIES || wait > MAX_RETRY_WAIT_MS || !this.deps.breakers.allow(routing.tenantId, model))
+          throw e;
+        await sleep(wait * (0.8 + Math.random() * 0.4));
+      }
+    }
+  }
+
+  /** A whole chat answer. */
+  async chat(
+    tenantId: string,
+    input: ChatRequestInput,
+    requestId: string,
+  ): Promise<{ completion: ChatCompletion; model: string; fallback: boolean }> {
+    const routing = await this.deps.routings.of(tenantId);
+    const started = Date.now();
+    return this.walk(tenantId, input, async (a) => {
+      const adapter = this.deps.adapters[a.target.type];
+      let completion: ChatCompletion;
+      try {
+        completion = await this.withRetries(routing, a.candidate.model.name, () =>
+          adapter.chat(a.target, a.body, { signal: AbortSignal.timeout(a.target.timeoutMs * 2) }),
+        );
+      } catch (error) {
+        if (a.reservation) await this.deps.ledger.settle(a.reservation, 0);
+        this.#record(tenantId, a, requestId, started, { outcome: 'error', code: codeOf(error), tokensIn: 0, tokensOut: 0, cost: 0, stream: false });
+        throw error;
+      }
+      const tokensIn = completion.usage?.prompt_tokens ?? a.promptTokens;
+      const tokensOut =
+        completion.usage?.completion_tokens ??
+        completion.choices.reduce((n, c) => n + (c.message.content ? Math.ceil(c.message.content.length / 4) : 0), 0);
+      const cost = costMicros(a.candidate.model, tokensIn, tokensOut);
+      await this.#settle(tenantId, a.reservation, cost);
+      this.#record(tenantId, a, requestId, started, { outcome: 'success', tokensIn, tokensOut, cost, stream: false });
+      completion.model = a.candidate.model.name;
+      return { completion, model: a.candidate.model.name, fallback: a.candidate.fallback };
+    });
+  }
+
+  /** Settle a hold (capped at what was held: a provider that ignored max_tokens is not charged past the budget). */
+  async #settle(tenantId: string, reservation: Reservation | undefined, cost: number): Promise<void> {
+    if (reservation) await this.deps.ledger.settle(reservation, Math.min(cost, reservation.amountMicros));
+    else if (cost > 0) {
+      // No limits: the spend is still recorded, off the request path.
+      const now = new Date();
+      const day = now.toISOString().slice(0, 10);
+      void this.deps.ledger
+        .settle({ id: `free-${now.getTime()}-${Math.random()}`, tenantId, dayKey: `day:${day}`, monthKey: `month:${day.slice(0, 7)}`, amountMicros: 0 }, cost)
+        .catch(() => undefined);
+    }
+  }
+
+  /** Record a finished call (meters, metrics, SLIs). */
+  #record(
+    tenantId: string,
+    a: Attempt,
+    requestId: string,
+    started: number,
+    r: { outcome: 'success' | 'error'; code?: string; tokensIn: number; tokensOut: number; cost: number; stream: boolean },
+  ): void {
+    this.deps.metering.record({
+      tenantId,
+      model: a.candidate.model.name,
+      requestId,
+      outcome: r.outcome,
+      ...(r.code ? { code: r.code } : {}),
+      latencyMs: Date.now() - started,
+      tokensIn: r.tokensIn,
+      tokensOut: r.tokensOut,
+      costMicros: r.cost,
+      fallback: a.candidate.fallback,
+      stream: r.stream,
+    });
+  }
+
+  /** Public for the stream: settle and record. */
+  async finish(
+    tenantId: string,
+    a: Attempt,
+    requestId: string,
+    started: number,
+    r: { outcome: 'success' | 'error'; code?: string; tokensIn: number; tokensOut: number; stream: boolean },
+  ): Promise<void> {
+    const cost = costMicros(a.candidate.model, r.tokensIn, r.tokensOut);
+    await this.#settle(tenantId, a.reservation, cost);
+    this.#record(tenantId, a, requestId, started, { ...r, cost });
+  }
+
+  /** Embeddings: the router's embeddings model (or one it names), no fallback. */
+  async embeddings(
+    tenantId: string,
+    input: EmbeddingsRequestInput,
+    requestId: string,
+  ): Promise<{ response: EmbeddingsResponse; model: string }> {
+    const routing = await this.deps.routings.of(tenantId);
+    const catalogue = await this.deps.catalogue.snapshot();
+    const [candidate] = chainFor(routing, catalogue, input.model, { downgraded: false, kind: 'embedding' });
+    const tokens = embeddingInputTokens(input.input);
+    if (tokens > candidate!.model.contextWindow * (Array.isArray(input.input) ? input.input.length : 1))
+      throw new TenancyError('context_length_exceeded', `the input is longer than ${candidate!.model.name}'s context window`, {
+        errors: [{ path: '/input', message: `more than ${candidate!.model.contextWindow} tokens per input` }],
+      });
+    if (!this.deps.breakers.allow(tenantId, candidate!.model.name))
+      throw new TenancyError('models_unavailable', `model ${candidate!.model.name} is failing for this tenant (circuit open); retry later`, {
+        headers: { 'retry-after': '15' },
+      });
+    const state: WalkState = { exhausted: [], breakerOpen: [], tooLong: [], lastError: undefined };
+    const reservation = await this.#reserve(routing, costMicros(candidate!.model, tokens, 0), state);
+    if (reservation === null) throw this.#walkFailure(routing, state);
+    const target = await this.#target(candidate!);
+    const { model: _m, ...rest } = input;
+    const attempt: Attempt = { candidate: candidate!, target, reservation: reservation?.reservation, body: { model: '', messages: [] }, maxTokens: 0, promptTokens: tokens };
+    const started = Date.now();
+    try {
+      const response = await this.withRetries(routing, candidate!.model.name, () =>
+        this.deps.adapters[target.type].embeddings(target, { ...rest, model: candidate!.model.upstreamModel } as never, {
+          signal: AbortSignal.timeout(target.timeoutMs * 2),
+        }),
+      );
+      const used = response.usage?.prompt_tokens ?? tokens;
+      await this.finish(tenantId, attempt, requestId, started, { outcome: 'success', tokensIn: used, tokensOut: 0, stream: false });
+      response.model = candidate!.model.name;
+      return { response, model: candidate!.model.name };
+    } catch (error) {
+      await this.finish(tenantId, attempt, requestId, started, { outcome: 'error', code: codeOf(error), tokensIn: 0, tokensOut: 0, stream: false });
+      throw error instanceof UpstreamError ? upstreamFailure(error) : error;
+    }
+  }
+
+  /** Whether the tenant is downgraded now (this replica's view). */
+  downgraded(tenantId: string): boolean {
+    return this.#isDowngraded(tenantId);
+  }
+}
+
+/** A 429 for a budget window, with `Retry-After` until it resets. */
+function budgetError(code: 'budget_exhausted' | 'budget_threshold_reached', detail: string, w: WindowUsage): TenancyError {
+  const seconds = Math.max(1, Math.ceil((w.resetsAt.getTime() - Date.now()) / 1000));
+  return new TenancyError(code, detail, {
+    headers: { 'retry-after': String(seconds) },
+    extensions: {
+      window: w.window,
+      limitUsd: w.limitMicros === null ? null : w.limitMicros / 1e6,
+      spentUsd: w.spentMicros / 1e6,
+      reservedUsd: w.reservedMicros / 1e6,
+      resetsAt: w.resetsAt.toISOString(),
+    },
+  });
+}
+
+/** The client's error for the last upstream failure of a walk. */
+export function upstreamFailure(e: UpstreamError): TenancyError {
+  if (e.kind === 'timeout') return new TenancyError('upstream_timeout', `no model answered in time: ${e.message}`, { cause: e });
+  if (e.kind === 'protocol') return new TenancyError('upstream_bad_response', `the provider's answer was not usable: ${e.message}`, { cause: e });
+  if (e.kind === 'unsupported') return new TenancyError('upstream_error', e.message, { status: 400, cause: e });
+  if (e.kind === 'http' && e.status === 429)
+    return new TenancyError('upstream_error', `the provider is rate limiting: ${e.message}`, {
+      status: 429,
+      cause: e,
+      ...(e.retryAfterMs !== undefined ? { headers: { 'retry-after': String(Math.ceil(e.retryAfterMs / 1000)) } } : {}),
+    });
+  if (e.kind === 'http' && e.status !== undefined && e.status < 500)
+    return new TenancyError('upstream_error', `the provider refused the request: ${e.message}`, { status: 400, cause: e });
+  return new TenancyError('upstream_error', `every model of the chain failed; last: ${e.message}`, { cause: e });
+}
+
+function codeOf(error: unknown): string {
+  if (error instanceof TenancyError) return error.code;
+  if (error instanceof UpstreamError) return upstreamFailure(error).code;
+  return 'internal_error';
+}
