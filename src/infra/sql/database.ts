@@ -25,6 +25,7 @@ import * as m0045 from './migrations/0045-audit-anchors.js';
 import * as m0046 from './migrations/0046-installation.js';
 import * as m0051 from './migrations/0051-idempotency-encrypted.js';
 import * as m0060 from './migrations/0060-model-router.js';
+import * as m0061 from './migrations/0061-ai-budget-functions.js';
 import { openPglite } from './pglite-engine.js';
 
 /** Which engine serves the store. */
@@ -71,6 +72,7 @@ const migrations: Record<string, Migration> = {
   '0046-installation': m0046,
   '0051-idempotency-encrypted': m0051,
   '0060-model-router': m0060,
+  '0061-ai-budget-functions': m0061,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.
@@ -175,10 +177,10 @@ export async function migrate<DB>(db: Kysely<DB>): Promise<void> {
 
 /**
  * Run the migrations as the owner role behind `ownerUrl`, then give the runtime role (the
- * one `runtime` logs in as) exactly what it needs on every table and sequence of the
- * schema, whichever migration made it: read and write ordinary tables, only read and
- * append the audit tables, only read the migration bookkeeping. The owner connection is
- * closed afterwards. Refuses a runtime role that could take the owner's powers anyway.
+ * one `runtime` logs in as) exactly what it needs on every table, sequence and function of
+ * the schema, whichever migration made it: read and write ordinary tables, only read and
+ * append the audit tables, only read the migration bookkeeping, run the (invoker) functions.
+ * The owner connection is closed afterwards. Refuses a runtime role that could take the owner's powers anyway.
  */
 async function migrateAsOwner<DB>(runtime: Kysely<DB>, ownerUrl: string): Promise<string[]> {
   const who = async (k: Kysely<DB>) =>
@@ -269,6 +271,18 @@ async function migrateAsOwner<DB>(runtime: Kysely<DB>, ownerUrl: string): Promis
         await sql`revoke all on table ${name} from ${role}`.execute(trx);
         await sql`grant ${sql.raw(rights)} on table ${name} to ${role}`.execute(trx);
       }
+      // Functions run as their caller (no security definer), so executing one gives no more
+      // than the table rights above; granted explicitly in case PUBLIC's default was revoked.
+      const functions = (
+        await sql<{ signature: string }>`
+          select p.oid::pg_catalog.regprocedure::text as signature
+          from pg_catalog.pg_proc p join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+          where n.nspname = current_schema() and p.prokind = 'f' and not p.prosecdef
+            and p.prorettype <> 'pg_catalog.trigger'::pg_catalog.regtype
+            and pg_catalog.pg_get_userbyid(p.proowner) = ${them.role}
+          order by 1`.execute(trx)
+      ).rows;
+      for (const f of functions) await sql`grant execute on function ${sql.raw(f.signature)} to ${role}`.execute(trx);
       // The runtime role connects by its own grant, so the database can be closed to PUBLIC.
       await sql`grant connect on database ${sql.id(me.database)} to ${role}`.execute(trx);
     });
