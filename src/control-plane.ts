@@ -5,10 +5,11 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FastifyInstance, FastifyServerOptions } from 'fastify';
+import { buildModelRouter } from './ai/index.js';
 import { ApiKeyStore, Authenticator, ensureAdminKey, TokenService } from './access/index.js';
 import { QuotaStore, UsageSampler, UsageStore, parsePriceTable } from './commercial/index.js';
 import type { Config } from './config.js';
+import type { ControlPlane, StartOptions } from './control-plane-types.js';
 import { JobStore, MigrationRuns, TenantController, watchRegistryEvents } from './controller/index.js';
 import {
   ApprovalAnnouncer,
@@ -22,17 +23,15 @@ import {
   registerPolicyApprovals,
   WebhookDispatcher,
   WebhookStore,
-  type ApprovalNotifier,
-  type PolicyConflictSource,
 } from './governance/index.js';
 import { AuditLog, auditAnchorStores, EventRelay, IdempotencyStore } from './ledger/index.js';
-import { connectEventBus, type EventBus } from './infra/bus/index.js';
+import { connectEventBus } from './infra/bus/index.js';
 import { buildServer } from './http/index.js';
-import { openDatabase, redactUrl, type Database } from './infra/sql/index.js';
+import { openDatabase, redactUrl } from './infra/sql/index.js';
 import type { Schema } from './schema.js';
 import { TenancyError } from './errors.js';
-import { connectObjectStore, type ObjectStore } from './infra/objects/index.js';
-import { connectJobQueue, type JobQueue } from './infra/queue/index.js';
+import { connectObjectStore } from './infra/objects/index.js';
+import { connectJobQueue } from './infra/queue/index.js';
 import {
   isolationContext,
   loadMigrationSet,
@@ -42,85 +41,12 @@ import {
   TenantObjects,
   TenantResources,
 } from './isolation/index.js';
-import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys, type KeyRing } from './keys/index.js';
+import { LocalKeyRing, SecretStore, loadRootKey, loadSigningKeys } from './keys/index.js';
 import { createMetrics } from './observability/index.js';
 import { liveTenantIds, registerTenantApprovals, TenantRegistry } from './tenants/index.js';
 import { VERSION } from './version.js';
 
-/** A running control plane. */
-export interface ControlPlane {
-  app: FastifyInstance;
-  database: Database<Schema>;
-  registry: TenantRegistry;
-  audit: AuditLog;
-  apiKeys: ApiKeyStore;
-  controller: TenantController;
-  keyRing: KeyRing;
-  secrets: SecretStore;
-  objects: ObjectStore;
-  queue: JobQueue;
-  jobs: JobStore;
-  migrations: MigrationRuns;
-  resources: TenantResources;
-  /** The event bus (in-process, or NATS JetStream); subscribe here to receive published CloudEvents. */
-  bus: EventBus;
-  /** Publishes the outbox to the bus. */
-  relay: EventRelay;
-  webhooks: WebhookStore;
-  /** Policies: four-stage commit, evaluation, canary rollout. */
-  policies: PolicyService;
-  /** Tenants' policy signing keys. */
-  policyKeys: PolicyKeyStore;
-  /** Sends webhook deliveries. */
-  dispatcher: WebhookDispatcher;
-  /** Meters, rollups and the cost report. */
-  usage: UsageStore;
-  /** Quota accounting: counts, storage, monthly cost. */
-  quotas: QuotaStore;
-  /** The control plane's own metering (jobs, storage samples). */
-  sampler: UsageSampler;
-  /** Tenant object handles (storage quota applied). */
-  tenantObjects: TenantObjects;
-  /** Approval requests and decisions; tenant changes (`tenant.change`) and policy commits (`policyChange`) are registered appliers. */
-  approvals: ApprovalGate;
-  /** Announces approvals through the configured notifiers. */
-  announcer: ApprovalAnnouncer;
-  lineage: LineageStore;
-  /** Base URL it listens on. */
-  url: string;
-  /** Where a generated admin token was written, if one was generated now. */
-  adminKeyFile: string | undefined;
-  close(): Promise<void>;
-}
-
-/** Start-up options beyond configuration. */
-export interface StartOptions {
-  logger?: FastifyServerOptions['logger'];
-  /** Use an in-memory PGlite instead of the data dir (tests). */
-  inMemory?: boolean;
-  /** Do not listen (tests use `app.inject`). */
-  listen?: boolean;
-  controllerResyncMs?: number;
-  /** How often the relay looks for unpublished events (default 200 ms). */
-  relayPollIntervalMs?: number;
-  /**
-   * Subscribe to the bus before the relay starts, so in-process subscribers also receive
-   * the backlog a previous run left unpublished.
-   */
-  subscribe?: (bus: EventBus) => Promise<void>;
-  /** How often the webhook worker looks for due deliveries (default 500 ms; new events wake it at once). */
-  webhookPollIntervalMs?: number;
-  /** Do not start the usage sampler's timer (tests run passes with `sampler.runOnce()`). */
-  manualSampler?: boolean;
-  /** Where the drift map gets conflicts between tenant policies (the policy service). */
-  policyConflicts?: PolicyConflictSource;
-  /** Notifiers used instead of those built from configuration (webhook, SMTP). */
-  approvalNotifiers?: ApprovalNotifier[];
-  /** Waits before each retry of a failed approval notice. */
-  approvalNoticeRetryScheduleMs?: number[];
-  /** How often audit checkpoints are anchored while records are appended (default 2,000 ms; 0 = every 100 records and at close only). */
-  auditAnchorIntervalMs?: number;
-}
+export type { ControlPlane, ServeRole, StartOptions } from './control-plane-types.js';
 
 /** The NATS stream and subject prefix events are published on. */
 export const EVENTS_STREAM = 'tenancy-events';
@@ -200,6 +126,19 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       onError: (error, approvalId) => app.log.warn({ err: error, approvalId }, 'approval notice failed; will retry'),
     });
     approvals.onDecided(() => announcer.wake());
+    const role = options.role ?? 'all';
+    const ai = await buildModelRouter({
+      db,
+      audit,
+      keyRing,
+      registry,
+      usage,
+      metrics: metrics.registry,
+      allowPrivate: config.routerAllowPrivate,
+      ledger: config.routerLedger,
+      redisUrl: config.redisUrl,
+      onError: (error, what) => app.log.warn({ err: error }, `${what} failed; will retry`),
+    });
     const app = buildServer(
       {
         store: { db, engine: database.engine },
@@ -231,7 +170,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           onApprovalChange: () => announcer.wake(),
         },
         commercial: { usage, quotas },
-        server: { metrics, version: VERSION, requestTimeoutMs: config.requestTimeoutMs },
+        ai: { router: ai.router, catalogue: ai.catalogue, platformSecrets: ai.platformSecrets },
+        server: { metrics, version: VERSION, requestTimeoutMs: config.requestTimeoutMs, role },
       },
       options.logger ?? false,
     );
@@ -311,14 +251,18 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       resyncIntervalMs: options.controllerResyncMs ?? config.resyncIntervalSeconds * 1000,
       onError: (tenantId, error) => app.log.warn({ err: error, tenantId }, 'reconcile failed; will retry'),
     });
-    controller.start();
-    await migrations.resume();
-    const unwatch = await watchRegistryEvents(bus, EVENTS_SUBJECT_PREFIX, controller);
-    await options.subscribe?.(bus);
-    relay.start();
-    dispatcher.start();
-    if (!options.manualSampler) sampler.start();
-    if (notifiers.length > 0) announcer.start();
+    // A gateway serves the model router's API only: the controller, relay and workers run elsewhere.
+    let unwatch = async (): Promise<void> => undefined;
+    if (role === 'all') {
+      controller.start();
+      await migrations.resume();
+      unwatch = await watchRegistryEvents(bus, EVENTS_SUBJECT_PREFIX, controller);
+      await options.subscribe?.(bus);
+      relay.start();
+      dispatcher.start();
+      if (!options.manualSampler) sampler.start();
+      if (notifiers.length > 0) announcer.start();
+    }
     let url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${config.port}`;
     if (options.listen !== false) {
       const address = await app.listen({ port: config.port, host: config.host });
@@ -329,6 +273,10 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     publicUrl ??= url;
     let closing: Promise<void> | undefined;
     return {
+      role,
+      modelRouter: ai.router,
+      modelCatalogue: ai.catalogue,
+      platformSecrets: ai.platformSecrets,
       app,
       database,
       registry,
@@ -367,6 +315,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           await dispatcher.stop();
           await sampler.stop();
           await announcer.stop();
+          await ai.close().catch(() => undefined);
           for (const n of notifiers) await (n as { close?: () => unknown }).close?.();
           await audit.close().catch((error) => app.log.error({ err: error }, 'audit anchor at shutdown failed'));
           await bus.close().catch(() => undefined);

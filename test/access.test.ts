@@ -345,6 +345,32 @@ describe.each(engines())('access on %s', (engine) => {
       return id;
     };
     const viewerKeyOf = async (tenant: string) => (await tenantKey(plane, tenant, 'viewer')).id;
+    const mockProvider = (name: string, model: string) => ({
+      apiVersion: 'tenancy/v1',
+      kind: 'ModelProvider',
+      metadata: { name },
+      spec: {
+        type: 'mock',
+        region: 'eu-west-1',
+        models: [{ name: model, inputUsdPerMTok: 1, outputUsdPerMTok: 2, contextWindow: 8192 }],
+      },
+    });
+    const withRouter = async (t: string) => {
+      const res = await call(plane, 'POST', '/v1/apply', {
+        items: [
+          { manifest: mockProvider('matrix-mock', 'matrix-model') },
+          {
+            manifest: {
+              apiVersion: 'tenancy/v1',
+              kind: 'TenantRouter',
+              metadata: { tenant: t },
+              spec: { primary: { model: 'matrix-model' } },
+            },
+          },
+        ],
+      });
+      expect(res.statusCode, res.body).toBe(200);
+    };
     type Probe = {
       prepare?: (t: string) => Promise<unknown>;
       run: (t: string, token: string, prep: any) => Promise<Res>;
@@ -533,6 +559,28 @@ describe.each(engines())('access on %s', (engine) => {
           call(plane, 'POST', `/v1/tenants/${t}/policies/probe-roll/rollout`, { version: 2 }, { token }),
       },
       'policy.conflicts': { run: (_t, token) => call(plane, 'GET', '/v1/policy-conflicts', undefined, { token }) },
+      'ai.invoke': {
+        prepare: withRouter,
+        run: (t, token) => call(plane, 'GET', '/v1/ai/models', undefined, { token, headers: { 'x-tenant-id': t } }),
+      },
+      'router.read': {
+        prepare: withRouter,
+        run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/router`, undefined, { token }),
+      },
+      'model_provider.read': { run: (_t, token) => call(plane, 'GET', '/v1/model-providers', undefined, { token }) },
+      'model_provider.manage': {
+        run: (_t, token) =>
+          call(
+            plane,
+            'POST',
+            '/v1/apply',
+            { dryRun: true, items: [{ manifest: mockProvider('probe-provider', 'probe-model') }] },
+            { token },
+          ),
+      },
+      'platform_secret.manage': {
+        run: (_t, token) => call(plane, 'GET', '/v1/platform-secrets', undefined, { token }),
+      },
       'policy_key.manage': {
         run: (t, token) =>
           call(
@@ -561,7 +609,7 @@ describe.each(engines())('access on %s', (engine) => {
         const res = await probe.run(target, token, prep);
         const ok = allowed
           ? res.statusCode >= 200 && res.statusCode < 300
-          : res.statusCode === 403 && res.json().code === 'forbidden';
+          : res.statusCode === 403 && (res.json().code ?? res.json().error?.code) === 'forbidden';
         results.push(
           `${role} ${action} ${allowed ? 'allow' : 'deny'} -> ${res.statusCode}${ok ? '' : ` MISMATCH ${res.body.slice(0, 160)}`}`,
         );

@@ -60,6 +60,11 @@ export const ACTIONS = [
   'policy.conflicts',
   'policy_key.manage',
   'isolation.verify',
+  'ai.invoke',
+  'router.read',
+  'model_provider.read',
+  'model_provider.manage',
+  'platform_secret.manage',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -95,6 +100,8 @@ const TENANT_ADMIN: readonly Action[] = [
   'policy.write',
   'policy.evaluate',
   'policy.rollout',
+  'ai.invoke',
+  'router.read',
 ];
 
 /** The matrix: role -> actions it may perform. */
@@ -137,6 +144,9 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'policy.evaluate',
     'policy.rollout',
     'policy.conflicts',
+    'ai.invoke',
+    'router.read',
+    'model_provider.read',
   ]),
   'platform-auditor': new Set<Action>([
     ...READ,
@@ -154,6 +164,8 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'governance.drift.read',
     'policy.read',
     'policy.conflicts',
+    'router.read',
+    'model_provider.read',
   ]),
   owner: new Set<Action>([...READ, ...TENANT_ADMIN, 'key.rotate', 'policy_key.manage']),
   admin: new Set<Action>([...READ, ...TENANT_ADMIN]),
@@ -172,6 +184,8 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'lineage.read',
     'policy.read',
     'policy.evaluate',
+    'ai.invoke',
+    'router.read',
   ]),
   auditor: new Set<Action>([
     ...READ,
@@ -187,6 +201,7 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'lineage.read',
     'governance.drift.read',
     'policy.read',
+    'router.read',
   ]),
   viewer: new Set<Action>([...READ]),
 };

@@ -15,7 +15,12 @@ export interface BreakerSettings {
   cooldownMs: number;
 }
 
-export const DEFAULT_BREAKER: BreakerSettings = { failureRate: 0.5, minRequests: 5, windowMs: 30_000, cooldownMs: 15_000 };
+export const DEFAULT_BREAKER: BreakerSettings = {
+  failureRate: 0.5,
+  minRequests: 5,
+  windowMs: 30_000,
+  cooldownMs: 15_000,
+};
 
 /** A breaker as status shows it. */
 export interface BreakerState {

@@ -33,7 +33,12 @@ export class BudgetNotices {
     });
   }
 
-  async #send(tenantId: string, kind: BudgetNoticeKind, window: WindowUsage, extra: Record<string, unknown>): Promise<void> {
+  async #send(
+    tenantId: string,
+    kind: BudgetNoticeKind,
+    window: WindowUsage,
+    extra: Record<string, unknown>,
+  ): Promise<void> {
     await this.db.transaction().execute(async (trx) => {
       const inserted = await trx
         .insertInto('ai_budget_notices')

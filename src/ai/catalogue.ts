@@ -184,7 +184,9 @@ export class ModelCatalogue {
       for (const d of docs) {
         d.spec.models.forEach((m, i) => {
           const owner = others.find(
-            (o) => !names.includes(o.name) && ((o.spec.models as Array<{ name: string }>) ?? []).some((x) => x.name === m.name),
+            (o) =>
+              !names.includes(o.name) &&
+              ((o.spec.models as Array<{ name: string }>) ?? []).some((x) => x.name === m.name),
           );
           if (owner)
             conflicts.push({
@@ -199,7 +201,11 @@ export class ModelCatalogue {
         });
       for (const d of docs) {
         const existing = others.find((o) => o.name === d.name);
-        const action = !existing ? 'create' : JSON.stringify(existing.spec) === JSON.stringify(d.spec) ? 'unchanged' : 'update';
+        const action = !existing
+          ? 'create'
+          : JSON.stringify(existing.spec) === JSON.stringify(d.spec)
+            ? 'unchanged'
+            : 'update';
         plan.push({ kind: 'ModelProvider', name: d.name, action, ...(d.source ? { source: d.source } : {}) });
         if (dryRun || action === 'unchanged') continue;
         const now = new Date().toISOString();
@@ -211,7 +217,12 @@ export class ModelCatalogue {
         else
           await trx
             .updateTable('model_providers')
-            .set((eb) => ({ spec: json(d.spec), generation: eb('generation', '+', 1), updated_at: now, updated_by: actor.id }))
+            .set((eb) => ({
+              spec: json(d.spec),
+              generation: eb('generation', '+', 1),
+              updated_at: now,
+              updated_by: actor.id,
+            }))
             .where('name', '=', d.name)
             .execute();
         await this.audit.recordChange(trx, {
@@ -220,7 +231,13 @@ export class ModelCatalogue {
           target: `platform/model-provider/${d.name}`,
           tenantId: null,
           outcome: 'success',
-          details: { name: d.name, action, type: d.spec.type, region: d.spec.region, models: d.spec.models.map((m) => m.name) },
+          details: {
+            name: d.name,
+            action,
+            type: d.spec.type,
+            region: d.spec.region,
+            models: d.spec.models.map((m) => m.name),
+          },
           event: { type: 'model_provider.applied', tenantId: null, payload: { name: d.name, action } },
         });
       }

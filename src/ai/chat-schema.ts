@@ -5,11 +5,14 @@
  */
 import { z } from 'zod';
 
-const content = z.union(
-  [z.string().max(4_000_000), z.array(z.record(z.string(), z.unknown())).max(1000), z.null()],
-  { error: 'must be a string, an array of content parts, or null' },
-);
-const tokens = z.number({ error: 'must be a number of tokens' }).int('must be an integer').min(1, 'must be >= 1').max(10_000_000);
+const content = z.union([z.string().max(4_000_000), z.array(z.record(z.string(), z.unknown())).max(1000), z.null()], {
+  error: 'must be a string, an array of content parts, or null',
+});
+const tokens = z
+  .number({ error: 'must be a number of tokens' })
+  .int('must be an integer')
+  .min(1, 'must be >= 1')
+  .max(10_000_000);
 
 export const chatMessageSchema = z.looseObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool'], {
@@ -24,7 +27,10 @@ export const chatMessageSchema = z.looseObject({
 export const chatRequestSchema = z
   .looseObject({
     model: z.string({ error: 'must be a model name, or "auto"' }).min(1, 'must not be empty').max(256),
-    messages: z.array(chatMessageSchema, { error: 'must be an array of messages' }).min(1, 'needs at least one message').max(2048),
+    messages: z
+      .array(chatMessageSchema, { error: 'must be an array of messages' })
+      .min(1, 'needs at least one message')
+      .max(2048),
     max_tokens: tokens.optional(),
     max_completion_tokens: tokens.optional(),
     temperature: z.number({ error: 'must be a number' }).min(0, 'must be 0..2').max(2, 'must be 0..2').optional(),
@@ -32,7 +38,10 @@ export const chatRequestSchema = z
     n: z.number().int('must be an integer').min(1, 'must be 1..8').max(8, 'must be 1..8').optional(),
     stream: z.boolean({ error: 'must be true or false' }).optional(),
     stream_options: z.looseObject({ include_usage: z.boolean().optional() }).nullable().optional(),
-    stop: z.union([z.string().max(1024), z.array(z.string().max(1024)).max(4, 'at most 4 stop sequences')]).nullable().optional(),
+    stop: z
+      .union([z.string().max(1024), z.array(z.string().max(1024)).max(4, 'at most 4 stop sequences')])
+      .nullable()
+      .optional(),
     metadata: z
       .record(z.string().max(64), z.string().max(512), { error: 'must be an object of strings' })
       .refine((m) => Object.keys(m).length <= 16, 'at most 16 keys')

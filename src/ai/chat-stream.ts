@@ -28,9 +28,15 @@ export interface StreamSink {
 }
 
 function meaningful(chunk: ChatChunk): boolean {
-  return chunk.choices.some(
-    (c) => (c.delta.content !== undefined && c.delta.content !== null && c.delta.content !== '') || c.delta.tool_calls !== undefined || c.finish_reason !== null,
-  ) || (chunk.choices.length === 0 && chunk.usage !== undefined && chunk.usage !== null);
+  return (
+    chunk.choices.some(
+      (c) =>
+        (c.delta.content !== undefined && c.delta.content !== null && c.delta.content !== '') ||
+        c.delta.tool_calls !== undefined ||
+        c.finish_reason !== null,
+    ) ||
+    (chunk.choices.length === 0 && chunk.usage !== undefined && chunk.usage !== null)
+  );
 }
 
 function chunkTokens(chunk: ChatChunk): number {
@@ -62,7 +68,9 @@ export async function streamChat(
     let opened: { it: AsyncIterator<ChatChunk>; buffered: ChatChunk[]; done: boolean };
     try {
       opened = await router.withRetries(routing, name, async () => {
-        const it = adapter.chatStream(a.target, { ...a.body, stream: true }, { signal: upstream.signal })[Symbol.asyncIterator]();
+        const it = adapter
+          .chatStream(a.target, { ...a.body, stream: true }, { signal: upstream.signal })
+          [Symbol.asyncIterator]();
         const buffered: ChatChunk[] = [];
         for (;;) {
           const next = await it.next();
@@ -76,7 +84,13 @@ export async function streamChat(
       });
     } catch (error) {
       sink.signal.removeEventListener('abort', onClientGone);
-      await router.finish(tenantId, a, requestId, started, { outcome: 'error', code: 'upstream_error', tokensIn: 0, tokensOut: 0, stream: true });
+      await router.finish(tenantId, a, requestId, started, {
+        outcome: 'error',
+        code: 'upstream_error',
+        tokensIn: 0,
+        tokensOut: 0,
+        stream: true,
+      });
       throw error;
     }
     sink.begin({ model: name, fallback: a.candidate.fallback });
@@ -110,7 +124,9 @@ export async function streamChat(
       upstream.abort();
       await opened.it.return?.().catch(() => undefined);
       await close('error', 'budget_exhausted');
-      sink.fail(new TenancyError('budget_exhausted', 'the answer would pass the budget held for it; the stream was cut off'));
+      sink.fail(
+        new TenancyError('budget_exhausted', 'the answer would pass the budget held for it; the stream was cut off'),
+      );
     };
     try {
       for (const chunk of opened.buffered) if (deliver(chunk) === 'cut') return cut();

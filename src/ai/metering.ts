@@ -95,7 +95,10 @@ export class RouterMetering {
       }
     }
     if (!this.usage || (call.tokensIn === 0 && call.tokensOut === 0 && call.costMicros === 0)) return;
-    if (this.#buffer.length >= MAX_BUFFER) return this.onError(new Error('usage buffer full; dropping meters'));
+    if (this.#buffer.length >= MAX_BUFFER) {
+      this.onError(new Error('usage buffer full; dropping meters'));
+      return;
+    }
     const ts = new Date().toISOString();
     const base = `ai:${call.requestId}`;
     this.#buffer.push(

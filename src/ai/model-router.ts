@@ -7,16 +7,25 @@
  * 429 and 5xx with backoff (honouring `Retry-After`); settle the hold with the provider's
  * reported usage. Streaming is in `chat-stream.ts`, on the same walk.
  */
+import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TenancyError } from '../errors.js';
 import type { PlatformSecretStore } from '../keys/index.js';
 import type { Breakers } from './breakers.js';
-import type { BudgetLedger, Reservation, WindowUsage } from './budget-ledger.js';
+import { windowKeys, type BudgetLedger, type Reservation, type WindowUsage } from './budget-ledger.js';
 import type { BudgetNotices } from './budget-notices.js';
 import type { ModelCatalogue } from './catalogue.js';
 import type { ChatRequestInput, EmbeddingsRequestInput } from './chat-schema.js';
 import type { RouterMetering } from './metering.js';
-import { chainFor, chosenModel, namedModels, sovereigntyBlock, type Candidate, type TenantRouting, type TenantRoutings } from './tenant-routing.js';
+import {
+  chainFor,
+  chosenModel,
+  namedModels,
+  sovereigntyBlock,
+  type Candidate,
+  type TenantRouting,
+  type TenantRoutings,
+} from './tenant-routing.js';
 import { costMicros, embeddingInputTokens, promptTokens } from './tokens.js';
 import {
   UpstreamError,
@@ -73,7 +82,9 @@ export class ModelRouter {
   constructor(readonly deps: ModelRouterDeps) {}
 
   /** The models the tenant may use now (its router's, in the catalogue, allowed by its sovereignty rules). */
-  async models(tenantId: string): Promise<Array<{ id: string; kind: string; provider: string; region: string; contextWindow: number }>> {
+  async models(
+    tenantId: string,
+  ): Promise<Array<{ id: string; kind: string; provider: string; region: string; contextWindow: number }>> {
     const routing = await this.deps.routings.of(tenantId);
     const catalogue = await this.deps.catalogue.snapshot();
     const out = [];
@@ -118,11 +129,7 @@ export class ModelRouter {
    * until one succeeds. `run` throws an {@link UpstreamError} to move on (it has settled
    * nothing); it returns to stop. Everything else ends the walk.
    */
-  async walk<T>(
-    tenantId: string,
-    input: ChatRequestInput,
-    run: (attempt: Attempt) => Promise<T>,
-  ): Promise<T> {
+  async walk<T>(tenantId: string, input: ChatRequestInput, run: (attempt: Attempt) => Promise<T>): Promise<T> {
     const routing = await this.deps.routings.of(tenantId);
     const catalogue = await this.deps.catalogue.snapshot();
     const first = chosenModel(routing.spec, input.model, input.metadata);
@@ -196,9 +203,14 @@ export class ModelRouter {
   }
 
   #crossed(routing: TenantRouting, windows: WindowUsage[]): WindowUsage | undefined {
-    return windows.find(
-      (w) => w.limitMicros !== null && w.limitMicros > 0 && (w.spentMicros + w.reservedMicros) / w.limitMicros >= routing.threshold,
-    ) ?? windows.find((w) => w.limitMicros === 0);
+    return (
+      windows.find(
+        (w) =>
+          w.limitMicros !== null &&
+          w.limitMicros > 0 &&
+          (w.spentMicros + w.reservedMicros) / w.limitMicros >= routing.threshold,
+      ) ?? windows.find((w) => w.limitMicros === 0)
+    );
   }
 
   #downgrade(routing: TenantRouting, windows: WindowUsage[]): void {
@@ -213,7 +225,11 @@ export class ModelRouter {
   #thresholdRefusal(routing: TenantRouting, windows: WindowUsage[]): TenancyError {
     const crossed = this.#crossed(routing, windows)!;
     this.deps.notices.notify(routing.tenantId, 'threshold', crossed, { threshold: routing.threshold, action: 'deny' });
-    return budgetError('budget_threshold_reached', `the tenant's ${crossed.window} model budget reached its ${Math.round(routing.threshold * 100)}% threshold (action deny)`, crossed);
+    return budgetError(
+      'budget_threshold_reached',
+      `the tenant's ${crossed.window} model budget reached its ${Math.round(routing.threshold * 100)}% threshold (action deny)`,
+      crossed,
+    );
   }
 
   #walkFailure(routing: TenantRouting, state: WalkState): TenancyError {
@@ -221,15 +237,27 @@ export class ModelRouter {
     if (state.exhausted.length > 0) {
       const w = state.exhausted.reduce((a, b) => (a.resetsAt < b.resetsAt ? b : a));
       this.deps.notices.notify(routing.tenantId, 'exhausted', w);
-      return budgetError('budget_exhausted', `the tenant's ${w.window} model budget cannot hold this request's worst-case cost`, w);
+      return budgetError(
+        'budget_exhausted',
+        `the tenant's ${w.window} model budget cannot hold this request's worst-case cost`,
+        w,
+      );
     }
     if (state.breakerOpen.length > 0)
-      return new TenancyError('models_unavailable', `every model of the chain is failing for this tenant (circuit open: ${state.breakerOpen.join(', ')}); retry later`, {
-        headers: { 'retry-after': '15' },
-      });
-    return new TenancyError('context_length_exceeded', `the prompt plus max_tokens is longer than the context window of ${state.tooLong.join(', ')}`, {
-      errors: [{ path: '/max_tokens', message: 'prompt tokens plus max_tokens exceed the model context window' }],
-    });
+      return new TenancyError(
+        'models_unavailable',
+        `every model of the chain is failing for this tenant (circuit open: ${state.breakerOpen.join(', ')}); retry later`,
+        {
+          headers: { 'retry-after': '15' },
+        },
+      );
+    return new TenancyError(
+      'context_length_exceeded',
+      `the prompt plus max_tokens is longer than the context window of ${state.tooLong.join(', ')}`,
+      {
+        errors: [{ path: '/max_tokens', message: 'prompt tokens plus max_tokens exceed the model context window' }],
+      },
+    );
   }
 
   #upstreamBody(input: ChatRequestInput, routing: TenantRouting, candidate: Candidate, maxTokens: number): ChatRequest {
@@ -261,10 +289,18 @@ export class ModelRouter {
         this.deps.breakers.record(routing.tenantId, model, true, routing.breaker);
         return result;
       } catch (error) {
-        const e = error instanceof UpstreamError ? error : new UpstreamError('network', (error as Error).message, { cause: error });
+        const e =
+          error instanceof UpstreamError
+            ? error
+            : new UpstreamError('network', (error as Error).message, { cause: error });
         this.deps.breakers.record(routing.tenantId, model, !e.countsAsFailure, routing.breaker);
         const wait = e.retryAfterMs ?? 100 * 2 ** attempt;
-        if (!e.retryable || attempt >= MAX_RETRIES || wait > MAX_RETRY_WAIT_MS || !this.deps.breakers.allow(routing.tenantId, model))
+        if (
+          !e.retryable ||
+          attempt >= MAX_RETRIES ||
+          wait > MAX_RETRY_WAIT_MS ||
+          !this.deps.breakers.allow(routing.tenantId, model)
+        )
           throw e;
         await sleep(wait * (0.8 + Math.random() * 0.4));
       }
@@ -288,7 +324,14 @@ export class ModelRouter {
         );
       } catch (error) {
         if (a.reservation) await this.deps.ledger.settle(a.reservation, 0);
-        this.#record(tenantId, a, requestId, started, { outcome: 'error', code: codeOf(error), tokensIn: 0, tokensOut: 0, cost: 0, stream: false });
+        this.#record(tenantId, a, requestId, started, {
+          outcome: 'error',
+          code: codeOf(error),
+          tokensIn: 0,
+          tokensOut: 0,
+          cost: 0,
+          stream: false,
+        });
         throw error;
       }
       const tokensIn = completion.usage?.prompt_tokens ?? a.promptTokens;
@@ -308,10 +351,12 @@ export class ModelRouter {
     if (reservation) await this.deps.ledger.settle(reservation, Math.min(cost, reservation.amountMicros));
     else if (cost > 0) {
       // No limits: the spend is still recorded, off the request path.
-      const now = new Date();
-      const day = now.toISOString().slice(0, 10);
+      const keys = windowKeys(new Date());
       void this.deps.ledger
-        .settle({ id: `free-${now.getTime()}-${Math.random()}`, tenantId, dayKey: `day:${day}`, monthKey: `month:${day.slice(0, 7)}`, amountMicros: 0 }, cost)
+        .settle(
+          { id: `unheld-${randomUUID()}`, tenantId, dayKey: keys.day, monthKey: keys.month, amountMicros: 0 },
+          cost,
+        )
         .catch(() => undefined);
     }
   }
@@ -322,7 +367,14 @@ export class ModelRouter {
     a: Attempt,
     requestId: string,
     started: number,
-    r: { outcome: 'success' | 'error'; code?: string; tokensIn: number; tokensOut: number; cost: number; stream: boolean },
+    r: {
+      outcome: 'success' | 'error';
+      code?: string;
+      tokensIn: number;
+      tokensOut: number;
+      cost: number;
+      stream: boolean;
+    },
   ): void {
     this.deps.metering.record({
       tenantId,
@@ -363,32 +415,63 @@ export class ModelRouter {
     const [candidate] = chainFor(routing, catalogue, input.model, { downgraded: false, kind: 'embedding' });
     const tokens = embeddingInputTokens(input.input);
     if (tokens > candidate!.model.contextWindow * (Array.isArray(input.input) ? input.input.length : 1))
-      throw new TenancyError('context_length_exceeded', `the input is longer than ${candidate!.model.name}'s context window`, {
-        errors: [{ path: '/input', message: `more than ${candidate!.model.contextWindow} tokens per input` }],
-      });
+      throw new TenancyError(
+        'context_length_exceeded',
+        `the input is longer than ${candidate!.model.name}'s context window`,
+        {
+          errors: [{ path: '/input', message: `more than ${candidate!.model.contextWindow} tokens per input` }],
+        },
+      );
     if (!this.deps.breakers.allow(tenantId, candidate!.model.name))
-      throw new TenancyError('models_unavailable', `model ${candidate!.model.name} is failing for this tenant (circuit open); retry later`, {
-        headers: { 'retry-after': '15' },
-      });
+      throw new TenancyError(
+        'models_unavailable',
+        `model ${candidate!.model.name} is failing for this tenant (circuit open); retry later`,
+        {
+          headers: { 'retry-after': '15' },
+        },
+      );
     const state: WalkState = { exhausted: [], breakerOpen: [], tooLong: [], lastError: undefined };
     const reservation = await this.#reserve(routing, costMicros(candidate!.model, tokens, 0), state);
     if (reservation === null) throw this.#walkFailure(routing, state);
     const target = await this.#target(candidate!);
     const { model: _m, ...rest } = input;
-    const attempt: Attempt = { candidate: candidate!, target, reservation: reservation?.reservation, body: { model: '', messages: [] }, maxTokens: 0, promptTokens: tokens };
+    const attempt: Attempt = {
+      candidate: candidate!,
+      target,
+      reservation: reservation?.reservation,
+      body: { model: '', messages: [] },
+      maxTokens: 0,
+      promptTokens: tokens,
+    };
     const started = Date.now();
     try {
       const response = await this.withRetries(routing, candidate!.model.name, () =>
-        this.deps.adapters[target.type].embeddings(target, { ...rest, model: candidate!.model.upstreamModel } as never, {
-          signal: AbortSignal.timeout(target.timeoutMs * 2),
-        }),
+        this.deps.adapters[target.type].embeddings(
+          target,
+          { ...rest, model: candidate!.model.upstreamModel } as never,
+          {
+            signal: AbortSignal.timeout(target.timeoutMs * 2),
+          },
+        ),
       );
       const used = response.usage?.prompt_tokens ?? tokens;
-      await this.finish(tenantId, attempt, requestId, started, { outcome: 'success', tokensIn: used, tokensOut: 0, stream: false });
+      await this.finish(tenantId, attempt, requestId, started, {
+        outcome: 'success',
+        tokensIn: used,
+        tokensOut: 0,
+        stream: false,
+      });
       response.model = candidate!.model.name;
+      if (input.encoding_format === 'base64') asBase64(response);
       return { response, model: candidate!.model.name };
     } catch (error) {
-      await this.finish(tenantId, attempt, requestId, started, { outcome: 'error', code: codeOf(error), tokensIn: 0, tokensOut: 0, stream: false });
+      await this.finish(tenantId, attempt, requestId, started, {
+        outcome: 'error',
+        code: codeOf(error),
+        tokensIn: 0,
+        tokensOut: 0,
+        stream: false,
+      });
       throw error instanceof UpstreamError ? upstreamFailure(error) : error;
     }
   }
@@ -400,7 +483,11 @@ export class ModelRouter {
 }
 
 /** A 429 for a budget window, with `Retry-After` until it resets. */
-function budgetError(code: 'budget_exhausted' | 'budget_threshold_reached', detail: string, w: WindowUsage): TenancyError {
+function budgetError(
+  code: 'budget_exhausted' | 'budget_threshold_reached',
+  detail: string,
+  w: WindowUsage,
+): TenancyError {
   const seconds = Math.max(1, Math.ceil((w.resetsAt.getTime() - Date.now()) / 1000));
   return new TenancyError(code, detail, {
     headers: { 'retry-after': String(seconds) },
@@ -416,8 +503,12 @@ function budgetError(code: 'budget_exhausted' | 'budget_threshold_reached', deta
 
 /** The client's error for the last upstream failure of a walk. */
 export function upstreamFailure(e: UpstreamError): TenancyError {
-  if (e.kind === 'timeout') return new TenancyError('upstream_timeout', `no model answered in time: ${e.message}`, { cause: e });
-  if (e.kind === 'protocol') return new TenancyError('upstream_bad_response', `the provider's answer was not usable: ${e.message}`, { cause: e });
+  if (e.kind === 'timeout')
+    return new TenancyError('upstream_timeout', `no model answered in time: ${e.message}`, { cause: e });
+  if (e.kind === 'protocol')
+    return new TenancyError('upstream_bad_response', `the provider's answer was not usable: ${e.message}`, {
+      cause: e,
+    });
   if (e.kind === 'unsupported') return new TenancyError('upstream_error', e.message, { status: 400, cause: e });
   if (e.kind === 'http' && e.status === 429)
     return new TenancyError('upstream_error', `the provider is rate limiting: ${e.message}`, {
@@ -426,7 +517,10 @@ export function upstreamFailure(e: UpstreamError): TenancyError {
       ...(e.retryAfterMs !== undefined ? { headers: { 'retry-after': String(Math.ceil(e.retryAfterMs / 1000)) } } : {}),
     });
   if (e.kind === 'http' && e.status !== undefined && e.status < 500)
-    return new TenancyError('upstream_error', `the provider refused the request: ${e.message}`, { status: 400, cause: e });
+    return new TenancyError('upstream_error', `the provider refused the request: ${e.message}`, {
+      status: 400,
+      cause: e,
+    });
   return new TenancyError('upstream_error', `every model of the chain failed; last: ${e.message}`, { cause: e });
 }
 
@@ -434,4 +528,10 @@ function codeOf(error: unknown): string {
   if (error instanceof TenancyError) return error.code;
   if (error instanceof UpstreamError) return upstreamFailure(error).code;
   return 'internal_error';
+}
+
+/** Float vectors as OpenAI's base64 encoding (little-endian float32), for clients that ask for it (the official client does). */
+function asBase64(response: EmbeddingsResponse): void {
+  for (const d of response.data)
+    if (Array.isArray(d.embedding)) d.embedding = Buffer.from(new Float32Array(d.embedding).buffer).toString('base64');
 }

@@ -41,14 +41,18 @@ export const routerSpecSchema = z
       .array(
         z.strictObject({
           match: z
-            .strictObject({ task: matchValue.optional(), usecase: matchValue.optional(), domain: matchValue.optional() })
+            .strictObject({
+              task: matchValue.optional(),
+              usecase: matchValue.optional(),
+              domain: matchValue.optional(),
+            })
             .refine((m) => Object.keys(m).length > 0, 'name at least one of task, usecase, domain'),
           model: modelName,
         }),
       )
       .max(100, 'at most 100 routes')
       .default([])
-      .describe("the first route whose every key equals the request's metadata picks the model (model \"auto\")"),
+      .describe('the first route whose every key equals the request\'s metadata picks the model (model "auto")'),
     embeddings: z.strictObject({ model: modelName }).optional().describe('the model for /v1/ai/embeddings'),
     sla: z
       .strictObject({

@@ -38,6 +38,8 @@ export interface AiBudgetReservationsTable {
   amount_micros: Micros;
   created_at: Timestamp;
   expires_at: Timestamp;
+  /** When it was settled (a second settle is a no-op while the row is kept). */
+  settled_at: Timestamp | null;
 }
 
 /** `ai_budget_notices`: which budget events were sent for a window (once each). */

@@ -7,7 +7,7 @@
  */
 import { evaluateSovereignty, type SovereigntyRules } from '../governance/index.js';
 import { TenancyError } from '../errors.js';
-import type { TenantRegistry } from '../tenants/index.js';
+import { credentialRefusal, type TenantRegistry } from '../tenants/index.js';
 import { DEFAULT_BREAKER, type BreakerSettings } from './breakers.js';
 import type { BudgetLimits } from './budget-ledger.js';
 import type { CatalogueSnapshot, ResolvedModel } from './catalogue.js';
@@ -54,6 +54,13 @@ export class TenantRoutings {
   async of(tenantId: string): Promise<TenantRouting> {
     const hit = this.#cache.get(tenantId);
     if (hit && hit.until > Date.now()) return hit.value;
+    const tenant = await this.registry.get(tenantId);
+    const refusal = credentialRefusal(tenant.status.phase);
+    if (refusal)
+      throw new TenancyError(refusal.code, `${refusal.detail}; its model calls are refused`, {
+        status: 403,
+        extensions: { phase: tenant.status.phase },
+      });
     const docs = await this.registry.documents(tenantId);
     const routerDoc = docs.find((d) => d.kind === 'TenantRouter');
     const spec = routerDoc ? readRouterSpec(routerDoc.spec) : undefined;

@@ -50,6 +50,10 @@ export function embeddingInputTokens(input: EmbeddingsRequest['input']): number 
 }
 
 /** The cost of a call in micro-dollars (prices are USD per million tokens, so micro-dollars per token). */
-export function costMicros(model: Pick<CatalogueModel, 'inputUsdPerMTok' | 'outputUsdPerMTok'>, tokensIn: number, tokensOut: number): number {
+export function costMicros(
+  model: Pick<CatalogueModel, 'inputUsdPerMTok' | 'outputUsdPerMTok'>,
+  tokensIn: number,
+  tokensOut: number,
+): number {
   return Math.ceil(tokensIn * model.inputUsdPerMTok + tokensOut * model.outputUsdPerMTok);
 }

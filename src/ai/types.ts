@@ -144,7 +144,11 @@ export class UpstreamError extends Error {
   /** From the provider's `Retry-After`, in ms. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(kind: UpstreamFailure, message: string, options: { status?: number; retryAfterMs?: number; cause?: unknown } = {}) {
+  constructor(
+    kind: UpstreamFailure,
+    message: string,
+    options: { status?: number; retryAfterMs?: number; cause?: unknown } = {},
+  ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'UpstreamError';
     this.kind = kind;

@@ -89,6 +89,12 @@ export const configSchema = z
       .refine((v) => (parseSchedule(v)?.length ?? 0) <= 50, 'must have at most 50 steps'),
     webhookAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
     byocAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
+    routerAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
+    routerLedger: z.enum(['store', 'redis'], { error: 'must be store or redis' }),
+    redisUrl: z
+      .string()
+      .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
+      .optional(),
     webhookAllowedCidrs: z.string().refine(
       (v) =>
         v
@@ -201,6 +207,9 @@ export const SETTING_NAMES: Record<string, string> = {
   webhookRetrySchedule: 'TENANCY_WEBHOOK_RETRY_SCHEDULE',
   webhookAllowPrivate: 'TENANCY_WEBHOOK_ALLOW_PRIVATE',
   byocAllowPrivate: 'TENANCY_BYOC_ALLOW_PRIVATE',
+  routerAllowPrivate: 'TENANCY_ROUTER_ALLOW_PRIVATE',
+  routerLedger: 'TENANCY_ROUTER_LEDGER',
+  redisUrl: 'TENANCY_REDIS_URL',
   webhookAllowedCidrs: 'TENANCY_WEBHOOK_ALLOWED_CIDRS',
   webhookSecretOverlapSeconds: 'TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS',
   usagePrices: 'TENANCY_USAGE_PRICES',

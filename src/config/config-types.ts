@@ -48,6 +48,12 @@ export interface Config {
   webhookAllowPrivate: boolean;
   /** Let st-byoc database URLs point at loopback or private addresses (`TENANCY_BYOC_ALLOW_PRIVATE`). */
   byocAllowPrivate: boolean;
+  /** Let model providers' base URLs point at loopback or private addresses (`TENANCY_ROUTER_ALLOW_PRIVATE`). */
+  routerAllowPrivate: boolean;
+  /** Where the model router's budget ledger lives (`TENANCY_ROUTER_LEDGER`): the store, or Redis (default when `TENANCY_REDIS_URL` is set). */
+  routerLedger: 'store' | 'redis';
+  /** Redis (`TENANCY_REDIS_URL`): the model router's budget ledger when `routerLedger` is redis. */
+  redisUrl: string | undefined;
   /** Address ranges allowed even though not public (`TENANCY_WEBHOOK_ALLOWED_CIDRS`). */
   webhookAllowedCidrs: string[];
   /** How long a rotated-out signing secret still signs (`TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS`). */

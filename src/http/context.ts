@@ -28,7 +28,8 @@ import type {
 import type { Actor, AuditLog, IdempotencyStore } from '../ledger/index.js';
 import type { SqlEngine } from '../infra/sql/index.js';
 import type { Schema } from '../schema.js';
-import type { KeyRing, SecretStore, SigningKeys } from '../keys/index.js';
+import type { KeyRing, PlatformSecretStore, SecretStore, SigningKeys } from '../keys/index.js';
+import type { ModelCatalogue, ModelRouter } from '../ai/index.js';
 import type { TenantObjects, TenantResources } from '../isolation/index.js';
 import type { QuotaStore, UsageStore } from '../commercial/index.js';
 import type { JobStore, MigrationRuns } from '../controller/index.js';
@@ -84,9 +85,16 @@ export interface HttpDeps {
     /** Quota accounting (counts, storage, monthly cost). */
     quotas: QuotaStore;
   };
+  ai: {
+    router: ModelRouter;
+    catalogue: ModelCatalogue;
+    platformSecrets: PlatformSecretStore;
+  };
   server: {
     metrics: ControlPlaneMetrics;
     version: string;
+    /** `gateway`: only the model router's API (and health, metrics) is served. */
+    role?: 'all' | 'gateway';
     /** Body limit for most endpoints, and for `POST /v1/apply`. */
     bodyLimitBytes?: number;
     applyBodyLimitBytes?: number;

@@ -13,6 +13,8 @@ import { registerIdempotency } from './idempotency.js';
 import { buildOpenApi, docsPage } from './openapi/index.js';
 import { errorHandler, problem, sendProblem } from './problem.js';
 import { accessRoutes } from './routes/access-routes.js';
+import { aiRoutes } from './routes/ai-routes.js';
+import { routerAdminRoutes } from './routes/router-admin-routes.js';
 import { applyRoutes } from './routes/apply-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
@@ -129,6 +131,9 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   );
   app.get('/.well-known/jwks.json', publicRoute, async () => deps.access.tokens.jwks());
 
+  aiRoutes(app, deps, guard);
+  if (deps.server.role === 'gateway') return app;
+  routerAdminRoutes(app, deps, guard);
   tenantRoutes(app, deps, guard);
   applyRoutes(app, deps, guard);
   accessRoutes(app, deps, guard);

@@ -78,7 +78,12 @@ export class PlatformSecretStore {
 
   /** Whether `name` exists. */
   async has(name: string): Promise<boolean> {
-    const row = await this.db.selectFrom('platform_secrets').select('name').where('name', '=', name).limit(1).executeTakeFirst();
+    const row = await this.db
+      .selectFrom('platform_secrets')
+      .select('name')
+      .where('name', '=', name)
+      .limit(1)
+      .executeTakeFirst();
     return row !== undefined;
   }
 

@@ -20,7 +20,21 @@ import {
   type ProviderTarget,
 } from '../types.js';
 
-const WORDS = ['the', 'answer', 'is', 'grounded', 'in', 'your', 'own', 'data', 'and', 'stays', 'inside', 'its', 'tenant'];
+const WORDS = [
+  'the',
+  'answer',
+  'is',
+  'grounded',
+  'in',
+  'your',
+  'own',
+  'data',
+  'and',
+  'stays',
+  'inside',
+  'its',
+  'tenant',
+];
 
 function lastUserText(messages: ChatMessage[]): string {
   for (let i = messages.length - 1; i >= 0; i--) {
@@ -52,13 +66,20 @@ export class MockAdapter implements ProviderAdapter {
     const mock = target.mock ?? { latencyMs: 0, failureRate: 0 };
     const n = (this.#calls.get(target.name) ?? 0) + 1;
     this.#calls.set(target.name, n);
-    if (mock.latencyMs > 0) await sleep(mock.latencyMs, undefined, { signal }).catch(() => {
-      throw new UpstreamError('timeout', 'the call to the provider was aborted');
-    });
+    if (mock.latencyMs > 0)
+      await sleep(mock.latencyMs, undefined, { signal }).catch(() => {
+        throw new UpstreamError('timeout', 'the call to the provider was aborted');
+      });
     if (mock.failureRate > 0) {
       // Fails the calls whose index falls in the failing share: repeatable for a given seed.
-      const h = createHash('sha256').update(`${mock.seed ?? target.name}:${n}`).digest().readUInt32BE(0) / 2 ** 32;
-      if (h < mock.failureRate) throw new UpstreamError('http', 'the mock provider failed this call (failureRate)', { status: 503 });
+      const h =
+        createHash('sha256')
+          .update(`${mock.seed ?? target.name}:${n}`)
+          .digest()
+          .readUInt32BE(0) /
+        2 ** 32;
+      if (h < mock.failureRate)
+        throw new UpstreamError('http', 'the mock provider failed this call (failureRate)', { status: 503 });
     }
   }
 
@@ -107,7 +128,8 @@ export class MockAdapter implements ProviderAdapter {
 
   async embeddings(target: ProviderTarget, body: EmbeddingsRequest, options: CallOptions): Promise<EmbeddingsResponse> {
     await this.#begin(target, options.signal);
-    const inputs = typeof body.input === 'string' ? [body.input] : (body.input as unknown[]).map((x) => JSON.stringify(x));
+    const inputs =
+      typeof body.input === 'string' ? [body.input] : (body.input as unknown[]).map((x) => JSON.stringify(x));
     const dims = body.dimensions ?? 16;
     let tokens = 0;
     const data = inputs.map((text, index) => {

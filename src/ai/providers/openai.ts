@@ -37,10 +37,16 @@ export class OpenAiAdapter implements ProviderAdapter {
   constructor(private readonly agent: Dispatcher) {}
 
   async chat(target: ProviderTarget, body: ChatRequest, options: CallOptions): Promise<ChatCompletion> {
-    const res = await postJson(this.agent, `${target.baseUrl}/chat/completions`, headers(target), { ...body, stream: false }, {
-      signal: options.signal,
-      timeoutMs: target.timeoutMs,
-    });
+    const res = await postJson(
+      this.agent,
+      `${target.baseUrl}/chat/completions`,
+      headers(target),
+      { ...body, stream: false },
+      {
+        signal: options.signal,
+        timeoutMs: target.timeoutMs,
+      },
+    );
     const answer = await readJson(res);
     if (!isCompletion(answer))
       throw new UpstreamError('protocol', 'the provider answered something that is not a chat completion');
@@ -61,7 +67,10 @@ export class OpenAiAdapter implements ProviderAdapter {
       try {
         chunk = JSON.parse(event.data);
       } catch {
-        throw new UpstreamError('protocol', `the provider streamed a chunk that is not JSON: ${event.data.slice(0, 80)}`);
+        throw new UpstreamError(
+          'protocol',
+          `the provider streamed a chunk that is not JSON: ${event.data.slice(0, 80)}`,
+        );
       }
       const error = (chunk as { error?: { message?: unknown; code?: unknown } }).error;
       if (error !== undefined && error !== null)

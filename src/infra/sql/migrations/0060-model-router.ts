@@ -55,6 +55,12 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  for (const t of ['ai_budget_notices', 'ai_budget_reservations', 'ai_budget_windows', 'platform_secrets', 'model_providers'])
+  for (const t of [
+    'ai_budget_notices',
+    'ai_budget_reservations',
+    'ai_budget_windows',
+    'platform_secrets',
+    'model_providers',
+  ])
     await sql.raw(`drop table if exists ${t}`).execute(db);
 }
