@@ -10,7 +10,8 @@
  */
 import { TenancyError } from '../errors.js';
 import type { ChatRequestInput } from './chat-schema.js';
-import { upstreamFailure, type Attempt, type ModelRouter } from './model-router.js';
+import type { Attempt, ModelRouter } from './model-router.js';
+import { upstreamFailure } from './router-errors.js';
 import { costMicros, textTokens } from './tokens.js';
 import { UpstreamError, type ChatChunk } from './types.js';
 

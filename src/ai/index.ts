@@ -6,7 +6,9 @@
 export { ModelCatalogue } from './catalogue.js';
 export type { ProviderInfo, ProviderPlanItem, CatalogueSnapshot } from './catalogue.js';
 export { modelProviderDocumentSchema } from './catalogue-schema.js';
-export { ModelRouter, upstreamFailure } from './model-router.js';
+export { ModelRouter } from './model-router.js';
+export { upstreamFailure } from './router-errors.js';
+export { embed } from './embeddings.js';
 export { streamChat, type StreamSink } from './chat-stream.js';
 export { chatRequestSchema, embeddingsRequestSchema } from './chat-schema.js';
 export { routerSpecSchema } from './router-spec.js';
@@ -18,4 +20,4 @@ export { SqlBudgetLedger } from './budget-ledger-sql.js';
 export { RedisBudgetLedger } from './budget-ledger-redis.js';
 export type { BudgetLedger, WindowUsage } from './budget-ledger.js';
 export { buildModelRouter, type ModelRouterSetup } from './setup.js';
-export { routerStatus, type RouterStatus } from './router-status.js';
+export { routerStatus, tenantModels, type RouterStatus } from './router-status.js';

@@ -10,28 +10,20 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TenancyError } from '../errors.js';
+import { budgetError, codeOf, upstreamFailure } from './router-errors.js';
 import type { PlatformSecretStore } from '../keys/index.js';
 import type { Breakers } from './breakers.js';
 import { windowKeys, type BudgetLedger, type Reservation, type WindowUsage } from './budget-ledger.js';
 import type { BudgetNotices } from './budget-notices.js';
 import type { ModelCatalogue } from './catalogue.js';
-import type { ChatRequestInput, EmbeddingsRequestInput } from './chat-schema.js';
+import type { ChatRequestInput } from './chat-schema.js';
 import type { RouterMetering } from './metering.js';
-import {
-  chainFor,
-  chosenModel,
-  namedModels,
-  sovereigntyBlock,
-  type Candidate,
-  type TenantRouting,
-  type TenantRoutings,
-} from './tenant-routing.js';
-import { costMicros, embeddingInputTokens, promptTokens } from './tokens.js';
+import { chainFor, chosenModel, type Candidate, type TenantRouting, type TenantRoutings } from './tenant-routing.js';
+import { costMicros, promptTokens } from './tokens.js';
 import {
   UpstreamError,
   type ChatCompletion,
   type ChatRequest,
-  type EmbeddingsResponse,
   type ProviderAdapter,
   type ProviderTarget,
   type ProviderType,
@@ -60,7 +52,7 @@ export interface Attempt {
 }
 
 /** How one walk went, for the final error. */
-interface WalkState {
+export interface WalkState {
   exhausted: WindowUsage[];
   breakerOpen: string[];
   tooLong: string[];
@@ -80,27 +72,6 @@ export class ModelRouter {
   readonly #downgraded = new Map<string, number>();
 
   constructor(readonly deps: ModelRouterDeps) {}
-
-  /** The models the tenant may use now (its router's, in the catalogue, allowed by its sovereignty rules). */
-  async models(
-    tenantId: string,
-  ): Promise<Array<{ id: string; kind: string; provider: string; region: string; contextWindow: number }>> {
-    const routing = await this.deps.routings.of(tenantId);
-    const catalogue = await this.deps.catalogue.snapshot();
-    const out = [];
-    for (const name of namedModels(routing.spec)) {
-      const resolved = catalogue.models.get(name);
-      if (!resolved || sovereigntyBlock(routing.rules, resolved)) continue;
-      out.push({
-        id: name,
-        kind: resolved.model.kind,
-        provider: resolved.provider.name,
-        region: resolved.provider.region,
-        contextWindow: resolved.model.contextWindow,
-      });
-    }
-    return out;
-  }
 
   async #apiKey(secret: string | undefined): Promise<string | undefined> {
     if (secret === undefined) return undefined;
@@ -153,7 +124,7 @@ export class ModelRouter {
           continue;
         }
         const worst = costMicros(model, prompt, OUTPUT_MARGIN(maxTokens) * n);
-        const reservation = await this.#reserve(routing, worst, state);
+        const reservation = await this.hold(routing, worst, state);
         if (reservation === null) continue;
         if (reservation !== undefined && !downgraded && this.#crossed(routing, reservation.windows)) {
           if (routing.action === 'deny') {
@@ -169,7 +140,7 @@ export class ModelRouter {
           }
         }
         const body = this.#upstreamBody(input, routing, candidate, maxTokens);
-        const target = await this.#target(candidate);
+        const target = await this.targetOf(candidate);
         try {
           return await run({
             candidate,
@@ -186,11 +157,11 @@ export class ModelRouter {
       }
       if (!restart) break;
     }
-    throw this.#walkFailure(routing, state);
+    throw this.failure(routing, state);
   }
 
   /** A hold for `amount`; undefined without limits, null when it does not fit (noted in `state`). */
-  async #reserve(
+  async hold(
     routing: TenantRouting,
     amount: number,
     state: WalkState,
@@ -232,7 +203,7 @@ export class ModelRouter {
     );
   }
 
-  #walkFailure(routing: TenantRouting, state: WalkState): TenancyError {
+  failure(routing: TenantRouting, state: WalkState): TenancyError {
     if (state.lastError) return upstreamFailure(state.lastError);
     if (state.exhausted.length > 0) {
       const w = state.exhausted.reduce((a, b) => (a.resetsAt < b.resetsAt ? b : a));
@@ -268,7 +239,7 @@ export class ModelRouter {
     return body;
   }
 
-  async #target(candidate: Candidate): Promise<ProviderTarget> {
+  async targetOf(candidate: Candidate): Promise<ProviderTarget> {
     const p = candidate.provider;
     return {
       name: p.name,
@@ -404,134 +375,8 @@ export class ModelRouter {
     this.#record(tenantId, a, requestId, started, { ...r, cost });
   }
 
-  /** Embeddings: the router's embeddings model (or one it names), no fallback. */
-  async embeddings(
-    tenantId: string,
-    input: EmbeddingsRequestInput,
-    requestId: string,
-  ): Promise<{ response: EmbeddingsResponse; model: string }> {
-    const routing = await this.deps.routings.of(tenantId);
-    const catalogue = await this.deps.catalogue.snapshot();
-    const [candidate] = chainFor(routing, catalogue, input.model, { downgraded: false, kind: 'embedding' });
-    const tokens = embeddingInputTokens(input.input);
-    if (tokens > candidate!.model.contextWindow * (Array.isArray(input.input) ? input.input.length : 1))
-      throw new TenancyError(
-        'context_length_exceeded',
-        `the input is longer than ${candidate!.model.name}'s context window`,
-        {
-          errors: [{ path: '/input', message: `more than ${candidate!.model.contextWindow} tokens per input` }],
-        },
-      );
-    if (!this.deps.breakers.allow(tenantId, candidate!.model.name))
-      throw new TenancyError(
-        'models_unavailable',
-        `model ${candidate!.model.name} is failing for this tenant (circuit open); retry later`,
-        {
-          headers: { 'retry-after': '15' },
-        },
-      );
-    const state: WalkState = { exhausted: [], breakerOpen: [], tooLong: [], lastError: undefined };
-    const reservation = await this.#reserve(routing, costMicros(candidate!.model, tokens, 0), state);
-    if (reservation === null) throw this.#walkFailure(routing, state);
-    const target = await this.#target(candidate!);
-    const { model: _m, ...rest } = input;
-    const attempt: Attempt = {
-      candidate: candidate!,
-      target,
-      reservation: reservation?.reservation,
-      body: { model: '', messages: [] },
-      maxTokens: 0,
-      promptTokens: tokens,
-    };
-    const started = Date.now();
-    try {
-      const response = await this.withRetries(routing, candidate!.model.name, () =>
-        this.deps.adapters[target.type].embeddings(
-          target,
-          { ...rest, model: candidate!.model.upstreamModel } as never,
-          {
-            signal: AbortSignal.timeout(target.timeoutMs * 2),
-          },
-        ),
-      );
-      const used = response.usage?.prompt_tokens ?? tokens;
-      await this.finish(tenantId, attempt, requestId, started, {
-        outcome: 'success',
-        tokensIn: used,
-        tokensOut: 0,
-        stream: false,
-      });
-      response.model = candidate!.model.name;
-      if (input.encoding_format === 'base64') asBase64(response);
-      return { response, model: candidate!.model.name };
-    } catch (error) {
-      await this.finish(tenantId, attempt, requestId, started, {
-        outcome: 'error',
-        code: codeOf(error),
-        tokensIn: 0,
-        tokensOut: 0,
-        stream: false,
-      });
-      throw error instanceof UpstreamError ? upstreamFailure(error) : error;
-    }
-  }
-
   /** Whether the tenant is downgraded now (this replica's view). */
   downgraded(tenantId: string): boolean {
     return this.#isDowngraded(tenantId);
   }
-}
-
-/** A 429 for a budget window, with `Retry-After` until it resets. */
-function budgetError(
-  code: 'budget_exhausted' | 'budget_threshold_reached',
-  detail: string,
-  w: WindowUsage,
-): TenancyError {
-  const seconds = Math.max(1, Math.ceil((w.resetsAt.getTime() - Date.now()) / 1000));
-  return new TenancyError(code, detail, {
-    headers: { 'retry-after': String(seconds) },
-    extensions: {
-      window: w.window,
-      limitUsd: w.limitMicros === null ? null : w.limitMicros / 1e6,
-      spentUsd: w.spentMicros / 1e6,
-      reservedUsd: w.reservedMicros / 1e6,
-      resetsAt: w.resetsAt.toISOString(),
-    },
-  });
-}
-
-/** The client's error for the last upstream failure of a walk. */
-export function upstreamFailure(e: UpstreamError): TenancyError {
-  if (e.kind === 'timeout')
-    return new TenancyError('upstream_timeout', `no model answered in time: ${e.message}`, { cause: e });
-  if (e.kind === 'protocol')
-    return new TenancyError('upstream_bad_response', `the provider's answer was not usable: ${e.message}`, {
-      cause: e,
-    });
-  if (e.kind === 'unsupported') return new TenancyError('upstream_error', e.message, { status: 400, cause: e });
-  if (e.kind === 'http' && e.status === 429)
-    return new TenancyError('upstream_error', `the provider is rate limiting: ${e.message}`, {
-      status: 429,
-      cause: e,
-      ...(e.retryAfterMs !== undefined ? { headers: { 'retry-after': String(Math.ceil(e.retryAfterMs / 1000)) } } : {}),
-    });
-  if (e.kind === 'http' && e.status !== undefined && e.status < 500)
-    return new TenancyError('upstream_error', `the provider refused the request: ${e.message}`, {
-      status: 400,
-      cause: e,
-    });
-  return new TenancyError('upstream_error', `every model of the chain failed; last: ${e.message}`, { cause: e });
-}
-
-function codeOf(error: unknown): string {
-  if (error instanceof TenancyError) return error.code;
-  if (error instanceof UpstreamError) return upstreamFailure(error).code;
-  return 'internal_error';
-}
-
-/** Float vectors as OpenAI's base64 encoding (little-endian float32), for clients that ask for it (the official client does). */
-function asBase64(response: EmbeddingsResponse): void {
-  for (const d of response.data)
-    if (Array.isArray(d.embedding)) d.embedding = Buffer.from(new Float32Array(d.embedding).buffer).toString('base64');
 }

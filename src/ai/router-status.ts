@@ -5,7 +5,7 @@
  */
 import type { BreakerState } from './breakers.js';
 import type { ModelRouter } from './model-router.js';
-import { namedModels } from './tenant-routing.js';
+import { namedModels, sovereigntyBlock } from './tenant-routing.js';
 
 /** What the status shows. */
 export interface RouterStatus {
@@ -61,4 +61,26 @@ export async function routerStatus(router: ModelRouter, tenantId: string): Promi
     },
     breakers: router.deps.breakers.states(tenantId),
   };
+}
+
+/** The models the tenant may use now (its router's, in the catalogue, allowed by its sovereignty rules). */
+export async function tenantModels(
+  router: ModelRouter,
+  tenantId: string,
+): Promise<Array<{ id: string; kind: string; provider: string; region: string; contextWindow: number }>> {
+  const routing = await router.deps.routings.of(tenantId);
+  const catalogue = await router.deps.catalogue.snapshot();
+  const out = [];
+  for (const name of namedModels(routing.spec)) {
+    const resolved = catalogue.models.get(name);
+    if (!resolved || sovereigntyBlock(routing.rules, resolved)) continue;
+    out.push({
+      id: name,
+      kind: resolved.model.kind,
+      provider: resolved.provider.name,
+      region: resolved.provider.region,
+      contextWindow: resolved.model.contextWindow,
+    });
+  }
+  return out;
 }

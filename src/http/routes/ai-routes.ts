@@ -14,8 +14,10 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import {
   chatRequestSchema,
+  embed,
   embeddingsRequestSchema,
   streamChat,
+  tenantModels,
   type ModelRouter,
   type StreamSink,
 } from '../../ai/index.js';
@@ -167,14 +169,14 @@ export function aiRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): vo
       scope.post('/embeddings', { bodyLimit: AI_BODY_LIMIT_BYTES }, async (request, reply) => {
         const tenantId = await callerTenant(request, guard, 'ai.invoke');
         const input = parseOrThrow(embeddingsRequestSchema, request.body, 'the embeddings request');
-        const answer = await router().embeddings(tenantId, input, request.id);
+        const answer = await embed(router(), tenantId, input, request.id);
         reply.header('x-tenancy-model', answer.model);
         return answer.response;
       });
 
       scope.get('/models', async (request) => {
         const tenantId = await callerTenant(request, guard, 'ai.invoke');
-        const models = await router().models(tenantId);
+        const models = await tenantModels(router(), tenantId);
         return {
           object: 'list',
           data: models.map((m) => ({
@@ -191,7 +193,7 @@ export function aiRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): vo
 
       scope.get<{ Params: { model: string } }>('/models/:model', async (request) => {
         const tenantId = await callerTenant(request, guard, 'ai.invoke');
-        const m = (await router().models(tenantId)).find((x) => x.id === request.params.model);
+        const m = (await tenantModels(router(), tenantId)).find((x) => x.id === request.params.model);
         if (!m)
           throw new TenancyError(
             'model_not_found',

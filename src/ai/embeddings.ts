@@ -1,0 +1,86 @@
+/**
+ * Embeddings through the router: the model the request names (it must be one the tenant's
+ * router names, of kind `embedding`), no fallback; the input is counted and held against the
+ * budget like a prompt, and vectors come back as floats or, when asked (the official client
+ * asks), base64.
+ */
+import { TenancyError } from '../errors.js';
+import type { EmbeddingsRequestInput } from './chat-schema.js';
+import type { Attempt, ModelRouter, WalkState } from './model-router.js';
+import { asBase64, codeOf, upstreamFailure } from './router-errors.js';
+import { chainFor } from './tenant-routing.js';
+import { costMicros, embeddingInputTokens } from './tokens.js';
+import { UpstreamError, type EmbeddingsResponse } from './types.js';
+
+/** Embeddings for `tenantId`. */
+export async function embed(
+  router: ModelRouter,
+  tenantId: string,
+  input: EmbeddingsRequestInput,
+  requestId: string,
+): Promise<{ response: EmbeddingsResponse; model: string }> {
+  const routing = await router.deps.routings.of(tenantId);
+  const catalogue = await router.deps.catalogue.snapshot();
+  const [candidate] = chainFor(routing, catalogue, input.model, { downgraded: false, kind: 'embedding' });
+  const tokens = embeddingInputTokens(input.input);
+  if (tokens > candidate!.model.contextWindow * (Array.isArray(input.input) ? input.input.length : 1))
+    throw new TenancyError(
+      'context_length_exceeded',
+      `the input is longer than ${candidate!.model.name}'s context window`,
+      {
+        errors: [{ path: '/input', message: `more than ${candidate!.model.contextWindow} tokens per input` }],
+      },
+    );
+  if (!router.deps.breakers.allow(tenantId, candidate!.model.name))
+    throw new TenancyError(
+      'models_unavailable',
+      `model ${candidate!.model.name} is failing for this tenant (circuit open); retry later`,
+      {
+        headers: { 'retry-after': '15' },
+      },
+    );
+  const state: WalkState = { exhausted: [], breakerOpen: [], tooLong: [], lastError: undefined };
+  const reservation = await router.hold(routing, costMicros(candidate!.model, tokens, 0), state);
+  if (reservation === null) throw router.failure(routing, state);
+  const target = await router.targetOf(candidate!);
+  const { model: _m, ...rest } = input;
+  const attempt: Attempt = {
+    candidate: candidate!,
+    target,
+    reservation: reservation?.reservation,
+    body: { model: '', messages: [] },
+    maxTokens: 0,
+    promptTokens: tokens,
+  };
+  const started = Date.now();
+  try {
+    const response = await router.withRetries(routing, candidate!.model.name, () =>
+      router.deps.adapters[target.type].embeddings(
+        target,
+        { ...rest, model: candidate!.model.upstreamModel } as never,
+        {
+          signal: AbortSignal.timeout(target.timeoutMs * 2),
+        },
+      ),
+    );
+    const used = response.usage?.prompt_tokens ?? tokens;
+    await router.finish(tenantId, attempt, requestId, started, {
+      outcome: 'success',
+      tokensIn: used,
+      tokensOut: 0,
+      stream: false,
+    });
+    response.model = candidate!.model.name;
+    if (input.encoding_format === 'base64') asBase64(response);
+    return { response, model: candidate!.model.name };
+  } catch (error) {
+    await router.finish(tenantId, attempt, requestId, started, {
+      outcome: 'error',
+      code: codeOf(error),
+      tokensIn: 0,
+      tokensOut: 0,
+      stream: false,
+    });
+    throw error instanceof UpstreamError ? upstreamFailure(error) : error;
+  }
+}
