@@ -117,6 +117,9 @@ export class ModelRouter {
         const maxTokens = requestedMax ?? Math.max(1, Math.min(4096, model.contextWindow - prompt));
         if (prompt + maxTokens > model.contextWindow) {
           state.tooLong.push(`${model.name} (${model.contextWindow} tokens)`);
+          // The model the request names must take it; a fallback that cannot is skipped.
+          if (!candidate.fallback)
+            throw this.failure(routing, { ...state, lastError: undefined, exhausted: [], breakerOpen: [] });
           continue;
         }
         if (!this.deps.breakers.allow(tenantId, model.name)) {
@@ -132,7 +135,8 @@ export class ModelRouter {
             throw this.#thresholdRefusal(routing, reservation.windows);
           }
           this.#downgrade(routing, reservation.windows);
-          if (!routing.spec.fallback.includes(model.name)) {
+          // Without a fallback chain there is nothing to downgrade to: the call goes on until the budget is spent.
+          if (routing.spec.fallback.length > 0 && !routing.spec.fallback.includes(model.name)) {
             await this.deps.ledger.settle(reservation.reservation, 0);
             downgraded = true;
             restart = true;
@@ -186,7 +190,7 @@ export class ModelRouter {
 
   #downgrade(routing: TenantRouting, windows: WindowUsage[]): void {
     const crossed = this.#crossed(routing, windows)!;
-    this.#downgraded.set(routing.tenantId, crossed.resetsAt.getTime());
+    if (routing.spec.fallback.length > 0) this.#downgraded.set(routing.tenantId, crossed.resetsAt.getTime());
     this.deps.notices.notify(routing.tenantId, 'threshold', crossed, {
       threshold: routing.threshold,
       action: routing.action,

@@ -47,7 +47,10 @@ export async function routerStatus(router: ModelRouter, tenantId: string): Promi
     budget: {
       threshold: routing.threshold,
       action: routing.action,
-      downgraded: routing.action === 'downgrade_to_fallback' && (crossed || router.downgraded(tenantId)),
+      downgraded:
+        routing.action === 'downgrade_to_fallback' &&
+        routing.spec.fallback.length > 0 &&
+        (crossed || router.downgraded(tenantId)),
       windows: windows.map((w) => ({
         window: w.window,
         key: w.key,
