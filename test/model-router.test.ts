@@ -197,7 +197,7 @@ describe('model router', () => {
       body: '{"model": ',
     });
     expect(raw.status).toBe(400);
-    expect((await raw.json()).error.code).toBe('invalid_json');
+    expect(((await raw.json()) as { error: { code: string } }).error.code).toBe('invalid_json');
     expect(fake.requests.length).toBe(before);
   });
 
@@ -206,7 +206,7 @@ describe('model router', () => {
     await call(plane, 'POST', '/v1/tenants/t-susp/suspend', { reason: 'test' });
     const res = await fetch(`${plane.url}/v1/ai/models`, { headers: { authorization: `Bearer ${keys['t-susp']}` } });
     expect(res.status).toBe(403);
-    expect((await res.json()).error.code).toBe('tenant_suspended');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('tenant_suspended');
     const platform = await call(plane, 'GET', '/v1/ai/models');
     expect(platform.statusCode).toBe(400);
     expect(platform.json().error).toMatchObject({ code: 'tenant_required', type: 'invalid_request_error' });

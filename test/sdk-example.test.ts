@@ -9,7 +9,9 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolationContext } from '../src/isolation/index.js';
 // @ts-expect-error: the example is plain JavaScript (checked with // @ts-check), without declarations
+import { readFile } from 'node:fs/promises';
 import { buildNotesApp } from '../examples/app/app.js';
+import { parse } from 'yaml';
 import { freshPostgresDatabase, PG_URL, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, createActive, tenantKey } from './support/http.js';
 
@@ -101,6 +103,32 @@ describe.each(storages)('the example notes app (%s storage)', (storage) => {
       );
       expect(rows.map((r) => r.title)).toEqual(['alpha plan']);
     }
+  });
+
+  it("summarizes the tenant's notes with a model through the router (official openai client, mock provider)", async () => {
+    const provider = parse(await readFile(new URL('../examples/models/mock.yaml', import.meta.url), 'utf8'));
+    const applied = await call(plane, 'POST', '/v1/apply', {
+      items: [
+        { manifest: provider },
+        {
+          manifest: {
+            apiVersion: 'tenancy/v1',
+            kind: 'TenantRouter',
+            metadata: { tenant: 'notes-a' },
+            spec: {
+              primary: { model: 'large-reasoning' },
+              routes: [{ match: { task: 'summarize' }, model: 'small-fast' }],
+            },
+          },
+        },
+      ],
+    });
+    expect(applied.statusCode, applied.body).toBe(200);
+    const summary = await request('POST', '/notes/summary', keys.a!);
+    expect(summary.status).toBe(200);
+    expect(summary.body.model).toBe('small-fast');
+    expect(summary.body.summary).toContain('alpha plan');
+    expect(summary.body.usage.prompt_tokens).toBeGreaterThan(0);
   });
 
   it('refuses bad input, missing credentials and a tenant over its hourly quota', async () => {

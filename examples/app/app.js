@@ -7,6 +7,7 @@
  * (storage `postgres`), or in this process's memory otherwise (storage `memory`).
  */
 import Fastify from 'fastify';
+import OpenAI from 'openai';
 import { createTenancy, currentTenant, tenancyFastify, tenantDb } from 'tenancy/sdk';
 
 /**
@@ -89,6 +90,50 @@ export async function buildNotesApp(options) {
         });
     }
     return reply.code(201).send(await store.add(title.trim(), body));
+  });
+
+  // Summarize the tenant's notes with a model, through the control plane's model router and the
+  // official OpenAI client: the router picks the tenant's model (route `task: summarize`), holds it
+  // to its budget and sovereignty rules, and meters the tokens. The app's platform key names the
+  // tenant with X-Tenant-ID; the tenant always comes from the request's context, never its body.
+  const models = new OpenAI({ baseURL: `${options.controlPlaneUrl}/v1/ai`, apiKey: options.token, maxRetries: 1 });
+  app.post('/notes/summary', async (_request, reply) => {
+    const notes = await store.list();
+    const text = notes.map((n) => `- ${n.title}: ${n.body}`).join('\n') || '(no notes yet)';
+    try {
+      const { data, response } = await models.chat.completions
+        .create(
+          {
+            model: 'auto',
+            max_tokens: 200,
+            messages: [
+              { role: 'system', content: 'Summarize these notes in one sentence.' },
+              { role: 'user', content: text },
+            ],
+            // @ts-expect-error routing keys the model router reads (OpenAI's `metadata` field)
+            metadata: { task: 'summarize' },
+          },
+          { headers: { 'x-tenant-id': currentTenant().id } },
+        )
+        .withResponse();
+      return {
+        summary: data.choices[0]?.message.content ?? '',
+        model: response.headers.get('x-tenancy-model'),
+        usage: data.usage,
+      };
+    } catch (error) {
+      const e = /** @type {{ status?: number, code?: string, message: string }} */ (error);
+      return reply
+        .code(e.status && e.status < 500 ? e.status : 502)
+        .type('application/problem+json')
+        .send({
+          type: `urn:tenancy:problem:${e.code ?? 'model_error'}`,
+          title: 'Model call failed',
+          status: e.status ?? 502,
+          code: e.code ?? 'model_error',
+          detail: e.message,
+        });
+    }
   });
 
   // The tenant's context as the app sees it (plan, quotas, features), e.g. for a settings page.

@@ -48,8 +48,18 @@ export async function main(
     .option('--port <port>', 'port (TENANCY_PORT, default 7480)')
     .option('--host <host>', 'address to bind (TENANCY_HOST, default 127.0.0.1)')
     .option('--data-dir <dir>', 'state directory (TENANCY_DATA_DIR, default .tenancy)')
-    .action(async (o: { port?: string; host?: string; dataDir?: string }) => {
-      exitCode = await serve({ port: o.port, host: o.host, dataDir: o.dataDir }, io);
+    .option(
+      '--role <role>',
+      'what to serve: all, or gateway (only the model router API; stateless, for several replicas)',
+      'all',
+    )
+    .action(async (o: { port?: string; host?: string; dataDir?: string; role: string }) => {
+      if (o.role !== 'all' && o.role !== 'gateway') {
+        io.err(`tenancy: --role must be all or gateway, not "${o.role.slice(0, 40)}"`);
+        exitCode = 2;
+        return;
+      }
+      exitCode = await serve({ port: o.port, host: o.host, dataDir: o.dataDir }, io, o.role);
     });
 
   program

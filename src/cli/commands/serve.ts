@@ -3,18 +3,26 @@
  */
 import { relative } from 'node:path';
 import { loadConfig, type ConfigFlags } from '../../config.js';
-import { startControlPlane } from '../../control-plane.js';
+import { startControlPlane, type ServeRole } from '../../control-plane.js';
 import { redactUrl } from '../../infra/sql/index.js';
 
 /** Start serving; resolves with the exit code once a signal has closed the server. */
-export async function serve(flags: ConfigFlags, io: { err: (line: string) => void }): Promise<number> {
+export async function serve(
+  flags: ConfigFlags,
+  io: { err: (line: string) => void },
+  role: ServeRole = 'all',
+): Promise<number> {
   const config = loadConfig(flags);
-  const plane = await startControlPlane(config, { logger: { level: config.logLevel } });
+  const plane = await startControlPlane(config, { logger: { level: config.logLevel }, role });
   const shown = (p: string) => {
     const r = relative(process.cwd(), p);
     return r.startsWith('..') ? p : r;
   };
-  io.err(`tenancy: control plane listening on ${plane.url}`);
+  io.err(
+    role === 'gateway'
+      ? `tenancy: model gateway listening on ${plane.url} (OpenAI-compatible API at ${plane.url}/v1/ai)`
+      : `tenancy: control plane listening on ${plane.url}`,
+  );
   io.err(
     `tenancy: state in ${config.databaseUrl ? `PostgreSQL at ${redactUrl(config.databaseUrl)}` : `${shown(config.dataDir)}/ (embedded PGlite)`}`,
   );

@@ -10,7 +10,12 @@ type Out = (line: string) => void;
 
 function planLines(result: ApplyResult): string[] {
   return result.items.map((i) => {
-    const what = i.kind === 'Tenant' ? `tenant/${i.tenant}` : `${i.kind}/${i.tenant}/${i.name}`;
+    const what =
+      i.kind === 'Tenant'
+        ? `tenant/${i.tenant}`
+        : i.tenant === undefined
+          ? `${i.kind}/${i.name}`
+          : `${i.kind}/${i.tenant}/${i.name}`;
     const changes = i.changes?.length ? ` (${i.changes.map((c) => c.path).join(', ')})` : '';
     const approval = i.approvalRequired?.length ? ` [needs approval: ${i.approvalRequired.join(', ')}]` : '';
     return `  ${i.action.padEnd(9)} ${what}${changes}${approval}`;
