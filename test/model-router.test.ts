@@ -7,9 +7,15 @@
  */
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestPlane, type TestPlane } from './support/engines.js';
+import { freshPostgresDatabase, PG_URL, startTestPlane, type TestPlane } from './support/engines.js';
 import { startFakeOpenAi, type FakeOpenAi } from './support/fake-openai.js';
 import { call, createActive, tenantKey } from './support/http.js';
+
+const REDIS_URL = process.env.TENANCY_TEST_REDIS_URL;
+if (!PG_URL || !REDIS_URL)
+  console.warn(
+    '[tenancy tests] TENANCY_TEST_DATABASE_URL or TENANCY_TEST_REDIS_URL is not set: the model router replica suite is SKIPPED',
+  );
 
 const model = (name: string, upstreamModel: string, out = 2, extra: Record<string, unknown> = {}) => ({
   name,
@@ -400,6 +406,25 @@ describe('model router', () => {
     expect(day.spentUsd + day.reservedUsd).toBeLessThanOrEqual(0.54);
   }, 60_000);
 
+  it('puts a raised router budget behind the budgetIncrease approval', async () => {
+    await createActive(plane, 't-gov', {
+      region: 'eu-west-1',
+      governance: { approvals: { require: ['budgetIncrease'] } },
+    });
+    await apply([router('t-gov', { primary: { model: 'good' }, budget: { monthlyUsd: 10 } })]);
+    const raised = await call(plane, 'POST', '/v1/apply', {
+      items: [{ manifest: router('t-gov', { primary: { model: 'good' }, budget: { monthlyUsd: 50 } }) }],
+    });
+    expect(raised.statusCode, raised.body).toBe(202);
+    expect(raised.json().approval).toMatchObject({
+      kinds: ['budgetIncrease'],
+      summary: 'raise router budget.monthlyUsd 10 -> 50',
+    });
+    expect((await status('t-gov')).budget.windows.find((w: { window: string }) => w.window === 'month').limitUsd).toBe(
+      10,
+    );
+  });
+
   it('meters tokens and cost into the usage store', async () => {
     await expect
       .poll(
@@ -415,4 +440,81 @@ describe('model router', () => {
     const metrics = await (await fetch(`${plane.url}/metrics`)).text();
     expect(metrics).toMatch(/tenancy_ai_requests_total\{tenant="t-budget",model="pricey",outcome="success"\} 12/);
   });
+});
+
+/** Replicas: a gateway-only process beside a full one on one PostgreSQL store, the ledger in Redis. */
+describe.skipIf(!PG_URL || !REDIS_URL)('model router on PostgreSQL with a Redis ledger and a gateway replica', () => {
+  let full: TestPlane;
+  let gateway: TestPlane;
+  let store: { url: string; drop: () => Promise<void> };
+  let token: string;
+  const env = { TENANCY_ROUTER_ALLOW_PRIVATE: 'true', TENANCY_REDIS_URL: REDIS_URL!, TENANCY_ROUTER_LEDGER: 'redis' };
+  const tenantId = `gw-${Date.now().toString(36)}`;
+
+  beforeAll(async () => {
+    store = await freshPostgresDatabase();
+    full = await startTestPlane('postgres', { listen: true, env, storeUrl: store.url });
+    // A replica shares the installation's keys.
+    gateway = await startTestPlane('postgres', {
+      listen: true,
+      env: {
+        ...env,
+        TENANCY_ROOT_KEY_FILE: `${full.dataDir}/root.key`,
+        TENANCY_SIGNING_KEY_FILE: `${full.dataDir}/signing-keys.json`,
+      },
+      storeUrl: store.url,
+      start: { role: 'gateway' },
+    });
+    await createActive(full, tenantId, { region: 'eu-west-1' });
+    const res = await call(full, 'POST', '/v1/apply', {
+      items: [
+        {
+          manifest: {
+            apiVersion: 'tenancy/v1',
+            kind: 'ModelProvider',
+            metadata: { name: 'mock' },
+            spec: {
+              type: 'mock',
+              region: 'eu-west-1',
+              mock: { latencyMs: 1_500 },
+              models: [model('mock-pricey', 'mock-pricey', 1000)],
+            },
+          },
+        },
+        {
+          manifest: {
+            apiVersion: 'tenancy/v1',
+            kind: 'TenantRouter',
+            metadata: { tenant: tenantId },
+            spec: { primary: { model: 'mock-pricey' }, budget: { dailyUsd: 0.54 } },
+          },
+        },
+      ],
+    });
+    expect(res.statusCode, res.body).toBe(200);
+    token = (await tenantKey(full, tenantId, 'operator')).token;
+  }, 90_000);
+
+  afterAll(async () => {
+    await gateway?.close();
+    await full?.close();
+    await store?.drop();
+  });
+
+  it('serves only the model API on the gateway, and holds the budget across both replicas', async () => {
+    expect((await call(gateway, 'GET', `/v1/tenants/${tenantId}`)).statusCode).toBe(404);
+    const clients = [full, gateway].map((p) => new OpenAI({ baseURL: `${p.url}/v1/ai`, apiKey: token, maxRetries: 0 }));
+    const results = await Promise.allSettled(
+      Array.from({ length: 200 }, (_, i) =>
+        clients[i % 2]!.chat.completions.create({
+          model: 'mock-pricey',
+          max_tokens: 10,
+          messages: [{ role: 'user', content: 'x' }],
+        }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 'fulfilled').length).toBe(20);
+    const day = (await call(full, 'GET', `/v1/tenants/${tenantId}/router`)).json().budget.windows[0];
+    expect(day.spentUsd + day.reservedUsd).toBeLessThanOrEqual(0.54);
+  }, 60_000);
 });

@@ -4,14 +4,14 @@
  * on a PostgreSQL warehouse the notes land in the tenant's own schema through tenantDb().
  */
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isolationContext } from '../src/isolation/index.js';
-// @ts-expect-error: the example is plain JavaScript (checked with // @ts-check), without declarations
-import { readFile } from 'node:fs/promises';
-import { buildNotesApp } from '../examples/app/app.js';
 import { parse } from 'yaml';
+// @ts-expect-error: the example is plain JavaScript (checked with // @ts-check), without declarations
+import { buildNotesApp } from '../examples/app/app.js';
 import { freshPostgresDatabase, PG_URL, startTestPlane, type TestPlane } from './support/engines.js';
 import { call, createActive, tenantKey } from './support/http.js';
 

@@ -135,7 +135,11 @@ export async function applyItems(
       const after = await trx.selectFrom('tenants').select('spec').where('id', '=', id).executeTakeFirstOrThrow();
       const g = gatedChanges(
         state,
-        { spec: after.spec as unknown as TenantSpec, docFlags: await registry.documentFlags(trx, id) },
+        {
+          spec: after.spec as unknown as TenantSpec,
+          docFlags: await registry.documentFlags(trx, id),
+          routerBudget: await registry.routerBudget(trx, id),
+        },
         id,
       );
       if (g.kinds.length > 0) {

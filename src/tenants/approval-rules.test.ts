@@ -44,6 +44,23 @@ describe('which changes need approval', () => {
     expect(gatedChanges(state(spec()), state(spec({ governance: undefined }))).kinds).toEqual(['policyChange']);
   });
 
+  it("counts the model router's budget: raised or removed limits need budgetIncrease, lowered ones do not", () => {
+    const withBudget = (monthlyUsd?: number, dailyUsd?: number) => ({
+      ...state(spec()),
+      routerBudget: { monthlyUsd, dailyUsd },
+    });
+    expect(gatedChanges(withBudget(100, 10), withBudget(200, 10))).toEqual({
+      kinds: ['budgetIncrease'],
+      summary: 'raise router budget.monthlyUsd 100 -> 200',
+    });
+    expect(gatedChanges(withBudget(100, 10), withBudget(100, undefined)).summary).toBe(
+      'raise router budget.dailyUsd 10 -> unlimited',
+    );
+    expect(gatedChanges(withBudget(100, 10), withBudget(50, 5)).kinds).toEqual([]);
+    // From no limit to a limit is a decrease.
+    expect(gatedChanges(withBudget(undefined, undefined), withBudget(10, 1)).kinds).toEqual([]);
+  });
+
   it('decides by the stored settings, never the incoming ones', () => {
     const open = spec({ governance: undefined });
     expect(gatedChanges(state(open), state(spec({ features: { beta: true } }))).kinds).toEqual([]);

@@ -4,7 +4,8 @@
  * and after (effective features and budgets, so plan defaults count too).
  *
  * - `featureEnable`: an effective flag becomes `true` (spec.features or a TenantFeatures document);
- * - `budgetIncrease`: the effective `quotas.maxCostPerMonthUsd` or `billing.committedSpendUsd` goes up;
+ * - `budgetIncrease`: the effective `quotas.maxCostPerMonthUsd` or `billing.committedSpendUsd` goes up,
+ *   or the model router's `budget.monthlyUsd` or `budget.dailyUsd` goes up or is removed;
  * - `profileMove`: `spec.profile` changes;
  * - `policyChange`: `spec.governance` itself changes (so the requirement cannot be lifted unapproved).
  */
@@ -17,6 +18,19 @@ import { effectiveFeatures, effectiveQuotas } from './plans.js';
 export interface GateState {
   spec: TenantSpec;
   docFlags: Record<string, boolean | string>;
+  /** The model router's budget (its TenantRouter document); compared when given on both sides. */
+  routerBudget?: RouterBudget;
+}
+
+/** A model router's budget limits in USD (undefined: no limit). */
+export interface RouterBudget {
+  monthlyUsd?: number | undefined;
+  dailyUsd?: number | undefined;
+}
+
+/** Whether a limit went up: a higher number, or a number removed (no limit). */
+function raisedLimit(before: number | undefined, after: number | undefined): boolean {
+  return before !== undefined && (after === undefined || after > before);
 }
 
 /** Kinds (in order of weight) and a one-line summary of what needs approval; empty when nothing does. */
@@ -40,6 +54,11 @@ export function gatedChanges(
     const raised: string[] = [];
     if (a > b) raised.push(`maxCostPerMonthUsd ${b} -> ${a}`);
     if (ac > bc) raised.push(`committedSpendUsd ${bc} -> ${ac}`);
+    if (before.routerBudget && after.routerBudget) {
+      for (const k of ['monthlyUsd', 'dailyUsd'] as const)
+        if (raisedLimit(before.routerBudget[k], after.routerBudget[k]))
+          raised.push(`router budget.${k} ${before.routerBudget[k]} -> ${after.routerBudget[k] ?? 'unlimited'}`);
+    }
     if (raised.length > 0) {
       kinds.push('budgetIncrease');
       parts.push(`raise ${raised.join(', ')}`);

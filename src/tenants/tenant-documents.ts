@@ -10,7 +10,8 @@ import type { SovereigntyRules } from '../governance/index.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import { json } from '../infra/sql/index.js';
 import type { Schema } from '../schema.js';
-import type { GateState } from './approval-rules.js';
+import { readRouterSpec } from '../ai/router-spec.js';
+import type { GateState, RouterBudget } from './approval-rules.js';
 import { jsonEqual } from './json-diff.js';
 import type { TenantDocument, TenantSpec } from './manifest-schema.js';
 
@@ -74,6 +75,19 @@ export async function documentFlags(trx: Db, id: string): Promise<Record<string,
   return Object.assign({}, ...docs.map((d) => (d.spec as { flags?: Record<string, boolean | string> }).flags ?? {}));
 }
 
+/** The budget of the tenant's `TenantRouter` document (model spend), as approvals compare it. */
+export async function routerBudget(trx: Db, id: string): Promise<RouterBudget> {
+  const doc = await trx
+    .selectFrom('tenant_documents')
+    .select('spec')
+    .where('tenant_id', '=', id)
+    .where('kind', '=', 'TenantRouter')
+    .orderBy('name')
+    .executeTakeFirst();
+  const budget = doc ? readRouterSpec(doc.spec)?.budget : undefined;
+  return { monthlyUsd: budget?.monthlyUsd, dailyUsd: budget?.dailyUsd };
+}
+
 /** A hash of every document of the tenant: an approval based on other documents is stale. */
 export async function documentsFingerprint(trx: Db, id: string): Promise<string> {
   const docs = await trx
@@ -114,6 +128,7 @@ export async function gateStates(
             spec,
             generation: row.generation,
             docFlags: await documentFlags(trx, row.id),
+            routerBudget: await routerBudget(trx, row.id),
             documents: await documentsFingerprint(trx, row.id),
           }
         : { spec, generation: row.generation, docFlags: {} },

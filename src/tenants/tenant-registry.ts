@@ -44,6 +44,7 @@ import {
 import {
   documentFlags,
   documentsFingerprint,
+  routerBudget,
   gateStates,
   putDocuments,
   sovereigntyRules,
@@ -316,6 +317,11 @@ export class TenantRegistry {
   /** The flags of the tenant's TenantFeatures documents, merged in name order. */
   documentFlags(trx: Transaction<Schema> | Kysely<Schema>, id: string): Promise<Record<string, boolean | string>> {
     return documentFlags(trx, id);
+  }
+
+  /** The budget of the tenant's model router (its TenantRouter document). */
+  routerBudget(trx: Transaction<Schema> | Kysely<Schema>, id: string): ReturnType<typeof routerBudget> {
+    return routerBudget(trx, id);
   }
 
   /** A hash of every document of the tenant: an approval based on other documents is stale. */
