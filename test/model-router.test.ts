@@ -518,3 +518,63 @@ describe.skipIf(!PG_URL || !REDIS_URL)('model router on PostgreSQL with a Redis 
     expect(day.spentUsd + day.reservedUsd).toBeLessThanOrEqual(0.54);
   }, 60_000);
 });
+
+describe('model router: providers on private addresses', () => {
+  let plane: TestPlane;
+  let fake: FakeOpenAi;
+
+  beforeAll(async () => {
+    fake = await startFakeOpenAi();
+    plane = await startTestPlane('pglite', { listen: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    await plane?.stop();
+    await fake?.close();
+  });
+
+  const provider = (baseUrl: string) => ({
+    apiVersion: 'tenancy/v1',
+    kind: 'ModelProvider',
+    metadata: { name: 'local' },
+    spec: { type: 'openai-compatible', baseUrl, region: 'eu-west-1', models: [model('local-model', 'ok-local')] },
+  });
+
+  it('refuses a loopback literal at apply, and a name that resolves to loopback at connection time', async () => {
+    const literal = await call(plane, 'POST', '/v1/apply', { items: [{ manifest: provider(fake.url) }] });
+    expect(literal.statusCode).toBe(400);
+    expect(literal.json().errors[0]).toMatchObject({ path: '/items/0/manifest/spec/baseUrl' });
+    expect(literal.json().errors[0].message).toContain('TENANCY_ROUTER_ALLOW_PRIVATE');
+    const named = fake.url.replace('127.0.0.1', 'localhost');
+    await createActive(plane, 'p-local', { region: 'eu-west-1' });
+    const applied = await call(plane, 'POST', '/v1/apply', {
+      items: [
+        { manifest: provider(named) },
+        {
+          manifest: {
+            apiVersion: 'tenancy/v1',
+            kind: 'TenantRouter',
+            metadata: { tenant: 'p-local' },
+            spec: { primary: { model: 'local-model' } },
+          },
+        },
+      ],
+    });
+    expect(applied.statusCode, applied.body).toBe(200);
+    const res = await call(
+      plane,
+      'POST',
+      '/v1/ai/chat/completions',
+      { model: 'local-model', messages: [{ role: 'user', content: 'x' }] },
+      { headers: { 'x-tenant-id': 'p-local' } },
+    );
+    expect(res.statusCode).toBe(502);
+    expect(res.json().error.code).toBe('upstream_error');
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('answers a bad credential with an OpenAI-shaped 401', async () => {
+    const client = new OpenAI({ baseURL: `${plane.url}/v1/ai`, apiKey: 'tnc_not_a_real_key', maxRetries: 0 });
+    await expect(client.models.list()).rejects.toMatchObject({ status: 401, code: 'invalid_credentials' });
+  });
+});

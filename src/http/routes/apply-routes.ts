@@ -23,7 +23,7 @@ export function applyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
       const { providers, rest } = splitProviders(body);
       if (providers.length > 0) await guard.authorize(request, 'model_provider.manage');
       if (rest !== undefined) await guard.authorize(request, 'tenant.apply');
-      const dryRun = (body as { dryRun?: unknown }).dryRun === true;
+      const dryRun = (body as { dryRun?: unknown } | null)?.dryRun === true;
       // Platform documents (the model catalogue) first, validated with the rest before either is written.
       const parsedProviders = providers.length > 0 ? deps.ai.catalogue.parse(providers) : [];
       if (parsedProviders.length > 0 && rest !== undefined && !dryRun)
