@@ -91,6 +91,7 @@ describe('model router', () => {
         model('stall', 'stall'),
         model('cutbefore', 'cutbefore'),
         model('cutafter', 'cutafter'),
+        model('stallafter', 'stallafter'),
         model('runaway', 'runaway', 1000),
         model('pricey', 'ok-pricey', 1000),
         model('tiny', 'ok-tiny', 2, { contextWindow: 32 }),
@@ -287,6 +288,18 @@ describe('model router', () => {
     expect(body).toContain('partial');
     expect(body).not.toContain('[DONE]');
     expect(body).toMatch(/"code":"stream_cut"/);
+    await apply([router('t-stream', { primary: { model: 'stallafter' }, fallback: ['good'] })]);
+    const stalled = await fetch(`${plane.url}/v1/ai/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys['t-stream']}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'stallafter', messages: [{ role: 'user', content: 'x' }], stream: true }),
+    });
+    const stalledBody = await stalled.text();
+    expect(stalledBody).toContain('partial');
+    expect(stalledBody).toMatch(/"code":"stream_cut"/);
+    expect(stalledBody).toMatch(/stalled|in time/);
+    expect(stalledBody).not.toContain('[DONE]');
+    await apply([router('t-stream', { primary: { model: 'cutafter' }, fallback: ['good'] })]);
     const cut = await client('t-stream').chat.completions.create({
       model: 'cutafter',
       messages: [{ role: 'user', content: 'x' }],

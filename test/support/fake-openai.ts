@@ -8,6 +8,7 @@
  * - `garbage`: 200 with a body that is not JSON;
  * - `stall`: never answers (the connection stays open);
  * - `cutbefore`: a stream that closes before any chunk; `cutafter`: two chunks, then the socket dies;
+ * - `stallafter`: two chunks, then nothing (the stream never ends);
  * - `runaway`: streams 5,000 words whatever max_tokens says;
  * - `embed-*`: embeddings of 8 dimensions.
  *
@@ -105,6 +106,12 @@ export async function startFakeOpenAi(): Promise<FakeOpenAi> {
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const send = (v: unknown) => res.write(`data: ${typeof v === 'string' ? v : JSON.stringify(v)}\n\n`);
     if (model === 'cutbefore') return res.destroy();
+    if (model === 'stallafter') {
+      send(chunk(model, { role: 'assistant', content: '' }));
+      send(chunk(model, { content: 'partial' }));
+      open.add(res);
+      return;
+    }
     if (model === 'cutafter') {
       send(chunk(model, { role: 'assistant', content: '' }));
       send(chunk(model, { content: 'partial' }));
