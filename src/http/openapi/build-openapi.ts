@@ -2,6 +2,7 @@
  * The OpenAPI 3.1 document, assembled from the operations of each API area and the shared component schemas.
  */
 import { accessPaths } from './access-paths.js';
+import { aiPaths } from './ai-paths.js';
 import { auditPaths } from './audit-paths.js';
 import { componentSchemas } from './component-schemas.js';
 import { eventPaths } from './event-paths.js';
@@ -11,6 +12,7 @@ import { keyPaths, rootKeyPaths } from './key-paths.js';
 import type { Op, Operations } from './operation.js';
 import { operationParameters } from './parameters.js';
 import { policyPaths } from './policy-paths.js';
+import { routerAdminPaths } from './router-admin-paths.js';
 import { systemPaths } from './system-paths.js';
 import { tenantPaths } from './tenant-paths.js';
 import { usagePaths } from './usage-paths.js';
@@ -29,6 +31,8 @@ const OPERATIONS: Operations = {
   ...policyPaths,
   ...jobPaths,
   ...usagePaths,
+  ...aiPaths,
+  ...routerAdminPaths,
   ...systemPaths,
 };
 
@@ -48,6 +52,13 @@ function buildOperation(path: string, method: string, op: Op): Record<string, un
             ? { 'application/json': { schema: { $ref: `#/components/schemas/${op.okSchema}` } } }
             : { 'application/json': { schema: { type: 'object' } } }),
           ...(op.csv ? { 'text/csv': { schema: { type: 'string' } } } : {}),
+          ...(op.stream
+            ? {
+                'text/event-stream': {
+                  schema: { type: 'string', description: 'data: <chunk JSON> events, then data: [DONE]' },
+                },
+              }
+            : {}),
         };
   return {
     summary: op.summary,
@@ -77,10 +88,12 @@ function buildOperation(path: string, method: string, op: Op): Record<string, un
         }
       : {}),
     responses: {
-      [String(op.ok)]: { description: 'Success', content: okContent },
+      [String(op.ok)]: op.ok === 204 ? { description: 'Success' } : { description: 'Success', content: okContent },
       default: {
         description: 'Error',
-        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+        content: op.openAi
+          ? { 'application/json': { schema: { $ref: '#/components/schemas/OpenAiError' } } }
+          : { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
       },
     },
   };
@@ -99,7 +112,7 @@ export function buildOpenApi(version: string): Record<string, unknown> {
     info: {
       title: 'Tenancy control plane',
       version,
-      description: 'Tenant registry, manifests, lifecycle, access and audit.',
+      description: 'Tenant registry, manifests, lifecycle, access and audit; the model router (/v1/ai).',
     },
     servers: [{ url: '/' }],
     security: [{ bearer: [] }],

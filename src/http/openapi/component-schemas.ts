@@ -3,8 +3,15 @@
  * every request body, generated from the zod schemas that validate the requests.
  */
 import { z } from 'zod';
+import {
+  chatRequestSchema,
+  embeddingsRequestSchema,
+  modelProviderDocumentSchema,
+  routerSpecSchema,
+} from '../../ai/index.js';
 import { tenantUsageBatchSchema, usageBatchSchema } from '../../commercial/index.js';
 import { lineageBatchSchema, policyInputSchema } from '../../governance/index.js';
+import { MAX_SECRET_BYTES } from '../../keys/index.js';
 import { bundleSchema, tenantManifestSchema } from '../../tenants/index.js';
 import { platformKeySchema, tenantKeySchema, tokenRequestSchema } from '../routes/access-routes.js';
 import { appAuditEventSchema } from '../routes/audit-routes.js';
@@ -21,6 +28,12 @@ import {
 import { quotaAmountSchema, quotaSetSchema } from '../routes/usage-routes.js';
 import { verifyIsolationSchema } from '../routes/verify-routes.js';
 import { createWebhookSchema, rotateSecretSchema, updateWebhookSchema } from '../routes/webhook-routes.js';
+
+/**
+ * The body of `PUT /v1/platform-secrets/{name}`, as its route validates it (the route keeps its
+ * schema to itself; keep the two equal).
+ */
+const platformSecretPutSchema = z.strictObject({ value: z.string().min(1).max(MAX_SECRET_BYTES) });
 
 /** The JSON Schema (draft 2020-12, input side) of a zod schema, without its `$schema` key. */
 export function jsonSchema(schema: z.ZodType): Record<string, unknown> {
@@ -180,6 +193,28 @@ export function componentSchemas(): Record<string, unknown> {
     PolicyRollout: component(rolloutSchema),
     PolicyRolloutDecision: component(rolloutDecisionSchema),
     AppAuditEvent: component(appAuditEventSchema),
+    ChatCompletionRequest: component(chatRequestSchema),
+    EmbeddingsRequest: component(embeddingsRequestSchema),
+    ModelProvider: component(modelProviderDocumentSchema),
+    TenantRouterSpec: component(routerSpecSchema),
+    PlatformSecretPut: component(platformSecretPutSchema),
+    OpenAiError: {
+      type: 'object',
+      description: "The model router's errors, in OpenAI's shape so OpenAI clients parse them; code is the stable code",
+      required: ['error'],
+      properties: {
+        error: {
+          type: 'object',
+          required: ['message', 'type', 'param', 'code'],
+          properties: {
+            message: { type: 'string' },
+            type: { type: 'string', description: 'invalid_request_error, not_found_error, insufficient_quota, …' },
+            param: { type: ['string', 'null'], description: 'the offending field, e.g. messages[0].role' },
+            code: { type: 'string', description: 'Stable snake_case error code' },
+          },
+        },
+      },
+    },
   };
   // Named sub-schemas (zod `.meta({ id })`) become components of their own.
   for (const schema of Object.values(schemas)) {

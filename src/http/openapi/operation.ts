@@ -17,6 +17,10 @@ export type Op = {
   public?: boolean;
   csv?: boolean;
   raw?: boolean;
+  /** Errors in OpenAI's body (`{"error": {message, type, param, code}}`), not problem+json. */
+  openAi?: boolean;
+  /** Also answers `text/event-stream` (server-sent events) when the request asks to stream. */
+  stream?: boolean;
 };
 
 /** Operations by path, then by lower-case HTTP method; key order is the document's order. */

@@ -21,7 +21,20 @@ export function operationParameters(path: string, op: Op): unknown[] {
       name: 'name',
       in: 'path',
       required: true,
-      schema: { type: 'string', pattern: '^[a-z0-9][a-z0-9._-]{0,127}$' },
+      schema: {
+        type: 'string',
+        pattern: path.startsWith('/v1/model-providers/')
+          ? '^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$'
+          : '^[a-z0-9][a-z0-9._-]{0,127}$',
+      },
+    });
+  if (path.includes('{model}'))
+    parameters.push({
+      name: 'model',
+      in: 'path',
+      required: true,
+      schema: { type: 'string', maxLength: 128 },
+      description: 'A catalogue model name the tenant may use',
     });
   if (path.includes('{webhookId}'))
     parameters.push({
@@ -104,7 +117,9 @@ export function operationParameters(path: string, op: Op): unknown[] {
       in: 'header',
       required: false,
       schema: { type: 'string' },
-      description: 'Platform callers: the tenant to act on',
+      description: path.startsWith('/v1/ai/')
+        ? 'Platform callers: required, the tenant the call is for (400 tenant_required without it)'
+        : 'Platform callers: the tenant to act on',
     });
   parameters.push({
     name: 'X-Request-Id',

@@ -106,7 +106,7 @@ export const tenantPaths: Operations = {
   '/v1/apply': {
     post: {
       summary:
-        "Apply a bundle of manifests, all or nothing (dryRun for the plan; 202 with a pending approval when a tenant's governance requires one)",
+        "Apply a bundle of manifests, all or nothing (dryRun for the plan; 202 with a pending approval when a tenant's governance requires one); ModelProvider documents go to the model catalogue",
       tags: ['tenants'],
       body: 'ApplyBundle',
       ok: 200,
