@@ -98,6 +98,7 @@ describe('model router', () => {
         model('embed', 'embed-1', 0, { kind: 'embedding', inputUsdPerMTok: 1 }),
       ]),
       provider('fake-us', 'us-east-1', [model('us-model', 'ok-us')]),
+      provider('nokey', 'eu-west-1', [model('nokey-model', 'ok-nokey')], { apiKeySecret: 'never-written' }),
       {
         apiVersion: 'tenancy/v1',
         kind: 'ModelProvider',
@@ -133,6 +134,27 @@ describe('model router', () => {
     expect(sent.authorization).toBe('Bearer sk-fake-provider');
     expect(sent.body).toMatchObject({ model: 'ok-good', max_tokens: 10 });
     expect(sent.body.metadata).toBeUndefined();
+  });
+
+  it('skips a provider whose key cannot be opened (the hold released), and reports an unchanged provider as unchanged', async () => {
+    await tenant('t-nokey', { primary: { model: 'nokey-model' }, fallback: ['good'], budget: { dailyUsd: 5 } });
+    const { data, response } = await ask('t-nokey', 'nokey-model');
+    expect(data.model).toBe('good');
+    expect(response.headers.get('x-tenancy-fallback')).toBe('true');
+    expect(fake.count('ok-nokey')).toBe(0);
+    expect((await status('t-nokey')).budget.windows[0].reservedUsd).toBe(0);
+    const again = await call(plane, 'POST', '/v1/apply', {
+      dryRun: true,
+      items: [{ manifest: (await call(plane, 'GET', '/v1/model-providers/nokey')).json() }].map(({ manifest }) => ({
+        manifest: {
+          apiVersion: manifest.apiVersion,
+          kind: manifest.kind,
+          metadata: { name: manifest.metadata.name },
+          spec: manifest.spec,
+        },
+      })),
+    });
+    expect(again.json().items).toEqual([{ kind: 'ModelProvider', name: 'nokey', action: 'unchanged' }]);
   });
 
   it('routes model "auto" by the request metadata, else to the primary', async () => {
@@ -196,6 +218,11 @@ describe('model router', () => {
         embeddings: { model: 'embed' },
       }),
     ]);
+    const wrongKind = await err(
+      client('t-basic').embeddings.create({ model: 'good', input: 'x' }) as unknown as Promise<unknown>,
+    );
+    expect({ status: wrongKind.status, code: wrongKind.code }).toEqual({ status: 404, code: 'model_not_found' });
+    expect(wrongKind.message).toContain('needs an embedding model');
     const tooLong = await err(ask('t-basic', 'tiny', { max_tokens: 100 }));
     expect({ status: tooLong.status, code: tooLong.code }).toEqual({ status: 400, code: 'context_length_exceeded' });
     const raw = await fetch(`${plane.url}/v1/ai/chat/completions`, {
@@ -351,7 +378,7 @@ describe('model router', () => {
     }
     expect(served).toBe(12);
     expect({ status: refusal!.status, code: refusal!.code }).toEqual({ status: 429, code: 'budget_exhausted' });
-    expect((refusal!.error as { type: string }).type).toBe('insufficient_quota');
+    expect(refusal!.error).toMatchObject({ type: 'insufficient_quota', window: 'day', limitUsd: 0.06 });
     const retryAfter = Number(refusal!.headers?.get('retry-after'));
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(86_400);
@@ -583,6 +610,7 @@ describe('model router: providers on private addresses', () => {
     );
     expect(res.statusCode).toBe(502);
     expect(res.json().error.code).toBe('upstream_error');
+    expect(res.json().error.message).toContain('TENANCY_ROUTER_ALLOW_PRIVATE');
     expect(fake.requests).toHaveLength(0);
   });
 

@@ -17,8 +17,11 @@ describe('circuit breakers per tenant and model', () => {
     // Another tenant's breaker for the same model, and this tenant's for another model, stay closed.
     expect(b.allow('b', 'm', t0 + 4)).toBe(true);
     expect(b.allow('a', 'other', t0 + 4)).toBe(true);
-    // After the cooldown: one probe at a time.
+    // After the cooldown: one probe at a time; looking does not take it.
+    expect(b.wouldAllow('a', 'm', t0 + 5_010)).toBe(true);
+    expect(b.wouldAllow('a', 'm', t0 + 5_010)).toBe(true);
     expect(b.allow('a', 'm', t0 + 5_010)).toBe(true);
+    expect(b.wouldAllow('a', 'm', t0 + 5_010)).toBe(false);
     expect(b.allow('a', 'm', t0 + 5_011)).toBe(false);
     b.record('a', 'm', false, settings, t0 + 5_012);
     expect(b.allow('a', 'm', t0 + 5_013)).toBe(false);

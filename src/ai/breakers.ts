@@ -66,6 +66,14 @@ export class Breakers {
     for (const [k, b] of this.#all) if (now - b.touched > IDLE_MS && b.state === 'closed') this.#all.delete(k);
   }
 
+  /** Whether {@link allow} would let a call through now, without taking the half-open probe. */
+  wouldAllow(tenantId: string, model: string, now = Date.now()): boolean {
+    const b = this.#all.get(`${tenantId}\u0000${model}`);
+    if (!b || b.state === 'closed') return true;
+    if (b.state === 'open') return now >= b.openUntil;
+    return !b.probing;
+  }
+
   /** Whether a call to `model` may go now; a half-open breaker lets one probe through at a time. */
   allow(tenantId: string, model: string, now = Date.now()): boolean {
     const b = this.#all.get(`${tenantId}\u0000${model}`);

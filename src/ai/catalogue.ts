@@ -14,7 +14,7 @@ import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../schema.js';
 import { DEFAULT_BASE_URLS, modelProviderDocumentSchema, type ProviderSpec } from './catalogue-schema.js';
 import type { CatalogueModel, ProviderType } from './types.js';
-import { zodFieldErrors } from '../tenants/index.js';
+import { jsonEqual, zodFieldErrors } from '../tenants/index.js';
 
 /** A provider as the router uses it. */
 export interface CatalogueProvider {
@@ -201,11 +201,7 @@ export class ModelCatalogue {
         });
       for (const d of docs) {
         const existing = others.find((o) => o.name === d.name);
-        const action = !existing
-          ? 'create'
-          : JSON.stringify(existing.spec) === JSON.stringify(d.spec)
-            ? 'unchanged'
-            : 'update';
+        const action = !existing ? 'create' : jsonEqual(existing.spec, d.spec) ? 'unchanged' : 'update';
         plan.push({ kind: 'ModelProvider', name: d.name, action, ...(d.source ? { source: d.source } : {}) });
         if (dryRun || action === 'unchanged') continue;
         const now = new Date().toISOString();

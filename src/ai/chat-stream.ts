@@ -13,7 +13,7 @@ import type { ChatRequestInput } from './chat-schema.js';
 import type { Attempt, ModelRouter } from './model-router.js';
 import { upstreamFailure } from './router-errors.js';
 import { costMicros, textTokens } from './tokens.js';
-import { UpstreamError, type ChatChunk } from './types.js';
+import { ClientGone, UpstreamError, type ChatChunk } from './types.js';
 
 /** Where a stream goes (the HTTP response). */
 export interface StreamSink {
@@ -69,6 +69,7 @@ export async function streamChat(
     let opened: { it: AsyncIterator<ChatChunk>; buffered: ChatChunk[]; done: boolean };
     try {
       opened = await router.withRetries(routing, name, async () => {
+        if (sink.signal.aborted) throw new ClientGone();
         const it = adapter
           .chatStream(a.target, { ...a.body, stream: true }, { signal: upstream.signal })
           [Symbol.asyncIterator]();
@@ -83,11 +84,13 @@ export async function streamChat(
           if (meaningful(next.value)) return { it, buffered, done: false };
         }
       });
-    } catch (error) {
+    } catch (caught) {
       sink.signal.removeEventListener('abort', onClientGone);
+      // A client gone before the first byte ends the walk; nothing counts against the model.
+      const error = sink.signal.aborted ? new ClientGone() : caught;
       await router.finish(tenantId, a, requestId, started, {
         outcome: 'error',
-        code: 'upstream_error',
+        code: error instanceof ClientGone ? 'client_closed' : 'upstream_error',
         tokensIn: 0,
         tokensOut: 0,
         stream: true,

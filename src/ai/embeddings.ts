@@ -10,7 +10,7 @@ import type { Attempt, ModelRouter, WalkState } from './model-router.js';
 import { asBase64, codeOf, upstreamFailure } from './router-errors.js';
 import { chainFor } from './tenant-routing.js';
 import { costMicros, embeddingInputTokens } from './tokens.js';
-import { UpstreamError, type EmbeddingsResponse } from './types.js';
+import { UpstreamError, type EmbeddingsResponse, type ProviderTarget } from './types.js';
 
 /** Embeddings for `tenantId`. */
 export async function embed(
@@ -31,18 +31,28 @@ export async function embed(
         errors: [{ path: '/input', message: `more than ${candidate!.model.contextWindow} tokens per input` }],
       },
     );
-  if (!router.deps.breakers.allow(tenantId, candidate!.model.name))
-    throw new TenancyError(
+  const state: WalkState = { exhausted: [], breakerOpen: [], tooLong: [], lastError: undefined };
+  const open = () =>
+    new TenancyError(
       'models_unavailable',
       `model ${candidate!.model.name} is failing for this tenant (circuit open); retry later`,
-      {
-        headers: { 'retry-after': '15' },
-      },
+      { headers: { 'retry-after': String(Math.ceil(routing.breaker.cooldownMs / 1000)) } },
     );
-  const state: WalkState = { exhausted: [], breakerOpen: [], tooLong: [], lastError: undefined };
+  if (!router.deps.breakers.wouldAllow(tenantId, candidate!.model.name)) throw open();
   const reservation = await router.hold(routing, costMicros(candidate!.model, tokens, 0), state);
   if (reservation === null) throw router.failure(routing, state);
-  const target = await router.targetOf(candidate!);
+  let target: ProviderTarget;
+  try {
+    target = await router.targetOf(candidate!);
+  } catch (error) {
+    if (reservation) await router.deps.ledger.settle(reservation.reservation, 0);
+    throw error;
+  }
+  // The breaker's probe is taken only now, just before the call.
+  if (!router.deps.breakers.allow(tenantId, candidate!.model.name)) {
+    if (reservation) await router.deps.ledger.settle(reservation.reservation, 0);
+    throw open();
+  }
   const { model: _m, ...rest } = input;
   const attempt: Attempt = {
     candidate: candidate!,

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TenancyError } from '../errors.js';
+import { ProviderTargets } from './provider-targets.js';
 import { budgetError, codeOf, upstreamFailure } from './router-errors.js';
 import type { PlatformSecretStore } from '../keys/index.js';
 import type { Breakers } from './breakers.js';
@@ -19,8 +20,9 @@ import type { ModelCatalogue } from './catalogue.js';
 import type { ChatRequestInput } from './chat-schema.js';
 import type { RouterMetering } from './metering.js';
 import { chainFor, chosenModel, type Candidate, type TenantRouting, type TenantRoutings } from './tenant-routing.js';
-import { costMicros, promptTokens } from './tokens.js';
+import { costMicros, promptTokens, textTokens } from './tokens.js';
 import {
+  ClientGone,
   UpstreamError,
   type ChatCompletion,
   type ChatRequest,
@@ -67,24 +69,12 @@ const OUTPUT_MARGIN = (maxTokens: number) => Math.ceil(maxTokens * 1.1) + 16;
 
 /** The tenant-scoped model router. */
 export class ModelRouter {
-  readonly #keys = new Map<string, { value: string; until: number }>();
+  readonly #targets: ProviderTargets;
   /** Tenants downgraded by the budget threshold, until the window that crossed it resets. */
   readonly #downgraded = new Map<string, number>();
 
-  constructor(readonly deps: ModelRouterDeps) {}
-
-  async #apiKey(secret: string | undefined): Promise<string | undefined> {
-    if (secret === undefined) return undefined;
-    const hit = this.#keys.get(secret);
-    if (hit && hit.until > Date.now()) return hit.value;
-    const { value } = await this.deps.secrets.open(secret).catch((cause) => {
-      throw new TenancyError('upstream_error', `the provider's API key (platform secret ${secret}) cannot be opened`, {
-        status: 503,
-        cause,
-      });
-    });
-    this.#keys.set(secret, { value, until: Date.now() + 30_000 });
-    return value;
+  constructor(readonly deps: ModelRouterDeps) {
+    this.#targets = new ProviderTargets(deps.secrets);
   }
 
   #isDowngraded(tenantId: string): boolean {
@@ -106,7 +96,7 @@ export class ModelRouter {
     const first = chosenModel(routing.spec, input.model, input.metadata);
     const prompt = promptTokens(input.messages as ChatRequest['messages'], input.tools);
     const state: WalkState = { exhausted: [], breakerOpen: [], tooLong: [], lastError: undefined };
-    let downgraded = this.#isDowngraded(tenantId);
+    let downgraded = routing.action === 'downgrade_to_fallback' && this.#isDowngraded(tenantId);
     for (let pass = 0; pass < 2; pass++) {
       const chain = chainFor(routing, catalogue, first, { downgraded, kind: 'chat' });
       let restart = false;
@@ -122,7 +112,7 @@ export class ModelRouter {
             throw this.failure(routing, { ...state, lastError: undefined, exhausted: [], breakerOpen: [] });
           continue;
         }
-        if (!this.deps.breakers.allow(tenantId, model.name)) {
+        if (!this.deps.breakers.wouldAllow(tenantId, model.name)) {
           state.breakerOpen.push(model.name);
           continue;
         }
@@ -144,11 +134,24 @@ export class ModelRouter {
           }
         }
         const body = this.#upstreamBody(input, routing, candidate, maxTokens);
-        const target = await this.targetOf(candidate);
+        const target = await this.targetOf(candidate).catch((error: unknown) => error as Error);
+        // The breaker's probe is taken only now, just before the call, so a skipped candidate never holds it.
+        const skip =
+          target instanceof Error
+            ? new UpstreamError('refused', target.message, { cause: target })
+            : !this.deps.breakers.allow(tenantId, model.name)
+              ? undefined
+              : null;
+        if (skip !== null) {
+          if (reservation) await this.deps.ledger.settle(reservation.reservation, 0);
+          if (skip) state.lastError = skip;
+          else state.breakerOpen.push(model.name);
+          continue;
+        }
         try {
           return await run({
             candidate,
-            target,
+            target: target as ProviderTarget,
             reservation: reservation?.reservation,
             body,
             maxTokens,
@@ -223,7 +226,7 @@ export class ModelRouter {
         'models_unavailable',
         `every model of the chain is failing for this tenant (circuit open: ${state.breakerOpen.join(', ')}); retry later`,
         {
-          headers: { 'retry-after': '15' },
+          headers: { 'retry-after': String(Math.ceil(routing.breaker.cooldownMs / 1000)) },
         },
       );
     return new TenancyError(
@@ -243,17 +246,9 @@ export class ModelRouter {
     return body;
   }
 
-  async targetOf(candidate: Candidate): Promise<ProviderTarget> {
-    const p = candidate.provider;
-    return {
-      name: p.name,
-      type: p.type,
-      baseUrl: p.baseUrl,
-      region: p.region,
-      apiKey: await this.#apiKey(p.apiKeySecret),
-      timeoutMs: p.timeoutMs,
-      ...(p.mock ? { mock: p.mock } : {}),
-    };
+  /** What an adapter needs to call the candidate's provider (its key opened). */
+  targetOf(candidate: Candidate): Promise<ProviderTarget> {
+    return this.#targets.of(candidate.provider);
   }
 
   /** Call `fn` with retries of retryable failures; every attempt counts on the breaker. */
@@ -264,6 +259,7 @@ export class ModelRouter {
         this.deps.breakers.record(routing.tenantId, model, true, routing.breaker);
         return result;
       } catch (error) {
+        if (error instanceof ClientGone) throw error;
         const e =
           error instanceof UpstreamError
             ? error
@@ -312,7 +308,7 @@ export class ModelRouter {
       const tokensIn = completion.usage?.prompt_tokens ?? a.promptTokens;
       const tokensOut =
         completion.usage?.completion_tokens ??
-        completion.choices.reduce((n, c) => n + (c.message.content ? Math.ceil(c.message.content.length / 4) : 0), 0);
+        completion.choices.reduce((n, c) => n + (c.message.content ? textTokens(c.message.content) : 0), 0);
       const cost = costMicros(a.candidate.model, tokensIn, tokensOut);
       await this.#settle(tenantId, a.reservation, cost);
       this.#record(tenantId, a, requestId, started, { outcome: 'success', tokensIn, tokensOut, cost, stream: false });

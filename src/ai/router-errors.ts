@@ -35,6 +35,7 @@ export function upstreamFailure(e: UpstreamError): TenancyError {
       cause: e,
     });
   if (e.kind === 'unsupported') return new TenancyError('upstream_error', e.message, { status: 400, cause: e });
+  if (e.kind === 'refused') return new TenancyError('upstream_error', e.message, { cause: e });
   if (e.kind === 'http' && e.status === 429)
     return new TenancyError('upstream_error', `the provider is rate limiting: ${e.message}`, {
       status: 429,

@@ -53,7 +53,11 @@ export interface BuiltModelRouter {
 
 /** Build the router. */
 export async function buildModelRouter(setup: ModelRouterSetup): Promise<BuiltModelRouter> {
-  const guard = new ReceiverGuard({ allowPrivate: setup.allowPrivate, allowedCidrs: [] });
+  const guard = new ReceiverGuard({
+    allowPrivate: setup.allowPrivate,
+    allowedCidrs: [],
+    allowHint: 'TENANCY_ROUTER_ALLOW_PRIVATE',
+  });
   const agent = upstreamAgent(guard.lookup);
   let ledger: BudgetLedger;
   if (setup.ledger === 'redis') {

@@ -127,8 +127,20 @@ export function chainFor(
   const allowed = namedModels(spec);
   if (!allowed.includes(first))
     throw new TenancyError('model_not_found', `model ${first} is not available to this tenant`, {
-      errors: [{ path: '/model', message: `must be one of ${[...allowed, 'auto'].join(', ')}` }],
+      errors: [
+        {
+          path: '/model',
+          message: `must be one of ${(options.kind === 'chat' ? [...allowed, 'auto'] : allowed).join(', ')}`,
+        },
+      ],
     });
+  const named = catalogue.models.get(first);
+  if (named && named.model.kind !== options.kind)
+    throw new TenancyError(
+      'model_not_found',
+      `model ${first} is ${named.model.kind === 'chat' ? 'a chat' : 'an embedding'} model; this endpoint needs ${options.kind === 'chat' ? 'a chat' : 'an embedding'} model`,
+      { errors: [{ path: '/model', message: `is of kind ${named.model.kind}` }] },
+    );
   const names = options.downgraded ? spec.fallback : [first, ...spec.fallback.filter((m) => m !== first)];
   const out: Candidate[] = [];
   const forbidden: string[] = [];

@@ -134,7 +134,8 @@ export interface ProviderAdapter {
 }
 
 /** Why an upstream call failed. */
-export type UpstreamFailure = 'http' | 'timeout' | 'network' | 'protocol' | 'unsupported';
+/** `refused`: the router itself would not connect (a private address, a key it cannot open). */
+export type UpstreamFailure = 'http' | 'timeout' | 'network' | 'protocol' | 'unsupported' | 'refused';
 
 /** An upstream call failed; `retryable` says whether the same model may be tried again. */
 export class UpstreamError extends Error {
@@ -165,9 +166,17 @@ export class UpstreamError extends Error {
 
   /** Whether the failure counts against the model's circuit breaker (the provider's fault, not the request's). */
   get countsAsFailure(): boolean {
-    if (this.kind === 'unsupported') return false;
+    if (this.kind === 'unsupported' || this.kind === 'refused') return false;
     if (this.kind === 'http') return this.status === 429 || (this.status !== undefined && this.status >= 500);
     return true;
+  }
+}
+
+/** The client went away before the answer began: nothing more is tried, nothing counts against the model. */
+export class ClientGone extends Error {
+  constructor() {
+    super('the client closed the connection');
+    this.name = 'ClientGone';
   }
 }
 

@@ -49,7 +49,7 @@ export {
   parseManifestText,
 } from './manifest-text.js';
 export type { ManifestFileItem } from './manifest-files.js';
-export { mergePatch, diff } from './json-diff.js';
+export { mergePatch, diff, jsonEqual } from './json-diff.js';
 export type { FieldChange } from './json-diff.js';
 export { liveTenantIds, tenantFacts, tenantIdsWhere, tenantsWhere } from './tenant-rows.js';
 export type { TenantFacts } from './tenant-rows.js';

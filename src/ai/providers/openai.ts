@@ -18,6 +18,13 @@ import {
 } from '../types.js';
 import { postJson, readEvents, readJson } from './upstream-http.js';
 
+/** OpenAI's own API takes `max_completion_tokens` (its reasoning models refuse `max_tokens`); compatible servers take `max_tokens`. */
+function forTarget(target: ProviderTarget, body: ChatRequest): ChatRequest {
+  if (target.type !== 'openai' || body.max_tokens === undefined) return body;
+  const { max_tokens, ...rest } = body;
+  return { ...rest, max_completion_tokens: max_tokens } as ChatRequest;
+}
+
 function headers(target: ProviderTarget): Record<string, string> {
   return target.apiKey ? { authorization: `Bearer ${target.apiKey}` } : {};
 }
@@ -41,7 +48,7 @@ export class OpenAiAdapter implements ProviderAdapter {
       this.agent,
       `${target.baseUrl}/chat/completions`,
       headers(target),
-      { ...body, stream: false },
+      { ...forTarget(target, body), stream: false },
       {
         signal: options.signal,
         timeoutMs: target.timeoutMs,
@@ -58,7 +65,7 @@ export class OpenAiAdapter implements ProviderAdapter {
       this.agent,
       `${target.baseUrl}/chat/completions`,
       headers(target),
-      { ...body, stream: true, stream_options: { include_usage: true } },
+      { ...forTarget(target, body), stream: true, stream_options: { include_usage: true } },
       { signal: options.signal, timeoutMs: target.timeoutMs },
     );
     for await (const event of readEvents(res, { idleMs: target.timeoutMs, signal: options.signal })) {

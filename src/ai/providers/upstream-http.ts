@@ -136,6 +136,10 @@ export async function* readEvents(
 export function networkError(cause: unknown): UpstreamError {
   if (cause instanceof UpstreamError) return cause;
   const code = (cause as { code?: string }).code;
+  const refused = [cause, (cause as { cause?: unknown }).cause].find(
+    (c) => (c as { code?: string } | undefined)?.code === 'webhook_url_forbidden',
+  );
+  if (refused) return new UpstreamError('refused', (refused as Error).message, { cause });
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT')
     return new UpstreamError('timeout', 'the provider did not answer in time', { cause });
   if ((cause as Error).name === 'AbortError')

@@ -23,6 +23,8 @@ export interface ReceiverPolicy {
   allowPrivate: boolean;
   /** CIDR ranges allowed although not public (e.g. `127.0.0.1/32`, `10.20.0.0/16`). */
   allowedCidrs: string[];
+  /** What a refusal tells the operator to set (default the webhook settings). */
+  allowHint?: string;
 }
 
 const lookupAll = promisify(dnsLookup);
@@ -90,7 +92,7 @@ export class ReceiverGuard {
     }
     for (const a of addresses) {
       const why = this.refusal(a);
-      if (why !== undefined) throw forbidden(url.hostname, why);
+      if (why !== undefined) throw forbidden(url.hostname, why, this.policy.allowHint);
     }
     return url;
   }
@@ -101,7 +103,7 @@ export class ReceiverGuard {
       if (err) return callback(err, '', 0);
       for (const a of resolved) {
         const why = this.refusal(a.address);
-        if (why !== undefined) return callback(forbidden(hostname, why), '', 0);
+        if (why !== undefined) return callback(forbidden(hostname, why, this.policy.allowHint), '', 0);
       }
       if (options.all) return callback(null, resolved);
       const first = resolved[0];
@@ -161,10 +163,14 @@ function invalidUrl(message: string): TenancyError {
   return new TenancyError('validation_failed', 'the webhook is invalid', { errors: [{ path: '/url', message }] });
 }
 
-function forbidden(host: string, why: string): TenancyError & NodeJS.ErrnoException {
+function forbidden(
+  host: string,
+  why: string,
+  hint = 'TENANCY_WEBHOOK_ALLOW_PRIVATE, TENANCY_WEBHOOK_ALLOWED_CIDRS',
+): TenancyError & NodeJS.ErrnoException {
   return new TenancyError(
     'webhook_url_forbidden',
-    `the receiver ${host} is not allowed: ${why}; receivers must be public unless the operator allows private ones (TENANCY_WEBHOOK_ALLOW_PRIVATE, TENANCY_WEBHOOK_ALLOWED_CIDRS)`,
+    `the host ${host} is not allowed: ${why}; it must be public unless the operator allows private addresses (${hint})`,
     { errors: [{ path: '/url', message: `resolves to a forbidden address (${why})` }] },
   );
 }

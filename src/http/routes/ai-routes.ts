@@ -59,7 +59,11 @@ export function openAiErrorBody(p: Problem): {
   const fields = p.errors ?? [];
   const message =
     fields.length > 0 ? `${p.detail}: ${fields.map((e) => `${e.path} ${e.message}`).join('; ')}` : p.detail;
-  return { error: { message, type: errorType(p.status, p.code), param: paramOf(fields[0]?.path), code: p.code } };
+  // Extension members (a budget window's limit, spend and reset) ride along; clients ignore what they do not know.
+  const { type: _t, title: _ti, status: _s, detail: _d, code: _c, instance: _i, errors: _e, ...extensions } = p;
+  return {
+    error: { message, type: errorType(p.status, p.code), param: paramOf(fields[0]?.path), code: p.code, ...extensions },
+  };
 }
 
 function sendOpenAiError(error: FastifyError | Error, request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -154,6 +158,12 @@ export function aiRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): vo
           try {
             await streamChat(router(), tenantId, input, request.id, sink);
           } catch (error) {
+            if (sink.signal.aborted && !sink.begun) {
+              // The client left before the answer began: nothing to answer.
+              reply.hijack();
+              reply.raw.destroy();
+              return reply;
+            }
             if (!sink.begun) throw error;
             request.log.error({ err: error }, 'model stream failed after it began');
             sink.fail(error instanceof TenancyError ? error : new TenancyError('stream_cut', 'the stream failed'));
