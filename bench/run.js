@@ -9,6 +9,7 @@ import os from 'node:os';
 import { benchEmbeddedCrash } from './embedded-crash.js';
 import { benchGovernance } from './governance.js';
 import { benchIsolation } from './isolation.js';
+import { benchRouter } from './router.js';
 import { benchSdk } from './sdk.js';
 import { freshPgDatabase, pct, timeSequential } from './support.js';
 
@@ -30,6 +31,8 @@ const ONLY_SDK = process.env.TENANCY_BENCH_ONLY === 'sdk';
 const ONLY_AUDIT = process.env.TENANCY_BENCH_ONLY === 'audit';
 // TENANCY_BENCH_ONLY=embedded runs just the embedded engine's provisioning and crash figures.
 const ONLY_EMBEDDED = process.env.TENANCY_BENCH_ONLY === 'embedded';
+// TENANCY_BENCH_ONLY=router runs just the model router figures (bench/router.js).
+const ONLY_ROUTER = process.env.TENANCY_BENCH_ONLY === 'router';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -311,6 +314,15 @@ if (ONLY_EMBEDDED) {
   console.log(JSON.stringify(results.embedded, null, 2));
   process.exit(0);
 }
+if (ONLY_ROUTER) {
+  results.router = await benchRouter({ pgUrl: PG_URL });
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}-router.json`, import.meta.url);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results, null, 2));
+  console.error(`\nwritten to ${file.pathname}`);
+  process.exit(0);
+}
 if (ONLY_AUDIT) {
   results.audit.push(await benchAuditAppend('pglite', undefined));
   if (PG_URL) {
@@ -368,6 +380,8 @@ if (!ONLY_GET && !ONLY_KEYS && !ONLY_GOVERNANCE) {
   if (PG_URL) results.governance.push(await benchGovernance('postgres', PG_URL));
 }
 if (!ONLY_GET && !ONLY_KEYS && !ONLY_ISOLATION) results.sdk = await benchSdk();
+if (!ONLY_GET && !ONLY_KEYS && !ONLY_ISOLATION && !ONLY_GOVERNANCE)
+  results.router = await benchRouter({ pgUrl: PG_URL });
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);
 writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);

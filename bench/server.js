@@ -1,12 +1,13 @@
 // A server for the benchmarks, in its own process so the load generator does not share
-// its event loop: `bare` is a plain Fastify JSON route, `plane` the control plane.
+// its event loop: `bare` is a plain Fastify JSON route, `plane` the control plane. A third
+// argument, JSON, adds environment settings of the plane (the model router's, bench/router.js).
 import Fastify from 'fastify';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, startControlPlane } from '../dist/index.js';
 
-const [mode, databaseUrl] = process.argv.slice(2);
+const [mode, databaseUrl, extraEnv] = process.argv.slice(2);
 if (mode === 'bare') {
   const app = Fastify();
   const body = {
@@ -28,6 +29,7 @@ if (mode === 'bare') {
       TENANCY_ADMIN_TOKEN: 'bench-admin-token-0123456789',
       TENANCY_LOG_LEVEL: 'silent',
       ...(databaseUrl ? { TENANCY_DATABASE_URL: databaseUrl } : {}),
+      ...(extraEnv ? JSON.parse(extraEnv) : {}),
     },
   );
   const plane = await startControlPlane(config, { logger: false });
