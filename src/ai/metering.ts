@@ -2,9 +2,10 @@
  * What every model call leaves behind: usage meters (`tokens_in`, `tokens_out`, `cost_usd`)
  * for the usage store, so the monthly cost report and the cost quota include model spend;
  * Prometheus metrics per tenant and model; and a call record for whoever keeps SLIs. Meters
- * are buffered and written in batches (one store transaction per second at most), never on
- * the request path; each meter has an id of its own, so a batch written twice counts once.
+ * are summed per tenant and written once a second (one meter per tenant and resource, one
+ * store transaction per tenant), never on the request path.
  */
+import { randomUUID } from 'node:crypto';
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { Meter, UsageStore } from '../commercial/index.js';
 
@@ -29,11 +30,14 @@ export interface CallRecord {
 export type CallListener = (call: CallRecord) => void;
 
 const FLUSH_MS = 1_000;
-const MAX_BUFFER = 50_000;
 
 /** Meters, metrics and call listeners of the router. */
 export class RouterMetering {
-  readonly #buffer: Meter[] = [];
+  /** Sums per tenant since the last write. */
+  readonly #pending = new Map<string, { tokensIn: number; tokensOut: number; costMicros: number; calls: number }>();
+  /** Meter ids are unique per process run and write. */
+  readonly #instance = randomUUID();
+  #flushes = 0;
   readonly #listeners: CallListener[] = [];
   readonly #requests: Counter<'tenant' | 'model' | 'outcome'>;
   readonly #tokens: Counter<'tenant' | 'model' | 'direction'>;
@@ -95,35 +99,38 @@ export class RouterMetering {
       }
     }
     if (!this.usage || (call.tokensIn === 0 && call.tokensOut === 0 && call.costMicros === 0)) return;
-    if (this.#buffer.length >= MAX_BUFFER) {
-      this.onError(new Error('usage buffer full; dropping meters'));
-      return;
-    }
-    const ts = new Date().toISOString();
-    const base = `ai:${call.requestId}`;
-    this.#buffer.push(
-      { tenantId: call.tenantId, id: `${base}:tokens_in`, resource: 'tokens_in', amount: call.tokensIn, ts },
-      { tenantId: call.tenantId, id: `${base}:tokens_out`, resource: 'tokens_out', amount: call.tokensOut, ts },
-      { tenantId: call.tenantId, id: `${base}:cost_usd`, resource: 'cost_usd', amount: call.costMicros / 1e6, ts },
-    );
+    // Summed per tenant until the next write: one meter per tenant and resource per second,
+    // whatever the traffic (the usage store's rollups are hourly and daily).
+    const sum = this.#pending.get(call.tenantId) ?? { tokensIn: 0, tokensOut: 0, costMicros: 0, calls: 0 };
+    sum.tokensIn += call.tokensIn;
+    sum.tokensOut += call.tokensOut;
+    sum.costMicros += call.costMicros;
+    sum.calls += 1;
+    this.#pending.set(call.tenantId, sum);
     this.#timer ??= setTimeout(() => {
       this.#timer = undefined;
       void this.flush();
     }, FLUSH_MS);
   }
 
-  /** Write buffered meters now. */
+  /** Write the summed meters now. */
   async flush(): Promise<void> {
     if (this.#flushing) await this.#flushing;
-    if (!this.usage || this.#buffer.length === 0) return;
-    const batch = this.#buffer.splice(0, this.#buffer.length);
+    if (!this.usage || this.#pending.size === 0) return;
+    const batch = [...this.#pending];
+    this.#pending.clear();
+    const ts = new Date().toISOString();
+    const id = `ai:${this.#instance}:${++this.#flushes}`;
     this.#flushing = (async () => {
       // Per tenant, so one purged tenant's meters cannot refuse everyone's.
-      const byTenant = new Map<string, Meter[]>();
-      for (const m of batch) byTenant.set(m.tenantId, [...(byTenant.get(m.tenantId) ?? []), m]);
-      for (const meters of byTenant.values()) {
+      for (const [tenantId, sum] of batch) {
+        const meters: Meter[] = [
+          { tenantId, id: `${id}:tokens_in`, resource: 'tokens_in', amount: sum.tokensIn, ts },
+          { tenantId, id: `${id}:tokens_out`, resource: 'tokens_out', amount: sum.tokensOut, ts },
+          { tenantId, id: `${id}:cost_usd`, resource: 'cost_usd', amount: sum.costMicros / 1e6, ts },
+        ];
         try {
-          await this.usage!.record({ id: 'system:model-router', correlationId: 'model-router' }, meters, 'router');
+          await this.usage!.record({ id: 'system:model-router', correlationId: id }, meters, 'router');
         } catch (error) {
           this.onError(error);
         }

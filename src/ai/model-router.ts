@@ -65,11 +65,14 @@ const MAX_RETRIES = 2;
 const MAX_RETRY_WAIT_MS = 2_000;
 const RESERVATION_TTL_MS = 15 * 60_000;
 /** Streamed text is counted in pieces, which can count a few tokens more than the whole: the hold allows for it. */
-const OUTPUT_MARGIN = (maxTokens: number) => Math.ceil(maxTokens * 1.1) + 16;
+const OUTPUT_MARGIN = (maxTokens: number) => maxTokens + Math.ceil(maxTokens / 10) + 16;
 
 /** The tenant-scoped model router. */
 export class ModelRouter {
   readonly #targets: ProviderTargets;
+  /** Spend of tenants without limits, not yet written. */
+  readonly #unheld = new Map<string, number>();
+  #unheldTimer: NodeJS.Timeout | undefined;
   /** Tenants downgraded by the budget threshold, until the window that crossed it resets. */
   readonly #downgraded = new Map<string, number>();
 
@@ -321,15 +324,27 @@ export class ModelRouter {
   async #settle(tenantId: string, reservation: Reservation | undefined, cost: number): Promise<void> {
     if (reservation) await this.deps.ledger.settle(reservation, Math.min(cost, reservation.amountMicros));
     else if (cost > 0) {
-      // No limits: the spend is still recorded, off the request path.
-      const keys = windowKeys(new Date());
-      void this.deps.ledger
+      // No limits: the spend is still recorded in the ledger (for the status), summed per
+      // tenant and written once a second, never on the request path.
+      this.#unheld.set(tenantId, (this.#unheld.get(tenantId) ?? 0) + cost);
+      this.#unheldTimer ??= setTimeout(() => void this.flushUnheld(), 1_000);
+    }
+  }
+
+  /** Write the spend of tenants without limits (summed since the last write). */
+  async flushUnheld(): Promise<void> {
+    clearTimeout(this.#unheldTimer);
+    this.#unheldTimer = undefined;
+    const spent = [...this.#unheld];
+    this.#unheld.clear();
+    const keys = windowKeys(new Date());
+    for (const [tenantId, cost] of spent)
+      await this.deps.ledger
         .settle(
           { id: `unheld-${randomUUID()}`, tenantId, dayKey: keys.day, monthKey: keys.month, amountMicros: 0 },
           cost,
         )
         .catch(() => undefined);
-    }
   }
 
   /** Record a finished call (meters, metrics, SLIs). */

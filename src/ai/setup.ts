@@ -91,6 +91,7 @@ export async function buildModelRouter(setup: ModelRouterSetup): Promise<BuiltMo
     platformSecrets,
     metering,
     async close() {
+      await router.flushUnheld();
       await metering.close();
       await ledger.close();
       await agent.close();
