@@ -6,6 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildModelRouter } from './ai/index.js';
+import { RetrievalStore } from './retrieval/index.js';
 import { ApiKeyStore, Authenticator, ensureAdminKey, TokenService } from './access/index.js';
 import { QuotaStore, UsageSampler, UsageStore, parsePriceTable } from './commercial/index.js';
 import type { Config } from './config.js';
@@ -171,6 +172,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         },
         commercial: { usage, quotas },
         ai: { router: ai.router, catalogue: ai.catalogue, platformSecrets: ai.platformSecrets },
+        retrieval: { store: new RetrievalStore(db, audit, registry, () => resources.databases) },
         server: { metrics, version: VERSION, requestTimeoutMs: config.requestTimeoutMs, role },
       },
       options.logger ?? false,

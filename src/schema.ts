@@ -15,6 +15,7 @@ import type { QueueTables } from './infra/queue/tables.js';
 import type { IsolationTables } from './isolation/tables.js';
 import type { KeysTables } from './keys/tables.js';
 import type { LedgerTables } from './ledger/tables.js';
+import type { RetrievalTables } from './retrieval/tables.js';
 import type { TenantsTables } from './tenants/tables.js';
 
 /** Every table of the control-plane store; a table named twice would not compile. */
@@ -28,4 +29,5 @@ export interface Schema
     ControllerTables,
     GovernanceTables,
     CommercialTables,
-    AiTables {}
+    AiTables,
+    RetrievalTables {}

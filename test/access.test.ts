@@ -578,6 +578,10 @@ describe.each(engines())('access on %s', (engine) => {
             { token },
           ),
       },
+      'corpus.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/corpora`, undefined, { token }) },
+      'corpus.write': {
+        run: (t, token) => call(plane, 'PUT', `/v1/tenants/${t}/corpora/probe`, { chunkSize: 100 }, { token }),
+      },
       'platform_secret.manage': {
         run: (_t, token) => call(plane, 'GET', '/v1/platform-secrets', undefined, { token }),
       },

@@ -65,6 +65,8 @@ export const ACTIONS = [
   'model_provider.read',
   'model_provider.manage',
   'platform_secret.manage',
+  'corpus.read',
+  'corpus.write',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -102,6 +104,8 @@ const TENANT_ADMIN: readonly Action[] = [
   'policy.rollout',
   'ai.invoke',
   'router.read',
+  'corpus.read',
+  'corpus.write',
 ];
 
 /** The matrix: role -> actions it may perform. */
@@ -147,6 +151,8 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'ai.invoke',
     'router.read',
     'model_provider.read',
+    'corpus.read',
+    'corpus.write',
   ]),
   'platform-auditor': new Set<Action>([
     ...READ,
@@ -186,6 +192,8 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'policy.evaluate',
     'ai.invoke',
     'router.read',
+    'corpus.read',
+    'corpus.write',
   ]),
   auditor: new Set<Action>([
     ...READ,
@@ -202,6 +210,7 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'governance.drift.read',
     'policy.read',
     'router.read',
+    'corpus.read',
   ]),
   viewer: new Set<Action>([...READ]),
 };

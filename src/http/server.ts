@@ -15,6 +15,7 @@ import { errorHandler, problem, sendProblem } from './problem.js';
 import { accessRoutes } from './routes/access-routes.js';
 import { aiRoutes } from './routes/ai-routes.js';
 import { routerAdminRoutes } from './routes/router-admin-routes.js';
+import { retrievalRoutes } from './routes/retrieval-routes.js';
 import { applyRoutes } from './routes/apply-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
@@ -134,6 +135,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   aiRoutes(app, deps, guard);
   if (deps.server.role === 'gateway') return app;
   routerAdminRoutes(app, deps, guard);
+  retrievalRoutes(app, deps, guard);
   tenantRoutes(app, deps, guard);
   applyRoutes(app, deps, guard);
   accessRoutes(app, deps, guard);

@@ -4,6 +4,7 @@
  * id stays reserved. Approval records stay: they are the governance history.
  */
 import { purgeTenantLineage, purgeTenantPolicies } from '../../governance/index.js';
+import { purgeTenantCorpora } from '../../retrieval/index.js';
 import { purgeTenantDocuments, retentionDays, writeObservedState } from '../../tenants/index.js';
 import { CONTROLLER_ACTOR as ACTOR, putCondition, type ReconcileStep, type StatusStepContext } from './step.js';
 
@@ -34,6 +35,7 @@ export const purge: ReconcileStep<StatusStepContext> = {
     const documents = await purgeTenantDocuments(trx, id);
     const lineageRecords = await purgeTenantLineage(trx, id);
     const policyVersions = await purgeTenantPolicies(trx, id);
+    const corpora = await purgeTenantCorpora(trx, id);
     const keys = await services.apiKeys.revokeAllIn(trx, id);
     const purged = putCondition(ctx, {
       type: 'Purged',
@@ -52,6 +54,7 @@ export const purge: ReconcileStep<StatusStepContext> = {
         documents,
         policyVersions,
         lineageRecords,
+        corpora,
         apiKeysRevoked: keys,
       },
       event: { type: 'tenant.purged', tenantId: id, payload: { id } },

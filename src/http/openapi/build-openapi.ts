@@ -12,6 +12,7 @@ import { keyPaths, rootKeyPaths } from './key-paths.js';
 import type { Op, Operations } from './operation.js';
 import { operationParameters } from './parameters.js';
 import { policyPaths } from './policy-paths.js';
+import { retrievalPaths } from './retrieval-paths.js';
 import { routerAdminPaths } from './router-admin-paths.js';
 import { systemPaths } from './system-paths.js';
 import { tenantPaths } from './tenant-paths.js';
@@ -33,6 +34,7 @@ const OPERATIONS: Operations = {
   ...usagePaths,
   ...aiPaths,
   ...routerAdminPaths,
+  ...retrievalPaths,
   ...systemPaths,
 };
 

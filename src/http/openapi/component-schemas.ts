@@ -9,6 +9,7 @@ import {
   modelProviderDocumentSchema,
   routerSpecSchema,
 } from '../../ai/index.js';
+import { corpusConfigSchema, documentSchema, retrieveSchema } from '../../retrieval/index.js';
 import { tenantUsageBatchSchema, usageBatchSchema } from '../../commercial/index.js';
 import { lineageBatchSchema, policyInputSchema } from '../../governance/index.js';
 import { MAX_SECRET_BYTES } from '../../keys/index.js';
@@ -198,6 +199,9 @@ export function componentSchemas(): Record<string, unknown> {
     ModelProvider: component(modelProviderDocumentSchema),
     TenantRouterSpec: component(routerSpecSchema),
     PlatformSecretPut: component(platformSecretPutSchema),
+    CorpusConfig: component(corpusConfigSchema),
+    CorpusDocument: component(documentSchema),
+    RetrieveRequest: component(retrieveSchema),
     OpenAiError: {
       type: 'object',
       description: "The model router's errors, in OpenAI's shape so OpenAI clients parse them; code is the stable code",

@@ -28,6 +28,20 @@ export function operationParameters(path: string, op: Op): unknown[] {
           : '^[a-z0-9][a-z0-9._-]{0,127}$',
       },
     });
+  if (path.includes('{corpus}'))
+    parameters.push({
+      name: 'corpus',
+      in: 'path',
+      required: true,
+      schema: { type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$' },
+    });
+  if (path.includes('{docId}'))
+    parameters.push({
+      name: 'docId',
+      in: 'path',
+      required: true,
+      schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:/-]{0,255}$' },
+    });
   if (path.includes('{model}'))
     parameters.push({
       name: 'model',

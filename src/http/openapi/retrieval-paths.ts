@@ -1,0 +1,45 @@
+/**
+ * OpenAPI operations of retrieval: a tenant's corpora, their documents, and search.
+ */
+import type { Operations } from './operation.js';
+
+/** Corpora, documents and retrieval. */
+export const retrievalPaths: Operations = {
+  '/v1/tenants/{id}/corpora': {
+    get: { summary: "The tenant's corpora and their settings", tags: ['retrieval'], ok: 200 },
+  },
+  '/v1/tenants/{id}/corpora/{corpus}': {
+    put: {
+      summary: 'Create (201) or configure (200) a corpus: chunk size and overlap in tokens, text-search language',
+      tags: ['retrieval'],
+      body: 'CorpusConfig',
+      ok: 201,
+    },
+    get: { summary: "A corpus's settings", tags: ['retrieval'], ok: 200 },
+  },
+  '/v1/tenants/{id}/corpora/{corpus}/documents': {
+    post: {
+      summary:
+        "Ingest one document into the tenant's own place (201 create; 200 update or unchanged, by id and content hash)",
+      tags: ['retrieval'],
+      body: 'CorpusDocument',
+      ok: 201,
+    },
+  },
+  '/v1/tenants/{id}/corpora/{corpus}/documents/{docId}': {
+    get: {
+      summary: "A document's record: hash, chunks, source, metadata (not its text)",
+      tags: ['retrieval'],
+      ok: 200,
+    },
+    delete: { summary: 'Remove a document and its chunks', tags: ['retrieval'], ok: 204 },
+  },
+  '/v1/tenants/{id}/retrieve': {
+    post: {
+      summary: 'The best chunks of a corpus for a query (full-text rank), filtered by document metadata',
+      tags: ['retrieval'],
+      body: 'RetrieveRequest',
+      ok: 200,
+    },
+  },
+};

@@ -1,0 +1,110 @@
+/**
+ * A tenant's corpora and retrieval:
+ *
+ * - `GET /v1/tenants/{id}/corpora`, `PUT|GET /v1/tenants/{id}/corpora/{corpus}`: corpora and
+ *   their settings (chunk size and overlap, text-search language);
+ * - `POST /v1/tenants/{id}/corpora/{corpus}/documents`: ingest one document (idempotent by id
+ *   and content); `GET|DELETE .../documents/{docId}`;
+ * - `POST /v1/tenants/{id}/retrieve`: the best chunks for a query.
+ *
+ * A tenant caller reaches only its own tenant; any other id answers 404.
+ */
+import type { FastifyInstance } from 'fastify';
+import { validationError } from '../../errors.js';
+import { CORPUS_NAME, corpusConfigSchema, DOCUMENT_ID, documentSchema, retrieveSchema } from '../../retrieval/index.js';
+import { parseOrThrow } from '../../tenants/index.js';
+import { actorOf, type Guard, type HttpDeps } from '../context.js';
+
+/** Body limit of an ingest (a document of 4 MiB, base64 and JSON around it). */
+export const INGEST_BODY_LIMIT_BYTES = 6 * 1024 * 1024;
+
+function corpusName(raw: string): string {
+  if (!CORPUS_NAME.test(raw))
+    throw validationError(
+      'not a valid corpus name',
+      [{ path: '/path/corpus', message: 'must be a lowercase name of letters, digits and "-"' }],
+      'invalid_identifier',
+    );
+  return raw;
+}
+
+function documentId(raw: string): string {
+  if (!DOCUMENT_ID.test(raw))
+    throw validationError(
+      'not a valid document id',
+      [{ path: '/path/docId', message: 'must be 1..256 letters, digits, ".", "_", ":", "/", "-"' }],
+      'invalid_identifier',
+    );
+  return raw;
+}
+
+/** Register the retrieval routes. */
+export function retrievalRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
+  const store = () => deps.retrieval.store;
+
+  app.get<{ Params: { id: string } }>('/v1/tenants/:id/corpora', async (request) => {
+    const id = guard.pathTenant(request, request.params.id);
+    await guard.authorize(request, 'corpus.read', id);
+    await deps.tenants.registry.get(id);
+    return { items: await store().listCorpora(id) };
+  });
+
+  app.put<{ Params: { id: string; corpus: string } }>('/v1/tenants/:id/corpora/:corpus', async (request, reply) => {
+    const id = guard.pathTenant(request, request.params.id);
+    await guard.authorize(request, 'corpus.write', id);
+    const name = corpusName(request.params.corpus);
+    const config = parseOrThrow(corpusConfigSchema, request.body ?? {}, 'the corpus settings');
+    const { corpus, created } = await store().putCorpus(actorOf(request), id, name, config);
+    return reply.code(created ? 201 : 200).send(corpus);
+  });
+
+  app.get<{ Params: { id: string; corpus: string } }>('/v1/tenants/:id/corpora/:corpus', async (request) => {
+    const id = guard.pathTenant(request, request.params.id);
+    await guard.authorize(request, 'corpus.read', id);
+    return store().getCorpus(id, corpusName(request.params.corpus));
+  });
+
+  app.post<{ Params: { id: string; corpus: string } }>(
+    '/v1/tenants/:id/corpora/:corpus/documents',
+    { bodyLimit: INGEST_BODY_LIMIT_BYTES },
+    async (request, reply) => {
+      const id = guard.pathTenant(request, request.params.id);
+      await guard.authorize(request, 'corpus.write', id);
+      const name = corpusName(request.params.corpus);
+      const doc = parseOrThrow(documentSchema, request.body, 'the document');
+      const result = await store().ingest(actorOf(request), id, name, doc);
+      return reply.code(result.action === 'create' ? 201 : 200).send(result);
+    },
+  );
+
+  app.get<{ Params: { id: string; corpus: string; docId: string } }>(
+    '/v1/tenants/:id/corpora/:corpus/documents/:docId',
+    async (request) => {
+      const id = guard.pathTenant(request, request.params.id);
+      await guard.authorize(request, 'corpus.read', id);
+      return store().getDocument(id, corpusName(request.params.corpus), documentId(request.params.docId));
+    },
+  );
+
+  app.delete<{ Params: { id: string; corpus: string; docId: string } }>(
+    '/v1/tenants/:id/corpora/:corpus/documents/:docId',
+    async (request, reply) => {
+      const id = guard.pathTenant(request, request.params.id);
+      await guard.authorize(request, 'corpus.write', id);
+      await store().deleteDocument(
+        actorOf(request),
+        id,
+        corpusName(request.params.corpus),
+        documentId(request.params.docId),
+      );
+      return reply.code(204).send();
+    },
+  );
+
+  app.post<{ Params: { id: string } }>('/v1/tenants/:id/retrieve', async (request) => {
+    const id = guard.pathTenant(request, request.params.id);
+    await guard.authorize(request, 'corpus.read', id);
+    const input = parseOrThrow(retrieveSchema, request.body, 'the query');
+    return store().retrieve(id, input);
+  });
+}
