@@ -145,6 +145,31 @@ describe.each(engines())('retrieval on %s', (engine) => {
     expect(items.map((i: { documentId: string }) => i.documentId)).toEqual(['b-doc']);
   });
 
+  it('keeps a corpus through archive and restore, and refuses it while archived', async () => {
+    await createActive(plane, 'rag-c');
+    await waitForPhase(plane, 'rag-c', 'active');
+    keys['rag-c'] = (await tenantKey(plane, 'rag-c', 'operator')).token;
+    await call(plane, 'PUT', '/v1/tenants/rag-c/corpora/notes', {}, { token: keys['rag-c']! });
+    await ingest('rag-c', 'notes', {
+      id: 'n1',
+      text: 'The lighthouse keeper logs every ship.',
+      source: { uri: 'https://c.example' },
+    });
+    expect((await call(plane, 'POST', '/v1/tenants/rag-c/archive', {})).statusCode).toBe(200);
+    await waitForPhase(plane, 'rag-c', 'archived', 30_000);
+    expectProblem(
+      await call(plane, 'POST', '/v1/tenants/rag-c/retrieve', { corpus: 'notes', query: 'lighthouse' }),
+      409,
+      'tenant_archived',
+    );
+    expect((await call(plane, 'POST', '/v1/tenants/rag-c/restore', {})).statusCode).toBe(200);
+    await waitForPhase(plane, 'rag-c', 'active', 30_000);
+    const items = (
+      await call(plane, 'POST', '/v1/tenants/rag-c/retrieve', { corpus: 'notes', query: 'lighthouse' })
+    ).json().items;
+    expect(items.map((i: { chunkId: string }) => i.chunkId)).toEqual(['n1#1']);
+  }, 90_000);
+
   it('refuses bad input with 4xx and ingests nothing', async () => {
     const bad = async (doc: Record<string, unknown>, status: number, code: string) =>
       expectProblem(await ingest('rag-a', 'handbook', doc), status, code);
