@@ -1,13 +1,7 @@
-/**
- * The budget ledger in Redis. Per tenant, all keys share the hash tag `{tenant}`, so each
- * reserve and settle is one Lua script on one slot (one round trip, atomic): a hash per window
- * (`spent`, `reserved`), a sorted set of open reservation ids by expiry and a hash of their
- * amounts and windows. Window keys expire a while after their window ends.
- */
-import { randomUUID } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import {
   assertMicros,
+  newReservation,
   reserveArguments,
   reserveResult,
   windowKeys,
@@ -163,14 +157,7 @@ export class RedisBudgetLedger implements BudgetLedger {
     options?: ReserveOptions,
   ): Promise<ReserveResult> {
     const { now, expiresAt } = reserveArguments(limits, amountMicros, options);
-    const keys = windowKeys(now);
-    const reservation: Reservation = {
-      id: randomUUID(),
-      tenantId,
-      dayKey: keys.day,
-      monthKey: keys.month,
-      amountMicros,
-    };
+    const { keys, reservation } = newReservation(tenantId, amountMicros, now);
     const base = this.#tenantKey(tenantId);
     const [exhausted, ...counts] = await this.#redis.aiBudgetReserve(
       `${base}win:${keys.day}`,

@@ -1,14 +1,8 @@
-/**
- * The budget ledger in the control-plane store (PGlite or PostgreSQL). Reserve and settle are
- * one round trip each: a call to `ai_budget_reserve` / `ai_budget_settle` (migration 0061),
- * which lock the tenant's window rows in key order, so replicas sharing the database hold
- * every tenant to its limits however many calls race.
- */
-import { randomUUID } from 'node:crypto';
 import { sql, type Kysely } from 'kysely';
 import type { Schema } from '../schema.js';
 import {
   assertMicros,
+  newReservation,
   reserveArguments,
   reserveResult,
   windowKeys,
@@ -40,14 +34,7 @@ export class SqlBudgetLedger implements BudgetLedger {
     options?: ReserveOptions,
   ): Promise<ReserveResult> {
     const { now, expiresAt } = reserveArguments(limits, amountMicros, options);
-    const keys = windowKeys(now);
-    const reservation: Reservation = {
-      id: randomUUID(),
-      tenantId,
-      dayKey: keys.day,
-      monthKey: keys.month,
-      amountMicros,
-    };
+    const { keys, reservation } = newReservation(tenantId, amountMicros, now);
     const { rows } = await sql<ReserveRow>`
       select * from ai_budget_reserve(
         ${tenantId}::text, ${reservation.id}::text, ${keys.day}::text, ${keys.month}::text,

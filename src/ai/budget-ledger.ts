@@ -5,6 +5,7 @@
  * releases the rest); holds of calls that never settle expire and are swept. Money is integer
  * micro-dollars. Engines: `budget-ledger-sql.ts` (PGlite, PostgreSQL), `budget-ledger-redis.ts`.
  */
+import { randomUUID } from 'node:crypto';
 import { TenancyError } from '../errors.js';
 
 /** A tenant's limits, read from its router document on each call; an absent limit is no limit. */
@@ -83,6 +84,16 @@ export function windowKeys(now: Date): { day: string; month: string; dayResetsAt
     dayResetsAt: new Date(Date.UTC(y, m, d + 1)),
     monthResetsAt: new Date(Date.UTC(y, m + 1, 1)),
   };
+}
+
+/** A new hold of `amountMicros` for `tenantId` in the windows holding `now`. */
+export function newReservation(
+  tenantId: string,
+  amountMicros: number,
+  now: Date,
+): { keys: ReturnType<typeof windowKeys>; reservation: Reservation } {
+  const keys = windowKeys(now);
+  return { keys, reservation: { id: randomUUID(), tenantId, dayKey: keys.day, monthKey: keys.month, amountMicros } };
 }
 
 /** Spend and holds of the day and month windows, as an engine reads them. */

@@ -7,7 +7,8 @@ import { z } from 'zod';
 import { modelName } from './router-spec.js';
 import { PROVIDER_TYPES } from './types.js';
 
-const PROVIDER_NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
+/** A provider's name: a DNS-label-like lowercase name. */
+export const PROVIDER_NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
 const price = z
   .number({ error: 'must be a price in USD per million tokens' })
   .min(0, 'must be >= 0')

@@ -5,7 +5,7 @@
  */
 export { ModelCatalogue } from './catalogue.js';
 export type { ProviderInfo, ProviderPlanItem, CatalogueSnapshot } from './catalogue.js';
-export { modelProviderDocumentSchema } from './catalogue-schema.js';
+export { modelProviderDocumentSchema, PROVIDER_NAME } from './catalogue-schema.js';
 export { ModelRouter } from './model-router.js';
 export { upstreamFailure } from './router-errors.js';
 export { embed } from './embeddings.js';

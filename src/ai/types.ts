@@ -179,11 +179,3 @@ export class ClientGone extends Error {
     this.name = 'ClientGone';
   }
 }
-
-/** Parse a `Retry-After` header (seconds or an HTTP date) into ms. */
-export function retryAfterMs(value: string | null | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+(\.\d+)?$/.test(value.trim())) return Math.round(Number(value) * 1000);
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}

@@ -7,7 +7,8 @@
 import type { LookupFunction } from 'node:net';
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Agent, request, type Dispatcher } from 'undici';
-import { retryAfterMs, UpstreamError } from '../types.js';
+import { retryAfterMs } from '../../governance/index.js';
+import { UpstreamError } from '../types.js';
 
 /** Most bytes of an upstream answer read (a provider returning an endless body is cut off). */
 export const MAX_UPSTREAM_BODY_BYTES = 32 * 1024 * 1024;
@@ -53,7 +54,7 @@ export async function postJson(
   if (res.statusCode >= 200 && res.statusCode < 300) return { body: res.body, headers: res.headers };
   const text = await readText(res.body, 64 * 1024).catch(() => '');
   const header = res.headers['retry-after'];
-  const after = retryAfterMs(Array.isArray(header) ? header[0] : header);
+  const after = retryAfterMs((Array.isArray(header) ? header[0] : header) ?? null);
   throw new UpstreamError('http', `the provider answered ${res.statusCode}: ${upstreamMessage(text)}`, {
     status: res.statusCode,
     ...(after !== undefined ? { retryAfterMs: after } : {}),

@@ -12,7 +12,6 @@ import {
 import { corpusConfigSchema, documentSchema, retrieveSchema } from '../../retrieval/index.js';
 import { tenantUsageBatchSchema, usageBatchSchema } from '../../commercial/index.js';
 import { lineageBatchSchema, policyInputSchema } from '../../governance/index.js';
-import { MAX_SECRET_BYTES } from '../../keys/index.js';
 import { bundleSchema, tenantManifestSchema } from '../../tenants/index.js';
 import { platformKeySchema, tenantKeySchema, tokenRequestSchema } from '../routes/access-routes.js';
 import { appAuditEventSchema } from '../routes/audit-routes.js';
@@ -27,14 +26,9 @@ import {
   rolloutSchema,
 } from '../routes/policy-routes.js';
 import { quotaAmountSchema, quotaSetSchema } from '../routes/usage-routes.js';
+import { putPlatformSecretSchema } from '../routes/router-admin-routes.js';
 import { verifyIsolationSchema } from '../routes/verify-routes.js';
 import { createWebhookSchema, rotateSecretSchema, updateWebhookSchema } from '../routes/webhook-routes.js';
-
-/**
- * The body of `PUT /v1/platform-secrets/{name}`, as its route validates it (the route keeps its
- * schema to itself; keep the two equal).
- */
-const platformSecretPutSchema = z.strictObject({ value: z.string().min(1).max(MAX_SECRET_BYTES) });
 
 /** The JSON Schema (draft 2020-12, input side) of a zod schema, without its `$schema` key. */
 export function jsonSchema(schema: z.ZodType): Record<string, unknown> {
@@ -198,7 +192,7 @@ export function componentSchemas(): Record<string, unknown> {
     EmbeddingsRequest: component(embeddingsRequestSchema),
     ModelProvider: component(modelProviderDocumentSchema),
     TenantRouterSpec: component(routerSpecSchema),
-    PlatformSecretPut: component(platformSecretPutSchema),
+    PlatformSecretPut: component(putPlatformSecretSchema),
     CorpusConfig: component(corpusConfigSchema),
     CorpusDocument: component(documentSchema),
     RetrieveRequest: component(retrieveSchema),

@@ -10,14 +10,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { routerStatus } from '../../ai/index.js';
+import { PROVIDER_NAME, routerStatus } from '../../ai/index.js';
 import { validationError } from '../../errors.js';
 import { MAX_SECRET_BYTES, secretName } from '../../keys/index.js';
 import { parseOrThrow } from '../../tenants/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
 
-const PROVIDER_NAME = /^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$/;
-const putPlatformSecretSchema = z
+export const putPlatformSecretSchema = z
   .strictObject({ value: z.string({ error: 'must be a string' }).min(1, 'must not be empty').max(MAX_SECRET_BYTES) })
   .meta({ id: 'PlatformSecretPut' });
 
