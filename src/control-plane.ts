@@ -6,7 +6,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildModelRouter } from './ai/index.js';
-import { RetrievalStore } from './retrieval/index.js';
+import {
+  MemoryRetrievalCache,
+  RedisRetrievalCache,
+  registerRetrievalReleases,
+  RetrievalLineage,
+  RetrievalStore,
+} from './retrieval/index.js';
 import { ApiKeyStore, Authenticator, ensureAdminKey, TokenService } from './access/index.js';
 import { QuotaStore, UsageSampler, UsageStore, parsePriceTable } from './commercial/index.js';
 import type { Config } from './config.js';
@@ -127,6 +133,20 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       onError: (error, approvalId) => app.log.warn({ err: error, approvalId }, 'approval notice failed; will retry'),
     });
     approvals.onDecided(() => announcer.wake());
+    const retrievalLineage = new RetrievalLineage(lineage, {
+      onError: (error) => app.log.warn({ err: error }, 'retrieval lineage: write failed'),
+    });
+    const retrievalCache =
+      config.retrievalCache === 'off'
+        ? undefined
+        : config.retrievalCache === 'redis'
+          ? await RedisRetrievalCache.connect(config.redisUrl!, { ttlMs: config.retrievalCacheTtlMs })
+          : new MemoryRetrievalCache({ ttlMs: config.retrievalCacheTtlMs });
+    const retrieval = new RetrievalStore(db, audit, registry, () => resources.databases, {
+      lineage: retrievalLineage,
+      ...(retrievalCache ? { cache: retrievalCache } : {}),
+    });
+    registerRetrievalReleases(approvals, retrieval, audit);
     const role = options.role ?? 'all';
     const ai = await buildModelRouter({
       db,
@@ -172,7 +192,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         },
         commercial: { usage, quotas },
         ai: { router: ai.router, catalogue: ai.catalogue, platformSecrets: ai.platformSecrets },
-        retrieval: { store: new RetrievalStore(db, audit, registry, () => resources.databases) },
+        retrieval: { store: retrieval },
         server: { metrics, version: VERSION, requestTimeoutMs: config.requestTimeoutMs, role },
       },
       options.logger ?? false,
@@ -318,6 +338,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           await sampler.stop();
           await announcer.stop();
           await ai.close().catch(() => undefined);
+          await retrievalLineage.close().catch(() => undefined);
+          await retrievalCache?.close().catch(() => undefined);
           for (const n of notifiers) await (n as { close?: () => unknown }).close?.();
           await audit.close().catch((error) => app.log.error({ err: error }, 'audit anchor at shutdown failed'));
           await bus.close().catch(() => undefined);

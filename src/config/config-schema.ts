@@ -91,6 +91,12 @@ export const configSchema = z
     byocAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
     routerAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
     routerLedger: z.enum(['store', 'redis'], { error: 'must be store or redis' }),
+    retrievalCache: z.enum(['memory', 'redis', 'off'], { error: 'must be memory, redis or off' }),
+    retrievalCacheTtlSeconds: z.coerce
+      .number({ error: 'must be a number of seconds' })
+      .int('must be a whole number of seconds')
+      .min(1, 'must be 1..86400')
+      .max(86_400, 'must be 1..86400'),
     redisUrl: z
       .string()
       .regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL')
@@ -175,6 +181,10 @@ export const configSchema = z
     path: ['approvalsWebhookSecret'],
     message: 'must be set together with TENANCY_APPROVALS_WEBHOOK_URL',
   })
+  .refine((c) => c.retrievalCache !== 'redis' || c.redisUrl !== undefined, {
+    path: ['retrievalCache'],
+    message: 'redis needs TENANCY_REDIS_URL',
+  })
   .refine((c) => c.databaseOwnerUrl === undefined || c.databaseUrl !== undefined, {
     path: ['databaseOwnerUrl'],
     message: 'needs TENANCY_DATABASE_URL (the runtime role in the same database)',
@@ -209,6 +219,8 @@ export const SETTING_NAMES: Record<string, string> = {
   byocAllowPrivate: 'TENANCY_BYOC_ALLOW_PRIVATE',
   routerAllowPrivate: 'TENANCY_ROUTER_ALLOW_PRIVATE',
   routerLedger: 'TENANCY_ROUTER_LEDGER',
+  retrievalCache: 'TENANCY_RETRIEVAL_CACHE',
+  retrievalCacheTtlSeconds: 'TENANCY_RETRIEVAL_CACHE_TTL_SECONDS',
   redisUrl: 'TENANCY_REDIS_URL',
   webhookAllowedCidrs: 'TENANCY_WEBHOOK_ALLOWED_CIDRS',
   webhookSecretOverlapSeconds: 'TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS',

@@ -52,6 +52,10 @@ export interface Config {
   routerAllowPrivate: boolean;
   /** Where the model router's budget ledger lives (`TENANCY_ROUTER_LEDGER`): the store, or Redis (default when `TENANCY_REDIS_URL` is set). */
   routerLedger: 'store' | 'redis';
+  /** Where retrieval answers are cached (`TENANCY_RETRIEVAL_CACHE`): memory (default), Redis (default when `TENANCY_REDIS_URL` is set), or off. */
+  retrievalCache: 'memory' | 'redis' | 'off';
+  /** How long a cached retrieval answer lives (`TENANCY_RETRIEVAL_CACHE_TTL_SECONDS`, default 60). */
+  retrievalCacheTtlMs: number;
   /** Redis (`TENANCY_REDIS_URL`): the model router's budget ledger when `routerLedger` is redis. */
   redisUrl: string | undefined;
   /** Address ranges allowed even though not public (`TENANCY_WEBHOOK_ALLOWED_CIDRS`). */

@@ -56,6 +56,7 @@ export const ERROR_CATALOGUE = {
   decryption_failed: { status: 400, title: 'Decryption failed' },
   delivery_not_found: { status: 404, title: 'Delivery not found' },
   document_not_found: { status: 404, title: 'Document not found' },
+  document_not_quarantined: { status: 409, title: 'Document not quarantined' },
   encryption_mismatch: { status: 422, title: 'Encryption mismatch' },
   environment_not_found: { status: 404, title: 'Environment not found' },
   file_not_found: { status: 400, title: 'File not found' },

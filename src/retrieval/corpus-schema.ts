@@ -64,6 +64,12 @@ export const documentSchema = z
 
 export type DocumentInput = z.infer<typeof documentSchema>;
 
+const lineageName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:/-]*$/, 'must be letters, digits, ".", "_", ":", "/", "-"');
+
 export const retrieveSchema = z
   .strictObject({
     corpus: z.string().regex(CORPUS_NAME, 'must be a corpus name'),
@@ -73,6 +79,8 @@ export const retrieveSchema = z
       .record(z.string().max(64), z.union([z.string().max(1024), z.number(), z.boolean()]))
       .optional()
       .describe('metadata keys the document must have with these values'),
+    domain: lineageName.optional().describe('the lineage domain this retrieval is recorded under (default: retrieval)'),
+    usecase: lineageName.optional().describe('the lineage use case (default: the corpus name)'),
   })
   .meta({ id: 'RetrieveRequest' });
 

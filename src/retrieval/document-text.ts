@@ -4,6 +4,7 @@
  * Chunks are windows of the corpus's size in tokens (the router's tokenizer), overlapping
  * by its overlap, cut at whitespace where one is near.
  */
+import { createHash } from 'node:crypto';
 import { decode, encode } from 'gpt-tokenizer';
 import { convert } from 'html-to-text';
 import { TenancyError } from '../errors.js';
@@ -15,18 +16,23 @@ function invalid(message: string, path = '/content'): TenancyError {
   });
 }
 
-/** The document's text, or a 4xx naming why it has none. */
-export function documentText(d: DocumentInput): string {
+/**
+ * The document's text and the SHA-256 of its bytes as sent (the UTF-8 of `text`, or the
+ * decoded `content`): what a source signs. Or a 4xx naming why it has none.
+ */
+export function documentText(d: DocumentInput): { text: string; sha256: string } {
   let raw: string;
+  let bytes: Buffer;
   if (d.text !== undefined) {
     if (Buffer.byteLength(d.text, 'utf8') > MAX_DOCUMENT_BYTES)
       throw new TenancyError('payload_too_large', `a document holds at most ${MAX_DOCUMENT_BYTES} bytes of text`, {
         errors: [{ path: '/text', message: `larger than ${MAX_DOCUMENT_BYTES} bytes` }],
       });
     raw = d.text;
+    bytes = Buffer.from(raw, 'utf8');
   } else {
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(d.content!.replace(/\s+/g, ''))) throw invalid('content is not base64');
-    const bytes = Buffer.from(d.content!, 'base64');
+    bytes = Buffer.from(d.content!, 'base64');
     if (bytes.length > MAX_DOCUMENT_BYTES)
       throw new TenancyError('payload_too_large', `a document holds at most ${MAX_DOCUMENT_BYTES} bytes`, {
         errors: [{ path: '/content', message: `larger than ${MAX_DOCUMENT_BYTES} bytes` }],
@@ -56,7 +62,7 @@ export function documentText(d: DocumentInput): string {
       : raw;
   const trimmed = text.replace(/\r\n?/g, '\n').trim();
   if (trimmed === '') throw invalid('the document has no text', d.text !== undefined ? '/text' : '/content');
-  return trimmed;
+  return { text: trimmed, sha256: createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** Split `text` into windows of `size` tokens overlapping by `overlap`. */

@@ -2,5 +2,18 @@
  * Retrieval: each tenant's corpora, stored and searched in the tenant's own place.
  */
 export { RetrievalStore, purgeTenantCorpora } from './retrieval-store.js';
-export type { CorpusInfo, DocumentInfo, IngestResult, RetrievedChunk } from './retrieval-store.js';
+export type {
+  CorpusInfo,
+  DocumentInfo,
+  DroppedChunk,
+  IngestResult,
+  RetrievedChunk,
+  RetrieveResult,
+} from './retrieval-store.js';
+export { requestRelease, registerRetrievalReleases, RELEASE_KIND } from './releases.js';
+export { MemoryRetrievalCache, RedisRetrievalCache } from './retrieval-cache.js';
+export type { RetrievalCache } from './retrieval-cache.js';
+export { RetrievalLineage } from './retrieval-lineage.js';
+export { retrievalPolicySpecSchema, DEFAULT_RETRIEVAL_POLICY } from './policy-schema.js';
+export type { RetrievalPolicySpec } from './policy-schema.js';
 export { corpusConfigSchema, documentSchema, retrieveSchema, CORPUS_NAME, DOCUMENT_ID } from './corpus-schema.js';

@@ -7,8 +7,8 @@
  * hash; search is PostgreSQL full-text search (any of the query's words, stemmed in the
  * corpus's language, ranked by `ts_rank_cd`), the same on PGlite and PostgreSQL.
  */
-import { createHash } from 'node:crypto';
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import { v7 as uuidv7 } from 'uuid';
 import { TenancyError } from '../errors.js';
 import { json } from '../infra/sql/index.js';
 import { isolationContext, type TenantSession, type Warehouse } from '../isolation/index.js';
@@ -17,6 +17,27 @@ import type { Schema } from '../schema.js';
 import { jsonEqual, type TenantRegistry } from '../tenants/index.js';
 import { corpusConfigSchema, type CorpusConfig, type DocumentInput, type RetrieveInput } from './corpus-schema.js';
 import { chunkText, documentText } from './document-text.js';
+import { PolicyCache, type ActivePolicy } from './policy-cache.js';
+import type { RetrievalCache } from './retrieval-cache.js';
+import type { RetrievalLineage } from './retrieval-lineage.js';
+import { spotlight, spotlightingNote, type Spotlighting } from './spotlight.js';
+import {
+  checkSignature,
+  forbiddenMatches,
+  HARD_REASONS,
+  instructionMarkers,
+  judge,
+  questionKeys,
+  screenPool,
+  signedMessage,
+  sourceState,
+  type Candidate,
+  type DocumentSignals,
+  type GuardReason,
+  type SignatureState,
+} from './trust-guard.js';
+
+type ReleaseRow = Selectable<Schema['corpus_releases']>;
 
 /** The tables a tenant's corpora live in, in its own place (created on first use, as the tenant's role). */
 const TENANT_DDL = `
@@ -32,6 +53,16 @@ create table if not exists tenancy_corpus_documents (
   ingested_at timestamptz not null default now(),
   primary key (corpus, id)
 );
+alter table tenancy_corpus_documents
+  add column if not exists trust_score real not null default 1,
+  add column if not exists reasons text[] not null default '{}',
+  add column if not exists source_state text not null default 'unknown',
+  add column if not exists signature_state text not null default 'absent',
+  add column if not exists signature_key text,
+  add column if not exists keys_fp text,
+  add column if not exists markers text[] not null default '{}',
+  add column if not exists forbidden boolean not null default false,
+  add column if not exists cluster boolean not null default false;
 create table if not exists tenancy_corpus_chunks (
   corpus text not null,
   document_id text not null,
@@ -41,7 +72,15 @@ create table if not exists tenancy_corpus_chunks (
   primary key (corpus, document_id, seq),
   foreign key (corpus, document_id) references tenancy_corpus_documents (corpus, id) on delete cascade
 );
-create index if not exists tenancy_corpus_chunks_tsv on tenancy_corpus_chunks using gin (tsv);`;
+alter table tenancy_corpus_chunks add column if not exists markers text[] not null default '{}';
+create index if not exists tenancy_corpus_chunks_tsv on tenancy_corpus_chunks using gin (tsv);
+create table if not exists tenancy_corpus_questions (
+  corpus text not null,
+  qkey text not null,
+  document_id text not null,
+  primary key (corpus, qkey, document_id),
+  foreign key (corpus, document_id) references tenancy_corpus_documents (corpus, id) on delete cascade
+);`;
 
 /** A corpus as the API shows it. */
 export interface CorpusInfo {
@@ -55,23 +94,30 @@ export interface CorpusInfo {
 export interface IngestResult {
   id: string;
   corpus: string;
-  status: 'indexed';
+  status: 'indexed' | 'quarantined';
   action: 'create' | 'update' | 'unchanged';
   chunks: number;
   contentSha256: string;
+  trustScore: number;
+  reasons: GuardReason[];
+  signature: SignatureState;
+  policyVersion: string;
 }
 
 /** A stored document as the API shows it (not its text). */
 export interface DocumentInfo {
   id: string;
   corpus: string;
-  status: string;
+  status: 'indexed' | 'quarantined';
   chunks: number;
   contentSha256: string;
   source: { uri: string };
-  signature: 'present' | 'absent';
+  signature: SignatureState;
+  trustScore: number;
+  reasons: GuardReason[];
   metadata: Record<string, unknown>;
   ingestedAt: string;
+  released?: { by: string; at: string; approvalId: string };
 }
 
 /** One retrieved chunk. */
@@ -80,31 +126,82 @@ export interface RetrievedChunk {
   documentId: string;
   text: string;
   score: number;
+  trustScore: number;
+  reasons?: GuardReason[];
   source: { uri: string };
-  provenance: { contentSha256: string; signature: 'present' | 'absent'; ingestedAt: string };
+  provenance: { contentSha256: string; signature: SignatureState; ingestedAt: string; released?: boolean };
+}
+
+/** A chunk the guard removed from an answer. */
+export interface DroppedChunk {
+  chunkId: string;
+  documentId: string;
+  reason: GuardReason;
+  reasons: GuardReason[];
+  trustScore: number;
+}
+
+/** A retrieval's answer. */
+export interface RetrieveResult {
+  queryId: string;
+  corpus: string;
+  items: RetrievedChunk[];
+  dropped: DroppedChunk[];
+  policyVersion: string;
+  guard: 'enforce' | 'monitor' | 'off';
+  spotlighting?: Spotlighting;
+  cached: boolean;
 }
 
 const iso = (v: unknown) => new Date(v as string).toISOString();
 
-/** Forget a purged tenant's corpora (their documents went with its place). */
+/** Forget a purged tenant's corpora (their documents went with its place) and their releases. */
 export async function purgeTenantCorpora(trx: Transaction<Schema>, tenantId: string): Promise<number> {
+  await trx.deleteFrom('corpus_releases').where('tenant_id', '=', tenantId).execute();
   const r = await trx.deleteFrom('corpora').where('tenant_id', '=', tenantId).executeTakeFirst();
   return Number(r.numDeletedRows);
+}
+
+/** The guard's stored view of a document row. */
+function storedSignals(row: Record<string, unknown>, policy: ActivePolicy, markers: string[]): DocumentSignals {
+  let signature = row.signature_state as SignatureState;
+  if (row.signature && row.keys_fp !== policy.keysFingerprint)
+    signature = checkSignature(
+      row.signature as string,
+      signedMessage(row.source_uri as string, row.content_sha256 as string),
+      policy.keys,
+    ).state;
+  return {
+    source: sourceState(row.source_uri as string, policy.spec),
+    signature,
+    markers,
+    cluster: row.cluster === true,
+  };
 }
 
 /** Tenants' corpora. */
 export class RetrievalStore {
   readonly #prepared = new Set<string>();
+  readonly #policies: PolicyCache;
+  readonly #releases = new Map<string, { at: number; keys: Map<string, ReleaseRow> }>();
 
   constructor(
     private readonly db: Kysely<Schema>,
     private readonly audit: AuditLog,
     private readonly registry: TenantRegistry,
     private readonly warehouse: () => Warehouse,
+    private readonly options: { cache?: RetrievalCache; lineage?: RetrievalLineage } = {},
   ) {
+    this.#policies = new PolicyCache(registry);
     registry.onChange((id) => {
       for (const key of this.#prepared) if (key.startsWith(`${id}\u0000`)) this.#prepared.delete(key);
+      for (const key of this.#releases.keys()) if (key.startsWith(`${id}\u0000`)) this.#releases.delete(key);
     });
+  }
+
+  /** The tenant's retrieval policy as the guard runs it now. */
+  policy(tenantId: string): Promise<ActivePolicy> {
+    return this.#policies.get(tenantId);
   }
 
   /** Run `fn` in the tenant's own place as its role, its corpus tables made if missing; the tenant must be active. */
@@ -150,6 +247,28 @@ export class RetrievalStore {
     };
   }
 
+  /** The documents of a corpus released from quarantine, by `id:sha` (cached a second, dropped on decisions). */
+  async #released(tenantId: string, corpus: string): Promise<Map<string, ReleaseRow>> {
+    const key = `${tenantId}\u0000${corpus}`;
+    const hit = this.#releases.get(key);
+    if (hit && Date.now() - hit.at < 1_000) return hit.keys;
+    const rows = await this.db
+      .selectFrom('corpus_releases')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('corpus', '=', corpus)
+      .execute();
+    const keys = new Map(rows.map((r) => [`${r.document_id}:${r.content_sha256}`, r]));
+    this.#releases.set(key, { at: Date.now(), keys });
+    return keys;
+  }
+
+  /** Forget cached releases and answers of a tenant's corpus (after a release decision). */
+  async invalidate(tenantId: string, corpus: string): Promise<void> {
+    this.#releases.delete(`${tenantId}\u0000${corpus}`);
+    await this.options.cache?.invalidate(tenantId, corpus);
+  }
+
   /** Create or configure a corpus; 201-worthy `created` when it is new. */
   async putCorpus(
     actor: Actor,
@@ -191,6 +310,7 @@ export class RetrievalStore {
       });
       return !existing;
     });
+    await this.options.cache?.invalidate(tenantId, name);
     return { corpus: await this.#corpus(tenantId, name), created };
   }
 
@@ -215,29 +335,72 @@ export class RetrievalStore {
     }));
   }
 
-  /** Ingest one document: all its chunks or none; the same id and content again changes nothing. */
+  /**
+   * Ingest one document: all its chunks or none; the same id and content again changes
+   * nothing. The guard judges it under the tenant's policy: below the policy's trust, or with
+   * a hard finding, it is quarantined (stored, not retrievable) when the guard enforces.
+   * A document that completes a cluster of documents carrying the same question marks the
+   * whole cluster, earlier members included.
+   */
   async ingest(actor: Actor, tenantId: string, corpusName: string, doc: DocumentInput): Promise<IngestResult> {
     const corpus = await this.#corpus(tenantId, corpusName);
-    const text = documentText(doc);
-    const sha = createHash('sha256').update(text).digest('hex');
+    const policy = await this.#policies.get(tenantId);
+    const { text, sha256: sha } = documentText(doc);
     const chunks = chunkText(text, corpus.config.chunkSize, corpus.config.chunkOverlap);
-    const action = await this.#inTenant(tenantId, async (s) => {
-      const [existing] = await s.query<{ content_sha256: string; source_uri: string; metadata: unknown }>(
-        'select content_sha256, source_uri, metadata from tenancy_corpus_documents where corpus = $1 and id = $2',
+    const chunkMarkers = chunks.map((c) => instructionMarkers(c));
+    const markers = [...new Set(chunkMarkers.flat())];
+    const forbidden = forbiddenMatches(policy.forbidden, text).length > 0;
+    const signature = checkSignature(doc.signature, signedMessage(doc.source.uri, sha), policy.keys);
+    const qkeys = questionKeys(text);
+    const enforce = policy.spec.mode === 'enforce';
+    const outcome = await this.#inTenant(tenantId, async (s) => {
+      const [existing] = await s.query<Record<string, unknown>>(
+        'select * from tenancy_corpus_documents where corpus = $1 and id = $2',
         [corpusName, doc.id],
       );
       if (
         existing &&
         existing.content_sha256 === sha &&
         existing.source_uri === doc.source.uri &&
+        (existing.signature ?? null) === (doc.signature ?? null) &&
         jsonEqual(existing.metadata, doc.metadata ?? {})
       )
-        return 'unchanged' as const;
+        return {
+          action: 'unchanged' as const,
+          status: existing.status as 'indexed' | 'quarantined',
+          trustScore: Number(existing.trust_score),
+          reasons: existing.reasons as GuardReason[],
+          flagged: [] as string[],
+        };
       if (existing)
         await s.query('delete from tenancy_corpus_documents where corpus = $1 and id = $2', [corpusName, doc.id]);
+      // Documents already carrying one of this document's questions: a cluster once there are enough.
+      const peers =
+        qkeys.length === 0
+          ? []
+          : await s.query<{ qkey: string; ids: string[] }>(
+              `select qkey, array_agg(distinct document_id) as ids from tenancy_corpus_questions
+                where corpus = $1 and qkey = any($2::text[]) and document_id <> $3 group by qkey`,
+              [corpusName, qkeys, doc.id],
+            );
+      const members = new Set<string>();
+      for (const p of peers)
+        if (p.ids.length + 1 >= policy.spec.duplicateClusterSize) for (const id of p.ids) members.add(id);
+      const verdict = judge(
+        {
+          source: sourceState(doc.source.uri, policy.spec),
+          signature: signature.state,
+          markers,
+          cluster: members.size > 0,
+        },
+        policy.spec,
+        { forbidden },
+      );
+      const status = enforce && verdict.refused ? ('quarantined' as const) : ('indexed' as const);
       await s.query(
-        `insert into tenancy_corpus_documents (corpus, id, content_sha256, source_uri, signature, metadata, chunks)
-         values ($1, $2, $3, $4, $5, $6::jsonb, $7)`,
+        `insert into tenancy_corpus_documents (corpus, id, content_sha256, source_uri, signature, metadata, chunks,
+           status, trust_score, reasons, source_state, signature_state, signature_key, keys_fp, markers, forbidden, cluster)
+         values ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::text[], $11, $12, $13, $14, $15::text[], $16, $17)`,
         [
           corpusName,
           doc.id,
@@ -246,24 +409,130 @@ export class RetrievalStore {
           doc.signature ?? null,
           JSON.stringify(doc.metadata ?? {}),
           chunks.length,
+          status,
+          verdict.trustScore,
+          verdict.reasons,
+          sourceState(doc.source.uri, policy.spec),
+          signature.state,
+          signature.keyId ?? null,
+          policy.keysFingerprint,
+          markers,
+          forbidden,
+          members.size > 0,
         ],
       );
       await s.query(
-        `insert into tenancy_corpus_chunks (corpus, document_id, seq, text, tsv)
-         select $1, $2, n::int, t, to_tsvector($3::regconfig, t) from unnest($4::text[]) with ordinality as u(t, n)`,
-        [corpusName, doc.id, corpus.config.language, chunks],
+        `insert into tenancy_corpus_chunks (corpus, document_id, seq, text, tsv, markers)
+         select $1, $2, n::int, t, to_tsvector($3::regconfig, t), coalesce(string_to_array(nullif(m, ''), ','), '{}')
+           from unnest($4::text[], $5::text[]) with ordinality as u(t, m, n)`,
+        [corpusName, doc.id, corpus.config.language, chunks, chunkMarkers.map((m) => m.join(','))],
       );
-      return existing ? ('update' as const) : ('create' as const);
+      if (qkeys.length > 0)
+        await s.query(
+          `insert into tenancy_corpus_questions (corpus, qkey, document_id)
+           select $1, k, $2 from unnest($3::text[]) as u(k)`,
+          [corpusName, doc.id, qkeys],
+        );
+      const flagged = await this.#flagCluster(s, corpusName, [...members], policy);
+      return {
+        action: existing ? ('update' as const) : ('create' as const),
+        status,
+        trustScore: verdict.trustScore,
+        reasons: verdict.reasons,
+        flagged,
+      };
     });
-    if (action !== 'unchanged')
-      await this.audit.record(actor, {
-        action: 'corpus.ingest',
-        target: `tenant/${tenantId}/corpus/${corpusName}/document/${doc.id}`,
-        tenantId,
-        outcome: 'success',
-        details: { corpus: corpusName, document: doc.id, action, chunks: chunks.length, contentSha256: sha },
-      });
-    return { id: doc.id, corpus: corpusName, status: 'indexed', action, chunks: chunks.length, contentSha256: sha };
+    if (outcome.action !== 'unchanged') {
+      const details = {
+        corpus: corpusName,
+        document: doc.id,
+        action: outcome.action,
+        chunks: chunks.length,
+        contentSha256: sha,
+        status: outcome.status,
+        trustScore: outcome.trustScore,
+        reasons: outcome.reasons,
+        policyVersion: policy.version,
+        ...(outcome.flagged.length > 0 ? { quarantinedPeers: outcome.flagged } : {}),
+      };
+      const target = `tenant/${tenantId}/corpus/${corpusName}/document/${doc.id}`;
+      if (outcome.status === 'quarantined' || outcome.flagged.length > 0)
+        await this.db.transaction().execute((trx) =>
+          this.audit.recordChange(trx, {
+            actor,
+            action: 'corpus.ingest',
+            target,
+            tenantId,
+            outcome: 'success',
+            details,
+            event: {
+              type: 'corpus.document_quarantined',
+              tenantId,
+              payload: {
+                corpus: corpusName,
+                documents: [...(outcome.status === 'quarantined' ? [doc.id] : []), ...outcome.flagged],
+                reasons: outcome.reasons,
+              },
+            },
+          }),
+        );
+      else await this.audit.record(actor, { action: 'corpus.ingest', target, tenantId, outcome: 'success', details });
+      await this.options.cache?.invalidate(tenantId, corpusName);
+    }
+    return {
+      id: doc.id,
+      corpus: corpusName,
+      status: outcome.status,
+      action: outcome.action,
+      chunks: chunks.length,
+      contentSha256: sha,
+      trustScore: outcome.trustScore,
+      reasons: outcome.reasons,
+      signature: signature.state,
+      policyVersion: policy.version,
+    };
+  }
+
+  /** Mark earlier members of a cluster; quarantine those the guard now refuses (enforcing). Ids quarantined. */
+  async #flagCluster(s: TenantSession, corpus: string, ids: string[], policy: ActivePolicy): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const rows = await s.query<Record<string, unknown>>(
+      'select * from tenancy_corpus_documents where corpus = $1 and id = any($2::text[]) and not cluster',
+      [corpus, ids],
+    );
+    const out: string[] = [];
+    for (const row of rows) {
+      const signals = { ...storedSignals(row, policy, row.markers as string[]), cluster: true };
+      const verdict = judge(signals, policy.spec, { forbidden: row.forbidden === true });
+      const quarantine = policy.spec.mode === 'enforce' && verdict.refused && row.status === 'indexed';
+      await s.query(
+        `update tenancy_corpus_documents set cluster = true, trust_score = $3, reasons = $4::text[],
+                status = case when $5 then 'quarantined' else status end
+          where corpus = $1 and id = $2`,
+        [corpus, row.id, verdict.trustScore, verdict.reasons, quarantine],
+      );
+      if (quarantine) out.push(row.id as string);
+    }
+    return out;
+  }
+
+  #documentInfo(corpus: string, row: Record<string, unknown>, release?: ReleaseRow): DocumentInfo {
+    return {
+      id: row.id as string,
+      corpus,
+      status: row.status as 'indexed' | 'quarantined',
+      chunks: row.chunks as number,
+      contentSha256: row.content_sha256 as string,
+      source: { uri: row.source_uri as string },
+      signature: row.signature_state as SignatureState,
+      trustScore: Number(row.trust_score),
+      reasons: row.reasons as GuardReason[],
+      metadata: row.metadata as Record<string, unknown>,
+      ingestedAt: iso(row.ingested_at),
+      ...(release
+        ? { released: { by: release.released_by, at: iso(release.released_at), approvalId: release.approval_id } }
+        : {}),
+    };
   }
 
   /** One document's record; 404 when unknown. */
@@ -276,17 +545,24 @@ export class RetrievalStore {
       ]),
     );
     if (!row) throw new TenancyError('document_not_found', `document ${id} not found in corpus ${corpusName}`);
-    return {
-      id,
-      corpus: corpusName,
-      status: row.status as string,
-      chunks: row.chunks as number,
-      contentSha256: row.content_sha256 as string,
-      source: { uri: row.source_uri as string },
-      signature: row.signature ? 'present' : 'absent',
-      metadata: row.metadata as Record<string, unknown>,
-      ingestedAt: iso(row.ingested_at),
-    };
+    const released = await this.#released(tenantId, corpusName);
+    return this.#documentInfo(corpusName, row, released.get(`${id}:${row.content_sha256 as string}`));
+  }
+
+  /** The corpus's quarantined documents, with their reasons and whether a release holds. */
+  async quarantine(tenantId: string, corpusName: string, limit = 100, after?: string): Promise<DocumentInfo[]> {
+    await this.#corpus(tenantId, corpusName);
+    const rows = await this.#inTenant(tenantId, (s) =>
+      s.query<Record<string, unknown>>(
+        `select * from tenancy_corpus_documents where corpus = $1 and status = 'quarantined' and id > $2
+          order by id limit $3`,
+        [corpusName, after ?? '', limit],
+      ),
+    );
+    const released = await this.#released(tenantId, corpusName);
+    return rows.map((r) =>
+      this.#documentInfo(corpusName, r, released.get(`${r.id as string}:${r.content_sha256 as string}`)),
+    );
   }
 
   /** Remove a document and its chunks; 404 when unknown. */
@@ -297,6 +573,13 @@ export class RetrievalStore {
     );
     if (gone.length === 0)
       throw new TenancyError('document_not_found', `document ${id} not found in corpus ${corpusName}`);
+    await this.db
+      .deleteFrom('corpus_releases')
+      .where('tenant_id', '=', tenantId)
+      .where('corpus', '=', corpusName)
+      .where('document_id', '=', id)
+      .execute();
+    this.#releases.delete(`${tenantId}\u0000${corpusName}`);
     await this.audit.record(actor, {
       action: 'corpus.delete_document',
       target: `tenant/${tenantId}/corpus/${corpusName}/document/${id}`,
@@ -304,39 +587,134 @@ export class RetrievalStore {
       outcome: 'success',
       details: { corpus: corpusName, document: id },
     });
+    await this.options.cache?.invalidate(tenantId, corpusName);
   }
 
-  /** The `k` best chunks for `query` (full-text rank), filtered by document metadata. */
-  async retrieve(tenantId: string, input: RetrieveInput): Promise<{ items: RetrievedChunk[]; dropped: never[] }> {
+  /**
+   * The `k` best chunks for `query` (full-text rank), filtered by document metadata, through
+   * the guard: it judges a pool of the best candidates (four times `k`, at least 20) under the
+   * tenant's policy now, drops those it refuses (reported in `dropped`), and keeps the `k`
+   * best of the rest. Quarantined documents are never candidates unless released.
+   */
+  async retrieve(tenantId: string, input: RetrieveInput, actor?: Actor): Promise<RetrieveResult> {
     const corpus = await this.#corpus(tenantId, input.corpus);
+    const policy = await this.#policies.get(tenantId);
+    const released = await this.#released(tenantId, input.corpus);
+    const cacheKey = this.options.cache
+      ? [input.corpus, policy.version, released.size, input.k, input.query, JSON.stringify(input.filter ?? {})].join(
+          '\u0000',
+        )
+      : '';
+    const hit = this.options.cache ? await this.options.cache.get(tenantId, input.corpus, cacheKey) : undefined;
+    let result: Omit<RetrieveResult, 'queryId' | 'cached'>;
+    if (hit) result = hit as Omit<RetrieveResult, 'queryId' | 'cached'>;
+    else {
+      result = await this.#search(tenantId, corpus, input, policy, released);
+      if (this.options.cache) await this.options.cache.set(tenantId, input.corpus, cacheKey, result);
+    }
+    const queryId = uuidv7();
+    this.options.lineage?.add(tenantId, {
+      queryId,
+      corpus: input.corpus,
+      domain: input.domain ?? 'retrieval',
+      usecase: input.usecase ?? input.corpus,
+      policyVersion: policy.version,
+      agentId: actor?.id,
+      items: result.items,
+    });
+    return { queryId, ...result, cached: hit !== undefined };
+  }
+
+  async #search(
+    tenantId: string,
+    corpus: CorpusInfo,
+    input: RetrieveInput,
+    policy: ActivePolicy,
+    released: Map<string, ReleaseRow>,
+  ): Promise<Omit<RetrieveResult, 'queryId' | 'cached'>> {
+    const mode = policy.spec.mode;
+    const pool = mode === 'off' ? input.k : Math.min(Math.max(input.k * 4, 20), 400);
     const rows = await this.#inTenant(tenantId, (s) =>
       s.query<Record<string, unknown>>(
-        `select c.document_id, c.seq, c.text, ts_rank_cd(c.tsv, q.q)::float8 as score,
-                d.source_uri, d.content_sha256, d.signature, d.ingested_at
+        `select c.document_id, c.seq, c.text, c.markers as chunk_markers, ts_rank_cd(c.tsv, q.q)::float8 as score,
+                d.source_uri, d.content_sha256, d.signature, d.signature_state, d.keys_fp, d.cluster, d.forbidden,
+                d.ingested_at, d.status
            from tenancy_corpus_chunks c
            join tenancy_corpus_documents d on d.corpus = c.corpus and d.id = c.document_id,
                 (select coalesce(string_agg(quote_literal(l), ' | '), '')::tsquery
                    from unnest(tsvector_to_array(to_tsvector($2::regconfig, $3))) as l) as q(q)
-          where c.corpus = $1 and c.tsv @@ q.q and d.status = 'indexed' and d.metadata @> $4::jsonb
+          where c.corpus = $1 and c.tsv @@ q.q and d.metadata @> $4::jsonb
+            and (d.status = 'indexed' or d.id || ':' || d.content_sha256 = any($6::text[]))
           order by score desc, c.document_id, c.seq
           limit $5`,
-        [input.corpus, corpus.config.language, input.query, JSON.stringify(input.filter ?? {}), input.k],
+        [
+          input.corpus,
+          corpus.config.language,
+          input.query,
+          JSON.stringify(input.filter ?? {}),
+          pool,
+          [...released.keys()],
+        ],
       ),
     );
-    return {
-      items: rows.map((r) => ({
-        chunkId: `${r.document_id as string}#${r.seq as number}`,
+    const candidates: Candidate[] = rows.map((r) => ({
+      documentId: r.document_id as string,
+      text: r.text as string,
+      signals: storedSignals(r, policy, (r.chunk_markers as string[] | null) ?? []),
+      released: released.has(`${r.document_id as string}:${r.content_sha256 as string}`),
+      forbidden: r.forbidden === true || forbiddenMatches(policy.forbidden, r.text as string).length > 0,
+    }));
+    const verdicts = screenPool(candidates, input.query, policy.spec);
+    const items: RetrievedChunk[] = [];
+    const dropped: DroppedChunk[] = [];
+    rows.forEach((r, i) => {
+      const v = verdicts[i]!;
+      const chunkId = `${r.document_id as string}#${r.seq as number}`;
+      if (mode === 'enforce' && v.refused) {
+        dropped.push({
+          chunkId,
+          documentId: r.document_id as string,
+          reason: v.reasons.find((x) => HARD_REASONS.has(x)) ?? v.reasons[0] ?? 'below_min_trust',
+          reasons: v.reasons,
+          trustScore: v.trustScore,
+        });
+        return;
+      }
+      if (items.length >= input.k) return;
+      items.push({
+        chunkId,
         documentId: r.document_id as string,
-        text: r.text as string,
+        text: spotlight(r.text as string, policy.spec.spotlighting),
         score: Number(r.score),
+        trustScore: v.trustScore,
+        ...(mode !== 'off' && v.reasons.length > 0 ? { reasons: v.reasons } : {}),
         source: { uri: r.source_uri as string },
         provenance: {
           contentSha256: r.content_sha256 as string,
-          signature: r.signature ? 'present' : 'absent',
+          signature: candidates[i]!.signals.signature,
           ingestedAt: iso(r.ingested_at),
+          ...(candidates[i]!.released ? { released: true } : {}),
         },
-      })),
-      dropped: [],
+      });
+    });
+    const note = spotlightingNote(policy.spec.spotlighting);
+    return {
+      corpus: input.corpus,
+      items,
+      dropped,
+      policyVersion: policy.version,
+      guard: mode,
+      ...(note ? { spotlighting: note } : {}),
     };
+  }
+
+  /** Check that a quarantined document can be released (it exists, is quarantined); its content hash. */
+  async releasable(tenantId: string, corpusName: string, id: string): Promise<DocumentInfo> {
+    const doc = await this.getDocument(tenantId, corpusName, id);
+    if (doc.status !== 'quarantined')
+      throw new TenancyError('document_not_quarantined', `document ${id} is not quarantined`, { status: 409 });
+    if (doc.released)
+      throw new TenancyError('document_not_quarantined', `document ${id} is already released`, { status: 409 });
+    return doc;
   }
 }

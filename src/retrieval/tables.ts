@@ -16,7 +16,19 @@ export interface CorporaTable {
   updated_at: Timestamp;
 }
 
+/** `corpus_releases`: a quarantined document released by an approval, for this content. */
+export interface CorpusReleasesTable {
+  tenant_id: string;
+  corpus: string;
+  document_id: string;
+  content_sha256: string;
+  approval_id: string;
+  released_by: string;
+  released_at: Timestamp;
+}
+
 /** The tables retrieval owns. */
 export interface RetrievalTables {
   corpora: CorporaTable;
+  corpus_releases: CorpusReleasesTable;
 }

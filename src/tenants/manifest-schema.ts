@@ -11,6 +11,7 @@ import { routerDocumentSpecSchema } from '../ai/router-spec.js';
 import { sovereigntySpecSchema } from '../governance/sovereignty/sovereignty.js';
 import { parsePublicKey, POLICY_KEY_ID_PATTERN } from '../governance/policies/policy-keys.js';
 import { namespaceIdSchema, policySpecSchema, RULE_KIND_PATTERN } from '../governance/policies/policy-schema.js';
+import { retrievalPolicySpecSchema } from '../retrieval/policy-schema.js';
 
 /** Tenant ids are DNS labels: immutable, and safe to derive schema, bucket and subject names from. */
 export const TENANT_ID_PATTERN = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -295,12 +296,21 @@ export const policyDocumentSchema = z.strictObject({
   spec: policySpecSchema,
 });
 
+/** The tenant's trust and poisoning guard for retrieval (`tenants/<id>/policies/retrieval.yaml`). */
+export const retrievalPolicyDocumentSchema = z.strictObject({
+  apiVersion: z.literal('tenancy/v1'),
+  kind: z.literal('RetrievalPolicy'),
+  metadata: documentMetadata,
+  spec: retrievalPolicySpecSchema,
+});
+
 /** Kinds a bundle may carry besides `Tenant`, and where each sits in a GitOps folder. */
 export const DOCUMENT_KINDS = {
   TenantFeatures: { schema: featuresDocumentSchema, file: 'features.yaml' },
   TenantRouter: { schema: routerDocumentSchema, file: 'router.yaml' },
   DataSovereignty: { schema: sovereigntyDocumentSchema, file: 'data-sovereignty.yaml' },
   TenantPolicy: { schema: policyDocumentSchema, file: 'policies/<name>.yaml' },
+  RetrievalPolicy: { schema: retrievalPolicyDocumentSchema, file: 'policies/retrieval.yaml' },
 } as const;
 
 export type DocumentKind = keyof typeof DOCUMENT_KINDS;

@@ -9,7 +9,13 @@ import type { Schema } from '../../schema.js';
 import type { Actor } from '../../ledger/audit-log.js';
 
 /** Kinds of change a tenant's governance can put behind an approval. */
-export const APPROVAL_KINDS = ['policyChange', 'featureEnable', 'budgetIncrease', 'profileMove'] as const;
+export const APPROVAL_KINDS = [
+  'policyChange',
+  'featureEnable',
+  'budgetIncrease',
+  'profileMove',
+  'retrievalRelease',
+] as const;
 /** One of {@link APPROVAL_KINDS}. */
 export type ApprovalKind = (typeof APPROVAL_KINDS)[number];
 

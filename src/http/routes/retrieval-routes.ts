@@ -11,7 +11,15 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { validationError } from '../../errors.js';
-import { CORPUS_NAME, corpusConfigSchema, DOCUMENT_ID, documentSchema, retrieveSchema } from '../../retrieval/index.js';
+import { z } from 'zod';
+import {
+  CORPUS_NAME,
+  corpusConfigSchema,
+  DOCUMENT_ID,
+  documentSchema,
+  requestRelease,
+  retrieveSchema,
+} from '../../retrieval/index.js';
 import { parseOrThrow } from '../../tenants/index.js';
 import { actorOf, type Guard, type HttpDeps } from '../context.js';
 
@@ -37,6 +45,14 @@ function documentId(raw: string): string {
     );
   return raw;
 }
+
+const quarantineQuery = z.strictObject({
+  limit: z.coerce.number().int('must be an integer').min(1, 'must be 1..500').max(500, 'must be 1..500').default(100),
+  after: z.string().regex(DOCUMENT_ID, 'must be a document id').optional(),
+});
+const releaseBody = z
+  .strictObject({ reason: z.string().min(1).max(1000, 'must be at most 1000 characters').optional() })
+  .meta({ id: 'ReleaseRequest' });
 
 /** Register the retrieval routes. */
 export function retrievalRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): void {
@@ -105,6 +121,41 @@ export function retrievalRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gua
     const id = guard.pathTenant(request, request.params.id);
     await guard.authorize(request, 'corpus.read', id);
     const input = parseOrThrow(retrieveSchema, request.body, 'the query');
-    return store().retrieve(id, input);
+    return store().retrieve(id, input, actorOf(request));
   });
+
+  app.get<{ Params: { id: string; corpus: string }; Querystring: { limit?: string; after?: string } }>(
+    '/v1/tenants/:id/corpora/:corpus/quarantine',
+    async (request) => {
+      const id = guard.pathTenant(request, request.params.id);
+      await guard.authorize(request, 'corpus.read', id);
+      const q = parseOrThrow(quarantineQuery, request.query ?? {}, 'the query string', ['query']);
+      const items = await store().quarantine(id, corpusName(request.params.corpus), q.limit, q.after);
+      return { items, next: items.length === q.limit ? items[items.length - 1]!.id : null };
+    },
+  );
+
+  app.post<{ Params: { id: string; corpus: string; docId: string } }>(
+    '/v1/tenants/:id/corpora/:corpus/quarantine/:docId/release',
+    async (request, reply) => {
+      const id = guard.pathTenant(request, request.params.id);
+      const principal = await guard.authorize(request, 'corpus.write', id);
+      const body = parseOrThrow(releaseBody, request.body ?? {}, 'the release request');
+      const approval = await requestRelease(
+        {
+          db: deps.store.db,
+          gate: deps.governance.approvals,
+          registry: deps.tenants.registry,
+          store: store(),
+        },
+        { ...actorOf(request), role: principal.role },
+        id,
+        corpusName(request.params.corpus),
+        documentId(request.params.docId),
+        body.reason,
+      );
+      deps.governance.onApprovalChange?.();
+      return reply.code(202).send(approval);
+    },
+  );
 }

@@ -27,6 +27,7 @@ import * as m0051 from './migrations/0051-idempotency-encrypted.js';
 import * as m0060 from './migrations/0060-model-router.js';
 import * as m0061 from './migrations/0061-ai-budget-functions.js';
 import * as m0062 from './migrations/0062-corpora.js';
+import * as m0063 from './migrations/0063-corpus-releases.js';
 import { openPglite } from './pglite-engine.js';
 
 /** Which engine serves the store. */
@@ -75,6 +76,7 @@ const migrations: Record<string, Migration> = {
   '0060-model-router': m0060,
   '0061-ai-budget-functions': m0061,
   '0062-corpora': m0062,
+  '0063-corpus-releases': m0063,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.
