@@ -7,8 +7,9 @@
  * It also holds a control-plane client, header propagation for outbound calls, and
  * tenant-scoped PostgreSQL access with row-level security, a pino logger and Prometheus
  * metrics that carry the tenant, an app audit logger writing into the tenant's audit
- * stream, an OpenFeature provider for the tenant's flags, and weighted fair scheduling of
- * requests and queued jobs across tenants. It loads no server code.
+ * stream, an OpenFeature provider for the tenant's flags, weighted fair scheduling of
+ * requests and queued jobs across tenants, and search of the tenant's corpora
+ * (`tenancy.retrieve()`). It loads no server code.
  */
 export { createTenancy, Tenancy, correlationOf } from './tenancy-sdk.js';
 export type { TenancyOptions, IncomingRequest, Admission } from './tenancy-sdk.js';
@@ -70,3 +71,4 @@ export type {
 } from './types.js';
 export { recordLineage } from './lineage.js';
 export type { LineageEntry, RecordLineageOptions } from './lineage.js';
+export type { RetrieveRequest, RetrieveResult, RetrievedItem, DroppedItem, Spotlighting } from './retrieval.js';

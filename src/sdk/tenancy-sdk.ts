@@ -15,6 +15,7 @@ import { refusalError } from './fair-scheduler.js';
 import { QuotaGuard, type QuotaGuardOptions } from './quota-guard.js';
 import { currentScope, outsideScope, type RequestScope } from './request-context.js';
 import { RequestLimiter, type Granted, type RequestLimiterOptions } from './request-limiter.js';
+import { retrieve, type RetrieveRequest, type RetrieveResult } from './retrieval.js';
 import { TenantObjectsClient } from './tenant-objects.js';
 import { UsageMeter, type UsageMeterOptions } from './usage-meter.js';
 import { TenancyClient } from './tenancy-client.js';
@@ -354,6 +355,15 @@ export class Tenancy {
       headers: granted.headers,
       release: granted.release,
     };
+  }
+
+  /**
+   * Search a corpus of the current request's tenant (`POST /v1/tenants/{id}/retrieve`, with the
+   * app's credential, which needs `corpus.read`); rejects with `no_tenant_context` outside a
+   * request.
+   */
+  retrieve(request: RetrieveRequest): Promise<RetrieveResult> {
+    return retrieve(this.client, request);
   }
 
   /** Flush usage, stop following events and close the limiter's store. */
