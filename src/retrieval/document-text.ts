@@ -5,8 +5,9 @@
  * by its overlap, cut at whitespace where one is near.
  */
 import { createHash } from 'node:crypto';
-import { decode, encode } from 'gpt-tokenizer';
+import { decode } from 'gpt-tokenizer';
 import { convert } from 'html-to-text';
+import { encodePlain } from '../ai/tokens.js';
 import { TenancyError } from '../errors.js';
 import { MAX_DOCUMENT_BYTES, type DocumentInput } from './corpus-schema.js';
 
@@ -67,7 +68,7 @@ export function documentText(d: DocumentInput): { text: string; sha256: string }
 
 /** Split `text` into windows of `size` tokens overlapping by `overlap`. */
 export function chunkText(text: string, size: number, overlap: number): string[] {
-  const tokens = encode(text);
+  const tokens = encodePlain(text);
   if (tokens.length <= size) return [text];
   const out: string[] = [];
   const step = size - overlap;
