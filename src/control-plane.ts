@@ -7,6 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildModelRouter } from './ai/index.js';
 import {
+  BatchIngest,
   MemoryRetrievalCache,
   RedisRetrievalCache,
   registerRetrievalReleases,
@@ -144,9 +145,16 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           : new MemoryRetrievalCache({ ttlMs: config.retrievalCacheTtlMs });
     const retrieval = new RetrievalStore(db, audit, registry, () => resources.databases, {
       lineage: retrievalLineage,
+      objects: () => tenantObjects,
       ...(retrievalCache ? { cache: retrievalCache } : {}),
     });
     registerRetrievalReleases(approvals, retrieval, audit);
+    const batches = new BatchIngest(
+      retrieval,
+      jobs,
+      () => tenantObjects,
+      (error) => app.log.warn({ err: error }, 'batch ingest failed'),
+    );
     const role = options.role ?? 'all';
     const ai = await buildModelRouter({
       db,
@@ -192,7 +200,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         },
         commercial: { usage, quotas },
         ai: { router: ai.router, catalogue: ai.catalogue, platformSecrets: ai.platformSecrets },
-        retrieval: { store: retrieval },
+        retrieval: { store: retrieval, batches },
         server: { metrics, version: VERSION, requestTimeoutMs: config.requestTimeoutMs, role },
       },
       options.logger ?? false,
@@ -278,6 +286,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
     if (role === 'all') {
       controller.start();
       await migrations.resume();
+      await batches.resume();
       unwatch = await watchRegistryEvents(bus, EVENTS_SUBJECT_PREFIX, controller);
       await options.subscribe?.(bus);
       relay.start();
@@ -331,6 +340,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         closing ??= (async () => {
           await app.close();
           await migrations.stop();
+          await batches.stop();
           await controller.stop();
           await unwatch().catch(() => undefined);
           await relay.stop();

@@ -30,7 +30,7 @@ import type { SqlEngine } from '../infra/sql/index.js';
 import type { Schema } from '../schema.js';
 import type { KeyRing, PlatformSecretStore, SecretStore, SigningKeys } from '../keys/index.js';
 import type { ModelCatalogue, ModelRouter } from '../ai/index.js';
-import type { RetrievalStore } from '../retrieval/index.js';
+import type { BatchIngest, RetrievalStore } from '../retrieval/index.js';
 import type { TenantObjects, TenantResources } from '../isolation/index.js';
 import type { QuotaStore, UsageStore } from '../commercial/index.js';
 import type { JobStore, MigrationRuns } from '../controller/index.js';
@@ -91,7 +91,7 @@ export interface HttpDeps {
     catalogue: ModelCatalogue;
     platformSecrets: PlatformSecretStore;
   };
-  retrieval: { store: RetrievalStore };
+  retrieval: { store: RetrievalStore; batches: BatchIngest };
   server: {
     metrics: ControlPlaneMetrics;
     version: string;

@@ -94,6 +94,46 @@ export class TenantObjects {
     return { ...info, etag };
   }
 
+  /**
+   * Write one of Tenancy's own objects in the tenant's place (under `.tenancy-<module>/`, a
+   * prefix the API refuses), counted against the tenant's storage like any other.
+   */
+  async putOwn(
+    actor: Actor,
+    tenantId: string,
+    key: string,
+    body: Buffer,
+    contentType = 'application/octet-stream',
+  ): Promise<ObjectInfo> {
+    if (!RESERVED_KEY.test(key)) throw new Error(`${key} is not one of Tenancy's own keys`);
+    validateObjectKey(key);
+    const scope = await this.#scope(tenantId, true);
+    const reserved = await this.quota.reserveObject(tenantId, key, body.length);
+    let info: ObjectInfo;
+    try {
+      info = await scope.put(key, body, { contentType });
+    } catch (error) {
+      await this.quota.abortObject(tenantId, reserved);
+      throw error;
+    }
+    const etag = info.etag.replace(/^"|"$/g, '') || createHash('md5').update(body).digest('hex');
+    await this.quota.commitObject(actor, tenantId, { key, bytes: body.length, contentType, etag }, reserved);
+    return { ...info, etag };
+  }
+
+  /** One of Tenancy's own objects, or undefined (also while the tenant is suspended). */
+  async getOwn(tenantId: string, key: string): Promise<StoredObject | undefined> {
+    if (!RESERVED_KEY.test(key)) throw new Error(`${key} is not one of Tenancy's own keys`);
+    return (await this.#scope(tenantId, false)).get(key);
+  }
+
+  /** Delete one of Tenancy's own objects (a missing one is success). */
+  async deleteOwn(actor: Actor, tenantId: string, key: string): Promise<void> {
+    if (!RESERVED_KEY.test(key)) throw new Error(`${key} is not one of Tenancy's own keys`);
+    await (await this.#scope(tenantId, true)).delete(key);
+    await this.quota.forgetObject(actor, tenantId, key);
+  }
+
   /** The object, or undefined. */
   async get(tenantId: string, key: string): Promise<StoredObject | undefined> {
     this.#key(key);

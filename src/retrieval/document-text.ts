@@ -21,7 +21,7 @@ function invalid(message: string, path = '/content'): TenancyError {
  * The document's text and the SHA-256 of its bytes as sent (the UTF-8 of `text`, or the
  * decoded `content`): what a source signs. Or a 4xx naming why it has none.
  */
-export function documentText(d: DocumentInput): { text: string; sha256: string } {
+export function documentText(d: DocumentInput): { text: string; sha256: string; bytes: Buffer } {
   let raw: string;
   let bytes: Buffer;
   if (d.text !== undefined) {
@@ -63,7 +63,7 @@ export function documentText(d: DocumentInput): { text: string; sha256: string }
       : raw;
   const trimmed = text.replace(/\r\n?/g, '\n').trim();
   if (trimmed === '') throw invalid('the document has no text', d.text !== undefined ? '/text' : '/content');
-  return { text: trimmed, sha256: createHash('sha256').update(bytes).digest('hex') };
+  return { text: trimmed, sha256: createHash('sha256').update(bytes).digest('hex'), bytes };
 }
 
 /** Split `text` into windows of `size` tokens overlapping by `overlap`. */

@@ -1,7 +1,7 @@
 /**
  * Retrieval: each tenant's corpora, stored and searched in the tenant's own place.
  */
-export { RetrievalStore, purgeTenantCorpora } from './retrieval-store.js';
+export { RetrievalStore, purgeTenantCorpora, rawDocumentKey } from './retrieval-store.js';
 export type {
   CorpusInfo,
   DocumentInfo,
@@ -17,3 +17,4 @@ export { RetrievalLineage } from './retrieval-lineage.js';
 export { retrievalPolicySpecSchema, DEFAULT_RETRIEVAL_POLICY } from './policy-schema.js';
 export type { RetrievalPolicySpec } from './policy-schema.js';
 export { corpusConfigSchema, documentSchema, retrieveSchema, CORPUS_NAME, DOCUMENT_ID } from './corpus-schema.js';
+export { BatchIngest, batchSchema, BATCH_JOB, MAX_BATCH_DOCUMENTS } from './batch-ingest.js';

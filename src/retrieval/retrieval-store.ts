@@ -7,11 +7,12 @@
  * hash; search is PostgreSQL full-text search (any of the query's words, stemmed in the
  * corpus's language, ranked by `ts_rank_cd`), the same on PGlite and PostgreSQL.
  */
+import { createHash } from 'node:crypto';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
 import { TenancyError } from '../errors.js';
 import { json } from '../infra/sql/index.js';
-import { isolationContext, type TenantSession, type Warehouse } from '../isolation/index.js';
+import { isolationContext, type TenantObjects, type TenantSession, type Warehouse } from '../isolation/index.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../schema.js';
 import { jsonEqual, type TenantRegistry } from '../tenants/index.js';
@@ -162,6 +163,11 @@ export async function purgeTenantCorpora(trx: Transaction<Schema>, tenantId: str
   return Number(r.numDeletedRows);
 }
 
+/** Where a document's bytes are kept in the tenant's object place. */
+export function rawDocumentKey(corpus: string, id: string): string {
+  return `.tenancy-corpora/${corpus}/${createHash('sha256').update(id).digest('hex').slice(0, 32)}`;
+}
+
 /** The guard's stored view of a document row. */
 function storedSignals(row: Record<string, unknown>, policy: ActivePolicy, markers: string[]): DocumentSignals {
   let signature = row.signature_state as SignatureState;
@@ -190,7 +196,12 @@ export class RetrievalStore {
     private readonly audit: AuditLog,
     private readonly registry: TenantRegistry,
     private readonly warehouse: () => Warehouse,
-    private readonly options: { cache?: RetrievalCache; lineage?: RetrievalLineage } = {},
+    private readonly options: {
+      cache?: RetrievalCache;
+      lineage?: RetrievalLineage;
+      /** The tenants' object places: each document's bytes as sent are kept there. */
+      objects?: () => TenantObjects;
+    } = {},
   ) {
     this.#policies = new PolicyCache(registry);
     registry.onChange((id) => {
@@ -345,7 +356,12 @@ export class RetrievalStore {
   async ingest(actor: Actor, tenantId: string, corpusName: string, doc: DocumentInput): Promise<IngestResult> {
     const corpus = await this.#corpus(tenantId, corpusName);
     const policy = await this.#policies.get(tenantId);
-    const { text, sha256: sha } = documentText(doc);
+    const { text, sha256: sha, bytes } = documentText(doc);
+    // The bytes as sent, in the tenant's object place (counted against its storage; refused when over).
+    const rawKey = rawDocumentKey(corpusName, doc.id);
+    await this.options
+      .objects?.()
+      .putOwn(actor, tenantId, rawKey, bytes, doc.contentType ?? 'text/plain; charset=utf-8');
     const chunks = chunkText(text, corpus.config.chunkSize, corpus.config.chunkOverlap);
     const chunkMarkers = chunks.map((c) => instructionMarkers(c));
     const markers = [...new Set(chunkMarkers.flat())];
@@ -355,7 +371,7 @@ export class RetrievalStore {
     const enforce = policy.spec.mode === 'enforce';
     const outcome = await this.#inTenant(tenantId, async (s) => {
       const [existing] = await s.query<Record<string, unknown>>(
-        'select * from tenancy_corpus_documents where corpus = $1 and id = $2',
+        'select * from tenancy_corpus_documents where corpus = $1 and id = $2 for update',
         [corpusName, doc.id],
       );
       if (
@@ -549,6 +565,19 @@ export class RetrievalStore {
     return this.#documentInfo(corpusName, row, released.get(`${id}:${row.content_sha256 as string}`));
   }
 
+  /** A document's bytes as they were sent, with their content type; 404 when unknown. */
+  async documentContent(
+    tenantId: string,
+    corpusName: string,
+    id: string,
+  ): Promise<{ body: Buffer; contentType: string }> {
+    await this.getDocument(tenantId, corpusName, id);
+    const stored = await this.options.objects?.().getOwn(tenantId, rawDocumentKey(corpusName, id));
+    if (!stored)
+      throw new TenancyError('document_not_found', `the content of document ${id} is not kept in corpus ${corpusName}`);
+    return { body: stored.body, contentType: stored.contentType ?? 'application/octet-stream' };
+  }
+
   /** The corpus's quarantined documents, with their reasons and whether a release holds. */
   async quarantine(tenantId: string, corpusName: string, limit = 100, after?: string): Promise<DocumentInfo[]> {
     await this.#corpus(tenantId, corpusName);
@@ -573,6 +602,7 @@ export class RetrievalStore {
     );
     if (gone.length === 0)
       throw new TenancyError('document_not_found', `document ${id} not found in corpus ${corpusName}`);
+    await this.options.objects?.().deleteOwn(actor, tenantId, rawDocumentKey(corpusName, id));
     await this.db
       .deleteFrom('corpus_releases')
       .where('tenant_id', '=', tenantId)

@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { validationError } from '../../errors.js';
 import { z } from 'zod';
 import {
+  batchSchema,
   CORPUS_NAME,
   corpusConfigSchema,
   DOCUMENT_ID,
@@ -25,6 +26,8 @@ import { actorOf, type Guard, type HttpDeps } from '../context.js';
 
 /** Body limit of an ingest (a document of 4 MiB, base64 and JSON around it). */
 export const INGEST_BODY_LIMIT_BYTES = 6 * 1024 * 1024;
+/** Body limit of a batch (up to 1,000 documents, 32 MiB in all). */
+export const BATCH_BODY_LIMIT_BYTES = 32 * 1024 * 1024;
 
 function corpusName(raw: string): string {
   if (!CORPUS_NAME.test(raw))
@@ -90,6 +93,37 @@ export function retrievalRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gua
       const doc = parseOrThrow(documentSchema, request.body, 'the document');
       const result = await store().ingest(actorOf(request), id, name, doc);
       return reply.code(result.action === 'create' ? 201 : 200).send(result);
+    },
+  );
+
+  app.post<{ Params: { id: string; corpus: string } }>(
+    '/v1/tenants/:id/corpora/:corpus/batches',
+    { bodyLimit: BATCH_BODY_LIMIT_BYTES },
+    async (request, reply) => {
+      const id = guard.pathTenant(request, request.params.id);
+      await guard.authorize(request, 'corpus.write', id);
+      const name = corpusName(request.params.corpus);
+      const body = parseOrThrow(batchSchema, request.body, 'the batch');
+      const job = await deps.retrieval.batches.start(actorOf(request), id, name, body.documents);
+      return reply.code(202).header('Location', `/v1/jobs/${job.id}`).send(job);
+    },
+  );
+
+  app.get<{ Params: { id: string; corpus: string; docId: string } }>(
+    '/v1/tenants/:id/corpora/:corpus/documents/:docId/content',
+    async (request, reply) => {
+      const id = guard.pathTenant(request, request.params.id);
+      await guard.authorize(request, 'corpus.read', id);
+      const { body, contentType } = await store().documentContent(
+        id,
+        corpusName(request.params.corpus),
+        documentId(request.params.docId),
+      );
+      return reply
+        .header('content-type', contentType)
+        .header('x-content-type-options', 'nosniff')
+        .header('content-disposition', 'attachment')
+        .send(body);
     },
   );
 
