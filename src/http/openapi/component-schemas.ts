@@ -9,7 +9,14 @@ import {
   modelProviderDocumentSchema,
   routerSpecSchema,
 } from '../../ai/index.js';
-import { corpusConfigSchema, documentSchema, retrieveSchema } from '../../retrieval/index.js';
+import {
+  batchSchema,
+  corpusConfigSchema,
+  documentSchema,
+  retrievalPolicySpecSchema,
+  retrieveSchema,
+} from '../../retrieval/index.js';
+import { releaseBodySchema } from '../routes/retrieval-routes.js';
 import { tenantUsageBatchSchema, usageBatchSchema } from '../../commercial/index.js';
 import { lineageBatchSchema, policyInputSchema } from '../../governance/index.js';
 import { bundleSchema, tenantManifestSchema } from '../../tenants/index.js';
@@ -196,6 +203,9 @@ export function componentSchemas(): Record<string, unknown> {
     CorpusConfig: component(corpusConfigSchema),
     CorpusDocument: component(documentSchema),
     RetrieveRequest: component(retrieveSchema),
+    CorpusBatch: component(batchSchema),
+    ReleaseRequest: component(releaseBodySchema),
+    RetrievalPolicySpec: component(retrievalPolicySpecSchema),
     OpenAiError: {
       type: 'object',
       description: "The model router's errors, in OpenAI's shape so OpenAI clients parse them; code is the stable code",

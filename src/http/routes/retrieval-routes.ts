@@ -49,11 +49,11 @@ function documentId(raw: string): string {
   return raw;
 }
 
-const quarantineQuery = z.strictObject({
+export const quarantineQuerySchema = z.strictObject({
   limit: z.coerce.number().int('must be an integer').min(1, 'must be 1..500').max(500, 'must be 1..500').default(100),
   after: z.string().regex(DOCUMENT_ID, 'must be a document id').optional(),
 });
-const releaseBody = z
+export const releaseBodySchema = z
   .strictObject({ reason: z.string().min(1).max(1000, 'must be at most 1000 characters').optional() })
   .meta({ id: 'ReleaseRequest' });
 
@@ -163,7 +163,7 @@ export function retrievalRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gua
     async (request) => {
       const id = guard.pathTenant(request, request.params.id);
       await guard.authorize(request, 'corpus.read', id);
-      const q = parseOrThrow(quarantineQuery, request.query ?? {}, 'the query string', ['query']);
+      const q = parseOrThrow(quarantineQuerySchema, request.query ?? {}, 'the query string', ['query']);
       const items = await store().quarantine(id, corpusName(request.params.corpus), q.limit, q.after);
       return { items, next: items.length === q.limit ? items[items.length - 1]!.id : null };
     },
@@ -174,7 +174,7 @@ export function retrievalRoutes(app: FastifyInstance, deps: HttpDeps, guard: Gua
     async (request, reply) => {
       const id = guard.pathTenant(request, request.params.id);
       const principal = await guard.authorize(request, 'corpus.write', id);
-      const body = parseOrThrow(releaseBody, request.body ?? {}, 'the release request');
+      const body = parseOrThrow(releaseBodySchema, request.body ?? {}, 'the release request');
       const approval = await requestRelease(
         {
           db: deps.store.db,
