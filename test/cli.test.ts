@@ -37,10 +37,10 @@ describe('tenancy CLI', () => {
   it('applies the example folder, printing the plan first', async () => {
     const r = await run('apply', '-f', 'examples/tenants');
     expect(r.code, r.err.join('\n')).toBe(0);
-    expect(r.out).toContain('plan (7 documents from examples/tenants):');
+    expect(r.out).toContain('plan (8 documents from examples/tenants):');
     expect(r.out).toMatch(/create\s+tenant\/acme-corp/);
     expect(r.out).toMatch(/create\s+TenantFeatures\/acme-corp\/default/);
-    expect(r.out).toContain('applied: 7 created, 0 updated, 0 unchanged');
+    expect(r.out).toContain('applied: 8 created, 0 updated, 0 unchanged');
     const again = await run('apply', '-f', 'examples/tenants');
     expect(again.out).toContain('nothing to change');
   });
