@@ -15,7 +15,7 @@ import { json } from '../infra/sql/index.js';
 import { isolationContext, type TenantObjects, type TenantSession, type Warehouse } from '../isolation/index.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../schema.js';
-import { jsonEqual, type TenantRegistry } from '../tenants/index.js';
+import { jsonEqual, type Tenant, type TenantRegistry } from '../tenants/index.js';
 import { corpusConfigSchema, type CorpusConfig, type DocumentInput, type RetrieveInput } from './corpus-schema.js';
 import { chunkText, documentText } from './document-text.js';
 import { PolicyCache, type ActivePolicy } from './policy-cache.js';
@@ -217,6 +217,21 @@ export class RetrievalStore {
 
   /** Run `fn` in the tenant's own place as its role, its corpus tables made if missing; the tenant must be active. */
   async #inTenant<T>(tenantId: string, fn: (s: TenantSession) => Promise<T>): Promise<T> {
+    const tenant = await this.#activeTenant(tenantId);
+    const placed = tenant.status.placement?.profile;
+    const ctx = isolationContext(tenantId, tenant.spec, placed);
+    const key = `${tenantId}\u0000${ctx.profile}`;
+    return this.warehouse().withTenant(ctx, async (session) => {
+      if (!this.#prepared.has(key)) {
+        await session.exec(TENANT_DDL);
+        this.#prepared.add(key);
+      }
+      return fn(session);
+    });
+  }
+
+  /** The tenant, or 409 naming its phase when it is not active. */
+  async #activeTenant(tenantId: string): Promise<Tenant> {
     const tenant = await this.registry.get(tenantId);
     const phase = tenant.status.phase;
     if (phase !== 'active') {
@@ -230,16 +245,7 @@ export class RetrievalStore {
               : 'tenant_deleted';
       throw new TenancyError(code, `tenant ${tenantId} is ${phase}; its corpora are not available`, { status: 409 });
     }
-    const placed = tenant.status.placement?.profile;
-    const ctx = isolationContext(tenantId, tenant.spec, placed);
-    const key = `${tenantId}\u0000${ctx.profile}`;
-    return this.warehouse().withTenant(ctx, async (session) => {
-      if (!this.#prepared.has(key)) {
-        await session.exec(TENANT_DDL);
-        this.#prepared.add(key);
-      }
-      return fn(session);
-    });
+    return tenant;
   }
 
   async #corpus(tenantId: string, name: string): Promise<CorpusInfo> {
@@ -357,6 +363,7 @@ export class RetrievalStore {
     const corpus = await this.#corpus(tenantId, corpusName);
     const policy = await this.#policies.get(tenantId);
     const { text, sha256: sha, bytes } = documentText(doc);
+    await this.#activeTenant(tenantId);
     // The bytes as sent, in the tenant's object place (counted against its storage; refused when over).
     const rawKey = rawDocumentKey(corpusName, doc.id);
     await this.options
