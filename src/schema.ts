@@ -16,6 +16,7 @@ import type { IsolationTables } from './isolation/tables.js';
 import type { KeysTables } from './keys/tables.js';
 import type { LedgerTables } from './ledger/tables.js';
 import type { RetrievalTables } from './retrieval/tables.js';
+import type { SloTables } from './slo/tables.js';
 import type { TenantsTables } from './tenants/tables.js';
 
 /** Every table of the control-plane store; a table named twice would not compile. */
@@ -30,4 +31,5 @@ export interface Schema
     GovernanceTables,
     CommercialTables,
     AiTables,
-    RetrievalTables {}
+    RetrievalTables,
+    SloTables {}

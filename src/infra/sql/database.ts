@@ -28,6 +28,7 @@ import * as m0060 from './migrations/0060-model-router.js';
 import * as m0061 from './migrations/0061-ai-budget-functions.js';
 import * as m0062 from './migrations/0062-corpora.js';
 import * as m0063 from './migrations/0063-corpus-releases.js';
+import * as m0064 from './migrations/0064-slo.js';
 import { openPglite } from './pglite-engine.js';
 
 /** Which engine serves the store. */
@@ -77,6 +78,7 @@ const migrations: Record<string, Migration> = {
   '0061-ai-budget-functions': m0061,
   '0062-corpora': m0062,
   '0063-corpus-releases': m0063,
+  '0064-slo': m0064,
 };
 
 // int8 and numeric come back as strings from pg; counts and sequence numbers fit in a double.
