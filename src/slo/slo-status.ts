@@ -134,7 +134,6 @@ class Plan {
   }
 }
 
-type Sums = Map<string, Map<string, number>>; // tenant -> column -> value, summed over the SLO's sources
 
 async function runPlan(
   db: Kysely<Schema>,
