@@ -87,6 +87,8 @@ export interface ControlPlane {
 export interface StartOptions {
   /** What to serve (default all). */
   role?: ServeRole;
+  /** The SLO evaluator's clock and pace (tests drive them). */
+  slo?: { now?: () => number; evaluateIntervalMs?: number; recoverAfterMs?: number; flushIntervalMs?: number };
   logger?: FastifyServerOptions['logger'];
   /** Use an in-memory PGlite instead of the data dir (tests). */
   inMemory?: boolean;

@@ -6,6 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildModelRouter } from './ai/index.js';
+import { SliStore, SloService } from './slo/index.js';
 import {
   BatchIngest,
   MemoryRetrievalCache,
@@ -149,6 +150,22 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       ...(retrievalCache ? { cache: retrievalCache } : {}),
     });
     registerRetrievalReleases(approvals, retrieval, audit);
+    const slo = new SloService(
+      db,
+      audit,
+      registry,
+      new SliStore(db, {
+        ...(options.slo?.flushIntervalMs !== undefined ? { flushIntervalMs: options.slo.flushIntervalMs } : {}),
+        onError: (error) => app.log.warn({ err: error }, 'SLI flush failed; will retry'),
+      }),
+      {
+        ...(options.slo?.now ? { now: options.slo.now } : {}),
+        evaluateIntervalMs: options.slo?.evaluateIntervalMs ?? config.sloEvaluateIntervalMs,
+        ...(options.slo?.recoverAfterMs !== undefined ? { recoverAfterMs: options.slo.recoverAfterMs } : {}),
+        onError: (error) => app.log.warn({ err: error }, 'SLO evaluation failed; will retry'),
+      },
+    );
+    retrieval.onRetrieve((tenantId, ok, latencyMs) => slo.record(tenantId, 'retrieval', { ok, latencyMs }));
     const batches = new BatchIngest(
       retrieval,
       jobs,
@@ -168,6 +185,13 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       redisUrl: config.redisUrl,
       onError: (error, what) => app.log.warn({ err: error }, `${what} failed; will retry`),
     });
+    ai.metering.onCall((call) =>
+      slo.record(call.tenantId, 'router', {
+        ok: call.outcome === 'success',
+        latencyMs: call.latencyMs,
+        costMicros: call.costMicros,
+      }),
+    );
     const app = buildServer(
       {
         store: { db, engine: database.engine },
@@ -201,6 +225,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
         commercial: { usage, quotas },
         ai: { router: ai.router, catalogue: ai.catalogue, platformSecrets: ai.platformSecrets },
         retrieval: { store: retrieval, batches },
+        slo: { service: slo },
         server: { metrics, version: VERSION, requestTimeoutMs: config.requestTimeoutMs, role },
       },
       options.logger ?? false,
@@ -287,6 +312,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       controller.start();
       await migrations.resume();
       await batches.resume();
+      slo.start();
       unwatch = await watchRegistryEvents(bus, EVENTS_SUBJECT_PREFIX, controller);
       await options.subscribe?.(bus);
       relay.start();
@@ -341,6 +367,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
           await app.close();
           await migrations.stop();
           await batches.stop();
+          await slo.stop().catch(() => undefined);
           await controller.stop();
           await unwatch().catch(() => undefined);
           await relay.stop();

@@ -582,6 +582,24 @@ describe.each(engines())('access on %s', (engine) => {
       'corpus.write': {
         run: (t, token) => call(plane, 'PUT', `/v1/tenants/${t}/corpora/probe`, { chunkSize: 100 }, { token }),
       },
+      'slo.read': { run: (t, token) => call(plane, 'GET', `/v1/tenants/${t}/slos`, undefined, { token }) },
+      'sli.write': {
+        run: (t, token) =>
+          call(
+            plane,
+            'POST',
+            `/v1/tenants/${t}/slis`,
+            { events: [{ ts: new Date().toISOString(), outcome: 'success', latencyMs: 5 }] },
+            { token },
+          ),
+      },
+      'slo.freeze_override': {
+        run: (t, token) =>
+          call(plane, 'GET', `/v1/tenants/${t}/slos`, undefined, {
+            token,
+            headers: { 'tenancy-freeze-override': 'probe' },
+          }),
+      },
       'platform_secret.manage': {
         run: (_t, token) => call(plane, 'GET', '/v1/platform-secrets', undefined, { token }),
       },

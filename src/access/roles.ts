@@ -67,11 +67,14 @@ export const ACTIONS = [
   'platform_secret.manage',
   'corpus.read',
   'corpus.write',
+  'slo.read',
+  'sli.write',
+  'slo.freeze_override',
 ] as const;
 export type Action = (typeof ACTIONS)[number];
 
 const ALL = new Set<Action>(ACTIONS);
-const READ: Action[] = ['tenant.list', 'tenant.read', 'token.create', 'job.read'];
+const READ: Action[] = ['tenant.list', 'tenant.read', 'token.create', 'job.read', 'slo.read'];
 
 /** What a tenant's admin may do; an owner may also rotate the tenant's keys and manage its policy signing keys. */
 const TENANT_ADMIN: readonly Action[] = [
@@ -106,6 +109,7 @@ const TENANT_ADMIN: readonly Action[] = [
   'router.read',
   'corpus.read',
   'corpus.write',
+  'sli.write',
 ];
 
 /** The matrix: role -> actions it may perform. */
@@ -153,6 +157,7 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'model_provider.read',
     'corpus.read',
     'corpus.write',
+    'sli.write',
   ]),
   'platform-auditor': new Set<Action>([
     ...READ,
@@ -173,7 +178,7 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'router.read',
     'model_provider.read',
   ]),
-  owner: new Set<Action>([...READ, ...TENANT_ADMIN, 'key.rotate', 'policy_key.manage']),
+  owner: new Set<Action>([...READ, ...TENANT_ADMIN, 'key.rotate', 'policy_key.manage', 'slo.freeze_override']),
   admin: new Set<Action>([...READ, ...TENANT_ADMIN]),
   operator: new Set<Action>([
     ...READ,
@@ -194,6 +199,7 @@ export const PERMISSIONS: Record<Role, ReadonlySet<Action>> = {
     'router.read',
     'corpus.read',
     'corpus.write',
+    'sli.write',
   ]),
   auditor: new Set<Action>([
     ...READ,

@@ -92,6 +92,11 @@ export const configSchema = z
     routerAllowPrivate: z.enum(['true', 'false'], { error: 'must be true or false' }),
     routerLedger: z.enum(['store', 'redis'], { error: 'must be store or redis' }),
     retrievalCache: z.enum(['memory', 'redis', 'off'], { error: 'must be memory, redis or off' }),
+    sloEvaluateIntervalSeconds: z.coerce
+      .number({ error: 'must be a number of seconds' })
+      .int('must be a whole number of seconds')
+      .min(0, 'must be 0..3600')
+      .max(3600, 'must be 0..3600'),
     retrievalCacheTtlSeconds: z.coerce
       .number({ error: 'must be a number of seconds' })
       .int('must be a whole number of seconds')
@@ -221,6 +226,7 @@ export const SETTING_NAMES: Record<string, string> = {
   routerLedger: 'TENANCY_ROUTER_LEDGER',
   retrievalCache: 'TENANCY_RETRIEVAL_CACHE',
   retrievalCacheTtlSeconds: 'TENANCY_RETRIEVAL_CACHE_TTL_SECONDS',
+  sloEvaluateIntervalSeconds: 'TENANCY_SLO_EVALUATE_INTERVAL_SECONDS',
   redisUrl: 'TENANCY_REDIS_URL',
   webhookAllowedCidrs: 'TENANCY_WEBHOOK_ALLOWED_CIDRS',
   webhookSecretOverlapSeconds: 'TENANCY_WEBHOOK_SECRET_OVERLAP_SECONDS',

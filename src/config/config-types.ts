@@ -56,6 +56,8 @@ export interface Config {
   retrievalCache: 'memory' | 'redis' | 'off';
   /** How long a cached retrieval answer lives (`TENANCY_RETRIEVAL_CACHE_TTL_SECONDS`, default 60). */
   retrievalCacheTtlMs: number;
+  /** Time between SLO evaluations (`TENANCY_SLO_EVALUATE_INTERVAL_SECONDS`, default 30; 0: off). */
+  sloEvaluateIntervalMs: number;
   /** Redis (`TENANCY_REDIS_URL`): the model router's budget ledger when `routerLedger` is redis. */
   redisUrl: string | undefined;
   /** Address ranges allowed even though not public (`TENANCY_WEBHOOK_ALLOWED_CIDRS`). */

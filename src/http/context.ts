@@ -31,6 +31,7 @@ import type { Schema } from '../schema.js';
 import type { KeyRing, PlatformSecretStore, SecretStore, SigningKeys } from '../keys/index.js';
 import type { ModelCatalogue, ModelRouter } from '../ai/index.js';
 import type { BatchIngest, RetrievalStore } from '../retrieval/index.js';
+import type { SloService } from '../slo/index.js';
 import type { TenantObjects, TenantResources } from '../isolation/index.js';
 import type { QuotaStore, UsageStore } from '../commercial/index.js';
 import type { JobStore, MigrationRuns } from '../controller/index.js';
@@ -92,6 +93,7 @@ export interface HttpDeps {
     platformSecrets: PlatformSecretStore;
   };
   retrieval: { store: RetrievalStore; batches: BatchIngest };
+  slo: { service: SloService };
   server: {
     metrics: ControlPlaneMetrics;
     version: string;

@@ -16,6 +16,7 @@ import { accessRoutes } from './routes/access-routes.js';
 import { aiRoutes } from './routes/ai-routes.js';
 import { routerAdminRoutes } from './routes/router-admin-routes.js';
 import { retrievalRoutes } from './routes/retrieval-routes.js';
+import { checkFreezeOverride, FREEZE_OVERRIDE_HEADER, sloRoutes } from './routes/slo-routes.js';
 import { applyRoutes } from './routes/apply-routes.js';
 import { auditRoutes } from './routes/audit-routes.js';
 import { eventRoutes } from './routes/event-routes.js';
@@ -76,6 +77,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   registerYamlParser(app);
 
   app.decorateRequest('principal', undefined);
+  app.decorateRequest('freezeOverride', undefined);
   connections.register(app);
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
@@ -95,6 +97,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
       }
       throw error;
     }
+    if (request.headers[FREEZE_OVERRIDE_HEADER] !== undefined) await checkFreezeOverride(request, deps);
   });
   registerIdempotency(app, deps.ledger.idempotency);
   app.addHook('onResponse', async (request, reply) => {
@@ -136,6 +139,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   if (deps.server.role === 'gateway') return app;
   routerAdminRoutes(app, deps, guard);
   retrievalRoutes(app, deps, guard);
+  sloRoutes(app, deps, guard);
   tenantRoutes(app, deps, guard);
   applyRoutes(app, deps, guard);
   accessRoutes(app, deps, guard);

@@ -188,6 +188,7 @@ function storedSignals(row: Record<string, unknown>, policy: ActivePolicy, marke
 /** Tenants' corpora. */
 export class RetrievalStore {
   readonly #prepared = new Set<string>();
+  readonly #listeners: Array<(tenantId: string, ok: boolean, latencyMs: number) => void> = [];
   readonly #policies: PolicyCache;
   readonly #releases = new Map<string, { at: number; keys: Map<string, ReleaseRow> }>();
 
@@ -208,6 +209,11 @@ export class RetrievalStore {
       for (const key of this.#prepared) if (key.startsWith(`${id}\u0000`)) this.#prepared.delete(key);
       for (const key of this.#releases.keys()) if (key.startsWith(`${id}\u0000`)) this.#releases.delete(key);
     });
+  }
+
+  /** Call `listener` after every retrieval (its outcome and latency: the retrieval SLI). */
+  onRetrieve(listener: (tenantId: string, ok: boolean, latencyMs: number) => void): void {
+    this.#listeners.push(listener);
   }
 
   /** The tenant's retrieval policy as the guard runs it now. */
@@ -634,6 +640,20 @@ export class RetrievalStore {
    * best of the rest. Quarantined documents are never candidates unless released.
    */
   async retrieve(tenantId: string, input: RetrieveInput, actor?: Actor): Promise<RetrieveResult> {
+    const started = performance.now();
+    try {
+      const result = await this.#retrieve(tenantId, input, actor);
+      for (const l of this.#listeners) l(tenantId, true, performance.now() - started);
+      return result;
+    } catch (error) {
+      // A refusal of the caller's input is not the service failing; anything else is.
+      const failed = !(error instanceof TenancyError) || error.status >= 500;
+      if (failed) for (const l of this.#listeners) l(tenantId, false, performance.now() - started);
+      throw error;
+    }
+  }
+
+  async #retrieve(tenantId: string, input: RetrieveInput, actor?: Actor): Promise<RetrieveResult> {
     const corpus = await this.#corpus(tenantId, input.corpus);
     const policy = await this.#policies.get(tenantId);
     const released = await this.#released(tenantId, input.corpus);

@@ -134,7 +134,6 @@ class Plan {
   }
 }
 
-
 async function runPlan(
   db: Kysely<Schema>,
   table: WindowRead['table'],

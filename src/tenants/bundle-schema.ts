@@ -10,6 +10,7 @@ import type { ApprovalKind } from '../governance/index.js';
 import type { Actor } from '../ledger/index.js';
 import type { Schema } from '../schema.js';
 import type { FieldChange } from './json-diff.js';
+import { fromOpenSlo } from '../slo/slo-schema.js';
 import {
   DOCUMENT_KINDS,
   zodFieldErrors,
@@ -86,15 +87,30 @@ export function parseBundle(input: unknown): { dryRun: boolean; items: ParsedIte
   const seen = new Map<string, number>();
   shape.data.items.forEach((item, index) => {
     const prefix = ['items', index, 'manifest'];
-    const m = item.manifest as { kind?: unknown } | null;
+    let m = item.manifest as { kind?: unknown; apiVersion?: unknown } | null;
+    if (typeof m === 'object' && m !== null && m.apiVersion === 'openslo/v1') {
+      // OpenSLO v1: an SLO read into Tenancy's shape; its tenant from a label or its folder.
+      if (m.kind !== 'SLO') {
+        errors.push({ path: `/items/${index}/manifest/kind`, message: 'of OpenSLO v1, only kind SLO is read' });
+        return;
+      }
+      const converted = fromOpenSlo(m as Record<string, unknown>);
+      const folder = item.source ? /(?:^|[\\/])tenants[\\/]([^\\/]+)[\\/]/.exec(item.source)?.[1] : undefined;
+      m = {
+        apiVersion: 'tenancy/v1',
+        kind: 'SLO',
+        metadata: { tenant: converted.tenant ?? folder, name: converted.name },
+        spec: converted.spec,
+      } as typeof m;
+    }
     const kind = typeof m === 'object' && m !== null ? m.kind : undefined;
     let parsed: ParsedItem | undefined;
     if (kind === 'Tenant') {
-      const r = tenantManifestSchema.safeParse(item.manifest);
+      const r = tenantManifestSchema.safeParse(m);
       if (!r.success) errors.push(...zodFieldErrors(r.error, prefix));
       else parsed = { index, tenant: r.data, ...(item.source ? { source: item.source } : {}) };
     } else if (typeof kind === 'string' && kind in DOCUMENT_KINDS) {
-      const r = DOCUMENT_KINDS[kind as DocumentKind].schema.safeParse(item.manifest);
+      const r = DOCUMENT_KINDS[kind as DocumentKind].schema.safeParse(m);
       if (!r.success) errors.push(...zodFieldErrors(r.error, prefix));
       else {
         const doc: TenantDocument = {

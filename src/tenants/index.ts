@@ -54,5 +54,6 @@ export type { FieldChange } from './json-diff.js';
 export { liveTenantIds, tenantFacts, tenantIdsWhere, tenantsWhere } from './tenant-rows.js';
 export type { TenantFacts } from './tenant-rows.js';
 export { purgeTenantDocuments } from './tenant-rows.js';
+export { documentsOfKind } from './tenant-documents.js';
 export { reconcileState, tenantConditions, tenantIdsWithWork, writeObservedState } from './reconcile-rows.js';
 export type { ObservedStatePatch, ReconcileState } from './reconcile-rows.js';

@@ -12,6 +12,7 @@ import { sovereigntySpecSchema } from '../governance/sovereignty/sovereignty.js'
 import { parsePublicKey, POLICY_KEY_ID_PATTERN } from '../governance/policies/policy-keys.js';
 import { namespaceIdSchema, policySpecSchema, RULE_KIND_PATTERN } from '../governance/policies/policy-schema.js';
 import { retrievalPolicySpecSchema } from '../retrieval/policy-schema.js';
+import { sloSpecSchema } from '../slo/slo-schema.js';
 
 /** Tenant ids are DNS labels: immutable, and safe to derive schema, bucket and subject names from. */
 export const TENANT_ID_PATTERN = /^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -304,6 +305,14 @@ export const retrievalPolicyDocumentSchema = z.strictObject({
   spec: retrievalPolicySpecSchema,
 });
 
+/** One of the tenant's SLOs (`tenants/<id>/slos.yaml`, several documents in one file); OpenSLO v1 is read into it. */
+export const sloDocumentSchema = z.strictObject({
+  apiVersion: z.literal('tenancy/v1'),
+  kind: z.literal('SLO'),
+  metadata: documentMetadata.required({ name: true }),
+  spec: sloSpecSchema,
+});
+
 /** Kinds a bundle may carry besides `Tenant`, and where each sits in a GitOps folder. */
 export const DOCUMENT_KINDS = {
   TenantFeatures: { schema: featuresDocumentSchema, file: 'features.yaml' },
@@ -311,6 +320,7 @@ export const DOCUMENT_KINDS = {
   DataSovereignty: { schema: sovereigntyDocumentSchema, file: 'data-sovereignty.yaml' },
   TenantPolicy: { schema: policyDocumentSchema, file: 'policies/<name>.yaml' },
   RetrievalPolicy: { schema: retrievalPolicyDocumentSchema, file: 'policies/retrieval.yaml' },
+  SLO: { schema: sloDocumentSchema, file: 'slos.yaml' },
 } as const;
 
 export type DocumentKind = keyof typeof DOCUMENT_KINDS;

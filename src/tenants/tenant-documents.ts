@@ -35,6 +35,27 @@ export async function tenantDocuments(db: Kysely<Schema>, id: string): Promise<T
   }));
 }
 
+/**
+ * Every document of `kind` of the given tenants, or of every tenant that is not deleted, in
+ * one query (the SLO evaluator reads all tenants' SLOs at once).
+ */
+export async function documentsOfKind(
+  db: Db,
+  kind: string,
+  tenantIds?: readonly string[],
+): Promise<Array<{ tenantId: string; name: string; spec: Record<string, unknown> }>> {
+  if (tenantIds !== undefined && tenantIds.length === 0) return [];
+  let q = db
+    .selectFrom('tenant_documents as d')
+    .innerJoin('tenants as t', 't.id', 'd.tenant_id')
+    .select(['d.tenant_id', 'd.name', 'd.spec'])
+    .where('d.kind', '=', kind)
+    .where('t.phase', '<>', 'deleted');
+  if (tenantIds !== undefined) q = q.where('d.tenant_id', 'in', [...tenantIds]);
+  const rows = await q.orderBy('d.tenant_id').orderBy('d.name').execute();
+  return rows.map((r) => ({ tenantId: r.tenant_id, name: r.name, spec: r.spec as Record<string, unknown> }));
+}
+
 /** The tenant's data-sovereignty rules (one per DataSovereignty document; all of them hold). */
 export async function sovereigntyRules(trx: Db, id: string): Promise<SovereigntyRules[]> {
   const docs = await trx
