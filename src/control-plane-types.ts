@@ -2,6 +2,8 @@
  * The running control plane's handle and its start-up options (the composition root,
  * `control-plane.ts`, builds one).
  */
+import type { SloService } from './slo/index.js';
+import type { RetrievalStore } from './retrieval/index.js';
 import type { FastifyInstance, FastifyServerOptions } from 'fastify';
 import type { ApiKeyStore } from './access/index.js';
 import type { ModelCatalogue, ModelRouter } from './ai/index.js';
@@ -76,6 +78,10 @@ export interface ControlPlane {
   /** Announces approvals through the configured notifiers. */
   announcer: ApprovalAnnouncer;
   lineage: LineageStore;
+  /** SLOs: status, the evaluator, the freeze. */
+  slo: SloService;
+  /** Tenants' corpora and the retrieval guard. */
+  retrieval: RetrievalStore;
   /** Base URL it listens on. */
   url: string;
   /** Where a generated admin token was written, if one was generated now. */

@@ -166,6 +166,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       },
     );
     retrieval.onRetrieve((tenantId, ok, latencyMs) => slo.record(tenantId, 'retrieval', { ok, latencyMs }));
+    registry.useFreeze(slo);
     const batches = new BatchIngest(
       retrieval,
       jobs,
@@ -357,6 +358,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       quotas,
       sampler,
       tenantObjects,
+      slo,
+      retrieval,
       approvals,
       announcer,
       lineage,

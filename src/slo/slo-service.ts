@@ -16,6 +16,8 @@ import { json } from '../infra/sql/index.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../schema.js';
 import {
+  type FreezeGuard,
+  type RiskyChange,
   documentsOfKind,
   setCondition,
   tenantConditions,
@@ -52,8 +54,8 @@ interface StoredSloState {
   budget: string;
 }
 
-/** SLO definitions, SLIs, status and the evaluator. */
-export class SloService {
+/** SLO definitions, SLIs, status and the evaluator; the registry's freeze guard. */
+export class SloService implements FreezeGuard {
   readonly #now: () => number;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -90,18 +92,18 @@ export class SloService {
   }
 
   /** The tenant's freeze (cached for a second; every replica reads the same row). */
-  async freeze(tenantId: string): Promise<FreezeState> {
+  async freeze(tenantId: string, db: Kysely<Schema> | Transaction<Schema> = this.db): Promise<FreezeState> {
     const hit = this.#frozen.get(tenantId);
     const now = Date.now();
     if (hit && now - hit.at < 1_000) return hit.state;
-    const row = await this.db
+    const row = await db
       .selectFrom('slo_tenant_states')
       .select(['frozen', 'frozen_since'])
       .where('tenant_id', '=', tenantId)
       .executeTakeFirst();
     let slos: string[] = [];
     if (row?.frozen) {
-      const states = await this.db
+      const states = await db
         .selectFrom('slo_states')
         .select(['name', 'state'])
         .where('tenant_id', '=', tenantId)
@@ -116,6 +118,53 @@ export class SloService {
     if (this.#frozen.size > 50_000) this.#frozen.clear();
     this.#frozen.set(tenantId, { at: now, state });
     return state;
+  }
+
+  /** The frozen tenants among `tenantIds` (or all of them). */
+  async frozenTenants(tenantIds?: readonly string[]): Promise<string[]> {
+    if (tenantIds !== undefined && tenantIds.length === 0) return [];
+    let q = this.db.selectFrom('slo_tenant_states').select('tenant_id').where('frozen', '=', true);
+    if (tenantIds !== undefined) q = q.where('tenant_id', 'in', [...tenantIds]);
+    return (await q.orderBy('tenant_id').execute()).map((r) => r.tenant_id);
+  }
+
+  /** Whether the tenant's error budget is exhausted now (cached for a second). */
+  async frozen(tenantId: string, trx?: Transaction<Schema>): Promise<boolean> {
+    return (await this.freeze(tenantId, trx)).frozen;
+  }
+
+  /**
+   * Refuse risky changes of a frozen tenant (409 `error_budget_exhausted`), unless an
+   * override reason is given (its role was checked by the HTTP layer): then audit it.
+   */
+  async check(
+    trx: Transaction<Schema> | undefined,
+    actor: Actor,
+    tenantId: string,
+    kinds: readonly RiskyChange[],
+    override: string | undefined,
+  ): Promise<void> {
+    if (kinds.length === 0) return;
+    const state = await this.freeze(tenantId, trx);
+    if (!state.frozen) return;
+    if (override !== undefined) {
+      const entry = {
+        action: 'slo.freeze_override',
+        target: `tenant/${tenantId}`,
+        tenantId,
+        outcome: 'success' as const,
+        details: { reason: override, changes: [...kinds], slos: state.slos, frozenSince: state.since },
+      };
+      if (trx) await this.audit.append(trx, actor, entry);
+      else await this.audit.record(actor, entry);
+      return;
+    }
+    throw new TenancyError(
+      'error_budget_exhausted',
+      `tenant ${tenantId} has exhausted its error budget (${state.slos.join(', ') || 'an SLO'}): ${kinds.join(', ')} ` +
+        'is refused until it recovers; its owner or a platform admin may override with Tenancy-Freeze-Override: <reason>',
+      { extensions: { tenantId, changes: [...kinds], slos: state.slos, frozenSince: state.since } },
+    );
   }
 
   /** Start evaluating every `evaluateIntervalMs`. */
@@ -224,10 +273,11 @@ export class SloService {
       let del = trx.deleteFrom('slo_states').where('tenant_id', '=', tenantId);
       if (names.length > 0) del = del.where('name', 'not in', names);
       await del.execute();
-      touched = (await this.#tenantState(trx, tenantId, list, now, announce)) || touched;
-      return touched;
+      const state = await this.#tenantState(trx, tenantId, list, now, announce);
+      return { touched: touched || state.changed, conditions: state.conditions };
     });
-    if (changed) this.#frozen.delete(tenantId);
+    if (changed.touched) this.#frozen.delete(tenantId);
+    if (changed.conditions) this.registry.notify(tenantId, 'controller');
   }
 
   /** The tenant's freeze and degradation, with hysteresis on the way out of a degradation. */
@@ -237,7 +287,7 @@ export class SloService {
     list: SloStatus[],
     now: number,
     announce: (type: string, payload: Record<string, unknown>, target: string) => Promise<void>,
-  ): Promise<boolean> {
+  ): Promise<{ changed: boolean; conditions: boolean }> {
     const row = await trx
       .selectFrom('slo_tenant_states')
       .selectAll()
@@ -277,7 +327,7 @@ export class SloService {
       healthy_since: healthySince === null ? null : iso(healthySince),
       updated_at: iso(now),
     };
-    if (!row && !frozen && !degraded && list.length === 0) return false;
+    if (!row && !frozen && !degraded && list.length === 0) return { changed: false, conditions: false };
     if (row && list.length === 0 && !frozen && !degraded) {
       await trx.deleteFrom('slo_tenant_states').where('tenant_id', '=', tenantId).execute();
     } else
@@ -288,6 +338,7 @@ export class SloService {
         .execute();
     // The tenant's conditions say so too (re-asserted every evaluation, whoever wrote last).
     const conditions = await tenantConditions(trx, tenantId, { lock: true });
+    let wrote = false;
     if (conditions) {
       let updated = setCondition(
         conditions,
@@ -315,9 +366,11 @@ export class SloService {
       );
       if (list.length === 0 && !row)
         updated = updated.filter((c) => c.type !== 'ErrorBudgetExhausted' && c.type !== 'LatencyDegraded');
-      if (JSON.stringify(updated) !== JSON.stringify(conditions))
+      if (JSON.stringify(updated) !== JSON.stringify(conditions)) {
         await writeObservedState(trx, tenantId, { conditions: updated });
+        wrote = true;
+      }
     }
-    return frozen !== wasFrozen || degraded !== wasDegraded;
+    return { changed: frozen !== wasFrozen || degraded !== wasDegraded, conditions: wrote };
   }
 }

@@ -29,6 +29,8 @@ export interface ApplyOptions {
   role?: string | undefined;
   /** Document kinds committed through their own pipeline (`TenantPolicy`: the policy service). */
   committers?: Committers;
+  /** The reason given to change tenants whose error budget is exhausted (checked by the caller). */
+  freezeOverride?: string | undefined;
 }
 
 class NeedsApproval extends Error {
@@ -57,7 +59,11 @@ export async function applyBundle(
   let outcome: ApplyOutcome | undefined;
   try {
     await registry.db.transaction().execute(async (trx) => {
-      outcome = await applyItems(trx, registry, actor, items, { committers: options.committers, prepared });
+      outcome = await applyItems(trx, registry, actor, items, {
+        committers: options.committers,
+        prepared,
+        freezeOverride: options.freezeOverride,
+      });
       if (outcome.gated.size > 0 && !dryRun) throw new NeedsApproval(outcome.gated, outcome.base);
       if (dryRun) throw new DryRunRollback();
     });

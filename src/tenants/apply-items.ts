@@ -9,6 +9,7 @@ import { TenancyError, type FieldError } from '../errors.js';
 import type { Actor } from '../ledger/index.js';
 import type { Schema } from '../schema.js';
 import { gatedChanges } from './approval-rules.js';
+import { riskyChanges, routerModels, type FreezeSnapshot } from './freeze-guard.js';
 import type { Committers, ParsedItem, PlanItem } from './bundle-schema.js';
 import { assertSovereign, type GatedTenant } from './bundle-refusals.js';
 import { nextPhase, type Phase } from './lifecycle.js';
@@ -27,6 +28,23 @@ export interface ApplyOutcome {
   base: { generations: Record<string, number>; documents: Record<string, string> };
 }
 
+/** A tenant's state as the freeze compares it, as seen by `trx`. */
+async function freezeSnapshot(
+  trx: Transaction<Schema>,
+  registry: TenantRegistry,
+  id: string,
+  spec: TenantSpec,
+): Promise<FreezeSnapshot> {
+  const routerDoc = await trx
+    .selectFrom('tenant_documents')
+    .select('spec')
+    .where('tenant_id', '=', id)
+    .where('kind', '=', 'TenantRouter')
+    .orderBy('name')
+    .executeTakeFirst();
+  return { spec, docFlags: await registry.documentFlags(trx, id), routerModels: routerModels(routerDoc?.spec) };
+}
+
 /**
  * Apply parsed items inside `trx`: tenants first, then documents, then the data-sovereignty
  * check of every tenant the bundle touched (its final spec against its final documents).
@@ -37,7 +55,13 @@ export async function applyItems(
   registry: TenantRegistry,
   actor: Actor,
   items: ParsedItem[],
-  options: { approvalId?: string; committers?: Committers | undefined; prepared?: Map<number, unknown> },
+  options: {
+    approvalId?: string;
+    committers?: Committers | undefined;
+    prepared?: Map<number, unknown>;
+    /** The reason given to change tenants whose error budget is exhausted. */
+    freezeOverride?: string | undefined;
+  },
 ): Promise<ApplyOutcome> {
   const plan: PlanItem[] = [];
   const touched = new Set<string>();
@@ -47,6 +71,13 @@ export async function applyItems(
   const bundleTenants = new Set(items.flatMap((i) => ('tenant' in i ? [i.tenant.metadata.id] : [])));
   const mentioned = [...new Set(items.map((i) => ('tenant' in i ? i.tenant.metadata.id : i.document.tenant)))];
   const before = await registry.gateStates(trx, mentioned);
+  // Frozen tenants (error budget exhausted): their state before, to find the risky changes.
+  const freeze = options.approvalId === undefined ? registry.freezeGuard : undefined;
+  const frozenBefore = new Map<string, FreezeSnapshot>();
+  if (freeze)
+    for (const id of mentioned)
+      if (before.has(id) && (await freeze.frozen(id, trx)))
+        frozenBefore.set(id, await freezeSnapshot(trx, registry, id, before.get(id)!.spec));
   const base: ApplyOutcome['base'] = { generations: {}, documents: {} };
   for (const [id, state] of before) {
     base.generations[id] = state.generation;
@@ -126,6 +157,16 @@ export async function applyItems(
     );
   }
   await assertSovereign(trx, registry, items, touched, before);
+  for (const [id, snapshot] of frozenBefore) {
+    const after = await trx.selectFrom('tenants').select('spec').where('id', '=', id).executeTakeFirstOrThrow();
+    const kinds = riskyChanges(
+      id,
+      snapshot,
+      await freezeSnapshot(trx, registry, id, after.spec as unknown as TenantSpec),
+    );
+    if (committedTenants.has(id)) kinds.push('policyChange');
+    await freeze!.check(trx, actor, id, kinds, options.freezeOverride);
+  }
   const gated: ApplyOutcome['gated'] = new Map();
   if (registry.approvals && options.approvalId === undefined) {
     const requiring = [...before].filter(

@@ -57,3 +57,5 @@ export { purgeTenantDocuments } from './tenant-rows.js';
 export { documentsOfKind } from './tenant-documents.js';
 export { reconcileState, tenantConditions, tenantIdsWithWork, writeObservedState } from './reconcile-rows.js';
 export type { ObservedStatePatch, ReconcileState } from './reconcile-rows.js';
+export { riskyChanges, routerModels } from './freeze-guard.js';
+export type { FreezeGuard, RiskyChange, FreezeSnapshot } from './freeze-guard.js';

@@ -20,6 +20,8 @@ export interface UpdateOptions {
   role?: string | undefined;
   /** Set when an approved approval applies this change: it is not gated again. */
   approvalId?: string | undefined;
+  /** The reason given to change a tenant whose error budget is exhausted (the caller may give one). */
+  freezeOverride?: string | undefined;
 }
 
 /** The result of an update: the change applied, or (with `approval`) waiting for an approver. */

@@ -18,6 +18,7 @@ import type { Actor, AuditLog } from '../ledger/index.js';
 import { gatedChanges, type GateState } from './approval-rules.js';
 import type { Schema } from '../schema.js';
 import { jsonEqual, mergePatch, type FieldChange } from './json-diff.js';
+import { riskyChanges, type FreezeGuard } from './freeze-guard.js';
 import { nextPhase, type Phase, type Verb } from './lifecycle.js';
 import type { FlagResolution } from './feature-flags.js';
 import {
@@ -89,12 +90,23 @@ export class TenantRegistry {
   /** Bumped on every change, so a read that raced a write is not cached. */
   #changes = 0;
   #approvals: ApprovalGate | undefined;
+  #freeze: FreezeGuard | undefined;
 
   constructor(
     readonly db: Kysely<Schema>,
     readonly audit: AuditLog,
     private readonly readCacheTtlMs = 1_000,
   ) {}
+
+  /** Check risky changes against the tenant's error-budget freeze from now on. */
+  useFreeze(guard: FreezeGuard): void {
+    this.#freeze = guard;
+  }
+
+  /** The freeze guard, when SLOs are on. */
+  get freezeGuard(): FreezeGuard | undefined {
+    return this.#freeze;
+  }
 
   /** Put changes the tenant's governance names behind approvals from now on. */
   useApprovals(gate: ApprovalGate): void {
@@ -263,6 +275,15 @@ export class TenantRegistry {
       );
       if (violations.length > 0)
         throw sovereigntyRefusal(violations, (v) => toPointer(SOVEREIGNTY_SPEC_PATH[v.field]), `changing tenant ${id}`);
+    }
+    if (this.#freeze && options.approvalId === undefined && (await this.#freeze.frozen(id, trx))) {
+      const flags = await this.documentFlags(trx, id);
+      const kinds = riskyChanges(
+        id,
+        { spec: before, docFlags: flags, routerModels: [] },
+        { spec: manifest.spec, docFlags: flags, routerModels: [] },
+      );
+      await this.#freeze.check(trx, actor, id, kinds, options.freezeOverride);
     }
     if (this.#approvals && options.approvalId === undefined) {
       const flags = await this.documentFlags(trx, id);

@@ -42,6 +42,7 @@ export function applyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard):
         applyBundle(deps.tenants.registry, actorOf(request), rest.body, {
           role: request.principal?.role,
           committers: committers(deps),
+          freezeOverride: request.freezeOverride,
         }),
       );
       const merged = { ...result, items: [...providerPlan, ...result.items] };

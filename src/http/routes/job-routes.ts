@@ -57,6 +57,10 @@ export function jobRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard): v
   app.post('/v1/migrations', async (request, reply) => {
     await guard.authorize(request, 'migration.run');
     const body = parseOrThrow(migrationRunSchema, request.body ?? {}, 'the migration run');
+    // A wave that includes a tenant whose error budget is exhausted is refused (or overridden, audited).
+    const frozen = await deps.slo.service.frozenTenants(body.tenants);
+    for (const t of frozen)
+      await deps.slo.service.check(undefined, actorOf(request), t, ['migration'], request.freezeOverride);
     const job = await deps.controller.migrations().start(actorOf(request), body);
     return reply.code(202).header('Location', `/v1/jobs/${job.id}`).send(job);
   });

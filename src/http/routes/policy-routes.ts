@@ -206,6 +206,13 @@ export function policyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
         stages: [...prepared.stages, { name: 'commit', ok: true, ms: 0, skipped: true }],
       };
     }
+    await deps.tenants.registry.freezeGuard?.check(
+      undefined,
+      actorOf(request),
+      id,
+      ['policyChange'],
+      request.freezeOverride,
+    );
     const submitted = await policies.submit(actorOf(request), id, body, {
       source: 'api',
       activate: q.activate === 'true',
@@ -311,6 +318,13 @@ export function policyRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
     await guard.authorize(request, 'policy.rollout', id);
     const name = nameParam(request.params.name);
     const body = parseOrThrow(rolloutSchema, request.body, 'the rollout');
+    await deps.tenants.registry.freezeGuard?.check(
+      undefined,
+      actorOf(request),
+      id,
+      ['policyChange'],
+      request.freezeOverride,
+    );
     return policies.startRollout(actorOf(request), id, name, body);
   });
 

@@ -137,6 +137,7 @@ export function tenantRoutes(app: FastifyInstance, deps: HttpDeps, guard: Guard)
       expectedGeneration,
       lockedSpecFields: locked(request),
       role: request.principal?.role,
+      freezeOverride: request.freezeOverride,
     });
     if (approval) {
       deps.governance.onApprovalChange?.();

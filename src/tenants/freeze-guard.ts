@@ -1,0 +1,62 @@
+/**
+ * The error-budget freeze as the registry sees it: which changes are risky, and the check a
+ * guard (the SLO service) runs on them. While a tenant's error budget is exhausted its risky
+ * changes are refused with 409 `error_budget_exhausted`, unless the request carries an
+ * override from a role that may give one (checked by the HTTP layer), which is audited.
+ *
+ * Risky: a profile move, a feature flag switched on (in the spec or a TenantFeatures
+ * document), a model router change (its models: primary, fallback, routes, embeddings), a
+ * policy commit, a migration wave that includes the tenant.
+ */
+import type { Transaction } from 'kysely';
+import type { Actor } from '../ledger/index.js';
+import type { Schema } from '../schema.js';
+import { readRouterSpec } from '../ai/router-spec.js';
+import type { TenantSpec } from './manifest-schema.js';
+import { effectiveFeatures } from './plans.js';
+
+export type RiskyChange = 'profileMove' | 'featureEnable' | 'routerChange' | 'policyChange' | 'migration';
+
+/** What the registry asks before a change. */
+export interface FreezeGuard {
+  /**
+   * Refuse (409 `error_budget_exhausted`) when the tenant is frozen and `kinds` is not empty,
+   * unless `override` (a checked reason) is given; then audit the override inside `trx`.
+   */
+  check(
+    trx: Transaction<Schema> | undefined,
+    actor: Actor,
+    tenantId: string,
+    kinds: readonly RiskyChange[],
+    override: string | undefined,
+  ): Promise<void>;
+  /** Whether the tenant is frozen now (cheap: cached); read in `trx` when one is open. */
+  frozen(tenantId: string, trx?: Transaction<Schema>): Promise<boolean>;
+}
+
+/** A tenant's state as the freeze compares it. */
+export interface FreezeSnapshot {
+  spec: TenantSpec;
+  docFlags: Record<string, boolean | string>;
+  routerModels: string[];
+}
+
+/** The models a TenantRouter spec names, sorted. */
+export function routerModels(spec: unknown): string[] {
+  const r = readRouterSpec(spec);
+  if (!r) return [];
+  const out = new Set<string>([r.primary.model, ...r.fallback, ...r.routes.map((x) => x.model)]);
+  if (r.embeddings) out.add(r.embeddings.model);
+  return [...out].sort();
+}
+
+/** The risky changes between two states of a tenant (flags compared by their effective value, as approvals do). */
+export function riskyChanges(tenantId: string, before: FreezeSnapshot, after: FreezeSnapshot): RiskyChange[] {
+  const out: RiskyChange[] = [];
+  if (before.spec.profile !== after.spec.profile) out.push('profileMove');
+  const b = effectiveFeatures(tenantId, before.spec, before.docFlags).features;
+  const a = effectiveFeatures(tenantId, after.spec, after.docFlags).features;
+  if (Object.keys(a).some((k) => a[k] === true && b[k] !== true)) out.push('featureEnable');
+  if (before.routerModels.join('\u0000') !== after.routerModels.join('\u0000')) out.push('routerChange');
+  return out;
+}
