@@ -16,3 +16,11 @@ export {
 export { credentialRefusal, TENANT_PHASES, type TenantPhase } from './tenant-phase.js';
 export type { AuditRecord, CountedQuota, DatabaseConnection, QuotaStatus, QuotaUse } from './wire.js';
 export { API_KEY_PREFIX, bearerCredential, describeJoseError, isJwt, MAX_CREDENTIAL_LENGTH } from './credentials.js';
+export {
+  LATENCY_BOUNDS_MS,
+  BUCKETS as LATENCY_BUCKETS,
+  bucketOf,
+  emptyHistogram,
+  addInto,
+  countAtOrUnder,
+} from './latency-histogram.js';

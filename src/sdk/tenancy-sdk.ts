@@ -18,6 +18,7 @@ import { RequestLimiter, type Granted, type RequestLimiterOptions } from './requ
 import { retrieve, type RetrieveRequest, type RetrieveResult } from './retrieval.js';
 import { TenantObjectsClient } from './tenant-objects.js';
 import { UsageMeter, type UsageMeterOptions } from './usage-meter.js';
+import { SliRecorder, type SliRecorderOptions } from './sli-recorder.js';
 import { TenancyClient } from './tenancy-client.js';
 import { TenantDatabases, type TenantDatabasesOptions } from './tenant-db.js';
 import { createBaseLogger, type LoggingOptions } from './tenant-logger.js';
@@ -46,6 +47,8 @@ export interface TenancyOptions {
   databases?: TenantDatabasesOptions;
   /** Usage meters: one `requests` meter per admitted request, buffered and flushed to the control plane. */
   usage?: UsageMeterOptions;
+  /** SLI events: each admitted request's outcome (5xx: error) and latency, per tenant and minute, flushed to `POST /v1/slis`. */
+  slis?: SliRecorderOptions;
   /** Count, size and cost quotas (`maxCostPerMonthUsd` on writes by default). */
   quotas?: QuotaGuardOptions;
   /** The pino logger behind `tenantLogger()`. */
@@ -67,6 +70,8 @@ export interface Admission {
   scope: RequestScope;
   headers: Record<string, string>;
   release(): void;
+  /** The response went out with `status` (counted for the tenant's SLIs); not called for an aborted request. */
+  finished(status: number): void;
 }
 
 const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
@@ -106,6 +111,8 @@ export class Tenancy {
   readonly databases: TenantDatabases;
   /** Usage recorder: `tenancy.usage.record(tenantId, 'tokens_in', n)` for the app's own meters. */
   readonly usage: UsageMeter;
+  /** SLI recorder: outcome and latency of every admitted request (the SDK source of SLOs). */
+  readonly slis: SliRecorder;
   /** Counted quotas (`reserve`, `release`, `admit`) and the monthly cost cap. */
   readonly quotas: QuotaGuard;
   /** The current tenant's objects, held to its storage quota. */
@@ -139,6 +146,7 @@ export class Tenancy {
     this.limiter = limiter;
     this.databases = new TenantDatabases(this.client, options.databases);
     this.usage = new UsageMeter(this.client, options.usage);
+    this.slis = new SliRecorder(this.client, options.slis);
     this.quotas = new QuotaGuard(this.client, this.feed, options.quotas);
     this.objects = new TenantObjectsClient(options.controlPlane);
     this.logger = createBaseLogger(options.logging);
@@ -161,6 +169,7 @@ export class Tenancy {
   start(): Promise<void> {
     // Started outside any request's scope, so the feed's timers never carry a caller's tenant.
     this.usage.start();
+    this.slis.start();
     this.#ready ??= outsideScope(() => this.feed.start()).catch((error: unknown) => {
       this.#ready = undefined;
       throw error;
@@ -342,7 +351,10 @@ export class Tenancy {
     this.usage.request(tenant.id);
     const { requestId, traceparent } = correlation;
     granted.headers['X-Request-Id'] = requestId;
+    const started = performance.now();
+    const slis = this.slis;
     return {
+      finished: (status: number) => slis.record(tenant.id, status, performance.now() - started),
       scope: {
         tenant,
         principal,
@@ -369,6 +381,7 @@ export class Tenancy {
   /** Flush usage, stop following events and close the limiter's store. */
   async close(): Promise<void> {
     await this.usage.close();
+    await this.slis.close();
     await this.feed.close();
     await this.limiter.close();
     await this.databases.close();

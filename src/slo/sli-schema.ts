@@ -5,7 +5,7 @@
  * buckets (`POST /v1/slis`).
  */
 import { z } from 'zod';
-import { BUCKETS } from './latency-histogram.js';
+import { BUCKETS } from '../contract/latency-histogram.js';
 import { MAX_WINDOW_DAYS, SLI_SOURCES } from './slo-schema.js';
 
 export const MAX_SLI_EVENTS = 10_000;

@@ -7,7 +7,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Schema } from '../schema.js';
-import { addInto, BUCKETS, bucketOf, emptyHistogram } from './latency-histogram.js';
+import { addInto, BUCKETS, bucketOf, emptyHistogram } from '../contract/latency-histogram.js';
 import type { SliSource } from './slo-schema.js';
 
 const MINUTE_MS = 60_000;

@@ -15,7 +15,7 @@
  */
 import { sql, type Kysely } from 'kysely';
 import type { Schema } from '../schema.js';
-import { LATENCY_BOUNDS_MS } from './latency-histogram.js';
+import { LATENCY_BOUNDS_MS } from '../contract/latency-histogram.js';
 import { goodTarget, windowMs, type SloSpec } from './slo-schema.js';
 
 const MINUTE_MS = 60_000;

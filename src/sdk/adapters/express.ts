@@ -42,7 +42,10 @@ export function tenancyExpress(
     const proceed = (admission: Admission): void => {
       const add = admission.headers;
       for (const name in add) res.setHeader(name, add[name]!);
-      res.once('finish', admission.release);
+      res.once('finish', () => {
+        admission.finished(res.statusCode);
+        admission.release();
+      });
       res.once('close', admission.release);
       runInScope(admission.scope, () => next());
     };

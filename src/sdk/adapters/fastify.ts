@@ -18,6 +18,8 @@ export interface FastifyRequestLike {
 
 /** What the adapter uses of a Fastify reply. */
 export interface FastifyReplyLike {
+  /** The status sent (read when the response is done). */
+  statusCode?: number;
   code(statusCode: number): FastifyReplyLike;
   header(name: string, value: string): FastifyReplyLike;
   send(payload?: unknown): FastifyReplyLike;
@@ -115,8 +117,10 @@ export function tenancyFastify(app: FastifyLike, tenancy: Tenancy): void {
     if (!admission) return done();
     runInScope(admission.scope, done);
   });
-  app.addHook('onResponse', (request: Tracked, _reply, done) => {
-    request[ADMISSION]?.release();
+  app.addHook('onResponse', (request: Tracked, reply, done) => {
+    const admission = request[ADMISSION];
+    if (admission && !request[ABORTED]) admission.finished(reply.statusCode ?? 200);
+    admission?.release();
     done();
   });
   app.addHook('onRequestAbort', (request: Tracked, done) => {

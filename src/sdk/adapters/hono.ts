@@ -10,6 +10,8 @@ import { correlationOf, type Tenancy } from '../tenancy-sdk.js';
 export interface HonoContextLike {
   req: { method: string; url: string; header(name: string): string | undefined };
   header(name: string, value: string): void;
+  /** The response, once the chain has run. */
+  res?: { status: number };
 }
 
 /** Hono middleware running the Tenancy pipeline. */
@@ -34,6 +36,10 @@ export function tenancyHono(
     for (const [name, value] of Object.entries(admission.headers)) c.header(name, value);
     try {
       await runInScope(admission.scope, () => next());
+      admission.finished(c.res?.status ?? 200);
+    } catch (error) {
+      admission.finished(500);
+      throw error;
     } finally {
       admission.release();
     }
