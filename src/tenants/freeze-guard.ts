@@ -14,6 +14,7 @@ import type { Schema } from '../schema.js';
 import { readRouterSpec } from '../ai/router-spec.js';
 import type { TenantSpec } from './manifest-schema.js';
 import { effectiveFeatures } from './plans.js';
+import { documentFlags } from './tenant-documents.js';
 
 export type RiskyChange = 'profileMove' | 'featureEnable' | 'routerChange' | 'policyChange' | 'migration';
 
@@ -59,4 +60,24 @@ export function riskyChanges(tenantId: string, before: FreezeSnapshot, after: Fr
   if (Object.keys(a).some((k) => a[k] === true && b[k] !== true)) out.push('featureEnable');
   if (before.routerModels.join('\u0000') !== after.routerModels.join('\u0000')) out.push('routerChange');
   return out;
+}
+
+/** Check a spec change of a tenant (a PATCH) against its freeze: profile moves and feature enables. */
+export async function checkSpecFreeze(
+  guard: FreezeGuard,
+  trx: Transaction<Schema>,
+  actor: Actor,
+  id: string,
+  before: TenantSpec,
+  after: TenantSpec,
+  override: string | undefined,
+): Promise<void> {
+  if (!(await guard.frozen(id, trx))) return;
+  const flags = await documentFlags(trx, id);
+  const kinds = riskyChanges(
+    id,
+    { spec: before, docFlags: flags, routerModels: [] },
+    { spec: after, docFlags: flags, routerModels: [] },
+  );
+  await guard.check(trx, actor, id, kinds, override);
 }

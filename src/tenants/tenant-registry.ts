@@ -18,7 +18,7 @@ import type { Actor, AuditLog } from '../ledger/index.js';
 import { gatedChanges, type GateState } from './approval-rules.js';
 import type { Schema } from '../schema.js';
 import { jsonEqual, mergePatch, type FieldChange } from './json-diff.js';
-import { riskyChanges, type FreezeGuard } from './freeze-guard.js';
+import { checkSpecFreeze, type FreezeGuard } from './freeze-guard.js';
 import { nextPhase, type Phase, type Verb } from './lifecycle.js';
 import type { FlagResolution } from './feature-flags.js';
 import {
@@ -98,12 +98,10 @@ export class TenantRegistry {
     private readonly readCacheTtlMs = 1_000,
   ) {}
 
-  /** Check risky changes against the tenant's error-budget freeze from now on. */
+  /** Check risky changes against the tenant's error-budget freeze from now on (`freezeGuard`). */
   useFreeze(guard: FreezeGuard): void {
     this.#freeze = guard;
   }
-
-  /** The freeze guard, when SLOs are on. */
   get freezeGuard(): FreezeGuard | undefined {
     return this.#freeze;
   }
@@ -276,15 +274,8 @@ export class TenantRegistry {
       if (violations.length > 0)
         throw sovereigntyRefusal(violations, (v) => toPointer(SOVEREIGNTY_SPEC_PATH[v.field]), `changing tenant ${id}`);
     }
-    if (this.#freeze && options.approvalId === undefined && (await this.#freeze.frozen(id, trx))) {
-      const flags = await this.documentFlags(trx, id);
-      const kinds = riskyChanges(
-        id,
-        { spec: before, docFlags: flags, routerModels: [] },
-        { spec: manifest.spec, docFlags: flags, routerModels: [] },
-      );
-      await this.#freeze.check(trx, actor, id, kinds, options.freezeOverride);
-    }
+    if (this.#freeze && options.approvalId === undefined)
+      await checkSpecFreeze(this.#freeze, trx, actor, id, before, manifest.spec, options.freezeOverride);
     if (this.#approvals && options.approvalId === undefined) {
       const flags = await this.documentFlags(trx, id);
       const gated = gatedChanges({ spec: before, docFlags: flags }, { spec: manifest.spec, docFlags: flags }, id);
