@@ -161,6 +161,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       {
         ...(options.slo?.now ? { now: options.slo.now } : {}),
         evaluateIntervalMs: options.slo?.evaluateIntervalMs ?? config.sloEvaluateIntervalMs,
+        metrics: metrics.registry,
         ...(options.slo?.recoverAfterMs !== undefined ? { recoverAfterMs: options.slo.recoverAfterMs } : {}),
         onError: (error) => app.log.warn({ err: error }, 'SLO evaluation failed; will retry'),
       },

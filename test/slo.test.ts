@@ -133,6 +133,10 @@ describe.each(engines())('SLOs on %s', (engine) => {
         expect.objectContaining({ type: 'LatencyDegraded', status: 'True' }),
       ]),
     );
+    const metrics = (await call(plane, 'GET', '/metrics', undefined, { token: null })).body;
+    expect(metrics).toMatch(/tenancy_slo_error_budget_consumed_ratio\{tenant="slo-t",slo="api-availability"\} 20/);
+    expect(metrics).toMatch(/tenancy_slo_alert_firing\{tenant="slo-t",slo="api-availability",rule="page-fast"\} 1/);
+    expect(metrics).toMatch(/tenancy_slo_frozen_tenants 1/);
     for (const action of ['slo.alert.firing', 'slo.budget.exhausted', 'slo.freeze.started', 'slo.degraded.started']) {
       const audit = (await call(plane, 'GET', `/v1/audit?tenant=slo-t&action=${action}`)).json();
       expect(audit.items.length, action).toBeGreaterThan(0);

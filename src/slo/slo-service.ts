@@ -11,6 +11,7 @@
  * (`ErrorBudgetExhausted`, `LatencyDegraded`).
  */
 import type { Kysely, Transaction } from 'kysely';
+import type { Registry } from 'prom-client';
 import { TenancyError } from '../errors.js';
 import { json } from '../infra/sql/index.js';
 import type { Actor, AuditLog } from '../ledger/index.js';
@@ -25,6 +26,7 @@ import {
   writeObservedState,
 } from '../tenants/index.js';
 import type { SliEvent, SliStore } from './sli-store.js';
+import { SloMetrics } from './slo-metrics.js';
 import { type SliSource, sloSpecSchema } from './slo-schema.js';
 import { type SloDefinition, type SloStatus, sloStatuses } from './slo-status.js';
 
@@ -46,6 +48,8 @@ export interface SloServiceOptions {
   evaluateIntervalMs?: number;
   /** Health needed before a latency degradation ends (default 10 min). */
   recoverAfterMs?: number;
+  /** Where the SLO gauges are registered (`/metrics`). */
+  metrics?: Registry;
   onError?: (error: unknown) => void;
 }
 
@@ -60,6 +64,7 @@ export class SloService implements FreezeGuard {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   readonly #frozen = new Map<string, { at: number; state: FreezeState }>();
+  readonly #metrics: SloMetrics | undefined;
 
   constructor(
     private readonly db: Kysely<Schema>,
@@ -69,6 +74,7 @@ export class SloService implements FreezeGuard {
     private readonly options: SloServiceOptions = {},
   ) {
     this.#now = options.now ?? Date.now;
+    this.#metrics = options.metrics ? new SloMetrics(options.metrics) : undefined;
   }
 
   /** Record one event of the control plane's own traffic (a map update). */
@@ -192,9 +198,11 @@ export class SloService implements FreezeGuard {
 
   /**
    * Evaluate every tenant's SLOs now (after flushing what is buffered): write their state and
-   * announce every transition. Returns the statuses.
+   * announce every transition. Returns the statuses; throws (after trying every tenant) when
+   * a tenant's state could not be written.
    */
   async evaluate(): Promise<SloStatus[]> {
+    const started = performance.now();
     await this.slis.flush();
     const now = this.#now();
     const defs = await this.definitions();
@@ -204,13 +212,18 @@ export class SloService implements FreezeGuard {
     // Tenants that had state but no SLO any more are evaluated as healthy (their freeze ends).
     const stale = await this.db.selectFrom('slo_tenant_states').select('tenant_id').execute();
     for (const r of stale) if (!byTenant.has(r.tenant_id)) byTenant.set(r.tenant_id, []);
+    // One tenant's failure does not stop the others; all of them are reported at the end.
+    const errors: unknown[] = [];
     for (const [tenantId, list] of byTenant) {
       try {
         await this.#apply(tenantId, list, now);
       } catch (error) {
-        this.options.onError?.(error);
+        errors.push(error);
       }
     }
+    this.#metrics?.set(statuses, (await this.frozenTenants()).length, (performance.now() - started) / 1000);
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, `${errors.length} tenants' SLO state could not be written`);
     return statuses;
   }
 
