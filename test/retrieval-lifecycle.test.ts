@@ -91,6 +91,22 @@ describe.each(engines())('retrieval through the lifecycle on %s', (engine) => {
     expect(hits.items.map((i: any) => i.documentId)).toEqual(['trains']);
   });
 
+  it('takes concurrent first ingests of a tenant that never had a corpus', async () => {
+    await call(plane, 'PUT', '/v1/tenants/life-b/corpora/first', {}, as('life-b'));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        call(
+          plane,
+          'POST',
+          '/v1/tenants/life-b/corpora/first/documents',
+          { id: `d${i}`, text: `Document number ${i} about lighthouses.`, source: src(`d${i}`) },
+          as('life-b'),
+        ),
+      ),
+    );
+    expect(results.map((r) => r.statusCode)).toEqual(Array(8).fill(201));
+  });
+
   it('refuses a batch with one unreadable document as a whole, naming it', async () => {
     const before = (await call(plane, 'GET', '/v1/jobs?kind=corpus-ingest', undefined, as('life-a'))).json().items
       .length;

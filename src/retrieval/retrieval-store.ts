@@ -188,6 +188,7 @@ function storedSignals(row: Record<string, unknown>, policy: ActivePolicy, marke
 /** Tenants' corpora. */
 export class RetrievalStore {
   readonly #prepared = new Set<string>();
+  readonly #preparing = new Map<string, Promise<void>>();
   readonly #listeners: Array<(tenantId: string, ok: boolean, latencyMs: number) => void> = [];
   readonly #policies: PolicyCache;
   readonly #releases = new Map<string, { at: number; keys: Map<string, ReleaseRow> }>();
@@ -227,13 +228,31 @@ export class RetrievalStore {
     const placed = tenant.status.placement?.profile;
     const ctx = isolationContext(tenantId, tenant.spec, placed);
     const key = `${tenantId}\u0000${ctx.profile}`;
-    return this.warehouse().withTenant(ctx, async (session) => {
-      if (!this.#prepared.has(key)) {
-        await session.exec(TENANT_DDL);
-        this.#prepared.add(key);
-      }
-      return fn(session);
-    });
+    if (!this.#prepared.has(key)) await this.#prepare(ctx, key);
+    return this.warehouse().withTenant(ctx, fn);
+  }
+
+  /**
+   * Make the tenant's corpus tables (once per process and place). Concurrent first requests
+   * share one attempt; two replicas racing on `create table if not exists` (PostgreSQL's
+   * catalogue refuses the loser with a unique violation) retry once.
+   */
+  #prepare(ctx: ReturnType<typeof isolationContext>, key: string): Promise<void> {
+    let p = this.#preparing.get(key);
+    if (!p) {
+      const attempt = () => this.warehouse().withTenant(ctx, (s) => s.exec(TENANT_DDL));
+      p = attempt()
+        .catch((error: { code?: string }) => {
+          if (error?.code === '23505' || error?.code === '42P07' || error?.code === '42710') return attempt();
+          throw error;
+        })
+        .then(() => {
+          this.#prepared.add(key);
+        })
+        .finally(() => this.#preparing.delete(key));
+      this.#preparing.set(key, p);
+    }
+    return p;
   }
 
   /** The tenant, or 409 naming its phase when it is not active. */
