@@ -9,6 +9,7 @@ import os from 'node:os';
 import { benchEmbeddedCrash } from './embedded-crash.js';
 import { benchGovernance } from './governance.js';
 import { benchIsolation } from './isolation.js';
+import { benchRetrieval } from './retrieval.js';
 import { benchRouter } from './router.js';
 import { benchSdk } from './sdk.js';
 import { freshPgDatabase, pct, timeSequential } from './support.js';
@@ -33,6 +34,8 @@ const ONLY_AUDIT = process.env.TENANCY_BENCH_ONLY === 'audit';
 const ONLY_EMBEDDED = process.env.TENANCY_BENCH_ONLY === 'embedded';
 // TENANCY_BENCH_ONLY=router runs just the model router figures (bench/router.js).
 const ONLY_ROUTER = process.env.TENANCY_BENCH_ONLY === 'router';
+// TENANCY_BENCH_ONLY=retrieval runs just the retrieval figures (bench/retrieval.js): poisoning and speed.
+const ONLY_RETRIEVAL = process.env.TENANCY_BENCH_ONLY === 'retrieval';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -323,6 +326,16 @@ if (ONLY_ROUTER) {
   console.error(`\nwritten to ${file.pathname}`);
   process.exit(0);
 }
+if (ONLY_RETRIEVAL) {
+  results.retrieval = await benchRetrieval({ pgUrl: PG_URL });
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}-retrieval.json`, import.meta.url);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results, null, 2));
+  for (const line of results.retrieval.summary) console.error(`retrieval: ${line}`);
+  console.error(`\nwritten to ${file.pathname}`);
+  process.exit(0);
+}
 if (ONLY_AUDIT) {
   results.audit.push(await benchAuditAppend('pglite', undefined));
   if (PG_URL) {
@@ -382,6 +395,8 @@ if (!ONLY_GET && !ONLY_KEYS && !ONLY_GOVERNANCE) {
 if (!ONLY_GET && !ONLY_KEYS && !ONLY_ISOLATION) results.sdk = await benchSdk();
 if (!ONLY_GET && !ONLY_KEYS && !ONLY_ISOLATION && !ONLY_GOVERNANCE)
   results.router = await benchRouter({ pgUrl: PG_URL });
+if (!ONLY_GET && !ONLY_KEYS && !ONLY_ISOLATION && !ONLY_GOVERNANCE)
+  results.retrieval = await benchRetrieval({ pgUrl: PG_URL });
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);
 writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
