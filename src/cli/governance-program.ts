@@ -13,6 +13,7 @@ import {
   sovereigntyCheck,
 } from './commands/governance-commands.js';
 import type { CliIo } from './io.js';
+import { sloExport, sloRules, sloStatus } from './commands/slo-commands.js';
 
 /** What a group of commands takes from `main`: the client, the output, the `-o` option and the exit code. */
 export interface CommandContext {
@@ -22,8 +23,23 @@ export interface CommandContext {
   setExitCode: (code: number) => void;
 }
 
-/** Add `approvals`, `sovereignty check` and `lineage export` to `program`. */
+/** Add `approvals`, `sovereignty check`, `lineage export` and `slo` to `program`. */
 export function addGovernanceCommands(program: Command, ctx: CommandContext): void {
+  const slo = program.command('slo').description("a tenant's SLOs, their documents, Prometheus rules");
+  slo
+    .command('status <tenant>')
+    .description("the tenant's SLOs now: SLI, error budget, alerts, and its freeze")
+    .addOption(ctx.output())
+    .action(async (id: string, o: { output: string }) => sloStatus(ctx.client(), id, o.output, ctx.io.out));
+  slo
+    .command('export <tenant>')
+    .description("the tenant's SLO documents: OpenSLO v1 (default) or Tenancy's")
+    .option('-o, --output <format>', 'openslo, yaml or json', 'openslo')
+    .action(async (id: string, o: { output: string }) => sloExport(ctx.client(), id, o.output, ctx.io.out));
+  slo
+    .command('rules')
+    .description("Prometheus alerting rules equivalent to the server's, over the tenancy_slo_* gauges on /metrics")
+    .action(() => sloRules(ctx.io.out));
   const approvals = program.command('approvals').description('changes waiting for (or decided by) an approver');
   approvals
     .command('list')

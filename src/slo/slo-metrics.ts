@@ -13,6 +13,8 @@ export class SloMetrics {
   readonly #consumed: Gauge<'tenant' | 'slo'>;
   readonly #burn: Gauge<'tenant' | 'slo' | 'window'>;
   readonly #alerts: Gauge<'tenant' | 'slo' | 'rule'>;
+  readonly #events: Gauge<'tenant' | 'slo' | 'window'>;
+  readonly #minEvents: Gauge<'tenant' | 'slo'>;
   readonly #tracked: Gauge;
   readonly #frozen: Gauge;
   readonly #duration: Histogram;
@@ -46,6 +48,18 @@ export class SloMetrics {
       labelNames: ['tenant', 'slo', 'rule'] as const,
       registers,
     });
+    this.#events = new Gauge({
+      name: 'tenancy_slo_window_events',
+      help: 'Events counted over a burn-rate window',
+      labelNames: ['tenant', 'slo', 'window'] as const,
+      registers,
+    });
+    this.#minEvents = new Gauge({
+      name: 'tenancy_slo_min_events',
+      help: "Events an alert window needs before it may fire (the SLO's minEvents)",
+      labelNames: ['tenant', 'slo'] as const,
+      registers,
+    });
     this.#tracked = new Gauge({ name: 'tenancy_slo_tracked', help: 'SLOs evaluated', registers });
     this.#frozen = new Gauge({
       name: 'tenancy_slo_frozen_tenants',
@@ -62,7 +76,7 @@ export class SloMetrics {
 
   /** Replace the series with these statuses (the worst `maxSlos` of them). */
   set(statuses: readonly SloStatus[], frozenTenants: number, seconds: number): void {
-    for (const g of [this.#sli, this.#consumed, this.#burn, this.#alerts]) g.reset();
+    for (const g of [this.#sli, this.#consumed, this.#burn, this.#alerts, this.#events, this.#minEvents]) g.reset();
     this.#tracked.set(statuses.length);
     this.#frozen.set(frozenTenants);
     this.#duration.observe(seconds);
@@ -73,7 +87,9 @@ export class SloMetrics {
       const base = { tenant: s.tenantId, slo: s.name };
       if (s.sli !== null) this.#sli.set({ ...base, objective: s.spec.objective }, s.sli);
       this.#consumed.set(base, s.errorBudget.consumedRatio);
+      this.#minEvents.set(base, s.spec.minEvents);
       for (const w of BURN_WINDOWS) {
+        this.#events.set({ ...base, window: w }, s.events[w]);
         const r = s.burnRates[w];
         if (r !== null) this.#burn.set({ ...base, window: w }, r);
       }
