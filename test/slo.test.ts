@@ -19,6 +19,19 @@ describe.each(engines())('SLOs on %s', (engine) => {
     });
     await createActive(plane, 'slo-t');
     await createActive(plane, 'slo-u');
+    const flags = await call(plane, 'POST', '/v1/apply', {
+      items: [
+        {
+          manifest: {
+            apiVersion: 'tenancy/v1',
+            kind: 'TenantFeatures',
+            metadata: { tenant: 'slo-t' },
+            spec: { flags: { aiSummaries: true, search: true }, experimental: ['aiSummaries'] },
+          },
+        },
+      ],
+    });
+    expect(flags.statusCode, flags.body).toBe(200);
     for (const role of ['owner', 'admin', 'viewer']) keys[role] = (await tenantKey(plane, 'slo-t', role)).token;
   }, 90_000);
 
@@ -133,6 +146,10 @@ describe.each(engines())('SLOs on %s', (engine) => {
         expect.objectContaining({ type: 'LatencyDegraded', status: 'True' }),
       ]),
     );
+    // The experimental flag is off while the latency SLO is violated; the others keep their value.
+    const ctx = (await call(plane, 'GET', '/v1/tenants/slo-t/context')).json();
+    expect(ctx.features).toMatchObject({ aiSummaries: false, search: true });
+    expect(ctx.flags.aiSummaries).toMatchObject({ value: false, reason: 'DISABLED', source: 'slo' });
     const metrics = (await call(plane, 'GET', '/metrics', undefined, { token: null })).body;
     expect(metrics).toMatch(/tenancy_slo_error_budget_consumed_ratio\{tenant="slo-t",slo="api-availability"\} 20/);
     expect(metrics).toMatch(/tenancy_slo_alert_firing\{tenant="slo-t",slo="api-availability",rule="page-fast"\} 1/);
@@ -255,6 +272,8 @@ describe.each(engines())('SLOs on %s', (engine) => {
         expect.objectContaining({ type: 'LatencyDegraded', status: 'False' }),
       ]),
     );
+    const restored = (await call(plane, 'GET', '/v1/tenants/slo-t/context')).json();
+    expect(restored.features).toMatchObject({ aiSummaries: true, search: true });
     const moved = await call(plane, 'PATCH', '/v1/tenants/slo-t', { spec: { features: { other: true } } });
     expect(moved.statusCode, moved.body).toBe(200);
   });

@@ -20,12 +20,12 @@ import {
   type FreezeGuard,
   type RiskyChange,
   documentsOfKind,
-  setCondition,
   tenantConditions,
   type TenantRegistry,
   writeObservedState,
 } from '../tenants/index.js';
 import type { SliEvent, SliStore } from './sli-store.js';
+import { experimentalFlags, sloConditions } from './slo-conditions.js';
 import { SloMetrics } from './slo-metrics.js';
 import { type SliSource, sloSpecSchema } from './slo-schema.js';
 import { type SloDefinition, type SloStatus, sloStatuses } from './slo-status.js';
@@ -38,6 +38,8 @@ export interface FreezeState {
   since: string | null;
   /** The SLOs whose budget is exhausted. */
   slos: string[];
+  /** Experimental flags switched off while a latency SLO is violated. */
+  flagsOff: string[];
 }
 
 /** Options of {@link SloService}. */
@@ -104,7 +106,7 @@ export class SloService implements FreezeGuard {
     if (hit && now - hit.at < 1_000) return hit.state;
     const row = await db
       .selectFrom('slo_tenant_states')
-      .select(['frozen', 'frozen_since'])
+      .select(['frozen', 'frozen_since', 'flags_off'])
       .where('tenant_id', '=', tenantId)
       .executeTakeFirst();
     let slos: string[] = [];
@@ -120,6 +122,7 @@ export class SloService implements FreezeGuard {
       frozen: row?.frozen ?? false,
       since: row?.frozen_since ? new Date(row.frozen_since).toISOString() : null,
       slos,
+      flagsOff: (row?.flags_off as string[] | undefined) ?? [],
     };
     if (this.#frozen.size > 50_000) this.#frozen.clear();
     this.#frozen.set(tenantId, { at: now, state });
@@ -132,6 +135,11 @@ export class SloService implements FreezeGuard {
     let q = this.db.selectFrom('slo_tenant_states').select('tenant_id').where('frozen', '=', true);
     if (tenantIds !== undefined) q = q.where('tenant_id', 'in', [...tenantIds]);
     return (await q.orderBy('tenant_id').execute()).map((r) => r.tenant_id);
+  }
+
+  /** The experimental flags a violated latency SLO holds off (cached for a second). */
+  async flagsOff(tenantId: string): Promise<readonly string[]> {
+    return (await this.freeze(tenantId)).flagsOff;
   }
 
   /** Whether the tenant's error budget is exhausted now (cached for a second). */
@@ -321,7 +329,8 @@ export class SloService implements FreezeGuard {
     const target = `tenant/${tenantId}`;
     if (frozen && !wasFrozen) await announce('slo.freeze.started', { slos: exhausted }, target);
     if (!frozen && wasFrozen) await announce('slo.freeze.ended', {}, target);
-    if (degraded && !wasDegraded) await announce('slo.degraded.started', { slos: latencyBad }, target);
+    const flagsOff = degraded ? await experimentalFlags(trx, tenantId) : [];
+    if (degraded && !wasDegraded) await announce('slo.degraded.started', { slos: latencyBad, flagsOff }, target);
     if (!degraded && wasDegraded) await announce('slo.degraded.ended', {}, target);
     const iso = (t: number) => new Date(t).toISOString();
     const next = {
@@ -338,6 +347,7 @@ export class SloService implements FreezeGuard {
           : iso(now)
         : null,
       healthy_since: healthySince === null ? null : iso(healthySince),
+      flags_off: json(flagsOff),
       updated_at: iso(now),
     };
     if (!row && !frozen && !degraded && list.length === 0) return { changed: false, conditions: false };
@@ -346,37 +356,14 @@ export class SloService implements FreezeGuard {
     } else
       await trx
         .insertInto('slo_tenant_states')
-        .values({ tenant_id: tenantId, flags_off: json([]), ...next })
+        .values({ tenant_id: tenantId, ...next })
         .onConflict((oc) => oc.column('tenant_id').doUpdateSet(next))
         .execute();
     // The tenant's conditions say so too (re-asserted every evaluation, whoever wrote last).
     const conditions = await tenantConditions(trx, tenantId, { lock: true });
     let wrote = false;
     if (conditions) {
-      let updated = setCondition(
-        conditions,
-        {
-          type: 'ErrorBudgetExhausted',
-          status: frozen ? 'True' : 'False',
-          reason: frozen ? 'BudgetExhausted' : 'WithinBudget',
-          message: frozen
-            ? `error budget exhausted (${exhausted.join(', ')}): risky changes are refused with error_budget_exhausted`
-            : 'every SLO is within its error budget',
-        },
-        new Date(now),
-      );
-      updated = setCondition(
-        updated,
-        {
-          type: 'LatencyDegraded',
-          status: degraded ? 'True' : 'False',
-          reason: degraded ? 'LatencySloViolated' : 'LatencyWithinSlo',
-          message: degraded
-            ? `latency SLO violated (${latencyBad.join(', ') || 'recovering'})`
-            : 'every latency SLO is met',
-        },
-        new Date(now),
-      );
+      let updated = sloConditions(conditions, { frozen, exhausted, degraded, latencyBad }, new Date(now));
       if (list.length === 0 && !row)
         updated = updated.filter((c) => c.type !== 'ErrorBudgetExhausted' && c.type !== 'LatencyDegraded');
       if (JSON.stringify(updated) !== JSON.stringify(conditions)) {
@@ -384,6 +371,10 @@ export class SloService implements FreezeGuard {
         wrote = true;
       }
     }
-    return { changed: frozen !== wasFrozen || degraded !== wasDegraded, conditions: wrote };
+    const flagsChanged = JSON.stringify(flagsOff) !== JSON.stringify(row?.flags_off ?? []);
+    return {
+      changed: frozen !== wasFrozen || degraded !== wasDegraded || flagsChanged,
+      conditions: wrote || flagsChanged,
+    };
   }
 }

@@ -13,17 +13,17 @@ import { createHash } from 'node:crypto';
 import type { FeatureRollout, FeatureValue } from './manifest-schema.js';
 
 /** How a flag's value came about (OpenFeature's resolution reasons). */
-export type FlagReason = 'STATIC' | 'TARGETING_MATCH' | 'SPLIT' | 'DEFAULT';
+export type FlagReason = 'STATIC' | 'TARGETING_MATCH' | 'SPLIT' | 'DEFAULT' | 'DISABLED';
 
 /** One resolved flag, as the tenant context serves it. */
 export interface FlagResolution {
   /** Absent when nothing gives the flag a value (the caller's default applies). */
   value?: boolean | string;
   reason: FlagReason;
-  /** `plan`, `tenant`, `rollout-in`, `rollout-out`, or `default`. */
+  /** `plan`, `tenant`, `rollout-in`, `rollout-out`, `default`, or `slo-degraded`. */
   variant: string;
-  /** The layer that decided: `plan`, `manifest` or `document`. */
-  source: 'plan' | 'manifest' | 'document';
+  /** The layer that decided: `plan`, `manifest` or `document`; `slo` when a violated latency SLO switched it off. */
+  source: 'plan' | 'manifest' | 'document' | 'slo';
 }
 
 type Layer = { source: FlagResolution['source']; flags: Record<string, FeatureValue> };

@@ -13,6 +13,7 @@ import type { Actor } from '../ledger/index.js';
 import type { Schema } from '../schema.js';
 import { readRouterSpec } from '../ai/router-spec.js';
 import type { TenantSpec } from './manifest-schema.js';
+import type { FlagResolution } from './feature-flags.js';
 import { effectiveFeatures } from './plans.js';
 import { documentFlags } from './tenant-documents.js';
 
@@ -31,6 +32,8 @@ export interface FreezeGuard {
     kinds: readonly RiskyChange[],
     override: string | undefined,
   ): Promise<void>;
+  /** The experimental flags switched off for the tenant now (a latency SLO violated); cached. */
+  flagsOff(tenantId: string): Promise<readonly string[]>;
   /** Whether the tenant is frozen now (cheap: cached); read in `trx` when one is open. */
   frozen(tenantId: string, trx?: Transaction<Schema>): Promise<boolean>;
 }
@@ -80,4 +83,16 @@ export async function checkSpecFreeze(
     { spec: after, docFlags: flags, routerModels: [] },
   );
   await guard.check(trx, actor, id, kinds, override);
+}
+
+/** Switch off the flags a violated latency SLO holds off (OpenFeature reason `DISABLED`), in place. */
+export function applyFlagsOff(
+  resolved: { features: Record<string, boolean | string>; flags: Record<string, FlagResolution> },
+  off: readonly string[],
+): typeof resolved {
+  for (const name of off) {
+    resolved.features[name] = false;
+    resolved.flags[name] = { value: false, reason: 'DISABLED', variant: 'slo-degraded', source: 'slo' };
+  }
+  return resolved;
 }

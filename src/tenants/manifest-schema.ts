@@ -275,7 +275,14 @@ export const featuresDocumentSchema = z.strictObject({
   apiVersion: z.literal('tenancy/v1'),
   kind: z.literal('TenantFeatures'),
   metadata: documentMetadata,
-  spec: z.strictObject({ flags: featuresSchema }),
+  spec: z.strictObject({
+    flags: featuresSchema,
+    experimental: z
+      .array(flagName)
+      .max(512, 'at most 512 flags')
+      .optional()
+      .describe('flags switched off while a latency SLO of the tenant is violated, and back on when it recovers'),
+  }),
 });
 export const routerDocumentSchema = z.strictObject({
   apiVersion: z.literal('tenancy/v1'),

@@ -18,7 +18,7 @@ import type { Actor, AuditLog } from '../ledger/index.js';
 import { gatedChanges, type GateState } from './approval-rules.js';
 import type { Schema } from '../schema.js';
 import { jsonEqual, mergePatch, type FieldChange } from './json-diff.js';
-import { checkSpecFreeze, type FreezeGuard } from './freeze-guard.js';
+import { applyFlagsOff, checkSpecFreeze, type FreezeGuard } from './freeze-guard.js';
 import { nextPhase, type Phase, type Verb } from './lifecycle.js';
 import type { FlagResolution } from './feature-flags.js';
 import {
@@ -196,7 +196,8 @@ export class TenantRegistry {
       {},
       ...docs.map((d) => (d.spec as { flags?: Record<string, FeatureValue> }).flags ?? {}),
     );
-    const { features, flags } = effectiveFeatures(tenant.metadata.id, tenant.spec, docFlags);
+    const off = this.#freeze ? await this.#freeze.flagsOff(id) : [];
+    const { features, flags } = applyFlagsOff(effectiveFeatures(tenant.metadata.id, tenant.spec, docFlags), off);
     return {
       id: tenant.metadata.id,
       uid: tenant.metadata.uid,
