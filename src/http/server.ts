@@ -10,6 +10,7 @@ import { TenancyError } from '../errors.js';
 import { connectionLimits } from './connections.js';
 import { actorOf, Guard, type HttpDeps } from './context.js';
 import { registerIdempotency } from './idempotency.js';
+import { auditSovereigntyRefusals } from './sovereignty-audit.js';
 import { buildOpenApi, docsPage } from './openapi/index.js';
 import { errorHandler, problem, sendProblem } from './problem.js';
 import { accessRoutes } from './routes/access-routes.js';
@@ -59,6 +60,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   const { httpRequests, httpDuration } = deps.server.metrics;
 
   app.setErrorHandler(errorHandler);
+  auditSovereigntyRefusals(app, deps);
   app.setNotFoundHandler((request, reply) =>
     sendProblem(
       reply,
