@@ -24,6 +24,7 @@ import { eventRoutes } from './routes/event-routes.js';
 import { governanceRoutes } from './routes/governance-routes.js';
 import { keyRoutes } from './routes/key-routes.js';
 import { policyRoutes } from './routes/policy-routes.js';
+import { reportRoutes } from './routes/report-routes.js';
 import { resourceRoutes } from './routes/resource-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
@@ -154,6 +155,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   usageRoutes(app, deps, guard);
   governanceRoutes(app, deps, guard);
   policyRoutes(app, deps, guard);
+  reportRoutes(app, deps, guard);
   verifyRoutes(app, deps, guard);
   return app;
 }
