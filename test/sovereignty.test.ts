@@ -22,10 +22,16 @@ const sovereignty = (tenant: string, spec: Record<string, unknown>) => ({
 
 describe.each(engines())('data sovereignty on %s', (engine) => {
   let plane: TestPlane;
+  // A refusal leaves only its own `sovereignty.refuse` denial record, which the snapshot leaves out.
+  const refusals = async (tenantId?: string) => {
+    let q = plane.database.db.selectFrom('audit_log').selectAll().where('action', '=', 'sovereignty.refuse');
+    if (tenantId) q = q.where('tenant_id', '=', tenantId);
+    return q.orderBy('seq').execute();
+  };
   const snapshot = async () => ({
     tenants: await countRows(plane, 'tenants'),
     docs: await countRows(plane, 'tenant_documents'),
-    audit: await countRows(plane, 'audit_log'),
+    audit: (await countRows(plane, 'audit_log')) - (await refusals()).length,
     outbox: await countRows(plane, 'outbox'),
   });
 
@@ -108,6 +114,19 @@ describe.each(engines())('data sovereignty on %s', (engine) => {
       expect.objectContaining({ code: 'sovereignty_violation', rule: '/spec/forbiddenRegions/0' }),
     ]);
     expect(await snapshot()).toEqual(before);
+    // The refusal is audited as a denial of the tenant the bundle item names.
+    expect((await refusals('sov-cn')).map((r) => ({ outcome: r.outcome, details: r.details }))).toEqual([
+      {
+        outcome: 'denied',
+        details: expect.objectContaining({
+          code: 'sovereignty_violation',
+          path: '/v1/apply',
+          violations: [
+            expect.objectContaining({ path: '/items/0/manifest/spec/region', rule: '/spec/forbiddenRegions/0' }),
+          ],
+        }),
+      },
+    ]);
     expect((await call(plane, 'GET', '/v1/tenants/sov-cn')).statusCode).toBe(404);
     // The same bundle in an allowed region goes through.
     const ok = await call(plane, 'POST', '/v1/apply', {

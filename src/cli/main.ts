@@ -7,6 +7,7 @@ import { isTenancyError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { clientOptions, CliError } from './client.js';
 import { addGovernanceCommands } from './governance-program.js';
+import { addReportCommands } from './report-program.js';
 import type { CliIo } from './io.js';
 import { createKey, listAudit, listKeys, revokeKey, verifyAudit } from './commands/access-commands.js';
 import { getJob, migrate } from './commands/job-commands.js';
@@ -267,7 +268,9 @@ export async function main(
     .description("a tenant's quotas: limit, current use, where each is enforced")
     .addOption(output())
     .action(async (id: string, o: { output: string }) => showQuotas(client(), id, o.output, io.out));
-  addGovernanceCommands(program, { client, io, output, setExitCode: (code) => (exitCode = code) });
+  const commands = { client, io, output, setExitCode: (code: number) => (exitCode = code) };
+  addGovernanceCommands(program, commands);
+  addReportCommands(program, commands);
 
   const verify = program.command('verify').description('check a running deployment');
   verify

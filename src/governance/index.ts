@@ -60,6 +60,13 @@ export type {
   AtRestLevel,
 } from './sovereignty/sovereignty.js';
 export {
+  SOVEREIGNTY_REFUSAL_ACTION,
+  SOVEREIGNTY_REFUSAL_CODES,
+  isSovereigntyRefusal,
+  refusalViolations,
+} from './sovereignty/sovereignty-refusals.js';
+export type { RecordedViolation } from './sovereignty/sovereignty-refusals.js';
+export {
   LineageStore,
   purgeTenantLineage,
   lineageBatchSchema,

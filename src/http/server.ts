@@ -10,6 +10,7 @@ import { TenancyError } from '../errors.js';
 import { connectionLimits } from './connections.js';
 import { actorOf, Guard, type HttpDeps } from './context.js';
 import { registerIdempotency } from './idempotency.js';
+import { auditSovereigntyRefusals } from './sovereignty-audit.js';
 import { buildOpenApi, docsPage } from './openapi/index.js';
 import { errorHandler, problem, sendProblem } from './problem.js';
 import { accessRoutes } from './routes/access-routes.js';
@@ -23,6 +24,7 @@ import { eventRoutes } from './routes/event-routes.js';
 import { governanceRoutes } from './routes/governance-routes.js';
 import { keyRoutes } from './routes/key-routes.js';
 import { policyRoutes } from './routes/policy-routes.js';
+import { reportRoutes } from './routes/report-routes.js';
 import { resourceRoutes } from './routes/resource-routes.js';
 import { jobRoutes } from './routes/job-routes.js';
 import { tenantRoutes } from './routes/tenant-routes.js';
@@ -59,6 +61,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   const { httpRequests, httpDuration } = deps.server.metrics;
 
   app.setErrorHandler(errorHandler);
+  auditSovereigntyRefusals(app, deps);
   app.setNotFoundHandler((request, reply) =>
     sendProblem(
       reply,
@@ -152,6 +155,7 @@ export function buildServer(deps: HttpDeps, logger: FastifyServerOptions['logger
   usageRoutes(app, deps, guard);
   governanceRoutes(app, deps, guard);
   policyRoutes(app, deps, guard);
+  reportRoutes(app, deps, guard);
   verifyRoutes(app, deps, guard);
   return app;
 }

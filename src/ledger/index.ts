@@ -17,6 +17,8 @@ export {
   CHAIN_KEY_LABEL,
 } from './audit-chain.js';
 export { verifyAuditLog } from './audit-verify.js';
+export { summarizeAudit } from './audit-summary.js';
+export type { AuditSummary } from './audit-summary.js';
 export type { Actor } from './types.js';
 export type {
   AuditEntry,

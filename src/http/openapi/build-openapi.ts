@@ -12,6 +12,7 @@ import { keyPaths, rootKeyPaths } from './key-paths.js';
 import type { Op, Operations } from './operation.js';
 import { operationParameters } from './parameters.js';
 import { policyPaths } from './policy-paths.js';
+import { reportPaths } from './report-paths.js';
 import { retrievalPaths } from './retrieval-paths.js';
 import { routerAdminPaths } from './router-admin-paths.js';
 import { systemPaths } from './system-paths.js';
@@ -32,6 +33,7 @@ const OPERATIONS: Operations = {
   ...policyPaths,
   ...jobPaths,
   ...usagePaths,
+  ...reportPaths,
   ...aiPaths,
   ...routerAdminPaths,
   ...retrievalPaths,
@@ -54,6 +56,7 @@ function buildOperation(path: string, method: string, op: Op): Record<string, un
             ? { 'application/json': { schema: { $ref: `#/components/schemas/${op.okSchema}` } } }
             : { 'application/json': { schema: { type: 'object' } } }),
           ...(op.csv ? { 'text/csv': { schema: { type: 'string' } } } : {}),
+          ...(op.pdf ? { 'application/pdf': { schema: { type: 'string', format: 'binary' } } } : {}),
           ...(op.stream
             ? {
                 'text/event-stream': {

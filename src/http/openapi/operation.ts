@@ -16,6 +16,8 @@ export type Op = {
   idempotent?: boolean;
   public?: boolean;
   csv?: boolean;
+  /** Also answers `application/pdf` when asked for it. */
+  pdf?: boolean;
   raw?: boolean;
   /** Errors in OpenAI's body (`{"error": {message, type, param, code}}`), not problem+json. */
   openAi?: boolean;
