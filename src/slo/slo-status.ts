@@ -139,6 +139,7 @@ async function runPlan(
   table: WindowRead['table'],
   plan: Plan,
   tenantIds: readonly string[] | undefined,
+  until: Date,
 ): Promise<Array<Record<string, unknown>>> {
   if (plan.windows.size === 0) return [];
   const since = new Date(Math.min(...[...plan.windows.values()].map((d) => d.getTime())));
@@ -154,7 +155,7 @@ async function runPlan(
   const where = tenantIds ? sql`and tenant_id = any(${[...tenantIds]}::text[])` : sql``;
   const result = await sql<Record<string, unknown>>`
     select tenant_id, source, ${sql.join(cols)} from ${sql.table(table)}
-     where bucket >= ${since} ${where}
+     where bucket >= ${since} and bucket <= ${until} ${where}
      group by tenant_id, source`.execute(db);
   return result.rows;
 }
@@ -195,9 +196,10 @@ export async function sloStatuses(
   });
   const ids = options.tenantIds ?? [...new Set(definitions.map((d) => d.tenantId))];
   const rows = {
-    sli_minutes: await runPlan(db, 'sli_minutes', plans.sli_minutes, ids),
-    sli_hours: await runPlan(db, 'sli_hours', plans.sli_hours, ids),
-    sli_days: await runPlan(db, 'sli_days', plans.sli_days, ids),
+    // Buckets after `now` (a status asked for a past moment) do not count.
+    sli_minutes: await runPlan(db, 'sli_minutes', plans.sli_minutes, ids, new Date(now)),
+    sli_hours: await runPlan(db, 'sli_hours', plans.sli_hours, ids, new Date(now)),
+    sli_days: await runPlan(db, 'sli_days', plans.sli_days, ids, new Date(now)),
   };
   // tenant -> source -> table -> row
   const index = new Map<string, Map<string, Partial<Record<WindowRead['table'], Record<string, unknown>>>>>();
