@@ -423,6 +423,14 @@ export class RetrievalStore {
       if (existing)
         await s.query('delete from tenancy_corpus_documents where corpus = $1 and id = $2', [corpusName, doc.id]);
       // Documents already carrying one of this document's questions: a cluster once there are enough.
+      // Ingests of the same question wait for each other here, so concurrent ones cannot each
+      // miss the others (an attacker sending five texts at once).
+      if (qkeys.length > 0)
+        await s.query(
+          `select pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || $1 || '/' || k, 0))
+             from unnest($2::text[]) as u(k) order by k`,
+          [corpusName, qkeys],
+        );
       const peers =
         qkeys.length === 0
           ? []

@@ -65,7 +65,12 @@ const MARKERS: readonly Marker[] = [
   marker(
     'disregard-above',
     true,
-    String.raw`\b(disregard|ignore|forget)\s+(everything|all|anything)\s+(above|before|previously|said)`,
+    String.raw`\b(disregard|ignore|forget)\s+((everything|all|anything)\s+(above|before|previously|said)|(the\s+)?(above|foregoing)\b|(all\s+)?(prior|previous|earlier)\s+(context|conversation))`,
+  ),
+  marker(
+    'note-to-ai',
+    true,
+    String.raw`\bnote\s+to\s+(ai|llms?|language\s+models?|(ai\s+)?assistants?|chatbots?|agents?)\b|\bdo\s+not\s+follow\s+(your|the|any)\s+(earlier|previous|prior|original|initial)\s+(guidelines|instructions|rules|prompts?)`,
   ),
   marker(
     'chat-template',
@@ -75,7 +80,7 @@ const MARKERS: readonly Marker[] = [
   marker(
     'new-instructions',
     true,
-    String.raw`\b(new|updated|real|actual|secret|hidden)\s+(system\s+)?instructions?\s*:`,
+    String.raw`\b(new|updated|real|actual|secret|hidden)\s+(system\s+)?instructions?\s*(:|follow)`,
   ),
   marker(
     'reveal-prompt',
@@ -117,9 +122,23 @@ const SQUEEZED = compilePattern(
 
 const ZERO_WIDTH = /[\u00AD\u200B-\u200F\u2060-\u2064\uFEFF]/g;
 
-/** Text as the guard reads it: NFKC (full-width and look-alike forms folded), zero-width characters removed. */
+/** Cyrillic and Greek letters drawn like Latin ones (from Unicode's confusables), folded to Latin. */
+const CONFUSABLES: Record<string, string> = Object.fromEntries(
+  'аaеeоoрpсcхxуyіiјjѕsԁdһhӏlԛqԝwѵvАAВBЕEКKМMНHОOРPСCТTХXУYІIЈJЅSαaεeιiκkνvοoρpτtυuχxΑAΒBΕEΗHΙIΚKΜMΝNΟOΡPΤTΥYΧXΖZ'
+    .match(/../gu)!
+    .map((pair) => [pair[0]!, pair[1]!]),
+);
+const CONFUSABLE = new RegExp(`[${Object.keys(CONFUSABLES).join('')}]`, 'gu');
+
+/**
+ * Text as the guard reads it: NFKC (full-width and compatibility forms folded), zero-width
+ * characters removed, Cyrillic and Greek look-alikes of Latin letters folded to Latin.
+ */
 export function normalizeText(text: string): string {
-  return text.normalize('NFKC').replace(ZERO_WIDTH, '');
+  return text
+    .normalize('NFKC')
+    .replace(ZERO_WIDTH, '')
+    .replace(CONFUSABLE, (c) => CONFUSABLES[c]!);
 }
 
 /** The instruction markers in `text` (ids; strong ones first). */
@@ -235,19 +254,22 @@ export function words(text: string): string[] {
   return normalizeText(text).toLowerCase().match(WORD) ?? [];
 }
 
+/** The question a text opens with (its first sentence, when it ends in "?"), or undefined. */
+export function leadingQuestion(text: string): string | undefined {
+  return /^\s*([^.!?\n]{8,400}\?)/.exec(normalizeText(text))?.[1];
+}
+
 /**
- * Keys of the questions a text asks (sentences ending in "?" of five words or more,
- * normalized to their words): documents sharing one are aimed at the same question.
+ * The key of the question a text opens with, when it has five words or more (normalized to
+ * its words): documents sharing one are aimed at the same question. Only the opening
+ * question counts: PoisonedRAG's texts start with the question they target, while a question
+ * inside a page ("Is there a local festival?" in every town's FAQ) is ordinary.
  */
-export function questionKeys(text: string, limit = 32): string[] {
-  const out = new Set<string>();
-  for (const m of normalizeText(text).matchAll(/[^.!?\n]{8,400}\?/g)) {
-    const w = words(m[0]);
-    if (w.length < 5) continue;
-    out.add(createHash('sha256').update(w.join(' ')).digest('hex').slice(0, 24));
-    if (out.size >= limit) break;
-  }
-  return [...out];
+export function questionKeys(text: string): string[] {
+  const q = leadingQuestion(text);
+  if (q === undefined) return [];
+  const w = words(q);
+  return w.length < 5 ? [] : [createHash('sha256').update(w.join(' ')).digest('hex').slice(0, 24)];
 }
 
 /** Signals stored with a document (its trust is recomputed from them under the current policy). */
@@ -299,23 +321,20 @@ export interface Candidate {
   forbidden: boolean;
 }
 
-/** Similarity above which two chunks of different documents are near-duplicates. */
-export const NEAR_DUPLICATE_JACCARD = 0.7;
 /** Similarity above which a question in a chunk echoes the query. */
 export const QUERY_ECHO_JACCARD = 0.7;
 
 function echoesQuery(text: string, query: ReadonlySet<string>): boolean {
-  for (const m of normalizeText(text).matchAll(/[^.!?\n]{8,400}\?/g)) {
-    if (jaccard(new Set(words(m[0])), query) >= QUERY_ECHO_JACCARD) return true;
-  }
-  return false;
+  const q = leadingQuestion(text);
+  return q !== undefined && jaccard(new Set(words(q)), query) >= QUERY_ECHO_JACCARD;
 }
 
 /**
  * Judge a pool of candidates for one query: each under the policy, then as a group, where
- * `duplicateClusterSize` documents or more that echo the query's question, or are
- * near-duplicates of each other, are a poisoning cluster (TrustRAG's observation: injected
- * texts crowd the top of the ranking together).
+ * `duplicateClusterSize` documents or more opening with the query's question (word overlap of
+ * 0.7 or more) are a poisoning cluster: PoisonedRAG's texts crowd the top of the ranking
+ * together, each starting with the question it targets. (Near-duplicate content alone is not
+ * a signal: templated and mirrored pages are ordinary.)
  */
 export function screenPool(
   candidates: readonly Candidate[],
@@ -323,27 +342,11 @@ export function screenPool(
   policy: RetrievalPolicySpec,
 ): Array<{ trustScore: number; reasons: GuardReason[]; refused: boolean }> {
   const clustered = new Set<string>();
-  const size = policy.duplicateClusterSize;
   const q = new Set(words(query));
   if (q.size >= 3) {
     const echo = new Set(candidates.filter((c) => !c.released && echoesQuery(c.text, q)).map((c) => c.documentId));
-    if (echo.size >= size) for (const d of echo) clustered.add(d);
+    if (echo.size >= policy.duplicateClusterSize) for (const d of echo) clustered.add(d);
   }
-  const sets = candidates.map((c) => new Set(words(c.text)));
-  const parent = candidates.map((_, i) => i);
-  const find = (i: number): number => (parent[i] === i ? i : (parent[i] = find(parent[i]!)));
-  for (let i = 0; i < candidates.length; i++)
-    for (let j = i + 1; j < candidates.length; j++) {
-      if (candidates[i]!.documentId === candidates[j]!.documentId) continue;
-      if (jaccard(sets[i]!, sets[j]!) >= NEAR_DUPLICATE_JACCARD) parent[find(i)] = find(j);
-    }
-  const groups = new Map<number, Set<string>>();
-  candidates.forEach((c, i) => {
-    if (c.released) return;
-    const root = find(i);
-    groups.set(root, (groups.get(root) ?? new Set()).add(c.documentId));
-  });
-  for (const docs of groups.values()) if (docs.size >= size) for (const d of docs) clustered.add(d);
   return candidates.map((c) => {
     const verdict = judge({ ...c.signals, cluster: c.signals.cluster || clustered.has(c.documentId) }, policy, {
       forbidden: c.forbidden,
