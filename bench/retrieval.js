@@ -302,6 +302,23 @@ async function ingestPhase(url, tenant, docs, answers) {
   const t = performance.now();
   for (const [id, a] of await ingestAll(url, tenant, 'wiki', docs, CONCURRENCY)) answers.set(id, a);
   const seconds = (performance.now() - t) / 1000;
+  // A document indexed at its ingest can be quarantined by a later one (a question cluster
+  // marks its earlier members): what counts is the quarantine as it stands afterwards.
+  let after = '';
+  for (;;) {
+    const page = await api(
+      url,
+      'GET',
+      `/v1/tenants/${tenant}/corpora/wiki/quarantine?limit=500${after ? `&after=${encodeURIComponent(after)}` : ''}`,
+    );
+    if (page.status !== 200) break;
+    for (const d of page.body.items) {
+      const a = answers.get(d.id);
+      if (a && a.status === 'indexed') answers.set(d.id, { ...a, status: 'quarantined', reasons: d.reasons, later: true });
+    }
+    if (!page.body.next) break;
+    after = page.body.next;
+  }
   const refused = docs.filter((d) => answers.get(d.id)?.refused).length;
   console.error(
     `retrieval: ${tenant}: ${docs.length} pages in ${round(seconds, 1)} s${refused ? `, ${refused} refused` : ''}`,

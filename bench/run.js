@@ -10,6 +10,7 @@ import { benchEmbeddedCrash } from './embedded-crash.js';
 import { benchGovernance } from './governance.js';
 import { benchIsolation } from './isolation.js';
 import { benchRetrieval } from './retrieval.js';
+import { benchSlo } from './slo.js';
 import { benchRouter } from './router.js';
 import { benchSdk } from './sdk.js';
 import { freshPgDatabase, pct, timeSequential } from './support.js';
@@ -36,6 +37,8 @@ const ONLY_EMBEDDED = process.env.TENANCY_BENCH_ONLY === 'embedded';
 const ONLY_ROUTER = process.env.TENANCY_BENCH_ONLY === 'router';
 // TENANCY_BENCH_ONLY=retrieval runs just the retrieval figures (bench/retrieval.js): poisoning and speed.
 const ONLY_RETRIEVAL = process.env.TENANCY_BENCH_ONLY === 'retrieval';
+// TENANCY_BENCH_ONLY=slo runs just the SLO figures (bench/slo.js): recording cost, status of 10,000 tenants.
+const ONLY_SLO = process.env.TENANCY_BENCH_ONLY === 'slo';
 
 function startServer(mode, databaseUrl) {
   return new Promise((resolve, reject) => {
@@ -336,6 +339,15 @@ if (ONLY_RETRIEVAL) {
   console.error(`\nwritten to ${file.pathname}`);
   process.exit(0);
 }
+if (ONLY_SLO) {
+  results.slo = await benchSlo({ pgUrl: PG_URL });
+  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
+  const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}-slo.json`, import.meta.url);
+  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+  console.log(JSON.stringify(results, null, 2));
+  console.error(`\nwritten to ${file.pathname}`);
+  process.exit(0);
+}
 if (ONLY_AUDIT) {
   results.audit.push(await benchAuditAppend('pglite', undefined));
   if (PG_URL) {
@@ -397,6 +409,7 @@ if (!ONLY_GET && !ONLY_KEYS && !ONLY_ISOLATION && !ONLY_GOVERNANCE)
   results.router = await benchRouter({ pgUrl: PG_URL });
 if (!ONLY_GET && !ONLY_KEYS && !ONLY_ISOLATION && !ONLY_GOVERNANCE)
   results.retrieval = await benchRetrieval({ pgUrl: PG_URL });
+if (!ONLY_GET && !ONLY_KEYS && !ONLY_ISOLATION && !ONLY_GOVERNANCE) results.slo = await benchSlo({ pgUrl: PG_URL });
 mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
 const file = new URL(`./results/${results.startedAt.replace(/[:.]/g, '-')}.json`, import.meta.url);
 writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);

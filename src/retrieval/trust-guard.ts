@@ -256,7 +256,8 @@ export function words(text: string): string[] {
 
 /** The question a text opens with (its first sentence, when it ends in "?"), or undefined. */
 export function leadingQuestion(text: string): string | undefined {
-  return /^\s*([^.!?\n]{8,400}\?)/.exec(normalizeText(text))?.[1];
+  // Up to the first "?" of the first line: a question may hold dots ("i.e.", "3.5").
+  return /^\s*([^?\n]{8,400}\?)/.exec(normalizeText(text))?.[1];
 }
 
 /**
@@ -324,15 +325,28 @@ export interface Candidate {
 /** Similarity above which a question in a chunk echoes the query. */
 export const QUERY_ECHO_JACCARD = 0.7;
 
+/**
+ * The sentence a text opens with: up to the first "?" of its first line, or else up to its
+ * first "." or "!" followed by a space (a query need not be a question: "Name the river
+ * that …").
+ */
+export function leadingSentence(text: string): string | undefined {
+  const line = /^\s*([^\n]{8,400})/.exec(normalizeText(text))?.[1];
+  if (line === undefined) return undefined;
+  const q = line.indexOf('?');
+  if (q >= 8) return line.slice(0, q + 1);
+  return /^(.{8,}?[.!])(\s|$)/.exec(line)?.[1] ?? line;
+}
+
 function echoesQuery(text: string, query: ReadonlySet<string>): boolean {
-  const q = leadingQuestion(text);
-  return q !== undefined && jaccard(new Set(words(q)), query) >= QUERY_ECHO_JACCARD;
+  const lead = leadingSentence(text);
+  return lead !== undefined && jaccard(new Set(words(lead)), query) >= QUERY_ECHO_JACCARD;
 }
 
 /**
  * Judge a pool of candidates for one query: each under the policy, then as a group, where
- * `duplicateClusterSize` documents or more opening with the query's question (word overlap of
- * 0.7 or more) are a poisoning cluster: PoisonedRAG's texts crowd the top of the ranking
+ * `duplicateClusterSize` documents or more opening with the query (word overlap of 0.7 or
+ * more with their first sentence) are a poisoning cluster: PoisonedRAG's texts crowd the top of the ranking
  * together, each starting with the question it targets. (Near-duplicate content alone is not
  * a signal: templated and mirrored pages are ordinary.)
  */
