@@ -5,7 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildModelRouter } from './ai/index.js';
+import { buildModelRouter, embedTexts } from './ai/index.js';
 import { SliStore, SloService } from './slo/index.js';
 import {
   BatchIngest,
@@ -148,6 +148,8 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       lineage: retrievalLineage,
       objects: () => tenantObjects,
       ...(retrievalCache ? { cache: retrievalCache } : {}),
+      // Called per request, after the router below is built.
+      embedder: (tenantId, request) => embedTexts(ai.router, tenantId, request, request.requestId),
     });
     registerRetrievalReleases(approvals, retrieval, audit);
     const slo = new SloService(
