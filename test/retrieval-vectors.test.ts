@@ -325,6 +325,43 @@ describe.each(KINDS)('retrieval vectors on the %s warehouse', (kind) => {
     ).toEqual([]);
   });
 
+  it('ingests pre-chunked documents with vectors in a batch job, and keeps their text as sent', async () => {
+    await corpus('vec-a', 'batch', { embedding: { dimensions: 2 } });
+    const batch = (documents: unknown[]) =>
+      call(plane, 'POST', '/v1/tenants/vec-a/corpora/batch/batches', { documents }, as('vec-a'));
+    const doc = (id: string, embedding: number[]) => ({
+      id,
+      chunks: [
+        { text: `${id} first part`, embedding },
+        { text: `${id} second part`, embedding: [embedding[1]!, embedding[0]!] },
+      ],
+      source: { uri: `https://x/${id}` },
+    });
+    // A chunk that cannot be read refuses the whole batch, naming it.
+    const bad = await batch([doc('north', [1, 0]), { ...doc('south', [0, 1]), chunks: [{ text: 'a\u0000b' }] }]);
+    expect(expectProblem(bad, 400, 'invalid_document').errors[0].path).toBe('/documents/1/chunks/0/text');
+    // Vectors of the wrong size fail that document only.
+    const res = await batch([doc('north', [1, 0]), doc('south', [0, 1]), doc('odd', [1, 0, 0])]);
+    expect(res.statusCode, res.body).toBe(202);
+    let job: any;
+    for (const deadline = Date.now() + 30_000; ; ) {
+      job = (await call(plane, 'GET', `/v1/jobs/${res.json().id}`, undefined, as('vec-a'))).json();
+      if (job.state === 'succeeded' || job.state === 'failed' || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(job.result).toMatchObject({ created: 2, failed: 1, failures: [{ id: 'odd', code: 'validation_failed' }] });
+    const found = await retrieve('vec-a', { corpus: 'batch', query: 'nothing in common', vector: [0, 1], k: 2 });
+    expect(found.json().items.map((i: { chunkId: string }) => i.chunkId)).toEqual(['north#2', 'south#1']);
+    const content = await call(
+      plane,
+      'GET',
+      '/v1/tenants/vec-a/corpora/batch/documents/north/content',
+      undefined,
+      as('vec-a'),
+    );
+    expect(content.body).toBe('north first part\n\nnorth second part');
+  });
+
   it('moves vectors with the tenant and ranks them the same in its dedicated place', async () => {
     const query = { corpus: 'hybrid', query: 'refund invoices', vector: [1, 0, 0], k: 4 };
     const before = (await retrieve('vec-a', query)).json();

@@ -11,6 +11,7 @@ import { TenancyError, validationError } from '../errors.js';
 import type { TenantSession } from '../isolation/index.js';
 import { jsonEqual } from '../tenants/index.js';
 import { MAX_DOCUMENT_BYTES, type CorpusConfig, type DocumentInput, type EmbeddingConfig } from './corpus-schema.js';
+import { documentText } from './document-text.js';
 import { embeddingSpace, storedDimensions, unitVector } from './vectors.js';
 
 /** What the router is asked for. */
@@ -77,6 +78,11 @@ export function suppliedChunks(chunks: NonNullable<DocumentInput['chunks']>): {
   });
   const bytes = Buffer.from(raw, 'utf8');
   return { text: texts.join('\n\n'), sha256: createHash('sha256').update(bytes).digest('hex'), bytes, chunks: texts };
+}
+
+/** A document's text, bytes and hash, and its chunks when it comes cut into them; or a 4xx naming why it has none. */
+export function readDocument(doc: DocumentInput): { text: string; sha256: string; bytes: Buffer; chunks?: string[] } {
+  return doc.chunks ? suppliedChunks(doc.chunks) : documentText(doc);
 }
 
 /** Whether a stored document row is this document with these vectors (ingesting it again changes nothing). */

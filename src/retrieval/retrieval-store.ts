@@ -18,8 +18,8 @@ import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../schema.js';
 import { jsonEqual, type Tenant, type TenantRegistry } from '../tenants/index.js';
 import { corpusConfigSchema, type CorpusConfig, type DocumentInput, type RetrieveInput } from './corpus-schema.js';
-import { documentVectors, queryVector, sameDocument, suppliedChunks, type Embedder } from './chunk-embeddings.js';
-import { chunkText, documentText } from './document-text.js';
+import { documentVectors, queryVector, readDocument, sameDocument, type Embedder } from './chunk-embeddings.js';
+import { chunkText } from './document-text.js';
 import { fuseRankings, type MatchKind } from './hybrid-ranking.js';
 import { PolicyCache, type ActivePolicy } from './policy-cache.js';
 import type { RetrievalCache } from './retrieval-cache.js';
@@ -398,10 +398,10 @@ export class RetrievalStore {
   async ingest(actor: Actor, tenantId: string, corpusName: string, doc: DocumentInput): Promise<IngestResult> {
     const corpus = await this.#corpus(tenantId, corpusName);
     const policy = await this.#policies.get(tenantId);
-    const supplied = doc.chunks ? suppliedChunks(doc.chunks) : undefined;
-    const { text, sha256: sha, bytes } = supplied ?? documentText(doc);
+    const read = readDocument(doc);
+    const { text, sha256: sha, bytes } = read;
     await this.#activeTenant(tenantId);
-    const chunks = supplied?.chunks ?? chunkText(text, corpus.config.chunkSize, corpus.config.chunkOverlap);
+    const chunks = read.chunks ?? chunkText(text, corpus.config.chunkSize, corpus.config.chunkOverlap);
     // Before anything is stored: a refusal of the tenant's model router leaves nothing behind.
     const vectors = await documentVectors(
       this.options.embedder,
