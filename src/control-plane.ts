@@ -148,8 +148,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       lineage: retrievalLineage,
       objects: () => tenantObjects,
       ...(retrievalCache ? { cache: retrievalCache } : {}),
-      // Called per request, after the router below is built.
-      embedder: (tenantId, request) => embedTexts(ai.router, tenantId, request, request.requestId),
+      embedder: (tenantId, r) => embedTexts(ai.router, tenantId, r, r.requestId), // per request: `ai` exists by then
     });
     registerRetrievalReleases(approvals, retrieval, audit);
     const slo = new SloService(
