@@ -5,7 +5,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { buildModelRouter } from './ai/index.js';
+import { buildModelRouter, embedTexts } from './ai/index.js';
 import { SliStore, SloService } from './slo/index.js';
 import {
   BatchIngest,
@@ -148,6 +148,7 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       lineage: retrievalLineage,
       objects: () => tenantObjects,
       ...(retrievalCache ? { cache: retrievalCache } : {}),
+      embedder: (tenantId, r) => embedTexts(ai.router, tenantId, r, r.requestId), // per request: `ai` exists by then
     });
     registerRetrievalReleases(approvals, retrieval, audit);
     const slo = new SloService(

@@ -94,3 +94,35 @@ export async function embed(
     throw error instanceof UpstreamError ? upstreamFailure(error) : error;
   }
 }
+
+/**
+ * Float vectors for `input` from `model` through the tenant's router, in input order: the same
+ * call as `POST /v1/ai/embeddings` (held against and charged to the tenant's budget, its
+ * refusals thrown as they are), for the control plane's own use (a corpus's chunks and queries).
+ */
+export async function embedTexts(
+  router: ModelRouter,
+  tenantId: string,
+  request: { model: string; input: string[]; dimensions?: number },
+  requestId: string,
+): Promise<number[][]> {
+  const { response } = await embed(
+    router,
+    tenantId,
+    {
+      model: request.model,
+      input: request.input,
+      encoding_format: 'float',
+      ...(request.dimensions !== undefined ? { dimensions: request.dimensions } : {}),
+    },
+    requestId,
+  );
+  const out: number[][] = [];
+  for (const d of response.data) if (Array.isArray(d.embedding)) out[d.index] = d.embedding;
+  if (out.length !== request.input.length || out.some((v) => v === undefined))
+    throw new TenancyError(
+      'upstream_bad_response',
+      `model ${request.model} did not answer one float vector per input (${request.input.length} inputs)`,
+    );
+  return out;
+}

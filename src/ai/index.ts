@@ -8,7 +8,7 @@ export type { ProviderInfo, ProviderPlanItem, CatalogueSnapshot } from './catalo
 export { modelProviderDocumentSchema, PROVIDER_NAME } from './catalogue-schema.js';
 export { ModelRouter } from './model-router.js';
 export { upstreamFailure } from './router-errors.js';
-export { embed } from './embeddings.js';
+export { embed, embedTexts } from './embeddings.js';
 export { streamChat, type StreamSink } from './chat-stream.js';
 export { chatRequestSchema, embeddingsRequestSchema } from './chat-schema.js';
 export { routerSpecSchema } from './router-spec.js';

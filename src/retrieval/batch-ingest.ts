@@ -13,7 +13,7 @@ import { TenancyError, validationError } from '../errors.js';
 import type { TenantObjects } from '../isolation/index.js';
 import type { Actor } from '../ledger/index.js';
 import { documentSchema, type DocumentInput } from './corpus-schema.js';
-import { documentText } from './document-text.js';
+import { readDocument } from './chunk-embeddings.js';
 import type { RetrievalStore } from './retrieval-store.js';
 
 export const BATCH_JOB = 'corpus-ingest';
@@ -62,7 +62,7 @@ export class BatchIngest {
     await this.store.getCorpus(tenantId, corpus);
     for (const [i, d] of documents.entries()) {
       try {
-        documentText(d);
+        readDocument(d);
       } catch (error) {
         if (error instanceof TenancyError)
           throw validationError(

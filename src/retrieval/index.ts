@@ -16,5 +16,6 @@ export type { RetrievalCache } from './retrieval-cache.js';
 export { RetrievalLineage } from './retrieval-lineage.js';
 export { retrievalPolicySpecSchema, DEFAULT_RETRIEVAL_POLICY } from './policy-schema.js';
 export type { RetrievalPolicySpec } from './policy-schema.js';
+export type { Embedder, EmbedRequest } from './chunk-embeddings.js';
 export { corpusConfigSchema, documentSchema, retrieveSchema, CORPUS_NAME, DOCUMENT_ID } from './corpus-schema.js';
 export { BatchIngest, batchSchema, BATCH_JOB, MAX_BATCH_DOCUMENTS } from './batch-ingest.js';

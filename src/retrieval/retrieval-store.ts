@@ -5,7 +5,8 @@
  * purged with the tenant, and no query of one tenant can name another's tables. Ingest is one
  * transaction per document (nothing half-ingested) and idempotent by document id and content
  * hash; search is PostgreSQL full-text search (any of the query's words, stemmed in the
- * corpus's language, ranked by `ts_rank_cd`), the same on PGlite and PostgreSQL.
+ * corpus's language, ranked by `ts_rank_cd`), the same on PGlite and PostgreSQL, fused with
+ * vector similarity where the corpus has vectors (`vectors.ts`, `hybrid-ranking.ts`).
  */
 import { createHash } from 'node:crypto';
 import type { Kysely, Selectable, Transaction } from 'kysely';
@@ -17,7 +18,9 @@ import type { Actor, AuditLog } from '../ledger/index.js';
 import type { Schema } from '../schema.js';
 import { jsonEqual, type Tenant, type TenantRegistry } from '../tenants/index.js';
 import { corpusConfigSchema, type CorpusConfig, type DocumentInput, type RetrieveInput } from './corpus-schema.js';
-import { chunkText, documentText } from './document-text.js';
+import { documentVectors, queryVector, readDocument, sameDocument, type Embedder } from './chunk-embeddings.js';
+import { chunkText } from './document-text.js';
+import { fuseRankings, type MatchKind } from './hybrid-ranking.js';
 import { PolicyCache, type ActivePolicy } from './policy-cache.js';
 import type { RetrievalCache } from './retrieval-cache.js';
 import type { RetrievalLineage } from './retrieval-lineage.js';
@@ -37,6 +40,7 @@ import {
   type GuardReason,
   type SignatureState,
 } from './trust-guard.js';
+import { arrayLiteral, embeddingSpace, nearestChunks, VECTOR_DDL, type VectorMethod } from './vectors.js';
 
 type ReleaseRow = Selectable<Schema['corpus_releases']>;
 
@@ -126,7 +130,10 @@ export interface RetrievedChunk {
   chunkId: string;
   documentId: string;
   text: string;
+  /** `ts_rank_cd` for a full-text search; the fused score (reciprocal rank fusion) for a hybrid one. */
   score: number;
+  /** The ranked lists the chunk came from. */
+  match: MatchKind[];
   trustScore: number;
   reasons?: GuardReason[];
   source: { uri: string };
@@ -150,6 +157,8 @@ export interface RetrieveResult {
   dropped: DroppedChunk[];
   policyVersion: string;
   guard: 'enforce' | 'monitor' | 'off';
+  /** Full-text search alone, or fused with vector similarity (ranked by pgvector, or exactly in SQL). */
+  ranking: { method: 'lexical' } | { method: 'hybrid'; vectors: VectorMethod };
   spotlighting?: Spotlighting;
   cached: boolean;
 }
@@ -203,6 +212,8 @@ export class RetrievalStore {
       lineage?: RetrievalLineage;
       /** The tenants' object places: each document's bytes as sent are kept there. */
       objects?: () => TenantObjects;
+      /** Embeds chunks and queries through the tenant's model router (corpora with an embedding model). */
+      embedder?: Embedder;
     } = {},
   ) {
     this.#policies = new PolicyCache(registry);
@@ -240,7 +251,7 @@ export class RetrievalStore {
   #prepare(ctx: ReturnType<typeof isolationContext>, key: string): Promise<void> {
     let p = this.#preparing.get(key);
     if (!p) {
-      const attempt = () => this.warehouse().withTenant(ctx, (s) => s.exec(TENANT_DDL));
+      const attempt = () => this.warehouse().withTenant(ctx, (s) => s.exec(`${TENANT_DDL}\n${VECTOR_DDL}`));
       p = attempt()
         .catch((error: { code?: string }) => {
           if (error?.code === '23505' || error?.code === '42P07' || error?.code === '42710') return attempt();
@@ -387,14 +398,22 @@ export class RetrievalStore {
   async ingest(actor: Actor, tenantId: string, corpusName: string, doc: DocumentInput): Promise<IngestResult> {
     const corpus = await this.#corpus(tenantId, corpusName);
     const policy = await this.#policies.get(tenantId);
-    const { text, sha256: sha, bytes } = documentText(doc);
+    const read = readDocument(doc);
+    const { text, sha256: sha, bytes } = read;
     await this.#activeTenant(tenantId);
+    const chunks = read.chunks ?? chunkText(text, corpus.config.chunkSize, corpus.config.chunkOverlap);
+    // Before anything is stored: a refusal of the tenant's model router leaves nothing behind.
+    const vectors = await documentVectors(
+      this.options.embedder,
+      (fn) => this.#inTenant(tenantId, fn),
+      { tenantId, corpus: corpusName, config: corpus.config, doc, chunks, sha256: sha },
+      actor.correlationId ?? uuidv7(),
+    );
     // The bytes as sent, in the tenant's object place (counted against its storage; refused when over).
     const rawKey = rawDocumentKey(corpusName, doc.id);
     await this.options
       .objects?.()
       .putOwn(actor, tenantId, rawKey, bytes, doc.contentType ?? 'text/plain; charset=utf-8');
-    const chunks = chunkText(text, corpus.config.chunkSize, corpus.config.chunkOverlap);
     const chunkMarkers = chunks.map((c) => instructionMarkers(c));
     const markers = [...new Set(chunkMarkers.flat())];
     const forbidden = forbiddenMatches(policy.forbidden, text).length > 0;
@@ -406,13 +425,7 @@ export class RetrievalStore {
         'select * from tenancy_corpus_documents where corpus = $1 and id = $2 for update',
         [corpusName, doc.id],
       );
-      if (
-        existing &&
-        existing.content_sha256 === sha &&
-        existing.source_uri === doc.source.uri &&
-        (existing.signature ?? null) === (doc.signature ?? null) &&
-        jsonEqual(existing.metadata, doc.metadata ?? {})
-      )
+      if (existing && sameDocument(existing, doc, sha, vectors))
         return {
           action: 'unchanged' as const,
           status: existing.status as 'indexed' | 'quarantined',
@@ -455,8 +468,10 @@ export class RetrievalStore {
       const status = enforce && verdict.refused ? ('quarantined' as const) : ('indexed' as const);
       await s.query(
         `insert into tenancy_corpus_documents (corpus, id, content_sha256, source_uri, signature, metadata, chunks,
-           status, trust_score, reasons, source_state, signature_state, signature_key, keys_fp, markers, forbidden, cluster)
-         values ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::text[], $11, $12, $13, $14, $15::text[], $16, $17)`,
+           status, trust_score, reasons, source_state, signature_state, signature_key, keys_fp, markers, forbidden,
+           cluster, embedding_space, embeddings_sha256)
+         values ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10::text[], $11, $12, $13, $14, $15::text[], $16, $17,
+           $18, $19)`,
         [
           corpusName,
           doc.id,
@@ -475,13 +490,23 @@ export class RetrievalStore {
           markers,
           forbidden,
           members.size > 0,
+          vectors.vectors ? vectors.space : null,
+          vectors.vectors ? vectors.sha256 : null,
         ],
       );
       await s.query(
-        `insert into tenancy_corpus_chunks (corpus, document_id, seq, text, tsv, markers)
-         select $1, $2, n::int, t, to_tsvector($3::regconfig, t), coalesce(string_to_array(nullif(m, ''), ','), '{}')
-           from unnest($4::text[], $5::text[]) with ordinality as u(t, m, n)`,
-        [corpusName, doc.id, corpus.config.language, chunks, chunkMarkers.map((m) => m.join(','))],
+        `insert into tenancy_corpus_chunks (corpus, document_id, seq, text, tsv, markers, embedding)
+         select $1, $2, n::int, t, to_tsvector($3::regconfig, t), coalesce(string_to_array(nullif(m, ''), ','), '{}'),
+                nullif(e, '')::real[]
+           from unnest($4::text[], $5::text[], $6::text[]) with ordinality as u(t, m, e, n)`,
+        [
+          corpusName,
+          doc.id,
+          corpus.config.language,
+          chunks,
+          chunkMarkers.map((m) => m.join(',')),
+          chunks.map((_, i) => (vectors.vectors ? arrayLiteral(vectors.vectors[i]!) : '')),
+        ],
       );
       if (qkeys.length > 0)
         await s.query(
@@ -661,10 +686,11 @@ export class RetrievalStore {
   }
 
   /**
-   * The `k` best chunks for `query` (full-text rank), filtered by document metadata, through
-   * the guard: it judges a pool of the best candidates (four times `k`, at least 20) under the
-   * tenant's policy now, drops those it refuses (reported in `dropped`), and keeps the `k`
-   * best of the rest. Quarantined documents are never candidates unless released.
+   * The `k` best chunks for `query` (full-text rank, fused with vector similarity where the
+   * corpus has vectors), filtered by document metadata, through the guard: it judges a pool
+   * of the best candidates (four times `k`, at least 20) under the tenant's policy now, drops
+   * those it refuses (reported in `dropped`), and keeps the `k` best of the rest. Quarantined
+   * documents are never candidates unless released.
    */
   async retrieve(tenantId: string, input: RetrieveInput, actor?: Actor): Promise<RetrieveResult> {
     const started = performance.now();
@@ -685,15 +711,21 @@ export class RetrievalStore {
     const policy = await this.#policies.get(tenantId);
     const released = await this.#released(tenantId, input.corpus);
     const cacheKey = this.options.cache
-      ? [input.corpus, policy.version, released.size, input.k, input.query, JSON.stringify(input.filter ?? {})].join(
-          '\u0000',
-        )
+      ? [
+          input.corpus,
+          policy.version,
+          released.size,
+          input.k,
+          input.query,
+          JSON.stringify(input.filter ?? {}),
+          input.vector ? arrayLiteral(input.vector) : '',
+        ].join('\u0000')
       : '';
     const hit = this.options.cache ? await this.options.cache.get(tenantId, input.corpus, cacheKey) : undefined;
     let result: Omit<RetrieveResult, 'queryId' | 'cached'>;
     if (hit) result = hit as Omit<RetrieveResult, 'queryId' | 'cached'>;
     else {
-      result = await this.#search(tenantId, corpus, input, policy, released);
+      result = await this.#search(tenantId, corpus, input, policy, released, actor?.correlationId ?? uuidv7());
       if (this.options.cache) await this.options.cache.set(tenantId, input.corpus, cacheKey, result);
     }
     const queryId = uuidv7();
@@ -715,11 +747,20 @@ export class RetrievalStore {
     input: RetrieveInput,
     policy: ActivePolicy,
     released: Map<string, ReleaseRow>,
+    requestId: string,
   ): Promise<Omit<RetrieveResult, 'queryId' | 'cached'>> {
     const mode = policy.spec.mode;
     const pool = mode === 'off' ? input.k : Math.min(Math.max(input.k * 4, 20), 400);
-    const rows = await this.#inTenant(tenantId, (s) =>
-      s.query<Record<string, unknown>>(
+    const inTenant = <T>(fn: (s: TenantSession) => Promise<T>) => this.#inTenant(tenantId, fn);
+    const vector = await queryVector(
+      this.options.embedder,
+      inTenant,
+      { tenantId, corpus: input.corpus, config: corpus.config, query: input.query, vector: input.vector },
+      requestId,
+    );
+    let ranking: RetrieveResult['ranking'] = { method: 'lexical' };
+    const rows = await inTenant(async (s): Promise<Array<Record<string, unknown> & { match: MatchKind[] }>> => {
+      const lexical = await s.query<Record<string, unknown>>(
         `select c.document_id, c.seq, c.text, c.markers as chunk_markers, ts_rank_cd(c.tsv, q.q)::float8 as score,
                 d.source_uri, d.content_sha256, d.signature, d.signature_state, d.keys_fp, d.cluster, d.forbidden,
                 d.ingested_at, d.status
@@ -739,8 +780,19 @@ export class RetrievalStore {
           pool,
           [...released.keys()],
         ],
-      ),
-    );
+      );
+      if (!vector) return lexical.map((r) => ({ ...r, match: ['lexical'] }));
+      const near = await nearestChunks(s, {
+        corpus: input.corpus,
+        space: embeddingSpace(corpus.config)!,
+        vector,
+        filter: JSON.stringify(input.filter ?? {}),
+        released: [...released.keys()],
+        limit: pool,
+      });
+      ranking = { method: 'hybrid', vectors: near.method };
+      return fuseRankings(lexical, near.rows, pool);
+    });
     const candidates: Candidate[] = rows.map((r) => ({
       documentId: r.document_id as string,
       text: r.text as string,
@@ -770,6 +822,7 @@ export class RetrievalStore {
         documentId: r.document_id as string,
         text: spotlight(r.text as string, policy.spec.spotlighting),
         score: Number(r.score),
+        match: r.match,
         trustScore: v.trustScore,
         ...(mode !== 'off' && v.reasons.length > 0 ? { reasons: v.reasons } : {}),
         source: { uri: r.source_uri as string },
@@ -788,6 +841,7 @@ export class RetrievalStore {
       dropped,
       policyVersion: policy.version,
       guard: mode,
+      ranking,
       ...(note ? { spotlighting: note } : {}),
     };
   }

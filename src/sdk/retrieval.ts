@@ -16,6 +16,8 @@ export interface RetrieveRequest {
   k?: number;
   /** Metadata keys a document must have, with these values. */
   filter?: Record<string, string | number | boolean>;
+  /** The query's vector, of the corpus's model and dimensions (unset: the tenant's router embeds the query). */
+  vector?: number[];
   /** The domain and use case the answer is for, as lineage records and retrieval policies name them. */
   domain?: string;
   usecase?: string;
@@ -26,8 +28,10 @@ export interface RetrievedItem {
   chunkId: string;
   documentId: string;
   text: string;
-  /** Rank for the query (higher is better). */
+  /** Rank for the query (higher is better): full-text rank, or the fused rank of a hybrid search. */
   score: number;
+  /** The ranked lists the chunk came from. */
+  match: Array<'lexical' | 'vector'>;
   /** From 0 (untrusted) to 1. */
   trustScore: number;
   source: { uri: string };
@@ -56,6 +60,8 @@ export interface RetrieveResult {
   items: RetrievedItem[];
   dropped: DroppedItem[];
   policyVersion: string;
+  /** Full-text search alone, or fused with vector similarity (ranked by pgvector, or exactly in SQL). */
+  ranking: { method: 'lexical' } | { method: 'hybrid'; vectors: 'pgvector' | 'sql' };
   spotlighting?: Spotlighting;
 }
 
@@ -71,12 +77,13 @@ export async function retrieve(client: TenancyClient, request: RetrieveRequest):
       'no_tenant_context',
       'tenancy.retrieve() was called outside a request admitted by the Tenancy middleware',
     );
-  const { corpus, query, k, filter, domain, usecase } = request;
+  const { corpus, query, k, filter, vector, domain, usecase } = request;
   const body = {
     corpus,
     query,
     ...(k !== undefined ? { k } : {}),
     ...(filter !== undefined ? { filter } : {}),
+    ...(vector !== undefined ? { vector } : {}),
     ...(domain !== undefined ? { domain } : {}),
     ...(usecase !== undefined ? { usecase } : {}),
   };

@@ -11,7 +11,8 @@ export const retrievalPaths: Operations = {
   },
   '/v1/tenants/{id}/corpora/{corpus}': {
     put: {
-      summary: 'Create (201) or configure (200) a corpus: chunk size and overlap in tokens, text-search language',
+      summary:
+        'Create (201) or configure (200) a corpus: chunk size and overlap in tokens, text-search language, vectors',
       tags: ['retrieval'],
       body: 'CorpusConfig',
       ok: 201,
@@ -21,7 +22,8 @@ export const retrievalPaths: Operations = {
   '/v1/tenants/{id}/corpora/{corpus}/documents': {
     post: {
       summary:
-        "Ingest one document into the tenant's own place (201 create; 200 update or unchanged, by id and content hash)",
+        "Ingest one document into the tenant's own place (201 create; 200 update or unchanged, by id and content " +
+        'hash): text, content, or chunks with their vectors',
       tags: ['retrieval'],
       body: 'CorpusDocument',
       ok: 201,
@@ -71,7 +73,8 @@ export const retrievalPaths: Operations = {
   '/v1/tenants/{id}/retrieve': {
     post: {
       summary:
-        'The best chunks of a corpus for a query (full-text rank), filtered by document metadata, through the trust and poisoning guard (dropped chunks reported)',
+        'The best chunks of a corpus for a query (full-text rank, fused with vector similarity where the corpus ' +
+        'has vectors), filtered by document metadata, through the trust and poisoning guard (dropped chunks reported)',
       tags: ['retrieval'],
       body: 'RetrieveRequest',
       ok: 200,

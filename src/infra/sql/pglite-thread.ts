@@ -8,7 +8,8 @@
  * The control plane's own store stays in process: its statements are short.
  *
  * One session per instance, as in PGlite itself: a FIFO mutex on this side hands it to one
- * caller at a time, and a transaction keeps it until commit or rollback.
+ * caller at a time, and a transaction keeps it until commit or rollback. Each instance can
+ * load pgvector (`create extension vector`, by its superuser); nothing creates it here.
  */
 import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
@@ -40,8 +41,8 @@ export interface PgliteThread extends PgliteSession {
 }
 
 // The worker's code. It is evaluated (not loaded from a file) so that it runs the same
-// from the TypeScript sources (tests) and from the build; it imports PGlite by the absolute
-// address this module resolved.
+// from the TypeScript sources (tests) and from the build; it imports PGlite and the pgvector
+// extension by the absolute addresses this module resolved.
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
 const plain = (e) => {
@@ -53,7 +54,12 @@ const plain = (e) => {
   let db;
   try {
     const { PGlite } = await import(workerData.module);
-    const modules = { pgliteWasmModule: workerData.pgliteWasmModule, initdbWasmModule: workerData.initdbWasmModule };
+    const { vector } = await import(workerData.vectorModule);
+    const modules = {
+      pgliteWasmModule: workerData.pgliteWasmModule,
+      initdbWasmModule: workerData.initdbWasmModule,
+      extensions: { vector },
+    };
     db = await PGlite.create(workerData.dataDir === undefined ? modules : { ...modules, dataDir: workerData.dataDir });
     parentPort.postMessage({ id: 0, ok: true });
   } catch (e) {
@@ -82,6 +88,9 @@ const plain = (e) => {
 
 const ENTRY = createRequire(import.meta.url).resolve('@electric-sql/pglite');
 const MODULE = pathToFileURL(ENTRY).href.replace(/index\.cjs$/, 'index.js');
+const VECTOR_MODULE = pathToFileURL(
+  createRequire(import.meta.url).resolve('@electric-sql/pglite-pgvector'),
+).href.replace(/index\.cjs$/, 'index.js');
 
 /** A compiled WebAssembly module (the project's `lib` has no WebAssembly types). */
 type WasmModule = object;
@@ -126,7 +135,10 @@ function rebuilt(error: Reply['error']): Error {
  */
 export async function openPgliteThread(dataDir: string | undefined): Promise<PgliteThread> {
   let unlock = await claimDataDir(dataDir);
-  const worker = new Worker(WORKER, { eval: true, workerData: { module: MODULE, dataDir, ...(await wasmModules()) } });
+  const worker = new Worker(WORKER, {
+    eval: true,
+    workerData: { module: MODULE, vectorModule: VECTOR_MODULE, dataDir, ...(await wasmModules()) },
+  });
   const pending = new Map<number, { ok: (r: Reply) => void; fail: (e: Error) => void }>();
   let next = 1;
   let alive = true;

@@ -12,7 +12,7 @@
  * no URL: the tenant's role and schema still bound everything run through
  * {@link PgliteWarehouse.withTenant} (SET LOCAL ROLE, as on PostgreSQL), and PostgreSQL's
  * own permission checks refuse other tenants' schemas. A network endpoint per tenant needs
- * the PostgreSQL engine.
+ * the PostgreSQL engine. Every instance has pgvector, created by its superuser when opened.
  */
 import { readFileSync } from 'node:fs';
 import { access, cp, readdir, rename, rm } from 'node:fs/promises';
@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { openPgliteThread, type PgliteThread } from '../../infra/sql/pglite-thread.js';
 import { tenantIdentifier } from '../identifiers.js';
 import { databaseLayout, type IsolationContext } from '../strategy.js';
+import { CREATE_VECTOR_EXTENSION } from './vector-extension.js';
 import type { DatabaseConnection, ObservedWarehouse, TenantSession, Warehouse } from './warehouse.js';
 
 type Instance = PgliteThread;
@@ -104,7 +105,7 @@ export class PgliteWarehouse implements Warehouse {
       this.#shared = undefined;
     this.#shared ??= (async () => {
       const opened = await openPgliteThread(this.dir === undefined ? undefined : join(this.dir, 'shared'));
-      await opened.exec('revoke all on schema public from public');
+      await opened.exec(`revoke all on schema public from public; ${CREATE_VECTOR_EXTENSION}`);
       return opened;
     })().catch((error) => {
       this.#shared = undefined;
@@ -146,7 +147,14 @@ export class PgliteWarehouse implements Warehouse {
       const template = await this.#templateDir();
       await buildInPlace(dir, 'copying', (copying) => cp(template, copying, { recursive: true }));
     }
-    return openPgliteThread(dir);
+    const opened = await openPgliteThread(dir);
+    try {
+      await opened.exec(CREATE_VECTOR_EXTENSION);
+    } catch (error) {
+      await opened.close();
+      throw error;
+    }
+    return opened;
   }
 
   /** Run `fn` on the instance holding the tenant, keeping a dedicated one open meanwhile. */

@@ -27,6 +27,7 @@ import { SharedDatabaseMapper, ensureTenantRoles, type RoleIdentity } from '../s
 import { databaseLayout, type IsolationContext } from '../strategy.js';
 import { inRoleTransaction, roleExists, setRoleLogin } from '../tenant-role.js';
 import { TenantSessions, type TenantPlace } from './postgres-sessions.js';
+import { preparePgvector } from './vector-extension.js';
 import {
   inPgTransaction,
   type DatabaseConnection,
@@ -90,7 +91,8 @@ export class PostgresWarehouse implements Warehouse {
 
   /**
    * Once at start-up: refuse a warehouse in the store's own database, close the warehouse
-   * to PUBLIC, and report databases on the cluster any tenant role could still connect to.
+   * to PUBLIC, create pgvector where the server has it and the admin may, and report
+   * databases on the cluster any tenant role could still connect to.
    */
   async prepare(): Promise<string[]> {
     if (this.options.storeUrl && sameDatabase(this.options.storeUrl, this.warehouseUrl)) {
@@ -108,7 +110,10 @@ export class PostgresWarehouse implements Warehouse {
       this.#admin,
     );
     for (const r of open.rows) await sql`alter role ${sql.id(r.name)} nologin`.execute(this.#admin);
-    return publicDatabaseWarnings(this.#admin, [this.#warehouseDatabase]);
+    return [
+      ...(await preparePgvector(this.#admin)),
+      ...(await publicDatabaseWarnings(this.#admin, [this.#warehouseDatabase])),
+    ];
   }
 
   async #password(tenantId: string): Promise<string> {
