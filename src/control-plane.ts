@@ -6,15 +6,8 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { buildModelRouter, embedTexts } from './ai/index.js';
-import { SliStore, SloService } from './slo/index.js';
-import {
-  BatchIngest,
-  MemoryRetrievalCache,
-  RedisRetrievalCache,
-  registerRetrievalReleases,
-  RetrievalLineage,
-  RetrievalStore,
-} from './retrieval/index.js';
+import { buildSlo } from './slo/setup.js';
+import { buildRetrieval } from './retrieval/setup.js';
 import { ApiKeyStore, Authenticator, ensureAdminKey, TokenService } from './access/index.js';
 import { QuotaStore, UsageSampler, UsageStore, parsePriceTable } from './commercial/index.js';
 import type { Config } from './config.js';
@@ -135,46 +128,25 @@ export async function startControlPlane(config: Config, options: StartOptions = 
       onError: (error, approvalId) => app.log.warn({ err: error, approvalId }, 'approval notice failed; will retry'),
     });
     approvals.onDecided(() => announcer.wake());
-    const retrievalLineage = new RetrievalLineage(lineage, {
-      onError: (error) => app.log.warn({ err: error }, 'retrieval lineage: write failed'),
-    });
-    const retrievalCache =
-      config.retrievalCache === 'off'
-        ? undefined
-        : config.retrievalCache === 'redis'
-          ? await RedisRetrievalCache.connect(config.redisUrl!, { ttlMs: config.retrievalCacheTtlMs })
-          : new MemoryRetrievalCache({ ttlMs: config.retrievalCacheTtlMs });
-    const retrieval = new RetrievalStore(db, audit, registry, () => resources.databases, {
-      lineage: retrievalLineage,
-      objects: () => tenantObjects,
-      ...(retrievalCache ? { cache: retrievalCache } : {}),
-      embedder: (tenantId, r) => embedTexts(ai.router, tenantId, r, r.requestId), // per request: `ai` exists by then
-    });
-    registerRetrievalReleases(approvals, retrieval, audit);
-    const slo = new SloService(
+    const { retrieval, batches, retrievalLineage, retrievalCache } = await buildRetrieval({
       db,
       audit,
       registry,
-      new SliStore(db, {
-        ...(options.slo?.flushIntervalMs !== undefined ? { flushIntervalMs: options.slo.flushIntervalMs } : {}),
-        onError: (error) => app.log.warn({ err: error }, 'SLI flush failed; will retry'),
-      }),
-      {
-        ...(options.slo?.now ? { now: options.slo.now } : {}),
-        evaluateIntervalMs: options.slo?.evaluateIntervalMs ?? config.sloEvaluateIntervalMs,
-        metrics: metrics.registry,
-        ...(options.slo?.recoverAfterMs !== undefined ? { recoverAfterMs: options.slo.recoverAfterMs } : {}),
-        onError: (error) => app.log.warn({ err: error }, 'SLO evaluation failed; will retry'),
-      },
+      lineage,
+      approvals,
+      jobs,
+      config,
+      warehouse: () => resources.databases,
+      objects: () => tenantObjects,
+      embedder: (tenantId, r) => embedTexts(ai.router, tenantId, r, r.requestId), // per request: `ai` exists by then
+      log: (error, what) => app.log.warn({ err: error }, `${what} failed; will retry`),
+    });
+    const slo = buildSlo(
+      { db, audit, registry, config, metrics: metrics.registry, options: options.slo },
+      (error, what) => app.log.warn({ err: error }, `${what} failed; will retry`),
     );
     retrieval.onRetrieve((tenantId, ok, latencyMs) => slo.record(tenantId, 'retrieval', { ok, latencyMs }));
     registry.useFreeze(slo);
-    const batches = new BatchIngest(
-      retrieval,
-      jobs,
-      () => tenantObjects,
-      (error) => app.log.warn({ err: error }, 'batch ingest failed'),
-    );
     const role = options.role ?? 'all';
     const ai = await buildModelRouter({
       db,
