@@ -314,7 +314,8 @@ async function ingestPhase(url, tenant, docs, answers) {
     if (page.status !== 200) break;
     for (const d of page.body.items) {
       const a = answers.get(d.id);
-      if (a && a.status === 'indexed') answers.set(d.id, { ...a, status: 'quarantined', reasons: d.reasons, later: true });
+      if (a && a.status === 'indexed')
+        answers.set(d.id, { ...a, status: 'quarantined', reasons: d.reasons, later: true });
     }
     if (!page.body.next) break;
     after = page.body.next;

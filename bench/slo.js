@@ -43,9 +43,16 @@ function recordingCost() {
       const k = ids[i % TENANTS];
       bare.set(k, (bare.get(k) ?? 0) + 1);
     }),
-    cpuPerCall('SDK SliRecorder.record', (i) => sdk.record(ids[i % TENANTS], i % 50 === 0 ? 503 : 200, (i % 400) + 3, now)),
+    cpuPerCall('SDK SliRecorder.record', (i) =>
+      sdk.record(ids[i % TENANTS], i % 50 === 0 ? 503 : 200, (i % 400) + 3, now),
+    ),
     cpuPerCall('control plane SliStore.record', (i) =>
-      store.record(ids[i % TENANTS], 'router', { ok: i % 50 !== 0, latencyMs: (i % 400) + 3, costMicros: 120, at: now }),
+      store.record(ids[i % TENANTS], 'router', {
+        ok: i % 50 !== 0,
+        latencyMs: (i % 400) + 3,
+        costMicros: 120,
+        at: now,
+      }),
     ),
   ];
   return out;
