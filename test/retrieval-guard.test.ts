@@ -8,8 +8,13 @@
  */
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { engines, startTestPlane, type TestPlane } from './support/engines.js';
+import type { TestPlane } from './support/engines.js';
 import { call, createActive, expectProblem, tenantKey, waitForPhase } from './support/http.js';
+import { startWarehousePlane, warehouseKinds } from './support/warehouse.js';
+
+// The embedded warehouse, and a PostgreSQL one with a least-privileged control plane (tenant
+// corpora in schemas of a real PostgreSQL, as the tenants' own roles).
+const KINDS = warehouseKinds('retrieval guard tests').filter((k) => k !== 'engines');
 
 const CLEAN = [
   {
@@ -26,12 +31,13 @@ const CLEAN = [
   },
 ];
 
-describe.each(engines())('retrieval guard on %s', (engine) => {
+describe.each(KINDS)('retrieval guard on the %s warehouse', (kind) => {
   let plane: TestPlane;
+  let close: (() => Promise<void>) | undefined;
   const keys: Record<string, string> = {};
 
   beforeAll(async () => {
-    plane = await startTestPlane(engine);
+    ({ plane, close } = await startWarehousePlane(kind));
     for (const t of ['guard-a', 'guard-b']) {
       await createActive(plane, t);
       await waitForPhase(plane, t, 'active');
@@ -40,7 +46,7 @@ describe.each(engines())('retrieval guard on %s', (engine) => {
   }, 90_000);
 
   afterAll(async () => {
-    await plane?.stop();
+    await close?.();
   });
 
   const as = (tenant: string) => ({ token: keys[tenant]! });

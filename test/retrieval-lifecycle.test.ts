@@ -6,15 +6,20 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rawDocumentKey } from '../src/retrieval/index.js';
-import { engines, startTestPlane, type TestPlane } from './support/engines.js';
+import type { TestPlane } from './support/engines.js';
 import { call, createActive, expectProblem, tenantKey, waitForPhase } from './support/http.js';
+import { startWarehousePlane, warehouseKinds } from './support/warehouse.js';
 
-describe.each(engines())('retrieval through the lifecycle on %s', (engine) => {
+// The embedded warehouse, and a PostgreSQL one with a least-privileged control plane.
+const KINDS = warehouseKinds('retrieval lifecycle tests').filter((k) => k !== 'engines');
+
+describe.each(KINDS)('retrieval through the lifecycle on the %s warehouse', (kind) => {
   let plane: TestPlane;
+  let close: (() => Promise<void>) | undefined;
   const keys: Record<string, string> = {};
 
   beforeAll(async () => {
-    plane = await startTestPlane(engine);
+    ({ plane, close } = await startWarehousePlane(kind));
     for (const t of ['life-a', 'life-b']) {
       await createActive(plane, t);
       keys[t] = (await tenantKey(plane, t, 'admin')).token;
@@ -22,7 +27,7 @@ describe.each(engines())('retrieval through the lifecycle on %s', (engine) => {
   }, 90_000);
 
   afterAll(async () => {
-    await plane?.stop();
+    await close?.();
   });
 
   const as = (tenant: string) => ({ token: keys[tenant]! });
