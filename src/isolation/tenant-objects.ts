@@ -71,7 +71,7 @@ export class TenantObjects {
   }
 
   /** Write an object; 409 `quota_exceeded` (storageLimitBytes) when it would not fit. */
-  async put(
+  put(
     actor: Actor,
     tenantId: string,
     key: string,
@@ -79,6 +79,27 @@ export class TenantObjects {
     contentType = 'application/octet-stream',
   ): Promise<ObjectInfo> {
     this.#key(key);
+    return this.#write(actor, tenantId, key, body, contentType);
+  }
+
+  /**
+   * Write one of Tenancy's own objects in the tenant's place (under `.tenancy-<module>/`, a
+   * prefix the API refuses), counted against the tenant's storage like any other.
+   */
+  putOwn(
+    actor: Actor,
+    tenantId: string,
+    key: string,
+    body: Buffer,
+    contentType = 'application/octet-stream',
+  ): Promise<ObjectInfo> {
+    if (!RESERVED_KEY.test(key)) throw new Error(`${key} is not one of Tenancy's own keys`);
+    validateObjectKey(key);
+    return this.#write(actor, tenantId, key, body, contentType);
+  }
+
+  /** Reserve the growth, write, record the true size (or give the reservation back). */
+  async #write(actor: Actor, tenantId: string, key: string, body: Buffer, contentType: string): Promise<ObjectInfo> {
     const scope = await this.#scope(tenantId, true);
     const reserved = await this.quota.reserveObject(tenantId, key, body.length);
     let info: ObjectInfo;
@@ -89,33 +110,6 @@ export class TenantObjects {
       throw error;
     }
     // Engines quote ETags differently (S3 keeps the quotes); the handle reports the bare value.
-    const etag = info.etag.replace(/^"|"$/g, '') || createHash('md5').update(body).digest('hex');
-    await this.quota.commitObject(actor, tenantId, { key, bytes: body.length, contentType, etag }, reserved);
-    return { ...info, etag };
-  }
-
-  /**
-   * Write one of Tenancy's own objects in the tenant's place (under `.tenancy-<module>/`, a
-   * prefix the API refuses), counted against the tenant's storage like any other.
-   */
-  async putOwn(
-    actor: Actor,
-    tenantId: string,
-    key: string,
-    body: Buffer,
-    contentType = 'application/octet-stream',
-  ): Promise<ObjectInfo> {
-    if (!RESERVED_KEY.test(key)) throw new Error(`${key} is not one of Tenancy's own keys`);
-    validateObjectKey(key);
-    const scope = await this.#scope(tenantId, true);
-    const reserved = await this.quota.reserveObject(tenantId, key, body.length);
-    let info: ObjectInfo;
-    try {
-      info = await scope.put(key, body, { contentType });
-    } catch (error) {
-      await this.quota.abortObject(tenantId, reserved);
-      throw error;
-    }
     const etag = info.etag.replace(/^"|"$/g, '') || createHash('md5').update(body).digest('hex');
     await this.quota.commitObject(actor, tenantId, { key, bytes: body.length, contentType, etag }, reserved);
     return { ...info, etag };

@@ -10,6 +10,7 @@ import type { Actor } from '../ledger/index.js';
 import type { Schema } from '../schema.js';
 import { gatedChanges } from './approval-rules.js';
 import { riskyChanges, routerModels, type FreezeSnapshot } from './freeze-guard.js';
+import { routerDocumentSpec } from './tenant-documents.js';
 import type { Committers, ParsedItem, PlanItem } from './bundle-schema.js';
 import { assertSovereign, type GatedTenant } from './bundle-refusals.js';
 import { nextPhase, type Phase } from './lifecycle.js';
@@ -35,14 +36,11 @@ async function freezeSnapshot(
   id: string,
   spec: TenantSpec,
 ): Promise<FreezeSnapshot> {
-  const routerDoc = await trx
-    .selectFrom('tenant_documents')
-    .select('spec')
-    .where('tenant_id', '=', id)
-    .where('kind', '=', 'TenantRouter')
-    .orderBy('name')
-    .executeTakeFirst();
-  return { spec, docFlags: await registry.documentFlags(trx, id), routerModels: routerModels(routerDoc?.spec) };
+  return {
+    spec,
+    docFlags: await registry.documentFlags(trx, id),
+    routerModels: routerModels(await routerDocumentSpec(trx, id)),
+  };
 }
 
 /**

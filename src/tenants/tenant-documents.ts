@@ -98,6 +98,13 @@ export async function documentFlags(trx: Db, id: string): Promise<Record<string,
 
 /** The budget of the tenant's `TenantRouter` document (model spend), as approvals compare it. */
 export async function routerBudget(trx: Db, id: string): Promise<RouterBudget> {
+  const spec = await routerDocumentSpec(trx, id);
+  const budget = spec ? readRouterSpec(spec)?.budget : undefined;
+  return { monthlyUsd: budget?.monthlyUsd, dailyUsd: budget?.dailyUsd };
+}
+
+/** The stored spec of the tenant's `TenantRouter` document, or undefined without one. */
+export async function routerDocumentSpec(trx: Db, id: string): Promise<unknown> {
   const doc = await trx
     .selectFrom('tenant_documents')
     .select('spec')
@@ -105,8 +112,7 @@ export async function routerBudget(trx: Db, id: string): Promise<RouterBudget> {
     .where('kind', '=', 'TenantRouter')
     .orderBy('name')
     .executeTakeFirst();
-  const budget = doc ? readRouterSpec(doc.spec)?.budget : undefined;
-  return { monthlyUsd: budget?.monthlyUsd, dailyUsd: budget?.dailyUsd };
+  return doc?.spec;
 }
 
 /** A hash of every document of the tenant: an approval based on other documents is stale. */
