@@ -56,6 +56,11 @@ create table if not exists tenancy_corpus_chunks (
 );
 alter table tenancy_corpus_chunks add column if not exists markers text[] not null default '{}';
 create index if not exists tenancy_corpus_chunks_tsv on tenancy_corpus_chunks using gin (tsv);
+create table if not exists tenancy_corpus_question_locks (
+  corpus text not null,
+  qkey text not null,
+  primary key (corpus, qkey)
+);
 create table if not exists tenancy_corpus_questions (
   corpus text not null,
   qkey text not null,

@@ -75,13 +75,21 @@ export async function ingestDocument(
       await s.query('delete from tenancy_corpus_documents where corpus = $1 and id = $2', [corpusName, doc.id]);
     // Documents already carrying one of this document's questions: a cluster once there are enough.
     // Ingests of the same question wait for each other here, so concurrent ones cannot each
-    // miss the others (an attacker sending five texts at once).
-    if (qkeys.length > 0)
+    // miss the others (an attacker sending five texts at once). The lock is a row of the
+    // tenant's own table, not an advisory lock: those are shared by the whole database, where
+    // another tenant's role could take them.
+    if (qkeys.length > 0) {
       await s.query(
-        `select pg_advisory_xact_lock(hashtextextended(current_schema() || '/' || $1 || '/' || k, 0))
-           from unnest($2::text[]) as u(k) order by k`,
+        `insert into tenancy_corpus_question_locks (corpus, qkey)
+         select $1, k from unnest($2::text[]) as u(k) order by k on conflict do nothing`,
         [corpusName, qkeys],
       );
+      await s.query(
+        `select 1 from tenancy_corpus_question_locks where corpus = $1 and qkey = any($2::text[])
+          order by qkey for update`,
+        [corpusName, qkeys],
+      );
+    }
     const peers =
       qkeys.length === 0
         ? []
